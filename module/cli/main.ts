@@ -1,0 +1,3 @@
+import { VERSION } from "./version.js";
+
+process.stdout.write(`6to4-pmt ${VERSION}\n`);

@@ -1,0 +1,50 @@
+// One bundle for the router: dist/6to4-pmt.js, CommonJS so plain `node` (18+) runs it with no
+// package.json beside it; the native addon is copied next to it and loaded at run time.
+import typescript from "@rollup/plugin-typescript";
+import { copyFileSync, existsSync, statSync, chmodSync, writeFileSync } from "node:fs";
+import { builtinModules } from "node:module";
+
+/** Prints the bundle size (tracked per release) and places the addon beside the bundle. */
+function finish() {
+  return {
+    name: "6to4-pmt-finish",
+    writeBundle(options) {
+      const file = options.file;
+      chmodSync(file, 0o755);
+      const size = statSync(file).size;
+      const addon = "build/Release/pmt_native.node";
+      if (existsSync(addon)) copyFileSync(addon, "dist/pmt_native.node");
+      writeFileSync("dist/package.json", JSON.stringify({ type: "commonjs" }) + "\n");
+      console.log(`bundle ${file}: ${size} bytes (${(size / 1024).toFixed(1)} KiB)`);
+      if (existsSync("dist/pmt_native.node")) {
+        console.log(`addon dist/pmt_native.node: ${statSync("dist/pmt_native.node").size} bytes`);
+      }
+    },
+  };
+}
+
+export default {
+  input: "module/cli/main.ts",
+  output: {
+    file: "dist/6to4-pmt.js",
+    format: "cjs",
+    banner: "#!/usr/bin/env node",
+    generatedCode: "es2015",
+  },
+  external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
+  plugins: [
+    typescript({
+      tsconfig: "tsconfig.json",
+      include: ["module/**/*.ts"],
+      compilerOptions: {
+        module: "esnext",
+        moduleResolution: "bundler",
+        outDir: "dist",
+        rootDir: ".",
+        sourceMap: false,
+        noEmit: false,
+      },
+    }),
+    finish(),
+  ],
+};
