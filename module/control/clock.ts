@@ -1,0 +1,24 @@
+/**
+ * Time for the control plane comes through this interface so tests drive it deterministically
+ * (test/support/fake-clock.ts). `now()` is wall-clock milliseconds: prefix deprecation deadlines are
+ * persisted in the state file and must survive a restart (RFC 9096 §3.5), which a monotonic clock
+ * would not.
+ */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `fn` once after `ms`; the handle is passed to `clearTimer`. Never keeps a stopped daemon alive. */
+  setTimer(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer; a handle that already fired or was cleared is ignored. */
+  clearTimer(handle: TimerHandle): void;
+}
+
+/** Opaque timer handle. */
+export type TimerHandle = { readonly __timer: unique symbol } | object;
+
+/** The real clock: Date.now and node timers. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
+  clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
+};

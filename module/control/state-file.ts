@@ -1,0 +1,49 @@
+/**
+ * The CPE's small persistent state (RFC 9096 §3.5: advertised prefixes "SHOULD" be recorded on
+ * stable storage). Written atomically: a temporary file in the same directory, fsync, rename, so a
+ * crash leaves either the old or the new file, never a torn one.
+ */
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { dirname } from "node:path";
+
+/** Reads and parses the JSON state file; null when it does not exist. Throws on unreadable JSON. */
+export function readStateFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+  return JSON.parse(text) as unknown;
+}
+
+/** Replaces `path` with `value` as JSON, atomically (write temp + fsync + rename), mode 0600. */
+export function writeStateFileAtomic(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeSync(fd, JSON.stringify(value, null, 2) + "\n");
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Nothing to remove.
+    }
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
