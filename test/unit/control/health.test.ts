@@ -1,0 +1,125 @@
+// Tunnel health: RFC 7084 §4.3 L-4 (withdraw the default route when the path is dead),
+// RFC 6343 §4.4 item 4 (probe target). Fake clock and prober; no network.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { formatIpv6, parseIpv6 } from "../../../module/addr/ipv6.js";
+import { HealthMonitor, type EchoProber } from "../../../module/control/health.js";
+import { createPingProber } from "../../../module/control/ping-prober.js";
+import { FakeClock } from "../../support/fake-clock.js";
+
+// The relay 192.88.99.1 as a 6to4 address: 2002:c058:6301::c058:6301.
+const TARGET = parseIpv6("2002:c058:6301::c058:6301") as Uint8Array;
+
+class FakeProber implements EchoProber {
+  ok = true;
+  probes = 0;
+  closed = false;
+  probe(): Promise<boolean> {
+    this.probes++;
+    return Promise.resolve(this.ok);
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+
+async function step(clock: FakeClock, ms: number): Promise<void> {
+  clock.advance(ms);
+  await flush();
+}
+
+test("K consecutive failures -> down; first success -> up; stop leaves no timer", async () => {
+  const clock = new FakeClock();
+  const prober = new FakeProber();
+  const changes: boolean[] = [];
+  const h = new HealthMonitor({
+    intervalS: 5,
+    failures: 3,
+    clock,
+    prober,
+    onChange: (up) => changes.push(up),
+    formatTarget: (t) => formatIpv6(t),
+  });
+  h.setTarget(TARGET);
+  h.start();
+  await step(clock, 0);
+  assert.equal(h.snapshot().state, "up");
+  assert.equal(h.isUp(), true);
+  prober.ok = false;
+  await step(clock, 5000);
+  await step(clock, 5000);
+  assert.equal(h.isUp(), true, "two failures are not enough");
+  await step(clock, 5000);
+  assert.equal(h.isUp(), false);
+  assert.deepEqual(changes, [false]);
+  assert.equal(h.snapshot().consecutiveFailures, 3);
+  prober.ok = true;
+  await step(clock, 5000);
+  assert.equal(h.isUp(), true);
+  assert.deepEqual(changes, [false, true]);
+  const snap = h.snapshot();
+  assert.equal(snap.target, "2002:c058:6301::c058:6301");
+  assert.equal(snap.probesSent, 5);
+  assert.equal(snap.probesOk, 2);
+  h.stop();
+  assert.equal(clock.pending(), 0);
+  assert.equal(prober.closed, true);
+});
+
+test("defaults withdraw within 30 s of the path failing", async () => {
+  const clock = new FakeClock();
+  const prober = new FakeProber();
+  let downAt: number | null = null;
+  const h = new HealthMonitor({
+    intervalS: 5,
+    failures: 3,
+    clock,
+    prober,
+    onChange: (up) => (downAt = up ? null : clock.now()),
+    formatTarget: (t) => formatIpv6(t),
+  });
+  h.setTarget(TARGET);
+  h.start();
+  await step(clock, 0);
+  await step(clock, 2500);
+  const failAt = clock.now();
+  prober.ok = false;
+  for (let i = 0; i < 10 && downAt === null; i++) await step(clock, 1000);
+  for (let i = 0; i < 30 && downAt === null; i++) await step(clock, 1000);
+  assert.ok(downAt !== null);
+  assert.ok(downAt - failAt <= 30_000, `withdrawn after ${downAt - failAt} ms`);
+  h.stop();
+});
+
+test("unknown counts as up; no target means no probes", async () => {
+  const clock = new FakeClock();
+  const prober = new FakeProber();
+  const h = new HealthMonitor({
+    intervalS: 1,
+    failures: 1,
+    clock,
+    prober,
+    onChange: () => undefined,
+    formatTarget: (t) => formatIpv6(t),
+  });
+  assert.equal(h.isUp(), true);
+  assert.equal(h.snapshot().state, "unknown");
+  h.start();
+  await step(clock, 3000);
+  assert.equal(prober.probes, 0);
+  assert.equal(h.snapshot().target, null);
+  h.stop();
+  assert.equal(clock.pending(), 0);
+});
+
+test("ping prober: unreachable target resolves false; close() kills children", async () => {
+  const prober = createPingProber({ command: "sh" });
+  // `sh -6 ...` fails at once: resolves false, never rejects.
+  assert.equal(await prober.probe(TARGET, 1000), false);
+  const missing = createPingProber({ command: "/nonexistent/ping" });
+  assert.equal(await missing.probe(TARGET, 1000), false);
+  prober.close();
+  assert.equal(await prober.probe(TARGET, 1000), false);
+});
