@@ -1,0 +1,280 @@
+// config/parse.ts: flags > JSON config (UCI names) > schema defaults; one-line ConfigError naming
+// the option. RFC refs: RFC 4213 §3.2 (tunnel MTU), RFC 4861 §6.2.1 (RA intervals), RFC 9096
+// (lifetimes), RFC 6732 §3.3 (mapping shape), RFC 7526 §5 (disabled by default).
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  effectiveTunnelMtu,
+  isOptionFlag,
+  parseCpeConfig,
+  parseRelayConfig,
+} from "../../../module/config/parse.js";
+import { ConfigError } from "../../../module/config/config-error.js";
+import { formatIpv6Prefix } from "../../../module/addr/ipv6.js";
+import { formatIpv4 } from "../../../module/addr/ipv4.js";
+import { optionsFor } from "../../../module/config/schema.js";
+
+const dir = mkdtempSync(join(tmpdir(), "6to4-pmt-config-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+function jsonFile(data: unknown): string {
+  const p = join(dir, `c${n++}.json`);
+  writeFileSync(p, typeof data === "string" ? data : JSON.stringify(data));
+  return p;
+}
+
+test("defaults: disabled, anycast relay, builtin RA, derived tunnel MTU", () => {
+  const c = parseCpeConfig({});
+  assert.equal(c.role, "cpe");
+  assert.equal(c.enabled, false);
+  assert.deepEqual(c.relay.map(formatIpv4), ["192.88.99.1"]);
+  assert.equal(c.wanInterface, "wan");
+  assert.equal(c.lanDevice, "br-lan");
+  assert.equal(c.tunName, "6to4pmt0");
+  assert.equal(c.tunnelMtu, null);
+  assert.equal(c.wanIpv4, null);
+  assert.equal(c.providerPrefix, null);
+  assert.equal(formatIpv6Prefix(c.defaultRoute), "::/0");
+  assert.equal(c.direct6to4, true);
+  assert.equal(c.ra, "builtin");
+  assert.equal(c.raMinInterval, 200);
+  assert.equal(c.raMaxInterval, 600);
+  assert.equal(c.raRouterLifetime, 1800);
+  assert.equal(c.raPreference, "medium");
+  assert.deepEqual(c.dns, []);
+  assert.equal(c.healthInterval, 5);
+  assert.equal(c.healthFailures, 3);
+  assert.equal(c.useDhcp6rd, true);
+  assert.equal(c.stateFile, "/var/lib/6to4-pmt/state.json");
+  assert.equal(c.logLevel, "info");
+  assert.equal(c.sources.tunnel_mtu, "default");
+  assert.equal(effectiveTunnelMtu(c), 1480);
+  assert.equal(effectiveTunnelMtu(c, 1492), 1472);
+  assert.equal(effectiveTunnelMtu(c, 1200), 1280);
+});
+
+test("config objects are frozen, lists too", () => {
+  const c = parseCpeConfig({});
+  assert.ok(Object.isFrozen(c));
+  assert.ok(Object.isFrozen(c.relay));
+  assert.ok(Object.isFrozen(c.sources));
+  assert.throws(() => {
+    (c as { enabled: boolean }).enabled = true;
+  }, TypeError);
+});
+
+test("Config interface keys match the schema", () => {
+  for (const [role, cfg] of [
+    ["cpe", parseCpeConfig({})],
+    ["relay", parseRelayConfig({})],
+  ] as const) {
+    const keys = Object.keys(cfg)
+      .filter((k) => k !== "role" && k !== "sources")
+      .sort();
+    assert.deepEqual(
+      keys,
+      optionsFor(role)
+        .map((o) => o.key)
+        .sort(),
+      role,
+    );
+  }
+});
+
+test("flags: Map or Record, with or without --, lists repeated or comma-separated", () => {
+  const c = parseCpeConfig(
+    new Map([
+      ["--enabled", []],
+      ["relay", ["192.0.2.1,198.51.100.1", "203.0.113.9"]],
+      ["--tunnel-mtu", ["1400"]],
+      ["provider-prefix", ["2001:db8::/32"]],
+      ["--allow-ipv4", ["100.64.0.0/10"]],
+      ["--dns", ["2001:db8::53"]],
+      ["--domain", ["example.net,lan"]],
+      ["--no-direct-6to4", []],
+      ["--ra", ["off"]],
+    ]),
+  );
+  assert.equal(c.enabled, true);
+  assert.deepEqual(c.relay.map(formatIpv4), ["192.0.2.1", "198.51.100.1", "203.0.113.9"]);
+  assert.equal(c.tunnelMtu, 1400);
+  assert.equal(effectiveTunnelMtu(c, 1500), 1400);
+  assert.equal(formatIpv6Prefix(c.providerPrefix!), "2001:db8::/32");
+  assert.equal(c.allowIpv4[0]!.len, 10);
+  assert.equal(c.dns.length, 1);
+  assert.deepEqual(c.domain, ["example.net", "lan"]);
+  assert.equal(c.direct6to4, false);
+  assert.equal(c.ra, "off");
+  assert.equal(c.sources.relay, "flag");
+  const r = parseRelayConfig({
+    "--relay-ipv4": ["192.88.99.1", "192.0.2.10"],
+    "--opt-out": ["198.51.100.0/24"],
+  });
+  assert.equal(r.relayIpv4.length, 2);
+  assert.equal(r.optOut[0]!.len, 24);
+  assert.equal(r.tunName, "6to4pmt-r0");
+  assert.equal(r.tunnelMtu, 1480);
+  assert.equal(r.metricsPort, 0);
+  assert.equal(r.icmpRateLimit, 1000);
+});
+
+test("booleans take 0/1, true/false, yes/no, on/off", () => {
+  assert.equal(parseCpeConfig({ "--enabled": ["1"] }).enabled, true);
+  assert.equal(parseCpeConfig({ "--enabled": ["yes"] }).enabled, true);
+  assert.equal(parseCpeConfig({ "--enabled": ["off"] }).enabled, false);
+  assert.equal(parseCpeConfig({ "--direct-6to4": ["0"] }).direct6to4, false);
+});
+
+test("JSON file: UCI keys, flat or in a cpe/relay section; flags override it", () => {
+  const flat = jsonFile({
+    enabled: 1,
+    tunnel_mtu: 1452,
+    relay: ["192.0.2.1"],
+    provider_prefix: "2001:db8::/32",
+    direct_6to4: false,
+    log_level: "debug",
+  });
+  const c = parseCpeConfig({}, flat);
+  assert.equal(c.enabled, true);
+  assert.equal(c.tunnelMtu, 1452);
+  assert.equal(c.direct6to4, false);
+  assert.equal(c.logLevel, "debug");
+  assert.equal(c.sources.tunnel_mtu, "json");
+  const o = parseCpeConfig({ "--tunnel-mtu": ["1400"] }, flat);
+  assert.equal(o.tunnelMtu, 1400);
+  assert.equal(o.sources.tunnel_mtu, "flag");
+
+  const sections = jsonFile({ cpe: { sla: 7 }, relay: { opt_out: "198.51.100.0/24", sla: 3 } });
+  assert.equal(parseCpeConfig({}, sections).sla, 7);
+  const r = parseRelayConfig({}, sections);
+  assert.equal(r.sla, 3);
+  assert.equal(r.optOut.length, 1);
+});
+
+const BAD: [string, Record<string, string[]>, RegExp][] = [
+  [
+    "tunnel MTU below 1280",
+    { "--tunnel-mtu": ["99"] },
+    /^--tunnel-mtu: expected an integer 1280\.\.65515, got "99"$/,
+  ],
+  ["tunnel MTU not a number", { "--tunnel-mtu": ["12a"] }, /^--tunnel-mtu: expected an integer/],
+  [
+    "provider prefix /48",
+    { "--provider-prefix": ["2001:db8::/48"] },
+    /^--provider-prefix: expected an IPv6 prefix P\/L with 16 <= L <= 32, got "2001:db8::\/48"$/,
+  ],
+  [
+    "provider prefix without length",
+    { "--provider-prefix": ["2001:db8::"] },
+    /^--provider-prefix: expected an IPv6 prefix/,
+  ],
+  [
+    "relay not IPv4",
+    { "--relay": ["192.0.2.1,192.0.2.300"] },
+    /^--relay: expected a list of an IPv4 address a\.b\.c\.d, got "192\.0\.2\.300"$/,
+  ],
+  [
+    "unknown enum",
+    { "--ra": ["radvd"] },
+    /^--ra: expected one of builtin\|netifd\|off, got "radvd"$/,
+  ],
+  ["bool", { "--enabled": ["maybe"] }, /^--enabled: expected 0 or 1, got "maybe"$/],
+  ["relative path", { "--state-file": ["state.json"] }, /^--state-file: expected an absolute path/],
+  [
+    "device name too long",
+    { "--tun-name": ["a-very-long-device-name"] },
+    /^--tun-name: expected a device name/,
+  ],
+  ["domain", { "--domain": ["bad domain!"] }, /^--domain: expected a list of a DNS name/],
+  ["unknown option", { "--frobnicate": ["1"] }, /^--frobnicate: unknown option$/],
+  [
+    "relay option on the cpe",
+    { "--opt-out": ["192.0.2.0/24"] },
+    /^--opt-out: a relay option, not cpe$/,
+  ],
+  [
+    "ra_min_interval > 0.75 max",
+    { "--ra-min-interval": ["500"] },
+    /^--ra-min-interval: expected at most 0\.75 × ra_max_interval \(450\), got "500"$/,
+  ],
+  [
+    "router lifetime below max interval",
+    { "--ra-router-lifetime": ["100"] },
+    /^--ra-router-lifetime: expected 0 or at least ra_max_interval/,
+  ],
+  [
+    "preferred > valid",
+    { "--ra-valid-lifetime": ["1000"] },
+    /^--ra-preferred-lifetime: expected at most ra_valid_lifetime \(1000\), got "2700"$/,
+  ],
+  [
+    "tunnel MTU above WAN MTU − 20",
+    { "--wan-mtu": ["1492"], "--tunnel-mtu": ["1480"] },
+    /^--tunnel-mtu: expected at most wan_mtu − 20 \(1472\), got "1480"$/,
+  ],
+  [
+    "mapping carries more than 16 SLA bits",
+    { "--provider-prefix": ["2001:db8::/32"], "--ipv4-prefix-len": ["17"] },
+    /^--ipv4-prefix-len: expected at most 16 with provider prefix \/32/,
+  ],
+];
+
+for (const [name, flags, re] of BAD) {
+  test(`bad input throws one-line ConfigError: ${name}`, () => {
+    assert.throws(
+      () => parseCpeConfig(flags),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.ok(!e.message.includes("\n"));
+        assert.match(e.message, re);
+        return true;
+      },
+    );
+  });
+}
+
+test("mapping shapes that fit the /64 (RFC 6732 §3.3)", () => {
+  const a = parseCpeConfig({ "--provider-prefix": ["2001:db8::/32"], "--ipv4-prefix-len": ["16"] });
+  assert.equal(a.ipv4PrefixLen, 16);
+  const b = parseCpeConfig({ "--provider-prefix": ["2001::/16"] });
+  assert.equal(b.ipv4PrefixLen, 0);
+  assert.throws(
+    () => parseCpeConfig({ "--provider-prefix": ["2001::/16"], "--ipv4-prefix-len": ["1"] }),
+    /--ipv4-prefix-len: expected at most 0 with provider prefix \/16/,
+  );
+});
+
+test("JSON errors name the key and the file", () => {
+  const p = jsonFile({ tunnel_mtu: 99 });
+  assert.throws(
+    () => parseCpeConfig({}, p),
+    new RegExp(
+      `tunnel_mtu \\(in ${p.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}\\): expected an integer 1280\\.\\.65515, got "99"$`,
+    ),
+  );
+  assert.throws(
+    () => parseCpeConfig({}, jsonFile({ bogus: 1 })),
+    /bogus \(in .*\): unknown option$/,
+  );
+  assert.throws(
+    () => parseCpeConfig({}, jsonFile({ sla: [1, 2] })),
+    /sla \(in .*\): expected a single value/,
+  );
+  assert.throws(() => parseCpeConfig({}, jsonFile("{not json")), /: invalid JSON \(/);
+  assert.throws(() => parseCpeConfig({}, jsonFile("[1]")), /: expected a JSON object of options$/);
+  assert.throws(
+    () => parseCpeConfig({}, join(dir, "missing.json")),
+    /missing\.json: cannot read config file \(ENOENT\)$/,
+  );
+});
+
+test("isOptionFlag tells option flags from the CLI's own", () => {
+  assert.equal(isOptionFlag("cpe", "--tunnel-mtu"), true);
+  assert.equal(isOptionFlag("cpe", "--no-direct-6to4"), true);
+  assert.equal(isOptionFlag("cpe", "--no-tunnel-mtu"), false);
+  assert.equal(isOptionFlag("cpe", "--json"), false);
+  assert.equal(isOptionFlag("relay", "--metrics-port"), true);
+});
