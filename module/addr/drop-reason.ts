@@ -42,6 +42,7 @@ export const DROP_ENCAP_DST_INVALID = 31; // RFC 3964 §5.1
 export const DROP_ENCAP_SRC_INVALID = 32; // RFC 3964 §5.1
 export const DROP_TX_ERROR = 33;
 export const DROP_NOT_IPV6 = 34; // TUN delivered something that is not IPv6
+export const DROP_6TO4_DST_MISMATCH = 35; // RFC 3964 §5.2: 2002:V4ADDR destination != outer IPv4 destination
 
 /** Names, indexed by reason; used by counters, status and metrics. */
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -80,6 +81,7 @@ export const DROP_REASON_NAMES: readonly string[] = [
   "encap_src_invalid",
   "tx_error",
   "not_ipv6",
+  "6to4_dst_mismatch",
 ];
 
 export type DropReason = number;
