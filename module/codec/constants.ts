@@ -159,5 +159,15 @@ export const DNS_MAX_LABEL_BYTES = 63;
 
 // ---- DHCPv4 OPTION_6RD (RFC 5969 §7.1.1). ----
 export const DHCP_OPTION_6RD = 212;
-/** option-length = 22 + 4 * number of BR addresses (RFC 5969 §7.1.1). */
-export const DHCP_OPTION_6RD_FIXED_BYTES = 22;
+/**
+ * option-length = 18 + 4 * number of BR addresses: IPv4MaskLen, 6rdPrefixLen, 16-byte 6rdPrefix
+ * (RFC 5969 §7.1.1: "22 octets with one BR IPv4 address").
+ */
+export const DHCP_OPTION_6RD_FIXED_BYTES = 18;
+export const DHCP_OPTION_PAD = 0; // RFC 2132 §3.1
+export const DHCP_OPTION_END = 255; // RFC 2132 §3.2
+/**
+ * Hop limit of the ICMPv6 errors we originate. Note: RFC 4443 leaves it to the implementation;
+ * 64 is Linux's default (net.ipv6.conf.*.hop_limit).
+ */
+export const ICMPV6_ERROR_HOP_LIMIT = 64;
