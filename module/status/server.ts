@@ -1,0 +1,155 @@
+/**
+ * The status socket: a unix stream socket, mode 0600 (only root, who runs the daemon, can connect).
+ * Protocol: the client writes one line (`status`, or `{"cmd":"status"}`); the server answers with
+ * one JSON line and closes. `reload` re-reads the DHCP lease file (the udhcpc hook may use it).
+ * Unknown commands get `{"error": "..."}`.
+ */
+import { chmodSync, unlinkSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import type { StatusSnapshot } from "./snapshot.js";
+
+export interface StatusServerHandlers {
+  snapshot(): StatusSnapshot;
+  /** Optional extra commands (e.g. `reload`): return a JSON-able answer. */
+  command?(cmd: string): unknown;
+}
+
+export interface StatusServer {
+  readonly path: string;
+  /** Stops listening, closes open connections and removes the socket file. */
+  close(): Promise<void>;
+}
+
+/** Longest request line accepted. */
+export const STATUS_MAX_REQUEST_BYTES = 1024;
+/** A client that does not send its line within this time is dropped. */
+export const STATUS_REQUEST_TIMEOUT_MS = 2000;
+
+/**
+ * Listens on `path`. A stale socket file (no one answering) is replaced; a live one (another daemon)
+ * makes this reject with an Error naming the path.
+ */
+export async function startStatusServer(
+  path: string,
+  handlers: StatusServerHandlers,
+): Promise<StatusServer> {
+  if (await isAlive(path)) {
+    throw new Error(`status socket ${path}: another daemon is answering on it`);
+  }
+  try {
+    unlinkSync(path);
+  } catch {
+    // No stale file.
+  }
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on("close", () => sockets.delete(sock));
+    sock.on("error", () => sock.destroy());
+    sock.setTimeout(STATUS_REQUEST_TIMEOUT_MS, () => sock.destroy());
+    let buf = "";
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => {
+      buf += d;
+      if (buf.length > STATUS_MAX_REQUEST_BYTES) {
+        sock.end(JSON.stringify({ error: "request too long" }) + "\n");
+        return;
+      }
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      sock.end(JSON.stringify(answer(buf.slice(0, nl).trim(), handlers)) + "\n");
+    });
+  });
+  // Restrictive umask window: the file is created 0600 by chmod right after bind.
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  chmodSync(path, 0o600);
+  let closed = false;
+  return {
+    path,
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => {
+        server.close(() => {
+          try {
+            unlinkSync(path);
+          } catch {
+            // Already gone.
+          }
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+function answer(line: string, handlers: StatusServerHandlers): unknown {
+  let cmd = line;
+  if (line.startsWith("{")) {
+    try {
+      const o = JSON.parse(line) as { cmd?: unknown };
+      cmd = typeof o.cmd === "string" ? o.cmd : "";
+    } catch {
+      return { error: "bad request: not JSON" };
+    }
+  }
+  if (cmd === "" || cmd === "status") return handlers.snapshot();
+  if (handlers.command) {
+    const r = handlers.command(cmd);
+    if (r !== undefined) return r;
+  }
+  return { error: `unknown command "${cmd.slice(0, 40)}"` };
+}
+
+function isAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** Client side: sends `cmd`, resolves with the parsed answer. Rejects with the socket error. */
+export function queryStatusSocket(
+  path: string,
+  cmd = "status",
+  timeoutMs = 3000,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let buf = "";
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(
+        Object.assign(new Error(`status socket ${path}: no answer within ${timeoutMs} ms`), {
+          code: "ETIMEDOUT",
+        }),
+      );
+    }, timeoutMs);
+    s.setEncoding("utf8");
+    s.once("connect", () => s.write(cmd + "\n"));
+    s.on("data", (d: string) => (buf += d));
+    s.once("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    s.once("end", () => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(buf) as unknown);
+      } catch {
+        reject(new Error(`status socket ${path}: answer is not JSON`));
+      }
+    });
+  });
+}

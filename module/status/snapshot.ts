@@ -1,0 +1,110 @@
+/**
+ * The read-only status snapshot the CPE daemon publishes on its status socket and `6to4-pmt status`
+ * prints (and the OpenWrt rpcd plugin relays to LuCI). Plain JSON: addresses as text, times as ISO
+ * 8601 strings, lifetimes in seconds. Built by control/cpe-control.ts on request; never mutated.
+ */
+
+/** Where a value came from. */
+export type ValueSource = "config" | "dhcp" | "derived" | "default" | "learned" | "none";
+
+export interface Sourced<T> {
+  readonly value: T;
+  readonly source: ValueSource;
+}
+
+/**
+ * Daemon state:
+ * - `running`: WAN address usable, prefix advertised;
+ * - `no-wan`: no WAN IPv4 address yet (nothing advertised);
+ * - `refused`: WAN address unusable for 6to4 (RFC 6343 §4.1), see `stateReason`;
+ * - `disabled`: enabled = 0 (RFC 7526 §5);
+ * - `stopping`: final RAs being sent.
+ */
+export type DaemonState = "starting" | "running" | "no-wan" | "refused" | "disabled" | "stopping";
+
+export interface WanStatus {
+  readonly device: string | null;
+  readonly ipv4: string | null;
+  /** addr/classify.ts class of the address (global, shared, private, ...). */
+  readonly ipv4Class: string | null;
+  readonly ipv4Source: ValueSource;
+  readonly mtu: number;
+  readonly mtuSource: ValueSource;
+}
+
+export interface HealthStatus {
+  readonly state: "unknown" | "up" | "down";
+  readonly target: string | null;
+  readonly intervalS: number;
+  readonly failuresToWithdraw: number;
+  readonly consecutiveFailures: number;
+  readonly probesSent: number;
+  readonly probesOk: number;
+  readonly lastProbe: string | null;
+  readonly lastOk: string | null;
+  readonly lastChange: string | null;
+}
+
+export interface RaPrefixStatus {
+  readonly prefix: string;
+  readonly preferredS: number;
+  readonly validS: number;
+  readonly deprecated: boolean;
+  /** For deprecated prefixes: until when they are still advertised (RFC 9096 §3.5). */
+  readonly deprecatedUntil: string | null;
+}
+
+export interface RaStatus {
+  /** builtin | netifd | off (config `ra`). */
+  readonly mode: string;
+  readonly device: string;
+  readonly sent: number;
+  readonly solicitedSent: number;
+  readonly lastSent: string | null;
+  readonly nextUnsolicited: string | null;
+  readonly routerLifetimeS: number;
+  readonly preference: string;
+  readonly mtu: number;
+  readonly prefixes: readonly RaPrefixStatus[];
+  /** Last reason nothing (or a prefix) was not advertised. */
+  readonly notAdvertisedReason: string | null;
+}
+
+export interface DhcpStatus {
+  readonly enabled: boolean;
+  /** The last OPTION_6RD received, as text, or null. */
+  readonly option6rd: string | null;
+  readonly error: string | null;
+  readonly updated: string | null;
+}
+
+export interface StatusSnapshot {
+  readonly version: string;
+  readonly pid: number;
+  readonly started: string;
+  readonly uptimeS: number;
+  readonly state: DaemonState;
+  readonly stateReason: string | null;
+  readonly wan: WanStatus;
+  /** 2002:V4ADDR::/48 (RFC 3056 §2). */
+  readonly sixto4Prefix: string | null;
+  /** The /64 the LAN gets: translated provider /64 in PMT mode, 2002:V4ADDR:SLA::/64 otherwise. */
+  readonly lanPrefix: string | null;
+  /** The translated (PMT) /64, null in plain 6to4 mode (RFC 6732 §3.3). */
+  readonly translatedPrefix: string | null;
+  readonly providerPrefix: Sourced<string | null>;
+  readonly ipv4PrefixLen: Sourced<number>;
+  readonly relays: Sourced<readonly string[]>;
+  readonly relayInUse: string | null;
+  readonly tunnelMtu: number;
+  readonly dhcp: DhcpStatus;
+  readonly health: HealthStatus;
+  readonly ra: RaStatus;
+  /** Counters by reason: RS/RA handling and the data plane's drop reasons (non-zero ones). */
+  readonly counters: Readonly<Record<string, number>>;
+}
+
+/** ISO text of a wall-clock ms value, or null. */
+export function isoOrNull(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}

@@ -1,0 +1,76 @@
+/** A complete StatusSnapshot for status socket / CLI tests (documentation addresses). */
+import type { StatusSnapshot } from "../../module/status/snapshot.js";
+
+export function sampleStatus(): StatusSnapshot {
+  return {
+    version: "0.1.0",
+    pid: 4242,
+    started: "2026-01-01T00:00:00.000Z",
+    uptimeS: 3725,
+    state: "running",
+    stateReason: null,
+    wan: {
+      device: "wan0",
+      ipv4: "192.0.2.1",
+      ipv4Class: "documentation",
+      ipv4Source: "learned",
+      mtu: 1500,
+      mtuSource: "learned",
+    },
+    sixto4Prefix: "2002:c000:201::/48",
+    lanPrefix: "2001:db8:c000:201::/64",
+    translatedPrefix: "2001:db8:c000:201::/64",
+    providerPrefix: { value: "2001:db8::/32", source: "dhcp" },
+    ipv4PrefixLen: { value: 0, source: "default" },
+    relays: { value: ["192.0.2.254"], source: "dhcp" },
+    relayInUse: "192.0.2.254",
+    tunnelMtu: 1480,
+    dhcp: {
+      enabled: true,
+      option6rd: "2001:db8::/32 mask 0 relays 192.0.2.254",
+      error: null,
+      updated: null,
+    },
+    health: {
+      state: "up",
+      target: "2002:c000:2fe::c000:2fe",
+      intervalS: 5,
+      failuresToWithdraw: 3,
+      consecutiveFailures: 0,
+      probesSent: 10,
+      probesOk: 10,
+      lastProbe: null,
+      lastOk: null,
+      lastChange: null,
+    },
+    ra: {
+      mode: "builtin",
+      device: "lan0",
+      sent: 7,
+      solicitedSent: 2,
+      lastSent: "2026-01-01T01:00:00.000Z",
+      nextUnsolicited: null,
+      routerLifetimeS: 1800,
+      preference: "medium",
+      mtu: 1480,
+      prefixes: [
+        {
+          prefix: "2001:db8:c000:201::/64",
+          preferredS: 2700,
+          validS: 5400,
+          deprecated: false,
+          deprecatedUntil: null,
+        },
+        {
+          prefix: "2001:db8:c633:6407::/64",
+          preferredS: 0,
+          validS: 0,
+          deprecated: true,
+          deprecatedUntil: "2026-01-01T02:30:00.000Z",
+        },
+      ],
+      notAdvertisedReason: null,
+    },
+    counters: { rs_received: 3, rs_invalid_hop_limit: 1, ra_sent: 7 },
+  };
+}

@@ -1,0 +1,109 @@
+// Status socket (mode 0600, one JSON line per request) and `6to4-pmt status` output / exit codes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { queryStatusSocket, startStatusServer } from "../../../module/status/server.js";
+import { formatStatus, runStatus } from "../../../module/cli/status.js";
+import { sampleStatus } from "../../support/status-sample.js";
+
+function capture() {
+  let out = "";
+  let err = "";
+  return {
+    io: { out: (t: string) => (out += t), err: (t: string) => (err += t) },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+test("server answers status as JSON, mode 0600, close removes the socket", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pmt-status-"));
+  const path = join(dir, "s.sock");
+  const server = await startStatusServer(path, {
+    snapshot: sampleStatus,
+    command: (c) => (c === "reload" ? { ok: true } : undefined),
+  });
+  try {
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.deepEqual(await queryStatusSocket(path), sampleStatus());
+    assert.deepEqual(await queryStatusSocket(path, '{"cmd":"status"}'), sampleStatus());
+    assert.deepEqual(await queryStatusSocket(path, "reload"), { ok: true });
+    assert.match(JSON.stringify(await queryStatusSocket(path, "bogus")), /unknown command/);
+    assert.match(JSON.stringify(await queryStatusSocket(path, "{nope")), /not JSON/);
+    // A second daemon on the same socket is refused.
+    await assert.rejects(startStatusServer(path, { snapshot: sampleStatus }), /another daemon/);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(existsSync(path), false);
+});
+
+test("a stale socket file is replaced", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pmt-status-"));
+  const path = join(dir, "s.sock");
+  // Leave a socket file behind with no listener.
+  const old = createServer();
+  await new Promise<void>((r) => old.listen(path, r));
+  await new Promise<void>((r) => {
+    // close() unlinks the path; recreate a dead file in its place.
+    old.close(() => r());
+  });
+  writeFileSync(path, "");
+  const server = await startStatusServer(path, { snapshot: sampleStatus });
+  try {
+    assert.equal(((await queryStatusSocket(path)) as { pid: number }).pid, 4242);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("6to4-pmt status: human and --json output; exit 5 without daemon; exit 2 on bad usage", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pmt-status-"));
+  const path = join(dir, "s.sock");
+  try {
+    let c = capture();
+    assert.equal(await runStatus(["--status-socket", path], c.io), 5);
+    assert.match(c.err(), /no daemon running \(status socket .*s\.sock: ENOENT\)/);
+    c = capture();
+    assert.equal(await runStatus(["--frobnicate"], c.io), 2);
+    c = capture();
+    assert.equal(await runStatus(["--status-socket"], c.io), 2);
+    const server = await startStatusServer(path, { snapshot: sampleStatus });
+    try {
+      c = capture();
+      assert.equal(await runStatus(["--json", "--status-socket", path], c.io), 0);
+      assert.deepEqual(JSON.parse(c.out()), sampleStatus());
+      c = capture();
+      assert.equal(await runStatus([`--status-socket=${path}`], c.io), 0);
+      assert.equal(c.out(), formatStatus(sampleStatus()));
+    } finally {
+      await server.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("formatStatus names every part of the state", () => {
+  const text = formatStatus(sampleStatus());
+  for (const re of [
+    /^state:\s+running$/m,
+    /^version:\s+0\.1\.0, pid 4242, up 1h 2m 5s$/m,
+    /^wan:\s+wan0 192\.0\.2\.1 \[documentation\] \(learned\), mtu 1500 \(learned\)$/m,
+    /^6to4 prefix:\s+2002:c000:201::\/48$/m,
+    /^translated prefix:\s+2001:db8:c000:201::\/64$/m,
+    /^provider prefix:\s+2001:db8::\/32 \(dhcp\)$/m,
+    /^relays:\s+192\.0\.2\.254 \(dhcp\)$/m,
+    /^health:\s+up, target 2002:c000:2fe::c000:2fe/m,
+    /^router adverts:\s+builtin on lan0, sent 7 \(2 solicited\)/m,
+    /prefix:\s+2001:db8:c633:6407::\/64 deprecated \(0\/0\) until 2026-01-01T02:30:00\.000Z/,
+    /^ {2}rs_invalid_hop_limit:\s+1$/m,
+  ]) {
+    assert.match(text, re);
+  }
+});
