@@ -63,6 +63,9 @@ import {
 } from "../codec/constants.js";
 import { walkToUpperLayer, type UpperLayer } from "../codec/ipv6.js";
 
+/** The codec's UpperLayer factory, re-exported for the loops: one per loop, reused per packet. */
+export { createUpperLayer } from "../codec/ipv6.js";
+
 /**
  * Returned when the address to translate is not covered by the mapping (another SLA, a 6to4
  * address outside the IPv4 common prefix, an address outside the provider prefix). The packet is
