@@ -1,0 +1,157 @@
+/**
+ * The long-running batch loops (STYLE example 4, as wireguard-go's `Routine…` functions): each
+ * `run…Loop` wires one receive port to one processing path and its send ports, logs
+ * "started"/"stopped" once, and decides port errors (STYLE example 5): "wait" -> nothing,
+ * "degrade" -> log (rate-limited) and continue, "gone" -> stop through `onFatal`.
+ *
+ * Per batch: read the forwarding snapshot ONCE and the clock ONCE, process, then one writeBatch
+ * per destination port. Nothing allocated per packet.
+ */
+import type { IoError, Ipv4RawSocket, Ipv4RxRing, Port, RxRing, TunDevice } from "../io/ports.js";
+import { TUN_HEADROOM_BYTES } from "../io/ports.js";
+import { DROP_TX_ERROR } from "../addr/drop-reason.js";
+import type { DataplaneCounters } from "./counters.js";
+import type { TxBatch } from "./tx-batch.js";
+import { BATCH_SIZE_PACKETS, PACKET_BUFFER_BYTES } from "./tunables.js";
+
+/** The logging the data plane needs (cli/log.ts `Logger` satisfies it; dataplane/ never imports cli/). */
+export interface Logger {
+  error(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+}
+
+/** What a loop needs from its daemon. */
+export interface LoopContext<S> {
+  /** The current forwarding snapshot (read once per batch). */
+  state(): S;
+  /** Milliseconds, monotonic; read once per batch (ICMP rate limit). */
+  now(): number;
+  counters: DataplaneCounters;
+  log: Logger;
+  /** A port is gone: the daemon stops (the CLI exits 1). */
+  onFatal(err: Error): void;
+}
+
+/** Processing step for packets read from a TUN (headroom layout). */
+export interface TunBatchPath<S> {
+  readonly toWire: TxBatch;
+  readonly toTun: TxBatch;
+  processBatch(
+    state: S,
+    bufs: readonly Buffer[],
+    sizes: ArrayLike<number>,
+    count: number,
+    nowMs: number,
+  ): void;
+}
+
+/** Processing step for packets read from the raw protocol-41 socket. */
+export interface WireBatchPath<S> {
+  readonly toTun: TxBatch;
+  /** Packets sent straight back on the wire (relay echo replies); absent on the CPE. */
+  readonly toWire?: TxBatch;
+  processBatch(
+    state: S,
+    bufs: readonly Buffer[],
+    sizes: ArrayLike<number>,
+    count: number,
+    rxOffset: number,
+  ): void;
+}
+
+/** A receive ring of `BATCH_SIZE_PACKETS` buffers of `PACKET_BUFFER_BYTES`, allocated once. */
+export function createRing(offset: number): RxRing {
+  const bufs: Buffer[] = [];
+  for (let i = 0; i < BATCH_SIZE_PACKETS; i++) bufs.push(Buffer.alloc(PACKET_BUFFER_BYTES));
+  return { bufs, sizes: new Int32Array(BATCH_SIZE_PACKETS), offset };
+}
+
+function createIpv4Ring(): Ipv4RxRing {
+  return { ...createRing(0), srcs: new Uint32Array(BATCH_SIZE_PACKETS) };
+}
+
+/** Sends a batch and counts the packets the port refused as `tx_error`. */
+function flush(port: TunDevice | Ipv4RawSocket, b: TxBatch, counters: DataplaneCounters): void {
+  if (b.count === 0) return;
+  const sent = port.writeBatch(b.bufs, b.offsets, b.sizes, b.count);
+  if (sent < b.count) counters.drops[DROP_TX_ERROR]! += b.count - sent;
+}
+
+/** Error handler shared by the loops; "degrade" logs at most once per second per loop. */
+function watchErrors(name: string, port: Port, ctx: LoopContext<unknown>): void {
+  let lastLogMs = -Infinity;
+  let suppressed = 0;
+  port.onError((err: IoError) => {
+    if (err.errnoClass === "wait") return;
+    if (err.errnoClass === "gone") {
+      ctx.log.error(`${name}: port gone: ${err.code} ${err.message}`);
+      ctx.onFatal(err);
+      return;
+    }
+    const now = ctx.now();
+    if (now - lastLogMs < 1000) {
+      suppressed++;
+      return;
+    }
+    lastLogMs = now;
+    const more = suppressed > 0 ? ` (${suppressed} more suppressed)` : "";
+    suppressed = 0;
+    ctx.log.warn(`${name}: ${err.code} ${err.message}${more}`);
+  });
+}
+
+/**
+ * TUN -> path -> raw socket (+ ICMPv6 errors back into the TUN). Used by the CPE outbound
+ * (LAN -> relay) and the relay return path (Internet -> customer). Returns the stop function.
+ */
+export function runTunToWireLoop<S>(
+  name: string,
+  tun: TunDevice,
+  raw: Ipv4RawSocket,
+  path: TunBatchPath<S>,
+  ctx: LoopContext<S>,
+): () => void {
+  const ring = createRing(TUN_HEADROOM_BYTES);
+  watchErrors(name, tun, ctx as LoopContext<unknown>);
+  tun.onBatch(ring, (bufs, sizes, count) => {
+    path.processBatch(ctx.state(), bufs, sizes, count, ctx.now());
+    flush(raw, path.toWire, ctx.counters);
+    flush(tun, path.toTun, ctx.counters);
+  });
+  ctx.log.info(`${name} loop started: ${tun.name} -> protocol 41`);
+  let stopped = false;
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    ctx.log.info(`${name} loop stopped`);
+  };
+}
+
+/**
+ * Raw socket -> path -> TUN (+ replies back on the wire). Used by the CPE inbound and the relay
+ * inbound. Returns the stop function.
+ */
+export function runWireToTunLoop<S>(
+  name: string,
+  raw: Ipv4RawSocket,
+  tun: TunDevice,
+  path: WireBatchPath<S>,
+  ctx: LoopContext<S>,
+): () => void {
+  const ring = createIpv4Ring();
+  watchErrors(name, raw, ctx as LoopContext<unknown>);
+  raw.onBatch(ring, (bufs, sizes, count) => {
+    path.processBatch(ctx.state(), bufs, sizes, count, ring.offset);
+    flush(tun, path.toTun, ctx.counters);
+    if (path.toWire !== undefined) flush(raw, path.toWire, ctx.counters);
+  });
+  ctx.log.info(`${name} loop started: protocol 41 -> ${tun.name}`);
+  let stopped = false;
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    ctx.log.info(`${name} loop stopped`);
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * A preallocated batch of packets to write (`writeBatch(bufs, offsets, sizes, count)`), refilled
+ * for every read batch. Entries alias the receive ring or the ICMP error pool: they are valid only
+ * until the next batch (the "shared ref" rule of STYLE.md example 2).
+ */
+export class TxBatch {
+  readonly bufs: Buffer[];
+  readonly offsets: Int32Array;
+  readonly sizes: Int32Array;
+  count = 0;
+
+  constructor(readonly capacity: number) {
+    const empty = Buffer.alloc(0);
+    this.bufs = new Array<Buffer>(capacity).fill(empty);
+    this.offsets = new Int32Array(capacity);
+    this.sizes = new Int32Array(capacity);
+  }
+
+  /** Appends one packet; false when full (the caller counts it as a drop). */
+  push(buf: Buffer, offset: number, size: number): boolean {
+    const i = this.count;
+    if (i >= this.capacity) return false;
+    this.bufs[i] = buf;
+    this.offsets[i] = offset;
+    this.sizes[i] = size;
+    this.count = i + 1;
+    return true;
+  }
+
+  clear(): void {
+    this.count = 0;
+  }
+}
+
+/**
+ * A fixed pool of small buffers for packets the data plane generates itself (ICMPv6 errors, at
+ * most 1280 bytes, RFC 4443 §2.4 (c)), handed out round-robin; at most `capacity` per batch.
+ */
+export class PacketPool {
+  private readonly bufs: Buffer[];
+  private next = 0;
+
+  constructor(
+    readonly capacity: number,
+    readonly bufferBytes: number,
+  ) {
+    this.bufs = [];
+    for (let i = 0; i < capacity; i++) this.bufs.push(Buffer.alloc(bufferBytes));
+  }
+
+  /** The next buffer (reused: valid until `capacity` more have been taken). */
+  take(): Buffer {
+    const b = this.bufs[this.next]!;
+    this.next = (this.next + 1) % this.capacity;
+    return b;
+  }
+}
