@@ -1,5 +1,1258 @@
-/* Placeholder: replaced by the native addon (TUN, raw protocol-41 socket, uv_poll). */
-#include <node_api.h>
+/*
+ * pmt_native: the syscall layer of 6to4-pmt (STYLE example 11).
+ *
+ * Node-API (NAPI_VERSION 8) for everything JavaScript sees, plus libuv's stable uv_poll API for fd
+ * readiness, so one build per architecture serves every Node version. Policy (what to send, how to
+ * react to an error) lives in TypeScript (module/io/linux.ts); this file only opens descriptors,
+ * moves packets between the kernel and caller-owned buffers, and reports errno names.
+ *
+ * Receive flow (one poller per fd):
+ *   1. TypeScript hands over, once, a ring of N Buffers, a headroom offset, an Int32Array of sizes
+ *      and (raw sockets) a Uint32Array / Uint8Array for source addresses.
+ *   2. uv_poll reports readability; we drain up to N packets (recvmmsg on sockets, a read() loop on
+ *      the TUN) straight into the ring at the offset and fill sizes/addresses in place.
+ *   3. One JavaScript callback per batch with the packet count. Nothing is allocated per packet.
+ *   4. The ring is reused for the next batch: JavaScript must be done with it when the callback
+ *      returns.
+ *
+ * Pending socket errors: an ICMP error about a packet we sent (protocol unreachable from a peer
+ * that has no protocol-41 socket yet, port unreachable, ...) sets sk_err on a raw socket. epoll
+ * then reports EPOLLERR, libuv stops the uv_poll handle and calls us with UV_EBADF, and the next
+ * send fails once with that stale error. Left alone the tunnel stops receiving forever. We read
+ * (and so clear) SO_ERROR, drain the error queue, count it and restart polling; the send paths
+ * retry a packet once when it fails with such a stale ICMP-derived error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-static napi_value init(napi_env env, napi_value exports) { (void)env; return exports; }
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <linux/if_tun.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#define POLL_KIND_TUN 0
+#define POLL_KIND_RAW4 1
+#define POLL_KIND_ICMP6 2
+
+/* Upper bound on one batch (ring size); the data plane uses 64. */
+#define MAX_BATCH 1024
+/* Per-call chunk for sendmmsg, kept on the stack. */
+#define SEND_CHUNK 64
+/* Consecutive EPOLLERR wake-ups without a packet before we give up and report the error. */
+#define MAX_ERR_SPIN 64
+/* Room for IPV6_PKTINFO + IPV6_HOPLIMIT control messages. */
+#define ICMP6_CMSG_BYTES (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)))
+
+/* ---------------------------------------------------------------------------------------------
+ * errno names and errors
+ * ------------------------------------------------------------------------------------------- */
+
+static const char *errno_name(int e) {
+  switch (e) {
+#define E(x) \
+  case x:    \
+    return #x;
+    E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT)
+    E(EBUSY) E(EEXIST) E(ENODEV) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOSPC) E(ENOSYS) E(ENONET)
+    E(EPROTO) E(EBADFD) E(ENOTSOCK) E(EDESTADDRREQ) E(EMSGSIZE) E(EPROTOTYPE) E(ENOPROTOOPT)
+    E(EPROTONOSUPPORT) E(EOPNOTSUPP) E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL) E(ENETDOWN)
+    E(ENETUNREACH) E(ENOBUFS) E(ETIMEDOUT) E(ECONNREFUSED) E(EHOSTDOWN) E(EHOSTUNREACH)
+    E(ECONNRESET) E(ENOTCONN) E(ERANGE) E(E2BIG) E(ENOTTY)
+#undef E
+    default:
+      return NULL;
+  }
+}
+
+static napi_value make_errno_error(napi_env env, int err, const char *syscall, const char *what) {
+  char code_buf[32];
+  const char *code = errno_name(err);
+  if (code == NULL) {
+    snprintf(code_buf, sizeof code_buf, "ERRNO_%d", err);
+    code = code_buf;
+  }
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s %s: %s (%s)", syscall, what ? what : "", code, strerror(err));
+  napi_value code_v, msg_v, error, errno_v, syscall_v;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_v);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msg_v);
+  napi_create_error(env, code_v, msg_v, &error);
+  napi_create_int32(env, err, &errno_v);
+  napi_set_named_property(env, error, "errno", errno_v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_v);
+  napi_set_named_property(env, error, "syscall", syscall_v);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *what) {
+  napi_throw(env, make_errno_error(env, err, syscall, what));
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+/* ICMP-derived errors that a raw socket reports for an EARLIER packet (sk_err), never for the
+ * packet being sent or received now. */
+static int is_stale_icmp_error(int e) {
+  return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == ENOPROTOOPT ||
+         e == EPROTO || e == EHOSTDOWN || e == ENONET;
+}
+
+/* The fd or the device behind it is gone: stop, do not retry. */
+static int is_fatal_fd_error(int e) {
+  return e == EBADF || e == EBADFD || e == ENXIO || e == ENODEV || e == ENOTSOCK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * argument helpers
+ * ------------------------------------------------------------------------------------------- */
+
+#define CHECK_ARGC(n)                                                  \
+  size_t argc = (n);                                                   \
+  napi_value argv[(n) > 0 ? (n) : 1];                                  \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) \
+    return NULL;
+
+static int get_i32(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+static int get_u32(napi_env env, napi_value v, uint32_t *out) {
+  return napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+static int get_str(napi_env env, napi_value v, char *buf, size_t cap) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok) return 0;
+  return len < cap - 1 || cap == 0 ? 1 : 0;
+}
+
+static int is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 1;
+  return t == napi_undefined || t == napi_null;
+}
+
+/* Any TypedArray: data pointer (already adjusted by byteOffset), element type and length. */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data,
+                     size_t *length) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, length, data, &ab, &off) != napi_ok) return 0;
+  return type == want;
+}
+
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *length) {
+  return get_typed(env, v, napi_uint8_array, (void **)data, length);
+}
+
+static int name_ok(const char *name) { return name[0] != 0 && strlen(name) < IFNAMSIZ; }
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+static napi_value num(napi_env env, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  return v;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * devices: TUN, MTU, flags, ifindex, network namespace
+ * ------------------------------------------------------------------------------------------- */
+
+/* openTun(name: string): { fd: number, name: string }  (IFF_TUN | IFF_NO_PI, O_NONBLOCK) */
+static napi_value open_tun(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  char name[64];
+  if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name))
+    return throw_type(env, "openTun(name): name must be a string of 1..15 bytes");
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open", "/dev/net/tun");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  memcpy(ifr.ifr_name, name, strlen(name));
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "ioctl(TUNSETIFF)", name);
+  }
+  napi_value obj, fd_v, name_v;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, fd, &fd_v);
+  ifr.ifr_name[IFNAMSIZ - 1] = 0;
+  napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &name_v);
+  napi_set_named_property(env, obj, "fd", fd_v);
+  napi_set_named_property(env, obj, "name", name_v);
+  return obj;
+}
+
+static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  memcpy(ifr->ifr_name, name, strlen(name));
+  int r = ioctl(s, req, ifr);
+  int e = errno;
+  close(s);
+  errno = e;
+  return r;
+}
+
+/* setMtu(name, mtu): SIOCSIFMTU */
+static napi_value set_mtu(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(2);
+  char name[64];
+  int32_t mtu;
+  if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name) || !get_i32(env, argv[1], &mtu))
+    return throw_type(env, "setMtu(name: string, mtu: number)");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_mtu = mtu;
+  if (ifreq_ioctl(name, SIOCSIFMTU, &ifr) < 0) return throw_errno(env, errno, "ioctl(SIOCSIFMTU)", name);
+  return undefined(env);
+}
+
+/* setTxQueueLen(name, len): SIOCSIFTXQLEN (a TUN defaults to 500 packets) */
+static napi_value set_txqlen(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(2);
+  char name[64];
+  int32_t len;
+  if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name) || !get_i32(env, argv[1], &len))
+    return throw_type(env, "setTxQueueLen(name: string, len: number)");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_qlen = len;
+  if (ifreq_ioctl(name, SIOCSIFTXQLEN, &ifr) < 0)
+    return throw_errno(env, errno, "ioctl(SIOCSIFTXQLEN)", name);
+  return undefined(env);
+}
+
+/* setUp(name, up: boolean): SIOCGIFFLAGS + SIOCSIFFLAGS with IFF_UP */
+static napi_value set_up(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(2);
+  char name[64];
+  bool up;
+  if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name) ||
+      napi_get_value_bool(env, argv[1], &up) != napi_ok)
+    return throw_type(env, "setUp(name: string, up: boolean)");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ifreq_ioctl(name, SIOCGIFFLAGS, &ifr) < 0)
+    return throw_errno(env, errno, "ioctl(SIOCGIFFLAGS)", name);
+  if (up)
+    ifr.ifr_flags |= IFF_UP;
+  else
+    ifr.ifr_flags &= ~IFF_UP;
+  if (ifreq_ioctl(name, SIOCSIFFLAGS, &ifr) < 0)
+    return throw_errno(env, errno, "ioctl(SIOCSIFFLAGS)", name);
+  return undefined(env);
+}
+
+/* ifIndex(name): number (throws ENODEV when absent) */
+static napi_value if_index(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  char name[64];
+  if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name))
+    return throw_type(env, "ifIndex(name: string)");
+  unsigned idx = if_nametoindex(name);
+  if (idx == 0) return throw_errno(env, errno == 0 ? ENODEV : errno, "if_nametoindex", name);
+  return num(env, idx);
+}
+
+/* setNetns(fd): setns(fd, CLONE_NEWNET) for the calling (main) thread. Descriptors opened
+ * afterwards (TUN, sockets) belong to that namespace for their whole life; tests use this to
+ * open devices inside the namespaces they create and then switch back. */
+static napi_value set_netns(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return throw_type(env, "setNetns(fd: number)");
+  if (setns(fd, CLONE_NEWNET) < 0) return throw_errno(env, errno, "setns", "CLONE_NEWNET");
+  return undefined(env);
+}
+
+/* close(fd). The caller must have closed any poller on it first. */
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return throw_type(env, "close(fd: number)");
+  if (close(fd) < 0 && errno != EINTR) return throw_errno(env, errno, "close", "");
+  return undefined(env);
+}
+
+/* getSocketError(fd): number — reads and clears SO_ERROR (0 = none). */
+static napi_value get_socket_error(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return throw_type(env, "getSocketError(fd: number)");
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    return throw_errno(env, errno, "getsockopt", "SO_ERROR");
+  return num(env, err);
+}
+
+/* errnoName(n): "EAGAIN", ... ("ERRNO_<n>" when unknown) — names for the numbers in the send
+ * status arrays, from this platform's own <errno.h> (MIPS numbers differ from x86/ARM). */
+static napi_value errno_name_js(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  int32_t e;
+  if (!get_i32(env, argv[0], &e)) return throw_type(env, "errnoName(errno: number)");
+  char buf[32];
+  const char *name = e == 0 ? "" : errno_name(e);
+  if (name == NULL) {
+    snprintf(buf, sizeof buf, "ERRNO_%d", e);
+    name = buf;
+  }
+  napi_value v;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * sockets
+ * ------------------------------------------------------------------------------------------- */
+
+static int set_buffer(int fd, int force_opt, int opt, int bytes) {
+  if (bytes <= 0) return 0;
+  /* SO_*BUFFORCE (CAP_NET_ADMIN) may exceed net.core.[rw]mem_max; fall back otherwise. */
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes) == 0) return 0;
+  return setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);
+}
+
+/*
+ * openRaw4(protocol, bindAddr, device, hdrincl, recvErr, rcvbuf, sndbuf): fd
+ *   bindAddr: IPv4 as unsigned 32-bit number (0 = any); device: '' = none (else SO_BINDTODEVICE).
+ *
+ * IP_HDRINCL (recommended, and what io/linux.ts uses): TypeScript writes the 20-byte IPv4 header
+ * in the headroom in front of the IPv6 packet. That is the only way to
+ *   - send from the relay's anycast 192.88.99.1 (RFC 3068) and from its unicast addresses through
+ *     one socket, choosing the source per packet;
+ *   - set DF per packet as RFC 4213 §3.2 wants for the chosen MTU mode, and the TTL and ID;
+ *   - send one sendmmsg batch whose packets have different sources.
+ * The kernel still fills the header checksum and total length (and the ID when it is 0); a
+ * packet larger than the route's device MTU fails with EMSGSIZE instead of being fragmented.
+ * Receiving is the same either way: an IPv4 raw socket always hands over the full IPv4 header.
+ */
+static napi_value open_raw4(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(7);
+  int32_t proto, rcvbuf, sndbuf;
+  uint32_t bind_addr;
+  char dev[64];
+  bool hdrincl, recverr;
+  if (!get_i32(env, argv[0], &proto) || !get_u32(env, argv[1], &bind_addr) ||
+      !get_str(env, argv[2], dev, sizeof dev) || napi_get_value_bool(env, argv[3], &hdrincl) ||
+      napi_get_value_bool(env, argv[4], &recverr) || !get_i32(env, argv[5], &rcvbuf) ||
+      !get_i32(env, argv[6], &sndbuf))
+    return throw_type(env,
+                      "openRaw4(protocol: number, bindAddr: number, device: string, hdrincl: "
+                      "boolean, recvErr: boolean, rcvbuf: number, sndbuf: number)");
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) return throw_errno(env, errno, "socket", "AF_INET SOCK_RAW");
+  const char *step = "";
+  int one = 1;
+  if (hdrincl && setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one) < 0) {
+    step = "IP_HDRINCL";
+    goto fail;
+  }
+  if (recverr && setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) < 0) {
+    step = "IP_RECVERR";
+    goto fail;
+  }
+  if (set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf) < 0) {
+    step = "SO_RCVBUF";
+    goto fail;
+  }
+  if (set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf) < 0) {
+    step = "SO_SNDBUF";
+    goto fail;
+  }
+  if (dev[0] != 0 && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev)) < 0) {
+    step = "SO_BINDTODEVICE";
+    goto fail;
+  }
+  if (bind_addr != 0) {
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(bind_addr);
+    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+      step = "bind";
+      goto fail;
+    }
+  }
+  return num(env, fd);
+fail: {
+  int e = errno;
+  close(fd);
+  return throw_errno(env, e, "openRaw4", step);
+}
+}
+
+/*
+ * openIcmp6(device, groups: Uint8Array (16 bytes per group), passTypes: number[]): fd
+ * Raw ICMPv6 socket for Neighbor Discovery on one device: SO_BINDTODEVICE, hop limits 255
+ * (RFC 4861 §6.1.1/§6.1.2 receivers drop ND with any other hop limit), multicast loop off,
+ * IPV6_RECVPKTINFO + IPV6_RECVHOPLIMIT, ICMP6_FILTER passing only passTypes, joined groups.
+ */
+static napi_value open_icmp6(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(3);
+  char dev[64];
+  uint8_t *groups;
+  size_t groups_len;
+  bool is_array;
+  if (!get_str(env, argv[0], dev, sizeof dev) || !name_ok(dev) ||
+      !get_bytes(env, argv[1], &groups, &groups_len) || groups_len % 16 != 0 ||
+      napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array)
+    return throw_type(env,
+                      "openIcmp6(device: string, groups: Uint8Array (16*k bytes), passTypes: "
+                      "number[])");
+  unsigned ifindex = if_nametoindex(dev);
+  if (ifindex == 0) return throw_errno(env, errno == 0 ? ENODEV : errno, "if_nametoindex", dev);
+  struct icmp6_filter filter;
+  ICMP6_FILTER_SETBLOCKALL(&filter);
+  uint32_t ntypes;
+  napi_get_array_length(env, argv[2], &ntypes);
+  for (uint32_t i = 0; i < ntypes; i++) {
+    napi_value el;
+    uint32_t t;
+    if (napi_get_element(env, argv[2], i, &el) != napi_ok || !get_u32(env, el, &t) || t > 255)
+      return throw_type(env, "openIcmp6: passTypes must hold numbers 0..255");
+    ICMP6_FILTER_SETPASS(t, &filter);
+  }
+  int fd = socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+  if (fd < 0) return throw_errno(env, errno, "socket", "AF_INET6 SOCK_RAW ICMPV6");
+  const char *step = "";
+  int one = 1, zero = 0, hops = 255;
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev)) < 0) {
+    step = "SO_BINDTODEVICE";
+    goto fail;
+  }
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) < 0) {
+    step = "IPV6_MULTICAST_HOPS";
+    goto fail;
+  }
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops) < 0) {
+    step = "IPV6_UNICAST_HOPS";
+    goto fail;
+  }
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof zero) < 0) {
+    step = "IPV6_MULTICAST_LOOP";
+    goto fail;
+  }
+  int idx = (int)ifindex;
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx) < 0) {
+    step = "IPV6_MULTICAST_IF";
+    goto fail;
+  }
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0) {
+    step = "IPV6_RECVPKTINFO";
+    goto fail;
+  }
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) < 0) {
+    step = "IPV6_RECVHOPLIMIT";
+    goto fail;
+  }
+  if (setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) < 0) {
+    step = "ICMP6_FILTER";
+    goto fail;
+  }
+  for (size_t off = 0; off < groups_len; off += 16) {
+    struct ipv6_mreq mreq;
+    memcpy(&mreq.ipv6mr_multiaddr, groups + off, 16);
+    mreq.ipv6mr_interface = ifindex;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof mreq) < 0 &&
+        errno != EADDRINUSE) {
+      step = "IPV6_JOIN_GROUP";
+      goto fail;
+    }
+  }
+  return num(env, fd);
+fail: {
+  int e = errno;
+  close(fd);
+  return throw_errno(env, e, "openIcmp6", step);
+}
+}
+
+/* sendIcmp6(fd, buf, offset, length, dst: Uint8Array, dstOffset, ifindex): void
+ * The kernel fills the ICMPv6 checksum (mandatory IPV6_CHECKSUM on ICMPv6 raw sockets) and the
+ * source address (link-local of ifindex, or the one in the packet path's routing decision). */
+static napi_value send_icmp6(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(7);
+  int32_t fd, off, len, dst_off, ifindex;
+  uint8_t *buf, *dst;
+  size_t buf_len, dst_len;
+  if (!get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &buf_len) ||
+      !get_i32(env, argv[2], &off) || !get_i32(env, argv[3], &len) ||
+      !get_bytes(env, argv[4], &dst, &dst_len) || !get_i32(env, argv[5], &dst_off) ||
+      !get_i32(env, argv[6], &ifindex))
+    return throw_type(env,
+                      "sendIcmp6(fd, buf: Uint8Array, offset, length, dst: Uint8Array, "
+                      "dstOffset, ifindex)");
+  if (off < 0 || len < 0 || (size_t)off + (size_t)len > buf_len || dst_off < 0 ||
+      (size_t)dst_off + 16 > dst_len)
+    return throw_errno(env, EINVAL, "sendIcmp6", "offset/length out of range");
+  struct sockaddr_in6 sin6;
+  memset(&sin6, 0, sizeof sin6);
+  sin6.sin6_family = AF_INET6;
+  memcpy(&sin6.sin6_addr, dst + dst_off, 16);
+  sin6.sin6_scope_id = (uint32_t)ifindex;
+  struct iovec iov = {.iov_base = buf + off, .iov_len = (size_t)len};
+  union {
+    char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_name = &sin6;
+  msg.msg_namelen = sizeof sin6;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (ifindex > 0) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+    struct in6_pktinfo pi;
+    memset(&pi, 0, sizeof pi);
+    pi.ipi6_ifindex = (unsigned)ifindex;
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+  }
+  for (int attempt = 0;; attempt++) {
+    if (sendmsg(fd, &msg, 0) >= 0) break;
+    if (errno == EINTR || (attempt == 0 && is_stale_icmp_error(errno))) continue;
+    return throw_errno(env, errno, "sendmsg", "icmp6");
+  }
+  return undefined(env);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * batched send: sendmmsg on raw IPv4, write loop on the TUN
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * Shared contract of sendRaw4 / writeTun:
+ *   returns the number of packets the kernel accepted;
+ *   status[0] = errno of the first failure (0 = none), status[1] = packets not sent,
+ *   status[2] = stale ICMP errors cleared on the way (packet retried once).
+ * A packet the kernel refuses (EMSGSIZE, EPERM from a firewall, ...) is skipped; EAGAIN/ENOBUFS
+ * (queue full) and fd-gone errors stop the batch and count the rest as not sent.
+ */
+typedef struct {
+  int32_t *status;
+  int first_err;
+  int failed;
+  int stale;
+} send_result;
+
+static void note_failure(send_result *r, int e, int n) {
+  if (r->first_err == 0) r->first_err = e;
+  r->failed += n;
+}
+
+static int get_send_args(napi_env env, napi_value *argv, int with_dsts, int32_t *fd,
+                         napi_value *bufs, int32_t **offs, int32_t **lens, uint32_t **dsts,
+                         int32_t *count, int32_t **status) {
+  size_t n_offs, n_lens, n_dsts = 0, n_status;
+  bool is_array;
+  int a = 0;
+  if (!get_i32(env, argv[a++], fd)) return 0;
+  *bufs = argv[a++];
+  if (napi_is_array(env, *bufs, &is_array) != napi_ok || !is_array) return 0;
+  if (!get_typed(env, argv[a++], napi_int32_array, (void **)offs, &n_offs)) return 0;
+  if (!get_typed(env, argv[a++], napi_int32_array, (void **)lens, &n_lens)) return 0;
+  if (with_dsts) {
+    napi_value d = argv[a++];
+    if (is_nullish(env, d)) {
+      *dsts = NULL; /* destination taken from each packet's IPv4 header */
+      n_dsts = SIZE_MAX;
+    } else if (!get_typed(env, d, napi_uint32_array, (void **)dsts, &n_dsts)) {
+      return 0;
+    }
+  }
+  if (!get_i32(env, argv[a++], count)) return 0;
+  if (!get_typed(env, argv[a++], napi_int32_array, (void **)status, &n_status) || n_status < 3)
+    return 0;
+  uint32_t n_bufs;
+  napi_get_array_length(env, *bufs, &n_bufs);
+  if (*count < 0 || (size_t)*count > n_offs || (size_t)*count > n_lens || *count > (int)n_bufs ||
+      (with_dsts && (size_t)*count > n_dsts))
+    return 0;
+  return 1;
+}
+
+/* Pointer to bufs[i][off .. off+len), or NULL when out of range / not a Uint8Array. */
+static uint8_t *packet_at(napi_env env, napi_value bufs, int32_t i, int32_t off, int32_t len) {
+  napi_value el;
+  uint8_t *data;
+  size_t blen;
+  if (napi_get_element(env, bufs, (uint32_t)i, &el) != napi_ok) return NULL;
+  if (!get_bytes(env, el, &data, &blen)) return NULL;
+  if (off < 0 || len <= 0 || (size_t)off + (size_t)len > blen) return NULL;
+  return data + off;
+}
+
+/* sendRaw4(fd, bufs, offsets: Int32Array, lengths: Int32Array, dsts: Uint32Array | null, count,
+ *          status: Int32Array(3)): number
+ * dsts null: each packet's destination is read from its IPv4 header (IP_HDRINCL sockets). */
+static napi_value send_raw4(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(7);
+  int32_t fd, count, *offs, *lens, *status;
+  uint32_t *dsts;
+  napi_value bufs;
+  if (!get_send_args(env, argv, 1, &fd, &bufs, &offs, &lens, &dsts, &count, &status))
+    return throw_type(env,
+                      "sendRaw4(fd, bufs: Uint8Array[], offsets: Int32Array, lengths: Int32Array, "
+                      "dsts: Uint32Array, count, status: Int32Array(3)) with count within every "
+                      "array");
+  send_result res = {status, 0, 0, 0};
+  struct mmsghdr msgs[SEND_CHUNK];
+  struct iovec iovs[SEND_CHUNK];
+  struct sockaddr_in sins[SEND_CHUNK];
+  int sent = 0;
+  int i = 0;
+  int stop = 0;
+  while (i < count && !stop) {
+    /* Fill one chunk, skipping packets whose offsets are out of range. */
+    int n = 0;
+    while (i < count && n < SEND_CHUNK) {
+      uint8_t *p = packet_at(env, bufs, i, offs[i], lens[i]);
+      if (p == NULL || (dsts == NULL && lens[i] < 20)) {
+        note_failure(&res, EINVAL, 1);
+        i++;
+        continue;
+      }
+      memset(&sins[n], 0, sizeof sins[n]);
+      sins[n].sin_family = AF_INET;
+      if (dsts != NULL)
+        sins[n].sin_addr.s_addr = htonl(dsts[i]);
+      else
+        memcpy(&sins[n].sin_addr.s_addr, p + 16, 4); /* IPv4 header destination, network order */
+      iovs[n].iov_base = p;
+      iovs[n].iov_len = (size_t)lens[i];
+      memset(&msgs[n], 0, sizeof msgs[n]);
+      msgs[n].msg_hdr.msg_name = &sins[n];
+      msgs[n].msg_hdr.msg_namelen = sizeof sins[n];
+      msgs[n].msg_hdr.msg_iov = &iovs[n];
+      msgs[n].msg_hdr.msg_iovlen = 1;
+      n++;
+      i++;
+    }
+    int done = 0;
+    int retried_at = -1;
+    while (done < n) {
+      int r = sendmmsg(fd, msgs + done, (unsigned)(n - done), 0);
+      if (r > 0) {
+        done += r;
+        sent += r;
+        continue;
+      }
+      int e = r < 0 ? errno : EIO;
+      if (e == EINTR) continue;
+      if (is_stale_icmp_error(e) && retried_at != done) {
+        /* The error belongs to an earlier packet (pending sk_err, now cleared): retry once. */
+        retried_at = done;
+        res.stale++;
+        continue;
+      }
+      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || is_fatal_fd_error(e)) {
+        note_failure(&res, e, n - done);
+        res.failed += count - i; /* never attempted */
+        stop = 1;
+        break;
+      }
+      note_failure(&res, e, 1);
+      done++;
+    }
+  }
+  status[0] = res.first_err;
+  status[1] = res.failed;
+  status[2] = res.stale;
+  return num(env, sent);
+}
+
+/* writeTun(fd, bufs, offsets: Int32Array, lengths: Int32Array, count, status: Int32Array(3)) */
+static napi_value write_tun(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(6);
+  int32_t fd, count, *offs, *lens, *status;
+  napi_value bufs;
+  if (!get_send_args(env, argv, 0, &fd, &bufs, &offs, &lens, NULL, &count, &status))
+    return throw_type(env,
+                      "writeTun(fd, bufs: Uint8Array[], offsets: Int32Array, lengths: Int32Array, "
+                      "count, status: Int32Array(3)) with count within every array");
+  send_result res = {status, 0, 0, 0};
+  int sent = 0;
+  for (int i = 0; i < count; i++) {
+    uint8_t *p = packet_at(env, bufs, i, offs[i], lens[i]);
+    if (p == NULL) {
+      note_failure(&res, EINVAL, 1);
+      continue;
+    }
+    ssize_t r;
+    do r = write(fd, p, (size_t)lens[i]);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0) {
+      sent++;
+      continue;
+    }
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || is_fatal_fd_error(e) || e == EIO) {
+      note_failure(&res, e, count - i);
+      break;
+    }
+    note_failure(&res, e, 1); /* EINVAL (not an IP packet), ... */
+  }
+  status[0] = res.first_err;
+  status[1] = res.failed;
+  status[2] = res.stale;
+  return num(env, sent);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * poller: uv_poll + batch drain into a preallocated ring
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct poller {
+  uv_poll_t handle; /* first: the uv handle pointer is the poller pointer */
+  napi_env env;
+  int fd;
+  int kind;
+  int max;
+  int offset;
+  int closing;
+  int paused;
+  int err_spin;
+  int owners;
+  uint8_t **bufs;
+  size_t *caps;
+  napi_ref *buf_refs;
+  int32_t *sizes;
+  uint32_t *addrs4; /* raw4: source IPv4 per packet, host order */
+  uint8_t *addrs6;  /* icmp6: 16 bytes per packet */
+  int32_t *meta;    /* icmp6: [hopLimit, ifindex] per packet */
+  napi_ref sizes_ref, addrs_ref, meta_ref, on_batch_ref, on_error_ref;
+  napi_async_context async_ctx;
+  struct mmsghdr *msgs;
+  struct iovec *iovs;
+  struct sockaddr_in6 *names; /* large enough for sockaddr_in too */
+  char *cmsgs;
+  /* counters, read by pollStats */
+  double batches, packets, so_errors, errqueue, truncated, restarts, read_errors;
+  int last_so_error;
+} poller_t;
+
+/* Releases everything but the struct itself: JS references, async context, arrays. */
+static void poller_release(poller_t *p) {
+  napi_env env = p->env;
+  if (p->buf_refs)
+    for (int i = 0; i < p->max; i++)
+      if (p->buf_refs[i]) napi_delete_reference(env, p->buf_refs[i]);
+  napi_ref refs[] = {p->sizes_ref, p->addrs_ref, p->meta_ref, p->on_batch_ref, p->on_error_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+    if (refs[i]) napi_delete_reference(env, refs[i]);
+  p->sizes_ref = p->addrs_ref = p->meta_ref = p->on_batch_ref = p->on_error_ref = NULL;
+  if (p->async_ctx) napi_async_destroy(env, p->async_ctx);
+  p->async_ctx = NULL;
+  free(p->bufs);
+  free(p->caps);
+  free(p->buf_refs);
+  free(p->msgs);
+  free(p->iovs);
+  free(p->names);
+  free(p->cmsgs);
+  p->bufs = NULL;
+  p->caps = NULL;
+  p->buf_refs = NULL;
+  p->msgs = NULL;
+  p->iovs = NULL;
+  p->names = NULL;
+  p->cmsgs = NULL;
+}
+
+/* Used only before the uv handle and the External exist. */
+static void poller_free(poller_t *p) {
+  poller_release(p);
+  free(p);
+}
+
+/* The struct has two owners: the uv handle (until its close callback) and the JS External
+ * (until garbage collected), so pollStats/pollClose on a closed handle stay safe. */
+static void poller_unref(poller_t *p) {
+  if (--p->owners == 0) free(p);
+}
+
+static void on_uv_close(uv_handle_t *h) {
+  poller_t *p = (poller_t *)h;
+  poller_release(p);
+  poller_unref(p);
+}
+
+static void on_external_gc(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  poller_unref((poller_t *)data);
+}
+
+/* Calls fn(argv...) as a libuv-originated callback: runs microtasks/nextTicks afterwards and
+ * turns a thrown exception into an uncaught exception instead of leaving it pending. */
+static void call_js(poller_t *p, napi_ref fn_ref, size_t argc, napi_value *argv) {
+  napi_env env = p->env;
+  napi_value fn, recv, result;
+  if (napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+  napi_make_callback(env, p->async_ctx, recv, fn, argc, argv, &result);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
+static void report_error(poller_t *p, int err, const char *syscall) {
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(p->env, &scope) != napi_ok) return;
+  char what[48];
+  snprintf(what, sizeof what, "fd %d", p->fd);
+  napi_value e = make_errno_error(p->env, err, syscall, what);
+  call_js(p, p->on_error_ref, 1, &e);
+  napi_close_handle_scope(p->env, scope);
+}
+
+static void drain_errqueue(poller_t *p) {
+  char data[256], control[512];
+  for (int i = 0; i < 64; i++) {
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(p->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    p->errqueue++;
+  }
+}
+
+/* Reads up to p->max packets; returns the count, or -errno on a hard error with 0 packets. */
+static int drain_tun(poller_t *p, int *err) {
+  int n = 0;
+  while (n < p->max) {
+    ssize_t r = read(p->fd, p->bufs[n] + p->offset, p->caps[n] - (size_t)p->offset);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) *err = errno;
+      break;
+    }
+    p->sizes[n++] = (int32_t)r;
+  }
+  return n;
+}
+
+static int drain_socket(poller_t *p, int *err) {
+  int is6 = p->kind == POLL_KIND_ICMP6;
+  for (int i = 0; i < p->max; i++) {
+    struct msghdr *h = &p->msgs[i].msg_hdr;
+    h->msg_name = &p->names[i];
+    h->msg_namelen = is6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    h->msg_iov = &p->iovs[i];
+    h->msg_iovlen = 1;
+    h->msg_control = is6 ? p->cmsgs + (size_t)i * ICMP6_CMSG_BYTES : NULL;
+    h->msg_controllen = is6 ? ICMP6_CMSG_BYTES : 0;
+    h->msg_flags = 0;
+  }
+  int r;
+  for (int attempt = 0;; attempt++) {
+    r = recvmmsg(p->fd, p->msgs, (unsigned)p->max, MSG_DONTWAIT, NULL);
+    if (r >= 0) break;
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+    if (is_stale_icmp_error(e) && attempt < 4) {
+      /* recvmmsg returned (and cleared) a pending sk_err: count it and read again. */
+      p->so_errors++;
+      p->last_so_error = e;
+      continue;
+    }
+    *err = e;
+    return 0;
+  }
+  for (int i = 0; i < r; i++) {
+    struct msghdr *h = &p->msgs[i].msg_hdr;
+    int32_t len = (int32_t)p->msgs[i].msg_len;
+    if (h->msg_flags & MSG_TRUNC) {
+      /* Larger than the buffer: size 0 makes every parser drop it. */
+      p->truncated++;
+      len = 0;
+    }
+    p->sizes[i] = len;
+    if (!is6) {
+      struct sockaddr_in *sin = (struct sockaddr_in *)&p->names[i];
+      if (p->addrs4) p->addrs4[i] = ntohl(sin->sin_addr.s_addr);
+    } else {
+      struct sockaddr_in6 *sin6 = &p->names[i];
+      if (p->addrs6) memcpy(p->addrs6 + (size_t)i * 16, &sin6->sin6_addr, 16);
+      int hop = -1, ifindex = (int)sin6->sin6_scope_id;
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level != IPPROTO_IPV6) continue;
+        if (c->cmsg_type == IPV6_HOPLIMIT && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+          memcpy(&hop, CMSG_DATA(c), sizeof hop);
+        } else if (c->cmsg_type == IPV6_PKTINFO &&
+                   c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+          struct in6_pktinfo pi;
+          memcpy(&pi, CMSG_DATA(c), sizeof pi);
+          ifindex = (int)pi.ipi6_ifindex;
+        }
+      }
+      if (p->meta) {
+        p->meta[2 * i] = hop;
+        p->meta[2 * i + 1] = ifindex;
+      }
+    }
+  }
+  return r;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void stop_and_report(poller_t *p, int err, const char *syscall) {
+  uv_poll_stop(&p->handle);
+  p->paused = 1;
+  report_error(p, err, syscall);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  poller_t *p = (poller_t *)h;
+  (void)events;
+  if (p->closing) return;
+  if (status < 0) {
+    /* EPOLLERR: libuv has already stopped this handle. */
+    if (++p->err_spin > MAX_ERR_SPIN) {
+      stop_and_report(p, EIO, "poll (EPOLLERR persists)");
+      return;
+    }
+    if (p->kind != POLL_KIND_TUN) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+        stop_and_report(p, errno, "getsockopt(SO_ERROR)");
+        return;
+      }
+      double queued = p->errqueue;
+      drain_errqueue(p);
+      if (err != 0 || p->errqueue != queued) {
+        p->err_spin = 0; /* cleared a real error: progress, not a spin */
+        p->so_errors++;
+        p->last_so_error = err;
+      }
+    }
+    /* TUN: POLLERR means the device was detached (deleted); the read below returns EBADFD and
+     * is reported. Otherwise keep polling. */
+    int r = uv_poll_start(&p->handle, UV_READABLE, on_poll);
+    if (r < 0) {
+      stop_and_report(p, -r, "uv_poll_start");
+      return;
+    }
+    p->restarts++;
+  }
+  int err = 0;
+  int n = p->kind == POLL_KIND_TUN ? drain_tun(p, &err) : drain_socket(p, &err);
+  if (n > 0) {
+    p->err_spin = 0;
+    p->batches++;
+    p->packets += n;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(p->env, &scope) == napi_ok) {
+      napi_value count;
+      napi_create_int32(p->env, n, &count);
+      call_js(p, p->on_batch_ref, 1, &count);
+      napi_close_handle_scope(p->env, scope);
+    }
+    if (p->closing) return; /* closed inside the callback: touch nothing else */
+  }
+  if (err != 0) {
+    p->read_errors++;
+    if (is_fatal_fd_error(err) || p->kind == POLL_KIND_TUN) {
+      stop_and_report(p, err, p->kind == POLL_KIND_TUN ? "read" : "recvmmsg");
+    } else {
+      /* ENOMEM/ENOBUFS and friends: tell TypeScript (degrade) and keep polling. */
+      report_error(p, err, "recvmmsg");
+    }
+  }
+}
+
+static napi_value wrap_poller(napi_env env, poller_t *p) {
+  napi_value ext;
+  p->owners = 2;
+  if (napi_create_external(env, p, on_external_gc, NULL, &ext) != napi_ok) {
+    p->owners = 1;
+    return NULL;
+  }
+  return ext;
+}
+
+static poller_t *unwrap_poller(napi_env env, napi_value v) {
+  void *data = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return NULL;
+  return (poller_t *)data;
+}
+
+/*
+ * pollStart(fd, kind, bufs: Uint8Array[], offset, sizes: Int32Array, addrs, meta,
+ *           onBatch(count), onError(err)): PollHandle
+ *   kind 0 TUN (addrs, meta null), 1 raw IPv4 (addrs Uint32Array, meta null),
+ *   2 ICMPv6 (addrs Uint8Array 16*N, meta Int32Array 2*N: [hopLimit, ifindex]).
+ * The handle is an opaque External. Polling goes on until pollClose (a handle dropped without
+ * pollClose keeps polling: the fd is still open); after pollClose the handle may still be
+ * passed to pollStats/pollClose safely.
+ */
+static napi_value poll_start(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(9);
+  int32_t fd, kind, offset;
+  bool is_array;
+  uint32_t nbufs;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &kind) || kind < 0 || kind > 2 ||
+      napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array ||
+      !get_i32(env, argv[3], &offset) || offset < 0)
+    return throw_type(env, "pollStart(fd, kind 0..2, bufs: Uint8Array[], offset >= 0, ...)");
+  napi_get_array_length(env, argv[2], &nbufs);
+  if (nbufs == 0 || nbufs > MAX_BATCH)
+    return throw_type(env, "pollStart: bufs must hold 1..1024 buffers");
+  napi_valuetype t1, t2;
+  napi_typeof(env, argv[7], &t1);
+  napi_typeof(env, argv[8], &t2);
+  if (t1 != napi_function || t2 != napi_function)
+    return throw_type(env, "pollStart: onBatch and onError must be functions");
+
+  poller_t *p = calloc(1, sizeof *p);
+  if (p == NULL) return throw_errno(env, ENOMEM, "pollStart", "calloc");
+  p->env = env;
+  p->fd = fd;
+  p->kind = kind;
+  p->max = (int)nbufs;
+  p->offset = offset;
+  p->bufs = calloc(nbufs, sizeof *p->bufs);
+  p->caps = calloc(nbufs, sizeof *p->caps);
+  p->buf_refs = calloc(nbufs, sizeof *p->buf_refs);
+  if (kind != POLL_KIND_TUN) {
+    p->msgs = calloc(nbufs, sizeof *p->msgs);
+    p->iovs = calloc(nbufs, sizeof *p->iovs);
+    p->names = calloc(nbufs, sizeof *p->names);
+    if (kind == POLL_KIND_ICMP6) p->cmsgs = calloc(nbufs, ICMP6_CMSG_BYTES);
+  }
+  const char *bad = NULL;
+  if (!p->bufs || !p->caps || !p->buf_refs ||
+      (kind != POLL_KIND_TUN && (!p->msgs || !p->iovs || !p->names)) ||
+      (kind == POLL_KIND_ICMP6 && !p->cmsgs)) {
+    poller_free(p);
+    return throw_errno(env, ENOMEM, "pollStart", "calloc");
+  }
+  for (uint32_t i = 0; i < nbufs && bad == NULL; i++) {
+    napi_value el;
+    uint8_t *data;
+    size_t len;
+    if (napi_get_element(env, argv[2], i, &el) != napi_ok || !get_bytes(env, el, &data, &len))
+      bad = "pollStart: every bufs[i] must be a Buffer/Uint8Array";
+    else if (len <= (size_t)offset)
+      bad = "pollStart: every buffer must be longer than offset";
+    else {
+      p->bufs[i] = data;
+      p->caps[i] = len;
+      napi_create_reference(env, el, 1, &p->buf_refs[i]);
+      if (p->iovs) {
+        p->iovs[i].iov_base = data + offset;
+        p->iovs[i].iov_len = len - (size_t)offset;
+      }
+    }
+  }
+  size_t n;
+  if (bad == NULL) {
+    if (!get_typed(env, argv[4], napi_int32_array, (void **)&p->sizes, &n) || n < nbufs)
+      bad = "pollStart: sizes must be an Int32Array with one slot per buffer";
+    else
+      napi_create_reference(env, argv[4], 1, &p->sizes_ref);
+  }
+  if (bad == NULL && kind == POLL_KIND_RAW4 && !is_nullish(env, argv[5])) {
+    if (!get_typed(env, argv[5], napi_uint32_array, (void **)&p->addrs4, &n) || n < nbufs)
+      bad = "pollStart: addrs must be a Uint32Array with one slot per buffer";
+    else
+      napi_create_reference(env, argv[5], 1, &p->addrs_ref);
+  }
+  if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[5])) {
+    if (!get_typed(env, argv[5], napi_uint8_array, (void **)&p->addrs6, &n) || n < 16 * nbufs)
+      bad = "pollStart: addrs must be a Uint8Array with 16 bytes per buffer";
+    else
+      napi_create_reference(env, argv[5], 1, &p->addrs_ref);
+  }
+  if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[6])) {
+    if (!get_typed(env, argv[6], napi_int32_array, (void **)&p->meta, &n) || n < 2 * nbufs)
+      bad = "pollStart: meta must be an Int32Array with 2 slots per buffer";
+    else
+      napi_create_reference(env, argv[6], 1, &p->meta_ref);
+  }
+  if (bad != NULL) {
+    poller_free(p);
+    return throw_type(env, bad);
+  }
+  napi_create_reference(env, argv[7], 1, &p->on_batch_ref);
+  napi_create_reference(env, argv[8], 1, &p->on_error_ref);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "pmtPoll", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &p->async_ctx);
+
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    poller_free(p);
+    return throw_errno(env, EINVAL, "pollStart", "napi_get_uv_event_loop");
+  }
+  int r = uv_poll_init(loop, &p->handle, fd);
+  if (r < 0) {
+    poller_free(p);
+    return throw_errno(env, -r, "uv_poll_init", "");
+  }
+  r = uv_poll_start(&p->handle, UV_READABLE, on_poll);
+  if (r < 0) {
+    p->closing = 1;
+    p->owners = 1;
+    uv_close((uv_handle_t *)&p->handle, on_uv_close);
+    return throw_errno(env, -r, "uv_poll_start", "");
+  }
+  napi_value ext = wrap_poller(env, p);
+  if (ext == NULL) {
+    p->closing = 1;
+    uv_poll_stop(&p->handle);
+    uv_close((uv_handle_t *)&p->handle, on_uv_close);
+  }
+  return ext;
+}
+
+/* pollPause(h) / pollResume(h): stop/start watching readability (backpressure). */
+static napi_value poll_pause(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  poller_t *p = unwrap_poller(env, argv[0]);
+  if (p == NULL) return throw_type(env, "pollPause(handle)");
+  if (!p->closing && !p->paused) {
+    uv_poll_stop(&p->handle);
+    p->paused = 1;
+  }
+  return undefined(env);
+}
+
+static napi_value poll_resume(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  poller_t *p = unwrap_poller(env, argv[0]);
+  if (p == NULL) return throw_type(env, "pollResume(handle)");
+  if (p->closing) return throw_errno(env, EBADF, "pollResume", "poller closed");
+  int r = uv_poll_start(&p->handle, UV_READABLE, on_poll);
+  if (r < 0) return throw_errno(env, -r, "uv_poll_start", "");
+  p->paused = 0;
+  return undefined(env);
+}
+
+/* pollClose(h): stops watching at once (safe inside onBatch/onError; no callback follows),
+ * releases the ring and callbacks once libuv has closed the handle. Does NOT close the fd:
+ * call close(fd) afterwards. Idempotent. */
+static napi_value poll_close(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  poller_t *p = unwrap_poller(env, argv[0]);
+  if (p == NULL) return throw_type(env, "pollClose(handle)");
+  if (!p->closing) {
+    p->closing = 1;
+    uv_poll_stop(&p->handle); /* removes the fd from epoll now, so close(fd) is safe next */
+    uv_close((uv_handle_t *)&p->handle, on_uv_close);
+  }
+  return undefined(env);
+}
+
+/* pollStats(h): { batches, packets, soErrors, lastSoError, errQueue, truncated, restarts,
+ *                 readErrors } — counters since pollStart. */
+static napi_value poll_stats(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  poller_t *p = unwrap_poller(env, argv[0]);
+  if (p == NULL) return throw_type(env, "pollStats(handle)");
+  napi_value o;
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "batches", num(env, p->batches));
+  napi_set_named_property(env, o, "packets", num(env, p->packets));
+  napi_set_named_property(env, o, "soErrors", num(env, p->so_errors));
+  napi_set_named_property(env, o, "lastSoError", num(env, p->last_so_error));
+  napi_set_named_property(env, o, "errQueue", num(env, p->errqueue));
+  napi_set_named_property(env, o, "truncated", num(env, p->truncated));
+  napi_set_named_property(env, o, "restarts", num(env, p->restarts));
+  napi_set_named_property(env, o, "readErrors", num(env, p->read_errors));
+  return o;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * module
+ * ------------------------------------------------------------------------------------------- */
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+#define F(js, c) {js, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL}
+      F("openTun", open_tun),
+      F("setMtu", set_mtu),
+      F("setTxQueueLen", set_txqlen),
+      F("setUp", set_up),
+      F("ifIndex", if_index),
+      F("setNetns", set_netns),
+      F("close", close_fd),
+      F("getSocketError", get_socket_error),
+      F("errnoName", errno_name_js),
+      F("openRaw4", open_raw4),
+      F("openIcmp6", open_icmp6),
+      F("sendIcmp6", send_icmp6),
+      F("sendRaw4", send_raw4),
+      F("writeTun", write_tun),
+      F("pollStart", poll_start),
+      F("pollPause", poll_pause),
+      F("pollResume", poll_resume),
+      F("pollClose", poll_close),
+      F("pollStats", poll_stats),
+#undef F
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  napi_value v;
+  napi_create_int32(env, POLL_KIND_TUN, &v);
+  napi_set_named_property(env, exports, "POLL_KIND_TUN", v);
+  napi_create_int32(env, POLL_KIND_RAW4, &v);
+  napi_set_named_property(env, exports, "POLL_KIND_RAW4", v);
+  napi_create_int32(env, POLL_KIND_ICMP6, &v);
+  napi_set_named_property(env, exports, "POLL_KIND_ICMP6", v);
+  napi_create_int32(env, MAX_BATCH, &v);
+  napi_set_named_property(env, exports, "MAX_BATCH", v);
+  return exports;
+}
+
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,423 @@
+/**
+ * Linux implementations of the ports (io/ports.ts) over the native addon (STYLE example 11:
+ * C does syscalls, TypeScript decides). The binding is injected — default: the loaded addon —
+ * so unit tests pass a fake binding and check the policy here without root or a kernel.
+ *
+ * Policy decided here:
+ *   - receive errors from the poller are classified once (io/errno.ts) and passed to the
+ *     port's error handler; "gone" stops the port for good;
+ *   - send failures never throw: they are counted, and a "gone" errno is reported to the error
+ *     handler from the event loop (never inside writeBatch);
+ *   - raw IPv4 sockets are opened with IP_HDRINCL: the data plane writes the IPv4 header itself
+ *     (per-packet source — the relay's anycast or unicast address —, DF, TTL, ID).
+ */
+import { openSync, closeSync } from "node:fs";
+import {
+  loadNative,
+  POLL_KIND_ICMP6,
+  POLL_KIND_RAW4,
+  POLL_KIND_TUN,
+  type NativeBinding,
+  type PollHandle,
+} from "../native/loader.js";
+import { classifyErrno } from "./errno.js";
+import type {
+  Icmpv6RxRing,
+  IcmpV6Socket,
+  IoError,
+  Ipv4RawSocket,
+  Ipv4RxRing,
+  PortStats,
+  RxRing,
+  TunDevice,
+} from "./ports.js";
+
+/** IPPROTO_IPV6: 6in4 / 6to4 encapsulation (RFC 4213 §3.5, RFC 3056 §5). */
+const PROTO_6IN4 = 41;
+/** Default socket buffers: a few batches of full-size packets in flight. */
+const DEFAULT_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** Turns an errno name (+ number) into an IoError; `cause` keeps the native error. */
+export function makeIoError(code: string, errno: number, message: string): IoError {
+  const err = new Error(message) as Error & { code: string; errno: number; errnoClass: string };
+  err.code = code;
+  err.errno = errno;
+  err.errnoClass = classifyErrno(code);
+  return err as IoError;
+}
+
+function toIoError(e: unknown): IoError {
+  const src = e as { code?: unknown; errno?: unknown; message?: unknown };
+  const code = typeof src?.code === "string" ? src.code : "EIO";
+  const errno = typeof src?.errno === "number" ? src.errno : 0;
+  return makeIoError(code, errno, typeof src?.message === "string" ? src.message : String(e));
+}
+
+/** Common state of a native-backed port: fd, poller, counters, error reporting. */
+abstract class LinuxPort {
+  protected handle: PollHandle | undefined;
+  private errorHandler: ((err: IoError) => void) | undefined;
+  private closedFlag = false;
+  private gone = false;
+  private txPackets = 0;
+  private txDropped = 0;
+  private txStale = 0;
+  private lastTxError = "";
+  protected readonly status = new Int32Array(3);
+  private scratchOffsets = new Int32Array(64);
+  private scratchSizes = new Int32Array(64);
+
+  protected constructor(
+    protected readonly binding: NativeBinding,
+    readonly fd: number,
+    protected readonly label: string,
+  ) {}
+
+  get closed(): boolean {
+    return this.closedFlag || this.gone;
+  }
+
+  onError(handler: (err: IoError) => void): void {
+    this.errorHandler = handler;
+  }
+
+  stats(): PortStats {
+    const s = this.handle !== undefined ? this.binding.pollStats(this.handle) : undefined;
+    return {
+      rxPackets: s?.packets ?? 0,
+      rxBatches: s?.batches ?? 0,
+      txPackets: this.txPackets,
+      txDropped: this.txDropped,
+      lastTxError: this.lastTxError,
+      socketErrorsCleared: (s?.soErrors ?? 0) + this.txStale,
+      rxTruncated: s?.truncated ?? 0,
+      pollRestarts: s?.restarts ?? 0,
+    };
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    if (this.handle !== undefined) this.binding.pollClose(this.handle);
+    try {
+      this.binding.close(this.fd);
+    } catch {
+      // Already invalid (device removed): nothing left to release.
+    }
+  }
+
+  /** Called by the poller for errors about the fd (from the event loop). */
+  protected readonly onNativeError = (e: Error): void => {
+    const err = toIoError(e);
+    if (err.errnoClass === "gone") {
+      if (this.gone) return;
+      this.gone = true;
+      // The native poller has already stopped; release it now so no callback can follow.
+      if (this.handle !== undefined && !this.closedFlag) this.binding.pollClose(this.handle);
+    }
+    this.errorHandler?.(makeIoError(err.code, err.errno, `${this.label}: ${err.message}`));
+  };
+
+  /** Bookkeeping after a batched send (status = [first errno, not sent, stale retried]). */
+  protected afterSend(sent: number): void {
+    this.txPackets += sent;
+    const st = this.status;
+    if (st[2] !== 0) this.txStale += st[2] as number;
+    if (st[1] === 0) return;
+    this.txDropped += st[1] as number;
+    const code = this.binding.errnoName(st[0] as number);
+    this.lastTxError = code;
+    if (classifyErrno(code) === "gone" && !this.gone) {
+      const errno = st[0] as number;
+      setImmediate(() => {
+        if (!this.closedFlag) this.onNativeError(makeIoError(code, errno, `write: ${code}`));
+      });
+    }
+  }
+
+  /** Count a failed single send (ICMPv6). */
+  protected failedSend(e: unknown): void {
+    const err = toIoError(e);
+    this.txDropped++;
+    this.lastTxError = err.code;
+    if (err.errnoClass === "gone" && !this.gone) {
+      setImmediate(() => {
+        if (!this.closedFlag) this.onNativeError(err);
+      });
+    }
+  }
+
+  protected int32(
+    values: ArrayLike<number>,
+    count: number,
+    which: "offsets" | "sizes",
+  ): Int32Array {
+    if (values instanceof Int32Array) return values;
+    let scratch = which === "offsets" ? this.scratchOffsets : this.scratchSizes;
+    if (scratch.length < count) {
+      scratch = new Int32Array(Math.max(count, scratch.length * 2));
+      if (which === "offsets") this.scratchOffsets = scratch;
+      else this.scratchSizes = scratch;
+    }
+    for (let i = 0; i < count; i++) scratch[i] = values[i] as number;
+    return scratch;
+  }
+
+  protected startOnce(): void {
+    if (this.handle !== undefined) throw new Error(`${this.label}: onBatch called twice`);
+    if (this.closed) throw new Error(`${this.label}: onBatch after close`);
+  }
+}
+
+export interface TunOptions {
+  /** Device name (at most 15 bytes), e.g. "6to4pmt0". */
+  name: string;
+  /** MTU in bytes (RFC 4213 §3.2: at least 1280). */
+  mtu: number;
+  /** Transmit queue length in packets (kernel default 500). */
+  txQueueLen?: number;
+  /** Bring the device up (default true). */
+  up?: boolean;
+  binding?: NativeBinding;
+}
+
+class LinuxTun extends LinuxPort implements TunDevice {
+  constructor(
+    binding: NativeBinding,
+    fd: number,
+    readonly name: string,
+    readonly mtu: number,
+  ) {
+    super(binding, fd, `tun ${name}`);
+  }
+
+  onBatch(ring: RxRing, handler: (bufs: Buffer[], sizes: Int32Array, count: number) => void): void {
+    this.startOnce();
+    const { bufs, sizes } = ring;
+    this.handle = this.binding.pollStart(
+      this.fd,
+      POLL_KIND_TUN,
+      bufs,
+      ring.offset,
+      sizes,
+      null,
+      null,
+      (count) => handler(bufs, sizes, count),
+      this.onNativeError,
+    );
+  }
+
+  writeBatch(
+    bufs: readonly Uint8Array[],
+    offsets: ArrayLike<number>,
+    sizes: ArrayLike<number>,
+    count: number,
+  ): number {
+    if (this.closed || count <= 0) return 0;
+    const sent = this.binding.writeTun(
+      this.fd,
+      bufs,
+      this.int32(offsets, count, "offsets"),
+      this.int32(sizes, count, "sizes"),
+      count,
+      this.status,
+    );
+    this.afterSend(sent);
+    return sent;
+  }
+}
+
+/** Opens (creating if needed) TUN device `name`, sets its MTU and brings it up. */
+export function openTun(options: TunOptions): TunDevice {
+  const b = options.binding ?? loadNative();
+  const { fd, name } = b.openTun(options.name);
+  try {
+    b.setMtu(name, options.mtu);
+    if (options.txQueueLen !== undefined) b.setTxQueueLen(name, options.txQueueLen);
+    if (options.up ?? true) b.setUp(name, true);
+  } catch (e) {
+    b.close(fd);
+    throw e;
+  }
+  return new LinuxTun(b, fd, name, options.mtu);
+}
+
+export interface Ipv4RawOptions {
+  /** IP protocol number (default 41). */
+  protocol?: number;
+  /** Receive only packets to this local IPv4 (unsigned number); default 0 = any. */
+  bindAddress?: number;
+  /** SO_BINDTODEVICE, e.g. the WAN device; default none. */
+  device?: string;
+  /** IP_RECVERR: queue ICMP errors about sent packets (drained and counted); default false. */
+  recvErr?: boolean;
+  rcvbufBytes?: number;
+  sndbufBytes?: number;
+  binding?: NativeBinding;
+}
+
+class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
+  constructor(binding: NativeBinding, fd: number, label: string) {
+    super(binding, fd, label);
+  }
+
+  onBatch(
+    ring: Ipv4RxRing,
+    handler: (bufs: Buffer[], sizes: Int32Array, count: number, srcs: Uint32Array) => void,
+  ): void {
+    this.startOnce();
+    const { bufs, sizes, srcs } = ring;
+    this.handle = this.binding.pollStart(
+      this.fd,
+      POLL_KIND_RAW4,
+      bufs,
+      ring.offset,
+      sizes,
+      srcs,
+      null,
+      (count) => handler(bufs, sizes, count, srcs),
+      this.onNativeError,
+    );
+  }
+
+  writeBatch(
+    bufs: readonly Uint8Array[],
+    offsets: ArrayLike<number>,
+    sizes: ArrayLike<number>,
+    count: number,
+  ): number {
+    if (this.closed || count <= 0) return 0;
+    const sent = this.binding.sendRaw4(
+      this.fd,
+      bufs,
+      this.int32(offsets, count, "offsets"),
+      this.int32(sizes, count, "sizes"),
+      null,
+      count,
+      this.status,
+    );
+    this.afterSend(sent);
+    return sent;
+  }
+}
+
+/** Opens a raw IPv4 socket for protocol 41 with IP_HDRINCL (see file comment). */
+export function openIpv4Raw(options: Ipv4RawOptions = {}): Ipv4RawSocket {
+  const b = options.binding ?? loadNative();
+  const fd = b.openRaw4(
+    options.protocol ?? PROTO_6IN4,
+    (options.bindAddress ?? 0) >>> 0,
+    options.device ?? "",
+    true,
+    options.recvErr ?? false,
+    options.rcvbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
+    options.sndbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
+  );
+  const where = options.device ? ` on ${options.device}` : "";
+  return new LinuxIpv4Raw(b, fd, `raw4 proto ${options.protocol ?? PROTO_6IN4}${where}`);
+}
+
+/** ff02::1 all-nodes and ff02::2 all-routers (RFC 4291 §2.7.1). */
+export const ALL_NODES = Uint8Array.from([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+export const ALL_ROUTERS = Uint8Array.from([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+
+export interface IcmpV6Options {
+  /** Interface to bind to (the LAN bridge). */
+  device: string;
+  /** ICMPv6 types to receive (ICMP6_FILTER), e.g. [133] for Router Solicitation. */
+  passTypes: number[];
+  /** Multicast groups to join on `device` (default ff02::1 and ff02::2). */
+  groups?: Uint8Array[];
+  binding?: NativeBinding;
+}
+
+class LinuxIcmpV6 extends LinuxPort implements IcmpV6Socket {
+  constructor(
+    binding: NativeBinding,
+    fd: number,
+    readonly device: string,
+    readonly ifindex: number,
+  ) {
+    super(binding, fd, `icmp6 ${device}`);
+  }
+
+  onBatch(ring: Icmpv6RxRing, handler: (ring: Icmpv6RxRing, count: number) => void): void {
+    this.startOnce();
+    const meta = new Int32Array(2 * ring.bufs.length);
+    const { hopLimits, ifindexes } = ring;
+    this.handle = this.binding.pollStart(
+      this.fd,
+      POLL_KIND_ICMP6,
+      ring.bufs,
+      ring.offset,
+      ring.sizes,
+      ring.srcs,
+      meta,
+      (count) => {
+        for (let i = 0; i < count; i++) {
+          hopLimits[i] = meta[2 * i] as number;
+          ifindexes[i] = meta[2 * i + 1] as number;
+        }
+        handler(ring, count);
+      },
+      this.onNativeError,
+    );
+  }
+
+  send(
+    buf: Uint8Array,
+    offset: number,
+    length: number,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): boolean {
+    if (this.closed) return false;
+    try {
+      this.binding.sendIcmp6(this.fd, buf, offset, length, dst, dstOffset, this.ifindex);
+      this.status[1] = 0;
+      this.status[2] = 0;
+      this.afterSend(1);
+      return true;
+    } catch (e) {
+      this.failedSend(e);
+      return false;
+    }
+  }
+}
+
+/** Opens a raw ICMPv6 socket on `device` for Neighbor Discovery (hop limit 255). */
+export function openIcmpV6(options: IcmpV6Options): IcmpV6Socket {
+  const b = options.binding ?? loadNative();
+  const ifindex = b.ifIndex(options.device);
+  const groups = options.groups ?? [ALL_NODES, ALL_ROUTERS];
+  const packed = new Uint8Array(16 * groups.length);
+  groups.forEach((g, i) => packed.set(g.subarray(0, 16), 16 * i));
+  const fd = b.openIcmp6(options.device, packed, options.passTypes);
+  return new LinuxIcmpV6(b, fd, options.device, ifindex);
+}
+
+/**
+ * Runs `fn` with the calling thread switched into the network namespace at `nsPath` (e.g.
+ * /run/netns/<name>) and switches back afterwards, also when `fn` throws. Devices and sockets
+ * opened inside stay in that namespace for life. For tests and the lab; a daemon is started
+ * inside its namespace (`ip netns exec`) instead.
+ */
+export function inNetns<T>(nsPath: string, fn: () => T, binding?: NativeBinding): T {
+  const b = binding ?? loadNative();
+  const home = openSync("/proc/thread-self/ns/net", "r");
+  try {
+    const target = openSync(nsPath, "r");
+    try {
+      b.setNetns(target);
+    } finally {
+      closeSync(target);
+    }
+    try {
+      return fn();
+    } finally {
+      b.setNetns(home);
+    }
+  } finally {
+    closeSync(home);
+  }
+}

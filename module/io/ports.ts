@@ -1,0 +1,179 @@
+/**
+ * Port interfaces between the data plane and the operating system (STYLE examples 1, 2, 5, 12).
+ *
+ * `dataplane/` and `control/` see packets only through these interfaces; `io/linux.ts` implements
+ * them over the native addon (TUN, raw protocol-41 socket, raw ICMPv6 socket) and `io/memory.ts`
+ * in-process for unit tests.
+ *
+ * Buffer ownership, the one rule everything here follows (as wireguard-go `tun.Device`):
+ *   - Receive: the CALLER allocates a ring once (`createRxRing`) and hands it to `onBatch`. The
+ *     port fills `ring.bufs[i]` from byte `ring.offset` and `ring.sizes[i]` for i < count, then
+ *     calls the handler once per batch. The data is valid only until the handler returns: the
+ *     next batch overwrites the same buffers. Keep a packet longer only by copying it.
+ *   - Send: `writeBatch` reads `bufs[i]` from `offsets[i]` for `sizes[i]` bytes, synchronously;
+ *     the caller may reuse the buffers as soon as it returns. Nothing is retained.
+ *   - Nothing is allocated per packet, on either side.
+ *
+ * Headroom: TUN reads land at `TUN_HEADROOM_BYTES` (20) so encapsulation writes the IPv4 header
+ * (RFC 4213 §3.5, no options) into bytes 0..19 of the same buffer and sends the buffer from
+ * offset 0 without copying; decapsulation hands the IPv6 packet on as (buffer, offset + IHL).
+ *
+ * Errors (STYLE example 5): a port never throws from `writeBatch` or delivers per-packet errors;
+ * packets the kernel refuses are counted in `stats()`. Errors that concern the port itself reach
+ * the `onError` handler as an `IoError` whose `code` is the errno name and whose `errnoClass`
+ * (io/errno.ts) tells the loop what to do: "wait", "gone" (close and stop) or "degrade" (log and
+ * continue).
+ */
+import type { ErrnoClass } from "./errno.js";
+
+/** Bytes in front of each packet read from a TUN: room for a 20-byte IPv4 header. */
+export const TUN_HEADROOM_BYTES = 20;
+
+/** A receive ring: N caller-owned buffers and one size slot per buffer (see file comment). */
+export interface RxRing {
+  /** The buffers; packet i is at `bufs[i]` from byte `offset`, `sizes[i]` bytes long. */
+  readonly bufs: Buffer[];
+  /** Byte length of packet i of the current batch; 0 = truncated by the kernel, drop it. */
+  readonly sizes: Int32Array;
+  /** Where each packet starts in its buffer (TUN: `TUN_HEADROOM_BYTES`; raw IPv4: 0). */
+  readonly offset: number;
+}
+
+/** Receive ring of a raw IPv4 socket: adds the source address of each packet. */
+export interface Ipv4RxRing extends RxRing {
+  /** IPv4 source of packet i as an unsigned 32-bit number (as the kernel saw it). */
+  readonly srcs: Uint32Array;
+}
+
+/** Receive ring of an ICMPv6 socket: source, hop limit and arrival interface per packet. */
+export interface Icmpv6RxRing extends RxRing {
+  /** IPv6 source of packet i at bytes 16*i .. 16*i+15. */
+  readonly srcs: Uint8Array;
+  /** Hop limit the packet arrived with (RFC 4861 §6.1: ND needs 255); -1 if unknown. */
+  readonly hopLimits: Int32Array;
+  /** Interface index it arrived on. */
+  readonly ifindexes: Int32Array;
+}
+
+/** An error about a port (not about one packet): errno name, errno number, and its class. */
+export interface IoError extends Error {
+  /** errno name, e.g. "EBADFD", "ENODEV". */
+  readonly code: string;
+  /** errno number (positive), 0 if not from the kernel. */
+  readonly errno: number;
+  /** What the loop does about it (io/errno.ts). */
+  readonly errnoClass: ErrnoClass;
+}
+
+/** Counters of one port since it was opened (cheap to read, not on the hot path). */
+export interface PortStats {
+  rxPackets: number;
+  rxBatches: number;
+  txPackets: number;
+  /** Packets handed to writeBatch that the kernel refused or that were dropped (queue full). */
+  txDropped: number;
+  /** errno name of the most recent send failure, "" if none. */
+  lastTxError: string;
+  /** Pending socket errors (ICMP errors about packets we sent) cleared; polling continued. */
+  socketErrorsCleared: number;
+  /** Received packets larger than their buffer (delivered with size 0). */
+  rxTruncated: number;
+  /** Times receiving was restarted after the kernel flagged an error (EPOLLERR) on the fd. */
+  pollRestarts: number;
+}
+
+/** Base of every port: a handler for port errors, counters and close. */
+export interface Port {
+  /**
+   * Registers the handler for errors that concern the port itself (device deleted, fd closed,
+   * receive failures). Always called from the event loop, never inside `writeBatch`. A "gone"
+   * error is final and reported once: the port has stopped receiving; the owner closes it.
+   * Without a handler, errors are only counted.
+   */
+  onError(handler: (err: IoError) => void): void;
+  /** Counters since open. */
+  stats(): PortStats;
+  /**
+   * Stops receiving and releases the descriptor. Safe to call inside the batch handler (no
+   * further batch is delivered, the current ring stays valid until the handler returns), twice,
+   * and after the device was removed from outside. After close, writeBatch returns 0.
+   */
+  close(): void;
+  /** True once close() was called or a "gone" error was reported. */
+  readonly closed: boolean;
+}
+
+/** A layer-3 TUN device (IFF_TUN | IFF_NO_PI): each packet is one bare IPv6 (or IPv4) packet. */
+export interface TunDevice extends Port {
+  /** Kernel name of the device, e.g. "6to4pmt0". */
+  readonly name: string;
+  /** MTU set at open (bytes). */
+  readonly mtu: number;
+  /**
+   * Starts delivering packets into `ring` (use `createRxRing(n, bytes, TUN_HEADROOM_BYTES)`), at
+   * most `ring.bufs.length` per handler call. Call once; the ring is owned by the caller but must
+   * not be replaced or resized while the port is open.
+   */
+  onBatch(ring: RxRing, handler: (bufs: Buffer[], sizes: Int32Array, count: number) => void): void;
+  /**
+   * Writes `count` packets: packet i is `bufs[i][offsets[i] .. offsets[i] + sizes[i])`. Returns
+   * the number the kernel accepted; the rest are dropped and counted (never throws on I/O).
+   * `offsets`/`sizes` are best passed as Int32Array (plain arrays are copied).
+   */
+  writeBatch(
+    bufs: readonly Uint8Array[],
+    offsets: ArrayLike<number>,
+    sizes: ArrayLike<number>,
+    count: number,
+  ): number;
+}
+
+/** A raw IPv4 socket for protocol 41 (6in4, RFC 4213 §3.5 / RFC 3056 §5). */
+export interface Ipv4RawSocket extends Port {
+  /**
+   * Starts delivering received packets into `ring` (use `createIpv4RxRing(n, bytes, 0)`). Each
+   * packet starts with its full IPv4 header (as the kernel received it); `ring.srcs[i]` is the
+   * IPv4 source as an unsigned number.
+   */
+  onBatch(
+    ring: Ipv4RxRing,
+    handler: (bufs: Buffer[], sizes: Int32Array, count: number, srcs: Uint32Array) => void,
+  ): void;
+  /**
+   * Sends `count` complete IPv4 packets, header included (IP_HDRINCL): packet i is
+   * `bufs[i][offsets[i] .. offsets[i] + sizes[i])` and goes to the destination in its header
+   * (bytes 16..19). The kernel fills the header checksum and total length (and the ID when 0).
+   * Returns the number accepted; the rest are dropped and counted (never throws on I/O).
+   */
+  writeBatch(
+    bufs: readonly Uint8Array[],
+    offsets: ArrayLike<number>,
+    sizes: ArrayLike<number>,
+    count: number,
+  ): number;
+}
+
+/** A raw ICMPv6 socket bound to one interface, for Neighbor Discovery (RS in, RA out). */
+export interface IcmpV6Socket extends Port {
+  /** Interface name and index it is bound to. */
+  readonly device: string;
+  readonly ifindex: number;
+  /**
+   * Starts delivering ICMPv6 messages (from the ICMPv6 header on, no IPv6 header) that passed
+   * the type filter given at open into `ring` (use `createIcmpv6RxRing(n, bytes)`).
+   */
+  onBatch(ring: Icmpv6RxRing, handler: (ring: Icmpv6RxRing, count: number) => void): void;
+  /**
+   * Sends one ICMPv6 message `buf[offset .. offset + length)` (ICMPv6 header on; the kernel
+   * computes the checksum and picks the source address) to the IPv6 address at
+   * `dst[dstOffset .. dstOffset + 16)` out of this interface with hop limit 255. Returns false
+   * (and counts it) when the kernel refused it; never throws on I/O.
+   */
+  send(
+    buf: Uint8Array,
+    offset: number,
+    length: number,
+    dst: Uint8Array,
+    dstOffset: number,
+  ): boolean;
+}

@@ -1,0 +1,35 @@
+/**
+ * Receive rings (io/ports.ts): allocated once at start by the owner of a loop, filled in place
+ * by a port on every batch (STYLE example 2: no allocation per packet).
+ */
+import type { Icmpv6RxRing, Ipv4RxRing, RxRing } from "./ports.js";
+
+/** `count` buffers of `bufferBytes`, packets landing at `offset` (TUN: TUN_HEADROOM_BYTES). */
+export function createRxRing(count: number, bufferBytes: number, offset: number): RxRing {
+  if (!Number.isInteger(count) || count < 1 || count > 1024) {
+    throw new RangeError(`rx ring: count must be 1..1024, got ${count}`);
+  }
+  if (!Number.isInteger(offset) || offset < 0 || bufferBytes <= offset) {
+    throw new RangeError(`rx ring: need 0 <= offset < bufferBytes, got ${offset}/${bufferBytes}`);
+  }
+  const bufs: Buffer[] = [];
+  // One slab, sliced: one allocation and good locality (each Buffer is a view of the slab).
+  const slab = Buffer.alloc(count * bufferBytes);
+  for (let i = 0; i < count; i++) bufs.push(slab.subarray(i * bufferBytes, (i + 1) * bufferBytes));
+  return { bufs, sizes: new Int32Array(count), offset };
+}
+
+/** A ring for a raw IPv4 socket: adds `srcs` (IPv4 source per packet). */
+export function createIpv4RxRing(count: number, bufferBytes: number, offset = 0): Ipv4RxRing {
+  return { ...createRxRing(count, bufferBytes, offset), srcs: new Uint32Array(count) };
+}
+
+/** A ring for an ICMPv6 socket: adds sources (16 bytes each), hop limits and ifindexes. */
+export function createIcmpv6RxRing(count: number, bufferBytes: number): Icmpv6RxRing {
+  return {
+    ...createRxRing(count, bufferBytes, 0),
+    srcs: new Uint8Array(16 * count),
+    hopLimits: new Int32Array(count),
+    ifindexes: new Int32Array(count),
+  };
+}

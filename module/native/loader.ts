@@ -1,0 +1,294 @@
+/**
+ * Typed loader of the native addon `pmt_native.node` (module/native/pmt_native.c).
+ *
+ * Where it looks, first hit wins:
+ *   1. `options.path`, else the environment variable PMT_NATIVE_PATH (an explicit path: used
+ *      alone, a missing file is an error, never silently replaced by another copy);
+ *   2. beside the running code: `<dir of this file>/pmt_native.node` — in the rollup bundle this
+ *      is dist/pmt_native.node, which the build copies there;
+ *   3. the node-gyp output `build/Release/pmt_native.node` of the repository, found from
+ *      out/module/native/ (compiled tests) or from dist/.
+ * When it fails, the error says which paths were tried, or that the file was built for another
+ * platform (ELF class / machine compared with this process), or what the dynamic loader said.
+ *
+ * Only io/ imports this module (STYLE: native layer does syscalls only).
+ */
+import { existsSync, openSync, readSync, closeSync } from "node:fs";
+import { constants } from "node:os";
+import * as path from "node:path";
+
+/** Poll kinds of `pollStart`. */
+export const POLL_KIND_TUN = 0;
+export const POLL_KIND_RAW4 = 1;
+export const POLL_KIND_ICMP6 = 2;
+
+/** Opaque handle of a running poller (a Node-API External). */
+export type PollHandle = { readonly __pmtPollHandle: unique symbol };
+
+/** Counters of one poller since `pollStart`. */
+export interface NativePollStats {
+  batches: number;
+  packets: number;
+  /** Pending socket errors cleared (SO_ERROR read or recvmmsg returned one): polling went on. */
+  soErrors: number;
+  /** errno number of the last cleared socket error. */
+  lastSoError: number;
+  /** Messages drained from the socket error queue (IP_RECVERR). */
+  errQueue: number;
+  /** Received packets larger than their buffer (size reported as 0). */
+  truncated: number;
+  /** Times polling was restarted after libuv stopped it on EPOLLERR. */
+  restarts: number;
+  readErrors: number;
+}
+
+/**
+ * The addon's functions. Every failing call throws an Error whose `code` is the errno name
+ * ("ENODEV", ...), with `errno` (number) and `syscall`; argument mistakes throw TypeError.
+ * Addresses: IPv4 as unsigned 32-bit numbers in host order, IPv6 as 16 bytes.
+ */
+export interface NativeBinding {
+  /** Opens /dev/net/tun (O_NONBLOCK) and attaches device `name` (IFF_TUN | IFF_NO_PI). */
+  openTun(name: string): { fd: number; name: string };
+  /** SIOCSIFMTU. */
+  setMtu(name: string, mtu: number): void;
+  /** SIOCSIFTXQLEN (a TUN defaults to 500 packets). */
+  setTxQueueLen(name: string, len: number): void;
+  /** Sets or clears IFF_UP (SIOCGIFFLAGS/SIOCSIFFLAGS). */
+  setUp(name: string, up: boolean): void;
+  /** if_nametoindex; throws ENODEV when absent. */
+  ifIndex(name: string): number;
+  /** setns(fd, CLONE_NEWNET) for the calling thread (tests: open devices inside a namespace). */
+  setNetns(fd: number): void;
+  /** close(2). Close the fd's poller first. */
+  close(fd: number): void;
+  /** Reads and clears SO_ERROR; 0 = none. */
+  getSocketError(fd: number): number;
+  /** errno number -> name on this platform ("" for 0). */
+  errnoName(errno: number): string;
+  /**
+   * Raw IPv4 socket (non-blocking). `bindAddr` 0 = any; `device` "" = not bound to a device;
+   * `hdrincl`: the caller writes the IPv4 header (see the C comment for why we do);
+   * `recvErr`: IP_RECVERR; buffer sizes in bytes, 0 = kernel default.
+   */
+  openRaw4(
+    protocol: number,
+    bindAddr: number,
+    device: string,
+    hdrincl: boolean,
+    recvErr: boolean,
+    rcvbufBytes: number,
+    sndbufBytes: number,
+  ): number;
+  /**
+   * Raw ICMPv6 socket bound to `device`, hop limits 255, PKTINFO + HOPLIMIT reception, an
+   * ICMP6_FILTER passing `passTypes`, member of each 16-byte group in `groups`.
+   */
+  openIcmp6(device: string, groups: Uint8Array, passTypes: number[]): number;
+  /** Sends one ICMPv6 message to `dst[dstOffset..+16)` via interface `ifindex`; throws on error. */
+  sendIcmp6(
+    fd: number,
+    buf: Uint8Array,
+    offset: number,
+    length: number,
+    dst: Uint8Array,
+    dstOffset: number,
+    ifindex: number,
+  ): void;
+  /**
+   * sendmmsg of `count` packets `bufs[i][offsets[i]..+lengths[i])` to `dsts[i]` (or, when `dsts`
+   * is null, to the destination in each packet's IPv4 header). Returns the number accepted;
+   * `status` = [errno of first failure, packets not sent, stale ICMP errors retried].
+   */
+  sendRaw4(
+    fd: number,
+    bufs: readonly Uint8Array[],
+    offsets: Int32Array,
+    lengths: Int32Array,
+    dsts: Uint32Array | null,
+    count: number,
+    status: Int32Array,
+  ): number;
+  /** write(2) loop over `count` packets; same return and `status` as `sendRaw4`. */
+  writeTun(
+    fd: number,
+    bufs: readonly Uint8Array[],
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    status: Int32Array,
+  ): number;
+  /**
+   * Watches `fd` with uv_poll; on readability drains up to `bufs.length` packets into
+   * `bufs[i]` at `offset`, fills `sizes[i]` (and `addrs`/`meta` per kind) and calls
+   * `onBatch(count)` once. `onError(err)` gets errors about the fd (after a fatal one the poller
+   * has stopped). The arrays are kept referenced until `pollClose`.
+   */
+  pollStart(
+    fd: number,
+    kind: number,
+    bufs: readonly Uint8Array[],
+    offset: number,
+    sizes: Int32Array,
+    addrs: Uint32Array | Uint8Array | null,
+    meta: Int32Array | null,
+    onBatch: (count: number) => void,
+    onError: (err: Error & { code: string; errno: number }) => void,
+  ): PollHandle;
+  pollPause(h: PollHandle): void;
+  pollResume(h: PollHandle): void;
+  /** Stops at once (safe inside onBatch); frees after libuv closes the handle. Keeps the fd. */
+  pollClose(h: PollHandle): void;
+  pollStats(h: PollHandle): NativePollStats;
+  readonly POLL_KIND_TUN: number;
+  readonly POLL_KIND_RAW4: number;
+  readonly POLL_KIND_ICMP6: number;
+  readonly MAX_BATCH: number;
+}
+
+export const ADDON_FILE = "pmt_native.node";
+
+/** Where to look, in order (see file comment). `dir` is the directory of the running code. */
+export function candidatePaths(
+  dir: string,
+  explicit: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
+  const chosen = explicit ?? env.PMT_NATIVE_PATH;
+  if (chosen !== undefined && chosen !== "") return [path.resolve(chosen)];
+  const list = [
+    path.join(dir, ADDON_FILE),
+    // out/module/native/loader.js -> <repo>/build/Release
+    path.resolve(dir, "../../../build/Release", ADDON_FILE),
+    // dist/6to4-pmt.js -> <repo>/build/Release
+    path.resolve(dir, "../build/Release", ADDON_FILE),
+  ];
+  return [...new Set(list)];
+}
+
+/** ELF e_machine values we may meet on routers and build hosts. */
+const ELF_MACHINES: Readonly<Record<number, string>> = {
+  3: "ia32",
+  8: "mips",
+  20: "ppc",
+  21: "ppc64",
+  40: "arm",
+  62: "x64",
+  183: "arm64",
+  243: "riscv64",
+};
+
+/** Node's process.arch -> expected [ELF class bits, e_machine]. */
+const ARCH_ELF: Readonly<Record<string, [number, number]>> = {
+  ia32: [32, 3],
+  x64: [64, 62],
+  arm: [32, 40],
+  arm64: [64, 183],
+  mips: [32, 8],
+  mipsel: [32, 8],
+  ppc64: [64, 21],
+  riscv64: [64, 243],
+};
+
+export interface ElfInfo {
+  bits: 32 | 64;
+  littleEndian: boolean;
+  machine: number;
+  /** Node-style arch name of `machine`, or "machine <n>". */
+  arch: string;
+}
+
+/** Parses the first 20 bytes of an ELF file; null if it is not ELF. */
+export function describeElf(header: Uint8Array): ElfInfo | null {
+  if (header.length < 20) return null;
+  if (header[0] !== 0x7f || header[1] !== 0x45 || header[2] !== 0x4c || header[3] !== 0x46) {
+    return null;
+  }
+  const bits = header[4] === 2 ? 64 : header[4] === 1 ? 32 : null;
+  if (bits === null) return null;
+  const littleEndian = header[5] !== 2;
+  const machine = littleEndian
+    ? (header[18] as number) | ((header[19] as number) << 8)
+    : ((header[18] as number) << 8) | (header[19] as number);
+  return { bits, littleEndian, machine, arch: ELF_MACHINES[machine] ?? `machine ${machine}` };
+}
+
+/**
+ * Why an ELF file cannot load in this process (class or machine differs), or null when it
+ * matches (or the arch is unknown to us).
+ */
+export function platformMismatch(
+  elf: ElfInfo,
+  arch: string = process.arch,
+  hostLittleEndian: boolean = isLittleEndianHost(),
+): string | null {
+  const want = ARCH_ELF[arch];
+  if (want === undefined) return null;
+  const [bits, machine] = want;
+  if (elf.bits !== bits || elf.machine !== machine || elf.littleEndian !== hostLittleEndian) {
+    return (
+      `built for another platform (ELF ${elf.bits}-bit ${elf.littleEndian ? "LE" : "BE"} ` +
+      `${elf.arch}; this Node is ${bits}-bit ${hostLittleEndian ? "LE" : "BE"} ${arch})`
+    );
+  }
+  return null;
+}
+
+function isLittleEndianHost(): boolean {
+  return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+}
+
+function readHeader(file: string): Uint8Array {
+  const buf = new Uint8Array(20);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, buf, 0, 20, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+export interface LoadOptions {
+  /** Explicit addon path (overrides PMT_NATIVE_PATH and the search). */
+  path?: string;
+  /** Directory of the running code; default this module's directory. */
+  dir?: string;
+}
+
+let cached: NativeBinding | undefined;
+
+/** Loads the addon once (cached when no explicit path is given); throws a clear Error. */
+export function loadNative(options: LoadOptions = {}): NativeBinding {
+  if (cached !== undefined && options.path === undefined && options.dir === undefined) {
+    return cached;
+  }
+  const dir = options.dir ?? __dirname;
+  const tried = candidatePaths(dir, options.path);
+  const file = tried.find((p) => existsSync(p));
+  if (file === undefined) {
+    throw new Error(
+      `native addon not found at ${tried.join(", ")} ` +
+        `(run \`npm install\` to build it, or set PMT_NATIVE_PATH)`,
+    );
+  }
+  const mod = { exports: {} as NativeBinding };
+  try {
+    process.dlopen(mod, file, constants.dlopen.RTLD_NOW);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    let why: string | null = null;
+    try {
+      const elf = describeElf(readHeader(file));
+      why = elf === null ? "is not an ELF shared object" : platformMismatch(elf);
+    } catch {
+      // Unreadable: report the loader's own message.
+    }
+    if (why === null && /libc\.so|ld-musl|Error relocating|GLIBC_/.test(msg)) {
+      why = "built for another platform (C library differs: glibc vs musl)";
+    }
+    throw new Error(`native addon at ${file} ${why ?? "failed to load"}: ${msg}`);
+  }
+  if (options.path === undefined && options.dir === undefined) cached = mod.exports;
+  return mod.exports;
+}
