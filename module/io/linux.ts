@@ -21,6 +21,7 @@ import {
   type PollHandle,
 } from "../native/loader.js";
 import { classifyErrno } from "./errno.js";
+import { makeIoError, toIoError } from "./io-error.js";
 import type {
   Icmpv6RxRing,
   IcmpV6Socket,
@@ -36,22 +37,6 @@ import type {
 const PROTO_6IN4 = 41;
 /** Default socket buffers: a few batches of full-size packets in flight. */
 const DEFAULT_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
-
-/** Turns an errno name (+ number) into an IoError; `cause` keeps the native error. */
-export function makeIoError(code: string, errno: number, message: string): IoError {
-  const err = new Error(message) as Error & { code: string; errno: number; errnoClass: string };
-  err.code = code;
-  err.errno = errno;
-  err.errnoClass = classifyErrno(code);
-  return err as IoError;
-}
-
-function toIoError(e: unknown): IoError {
-  const src = e as { code?: unknown; errno?: unknown; message?: unknown };
-  const code = typeof src?.code === "string" ? src.code : "EIO";
-  const errno = typeof src?.errno === "number" ? src.errno : 0;
-  return makeIoError(code, errno, typeof src?.message === "string" ? src.message : String(e));
-}
 
 /** Common state of a native-backed port: fd, poller, counters, error reporting. */
 abstract class LinuxPort {
