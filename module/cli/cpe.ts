@@ -1,0 +1,199 @@
+/**
+ * `6to4-pmt cpe [options] [--config file.json]`: the CPE daemon (composition root).
+ *
+ * Start-up (control plane, once):
+ *  1. Options from flags and/or the JSON file (config/parse.ts; bad option -> exit 2). Root
+ *     (exit 3). `enabled` off -> exit 0 (RFC 7526 §5: 6to4 is off until enabled).
+ *  2. WAN IPv4 (wan_ipv4, else the first global address on wan_device) and WAN MTU (wan_mtu,
+ *     else the device's); tunnel MTU = wan_mtu - 20, never below 1280 (RFC 4213 §3.2).
+ *  3. PMT LAN mode when provider_prefix is set (RFC 6732 §3.3): the LAN /64 is the provider /64
+ *     P:V4ADDR::/64; otherwise plain 6to4 2002:V4ADDR:SLA::/64 (RFC 3056 §2).
+ *  4. Open the TUN (MTU = tunnel MTU, up) and the raw protocol-41 socket (exit 4 on failure),
+ *     give the TUN the router address (/128), route default_route (::/0) and, with direct
+ *     6to4 on, 2002::/16 into it.
+ *  5. Run the data plane (dataplane/cpe-daemon.ts) until SIGTERM/SIGINT: then remove routes and
+ *     address, close the TUN (the kernel deletes it) and the socket, exit 0. SIGUSR1 logs the
+ *     counters as one JSON line. A port that disappears -> exit 1.
+ */
+import { performance } from "node:perf_hooks";
+import { formatIpv4, parseIpv4 } from "../addr/ipv4.js";
+import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
+import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
+import { sixToFourRouterAddress } from "../addr/sixto4.js";
+import { ConfigError } from "../config/config-error.js";
+import { effectiveTunnelMtu, parseCpeConfig, type CpeConfig } from "../config/parse.js";
+import { CpeDaemon } from "../dataplane/cpe-daemon.js";
+import {
+  createCpeForwardingState,
+  type CpeForwardingState,
+} from "../dataplane/forwarding-state.js";
+import { openIpv4Raw, openTun } from "../io/linux.js";
+import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
+import {
+  deviceIpv4,
+  deviceMtu,
+  isRoot,
+  KernelSetup,
+  parseDaemonArgs,
+  waitForExit,
+} from "./daemon-common.js";
+import { EXIT_INIT, EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
+import { createLogger, type Logger } from "./log.js";
+
+export const CPE_USAGE = `usage: 6to4-pmt cpe [--config FILE.json] [--OPTION VALUE ...]
+Runs the 6to4(-PMT) CPE: tunnels LAN IPv6 to the relay (default 192.88.99.1, RFC 3068) over a TUN
+and raw protocol-41 sockets; with --provider-prefix the LAN uses the translated provider /64
+(RFC 6732). Options are the UCI options of the 'cpe' section with _ -> - (see README), e.g.
+  --enabled --wan-device wan0 --wan-ipv4 100.64.0.2 --allow-ipv4 100.64.0.0/10
+  --provider-prefix 2001:db8::/32 --lan-device br-lan --tunnel-mtu 1480
+SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
+Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
+
+/** What the CPE derived from its options at start (also for the control plane and status). */
+export interface CpePlan {
+  wanIpv4: number;
+  tunnelMtu: number;
+  mapping: PmtMapping | null;
+  /** The router's address on the TUN and the source of its ICMPv6 errors. */
+  routerAddress: Uint8Array;
+  state: CpeForwardingState;
+}
+
+/** Steps 2-3: derive the forwarding snapshot from the options. @throws ConfigError */
+export function planCpe(cfg: CpeConfig): CpePlan {
+  let wanIpv4 = cfg.wanIpv4;
+  if (wanIpv4 === null) {
+    const learned = deviceIpv4(cfg.wanDevice);
+    wanIpv4 = learned === undefined ? null : parseIpv4(learned);
+  }
+  if (wanIpv4 === null) {
+    throw new ConfigError(
+      `--wan-ipv4: expected an IPv4 address (none given and none found on --wan-device ${cfg.wanDevice ?? "(unset)"})`,
+      "--wan-ipv4",
+    );
+  }
+  const tunnelMtu = effectiveTunnelMtu(cfg, deviceMtu(cfg.wanDevice));
+  let mapping: PmtMapping | null = null;
+  let routerAddress = sixToFourRouterAddress(wanIpv4);
+  if (cfg.providerPrefix !== null) {
+    mapping = createPmtMapping({
+      providerPrefix: cfg.providerPrefix,
+      ipv4PrefixLen: cfg.ipv4PrefixLen,
+      ipv4CommonPrefix: wanIpv4,
+      sla: cfg.sla,
+    });
+    const lan64 = mapping.translatedLan64(wanIpv4);
+    if (lan64 === null) {
+      throw new ConfigError(
+        `--wan-ipv4: ${formatIpv4(wanIpv4)} is outside the mapping's IPv4 common prefix`,
+        "--wan-ipv4",
+      );
+    }
+    routerAddress = Uint8Array.from(lan64);
+    routerAddress[15] = 1;
+  }
+  const state = createCpeForwardingState({
+    enabled: true,
+    ownIpv4: wanIpv4,
+    relays: cfg.relay,
+    relayIpv4: cfg.relay[0],
+    tunnelMtu,
+    direct6to4: cfg.direct6to4,
+    mapping,
+    allowIpv4: cfg.allowIpv4,
+    icmpSource: routerAddress,
+  });
+  return { wanIpv4, tunnelMtu, mapping, routerAddress, state };
+}
+
+/** Runs the subcommand with `args` (after "cpe"); resolves with the exit code. */
+export async function runCpe(args: readonly string[]): Promise<number> {
+  let cfg: CpeConfig;
+  try {
+    const parsed = parseDaemonArgs("cpe", args);
+    if (parsed.help) {
+      process.stdout.write(CPE_USAGE + "\n");
+      return EXIT_OK;
+    }
+    cfg = parseCpeConfig(parsed.flags, parsed.configPath);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`6to4-pmt: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  const log = createLogger(cfg.logLevel, "cpe");
+  if (!isRoot()) {
+    log.error("must run as root (TUN device, raw sockets, routes)");
+    return EXIT_NOT_ROOT;
+  }
+  if (!cfg.enabled) {
+    log.warn("6to4 is disabled (enabled=0, RFC 7526 §5); set --enabled / option enabled '1'");
+    return EXIT_OK;
+  }
+  let plan: CpePlan;
+  try {
+    plan = planCpe(cfg);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      log.error(e.message);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  return runCpeWithPlan(cfg, plan, log);
+}
+
+async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promise<number> {
+  let tun: TunDevice | undefined;
+  let raw: Ipv4RawSocket | undefined;
+  try {
+    tun = openTun({ name: cfg.tunName, mtu: plan.tunnelMtu });
+    raw = openIpv4Raw(cfg.wanDevice !== null ? { device: cfg.wanDevice } : {});
+  } catch (e) {
+    log.error(`init failed: ${(e as Error).message}`);
+    tun?.close();
+    return EXIT_INIT;
+  }
+  const k = new KernelSetup(log);
+  const dev = tun.name;
+  const addr = formatIpv6(plan.routerAddress);
+  k.apply(
+    ["-6", "addr", "add", `${addr}/128`, "dev", dev, "nodad"],
+    ["-6", "addr", "del", `${addr}/128`, "dev", dev],
+  );
+  const route = formatIpv6Prefix(cfg.defaultRoute);
+  k.apply(["-6", "route", "add", route, "dev", dev], ["-6", "route", "del", route, "dev", dev]);
+  if (cfg.direct6to4 && route !== "2002::/16") {
+    k.apply(
+      ["-6", "route", "add", "2002::/16", "dev", dev],
+      ["-6", "route", "del", "2002::/16", "dev", dev],
+    );
+  }
+  const daemon = new CpeDaemon({
+    tun,
+    raw,
+    state: plan.state,
+    log,
+    now: () => performance.now(),
+    onFatal: (err) => {
+      log.error(`stopping: ${err.message}`);
+      exiting.exit(EXIT_RUNTIME);
+    },
+  });
+  const exiting = waitForExit(log, () => daemon.counters());
+  const mode = plan.mapping
+    ? `PMT LAN mode, provider ${formatIpv6Prefix(plan.mapping.providerPrefix)}`
+    : "plain 6to4";
+  log.info(
+    `cpe up: wan ${formatIpv4(plan.wanIpv4)} tun ${dev} mtu ${plan.tunnelMtu} address ${addr} ` +
+      `relay ${formatIpv4(plan.state.relayIpv4)} direct-6to4 ${cfg.direct6to4 ? "on" : "off"}, ${mode}`,
+  );
+  daemon.start();
+  const code = await exiting.done;
+  k.revert();
+  daemon.stop();
+  log.info(`cpe stopped (exit ${code})`);
+  return code;
+}

@@ -1,0 +1,186 @@
+/**
+ * What `6to4-pmt cpe` and `6to4-pmt relay` share: argv -> option flags, kernel address/route
+ * set-up through `ip` (control plane, at start and stop only; never on the hot path), signal
+ * handling, and the counters line printed on SIGUSR1.
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { isOptionFlag } from "../config/parse.js";
+import type { Role } from "../config/schema.js";
+import { ConfigError } from "../config/config-error.js";
+import type { CountersSnapshot } from "../dataplane/counters.js";
+import type { Logger } from "./log.js";
+
+/** Exit codes (CONTRACTS.md). */
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_NOT_ROOT = 3;
+export const EXIT_INIT = 4;
+
+export interface DaemonArgs {
+  flags: Map<string, string[]>;
+  configPath: string | undefined;
+  help: boolean;
+}
+
+/**
+ * Splits argv into option flags (`--x v`, `--x=v`, bare `--x` / `--no-x` for booleans, repeated
+ * flags accumulate for lists) and the CLI's own `--config FILE` / `-c FILE` and `--help`.
+ * @throws ConfigError for a flag that is not an option of `role`.
+ */
+export function parseDaemonArgs(role: Role, args: readonly string[]): DaemonArgs {
+  const flags = new Map<string, string[]>();
+  let configPath: string | undefined;
+  let help = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "-h" || a === "--help") {
+      help = true;
+      continue;
+    }
+    if (a === "--config" || a === "-c") {
+      const v = args[++i];
+      if (v === undefined) throw new ConfigError(`${a}: expected a JSON config file path`, a);
+      configPath = v;
+      continue;
+    }
+    if (a.startsWith("--config=")) {
+      configPath = a.slice("--config=".length);
+      continue;
+    }
+    if (!a.startsWith("--")) {
+      throw new ConfigError(`unexpected argument "${a}": options are --name value`, a);
+    }
+    const eq = a.indexOf("=");
+    const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+    if (!isOptionFlag(role, name)) {
+      // Let parse.ts produce its precise message (unknown, or an option of the other role).
+      flags.set(name, eq < 0 ? [] : [a.slice(eq + 1)]);
+      continue;
+    }
+    let values = flags.get(name);
+    if (values === undefined) {
+      values = [];
+      flags.set(name, values);
+    }
+    if (eq >= 0) {
+      values.push(...splitList(a.slice(eq + 1)));
+    } else {
+      const next = args[i + 1];
+      if (next !== undefined && !next.startsWith("--")) {
+        values.push(...splitList(next));
+        i++;
+      }
+    }
+  }
+  return { flags, configPath, help };
+}
+
+function splitList(v: string): string[] {
+  return v.includes(",") ? v.split(",").filter((x) => x !== "") : [v];
+}
+
+export function isRoot(): boolean {
+  return typeof process.getuid !== "function" || process.getuid() === 0;
+}
+
+/** Runs `ip ...` synchronously (control plane); returns "" or the error text. */
+export function ip(args: readonly string[]): string {
+  const r = spawnSync("ip", args, { encoding: "utf8", timeout: 10_000 });
+  if (r.error) return r.error.message;
+  return r.status === 0 ? "" : (r.stderr || `exit ${r.status}`).trim();
+}
+
+/** The MTU of a network device from sysfs, or undefined. */
+export function deviceMtu(dev: string | null): number | undefined {
+  if (dev === null || !/^[A-Za-z0-9_.@-]{1,15}$/.test(dev)) return undefined;
+  try {
+    const n = Number(readFileSync(`/sys/class/net/${dev}/mtu`, "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first global IPv4 address on `dev` (`ip -4 -o addr show dev`), as text, or undefined. */
+export function deviceIpv4(dev: string | null): string | undefined {
+  if (dev === null) return undefined;
+  const r = spawnSync("ip", ["-4", "-o", "addr", "show", "dev", dev, "scope", "global"], {
+    encoding: "utf8",
+    timeout: 10_000,
+  });
+  if (r.status !== 0) return undefined;
+  return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout)?.[1];
+}
+
+/**
+ * Kernel state a daemon installs at start and removes at stop (in reverse order): addresses and
+ * routes on its TUN. A failure to add is logged and the undo skipped; removal never throws.
+ */
+export class KernelSetup {
+  private readonly undo: (readonly string[])[] = [];
+
+  constructor(private readonly log: Logger) {}
+
+  /** `ip <add...>`; on success remembers `ip <del...>`. Returns false (logged) on failure. */
+  apply(add: readonly string[], del: readonly string[]): boolean {
+    const err = ip(add);
+    if (err !== "") {
+      this.log.warn(`ip ${add.join(" ")} failed: ${err}`);
+      return false;
+    }
+    this.log.info(`ip ${add.join(" ")}`);
+    this.undo.push(del);
+    return true;
+  }
+
+  /** Removes everything added, newest first. */
+  revert(): void {
+    for (const del of this.undo.splice(0).reverse()) {
+      const err = ip(del);
+      // The TUN may already be gone (its routes and addresses went with it): not an error.
+      if (err !== "" && !/Cannot find device|No such process|does not exist/.test(err)) {
+        this.log.warn(`ip ${del.join(" ")} failed: ${err}`);
+      }
+    }
+  }
+}
+
+/** One line: `counters {"traffic":{...},"drops":{...}}` (only non-zero drops). */
+export function formatCountersLine(s: CountersSnapshot): string {
+  const drops: Record<string, number> = {};
+  for (const [k, v] of Object.entries(s.drops)) if (v !== 0) drops[k] = v;
+  return `counters ${JSON.stringify({ traffic: s.traffic, drops })}`;
+}
+
+/**
+ * Installs SIGTERM/SIGINT (stop, resolve with exit 0) and SIGUSR1 (log counters) handlers;
+ * returns a promise resolved with the exit code when the daemon should exit, and a function
+ * that resolves it early (fatal error).
+ */
+export function waitForExit(
+  log: Logger,
+  counters: () => CountersSnapshot,
+): { done: Promise<number>; exit: (code: number) => void } {
+  let resolve!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolve = r));
+  let finished = false;
+  const onStop = (sig: NodeJS.Signals): void => {
+    log.info(`${sig} received: stopping`);
+    exit(EXIT_OK);
+  };
+  const onUsr1 = (): void => log.info(formatCountersLine(counters()));
+  const exit = (code: number): void => {
+    if (finished) return;
+    finished = true;
+    process.removeListener("SIGTERM", onStop);
+    process.removeListener("SIGINT", onStop);
+    process.removeListener("SIGUSR1", onUsr1);
+    resolve(code);
+  };
+  process.on("SIGTERM", onStop);
+  process.on("SIGINT", onStop);
+  process.on("SIGUSR1", onUsr1);
+  return { done, exit };
+}

@@ -1,0 +1,253 @@
+/**
+ * The network-namespace topology of `6to4-pmt lab`, also built by the integration tests and the
+ * benchmark (with `p<pid>-` names):
+ *
+ *   lan ---- cpe ======== isp ======== relay ---- inet
+ *   host     6to4 CPE     IPv4-only     PMT relay    IPv6 Internet: server 3fff:100::1,
+ *            WAN 100.64.0.2/24 (CGN     192.88.99.1  native host 3fff:200::1
+ *            shared space, RFC 6598)    (RFC 3068)   routes 2001:db8::/32 and 2002::/16
+ *                                                    to the relay (RFC 6732 §4.7)
+ *   optional: more CPEs on the isp (100.64.N.2/24, each with its own lan), a second relay
+ *   behind the same anycast address (relay2: 203.0.113.2), for the stateless-relay test.
+ *
+ * Addresses: IPv4 100.64.0.0/10 (customers), 198.51.100.0/24 and 203.0.113.0/24 (relay links),
+ * 192.88.99.1 (anycast); IPv6 2001:db8::/32 (provider prefix), 2002::/16, 3fff::/20. Nothing is
+ * connected to the root namespace (CONTRACTS.md network safety).
+ */
+import { parseIpv4 } from "../addr/ipv4.js";
+import { formatIpv6, parseIpv6 } from "../addr/ipv6.js";
+import type { NetnsRegistry, NsProcess } from "./lab-netns.js";
+
+export const LAB_PROVIDER_PREFIX = "2001:db8::/32";
+export const LAB_ANYCAST = "192.88.99.1";
+export const LAB_SERVER = "3fff:100::1";
+export const LAB_NATIVE_HOST = "3fff:200::1";
+export const LAB_CUSTOMER_RANGE = "100.64.0.0/10";
+
+export interface LabCpeSpec {
+  /** Index N: WAN 100.64.N.2/24, isp side 100.64.N.1; namespaces cpe<N>/lan<N> (N=0: cpe/lan). */
+  index: number;
+  /** PMT LAN mode (provider /64 on the LAN) or plain 6to4 (2002:V4ADDR:SLA::/64). */
+  pmt: boolean;
+  /** SLA of the LAN /64 in plain mode (PMT mode always uses the mapped SLA 0). */
+  sla?: number;
+  /** WAN MTU (default 1500). */
+  wanMtu?: number;
+}
+
+export interface LabCpe {
+  spec: LabCpeSpec;
+  ns: string;
+  lanNs: string;
+  wanIpv4: string;
+  /** The LAN host's address and the CPE's LAN address. */
+  hostAddress: string;
+  routerLanAddress: string;
+  lanPrefix: string;
+  /** The address the Internet sees for the LAN host (translated if mapped, else itself). */
+  expectedSourceAtServer: string;
+}
+
+export interface LabRelay {
+  ns: string;
+  unicast: string;
+  ispSide: string;
+  inetAddress: string;
+  inetPeer: string;
+}
+
+export interface LabTopology {
+  cpes: LabCpe[];
+  relays: LabRelay[];
+  isp: string;
+  inet: string;
+}
+
+export interface LabOptions {
+  cpes: LabCpeSpec[];
+  relays?: number;
+  /** LAN MTU (the TCP test uses 1500 toward a 1480 tunnel). */
+  lanMtu?: number;
+}
+
+function hex4(n: number): string {
+  return n.toString(16);
+}
+
+/** 6to4 /48 words of an IPv4 address: "6440:2" for 100.64.0.2. */
+function v4Words(v4: string): string {
+  const n = parseIpv4(v4)!;
+  return `${hex4(n >>> 16)}:${hex4(n & 0xffff)}`;
+}
+
+/** Builds the topology in `reg` (namespaces named by `reg.name(role)`). */
+export function buildLabTopology(reg: NetnsRegistry, options: LabOptions): LabTopology {
+  const relayCount = options.relays ?? 1;
+  const isp = reg.createNamespace("isp", { forwarding: true });
+  const inet = reg.createNamespace("inet", { forwarding: true });
+  reg.addr(inet, "lo", `${LAB_SERVER}/128`);
+  reg.addr(inet, "lo", `${LAB_NATIVE_HOST}/128`);
+
+  const relays: LabRelay[] = [];
+  for (let r = 0; r < relayCount; r++) {
+    const ns = reg.createNamespace(r === 0 ? "relay" : `relay${r + 1}`, { forwarding: true });
+    const net = r === 0 ? "198.51.100" : "203.0.113";
+    reg.veth(isp, `relay${r}`, ns, "wan0");
+    reg.addr(isp, `relay${r}`, `${net}.1/24`);
+    reg.addr(ns, "wan0", `${net}.2/24`);
+    reg.addr(ns, "lo", `${LAB_ANYCAST}/32`);
+    reg.route(ns, `default via ${net}.1`);
+    // relay <-> inet: 3fff:0:R::/64 (R = 1, 2).
+    reg.veth(ns, "inet0", inet, `relay${r}`);
+    reg.addr(ns, "inet0", `3fff:0:${r + 1}::2/64`);
+    reg.addr(inet, `relay${r}`, `3fff:0:${r + 1}::1/64`);
+    reg.route(ns, `::/0 via 3fff:0:${r + 1}::1`);
+    relays.push({
+      ns,
+      unicast: `${net}.2`,
+      ispSide: `${net}.1`,
+      inetAddress: `3fff:0:${r + 1}::2`,
+      inetPeer: `3fff:0:${r + 1}::1`,
+    });
+  }
+  // The anycast 192.88.99.1 and the return path (provider prefix, 2002::/16) go to the first relay.
+  reg.route(isp, `${LAB_ANYCAST}/32 via ${relays[0]!.unicast}`);
+  reg.route(inet, `${LAB_PROVIDER_PREFIX} via ${relays[0]!.inetAddress}`);
+  reg.route(inet, `2002::/16 via ${relays[0]!.inetAddress}`);
+
+  const cpes: LabCpe[] = [];
+  for (const spec of options.cpes) {
+    const n = spec.index;
+    const ns = reg.createNamespace(n === 0 ? "cpe" : `cpe${n}`, { forwarding: true });
+    const lanNs = reg.createNamespace(n === 0 ? "lan" : `lan${n}`);
+    const wanIpv4 = `100.64.${n}.2`;
+    reg.veth(isp, `cpe${n}`, ns, "wan0", spec.wanMtu);
+    reg.addr(isp, `cpe${n}`, `100.64.${n}.1/24`);
+    reg.addr(ns, "wan0", `${wanIpv4}/24`);
+    reg.route(ns, `default via 100.64.${n}.1`);
+    reg.veth(ns, "lan0", lanNs, "eth0", options.lanMtu);
+    const words = v4Words(wanIpv4);
+    const sla = spec.pmt ? 0 : (spec.sla ?? 0);
+    // RFC 6732 Figure 3: 2002:V4ADDR:0000::/64 <-> 2001:db8:V4ADDR::/64 (P/32, m = 0, s = 0).
+    const lanPrefix = spec.pmt ? `2001:db8:${words}::` : `2002:${words}:${hex4(sla)}::`;
+    const hostAddress = `${lanPrefix}100`;
+    const routerLanAddress = `${lanPrefix}1`;
+    reg.addr(ns, "lan0", `${routerLanAddress}/64`);
+    reg.addr(lanNs, "eth0", `${hostAddress}/64`);
+    reg.route(lanNs, `::/0 via ${routerLanAddress}`);
+    // Relay-mapped SLA 0 is translated at the relay even for a plain CPE (RFC 6732 §3.3).
+    const translatedAtRelay = spec.pmt || sla === 0;
+    cpes.push({
+      spec,
+      ns,
+      lanNs,
+      wanIpv4,
+      hostAddress,
+      routerLanAddress,
+      lanPrefix: `${lanPrefix}/64`,
+      expectedSourceAtServer: translatedAtRelay ? `2001:db8:${words}::100` : hostAddress,
+    });
+  }
+  // RFC 5952 text, as tools print it ("2002:6440:2:0::100" -> "2002:6440:2::100").
+  for (const c of cpes) {
+    c.hostAddress = norm(c.hostAddress);
+    c.routerLanAddress = norm(c.routerLanAddress);
+    c.expectedSourceAtServer = norm(c.expectedSourceAtServer);
+  }
+  return { cpes, relays, isp, inet };
+}
+
+function norm(s: string): string {
+  const b = parseIpv6(s);
+  if (b === null) throw new Error(`lab: bad IPv6 address ${s}`);
+  return formatIpv6(b);
+}
+
+/** Moves the anycast route (and the IPv6 return routes) to relay `r`: an anycast withdrawal. */
+export function switchAnycastTo(reg: NetnsRegistry, t: LabTopology, r: number): void {
+  const relay = t.relays[r]!;
+  reg.must(["ip", "-n", t.isp, "route", "replace", `${LAB_ANYCAST}/32`, "via", relay.unicast]);
+  reg.must([
+    "ip",
+    "-6",
+    "-n",
+    t.inet,
+    "route",
+    "replace",
+    LAB_PROVIDER_PREFIX,
+    "via",
+    relay.inetAddress,
+  ]);
+  reg.must(["ip", "-6", "-n", t.inet, "route", "replace", "2002::/16", "via", relay.inetAddress]);
+}
+
+/** Flags for `6to4-pmt cpe` in the lab. */
+export function labCpeArgs(c: LabCpe, extra: readonly string[] = []): string[] {
+  const args = [
+    "cpe",
+    "--enabled",
+    "--wan-device",
+    "wan0",
+    "--wan-ipv4",
+    c.wanIpv4,
+    "--lan-device",
+    "lan0",
+    "--allow-ipv4",
+    LAB_CUSTOMER_RANGE,
+    "--ra",
+    "off",
+    "--use-dhcp-6rd",
+    "0",
+    "--state-file",
+    `/tmp/6to4-pmt-${process.pid}-${c.ns}.state.json`,
+    "--status-socket",
+    `/tmp/6to4-pmt-${process.pid}-${c.ns}.sock`,
+    "--log-level",
+    "info",
+  ];
+  if (c.spec.pmt) args.push("--provider-prefix", LAB_PROVIDER_PREFIX);
+  return [...args, ...extra];
+}
+
+/** Flags for `6to4-pmt relay` in the lab. */
+export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string[] {
+  return [
+    "relay",
+    "--enabled",
+    "--relay-ipv4",
+    `${LAB_ANYCAST},${r.unicast}`,
+    "--provider-prefix",
+    LAB_PROVIDER_PREFIX,
+    "--customer-ipv4",
+    LAB_CUSTOMER_RANGE,
+    "--log-level",
+    "info",
+    ...extra,
+  ];
+}
+
+/**
+ * Starts a daemon in a namespace: `command` is how to run the CLI (`[process.execPath, bundle]`),
+ * `args` its subcommand and flags.
+ */
+export function spawnDaemon(
+  reg: NetnsRegistry,
+  ns: string,
+  command: readonly string[],
+  args: readonly string[],
+): NsProcess {
+  return reg.spawn(ns, [...command, ...args]);
+}
+
+/** Waits until the daemon's stderr shows both loops started (or it exited). */
+export async function waitDaemonReady(
+  reg: NetnsRegistry,
+  p: NsProcess,
+  timeoutMs = 8000,
+): Promise<boolean> {
+  await reg.waitFor(
+    () => p.hasExited() || (p.stderr().match(/loop started/g) ?? []).length >= 2,
+    timeoutMs,
+  );
+  return !p.hasExited() && (p.stderr().match(/loop started/g) ?? []).length >= 2;
+}

@@ -1,0 +1,275 @@
+/**
+ * `6to4-pmt lab [--keep] [--down]`: the README's main job. Builds the namespace topology of
+ * lab-topology.ts with the fixed names lan, cpe, isp, relay, inet, runs THIS bundle as the CPE
+ * (PMT LAN mode, provider prefix 2001:db8::/32) and as the relay, then demonstrates:
+ *   1. ping LAN host -> server 3fff:100::1 and server -> LAN host (both ways);
+ *   2. a TCP transfer LAN host -> server (1500-byte LAN MTU over a 1480-byte tunnel: PMTUD);
+ *   3. the source address the server saw: the translated P:V4ADDR::IID (RFC 6732 Figure 3);
+ *   4. the daemons' counters;
+ * and prints a verdict. Everything is torn down at the end, on Ctrl-C and on failure, unless
+ * `--keep` (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
+ * Exit codes: 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
+ */
+import { existsSync } from "node:fs";
+import { createLogger } from "./log.js";
+import { NetnsRegistry, type NsProcess } from "./lab-netns.js";
+import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./lab-topology.js";
+import { spawnDaemon, waitDaemonReady, type LabTopology } from "./lab-topology.js";
+
+export const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N]
+Builds network namespaces lan - cpe - isp - relay - inet (root), runs this bundle as a 6to4-PMT CPE
+and relay, pings and transfers over TCP from the LAN host to a server in 3fff::/20, shows the
+translated source address the server saw, the counters and a verdict. Exit 0 only if it passed.
+  --keep     leave everything running and print how to enter each namespace
+  --down     remove a lab left by --keep
+  --bytes N  size of the TCP transfer (default 4000000)`;
+
+const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
+
+/**
+ * A TCP sink run with `node -e` in the inet namespace: prints `peer <address> bytes <n>` once the
+ * client closes. Self-contained so the lab needs nothing but node and iproute2.
+ */
+const SINK_SCRIPT = `
+const net = require("net");
+const [host, port] = process.argv.slice(1);
+const srv = net.createServer((s) => {
+  let n = 0;
+  s.on("data", (d) => (n += d.length));
+  s.on("end", () => { console.log("peer " + s.remoteAddress + " bytes " + n); s.end(); srv.close(); });
+});
+srv.listen(Number(port), host, () => console.log("listening"));
+setTimeout(() => process.exit(3), 60000).unref();
+`;
+
+/** The TCP client in the lan namespace: sends N bytes, prints `sent <n> ms <t>`. */
+const SOURCE_SCRIPT = `
+const net = require("net");
+const [host, port, total] = process.argv.slice(1);
+const chunk = Buffer.alloc(65536, 0x5a);
+let left = Number(total);
+const t0 = Date.now();
+const s = net.connect({ host, port: Number(port) }, () => {
+  const pump = () => {
+    while (left > 0) { const n = Math.min(left, chunk.length); left -= n; if (!s.write(chunk.subarray(0, n))) return s.once("drain", pump); }
+    s.end();
+  };
+  pump();
+});
+s.on("close", () => console.log("sent " + total + " ms " + (Date.now() - t0)));
+s.on("error", (e) => { console.log("error " + e.message); process.exit(1); });
+setTimeout(() => { console.log("timeout"); process.exit(2); }, 50000).unref();
+`;
+
+interface Step {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Runs the subcommand; resolves with the exit code. */
+export async function runLab(args: readonly string[]): Promise<number> {
+  const log = createLogger("info", "lab");
+  let keep = false;
+  let down = false;
+  let bytes = 4_000_000;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--keep") keep = true;
+    else if (a === "--down") down = true;
+    else if (a === "--bytes" && /^[1-9][0-9]{0,9}$/.test(args[i + 1] ?? ""))
+      bytes = Number(args[++i]);
+    else if (a === "-h" || a === "--help") {
+      process.stdout.write(LAB_USAGE + "\n");
+      return 0;
+    } else {
+      process.stderr.write(`6to4-pmt lab: unknown argument "${a}"\n${LAB_USAGE}\n`);
+      return 2;
+    }
+  }
+  if (typeof process.getuid === "function" && process.getuid() !== 0) {
+    process.stderr.write("6to4-pmt lab: must run as root (network namespaces)\n");
+    return 3;
+  }
+  const reg = new NetnsRegistry({ prefix: "" });
+  if (down) {
+    for (const role of LAB_ROLES) {
+      if (existsSync(`/run/netns/${role}`)) {
+        for (const pid of reg
+          .run(["ip", "netns", "pids", role])
+          .stdout.split(/\s+/)
+          .filter(Boolean)) {
+          try {
+            process.kill(Number(pid), "SIGTERM");
+          } catch {
+            // Already gone.
+          }
+        }
+        reg.run(["ip", "netns", "del", role]);
+        log.info(`namespace ${role} removed`);
+      }
+    }
+    return 0;
+  }
+  const busy = LAB_ROLES.filter((r) => existsSync(`/run/netns/${r}`));
+  if (busy.length > 0) {
+    process.stderr.write(
+      `6to4-pmt lab: namespaces ${busy.join(", ")} exist (a kept lab?); remove with: 6to4-pmt lab --down\n`,
+    );
+    return 1;
+  }
+  const command = [process.execPath, process.argv[1] ?? ""];
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    log.warn("interrupted: tearing down");
+    void reg.cleanup().then(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const steps: Step[] = [];
+  let passed = false;
+  try {
+    log.info("building namespaces lan - cpe - isp - relay - inet");
+    const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 });
+    const cpe = t.cpes[0]!;
+    const relay = spawnDaemon(reg, t.relays[0]!.ns, command, labRelayArgs(t.relays[0]!));
+    const cpeProc = spawnDaemon(reg, cpe.ns, command, labCpeArgs(cpe));
+    const ready = (await waitDaemonReady(reg, relay)) && (await waitDaemonReady(reg, cpeProc));
+    steps.push({
+      name: "daemons started",
+      ok: ready,
+      detail: ready ? "cpe and relay running" : "see logs below",
+    });
+    if (!ready) throw new LabFailure(daemonLogs(relay, cpeProc));
+    if (interrupted) return 130;
+
+    const ping1 = await reg.execAsync(
+      cpe.lanNs,
+      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", LAB_SERVER],
+      15000,
+    );
+    steps.push({
+      name: `ping lan ${cpe.hostAddress} -> server ${LAB_SERVER}`,
+      ok: ping1.code === 0,
+      detail: pingSummary(ping1.stdout),
+    });
+    const ping2 = await reg.execAsync(
+      t.inet,
+      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAB_SERVER, cpe.hostAddress],
+      15000,
+    );
+    steps.push({
+      name: `ping server -> lan ${cpe.hostAddress}`,
+      ok: ping2.code === 0,
+      detail: pingSummary(ping2.stdout),
+    });
+
+    const sink = reg.spawn(t.inet, [process.execPath, "-e", SINK_SCRIPT, LAB_SERVER, "5001"]);
+    await reg.waitFor(() => sink.stdout().includes("listening") || sink.hasExited(), 5000);
+    const src = await reg.execAsync(
+      cpe.lanNs,
+      [process.execPath, "-e", SOURCE_SCRIPT, LAB_SERVER, "5001", String(bytes)],
+      55000,
+    );
+    await reg.waitFor(() => sink.hasExited(), 5000);
+    const m = /peer (\S+) bytes (\d+)/.exec(sink.stdout());
+    const seen = m?.[1] ?? "(nothing)";
+    const got = Number(m?.[2] ?? 0);
+    const ms = Number(/ms (\d+)/.exec(src.stdout)?.[1] ?? 0);
+    const mbps = ms > 0 ? ((got * 8) / ms / 1000).toFixed(1) : "?";
+    steps.push({
+      name: `TCP transfer lan -> server (${bytes} bytes)`,
+      ok: got === bytes,
+      detail: `received ${got} bytes in ${ms} ms (${mbps} Mbit/s)`,
+    });
+    steps.push({
+      name: "source address the server saw",
+      ok: seen === cpe.expectedSourceAtServer,
+      detail: `${seen} (expected translated ${cpe.expectedSourceAtServer}; LAN host ${cpe.hostAddress})`,
+    });
+
+    printCounters("relay", await counters(reg, relay));
+    printCounters("cpe", await counters(reg, cpeProc));
+    passed = steps.every((s) => s.ok);
+    if (keep) printKeepHints(t);
+  } catch (e) {
+    steps.push({
+      name: "lab",
+      ok: false,
+      detail: e instanceof LabFailure ? "daemon failed" : String(e),
+    });
+    if (e instanceof LabFailure) process.stderr.write(e.message + "\n");
+  } finally {
+    for (const s of steps)
+      process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
+    process.stdout.write(`verdict: ${passed ? "PASSED" : "FAILED"}\n`);
+    if (!keep || !passed) {
+      await reg.cleanup();
+      log.info("namespaces removed");
+    }
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
+  }
+  return passed ? 0 : 1;
+}
+
+class LabFailure extends Error {}
+
+function daemonLogs(...ps: NsProcess[]): string {
+  return ps
+    .map((p) => `--- ${p.ns} (exit ${p.hasExited() ? "yes" : "no"}):\n${p.stderr()}`)
+    .join("\n");
+}
+
+function pingSummary(out: string): string {
+  const loss = /(\d+)% packet loss/.exec(out)?.[0] ?? "no reply";
+  const rtt = /= [\d.]+\/([\d.]+)\//.exec(out)?.[1];
+  return rtt !== undefined ? `${loss}, avg rtt ${rtt} ms` : loss;
+}
+
+/** Asks a daemon for its counters (SIGUSR1 -> one `counters {json}` line on stderr). */
+async function counters(
+  reg: NetnsRegistry,
+  p: NsProcess,
+): Promise<Record<string, Record<string, number>> | null> {
+  const before = p.stderr().length;
+  reg.kill(p, "SIGUSR1");
+  await reg.waitFor(() => /counters (\{.*\})/.test(p.stderr().slice(before)), 2000);
+  const m = /counters (\{.*\})/.exec(p.stderr().slice(before));
+  if (m === null) return null;
+  try {
+    return JSON.parse(m[1]!) as Record<string, Record<string, number>>;
+  } catch {
+    return null;
+  }
+}
+
+function printCounters(name: string, c: Record<string, Record<string, number>> | null): void {
+  if (c === null) {
+    process.stdout.write(`${name} counters: unavailable\n`);
+    return;
+  }
+  const nonzero = (o: Record<string, number> | undefined): string =>
+    Object.entries(o ?? {})
+      .filter(([, v]) => v !== 0)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ") || "none";
+  process.stdout.write(
+    `${name} counters: ${nonzero(c.traffic)}\n${name} drops: ${nonzero(c.drops)}\n`,
+  );
+}
+
+function printKeepHints(t: LabTopology): void {
+  const lines = [
+    "lab kept running; enter a namespace with:",
+    `  ip netns exec ${t.cpes[0]!.lanNs} bash    # LAN host ${t.cpes[0]!.hostAddress}`,
+    `  ip netns exec ${t.cpes[0]!.ns} bash    # CPE (WAN ${t.cpes[0]!.wanIpv4})`,
+    `  ip netns exec ${t.isp} bash    # IPv4-only carrier network`,
+    `  ip netns exec ${t.relays[0]!.ns} bash    # PMT relay (192.88.99.1)`,
+    `  ip netns exec ${t.inet} bash    # Internet: server ${LAB_SERVER}`,
+    `  e.g. ip netns exec ${t.cpes[0]!.lanNs} ping ${LAB_SERVER}`,
+    "remove it with: 6to4-pmt lab --down",
+  ];
+  process.stdout.write(lines.join("\n") + "\n");
+}

@@ -1,0 +1,165 @@
+/**
+ * `6to4-pmt relay [options] [--config file.json]`: the 6to4-PMT relay daemon (composition root).
+ *
+ * Start-up (control plane, once):
+ *  1. Options (config/parse.ts; bad option -> exit 2), root (exit 3), `enabled` (else exit 0).
+ *  2. PMT mapping from provider_prefix / ipv4_prefix_len / sla (RFC 6732 §3.3); none = a plain
+ *     6to4 relay (RFC 3068).
+ *  3. Open the TUN (MTU = tunnel_mtu) and the raw protocol-41 socket (exit 4 on failure). The
+ *     TUN gets the relay's own 6to4 address 2002:V4:: (RFC 6343 §4.4 item 4); the provider
+ *     prefix and 2002::/16 are routed into it (the return path, RFC 6732 §4.7). The relay's
+ *     IPv4 addresses (anycast on lo) and its IPv6 upstream are the operator's.
+ *  4. Optional Prometheus metrics on 127.0.0.1:metrics_port (`GET /metrics`).
+ *  5. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
+ */
+import { createServer, type Server } from "node:http";
+import { performance } from "node:perf_hooks";
+import { formatIpv4 } from "../addr/ipv4.js";
+import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
+import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
+import { ConfigError } from "../config/config-error.js";
+import { parseRelayConfig, type RelayConfig } from "../config/parse.js";
+import { formatPrometheus } from "../dataplane/counters.js";
+import { createRelayForwardingState } from "../dataplane/forwarding-state.js";
+import type { RelayForwardingState } from "../dataplane/forwarding-state.js";
+import { RelayDaemon } from "../dataplane/relay-daemon.js";
+import { openIpv4Raw, openTun } from "../io/linux.js";
+import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
+import { isRoot, KernelSetup, parseDaemonArgs, waitForExit } from "./daemon-common.js";
+import { EXIT_INIT, EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
+import { createLogger, type Logger } from "./log.js";
+
+export const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
+Runs the 6to4-PMT relay (RFC 6732): decapsulates protocol 41 received on --relay-ipv4 (default the
+anycast 192.88.99.1, RFC 3068), translates mapped customers' 2002:V4ADDR:SLA::/64 to the provider
+prefix and back, and encapsulates the return path. Options are the UCI options of the 'relay'
+section with _ -> - (see README), e.g.
+  --enabled --relay-ipv4 192.88.99.1,198.51.100.2 --provider-prefix 2001:db8::/32
+  --customer-ipv4 100.64.0.0/10 --opt-out 100.64.9.0/24 --metrics-port 9641
+SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
+Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
+
+/** Step 2: the relay's forwarding snapshot from its options. @throws ConfigError */
+export function planRelay(cfg: RelayConfig): RelayForwardingState {
+  let mapping: PmtMapping | null = null;
+  if (cfg.providerPrefix !== null) {
+    mapping = createPmtMapping({
+      providerPrefix: cfg.providerPrefix,
+      ipv4PrefixLen: cfg.ipv4PrefixLen,
+      ipv4CommonPrefix: cfg.customerIpv4[0]?.addr ?? 0,
+      sla: cfg.sla,
+    });
+  }
+  return createRelayForwardingState({
+    enabled: true,
+    relayIpv4s: cfg.relayIpv4,
+    customerIpv4: cfg.customerIpv4,
+    optOut: cfg.optOut,
+    otherRelays: cfg.otherRelays,
+    mapping,
+    providerPrefix: cfg.providerPrefix,
+    tunnelMtu: cfg.tunnelMtu,
+    icmpRateLimit: cfg.icmpRateLimit,
+  });
+}
+
+/** Runs the subcommand with `args` (after "relay"); resolves with the exit code. */
+export async function runRelay(args: readonly string[]): Promise<number> {
+  let cfg: RelayConfig;
+  let state: RelayForwardingState;
+  try {
+    const parsed = parseDaemonArgs("relay", args);
+    if (parsed.help) {
+      process.stdout.write(RELAY_USAGE + "\n");
+      return EXIT_OK;
+    }
+    cfg = parseRelayConfig(parsed.flags, parsed.configPath);
+    state = planRelay(cfg);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`6to4-pmt: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  const log = createLogger(cfg.logLevel, "relay");
+  if (!isRoot()) {
+    log.error("must run as root (TUN device, raw sockets, routes)");
+    return EXIT_NOT_ROOT;
+  }
+  if (!cfg.enabled) {
+    log.warn("relay is disabled (enabled=0); set --enabled / option enabled '1'");
+    return EXIT_OK;
+  }
+  return runRelayWithState(cfg, state, log);
+}
+
+async function runRelayWithState(
+  cfg: RelayConfig,
+  state: RelayForwardingState,
+  log: Logger,
+): Promise<number> {
+  let tun: TunDevice | undefined;
+  let raw: Ipv4RawSocket | undefined;
+  try {
+    tun = openTun({ name: cfg.tunName, mtu: cfg.tunnelMtu });
+    raw = openIpv4Raw();
+  } catch (e) {
+    log.error(`init failed: ${(e as Error).message}`);
+    tun?.close();
+    return EXIT_INIT;
+  }
+  const k = new KernelSetup(log);
+  const dev = tun.name;
+  const own = formatIpv6(state.ownSixToFour);
+  k.apply(
+    ["-6", "addr", "add", `${own}/128`, "dev", dev, "nodad"],
+    ["-6", "addr", "del", `${own}/128`, "dev", dev],
+  );
+  const routes = ["2002::/16"];
+  if (cfg.providerPrefix !== null) routes.unshift(formatIpv6Prefix(cfg.providerPrefix));
+  for (const r of routes) {
+    k.apply(["-6", "route", "add", r, "dev", dev], ["-6", "route", "del", r, "dev", dev]);
+  }
+  const daemon = new RelayDaemon({
+    tun,
+    raw,
+    state,
+    log,
+    now: () => performance.now(),
+    onFatal: (err) => {
+      log.error(`stopping: ${err.message}`);
+      exiting.exit(EXIT_RUNTIME);
+    },
+  });
+  const exiting = waitForExit(log, () => daemon.counters());
+  let metrics: Server | undefined;
+  if (cfg.metricsPort > 0) {
+    metrics = createServer((req, res) => {
+      if (req.method === "GET" && (req.url === "/metrics" || req.url === "/")) {
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+        res.end(formatPrometheus("relay", daemon.counters()));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    metrics.on("error", (e) => log.warn(`metrics 127.0.0.1:${cfg.metricsPort}: ${e.message}`));
+    metrics.listen(cfg.metricsPort, "127.0.0.1", () =>
+      log.info(`metrics on http://127.0.0.1:${cfg.metricsPort}/metrics`),
+    );
+  }
+  const mode = state.mapping
+    ? `PMT provider ${formatIpv6Prefix(state.mapping.providerPrefix)}`
+    : "plain 6to4 relay";
+  log.info(
+    `relay up: ipv4 ${cfg.relayIpv4.map(formatIpv4).join(",")} tun ${dev} mtu ${cfg.tunnelMtu} ` +
+      `address ${own}, ${mode}, customers ${cfg.customerIpv4.length}, opt-out ${cfg.optOut.length}`,
+  );
+  daemon.start();
+  const code = await exiting.done;
+  metrics?.close();
+  k.revert();
+  daemon.stop();
+  log.info(`relay stopped (exit ${code})`);
+  return code;
+}
