@@ -184,13 +184,13 @@ class StatelessPmtMapping implements PmtMapping {
   sixToFourToProvider(buf: Uint8Array, off: number): boolean {
     if (!this.isMappedSixToFour(buf, off)) return false;
     const before = this.checksumDeltaConstant ? 0 : prefixSum(buf, off);
-    const v4Low = (read32(buf, off + 2) & ~this.commonMask) >>> 0;
+    const v4Low = read32(buf, off + 2) & ~this.commonMask;
     const slaLow = ((buf[off + 6]! << 8) | buf[off + 7]!) & (this.slaScale - 1);
-    // The carried bits, 64 - L <= 48 of them: exact in a double.
-    const carried = v4Low * this.slaScale + slaLow;
-    const lo = carried % TWO_POW_32;
-    write32(buf, off, (this.pHi | ((carried - lo) / TWO_POW_32)) >>> 0);
-    write32(buf, off + 4, lo);
+    // The carried bits v4Low . slaLow (64 - L of them) split into two 32-bit words with integer
+    // shifts (hot path: no double division or modulo). The high word gets v4Low's top s bits.
+    const s = this.slaBits;
+    write32(buf, off, (this.pHi | (s === 0 ? 0 : v4Low >>> (32 - s))) >>> 0);
+    write32(buf, off + 4, ((v4Low << s) | slaLow) >>> 0);
     this.lastChecksumDelta = this.checksumDeltaConstant
       ? this.checksumDeltaToProvider
       : deltaOf(before, prefixSum(buf, off));
@@ -209,9 +209,12 @@ class StatelessPmtMapping implements PmtMapping {
     const hi = read32(buf, off);
     if ((hi & this.pMask) >>> 0 !== this.pHi) return false;
     const before = this.checksumDeltaConstant ? 0 : prefixSum(buf, off);
-    const carried = ((hi & ~this.pMask) >>> 0) * TWO_POW_32 + read32(buf, off + 4);
-    const slaLow = carried % this.slaScale;
-    const v4 = (this.ipv4CommonPrefix | ((carried - slaLow) / this.slaScale)) >>> 0;
+    // Integer shifts as in sixToFourToProvider; when s = 0, L = 32 and the high word carries nothing.
+    const s = this.slaBits;
+    const lo = read32(buf, off + 4);
+    const slaLow = lo & (this.slaScale - 1);
+    const v4Low = s === 0 ? lo : (lo >>> s) | ((hi & ~this.pMask) << (32 - s));
+    const v4 = (this.ipv4CommonPrefix | v4Low) >>> 0;
     const sla = this.sla | slaLow;
     buf[off] = 0x20;
     buf[off + 1] = 0x02;
