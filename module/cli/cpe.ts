@@ -35,6 +35,7 @@ import {
   isRoot,
   KernelSetup,
   parseDaemonArgs,
+  prepareTun,
   waitForExit,
 } from "./daemon-common.js";
 import { EXIT_INIT, EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
@@ -149,7 +150,7 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
   let tun: TunDevice | undefined;
   let raw: Ipv4RawSocket | undefined;
   try {
-    tun = openTun({ name: cfg.tunName, mtu: plan.tunnelMtu });
+    tun = openTun({ name: cfg.tunName, mtu: plan.tunnelMtu, up: false });
     raw = openIpv4Raw(cfg.wanDevice !== null ? { device: cfg.wanDevice } : {});
   } catch (e) {
     log.error(`init failed: ${(e as Error).message}`);
@@ -158,6 +159,7 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
   }
   const k = new KernelSetup(log);
   const dev = tun.name;
+  prepareTun(dev, log);
   const addr = formatIpv6(plan.routerAddress);
   k.apply(
     ["-6", "addr", "add", `${addr}/128`, "dev", dev, "nodad"],

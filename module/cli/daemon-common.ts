@@ -4,7 +4,7 @@
  * handling, and the counters line printed on SIGUSR1.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { isOptionFlag } from "../config/parse.js";
 import type { Role } from "../config/schema.js";
 import { ConfigError } from "../config/config-error.js";
@@ -183,4 +183,27 @@ export function waitForExit(
   process.on("SIGINT", onStop);
   process.on("SIGUSR1", onUsr1);
   return { done, exit };
+}
+
+/**
+ * Prepares a freshly opened (down) TUN and brings it up: no link-local address and no Router
+ * Solicitations or RAs on it (a 6to4 pseudo-interface has no link layer, RFC 3056 §3.1;
+ * RFC 3964 §4.1.1: no ND through the tunnel), so the kernel sends nothing of its own into it.
+ */
+export function prepareTun(dev: string, log: Logger): void {
+  const err = ip(["link", "set", "dev", dev, "addrgenmode", "none"]);
+  if (err !== "") log.debug(`tun ${dev}: addrgenmode none: ${err}`);
+  for (const [key, value] of [
+    ["accept_ra", "0"],
+    ["router_solicitations", "0"],
+    ["autoconf", "0"],
+  ] as const) {
+    try {
+      writeFileSync(`/proc/sys/net/ipv6/conf/${dev}/${key}`, value);
+    } catch (e) {
+      log.debug(`tun ${dev}: ${key}=${value}: ${(e as Error).message}`);
+    }
+  }
+  const up = ip(["link", "set", "dev", dev, "up"]);
+  if (up !== "") log.warn(`tun ${dev}: link up failed: ${up}`);
 }

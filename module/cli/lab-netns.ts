@@ -13,7 +13,7 @@
  * addresses are used by callers, and no namespace is ever linked to the root namespace.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 
 export interface ExecResult {
   code: number;
@@ -166,18 +166,38 @@ export class NetnsRegistry {
     });
   }
 
-  /** Starts a long-running process inside a namespace; it is killed by `cleanup()` at the latest. */
-  spawn(ns: string, argv: readonly string[], options: SpawnOptions = {}): NsProcess {
+  /**
+   * Starts a long-running process inside a namespace; it is killed by `cleanup()` at the latest.
+   * With `logFile`, stdout and stderr go to that file (read back by `stdout()`/`stderr()`) and the
+   * process is detached, so it can outlive us (`6to4-pmt lab --keep`, see `release`).
+   */
+  spawn(
+    ns: string,
+    argv: readonly string[],
+    options: SpawnOptions & { logFile?: string } = {},
+  ): NsProcess {
     if (this.verbose) process.stderr.write(`netns[${ns}]: ${argv.join(" ")}\n`);
+    const { logFile, ...spawnOptions } = options;
+    let logFd: number | undefined;
+    if (logFile !== undefined) logFd = openSync(logFile, "w", 0o600);
     const child = spawn("ip", ["netns", "exec", ns, ...argv], {
-      stdio: ["ignore", "pipe", "pipe"],
-      ...options,
+      stdio: logFd !== undefined ? ["ignore", logFd, logFd] : ["ignore", "pipe", "pipe"],
+      detached: logFd !== undefined,
+      ...spawnOptions,
     });
+    if (logFd !== undefined) closeSync(logFd);
     let out = "";
     let err = "";
     let done = false;
     child.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
     child.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const readLog = (): string => {
+      try {
+        return readFileSync(logFile as string, "utf8");
+      } catch {
+        return "";
+      }
+    };
     const exited = new Promise<number>((resolve) => {
       child.once("error", (e) => {
         err += String(e.message);
@@ -194,13 +214,22 @@ export class NetnsRegistry {
       pid: child.pid ?? -1,
       ns,
       argv,
-      stdout: () => out,
-      stderr: () => err,
+      stdout: logFile !== undefined ? readLog : () => out,
+      stderr: logFile !== undefined ? readLog : () => err,
       exited,
       hasExited: () => done,
     };
     this.processes.push(p);
     return p;
+  }
+
+  /**
+   * Forgets everything without killing or deleting (`6to4-pmt lab --keep`): detached processes
+   * keep running after we exit; the namespaces stay until `ip netns del`.
+   */
+  release(): void {
+    for (const p of this.processes.splice(0)) p.child.unref();
+    this.namespaces.length = 0;
   }
 
   /** Sends `signal` to a process we started (by PID; `ip netns exec` execs in place). */

@@ -235,8 +235,9 @@ export function spawnDaemon(
   ns: string,
   command: readonly string[],
   args: readonly string[],
+  logFile?: string,
 ): NsProcess {
-  return reg.spawn(ns, [...command, ...args]);
+  return reg.spawn(ns, [...command, ...args], logFile !== undefined ? { logFile } : {});
 }
 
 /** Waits until the daemon's stderr shows both loops started (or it exited). */

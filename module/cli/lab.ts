@@ -133,8 +133,15 @@ export async function runLab(args: readonly string[]): Promise<number> {
     log.info("building namespaces lan - cpe - isp - relay - inet");
     const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 });
     const cpe = t.cpes[0]!;
-    const relay = spawnDaemon(reg, t.relays[0]!.ns, command, labRelayArgs(t.relays[0]!));
-    const cpeProc = spawnDaemon(reg, cpe.ns, command, labCpeArgs(cpe));
+    // Daemon logs go to files so that, with --keep, the daemons outlive this process.
+    const relay = spawnDaemon(
+      reg,
+      t.relays[0]!.ns,
+      command,
+      labRelayArgs(t.relays[0]!),
+      logPath("relay"),
+    );
+    const cpeProc = spawnDaemon(reg, cpe.ns, command, labCpeArgs(cpe), logPath("cpe"));
     const ready = (await waitDaemonReady(reg, relay)) && (await waitDaemonReady(reg, cpeProc));
     steps.push({
       name: "daemons started",
@@ -204,7 +211,9 @@ export async function runLab(args: readonly string[]): Promise<number> {
     for (const s of steps)
       process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
     process.stdout.write(`verdict: ${passed ? "PASSED" : "FAILED"}\n`);
-    if (!keep || !passed) {
+    if (keep && passed) {
+      reg.release();
+    } else {
       await reg.cleanup();
       log.info("namespaces removed");
     }
@@ -215,6 +224,11 @@ export async function runLab(args: readonly string[]): Promise<number> {
 }
 
 class LabFailure extends Error {}
+
+/** Log file of a lab daemon (kept with --keep; the hints print them). */
+function logPath(role: string): string {
+  return `/tmp/6to4-pmt-lab-${role}.log`;
+}
 
 function daemonLogs(...ps: NsProcess[]): string {
   return ps
@@ -269,6 +283,7 @@ function printKeepHints(t: LabTopology): void {
     `  ip netns exec ${t.relays[0]!.ns} bash    # PMT relay (192.88.99.1)`,
     `  ip netns exec ${t.inet} bash    # Internet: server ${LAB_SERVER}`,
     `  e.g. ip netns exec ${t.cpes[0]!.lanNs} ping ${LAB_SERVER}`,
+    `daemon logs: ${logPath("cpe")} ${logPath("relay")}`,
     "remove it with: 6to4-pmt lab --down",
   ];
   process.stdout.write(lines.join("\n") + "\n");

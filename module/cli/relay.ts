@@ -25,7 +25,7 @@ import type { RelayForwardingState } from "../dataplane/forwarding-state.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
 import { openIpv4Raw, openTun } from "../io/linux.js";
 import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
-import { isRoot, KernelSetup, parseDaemonArgs, waitForExit } from "./daemon-common.js";
+import { isRoot, KernelSetup, prepareTun, parseDaemonArgs, waitForExit } from "./daemon-common.js";
 import { EXIT_INIT, EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
 import { createLogger, type Logger } from "./log.js";
 
@@ -102,7 +102,7 @@ async function runRelayWithState(
   let tun: TunDevice | undefined;
   let raw: Ipv4RawSocket | undefined;
   try {
-    tun = openTun({ name: cfg.tunName, mtu: cfg.tunnelMtu });
+    tun = openTun({ name: cfg.tunName, mtu: cfg.tunnelMtu, up: false });
     raw = openIpv4Raw();
   } catch (e) {
     log.error(`init failed: ${(e as Error).message}`);
@@ -111,6 +111,7 @@ async function runRelayWithState(
   }
   const k = new KernelSetup(log);
   const dev = tun.name;
+  prepareTun(dev, log);
   const own = formatIpv6(state.ownSixToFour);
   k.apply(
     ["-6", "addr", "add", `${own}/128`, "dev", dev, "nodad"],
