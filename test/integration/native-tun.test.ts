@@ -1,0 +1,229 @@
+/**
+ * Native addon, TUN side, against a real kernel (root; skips with the reason otherwise).
+ *
+ *   namespace p<pid>-tun
+ *   ┌──────────────────────────────────────────────┐
+ *   │ kernel: 2001:db8:1::1/64 on ptun<pid>        │
+ *   │   ping 2001:db8:1::2 ──► TUN ──► this test    │
+ *   │   ◄── echo reply written back (writeBatch) ◄─┘│
+ *   └──────────────────────────────────────────────┘
+ *
+ * Checks: IFF_TUN | IFF_NO_PI device with MTU and up flag; reads land at the 20-byte headroom
+ * (RFC 4213 §3.5 encapsulation writes the IPv4 header in front); batches of several packets per
+ * callback; batched writes; close inside a callback; `ip link del` from outside surfaces a
+ * "gone" error without a crash; no fd leak.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { inNetns, openTun } from "../../module/io/linux.js";
+import { createRxRing } from "../../module/io/ring.js";
+import { TUN_HEADROOM_BYTES, type IoError, type TunDevice } from "../../module/io/ports.js";
+import { NetnsRegistry, toolSkipReason } from "../support/netns.js";
+import {
+  checksumAdjust16,
+  nativeSkipReason,
+  nsPath,
+  openFdCount,
+  sleep,
+  until,
+} from "../support/native-fixtures.js";
+
+const skip = nativeSkipReason() ?? toolSkipReason("ping");
+const reg = new NetnsRegistry();
+let ns = "";
+const TUN = `ptun${process.pid}`.slice(0, 15);
+
+before(() => {
+  if (skip) return;
+  ns = reg.createNamespace("tun");
+});
+after(() => reg.cleanup());
+
+function open(name = TUN, mtu = 1400): TunDevice {
+  return inNetns(nsPath(ns), () => openTun({ name, mtu }));
+}
+
+/** Turns an ICMPv6 echo request at buf[off..] into the reply in place; false if not a request. */
+function echoRequestToReply(buf: Buffer, off: number, len: number): boolean {
+  if (len < 48 || buf[off]! >> 4 !== 6) return false;
+  if (buf[off + 6] !== 58 || buf[off + 40] !== 128) return false;
+  const src = Buffer.from(buf.subarray(off + 8, off + 24));
+  buf.copy(buf, off + 8, off + 24, off + 40);
+  src.copy(buf, off + 24);
+  const old = buf.readUInt16BE(off + 42);
+  buf[off + 40] = 129; // type 128 -> 129, code 0; addresses swapped: pseudo-header sum unchanged
+  buf.writeUInt16BE(checksumAdjust16(old, 0x8000, 0x8100), off + 42);
+  buf[off + 7] = 64;
+  return true;
+}
+
+test(
+  "TUN: ping6 into the device arrives in batches at the headroom; replies written back",
+  { skip },
+  async () => {
+    const fdsBefore = openFdCount();
+    const tun = open();
+    try {
+      assert.equal(tun.name, TUN);
+      const link = reg.must(["ip", "-n", ns, "link", "show", TUN]);
+      assert.match(link, /mtu 1400/);
+      assert.match(link, /[<,]UP[,>]/);
+      reg.addr(ns, TUN, "2001:db8:1::1/64");
+
+      const ring = createRxRing(32, 2048, TUN_HEADROOM_BYTES);
+      const offsets = new Int32Array(32);
+      const sizes = new Int32Array(32);
+      const out: Buffer[] = new Array<Buffer>(32);
+      let batches = 0;
+      let maxBatch = 0;
+      let requests = 0;
+      let written = 0;
+      let headroomIntact = true;
+      const errors: IoError[] = [];
+      tun.onError((e) => errors.push(e));
+      tun.onBatch(ring, (bufs, szs, count) => {
+        batches++;
+        maxBatch = Math.max(maxBatch, count);
+        let n = 0;
+        for (let i = 0; i < count; i++) {
+          const b = bufs[i]!;
+          // The headroom is ours: the kernel never writes there.
+          if (b.readUInt32BE(0) !== 0) headroomIntact = false;
+          if (!echoRequestToReply(b, TUN_HEADROOM_BYTES, szs[i]!)) continue;
+          requests++;
+          out[n] = b;
+          offsets[n] = TUN_HEADROOM_BYTES;
+          sizes[n] = szs[i]!;
+          n++;
+        }
+        written += tun.writeBatch(out, offsets, sizes, n);
+      });
+
+      // -l 16: 16 requests back to back, so the TUN holds several packets when we wake up.
+      const ping = await reg.execAsync(
+        ns,
+        ["ping", "-6", "-n", "-c", "64", "-l", "16", "-i", "0.005", "-W", "2", "2001:db8:1::2"],
+        20_000,
+      );
+      assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+      assert.match(ping.stdout, /64 packets transmitted, 64 received/);
+      assert.equal(requests, 64);
+      assert.equal(written, 64);
+      assert.ok(maxBatch > 1, `expected batches of several packets, largest was ${maxBatch}`);
+      assert.ok(batches < requests, `${batches} callbacks for ${requests} requests`);
+      assert.ok(headroomIntact, "bytes 0..19 of a ring buffer were written by a read");
+      const st = tun.stats();
+      assert.ok(st.rxPackets >= 64);
+      assert.equal(st.txPackets, 64);
+      assert.equal(st.txDropped, 0);
+      assert.deepEqual(errors, []);
+    } finally {
+      tun.close();
+    }
+    assert.equal(openFdCount(), fdsBefore, "open fds after close");
+  },
+);
+
+test(
+  "TUN: writeBatch accepts plain arrays and counts refused packets without throwing",
+  { skip },
+  () => {
+    const fdsBefore = openFdCount();
+    const tun = open();
+    try {
+      const good = Buffer.alloc(60);
+      good[0] = 0x60;
+      good.writeUInt16BE(20, 4);
+      good[6] = 59;
+      good[7] = 64;
+      good[8] = 0x20; // 2001:db8:1::2 -> 2001:db8:1::1
+      good[9] = 0x01;
+      good[10] = 0x0d;
+      good[11] = 0xb8;
+      good[13] = 1;
+      good[23] = 2;
+      good.copy(good, 24, 8, 24);
+      good[39] = 1;
+      // Out-of-range offset: refused by the addon (EINVAL), the rest still written.
+      const sent = tun.writeBatch([good, good, good], [0, 100, 0], [60, 60, 60], 3);
+      assert.equal(sent, 2);
+      const st = tun.stats();
+      assert.equal(st.txPackets, 2);
+      assert.equal(st.txDropped, 1);
+      assert.equal(st.lastTxError, "EINVAL");
+    } finally {
+      tun.close();
+    }
+    assert.equal(openFdCount(), fdsBefore);
+  },
+);
+
+test(
+  "TUN: close() inside the batch callback stops delivery without a crash",
+  { skip },
+  async () => {
+    const fdsBefore = openFdCount();
+    const name = `ptc${process.pid}`.slice(0, 15);
+    const tun = open(name);
+    reg.addr(ns, name, "2001:db8:2::1/64");
+    let calls = 0;
+    tun.onBatch(createRxRing(4, 2048, TUN_HEADROOM_BYTES), () => {
+      calls++;
+      tun.close();
+      tun.close(); // twice is fine
+      assert.equal(tun.writeBatch([Buffer.alloc(60)], [0], [60], 1), 0);
+    });
+    const ping = reg.execAsync(
+      ns,
+      ["ping", "-6", "-n", "-c", "5", "-i", "0.05", "-W", "1", "2001:db8:2::2"],
+      10_000,
+    );
+    assert.ok(await until(() => calls > 0, 5000), "no batch arrived");
+    await ping;
+    await sleep(50);
+    assert.equal(calls, 1);
+    assert.ok(tun.closed);
+    assert.equal(openFdCount(), fdsBefore);
+    // The device is gone with its last fd (not persistent).
+    assert.notEqual(reg.run(["ip", "-n", ns, "link", "show", name]).code, 0);
+  },
+);
+
+test(
+  'TUN: `ip link del` from outside reports a "gone" error; nothing crashes',
+  { skip },
+  async () => {
+    const fdsBefore = openFdCount();
+    const name = `ptd${process.pid}`.slice(0, 15);
+    const tun = open(name);
+    const errors: IoError[] = [];
+    tun.onError((e) => errors.push(e));
+    let batches = 0;
+    tun.onBatch(createRxRing(4, 2048, TUN_HEADROOM_BYTES), () => batches++);
+    reg.must(["ip", "-n", ns, "link", "del", name]);
+    assert.ok(await until(() => errors.length > 0, 3000), "no error after the device was deleted");
+    await sleep(50);
+    assert.equal(errors.length, 1, "a gone error is reported once");
+    const e = errors[0]!;
+    assert.equal(e.errnoClass, "gone");
+    assert.match(e.code, /^(EBADFD|ENODEV|ENXIO|EBADF)$/);
+    assert.ok(tun.closed);
+    assert.equal(tun.writeBatch([Buffer.alloc(60)], [0], [60], 1), 0);
+    tun.close();
+    assert.equal(openFdCount(), fdsBefore);
+  },
+);
+
+test("TUN: open errors carry the errno name", { skip }, () => {
+  assert.throws(
+    () => inNetns(nsPath(ns), () => openTun({ name: "lo", mtu: 1400 })),
+    (e: Error & { code?: string }) => typeof e.code === "string" && /^E[A-Z]+$/.test(e.code),
+  );
+  assert.throws(
+    () =>
+      inNetns(nsPath(ns), () => openTun({ name: `pte${process.pid}`.slice(0, 15), mtu: 70000 })),
+    {
+      code: "EINVAL",
+    },
+  );
+});
