@@ -326,6 +326,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     { min: 1, max: 100, default: "3" },
   ),
   opt(
+    "netifd_hook",
+    "path",
+    CPE,
+    "With ra netifd: program run as `update <tun> <prefix/len> <preferred_s> <valid_s> <mtu>` when the LAN prefix is (re)published and `withdraw <tun>` when it is withdrawn; it hands the prefix to netifd so odhcpd advertises it.",
+    "RFC 9096 §3.4",
+    { default: "/usr/lib/6to4-pmt/netifd-prefix" },
+  ),
+  opt(
     "use_dhcp_6rd",
     "bool",
     CPE,

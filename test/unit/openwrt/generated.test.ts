@@ -1,0 +1,38 @@
+// The README option tables, /etc/config/6to4-pmt and the init script's validation/mapping block are
+// generated from module/config/schema.ts (test/support/openwrt-gen.ts); this fails when one is
+// stale. Fix: `npx tsc -p tsconfig.json && node out/test/support/openwrt-gen.js --write`.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import {
+  INIT_PATH,
+  README_PATH,
+  UCI_CONFIG_PATH,
+  expectedInit,
+  expectedReadme,
+  renderUciConfig,
+} from "../../support/openwrt-gen.js";
+import { optionsFor } from "../../../module/config/schema.js";
+
+test("README option tables match the schema", () => {
+  const readme = readFileSync(README_PATH, "utf8");
+  assert.equal(readme, expectedReadme(readme));
+  for (const o of optionsFor("cpe"))
+    assert.ok(readme.includes(`| \`${o.name}\` / \`${o.flag}\` |`), o.name);
+});
+
+test("/etc/config/6to4-pmt matches the schema: disabled, every option present (RFC 7526 §5)", () => {
+  const text = readFileSync(UCI_CONFIG_PATH, "utf8");
+  assert.equal(text, renderUciConfig());
+  assert.match(text, /^config cpe 'cpe'\n(?:.*\n)*?\toption enabled '0'$/m);
+  for (const role of ["cpe", "relay"] as const) {
+    for (const o of optionsFor(role)) {
+      assert.match(text, new RegExp(`^\\t#?(option|list) ${o.name} `, "m"), `${role} ${o.name}`);
+    }
+  }
+});
+
+test("init script's generated block matches the schema", () => {
+  const text = readFileSync(INIT_PATH, "utf8");
+  assert.equal(text, expectedInit(text));
+});

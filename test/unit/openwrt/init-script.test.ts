@@ -1,0 +1,300 @@
+// openwrt-package/6to4-pmt/files/6to4-pmt.init: UCI -> `6to4-pmt cpe|relay --flag value ...`,
+// validation that names the bad option and refuses to start, procd triggers. Runs the real init
+// script under busybox ash (dash if busybox is missing) against a STAND-IN for OpenWrt's
+// rc.common/procd.sh/functions.sh (test/unit/openwrt/standin/, not OpenWrt code).
+// RFC 7526 §5: nothing runs while enabled = 0.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseCpeConfig, parseRelayConfig } from "../../../module/config/parse.js";
+import { formatIpv4 } from "../../../module/addr/ipv4.js";
+import { formatIpv6Prefix } from "../../../module/addr/ipv6.js";
+
+const INIT = resolve("openwrt-package/6to4-pmt/files/6to4-pmt.init");
+const STANDIN = resolve("test/unit/openwrt/standin");
+const SHELL = existsSync("/usr/bin/busybox") ? ["/usr/bin/busybox", "sh"] : ["/bin/sh"];
+const root = mkdtempSync(join(tmpdir(), "6to4-pmt-init-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+mkdirSync(join(root, "lib/functions"), { recursive: true });
+// Stand-in for /lib/functions/network.sh: the WAN's L3 device comes from the environment.
+writeFileSync(
+  join(root, "lib/functions/network.sh"),
+  'network_get_device() { eval "$1=\\"\\${STANDIN_DEVICE_$2:-}\\""; }\n',
+);
+
+interface Instance {
+  name: string;
+  command: string[];
+  params: Map<string, string[]>;
+}
+
+interface Run {
+  status: number | null;
+  stderr: string;
+  log: string[];
+  instances: Instance[];
+}
+
+let seq = 0;
+function runInit(uci: string, action: "start" | "triggers", env: Record<string, string> = {}): Run {
+  const dir = join(root, `case${seq++}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, "6to4-pmt"), uci);
+  const log = join(dir, "procd.log");
+  writeFileSync(log, "");
+  const r = spawnSync(SHELL[0]!, [...SHELL.slice(1), join(STANDIN, "rc.common"), INIT, action], {
+    encoding: "utf8",
+    timeout: 20_000,
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      NODE: process.execPath,
+      STANDIN,
+      UCI_CONFIG_DIR: dir,
+      PROCD_LOG: log,
+      IPKG_INSTROOT: root,
+      STANDIN_DEVICE_wan: "eth1",
+      ...env,
+    },
+  });
+  const lines = readFileSync(log, "utf8").split("\n").filter(Boolean);
+  const instances: Instance[] = [];
+  let cur: Instance | null = null;
+  let param = "";
+  for (const l of lines) {
+    if (l.startsWith("open_instance ")) {
+      cur = { name: l.slice(14), command: [], params: new Map() };
+      instances.push(cur);
+    } else if (cur && (l.startsWith("set_param ") || l.startsWith("append_param "))) {
+      param = l.split(" ")[1]!;
+      if (l.startsWith("set_param ")) cur.params.set(param, []);
+    } else if (cur && l.startsWith("arg ")) {
+      cur.params.get(param)!.push(l.slice(4));
+    } else if (l === "close_instance") {
+      if (cur) cur.command = cur.params.get("command") ?? [];
+      cur = null;
+    }
+  }
+  return { status: r.status, stderr: r.stderr, log: lines, instances };
+}
+
+/** argv after `6to4-pmt cpe` -> the Map the CLI hands to parse*Config. */
+function flagsOf(argv: string[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = argv[i]!;
+    m.set(k, [...(m.get(k) ?? []), argv[i + 1]!]);
+  }
+  return m;
+}
+
+const SHIPPED = readFileSync("openwrt-package/6to4-pmt/files/6to4-pmt.config", "utf8");
+
+test("shipped config: disabled, nothing started (RFC 7526 §5)", () => {
+  const r = runInit(SHIPPED, "start");
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.instances, []);
+  assert.equal(r.stderr, "");
+});
+
+test("shipped config with enabled=1: minimal command, WAN device from netifd, ra netifd", () => {
+  const r = runInit(SHIPPED.replace("option enabled '0'", "option enabled '1'"), "start");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.instances.length, 1);
+  const i = r.instances[0]!;
+  assert.equal(i.name, "cpe");
+  assert.deepEqual(i.command, [
+    "/usr/sbin/6to4-pmt",
+    "cpe",
+    "--enabled",
+    "1",
+    "--wan-device",
+    "eth1",
+    "--ra",
+    "netifd",
+  ]);
+  assert.deepEqual(i.params.get("respawn"), ["3600", "5", "5"]);
+  assert.deepEqual(i.params.get("stderr"), ["1"]);
+  const cfg = parseCpeConfig(flagsOf(i.command.slice(2)));
+  assert.equal(cfg.enabled, true);
+  assert.equal(cfg.wanDevice, "eth1");
+  assert.equal(cfg.ra, "netifd");
+});
+
+test("full PMT config: every kind of option maps to flags the daemon parses to the same values", () => {
+  const uci = `
+config cpe 'cpe'
+	option enabled '1'
+	option wan_interface 'wan6rd'
+	option wan_ipv4 '192.0.2.1'
+	option wan_mtu '1492'
+	list relay '192.88.99.1'
+	list relay '203.0.113.1'
+	option tunnel_mtu '1452'
+	option provider_prefix '2001:db8::/32'
+	option ipv4_prefix_len '0'
+	option sla '1'
+	option direct_6to4 '0'
+	list allow_ipv4 '100.64.0.0/10'
+	option ra 'builtin'
+	option ra_max_interval '300'
+	option ra_min_interval '100'
+	list dns '2001:db8::53'
+	list domain 'example.net'
+	option health_interval '10'
+	option log_level 'debug'
+`;
+  const r = runInit(uci, "start", { STANDIN_DEVICE_wan6rd: "pppoe-wan" });
+  assert.equal(r.status, 0, r.stderr);
+  const cmd = r.instances[0]!.command;
+  assert.deepEqual(cmd.slice(0, 2), ["/usr/sbin/6to4-pmt", "cpe"]);
+  assert.deepEqual(cmd.slice(2), [
+    "--enabled",
+    "1",
+    "--wan-device",
+    "pppoe-wan",
+    "--wan-interface",
+    "wan6rd",
+    "--wan-ipv4",
+    "192.0.2.1",
+    "--wan-mtu",
+    "1492",
+    "--relay",
+    "192.88.99.1",
+    "--relay",
+    "203.0.113.1",
+    "--tunnel-mtu",
+    "1452",
+    "--provider-prefix",
+    "2001:db8::/32",
+    "--ipv4-prefix-len",
+    "0",
+    "--sla",
+    "1",
+    "--direct-6to4",
+    "0",
+    "--allow-ipv4",
+    "100.64.0.0/10",
+    "--ra",
+    "builtin",
+    "--ra-min-interval",
+    "100",
+    "--ra-max-interval",
+    "300",
+    "--dns",
+    "2001:db8::53",
+    "--domain",
+    "example.net",
+    "--health-interval",
+    "10",
+    "--log-level",
+    "debug",
+  ]);
+  const cfg = parseCpeConfig(flagsOf(cmd.slice(2)));
+  assert.deepEqual(cfg.relay.map(formatIpv4), ["192.88.99.1", "203.0.113.1"]);
+  assert.equal(formatIpv6Prefix(cfg.providerPrefix!), "2001:db8::/32");
+  assert.equal(cfg.tunnelMtu, 1452);
+  assert.equal(cfg.direct6to4, false);
+  assert.equal(cfg.wanDevice, "pppoe-wan");
+});
+
+test("a configured wan_device is kept", () => {
+  const r = runInit(
+    "config cpe 'cpe'\n\toption enabled '1'\n\toption wan_device 'eth0.2'\n",
+    "start",
+  );
+  assert.deepEqual(r.instances[0]!.command.slice(4, 6), ["--wan-device", "eth0.2"]);
+});
+
+const INVALID: [string, string, RegExp][] = [
+  [
+    "tunnel_mtu",
+    "option tunnel_mtu '99'",
+    /option 'tunnel_mtu' in section 'cpe' is invalid: '99' is not range\(1280,65515\); not starting/,
+  ],
+  [
+    "relay",
+    "list relay '192.0.2.1'\n\tlist relay '192.0.2.300'",
+    /option 'relay' in section 'cpe' is invalid: '192\.0\.2\.1 192\.0\.2\.300' is not list\(ip4addr\)/,
+  ],
+  [
+    "ra",
+    "option ra 'radvd'",
+    /option 'ra' in section 'cpe' is invalid: 'radvd' is not or\("builtin","netifd","off"\)/,
+  ],
+  [
+    "provider_prefix",
+    "option provider_prefix '2001:db8::'",
+    /option 'provider_prefix' .* is not cidr6/,
+  ],
+  ["enabled", "option enabled 'maybe'", /option 'enabled' .* 'maybe' is not bool/],
+];
+
+for (const [name, line, re] of INVALID) {
+  test(`invalid ${name}: named on stderr and in the log, no instance`, () => {
+    const r = runInit(`config cpe 'cpe'\n\toption enabled '1'\n\t${line}\n`, "start");
+    assert.deepEqual(r.instances, [], "refuses to start");
+    assert.match(r.stderr, re);
+    assert.ok(
+      r.log.some((l) => l.startsWith("logger -t 6to4-pmt -p daemon.err") && re.test(l)),
+      r.log.join("\n"),
+    );
+    // Only the bad option is reported.
+    assert.equal(r.stderr.split("\n").filter((l) => l.startsWith("6to4-pmt:")).length, 1, r.stderr);
+  });
+}
+
+test("two bad options: both named", () => {
+  const r = runInit(
+    "config cpe 'cpe'\n\toption enabled '1'\n\toption sla '70000'\n\toption log_level 'loud'\n",
+    "start",
+  );
+  assert.deepEqual(r.instances, []);
+  assert.match(r.stderr, /option 'sla'/);
+  assert.match(r.stderr, /option 'log_level'/);
+});
+
+test("relay section: `6to4-pmt relay` instance with relay options", () => {
+  const uci = `
+config cpe 'cpe'
+	option enabled '0'
+
+config relay 'relay'
+	option enabled '1'
+	list relay_ipv4 '192.88.99.1'
+	list relay_ipv4 '198.51.100.1'
+	option provider_prefix '2001:db8::/32'
+	list customer_ipv4 '100.64.0.0/10'
+	list opt_out '100.64.1.0/24'
+	option metrics_port '9641'
+`;
+  const r = runInit(uci, "start");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.instances.length, 1);
+  const i = r.instances[0]!;
+  assert.equal(i.name, "relay");
+  assert.deepEqual(i.command.slice(0, 2), ["/usr/sbin/6to4-pmt", "relay"]);
+  const cfg = parseRelayConfig(flagsOf(i.command.slice(2)));
+  assert.deepEqual(cfg.relayIpv4.map(formatIpv4), ["192.88.99.1", "198.51.100.1"]);
+  assert.equal(cfg.optOut.length, 1);
+  assert.equal(cfg.customerIpv4.length, 1);
+  assert.equal(cfg.metricsPort, 9641);
+});
+
+test("triggers: config reload, WAN interface events, validation", () => {
+  const r = runInit(SHIPPED, "triggers");
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(r.log.includes("reload_trigger 6to4-pmt"), r.log.join("\n"));
+  assert.ok(
+    r.log.includes("interface_trigger interface.* wan /etc/init.d/6to4-pmt reload"),
+    r.log.join("\n"),
+  );
+  assert.ok(r.log.includes("validation pmt_validate_cpe"));
+  const r2 = runInit("config cpe 'cpe'\n\toption wan_interface 'wwan'\n", "triggers");
+  assert.ok(
+    r2.log.includes("interface_trigger interface.* wwan /etc/init.d/6to4-pmt reload"),
+    r2.log.join("\n"),
+  );
+});
