@@ -1,0 +1,374 @@
+// The CPE control plane wired with fakes (clock, commands, ND socket, prober, data plane):
+// RFC 3056 §2 / RFC 6732 §3.3 (LAN prefix), RFC 9096 §3.5 (deprecation, state file),
+// RFC 7084 L-4 (router lifetime 0 when the tunnel is down), RFC 4861 §6.1.1/§6.2.5/§6.2.6,
+// RFC 6343 §4.1 (refused WAN addresses), RFC 5969 §7.1.1 (DHCP option 212), status socket.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { formatIpv4 } from "../../../module/addr/ipv4.js";
+import { formatIpv6, parseIpv6 } from "../../../module/addr/ipv6.js";
+import { routerAdvertisement } from "../../../module/codec/nd.js";
+import type { PrefixInfoOption } from "../../../module/codec/nd-options.js";
+import { parseCpeConfig } from "../../../module/config/parse.js";
+import { startCpeControl, type CpeControl } from "../../../module/control/cpe-control.js";
+import type { EchoProber } from "../../../module/control/health.js";
+import type { CommandRunner } from "../../../module/control/wan-watcher.js";
+import type { CpeForwardingState } from "../../../module/dataplane/forwarding-state.js";
+import type { Icmpv6RxRing, IcmpV6Socket, IoError, PortStats } from "../../../module/io/ports.js";
+import { queryStatusSocket } from "../../../module/status/server.js";
+import type { StatusSnapshot } from "../../../module/status/snapshot.js";
+import { FakeClock } from "../../support/fake-clock.js";
+
+const addrJson = (ip: string | null, mtu = 1500) =>
+  JSON.stringify([
+    {
+      ifname: "wan0",
+      mtu,
+      addr_info: ip ? [{ family: "inet", local: ip, prefixlen: 24, scope: "global" }] : [],
+    },
+  ]);
+
+class Runner implements CommandRunner {
+  wanAddr = addrJson("192.0.2.1");
+  log: string[] = [];
+  monitors: Array<{ line: (l: string) => void; killed: boolean }> = [];
+  run(argv: readonly string[]) {
+    this.log.push(argv.join(" "));
+    if (argv.join(" ").startsWith("ip -j addr show dev wan0"))
+      return Promise.resolve({ code: 0, stdout: this.wanAddr });
+    if (argv.join(" ").startsWith("ip -j link show dev lan0")) {
+      return Promise.resolve({
+        code: 0,
+        stdout: '[{"ifname":"lan0","link_type":"ether","address":"02:00:5e:10:00:01"}]',
+      });
+    }
+    return Promise.resolve({ code: 0, stdout: "" });
+  }
+  spawnLines(_argv: readonly string[], onLine: (l: string) => void, onExit: (c: number) => void) {
+    const m = { line: onLine, killed: false };
+    this.monitors.push(m);
+    return {
+      kill: () => {
+        m.killed = true;
+        onExit(143);
+      },
+    };
+  }
+}
+
+class NdSocket implements IcmpV6Socket {
+  readonly device = "lan0";
+  readonly ifindex = 2;
+  closed = false;
+  sent: Buffer[] = [];
+  private handler: ((ring: Icmpv6RxRing, count: number) => void) | null = null;
+  private ring: Icmpv6RxRing | null = null;
+  onBatch(ring: Icmpv6RxRing, handler: (ring: Icmpv6RxRing, count: number) => void): void {
+    this.ring = ring;
+    this.handler = handler;
+  }
+  onError(_h: (err: IoError) => void): void {}
+  stats(): PortStats {
+    return {} as PortStats;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  send(buf: Uint8Array, offset: number, length: number): boolean {
+    this.sent.push(Buffer.from(buf.subarray(offset, offset + length)));
+    return true;
+  }
+  /** Delivers one message as the kernel would. */
+  deliver(msg: Uint8Array, src: string, hopLimit: number): void {
+    const r = this.ring!;
+    r.bufs[0]!.set(msg, r.offset);
+    r.sizes[0] = msg.length;
+    r.srcs.set(parseIpv6(src)!, 0);
+    r.hopLimits[0] = hopLimit;
+    this.handler!(r, 1);
+  }
+  lastRa() {
+    return routerAdvertisement.decode(this.sent.at(-1)!);
+  }
+}
+
+class Prober implements EchoProber {
+  ok = true;
+  closed = false;
+  probe() {
+    return Promise.resolve(this.ok);
+  }
+  close() {
+    this.closed = true;
+  }
+}
+
+class Sink {
+  states: CpeForwardingState[] = [];
+  setForwardingState(s: CpeForwardingState) {
+    this.states.push(s);
+  }
+  counters() {
+    return { traffic: { out_packets: 5 }, drops: { no_route: 2, ipv4_truncated: 0 } };
+  }
+}
+
+const flush = async () => {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+};
+
+const pios = (ra: ReturnType<NdSocket["lastRa"]>) =>
+  ra.options
+    .filter((o): o is PrefixInfoOption => o.kind === "prefix-information")
+    .map(
+      (o) => `${formatIpv6(o.prefix)}/${o.prefixLength} ${o.preferredLifetime}/${o.validLifetime}`,
+    );
+
+async function setup(
+  extra: Record<string, string[]> = {},
+  dir = mkdtempSync(join(tmpdir(), "pmt-ctl-")),
+) {
+  const cfg = parseCpeConfig({
+    enabled: ["1"],
+    "wan-device": ["wan0"],
+    "lan-device": ["lan0"],
+    "state-file": [join(dir, "state.json")],
+    "status-socket": [join(dir, "status.sock")],
+    dns: ["2001:db8::53"],
+    ...extra,
+  });
+  const clock = new FakeClock();
+  const runner = new Runner();
+  const nd = new NdSocket();
+  const prober = new Prober();
+  const sink = new Sink();
+  const logs: string[] = [];
+  const log = {
+    error: (m: string) => logs.push("error " + m),
+    warn: (m: string) => logs.push("warn " + m),
+    info: (m: string) => logs.push("info " + m),
+    debug: () => undefined,
+  };
+  const ctl: CpeControl = await startCpeControl({
+    config: cfg,
+    log,
+    version: "0.1.0",
+    daemon: sink,
+    tunName: "6to4pmt0",
+    clock,
+    random: () => 0.5,
+    runner,
+    openNdSocket: () => nd,
+    prober,
+    useUbus: false,
+    dhcpLeaseFile: join(dir, "lease"),
+  });
+  return { dir, cfg, clock, runner, nd, prober, sink, logs, ctl };
+}
+
+test("start: plain 6to4 prefix advertised, forwarding state fed, status socket answers", async () => {
+  const t = await setup();
+  try {
+    t.clock.advance(0);
+    await flush();
+    const st = t.sink.states.at(-1)!;
+    assert.equal(st.enabled, true);
+    assert.equal(formatIpv4(st.ownIpv4), "192.0.2.1");
+    assert.equal(st.tunnelMtu, 1480);
+    const ra = t.nd.lastRa();
+    assert.equal(ra.routerLifetime, 1800);
+    assert.deepEqual(pios(ra), ["2002:c000:201::/64 2700/5400"]);
+    assert.ok(ra.options.some((o) => o.kind === "mtu" && o.mtu === 1480));
+    assert.ok(ra.options.some((o) => o.kind === "rdnss" && o.lifetime === 1800));
+    assert.ok(ra.options.some((o) => o.kind === "source-link-layer-address"));
+    const s = (await queryStatusSocket(t.cfg.statusSocket)) as StatusSnapshot;
+    assert.equal(s.state, "running");
+    assert.equal(s.wan.ipv4, "192.0.2.1");
+    assert.equal(s.wan.ipv4Class, "documentation");
+    assert.equal(s.sixto4Prefix, "2002:c000:201::/48");
+    assert.equal(s.lanPrefix, "2002:c000:201::/64");
+    assert.equal(s.translatedPrefix, null);
+    assert.deepEqual(s.relays, { value: ["192.88.99.1"], source: "default" });
+    assert.equal(s.health.target, "2002:c058:6301::");
+    assert.equal(s.counters.drop_no_route, 2);
+    assert.ok(t.runner.log.some((l) => l.includes("addr replace 2002:c000:201::1/64 dev lan0")));
+  } finally {
+    await t.ctl.stop();
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+});
+
+test("WAN change: new prefix, old one deprecated (0/0), state file remembers it", async () => {
+  const t = await setup();
+  try {
+    t.clock.advance(0);
+    t.runner.wanAddr = addrJson("198.51.100.7");
+    t.runner.monitors[0]!.line("3: wan0    inet 198.51.100.7/24 scope global wan0");
+    t.clock.advance(100);
+    await flush();
+    t.clock.advance(3000);
+    const ra = t.nd.lastRa();
+    assert.deepEqual(pios(ra), ["2002:c633:6407::/64 2700/5400", "2002:c000:201::/64 0/0"]);
+    assert.match(t.logs.join("\n"), /lan prefix 2002:c000:201::\/64 -> 2002:c633:6407::\/64/);
+    assert.match(t.logs.join("\n"), /wan wan0 address 192\.0\.2\.1 -> 198\.51\.100\.7/);
+    const file = JSON.parse(readFileSync(t.cfg.stateFile, "utf8"));
+    assert.equal(file.prefixes.records.length, 2);
+    assert.ok(
+      t.runner.log.some((l) => l.includes("addr replace 2002:c633:6407::1/128 dev 6to4pmt0")),
+    );
+    assert.ok(t.runner.log.some((l) => l.includes("addr del 2002:c000:201::1/64 dev lan0")));
+  } finally {
+    await t.ctl.stop();
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+});
+
+test("tunnel down: router lifetime 0 after K failures, restored on success (RFC 7084 L-4)", async () => {
+  const t = await setup({ "health-interval": ["5"], "health-failures": ["3"] });
+  try {
+    t.clock.advance(0);
+    await flush();
+    t.prober.ok = false;
+    for (let i = 0; i < 3; i++) {
+      t.clock.advance(5000);
+      await flush();
+    }
+    t.clock.advance(3000);
+    assert.equal(t.nd.lastRa().routerLifetime, 0);
+    assert.match(t.logs.join("\n"), /tunnel health down/);
+    t.prober.ok = true;
+    t.clock.advance(5000);
+    await flush();
+    t.clock.advance(3000);
+    assert.equal(t.nd.lastRa().routerLifetime, 1800);
+  } finally {
+    await t.ctl.stop();
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+});
+
+test("RS: valid answered within 0.5 s (after the rate limit), invalid counted", async () => {
+  const t = await setup();
+  try {
+    t.clock.advance(10_000);
+    const before = t.nd.sent.length;
+    t.nd.deliver(Uint8Array.of(133, 0, 0, 0, 0, 0, 0, 0), "fe80::2", 255);
+    t.nd.deliver(Uint8Array.of(133, 0, 0, 0, 0, 0, 0, 0), "fe80::2", 64);
+    t.nd.deliver(Uint8Array.of(133, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0), "fe80::2", 255);
+    t.nd.deliver(Uint8Array.of(135, 0, 0, 0), "fe80::2", 255);
+    t.clock.advance(500);
+    assert.equal(t.nd.sent.length, before + 1);
+    const s = t.ctl.snapshot();
+    assert.equal(s.counters.rs_received, 3);
+    assert.equal(s.counters.rs_valid, 1);
+    assert.equal(s.counters.rs_invalid_hop_limit, 1);
+    assert.equal(s.counters.rs_invalid_option_length, 1);
+    assert.equal(s.counters.nd_other_ignored, 1);
+    assert.equal(s.ra.solicitedSent, 1);
+  } finally {
+    await t.ctl.stop();
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+});
+
+test("stop(): final RA (lifetime 0, prefix 0/0); no timers, monitor killed, socket closed", async () => {
+  const t = await setup();
+  t.clock.advance(0);
+  await flush();
+  await t.ctl.stop();
+  try {
+    const ra = t.nd.lastRa();
+    assert.equal(ra.routerLifetime, 0);
+    assert.deepEqual(pios(ra), ["2002:c000:201::/64 0/0"]);
+    assert.ok(ra.options.some((o) => o.kind === "rdnss" && o.lifetime === 0));
+    assert.equal(t.clock.pending(), 0);
+    assert.equal(t.nd.closed, true);
+    assert.equal(t.prober.closed, true);
+    assert.ok(t.runner.monitors.every((m) => m.killed));
+    assert.equal(existsSync(t.cfg.statusSocket), false);
+    // A restart with another address keeps deprecating the old prefix (RFC 9096 §3.5).
+    const t2 = await setup({}, t.dir);
+    t2.runner.wanAddr = addrJson("203.0.113.9");
+    await t2.ctl.refresh();
+    t2.clock.advance(3000);
+    assert.deepEqual(pios(t2.nd.lastRa()), [
+      "2002:cb00:7109::/64 2700/5400",
+      "2002:c000:201::/64 0/0",
+    ]);
+    await t2.ctl.stop();
+  } finally {
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+});
+
+test("refused WAN (private): no RAs, data plane disabled, clear reason (RFC 6343 §4.1)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pmt-ctl-"));
+  const cfgRunnerAddr = addrJson("10.0.0.2");
+  const t = await (async () => {
+    const r = await setup({}, dir);
+    return r;
+  })();
+  try {
+    t.runner.wanAddr = cfgRunnerAddr;
+    await t.ctl.refresh();
+    const s = t.ctl.snapshot();
+    assert.equal(s.state, "refused");
+    assert.match(s.stateReason ?? "", /private \(RFC 1918\)/);
+    assert.equal(t.sink.states.at(-1)?.enabled, false);
+    // The prefix advertised before is deprecated, with router lifetime 0.
+    t.clock.advance(5000);
+    const ra = t.nd.lastRa();
+    assert.equal(ra.routerLifetime, 0);
+    assert.deepEqual(pios(ra), ["2002:c000:201::/64 0/0"]);
+    assert.match(
+      t.logs.join("\n"),
+      /error state running -> refused: WAN address 10\.0\.0\.2 is private/,
+    );
+  } finally {
+    await t.ctl.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("DHCP option 212: provider prefix and relay from DHCP, config overrides, sources shown", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pmt-ctl-"));
+  writeFileSync(
+    join(dir, "lease"),
+    "interface=wan0\nip=192.0.2.1\nip6rd=0 32 2001:db8:: 203.0.113.254\n",
+  );
+  const t = await setup({}, dir);
+  try {
+    t.clock.advance(0);
+    const s = t.ctl.snapshot();
+    assert.deepEqual(s.providerPrefix, { value: "2001:db8::/32", source: "dhcp" });
+    assert.deepEqual(s.relays, { value: ["203.0.113.254"], source: "dhcp" });
+    assert.deepEqual(s.ipv4PrefixLen, { value: 0, source: "dhcp" });
+    assert.equal(s.translatedPrefix, "2001:db8:c000:201::/64");
+    assert.equal(s.health.target, "2002:cb00:71fe::");
+    assert.deepEqual(pios(t.nd.lastRa()), ["2001:db8:c000:201::/64 2700/5400"]);
+    assert.equal(formatIpv4(t.sink.states.at(-1)!.relayIpv4), "203.0.113.254");
+    // The option changes: followed.
+    writeFileSync(
+      join(dir, "lease"),
+      "interface=wan0\nip=192.0.2.1\nip6rd=8 32 2001:db8:: 203.0.113.253\n",
+    );
+    await t.ctl.refresh();
+    const s2 = t.ctl.snapshot();
+    assert.deepEqual(s2.relays.value, ["203.0.113.253"]);
+    assert.equal(s2.translatedPrefix, "2001:db8:2:100::/64");
+  } finally {
+    await t.ctl.stop();
+  }
+  // Config wins over DHCP.
+  const t3 = await setup({ relay: ["192.0.2.254"], "provider-prefix": ["3fff:100::/24"] }, dir);
+  try {
+    const s = t3.ctl.snapshot();
+    assert.deepEqual(s.relays, { value: ["192.0.2.254"], source: "config" });
+    assert.deepEqual(s.providerPrefix, { value: "3fff:100::/24", source: "config" });
+  } finally {
+    await t3.ctl.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
