@@ -156,13 +156,13 @@ export function candidatePaths(
 ): string[] {
   const chosen = explicit ?? env.PMT_NATIVE_PATH;
   if (chosen !== undefined && chosen !== "") return [path.resolve(chosen)];
-  const list = [
-    path.join(dir, ADDON_FILE),
-    // out/module/native/loader.js -> <repo>/build/Release
-    path.resolve(dir, "../../../build/Release", ADDON_FILE),
-    // dist/6to4-pmt.js -> <repo>/build/Release
-    path.resolve(dir, "../build/Release", ADDON_FILE),
-  ];
+  const list = [path.join(dir, ADDON_FILE)];
+  // Compiled tests: <repo>/out/module/native/loader.js -> <repo>/build/Release
+  if (dir.endsWith(path.join("out", "module", "native"))) {
+    list.push(path.resolve(dir, "../../../build/Release", ADDON_FILE));
+  }
+  // The bundle run from the repository before the copy: <repo>/dist -> <repo>/build/Release
+  if (path.basename(dir) === "dist") list.push(path.resolve(dir, "../build/Release", ADDON_FILE));
   return [...new Set(list)];
 }
 
