@@ -1,3 +1,121 @@
+/**
+ * `6to4-pmt` entry point (the rollup bundle's input): dispatch on the subcommand.
+ *
+ * Flow: global flags (`--help`, `--version`) -> look the subcommand up in SUBCOMMANDS -> run it
+ * with the remaining arguments -> exit with its code. A ConfigError anywhere prints
+ * `6to4-pmt: <message>` (one line) on stderr and exits 2; any other error exits 1
+ * (CONTRACTS.md exit codes). Adding a subcommand = one import and one line in SUBCOMMANDS.
+ */
+import { ConfigError } from "../config/config-error.js";
+import { runCpe } from "./cpe.js";
+import { runDerive } from "./derive.js";
+import { runLab } from "./lab.js";
+import { runRelay } from "./relay.js";
+import { runStatus } from "./status.js";
 import { VERSION } from "./version.js";
 
-process.stdout.write(`6to4-pmt ${VERSION}\n`);
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
+
+export interface Subcommand {
+  /** One line for the usage listing. */
+  readonly summary: string;
+  /** Runs with the arguments after the subcommand; returns (or resolves to) the exit code. */
+  readonly run: (args: readonly string[]) => number | Promise<number>;
+}
+
+/** The dispatch table, in the order `--help` lists it. */
+export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  cpe: { summary: "run the 6to4(-PMT) CPE daemon (root)", run: runCpe },
+  relay: { summary: "run the 6to4-PMT relay daemon (root)", run: runRelay },
+  derive: {
+    summary: "show the 6to4 and PMT prefixes and the verdict for an IPv4 address",
+    run: runDerive,
+  },
+  status: { summary: "show the running CPE daemon's state and counters", run: runStatus },
+  lab: {
+    summary: "build a network-namespace lab (CPE, relay, native host) and test it (root)",
+    run: runLab,
+  },
+};
+
+export function usage(): string {
+  const names = Object.keys(SUBCOMMANDS);
+  const width = Math.max(...names.map((n) => n.length)) + 2;
+  const lines = names.map((n) => `  ${n.padEnd(width)}${SUBCOMMANDS[n]!.summary}`);
+  return [
+    "usage: 6to4-pmt <command> [options]",
+    "6to4 Provider Managed Tunnels (RFC 6732): CPE, PMT relay and tools.",
+    "",
+    "Commands:",
+    ...lines,
+    "",
+    "Global options:",
+    "  -h, --help      this text; `6to4-pmt <command> --help` for a command's options",
+    "  -V, --version   print the version",
+    "",
+    "Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 not root,",
+    "4 subsystem init failed, 5 no daemon running (status).",
+  ].join("\n");
+}
+
+export interface MainIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: MainIo = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+/** Runs the CLI with `argv` (without node and the script); resolves with the exit code. */
+export async function main(argv: readonly string[], io: MainIo = stdio): Promise<number> {
+  try {
+    const first = argv[0];
+    if (first === undefined) {
+      io.err(usage() + "\n");
+      return EXIT_USAGE;
+    }
+    if (first === "-h" || first === "--help" || first === "help") {
+      io.out(usage() + "\n");
+      return EXIT_OK;
+    }
+    if (first === "-V" || first === "--version") {
+      io.out(`6to4-pmt ${VERSION}\n`);
+      return EXIT_OK;
+    }
+    if (first.startsWith("-")) {
+      const name = first.includes("=") ? first.slice(0, first.indexOf("=")) : first;
+      throw new ConfigError(`unknown option ${name}`, name);
+    }
+    const sub = Object.prototype.hasOwnProperty.call(SUBCOMMANDS, first)
+      ? SUBCOMMANDS[first]
+      : undefined;
+    if (sub === undefined) {
+      throw new ConfigError(
+        `unknown command ${JSON.stringify(first)}: expected one of ${Object.keys(SUBCOMMANDS).join(", ")}`,
+        first,
+      );
+    }
+    return await sub.run(argv.slice(1));
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.err(`6to4-pmt: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    io.err(`6to4-pmt: ${message.split("\n")[0]}\n`);
+    return EXIT_RUNTIME;
+  }
+}
+
+// Run only when this file is the program (the bundle, or `node out/module/cli/main.js`), so
+// tests can import `main` without side effects. process.exit: stdout/stderr are synchronous on
+// Linux (files, pipes, TTYs), and a daemon's stray handle must not keep a finished command alive.
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exit(code);
+  });
+}

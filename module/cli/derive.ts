@@ -1,0 +1,243 @@
+/**
+ * `6to4-pmt derive <ipv4> [--provider-prefix P/L] [--sla N] [--ipv4-prefix-len m] [--json]`:
+ * what 6to4 and 6to4-PMT make of one IPv4 address, with no privileges and no side effects.
+ *
+ * Flow: parse and validate (ConfigError -> one line, exit 2) -> classify the IPv4 address
+ * (addr/classify.ts) -> derive 2002:V4ADDR::/48, the router address 2002:V4ADDR::1 and the LAN
+ * 2002:V4ADDR:SLA::/64 (RFC 3056 §2) -> with a provider prefix, the translated /64 (RFC 6732
+ * §3.3, addr/pmt-mapping.ts) -> a verdict with the RFC that says so.
+ */
+import { ipv4Range, type Ipv4Class } from "../addr/classify.js";
+import { formatIpv4, formatIpv4Prefix, ipv4Mask, parseIpv4 } from "../addr/ipv4.js";
+import { formatIpv6, parseIpv6Prefix } from "../addr/ipv6.js";
+import { createPmtMapping } from "../addr/pmt-mapping.js";
+import { sixToFourLan64, sixToFourPrefix, sixToFourRouterAddress } from "../addr/sixto4.js";
+import { ConfigError } from "../config/config-error.js";
+import { flagOn, lastValue, parseArgs, type FlagSpecs } from "./args.js";
+
+export const DERIVE_USAGE = `usage: 6to4-pmt derive <ipv4> [--provider-prefix P/L] [--sla N] [--ipv4-prefix-len m] [--json]
+Shows the class of an IPv4 address, its 6to4 /48, router address and LAN /64 (RFC 3056 §2),
+the translated provider /64 (RFC 6732 §3.3) when --provider-prefix is given, and whether plain
+6to4 can work, needs a PMT relay, or cannot work at all.
+  --provider-prefix P/L   provider prefix, 16 <= L <= 32 (RFC 6732 §3.3 uses a /32)
+  --sla N                 SLA ID of the LAN /64 and first mapped SLA, 0..65535 or 0x0..0xffff (default 0)
+  --ipv4-prefix-len m     IPv4 bits common to all customers, not carried (as 6rd IPv4MaskLen,
+                          RFC 5969); needs --provider-prefix; L + (32 - m) + SLA bits = 64
+  --json                  one JSON object instead of text`;
+
+const DERIVE_FLAGS: FlagSpecs = {
+  "provider-prefix": { kind: "string" },
+  sla: { kind: "string" },
+  "ipv4-prefix-len": { kind: "string" },
+  json: { kind: "boolean" },
+  help: { kind: "boolean", short: "h" },
+};
+
+export type Verdict = "plain-6to4" | "pmt-relay" | "unusable";
+
+export const VERDICT_TEXT: Readonly<Record<Verdict, string>> = Object.freeze({
+  "plain-6to4": "plain 6to4 usable",
+  "pmt-relay": "needs a PMT relay (shared or unrouted space)",
+  unusable: "unusable",
+});
+
+export interface DeriveResult {
+  ipv4: string;
+  class: Ipv4Class;
+  classRfc: string;
+  sixToFourPrefix: string;
+  routerAddress: string;
+  sla: number;
+  lan64: string;
+  providerPrefix: string | null;
+  ipv4PrefixLen: number;
+  ipv4CommonPrefix: string | null;
+  slaBits: number | null;
+  translatedLan64: string | null;
+  verdict: Verdict;
+  verdictText: string;
+  verdictRfc: string;
+}
+
+export interface DeriveOptions {
+  providerPrefix?: string;
+  sla?: string;
+  ipv4PrefixLen?: string;
+}
+
+/** Verdict and its RFC for an IPv4 class. */
+export function verdictFor(cls: Ipv4Class): { verdict: Verdict; text: string; rfc: string } {
+  switch (cls) {
+    case "global":
+      return { verdict: "plain-6to4", text: VERDICT_TEXT["plain-6to4"], rfc: "RFC 3056 §2" };
+    case "shared":
+      return {
+        verdict: "pmt-relay",
+        text: VERDICT_TEXT["pmt-relay"],
+        rfc: "RFC 6598 §5, RFC 6732 §4.2",
+      };
+    case "documentation":
+    case "benchmarking":
+    case "ietf-protocol":
+      return {
+        verdict: "pmt-relay",
+        text: VERDICT_TEXT["pmt-relay"],
+        rfc: "RFC 6732 §4.2 (not routed on the Internet)",
+      };
+    case "private":
+      return {
+        verdict: "unusable",
+        text: `${VERDICT_TEXT.unusable} (private)`,
+        rfc: "RFC 3056 §2, RFC 6343 §4.1 item 3, RFC 3964 §5.3.1",
+      };
+    case "6to4-relay-anycast":
+      return {
+        verdict: "unusable",
+        text: `${VERDICT_TEXT.unusable} (6to4 relay anycast)`,
+        rfc: "RFC 3068 §2.3, RFC 7526",
+      };
+    default:
+      return {
+        verdict: "unusable",
+        text: `${VERDICT_TEXT.unusable} (${cls})`,
+        rfc: "RFC 3964 §5.3.1",
+      };
+  }
+}
+
+function parseUint(option: string, text: string, max: number, hexOk: boolean): number {
+  const ok = /^(?:0|[1-9][0-9]*)$/.test(text) || (hexOk && /^0x[0-9a-fA-F]{1,4}$/.test(text));
+  const n = ok ? Number(text) : NaN;
+  if (!Number.isInteger(n) || n > max) {
+    throw new ConfigError(
+      `${option}: expected an integer 0..${max}${hexOk ? " (or 0x0..0xffff)" : ""}, got ${JSON.stringify(text)}`,
+      option,
+    );
+  }
+  return n;
+}
+
+/** Computes everything `derive` prints. @throws ConfigError naming the bad option. */
+export function derive(ipv4Text: string, options: DeriveOptions = {}): DeriveResult {
+  const v4 = parseIpv4(ipv4Text);
+  if (v4 === null) {
+    throw new ConfigError(
+      `<ipv4>: expected a dotted-quad IPv4 address such as 192.0.2.1, got ${JSON.stringify(ipv4Text)}`,
+      "<ipv4>",
+    );
+  }
+  const sla = options.sla === undefined ? 0 : parseUint("--sla", options.sla, 0xffff, true);
+  let m = 0;
+  if (options.ipv4PrefixLen !== undefined) {
+    m = parseUint("--ipv4-prefix-len", options.ipv4PrefixLen, 32, false);
+    if (options.providerPrefix === undefined) {
+      throw new ConfigError(
+        `--ipv4-prefix-len: expected only together with --provider-prefix, got ${JSON.stringify(options.ipv4PrefixLen)}`,
+        "--ipv4-prefix-len",
+      );
+    }
+  }
+  let providerPrefix: string | null = null;
+  let translated: string | null = null;
+  let slaBits: number | null = null;
+  if (options.providerPrefix !== undefined) {
+    const p = parseIpv6Prefix(options.providerPrefix);
+    if (p === null || !options.providerPrefix.includes("/")) {
+      throw new ConfigError(
+        `--provider-prefix: expected an IPv6 prefix P/L with 16 <= L <= 32, got ${JSON.stringify(options.providerPrefix)}`,
+        "--provider-prefix",
+      );
+    }
+    // As a 6rd CE does (RFC 5969 §7.1.1), the common IPv4 prefix is taken from the address itself.
+    const mapping = createPmtMapping({
+      providerPrefix: p,
+      ipv4PrefixLen: m,
+      ipv4CommonPrefix: v4,
+      sla,
+    });
+    providerPrefix = `${formatIpv6(mapping.providerPrefix.addr)}/${mapping.providerPrefix.len}`;
+    slaBits = mapping.slaBits;
+    const lan = mapping.translatedLan64(v4);
+    translated = lan === null ? null : `${formatIpv6(lan)}/64`;
+  }
+  const range = ipv4Range(v4);
+  const verdict = verdictFor(range.cls);
+  return {
+    ipv4: formatIpv4(v4),
+    class: range.cls,
+    classRfc: range.rfc,
+    sixToFourPrefix: `${formatIpv6(sixToFourPrefix(v4))}/48`,
+    routerAddress: formatIpv6(sixToFourRouterAddress(v4)),
+    sla,
+    lan64: `${formatIpv6(sixToFourLan64(v4, sla))}/64`,
+    providerPrefix,
+    ipv4PrefixLen: m,
+    ipv4CommonPrefix:
+      providerPrefix === null || m === 0
+        ? null
+        : formatIpv4Prefix({ addr: (v4 & ipv4Mask(m)) >>> 0, len: m }),
+    slaBits,
+    translatedLan64: translated,
+    verdict: verdict.verdict,
+    verdictText: verdict.text,
+    verdictRfc: verdict.rfc,
+  };
+}
+
+/** The text form: one `label  value` line per item. */
+export function formatDerive(r: DeriveResult): string {
+  const rows: [string, string][] = [
+    ["IPv4 address", `${r.ipv4} (${r.class}; ${r.classRfc})`],
+    ["6to4 prefix", `${r.sixToFourPrefix} (RFC 3056 §2)`],
+    ["Router address", r.routerAddress],
+    ["LAN /64", `${r.lan64} (SLA ${r.sla})`],
+  ];
+  if (r.providerPrefix !== null) {
+    rows.push(["Provider prefix", r.providerPrefix]);
+    if (r.ipv4CommonPrefix !== null) rows.push(["IPv4 common prefix", r.ipv4CommonPrefix]);
+    rows.push([
+      "Translated /64",
+      r.translatedLan64 === null ? "not mapped" : `${r.translatedLan64} (RFC 6732 §3.3)`,
+    ]);
+  }
+  rows.push(["Verdict", `${r.verdictText}; ${r.verdictRfc}`]);
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `${k.padEnd(width)}${v}`).join("\n") + "\n";
+}
+
+export interface DeriveIo {
+  out(text: string): void;
+}
+
+const stdio: DeriveIo = { out: (t) => process.stdout.write(t) };
+
+/** Runs `derive` with `args` (after "derive"); returns the exit code. @throws ConfigError */
+export function runDerive(args: readonly string[], io: DeriveIo = stdio): number {
+  const parsed = parseArgs(args, DERIVE_FLAGS);
+  if (flagOn(parsed, "help")) {
+    io.out(DERIVE_USAGE + "\n");
+    return 0;
+  }
+  if (parsed.positionals.length === 0) {
+    throw new ConfigError(
+      "<ipv4>: expected an IPv4 address, e.g. 6to4-pmt derive 192.0.2.1",
+      "<ipv4>",
+    );
+  }
+  if (parsed.positionals.length > 1) {
+    throw new ConfigError(
+      `<ipv4>: expected one address, got extra argument ${JSON.stringify(parsed.positionals[1])}`,
+      "<ipv4>",
+    );
+  }
+  const options: DeriveOptions = {};
+  const pp = lastValue(parsed, "provider-prefix");
+  const sla = lastValue(parsed, "sla");
+  const m = lastValue(parsed, "ipv4-prefix-len");
+  if (pp !== undefined) options.providerPrefix = pp;
+  if (sla !== undefined) options.sla = sla;
+  if (m !== undefined) options.ipv4PrefixLen = m;
+  const result = derive(parsed.positionals[0]!, options);
+  io.out(flagOn(parsed, "json") ? JSON.stringify(result, null, 2) + "\n" : formatDerive(result));
+  return 0;
+}
