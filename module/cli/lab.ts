@@ -15,6 +15,7 @@ import { createLogger } from "./log.js";
 import { NetnsRegistry, type NsProcess } from "./lab-netns.js";
 import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./lab-topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./lab-topology.js";
+import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./lab-traffic.js";
 
 export const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N]
 Builds network namespaces lan - cpe - isp - relay - inet (root), runs this bundle as a 6to4-PMT CPE
@@ -25,41 +26,6 @@ translated source address the server saw, the counters and a verdict. Exit 0 onl
   --bytes N  size of the TCP transfer (default 4000000)`;
 
 const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
-
-/**
- * A TCP sink run with `node -e` in the inet namespace: prints `peer <address> bytes <n>` once the
- * client closes. Self-contained so the lab needs nothing but node and iproute2.
- */
-const SINK_SCRIPT = `
-const net = require("net");
-const [host, port] = process.argv.slice(1);
-const srv = net.createServer((s) => {
-  let n = 0;
-  s.on("data", (d) => (n += d.length));
-  s.on("end", () => { console.log("peer " + s.remoteAddress + " bytes " + n); s.end(); srv.close(); });
-});
-srv.listen(Number(port), host, () => console.log("listening"));
-setTimeout(() => process.exit(3), 60000).unref();
-`;
-
-/** The TCP client in the lan namespace: sends N bytes, prints `sent <n> ms <t>`. */
-const SOURCE_SCRIPT = `
-const net = require("net");
-const [host, port, total] = process.argv.slice(1);
-const chunk = Buffer.alloc(65536, 0x5a);
-let left = Number(total);
-const t0 = Date.now();
-const s = net.connect({ host, port: Number(port) }, () => {
-  const pump = () => {
-    while (left > 0) { const n = Math.min(left, chunk.length); left -= n; if (!s.write(chunk.subarray(0, n))) return s.once("drain", pump); }
-    s.end();
-  };
-  pump();
-});
-s.on("close", () => console.log("sent " + total + " ms " + (Date.now() - t0)));
-s.on("error", (e) => { console.log("error " + e.message); process.exit(1); });
-setTimeout(() => { console.log("timeout"); process.exit(2); }, 50000).unref();
-`;
 
 interface Step {
   name: string;
@@ -172,11 +138,11 @@ export async function runLab(args: readonly string[]): Promise<number> {
       detail: pingSummary(ping2.stdout),
     });
 
-    const sink = reg.spawn(t.inet, [process.execPath, "-e", SINK_SCRIPT, LAB_SERVER, "5001"]);
+    const sink = reg.spawn(t.inet, [process.execPath, "-e", TCP_SINK_SCRIPT, LAB_SERVER, "5001"]);
     await reg.waitFor(() => sink.stdout().includes("listening") || sink.hasExited(), 5000);
     const src = await reg.execAsync(
       cpe.lanNs,
-      [process.execPath, "-e", SOURCE_SCRIPT, LAB_SERVER, "5001", String(bytes)],
+      [process.execPath, "-e", TCP_SOURCE_SCRIPT, LAB_SERVER, "5001", String(bytes)],
       55000,
     );
     await reg.waitFor(() => sink.hasExited(), 5000);
