@@ -70,6 +70,8 @@ test("DhcpLeaseWatcher follows atomic replacements and removal; stop() unwatches
   const w = new DhcpLeaseWatcher(path, (l) => seen.push(l));
   try {
     w.start();
+    // Let the stat poller take its baseline (the file is missing) before the file changes.
+    await new Promise((r) => setTimeout(r, 700));
     assert.equal(seen.length, 1);
     assert.equal(seen[0], null);
     const put = (text: string) => {
