@@ -27,7 +27,9 @@ import {
   createCpeForwardingState,
   type CpeForwardingState,
 } from "../dataplane/forwarding-state.js";
-import { openIpv4Raw, openTun } from "../io/linux.js";
+import { openIcmpV6, openIpv4Raw, openTun } from "../io/linux.js";
+import { startCpeControl, type CpeControl } from "../control/cpe-control.js";
+import { VERSION } from "./version.js";
 import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
 import {
   deviceIpv4,
@@ -193,7 +195,28 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
       `relay ${formatIpv4(plan.state.relayIpv4)} direct-6to4 ${cfg.direct6to4 ? "on" : "off"}, ${mode}`,
   );
   daemon.start();
+  // Control plane (module/control/cpe-control.ts): follows the WAN and DHCP, advertises the LAN
+  // prefix, health-checks the tunnel, serves `6to4-pmt status`; swaps the forwarding state in.
+  let control: CpeControl;
+  try {
+    control = await startCpeControl({
+      config: cfg,
+      log,
+      version: VERSION,
+      daemon,
+      tunName: dev,
+      initialTunAddress: plan.routerAddress,
+      openNdSocket: (device, passTypes) => openIcmpV6({ device, passTypes }),
+      ...(process.env.PMT_DHCP_FILE ? { dhcpLeaseFile: process.env.PMT_DHCP_FILE } : {}),
+    });
+  } catch (e) {
+    log.error(`control plane init failed: ${(e as Error).message}`);
+    k.revert();
+    daemon.stop();
+    return EXIT_INIT;
+  }
   const code = await exiting.done;
+  await control.stop();
   k.revert();
   daemon.stop();
   log.info(`cpe stopped (exit ${code})`);
