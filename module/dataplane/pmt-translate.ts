@@ -9,9 +9,10 @@
  *  2. Walk the extension headers to the upper layer (codec walkToUpperLayer). A non-first fragment
  *     carries no upper-layer header: only the address changes.
  *  3. TCP / UDP / ICMPv6: the pseudo-header holds the address, so add the address delta to the
- *     checksum (one's-complement difference of the old and new /64, precomputed per configuration
- *     by the mapping). For a first fragment the checksum covers the whole datagram; the same delta
- *     applies. A zero UDP checksum is invalid in IPv6 (RFC 8200 §8.1) -> DROP_UDP_ZERO_CHECKSUM.
+ *     checksum (one's-complement difference of the old and new /64: one constant per configuration
+ *     when (L - m) % 16 = 0, as in Figure 3; otherwise the mapping computes it during the rewrite).
+ *     For a first fragment the checksum covers the whole datagram; the same delta applies. A zero
+ *     UDP checksum is invalid in IPv6 (RFC 8200 §8.1) -> DROP_UDP_ZERO_CHECKSUM.
  *  4. ICMPv6 error (types 1-4, RFC 4443 §3): the invoking packet inside went the other way, so its
  *     opposite address carries the same mapping (outer source <-> embedded destination). Rewrite it,
  *     fix the embedded transport checksum when the truncated copy holds it, and fold both changes
