@@ -1,0 +1,400 @@
+/**
+ * io/linux.ts policy over an injected fake binding (STYLE example 11): no root, no kernel.
+ * The real binding is exercised by test/integration/native-*.test.ts.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { inNetns, openIcmpV6, openIpv4Raw, openTun } from "../../../module/io/linux.js";
+import type { NativeBinding, NativePollStats, PollHandle } from "../../../module/native/loader.js";
+import { createIcmpv6RxRing, createIpv4RxRing, createRxRing } from "../../../module/io/ring.js";
+import type { IoError } from "../../../module/io/ports.js";
+
+const ERRNO: Record<number, string> = {
+  0: "",
+  9: "EBADF",
+  11: "EAGAIN",
+  19: "ENODEV",
+  90: "EMSGSIZE",
+  105: "ENOBUFS",
+};
+
+interface FakePoller {
+  fd: number;
+  kind: number;
+  bufs: readonly Uint8Array[];
+  offset: number;
+  sizes: Int32Array;
+  addrs: Uint32Array | Uint8Array | null;
+  meta: Int32Array | null;
+  onBatch: (count: number) => void;
+  onError: (err: Error & { code: string; errno: number }) => void;
+  closed: boolean;
+}
+
+/** A NativeBinding that records calls; tests script its answers. */
+class FakeBinding implements NativeBinding {
+  calls: string[] = [];
+  pollers: FakePoller[] = [];
+  nextFd = 40;
+  failSetMtu = false;
+  failClose = false;
+  /** What the next writeTun/sendRaw4 reports: [sent, firstErrno, notSent, stale]. */
+  sendResult: [number, number, number, number] | undefined;
+  lastSend:
+    | { offsets: Int32Array; lengths: Int32Array; count: number; dsts: Uint32Array | null }
+    | undefined;
+  readonly POLL_KIND_TUN = 0;
+  readonly POLL_KIND_RAW4 = 1;
+  readonly POLL_KIND_ICMP6 = 2;
+  readonly MAX_BATCH = 1024;
+
+  openTun(name: string) {
+    this.calls.push(`openTun ${name}`);
+    return { fd: this.nextFd++, name };
+  }
+  setMtu(name: string, mtu: number) {
+    this.calls.push(`setMtu ${name} ${mtu}`);
+    if (this.failSetMtu)
+      throw Object.assign(new Error("ioctl(SIOCSIFMTU)"), { code: "EINVAL", errno: 22 });
+  }
+  setTxQueueLen(name: string, len: number) {
+    this.calls.push(`setTxQueueLen ${name} ${len}`);
+  }
+  setUp(name: string, up: boolean) {
+    this.calls.push(`setUp ${name} ${up}`);
+  }
+  ifIndex(name: string) {
+    this.calls.push(`ifIndex ${name}`);
+    return 7;
+  }
+  setNetns(fd: number) {
+    this.calls.push(`setNetns ${typeof fd}`);
+  }
+  close(fd: number) {
+    this.calls.push(`close ${fd}`);
+    if (this.failClose) throw Object.assign(new Error("close"), { code: "EBADF", errno: 9 });
+  }
+  getSocketError() {
+    return 0;
+  }
+  errnoName(e: number) {
+    return ERRNO[e] ?? `ERRNO_${e}`;
+  }
+  openRaw4(
+    proto: number,
+    bind: number,
+    dev: string,
+    hdrincl: boolean,
+    recvErr: boolean,
+    rcv: number,
+    snd: number,
+  ) {
+    this.calls.push(`openRaw4 ${proto} ${bind} "${dev}" ${hdrincl} ${recvErr} ${rcv} ${snd}`);
+    return this.nextFd++;
+  }
+  openIcmp6(dev: string, groups: Uint8Array, types: number[]) {
+    this.calls.push(`openIcmp6 ${dev} ${Buffer.from(groups).toString("hex")} ${types.join(",")}`);
+    return this.nextFd++;
+  }
+  sendIcmp6(
+    fd: number,
+    _b: Uint8Array,
+    off: number,
+    len: number,
+    _d: Uint8Array,
+    dOff: number,
+    ifindex: number,
+  ) {
+    this.calls.push(`sendIcmp6 ${fd} ${off} ${len} ${dOff} ${ifindex}`);
+    if (this.sendResult !== undefined && this.sendResult[0] === 0) {
+      throw Object.assign(new Error("sendmsg"), {
+        code: this.errnoName(this.sendResult[1]),
+        errno: this.sendResult[1],
+      });
+    }
+  }
+  private send(
+    offsets: Int32Array,
+    lengths: Int32Array,
+    dsts: Uint32Array | null,
+    count: number,
+    status: Int32Array,
+  ) {
+    this.lastSend = {
+      offsets: offsets.slice(0, count),
+      lengths: lengths.slice(0, count),
+      count,
+      dsts,
+    };
+    const [sent, e, notSent, stale] = this.sendResult ?? [count, 0, 0, 0];
+    status[0] = e;
+    status[1] = notSent;
+    status[2] = stale;
+    return sent;
+  }
+  sendRaw4(
+    _fd: number,
+    _b: readonly Uint8Array[],
+    o: Int32Array,
+    l: Int32Array,
+    d: Uint32Array | null,
+    c: number,
+    s: Int32Array,
+  ) {
+    return this.send(o, l, d, c, s);
+  }
+  writeTun(
+    _fd: number,
+    _b: readonly Uint8Array[],
+    o: Int32Array,
+    l: Int32Array,
+    c: number,
+    s: Int32Array,
+  ) {
+    return this.send(o, l, null, c, s);
+  }
+  pollStart(
+    fd: number,
+    kind: number,
+    bufs: readonly Uint8Array[],
+    offset: number,
+    sizes: Int32Array,
+    addrs: Uint32Array | Uint8Array | null,
+    meta: Int32Array | null,
+    onBatch: (count: number) => void,
+    onError: (err: Error & { code: string; errno: number }) => void,
+  ): PollHandle {
+    const p: FakePoller = {
+      fd,
+      kind,
+      bufs,
+      offset,
+      sizes,
+      addrs,
+      meta,
+      onBatch,
+      onError,
+      closed: false,
+    };
+    this.pollers.push(p);
+    this.calls.push(`pollStart ${fd} ${kind}`);
+    return p as unknown as PollHandle;
+  }
+  pollPause() {}
+  pollResume() {}
+  pollClose(h: PollHandle) {
+    const p = h as unknown as FakePoller;
+    this.calls.push(`pollClose ${p.fd}`);
+    p.closed = true;
+  }
+  pollStats(): NativePollStats {
+    return {
+      batches: 3,
+      packets: 10,
+      soErrors: 2,
+      lastSoError: 111,
+      errQueue: 0,
+      truncated: 1,
+      restarts: 2,
+      readErrors: 0,
+    };
+  }
+}
+
+function nativeError(code: string, errno: number): Error & { code: string; errno: number } {
+  return Object.assign(new Error(`read fd 40: ${code}`), { code, errno });
+}
+
+test("openTun: opens, sets MTU and txqueuelen, brings up; closes the fd when setup fails", () => {
+  const b = new FakeBinding();
+  const tun = openTun({ name: "6to4pmt0", mtu: 1480, txQueueLen: 1000, binding: b });
+  assert.equal(tun.name, "6to4pmt0");
+  assert.equal(tun.mtu, 1480);
+  assert.deepEqual(b.calls, [
+    "openTun 6to4pmt0",
+    "setMtu 6to4pmt0 1480",
+    "setTxQueueLen 6to4pmt0 1000",
+    "setUp 6to4pmt0 true",
+  ]);
+  const b2 = new FakeBinding();
+  b2.failSetMtu = true;
+  assert.throws(() => openTun({ name: "t0", mtu: 1, binding: b2 }), { code: "EINVAL" });
+  assert.deepEqual(b2.calls, ["openTun t0", "setMtu t0 1", "close 40"]);
+});
+
+test("TUN onBatch: hands the caller's ring to the poller; the handler sees the same arrays", () => {
+  const b = new FakeBinding();
+  const tun = openTun({ name: "t0", mtu: 1480, binding: b });
+  const ring = createRxRing(4, 2048, 20);
+  const seen: number[] = [];
+  tun.onBatch(ring, (bufs, sizes, count) => {
+    assert.equal(bufs, ring.bufs);
+    assert.equal(sizes, ring.sizes);
+    seen.push(count);
+  });
+  const p = b.pollers[0]!;
+  assert.equal(p.kind, 0);
+  assert.equal(p.offset, 20);
+  assert.equal(p.bufs, ring.bufs);
+  assert.equal(p.sizes, ring.sizes);
+  p.onBatch(3);
+  assert.deepEqual(seen, [3]);
+  assert.throws(() => tun.onBatch(ring, () => {}), /onBatch called twice/);
+});
+
+test("writeBatch: plain arrays become Int32Array; Int32Array passes through; counters", () => {
+  const b = new FakeBinding();
+  const tun = openTun({ name: "t0", mtu: 1480, binding: b });
+  const bufs = [Buffer.alloc(100), Buffer.alloc(100)];
+  assert.equal(tun.writeBatch(bufs, [20, 0], [60, 80], 2), 2);
+  assert.deepEqual([...b.lastSend!.offsets], [20, 0]);
+  assert.deepEqual([...b.lastSend!.lengths], [60, 80]);
+  const offs = new Int32Array([4, 5]);
+  tun.writeBatch(bufs, offs, new Int32Array([6, 7]), 2);
+  assert.deepEqual([...b.lastSend!.offsets], [4, 5]);
+  assert.equal(tun.writeBatch(bufs, [0], [0], 0), 0, "count 0 makes no call");
+  // A bigger batch than the scratch arrays: they grow.
+  const many = Array.from({ length: 100 }, () => Buffer.alloc(64));
+  assert.equal(tun.writeBatch(many, new Array(100).fill(0), new Array(100).fill(64), 100), 100);
+  assert.equal(b.lastSend!.count, 100);
+  b.sendResult = [1, 105, 1, 3];
+  assert.equal(tun.writeBatch(bufs, [0, 0], [60, 60], 2), 1);
+  const st = tun.stats();
+  assert.equal(st.txPackets, 105);
+  assert.equal(st.txDropped, 1);
+  assert.equal(st.lastTxError, "ENOBUFS");
+  assert.equal(st.socketErrorsCleared, 3, "stale ICMP errors retried by sends");
+  assert.equal(st.rxPackets, 0, "no poller yet");
+  tun.onBatch(createRxRing(2, 2048, 20), () => {});
+  const st2 = tun.stats();
+  assert.equal(st2.socketErrorsCleared, 3 + 2, "+ the poller's cleared errors");
+  assert.equal(st2.rxPackets, 10);
+  assert.equal(st2.rxBatches, 3);
+  assert.equal(st2.rxTruncated, 1);
+  assert.equal(st2.pollRestarts, 2);
+});
+
+test("writeBatch: a 'gone' errno is reported once from the event loop, not inside the call", async () => {
+  const b = new FakeBinding();
+  const tun = openTun({ name: "t0", mtu: 1480, binding: b });
+  const errors: IoError[] = [];
+  tun.onBatch(createRxRing(2, 2048, 20), () => {});
+  tun.onError((e) => errors.push(e));
+  b.sendResult = [0, 9, 2, 0];
+  assert.equal(tun.writeBatch([Buffer.alloc(60)], [0], [60], 1), 0);
+  assert.equal(errors.length, 0, "not synchronous");
+  await new Promise((r) => setImmediate(r));
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]!.code, "EBADF");
+  assert.equal(errors[0]!.errnoClass, "gone");
+  assert.match(errors[0]!.message, /^tun t0: /);
+  assert.ok(tun.closed);
+  assert.ok(b.pollers[0]!.closed, "the poller was released");
+  assert.equal(tun.writeBatch([Buffer.alloc(60)], [0], [60], 1), 0, "no more sends");
+});
+
+test("poller errors: degrade keeps the port open; gone closes the poller and is reported once", () => {
+  const b = new FakeBinding();
+  const s = openIpv4Raw({ binding: b });
+  const errors: IoError[] = [];
+  s.onError((e) => errors.push(e));
+  s.onBatch(createIpv4RxRing(2, 2048), () => {});
+  const p = b.pollers[0]!;
+  p.onError(nativeError("ENOBUFS", 105));
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]!.errnoClass, "degrade");
+  assert.equal(s.closed, false);
+  p.onError(nativeError("EBADF", 9));
+  p.onError(nativeError("EBADF", 9));
+  assert.equal(errors.length, 2);
+  assert.equal(errors[1]!.errnoClass, "gone");
+  assert.ok(s.closed);
+  assert.ok(p.closed);
+});
+
+test("close: poller first, then the fd; idempotent; swallows a dead fd; safe inside the handler", () => {
+  const b = new FakeBinding();
+  const tun = openTun({ name: "t0", mtu: 1480, binding: b });
+  tun.onBatch(createRxRing(2, 2048, 20), () => tun.close());
+  b.failClose = true;
+  b.pollers[0]!.onBatch(1);
+  tun.close();
+  assert.deepEqual(b.calls.slice(-2), ["pollClose 40", "close 40"]);
+  assert.ok(tun.closed);
+  assert.throws(() => tun.onBatch(createRxRing(2, 2048, 20), () => {}), /onBatch/);
+});
+
+test("openIpv4Raw: protocol 41, IP_HDRINCL, address as unsigned, buffers; sends read dst from headers", () => {
+  const b = new FakeBinding();
+  const s = openIpv4Raw({ binding: b, bindAddress: 0xc0586301 | 0, device: "wan", recvErr: true });
+  assert.equal(b.calls[0], `openRaw4 41 ${0xc0586301} "wan" true true 4194304 4194304`);
+  const ring = createIpv4RxRing(4, 2048);
+  let srcsSeen: Uint32Array | undefined;
+  s.onBatch(ring, (_b, _s, _n, srcs) => (srcsSeen = srcs));
+  const p = b.pollers[0]!;
+  assert.equal(p.kind, 1);
+  assert.equal(p.addrs, ring.srcs);
+  p.onBatch(1);
+  assert.equal(srcsSeen, ring.srcs);
+  s.writeBatch([Buffer.alloc(60)], [0], [60], 1);
+  assert.equal(b.lastSend!.dsts, null, "destination comes from each IPv4 header");
+});
+
+test("openIcmpV6: groups packed, types passed; meta split into hop limits and ifindexes", () => {
+  const b = new FakeBinding();
+  const s = openIcmpV6({ device: "br-lan", passTypes: [133], binding: b });
+  assert.equal(s.ifindex, 7);
+  assert.equal(
+    b.calls[1],
+    `openIcmp6 br-lan ff020000000000000000000000000001ff020000000000000000000000000002 133`,
+  );
+  const ring = createIcmpv6RxRing(2, 1500);
+  let got = -1;
+  s.onBatch(ring, (r, n) => {
+    assert.equal(r, ring);
+    got = n;
+  });
+  const p = b.pollers[0]!;
+  assert.equal(p.kind, 2);
+  p.meta![0] = 255;
+  p.meta![1] = 7;
+  p.meta![2] = 64;
+  p.meta![3] = 8;
+  p.onBatch(2);
+  assert.equal(got, 2);
+  assert.deepEqual([...ring.hopLimits], [255, 64]);
+  assert.deepEqual([...ring.ifindexes], [7, 8]);
+  assert.ok(s.send(Buffer.alloc(16), 0, 16, ring.srcs, 16));
+  assert.equal(b.calls.at(-1), "sendIcmp6 40 0 16 16 7");
+  b.sendResult = [0, 90, 1, 0];
+  assert.equal(s.send(Buffer.alloc(16), 0, 16, ring.srcs, 0), false);
+  assert.equal(s.stats().lastTxError, "EMSGSIZE");
+  assert.equal(s.stats().txDropped, 1);
+});
+
+test("inNetns: switches and switches back, also when the callback throws", () => {
+  const b = new FakeBinding();
+  assert.equal(
+    inNetns("/proc/self/ns/net", () => 5, b),
+    5,
+  );
+  assert.throws(
+    () =>
+      inNetns(
+        "/proc/self/ns/net",
+        () => {
+          throw new Error("boom");
+        },
+        b,
+      ),
+    /boom/,
+  );
+  assert.deepEqual(b.calls, [
+    "setNetns number",
+    "setNetns number",
+    "setNetns number",
+    "setNetns number",
+  ]);
+  assert.throws(() => inNetns("/nonexistent/netns", () => 1, b), { code: "ENOENT" });
+  assert.equal(b.calls.length, 4, "no switch when the namespace cannot be opened");
+});
