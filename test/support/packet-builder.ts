@@ -257,3 +257,32 @@ export function encapsulate6to4(
   out.set(ipv6, head + IPV4_MIN_HEADER_BYTES);
   return out;
 }
+
+export interface Ipv4UdpSpec {
+  src: Addr4;
+  dst: Addr4;
+  srcPort: number;
+  dstPort: number;
+  payload: Uint8Array;
+  ttl?: number;
+}
+
+/** An IPv4 packet carrying UDP (RFC 768) with both checksums, e.g. for a DHCPv4 message. */
+export function buildIpv4UdpPacket(s: Ipv4UdpSpec): Buffer {
+  const src = addr4(s.src);
+  const dst = addr4(s.dst);
+  const udpLen = 8 + s.payload.length;
+  const out = Buffer.alloc(IPV4_MIN_HEADER_BYTES + udpLen);
+  writeIpv4Header(out, 0, out.length, IPPROTO_UDP, src, dst, s.ttl ?? 64, 1, false);
+  const u = IPV4_MIN_HEADER_BYTES;
+  out.writeUInt16BE(s.srcPort, u);
+  out.writeUInt16BE(s.dstPort, u + 2);
+  out.writeUInt16BE(udpLen, u + 4);
+  out.set(s.payload, u + 8);
+  // IPv4 pseudo-header (RFC 768): src, dst, zero, protocol, UDP length.
+  const ph = (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + IPPROTO_UDP + udpLen;
+  let c = ~fold(onesSum(out, u, out.length, ph)) & 0xffff;
+  if (c === 0) c = 0xffff;
+  out.writeUInt16BE(c, u + 6);
+  return out;
+}
