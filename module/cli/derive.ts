@@ -187,7 +187,8 @@ export function derive(ipv4Text: string, options: DeriveOptions = {}): DeriveRes
 /** The text form: one `label  value` line per item. */
 export function formatDerive(r: DeriveResult): string {
   const rows: [string, string][] = [
-    ["IPv4 address", `${r.ipv4} (${r.class}; ${r.classRfc})`],
+    ["IPv4 address", r.ipv4],
+    ["Class", `${r.class}; ${r.classRfc}`],
     ["6to4 prefix", `${r.sixToFourPrefix} (RFC 3056 §2)`],
     ["Router address", r.routerAddress],
     ["LAN /64", `${r.lan64} (SLA ${r.sla})`],
