@@ -627,20 +627,34 @@ test("random packets whose address is not mapped are untouched", () => {
   }
 });
 
-test("random bytes never throw", () => {
+test("corrupt and cut packets never throw, and a dropped packet is left as it came", () => {
   const g = new Gen(makeRng(SEED + 3));
-  const cfg = makeConfigs()[0]!;
+  const configs = makeConfigs();
   const ul = createUpperLayer();
+  const drops = new Map<number, number>();
   for (let i = 0; i < 5000; i++) {
+    const cfg = g.pick(configs);
     const spec = randPacket(g, true);
-    buildMirror = true;
-    const pkt = buildPacket(spec, cfg.sixToFour(g), cfg.remote(g));
-    // Corrupt a few bytes after the addresses and cut the packet anywhere.
+    buildMirror = g.bool();
+    const mapped = g.bool() ? cfg.sixToFour(g) : toProviderCopy(cfg.mapping, cfg.sixToFour(g));
+    const pkt = buildMirror
+      ? buildPacket(spec, mapped, cfg.remote(g))
+      : buildPacket(spec, cfg.remote(g), mapped);
+    // Corrupt a few bytes after the addresses and cut the packet anywhere; often make the
+    // Payload Length agree with the cut so the walk goes deep.
     for (let k = g.int(0, 4); k > 0; k--) pkt[g.int(40, pkt.length - 1)] = g.int(0, 255);
-    const len = g.bool(0.5) ? pkt.length : g.int(0, pkt.length);
+    const len = g.bool(0.3) ? pkt.length : g.int(0, pkt.length);
+    if (len >= 40 && g.bool(0.7)) pkt.writeUInt16BE(len - 40, 4);
     for (const dir of DIRECTIONS) {
+      const before = Buffer.from(pkt);
       const r = dir.fn(pkt, 0, len, cfg.mapping, ul);
       assert.equal(typeof r, "number");
+      if (r !== DROP_NONE && r !== TRANSLATE_NOT_MAPPED) {
+        drops.set(r, (drops.get(r) ?? 0) + 1);
+        assertSameBytes(pkt, before, `case ${i} ${dir.name}: dropped (${r}) but touched`);
+      }
     }
   }
+  // The inputs reached several distinct drop reasons.
+  assert.ok(drops.size >= 5, `drop reasons seen: ${[...drops.keys()].join(",")}`);
 });
