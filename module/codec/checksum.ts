@@ -11,26 +11,33 @@
  * `initial`. An odd trailing byte is padded with a zero byte (RFC 1071 §4.1).
  */
 export function onesSum(buf: Uint8Array, start: number, end: number, initial = 0): number {
-  let sum = initial;
+  // High and low bytes are summed apart (8 bytes per round) and combined once: the same sum as
+  // adding 16-bit words, with fewer operations per byte.
+  let hi = 0;
+  let lo = 0;
   let i = start;
-  const evenEnd = end - ((end - start) & 1);
-  for (; i < evenEnd; i += 2) {
-    sum += (buf[i]! << 8) | buf[i + 1]!;
+  const end8 = start + ((end - start) & ~7);
+  for (; i < end8; i += 8) {
+    hi += buf[i]! + buf[i + 2]! + buf[i + 4]! + buf[i + 6]!;
+    lo += buf[i + 1]! + buf[i + 3]! + buf[i + 5]! + buf[i + 7]!;
   }
-  if (i < end) {
-    sum += buf[i]! << 8;
+  for (; i + 1 < end; i += 2) {
+    hi += buf[i]!;
+    lo += buf[i + 1]!;
   }
-  return sum;
+  if (i < end) hi += buf[i]!;
+  return initial + hi * 256 + lo;
 }
 
 /** Folds an unfolded sum to 16 bits with end-around carry. */
 export function fold(sum: number): number {
-  // Division instead of `>>> 16` keeps sums above 2^32 exact.
-  while (sum > 0xffff) {
+  // Above 2^32 `>>> 16` would drop bits: divide first (never on the per-packet path).
+  while (sum > 0xffffffff) {
     const low = sum % 0x10000;
     sum = low + (sum - low) / 0x10000;
   }
-  return sum;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return (sum & 0xffff) + (sum >>> 16);
 }
 
 /** The checksum field value for buf[start, end): ~fold(onesSum(...)) & 0xffff. */
