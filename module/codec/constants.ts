@@ -9,7 +9,8 @@ export const IPV4_OFF_VER_IHL = 0; // version (4 bits) | IHL in 32-bit words (4 
 export const IPV4_OFF_TOS = 1; // DSCP/ECN (RFC 2474, RFC 3168)
 export const IPV4_OFF_TOTAL_LEN = 2;
 export const IPV4_OFF_ID = 4;
-export const IPV4_OFF_FLAGS_FRAG = 6; // flags (3 bits: reserved, DF, MF) | fragment offset (13 bits)
+// Flags (3 bits: reserved, DF, MF) | fragment offset (13 bits, 8-byte units).
+export const IPV4_OFF_FLAGS_FRAG = 6;
 export const IPV4_OFF_TTL = 8;
 export const IPV4_OFF_PROTO = 9;
 export const IPV4_OFF_CHECKSUM = 10;
@@ -23,7 +24,7 @@ export const IPV4_FLAG_MF = 0x2000; // RFC 791 §3.1, bit 2 of the flags field
 export const IPV4_FLAG_RESERVED = 0x8000; // must be zero (RFC 791 §3.1)
 export const IPV4_FRAG_OFFSET_MASK = 0x1fff; // in 8-byte units
 export const IPV4_MAX_TOTAL_LEN_BYTES = 65535;
-/** Default TTL for encapsulated packets (RFC 4213 §3.3 leaves it to the implementation; 64 as Linux). */
+/** TTL for encapsulated packets: RFC 4213 §3.3 leaves it to the implementation; 64 as Linux. */
 export const IPV4_DEFAULT_TTL = 64;
 
 // ---- IPv6 header (RFC 8200 §3). ----

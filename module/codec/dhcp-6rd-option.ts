@@ -51,7 +51,8 @@ export function encode(v: SixRdOption, buf: Buffer, offset = 0): number {
     32 - v.ipv4MaskLen + v.sixrdPrefixLen > 128
   ) {
     throw new RangeError(
-      `OPTION_6RD 6rdPrefixLen ${v.sixrdPrefixLen}: (32 - IPv4MaskLen) + 6rdPrefixLen must be <= 128`,
+      `OPTION_6RD 6rdPrefixLen ${v.sixrdPrefixLen}: ` +
+        `(32 - IPv4MaskLen) + 6rdPrefixLen must be <= 128`,
     );
   }
   if (v.sixrdPrefix.length !== IPV6_ADDR_BYTES) {

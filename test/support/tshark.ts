@@ -27,8 +27,18 @@ export interface TsharkReport {
   problems: string[];
 }
 
-const PROBLEM =
-  /Malformed Packet|\[Expert Info \(Error|Checksum Status: Bad|\[Bad checksum|incorrect, should be|Bogus|Dissector bug/i;
+const PROBLEM = new RegExp(
+  [
+    "Malformed Packet",
+    "\\[Expert Info \\(Error",
+    "Checksum Status: Bad",
+    "\\[Bad checksum",
+    "incorrect, should be",
+    "Bogus",
+    "Dissector bug",
+  ].join("|"),
+  "i",
+);
 
 /** Dissects a pcap file; `extraPrefs` are more `-o name:value` settings. */
 export function dissect(path: string, extraPrefs: readonly string[] = []): TsharkReport {
