@@ -93,6 +93,15 @@ function read32(buf: Uint8Array, off: number): number {
   return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 }
 
+/**
+ * read32 as a signed 32-bit value, for the per-packet rewrites: V4ADDRs >= 128.0.0.0 stay small
+ * integers in V8 instead of being boxed as heap numbers when a call is not inlined (no allocation
+ * per packet, bench:codec GC count). write32 takes either form.
+ */
+function read32s(buf: Uint8Array, off: number): number {
+  return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+}
+
 function write32(buf: Uint8Array, off: number, v: number): void {
   buf[off] = v >>> 24;
   buf[off + 1] = (v >>> 16) & 0xff;
@@ -177,20 +186,20 @@ class StatelessPmtMapping implements PmtMapping {
 
   isMappedSixToFour(buf: Uint8Array, off: number): boolean {
     if (buf[off] !== 0x20 || buf[off + 1] !== 0x02) return false;
-    if ((read32(buf, off + 2) & this.commonMask) >>> 0 !== this.ipv4CommonPrefix) return false;
+    if ((read32s(buf, off + 2) & this.commonMask) >>> 0 !== this.ipv4CommonPrefix) return false;
     return (((buf[off + 6]! << 8) | buf[off + 7]!) & this.slaFixedMask) === this.sla;
   }
 
   sixToFourToProvider(buf: Uint8Array, off: number): boolean {
     if (!this.isMappedSixToFour(buf, off)) return false;
     const before = this.checksumDeltaConstant ? 0 : prefixSum(buf, off);
-    const v4Low = read32(buf, off + 2) & ~this.commonMask;
+    const v4Low = read32s(buf, off + 2) & ~this.commonMask;
     const slaLow = ((buf[off + 6]! << 8) | buf[off + 7]!) & (this.slaScale - 1);
     // The carried bits v4Low . slaLow (64 - L of them) split into two 32-bit words with integer
     // shifts (hot path: no double division or modulo). The high word gets v4Low's top s bits.
     const s = this.slaBits;
-    write32(buf, off, (this.pHi | (s === 0 ? 0 : v4Low >>> (32 - s))) >>> 0);
-    write32(buf, off + 4, ((v4Low << s) | slaLow) >>> 0);
+    write32(buf, off, this.pHi | (s === 0 ? 0 : v4Low >>> (32 - s)));
+    write32(buf, off + 4, (v4Low << s) | slaLow);
     this.lastChecksumDelta = this.checksumDeltaConstant
       ? this.checksumDeltaToProvider
       : deltaOf(before, prefixSum(buf, off));
@@ -206,15 +215,15 @@ class StatelessPmtMapping implements PmtMapping {
   }
 
   providerToSixToFour(buf: Uint8Array, off: number): boolean {
-    const hi = read32(buf, off);
+    const hi = read32s(buf, off);
     if ((hi & this.pMask) >>> 0 !== this.pHi) return false;
     const before = this.checksumDeltaConstant ? 0 : prefixSum(buf, off);
     // Integer shifts as in sixToFourToProvider; when s = 0, L = 32 and the high word carries nothing.
     const s = this.slaBits;
-    const lo = read32(buf, off + 4);
+    const lo = read32s(buf, off + 4);
     const slaLow = lo & (this.slaScale - 1);
     const v4Low = s === 0 ? lo : (lo >>> s) | ((hi & ~this.pMask) << (32 - s));
-    const v4 = (this.ipv4CommonPrefix | v4Low) >>> 0;
+    const v4 = this.ipv4CommonPrefix | v4Low;
     const sla = this.sla | slaLow;
     buf[off] = 0x20;
     buf[off + 1] = 0x02;
