@@ -630,6 +630,8 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
   try {
     if (cfg.useDhcp6rd) dhcp.start();
     await wanWatcher.start();
+    // A static wan_ipv4 never fires onChange (it is already in the watcher's first value).
+    wan = wanWatcher.current();
     recompute("start");
     if (deps.statusSocket ?? true) {
       statusServer = await startStatusServer(cfg.statusSocket, {
