@@ -94,7 +94,11 @@ function encodeExtHeader(h: ExtHeader, next: number): Buffer {
   return b;
 }
 
-/** Builds an IPv6 packet: header, extension headers in the given order, payload. */
+/**
+ * Builds an IPv6 packet: header, extension headers in the given order, payload. The payload's
+ * checksum is the caller's (buildTcp & co. use spec.dst; with a Routing header RFC 8200 §8.1 wants
+ * the final destination instead, so pass that as the builder's dst).
+ */
 export function buildIpv6Packet(spec: Ipv6PacketSpec): Buffer {
   const exts = spec.extHeaders ?? [];
   const parts: Buffer[] = [];
