@@ -133,7 +133,14 @@ if (cmd === "shell") {
   }
   process.stdout.write(out.join("\n") + "\n");
   process.exitCode = bad > 0 ? 1 : 0;
+} else if (cmd === "get") {
+  // `uci -q get <package>.<section>.<option>` (named sections only); exit 1 when unset.
+  const [, sec, opt] = rest[0].split(".");
+  const section = loadPackage(confdir, pkg).find((s) => s.name === sec);
+  const v = opt === undefined ? section?.type : section?.options.get(opt);
+  if (v === undefined) process.exitCode = 1;
+  else process.stdout.write((Array.isArray(v) ? v.join(" ") : v) + "\n");
 } else {
-  process.stderr.write("usage: uci-standin.mjs shell|validate ...\n");
+  process.stderr.write("usage: uci-standin.mjs shell|validate|get ...\n");
   process.exitCode = 2;
 }
