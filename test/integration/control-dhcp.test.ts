@@ -1,0 +1,191 @@
+/**
+ * DHCPv4 option 212 (RFC 5969 §7.1.1) with real components (root, network namespaces): dnsmasq
+ * (Debian dnsmasq-base) serves OPTION_6RD on the CPE's WAN link, busybox udhcpc (the client OpenWrt
+ * uses) runs on the CPE with our hook (test/support/udhcpc-hook.sh), and the daemon picks up the
+ * provider prefix and the relay (PMT LAN mode, RFC 6732 §3.3), shows where each value came from,
+ * and follows a change of the option. Also RFC 6724 §2.1/§6 rules 5-6: with the translated
+ * (non-2002::/16) prefix, `getent ahosts` on the LAN host lists IPv6 first.
+ *
+ * Topology: test/support/control-lab.ts (WAN address by DHCP).
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { queryStatusSocket } from "../../module/status/server.js";
+import type { StatusSnapshot } from "../../module/status/snapshot.js";
+import {
+  buildControlLab,
+  ISP_CPE_SIDE,
+  lanAddresses,
+  lanDefaultRoute,
+  removeControlLabFiles,
+  startCpe,
+  startRelay,
+  waitCpeUp,
+  waitLoops,
+  writeLanHosts,
+  type ControlLab,
+} from "../support/control-lab.js";
+import {
+  NetnsRegistry,
+  netnsSkipReason,
+  toolSkipReason,
+  type NsProcess,
+} from "../support/netns.js";
+
+const skip =
+  netnsSkipReason() ??
+  toolSkipReason("dnsmasq") ??
+  toolSkipReason("busybox") ??
+  toolSkipReason("python3");
+
+/** The compiled tests run from out/test/integration; the hook lives in the source tree. */
+const HOOK = resolve(__dirname, "../../../test/support/udhcpc-hook.sh");
+
+/** OPTION_6RD payload as dnsmasq hex: IPv4MaskLen, 6rdPrefixLen, 6rdPrefix (16 bytes), BRs. */
+function option212(maskLen: number, prefixLen: number, prefix: number[], brs: number[][]): string {
+  const bytes = [
+    maskLen,
+    prefixLen,
+    ...prefix,
+    ...new Array(16 - prefix.length).fill(0),
+    ...brs.flat(),
+  ];
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+const DB8 = [0x20, 0x01, 0x0d, 0xb8];
+
+const status = async (lab: ControlLab) =>
+  (await queryStatusSocket(lab.statusSocket)) as StatusSnapshot;
+
+describe(
+  "DHCPv4 option 212 via dnsmasq + busybox udhcpc (netns)",
+  { skip, timeout: 240_000 },
+  () => {
+    const reg = new NetnsRegistry();
+    let lab: ControlLab;
+    let dnsmasq: NsProcess | undefined;
+    let udhcpc: NsProcess | undefined;
+    let cpe: NsProcess | undefined;
+    const diag = () =>
+      `\n--- cpe ---\n${cpe?.stderr().slice(-3000) ?? ""}\n--- udhcpc ---\n${udhcpc?.stderr() ?? ""}${udhcpc?.stdout() ?? ""}` +
+      `\n--- dnsmasq ---\n${dnsmasq?.stderr().slice(-1500) ?? ""}`;
+
+    const startDnsmasq = (opt: string): NsProcess =>
+      reg.spawn(lab.isp, [
+        "dnsmasq",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--no-ping",
+        "--port=0",
+        "--interface=cpe0",
+        "--bind-interfaces",
+        "--dhcp-authoritative",
+        `--dhcp-range=192.0.2.1,192.0.2.1,255.255.255.0,600`,
+        `--dhcp-option=3,${ISP_CPE_SIDE}`,
+        `--dhcp-option=212,${opt}`,
+        `--dhcp-leasefile=${join(lab.dir, "dnsmasq.leases")}`,
+        `--pid-file=${join(lab.dir, "dnsmasq.pid")}`,
+        "--log-dhcp",
+      ]);
+
+    before(async () => {
+      lab = buildControlLab(reg, { staticWan: false });
+      const relay = startRelay(lab, ["--provider-prefix", "2001:db8::/32"]);
+      assert.ok(await waitLoops(lab, relay), "relay did not start: " + relay.stderr());
+      dnsmasq = startDnsmasq(option212(0, 32, DB8, [[192, 88, 99, 1]]));
+      await reg.waitFor(() => false, 500);
+      udhcpc = reg.spawn(
+        lab.cpe,
+        ["busybox", "udhcpc", "-f", "-i", "wan0", "-s", HOOK, "-O", "212", "-t", "10", "-T", "1"],
+        { env: { ...process.env, PMT_DHCP_FILE: lab.leaseFile } },
+      );
+      const leased = await reg.waitFor(
+        () => {
+          try {
+            return /ip6rd=0 32 /.test(readFileSync(lab.leaseFile, "utf8"));
+          } catch {
+            return false;
+          }
+        },
+        20_000,
+        200,
+      );
+      assert.ok(leased, "no lease with option 212" + diag());
+      cpe = startCpe(lab, ["--health-interval", "3600"]);
+      assert.ok(await waitCpeUp(lab, cpe), "cpe did not start" + diag());
+    });
+
+    after(async () => {
+      try {
+        for (const p of [cpe, udhcpc, dnsmasq]) if (p) await reg.stop(p, 5000);
+      } finally {
+        await reg.cleanup();
+        removeControlLabFiles(lab);
+      }
+    });
+
+    test("the hook configured the leased WAN address and wrote the option", () => {
+      const lease = readFileSync(lab.leaseFile, "utf8");
+      assert.match(lease, /^interface=wan0$/m);
+      assert.match(lease, /^ip=192\.0\.2\.1$/m);
+      // busybox prints the prefix uncompressed: "0 32 2001:0db8:0000:... 192.88.99.1".
+      assert.match(lease, /^ip6rd=0 32 2001:0?db8:[0:]+ 192\.88\.99\.1$/m);
+      const addrs = reg.exec(lab.cpe, ["ip", "-4", "-o", "addr", "show", "dev", "wan0"]).stdout;
+      assert.match(addrs, /inet 192\.0\.2\.1\/24/);
+    });
+
+    test("daemon takes provider prefix and relay from DHCP (status shows the sources)", async () => {
+      await reg.waitFor(() => false, 300);
+      const s = await status(lab);
+      assert.equal(s.state, "running", JSON.stringify(s) + diag());
+      assert.deepEqual(s.providerPrefix, { value: "2001:db8::/32", source: "dhcp" });
+      assert.deepEqual(s.relays, { value: ["192.88.99.1"], source: "dhcp" });
+      assert.deepEqual(s.ipv4PrefixLen, { value: 0, source: "dhcp" });
+      assert.equal(s.translatedPrefix, "2001:db8:c000:201::/64");
+      assert.equal(s.lanPrefix, "2001:db8:c000:201::/64");
+      assert.equal(s.dhcp.option6rd, "2001:db8::/32 mask 0 relays 192.88.99.1");
+    });
+
+    test("LAN host forms an address in the translated provider /64", async () => {
+      const ok = await reg.waitFor(
+        () =>
+          lanAddresses(lab).some((a) => a.local.startsWith("2001:db8:c000:201:")) &&
+          lanDefaultRoute(lab) !== undefined,
+        20_000,
+        200,
+      );
+      assert.ok(ok, JSON.stringify(lanAddresses(lab)) + diag());
+    });
+
+    test("getent ahosts lists IPv6 first with the translated prefix (RFC 6724 rules 5, 6)", () => {
+      writeLanHosts(lab, ["192.0.2.80 dual.example", "3fff:100::80 dual.example"]);
+      const r = reg.exec(lab.lan, ["getent", "ahosts", "dual.example"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout.split("\n")[0] ?? "", /^3fff:100::80\s/, r.stdout);
+    });
+
+    test("a changed option 212 is followed (renew): new relay in use", async () => {
+      await reg.stop(dnsmasq!, 5000);
+      dnsmasq = startDnsmasq(option212(0, 32, DB8, [[198, 51, 100, 2]]));
+      await reg.waitFor(() => false, 500);
+      reg.kill(udhcpc!, "SIGUSR1"); // busybox udhcpc: renew now
+      let s: StatusSnapshot | undefined;
+      let ok = false;
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline && !ok;) {
+        await new Promise((r) => setTimeout(r, 250));
+        s = await status(lab);
+        ok = s.relays.value[0] === "198.51.100.2";
+      }
+      assert.ok(ok, JSON.stringify(s?.relays) + diag());
+      assert.equal(s!.relays.source, "dhcp");
+      assert.equal(s!.relayInUse, "198.51.100.2");
+      assert.equal(s!.health.target, "2002:c633:6402::");
+      assert.match(
+        cpe!.stderr(),
+        /dhcp option 212 2001:db8::\/32 mask 0 relays 192\.88\.99\.1 -> 2001:db8::\/32 mask 0 relays 198\.51\.100\.2/,
+      );
+    });
+  },
+);
