@@ -22,7 +22,7 @@
  * (RFC 3964 §5.3.1) other than 255.255.255.255 depend on the interface; the data plane rejects
  * every outer destination that is not its own address (DROP_IPV4_DST_NOT_OWN), which covers them.
  */
-import { formatIpv4Prefix, parseIpv4Prefix, type Ipv4Prefix } from "./ipv4.js";
+import { formatIpv4Prefix, ipv4MaskI32, parseIpv4Prefix, type Ipv4Prefix } from "./ipv4.js";
 
 /** The class of an IPv4 address; "global" = none of the special ranges. */
 export type Ipv4Class =
@@ -98,7 +98,7 @@ const GLOBAL_RANGE: Ipv4SpecialRange = Object.freeze({
 /** The special range `n` falls in (most specific), or the "global" pseudo-range. */
 export function ipv4Range(n: number): Ipv4SpecialRange {
   for (const r of IPV4_SPECIAL_RANGES) {
-    if ((n & maskOf(r.prefix.len)) >>> 0 === r.prefix.addr) return r;
+    if (((n ^ r.prefix.addr) & ipv4MaskI32(r.prefix.len)) === 0) return r;
   }
   return GLOBAL_RANGE;
 }
@@ -108,23 +108,20 @@ export function classifyIpv4(n: number): Ipv4Class {
   return ipv4Range(n >>> 0).cls;
 }
 
-function maskOf(len: number): number {
-  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-}
-
 /**
  * Whether `n` is in the default invalid list (RFC 3964 §5.3.1 + RFC 6598 §5), ignoring any
  * operator overrides. Returns 0 = valid, 1 = invalid and overridable (private, shared),
- * 2 = invalid and never overridable. Hot path: a few integer compares, by first octet.
+ * 2 = invalid and never overridable. `n` unsigned or signed. Hot path: a few integer compares
+ * by first octet, on shifted values below 2^31 (no heap number, see addr/policy.ts).
  */
 export function rfc3964Ipv4Status(n: number): 0 | 1 | 2 {
   const a = n >>> 24;
   if (a === 0 || a === 127 || a >= 224) return 2;
   if (a === 10) return 1;
-  if (a === 172) return (n & 0xfff00000) >>> 0 === 0xac100000 ? 1 : 0;
-  if (a === 192) return n >>> 16 === 0xc0a8 ? 1 : 0;
-  if (a === 169) return n >>> 16 === 0xa9fe ? 2 : 0;
-  if (a === 100) return (n & 0xffc00000) >>> 0 === 0x64400000 ? 1 : 0;
+  if (a === 172) return n >>> 20 === 0xac1 ? 1 : 0; // 172.16.0.0/12
+  if (a === 192) return n >>> 16 === 0xc0a8 ? 1 : 0; // 192.168.0.0/16
+  if (a === 169) return n >>> 16 === 0xa9fe ? 2 : 0; // 169.254.0.0/16
+  if (a === 100) return n >>> 22 === 0x191 ? 1 : 0; // 100.64.0.0/10
   return 0;
 }
 
@@ -138,7 +135,7 @@ export function isInvalid6to4Ipv4(n: number, extraAllowed: readonly Ipv4Prefix[]
   if (status !== 1) return status === 2;
   for (let i = 0; i < extraAllowed.length; i++) {
     const p = extraAllowed[i]!;
-    if ((n & maskOf(p.len)) >>> 0 === p.addr) return false;
+    if (((n ^ p.addr) & ipv4MaskI32(p.len)) === 0) return false;
   }
   return true;
 }

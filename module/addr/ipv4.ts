@@ -40,6 +40,14 @@ export function ipv4Mask(len: number): number {
 }
 
 /**
+ * ipv4Mask as a signed 32-bit value (-1 for /32), for per-packet compares of signed (`| 0`)
+ * addresses: `(a & ipv4MaskI32(len)) === (net & ipv4MaskI32(len))`, with no heap number.
+ */
+export function ipv4MaskI32(len: number): number {
+  return len <= 0 ? 0 : len >= 32 ? -1 : -1 << (32 - len);
+}
+
+/**
  * Parses `a.b.c.d/len` (0 <= len <= 32); a bare address is a /32. Host bits past `len` are accepted
  * and cleared (`192.0.2.1/24` -> 192.0.2.0/24), as `ip route` does: an operator writing their own
  * address with the prefix length means the network, and rejecting it would only add friction.
@@ -63,9 +71,12 @@ export function formatIpv4Prefix(p: Ipv4Prefix): string {
   return `${formatIpv4(p.addr)}/${p.len}`;
 }
 
-/** Whether address `n` lies inside prefix `p`. Allocation-free. */
+/**
+ * Whether address `n` (unsigned or signed) lies inside prefix `p`. Allocation-free: the XOR
+ * compares the masked bits as signed 32-bit values whatever the sign convention of either side.
+ */
 export function ipv4InPrefix(n: number, p: Ipv4Prefix): boolean {
-  return (n & ipv4Mask(p.len)) >>> 0 === p.addr;
+  return ((n ^ p.addr) & ipv4MaskI32(p.len)) === 0;
 }
 
 /** Reads a big-endian IPv4 address from `buf` at `off` as an unsigned 32-bit number. Allocation-free. */

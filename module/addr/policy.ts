@@ -29,6 +29,12 @@
  * Per-configuration data (own addresses, relays, operator overrides, on-link prefixes) is
  * precomputed once into a `PolicyContext`; the control plane builds a new one whenever the
  * forwarding state changes. Hot path: the check functions allocate nothing and never throw.
+ *
+ * IPv4 addresses: the functions take them unsigned (`>>> 0`, the project convention) or signed
+ * (`| 0`) and work on signed 32-bit values inside (`| 0`, Int32Array lists, masks compared with
+ * `(a & mask) === net`). Why: V8 keeps an int32 a small integer, but an unsigned value >= 128.0.0.0
+ * becomes a heap number whenever it crosses a call that is not inlined: one allocation per packet
+ * (bench:codec GC count). Hot-path callers pass `| 0` values for the same reason.
  */
 import {
   DROP_6TO4_DST_MISMATCH,
@@ -49,9 +55,9 @@ import {
   type DropReason,
 } from "./drop-reason.js";
 import { isInvalidIpv6, rfc3964Ipv4Status } from "./classify.js";
-import { ipv4Mask, type Ipv4Prefix } from "./ipv4.js";
+import { ipv4MaskI32, type Ipv4Prefix } from "./ipv4.js";
 import { ipv6InPrefix, type Ipv6Prefix } from "./ipv6.js";
-import { embeddedIpv4, is6to4 } from "./sixto4.js";
+import { embeddedIpv4I32, is6to4 } from "./sixto4.js";
 
 /** Byte offsets of the addresses in the IPv6 header (RFC 8200 §3). */
 const V6_SRC = 8;
@@ -81,14 +87,17 @@ export interface PolicyOptions {
   readonly ownSixToFourOnLink?: boolean;
 }
 
-/** Precomputed, immutable policy data; build with `createPolicyContext`. */
+/**
+ * Precomputed, immutable policy data; build with `createPolicyContext`. The IPv4 lists hold signed
+ * 32-bit values (`| 0`, see the file header); allowAddr[i] is already masked with allowMask[i].
+ */
 export interface PolicyContext {
   readonly role: PolicyRole;
   readonly isCpe: boolean;
-  readonly ownIpv4: Uint32Array;
-  readonly relays: Uint32Array;
-  readonly allowAddr: Uint32Array;
-  readonly allowMask: Uint32Array;
+  readonly ownIpv4: Int32Array;
+  readonly relays: Int32Array;
+  readonly allowAddr: Int32Array;
+  readonly allowMask: Int32Array;
   readonly onLinkPrefixes: readonly Ipv6Prefix[];
   readonly ownSixToFourOnLink: boolean;
 }
@@ -98,10 +107,10 @@ export function createPolicyContext(options: PolicyOptions): PolicyContext {
   return Object.freeze({
     role: options.role,
     isCpe: options.role === "cpe",
-    ownIpv4: Uint32Array.from(options.ownIpv4, (n) => n >>> 0),
-    relays: Uint32Array.from(options.relays ?? [], (n) => n >>> 0),
-    allowAddr: Uint32Array.from(allow, (p) => (p.addr & ipv4Mask(p.len)) >>> 0),
-    allowMask: Uint32Array.from(allow, (p) => ipv4Mask(p.len)),
+    ownIpv4: Int32Array.from(options.ownIpv4, (n) => n | 0),
+    relays: Int32Array.from(options.relays ?? [], (n) => n | 0),
+    allowAddr: Int32Array.from(allow, (p) => p.addr & ipv4MaskI32(p.len)),
+    allowMask: Int32Array.from(allow, (p) => ipv4MaskI32(p.len)),
     onLinkPrefixes: Object.freeze(
       (options.onLinkPrefixes ?? []).map((p) =>
         Object.freeze({ addr: p.addr.slice(), len: p.len }),
@@ -111,23 +120,25 @@ export function createPolicyContext(options: PolicyOptions): PolicyContext {
   });
 }
 
-function contains(list: Uint32Array, n: number): boolean {
+/** Whether the signed 32-bit `n` is in `list` (a context's Int32Array). */
+function contains(list: Int32Array, n: number): boolean {
   for (let i = 0; i < list.length; i++) if (list[i] === n) return true;
   return false;
 }
 
-/** Whether `n` is one of our own IPv4 addresses. */
+/** Whether `n` (unsigned or signed) is one of our own IPv4 addresses. */
 export function isOwnIpv4(ctx: PolicyContext, n: number): boolean {
-  return contains(ctx.ownIpv4, n >>> 0);
+  return contains(ctx.ownIpv4, n | 0);
 }
 
-/** RFC 3964 §5.3.1 with the operator overrides of this context. */
+/** RFC 3964 §5.3.1 with the operator overrides of this context; `n` unsigned or signed. */
 export function isInvalidIpv4(ctx: PolicyContext, n: number): boolean {
-  const status = rfc3964Ipv4Status(n);
+  const v = n | 0;
+  const status = rfc3964Ipv4Status(v);
   if (status !== 1) return status === 2;
   const { allowAddr, allowMask } = ctx;
   for (let i = 0; i < allowAddr.length; i++) {
-    if ((n & allowMask[i]!) >>> 0 === allowAddr[i]) return false;
+    if ((v & allowMask[i]!) === allowAddr[i]) return false;
   }
   return true;
 }
@@ -144,7 +155,7 @@ function ipv6Sanity(
   invalidV4: DropReason,
 ): DropReason {
   if (isInvalidIpv6(buf, off)) return invalid;
-  if (is6to4(buf, off) && isInvalidIpv4(ctx, embeddedIpv4(buf, off))) return invalidV4;
+  if (is6to4(buf, off) && isInvalidIpv4(ctx, embeddedIpv4I32(buf, off))) return invalidV4;
   return DROP_NONE;
 }
 
@@ -168,7 +179,7 @@ export function checkOwnIpv4Embedded(
   addrOff: number,
 ): DropReason {
   if (is6to4(buf, addrOff)) {
-    if (contains(ctx.ownIpv4, embeddedIpv4(buf, addrOff))) {
+    if (contains(ctx.ownIpv4, embeddedIpv4I32(buf, addrOff))) {
       return ctx.ownSixToFourOnLink ? DROP_NONE : DROP_OWN_IPV4_EMBEDDED;
     }
   } else if (isOnLinkNative(ctx, buf, addrOff)) {
@@ -179,7 +190,7 @@ export function checkOwnIpv4Embedded(
     buf[addrOff + 9] === 0 &&
     buf[addrOff + 10] === 0x5e &&
     buf[addrOff + 11] === 0xfe &&
-    contains(ctx.ownIpv4, embeddedIpv4(buf, addrOff + 10))
+    contains(ctx.ownIpv4, embeddedIpv4I32(buf, addrOff + 10))
   ) {
     return DROP_OWN_IPV4_EMBEDDED;
   }
@@ -188,7 +199,8 @@ export function checkOwnIpv4Embedded(
 
 /**
  * RFC 3964 §5.1 + RFC 6324 §3.3 (source) for the IPv6 packet at buf[v6] about to be
- * encapsulated srcV4 -> dstV4. See the file header for the flow.
+ * encapsulated srcV4 -> dstV4 (unsigned or signed; hot-path callers pass `| 0`). See the file
+ * header for the flow.
  */
 export function checkEncapsulate(
   ctx: PolicyContext,
@@ -199,16 +211,18 @@ export function checkEncapsulate(
 ): DropReason {
   const src = v6 + V6_SRC;
   const dst = v6 + V6_DST;
+  const s4 = srcV4 | 0;
+  const d4 = dstV4 | 0;
   let r = ipv6Sanity(ctx, buf, src, DROP_IPV6_SRC_INVALID, DROP_IPV6_SRC_6TO4_INVALID_IPV4);
   if (r !== DROP_NONE) return r;
   r = ipv6Sanity(ctx, buf, dst, DROP_IPV6_DST_INVALID, DROP_IPV6_DST_6TO4_INVALID_IPV4);
   if (r !== DROP_NONE) return r;
-  if (isInvalidIpv4(ctx, srcV4)) return DROP_ENCAP_SRC_INVALID;
-  if (isInvalidIpv4(ctx, dstV4) || contains(ctx.ownIpv4, dstV4 >>> 0)) {
+  if (isInvalidIpv4(ctx, s4)) return DROP_ENCAP_SRC_INVALID;
+  if (isInvalidIpv4(ctx, d4) || contains(ctx.ownIpv4, d4)) {
     return DROP_ENCAP_DST_INVALID;
   }
   if (is6to4(buf, src)) {
-    if (embeddedIpv4(buf, src) !== srcV4 >>> 0) return DROP_ENCAP_SRC_INVALID;
+    if (embeddedIpv4I32(buf, src) !== s4) return DROP_ENCAP_SRC_INVALID;
   } else if (!is6to4(buf, dst)) {
     return DROP_NATIVE_TO_NATIVE;
   }
@@ -217,7 +231,8 @@ export function checkEncapsulate(
 
 /**
  * RFC 3964 §5.2 + RFC 6324 §3.3 (destination) for the IPv6 packet at buf[v6] that arrived as
- * protocol 41 srcV4 -> dstV4. See the file header for the flow.
+ * protocol 41 srcV4 -> dstV4 (unsigned or signed; hot-path callers pass `| 0`). See the file
+ * header for the flow.
  */
 export function checkDecapsulate(
   ctx: PolicyContext,
@@ -228,23 +243,23 @@ export function checkDecapsulate(
 ): DropReason {
   const src = v6 + V6_SRC;
   const dst = v6 + V6_DST;
-  srcV4 >>>= 0;
-  dstV4 >>>= 0;
-  if (isInvalidIpv4(ctx, srcV4)) return DROP_IPV4_SRC_INVALID;
-  if (!contains(ctx.ownIpv4, dstV4)) return DROP_IPV4_DST_NOT_OWN;
+  const s4 = srcV4 | 0;
+  const d4 = dstV4 | 0;
+  if (isInvalidIpv4(ctx, s4)) return DROP_IPV4_SRC_INVALID;
+  if (!contains(ctx.ownIpv4, d4)) return DROP_IPV4_DST_NOT_OWN;
   let r = ipv6Sanity(ctx, buf, src, DROP_IPV6_SRC_INVALID, DROP_IPV6_SRC_6TO4_INVALID_IPV4);
   if (r !== DROP_NONE) return r;
   r = ipv6Sanity(ctx, buf, dst, DROP_IPV6_DST_INVALID, DROP_IPV6_DST_6TO4_INVALID_IPV4);
   if (r !== DROP_NONE) return r;
   if (is6to4(buf, dst)) {
-    if (embeddedIpv4(buf, dst) !== dstV4) return DROP_6TO4_DST_MISMATCH;
+    if (embeddedIpv4I32(buf, dst) !== d4) return DROP_6TO4_DST_MISMATCH;
     if (is6to4(buf, src)) {
-      if (embeddedIpv4(buf, src) !== srcV4) return DROP_6TO4_SRC_SPOOFED;
-    } else if (ctx.isCpe && !contains(ctx.relays, srcV4)) {
+      if (embeddedIpv4I32(buf, src) !== s4) return DROP_6TO4_SRC_SPOOFED;
+    } else if (ctx.isCpe && !contains(ctx.relays, s4)) {
       return DROP_NATIVE_SRC_NOT_FROM_RELAY;
     }
   } else if (is6to4(buf, src)) {
-    if (embeddedIpv4(buf, src) !== srcV4) return DROP_6TO4_SRC_SPOOFED;
+    if (embeddedIpv4I32(buf, src) !== s4) return DROP_6TO4_SRC_SPOOFED;
     if (ctx.isCpe && !isOnLinkNative(ctx, buf, dst)) return DROP_DST_NOT_OWN_PREFIX;
   } else {
     return DROP_NATIVE_TO_NATIVE;

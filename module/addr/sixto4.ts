@@ -6,7 +6,8 @@
  * interface ID 1), as Linux 6to4 how-tos, OpenWrt's 6to4 script and the relay's
  * 2002:c058:6301::1 do. (Windows uses 2002:V4ADDR::V4ADDR; either is a valid address of the /48.)
  *
- * Hot path: `is6to4`, `embeddedIpv4`, `writeSixToFour` read/write in place and allocate nothing.
+ * Hot path: `is6to4`, `embeddedIpv4`, `embeddedIpv4I32`, `writeSixToFour` read/write in place and
+ * allocate nothing.
  * The builders return fresh 16-byte arrays (control plane).
  */
 
@@ -29,6 +30,15 @@ export function embeddedIpv4(buf: Uint8Array, off: number): number {
   return (
     ((buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!) >>> 0
   );
+}
+
+/**
+ * embeddedIpv4 as a signed 32-bit value (`| 0`), for per-packet code: V8 keeps it a small
+ * integer, where an unsigned V4ADDR >= 128.0.0.0 is boxed as a heap number whenever it crosses a
+ * call that is not inlined (see addr/policy.ts).
+ */
+export function embeddedIpv4I32(buf: Uint8Array, off: number): number {
+  return (buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!;
 }
 
 /** The SLA ID of a 2002:V4ADDR:SLA:: address at buf[off]. */
