@@ -60,6 +60,8 @@ export interface CpeConfig {
   readonly healthTarget: Uint8Array | null;
   readonly healthInterval: number;
   readonly healthFailures: number;
+  /** With ra netifd: `<hook> update <tun> <prefix/len> <preferred_s> <valid_s> <mtu>` / `withdraw <tun>`. */
+  readonly netifdHook: string;
   readonly useDhcp6rd: boolean;
   readonly stateFile: string;
   readonly statusSocket: string;

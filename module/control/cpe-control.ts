@@ -296,6 +296,29 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
     saveState();
     health.setTarget(next ? healthTarget(next) : null);
     if (ra) ra.changed();
+    publishNetifd();
+  }
+
+  // ra netifd (OpenWrt): the LAN prefix goes to netifd through cfg.netifdHook, and odhcpd
+  // advertises it (openwrt-package/6to4-pmt/files/netifd-prefix). Withdrawn while the tunnel is
+  // down (RFC 7084 L-4) and on stop. Added by the OPENWRT helper.
+  let netifdSent = "";
+  function publishNetifd(final = false): Promise<unknown> {
+    if (cfg.ra !== "netifd") return Promise.resolve();
+    const p = !final && plan !== null && health.isUp() ? plan : null;
+    const argv = p
+      ? [
+          cfg.netifdHook,
+          "update",
+          deps.tunName ?? cfg.tunName,
+          formatIpv6Prefix(p.lanPrefix),
+        ].concat([String(lifetimes.preferredS), String(lifetimes.validS), String(p.tunnelMtu)])
+      : [cfg.netifdHook, "withdraw", deps.tunName ?? cfg.tunName];
+    if (argv.join(" ") === netifdSent) return Promise.resolve();
+    netifdSent = argv.join(" ");
+    return runner.run(argv, 5000).then((r) => {
+      if (r.code !== 0) log.warn(`netifd hook ${argv.join(" ")} failed: exit ${r.code}`);
+    });
   }
 
   function derivePlan(v4: number): Plan | string {
@@ -455,6 +478,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
           : `tunnel health down: ${s.consecutiveFailures} probes to ${s.target} failed; router lifetime 0 (RFC 7084 L-4)`,
       );
       ra?.changed();
+      publishNetifd();
     },
   });
 
@@ -673,6 +697,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       if (stopped) return;
       ra?.stop(); // final RA (uses the state as it is)
       stopped = true;
+      await publishNetifd(true);
       dhcp.stop();
       wanWatcher.stop();
       health.stop();
@@ -688,8 +713,20 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** The LAN device's MAC (for the SLLA option), via `ip -j link` so it works inside a netns. */
+/**
+ * The LAN device's MAC (for the SLLA option): sysfs (`ip netns exec` mounts the namespace's own),
+ * else `ip -j link` (iproute2; busybox `ip` has no JSON).
+ */
 async function readMac(runner: CommandRunner, device: string): Promise<Uint8Array | null> {
+  try {
+    const text = readFileSync(`/sys/class/net/${device}/address`, "utf8").trim();
+    const type = readFileSync(`/sys/class/net/${device}/type`, "utf8").trim();
+    if (/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(text) && type === "1") {
+      return Uint8Array.from(text.split(":").map((h) => parseInt(h, 16)));
+    }
+  } catch {
+    // No sysfs entry (device absent, or sysfs of another namespace): ask ip.
+  }
   const r = await runner.run(["ip", "-j", "link", "show", "dev", device], 5000);
   try {
     const links = JSON.parse(r.stdout) as Array<{ address?: string; link_type?: string }>;
