@@ -22,7 +22,8 @@ mkdirSync(join(root, "lib/functions"), { recursive: true });
 // Stand-in for /lib/functions/network.sh: the WAN's L3 device comes from the environment.
 writeFileSync(
   join(root, "lib/functions/network.sh"),
-  'network_get_device() { eval "$1=\\"\\${STANDIN_DEVICE_$2:-}\\""; }\n',
+  'network_get_device() { eval "$1=\\"\\${STANDIN_DEVICE_$2:-}\\""; }\n' +
+    'network_get_ipaddr() { eval "$1=\\"\\${STANDIN_IPADDR_$2:-}\\""; }\n',
 );
 
 interface Instance {
@@ -56,6 +57,7 @@ function runInit(uci: string, action: "start" | "triggers", env: Record<string, 
       PROCD_LOG: log,
       IPKG_INSTROOT: root,
       STANDIN_DEVICE_wan: "eth1",
+      STANDIN_IPADDR_wan: "192.0.2.1",
       ...env,
     },
   });
@@ -146,7 +148,7 @@ config cpe 'cpe'
 	option health_interval '10'
 	option log_level 'debug'
 `;
-  const r = runInit(uci, "start", { STANDIN_DEVICE_wan6rd: "pppoe-wan" });
+  const r = runInit(uci, "start", { STANDIN_DEVICE_wan6rd: "pppoe-wan" /* static wan_ipv4 */ });
   assert.equal(r.status, 0, r.stderr);
   const cmd = r.instances[0]!.command;
   assert.deepEqual(cmd.slice(0, 2), ["/usr/sbin/6to4-pmt", "cpe"]);
@@ -198,6 +200,17 @@ config cpe 'cpe'
   assert.equal(cfg.tunnelMtu, 1452);
   assert.equal(cfg.direct6to4, false);
   assert.equal(cfg.wanDevice, "pppoe-wan");
+});
+
+test("no WAN IPv4 address yet: waits for the interface trigger instead of starting", () => {
+  const uci = "config cpe 'cpe'\n\toption enabled '1'\n";
+  const r = runInit(uci, "start", { STANDIN_IPADDR_wan: "" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.instances, []);
+  assert.match(r.stderr, /waiting for an IPv4 address on interface 'wan'/);
+  // A static wan_ipv4 does not wait.
+  const s = runInit(uci + "\toption wan_ipv4 '192.0.2.1'\n", "start", { STANDIN_IPADDR_wan: "" });
+  assert.equal(s.instances.length, 1);
 });
 
 test("a configured wan_device is kept", () => {
