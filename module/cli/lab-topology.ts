@@ -206,6 +206,9 @@ export function labCpeArgs(c: LabCpe, extra: readonly string[] = []): string[] {
     "info",
   ];
   if (c.spec.pmt) args.push("--provider-prefix", LAB_PROVIDER_PREFIX);
+  // A plain CPE on shared space runs only toward an operator-named relay (RFC 6732 §4.2,
+  // control/wan-policy.ts): name the relay explicitly.
+  else args.push("--relay", LAB_ANYCAST);
   return [...args, ...extra];
 }
 
