@@ -83,11 +83,16 @@ export interface PmtMapping {
   isMappedSixToFour(buf: Uint8Array, off: number): boolean;
   /** The V4ADDR a provider address maps to, or -1 when it is outside P/L. No rewrite. */
   providerEmbeddedIpv4(buf: Uint8Array, off: number): number;
+  /** Whether the address at buf[off] is inside P/L (no rewrite). Hot path. */
+  isProviderAddress(buf: Uint8Array, off: number): boolean;
+  /**
+   * providerEmbeddedIpv4 for an address the caller checked with `isProviderAddress`, as a signed
+   * 32-bit value (`| 0`): no heap number per packet for V4ADDR >= 128.0.0.0 (see addr/policy.ts).
+   */
+  providerEmbeddedIpv4I32(buf: Uint8Array, off: number): number;
   /** The provider /64 (16 bytes, IID zero) for `v4` and the first mapped SLA; null when v4 is outside the common prefix. */
   translatedLan64(v4: number): Uint8Array | null;
 }
-
-const TWO_POW_32 = 0x100000000;
 
 function read32(buf: Uint8Array, off: number): number {
   return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
@@ -207,11 +212,20 @@ class StatelessPmtMapping implements PmtMapping {
   }
 
   providerEmbeddedIpv4(buf: Uint8Array, off: number): number {
-    const hi = read32(buf, off);
-    if ((hi & this.pMask) >>> 0 !== this.pHi) return -1;
-    const carried = ((hi & ~this.pMask) >>> 0) * TWO_POW_32 + read32(buf, off + 4);
-    const v4Low = (carried - (carried % this.slaScale)) / this.slaScale;
-    return (this.ipv4CommonPrefix | v4Low) >>> 0;
+    if (!this.isProviderAddress(buf, off)) return -1;
+    return this.providerEmbeddedIpv4I32(buf, off) >>> 0;
+  }
+
+  isProviderAddress(buf: Uint8Array, off: number): boolean {
+    return (read32s(buf, off) & this.pMask) >>> 0 === this.pHi;
+  }
+
+  providerEmbeddedIpv4I32(buf: Uint8Array, off: number): number {
+    // Integer shifts as in providerToSixToFour (s = 0: L = 32, the high word carries nothing).
+    const s = this.slaBits;
+    const lo = read32s(buf, off + 4);
+    if (s === 0) return this.ipv4CommonPrefix | lo;
+    return this.ipv4CommonPrefix | (lo >>> s) | ((read32s(buf, off) & ~this.pMask) << (32 - s));
   }
 
   providerToSixToFour(buf: Uint8Array, off: number): boolean {

@@ -86,7 +86,7 @@ export class CpeInboundPath {
     const payload = (buf[v6 + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[v6 + IPV6_OFF_PAYLOAD_LEN + 1]!;
     if (payload + IPV6_HEADER_BYTES !== v6len) return DROP_IPV6_LENGTH_MISMATCH;
     // 5.
-    const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
+    const check = checkDecapsulate(state.policy, buf, v6, srcV4 | 0, dstV4 | 0); // | 0: no boxing
     if (check !== DROP_NONE) return check;
     // 6. 2002:V4ADDR::/48 with V4ADDR = ours.
     const d = v6 + IPV6_OFF_DST;

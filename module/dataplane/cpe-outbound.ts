@@ -24,7 +24,7 @@ import { DROP_HOP_LIMIT_EXCEEDED, DROP_NONE, DROP_NOT_IPV6 } from "../addr/drop-
 import { DROP_NO_ROUTE, DROP_PACKET_TOO_BIG, DROP_TX_ERROR } from "../addr/drop-reason.js";
 import type { DropReason } from "../addr/drop-reason.js";
 import { checkEncapsulate } from "../addr/policy.js";
-import { embeddedIpv4, is6to4 } from "../addr/sixto4.js";
+import { embeddedIpv4I32, is6to4 } from "../addr/sixto4.js";
 import { ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED } from "../codec/constants.js";
 import { ICMPV6_TIME_EXCEEDED_HOP_LIMIT, IPPROTO_IPV6 } from "../codec/constants.js";
 import { IPV6_HEADER_BYTES, IPV6_OFF_DST, IPV6_OFF_HOP_LIMIT } from "../codec/constants.js";
@@ -118,29 +118,20 @@ export class CpeOutboundPath {
         this.counters.traffic[CTR_TRANSLATED]!++;
       }
     }
-    // 6.
-    let dstV4 = state.relayIpv4;
+    // 6. IPv4 addresses as signed 32-bit (`| 0`): no heap number per packet (addr/policy.ts).
+    const srcV4 = state.ownIpv4 | 0;
+    let dstV4 = state.relayIpv4 | 0;
     if (state.direct6to4 && is6to4(buf, off + IPV6_OFF_DST)) {
-      dstV4 = embeddedIpv4(buf, off + IPV6_OFF_DST);
+      dstV4 = embeddedIpv4I32(buf, off + IPV6_OFF_DST);
     }
     // 7.
-    const check = checkEncapsulate(state.policy, buf, off, state.ownIpv4, dstV4);
+    const check = checkEncapsulate(state.policy, buf, off, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
     // 8.
     buf[off + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
     const total = len + IPV4_MIN_HEADER_BYTES;
     this.ipv4Id = (this.ipv4Id + 1) & 0xffff;
-    writeIpv4Header(
-      buf,
-      0,
-      total,
-      IPPROTO_IPV6,
-      state.ownIpv4,
-      dstV4,
-      state.ipv4Ttl,
-      this.ipv4Id,
-      false,
-    );
+    writeIpv4Header(buf, 0, total, IPPROTO_IPV6, srcV4, dstV4, state.ipv4Ttl, this.ipv4Id, false);
     if (!this.toWire.push(buf, 0, total)) return DROP_TX_ERROR;
     this.counters.traffic[CTR_OUT_PACKETS]!++;
     this.counters.traffic[CTR_OUT_BYTES]! += len;

@@ -99,14 +99,14 @@ export class RelayInboundPath {
     const payload = (buf[v6 + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[v6 + IPV6_OFF_PAYLOAD_LEN + 1]!;
     if (payload + IPV6_HEADER_BYTES !== v6len) return DROP_IPV6_LENGTH_MISMATCH;
     // 5.
-    const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
+    const check = checkDecapsulate(state.policy, buf, v6, srcV4 | 0, dstV4 | 0); // | 0: no boxing
     if (check !== DROP_NONE) return check;
     // 6.
     if (isEchoToUs(state, buf, v6, v6len))
       return this.echoReply(state, buf, v6, v6len, srcV4, dstV4);
     // 7.
     const mapping = state.mapping;
-    if (mapping !== null && !inAny(state.optOut, srcV4)) {
+    if (mapping !== null && !inAny(state.optOut, srcV4 | 0)) {
       const t = translateSourceToProvider(buf, v6, v6len, mapping, this.ul);
       if (t === TRANSLATE_NOT_MAPPED) this.counters.traffic[CTR_UNTRANSLATED]!++;
       else if (t !== DROP_NONE) return t;

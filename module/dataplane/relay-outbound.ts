@@ -26,7 +26,7 @@ import { DROP_NO_ROUTE, DROP_PACKET_TOO_BIG, DROP_TX_ERROR } from "../addr/drop-
 import type { DropReason } from "../addr/drop-reason.js";
 import { ipv4InPrefix } from "../addr/ipv4.js";
 import { checkEncapsulate } from "../addr/policy.js";
-import { embeddedIpv4, is6to4 } from "../addr/sixto4.js";
+import { embeddedIpv4I32, is6to4 } from "../addr/sixto4.js";
 import { ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED } from "../codec/constants.js";
 import { ICMPV6_TIME_EXCEEDED_HOP_LIMIT, IPPROTO_IPV6 } from "../codec/constants.js";
 import { IPV6_HEADER_BYTES, IPV6_OFF_DST, IPV6_OFF_HOP_LIMIT } from "../codec/constants.js";
@@ -108,9 +108,9 @@ export class RelayOutboundPath {
     const d = off + IPV6_OFF_DST;
     const mapping = state.mapping;
     if (mapping !== null) {
-      const v4 = mapping.providerEmbeddedIpv4(buf, d);
-      if (v4 >= 0) {
-        if (inAny(state.optOut, v4)) return DROP_NO_ROUTE;
+      // V4ADDR as signed 32-bit: no heap number per packet (addr/policy.ts).
+      if (mapping.isProviderAddress(buf, d)) {
+        if (inAny(state.optOut, mapping.providerEmbeddedIpv4I32(buf, d))) return DROP_NO_ROUTE;
         const t = translateDestinationTo6to4(buf, off, len, mapping, this.ul);
         if (t === TRANSLATE_NOT_MAPPED) return DROP_NO_ROUTE;
         if (t !== DROP_NONE) return t;
@@ -119,8 +119,9 @@ export class RelayOutboundPath {
     }
     // 6.
     if (!is6to4(buf, d)) return DROP_NO_ROUTE;
-    const dstV4 = embeddedIpv4(buf, d);
-    const srcV4 = state.relayIpv4s[0]!;
+    // IPv4 addresses as signed 32-bit (`| 0`): no heap number per packet (addr/policy.ts).
+    const dstV4 = embeddedIpv4I32(buf, d);
+    const srcV4 = state.relayIpv4s[0]! | 0;
     // 7.
     const check = checkEncapsulate(state.policy, buf, off, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
