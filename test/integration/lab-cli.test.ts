@@ -1,0 +1,52 @@
+/**
+ * `6to4-pmt lab` as a user runs it (root): the bundle builds the fixed-name namespaces
+ * lan - cpe - isp - relay - inet, runs itself as CPE and relay, pings, transfers over TCP, shows
+ * the translated source address (RFC 6732 Figure 3) and exits 0 with "verdict: PASSED"; afterwards
+ * no namespace of the lab is left. Skips when the bundle is not built or a lab is already running.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import * as path from "node:path";
+import { test } from "node:test";
+import { netnsSkipReason } from "../support/netns.js";
+
+const BUNDLE = path.resolve(__dirname, "../../../dist/6to4-pmt.js");
+const LAB_NAMESPACES = ["lan", "cpe", "isp", "relay", "inet"];
+
+function skipReason(): string | undefined {
+  if (!existsSync(BUNDLE)) return `bundle ${BUNDLE} not built (npm run build)`;
+  const busy = LAB_NAMESPACES.filter((n) => existsSync(`/run/netns/${n}`));
+  if (busy.length > 0) return `namespaces ${busy.join(",")} exist: a lab is running`;
+  return netnsSkipReason();
+}
+
+test(
+  "6to4-pmt lab passes and tears everything down",
+  { skip: skipReason(), timeout: 120_000 },
+  () => {
+    const r = spawnSync(process.execPath, [BUNDLE, "lab", "--bytes", "2000000"], {
+      encoding: "utf8",
+      timeout: 110_000,
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /verdict: PASSED/);
+    assert.match(r.stdout, /source address the server saw: 2001:db8:6440:2::100/);
+    assert.match(r.stdout, /cpe counters: .*out_packets=/);
+    for (const n of LAB_NAMESPACES)
+      assert.equal(existsSync(`/run/netns/${n}`), false, `${n} removed`);
+  },
+);
+
+test(
+  "6to4-pmt lab: bad argument exits 2",
+  { skip: existsSync(BUNDLE) ? undefined : "bundle not built" },
+  () => {
+    const r = spawnSync(process.execPath, [BUNDLE, "lab", "--bogus"], {
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /usage: 6to4-pmt lab/);
+  },
+);
