@@ -97,3 +97,21 @@ test("DhcpLeaseWatcher follows atomic replacements and removal; stop() unwatches
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("parseIp6rdText throws only DecodeError; parseLeaseFile never throws (random input)", () => {
+  let seed = 4242;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+  const alphabet = "0123456789abcdef:. /x\n=-";
+  for (let i = 0; i < 3000; i++) {
+    let s = "";
+    const len = rnd(60);
+    for (let j = 0; j < len; j++) s += alphabet[rnd(alphabet.length)];
+    if (i % 3 === 0) s = `${rnd(40)} ${rnd(140)} ${s}`;
+    try {
+      parseIp6rdText(s);
+    } catch (e) {
+      assert.ok(e instanceof DecodeError, `${String(e)} for ${JSON.stringify(s)}`);
+    }
+    parseLeaseFile(`ip6rd=${s}\nip=${s}\n${s}`);
+  }
+});
