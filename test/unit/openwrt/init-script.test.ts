@@ -5,92 +5,15 @@
 // RFC 7526 §5: nothing runs while enabled = 0.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
 import { parseCpeConfig, parseRelayConfig } from "../../../module/config/parse.js";
 import { formatIpv4 } from "../../../module/addr/ipv4.js";
 import { formatIpv6Prefix } from "../../../module/addr/ipv6.js";
+import { InitStandin, flagsOf } from "../../support/openwrt-standin.js";
 
-const INIT = resolve("openwrt-package/6to4-pmt/files/6to4-pmt.init");
-const STANDIN = resolve("test/unit/openwrt/standin");
-const SHELL = existsSync("/usr/bin/busybox") ? ["/usr/bin/busybox", "sh"] : ["/bin/sh"];
-const root = mkdtempSync(join(tmpdir(), "6to4-pmt-init-"));
-after(() => rmSync(root, { recursive: true, force: true }));
-mkdirSync(join(root, "lib/functions"), { recursive: true });
-// Stand-in for /lib/functions/network.sh: the WAN's L3 device comes from the environment.
-writeFileSync(
-  join(root, "lib/functions/network.sh"),
-  'network_get_device() { eval "$1=\\"\\${STANDIN_DEVICE_$2:-}\\""; }\n' +
-    'network_get_ipaddr() { eval "$1=\\"\\${STANDIN_IPADDR_$2:-}\\""; }\n',
-);
-
-interface Instance {
-  name: string;
-  command: string[];
-  params: Map<string, string[]>;
-}
-
-interface Run {
-  status: number | null;
-  stderr: string;
-  log: string[];
-  instances: Instance[];
-}
-
-let seq = 0;
-function runInit(uci: string, action: "start" | "triggers", env: Record<string, string> = {}): Run {
-  const dir = join(root, `case${seq++}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, "6to4-pmt"), uci);
-  const log = join(dir, "procd.log");
-  writeFileSync(log, "");
-  const r = spawnSync(SHELL[0]!, [...SHELL.slice(1), join(STANDIN, "rc.common"), INIT, action], {
-    encoding: "utf8",
-    timeout: 20_000,
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      NODE: process.execPath,
-      STANDIN,
-      UCI_CONFIG_DIR: dir,
-      PROCD_LOG: log,
-      IPKG_INSTROOT: root,
-      STANDIN_DEVICE_wan: "eth1",
-      STANDIN_IPADDR_wan: "192.0.2.1",
-      ...env,
-    },
-  });
-  const lines = readFileSync(log, "utf8").split("\n").filter(Boolean);
-  const instances: Instance[] = [];
-  let cur: Instance | null = null;
-  let param = "";
-  for (const l of lines) {
-    if (l.startsWith("open_instance ")) {
-      cur = { name: l.slice(14), command: [], params: new Map() };
-      instances.push(cur);
-    } else if (cur && (l.startsWith("set_param ") || l.startsWith("append_param "))) {
-      param = l.split(" ")[1]!;
-      if (l.startsWith("set_param ")) cur.params.set(param, []);
-    } else if (cur && l.startsWith("arg ")) {
-      cur.params.get(param)!.push(l.slice(4));
-    } else if (l === "close_instance") {
-      if (cur) cur.command = cur.params.get("command") ?? [];
-      cur = null;
-    }
-  }
-  return { status: r.status, stderr: r.stderr, log: lines, instances };
-}
-
-/** argv after `6to4-pmt cpe` -> the Map the CLI hands to parse*Config. */
-function flagsOf(argv: string[]): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i]!;
-    m.set(k, [...(m.get(k) ?? []), argv[i + 1]!]);
-  }
-  return m;
-}
+const standin = new InitStandin();
+after(() => standin.remove());
+const runInit = standin.run.bind(standin);
 
 const SHIPPED = readFileSync("openwrt-package/6to4-pmt/files/6to4-pmt.config", "utf8");
 

@@ -1,0 +1,114 @@
+/**
+ * From /etc/config/6to4-pmt to a running daemon (root, network namespaces): the OpenWrt init
+ * script (under the rc.common/procd STAND-IN, test/unit/openwrt/standin/) turns a UCI config into
+ * `6to4-pmt cpe --flag value ...`; the real bundle (dist/6to4-pmt.js) runs with exactly those
+ * arguments in a namespace, reports `running` with the translated LAN /64 (RFC 6732 §3.3), and
+ * with ra 'netifd' runs the netifd hook (`update` on start, `withdraw` on SIGTERM).
+ *
+ *   [p<pid>-owcpe]  wan0 100.64.0.2/24 ==veth== isp0 100.64.0.1/24  [p<pid>-owisp]
+ *                   lan0 ==veth== eth0 [p<pid>-owlan]
+ *
+ * No relay: the test only checks the start-up path (RFC 6598 shared WAN address is accepted
+ * because a provider prefix is configured, RFC 6343 §4.1).
+ */
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { queryStatusSocket } from "../../module/status/server.js";
+import type { StatusSnapshot } from "../../module/status/snapshot.js";
+import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
+import { InitStandin } from "../support/openwrt-standin.js";
+
+const BUNDLE = resolve("dist/6to4-pmt.js");
+const skip =
+  netnsSkipReason() ??
+  (existsSync(BUNDLE) && existsSync(resolve("dist/pmt_native.node"))
+    ? undefined
+    : "dist/6to4-pmt.js or dist/pmt_native.node missing: run `npm run build`");
+
+describe("OpenWrt init script -> real daemon (netns)", { skip, timeout: 120_000 }, () => {
+  const reg = new NetnsRegistry();
+  const standin = new InitStandin();
+  const dir = mkdtempSync(join(tmpdir(), "6to4-pmt-owint-"));
+  let daemon: NsProcess | undefined;
+  after(async () => {
+    await reg.cleanup();
+    standin.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("UCI config -> init script command line -> daemon running, netifd hook called", async () => {
+    const cpe = reg.createNamespace("owcpe");
+    const isp = reg.createNamespace("owisp", { forwarding: true });
+    reg.veth(cpe, "wan0", isp, "isp0");
+    reg.addr(cpe, "wan0", "100.64.0.2/24");
+    reg.addr(isp, "isp0", "100.64.0.1/24");
+    reg.route(cpe, ["default", "via", "100.64.0.1"]);
+    const lan = reg.createNamespace("owlan");
+    reg.veth(cpe, "lan0", lan, "eth0");
+
+    const hookLog = join(dir, "hook.log");
+    const hook = join(dir, "netifd-hook");
+    writeFileSync(hook, `#!/bin/sh\necho "$*" >> ${hookLog}\n`);
+    chmodSync(hook, 0o755);
+    const sock = join(dir, "status.sock");
+    const uci = `
+config cpe 'cpe'
+	option enabled '1'
+	option wan_interface 'wan'
+	option lan_device 'lan0'
+	option provider_prefix '2001:db8::/32'
+	option ra 'netifd'
+	option netifd_hook '${hook}'
+	option state_file '${join(dir, "state.json")}'
+	option status_socket '${sock}'
+	option log_level 'debug'
+`;
+    const r = standin.run(uci, "start", {
+      STANDIN_DEVICE_wan: "wan0",
+      STANDIN_IPADDR_wan: "100.64.0.2",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.instances.length, 1, r.stderr);
+    const argv = r.instances[0]!.command;
+    assert.deepEqual(argv.slice(0, 2), ["/usr/sbin/6to4-pmt", "cpe"]);
+    assert.ok(argv.includes("--wan-device") && argv.includes("wan0"));
+
+    // The launcher runs `node /usr/lib/6to4-pmt/6to4-pmt.js "$@"`; here the same bundle from dist/.
+    daemon = reg.spawn(cpe, [process.execPath, BUNDLE, ...argv.slice(1)]);
+    let st: StatusSnapshot | null = null;
+    await reg.waitFor(() => existsSync(sock) || daemon!.hasExited(), 15_000);
+    for (let i = 0; i < 100 && !daemon.hasExited(); i++) {
+      try {
+        st = (await queryStatusSocket(sock)) as StatusSnapshot;
+        if (st.state === "running") break;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.ok(st, `no status; daemon output:\n${daemon.stderr()}`);
+    assert.equal(st.state, "running", `${st.stateReason}\n${daemon.stderr()}`);
+    assert.equal(st.wan.device, "wan0");
+    assert.equal(st.wan.ipv4, "100.64.0.2");
+    // RFC 6732 §3.3 with L = 32, m = 0: P:V4ADDR::/64.
+    assert.equal(st.lanPrefix, "2001:db8:6440:2::/64");
+    assert.equal(st.ra.mode, "netifd");
+
+    await reg.waitFor(
+      () => existsSync(hookLog) && readFileSync(hookLog, "utf8").includes("update"),
+      10_000,
+    );
+    const lines = readFileSync(hookLog, "utf8").trim().split("\n");
+    assert.ok(
+      lines.includes("update 6to4pmt0 2001:db8:6440:2::/64 2700 5400 1480"),
+      lines.join("\n"),
+    );
+
+    const code = await reg.stop(daemon, 10_000);
+    assert.equal(code, 0, daemon.stderr());
+    assert.equal(readFileSync(hookLog, "utf8").trim().split("\n").at(-1), "withdraw 6to4pmt0");
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * Runs openwrt-package/6to4-pmt/files/6to4-pmt.init under busybox ash (dash if busybox is
+ * missing) against the STAND-IN for OpenWrt's rc.common/procd.sh/functions.sh/network.sh in
+ * test/unit/openwrt/standin/ (not OpenWrt code), and returns the procd instances it opened.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const INIT_SCRIPT = resolve("openwrt-package/6to4-pmt/files/6to4-pmt.init");
+export const STANDIN_DIR = resolve("test/unit/openwrt/standin");
+export const STANDIN_SHELL = existsSync("/usr/bin/busybox")
+  ? ["/usr/bin/busybox", "sh"]
+  : ["/bin/sh"];
+
+export interface ProcdInstance {
+  name: string;
+  command: string[];
+  params: Map<string, string[]>;
+}
+
+export interface InitRun {
+  status: number | null;
+  stderr: string;
+  /** Every recorded procd/logger call, one per line. */
+  log: string[];
+  instances: ProcdInstance[];
+}
+
+/** A scratch root (IPKG_INSTROOT) with the network.sh stand-in; `remove()` when done. */
+export class InitStandin {
+  readonly root = mkdtempSync(join(tmpdir(), "6to4-pmt-init-"));
+  private seq = 0;
+
+  constructor() {
+    mkdirSync(join(this.root, "lib/functions"), { recursive: true });
+    // network.sh stand-in: the WAN's L3 device and IPv4 address come from the environment.
+    writeFileSync(
+      join(this.root, "lib/functions/network.sh"),
+      'network_get_device() { eval "$1=\\"\\${STANDIN_DEVICE_$2:-}\\""; }\n' +
+        'network_get_ipaddr() { eval "$1=\\"\\${STANDIN_IPADDR_$2:-}\\""; }\n',
+    );
+  }
+
+  /** Runs `/etc/init.d/6to4-pmt <action>` with `uci` as /etc/config/6to4-pmt. */
+  run(uci: string, action: "start" | "triggers", env: Record<string, string> = {}): InitRun {
+    const dir = join(this.root, `case${this.seq++}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, "6to4-pmt"), uci);
+    const log = join(dir, "procd.log");
+    writeFileSync(log, "");
+    const r = spawnSync(
+      STANDIN_SHELL[0]!,
+      [...STANDIN_SHELL.slice(1), join(STANDIN_DIR, "rc.common"), INIT_SCRIPT, action],
+      {
+        encoding: "utf8",
+        timeout: 20_000,
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          NODE: process.execPath,
+          STANDIN: STANDIN_DIR,
+          UCI_CONFIG_DIR: dir,
+          PROCD_LOG: log,
+          IPKG_INSTROOT: this.root,
+          STANDIN_DEVICE_wan: "eth1",
+          STANDIN_IPADDR_wan: "192.0.2.1",
+          ...env,
+        },
+      },
+    );
+    const lines = readFileSync(log, "utf8").split("\n").filter(Boolean);
+    const instances: ProcdInstance[] = [];
+    let cur: ProcdInstance | null = null;
+    let param = "";
+    for (const l of lines) {
+      if (l.startsWith("open_instance ")) {
+        cur = { name: l.slice(14), command: [], params: new Map() };
+        instances.push(cur);
+      } else if (cur && (l.startsWith("set_param ") || l.startsWith("append_param "))) {
+        param = l.split(" ")[1]!;
+        if (l.startsWith("set_param ")) cur.params.set(param, []);
+      } else if (cur && l.startsWith("arg ")) {
+        cur.params.get(param)!.push(l.slice(4));
+      } else if (l === "close_instance") {
+        if (cur) cur.command = cur.params.get("command") ?? [];
+        cur = null;
+      }
+    }
+    return { status: r.status, stderr: r.stderr, log: lines, instances };
+  }
+
+  remove(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** argv after `6to4-pmt cpe` -> the Map the CLI hands to parse*Config. */
+export function flagsOf(argv: readonly string[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = argv[i]!;
+    m.set(k, [...(m.get(k) ?? []), argv[i + 1]!]);
+  }
+  return m;
+}
