@@ -452,7 +452,19 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       preference: cfg.raPreference,
       mtu: plan ? plan.tunnelMtu : null,
       prefixes: advertised,
-      routes: [],
+      // RFC 7084 L-3: a Route Information Option for the site's own 6to4 /48 (plain mode), kept
+      // while the tunnel is down (it does not depend on WAN connectivity); none in PMT mode, where
+      // the LAN /64 is the whole translated site.
+      routes:
+        plan && !plan.mapping
+          ? [
+              {
+                prefix: { addr: sixToFourPrefix(plan.wanIpv4), len: 48 },
+                lifetimeS: final ? 0 : lifetimes.validS,
+                preference: cfg.raPreference,
+              },
+            ]
+          : [],
       dns: cfg.dns,
       domains: cfg.domain,
       dnsLifetimeS: final ? 0 : calcDnsLifetime(intervals),

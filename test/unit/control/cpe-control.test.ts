@@ -183,6 +183,11 @@ test("start: plain 6to4 prefix advertised, forwarding state fed, status socket a
     assert.ok(ra.options.some((o) => o.kind === "mtu" && o.mtu === 1480));
     assert.ok(ra.options.some((o) => o.kind === "rdnss" && o.lifetime === 1800));
     assert.ok(ra.options.some((o) => o.kind === "source-link-layer-address"));
+    // RFC 7084 L-3: RIO for the site's 6to4 /48.
+    const rio = ra.options.find((o) => o.kind === "route-information");
+    assert.ok(rio?.kind === "route-information");
+    assert.equal(`${formatIpv6(rio.prefix)}/${rio.prefixLength}`, "2002:c000:201::/48");
+    assert.equal(rio.routeLifetime, 5400);
     const s = (await queryStatusSocket(t.cfg.statusSocket)) as StatusSnapshot;
     assert.equal(s.state, "running");
     assert.equal(s.wan.ipv4, "192.0.2.1");
