@@ -36,3 +36,22 @@ test("init script's generated block matches the schema", () => {
   const text = readFileSync(INIT_PATH, "utf8");
   assert.equal(text, expectedInit(text));
 });
+
+test("SDK Makefiles carry package.json's version", () => {
+  const version = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
+  for (const mk of [
+    "openwrt-package/6to4-pmt/Makefile",
+    "openwrt-package/luci-app-6to4-pmt/Makefile",
+  ]) {
+    assert.match(
+      readFileSync(mk, "utf8"),
+      new RegExp(`^PKG_VERSION:=${version.replace(/\./g, "\\.")}$`, "m"),
+      mk,
+    );
+  }
+  const sdk = readFileSync("openwrt-package/6to4-pmt/Makefile", "utf8");
+  assert.match(sdk, /DEPENDS:=\+node \+kmod-tun/);
+  assert.match(sdk, /\$\(TARGET_CC\)/);
+  assert.match(sdk, /-I\$\(STAGING_DIR\)\/usr\/include\/node/);
+  assert.match(sdk, /define Package\/6to4-pmt\/conffiles\n\/etc\/config\/6to4-pmt\nendef/);
+});
