@@ -18,6 +18,7 @@
  * every timer, socket, file watcher and child process released.
  */
 import { readFileSync } from "node:fs";
+import { classifyIpv4 } from "../addr/classify.js";
 import { formatIpv4, type Ipv4Prefix } from "../addr/ipv4.js";
 import { formatIpv6, formatIpv6Prefix, type Ipv6Prefix } from "../addr/ipv6.js";
 import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
@@ -598,14 +599,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       wan: {
         device: wan.device,
         ipv4: wan.ipv4 === null ? null : formatIpv4(wan.ipv4),
-        ipv4Class:
-          wan.ipv4 === null
-            ? null
-            : checkWanIpv4(wan.ipv4, {
-                hasProviderPrefix: true,
-                relayExplicit: true,
-                allowIpv4: [],
-              }).cls,
+        ipv4Class: wan.ipv4 === null ? null : classifyIpv4(wan.ipv4),
         ipv4Source: wan.ipv4Source,
         mtu: wan.mtu ?? 1500,
         mtuSource: wan.mtuSource,
