@@ -84,6 +84,15 @@ export function readIpv4(buf: Uint8Array, off: number): number {
   return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 }
 
+/**
+ * readIpv4 as a signed 32-bit value (`| 0`), for per-packet code: V8 returns it as a small
+ * integer, where an unsigned address >= 128.0.0.0 is boxed as a heap number whenever the call is
+ * not inlined (see addr/policy.ts). Compare it with `| 0` values. Allocation-free.
+ */
+export function readIpv4I32(buf: Uint8Array, off: number): number {
+  return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+}
+
 /** Writes `n` big-endian into `buf` at `off`. Allocation-free. */
 export function writeIpv4(buf: Uint8Array, off: number, n: number): void {
   buf[off] = n >>> 24;

@@ -21,7 +21,7 @@ import { DROP_DST_NOT_OWN_PREFIX, DROP_HOP_LIMIT_EXCEEDED } from "../addr/drop-r
 import { DROP_IPV4_DST_NOT_OWN, DROP_IPV6_BAD_VERSION } from "../addr/drop-reason.js";
 import { DROP_IPV6_LENGTH_MISMATCH, DROP_IPV6_TRUNCATED } from "../addr/drop-reason.js";
 import { DROP_NONE, DROP_NO_ROUTE, DROP_TX_ERROR, type DropReason } from "../addr/drop-reason.js";
-import { readIpv4 } from "../addr/ipv4.js";
+import { readIpv4I32 } from "../addr/ipv4.js";
 import { checkDecapsulate } from "../addr/policy.js";
 import {
   IPV4_OFF_DST,
@@ -74,10 +74,11 @@ export class CpeInboundPath {
     if (h !== DROP_NONE) return h;
     const ihl = (buf[off + IPV4_OFF_VER_IHL]! & 0x0f) << 2;
     const total = (buf[off + IPV4_OFF_TOTAL_LEN]! << 8) | buf[off + IPV4_OFF_TOTAL_LEN + 1]!;
-    const srcV4 = readIpv4(buf, off + IPV4_OFF_SRC);
-    const dstV4 = readIpv4(buf, off + IPV4_OFF_DST);
+    // Signed 32-bit (`| 0`): no heap number per packet (addr/policy.ts).
+    const srcV4 = readIpv4I32(buf, off + IPV4_OFF_SRC);
+    const dstV4 = readIpv4I32(buf, off + IPV4_OFF_DST);
     // 3.
-    if (dstV4 !== state.ownIpv4) return DROP_IPV4_DST_NOT_OWN;
+    if (dstV4 !== (state.ownIpv4 | 0)) return DROP_IPV4_DST_NOT_OWN;
     // 4.
     const v6 = off + ihl;
     const v6len = total - ihl;
@@ -86,7 +87,7 @@ export class CpeInboundPath {
     const payload = (buf[v6 + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[v6 + IPV6_OFF_PAYLOAD_LEN + 1]!;
     if (payload + IPV6_HEADER_BYTES !== v6len) return DROP_IPV6_LENGTH_MISMATCH;
     // 5.
-    const check = checkDecapsulate(state.policy, buf, v6, srcV4 | 0, dstV4 | 0); // | 0: no boxing
+    const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
     // 6. 2002:V4ADDR::/48 with V4ADDR = ours.
     const d = v6 + IPV6_OFF_DST;

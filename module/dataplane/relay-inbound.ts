@@ -23,7 +23,7 @@ import { DROP_FROM_OTHER_RELAY, DROP_HOP_LIMIT_EXCEEDED } from "../addr/drop-rea
 import { DROP_IPV4_DST_NOT_OWN, DROP_IPV6_BAD_VERSION } from "../addr/drop-reason.js";
 import { DROP_IPV6_LENGTH_MISMATCH, DROP_IPV6_TRUNCATED } from "../addr/drop-reason.js";
 import { DROP_NONE, DROP_NO_ROUTE, DROP_TX_ERROR, type DropReason } from "../addr/drop-reason.js";
-import { ipv4InPrefix, readIpv4 } from "../addr/ipv4.js";
+import { ipv4InPrefix, readIpv4I32 } from "../addr/ipv4.js";
 import { checkDecapsulate } from "../addr/policy.js";
 import { checksumAdjust } from "../codec/checksum.js";
 import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_OFF_CHECKSUM } from "../codec/constants.js";
@@ -86,8 +86,9 @@ export class RelayInboundPath {
     if (h !== DROP_NONE) return h;
     const ihl = (buf[off + IPV4_OFF_VER_IHL]! & 0x0f) << 2;
     const total = (buf[off + IPV4_OFF_TOTAL_LEN]! << 8) | buf[off + IPV4_OFF_TOTAL_LEN + 1]!;
-    const srcV4 = readIpv4(buf, off + IPV4_OFF_SRC);
-    const dstV4 = readIpv4(buf, off + IPV4_OFF_DST);
+    // Signed 32-bit (`| 0`): no heap number per packet (addr/policy.ts).
+    const srcV4 = readIpv4I32(buf, off + IPV4_OFF_SRC);
+    const dstV4 = readIpv4I32(buf, off + IPV4_OFF_DST);
     // 3.
     if (!includes(state.relayIpv4s, dstV4)) return DROP_IPV4_DST_NOT_OWN;
     if (includes(state.otherRelays, srcV4)) return DROP_FROM_OTHER_RELAY;
@@ -99,14 +100,14 @@ export class RelayInboundPath {
     const payload = (buf[v6 + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[v6 + IPV6_OFF_PAYLOAD_LEN + 1]!;
     if (payload + IPV6_HEADER_BYTES !== v6len) return DROP_IPV6_LENGTH_MISMATCH;
     // 5.
-    const check = checkDecapsulate(state.policy, buf, v6, srcV4 | 0, dstV4 | 0); // | 0: no boxing
+    const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
     // 6.
     if (isEchoToUs(state, buf, v6, v6len))
       return this.echoReply(state, buf, v6, v6len, srcV4, dstV4);
     // 7.
     const mapping = state.mapping;
-    if (mapping !== null && !inAny(state.optOut, srcV4 | 0)) {
+    if (mapping !== null && !inAny(state.optOut, srcV4)) {
       const t = translateSourceToProvider(buf, v6, v6len, mapping, this.ul);
       if (t === TRANSLATE_NOT_MAPPED) this.counters.traffic[CTR_UNTRANSLATED]!++;
       else if (t !== DROP_NONE) return t;
@@ -175,8 +176,9 @@ export class RelayInboundPath {
   }
 }
 
+/** Whether the signed 32-bit `v` is in `list` (unsigned or signed values). */
 function includes(list: readonly number[], v: number): boolean {
-  for (let i = 0; i < list.length; i++) if (list[i] === v) return true;
+  for (let i = 0; i < list.length; i++) if ((list[i]! | 0) === v) return true;
   return false;
 }
 
