@@ -1,0 +1,385 @@
+/**
+ * In-process end to end (STYLE example 12, as wireguard-go genTestPair): a PMT CPE and a relay run
+ * their real daemons over the in-memory fakes (MemoryTun, MemoryIpv4Network), and real packets go
+ * LAN host -> CPE -> IPv4 network -> relay -> Internet and back:
+ *
+ *   cpeTun (LAN side) [CpeDaemon 100.64.0.2] == net == [RelayDaemon 192.88.99.1] relayTun (Internet)
+ *
+ * RFC 6732 §3.3 (Figure 3 translation both ways, checksums still valid), §4.4 (Packet Too Big with
+ * the translated address), §3.4 (two relays behind one anycast), RFC 4213 §3.2/§3.3 (PTB, Time
+ * Exceeded), RFC 6343 §4.4 items 4 and 6 (echo to the relay's 6to4 address; ICMPv6 rate limit).
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { parseIpv4Prefix } from "../../../module/addr/ipv4.js";
+import { formatIpv6, parseIpv6Prefix } from "../../../module/addr/ipv6.js";
+import { createPmtMapping } from "../../../module/addr/pmt-mapping.js";
+import { silentLogger } from "../../../module/cli/log.js";
+import { fold, onesSum, pseudoHeaderSumV6 } from "../../../module/codec/checksum.js";
+import { CpeDaemon } from "../../../module/dataplane/cpe-daemon.js";
+import {
+  createCpeForwardingState,
+  createRelayForwardingState,
+  type CpeForwardingState,
+  type RelayForwardingState,
+} from "../../../module/dataplane/forwarding-state.js";
+import { RelayDaemon } from "../../../module/dataplane/relay-daemon.js";
+import { MemoryIpv4Network, MemoryTun } from "../../../module/io/memory.js";
+import { addr6, buildIcmpv6EchoPacket, buildUdpPacket } from "../../support/packet-builder.js";
+
+const P = parseIpv6Prefix("2001:db8::/32")!;
+const CPE_V4 = 0x64400002; // 100.64.0.2
+const ANYCAST = 0xc0586301; // 192.88.99.1
+const LAN_HOST = "2001:db8:6440:2::100"; // P:V4ADDR::IID, RFC 6732 Figure 3
+const WIRE_HOST = "2002:6440:2::100";
+const SERVER = "3fff:100::1";
+
+interface Pair {
+  net: MemoryIpv4Network;
+  cpeTun: MemoryTun;
+  relayTun: MemoryTun;
+  cpe: CpeDaemon;
+  relays: RelayDaemon[];
+  relayTuns: MemoryTun[];
+  clock: { ms: number };
+  flush(): void;
+}
+
+function makePair(
+  cpeOver: Partial<CpeForwardingState> = {},
+  relayOver: Partial<RelayForwardingState> = {},
+  relayCount = 1,
+): Pair {
+  const clock = { ms: 1000 };
+  const net = new MemoryIpv4Network({ autoDeliver: false });
+  const mapping = createPmtMapping({ providerPrefix: P });
+  const cpeTun = new MemoryTun({ autoDeliver: false, mtu: 1500 });
+  const cpe = new CpeDaemon({
+    tun: cpeTun,
+    raw: net.open(CPE_V4),
+    state: createCpeForwardingState({
+      ownIpv4: CPE_V4,
+      mapping,
+      allowIpv4: [parseIpv4Prefix("100.64.0.0/10")!],
+      icmpSource: addr6("2001:db8:6440:2::1"),
+      ...cpeOver,
+    }),
+    log: silentLogger,
+    now: () => clock.ms,
+  });
+  const relays: RelayDaemon[] = [];
+  const relayTuns: MemoryTun[] = [];
+  for (let i = 0; i < relayCount; i++) {
+    const unicast = 0xc6336402 + i; // 198.51.100.2, .3
+    const tun = new MemoryTun({ autoDeliver: false, mtu: 1500 });
+    relayTuns.push(tun);
+    relays.push(
+      new RelayDaemon({
+        tun,
+        raw: net.open([ANYCAST, unicast]),
+        state: createRelayForwardingState({
+          relayIpv4s: [ANYCAST, unicast],
+          customerIpv4: [parseIpv4Prefix("100.64.0.0/10")!],
+          mapping,
+          providerPrefix: P,
+          ...relayOver,
+        }),
+        log: silentLogger,
+        now: () => clock.ms,
+      }),
+    );
+  }
+  cpe.start();
+  for (const r of relays) r.start();
+  const flush = (): void => {
+    for (let i = 0; i < 10; i++) {
+      const n = cpeTun.flush() + net.flush() + relayTuns.reduce((a, t) => a + t.flush(), 0);
+      if (n === 0) return;
+    }
+  };
+  return { net, cpeTun, relayTun: relayTuns[0]!, cpe, relays, relayTuns, clock, flush };
+}
+
+function stopAll(p: Pair): void {
+  p.cpe.stop();
+  for (const r of p.relays) r.stop();
+}
+
+/** True when the UDP/ICMPv6 checksum of an IPv6 packet (no extension headers) verifies. */
+function upperChecksumOk(pkt: Uint8Array): boolean {
+  const len = pkt.length - 40;
+  const sum = pseudoHeaderSumV6(pkt, 8, 24, len, pkt[6]!);
+  return fold(onesSum(pkt, 40, pkt.length, sum)) === 0xffff;
+}
+
+function src(pkt: Uint8Array): string {
+  return formatIpv6(pkt, 8);
+}
+function dst(pkt: Uint8Array): string {
+  return formatIpv6(pkt, 24);
+}
+
+describe("CPE + relay over in-memory ports", () => {
+  test("LAN host -> Internet: source translated back to P:V4ADDR::IID at the relay, checksum valid", () => {
+    const p = makePair();
+    const pkt = buildUdpPacket({
+      src: LAN_HOST,
+      dst: SERVER,
+      srcPort: 4000,
+      dstPort: 53,
+      payload: Buffer.from("query"),
+    });
+    p.cpeTun.inject(pkt);
+    p.flush();
+    const out = p.relayTun.takeWritten();
+    assert.equal(out.length, 1);
+    assert.equal(src(out[0]!), LAN_HOST);
+    assert.equal(dst(out[0]!), SERVER);
+    assert.ok(upperChecksumOk(out[0]!));
+    const c = p.cpe.counters();
+    assert.equal(c.traffic.out_packets, 1);
+    assert.equal(c.traffic.translated, 1);
+    assert.equal(p.relays[0]!.counters().traffic.translated, 1);
+    stopAll(p);
+  });
+
+  test("Internet -> LAN host: provider destination reaches the LAN host, checksum valid", () => {
+    const p = makePair();
+    const reply = buildUdpPacket({
+      src: SERVER,
+      dst: LAN_HOST,
+      srcPort: 53,
+      dstPort: 4000,
+      payload: Buffer.from("answer"),
+    });
+    p.relayTun.inject(reply);
+    p.flush();
+    const got = p.cpeTun.takeWritten();
+    assert.equal(got.length, 1);
+    assert.equal(dst(got[0]!), LAN_HOST);
+    assert.equal(src(got[0]!), SERVER);
+    assert.ok(upperChecksumOk(got[0]!));
+    assert.equal(p.cpe.counters().traffic.in_packets, 1);
+    stopAll(p);
+  });
+
+  test("echo to the relay's 6to4 address is answered by the relay (RFC 6343 §4.4 item 4)", () => {
+    const p = makePair();
+    p.cpeTun.inject(buildIcmpv6EchoPacket({ src: LAN_HOST, dst: "2002:c058:6301::" }));
+    p.flush();
+    assert.equal(p.relayTun.takeWritten().length, 0, "not passed to the Internet");
+    const got = p.cpeTun.takeWritten();
+    assert.equal(got.length, 1);
+    assert.equal(got[0]![40], 129, "echo reply");
+    assert.equal(src(got[0]!), "2002:c058:6301::");
+    assert.equal(dst(got[0]!), LAN_HOST);
+    assert.ok(upperChecksumOk(got[0]!));
+    stopAll(p);
+  });
+
+  test("oversize from the LAN: Packet Too Big with the tunnel MTU to the LAN host (RFC 4213 §3.2)", () => {
+    const p = makePair({ tunnelMtu: 1480 });
+    const big = buildUdpPacket({
+      src: LAN_HOST,
+      dst: SERVER,
+      srcPort: 1,
+      dstPort: 2,
+      payload: Buffer.alloc(1452),
+    });
+    assert.equal(big.length, 1500);
+    p.cpeTun.inject(big);
+    p.flush();
+    const got = p.cpeTun.takeWritten();
+    assert.equal(got.length, 1);
+    assert.equal(got[0]![40], 2, "ICMPv6 Packet Too Big");
+    assert.equal(Buffer.from(got[0]!).readUInt32BE(44), 1480);
+    assert.equal(dst(got[0]!), LAN_HOST);
+    assert.equal(formatIpv6(got[0]!, 48 + 8), LAN_HOST, "quotes the packet as the host sent it");
+    assert.ok(got[0]!.length <= 1280);
+    assert.ok(upperChecksumOk(got[0]!));
+    assert.equal(p.cpe.counters().drops.packet_too_big, 1);
+    stopAll(p);
+  });
+
+  test("oversize toward a customer: relay PTB quotes the translated address (RFC 6732 §4.4)", () => {
+    const p = makePair({}, { tunnelMtu: 1480 });
+    p.relayTun.inject(
+      buildUdpPacket({
+        src: SERVER,
+        dst: LAN_HOST,
+        srcPort: 1,
+        dstPort: 2,
+        payload: Buffer.alloc(1452),
+      }),
+    );
+    p.flush();
+    assert.equal(p.cpeTun.takeWritten().length, 0);
+    const got = p.relayTun.takeWritten();
+    assert.equal(got.length, 1);
+    assert.equal(got[0]![40], 2);
+    assert.equal(Buffer.from(got[0]!).readUInt32BE(44), 1480);
+    assert.equal(dst(got[0]!), SERVER);
+    assert.equal(formatIpv6(got[0]!, 48 + 24), LAN_HOST, "provider address, not 2002");
+    stopAll(p);
+  });
+
+  test("Time Exceeded when the data plane's own decrement reaches 0 (RFC 4213 §3.3)", () => {
+    const p = makePair({ hopLimitDecrement: 1 });
+    p.cpeTun.inject(
+      buildUdpPacket({
+        src: LAN_HOST,
+        dst: SERVER,
+        srcPort: 1,
+        dstPort: 2,
+        payload: Buffer.alloc(8),
+        hopLimit: 1,
+      }),
+    );
+    p.cpeTun.inject(
+      buildUdpPacket({
+        src: LAN_HOST,
+        dst: SERVER,
+        srcPort: 1,
+        dstPort: 2,
+        payload: Buffer.alloc(8),
+        hopLimit: 5,
+      }),
+    );
+    p.flush();
+    const back = p.cpeTun.takeWritten();
+    assert.equal(back.length, 1);
+    assert.equal(back[0]![40], 3, "Time Exceeded");
+    const out = p.relayTun.takeWritten();
+    assert.equal(out.length, 1);
+    assert.equal(out[0]![7], 4, "decremented once");
+    assert.equal(p.cpe.counters().drops.hop_limit_exceeded, 1);
+    stopAll(p);
+  });
+
+  test("ICMPv6 errors are rate-limited by a token bucket on the passed-in clock (RFC 6343 §4.4)", () => {
+    const p = makePair({ tunnelMtu: 1280, icmpRateLimit: 10 });
+    const big = buildUdpPacket({
+      src: LAN_HOST,
+      dst: SERVER,
+      srcPort: 1,
+      dstPort: 2,
+      payload: Buffer.alloc(1300),
+    });
+    for (let i = 0; i < 30; i++) p.cpeTun.inject(big);
+    p.flush();
+    assert.equal(p.cpeTun.takeWritten().length, 10, "burst = one second's worth");
+    p.clock.ms += 500;
+    for (let i = 0; i < 30; i++) p.cpeTun.inject(big);
+    p.flush();
+    assert.equal(p.cpeTun.takeWritten().length, 5, "refilled at 10/s");
+    const c = p.cpe.counters();
+    assert.equal(c.drops.packet_too_big, 60);
+    assert.equal(c.traffic.icmp_rate_limited, 45);
+    stopAll(p);
+  });
+
+  test("an unmapped SLA is relayed untranslated and comes back (RFC 6732 §3.2)", () => {
+    const p = makePair();
+    const host = "2002:6440:2:7::100"; // SLA 7: not the mapped SLA 0
+    p.cpeTun.inject(
+      buildUdpPacket({ src: host, dst: SERVER, srcPort: 1, dstPort: 2, payload: Buffer.alloc(8) }),
+    );
+    p.flush();
+    const out = p.relayTun.takeWritten();
+    assert.equal(src(out[0]!), host);
+    assert.equal(p.relays[0]!.counters().traffic.untranslated, 1);
+    p.relayTun.inject(
+      buildUdpPacket({ src: SERVER, dst: host, srcPort: 2, dstPort: 1, payload: Buffer.alloc(8) }),
+    );
+    p.flush();
+    assert.equal(dst(p.cpeTun.takeWritten()[0]!), host);
+    stopAll(p);
+  });
+
+  test("opted-out customer: untranslated, and its provider address has no route (RFC 6732 §4.1)", () => {
+    const p = makePair({}, { optOut: [parseIpv4Prefix("100.64.0.0/24")!] });
+    p.cpeTun.inject(
+      buildUdpPacket({
+        src: LAN_HOST,
+        dst: SERVER,
+        srcPort: 1,
+        dstPort: 2,
+        payload: Buffer.alloc(8),
+      }),
+    );
+    p.flush();
+    assert.equal(src(p.relayTun.takeWritten()[0]!), WIRE_HOST);
+    p.relayTun.inject(
+      buildUdpPacket({
+        src: SERVER,
+        dst: LAN_HOST,
+        srcPort: 2,
+        dstPort: 1,
+        payload: Buffer.alloc(8),
+      }),
+    );
+    p.flush();
+    assert.equal(p.cpeTun.takeWritten().length, 0);
+    assert.equal(p.relays[0]!.counters().drops.no_route, 1);
+    stopAll(p);
+  });
+
+  test("two relays behind one anycast: stop the first, the second serves the same customer (§3.4)", () => {
+    const p = makePair({}, {}, 2);
+    const pkt = buildUdpPacket({
+      src: LAN_HOST,
+      dst: SERVER,
+      srcPort: 1,
+      dstPort: 2,
+      payload: Buffer.alloc(8),
+    });
+    p.cpeTun.inject(pkt);
+    p.flush();
+    assert.equal(p.relayTuns[0]!.takeWritten().length, 1);
+    p.relays[0]!.stop();
+    p.cpeTun.inject(pkt);
+    p.flush();
+    const viaSecond = p.relayTuns[1]!.takeWritten();
+    assert.equal(viaSecond.length, 1);
+    assert.equal(src(viaSecond[0]!), LAN_HOST, "same translation, no state");
+    stopAll(p);
+  });
+
+  test("setForwardingState swaps the snapshot: forwarding off drops as no_route", () => {
+    const p = makePair();
+    p.cpe.setForwardingState(createCpeForwardingState({ ownIpv4: CPE_V4, enabled: false }));
+    p.cpeTun.inject(
+      buildUdpPacket({
+        src: LAN_HOST,
+        dst: SERVER,
+        srcPort: 1,
+        dstPort: 2,
+        payload: Buffer.alloc(8),
+      }),
+    );
+    p.flush();
+    assert.equal(p.relayTun.takeWritten().length, 0);
+    assert.equal(p.cpe.counters().drops.no_route, 1);
+    stopAll(p);
+  });
+
+  test("a TUN removed from outside stops the daemon once (port gone)", async () => {
+    let fatal = 0;
+    const tun = new MemoryTun({ autoDeliver: false });
+    const net = new MemoryIpv4Network({ autoDeliver: false });
+    const d = new CpeDaemon({
+      tun,
+      raw: net.open(CPE_V4),
+      state: createCpeForwardingState({ ownIpv4: CPE_V4 }),
+      log: silentLogger,
+      now: () => 0,
+      onFatal: () => fatal++,
+    });
+    d.start();
+    tun.removeDevice();
+    for (let i = 0; i < 100 && fatal === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(fatal, 1);
+    assert.equal(d.isRunning, false);
+    assert.equal(tun.closed, true);
+  });
+});
