@@ -16,7 +16,14 @@ import assert from "node:assert/strict";
 import { inNetns, openIcmpV6 } from "../../module/io/linux.js";
 import { createIcmpv6RxRing } from "../../module/io/ring.js";
 import { NetnsRegistry, toolSkipReason } from "../support/netns.js";
-import { nativeSkipReason, nsPath, openFdCount, until } from "../support/native-fixtures.js";
+import {
+  closeTrackedPorts,
+  nativeSkipReason,
+  nsPath,
+  openFdCount,
+  track,
+  until,
+} from "../support/native-fixtures.js";
 
 const skip = nativeSkipReason() ?? toolSkipReason("rdisc6");
 const reg = new NetnsRegistry();
@@ -32,7 +39,10 @@ before(() => {
   rtr = reg.createNamespace("nd-rtr");
   reg.veth(host, "h0", rtr, "r0");
 });
-after(() => reg.cleanup());
+after(async () => {
+  closeTrackedPorts();
+  await reg.cleanup();
+});
 
 /** Minimal RA (RFC 4861 §4.2): cur hop limit 64, router lifetime 0, no options. */
 function routerAdvert(): Buffer {
@@ -47,7 +57,9 @@ test(
   { skip },
   async () => {
     const fdsBefore = openFdCount();
-    const sock = inNetns(nsPath(rtr), () => openIcmpV6({ device: "r0", passTypes: [ICMP6_RS] }));
+    const sock = track(
+      inNetns(nsPath(rtr), () => openIcmpV6({ device: "r0", passTypes: [ICMP6_RS] })),
+    );
     try {
       assert.equal(sock.device, "r0");
       assert.ok(sock.ifindex > 0);

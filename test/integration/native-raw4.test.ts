@@ -18,11 +18,13 @@ import { createIpv4RxRing } from "../../module/io/ring.js";
 import type { IoError, Ipv4RawSocket } from "../../module/io/ports.js";
 import { NetnsRegistry } from "../support/netns.js";
 import {
+  closeTrackedPorts,
   ipv4Packet,
   nativeSkipReason,
   nsPath,
   openFdCount,
   sleep,
+  track,
   until,
 } from "../support/native-fixtures.js";
 
@@ -44,10 +46,13 @@ before(() => {
   reg.addr(nsB, "vb", "192.0.2.2/24");
   reg.addr(nsB, "vb", "192.0.2.3/24");
 });
-after(() => reg.cleanup());
+after(async () => {
+  closeTrackedPorts();
+  await reg.cleanup();
+});
 
 function openIn(ns: string, options: Ipv4RawOptions = {}): Ipv4RawSocket {
-  return inNetns(nsPath(ns), () => openIpv4Raw(options));
+  return track(inNetns(nsPath(ns), () => openIpv4Raw(options)));
 }
 
 interface Received {

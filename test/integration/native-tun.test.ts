@@ -21,10 +21,12 @@ import { TUN_HEADROOM_BYTES, type IoError, type TunDevice } from "../../module/i
 import { NetnsRegistry, toolSkipReason } from "../support/netns.js";
 import {
   checksumAdjust16,
+  closeTrackedPorts,
   nativeSkipReason,
   nsPath,
   openFdCount,
   sleep,
+  track,
   until,
 } from "../support/native-fixtures.js";
 
@@ -37,10 +39,13 @@ before(() => {
   if (skip) return;
   ns = reg.createNamespace("tun");
 });
-after(() => reg.cleanup());
+after(async () => {
+  closeTrackedPorts();
+  await reg.cleanup();
+});
 
 function open(name = TUN, mtu = 1400): TunDevice {
-  return inNetns(nsPath(ns), () => openTun({ name, mtu }));
+  return track(inNetns(nsPath(ns), () => openTun({ name, mtu })));
 }
 
 /** Turns an ICMPv6 echo request at buf[off..] into the reply in place; false if not a request. */

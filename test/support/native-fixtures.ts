@@ -4,6 +4,7 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { loadNative, type NativeBinding } from "../../module/native/loader.js";
+import type { Port } from "../../module/io/ports.js";
 import { netnsSkipReason } from "./netns.js";
 
 /** The addon, or the reason it cannot be loaded. */
@@ -76,4 +77,17 @@ export function ipv4Packet(src: number, dst: number, payloadBytes: number, proto
     b[27] = 64;
   }
   return b;
+}
+
+const tracked: Port[] = [];
+
+/** Records a port so `closeTrackedPorts()` (from `after()`) closes it even when a test failed:
+ * an open poller would keep the test process alive. */
+export function track<T extends Port>(port: T): T {
+  tracked.push(port);
+  return port;
+}
+
+export function closeTrackedPorts(): void {
+  for (const p of tracked.splice(0)) p.close();
 }

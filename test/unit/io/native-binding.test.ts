@@ -1,0 +1,313 @@
+/**
+ * The built addon itself, without root or namespaces: argument checking, errno-named errors,
+ * and the uv_poll batch path driven through a FIFO (a TUN-kind poller only needs a readable
+ * non-blocking fd). Real devices: test/integration/native-*.test.ts.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { constants, mkdtempSync, openSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { loadNative, type NativeBinding } from "../../../module/native/loader.js";
+
+let binding: NativeBinding | undefined;
+let skip: string | false = false;
+try {
+  binding = loadNative();
+} catch (e) {
+  skip = `addon not loadable: ${(e as Error).message}`;
+}
+const b = (): NativeBinding => binding as NativeBinding;
+
+let dir = "";
+let fifo = "";
+before(() => {
+  if (skip) return;
+  dir = mkdtempSync(path.join(tmpdir(), "pmt-native-"));
+  fifo = path.join(dir, "fifo");
+  const r = spawnSync("mkfifo", [fifo]);
+  assert.equal(r.status, 0, "mkfifo");
+});
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const fdCount = (): number => readdirSync("/proc/self/fd").length;
+const openFifo = (): number => openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Waits until `pred()` holds (at most `ms`): a lone timer may fire before the first poll. */
+async function waitFor(pred: () => boolean, ms = 1000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!pred() && Date.now() < end) await tick(5);
+  return pred();
+}
+/** Pollers still open when a test fails are closed here, so the process can exit. */
+const open: { h: ReturnType<NativeBinding["pollStart"]>; fd: number }[] = [];
+after(() => {
+  for (const { h, fd } of open.splice(0)) {
+    b().pollClose(h);
+    try {
+      b().close(fd);
+    } catch {
+      // already closed by the test
+    }
+  }
+});
+
+test("errnoName uses this platform's names", { skip }, () => {
+  assert.equal(b().errnoName(0), "");
+  assert.equal(b().errnoName(constants.O_RDONLY === 0 ? 11 : 11), "EAGAIN");
+  assert.equal(b().errnoName(9), "EBADF");
+  assert.equal(b().errnoName(77), "EBADFD");
+  assert.equal(b().errnoName(9999), "ERRNO_9999");
+});
+
+test("errors carry code, errno and syscall", { skip }, () => {
+  assert.ok(b().ifIndex("lo") > 0);
+  assert.throws(
+    () => b().ifIndex("nosuchdev0"),
+    (e: Error & { code?: string; errno?: number; syscall?: string }) => {
+      assert.equal(e.code, "ENODEV");
+      assert.equal(e.errno, 19);
+      assert.equal(e.syscall, "if_nametoindex");
+      assert.match(e.message, /if_nametoindex nosuchdev0: ENODEV/);
+      return true;
+    },
+  );
+  assert.throws(() => b().close(987654), { code: "EBADF" });
+  assert.throws(() => b().setMtu("nosuchdev0", 1400), { code: "ENODEV" });
+});
+
+test("bad arguments throw TypeError, never crash", { skip }, () => {
+  const st = new Int32Array(3);
+  assert.throws(() => b().openTun(123 as unknown as string), TypeError);
+  assert.throws(() => b().openTun("x".repeat(16)), TypeError);
+  assert.throws(() => b().openTun(""), TypeError);
+  assert.throws(
+    () => b().sendRaw4(0, [Buffer.alloc(10)], new Int32Array(1), new Int32Array(1), null, 2, st),
+    TypeError,
+  );
+  assert.throws(
+    () =>
+      b().writeTun(
+        0,
+        [Buffer.alloc(10)],
+        new Int32Array(1),
+        new Int32Array(1),
+        1,
+        new Int32Array(2),
+      ),
+    TypeError,
+  );
+  assert.throws(
+    () =>
+      b().pollStart(
+        0,
+        0,
+        [],
+        0,
+        new Int32Array(1),
+        null,
+        null,
+        () => {},
+        () => {},
+      ),
+    TypeError,
+  );
+  assert.throws(
+    () =>
+      b().pollStart(
+        0,
+        0,
+        [Buffer.alloc(20)],
+        20,
+        new Int32Array(1),
+        null,
+        null,
+        () => {},
+        () => {},
+      ),
+    /longer than offset/,
+  );
+  assert.throws(
+    () =>
+      b().pollStart(
+        0,
+        0,
+        [Buffer.alloc(64)],
+        20,
+        new Int32Array(0),
+        null,
+        null,
+        () => {},
+        () => {},
+      ),
+    /sizes/,
+  );
+  assert.throws(
+    () =>
+      b().pollStart(
+        0,
+        9,
+        [Buffer.alloc(64)],
+        20,
+        new Int32Array(1),
+        null,
+        null,
+        () => {},
+        () => {},
+      ),
+    TypeError,
+  );
+  assert.throws(
+    () =>
+      b().pollStart(
+        0,
+        1,
+        [Buffer.alloc(64)],
+        0,
+        new Int32Array(1),
+        new Uint8Array(4),
+        null,
+        () => {},
+        () => {},
+      ),
+    /addrs/,
+  );
+  assert.throws(() => b().pollClose({} as never), TypeError);
+});
+
+test(
+  "writes go out in a loop; out-of-range packets are refused (EINVAL) and counted",
+  { skip },
+  () => {
+    const fd = openFifo();
+    try {
+      const st = new Int32Array(3);
+      const buf = Buffer.alloc(100, 1);
+      const n = b().writeTun(
+        fd,
+        [buf, buf, buf],
+        new Int32Array([0, 90, 10]),
+        new Int32Array([50, 20, 50]),
+        3,
+        st,
+      );
+      assert.equal(n, 2);
+      assert.deepEqual([...st], [22, 1, 0]);
+    } finally {
+      b().close(fd);
+    }
+  },
+);
+
+test(
+  "poller: data lands at the offset, one callback per wake-up, close inside the callback",
+  { skip },
+  async () => {
+    const before = fdCount();
+    const fd = openFifo();
+    const bufs = [Buffer.alloc(256), Buffer.alloc(256)];
+    const sizes = new Int32Array(2);
+    const batches: number[] = [];
+    let first = "";
+    const st = new Int32Array(3);
+    const h = b().pollStart(
+      fd,
+      b().POLL_KIND_TUN,
+      bufs,
+      20,
+      sizes,
+      null,
+      null,
+      (count) => {
+        batches.push(count);
+        first = bufs[0]!.subarray(20, 20 + sizes[0]!).toString();
+        if (batches.length === 2) b().pollClose(h); // inside the callback
+      },
+      () => assert.fail("no error expected"),
+    );
+    open.push({ h, fd });
+    const msg = Buffer.from("hello tun");
+    b().writeTun(fd, [msg], new Int32Array([0]), new Int32Array([msg.length]), 1, st);
+    assert.ok(await waitFor(() => batches.length === 1));
+    assert.deepEqual(batches, [1]);
+    assert.equal(first, "hello tun");
+    assert.equal(bufs[0]!.readUInt32BE(0), 0, "headroom untouched");
+    b().writeTun(fd, [msg], new Int32Array([0]), new Int32Array([5]), 1, st);
+    assert.ok(await waitFor(() => batches.length === 2));
+    b().writeTun(fd, [msg], new Int32Array([0]), new Int32Array([5]), 1, st);
+    await tick(50);
+    assert.equal(batches.length, 2, "nothing after pollClose");
+    const stats = b().pollStats(h);
+    assert.equal(stats.batches, 2);
+    assert.equal(stats.packets, 2);
+    b().pollClose(h); // twice: fine
+    b().close(fd);
+    await tick();
+    assert.equal(b().pollStats(h).packets, 2, "stats stay readable after close");
+    assert.equal(fdCount(), before);
+  },
+);
+
+test("poller: pause and resume", { skip }, async () => {
+  const fd = openFifo();
+  const bufs = [Buffer.alloc(64)];
+  let calls = 0;
+  const h = b().pollStart(
+    fd,
+    0,
+    bufs,
+    0,
+    new Int32Array(1),
+    null,
+    null,
+    () => calls++,
+    () => {},
+  );
+  try {
+    b().pollPause(h);
+    spawnSync("sh", ["-c", `printf x > ${fifo}`]);
+    await tick(50);
+    assert.equal(calls, 0);
+    b().pollResume(h);
+    assert.ok(await waitFor(() => calls === 1));
+  } finally {
+    b().pollClose(h);
+    b().close(fd);
+  }
+  assert.throws(() => b().pollResume(h), { code: "EBADF" });
+});
+
+test(
+  "poller: a fatal read error (ENOTSOCK on a socket-kind poller) is reported and polling stops",
+  { skip },
+  async () => {
+    const fd = openFifo();
+    const errors: (Error & { code?: string })[] = [];
+    const h = b().pollStart(
+      fd,
+      b().POLL_KIND_RAW4,
+      [Buffer.alloc(64)],
+      0,
+      new Int32Array(1),
+      new Uint32Array(1),
+      null,
+      () => assert.fail("no batch"),
+      (e) => errors.push(e),
+    );
+    open.push({ h, fd });
+    try {
+      spawnSync("sh", ["-c", `printf x > ${fifo}`]);
+      await tick();
+      await tick();
+      assert.equal(errors.length, 1);
+      assert.equal(errors[0]!.code, "ENOTSOCK");
+      assert.equal(b().pollStats(h).readErrors, 1);
+    } finally {
+      b().pollClose(h);
+      b().close(fd);
+    }
+  },
+);
