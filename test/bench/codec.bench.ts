@@ -26,7 +26,7 @@ import { GCProfiler } from "node:v8";
 import { checkIpv4Header, writeIpv4Header } from "../../module/codec/ipv4.js";
 import { IPPROTO_IPV6 } from "../../module/codec/constants.js";
 import { createPmtMapping } from "../../module/addr/pmt-mapping.js";
-import { parseIpv4, readIpv4 } from "../../module/addr/ipv4.js";
+import { parseIpv4, readIpv4I32 } from "../../module/addr/ipv4.js";
 import { parseIpv6Prefix } from "../../module/addr/ipv6.js";
 import {
   checkDecapsulate,
@@ -119,7 +119,8 @@ const CASES: Case[] = [
         for (let i = 0; i < n; i++) {
           let r = checkIpv4Header(buf, 0, len);
           if (r === DROP_NONE) {
-            r = checkDecapsulate(relayPolicy, buf, 20, readIpv4(buf, 12), readIpv4(buf, 16));
+            // Signed reads, as the data plane does: no heap number per packet (addr/policy.ts).
+            r = checkDecapsulate(relayPolicy, buf, 20, readIpv4I32(buf, 12), readIpv4I32(buf, 16));
           }
           if (r !== DROP_NONE) return -r;
           acc += len;
