@@ -1,0 +1,321 @@
+/**
+ * `npm run bench` (root): the same traffic, in one run, through
+ *   (a) kernel   client --- router (Linux IPv6 forwarding) --- server          (the ceiling here)
+ *   (b) tayga    client --- router (Tayga NAT64 over a TUN, C) --- server (IPv4)
+ *   (c) ours     lan --- cpe (6to4-pmt) === isp (IPv4) === relay (6to4-pmt) --- inet
+ * For each: iperf3 TCP throughput (10 s), 64-byte UDP packets per second received (iperf3 -u
+ * -l 64 unlimited, 5 s), CPU time of the translator/tunnel processes per packet they produced
+ * (per direction), and their RSS at the start and end of the run. Prints a table, the ratios
+ * (c)/(a) and (c)/(b), and one JSON line. Figures, not a timed test; nothing asserts.
+ *
+ * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
+ * load bounded in time (iperf3 -t), cleanup in finally.
+ */
+import { readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import {
+  NetnsRegistry,
+  netnsSkipReason,
+  toolSkipReason,
+  type NsProcess,
+} from "../support/netns.js";
+import { readCounters, startLab } from "../support/dataplane-harness.js";
+import { LAB_SERVER } from "../../module/cli/lab-topology.js";
+
+const TCP_SECONDS = Number(process.env.BENCH_TCP_SECONDS ?? 10);
+const UDP_SECONDS = Number(process.env.BENCH_UDP_SECONDS ?? 5);
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
+
+interface Result {
+  name: string;
+  tcpGbps: number;
+  udpPps: number;
+  /** CPU µs per packet produced, per process. */
+  cpuUsPerPacket: Record<string, number>;
+  rssMb: Record<string, [number, number]>;
+}
+
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK; // utime + stime
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+/** Packets the kernel received from a TUN device, i.e. produced by its user-space process. */
+function rxPackets(reg: NetnsRegistry, ns: string, dev: string): number {
+  return Number(reg.exec(ns, ["cat", `/sys/class/net/${dev}/statistics/rx_packets`]).stdout.trim());
+}
+
+async function iperfTcp(
+  reg: NetnsRegistry,
+  clientNs: string,
+  serverNs: string,
+  bindAddr: string,
+  target: string,
+  port: number,
+): Promise<number> {
+  const srv = reg.spawn(serverNs, ["iperf3", "-s", "-1", "-B", bindAddr, "-p", String(port)]);
+  await new Promise((r) => setTimeout(r, 400));
+  const r = await reg.execAsync(
+    clientNs,
+    ["iperf3", "-c", target, "-p", String(port), "-t", String(TCP_SECONDS), "-J"],
+    (TCP_SECONDS + 20) * 1000,
+  );
+  await reg.stop(srv, 3000);
+  try {
+    const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+    return j.end.sum_received.bits_per_second / 1e9;
+  } catch {
+    process.stderr.write(
+      `iperf3 TCP ${clientNs} -> ${target} failed: ${r.stdout.slice(-300)} ${r.stderr}\n`,
+    );
+    return 0;
+  }
+}
+
+async function iperfUdp(
+  reg: NetnsRegistry,
+  clientNs: string,
+  serverNs: string,
+  bindAddr: string,
+  target: string,
+  port: number,
+): Promise<number> {
+  const srv = reg.spawn(serverNs, ["iperf3", "-s", "-1", "-B", bindAddr, "-p", String(port), "-J"]);
+  await new Promise((r) => setTimeout(r, 400));
+  await reg.execAsync(
+    clientNs,
+    [
+      "iperf3",
+      "-c",
+      target,
+      "-p",
+      String(port),
+      "-u",
+      "-l",
+      "64",
+      "-b",
+      "0",
+      "-t",
+      String(UDP_SECONDS),
+      "-J",
+    ],
+    (UDP_SECONDS + 20) * 1000,
+  );
+  await reg.waitFor(() => srv.hasExited(), 5000);
+  await reg.stop(srv, 2000);
+  try {
+    const j = JSON.parse(srv.stdout()) as {
+      end: { sum: { packets: number; lost_packets: number; seconds: number } };
+    };
+    const s = j.end.sum;
+    return (s.packets - s.lost_packets) / s.seconds;
+  } catch {
+    process.stderr.write(
+      `iperf3 UDP ${clientNs} -> ${target} failed: ${srv.stdout().slice(-300)}\n`,
+    );
+    return 0;
+  }
+}
+
+/** (a) Kernel IPv6 forwarding through one router namespace. */
+async function benchKernel(reg: NetnsRegistry): Promise<Result> {
+  const c = reg.createNamespace("k-client");
+  const r = reg.createNamespace("k-router", { forwarding: true });
+  const s = reg.createNamespace("k-server");
+  reg.veth(c, "eth0", r, "c0");
+  reg.veth(r, "s0", s, "eth0");
+  reg.addr(c, "eth0", "3fff:1::2/64");
+  reg.addr(r, "c0", "3fff:1::1/64");
+  reg.addr(r, "s0", "3fff:3::1/64");
+  reg.addr(s, "eth0", "3fff:3::2/64");
+  reg.route(c, "::/0 via 3fff:1::1");
+  reg.route(s, "::/0 via 3fff:3::1");
+  const tcp = await iperfTcp(reg, c, s, "3fff:3::2", "3fff:3::2", 5301);
+  const udp = await iperfUdp(reg, c, s, "3fff:3::2", "3fff:3::2", 5302);
+  return { name: "kernel", tcpGbps: tcp, udpPps: udp, cpuUsPerPacket: {}, rssMb: {} };
+}
+
+/** (b) Tayga (NAT64, RFC 6145 stateless translation in C over a TUN) in the same shape. */
+async function benchTayga(reg: NetnsRegistry): Promise<Result> {
+  const c = reg.createNamespace("t-client");
+  const r = reg.createNamespace("t-router", { forwarding: true });
+  const s = reg.createNamespace("t-server");
+  reg.veth(c, "eth0", r, "c0");
+  reg.veth(r, "s0", s, "eth0");
+  reg.addr(c, "eth0", "3fff:1::2/64");
+  reg.addr(r, "c0", "3fff:1::1/64");
+  reg.addr(r, "s0", "203.0.113.1/24");
+  reg.addr(s, "eth0", "203.0.113.2/24");
+  reg.route(c, "::/0 via 3fff:1::1");
+  reg.route(s, "default via 203.0.113.1");
+  const dir = `/tmp/6to4-pmt-bench-tayga-${process.pid}`;
+  mkdirSync(dir, { recursive: true });
+  const conf = `${dir}/tayga.conf`;
+  writeFileSync(
+    conf,
+    [
+      "tun-device nat64",
+      "ipv4-addr 198.51.100.1",
+      "ipv6-addr 3fff:2::1",
+      "prefix 3fff:64::/96",
+      "map 198.51.100.10 3fff:1::2",
+      `data-dir ${dir}`,
+      "",
+    ].join("\n"),
+  );
+  reg.must(["ip", "netns", "exec", r, "tayga", "--mktun", "-c", conf]);
+  reg.must(["ip", "-n", r, "link", "set", "nat64", "up"]);
+  reg.route(r, "3fff:64::/96 dev nat64");
+  reg.route(r, "198.51.100.0/24 dev nat64");
+  const tayga = reg.spawn(r, ["tayga", "-n", "-c", conf]);
+  await new Promise((res) => setTimeout(res, 500));
+  const target = "3fff:64::cb00:7102"; // 203.0.113.2 in the NAT64 prefix
+  const res = await measure(
+    reg,
+    { tayga },
+    async () => ({
+      tcp: await iperfTcp(reg, c, s, "203.0.113.2", target, 5303),
+      udp: await iperfUdp(reg, c, s, "203.0.113.2", target, 5304),
+    }),
+    () => ({ tayga: rxPackets(reg, r, "nat64") }),
+  );
+  await reg.stop(tayga, 2000);
+  rmSync(dir, { recursive: true, force: true });
+  return { name: "tayga", ...res };
+}
+
+/** (c) Our CPE and relay (lab topology, PMT mode). */
+async function benchOurs(reg: NetnsRegistry): Promise<Result> {
+  const lab = await startLab(
+    reg,
+    { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 },
+    () => [],
+    () => ["--health-interval", "3600"],
+  );
+  const c = lab.t.cpes[0]!;
+  const procs = { cpe: lab.cpes[0]!, relay: lab.relays[0]! };
+  const packets = async (): Promise<Record<string, number>> => {
+    const out: Record<string, number> = {};
+    for (const [k, p] of Object.entries(procs)) {
+      const ct = await readCounters(reg, p);
+      out[k] = (ct.traffic.out_packets ?? 0) + (ct.traffic.in_packets ?? 0);
+    }
+    return out;
+  };
+  const res = await measureAsync(
+    reg,
+    procs,
+    async () => ({
+      tcp: await iperfTcp(reg, c.lanNs, lab.t.inet, LAB_SERVER, LAB_SERVER, 5305),
+      udp: await iperfUdp(reg, c.lanNs, lab.t.inet, LAB_SERVER, LAB_SERVER, 5306),
+    }),
+    packets,
+  );
+  return { name: "6to4-pmt", ...res };
+}
+
+type Traffic = () => Promise<{ tcp: number; udp: number }>;
+
+function measure(
+  reg: NetnsRegistry,
+  procs: Record<string, NsProcess>,
+  traffic: Traffic,
+  packets: () => Record<string, number>,
+): Promise<Omit<Result, "name">> {
+  return measureAsync(reg, procs, traffic, async () => packets());
+}
+
+async function measureAsync(
+  _reg: NetnsRegistry,
+  procs: Record<string, NsProcess>,
+  traffic: Traffic,
+  packets: () => Promise<Record<string, number>>,
+): Promise<Omit<Result, "name">> {
+  const cpu0: Record<string, number> = {};
+  const rss0: Record<string, number> = {};
+  for (const [k, p] of Object.entries(procs)) {
+    cpu0[k] = cpuSeconds(p.pid);
+    rss0[k] = rssMb(p.pid);
+  }
+  const pk0 = await packets();
+  const t = await traffic();
+  const pk1 = await packets();
+  const cpuUsPerPacket: Record<string, number> = {};
+  const rss: Record<string, [number, number]> = {};
+  for (const [k, p] of Object.entries(procs)) {
+    const n = (pk1[k] ?? 0) - (pk0[k] ?? 0);
+    cpuUsPerPacket[k] = n > 0 ? ((cpuSeconds(p.pid) - cpu0[k]!) * 1e6) / n : 0;
+    rss[k] = [rss0[k]!, rssMb(p.pid)];
+  }
+  return { tcpGbps: t.tcp, udpPps: t.udp, cpuUsPerPacket, rssMb: rss };
+}
+
+function fmt(n: number, d = 2): string {
+  return Number.isFinite(n) ? n.toFixed(d) : "-";
+}
+
+async function main(): Promise<number> {
+  const skip = netnsSkipReason() ?? toolSkipReason("iperf3");
+  if (skip !== undefined) {
+    process.stdout.write(`bench skipped: ${skip}\n`);
+    return 0;
+  }
+  const reg = new NetnsRegistry();
+  const results: Result[] = [];
+  try {
+    results.push(await benchKernel(reg));
+    if (toolSkipReason("tayga") === undefined) results.push(await benchTayga(reg));
+    else process.stdout.write("tayga not installed: (b) skipped\n");
+    results.push(await benchOurs(reg));
+  } finally {
+    await reg.cleanup();
+  }
+  const lines = [
+    "config      TCP Gbit/s   UDP64 pps   CPU µs/pkt (per process)        RSS MB start->end",
+  ];
+  for (const r of results) {
+    const cpu =
+      Object.entries(r.cpuUsPerPacket)
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(", ") || "(kernel)";
+    const rss =
+      Object.entries(r.rssMb)
+        .map(([k, [a, b]]) => `${k} ${fmt(a, 1)}->${fmt(b, 1)}`)
+        .join(", ") || "-";
+    lines.push(
+      `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)}   ${cpu.padEnd(32)} ${rss}`,
+    );
+  }
+  const by = (n: string): Result | undefined => results.find((r) => r.name === n);
+  const ours = by("6to4-pmt")!;
+  const ratio = (a: number | undefined, b: number | undefined): number => (a && b ? a / b : NaN);
+  const out = {
+    tcp_gbps: Object.fromEntries(results.map((r) => [r.name, r.tcpGbps])),
+    udp64_pps: Object.fromEntries(results.map((r) => [r.name, Math.round(r.udpPps)])),
+    ratio_tcp_ours_kernel: ratio(ours.tcpGbps, by("kernel")?.tcpGbps),
+    ratio_tcp_ours_tayga: ratio(ours.tcpGbps, by("tayga")?.tcpGbps),
+    ratio_pps_ours_kernel: ratio(ours.udpPps, by("kernel")?.udpPps),
+    ratio_pps_ours_tayga: ratio(ours.udpPps, by("tayga")?.udpPps),
+    cpu_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuUsPerPacket])),
+    rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
+  };
+  lines.push(
+    `ratios: TCP ours/kernel ${fmt(out.ratio_tcp_ours_kernel)}, ours/tayga ${fmt(out.ratio_tcp_ours_tayga)}; ` +
+      `UDP64 ours/kernel ${fmt(out.ratio_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_pps_ours_tayga)}`,
+  );
+  process.stdout.write(lines.join("\n") + "\n" + JSON.stringify(out) + "\n");
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
