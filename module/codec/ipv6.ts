@@ -127,19 +127,28 @@ export function createUpperLayer(): UpperLayer {
  * DROP_IPV6_LENGTH_MISMATCH, DROP_EXT_HEADER_TRUNCATED). Bytes after 40 + Payload Length are
  * ignored. A Hop-by-Hop header anywhere but first is not stepped over (RFC 8200 §4.1): the walk
  * stops there with proto 0. A non-first fragment stops the walk right after its Fragment header.
+ *
+ * `truncatedOk`: the packet may be cut short of its Payload Length, as the invoking packet inside
+ * an ICMPv6 error is (RFC 4443 §2.4 (c)); the walk is then bounded by `len` instead of returning
+ * DROP_IPV6_LENGTH_MISMATCH (a header cut off still gives DROP_EXT_HEADER_TRUNCATED). The upper
+ * layer header at `out.offset` may itself be incomplete: check its bytes against off + len.
  */
 export function walkToUpperLayer(
   buf: Buffer,
   off: number,
   len: number,
   out: UpperLayer,
+  truncatedOk = false,
 ): DropReason {
   out.fragment = false;
   out.firstFragment = true;
   if (len < IPV6_HEADER_BYTES || off < 0 || off + len > buf.length) return DROP_IPV6_TRUNCATED;
   if (buf[off + IPV6_OFF_VER_TC_FLOW]! >>> 4 !== IPV6_VERSION) return DROP_IPV6_BAD_VERSION;
-  const end = off + IPV6_HEADER_BYTES + buf.readUInt16BE(off + IPV6_OFF_PAYLOAD_LEN);
-  if (end > off + len) return DROP_IPV6_LENGTH_MISMATCH;
+  let end = off + IPV6_HEADER_BYTES + buf.readUInt16BE(off + IPV6_OFF_PAYLOAD_LEN);
+  if (end > off + len) {
+    if (!truncatedOk) return DROP_IPV6_LENGTH_MISMATCH;
+    end = off + len;
+  }
   let nh = buf[off + IPV6_OFF_NEXT_HEADER]!;
   let p = off + IPV6_HEADER_BYTES;
   let first = true;

@@ -279,15 +279,8 @@ function fixEmbeddedChecksum(
   ul: UpperLayer,
   delta: number,
 ): number {
-  // The copy is cut short of its Payload Length, which walkToUpperLayer rejects: let the walk
-  // see the Payload Length of the bytes present for the duration of the call.
-  const plenAt = inner + IPV6_OFF_PAYLOAD_LEN;
-  const plen = read16(pkt, plenAt);
-  const present = end - inner - IPV6_HEADER_BYTES;
-  const cut = plen > present;
-  if (cut) write16(pkt, plenAt, present);
-  const walked = walkToUpperLayer(pkt, inner, end - inner, ul);
-  if (cut) write16(pkt, plenAt, plen);
+  // The copy may be cut short of its Payload Length (RFC 4443 §2.4 (c)): walk the bytes present.
+  const walked = walkToUpperLayer(pkt, inner, end - inner, ul, true);
   if (walked !== DROP_NONE || !ul.firstFragment) return 0;
   const l4 = ul.offset;
   let at: number;
