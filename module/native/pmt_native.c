@@ -40,7 +40,22 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+/* musl toolchains (OpenWrt, musl-gcc) often ship without kernel UAPI headers: the three TUN
+ * constants we need are stable ABI (include/uapi/linux/if_tun.h). */
+#if defined(__has_include)
+#if __has_include(<linux/if_tun.h>)
 #include <linux/if_tun.h>
+#endif
+#endif
+#ifndef TUNSETIFF
+#define TUNSETIFF _IOW('T', 202, int)
+#endif
+#ifndef IFF_TUN
+#define IFF_TUN 0x0001
+#endif
+#ifndef IFF_NO_PI
+#define IFF_NO_PI 0x1000
+#endif
 
 #include <node_api.h>
 #include <uv.h>
