@@ -12,6 +12,8 @@
  *   address (label 2 vs 1).
  * - RFC 7084 §4.3 L-4 + RFC 6343 §4.4 item 4: relay stopped -> default route withdrawn in time;
  *   relay back -> restored.
+ * - RFC 6343 §4.1, RFC 6598: a shared-space WAN address without PMT information is refused (no
+ *   default route on the LAN); an explicitly configured relay allows it.
  * - RFC 9096 §3.5: WAN address change -> old prefix deprecated on the host, new address formed,
  *   traffic through the relay resumes.
  */
@@ -332,32 +334,33 @@ describe(
       const gone = await reg.waitFor(() => lanDefaultRoute(lab) === undefined, 3000, 100);
       assert.ok(gone, "final RA did not remove the default route");
       assert.ok(!existsSync(lab.statusSocket), "status socket removed");
-      test("shared-space WAN without PMT information is refused (RFC 6343 §4.1, RFC 6598); an explicit relay allows it", async () => {
-        await stopCpe();
-        reg.must(["ip", "-n", lab.cpe, "addr", "flush", "dev", "wan0"]);
-        reg.must(["ip", "-n", lab.cpe, "addr", "add", "100.64.60.2/24", "dev", "wan0"]);
-        cpe = startCpe(lab, ["--health-interval", "3600"]);
-        assert.ok(await waitCpeUp(lab, cpe), "cpe did not start" + diag());
-        const s = await status(lab);
-        assert.equal(s.state, "refused");
-        assert.match(s.stateReason ?? "", /100\.64\.60\.2 is shared address space \(RFC 6598\)/);
-        assert.equal(s.lanPrefix, null);
-        assert.equal(s.wan.ipv4Class, "shared");
-        assert.match(
-          cpe.stderr(),
-          /error .*state starting -> refused: WAN address 100\.64\.60\.2 is shared/,
-        );
-        await reg.waitFor(() => false, 5000);
-        assert.equal(lanDefaultRoute(lab), undefined, "no default route from a refused CPE");
-        assert.equal((await status(lab)).ra.routerLifetimeS, 0);
-        await stopCpe();
-        cpe = startCpe(lab, ["--health-interval", "3600", "--relay", "198.51.100.2"]);
-        assert.ok(await waitCpeUp(lab, cpe), "cpe did not start" + diag());
-        const s2 = await status(lab);
-        assert.equal(s2.state, "running", JSON.stringify(s2));
-        assert.deepEqual(s2.relays, { value: ["198.51.100.2"], source: "config" });
-        assert.equal(s2.lanPrefix, "2002:6440:3c02::/64");
-      });
+    });
+
+    test("shared-space WAN without PMT information is refused (RFC 6343 §4.1, RFC 6598); an explicit relay allows it", async () => {
+      await stopCpe();
+      reg.must(["ip", "-n", lab.cpe, "addr", "flush", "dev", "wan0"]);
+      reg.must(["ip", "-n", lab.cpe, "addr", "add", "100.64.60.2/24", "dev", "wan0"]);
+      cpe = startCpe(lab, ["--health-interval", "3600"]);
+      assert.ok(await waitCpeUp(lab, cpe), "cpe did not start" + diag());
+      const s = await status(lab);
+      assert.equal(s.state, "refused");
+      assert.match(s.stateReason ?? "", /100\.64\.60\.2 is shared address space \(RFC 6598\)/);
+      assert.equal(s.lanPrefix, null);
+      assert.equal(s.wan.ipv4Class, "shared");
+      assert.match(
+        cpe.stderr(),
+        /error .*state starting -> refused: WAN address 100\.64\.60\.2 is shared/,
+      );
+      await reg.waitFor(() => false, 5000);
+      assert.equal(lanDefaultRoute(lab), undefined, "no default route from a refused CPE");
+      assert.equal((await status(lab)).ra.routerLifetimeS, 0);
+      await stopCpe();
+      cpe = startCpe(lab, ["--health-interval", "3600", "--relay", "198.51.100.2"]);
+      assert.ok(await waitCpeUp(lab, cpe), "cpe did not start" + diag());
+      const s2 = await status(lab);
+      assert.equal(s2.state, "running", JSON.stringify(s2));
+      assert.deepEqual(s2.relays, { value: ["198.51.100.2"], source: "config" });
+      assert.equal(s2.lanPrefix, "2002:6440:3c02::/64");
     });
   },
 );
