@@ -283,14 +283,14 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
         `lan prefix ${change.previous ?? "none"} -> ${change.current ?? "none"}` +
           (change.previous ? ` (old one deprecated for ${lifetimes.validS} s, RFC 9096 §3.5)` : ""),
       );
-      void reprogramAddresses(next);
+      queueReprogram(next);
     } else if (
       next &&
       prevPrefix !== null &&
       tunAddress &&
       !equal(tunAddress, next.routerAddress)
     ) {
-      void reprogramAddresses(next);
+      queueReprogram(next);
     }
     notAdvertised = next ? null : `no prefix advertised: ${stateReason ?? state}`;
     if (!next && change.changed) log.warn(`prefix none advertised: ${stateReason ?? state}`);
@@ -382,6 +382,12 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
   }
 
   /** Moves the TUN router address and the LAN router address to the new prefix. */
+  let addrQueue: Promise<void> = Promise.resolve();
+  /** Address changes run one after another (a burst of WAN events must not interleave `ip`s). */
+  function queueReprogram(p: Plan | null): void {
+    addrQueue = addrQueue.then(() => reprogramAddresses(p));
+  }
+
   async function reprogramAddresses(p: Plan | null): Promise<void> {
     const ip = (args: string[]) => runner.run(["ip", ...args], 5000);
     if (deps.tunName && p && (!tunAddress || !equal(tunAddress, p.routerAddress))) {
@@ -704,6 +710,9 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       ra?.stop(); // final RA (uses the state as it is)
       stopped = true;
       await publishNetifd(true);
+      // The LAN router address we added goes with us (the final RA deprecated its prefix).
+      queueReprogram(null);
+      await addrQueue;
       dhcp.stop();
       wanWatcher.stop();
       health.stop();

@@ -293,6 +293,10 @@ test("stop(): final RA (lifetime 0, prefix 0/0); no timers, monitor killed, sock
     assert.equal(t.prober.closed, true);
     assert.ok(t.runner.monitors.every((m) => m.killed));
     assert.equal(existsSync(t.cfg.statusSocket), false);
+    assert.ok(
+      t.runner.log.includes("ip -6 addr del 2002:c000:201::1/64 dev lan0"),
+      "LAN address removed",
+    );
     // A restart with another address keeps deprecating the old prefix (RFC 9096 §3.5).
     const t2 = await setup({}, t.dir);
     t2.runner.wanAddr = addrJson("203.0.113.9");
