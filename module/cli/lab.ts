@@ -159,7 +159,9 @@ export async function runLab(args: readonly string[]): Promise<number> {
     steps.push({
       name: "source address the server saw",
       ok: seen === cpe.expectedSourceAtServer,
-      detail: `${seen} (expected translated ${cpe.expectedSourceAtServer}; LAN host ${cpe.hostAddress})`,
+      detail:
+        `${seen} (expected ${cpe.expectedSourceAtServer}: the relay translated ` +
+        `${wireAddress(cpe.wanIpv4, cpe.hostAddress)} on the IPv4 wire back to the provider prefix)`,
     });
 
     printCounters("relay", await counters(reg, relay));
@@ -190,6 +192,14 @@ export async function runLab(args: readonly string[]): Promise<number> {
 }
 
 class LabFailure extends Error {}
+
+/** The LAN host's address as it travels inside protocol 41: 2002:V4ADDR:0::IID (Figure 3). */
+function wireAddress(v4: string, host: string): string {
+  const n = v4.split(".").map(Number);
+  const iid = host.split("::")[1] ?? "";
+  const w = (a: number, b: number): string => ((a << 8) | b).toString(16);
+  return `2002:${w(n[0]!, n[1]!)}:${w(n[2]!, n[3]!)}::${iid}`;
+}
 
 /** Log file of a lab daemon (kept with --keep; the hints print them). */
 function logPath(role: string): string {

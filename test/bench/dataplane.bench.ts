@@ -32,6 +32,8 @@ interface Result {
   /** CPU µs per packet produced, per process. */
   cpuUsPerPacket: Record<string, number>;
   rssMb: Record<string, [number, number]>;
+  /** Anonymous resident memory start -> end: heap and buffers (growth = leak). */
+  anonMb: Record<string, [number, number]>;
 }
 
 function cpuSeconds(pid: number): number {
@@ -40,8 +42,9 @@ function cpuSeconds(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / CLK_TCK; // utime + stime
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+/** Resident set (MB): `VmRSS`, or `RssAnon` (heap, buffers: without the shared node binary). */
+function rssMb(pid: number, field = "VmRSS"): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : 0;
 }
 
@@ -137,7 +140,7 @@ async function benchKernel(reg: NetnsRegistry): Promise<Result> {
   reg.route(s, "::/0 via 3fff:3::1");
   const tcp = await iperfTcp(reg, c, s, "3fff:3::2", "3fff:3::2", 5301);
   const udp = await iperfUdp(reg, c, s, "3fff:3::2", "3fff:3::2", 5302);
-  return { name: "kernel", tcpGbps: tcp, udpPps: udp, cpuUsPerPacket: {}, rssMb: {} };
+  return { name: "kernel", tcpGbps: tcp, udpPps: udp, cpuUsPerPacket: {}, rssMb: {}, anonMb: {} };
 }
 
 /** (b) Tayga (NAT64, RFC 6145 stateless translation in C over a TUN) in the same shape. */
@@ -238,21 +241,25 @@ async function measureAsync(
 ): Promise<Omit<Result, "name">> {
   const cpu0: Record<string, number> = {};
   const rss0: Record<string, number> = {};
+  const anon0: Record<string, number> = {};
   for (const [k, p] of Object.entries(procs)) {
     cpu0[k] = cpuSeconds(p.pid);
     rss0[k] = rssMb(p.pid);
+    anon0[k] = rssMb(p.pid, "RssAnon");
   }
   const pk0 = await packets();
   const t = await traffic();
   const pk1 = await packets();
   const cpuUsPerPacket: Record<string, number> = {};
   const rss: Record<string, [number, number]> = {};
+  const anon: Record<string, [number, number]> = {};
   for (const [k, p] of Object.entries(procs)) {
     const n = (pk1[k] ?? 0) - (pk0[k] ?? 0);
     cpuUsPerPacket[k] = n > 0 ? ((cpuSeconds(p.pid) - cpu0[k]!) * 1e6) / n : 0;
     rss[k] = [rss0[k]!, rssMb(p.pid)];
+    anon[k] = [anon0[k]!, rssMb(p.pid, "RssAnon")];
   }
-  return { tcpGbps: t.tcp, udpPps: t.udp, cpuUsPerPacket, rssMb: rss };
+  return { tcpGbps: t.tcp, udpPps: t.udp, cpuUsPerPacket, rssMb: rss, anonMb: anon };
 }
 
 function fmt(n: number, d = 2): string {
@@ -303,6 +310,7 @@ async function main(): Promise<number> {
     ratio_pps_ours_tayga: ratio(ours.udpPps, by("tayga")?.udpPps),
     cpu_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuUsPerPacket])),
     rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
+    anon_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.anonMb])),
   };
   lines.push(
     `ratios: TCP ours/kernel ${fmt(out.ratio_tcp_ours_kernel)}, ours/tayga ${fmt(out.ratio_tcp_ours_tayga)}; ` +
