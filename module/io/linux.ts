@@ -406,3 +406,13 @@ export function inNetns<T>(nsPath: string, fn: () => T, binding?: NativeBinding)
     closeSync(home);
   }
 }
+
+/** Interface index of `name` (if_nametoindex); throws an Error with code ENODEV when absent. */
+export function interfaceIndex(name: string, binding?: NativeBinding): number {
+  return (binding ?? loadNative()).ifIndex(name);
+}
+
+/** Sets or clears IFF_UP on `name` (e.g. a TUN opened with `up: false` once it is configured). */
+export function setLinkUp(name: string, up: boolean, binding?: NativeBinding): void {
+  (binding ?? loadNative()).setUp(name, up);
+}

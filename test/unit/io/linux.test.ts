@@ -4,7 +4,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { inNetns, openIcmpV6, openIpv4Raw, openTun } from "../../../module/io/linux.js";
+import {
+  inNetns,
+  interfaceIndex,
+  openIcmpV6,
+  openIpv4Raw,
+  openTun,
+  setLinkUp,
+} from "../../../module/io/linux.js";
 import type { NativeBinding, NativePollStats, PollHandle } from "../../../module/native/loader.js";
 import { createIcmpv6RxRing, createIpv4RxRing, createRxRing } from "../../../module/io/ring.js";
 import type { IoError } from "../../../module/io/ports.js";
@@ -397,4 +404,11 @@ test("inNetns: switches and switches back, also when the callback throws", () =>
   ]);
   assert.throws(() => inNetns("/nonexistent/netns", () => 1, b), { code: "ENOENT" });
   assert.equal(b.calls.length, 4, "no switch when the namespace cannot be opened");
+});
+
+test("interfaceIndex and setLinkUp go to the binding", () => {
+  const b = new FakeBinding();
+  assert.equal(interfaceIndex("br-lan", b), 7);
+  setLinkUp("6to4pmt0", true, b);
+  assert.deepEqual(b.calls, ["ifIndex br-lan", "setUp 6to4pmt0 true"]);
 });
