@@ -3,15 +3,42 @@
  * socket (root only) and prints its state. Exit codes (CONTRACTS.md): 0 ok, 1 runtime failure
  * (e.g. permission denied), 2 usage error, 5 no daemon running.
  */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { queryStatusSocket } from "../status/server.js";
 import type { StatusSnapshot } from "../status/snapshot.js";
 
 /** Default path, as config/schema.ts `status_socket`. */
 export const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt.sock";
 
-export const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--status-socket PATH]
+export const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--status-socket PATH | --config FILE.json]
 Shows the running CPE daemon's state: WAN address and class, prefixes, relays and where each
-value came from, tunnel health, Router Advertisements, counters. Exit 5 when no daemon runs.`;
+value came from, tunnel health, Router Advertisements, counters. Exit 5 when no daemon runs.
+The socket is --status-socket, else status_socket from --config, else UCI 6to4-pmt.cpe, else
+/var/run/6to4-pmt.sock.`;
+
+/** UCI file of the OpenWrt package. */
+const UCI_CONFIG = "/etc/config/6to4-pmt";
+
+/** status_socket from a JSON config file; undefined when absent. @throws Error naming the file */
+function socketFromJson(path: string): string | undefined {
+  let o: unknown;
+  try {
+    o = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new Error(`--config ${path}: ${(e as Error).message}`);
+  }
+  const v = (o as Record<string, unknown> | null)?.status_socket;
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/** status_socket from UCI (OpenWrt), when the package's config exists. */
+function socketFromUci(): string | undefined {
+  if (!existsSync(UCI_CONFIG)) return undefined;
+  const r = spawnSync("uci", ["-q", "get", "6to4-pmt.cpe.status_socket"], { encoding: "utf8" });
+  const v = r.status === 0 ? r.stdout.trim() : "";
+  return v !== "" ? v : undefined;
+}
 
 export interface StatusIo {
   out(text: string): void;
@@ -26,7 +53,8 @@ const stdio: StatusIo = {
 /** Runs the subcommand with `args` (after "status"); resolves with the exit code. */
 export async function runStatus(args: readonly string[], io: StatusIo = stdio): Promise<number> {
   let json = false;
-  let path = STATUS_SOCKET_DEFAULT;
+  let path: string | undefined;
+  let configPath: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--json") json = true;
@@ -38,11 +66,28 @@ export async function runStatus(args: readonly string[], io: StatusIo = stdio): 
       }
       path = v;
     } else if (a.startsWith("--status-socket=")) path = a.slice("--status-socket=".length);
+    else if (a === "--config" || a === "-c") {
+      configPath = args[++i];
+      if (configPath === undefined) {
+        io.err(`6to4-pmt: ${a}: expected a JSON config file path\n`);
+        return 2;
+      }
+    } else if (a.startsWith("--config=")) configPath = a.slice("--config=".length);
     else if (a === "-h" || a === "--help") {
       io.out(STATUS_USAGE + "\n");
       return 0;
     } else {
       io.err(`6to4-pmt status: unknown argument "${a}"\n${STATUS_USAGE}\n`);
+      return 2;
+    }
+  }
+  if (path === undefined) {
+    try {
+      path =
+        (configPath !== undefined ? socketFromJson(configPath) : socketFromUci()) ??
+        STATUS_SOCKET_DEFAULT;
+    } catch (e) {
+      io.err(`6to4-pmt: ${(e as Error).message}\n`);
       return 2;
     }
   }

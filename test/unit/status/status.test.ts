@@ -73,6 +73,9 @@ test("6to4-pmt status: human and --json output; exit 5 without daemon; exit 2 on
     assert.equal(await runStatus(["--frobnicate"], c.io), 2);
     c = capture();
     assert.equal(await runStatus(["--status-socket"], c.io), 2);
+    c = capture();
+    assert.equal(await runStatus(["--config", join(dir, "missing.json")], c.io), 2);
+    assert.match(c.err(), /--config .*missing\.json/);
     const server = await startStatusServer(path, { snapshot: sampleStatus });
     try {
       c = capture();
@@ -81,6 +84,11 @@ test("6to4-pmt status: human and --json output; exit 5 without daemon; exit 2 on
       c = capture();
       assert.equal(await runStatus([`--status-socket=${path}`], c.io), 0);
       assert.equal(c.out(), formatStatus(sampleStatus()));
+      // The socket path from a JSON config file (status_socket).
+      writeFileSync(join(dir, "cpe.json"), JSON.stringify({ status_socket: path }));
+      c = capture();
+      assert.equal(await runStatus(["--json", "-c", join(dir, "cpe.json")], c.io), 0);
+      assert.equal(JSON.parse(c.out()).pid, 4242);
     } finally {
       await server.close();
     }
