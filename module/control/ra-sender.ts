@@ -38,6 +38,9 @@ export const ALL_NODES_ADDRESS = Uint8Array.from([
 
 export type RaKind = "unsolicited" | "solicited" | "final";
 
+/** Retry delay after a failed send during the initial burst (a tunable, not an RFC constant). */
+export const RA_SEND_RETRY_MS = 1000;
+
 /** The part of IcmpV6Socket the sender uses (io/ports.ts). */
 export interface RaSocket {
   send(
@@ -179,28 +182,35 @@ export class RaSender {
     this.timer = null;
     if (!this.running) return;
     const solicited = this.nextIsSolicited;
-    this.send(solicited ? "solicited" : "unsolicited");
+    const sent = this.send(solicited ? "solicited" : "unsolicited");
+    if (sent === "failed" && this.sentSinceStart < MAX_INITIAL_RTR_ADVERTISEMENTS) {
+      // E.g. the LAN's link-local address is still tentative at start: retry soon, so hosts
+      // do not wait a whole initial interval for their first RA.
+      this.arm(this.o.clock.now() + RA_SEND_RETRY_MS, solicited);
+      return;
+    }
     // RFC 4861 §6.2.6: a multicast answer resets the interval timer as if unsolicited.
     const delay = calcAdvInterval(this.o.intervals, this.sentSinceStart, this.o.random);
     if (this.sentSinceStart < MAX_INITIAL_RTR_ADVERTISEMENTS) this.sentSinceStart++;
     this.arm(this.o.clock.now() + delay, false);
   }
 
-  private send(kind: RaKind): void {
+  private send(kind: RaKind): "sent" | "failed" | "nothing" {
     const msg = this.o.build(kind);
     if (!msg) {
       this.counters.ra_not_built++;
-      return;
+      return "nothing";
     }
     const ok = this.o.socket.send(msg, 0, msg.length, ALL_NODES_ADDRESS, 0);
     if (!ok) {
       this.counters.ra_send_failed++;
       this.o.log("warn", `router advertisement (${kind}) send failed`);
-      return;
+      return "failed";
     }
     this.lastMulticastMs = this.o.clock.now();
     this.counters.ra_sent++;
     if (kind === "solicited") this.counters.ra_sent_solicited++;
     this.o.log("debug", `router advertisement sent (${kind}, ${msg.length} bytes)`);
+    return "sent";
   }
 }

@@ -114,3 +114,32 @@ test("stop(): one final RA, no timers; nothing sent when build returns null", ()
   b.sender.stop();
   assert.equal(b.clock.pending(), 0);
 });
+
+test("a failed send during the initial burst is retried after 1 s", () => {
+  const clock = new FakeClock(0);
+  let fail = 2;
+  const at: number[] = [];
+  const sender = new RaSender({
+    clock,
+    random: () => 0.5,
+    intervals: clampAdvIntervals(200, 600),
+    socket: {
+      send: () => {
+        if (fail > 0) {
+          fail--;
+          return false;
+        }
+        at.push(clock.now());
+        return true;
+      },
+    },
+    build: () => Uint8Array.of(134, 0, 0, 0),
+    log: () => undefined,
+  });
+  sender.start();
+  clock.advance(5000);
+  assert.deepEqual(at, [2000]);
+  assert.equal(sender.counters.ra_send_failed, 2);
+  sender.abort();
+  assert.equal(clock.pending(), 0);
+});
