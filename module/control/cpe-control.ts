@@ -233,7 +233,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
     counters[name] = (counters[name] ?? 0) + 1;
   };
 
-  /** Steps 1-3 of the file comment; returns whether RA content changed. */
+  /** Steps 1-3 of the file comment, after any input changed. */
   function recompute(why: string): void {
     if (stopped) return;
     const prevPrefix = prefixes.currentPrefix();
@@ -274,8 +274,19 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       if (state === "refused") log.error(line);
       else log.info(line);
     }
+    const prevMtu = plan?.tunnelMtu ?? null;
     plan = next;
     applyForwarding(next);
+    if (next && prevMtu !== null && next.tunnelMtu !== prevMtu && deps.tunName) {
+      // RFC 4213 §3.2: the tunnel MTU follows the WAN MTU; the RA MTU option follows too.
+      log.info(`tunnel mtu ${prevMtu} -> ${next.tunnelMtu}`);
+      const tun = deps.tunName;
+      const mtu = String(next.tunnelMtu);
+      addrQueue = addrQueue.then(async () => {
+        const r = await runner.run(["ip", "link", "set", "dev", tun, "mtu", mtu], 5000);
+        if (r.code !== 0) log.warn(`tunnel ${tun} mtu ${mtu} not set: ip exited with ${r.code}`);
+      });
+    }
     const change = prefixes.setCurrent(next ? next.lanPrefix : null, lifetimes, clock.now());
     if (change.changed) {
       bump("lan_prefix_changes");

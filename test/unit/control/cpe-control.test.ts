@@ -381,3 +381,22 @@ test("DHCP option 212: provider prefix and relay from DHCP, config overrides, so
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("WAN MTU change: tunnel MTU, TUN device and RA MTU option follow (RFC 4213 §3.2)", async () => {
+  const t = await setup();
+  try {
+    t.clock.advance(0);
+    t.runner.wanAddr = addrJson("192.0.2.1", 1400);
+    t.runner.monitors[0]!.line("3: wan0@if2: <BROADCAST,UP> mtu 1400 qdisc noqueue");
+    t.clock.advance(100);
+    await flush();
+    t.clock.advance(3000);
+    assert.equal(t.sink.states.at(-1)?.tunnelMtu, 1380);
+    assert.ok(t.runner.log.includes("ip link set dev 6to4pmt0 mtu 1380"), t.runner.log.join("\n"));
+    assert.ok(t.nd.lastRa().options.some((o) => o.kind === "mtu" && o.mtu === 1380));
+    assert.deepEqual(pios(t.nd.lastRa()), ["2002:c000:201::/64 2700/5400"], "prefix unchanged");
+  } finally {
+    await t.ctl.stop();
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+});
