@@ -283,7 +283,7 @@ async function main(): Promise<number> {
     await reg.cleanup();
   }
   const lines = [
-    "config      TCP Gbit/s   UDP64 pps   CPU µs/pkt (per process)        RSS MB start->end",
+    "config      TCP Gbit/s   UDP64 pps   CPU µs/pkt (per process)        RSS MB start->end (anon)",
   ];
   for (const r of results) {
     const cpu =
@@ -292,7 +292,10 @@ async function main(): Promise<number> {
         .join(", ") || "(kernel)";
     const rss =
       Object.entries(r.rssMb)
-        .map(([k, [a, b]]) => `${k} ${fmt(a, 1)}->${fmt(b, 1)}`)
+        .map(([k, [a, b]]) => {
+          const [x, y] = r.anonMb[k] ?? [NaN, NaN];
+          return `${k} ${fmt(a, 1)}->${fmt(b, 1)} (${fmt(x, 1)}->${fmt(y, 1)})`;
+        })
         .join(", ") || "-";
     lines.push(
       `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)}   ${cpu.padEnd(32)} ${rss}`,
