@@ -1,7 +1,7 @@
 /**
  * Daemon life cycle (root, network namespaces): `6to4-pmt cpe` and `6to4-pmt relay` install their
  * TUN, address and routes at start and remove them on SIGTERM/SIGINT with exit 0; exit codes of
- * CONTRACTS.md for bad options (2) and init failures (4); `enabled 0` exits 0 at once (RFC 7526
+ * CONTRACTS.md for bad options (2), not root (3) and init failures (4); `enabled 0` exits 0 at once (RFC 7526
  * §5); repeated start/stop of the data plane in-process leaks no file descriptor.
  *
  *   cpe (wan0 100.64.0.2/24) ---- isp (100.64.0.1/24)
@@ -13,7 +13,7 @@ import { silentLogger } from "../../module/cli/log.js";
 import { CpeDaemon } from "../../module/dataplane/cpe-daemon.js";
 import { createCpeForwardingState } from "../../module/dataplane/forwarding-state.js";
 import { inNetns, openIpv4Raw, openTun } from "../../module/io/linux.js";
-import { NetnsRegistry, netnsSkipReason } from "../support/netns.js";
+import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
 import { daemonCommand } from "../support/dataplane-harness.js";
 
 const skip = netnsSkipReason();
@@ -128,6 +128,22 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(links(cpe), /6to4pmt0/);
   });
+
+  for (const cmd of ["cpe", "relay", "lab"]) {
+    test(`${cmd}: exit 3 when not root`, { skip: toolSkipReason("setpriv") }, async () => {
+      const r = await reg.execAsync(cpe, [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        ...daemonCommand(),
+        cmd,
+        ...(cmd === "lab" ? [] : ["--enabled"]),
+      ]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /root/);
+    });
+  }
 
   test("no fd leak over 10 in-process start/stop cycles of the data plane", () => {
     const count = (): number => readdirSync("/proc/self/fd").length;

@@ -25,7 +25,13 @@ import {
 } from "../../../module/dataplane/forwarding-state.js";
 import { RelayDaemon } from "../../../module/dataplane/relay-daemon.js";
 import { MemoryIpv4Network, MemoryTun } from "../../../module/io/memory.js";
-import { addr6, buildIcmpv6EchoPacket, buildUdpPacket } from "../../support/packet-builder.js";
+import {
+  addr6,
+  buildIcmpv6EchoPacket,
+  buildIpv6Packet,
+  buildUdpPacket,
+  writeUpperChecksum,
+} from "../../support/packet-builder.js";
 
 const P = parseIpv6Prefix("2001:db8::/32")!;
 const CPE_V4 = 0x64400002; // 100.64.0.2
@@ -275,6 +281,36 @@ describe("CPE + relay over in-memory ports", () => {
     const c = p.cpe.counters();
     assert.equal(c.drops.packet_too_big, 60);
     assert.equal(c.traffic.icmp_rate_limited, 45);
+    stopAll(p);
+  });
+
+  test("ICMPv6 error from the Internet: the quoted packet is translated too (RFC 3022 §4.3)", () => {
+    const p = makePair();
+    // What the LAN host sent, as the server saw it (translated source).
+    const sent = buildUdpPacket({
+      src: LAN_HOST,
+      dst: SERVER,
+      srcPort: 4000,
+      dstPort: 9,
+      payload: Buffer.alloc(16),
+    });
+    const icmp = Buffer.alloc(8 + sent.length);
+    icmp[0] = 1; // Destination Unreachable
+    icmp[1] = 4; // port unreachable
+    icmp.set(sent, 8);
+    writeUpperChecksum(icmp, 2, SERVER, LAN_HOST, 58);
+    const err = buildIpv6Packet({ src: SERVER, dst: LAN_HOST, nextHeader: 58, payload: icmp });
+    p.relayTun.inject(err);
+    p.flush();
+    const got = p.cpeTun.takeWritten();
+    assert.equal(got.length, 1);
+    assert.equal(dst(got[0]!), LAN_HOST);
+    assert.equal(
+      formatIpv6(got[0]!, 48 + 8),
+      LAN_HOST,
+      "quoted source is the LAN host's own address",
+    );
+    assert.ok(upperChecksumOk(got[0]!), "outer ICMPv6 checksum");
     stopAll(p);
   });
 
