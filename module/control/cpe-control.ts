@@ -721,8 +721,25 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       ra?.stop(); // final RA (uses the state as it is)
       stopped = true;
       await publishNetifd(true);
-      // The LAN router address we added goes with us (the final RA deprecated its prefix).
+      // The LAN router address we added goes with us (the final RA deprecated its prefix), and
+      // the TUN gets back the address cli/cpe.ts gave it, which its clean-up removes.
       queueReprogram(null);
+      const initial = deps.initialTunAddress ?? null;
+      if (deps.tunName && initial && tunAddress && !equal(initial, tunAddress)) {
+        const tun = deps.tunName;
+        const mine = tunAddress;
+        addrQueue = addrQueue.then(async () => {
+          await runner.run(
+            ["ip", "-6", "addr", "replace", `${formatIpv6(initial)}/128`, "dev", tun, "nodad"],
+            5000,
+          );
+          await runner.run(
+            ["ip", "-6", "addr", "del", `${formatIpv6(mine)}/128`, "dev", tun],
+            5000,
+          );
+        });
+        tunAddress = initial;
+      }
       await addrQueue;
       dhcp.stop();
       wanWatcher.stop();

@@ -330,7 +330,10 @@ describe(
         lanDefaultRoute(lab) !== undefined ||
           (await reg.waitFor(() => lanDefaultRoute(lab) !== undefined, 10_000)),
       );
+      const p = cpe!;
       await stopCpe();
+      // cli/cpe.ts's clean-up finds the TUN address it added (the control plane moved it back).
+      assert.doesNotMatch(p.stderr(), /ip -6 addr del .* failed/);
       const gone = await reg.waitFor(() => lanDefaultRoute(lab) === undefined, 3000, 100);
       assert.ok(gone, "final RA did not remove the default route");
       assert.ok(!existsSync(lab.statusSocket), "status socket removed");
