@@ -400,7 +400,14 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
   }
 
   async function reprogramAddresses(p: Plan | null): Promise<void> {
-    const ip = (args: string[]) => runner.run(["ip", ...args], 5000);
+    const ip = async (args: string[]) => {
+      let r = await runner.run(["ip", ...args], 5000);
+      // busybox `ip` (OpenWrt without ip-full) does not know "nodad": retry without it.
+      if (r.code !== 0 && args.at(-1) === "nodad")
+        r = await runner.run(["ip", ...args.slice(0, -1)], 5000);
+      if (r.code !== 0) log.warn(`ip ${args.join(" ")} failed with exit ${r.code}`);
+      return r;
+    };
     if (deps.tunName && p && (!tunAddress || !equal(tunAddress, p.routerAddress))) {
       const old = tunAddress;
       tunAddress = p.routerAddress;
