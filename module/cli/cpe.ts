@@ -54,28 +54,38 @@ Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init
 
 /** What the CPE derived from its options at start (also for the control plane and status). */
 export interface CpePlan {
+  /** 0 while no WAN address is known (forwarding off until the control plane learns one). */
   wanIpv4: number;
   tunnelMtu: number;
   mapping: PmtMapping | null;
-  /** The router's address on the TUN and the source of its ICMPv6 errors. */
-  routerAddress: Uint8Array;
+  /** The router's address on the TUN and the source of its ICMPv6 errors (null: no WAN yet). */
+  routerAddress: Uint8Array | null;
   state: CpeForwardingState;
 }
 
-/** Steps 2-3: derive the forwarding snapshot from the options. @throws ConfigError */
+/**
+ * Steps 2-3: derive the forwarding snapshot from the options. Without a WAN address yet (no
+ * `wan_ipv4`, none on `wan_device`) forwarding starts off; the control plane swaps a snapshot in
+ * when it learns one (control/cpe-control.ts). @throws ConfigError
+ */
 export function planCpe(cfg: CpeConfig): CpePlan {
   let wanIpv4 = cfg.wanIpv4;
   if (wanIpv4 === null) {
     const learned = deviceIpv4(cfg.wanDevice);
     wanIpv4 = learned === undefined ? null : parseIpv4(learned);
   }
-  if (wanIpv4 === null) {
-    throw new ConfigError(
-      `--wan-ipv4: expected an IPv4 address (none given and none found on --wan-device ${cfg.wanDevice ?? "(unset)"})`,
-      "--wan-ipv4",
-    );
-  }
   const tunnelMtu = effectiveTunnelMtu(cfg, deviceMtu(cfg.wanDevice));
+  if (wanIpv4 === null) {
+    const state = createCpeForwardingState({
+      enabled: false,
+      ownIpv4: 0,
+      relays: cfg.relay,
+      tunnelMtu,
+      direct6to4: cfg.direct6to4,
+      allowIpv4: cfg.allowIpv4,
+    });
+    return { wanIpv4: 0, tunnelMtu, mapping: null, routerAddress: null, state };
+  }
   let mapping: PmtMapping | null = null;
   let routerAddress = sixToFourRouterAddress(wanIpv4);
   if (cfg.providerPrefix !== null) {
@@ -162,11 +172,13 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
   const k = new KernelSetup(log);
   const dev = tun.name;
   prepareTun(dev, log);
-  const addr = formatIpv6(plan.routerAddress);
-  k.apply(
-    ["-6", "addr", "add", `${addr}/128`, "dev", dev, "nodad"],
-    ["-6", "addr", "del", `${addr}/128`, "dev", dev],
-  );
+  const addr = plan.routerAddress === null ? "(none yet)" : formatIpv6(plan.routerAddress);
+  if (plan.routerAddress !== null) {
+    k.apply(
+      ["-6", "addr", "add", `${addr}/128`, "dev", dev, "nodad"],
+      ["-6", "addr", "del", `${addr}/128`, "dev", dev],
+    );
+  }
   const route = formatIpv6Prefix(cfg.defaultRoute);
   k.apply(["-6", "route", "add", route, "dev", dev], ["-6", "route", "del", route, "dev", dev]);
   if (cfg.direct6to4 && route !== "2002::/16") {
@@ -189,9 +201,16 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
   const exiting = waitForExit(log, () => daemon.counters());
   const mode = plan.mapping
     ? `PMT LAN mode, provider ${formatIpv6Prefix(plan.mapping.providerPrefix)}`
-    : "plain 6to4";
+    : cfg.providerPrefix !== null
+      ? `PMT LAN mode, provider ${formatIpv6Prefix(cfg.providerPrefix)}`
+      : "plain 6to4";
+  if (plan.wanIpv4 === 0) {
+    log.warn(
+      `wan ${cfg.wanDevice ?? cfg.wanInterface}: no IPv4 address yet; forwarding off until one is learned`,
+    );
+  }
   log.info(
-    `cpe up: wan ${formatIpv4(plan.wanIpv4)} tun ${dev} mtu ${plan.tunnelMtu} address ${addr} ` +
+    `cpe up: wan ${plan.wanIpv4 === 0 ? "none" : formatIpv4(plan.wanIpv4)} tun ${dev} mtu ${plan.tunnelMtu} address ${addr} ` +
       `relay ${formatIpv4(plan.state.relayIpv4)} direct-6to4 ${cfg.direct6to4 ? "on" : "off"}, ${mode}`,
   );
   daemon.start();
