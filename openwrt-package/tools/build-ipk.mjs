@@ -261,7 +261,7 @@ function main() {
     const main = buildIpk(tmp, {
       name: "6to4-pmt",
       arch: "x86_64",
-      depends: "libc, node, kmod-tun",
+      depends: "libc, node, kmod-tun, ip-full",
       section: "net",
       description:
         "6to4 Provider Managed Tunnels (RFC 6732) CPE and relay. Disabled by default (6to4 is Historic, RFC 7526); set 6to4-pmt.cpe.enabled=1.",

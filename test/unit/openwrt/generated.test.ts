@@ -50,7 +50,7 @@ test("SDK Makefiles carry package.json's version", () => {
     );
   }
   const sdk = readFileSync("openwrt-package/6to4-pmt/Makefile", "utf8");
-  assert.match(sdk, /DEPENDS:=\+node \+kmod-tun/);
+  assert.match(sdk, /DEPENDS:=\+node \+kmod-tun \+ip-full/);
   assert.match(sdk, /\$\(TARGET_CC\)/);
   assert.match(sdk, /-I\$\(STAGING_DIR\)\/usr\/include\/node/);
   assert.match(sdk, /define Package\/6to4-pmt\/conffiles\n\/etc\/config\/6to4-pmt\nendef/);

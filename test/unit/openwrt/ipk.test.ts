@@ -100,7 +100,7 @@ test("6to4-pmt: control fields", { skip }, () => {
   assert.equal(f.get("Package"), "6to4-pmt");
   assert.equal(f.get("Version"), version);
   assert.equal(f.get("Architecture"), "x86_64");
-  assert.deepEqual(f.get("Depends")!.split(", ").sort(), ["kmod-tun", "libc", "node"]);
+  assert.deepEqual(f.get("Depends")!.split(", ").sort(), ["ip-full", "kmod-tun", "libc", "node"]);
   assert.ok((f.get("Description") ?? "").length > 20);
   const dataSize = list(join(mainDir, "data.tar.gz")).reduce(
     (n, e) => n + (e.mode.startsWith("-") ? e.size : 0),
