@@ -87,7 +87,7 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
     });
   }
 
-  test("relay: SIGTERM removes its routes and TUN, exit 0", async () => {
+  test("relay: Prometheus metrics on 127.0.0.1; SIGTERM removes its routes and TUN, exit 0", async () => {
     const args = [
       "relay",
       "--enabled",
@@ -95,6 +95,8 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
       "2001:db8::/32",
       "--customer-ipv4",
       "100.64.0.0/10",
+      "--metrics-port",
+      "9641",
     ];
     const p = reg.spawn(isp, [...daemonCommand(), ...args]);
     assert.ok(
@@ -102,6 +104,12 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
       p.stderr(),
     );
     assert.match(routes6(isp), /2001:db8::\/32 dev 6to4pmt-r0/);
+    await reg.waitFor(() => /metrics on/.test(p.stderr()), 3000);
+    const get = `require("http").get("http://127.0.0.1:9641/metrics", (r) => { let b = ""; r.on("data", (d) => (b += d)); r.on("end", () => console.log(r.statusCode, b)); })`;
+    const m = await reg.execAsync(isp, [process.execPath, "-e", get], 10000);
+    assert.match(m.stdout, /^200 /);
+    assert.match(m.stdout, /sixto4pmt_drops_total\{role="relay",reason="own_ipv4_embedded"\} 0/);
+    assert.match(m.stdout, /sixto4pmt_traffic_total\{role="relay",counter="in_packets"\} 0/);
     assert.match(routes6(isp), /2002::\/16 dev 6to4pmt-r0/);
     assert.equal(await reg.stop(p, 5000), 0, p.stderr());
     assert.doesNotMatch(links(isp), /6to4pmt-r0/);
