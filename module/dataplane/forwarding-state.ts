@@ -121,7 +121,15 @@ export function createCpeForwardingState(
     hopLimitDecrement: s.hopLimitDecrement ?? 0,
     icmpSource: s.icmpSource ?? routerAddress(s.ownIpv4 >>> 0),
     icmpRateLimit: s.icmpRateLimit ?? 100,
-    policy: createPolicyContext({ role: "cpe", ownIpv4: [s.ownIpv4 >>> 0], relays, allowIpv4 }),
+    // Native sources are accepted from the configured relays and from the anycast: a relay
+    // encapsulates from 192.88.99.1 (RFC 6343 §4.4 item 3) even when the CPE reached it at its
+    // unicast address, and it cannot know which one the customer used (it is stateless).
+    policy: createPolicyContext({
+      role: "cpe",
+      ownIpv4: [s.ownIpv4 >>> 0],
+      relays: relays.includes(RELAY_ANYCAST_IPV4) ? relays : [...relays, RELAY_ANYCAST_IPV4],
+      allowIpv4,
+    }),
   });
 }
 

@@ -169,6 +169,33 @@ describe("CPE + relay over in-memory ports", () => {
     stopAll(p);
   });
 
+  test("CPE using the relay's unicast address accepts replies encapsulated from the anycast", () => {
+    const unicast = 0xc6336402; // 198.51.100.2
+    const p = makePair({ relays: [unicast], relayIpv4: unicast });
+    p.cpeTun.inject(
+      buildUdpPacket({
+        src: LAN_HOST,
+        dst: SERVER,
+        srcPort: 1,
+        dstPort: 2,
+        payload: Buffer.alloc(8),
+      }),
+    );
+    p.relayTun.inject(
+      buildUdpPacket({
+        src: SERVER,
+        dst: LAN_HOST,
+        srcPort: 2,
+        dstPort: 1,
+        payload: Buffer.alloc(8),
+      }),
+    );
+    p.flush();
+    assert.equal(p.relayTun.takeWritten().length, 1);
+    assert.equal(p.cpeTun.takeWritten().length, 1, JSON.stringify(p.cpe.counters().drops));
+    stopAll(p);
+  });
+
   test("echo to the relay's 6to4 address is answered by the relay (RFC 6343 §4.4 item 4)", () => {
     const p = makePair();
     p.cpeTun.inject(buildIcmpv6EchoPacket({ src: LAN_HOST, dst: "2002:c058:6301::" }));
