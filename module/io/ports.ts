@@ -88,7 +88,7 @@ export interface Port {
    * Registers the handler for errors that concern the port itself (device deleted, fd closed,
    * receive failures). Always called from the event loop, never inside `writeBatch`. A "gone"
    * error is final and reported once: the port has stopped receiving; the owner closes it.
-   * Without a handler, errors are only counted.
+   * Without a handler, errors are dropped (a "gone" error still stops the port).
    */
   onError(handler: (err: IoError) => void): void;
   /** Counters since open. */
