@@ -49,6 +49,7 @@ and raw protocol-41 sockets; with --provider-prefix the LAN uses the translated 
 (RFC 6732). Options are the UCI options of the 'cpe' section with _ -> - (see README), e.g.
   --enabled --wan-device wan0 --wan-ipv4 100.64.0.2 --allow-ipv4 100.64.0.0/10
   --provider-prefix 2001:db8::/32 --lan-device br-lan --tunnel-mtu 1480
+-c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
 Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
 

@@ -26,7 +26,8 @@ export interface DaemonArgs {
 
 /**
  * Splits argv into option flags (`--x v`, `--x=v`, bare `--x` / `--no-x` for booleans, repeated
- * flags accumulate for lists) and the CLI's own `--config FILE` / `-c FILE` and `--help`.
+ * flags accumulate for lists) and the CLI's own `--config FILE` / `-c FILE`, `-l LEVEL`, `-f` and
+ * `--help`.
  * @throws ConfigError for a flag that is not an option of `role`.
  */
 export function parseDaemonArgs(role: Role, args: readonly string[]): DaemonArgs {
@@ -43,6 +44,14 @@ export function parseDaemonArgs(role: Role, args: readonly string[]): DaemonArgs
       const v = args[++i];
       if (v === undefined) throw new ConfigError(`${a}: expected a JSON config file path`, a);
       configPath = v;
+      continue;
+    }
+    // odhcpd-style short flags: -l <level> = --log-level, -f = log to stderr (always the case).
+    if (a === "-f") continue;
+    if (a === "-l") {
+      const v = args[++i];
+      if (v === undefined) throw new ConfigError(`-l: expected a log level`, "-l");
+      flags.set("log-level", [v]);
       continue;
     }
     if (a.startsWith("--config=")) {

@@ -36,6 +36,7 @@ prefix and back, and encapsulates the return path. Options are the UCI options o
 section with _ -> - (see README), e.g.
   --enabled --relay-ipv4 192.88.99.1,198.51.100.2 --provider-prefix 2001:db8::/32
   --customer-ipv4 100.64.0.0/10 --opt-out 100.64.9.0/24 --metrics-port 9641
+-c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
 Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
 

@@ -40,6 +40,9 @@ test("daemon args: --x v, --x=v, bare booleans, repeated and comma lists, --conf
   assert.deepEqual(a.flags.get("no-direct-6to4"), []);
   assert.equal(a.configPath, "/etc/6to4-pmt.json");
   assert.equal(parseDaemonArgs("relay", ["--help"]).help, true);
+  assert.deepEqual(parseDaemonArgs("relay", ["-f", "-l", "debug"]).flags.get("log-level"), [
+    "debug",
+  ]);
   assert.throws(() => parseDaemonArgs("cpe", ["stray"]), ConfigError);
   assert.throws(() => parseDaemonArgs("cpe", ["--config"]), /--config: expected/);
 });
