@@ -7,7 +7,7 @@
  *   cpe (wan0 100.64.0.2/24) ---- isp (100.64.0.1/24)
  */
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { silentLogger } from "../../module/cli/log.js";
 import { CpeDaemon } from "../../module/dataplane/cpe-daemon.js";
@@ -87,17 +87,21 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
     });
   }
 
-  test("relay: Prometheus metrics on 127.0.0.1; SIGTERM removes its routes and TUN, exit 0", async () => {
-    const args = [
-      "relay",
-      "--enabled",
-      "--provider-prefix",
-      "2001:db8::/32",
-      "--customer-ipv4",
-      "100.64.0.0/10",
-      "--metrics-port",
-      "9641",
-    ];
+  test("relay from a JSON config: Prometheus metrics on 127.0.0.1; SIGTERM removes its routes and TUN, exit 0", async () => {
+    // Options from a JSON config file (UCI names as keys), one from a flag.
+    const json = `/tmp/6to4-pmt-${process.pid}-relay.json`;
+    writeFileSync(
+      json,
+      JSON.stringify({
+        relay: {
+          enabled: true,
+          provider_prefix: "2001:db8::/32",
+          customer_ipv4: ["100.64.0.0/10"],
+        },
+      }),
+    );
+    after(() => rmSync(json, { force: true }));
+    const args = ["relay", "--config", json, "--metrics-port", "9641"];
     const p = reg.spawn(isp, [...daemonCommand(), ...args]);
     assert.ok(
       await reg.waitFor(() => /loop started[\s\S]*loop started/.test(p.stderr()), 8000),
