@@ -13,7 +13,7 @@
  * addresses are used by callers, and no namespace is ever linked to the root namespace.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 
 export interface ExecResult {
   code: number;
@@ -68,6 +68,7 @@ export class NetnsRegistry {
   private readonly namespaces: string[] = [];
   private readonly processes: NsProcess[] = [];
   private vethCount = 0;
+  private readonly files: string[] = [];
 
   constructor(options: RegistryOptions = {}) {
     this.prefix = options.prefix ?? `p${process.pid}-`;
@@ -230,6 +231,7 @@ export class NetnsRegistry {
   release(): void {
     for (const p of this.processes.splice(0)) p.child.unref();
     this.namespaces.length = 0;
+    this.files.length = 0;
   }
 
   /** Sends `signal` to a process we started (by PID; `ip netns exec` execs in place). */
@@ -262,6 +264,11 @@ export class NetnsRegistry {
     return predicate();
   }
 
+  /** Registers a file (state file, socket, log) to delete in `cleanup()`. */
+  removeOnCleanup(path: string): void {
+    this.files.push(path);
+  }
+
   /** Names of the namespaces this registry created and has not yet deleted. */
   createdNamespaces(): readonly string[] {
     return this.namespaces;
@@ -287,5 +294,6 @@ export class NetnsRegistry {
       }
     }
     for (const ns of this.namespaces.splice(0)) this.run(["ip", "netns", "del", ns]);
+    for (const f of this.files.splice(0)) rmSync(f, { force: true });
   }
 }

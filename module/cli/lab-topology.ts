@@ -120,6 +120,7 @@ export function buildLabTopology(reg: NetnsRegistry, options: LabOptions): LabTo
     const n = spec.index;
     const ns = reg.createNamespace(n === 0 ? "cpe" : `cpe${n}`, { forwarding: true });
     const lanNs = reg.createNamespace(n === 0 ? "lan" : `lan${n}`);
+    for (const f of labCpeFiles(ns)) reg.removeOnCleanup(f);
     const wanIpv4 = `100.64.${n}.2`;
     reg.veth(isp, `cpe${n}`, ns, "wan0", spec.wanMtu);
     reg.addr(isp, `cpe${n}`, `100.64.${n}.1/24`);
@@ -181,6 +182,14 @@ export function switchAnycastTo(reg: NetnsRegistry, t: LabTopology, r: number): 
   reg.must(["ip", "-6", "-n", t.inet, "route", "replace", "2002::/16", "via", relay.inetAddress]);
 }
 
+/** State file and status socket of a lab CPE (removed with the namespaces). */
+export function labCpeFiles(ns: string): [string, string] {
+  return [
+    `/tmp/6to4-pmt-${process.pid}-${ns}.state.json`,
+    `/tmp/6to4-pmt-${process.pid}-${ns}.sock`,
+  ];
+}
+
 /** Flags for `6to4-pmt cpe` in the lab. */
 export function labCpeArgs(c: LabCpe, extra: readonly string[] = []): string[] {
   const args = [
@@ -199,9 +208,9 @@ export function labCpeArgs(c: LabCpe, extra: readonly string[] = []): string[] {
     "--use-dhcp-6rd",
     "0",
     "--state-file",
-    `/tmp/6to4-pmt-${process.pid}-${c.ns}.state.json`,
+    labCpeFiles(c.ns)[0]!,
     "--status-socket",
-    `/tmp/6to4-pmt-${process.pid}-${c.ns}.sock`,
+    labCpeFiles(c.ns)[1]!,
     "--log-level",
     "info",
   ];

@@ -100,6 +100,8 @@ export async function runLab(args: readonly string[]): Promise<number> {
     const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 });
     const cpe = t.cpes[0]!;
     // Daemon logs go to files so that, with --keep, the daemons outlive this process.
+    reg.removeOnCleanup(logPath("relay"));
+    reg.removeOnCleanup(logPath("cpe"));
     const relay = spawnDaemon(
       reg,
       t.relays[0]!.ns,

@@ -30,6 +30,8 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
     reg.addr(cpe, "wan0", "100.64.0.2/24");
     reg.addr(isp, "cpe0", "100.64.0.1/24");
     reg.route(cpe, "default via 100.64.0.1");
+    reg.removeOnCleanup(`/tmp/6to4-pmt-${process.pid}-life.state.json`);
+    reg.removeOnCleanup(`/tmp/6to4-pmt-${process.pid}-life.sock`);
   });
   after(async () => {
     await reg.cleanup();
