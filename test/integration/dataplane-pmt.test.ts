@@ -48,10 +48,12 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
     await reg.cleanup();
   });
 
-  test("ping both ways: PMT LAN host <-> server (RFC 6732 §3.3)", async () => {
+  test("ping both ways: PMT LAN host <-> server, tunnel counted as one hop (RFC 6732 §3.3, RFC 4213 §3.3)", async () => {
     const c = lab.t.cpes[0]!;
     const out = await ping(reg, c.lanNs, LAB_SERVER);
     assert.equal(out.code, 0, out.stdout);
+    // RFC 4213 §3.3: the tunnel is one hop; the reply crossed two routers (relay, CPE): 64 - 2.
+    assert.match(out.stdout, /ttl=62/);
     const back = await ping(reg, lab.t.inet, c.hostAddress, ["-I", LAB_NATIVE_HOST]);
     assert.equal(back.code, 0, back.stdout);
   });
