@@ -109,7 +109,10 @@ export interface NativeBinding {
     count: number,
     status: Int32Array,
   ): number;
-  /** write(2) loop over `count` packets; same return and `status` as `sendRaw4`. */
+  /**
+   * Writes `count` packets to a TUN, in order: one io_uring submission per 64 (linked writes)
+   * when the kernel allows it, else a write(2) loop; same return and `status` as `sendRaw4`.
+   */
   writeTun(
     fd: number,
     bufs: readonly Uint8Array[],
@@ -118,6 +121,11 @@ export interface NativeBinding {
     count: number,
     status: Int32Array,
   ): number;
+  /**
+   * Switches io_uring TUN writes on/off (A/B measurement, tests); returns whether they are on —
+   * false when io_uring is unavailable (old kernel, seccomp, PMT_NO_IO_URING=1).
+   */
+  setIoUring(enabled: boolean): boolean;
   /**
    * Watches `fd` with uv_poll; on readability drains up to `bufs.length` packets into
    * `bufs[i]` at `offset`, fills `sizes[i]` (and `addrs`/`meta` per kind) and calls

@@ -27,10 +27,13 @@ import {
   openFdCount,
   sleep,
   track,
+  tryLoadNative,
   until,
 } from "../support/native-fixtures.js";
 
 const skip = nativeSkipReason() ?? toolSkipReason("ping");
+/** Batched TUN writes: io_uring when the kernel allows it, else the write loop; both tested. */
+const hasIoUring = skip ? false : (tryLoadNative().binding?.setIoUring(true) ?? false);
 const reg = new NetnsRegistry();
 let ns = "";
 const TUN = `ptun${process.pid}`.slice(0, 15);
@@ -40,6 +43,7 @@ before(() => {
   ns = reg.createNamespace("tun");
 });
 after(async () => {
+  tryLoadNative().binding?.setIoUring(true);
   closeTrackedPorts();
   await reg.cleanup();
 });
@@ -62,106 +66,136 @@ function echoRequestToReply(buf: Buffer, off: number, len: number): boolean {
   return true;
 }
 
-test(
-  "TUN: ping6 into the device arrives in batches at the headroom; replies written back",
-  { skip },
-  async () => {
-    const fdsBefore = openFdCount();
-    const tun = open();
-    try {
-      assert.equal(tun.name, TUN);
-      const link = reg.must(["ip", "-n", ns, "link", "show", TUN]);
-      assert.match(link, /mtu 1400/);
-      assert.match(link, /[<,]UP[,>]/);
-      reg.addr(ns, TUN, "2001:db8:1::1/64");
+for (const mode of ["io_uring", "write loop"] as const) {
+  const wantUring = mode === "io_uring";
+  const skipMode: string | false | undefined =
+    skip ??
+    (wantUring && !hasIoUring
+      ? "io_uring not available here (the write loop is used and tested below)"
+      : false);
+  /** Selects the write path for the test that calls it (tests run one after another). */
+  const useMode = (): void => {
+    const on = tryLoadNative().binding?.setIoUring(wantUring);
+    assert.equal(on, wantUring, `write path ${mode}`);
+  };
+  test(
+    `TUN (${mode}): ping6 into the device arrives in batches at the headroom; replies written back`,
+    { skip: skipMode },
+    async () => {
+      useMode();
+      const fdsBefore = openFdCount();
+      const tun = open();
+      try {
+        assert.equal(tun.name, TUN);
+        const link = reg.must(["ip", "-n", ns, "link", "show", TUN]);
+        assert.match(link, /mtu 1400/);
+        assert.match(link, /[<,]UP[,>]/);
+        reg.addr(ns, TUN, "2001:db8:1::1/64");
 
-      const ring = createRxRing(32, 2048, TUN_HEADROOM_BYTES);
-      const offsets = new Int32Array(32);
-      const sizes = new Int32Array(32);
-      const out: Buffer[] = new Array<Buffer>(32);
-      let batches = 0;
-      let maxBatch = 0;
-      let requests = 0;
-      let written = 0;
-      let headroomIntact = true;
-      const errors: IoError[] = [];
-      tun.onError((e) => errors.push(e));
-      tun.onBatch(ring, (bufs, szs, count) => {
-        batches++;
-        maxBatch = Math.max(maxBatch, count);
-        let n = 0;
-        for (let i = 0; i < count; i++) {
-          const b = bufs[i]!;
-          // The headroom is ours: the kernel never writes there.
-          if (b.readUInt32BE(0) !== 0) headroomIntact = false;
-          if (!echoRequestToReply(b, TUN_HEADROOM_BYTES, szs[i]!)) continue;
-          requests++;
-          out[n] = b;
-          offsets[n] = TUN_HEADROOM_BYTES;
-          sizes[n] = szs[i]!;
-          n++;
-        }
-        written += tun.writeBatch(out, offsets, sizes, n);
-      });
+        const ring = createRxRing(32, 2048, TUN_HEADROOM_BYTES);
+        const offsets = new Int32Array(32);
+        const sizes = new Int32Array(32);
+        const out: Buffer[] = new Array<Buffer>(32);
+        let batches = 0;
+        let maxBatch = 0;
+        let requests = 0;
+        let written = 0;
+        let headroomIntact = true;
+        const errors: IoError[] = [];
+        tun.onError((e) => errors.push(e));
+        tun.onBatch(ring, (bufs, szs, count) => {
+          batches++;
+          maxBatch = Math.max(maxBatch, count);
+          let n = 0;
+          for (let i = 0; i < count; i++) {
+            const b = bufs[i]!;
+            // The headroom is ours: the kernel never writes there.
+            if (b.readUInt32BE(0) !== 0) headroomIntact = false;
+            if (!echoRequestToReply(b, TUN_HEADROOM_BYTES, szs[i]!)) continue;
+            requests++;
+            out[n] = b;
+            offsets[n] = TUN_HEADROOM_BYTES;
+            sizes[n] = szs[i]!;
+            n++;
+          }
+          written += tun.writeBatch(out, offsets, sizes, n);
+        });
 
-      // -l 16: 16 requests back to back, so the TUN holds several packets when we wake up.
-      const ping = await reg.execAsync(
-        ns,
-        ["ping", "-6", "-n", "-c", "64", "-l", "16", "-i", "0.005", "-W", "2", "2001:db8:1::2"],
-        20_000,
-      );
-      assert.equal(ping.code, 0, ping.stdout + ping.stderr);
-      assert.match(ping.stdout, /64 packets transmitted, 64 received/);
-      assert.equal(requests, 64);
-      assert.equal(written, 64);
-      assert.ok(maxBatch > 1, `expected batches of several packets, largest was ${maxBatch}`);
-      assert.ok(batches < requests, `${batches} callbacks for ${requests} requests`);
-      assert.ok(headroomIntact, "bytes 0..19 of a ring buffer were written by a read");
-      const st = tun.stats();
-      assert.ok(st.rxPackets >= 64);
-      assert.equal(st.txPackets, 64);
-      assert.equal(st.txDropped, 0);
-      assert.deepEqual(errors, []);
-    } finally {
-      tun.close();
-    }
-    assert.equal(openFdCount(), fdsBefore, "open fds after close");
-  },
-);
+        // -l 16: 16 requests back to back, so the TUN holds several packets when we wake up.
+        const ping = await reg.execAsync(
+          ns,
+          ["ping", "-6", "-n", "-c", "64", "-l", "16", "-i", "0.005", "-W", "2", "2001:db8:1::2"],
+          20_000,
+        );
+        assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+        assert.match(ping.stdout, /64 packets transmitted, 64 received/);
+        assert.equal(requests, 64);
+        assert.equal(written, 64);
+        assert.ok(maxBatch > 1, `expected batches of several packets, largest was ${maxBatch}`);
+        assert.ok(batches < requests, `${batches} callbacks for ${requests} requests`);
+        assert.ok(headroomIntact, "bytes 0..19 of a ring buffer were written by a read");
+        const st = tun.stats();
+        assert.ok(st.rxPackets >= 64);
+        assert.equal(st.txPackets, 64);
+        assert.equal(st.txDropped, 0);
+        assert.deepEqual(errors, []);
+      } finally {
+        tun.close();
+      }
+      assert.equal(openFdCount(), fdsBefore, "open fds after close");
+    },
+  );
 
-test(
-  "TUN: writeBatch accepts plain arrays and counts refused packets without throwing",
-  { skip },
-  () => {
-    const fdsBefore = openFdCount();
-    const tun = open();
-    try {
-      const good = Buffer.alloc(60);
-      good[0] = 0x60;
-      good.writeUInt16BE(20, 4);
-      good[6] = 59;
-      good[7] = 64;
-      good[8] = 0x20; // 2001:db8:1::2 -> 2001:db8:1::1
-      good[9] = 0x01;
-      good[10] = 0x0d;
-      good[11] = 0xb8;
-      good[13] = 1;
-      good[23] = 2;
-      good.copy(good, 24, 8, 24);
-      good[39] = 1;
-      // Out-of-range offset: refused by the addon (EINVAL), the rest still written.
-      const sent = tun.writeBatch([good, good, good], [0, 100, 0], [60, 60, 60], 3);
-      assert.equal(sent, 2);
-      const st = tun.stats();
-      assert.equal(st.txPackets, 2);
-      assert.equal(st.txDropped, 1);
-      assert.equal(st.lastTxError, "EINVAL");
-    } finally {
-      tun.close();
-    }
-    assert.equal(openFdCount(), fdsBefore);
-  },
-);
+  test(
+    `TUN (${mode}): writeBatch accepts plain arrays and counts refused packets without throwing`,
+    { skip: skipMode },
+    () => {
+      useMode();
+      const fdsBefore = openFdCount();
+      const tun = open();
+      try {
+        const good = Buffer.alloc(60);
+        good[0] = 0x60;
+        good.writeUInt16BE(20, 4);
+        good[6] = 59;
+        good[7] = 64;
+        good[8] = 0x20; // 2001:db8:1::2 -> 2001:db8:1::1
+        good[9] = 0x01;
+        good[10] = 0x0d;
+        good[11] = 0xb8;
+        good[13] = 1;
+        good[23] = 2;
+        good.copy(good, 24, 8, 24);
+        good[39] = 1;
+        // Out-of-range offset: refused by the addon (EINVAL), the rest still written.
+        const sent = tun.writeBatch([good, good, good], [0, 100, 0], [60, 60, 60], 3);
+        assert.equal(sent, 2);
+        const st = tun.stats();
+        assert.equal(st.txPackets, 2);
+        assert.equal(st.txDropped, 1);
+        assert.equal(st.lastTxError, "EINVAL");
+        // Not an IP packet (version 0): the kernel refuses it (EINVAL); the packets after it in
+        // the same batch still go out (with io_uring: the linked chain is resubmitted after it).
+        const bad = Buffer.alloc(60);
+        const many = [good, bad, good, good, bad, good];
+        assert.equal(tun.writeBatch(many, new Int32Array(6), new Int32Array(6).fill(60), 6), 4);
+        const st2 = tun.stats();
+        assert.equal(st2.txPackets, 6);
+        assert.equal(st2.txDropped, 3);
+        assert.equal(st2.lastTxError, "EINVAL");
+        // A batch larger than one io_uring chain (64).
+        const big = new Array<Buffer>(150).fill(good);
+        assert.equal(
+          tun.writeBatch(big, new Int32Array(150), new Int32Array(150).fill(60), 150),
+          150,
+        );
+      } finally {
+        tun.close();
+      }
+      assert.equal(openFdCount(), fdsBefore);
+    },
+  );
+}
 
 test(
   "TUN: close() inside the batch callback stops delivery without a crash",

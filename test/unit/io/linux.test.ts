@@ -84,6 +84,9 @@ class FakeBinding implements NativeBinding {
   getSocketError() {
     return 0;
   }
+  setIoUring(on: boolean) {
+    return on;
+  }
   errnoName(e: number) {
     return ERRNO[e] ?? `ERRNO_${e}`;
   }

@@ -311,3 +311,28 @@ test(
     }
   },
 );
+
+test("writeTun: io_uring and the write loop give the same results", { skip }, () => {
+  const fd = openSync("/dev/null", "w");
+  try {
+    const buf = Buffer.alloc(200, 1);
+    const n = 150;
+    const offs = new Int32Array(n);
+    const lens = new Int32Array(n).fill(100);
+    offs[3] = 150; // out of range: EINVAL, skipped
+    lens[70] = 0; // empty: EINVAL, skipped
+    const results: string[] = [];
+    for (const on of [true, false]) {
+      const mode = b().setIoUring(on);
+      const st = new Int32Array(3);
+      const sent = b().writeTun(fd, new Array(n).fill(buf), offs, lens, n, st);
+      results.push(`${sent} ${[...st].join(",")}`);
+      if (on && !mode) results[0] = "skipped";
+    }
+    b().setIoUring(true);
+    if (results[0] !== "skipped") assert.equal(results[0], results[1]);
+    assert.equal(results[1], `${n - 2} 22,2,0`);
+  } finally {
+    b().close(fd);
+  }
+});
