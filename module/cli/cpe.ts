@@ -175,10 +175,15 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
   prepareTun(dev, log);
   const addr = plan.routerAddress === null ? "(none yet)" : formatIpv6(plan.routerAddress);
   if (plan.routerAddress !== null) {
+    // busybox `ip` (OpenWrt without ip-full) has no "nodad": retry without it.
     k.apply(
       ["-6", "addr", "add", `${addr}/128`, "dev", dev, "nodad"],
       ["-6", "addr", "del", `${addr}/128`, "dev", dev],
-    );
+    ) ||
+      k.apply(
+        ["-6", "addr", "add", `${addr}/128`, "dev", dev],
+        ["-6", "addr", "del", `${addr}/128`, "dev", dev],
+      );
   }
   const route = formatIpv6Prefix(cfg.defaultRoute);
   k.apply(["-6", "route", "add", route, "dev", dev], ["-6", "route", "del", route, "dev", dev]);

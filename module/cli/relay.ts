@@ -114,10 +114,15 @@ async function runRelayWithState(
   const dev = tun.name;
   prepareTun(dev, log);
   const own = formatIpv6(state.ownSixToFour);
+  // busybox `ip` (OpenWrt without ip-full) has no "nodad": retry without it.
   k.apply(
     ["-6", "addr", "add", `${own}/128`, "dev", dev, "nodad"],
     ["-6", "addr", "del", `${own}/128`, "dev", dev],
-  );
+  ) ||
+    k.apply(
+      ["-6", "addr", "add", `${own}/128`, "dev", dev],
+      ["-6", "addr", "del", `${own}/128`, "dev", dev],
+    );
   const routes = ["2002::/16"];
   if (cfg.providerPrefix !== null) routes.unshift(formatIpv6Prefix(cfg.providerPrefix));
   for (const r of routes) {
