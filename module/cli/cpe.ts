@@ -41,6 +41,7 @@ import {
   waitForExit,
 } from "./daemon-common.js";
 import { EXIT_INIT, EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
+import { TUN_TX_QUEUE_PACKETS } from "./daemon-common.js";
 import { createLogger, type Logger } from "./log.js";
 
 export const CPE_USAGE = `usage: 6to4-pmt cpe [--config FILE.json] [--OPTION VALUE ...]
@@ -163,7 +164,12 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
   let tun: TunDevice | undefined;
   let raw: Ipv4RawSocket | undefined;
   try {
-    tun = openTun({ name: cfg.tunName, mtu: plan.tunnelMtu, up: false });
+    tun = openTun({
+      name: cfg.tunName,
+      mtu: plan.tunnelMtu,
+      txQueueLen: TUN_TX_QUEUE_PACKETS,
+      up: false,
+    });
     raw = openIpv4Raw(cfg.wanDevice !== null ? { device: cfg.wanDevice } : {});
   } catch (e) {
     log.error(`init failed: ${(e as Error).message}`);

@@ -27,6 +27,7 @@ import { openIpv4Raw, openTun } from "../io/linux.js";
 import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
 import { isRoot, KernelSetup, prepareTun, parseDaemonArgs, waitForExit } from "./daemon-common.js";
 import { EXIT_INIT, EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
+import { TUN_TX_QUEUE_PACKETS } from "./daemon-common.js";
 import { createLogger, type Logger } from "./log.js";
 
 export const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
@@ -103,7 +104,12 @@ async function runRelayWithState(
   let tun: TunDevice | undefined;
   let raw: Ipv4RawSocket | undefined;
   try {
-    tun = openTun({ name: cfg.tunName, mtu: cfg.tunnelMtu, up: false });
+    tun = openTun({
+      name: cfg.tunName,
+      mtu: cfg.tunnelMtu,
+      txQueueLen: TUN_TX_QUEUE_PACKETS,
+      up: false,
+    });
     raw = openIpv4Raw();
   } catch (e) {
     log.error(`init failed: ${(e as Error).message}`);
