@@ -172,7 +172,8 @@ async function benchTayga(reg: NetnsRegistry): Promise<Result> {
     ].join("\n"),
   );
   reg.must(["ip", "netns", "exec", r, "tayga", "--mktun", "-c", conf]);
-  reg.must(["ip", "-n", r, "link", "set", "nat64", "up"]);
+  // The same TUN transmit queue as ours (cli/daemon-common.ts TUN_TX_QUEUE_PACKETS), for fairness.
+  reg.must(["ip", "-n", r, "link", "set", "nat64", "txqueuelen", "2000", "up"]);
   reg.route(r, "3fff:64::/96 dev nat64");
   reg.route(r, "198.51.100.0/24 dev nat64");
   const tayga = reg.spawn(r, ["tayga", "-n", "-c", conf]);
