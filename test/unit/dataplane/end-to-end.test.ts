@@ -196,6 +196,26 @@ describe("CPE + relay over in-memory ports", () => {
     stopAll(p);
   });
 
+  test("2002::/16 destinations go straight to their IPv4, or to the relay with direct 6to4 off (RFC 3056 §5.3)", () => {
+    for (const direct of [true, false]) {
+      const p = makePair({ direct6to4: direct });
+      const seen: number[] = [];
+      p.net.filter = (_pkt, _src, dst) => (seen.push(dst), true);
+      p.cpeTun.inject(
+        buildUdpPacket({
+          src: LAN_HOST,
+          dst: "2002:cb00:7107::1",
+          srcPort: 1,
+          dstPort: 2,
+          payload: Buffer.alloc(8),
+        }),
+      );
+      p.flush();
+      assert.deepEqual(seen, [direct ? 0xcb007107 : ANYCAST], `direct ${direct}`);
+      stopAll(p);
+    }
+  });
+
   test("echo to the relay's 6to4 address is answered by the relay (RFC 6343 §4.4 item 4)", () => {
     const p = makePair();
     p.cpeTun.inject(buildIcmpv6EchoPacket({ src: LAN_HOST, dst: "2002:c058:6301::" }));
