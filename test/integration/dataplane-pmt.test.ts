@@ -184,6 +184,17 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
     );
   });
 
+  test("an ICMP error about a protocol-41 packet (peer without 6to4) does not stop the tunnel", async () => {
+    const c = lab.t.cpes[0]!;
+    // 2002:6440:1:: embeds 100.64.0.1, the carrier router: it has no 6to4, so its kernel answers
+    // the direct 6to4 packets with ICMP protocol/port unreachable, leaving an error on the CPE's
+    // raw socket (the "known pitfall").
+    await ping(reg, c.lanNs, "2002:6440:1::1", ["-c", "2"]);
+    const out = await ping(reg, c.lanNs, LAB_SERVER);
+    assert.equal(out.code, 0, out.stdout);
+    assert.equal(lab.cpes[0]!.hasExited(), false);
+  });
+
   test("daemons are still running", () => {
     for (const p of [...lab.relays, ...lab.cpes]) assert.equal(p.hasExited(), false, p.stderr());
   });
