@@ -17,10 +17,8 @@
  *  8. PMT LAN mode: destination 2002:V4ADDR:SLA::/64 -> the provider /64 the LAN uses.
  *  9. Queue the IPv6 packet for the TUN as (buf, offset, length): a view, no copy.
  */
-import { DROP_DST_NOT_OWN_PREFIX, DROP_HOP_LIMIT_EXCEEDED } from "../addr/drop-reason.js";
-import { DROP_IPV4_DST_NOT_OWN, DROP_IPV6_BAD_VERSION } from "../addr/drop-reason.js";
-import { DROP_IPV6_LENGTH_MISMATCH, DROP_IPV6_TRUNCATED } from "../addr/drop-reason.js";
-import { DROP_NONE, DROP_NO_ROUTE, DROP_TX_ERROR, type DropReason } from "../addr/drop-reason.js";
+import { DROP_DST_NOT_OWN_PREFIX, DROP_IPV4_DST_NOT_OWN } from "../addr/drop-reason.js";
+import { DROP_NONE, DROP_NO_ROUTE, type DropReason } from "../addr/drop-reason.js";
 import { readIpv4I32 } from "../addr/ipv4.js";
 import { checkDecapsulate } from "../addr/policy.js";
 import {
@@ -29,13 +27,13 @@ import {
   IPV4_OFF_TOTAL_LEN,
   IPV4_OFF_VER_IHL,
 } from "../codec/constants.js";
-import { IPV6_HEADER_BYTES, IPV6_OFF_DST, IPV6_OFF_HOP_LIMIT } from "../codec/constants.js";
-import { IPV6_OFF_PAYLOAD_LEN, IPV6_VERSION } from "../codec/constants.js";
+import { IPV6_OFF_DST } from "../codec/constants.js";
 import { checkIpv4Header } from "../codec/ipv4.js";
 import type { UpperLayer } from "../codec/ipv6.js";
-import { CTR_BATCHES_IN, CTR_IN_BYTES, CTR_IN_PACKETS, CTR_TRANSLATED } from "./counters.js";
+import { CTR_BATCHES_IN, CTR_TRANSLATED } from "./counters.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { CpeForwardingState } from "./forwarding-state.js";
+import { checkInnerIpv6, decrementHopLimit, queueToTun } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateDestinationToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -82,10 +80,8 @@ export class CpeInboundPath {
     // 4.
     const v6 = off + ihl;
     const v6len = total - ihl;
-    if (v6len < IPV6_HEADER_BYTES) return DROP_IPV6_TRUNCATED;
-    if (buf[v6]! >>> 4 !== IPV6_VERSION) return DROP_IPV6_BAD_VERSION;
-    const payload = (buf[v6 + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[v6 + IPV6_OFF_PAYLOAD_LEN + 1]!;
-    if (payload + IPV6_HEADER_BYTES !== v6len) return DROP_IPV6_LENGTH_MISMATCH;
+    const inner = checkInnerIpv6(buf, v6, v6len);
+    if (inner !== DROP_NONE) return inner;
     // 5.
     const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
@@ -102,9 +98,8 @@ export class CpeInboundPath {
       return DROP_DST_NOT_OWN_PREFIX;
     }
     // 7.
-    const hopLimit = buf[v6 + IPV6_OFF_HOP_LIMIT]!;
-    if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
-    buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
+    const hop = decrementHopLimit(buf, v6, state.hopLimitDecrement);
+    if (hop !== DROP_NONE) return hop;
     // 8.
     const mapping = state.mapping;
     if (mapping !== null) {
@@ -115,9 +110,6 @@ export class CpeInboundPath {
       }
     }
     // 9.
-    if (!this.toTun.push(buf, v6, v6len)) return DROP_TX_ERROR;
-    this.counters.traffic[CTR_IN_PACKETS]!++;
-    this.counters.traffic[CTR_IN_BYTES]! += v6len;
-    return DROP_NONE;
+    return queueToTun(this.toTun, this.counters, buf, v6, v6len);
   }
 }

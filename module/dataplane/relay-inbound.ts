@@ -19,11 +19,9 @@
  *  8. Hop limit (RFC 4213 §3.3), as on the CPE (the kernel decrements when routing out of the TUN).
  *  9. Queue the IPv6 packet for the TUN as a view (no copy); the kernel routes it to the Internet.
  */
-import { DROP_FROM_OTHER_RELAY, DROP_HOP_LIMIT_EXCEEDED } from "../addr/drop-reason.js";
-import { DROP_IPV4_DST_NOT_OWN, DROP_IPV6_BAD_VERSION } from "../addr/drop-reason.js";
-import { DROP_IPV6_LENGTH_MISMATCH, DROP_IPV6_TRUNCATED } from "../addr/drop-reason.js";
+import { DROP_FROM_OTHER_RELAY, DROP_IPV4_DST_NOT_OWN } from "../addr/drop-reason.js";
 import { DROP_NONE, DROP_NO_ROUTE, DROP_TX_ERROR, type DropReason } from "../addr/drop-reason.js";
-import { ipv4InPrefix, readIpv4I32 } from "../addr/ipv4.js";
+import { readIpv4I32 } from "../addr/ipv4.js";
 import { checkDecapsulate } from "../addr/policy.js";
 import { checksumAdjust } from "../codec/checksum.js";
 import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_OFF_CHECKSUM } from "../codec/constants.js";
@@ -35,13 +33,14 @@ import {
   IPV4_OFF_VER_IHL,
 } from "../codec/constants.js";
 import { IPV6_HEADER_BYTES, IPV6_OFF_DST, IPV6_OFF_HOP_LIMIT } from "../codec/constants.js";
-import { IPV6_OFF_NEXT_HEADER, IPV6_OFF_PAYLOAD_LEN, IPV6_OFF_SRC } from "../codec/constants.js";
-import { IPV6_VERSION } from "../codec/constants.js";
+import { IPV6_OFF_NEXT_HEADER, IPV6_OFF_SRC } from "../codec/constants.js";
 import { checkIpv4Header, writeIpv4Header } from "../codec/ipv4.js";
 import type { UpperLayer } from "../codec/ipv6.js";
-import { CTR_BATCHES_IN, CTR_ICMP_SENT, CTR_IN_BYTES, CTR_IN_PACKETS } from "./counters.js";
+import { CTR_BATCHES_IN, CTR_ICMP_SENT } from "./counters.js";
 import { CTR_TRANSLATED, CTR_UNTRANSLATED, type DataplaneCounters } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
+import { checkInnerIpv6, decrementHopLimit, inAnyIpv4Prefix } from "./path-steps.js";
+import { includesIpv4, queueToTun } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateSourceToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -90,15 +89,13 @@ export class RelayInboundPath {
     const srcV4 = readIpv4I32(buf, off + IPV4_OFF_SRC);
     const dstV4 = readIpv4I32(buf, off + IPV4_OFF_DST);
     // 3.
-    if (!includes(state.relayIpv4s, dstV4)) return DROP_IPV4_DST_NOT_OWN;
-    if (includes(state.otherRelays, srcV4)) return DROP_FROM_OTHER_RELAY;
+    if (!includesIpv4(state.relayIpv4s, dstV4)) return DROP_IPV4_DST_NOT_OWN;
+    if (includesIpv4(state.otherRelays, srcV4)) return DROP_FROM_OTHER_RELAY;
     // 4.
     const v6 = off + ihl;
     const v6len = total - ihl;
-    if (v6len < IPV6_HEADER_BYTES) return DROP_IPV6_TRUNCATED;
-    if (buf[v6]! >>> 4 !== IPV6_VERSION) return DROP_IPV6_BAD_VERSION;
-    const payload = (buf[v6 + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[v6 + IPV6_OFF_PAYLOAD_LEN + 1]!;
-    if (payload + IPV6_HEADER_BYTES !== v6len) return DROP_IPV6_LENGTH_MISMATCH;
+    const inner = checkInnerIpv6(buf, v6, v6len);
+    if (inner !== DROP_NONE) return inner;
     // 5.
     const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
@@ -107,7 +104,7 @@ export class RelayInboundPath {
       return this.echoReply(state, buf, v6, v6len, srcV4, dstV4);
     // 7.
     const mapping = state.mapping;
-    if (mapping !== null && !inAny(state.optOut, srcV4)) {
+    if (mapping !== null && !inAnyIpv4Prefix(state.optOut, srcV4)) {
       const t = translateSourceToProvider(buf, v6, v6len, mapping, this.ul);
       if (t === TRANSLATE_NOT_MAPPED) this.counters.traffic[CTR_UNTRANSLATED]!++;
       else if (t !== DROP_NONE) return t;
@@ -116,14 +113,10 @@ export class RelayInboundPath {
       this.counters.traffic[CTR_UNTRANSLATED]!++;
     }
     // 8.
-    const hopLimit = buf[v6 + IPV6_OFF_HOP_LIMIT]!;
-    if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
-    buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
+    const hop = decrementHopLimit(buf, v6, state.hopLimitDecrement);
+    if (hop !== DROP_NONE) return hop;
     // 9.
-    if (!this.toTun.push(buf, v6, v6len)) return DROP_TX_ERROR;
-    this.counters.traffic[CTR_IN_PACKETS]!++;
-    this.counters.traffic[CTR_IN_BYTES]! += v6len;
-    return DROP_NONE;
+    return queueToTun(this.toTun, this.counters, buf, v6, v6len);
   }
 
   /**
@@ -174,17 +167,6 @@ export class RelayInboundPath {
     this.counters.traffic[CTR_ICMP_SENT]!++;
     return DROP_NONE;
   }
-}
-
-/** Whether the signed 32-bit `v` is in `list` (unsigned or signed values). */
-function includes(list: readonly number[], v: number): boolean {
-  for (let i = 0; i < list.length; i++) if ((list[i]! | 0) === v) return true;
-  return false;
-}
-
-function inAny(list: readonly { addr: number; len: number }[], v: number): boolean {
-  for (let i = 0; i < list.length; i++) if (ipv4InPrefix(v, list[i]!)) return true;
-  return false;
 }
 
 /** Step 6 test: destination == our 6to4 address, first header ICMPv6 echo request. */

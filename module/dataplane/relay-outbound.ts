@@ -20,47 +20,33 @@
  *  8. IPv4 header into the headroom (source: the anycast, RFC 6343 §4.4 item 3; DF clear, RFC 4213
  *     §3.2.1) and queue buf[0, len + 20) for the batched raw-socket send.
  */
-import { DROP_HOP_LIMIT_EXCEEDED, DROP_IPV6_LENGTH_MISMATCH } from "../addr/drop-reason.js";
-import { DROP_IPV6_TRUNCATED, DROP_NONE, DROP_NOT_IPV6 } from "../addr/drop-reason.js";
-import { DROP_NO_ROUTE, DROP_PACKET_TOO_BIG, DROP_TX_ERROR } from "../addr/drop-reason.js";
-import type { DropReason } from "../addr/drop-reason.js";
-import { ipv4InPrefix } from "../addr/ipv4.js";
+import { DROP_NONE, DROP_NO_ROUTE, type DropReason } from "../addr/drop-reason.js";
 import { checkEncapsulate } from "../addr/policy.js";
 import { embeddedIpv4I32, is6to4 } from "../addr/sixto4.js";
-import { ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED } from "../codec/constants.js";
-import { ICMPV6_TIME_EXCEEDED_HOP_LIMIT, IPPROTO_IPV6 } from "../codec/constants.js";
-import { IPV6_HEADER_BYTES, IPV6_OFF_DST, IPV6_OFF_HOP_LIMIT } from "../codec/constants.js";
-import { IPV6_OFF_PAYLOAD_LEN, IPV6_VERSION, IPV4_MIN_HEADER_BYTES } from "../codec/constants.js";
-import { writeIpv4Header } from "../codec/ipv4.js";
-import type { UpperLayer } from "../codec/ipv6.js";
-import { CTR_BATCHES_OUT, CTR_OUT_BYTES, CTR_OUT_PACKETS, CTR_TRANSLATED } from "./counters.js";
+import { IPV6_OFF_DST } from "../codec/constants.js";
+import { CTR_TRANSLATED } from "./counters.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
-import { queueIcmpv6Error } from "./icmp-errors.js";
-import { IcmpRateLimiter } from "./icmp-rate-limit.js";
-import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
-import { translateDestinationTo6to4 } from "./pmt-translate.js";
-import { BATCH_SIZE_PACKETS, HEADROOM_BYTES } from "./tunables.js";
-import { ICMP_ERROR_BUFFER_BYTES, ICMP_ERROR_POOL_BUFFERS } from "./tunables.js";
-import { PacketPool, TxBatch } from "./tx-batch.js";
+import { OutboundCore } from "./outbound-core.js";
+import { inAnyIpv4Prefix } from "./path-steps.js";
+import { TRANSLATE_NOT_MAPPED, translateDestinationTo6to4 } from "./pmt-translate.js";
+import { HEADROOM_BYTES } from "./tunables.js";
+import type { TxBatch } from "./tx-batch.js";
 
 export class RelayOutboundPath {
   /** Encapsulated packets for the raw socket (alias the TUN receive ring). */
-  readonly toWire = new TxBatch(BATCH_SIZE_PACKETS);
+  readonly toWire: TxBatch;
   /** ICMPv6 errors for the TUN (to Internet hosts; alias the error pool). */
-  readonly toTun = new TxBatch(ICMP_ERROR_POOL_BUFFERS);
-  private readonly pool = new PacketPool(ICMP_ERROR_POOL_BUFFERS, ICMP_ERROR_BUFFER_BYTES);
-  private readonly ul: UpperLayer = createUpperLayer();
-  private limiter: IcmpRateLimiter;
-  private limiterRate: number;
-  private ipv4Id = 0;
+  readonly toTun: TxBatch;
+  private readonly core: OutboundCore;
 
   constructor(
     private readonly counters: DataplaneCounters,
     nowMs = 0,
   ) {
-    this.limiterRate = 1000;
-    this.limiter = new IcmpRateLimiter(this.limiterRate, this.limiterRate, nowMs);
+    this.core = new OutboundCore(counters, 1000, nowMs);
+    this.toWire = this.core.toWire;
+    this.toTun = this.core.toTun;
   }
 
   processBatch(
@@ -70,14 +56,8 @@ export class RelayOutboundPath {
     count: number,
     nowMs: number,
   ): void {
-    this.toWire.clear();
-    this.toTun.clear();
-    if (state.icmpRateLimit !== this.limiterRate) {
-      this.limiterRate = state.icmpRateLimit;
-      this.limiter = new IcmpRateLimiter(this.limiterRate, Math.max(1, this.limiterRate), nowMs);
-    }
+    this.core.beginBatch(state.icmpRateLimit, nowMs);
     const c = this.counters;
-    c.traffic[CTR_BATCHES_OUT]!++;
     for (let i = 0; i < count; i++) {
       const reason = this.processPacket(state, bufs[i]!, sizes[i]!, nowMs);
       if (reason !== DROP_NONE) c.drops[reason]!++;
@@ -86,32 +66,23 @@ export class RelayOutboundPath {
 
   processPacket(state: RelayForwardingState, buf: Buffer, len: number, nowMs: number): DropReason {
     const off = HEADROOM_BYTES;
+    const core = this.core;
     // 1.
     if (!state.enabled) return DROP_NO_ROUTE;
-    // 2.
-    if (len < IPV6_HEADER_BYTES || off + len > buf.length) return DROP_IPV6_TRUNCATED;
-    if (buf[off]! >>> 4 !== IPV6_VERSION) return DROP_NOT_IPV6;
-    const payload = (buf[off + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[off + IPV6_OFF_PAYLOAD_LEN + 1]!;
-    if (payload + IPV6_HEADER_BYTES !== len) return DROP_IPV6_LENGTH_MISMATCH;
-    // 3.
-    const hopLimit = buf[off + IPV6_OFF_HOP_LIMIT]!;
-    if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) {
-      this.error(state, ICMPV6_TIME_EXCEEDED, ICMPV6_TIME_EXCEEDED_HOP_LIMIT, 0, buf, len, nowMs);
-      return DROP_HOP_LIMIT_EXCEEDED;
-    }
-    // 4.
-    if (len > state.tunnelMtu) {
-      this.error(state, ICMPV6_PACKET_TOO_BIG, 0, state.tunnelMtu, buf, len, nowMs);
-      return DROP_PACKET_TOO_BIG;
-    }
+    // 2.-4. (outbound-core.ts)
+    const dec = state.hopLimitDecrement;
+    const sane = core.checkIpv6(buf, len, dec, state.tunnelMtu, state.ownSixToFour, nowMs);
+    if (sane !== DROP_NONE) return sane;
     // 5.
     const d = off + IPV6_OFF_DST;
     const mapping = state.mapping;
     if (mapping !== null) {
       // V4ADDR as signed 32-bit: no heap number per packet (addr/policy.ts).
       if (mapping.isProviderAddress(buf, d)) {
-        if (inAny(state.optOut, mapping.providerEmbeddedIpv4I32(buf, d))) return DROP_NO_ROUTE;
-        const t = translateDestinationTo6to4(buf, off, len, mapping, this.ul);
+        if (inAnyIpv4Prefix(state.optOut, mapping.providerEmbeddedIpv4I32(buf, d))) {
+          return DROP_NO_ROUTE;
+        }
+        const t = translateDestinationTo6to4(buf, off, len, mapping, core.ul);
         if (t === TRANSLATE_NOT_MAPPED) return DROP_NO_ROUTE;
         if (t !== DROP_NONE) return t;
         this.counters.traffic[CTR_TRANSLATED]!++;
@@ -125,44 +96,7 @@ export class RelayOutboundPath {
     // 7.
     const check = checkEncapsulate(state.policy, buf, off, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
-    // 8.
-    buf[off + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
-    const total = len + IPV4_MIN_HEADER_BYTES;
-    this.ipv4Id = (this.ipv4Id + 1) & 0xffff;
-    writeIpv4Header(buf, 0, total, IPPROTO_IPV6, srcV4, dstV4, state.ipv4Ttl, this.ipv4Id, false);
-    if (!this.toWire.push(buf, 0, total)) return DROP_TX_ERROR;
-    this.counters.traffic[CTR_OUT_PACKETS]!++;
-    this.counters.traffic[CTR_OUT_BYTES]! += len;
-    return DROP_NONE;
+    // 8. (outbound-core.ts)
+    return core.encapsulate(buf, len, srcV4, dstV4, state.ipv4Ttl, dec);
   }
-
-  private error(
-    state: RelayForwardingState,
-    type: number,
-    code: number,
-    param: number,
-    buf: Buffer,
-    len: number,
-    nowMs: number,
-  ): void {
-    queueIcmpv6Error(
-      type,
-      code,
-      param,
-      buf,
-      HEADROOM_BYTES,
-      len,
-      state.ownSixToFour,
-      this.pool,
-      this.toTun,
-      this.limiter,
-      this.counters,
-      nowMs,
-    );
-  }
-}
-
-function inAny(list: readonly { addr: number; len: number }[], v: number): boolean {
-  for (let i = 0; i < list.length; i++) if (ipv4InPrefix(v, list[i]!)) return true;
-  return false;
 }
