@@ -239,8 +239,18 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
 }
 
 /**
+ * V8 flags for a daemon's node, the same as the OpenWrt launcher's (/usr/sbin/6to4-pmt):
+ * `--max-semi-space-size=1` caps the young generation at 1 MB per semi-space (V8 otherwise grows
+ * it to 16 MB under traffic: +2-4 MB anonymous RSS per daemon measured in the benchmark, while
+ * the data plane allocates almost nothing per packet, so the smaller nursery costs no
+ * throughput). Exists in the V8 of Node 18, 20 and 22.
+ */
+export const DAEMON_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1"];
+
+/**
  * Starts a daemon in a namespace: `command` is how to run the CLI (`[process.execPath, bundle]`),
- * `args` its subcommand and flags.
+ * `args` its subcommand and flags. When `command` starts with this node, DAEMON_NODE_FLAGS go
+ * right after it.
  */
 export function spawnDaemon(
   reg: NetnsRegistry,
@@ -249,7 +259,12 @@ export function spawnDaemon(
   args: readonly string[],
   logFile?: string,
 ): NsProcess {
-  return reg.spawn(ns, [...command, ...args], logFile !== undefined ? { logFile } : {});
+  const [exe, ...rest] = command;
+  const argv =
+    exe === process.execPath
+      ? [exe, ...DAEMON_NODE_FLAGS, ...rest, ...args]
+      : [...command, ...args];
+  return reg.spawn(ns, argv, logFile !== undefined ? { logFile } : {});
 }
 
 /** Waits until the daemon's stderr shows both loops started (or it exited). */

@@ -5,25 +5,41 @@
  *   (c) ours     lan --- cpe (6to4-pmt) === isp (IPv4) === relay (6to4-pmt) --- inet
  * For each: iperf3 TCP throughput (10 s), 64-byte UDP packets per second received (iperf3 -u
  * -l 64 unlimited, 5 s), CPU time of the translator/tunnel processes per packet they produced
- * (per direction), and their RSS at the start and end of the run. Prints a table, the ratios
- * (c)/(a) and (c)/(b), and one JSON line. Figures, not a timed test; nothing asserts.
+ * (per direction, split into user and system time), and their memory at the start and end of
+ * the run: RSS, PSS (the node binary's shared pages divided among the processes mapping them) and
+ * anonymous RSS (heap and buffers: growth = leak). Prints a table, the ratios (c)/(a) and
+ * (c)/(b), and one JSON line. Figures, not a timed test; nothing asserts.
+ *
+ * (c) runs the shipped bundle (dist/6to4-pmt.js, built by `npm run bench`) with the launcher's
+ * V8 flags (cli/lab-topology.ts DAEMON_NODE_FLAGS), as /usr/sbin/6to4-pmt does on OpenWrt.
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
- * load bounded in time (iperf3 -t), cleanup in finally.
+ * load bounded in time (iperf3 -t), the whole run bounded by BENCH_MAX_SECONDS (default 300),
+ * cleanup in finally and on the deadline.
  */
-import { readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import * as path from "node:path";
 import {
   NetnsRegistry,
   netnsSkipReason,
   toolSkipReason,
   type NsProcess,
 } from "../support/netns.js";
-import { readCounters, startLab } from "../support/dataplane-harness.js";
-import { LAB_SERVER } from "../../module/cli/lab-topology.js";
+import { readCounters } from "../support/dataplane-harness.js";
+import {
+  buildLabTopology,
+  labCpeArgs,
+  labRelayArgs,
+  LAB_SERVER,
+  spawnDaemon,
+  waitDaemonReady,
+} from "../../module/cli/lab-topology.js";
 
 const TCP_SECONDS = Number(process.env.BENCH_TCP_SECONDS ?? 10);
 const UDP_SECONDS = Number(process.env.BENCH_UDP_SECONDS ?? 5);
+const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 300);
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
+const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
 
 interface Result {
   name: string;
@@ -31,15 +47,30 @@ interface Result {
   udpPps: number;
   /** CPU µs per packet produced, per process. */
   cpuUsPerPacket: Record<string, number>;
+  /** The same split into [user, system]. */
+  cpuSplitUs: Record<string, [number, number]>;
   rssMb: Record<string, [number, number]>;
+  /** Proportional set size start -> end (shared file pages divided among their users). */
+  pssMb: Record<string, [number, number]>;
   /** Anonymous resident memory start -> end: heap and buffers (growth = leak). */
   anonMb: Record<string, [number, number]>;
 }
 
-function cpuSeconds(pid: number): number {
+/** [user, system] CPU seconds of a process. */
+function cpuSeconds(pid: number): [number, number] {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8");
   const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK; // utime + stime
+  return [Number(rest[11]) / CLK_TCK, Number(rest[12]) / CLK_TCK]; // utime, stime
+}
+
+/** Proportional set size (MB) from /proc/<pid>/smaps_rollup (0 when the kernel lacks it). */
+function pssMb(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Resident set (MB): `VmRSS`, or `RssAnon` (heap, buffers: without the shared node binary). */
@@ -140,7 +171,16 @@ async function benchKernel(reg: NetnsRegistry): Promise<Result> {
   reg.route(s, "::/0 via 3fff:3::1");
   const tcp = await iperfTcp(reg, c, s, "3fff:3::2", "3fff:3::2", 5301);
   const udp = await iperfUdp(reg, c, s, "3fff:3::2", "3fff:3::2", 5302);
-  return { name: "kernel", tcpGbps: tcp, udpPps: udp, cpuUsPerPacket: {}, rssMb: {}, anonMb: {} };
+  return {
+    name: "kernel",
+    tcpGbps: tcp,
+    udpPps: udp,
+    cpuUsPerPacket: {},
+    cpuSplitUs: {},
+    rssMb: {},
+    pssMb: {},
+    anonMb: {},
+  };
 }
 
 /** (b) Tayga (NAT64, RFC 6145 stateless translation in C over a TUN) in the same shape. */
@@ -193,16 +233,20 @@ async function benchTayga(reg: NetnsRegistry): Promise<Result> {
   return { name: "tayga", ...res };
 }
 
-/** (c) Our CPE and relay (lab topology, PMT mode). */
+/** (c) Our CPE and relay (lab topology, PMT mode), run from the bundle as on OpenWrt. */
 async function benchOurs(reg: NetnsRegistry): Promise<Result> {
-  const lab = await startLab(
-    reg,
-    { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 },
-    () => [],
-    () => ["--health-interval", "3600"],
-  );
-  const c = lab.t.cpes[0]!;
-  const procs = { cpe: lab.cpes[0]!, relay: lab.relays[0]! };
+  const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 });
+  const c = t.cpes[0]!;
+  const command = [process.execPath, BUNDLE];
+  const procs = {
+    cpe: spawnDaemon(reg, c.ns, command, labCpeArgs(c, ["--health-interval", "3600"])),
+    relay: spawnDaemon(reg, t.relays[0]!.ns, command, labRelayArgs(t.relays[0]!)),
+  };
+  for (const p of Object.values(procs)) {
+    if (!(await waitDaemonReady(reg, p))) {
+      throw new Error(`daemon in ${p.ns} did not start:\n${p.stderr()}`);
+    }
+  }
   const packets = async (): Promise<Record<string, number>> => {
     const out: Record<string, number> = {};
     for (const [k, p] of Object.entries(procs)) {
@@ -215,8 +259,8 @@ async function benchOurs(reg: NetnsRegistry): Promise<Result> {
     reg,
     procs,
     async () => ({
-      tcp: await iperfTcp(reg, c.lanNs, lab.t.inet, LAB_SERVER, LAB_SERVER, 5305),
-      udp: await iperfUdp(reg, c.lanNs, lab.t.inet, LAB_SERVER, LAB_SERVER, 5306),
+      tcp: await iperfTcp(reg, c.lanNs, t.inet, LAB_SERVER, LAB_SERVER, 5305),
+      udp: await iperfUdp(reg, c.lanNs, t.inet, LAB_SERVER, LAB_SERVER, 5306),
     }),
     packets,
   );
@@ -240,27 +284,45 @@ async function measureAsync(
   traffic: Traffic,
   packets: () => Promise<Record<string, number>>,
 ): Promise<Omit<Result, "name">> {
-  const cpu0: Record<string, number> = {};
+  const cpu0: Record<string, [number, number]> = {};
   const rss0: Record<string, number> = {};
+  const pss0: Record<string, number> = {};
   const anon0: Record<string, number> = {};
   for (const [k, p] of Object.entries(procs)) {
     cpu0[k] = cpuSeconds(p.pid);
     rss0[k] = rssMb(p.pid);
+    pss0[k] = pssMb(p.pid);
     anon0[k] = rssMb(p.pid, "RssAnon");
   }
   const pk0 = await packets();
   const t = await traffic();
   const pk1 = await packets();
   const cpuUsPerPacket: Record<string, number> = {};
+  const cpuSplitUs: Record<string, [number, number]> = {};
   const rss: Record<string, [number, number]> = {};
+  const pss: Record<string, [number, number]> = {};
   const anon: Record<string, [number, number]> = {};
   for (const [k, p] of Object.entries(procs)) {
     const n = (pk1[k] ?? 0) - (pk0[k] ?? 0);
-    cpuUsPerPacket[k] = n > 0 ? ((cpuSeconds(p.pid) - cpu0[k]!) * 1e6) / n : 0;
+    const [u1, s1] = cpuSeconds(p.pid);
+    const [u0, s0] = cpu0[k]!;
+    const user = n > 0 ? ((u1 - u0) * 1e6) / n : 0;
+    const sys = n > 0 ? ((s1 - s0) * 1e6) / n : 0;
+    cpuUsPerPacket[k] = user + sys;
+    cpuSplitUs[k] = [user, sys];
     rss[k] = [rss0[k]!, rssMb(p.pid)];
+    pss[k] = [pss0[k]!, pssMb(p.pid)];
     anon[k] = [anon0[k]!, rssMb(p.pid, "RssAnon")];
   }
-  return { tcpGbps: t.tcp, udpPps: t.udp, cpuUsPerPacket, rssMb: rss, anonMb: anon };
+  return {
+    tcpGbps: t.tcp,
+    udpPps: t.udp,
+    cpuUsPerPacket,
+    cpuSplitUs,
+    rssMb: rss,
+    pssMb: pss,
+    anonMb: anon,
+  };
 }
 
 function fmt(n: number, d = 2): string {
@@ -273,8 +335,18 @@ async function main(): Promise<number> {
     process.stdout.write(`bench skipped: ${skip}\n`);
     return 0;
   }
+  if (!existsSync(BUNDLE)) {
+    process.stderr.write(`bench: ${BUNDLE} missing: run \`npm run build\` first\n`);
+    return 1;
+  }
   const reg = new NetnsRegistry();
   const results: Result[] = [];
+  // Bound the whole run: iperf3 runs are bounded one by one, this catches anything else.
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`bench: over ${MAX_SECONDS} s, stopping\n`);
+    void reg.cleanup().then(() => process.exit(1));
+  }, MAX_SECONDS * 1000);
+  watchdog.unref();
   try {
     results.push(await benchKernel(reg));
     if (toolSkipReason("tayga") === undefined) results.push(await benchTayga(reg));
@@ -283,24 +355,28 @@ async function main(): Promise<number> {
   } finally {
     await reg.cleanup();
   }
-  const lines = [
-    "config      TCP Gbit/s   UDP64 pps   CPU µs/pkt (per process)        RSS MB start->end (anon)",
-  ];
+  clearTimeout(watchdog);
+  const lines = ["config      TCP Gbit/s   UDP64 pps   CPU µs/pkt = user + sys (per process)"];
   for (const r of results) {
     const cpu =
       Object.entries(r.cpuUsPerPacket)
-        .map(([k, v]) => `${k} ${fmt(v)}`)
-        .join(", ") || "(kernel)";
-    const rss =
-      Object.entries(r.rssMb)
-        .map(([k, [a, b]]) => {
-          const [x, y] = r.anonMb[k] ?? [NaN, NaN];
-          return `${k} ${fmt(a, 1)}->${fmt(b, 1)} (${fmt(x, 1)}->${fmt(y, 1)})`;
+        .map(([k, v]) => {
+          const [u, y] = r.cpuSplitUs[k] ?? [NaN, NaN];
+          return `${k} ${fmt(v)} = ${fmt(u)} + ${fmt(y)}`;
         })
-        .join(", ") || "-";
+        .join(", ") || "(kernel)";
     lines.push(
-      `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)}   ${cpu.padEnd(32)} ${rss}`,
+      `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)}   ${cpu}`,
     );
+  }
+  lines.push("memory MB start->end   RSS            PSS            anon (RssAnon)");
+  for (const r of results) {
+    for (const [k, [a, b]] of Object.entries(r.rssMb)) {
+      const [p, q] = r.pssMb[k] ?? [NaN, NaN];
+      const [x, y] = r.anonMb[k] ?? [NaN, NaN];
+      const pair = (u: number, v: number): string => `${fmt(u, 1)}->${fmt(v, 1)}`.padEnd(14);
+      lines.push(`${`${r.name}/${k}`.padEnd(22)} ${pair(a, b)} ${pair(p, q)} ${pair(x, y)}`);
+    }
   }
   const by = (n: string): Result | undefined => results.find((r) => r.name === n);
   const ours = by("6to4-pmt")!;
@@ -313,7 +389,9 @@ async function main(): Promise<number> {
     ratio_pps_ours_kernel: ratio(ours.udpPps, by("kernel")?.udpPps),
     ratio_pps_ours_tayga: ratio(ours.udpPps, by("tayga")?.udpPps),
     cpu_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuUsPerPacket])),
+    cpu_user_sys_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuSplitUs])),
     rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
+    pss_mb: Object.fromEntries(results.map((r) => [r.name, r.pssMb])),
     anon_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.anonMb])),
   };
   lines.push(
