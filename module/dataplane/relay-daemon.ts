@@ -9,85 +9,23 @@
  *
  * Stateless (RFC 6732 §3.4): any number of relays behind one anycast address serve the same
  * customers interchangeably. The ports are opened by the caller (io/linux.ts in production,
- * io/memory.ts in tests).
+ * io/memory.ts in tests). Loop wiring, snapshot swap and stop are the shared DataplaneDaemon
+ * (daemon.ts).
  */
-import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
+import { DataplaneDaemon, type DaemonOptions } from "./daemon.js";
+import type { RelayForwardingState } from "./forwarding-state.js";
 import { RelayInboundPath } from "./relay-inbound.js";
 import { RelayOutboundPath } from "./relay-outbound.js";
-import { DataplaneCounters, type CountersSnapshot } from "./counters.js";
-import type { RelayForwardingState } from "./forwarding-state.js";
-import { runTunToWireLoop, runWireToTunLoop, type LoopContext, type Logger } from "./loops.js";
 
-export interface RelayDaemonOptions {
-  tun: TunDevice;
-  raw: Ipv4RawSocket;
-  state: RelayForwardingState;
-  log: Logger;
-  /** Monotonic milliseconds (performance.now in production; a fake clock in tests). */
-  now: () => number;
-  /** Called once when a port is gone; the daemon has already stopped. */
-  onFatal?: (err: Error) => void;
-}
+export type RelayDaemonOptions = DaemonOptions<RelayForwardingState>;
 
-export class RelayDaemon {
-  /** The live counters (hot path writes them; read with `counters()`). */
-  readonly stats = new DataplaneCounters();
-  private current: RelayForwardingState;
-  private stops: (() => void)[] = [];
-  private running = false;
-  private readonly outbound: RelayOutboundPath;
-  private readonly inbound: RelayInboundPath;
-
-  constructor(private readonly options: RelayDaemonOptions) {
-    this.current = options.state;
-    this.outbound = new RelayOutboundPath(this.stats, options.now());
-    this.inbound = new RelayInboundPath(this.stats);
-  }
-
-  /** Starts both loops. Idempotent. */
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    const o = this.options;
-    const ctx: LoopContext<RelayForwardingState> = {
-      state: () => this.current,
-      now: o.now,
-      counters: this.stats,
-      log: o.log,
-      onFatal: (err) => {
-        if (!this.running) return;
-        this.stop();
-        o.onFatal?.(err);
-      },
-    };
-    this.stops.push(runTunToWireLoop("relay return", o.tun, o.raw, this.outbound, ctx));
-    this.stops.push(runWireToTunLoop("relay inbound", o.raw, o.tun, this.inbound, ctx));
-  }
-
-  /** Stops the loops and closes both ports (safe twice, safe inside a batch handler). */
-  stop(): void {
-    if (!this.running) return;
-    this.running = false;
-    this.options.tun.close();
-    this.options.raw.close();
-    for (const s of this.stops.splice(0)) s();
-  }
-
-  /** Swaps in a new snapshot; the next batch of each loop uses it. */
-  setForwardingState(state: RelayForwardingState): void {
-    this.current = state;
-  }
-
-  get forwardingState(): RelayForwardingState {
-    return this.current;
-  }
-
-  get isRunning(): boolean {
-    return this.running;
-  }
-
-  /** Copy of the counters (packets/bytes each way, drops by reason). */
-  counters(): CountersSnapshot {
-    return this.stats.snapshot();
+export class RelayDaemon extends DataplaneDaemon<RelayForwardingState> {
+  constructor(options: RelayDaemonOptions) {
+    super(
+      options,
+      { tunToWire: "relay return", wireToTun: "relay inbound" },
+      (stats, nowMs) => new RelayOutboundPath(stats, nowMs),
+      (stats) => new RelayInboundPath(stats),
+    );
   }
 }

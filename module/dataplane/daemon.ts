@@ -1,0 +1,95 @@
+/**
+ * What the CPE and relay daemons (cpe-daemon.ts, relay-daemon.ts) have in common: one
+ * TUN -> wire loop and one wire -> TUN loop over the caller's ports, a forwarding snapshot swapped
+ * in with one assignment, live counters, and stop-on-fatal. Each subclass only names its loops
+ * and builds its two processing paths (once, at construction; nothing here runs per packet).
+ */
+import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
+import { DataplaneCounters, type CountersSnapshot } from "./counters.js";
+import { runTunToWireLoop, runWireToTunLoop, type LoopContext, type Logger } from "./loops.js";
+import type { TunBatchPath, WireBatchPath } from "./loops.js";
+
+export interface DaemonOptions<S> {
+  tun: TunDevice;
+  raw: Ipv4RawSocket;
+  state: S;
+  log: Logger;
+  /** Monotonic milliseconds (performance.now in production; a fake clock in tests). */
+  now: () => number;
+  /** Called once when a port is gone; the daemon has already stopped. */
+  onFatal?: (err: Error) => void;
+}
+
+/** The two loops' names (they appear in the "started"/"stopped" log lines). */
+export interface DaemonLoopNames {
+  tunToWire: string;
+  wireToTun: string;
+}
+
+export class DataplaneDaemon<S> {
+  /** The live counters (hot path writes them; read with `counters()`). */
+  readonly stats = new DataplaneCounters();
+  private current: S;
+  private stops: (() => void)[] = [];
+  private running = false;
+  private readonly fromTun: TunBatchPath<S>;
+  private readonly fromWire: WireBatchPath<S>;
+
+  protected constructor(
+    private readonly options: DaemonOptions<S>,
+    private readonly names: DaemonLoopNames,
+    createFromTun: (stats: DataplaneCounters, nowMs: number) => TunBatchPath<S>,
+    createFromWire: (stats: DataplaneCounters) => WireBatchPath<S>,
+  ) {
+    this.current = options.state;
+    this.fromTun = createFromTun(this.stats, options.now());
+    this.fromWire = createFromWire(this.stats);
+  }
+
+  /** Starts both loops. Idempotent. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const o = this.options;
+    const ctx: LoopContext<S> = {
+      state: () => this.current,
+      now: o.now,
+      counters: this.stats,
+      log: o.log,
+      onFatal: (err) => {
+        if (!this.running) return;
+        this.stop();
+        o.onFatal?.(err);
+      },
+    };
+    this.stops.push(runTunToWireLoop(this.names.tunToWire, o.tun, o.raw, this.fromTun, ctx));
+    this.stops.push(runWireToTunLoop(this.names.wireToTun, o.raw, o.tun, this.fromWire, ctx));
+  }
+
+  /** Stops the loops and closes both ports (safe twice, safe inside a batch handler). */
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.options.tun.close();
+    this.options.raw.close();
+    for (const s of this.stops.splice(0)) s();
+  }
+
+  /** Swaps in a new snapshot; the next batch of each loop uses it. */
+  setForwardingState(state: S): void {
+    this.current = state;
+  }
+
+  get forwardingState(): S {
+    return this.current;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Copy of the counters (packets/bytes each way, drops by reason). */
+  counters(): CountersSnapshot {
+    return this.stats.snapshot();
+  }
+}
