@@ -27,21 +27,12 @@ import {
   createCpeForwardingState,
   type CpeForwardingState,
 } from "../dataplane/forwarding-state.js";
-import { openIcmpV6, openIpv4Raw, openTun } from "../io/linux.js";
+import { openIcmpV6 } from "../io/linux.js";
 import { startCpeControl, type CpeControl } from "../control/cpe-control.js";
 import { VERSION } from "./version.js";
-import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
-import {
-  deviceIpv4,
-  deviceMtu,
-  isRoot,
-  KernelSetup,
-  parseDaemonArgs,
-  prepareTun,
-  waitForExit,
-} from "./daemon-common.js";
-import { EXIT_INIT, EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
-import { TUN_TX_QUEUE_PACKETS } from "./daemon-common.js";
+import { deviceIpv4, deviceMtu, KernelSetup, loadDaemonConfig } from "./daemon-common.js";
+import { openDaemonPorts, prepareTun, refuseToStart, waitForExit } from "./daemon-common.js";
+import { EXIT_INIT, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
 import { createLogger, type Logger } from "./log.js";
 
 export const CPE_USAGE = `usage: 6to4-pmt cpe [--config FILE.json] [--OPTION VALUE ...]
@@ -123,30 +114,17 @@ export function planCpe(cfg: CpeConfig): CpePlan {
 
 /** Runs the subcommand with `args` (after "cpe"); resolves with the exit code. */
 export async function runCpe(args: readonly string[]): Promise<number> {
-  let cfg: CpeConfig;
-  try {
-    const parsed = parseDaemonArgs("cpe", args);
-    if (parsed.help) {
-      process.stdout.write(CPE_USAGE + "\n");
-      return EXIT_OK;
-    }
-    cfg = parseCpeConfig(parsed.flags, parsed.configPath);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`6to4-pmt: ${e.message}\n`);
-      return EXIT_USAGE;
-    }
-    throw e;
-  }
+  const cfg = loadDaemonConfig("cpe", args, CPE_USAGE, (parsed) =>
+    parseCpeConfig(parsed.flags, parsed.configPath),
+  );
+  if (typeof cfg === "number") return cfg;
   const log = createLogger(cfg.logLevel, "cpe");
-  if (!isRoot()) {
-    log.error("must run as root (TUN device, raw sockets, routes)");
-    return EXIT_NOT_ROOT;
-  }
-  if (!cfg.enabled) {
-    log.warn("6to4 is disabled (enabled=0, RFC 7526 §5); set --enabled / option enabled '1'");
-    return EXIT_OK;
-  }
+  const refused = refuseToStart(
+    log,
+    cfg.enabled,
+    "6to4 is disabled (enabled=0, RFC 7526 §5); set --enabled / option enabled '1'",
+  );
+  if (refused !== undefined) return refused;
   let plan: CpePlan;
   try {
     plan = planCpe(cfg);
@@ -161,44 +139,18 @@ export async function runCpe(args: readonly string[]): Promise<number> {
 }
 
 async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promise<number> {
-  let tun: TunDevice | undefined;
-  let raw: Ipv4RawSocket | undefined;
-  try {
-    tun = openTun({
-      name: cfg.tunName,
-      mtu: plan.tunnelMtu,
-      txQueueLen: TUN_TX_QUEUE_PACKETS,
-      up: false,
-    });
-    raw = openIpv4Raw(cfg.wanDevice !== null ? { device: cfg.wanDevice } : {});
-  } catch (e) {
-    log.error(`init failed: ${(e as Error).message}`);
-    tun?.close();
-    return EXIT_INIT;
-  }
+  const rawOptions = cfg.wanDevice !== null ? { device: cfg.wanDevice } : {};
+  const ports = openDaemonPorts(log, cfg.tunName, plan.tunnelMtu, rawOptions);
+  if (ports === undefined) return EXIT_INIT;
+  const { tun, raw } = ports;
   const k = new KernelSetup(log);
   const dev = tun.name;
   prepareTun(dev, log);
   const addr = plan.routerAddress === null ? "(none yet)" : formatIpv6(plan.routerAddress);
-  if (plan.routerAddress !== null) {
-    // busybox `ip` (OpenWrt without ip-full) has no "nodad": retry without it.
-    k.apply(
-      ["-6", "addr", "add", `${addr}/128`, "dev", dev, "nodad"],
-      ["-6", "addr", "del", `${addr}/128`, "dev", dev],
-    ) ||
-      k.apply(
-        ["-6", "addr", "add", `${addr}/128`, "dev", dev],
-        ["-6", "addr", "del", `${addr}/128`, "dev", dev],
-      );
-  }
+  if (plan.routerAddress !== null) k.addAddress128(addr, dev);
   const route = formatIpv6Prefix(cfg.defaultRoute);
-  k.apply(["-6", "route", "add", route, "dev", dev], ["-6", "route", "del", route, "dev", dev]);
-  if (cfg.direct6to4 && route !== "2002::/16") {
-    k.apply(
-      ["-6", "route", "add", "2002::/16", "dev", dev],
-      ["-6", "route", "del", "2002::/16", "dev", dev],
-    );
-  }
+  k.addRoute(route, dev);
+  if (cfg.direct6to4 && route !== "2002::/16") k.addRoute("2002::/16", dev);
   const daemon = new CpeDaemon({
     tun,
     raw,

@@ -9,6 +9,8 @@ import { isOptionFlag } from "../config/parse.js";
 import type { Role } from "../config/schema.js";
 import { ConfigError } from "../config/config-error.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
+import { openIpv4Raw, openTun, type Ipv4RawOptions } from "../io/linux.js";
+import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
 import type { Logger } from "./log.js";
 
 /** Exit codes (CONTRACTS.md). */
@@ -94,6 +96,75 @@ export function parseDaemonArgs(role: Role, args: readonly string[]): DaemonArgs
   return { flags, configPath, help };
 }
 
+/**
+ * Start-up step "options" of both daemons: argv (after the subcommand) -> whatever `load` builds
+ * from it. `--help` prints `usage` and gives EXIT_OK; a ConfigError (from the argv or from `load`)
+ * prints `6to4-pmt: <message>` and gives EXIT_USAGE. Returns the loaded value or the exit code.
+ */
+export function loadDaemonConfig<T extends object>(
+  role: Role,
+  args: readonly string[],
+  usage: string,
+  load: (parsed: DaemonArgs) => T,
+): T | number {
+  try {
+    const parsed = parseDaemonArgs(role, args);
+    if (parsed.help) {
+      process.stdout.write(usage + "\n");
+      return EXIT_OK;
+    }
+    return load(parsed);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`6to4-pmt: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+}
+
+/**
+ * Root (else EXIT_NOT_ROOT, logged) and `enabled` (else `disabledMessage` as a warning and
+ * EXIT_OK); undefined when the daemon may start.
+ */
+export function refuseToStart(
+  log: Logger,
+  enabled: boolean,
+  disabledMessage: string,
+): number | undefined {
+  if (!isRoot()) {
+    log.error("must run as root (TUN device, raw sockets, routes)");
+    return EXIT_NOT_ROOT;
+  }
+  if (!enabled) {
+    log.warn(disabledMessage);
+    return EXIT_OK;
+  }
+  return undefined;
+}
+
+/**
+ * Opens the daemon's TUN (down, MTU `mtu`, transmit queue TUN_TX_QUEUE_PACKETS) and raw
+ * protocol-41 socket; on failure logs `init failed: ...`, closes what was opened and returns
+ * undefined (the caller exits EXIT_INIT).
+ */
+export function openDaemonPorts(
+  log: Logger,
+  tunName: string,
+  mtu: number,
+  rawOptions: Ipv4RawOptions,
+): { tun: TunDevice; raw: Ipv4RawSocket } | undefined {
+  let tun: TunDevice | undefined;
+  try {
+    tun = openTun({ name: tunName, mtu, txQueueLen: TUN_TX_QUEUE_PACKETS, up: false });
+    return { tun, raw: openIpv4Raw(rawOptions) };
+  } catch (e) {
+    log.error(`init failed: ${(e as Error).message}`);
+    tun?.close();
+    return undefined;
+  }
+}
+
 function splitList(v: string): string[] {
   return v.includes(",") ? v.split(",").filter((x) => x !== "") : [v];
 }
@@ -150,6 +221,23 @@ export class KernelSetup {
     this.log.info(`ip ${add.join(" ")}`);
     this.undo.push(del);
     return true;
+  }
+
+  /** The address `addr`/128 on `dev`; busybox `ip` (OpenWrt without ip-full) has no "nodad": retry without it. */
+  addAddress128(addr: string, dev: string): boolean {
+    const del = ["-6", "addr", "del", `${addr}/128`, "dev", dev];
+    return (
+      this.apply(["-6", "addr", "add", `${addr}/128`, "dev", dev, "nodad"], del) ||
+      this.apply(["-6", "addr", "add", `${addr}/128`, "dev", dev], del)
+    );
+  }
+
+  /** `ip -6 route add <prefix> dev <dev>` (removed again by `revert`). */
+  addRoute(prefix: string, dev: string): boolean {
+    return this.apply(
+      ["-6", "route", "add", prefix, "dev", dev],
+      ["-6", "route", "del", prefix, "dev", dev],
+    );
   }
 
   /** Removes everything added, newest first. */

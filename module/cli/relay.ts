@@ -17,17 +17,14 @@ import { performance } from "node:perf_hooks";
 import { formatIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
 import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
-import { ConfigError } from "../config/config-error.js";
 import { parseRelayConfig, type RelayConfig } from "../config/parse.js";
 import { formatPrometheus } from "../dataplane/counters.js";
 import { createRelayForwardingState } from "../dataplane/forwarding-state.js";
 import type { RelayForwardingState } from "../dataplane/forwarding-state.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
-import { openIpv4Raw, openTun } from "../io/linux.js";
-import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
-import { isRoot, KernelSetup, prepareTun, parseDaemonArgs, waitForExit } from "./daemon-common.js";
-import { EXIT_INIT, EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
-import { TUN_TX_QUEUE_PACKETS } from "./daemon-common.js";
+import { KernelSetup, loadDaemonConfig, openDaemonPorts } from "./daemon-common.js";
+import { prepareTun, refuseToStart, waitForExit } from "./daemon-common.js";
+import { EXIT_INIT, EXIT_RUNTIME } from "./daemon-common.js";
 import { createLogger, type Logger } from "./log.js";
 
 export const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
@@ -67,32 +64,19 @@ export function planRelay(cfg: RelayConfig): RelayForwardingState {
 
 /** Runs the subcommand with `args` (after "relay"); resolves with the exit code. */
 export async function runRelay(args: readonly string[]): Promise<number> {
-  let cfg: RelayConfig;
-  let state: RelayForwardingState;
-  try {
-    const parsed = parseDaemonArgs("relay", args);
-    if (parsed.help) {
-      process.stdout.write(RELAY_USAGE + "\n");
-      return EXIT_OK;
-    }
-    cfg = parseRelayConfig(parsed.flags, parsed.configPath);
-    state = planRelay(cfg);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`6to4-pmt: ${e.message}\n`);
-      return EXIT_USAGE;
-    }
-    throw e;
-  }
+  const loaded = loadDaemonConfig("relay", args, RELAY_USAGE, (parsed) => {
+    const cfg = parseRelayConfig(parsed.flags, parsed.configPath);
+    return { cfg, state: planRelay(cfg) };
+  });
+  if (typeof loaded === "number") return loaded;
+  const { cfg, state } = loaded;
   const log = createLogger(cfg.logLevel, "relay");
-  if (!isRoot()) {
-    log.error("must run as root (TUN device, raw sockets, routes)");
-    return EXIT_NOT_ROOT;
-  }
-  if (!cfg.enabled) {
-    log.warn("relay is disabled (enabled=0); set --enabled / option enabled '1'");
-    return EXIT_OK;
-  }
+  const refused = refuseToStart(
+    log,
+    cfg.enabled,
+    "relay is disabled (enabled=0); set --enabled / option enabled '1'",
+  );
+  if (refused !== undefined) return refused;
   return runRelayWithState(cfg, state, log);
 }
 
@@ -101,39 +85,17 @@ async function runRelayWithState(
   state: RelayForwardingState,
   log: Logger,
 ): Promise<number> {
-  let tun: TunDevice | undefined;
-  let raw: Ipv4RawSocket | undefined;
-  try {
-    tun = openTun({
-      name: cfg.tunName,
-      mtu: cfg.tunnelMtu,
-      txQueueLen: TUN_TX_QUEUE_PACKETS,
-      up: false,
-    });
-    raw = openIpv4Raw();
-  } catch (e) {
-    log.error(`init failed: ${(e as Error).message}`);
-    tun?.close();
-    return EXIT_INIT;
-  }
+  const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, {});
+  if (ports === undefined) return EXIT_INIT;
+  const { tun, raw } = ports;
   const k = new KernelSetup(log);
   const dev = tun.name;
   prepareTun(dev, log);
   const own = formatIpv6(state.ownSixToFour);
-  // busybox `ip` (OpenWrt without ip-full) has no "nodad": retry without it.
-  k.apply(
-    ["-6", "addr", "add", `${own}/128`, "dev", dev, "nodad"],
-    ["-6", "addr", "del", `${own}/128`, "dev", dev],
-  ) ||
-    k.apply(
-      ["-6", "addr", "add", `${own}/128`, "dev", dev],
-      ["-6", "addr", "del", `${own}/128`, "dev", dev],
-    );
+  k.addAddress128(own, dev);
   const routes = ["2002::/16"];
   if (cfg.providerPrefix !== null) routes.unshift(formatIpv6Prefix(cfg.providerPrefix));
-  for (const r of routes) {
-    k.apply(["-6", "route", "add", r, "dev", dev], ["-6", "route", "del", r, "dev", dev]);
-  }
+  for (const r of routes) k.addRoute(r, dev);
   const daemon = new RelayDaemon({
     tun,
     raw,
