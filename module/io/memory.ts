@@ -181,6 +181,28 @@ abstract class MemoryPort {
   }
 }
 
+/** A fake port with `writeBatch` (TUN, raw IPv4): each packet is checked, then `deliver`ed. */
+abstract class MemoryBatchPort extends MemoryPort {
+  writeBatch(
+    bufs: readonly Uint8Array[],
+    offsets: ArrayLike<number>,
+    sizes: ArrayLike<number>,
+    count: number,
+  ): number {
+    if (this.closed) return 0;
+    let sent = 0;
+    for (let i = 0; i < count; i++) {
+      const pkt = this.checkPacket(bufs, offsets, sizes, i);
+      if (pkt !== null && this.deliver(pkt)) sent++;
+    }
+    this.counters.txPackets += sent;
+    return sent;
+  }
+
+  /** One in-range packet (a view): refuse it (`refuse`, false) or take a copy (true). */
+  protected abstract deliver(pkt: Uint8Array): boolean;
+}
+
 export interface MemoryTunOptions {
   name?: string;
   mtu?: number;
@@ -192,7 +214,7 @@ export interface MemoryTunOptions {
  * A fake TUN device. The test plays the kernel: `inject()` a packet "routed into the TUN" and
  * read what the data plane wrote from `written` (copies) or through `onWrite`.
  */
-export class MemoryTun extends MemoryPort implements TunDevice {
+export class MemoryTun extends MemoryBatchPort implements TunDevice {
   readonly name: string;
   readonly mtu: number;
   /** Copies of every packet the data plane wrote, oldest first (see `takeWritten`). */
@@ -222,29 +244,16 @@ export class MemoryTun extends MemoryPort implements TunDevice {
     this.attach(ring);
   }
 
-  writeBatch(
-    bufs: readonly Uint8Array[],
-    offsets: ArrayLike<number>,
-    sizes: ArrayLike<number>,
-    count: number,
-  ): number {
-    if (this.closed) return 0;
-    let sent = 0;
-    for (let i = 0; i < count; i++) {
-      const pkt = this.checkPacket(bufs, offsets, sizes, i);
-      if (pkt === null) continue;
-      // A real TUN accepts up to its MTU (the kernel then drops bigger ones); mirror that.
-      if (pkt.length > this.mtu) {
-        this.refuse("EMSGSIZE");
-        continue;
-      }
-      const copy = Uint8Array.from(pkt);
-      this.written.push(copy);
-      this.onWrite?.(copy);
-      sent++;
+  protected deliver(pkt: Uint8Array): boolean {
+    // A real TUN accepts up to its MTU (the kernel then drops bigger ones); mirror that.
+    if (pkt.length > this.mtu) {
+      this.refuse("EMSGSIZE");
+      return false;
     }
-    this.counters.txPackets += sent;
-    return sent;
+    const copy = Uint8Array.from(pkt);
+    this.written.push(copy);
+    this.onWrite?.(copy);
+    return true;
   }
 
   protected describe(): string {
@@ -335,7 +344,7 @@ export class MemoryIpv4Network {
 }
 
 /** A raw IPv4 socket on a `MemoryIpv4Network` (IP_HDRINCL semantics, as io/linux.ts). */
-export class MemoryIpv4Socket extends MemoryPort implements Ipv4RawSocket {
+export class MemoryIpv4Socket extends MemoryBatchPort implements Ipv4RawSocket {
   private handler:
     ((bufs: Buffer[], sizes: Int32Array, count: number, srcs: Uint32Array) => void) | undefined;
 
@@ -364,33 +373,20 @@ export class MemoryIpv4Socket extends MemoryPort implements Ipv4RawSocket {
     this.attach(ring);
   }
 
-  writeBatch(
-    bufs: readonly Uint8Array[],
-    offsets: ArrayLike<number>,
-    sizes: ArrayLike<number>,
-    count: number,
-  ): number {
-    if (this.closed) return 0;
-    let sent = 0;
-    for (let i = 0; i < count; i++) {
-      const pkt = this.checkPacket(bufs, offsets, sizes, i);
-      if (pkt === null) continue;
-      if (pkt.length < IPV4_MIN_HEADER_BYTES) {
-        this.refuse("EINVAL");
-        continue;
-      }
-      if (pkt.length > this.network.mtu) {
-        this.refuse("EMSGSIZE"); // as the kernel refuses an IP_HDRINCL packet over the MTU
-        continue;
-      }
-      const copy = Uint8Array.from(pkt);
-      // The kernel fills total length and header checksum for IP_HDRINCL; mirror that.
-      fillIpv4LengthAndChecksum(copy);
-      this.network.route(copy);
-      sent++;
+  protected deliver(pkt: Uint8Array): boolean {
+    if (pkt.length < IPV4_MIN_HEADER_BYTES) {
+      this.refuse("EINVAL");
+      return false;
     }
-    this.counters.txPackets += sent;
-    return sent;
+    if (pkt.length > this.network.mtu) {
+      this.refuse("EMSGSIZE"); // as the kernel refuses an IP_HDRINCL packet over the MTU
+      return false;
+    }
+    const copy = Uint8Array.from(pkt);
+    // The kernel fills total length and header checksum for IP_HDRINCL; mirror that.
+    fillIpv4LengthAndChecksum(copy);
+    this.network.route(copy);
+    return true;
   }
 
   protected describe(): string {
