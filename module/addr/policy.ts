@@ -197,6 +197,13 @@ export function checkOwnIpv4Embedded(
   return DROP_NONE;
 }
 
+/** RFC 3964 §5.3.2 on both addresses, source first (the order the drop reasons are counted in). */
+function ipv6PairSanity(ctx: PolicyContext, buf: Uint8Array, src: number, dst: number): DropReason {
+  const r = ipv6Sanity(ctx, buf, src, DROP_IPV6_SRC_INVALID, DROP_IPV6_SRC_6TO4_INVALID_IPV4);
+  if (r !== DROP_NONE) return r;
+  return ipv6Sanity(ctx, buf, dst, DROP_IPV6_DST_INVALID, DROP_IPV6_DST_6TO4_INVALID_IPV4);
+}
+
 /**
  * RFC 3964 §5.1 + RFC 6324 §3.3 (source) for the IPv6 packet at buf[v6] about to be
  * encapsulated srcV4 -> dstV4 (unsigned or signed; hot-path callers pass `| 0`). See the file
@@ -213,9 +220,7 @@ export function checkEncapsulate(
   const dst = v6 + V6_DST;
   const s4 = srcV4 | 0;
   const d4 = dstV4 | 0;
-  let r = ipv6Sanity(ctx, buf, src, DROP_IPV6_SRC_INVALID, DROP_IPV6_SRC_6TO4_INVALID_IPV4);
-  if (r !== DROP_NONE) return r;
-  r = ipv6Sanity(ctx, buf, dst, DROP_IPV6_DST_INVALID, DROP_IPV6_DST_6TO4_INVALID_IPV4);
+  const r = ipv6PairSanity(ctx, buf, src, dst);
   if (r !== DROP_NONE) return r;
   if (isInvalidIpv4(ctx, s4)) return DROP_ENCAP_SRC_INVALID;
   if (isInvalidIpv4(ctx, d4) || contains(ctx.ownIpv4, d4)) {
@@ -247,9 +252,7 @@ export function checkDecapsulate(
   const d4 = dstV4 | 0;
   if (isInvalidIpv4(ctx, s4)) return DROP_IPV4_SRC_INVALID;
   if (!contains(ctx.ownIpv4, d4)) return DROP_IPV4_DST_NOT_OWN;
-  let r = ipv6Sanity(ctx, buf, src, DROP_IPV6_SRC_INVALID, DROP_IPV6_SRC_6TO4_INVALID_IPV4);
-  if (r !== DROP_NONE) return r;
-  r = ipv6Sanity(ctx, buf, dst, DROP_IPV6_DST_INVALID, DROP_IPV6_DST_6TO4_INVALID_IPV4);
+  const r = ipv6PairSanity(ctx, buf, src, dst);
   if (r !== DROP_NONE) return r;
   if (is6to4(buf, dst)) {
     if (embeddedIpv4I32(buf, dst) !== d4) return DROP_6TO4_DST_MISMATCH;
