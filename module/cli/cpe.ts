@@ -15,7 +15,6 @@
  *     address, close the TUN (the kernel deletes it) and the socket, exit 0. SIGUSR1 logs the
  *     counters as one JSON line. A port that disappears -> exit 1.
  */
-import { performance } from "node:perf_hooks";
 import { formatIpv4, parseIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
 import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
@@ -31,8 +30,8 @@ import { openIcmpV6 } from "../io/linux.js";
 import { startCpeControl, type CpeControl } from "../control/cpe-control.js";
 import { VERSION } from "./version.js";
 import { deviceIpv4, deviceMtu, KernelSetup, loadDaemonConfig } from "./daemon-common.js";
-import { openDaemonPorts, prepareTun, refuseToStart, waitForExit } from "./daemon-common.js";
-import { EXIT_INIT, EXIT_RUNTIME, EXIT_USAGE } from "./daemon-common.js";
+import { createDaemon, openDaemonPorts, prepareTun, refuseToStart } from "./daemon-common.js";
+import { EXIT_INIT, EXIT_USAGE } from "./daemon-common.js";
 import { createLogger, type Logger } from "./log.js";
 
 export const CPE_USAGE = `usage: 6to4-pmt cpe [--config FILE.json] [--OPTION VALUE ...]
@@ -142,27 +141,15 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
   const rawOptions = cfg.wanDevice !== null ? { device: cfg.wanDevice } : {};
   const ports = openDaemonPorts(log, cfg.tunName, plan.tunnelMtu, rawOptions);
   if (ports === undefined) return EXIT_INIT;
-  const { tun, raw } = ports;
   const k = new KernelSetup(log);
-  const dev = tun.name;
+  const dev = ports.tun.name;
   prepareTun(dev, log);
   const addr = plan.routerAddress === null ? "(none yet)" : formatIpv6(plan.routerAddress);
   if (plan.routerAddress !== null) k.addAddress128(addr, dev);
   const route = formatIpv6Prefix(cfg.defaultRoute);
   k.addRoute(route, dev);
   if (cfg.direct6to4 && route !== "2002::/16") k.addRoute("2002::/16", dev);
-  const daemon = new CpeDaemon({
-    tun,
-    raw,
-    state: plan.state,
-    log,
-    now: () => performance.now(),
-    onFatal: (err) => {
-      log.error(`stopping: ${err.message}`);
-      exiting.exit(EXIT_RUNTIME);
-    },
-  });
-  const exiting = waitForExit(log, () => daemon.counters());
+  const { daemon, exiting } = createDaemon(CpeDaemon, ports, plan.state, log);
   const mode = plan.mapping
     ? `PMT LAN mode, provider ${formatIpv6Prefix(plan.mapping.providerPrefix)}`
     : cfg.providerPrefix !== null

@@ -5,10 +5,12 @@
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import { isOptionFlag } from "../config/parse.js";
 import type { Role } from "../config/schema.js";
 import { ConfigError } from "../config/config-error.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
+import type { DaemonOptions, DataplaneDaemon } from "../dataplane/daemon.js";
 import { openIpv4Raw, openTun, type Ipv4RawOptions } from "../io/linux.js";
 import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
 import type { Logger } from "./log.js";
@@ -288,6 +290,31 @@ export function waitForExit(
   process.on("SIGINT", onStop);
   process.on("SIGUSR1", onUsr1);
   return { done, exit };
+}
+
+/**
+ * Builds the data plane over the opened ports (clock: performance.now) together with its exit
+ * wait (`waitForExit`): a port that disappears logs `stopping: <message>` and exits EXIT_RUNTIME.
+ */
+export function createDaemon<S, D extends DataplaneDaemon<S>>(
+  Daemon: new (options: DaemonOptions<S>) => D,
+  ports: { tun: TunDevice; raw: Ipv4RawSocket },
+  state: S,
+  log: Logger,
+): { daemon: D; exiting: { done: Promise<number>; exit: (code: number) => void } } {
+  const daemon = new Daemon({
+    tun: ports.tun,
+    raw: ports.raw,
+    state,
+    log,
+    now: () => performance.now(),
+    onFatal: (err) => {
+      log.error(`stopping: ${err.message}`);
+      exiting.exit(EXIT_RUNTIME);
+    },
+  });
+  const exiting = waitForExit(log, () => daemon.counters());
+  return { daemon, exiting };
 }
 
 /**

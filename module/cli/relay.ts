@@ -13,7 +13,6 @@
  *  5. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
  */
 import { createServer, type Server } from "node:http";
-import { performance } from "node:perf_hooks";
 import { formatIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
 import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
@@ -23,8 +22,8 @@ import { createRelayForwardingState } from "../dataplane/forwarding-state.js";
 import type { RelayForwardingState } from "../dataplane/forwarding-state.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
 import { KernelSetup, loadDaemonConfig, openDaemonPorts } from "./daemon-common.js";
-import { prepareTun, refuseToStart, waitForExit } from "./daemon-common.js";
-import { EXIT_INIT, EXIT_RUNTIME } from "./daemon-common.js";
+import { createDaemon, prepareTun, refuseToStart } from "./daemon-common.js";
+import { EXIT_INIT } from "./daemon-common.js";
 import { createLogger, type Logger } from "./log.js";
 
 export const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
@@ -87,27 +86,15 @@ async function runRelayWithState(
 ): Promise<number> {
   const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, {});
   if (ports === undefined) return EXIT_INIT;
-  const { tun, raw } = ports;
   const k = new KernelSetup(log);
-  const dev = tun.name;
+  const dev = ports.tun.name;
   prepareTun(dev, log);
   const own = formatIpv6(state.ownSixToFour);
   k.addAddress128(own, dev);
   const routes = ["2002::/16"];
   if (cfg.providerPrefix !== null) routes.unshift(formatIpv6Prefix(cfg.providerPrefix));
   for (const r of routes) k.addRoute(r, dev);
-  const daemon = new RelayDaemon({
-    tun,
-    raw,
-    state,
-    log,
-    now: () => performance.now(),
-    onFatal: (err) => {
-      log.error(`stopping: ${err.message}`);
-      exiting.exit(EXIT_RUNTIME);
-    },
-  });
-  const exiting = waitForExit(log, () => daemon.counters());
+  const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
   let metrics: Server | undefined;
   if (cfg.metricsPort > 0) {
     metrics = createServer((req, res) => {
