@@ -239,13 +239,20 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
 }
 
 /**
- * V8 flags for a daemon's node, the same as the OpenWrt launcher's (/usr/sbin/6to4-pmt):
- * `--max-semi-space-size=1` caps the young generation at 1 MB per semi-space (V8 otherwise grows
- * it to 16 MB under traffic: +2-4 MB anonymous RSS per daemon measured in the benchmark, while
- * the data plane allocates almost nothing per packet, so the smaller nursery costs no
- * throughput). Exists in the V8 of Node 18, 20 and 22.
+ * V8 flags for a daemon's node, the same as the OpenWrt launcher's (/usr/sbin/6to4-pmt), measured
+ * with the benchmark's traffic (anonymous RSS after a TCP + UDP run, per daemon):
+ *   --max-semi-space-size=1  young generation capped at 1 MB per semi-space; V8 otherwise grows
+ *                            it towards 16 MB under load (heap 9.4 -> 6.1-6.6 MB), while the data
+ *                            plane allocates almost nothing per packet;
+ *   --single-threaded        no background compiler/GC threads: their malloc arenas kept ~2.5 MB
+ *                            after TurboFan warmed up (anon 15 -> 12.5 MB); the heap is a few MB,
+ *                            so GC on the main thread costs no measurable throughput.
+ * Both exist in the V8 of Node 18, 20 and 22.
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1"];
+export const DAEMON_NODE_FLAGS: readonly string[] = [
+  "--max-semi-space-size=1",
+  "--single-threaded",
+];
 
 /**
  * Starts a daemon in a namespace: `command` is how to run the CLI (`[process.execPath, bundle]`),

@@ -744,6 +744,7 @@ static napi_value send_raw4(napi_env env, napi_callback_info info) {
 typedef struct {
   int fd;      /* -1: unavailable, use the write loop */
   int enabled; /* setIoUring(false) switches it off (A/B measurements, tests) */
+  int reads;   /* TUN reads through the ring too (off: PMT_NO_IO_URING_READ=1, or unsupported) */
 #ifdef PMT_HAVE_IO_URING
   unsigned *sq_head, *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
   struct io_uring_sqe *sqes;
@@ -823,6 +824,8 @@ static void uring_open(uring_t *u) {
   u->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
   u->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
   u->enabled = 1;
+  const char *no_read = getenv("PMT_NO_IO_URING_READ");
+  u->reads = !(no_read != NULL && no_read[0] != 0 && strcmp(no_read, "0") != 0);
   return;
 fail:
   uring_close(u);
@@ -884,6 +887,110 @@ static int uring_write_chain(uring_t *u, int fd, uint8_t **ptrs, const int32_t *
     __atomic_store_n(u->cq_head, ch, __ATOMIC_RELEASE);
   }
   return 0;
+}
+
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+#define URING_CANCEL_TAG ((__u64)1 << 32)
+
+/* Moves completions of requests 0..n-1 into res[]; returns how many there were. */
+static int uring_reap(uring_t *u, int32_t *res, int n) {
+  int reaped = 0;
+  unsigned ch = *u->cq_head;
+  unsigned ct = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
+  while (ch != ct) {
+    struct io_uring_cqe *c = &u->cqes[ch & *u->cq_mask];
+    if (c->user_data < (__u64)n) {
+      res[c->user_data] = c->res;
+      reaped++;
+    }
+    ch++;
+  }
+  __atomic_store_n(u->cq_head, ch, __ATOMIC_RELEASE);
+  return reaped;
+}
+
+/*
+ * Reads up to n (<= URING_ENTRIES) packets from a TUN in ONE io_uring_enter instead of one
+ * read(2) each: n unlinked IORING_OP_READV requests with RWF_NOWAIT, so each either takes a
+ * queued packet or completes at once with -EAGAIN (an empty queue); all complete inline, in
+ * submission order, before io_uring_enter returns. res[i] = bytes or -errno. Returns 0, or
+ * -errno when the ring failed or did not behave so (then the caller goes back to read(2)):
+ * a kernel whose TUN lacks FMODE_NOWAIT answers -EOPNOTSUPP; a read left pending is
+ * cancelled and waited for, so no buffer stays in the kernel's hands.
+ */
+static int uring_read_batch(uring_t *u, int fd, uint8_t **ptrs, const size_t *lens, int n,
+                            int32_t *res) {
+  unsigned tail = *u->sq_tail;
+  unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
+  if (tail - head + (unsigned)n > URING_ENTRIES) return -EBUSY;
+  for (int i = 0; i < n; i++) {
+    unsigned idx = (tail + (unsigned)i) & *u->sq_mask;
+    struct io_uring_sqe *sqe = &u->sqes[idx];
+    memset(sqe, 0, sizeof *sqe);
+    u->iov[i].iov_base = ptrs[i];
+    u->iov[i].iov_len = lens[i];
+    sqe->opcode = IORING_OP_READV;
+    sqe->fd = fd;
+    sqe->addr = (unsigned long)&u->iov[i];
+    sqe->len = 1;
+    sqe->off = (__u64)-1;
+    sqe->rw_flags = RWF_NOWAIT;
+    sqe->user_data = (__u64)i;
+    u->sq_array[idx] = idx;
+    res[i] = -ECANCELED;
+  }
+  __atomic_store_n(u->sq_tail, tail + (unsigned)n, __ATOMIC_RELEASE);
+  int submitted = 0;
+  while (submitted < n) {
+    int r = (int)syscall(__NR_io_uring_enter, u->fd, n - submitted, 0, 0, NULL, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      if (submitted == 0) {
+        __atomic_store_n(u->sq_tail, tail, __ATOMIC_RELEASE);
+        return -e;
+      }
+      break; /* the rest stays unsubmitted: handled below as "not completed" */
+    }
+    if (r == 0) break;
+    submitted += r;
+  }
+  int reaped = uring_reap(u, res, n);
+  if (submitted == n && reaped == n) return 0;
+  /* Unexpected (an old kernel that parks a NOWAIT read): cancel what is pending, wait for every
+   * request we submitted, and tell the caller to stop using the ring for reads. */
+  if (submitted < n) {
+    /* Take back what the kernel has not consumed. */
+    __atomic_store_n(u->sq_tail, tail + (unsigned)submitted, __ATOMIC_RELEASE);
+  }
+  int32_t seen[URING_ENTRIES];
+  for (int i = 0; i < submitted; i++) seen[i] = res[i] != -ECANCELED;
+  int cancels = 0;
+  for (int i = 0; i < submitted; i++) {
+    if (seen[i]) continue;
+    unsigned t2 = *u->sq_tail;
+    unsigned idx = t2 & *u->sq_mask;
+    struct io_uring_sqe *sqe = &u->sqes[idx];
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->fd = -1;
+    sqe->addr = (__u64)i;
+    sqe->user_data = URING_CANCEL_TAG | (__u64)i;
+    u->sq_array[idx] = idx;
+    __atomic_store_n(u->sq_tail, t2 + 1, __ATOMIC_RELEASE);
+    cancels++;
+  }
+  int to_submit = cancels;
+  while (reaped < submitted) {
+    int r = (int)syscall(__NR_io_uring_enter, u->fd, to_submit, 1, IORING_ENTER_GETEVENTS, NULL,
+                         0);
+    if (r < 0 && errno != EINTR) break;
+    if (r > 0) to_submit -= r;
+    reaped += uring_reap(u, res, submitted);
+  }
+  return -EOPNOTSUPP;
 }
 #endif
 
@@ -1032,6 +1139,7 @@ typedef struct poller {
   int paused;
   int err_spin;
   int owners;
+  int uring_guess; /* TUN reads per io_uring_enter next time (drain_tun_uring) */
   uint8_t **bufs;
   size_t *caps;
   napi_ref *buf_refs;
@@ -1145,8 +1253,69 @@ static void drain_errqueue(poller_t *p) {
 }
 
 /* Reads up to p->max packets; returns the count, or -errno on a hard error with 0 packets. */
+#ifdef PMT_HAVE_IO_URING
+/* TUN reads through the ring (uring_read_batch), batches sized from the last drain plus a
+ * margin, so an idle-ish TUN costs a few -EAGAIN completions, not a syscall per packet.
+ * Sets *done when the queue was found empty (or on error); returns packets read. */
+static int drain_tun_uring(poller_t *p, uring_t *u, int *err, int *done) {
+  uint8_t *ptrs[URING_ENTRIES];
+  size_t lens[URING_ENTRIES];
+  int32_t res[URING_ENTRIES];
+  int n = 0;
+  int want = p->uring_guess > 0 ? p->uring_guess : 8;
+  while (n < p->max) {
+    int k = p->max - n;
+    if (k > want) k = want;
+    if (k > URING_ENTRIES) k = URING_ENTRIES;
+    for (int i = 0; i < k; i++) {
+      ptrs[i] = p->bufs[n + i] + p->offset;
+      lens[i] = p->caps[n + i] - (size_t)p->offset;
+    }
+    int r = uring_read_batch(u, p->fd, ptrs, lens, k, res);
+    /* Keep the packets in order at the front: a read can succeed after one that found the
+     * queue empty (a packet arrived in between); move it down (rare). */
+    int got = 0, empty = 0;
+    for (int i = 0; i < k; i++) {
+      int32_t v = res[i];
+      if (v >= 0) {
+        if (got != i) memcpy(p->bufs[n + got] + p->offset, p->bufs[n + i] + p->offset, (size_t)v);
+        p->sizes[n + got++] = v;
+      } else if (v == -EAGAIN || v == -EWOULDBLOCK || v == -ECANCELED) {
+        empty = 1;
+      } else if (v == -EINTR) {
+        /* retried by the next round */
+      } else if (v == -EOPNOTSUPP || v == -EINVAL) {
+        r = -EOPNOTSUPP; /* RWF_NOWAIT not supported for this TUN or kernel */
+      } else if (*err == 0) {
+        *err = -v;
+      }
+    }
+    n += got;
+    if (r < 0) {
+      u->reads = 0; /* read(2) from now on; the caller continues this drain with it */
+      p->uring_guess = 0;
+      return n;
+    }
+    if (*err != 0 || empty) break;
+    want = URING_ENTRIES; /* all k had a packet: more may be queued */
+  }
+  *done = 1;
+  int g = n + 8;
+  p->uring_guess = g > URING_ENTRIES ? URING_ENTRIES : g;
+  return n;
+}
+#endif
+
 static int drain_tun(poller_t *p, int *err) {
   int n = 0;
+#ifdef PMT_HAVE_IO_URING
+  uring_t *u = env_uring(p->env);
+  if (u != NULL && u->fd >= 0 && u->enabled && u->reads) {
+    int done = 0;
+    n = drain_tun_uring(p, u, err, &done);
+    if (done) return n;
+  }
+#endif
   while (n < p->max) {
     ssize_t r = read(p->fd, p->bufs[n] + p->offset, p->caps[n] - (size_t)p->offset);
     if (r < 0) {

@@ -146,7 +146,7 @@ test("6to4-pmt: data paths, owners and modes", { skip }, () => {
   );
   assert.match(
     readFileSync(join(mainDir, "data/usr/sbin/6to4-pmt"), "utf8"),
-    /exec \/usr\/bin\/node \/usr\/lib\/6to4-pmt\/6to4-pmt\.js "\$@"/,
+    /exec \/usr\/bin\/node (--[\w-]+(=\S+)? )*\/usr\/lib\/6to4-pmt\/6to4-pmt\.js "\$@"/,
   );
 });
 
