@@ -893,6 +893,8 @@ static int uring_write_chain(uring_t *u, int fd, uint8_t **ptrs, const int32_t *
 #define RWF_NOWAIT 0x00000008
 #endif
 #define URING_CANCEL_TAG ((__u64)1 << 32)
+/* IORING_OP_ASYNC_CANCEL (Linux 5.5) by number: an enum, so older headers cannot be tested. */
+#define PMT_IORING_OP_ASYNC_CANCEL 14
 
 /* Moves completions of requests 0..n-1 into res[]; returns how many there were. */
 static int uring_reap(uring_t *u, int32_t *res, int n) {
@@ -974,7 +976,7 @@ static int uring_read_batch(uring_t *u, int fd, uint8_t **ptrs, const size_t *le
     unsigned idx = t2 & *u->sq_mask;
     struct io_uring_sqe *sqe = &u->sqes[idx];
     memset(sqe, 0, sizeof *sqe);
-    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->opcode = PMT_IORING_OP_ASYNC_CANCEL;
     sqe->fd = -1;
     sqe->addr = (__u64)i;
     sqe->user_data = URING_CANCEL_TAG | (__u64)i;
@@ -1066,8 +1068,9 @@ static uring_t *env_uring(napi_env env) {
   return &((env_state_t *)data)->uring;
 }
 
-/* setIoUring(enabled): boolean — switch batched TUN writes on/off; returns whether they are on
- * (false when io_uring is unavailable here). */
+/* setIoUring(enabled): boolean — switch batched TUN writes (and TUN reads, drain_tun_uring)
+ * through io_uring on/off; returns whether they are on (false when io_uring is unavailable
+ * here). */
 static napi_value set_io_uring(napi_env env, napi_callback_info info) {
   CHECK_ARGC(1);
   bool on;
