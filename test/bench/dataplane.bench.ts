@@ -15,7 +15,7 @@
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
  * load bounded in time (iperf3 -t), the whole run bounded by BENCH_MAX_SECONDS (default 300),
- * cleanup in finally and on the deadline.
+ * cleanup in finally, on the deadline and on SIGINT/SIGTERM.
  */
 import { existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
@@ -347,6 +347,13 @@ async function main(): Promise<number> {
     void reg.cleanup().then(() => process.exit(1));
   }, MAX_SECONDS * 1000);
   watchdog.unref();
+  // Ctrl-C / kill: remove the namespaces and processes too.
+  const onSignal = (): void => {
+    process.stderr.write("bench: interrupted, cleaning up\n");
+    void reg.cleanup().then(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     results.push(await benchKernel(reg));
     if (toolSkipReason("tayga") === undefined) results.push(await benchTayga(reg));
