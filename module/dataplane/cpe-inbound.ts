@@ -17,7 +17,8 @@
  *  8. PMT LAN mode: destination 2002:V4ADDR:SLA::/64 -> the provider /64 the LAN uses.
  *  9. Queue the IPv6 packet for the TUN as (buf, offset, length): a view, no copy.
  */
-import { DROP_DST_NOT_OWN_PREFIX, DROP_IPV4_DST_NOT_OWN } from "../addr/drop-reason.js";
+import { DROP_DST_NOT_OWN_PREFIX, DROP_HOP_LIMIT_EXCEEDED } from "../addr/drop-reason.js";
+import { DROP_IPV4_DST_NOT_OWN, DROP_TX_ERROR } from "../addr/drop-reason.js";
 import { DROP_NONE, DROP_NO_ROUTE, type DropReason } from "../addr/drop-reason.js";
 import { readIpv4I32 } from "../addr/ipv4.js";
 import { checkDecapsulate } from "../addr/policy.js";
@@ -27,13 +28,13 @@ import {
   IPV4_OFF_TOTAL_LEN,
   IPV4_OFF_VER_IHL,
 } from "../codec/constants.js";
-import { IPV6_OFF_DST } from "../codec/constants.js";
+import { IPV6_OFF_DST, IPV6_OFF_HOP_LIMIT } from "../codec/constants.js";
 import { checkIpv4Header } from "../codec/ipv4.js";
 import type { UpperLayer } from "../codec/ipv6.js";
-import { CTR_BATCHES_IN, CTR_TRANSLATED } from "./counters.js";
+import { CTR_BATCHES_IN, CTR_IN_BYTES, CTR_IN_PACKETS, CTR_TRANSLATED } from "./counters.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { CpeForwardingState } from "./forwarding-state.js";
-import { checkInnerIpv6, decrementHopLimit, queueToTun } from "./path-steps.js";
+import { checkInnerIpv6 } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateDestinationToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -98,8 +99,9 @@ export class CpeInboundPath {
       return DROP_DST_NOT_OWN_PREFIX;
     }
     // 7.
-    const hop = decrementHopLimit(buf, v6, state.hopLimitDecrement);
-    if (hop !== DROP_NONE) return hop;
+    const hopLimit = buf[v6 + IPV6_OFF_HOP_LIMIT]!;
+    if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
+    buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
     // 8.
     const mapping = state.mapping;
     if (mapping !== null) {
@@ -110,6 +112,9 @@ export class CpeInboundPath {
       }
     }
     // 9.
-    return queueToTun(this.toTun, this.counters, buf, v6, v6len);
+    if (!this.toTun.push(buf, v6, v6len)) return DROP_TX_ERROR;
+    this.counters.traffic[CTR_IN_PACKETS]!++;
+    this.counters.traffic[CTR_IN_BYTES]! += v6len;
+    return DROP_NONE;
   }
 }

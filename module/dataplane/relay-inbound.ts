@@ -19,7 +19,8 @@
  *  8. Hop limit (RFC 4213 §3.3), as on the CPE (the kernel decrements when routing out of the TUN).
  *  9. Queue the IPv6 packet for the TUN as a view (no copy); the kernel routes it to the Internet.
  */
-import { DROP_FROM_OTHER_RELAY, DROP_IPV4_DST_NOT_OWN } from "../addr/drop-reason.js";
+import { DROP_FROM_OTHER_RELAY, DROP_HOP_LIMIT_EXCEEDED } from "../addr/drop-reason.js";
+import { DROP_IPV4_DST_NOT_OWN } from "../addr/drop-reason.js";
 import { DROP_NONE, DROP_NO_ROUTE, DROP_TX_ERROR, type DropReason } from "../addr/drop-reason.js";
 import { readIpv4I32 } from "../addr/ipv4.js";
 import { checkDecapsulate } from "../addr/policy.js";
@@ -36,11 +37,10 @@ import { IPV6_HEADER_BYTES, IPV6_OFF_DST, IPV6_OFF_HOP_LIMIT } from "../codec/co
 import { IPV6_OFF_NEXT_HEADER, IPV6_OFF_SRC } from "../codec/constants.js";
 import { checkIpv4Header, writeIpv4Header } from "../codec/ipv4.js";
 import type { UpperLayer } from "../codec/ipv6.js";
-import { CTR_BATCHES_IN, CTR_ICMP_SENT } from "./counters.js";
+import { CTR_BATCHES_IN, CTR_ICMP_SENT, CTR_IN_BYTES, CTR_IN_PACKETS } from "./counters.js";
 import { CTR_TRANSLATED, CTR_UNTRANSLATED, type DataplaneCounters } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
-import { checkInnerIpv6, decrementHopLimit, inAnyIpv4Prefix } from "./path-steps.js";
-import { includesIpv4, queueToTun } from "./path-steps.js";
+import { checkInnerIpv6, inAnyIpv4Prefix, includesIpv4 } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateSourceToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -113,10 +113,14 @@ export class RelayInboundPath {
       this.counters.traffic[CTR_UNTRANSLATED]!++;
     }
     // 8.
-    const hop = decrementHopLimit(buf, v6, state.hopLimitDecrement);
-    if (hop !== DROP_NONE) return hop;
+    const hopLimit = buf[v6 + IPV6_OFF_HOP_LIMIT]!;
+    if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
+    buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
     // 9.
-    return queueToTun(this.toTun, this.counters, buf, v6, v6len);
+    if (!this.toTun.push(buf, v6, v6len)) return DROP_TX_ERROR;
+    this.counters.traffic[CTR_IN_PACKETS]!++;
+    this.counters.traffic[CTR_IN_BYTES]! += v6len;
+    return DROP_NONE;
   }
 
   /**
