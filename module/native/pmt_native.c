@@ -1281,7 +1281,11 @@ static int drain_tun_uring(poller_t *p, uring_t *u, int *err, int *done) {
     for (int i = 0; i < k; i++) {
       int32_t v = res[i];
       if (v >= 0) {
-        if (got != i) memcpy(p->bufs[n + got] + p->offset, p->bufs[n + i] + p->offset, (size_t)v);
+        if (got != i) {
+          /* Size 0 (every parser drops it) if the slot it moves to were smaller. */
+          if ((size_t)v > p->caps[n + got] - (size_t)p->offset) v = 0;
+          memcpy(p->bufs[n + got] + p->offset, p->bufs[n + i] + p->offset, (size_t)v);
+        }
         p->sizes[n + got++] = v;
       } else if (v == -EAGAIN || v == -EWOULDBLOCK || v == -ECANCELED) {
         empty = 1;
