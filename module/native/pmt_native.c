@@ -83,6 +83,17 @@
 #define SEND_CHUNK 64
 /* Consecutive EPOLLERR wake-ups without a packet before we give up and report the error. */
 #define MAX_ERR_SPIN 64
+
+/* One socket option in an open* function: on failure name the step and leave through `fail`
+ * (which closes the fd and throws with errno). */
+#define SETOPT_OR_FAIL(fd, level, name, val, len, what)  \
+  do {                                                   \
+    if (setsockopt(fd, level, name, val, len) < 0) {     \
+      step = what;                                       \
+      goto fail;                                         \
+    }                                                    \
+  } while (0)
+
 /* Room for IPV6_PKTINFO + IPV6_HOPLIMIT control messages. */
 #define ICMP6_CMSG_BYTES (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)))
 
@@ -403,14 +414,8 @@ static napi_value open_raw4(napi_env env, napi_callback_info info) {
   if (fd < 0) return throw_errno(env, errno, "socket", "AF_INET SOCK_RAW");
   const char *step = "";
   int one = 1;
-  if (hdrincl && setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one) < 0) {
-    step = "IP_HDRINCL";
-    goto fail;
-  }
-  if (recverr && setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) < 0) {
-    step = "IP_RECVERR";
-    goto fail;
-  }
+  if (hdrincl) SETOPT_OR_FAIL(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one, "IP_HDRINCL");
+  if (recverr) SETOPT_OR_FAIL(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one, "IP_RECVERR");
   if (set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf) < 0) {
     step = "SO_RCVBUF";
     goto fail;
@@ -419,10 +424,7 @@ static napi_value open_raw4(napi_env env, napi_callback_info info) {
     step = "SO_SNDBUF";
     goto fail;
   }
-  if (dev[0] != 0 && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev)) < 0) {
-    step = "SO_BINDTODEVICE";
-    goto fail;
-  }
+  if (dev[0] != 0) SETOPT_OR_FAIL(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev), "SO_BINDTODEVICE");
   if (bind_addr != 0) {
     struct sockaddr_in sin;
     memset(&sin, 0, sizeof sin);
@@ -476,39 +478,15 @@ static napi_value open_icmp6(napi_env env, napi_callback_info info) {
   if (fd < 0) return throw_errno(env, errno, "socket", "AF_INET6 SOCK_RAW ICMPV6");
   const char *step = "";
   int one = 1, zero = 0, hops = 255;
-  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev)) < 0) {
-    step = "SO_BINDTODEVICE";
-    goto fail;
-  }
-  if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) < 0) {
-    step = "IPV6_MULTICAST_HOPS";
-    goto fail;
-  }
-  if (setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops) < 0) {
-    step = "IPV6_UNICAST_HOPS";
-    goto fail;
-  }
-  if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof zero) < 0) {
-    step = "IPV6_MULTICAST_LOOP";
-    goto fail;
-  }
+  SETOPT_OR_FAIL(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev), "SO_BINDTODEVICE");
+  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops, "IPV6_MULTICAST_HOPS");
+  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops, "IPV6_UNICAST_HOPS");
+  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof zero, "IPV6_MULTICAST_LOOP");
   int idx = (int)ifindex;
-  if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx) < 0) {
-    step = "IPV6_MULTICAST_IF";
-    goto fail;
-  }
-  if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0) {
-    step = "IPV6_RECVPKTINFO";
-    goto fail;
-  }
-  if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) < 0) {
-    step = "IPV6_RECVHOPLIMIT";
-    goto fail;
-  }
-  if (setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) < 0) {
-    step = "ICMP6_FILTER";
-    goto fail;
-  }
+  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx, "IPV6_MULTICAST_IF");
+  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one, "IPV6_RECVPKTINFO");
+  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one, "IPV6_RECVHOPLIMIT");
+  SETOPT_OR_FAIL(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter, "ICMP6_FILTER");
   for (size_t off = 0; off < groups_len; off += 16) {
     struct ipv6_mreq mreq;
     memcpy(&mreq.ipv6mr_multiaddr, groups + off, 16);
