@@ -19,6 +19,7 @@ import {
   POLL_KIND_TUN,
   type NativeBinding,
   type PollHandle,
+  type TunOffloadStats,
 } from "../native/loader.js";
 import { classifyErrno } from "./errno.js";
 import { makeIoError, toIoError } from "./io-error.js";
@@ -163,6 +164,12 @@ export interface TunOptions {
   txQueueLen?: number;
   /** Bring the device up (default true). */
   up?: boolean;
+  /**
+   * TCP segmentation/coalescing offload over the TUN (virtio-net headers; native "TUN
+   * offload"). Default on, unless the environment sets PMT_NO_TUN_OFFLOAD=1; silently off
+   * when the kernel lacks it.
+   */
+  offload?: boolean;
   binding?: NativeBinding;
 }
 
@@ -172,8 +179,13 @@ class LinuxTun extends LinuxPort implements TunDevice {
     fd: number,
     readonly name: string,
     readonly mtu: number,
+    readonly offload: boolean,
   ) {
     super(binding, fd, `tun ${name}`);
+  }
+
+  offloadStats(): TunOffloadStats | null {
+    return this.offload && !this.closed ? this.binding.tunOffloadStats(this.fd) : null;
   }
 
   onBatch(ring: RxRing, handler: (bufs: Buffer[], sizes: Int32Array, count: number) => void): void {
@@ -215,7 +227,10 @@ class LinuxTun extends LinuxPort implements TunDevice {
 /** Opens (creating if needed) TUN device `name`, sets its MTU and brings it up. */
 export function openTun(options: TunOptions): TunDevice {
   const b = options.binding ?? loadNative();
-  const { fd, name } = b.openTun(options.name);
+  const noOffload = process.env.PMT_NO_TUN_OFFLOAD;
+  const want =
+    options.offload ?? (noOffload === undefined || noOffload === "" || noOffload === "0");
+  const { fd, name, offload } = b.openTun(options.name, want);
   try {
     b.setMtu(name, options.mtu);
     if (options.txQueueLen !== undefined) b.setTxQueueLen(name, options.txQueueLen);
@@ -224,7 +239,7 @@ export function openTun(options: TunOptions): TunDevice {
     b.close(fd);
     throw e;
   }
-  return new LinuxTun(b, fd, name, options.mtu);
+  return new LinuxTun(b, fd, name, options.mtu, offload === true);
 }
 
 export interface Ipv4RawOptions {

@@ -27,6 +27,10 @@
 import type { ErrnoClass } from "./errno.js";
 
 /** Bytes in front of each packet read from a TUN: room for a 20-byte IPv4 header. */
+import type { TunOffloadStats } from "../native/loader.js";
+
+export type { TunOffloadStats };
+
 export const TUN_HEADROOM_BYTES = 20;
 
 /** A receive ring: N caller-owned buffers and one size slot per buffer (see file comment). */
@@ -109,6 +113,10 @@ export interface TunDevice extends Port {
   readonly name: string;
   /** MTU set at open (bytes). */
   readonly mtu: number;
+  /** TCP offload over the TUN is on (super-packets cut on read, coalesced on write). */
+  readonly offload?: boolean;
+  /** Offload counters (null without offload). */
+  offloadStats?(): TunOffloadStats | null;
   /**
    * Starts delivering packets into `ring` (use `createRxRing(n, bytes, TUN_HEADROOM_BYTES)`), at
    * most `ring.bufs.length` per handler call. Call once; the ring is owned by the caller but must

@@ -42,14 +42,37 @@ export interface NativePollStats {
   readErrors: number;
 }
 
+/** Counters of a TUN opened with offload (native "TUN offload"). */
+export interface TunOffloadStats {
+  /** TCP super-packets read from the kernel (each cut into segments). */
+  superReads: number;
+  /** Segments cut from them. */
+  segments: number;
+  /** Plain packets whose checksum the kernel left to us (completed). */
+  csumCompleted: number;
+  /** Super-packets or packets dropped as malformed or too large for a ring slot. */
+  gsoDropped: number;
+  /** Super-packets written (each coalesced from several segments). */
+  groWrites: number;
+  /** Segments written inside them. */
+  groPackets: number;
+}
+
 /**
  * The addon's functions. Every failing call throws an Error whose `code` is the errno name
  * ("ENODEV", ...), with `errno` (number) and `syscall`; argument mistakes throw TypeError.
  * Addresses: IPv4 as unsigned 32-bit numbers in host order, IPv6 as 16 bytes.
  */
 export interface NativeBinding {
-  /** Opens /dev/net/tun (O_NONBLOCK) and attaches device `name` (IFF_TUN | IFF_NO_PI). */
-  openTun(name: string): { fd: number; name: string };
+  /**
+   * Opens /dev/net/tun (O_NONBLOCK) and attaches device `name` (IFF_TUN | IFF_NO_PI). With
+   * `offload`: IFF_VNET_HDR + TUNSETOFFLOAD(CSUM, TSO6), so TCP crosses the TUN as super-packets
+   * (cut into segments on read, coalesced on write, in the addon); `offload` in the result is
+   * false when the kernel refused it (the device then works without).
+   */
+  openTun(name: string, offload?: boolean): { fd: number; name: string; offload: boolean };
+  /** Offload counters of a TUN opened with offload, else null. */
+  tunOffloadStats(fd: number): TunOffloadStats | null;
   /** SIOCSIFMTU. */
   setMtu(name: string, mtu: number): void;
   /** SIOCSIFTXQLEN (a TUN defaults to 500 packets). */

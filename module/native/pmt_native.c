@@ -56,6 +56,18 @@
 #ifndef IFF_NO_PI
 #define IFF_NO_PI 0x1000
 #endif
+#ifndef IFF_VNET_HDR
+#define IFF_VNET_HDR 0x4000
+#endif
+#ifndef TUNSETOFFLOAD
+#define TUNSETOFFLOAD _IOW('T', 208, unsigned int)
+#endif
+#ifndef TUN_F_CSUM
+#define TUN_F_CSUM 0x01
+#endif
+#ifndef TUN_F_TSO6
+#define TUN_F_TSO6 0x04
+#endif
 
 #include <node_api.h>
 #include <uv.h>
@@ -221,34 +233,381 @@ static napi_value num(napi_env env, double d) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * TUN offload: virtio-net headers, TCP segmentation on read, TCP coalescing on write
+ *
+ * The kernel's cost per packet (forwarding, veth, the receiving TCP stack), which Linux runs in
+ * the process that writes or sends the packet, dominates our CPU time. A TUN opened with
+ * IFF_VNET_HDR carries a struct virtio_net_hdr in front of every packet, which lets whole TCP
+ * super-packets (GSO) cross it:
+ *   - read: TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO6) lets the kernel hand us a TCP super-packet
+ *     (up to 64 KiB, one gso_size per segment) and packets whose TCP/UDP checksum is left to us
+ *     (NEEDS_CSUM). We cut super-packets into ordinary segments (each with its full checksum,
+ *     as the kernel's own software segmentation does) straight into the receive ring, and
+ *     complete the checksums, so TypeScript still sees one ordinary IPv6 packet per slot.
+ *   - write: consecutive in-order TCP segments of one flow within a batch (same addresses,
+ *     ports, ACK, window and options, ACK or ACK|PSH only, equal sizes but the last one) are
+ *     written as ONE super-packet, so the kernel forwards and delivers them once (GRO done in
+ *     user space, as Linux does for a NIC). Each segment's checksum is verified first: a bad
+ *     segment is written alone, unchanged, for the receiver to drop.
+ * Either way every packet the data plane handles is still counted and checked one by one.
+ * Header fields are in native byte order (the legacy virtio header, as the kernel reads it when
+ * TUNSETVNETLE/BE are not used), so big-endian routers need no conversion.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+} vnet_hdr_t;
+
+#define VNET_F_NEEDS_CSUM 1
+#define VNET_GSO_NONE 0
+#define VNET_GSO_TCPV6 4
+#define VNET_GSO_ECN 0x80
+
+#define TCP_FIN 0x01
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_CWR 0x80
+
+/* Largest packet a vnet TUN read can return: a 64 KiB super-packet plus headers. */
+#define GSO_BUF_BYTES (65536 + 1024)
+/* Segments merged into one super-packet at most (the kernel's GRO stops at 64 too). */
+#define GRO_MAX_SEGS 64
+/* Open coalescing candidates looked at per packet (flows interleaved in one batch). */
+#define GRO_LOOKBACK 8
+
+/* Offload state per TUN fd (fds are process-wide): set by openTun, cleared by close. */
+#define TUN_FD_TABLE 1024
+typedef struct {
+  uint8_t vnet;
+  double super_reads, segments, csum_completed, gso_dropped, gro_writes, gro_packets;
+} tun_offload_t;
+static tun_offload_t tun_off[TUN_FD_TABLE];
+
+static tun_offload_t *tun_vnet(int fd) {
+  return fd >= 0 && fd < TUN_FD_TABLE && tun_off[fd].vnet ? &tun_off[fd] : NULL;
+}
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static uint32_t rd32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static void wr16(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+static void wr32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+/* One's complement sum (RFC 1071) of n bytes in memory order, accumulated in 64 bits; the
+ * region must start at an even offset of the checksummed data. */
+static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t n) {
+  while (n >= 16) {
+    uint32_t w[4];
+    memcpy(w, p, 16);
+    sum += (uint64_t)w[0] + w[1] + w[2] + w[3];
+    p += 16;
+    n -= 16;
+  }
+  while (n >= 4) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    sum += w;
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    sum += h;
+    p += 2;
+    n -= 2;
+  }
+  if (n) {
+    uint8_t b[2] = {p[0], 0};
+    uint16_t h;
+    memcpy(&h, b, 2);
+    sum += h;
+  }
+  return sum;
+}
+
+/* Folds to 16 bits; the result, stored with memcpy, is in network order. */
+static uint16_t csum_fold(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)sum;
+}
+
+/* IPv6 pseudo-header (RFC 8200 §8.1) of an upper-layer packet of `len` bytes, protocol nh. */
+static uint64_t pseudo6(const uint8_t *ip6, uint32_t len, uint8_t nh) {
+  uint8_t tail[8];
+  wr32(tail, len);
+  tail[4] = tail[5] = tail[6] = 0;
+  tail[7] = nh;
+  return csum_add(csum_add(0, ip6 + 8, 32), tail, 8);
+}
+
+/* NEEDS_CSUM: the checksum field holds the pseudo-header sum; sum [csum_start, len) and store
+ * the complement. Returns 0 when the offsets do not fit the packet. */
+static int complete_csum(uint8_t *pkt, size_t len, const vnet_hdr_t *h) {
+  size_t at = (size_t)h->csum_start + h->csum_offset;
+  if (h->csum_start >= len || at + 2 > len || (h->csum_start & 1)) return 0;
+  uint16_t c = (uint16_t)~csum_fold(csum_add(0, pkt + h->csum_start, len - h->csum_start));
+  if ((pkt[6] == 17) && c == 0) c = 0xffff; /* UDP: 0 means "no checksum" (RFC 768) */
+  memcpy(pkt + at, &c, 2);
+  return 1;
+}
+
+/* A TCP segment that may be coalesced: IPv6 with TCP right after the fixed header, length
+ * consistent, data in it, ACK or ACK|PSH and no other flag. Sets *hl (header bytes). */
+static int gro_candidate(const uint8_t *q, int32_t len, int *hl) {
+  if (len < 61 || (q[0] >> 4) != 6 || q[6] != 6 || 40 + rd16(q + 4) != len) return 0;
+  int thl = (q[52] >> 4) * 4;
+  uint8_t fl = q[53];
+  if (thl < 20 || 40 + thl >= len || (fl != TCP_ACK && fl != (TCP_ACK | TCP_PSH))) return 0;
+  *hl = 40 + thl;
+  return 1;
+}
+
+/* TCP checksum of an IPv6 packet with TCP at offset 40 is valid. */
+static int tcp6_csum_ok(const uint8_t *q, int32_t len) {
+  uint32_t tl = (uint32_t)len - 40;
+  return csum_fold(csum_add(pseudo6(q, tl, 6), q + 40, tl)) == 0xffff;
+}
+
+/* Same flow (addresses and ports): q is IPv6 + TCP of at least 44 bytes. */
+static int same_tcp_flow(const uint8_t *a, const uint8_t *b) {
+  return memcmp(a + 8, b + 8, 32) == 0 && memcmp(a + 40, b + 40, 4) == 0;
+}
+
+/* One writev of a TUN write batch: iov[0..niov), carrying `packets` packets. */
+typedef struct {
+  struct iovec *iov;
+  int niov;
+  int packets;
+} wunit_t;
+
+/* Coalescing state of one unit while a chunk is being grouped. */
+typedef struct {
+  uint8_t *head;
+  int32_t head_len;
+  int hl;        /* header bytes (IPv6 + TCP) when a candidate, else 0 */
+  int gso;       /* payload bytes of the first segment */
+  int total;     /* payload bytes so far */
+  int count;     /* packets */
+  int open;      /* may take the next segment */
+  int verified;  /* the head's checksum was verified */
+  uint32_t next_seq;
+  uint8_t last_flags;
+  int first_pkt; /* index of its first packet in the chunk */
+} gro_unit_t;
+
+/* Scratch for one chunk of at most SEND_CHUNK packets (kept off the stack: ~12 KiB). */
+typedef struct {
+  gro_unit_t units[SEND_CHUNK];
+  int member_unit[SEND_CHUNK];
+  wunit_t w[SEND_CHUNK];
+  struct iovec iov[3 * SEND_CHUNK];
+  vnet_hdr_t vh[SEND_CHUNK];
+  uint8_t hdrs[SEND_CHUNK][128];
+} gro_scratch_t;
+
+static const vnet_hdr_t VNET_PLAIN = {0, VNET_GSO_NONE, 0, 0, 0, 0};
+
+/*
+ * Groups n packets (ptrs/lens) into write units: coalesced TCP super-packets (with a GSO vnet
+ * header and a rewritten header copy) and single packets (plain vnet header, or none when
+ * vnet is 0). Per flow the order is kept; flows may be reordered among themselves. Returns the
+ * number of units in g->w.
+ */
+static int gro_group(gro_scratch_t *g, int vnet, uint8_t **ptrs, const int32_t *lens, int n,
+                     tun_offload_t *stats) {
+  int nu = 0;
+  for (int i = 0; i < n; i++) {
+    uint8_t *q = ptrs[i];
+    int32_t len = lens[i];
+    int hl = 0;
+    int cand = vnet && gro_candidate(q, len, &hl);
+    int target = -1;
+    if (vnet && len >= 44 && (q[0] >> 4) == 6 && q[6] == 6) {
+      /* The latest unit of the same flow decides: append or start a new one (never append to
+       * an older one, which would reorder the flow). */
+      int looked = 0;
+      for (int u = nu - 1; u >= 0 && looked < GRO_LOOKBACK; u--) {
+        gro_unit_t *gu = &g->units[u];
+        if (gu->hl == 0) continue;
+        looked++;
+        if (!same_tcp_flow(gu->head, q)) continue;
+        if (cand && gu->open && gu->hl == hl && memcmp(gu->head, q, 4) == 0 &&
+            gu->head[7] == q[7] && rd32(q + 44) == gu->next_seq &&
+            memcmp(gu->head + 48, q + 48, 4) == 0 && memcmp(gu->head + 52, q + 52, 1) == 0 &&
+            memcmp(gu->head + 54, q + 54, 2) == 0 &&
+            memcmp(gu->head + 60, q + 60, (size_t)hl - 60) == 0 && len - hl <= gu->gso &&
+            gu->count < GRO_MAX_SEGS && hl + gu->total + (len - hl) <= 65535 &&
+            (gu->verified || (gu->verified = tcp6_csum_ok(gu->head, gu->head_len)) == 1) &&
+            tcp6_csum_ok(q, len)) {
+          target = u;
+        } else {
+          gu->open = 0; /* the flow moved on (retransmission, FIN, other size): start anew */
+        }
+        break;
+      }
+    }
+    if (target >= 0) {
+      gro_unit_t *gu = &g->units[target];
+      gu->count++;
+      gu->total += len - hl;
+      gu->next_seq += (uint32_t)(len - hl);
+      gu->last_flags = q[53];
+      if (len - hl < gu->gso || (q[53] & TCP_PSH)) gu->open = 0;
+      g->member_unit[i] = target;
+      continue;
+    }
+    gro_unit_t *gu = &g->units[nu];
+    gu->head = q;
+    gu->head_len = len;
+    gu->hl = cand ? hl : 0;
+    gu->gso = cand ? len - hl : 0;
+    gu->total = cand ? len - hl : 0;
+    gu->count = 1;
+    gu->open = cand && !(q[53] & TCP_PSH);
+    gu->verified = 0;
+    gu->next_seq = cand ? rd32(q + 44) + (uint32_t)(len - hl) : 0;
+    gu->last_flags = cand ? q[53] : 0;
+    gu->first_pkt = i;
+    g->member_unit[i] = nu;
+    nu++;
+  }
+  /* Lay out the iovecs: unit u's payloads in packet order. */
+  int next_iov = 0;
+  for (int u = 0; u < nu; u++) {
+    gro_unit_t *gu = &g->units[u];
+    wunit_t *w = &g->w[u];
+    w->iov = &g->iov[next_iov];
+    w->packets = gu->count;
+    if (gu->count == 1) {
+      int k = 0;
+      if (vnet) w->iov[k++] = (struct iovec){(void *)&VNET_PLAIN, sizeof(vnet_hdr_t)};
+      w->iov[k++] = (struct iovec){gu->head, (size_t)gu->head_len};
+      w->niov = k;
+      next_iov += k;
+      continue;
+    }
+    uint8_t *h = g->hdrs[u];
+    memcpy(h, gu->head, (size_t)gu->hl);
+    uint32_t tl = (uint32_t)(gu->hl - 40 + gu->total);
+    wr16(h + 4, tl);
+    h[53] = gu->last_flags;
+    uint16_t ps = csum_fold(pseudo6(h, tl, 6)); /* the partial sum the kernel completes */
+    memcpy(h + 56, &ps, 2);
+    vnet_hdr_t *v = &g->vh[u];
+    v->flags = VNET_F_NEEDS_CSUM;
+    v->gso_type = VNET_GSO_TCPV6;
+    v->hdr_len = (uint16_t)gu->hl;
+    v->gso_size = (uint16_t)gu->gso;
+    v->csum_start = 40;
+    v->csum_offset = 16;
+    w->iov[0] = (struct iovec){v, sizeof *v};
+    w->iov[1] = (struct iovec){h, (size_t)gu->hl};
+    w->niov = 2;
+    for (int i = gu->first_pkt; i < n; i++)
+      if (g->member_unit[i] == u)
+        w->iov[w->niov++] = (struct iovec){ptrs[i] + gu->hl, (size_t)(lens[i] - gu->hl)};
+    next_iov += w->niov;
+    if (stats) {
+      stats->gro_writes++;
+      stats->gro_packets += gu->count;
+    }
+  }
+  return nu;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * devices: TUN, MTU, flags, ifindex, network namespace
  * ------------------------------------------------------------------------------------------- */
 
-/* openTun(name: string): { fd: number, name: string }  (IFF_TUN | IFF_NO_PI, O_NONBLOCK) */
+/* openTun(name: string, offload?: boolean): { fd, name, offload: boolean }
+ * IFF_TUN | IFF_NO_PI, O_NONBLOCK. With offload: IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM |
+ * TUN_F_TSO6) (see "TUN offload" above); offload is false in the result when the kernel refuses
+ * either (then the device works as without it). */
 static napi_value open_tun(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(1);
+  CHECK_ARGC(2);
   char name[64];
   if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name))
     return throw_type(env, "openTun(name): name must be a string of 1..15 bytes");
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, errno, "open", "/dev/net/tun");
+  bool want_offload = false;
+  if (argc > 1 && !is_nullish(env, argv[1]) &&
+      napi_get_value_bool(env, argv[1], &want_offload) != napi_ok)
+    return throw_type(env, "openTun(name, offload?: boolean)");
   struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-  memcpy(ifr.ifr_name, name, strlen(name));
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, e, "ioctl(TUNSETIFF)", name);
+  int fd = -1;
+  int vnet = 0;
+  for (int attempt = want_offload ? 0 : 1; attempt < 2; attempt++) {
+    fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return throw_errno(env, errno, "open", "/dev/net/tun");
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (attempt == 0 ? IFF_VNET_HDR : 0);
+    memcpy(ifr.ifr_name, name, strlen(name));
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      int e = errno;
+      close(fd);
+      if (attempt == 0 && e == EINVAL) continue; /* no IFF_VNET_HDR here: plain TUN */
+      return throw_errno(env, e, "ioctl(TUNSETIFF)", name);
+    }
+    if (attempt == 0) {
+      if (fd >= TUN_FD_TABLE || ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO6)) < 0) {
+        /* A persistent device keeps its flags: reopen it plain. */
+        close(fd);
+        continue;
+      }
+      vnet = 1;
+    }
+    break;
   }
-  napi_value obj, fd_v, name_v;
+  if (fd >= 0 && fd < TUN_FD_TABLE) {
+    memset(&tun_off[fd], 0, sizeof tun_off[fd]);
+    tun_off[fd].vnet = (uint8_t)vnet;
+  }
+  napi_value obj, fd_v, name_v, off_v;
   napi_create_object(env, &obj);
   napi_create_int32(env, fd, &fd_v);
   ifr.ifr_name[IFNAMSIZ - 1] = 0;
   napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &name_v);
+  napi_get_boolean(env, vnet, &off_v);
   napi_set_named_property(env, obj, "fd", fd_v);
   napi_set_named_property(env, obj, "name", name_v);
+  napi_set_named_property(env, obj, "offload", off_v);
   return obj;
+}
+
+/* tunOffloadStats(fd): { superReads, segments, csumCompleted, gsoDropped, groWrites, groPackets }
+ * for a TUN opened with offload, else null. */
+static napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return throw_type(env, "tunOffloadStats(fd: number)");
+  tun_offload_t *t = tun_vnet(fd);
+  napi_value o;
+  if (t == NULL) {
+    napi_get_null(env, &o);
+    return o;
+  }
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "superReads", num(env, t->super_reads));
+  napi_set_named_property(env, o, "segments", num(env, t->segments));
+  napi_set_named_property(env, o, "csumCompleted", num(env, t->csum_completed));
+  napi_set_named_property(env, o, "gsoDropped", num(env, t->gso_dropped));
+  napi_set_named_property(env, o, "groWrites", num(env, t->gro_writes));
+  napi_set_named_property(env, o, "groPackets", num(env, t->gro_packets));
+  return o;
 }
 
 static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr) {
@@ -339,6 +698,7 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   CHECK_ARGC(1);
   int32_t fd;
   if (!get_i32(env, argv[0], &fd)) return throw_type(env, "close(fd: number)");
+  if (fd >= 0 && fd < TUN_FD_TABLE) tun_off[fd].vnet = 0;
   if (close(fd) < 0 && errno != EINTR) return throw_errno(env, errno, "close", "");
   return undefined(env);
 }
@@ -729,7 +1089,7 @@ typedef struct {
   struct io_uring_cqe *cqes;
   void *sq_ptr, *cq_ptr;
   size_t sq_len, cq_len, sqes_len;
-  struct iovec iov[URING_ENTRIES];
+  struct iovec iov[3 * URING_ENTRIES]; /* reads: up to 3 per request (vnet header, slot, spill) */
 #endif
 } uring_t;
 
@@ -811,11 +1171,10 @@ fail:
 }
 
 #ifdef PMT_HAVE_IO_URING
-/* Writes n (<= URING_ENTRIES) packets as one linked chain; res[i] = bytes or -errno
- * (-ECANCELED: not attempted because an earlier one failed). Returns 0, or -errno when the
- * ring itself failed (nothing was written then: the caller falls back to write(2)). */
-static int uring_write_chain(uring_t *u, int fd, uint8_t **ptrs, const int32_t *lens, int n,
-                             int32_t *res) {
+/* Writes n (<= URING_ENTRIES) units (one writev each) as one linked chain; res[i] = bytes or
+ * -errno (-ECANCELED: not attempted because an earlier one failed). Returns 0, or -errno when
+ * the ring itself failed (nothing was written then: the caller falls back to writev(2)). */
+static int uring_write_chain(uring_t *u, int fd, const wunit_t *units, int n, int32_t *res) {
   unsigned tail = *u->sq_tail;
   unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
   if (tail - head + (unsigned)n > URING_ENTRIES) return -EBUSY;
@@ -823,12 +1182,10 @@ static int uring_write_chain(uring_t *u, int fd, uint8_t **ptrs, const int32_t *
     unsigned idx = (tail + (unsigned)i) & *u->sq_mask;
     struct io_uring_sqe *sqe = &u->sqes[idx];
     memset(sqe, 0, sizeof *sqe);
-    u->iov[i].iov_base = ptrs[i];
-    u->iov[i].iov_len = (size_t)lens[i];
     sqe->opcode = IORING_OP_WRITEV;
     sqe->fd = fd;
-    sqe->addr = (unsigned long)&u->iov[i];
-    sqe->len = 1;
+    sqe->addr = (unsigned long)units[i].iov;
+    sqe->len = (unsigned)units[i].niov;
     sqe->off = (__u64)-1; /* current position: a character device has none */
     sqe->flags = i + 1 < n ? IOSQE_IO_LINK : 0;
     sqe->user_data = (__u64)i;
@@ -900,7 +1257,7 @@ static int uring_reap(uring_t *u, int32_t *res, int n) {
  * a kernel whose TUN lacks FMODE_NOWAIT answers -EOPNOTSUPP; a read left pending is
  * cancelled and waited for, so no buffer stays in the kernel's hands.
  */
-static int uring_read_batch(uring_t *u, int fd, uint8_t **ptrs, const size_t *lens, int n,
+static int uring_read_batch(uring_t *u, int fd, const struct iovec *vecs, int per, int n,
                             int32_t *res) {
   unsigned tail = *u->sq_tail;
   unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
@@ -909,12 +1266,10 @@ static int uring_read_batch(uring_t *u, int fd, uint8_t **ptrs, const size_t *le
     unsigned idx = (tail + (unsigned)i) & *u->sq_mask;
     struct io_uring_sqe *sqe = &u->sqes[idx];
     memset(sqe, 0, sizeof *sqe);
-    u->iov[i].iov_base = ptrs[i];
-    u->iov[i].iov_len = lens[i];
     sqe->opcode = IORING_OP_READV;
     sqe->fd = fd;
-    sqe->addr = (unsigned long)&u->iov[i];
-    sqe->len = 1;
+    sqe->addr = (unsigned long)&vecs[i * per];
+    sqe->len = (unsigned)per;
     sqe->off = (__u64)-1;
     sqe->rw_flags = RWF_NOWAIT;
     sqe->user_data = (__u64)i;
@@ -974,70 +1329,83 @@ static int uring_read_batch(uring_t *u, int fd, uint8_t **ptrs, const size_t *le
 }
 #endif
 
-/* Writes count packets through io_uring; returns packets written, or -1 when io_uring is not
- * usable (then nothing was written and the caller uses the write loop). */
-static int write_tun_uring(napi_env env, uring_t *u, int fd, napi_value bufs, int32_t *offs,
-                           int32_t *lens, int count, send_result *res) {
-#ifdef PMT_HAVE_IO_URING
-  if (u == NULL || u->fd < 0 || !u->enabled) return -1;
-  uint8_t *ptrs[URING_ENTRIES];
-  int32_t plen[URING_ENTRIES];
-  int32_t out[URING_ENTRIES];
+/* A write error that stops the batch (queue full, device gone) rather than skipping a packet. */
+static int stops_batch(int e) {
+  return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || is_fatal_fd_error(e) || e == EIO;
+}
+
+/*
+ * Writes n units (one writev each, in order) through io_uring when it works here, else with a
+ * writev loop. Returns packets written. A unit the kernel refuses (EINVAL: not an IP packet, ...)
+ * is skipped and its packets counted as failed; EAGAIN/ENOBUFS/EIO and fd-gone errors stop the
+ * batch and count every packet left.
+ */
+static int write_units(uring_t *u, int fd, const wunit_t *w, int n, send_result *res,
+                       int *stopped) {
   int sent = 0;
-  int i = 0;
-  while (i < count) {
-    int n = 0;
-    while (i < count && n < URING_ENTRIES) {
-      uint8_t *p = packet_at(env, bufs, i, offs[i], lens[i]);
-      if (p == NULL) {
-        note_failure(res, EINVAL, 1);
-      } else {
-        ptrs[n] = p;
-        plen[n] = lens[i];
-        n++;
-      }
-      i++;
-    }
+  *stopped = 0;
+  int left = 0; /* packets in units not yet written */
+  for (int i = 0; i < n; i++) left += w[i].packets;
+#ifdef PMT_HAVE_IO_URING
+  if (u != NULL && u->fd >= 0 && u->enabled) {
+    int32_t out[URING_ENTRIES];
     int start = 0;
     while (start < n) {
-      int r = uring_write_chain(u, fd, ptrs + start, plen + start, n - start, out);
+      int k = n - start > URING_ENTRIES ? URING_ENTRIES : n - start;
+      int r = uring_write_chain(u, fd, w + start, k, out);
       if (r < 0) {
-        if (sent == 0 && start == 0 && i <= URING_ENTRIES) {
-          /* The ring itself does not work here and nothing was written: write loop, now and
-           * from now on (it recounts this batch from scratch). */
-          u->enabled = 0;
-          res->first_err = 0;
-          res->failed = 0;
-          return -1;
+        if (start == 0 && sent == 0) {
+          u->enabled = 0; /* the ring does not work here: writev loop, now and from now on */
+          break;
         }
-        note_failure(res, -r, n - start + (count - i));
+        note_failure(res, -r, left);
+        *stopped = 1;
         return sent;
       }
-      int k = 0;
-      while (k < n - start && out[k] >= 0) k++;
-      sent += k;
-      if (k == n - start) break;
-      int e = -out[k];
-      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || is_fatal_fd_error(e) || e == EIO) {
-        note_failure(res, e, (n - start - k) + (count - i));
-        return sent; /* as the write loop: stop the batch */
+      int j = 0;
+      while (j < k && out[j] >= 0) {
+        sent += w[start + j].packets;
+        left -= w[start + j].packets;
+        j++;
       }
-      note_failure(res, e, 1); /* EINVAL (not an IP packet), ...: skip it, go on */
-      start += k + 1;
+      if (j == k) {
+        start += k;
+        continue;
+      }
+      int e = -out[j];
+      if (stops_batch(e)) {
+        note_failure(res, e, left);
+        *stopped = 1;
+        return sent;
+      }
+      note_failure(res, e, w[start + j].packets); /* skip it, go on */
+      left -= w[start + j].packets;
+      start += j + 1;
     }
+    if (u->enabled) return sent;
+  }
+#else
+  (void)u;
+#endif
+  for (int i = 0; i < n; i++) {
+    ssize_t r;
+    do r = writev(fd, w[i].iov, w[i].niov);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0) {
+      sent += w[i].packets;
+      left -= w[i].packets;
+      continue;
+    }
+    int e = errno;
+    if (stops_batch(e)) {
+      note_failure(res, e, left);
+      *stopped = 1;
+      break;
+    }
+    note_failure(res, e, w[i].packets);
+    left -= w[i].packets;
   }
   return sent;
-#else
-  (void)env;
-  (void)u;
-  (void)fd;
-  (void)bufs;
-  (void)offs;
-  (void)lens;
-  (void)count;
-  (void)res;
-  return -1;
-#endif
 }
 
 static uring_t *env_uring(napi_env env) {
@@ -1061,7 +1429,9 @@ static napi_value set_io_uring(napi_env env, napi_callback_info info) {
   return v;
 }
 
-/* writeTun(fd, bufs, offsets: Int32Array, lengths: Int32Array, count, status: Int32Array(3)) */
+/* writeTun(fd, bufs, offsets: Int32Array, lengths: Int32Array, count, status: Int32Array(3))
+ * On a TUN opened with offload, in-order TCP segments of one flow are written as one
+ * super-packet (gro_group); the return value and status still count packets. */
 static napi_value write_tun(napi_env env, napi_callback_info info) {
   CHECK_ARGC(6);
   int32_t fd, count, *offs, *lens, *status;
@@ -1070,34 +1440,34 @@ static napi_value write_tun(napi_env env, napi_callback_info info) {
     return throw_type(env,
                       "writeTun(fd, bufs: Uint8Array[], offsets: Int32Array, lengths: Int32Array, "
                       "count, status: Int32Array(3)) with count within every array");
+  static gro_scratch_t g; /* the JS thread only; no allocation per call */
   send_result res = {status, 0, 0, 0};
-  int sent = write_tun_uring(env, env_uring(env), fd, bufs, offs, lens, count, &res);
-  if (sent >= 0) {
-    status[0] = res.first_err;
-    status[1] = res.failed;
-    status[2] = res.stale;
-    return num(env, sent);
-  }
-  sent = 0;
-  for (int i = 0; i < count; i++) {
-    uint8_t *p = packet_at(env, bufs, i, offs[i], lens[i]);
-    if (p == NULL) {
-      note_failure(&res, EINVAL, 1);
-      continue;
+  tun_offload_t *off = tun_vnet(fd);
+  uring_t *u = env_uring(env);
+  int sent = 0;
+  uint8_t *ptrs[SEND_CHUNK];
+  int32_t plen[SEND_CHUNK];
+  int i = 0;
+  while (i < count) {
+    int n = 0;
+    while (i < count && n < SEND_CHUNK) {
+      uint8_t *p = packet_at(env, bufs, i, offs[i], lens[i]);
+      if (p == NULL) {
+        note_failure(&res, EINVAL, 1);
+      } else {
+        ptrs[n] = p;
+        plen[n] = lens[i];
+        n++;
+      }
+      i++;
     }
-    ssize_t r;
-    do r = write(fd, p, (size_t)lens[i]);
-    while (r < 0 && errno == EINTR);
-    if (r >= 0) {
-      sent++;
-      continue;
-    }
-    int e = errno;
-    if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || is_fatal_fd_error(e) || e == EIO) {
-      note_failure(&res, e, count - i);
+    int nu = gro_group(&g, off != NULL, ptrs, plen, n, off);
+    int stopped;
+    sent += write_units(u, fd, g.w, nu, &res, &stopped);
+    if (stopped) {
+      note_failure(&res, res.first_err, count - i); /* the chunks not tried */
       break;
     }
-    note_failure(&res, e, 1); /* EINVAL (not an IP packet), ... */
   }
   status[0] = res.first_err;
   status[1] = res.failed;
@@ -1121,6 +1491,17 @@ typedef struct poller {
   int err_spin;
   int owners;
   int uring_guess; /* TUN reads per io_uring_enter next time (drain_tun_uring) */
+  tun_offload_t *off; /* TUN opened with offload (vnet headers), else NULL */
+  uint8_t *gso_buf;   /* off: the super-packet being cut (GSO_BUF_BYTES) */
+  int gso_len, gso_pos, gso_th, gso_hl, gso_mss; /* gso_pos: next payload byte, 0 = none */
+  uint8_t *spill;     /* off: spill_bytes per slot, for reads a little longer than a slot */
+  size_t spill_bytes;
+  /* off: reads not yet turned into packets (FIFO), each in a ring slot above the batch */
+  int *q_pos;
+  int32_t *q_len;
+  vnet_hdr_t *q_hdr;
+  int q_head, q_n;
+  int recent_super; /* > 0: a super-packet was read within the last reads (drain_tun_vnet) */
   uint8_t **bufs;
   size_t *caps;
   napi_ref *buf_refs;
@@ -1158,6 +1539,15 @@ static void poller_release(poller_t *p) {
   free(p->iovs);
   free(p->names);
   free(p->cmsgs);
+  free(p->gso_buf);
+  free(p->spill);
+  free(p->q_pos);
+  free(p->q_len);
+  free(p->q_hdr);
+  p->gso_buf = p->spill = NULL;
+  p->q_pos = NULL;
+  p->q_len = NULL;
+  p->q_hdr = NULL;
   p->bufs = NULL;
   p->caps = NULL;
   p->buf_refs = NULL;
@@ -1239,8 +1629,6 @@ static void drain_errqueue(poller_t *p) {
  * margin, so an idle-ish TUN costs a few -EAGAIN completions, not a syscall per packet.
  * Sets *done when the queue was found empty (or on error); returns packets read. */
 static int drain_tun_uring(poller_t *p, uring_t *u, int *err, int *done) {
-  uint8_t *ptrs[URING_ENTRIES];
-  size_t lens[URING_ENTRIES];
   int32_t res[URING_ENTRIES];
   int n = 0;
   int want = p->uring_guess > 0 ? p->uring_guess : 8;
@@ -1249,10 +1637,10 @@ static int drain_tun_uring(poller_t *p, uring_t *u, int *err, int *done) {
     if (k > want) k = want;
     if (k > URING_ENTRIES) k = URING_ENTRIES;
     for (int i = 0; i < k; i++) {
-      ptrs[i] = p->bufs[n + i] + p->offset;
-      lens[i] = p->caps[n + i] - (size_t)p->offset;
+      u->iov[i].iov_base = p->bufs[n + i] + p->offset;
+      u->iov[i].iov_len = p->caps[n + i] - (size_t)p->offset;
     }
-    int r = uring_read_batch(u, p->fd, ptrs, lens, k, res);
+    int r = uring_read_batch(u, p->fd, u->iov, 1, k, res);
     /* Keep the packets in order at the front: a read can succeed after one that found the
      * queue empty (a packet arrived in between); move it down (rare). */
     int got = 0, empty = 0;
@@ -1291,8 +1679,222 @@ static int drain_tun_uring(poller_t *p, uring_t *u, int *err, int *done) {
 }
 #endif
 
+static uint8_t *slot_at(poller_t *p, int i) { return p->bufs[i] + p->offset; }
+static size_t slot_cap(poller_t *p, int i) { return p->caps[i] - (size_t)p->offset; }
+static uint8_t *spill_at(poller_t *p, int i) { return p->spill + (size_t)i * p->spill_bytes; }
+
+/* Copies len bytes laid out as s0[0..scap) then s1[..] into d0[0..dcap) then d1[..]. */
+static void copy_split(uint8_t *d0, size_t dcap, uint8_t *d1, const uint8_t *s0, size_t scap,
+                       const uint8_t *s1, size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    const uint8_t *sp = off < scap ? s0 + off : s1 + (off - scap);
+    size_t sl = off < scap ? scap - off : len - off;
+    uint8_t *dp = off < dcap ? d0 + off : d1 + (off - dcap);
+    size_t dl = off < dcap ? dcap - off : len - off;
+    size_t k = sl < dl ? sl : dl;
+    if (k > len - off) k = len - off;
+    memmove(dp, sp, k);
+    off += k;
+  }
+}
+
+/* Cuts the pending super-packet into segments in slots n..limit-1 (as the kernel's
+ * tcp_gso_segment: sequence numbers advance, FIN and PSH only on the last, CWR only on the
+ * first, each with its full checksum). Returns the new n; p->gso_pos stays > 0 while segments
+ * are left. */
+static int gso_emit(poller_t *p, int n, int limit) {
+  const uint8_t *src = p->gso_buf;
+  int th = p->gso_th, hl = p->gso_hl;
+  uint32_t seq0 = rd32(src + th + 4);
+  while (p->gso_pos > 0 && n < limit) {
+    int pos = p->gso_pos;
+    int seg = p->gso_len - pos < p->gso_mss ? p->gso_len - pos : p->gso_mss;
+    int last = pos + seg >= p->gso_len;
+    uint8_t *d = slot_at(p, n);
+    if ((size_t)(hl + seg) > slot_cap(p, n)) {
+      p->off->gso_dropped++; /* a segment larger than a ring slot: drop the rest */
+      p->truncated++;
+      p->gso_pos = 0;
+      break;
+    }
+    memcpy(d, src, (size_t)hl);
+    memcpy(d + hl, src + pos, (size_t)seg);
+    wr16(d + 4, (uint32_t)(hl - 40 + seg));
+    wr32(d + th + 4, seq0 + (uint32_t)(pos - hl));
+    if (!last) d[th + 13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+    if (pos != hl) d[th + 13] &= (uint8_t)~TCP_CWR;
+    d[th + 16] = d[th + 17] = 0;
+    uint32_t tl = (uint32_t)(hl - th + seg);
+    uint16_t c = (uint16_t)~csum_fold(csum_add(pseudo6(d, tl, 6), d + th, tl));
+    memcpy(d + th + 16, &c, 2);
+    p->sizes[n++] = hl + seg;
+    p->off->segments++;
+    p->gso_pos = last ? 0 : pos + seg;
+  }
+  return n;
+}
+
+/* Turns the read in slot s (len bytes, header h) into packet slot o (o <= s): a plain packet is
+ * moved there (checksum completed when the kernel left it to us); a super-packet is copied to
+ * gso_buf for gso_emit. Returns the new o. */
+static int take_read(poller_t *p, int s, size_t len, const vnet_hdr_t *h, int o) {
+  tun_offload_t *t = p->off;
+  int type = h->gso_type & ~VNET_GSO_ECN;
+  if (type == VNET_GSO_NONE) {
+    if (len > slot_cap(p, o)) {
+      t->gso_dropped++;
+      return o;
+    }
+    if (s != o) memcpy(slot_at(p, o), slot_at(p, s), len);
+    if (h->flags & VNET_F_NEEDS_CSUM) {
+      if (!complete_csum(slot_at(p, o), len, h)) {
+        t->gso_dropped++;
+        return o;
+      }
+      t->csum_completed++;
+    }
+    p->sizes[o] = (int32_t)len;
+    if (p->recent_super > 0) p->recent_super--;
+    return o + 1;
+  }
+  p->recent_super = 16;
+  if (len > GSO_BUF_BYTES) {
+    t->gso_dropped++;
+    return o;
+  }
+  copy_split(p->gso_buf, GSO_BUF_BYTES, NULL, slot_at(p, s), slot_cap(p, s), spill_at(p, s), len);
+  const uint8_t *b = p->gso_buf;
+  int th = h->csum_start;
+  int thl = (size_t)th + 20 <= len ? (b[th + 12] >> 4) * 4 : 0;
+  if (type != VNET_GSO_TCPV6 || len < 60 || (b[0] >> 4) != 6 || th < 40 || thl < 20 ||
+      (size_t)(th + thl) >= len || h->gso_size == 0 || h->csum_offset != 16 ||
+      (th == 40 && b[6] != 6)) {
+    t->gso_dropped++;
+    return o;
+  }
+  t->super_reads++;
+  p->gso_len = (int)len;
+  p->gso_th = th;
+  p->gso_hl = th + thl;
+  p->gso_mss = h->gso_size;
+  p->gso_pos = th + thl;
+  return o;
+}
+
+static void queue_read(poller_t *p, int slot, size_t len, const vnet_hdr_t *h) {
+  int j = p->q_head + p->q_n++;
+  p->q_pos[j] = slot;
+  p->q_len[j] = (int32_t)len;
+  p->q_hdr[j] = *h;
+}
+
+/*
+ * TUN reads with a vnet header (offload). Reads land in ring slots (several per io_uring_enter,
+ * as drain_tun_uring) and are queued; each becomes one packet, or a super-packet that gso_emit
+ * cuts into as many segments as there are free slots below the next queued read. What is left
+ * (segments, queued reads) goes out in the next batch, in order: queued reads first move to the
+ * top of the ring so the segments get the room. Returns the packets in slots 0..n-1.
+ */
+static int drain_tun_vnet(poller_t *p, int *err) {
+  if (p->q_n > 0) {
+    /* Positions ascend: moving each to max - q_n + j, last first, never overwrites another. */
+    for (int j = p->q_n - 1; j >= 0; j--) {
+      int from = p->q_pos[p->q_head + j], to = p->max - p->q_n + j;
+      if (from != to)
+        copy_split(slot_at(p, to), slot_cap(p, to), spill_at(p, to), slot_at(p, from),
+                   slot_cap(p, from), spill_at(p, from), (size_t)p->q_len[p->q_head + j]);
+    }
+    for (int j = 0; j < p->q_n; j++) {
+      p->q_pos[j] = p->max - p->q_n + j;
+      p->q_len[j] = p->q_len[p->q_head + j];
+      p->q_hdr[j] = p->q_hdr[p->q_head + j];
+    }
+    p->q_head = 0;
+  }
+  int o = 0;
+#ifdef PMT_HAVE_IO_URING
+  uring_t *u = env_uring(p->env);
+#endif
+  for (;;) {
+    int limit = p->q_n > 0 ? p->q_pos[p->q_head] : p->max;
+    if (p->gso_pos > 0) {
+      o = gso_emit(p, o, limit);
+      if (p->gso_pos > 0) break; /* no room left below the next queued read */
+    }
+    if (p->q_n > 0) {
+      int j = p->q_head;
+      p->q_head++;
+      if (--p->q_n == 0) p->q_head = 0;
+      o = take_read(p, p->q_pos[j], (size_t)p->q_len[j], &p->q_hdr[j], o);
+      continue;
+    }
+    if (o >= p->max || *err != 0) break;
+    /* Super-packets lately: read few at a time, into the top of the ring, so their segments
+     * fill the slots below; otherwise read many, in place. */
+    int top = p->recent_super > 0;
+    int got = 0, empty = 0;
+#ifdef PMT_HAVE_IO_URING
+    if (u != NULL && u->fd >= 0 && u->enabled && u->reads) {
+      vnet_hdr_t hdrs[URING_ENTRIES];
+      int32_t res[URING_ENTRIES];
+      int k = p->max - o;
+      int want = top ? 2 : p->uring_guess > 0 ? p->uring_guess : 8;
+      if (k > want) k = want;
+      if (k > URING_ENTRIES) k = URING_ENTRIES;
+      int base = top ? p->max - k : o;
+      for (int i = 0; i < k; i++) {
+        u->iov[3 * i] = (struct iovec){&hdrs[i], sizeof hdrs[i]};
+        u->iov[3 * i + 1] = (struct iovec){slot_at(p, base + i), slot_cap(p, base + i)};
+        u->iov[3 * i + 2] = (struct iovec){spill_at(p, base + i), p->spill_bytes};
+      }
+      int r = uring_read_batch(u, p->fd, u->iov, 3, k, res);
+      for (int i = 0; i < k; i++) {
+        int32_t v = res[i];
+        if (v >= (int32_t)sizeof(vnet_hdr_t)) {
+          queue_read(p, base + i, (size_t)v - sizeof(vnet_hdr_t), &hdrs[i]);
+          got++;
+        } else if (v >= 0 || v == -EINTR) {
+          /* too short to hold the header: not a packet; EINTR: the next round reads again */
+        } else if (v == -EAGAIN || v == -EWOULDBLOCK || v == -ECANCELED) {
+          empty = 1;
+        } else if (v == -EOPNOTSUPP || v == -EINVAL) {
+          r = -EOPNOTSUPP;
+        } else if (*err == 0) {
+          *err = -v;
+        }
+      }
+      if (r < 0) {
+        u->reads = 0; /* readv(2) from now on */
+        p->uring_guess = 0;
+      } else {
+        int g = empty ? got + 8 : URING_ENTRIES;
+        p->uring_guess = g > URING_ENTRIES ? URING_ENTRIES : g;
+      }
+      if (got == 0 && (empty || *err != 0)) break;
+      continue;
+    }
+#endif
+    vnet_hdr_t h;
+    int at = top ? p->max - 1 : o;
+    struct iovec iov[3] = {
+        {&h, sizeof h}, {slot_at(p, at), slot_cap(p, at)}, {spill_at(p, at), p->spill_bytes}};
+    ssize_t r = readv(p->fd, iov, 3);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) *err = errno;
+      break;
+    }
+    if (r >= (ssize_t)sizeof h) queue_read(p, at, (size_t)r - sizeof h, &h);
+    (void)got;
+    (void)empty;
+  }
+  return o;
+}
+
 static int drain_tun(poller_t *p, int *err) {
   int n = 0;
+  if (p->off != NULL) return drain_tun_vnet(p, err);
 #ifdef PMT_HAVE_IO_URING
   uring_t *u = env_uring(p->env);
   if (u != NULL && u->fd >= 0 && u->enabled && u->reads) {
@@ -1420,19 +2022,24 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     p->restarts++;
   }
   int err = 0;
-  int n = p->kind == POLL_KIND_TUN ? drain_tun(p, &err) : drain_socket(p, &err);
-  if (n > 0) {
-    p->err_spin = 0;
-    p->batches++;
-    p->packets += n;
-    napi_handle_scope scope;
-    if (napi_open_handle_scope(p->env, &scope) == napi_ok) {
-      napi_value count;
-      napi_create_int32(p->env, n, &count);
-      call_js(p, p->on_batch_ref, 1, &count);
-      napi_close_handle_scope(p->env, scope);
+  for (;;) {
+    int n = p->kind == POLL_KIND_TUN ? drain_tun(p, &err) : drain_socket(p, &err);
+    if (n > 0) {
+      p->err_spin = 0;
+      p->batches++;
+      p->packets += n;
+      napi_handle_scope scope;
+      if (napi_open_handle_scope(p->env, &scope) == napi_ok) {
+        napi_value count;
+        napi_create_int32(p->env, n, &count);
+        call_js(p, p->on_batch_ref, 1, &count);
+        napi_close_handle_scope(p->env, scope);
+      }
+      if (p->closing) return; /* closed inside the callback: touch nothing else */
     }
-    if (p->closing) return; /* closed inside the callback: touch nothing else */
+    /* A super-packet cut into more segments than one batch holds: hand over the rest now (the
+     * fd may not become readable again). Paused: they go first once packets arrive again. */
+    if (err != 0 || p->paused || p->off == NULL || (p->gso_pos == 0 && p->q_n == 0)) break;
   }
   if (err != 0) {
     p->read_errors++;
@@ -1500,6 +2107,12 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   p->bufs = calloc(nbufs, sizeof *p->bufs);
   p->caps = calloc(nbufs, sizeof *p->caps);
   p->buf_refs = calloc(nbufs, sizeof *p->buf_refs);
+  if (kind == POLL_KIND_TUN && (p->off = tun_vnet(fd)) != NULL) {
+    p->gso_buf = malloc(GSO_BUF_BYTES); /* pages touched only when super-packets come */
+    p->q_pos = calloc(nbufs, sizeof *p->q_pos);
+    p->q_len = calloc(nbufs, sizeof *p->q_len);
+    p->q_hdr = calloc(nbufs, sizeof *p->q_hdr);
+  }
   if (kind != POLL_KIND_TUN) {
     p->msgs = calloc(nbufs, sizeof *p->msgs);
     p->iovs = calloc(nbufs, sizeof *p->iovs);
@@ -1508,6 +2121,7 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   }
   const char *bad = NULL;
   if (!p->bufs || !p->caps || !p->buf_refs ||
+      (p->off != NULL && (!p->gso_buf || !p->q_pos || !p->q_len || !p->q_hdr)) ||
       (kind != POLL_KIND_TUN && (!p->msgs || !p->iovs || !p->names)) ||
       (kind == POLL_KIND_ICMP6 && !p->cmsgs)) {
     poller_free(p);
@@ -1529,6 +2143,20 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
         p->iovs[i].iov_base = data + offset;
         p->iovs[i].iov_len = len - (size_t)offset;
       }
+    }
+  }
+  if (bad == NULL && p->off != NULL) {
+    /* A TUN read returns at most 64 KiB (gso_max_size) plus the vnet header: what does not
+     * fit a slot lands in the slot's spill. */
+    size_t cap_min = SIZE_MAX;
+    for (uint32_t i = 0; i < nbufs; i++)
+      if (p->caps[i] - (size_t)offset < cap_min) cap_min = p->caps[i] - (size_t)offset;
+    size_t need = cap_min >= 65536 + 256 ? 64 : 65536 + 256 - cap_min;
+    p->spill_bytes = (need + 63) & ~(size_t)63;
+    p->spill = malloc(p->spill_bytes * nbufs);
+    if (p->spill == NULL) {
+      poller_free(p);
+      return throw_errno(env, ENOMEM, "pollStart", "malloc");
     }
   }
   size_t n;
@@ -1673,6 +2301,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
 #define F(js, c) {js, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL}
       F("openTun", open_tun),
+      F("tunOffloadStats", tun_offload_stats),
       F("setMtu", set_mtu),
       F("setTxQueueLen", set_txqlen),
       F("setUp", set_up),

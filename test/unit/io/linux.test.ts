@@ -55,9 +55,14 @@ class FakeBinding implements NativeBinding {
   readonly POLL_KIND_ICMP6 = 2;
   readonly MAX_BATCH = 1024;
 
-  openTun(name: string) {
+  openTun(name: string, offload?: boolean) {
     this.calls.push(`openTun ${name}`);
-    return { fd: this.nextFd++, name };
+    this.offloadAsked = offload;
+    return { fd: this.nextFd++, name, offload: offload === true };
+  }
+  offloadAsked: boolean | undefined;
+  tunOffloadStats(_fd: number) {
+    return null;
   }
   setMtu(name: string, mtu: number) {
     this.calls.push(`setMtu ${name} ${mtu}`);
@@ -230,6 +235,25 @@ test("openTun: opens, sets MTU and txqueuelen, brings up; closes the fd when set
   b2.failSetMtu = true;
   assert.throws(() => openTun({ name: "t0", mtu: 1, binding: b2 }), { code: "EINVAL" });
   assert.deepEqual(b2.calls, ["openTun t0", "setMtu t0 1", "close 40"]);
+});
+
+test("openTun: asks for TCP offload by default, not with PMT_NO_TUN_OFFLOAD=1 or offload: false", () => {
+  const saved = process.env.PMT_NO_TUN_OFFLOAD;
+  try {
+    delete process.env.PMT_NO_TUN_OFFLOAD;
+    const b = new FakeBinding();
+    const tun = openTun({ name: "t0", mtu: 1480, binding: b });
+    assert.equal(b.offloadAsked, true);
+    assert.equal(tun.offload, true);
+    assert.equal(openTun({ name: "t1", mtu: 1480, binding: b, offload: false }).offload, false);
+    assert.equal(b.offloadAsked, false);
+    process.env.PMT_NO_TUN_OFFLOAD = "1";
+    assert.equal(openTun({ name: "t2", mtu: 1480, binding: b }).offload, false);
+    assert.equal(b.offloadAsked, false);
+  } finally {
+    if (saved === undefined) delete process.env.PMT_NO_TUN_OFFLOAD;
+    else process.env.PMT_NO_TUN_OFFLOAD = saved;
+  }
 });
 
 test("TUN onBatch: hands the caller's ring to the poller; the handler sees the same arrays", () => {
