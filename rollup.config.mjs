@@ -23,6 +23,26 @@ function finish() {
   };
 }
 
+/**
+ * The bundle's source text stays in the daemon's V8 heap for its whole life (lazy compilation
+ * needs it). One non-ASCII character (a "§" in a message) makes V8 hold all of it as a two-byte
+ * string; with every non-ASCII character written as a \uXXXX escape (the same value in strings,
+ * templates, regular expressions and identifiers) and TypeScript's comments left out, the text is
+ * about half the bytes and held one byte per character (README, Benchmark: memory).
+ */
+function asciiOnly() {
+  return {
+    name: "6to4-pmt-ascii-only",
+    renderChunk(code) {
+      const out = code.replace(
+        /[^\x00-\x7f]/g,
+        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+      );
+      return { code: out, map: null };
+    },
+  };
+}
+
 export default {
   input: "module/cli/main.ts",
   output: {
@@ -30,6 +50,9 @@ export default {
     format: "cjs",
     banner: "#!/usr/bin/env node",
     generatedCode: "es2015",
+    // `await import("node:http")` etc.: a lazy `require` of the builtin, in this one file.
+    inlineDynamicImports: true,
+    dynamicImportInCjs: false,
   },
   external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
   plugins: [
@@ -43,8 +66,10 @@ export default {
         rootDir: ".",
         sourceMap: false,
         noEmit: false,
+        removeComments: true,
       },
     }),
+    asciiOnly(),
     finish(),
   ],
 };

@@ -246,12 +246,17 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
  *                            plane allocates almost nothing per packet;
  *   --single-threaded        no background compiler/GC threads: their malloc arenas kept ~2.5 MB
  *                            after TurboFan warmed up (anon 15 -> 12.5 MB); the heap is a few MB,
- *                            so GC on the main thread costs no measurable throughput.
- * Both exist in the V8 of Node 18, 20 and 22.
+ *                            so GC on the main thread costs no measurable throughput;
+ *   --no-sparkplug           no baseline (Sparkplug) tier between the interpreter and TurboFan:
+ *                            its compiler and the builtins its code calls are ~0.8 MB of the node
+ *                            binary resident per daemon; the packet path is TurboFan code either
+ *                            way, so CPU per packet is unchanged (README, Benchmark).
+ * All three exist in the V8 of Node 18, 20 and 22.
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = [
   "--max-semi-space-size=1",
   "--single-threaded",
+  "--no-sparkplug",
 ];
 
 /**

@@ -9,10 +9,11 @@
  *     TUN gets the relay's own 6to4 address 2002:V4:: (RFC 6343 §4.4 item 4); the provider
  *     prefix and 2002::/16 are routed into it (the return path, RFC 6732 §4.7). The relay's
  *     IPv4 addresses (anycast on lo) and its IPv6 upstream are the operator's.
- *  4. Optional Prometheus metrics on 127.0.0.1:metrics_port (`GET /metrics`).
+ *  4. Optional Prometheus metrics on 127.0.0.1:metrics_port (`GET /metrics`); node:http is loaded
+ *     only then (about 1 MB of node's HTTP modules a relay without metrics never needs).
  *  5. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
  */
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { formatIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
 import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
@@ -97,6 +98,7 @@ async function runRelayWithState(
   const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
   let metrics: Server | undefined;
   if (cfg.metricsPort > 0) {
+    const { createServer } = await import("node:http");
     metrics = createServer((req, res) => {
       if (req.method === "GET" && (req.url === "/metrics" || req.url === "/")) {
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });

@@ -33,7 +33,7 @@ import {
 import type { IcmpV6Socket } from "../io/ports.js";
 import { createIcmpv6RxRing } from "../io/ring.js";
 import type { DaemonState, StatusSnapshot, ValueSource } from "../status/snapshot.js";
-import { isoOrNull } from "../status/snapshot.js";
+import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
 import { startStatusServer, type StatusServer } from "../status/server.js";
 import { systemClock, type Clock } from "./clock.js";
 import { DhcpLeaseWatcher, DHCP_LEASE_FILE_DEFAULT, sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
@@ -616,7 +616,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
     return {
       version: deps.version,
       pid: process.pid,
-      started: new Date(startedMs).toISOString(),
+      started: formatIsoUtc(startedMs),
       uptimeS: Math.floor((now - startedMs) / 1000),
       state,
       stateReason,

@@ -3,6 +3,9 @@
  * prints (and the OpenWrt rpcd plugin relays to LuCI). Plain JSON: addresses as text, times as ISO
  * 8601 strings, lifetimes in seconds. Built by control/cpe-control.ts on request; never mutated.
  */
+import { formatIsoUtc } from "../cli/log.js";
+
+export { formatIsoUtc };
 
 /** Where a value came from. */
 export type ValueSource = "config" | "dhcp" | "derived" | "default" | "learned" | "none";
@@ -104,7 +107,7 @@ export interface StatusSnapshot {
   readonly counters: Readonly<Record<string, number>>;
 }
 
-/** ISO text of a wall-clock ms value, or null. */
+/** ISO text of a wall-clock ms value, or null (cli/log.ts formatIsoUtc: no ICU time zone lookup). */
 export function isoOrNull(ms: number | null | undefined): string | null {
-  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+  return ms === null || ms === undefined ? null : formatIsoUtc(ms);
 }

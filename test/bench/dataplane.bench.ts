@@ -7,8 +7,9 @@
  * -l 64 unlimited, 5 s), CPU time of the translator/tunnel processes per packet they produced
  * (per direction, split into user and system time), and their memory at the start and end of
  * the run: RSS, PSS (the node binary's shared pages divided among the processes mapping them) and
- * anonymous RSS (heap and buffers: growth = leak). Prints a table, the ratios (c)/(a) and
- * (c)/(b), and one JSON line. Figures, not a timed test; nothing asserts.
+ * anonymous RSS (heap and buffers: growth = leak), plus file-backed RSS (the rest of RSS: pages of
+ * the node binary and libraries). Prints a table, the ratios (c)/(a) and (c)/(b), and one JSON
+ * line. Figures, not a timed test; nothing asserts.
  *
  * (c) runs the shipped bundle (dist/6to4-pmt.js, built by `npm run bench`) with the launcher's
  * V8 flags (cli/lab-topology.ts DAEMON_NODE_FLAGS), as /usr/sbin/6to4-pmt does on OpenWrt.
@@ -58,6 +59,8 @@ interface Result {
   pssMb: Record<string, [number, number]>;
   /** Anonymous resident memory start -> end: heap and buffers (growth = leak). */
   anonMb: Record<string, [number, number]>;
+  /** File-backed resident memory start -> end (`RssFile`: mostly pages of the node binary). */
+  fileMb: Record<string, [number, number]>;
 }
 
 /** [user, system] CPU seconds of a process. */
@@ -207,6 +210,7 @@ async function benchKernel(reg: NetnsRegistry): Promise<Result> {
     rssMb: {},
     pssMb: {},
     anonMb: {},
+    fileMb: {},
   };
 }
 
@@ -315,11 +319,13 @@ async function measureAsync(
   const rss0: Record<string, number> = {};
   const pss0: Record<string, number> = {};
   const anon0: Record<string, number> = {};
+  const file0: Record<string, number> = {};
   for (const [k, p] of Object.entries(procs)) {
     cpu0[k] = cpuSeconds(p.pid);
     rss0[k] = rssMb(p.pid);
     pss0[k] = pssMb(p.pid);
     anon0[k] = rssMb(p.pid, "RssAnon");
+    file0[k] = rssMb(p.pid, "RssFile");
   }
   const pk0 = await packets();
   const t = await traffic();
@@ -329,6 +335,7 @@ async function measureAsync(
   const rss: Record<string, [number, number]> = {};
   const pss: Record<string, [number, number]> = {};
   const anon: Record<string, [number, number]> = {};
+  const file: Record<string, [number, number]> = {};
   for (const [k, p] of Object.entries(procs)) {
     const n = (pk1[k] ?? 0) - (pk0[k] ?? 0);
     const [u1, s1] = cpuSeconds(p.pid);
@@ -340,6 +347,7 @@ async function measureAsync(
     rss[k] = [rss0[k]!, rssMb(p.pid)];
     pss[k] = [pss0[k]!, pssMb(p.pid)];
     anon[k] = [anon0[k]!, rssMb(p.pid, "RssAnon")];
+    file[k] = [file0[k]!, rssMb(p.pid, "RssFile")];
   }
   return {
     tcpGbps: t.tcp,
@@ -350,6 +358,7 @@ async function measureAsync(
     rssMb: rss,
     pssMb: pss,
     anonMb: anon,
+    fileMb: file,
   };
 }
 
@@ -406,13 +415,16 @@ async function main(): Promise<number> {
       `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)} ${fmt(r.udpNicPps, 0).padStart(10)}   ${cpu}`,
     );
   }
-  lines.push("memory MB start->end   RSS            PSS            anon (RssAnon)");
+  lines.push("memory MB start->end   RSS            PSS            anon (RssAnon)  file (RssFile)");
   for (const r of results) {
     for (const [k, [a, b]] of Object.entries(r.rssMb)) {
       const [p, q] = r.pssMb[k] ?? [NaN, NaN];
       const [x, y] = r.anonMb[k] ?? [NaN, NaN];
+      const [f, g] = r.fileMb[k] ?? [NaN, NaN];
       const pair = (u: number, v: number): string => `${fmt(u, 1)}->${fmt(v, 1)}`.padEnd(14);
-      lines.push(`${`${r.name}/${k}`.padEnd(22)} ${pair(a, b)} ${pair(p, q)} ${pair(x, y)}`);
+      lines.push(
+        `${`${r.name}/${k}`.padEnd(22)} ${pair(a, b)} ${pair(p, q)} ${pair(x, y)}  ${pair(f, g)}`,
+      );
     }
   }
   const by = (n: string): Result | undefined => results.find((r) => r.name === n);
@@ -433,6 +445,7 @@ async function main(): Promise<number> {
     rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
     pss_mb: Object.fromEntries(results.map((r) => [r.name, r.pssMb])),
     anon_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.anonMb])),
+    file_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.fileMb])),
   };
   lines.push(
     `ratios: TCP ours/kernel ${fmt(out.ratio_tcp_ours_kernel)}, ours/tayga ${fmt(out.ratio_tcp_ours_tayga)}; ` +
