@@ -5,6 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import { isOptionFlag } from "../config/parse.js";
 import type { Role } from "../config/schema.js";
 import { ConfigError } from "../config/config-error.js";
@@ -292,16 +293,7 @@ export function waitForExit(
 }
 
 /**
- * Monotonic milliseconds (CLOCK_MONOTONIC through process.hrtime), what performance.now() gives
- * minus its time origin, without loading node:perf_hooks (its modules stay resident in a daemon).
- */
-export function monotonicMs(): number {
-  const t = process.hrtime();
-  return t[0] * 1000 + t[1] / 1e6;
-}
-
-/**
- * Builds the data plane over the opened ports (clock: monotonicMs) together with its exit
+ * Builds the data plane over the opened ports (clock: performance.now) together with its exit
  * wait (`waitForExit`): a port that disappears logs `stopping: <message>` and exits EXIT_RUNTIME.
  */
 export function createDaemon<S, D extends DataplaneDaemon<S>>(
@@ -315,7 +307,7 @@ export function createDaemon<S, D extends DataplaneDaemon<S>>(
     raw: ports.raw,
     state,
     log,
-    now: monotonicMs,
+    now: () => performance.now(),
     onFatal: (err) => {
       log.error(`stopping: ${err.message}`);
       exiting.exit(EXIT_RUNTIME);
