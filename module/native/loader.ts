@@ -52,10 +52,12 @@ export interface TunOffloadStats {
   csumCompleted: number;
   /** Super-packets or packets dropped as malformed or too large for a ring slot. */
   gsoDropped: number;
-  /** Super-packets written (each coalesced from several segments). */
+  /** Super-packets written (each coalesced from several TCP segments or UDP datagrams). */
   groWrites: number;
-  /** Segments written inside them. */
+  /** Segments (TCP) and datagrams (UDP) written inside them. */
   groPackets: number;
+  /** The kernel takes UDP super-packets too (USO, Linux 6.2+; off with PMT_NO_TUN_USO=1). */
+  udpSuperPackets: boolean;
 }
 
 /**

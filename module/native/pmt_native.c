@@ -68,6 +68,12 @@
 #ifndef TUN_F_TSO6
 #define TUN_F_TSO6 0x04
 #endif
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 
 #include <node_api.h>
 #include <uv.h>
@@ -266,6 +272,7 @@ typedef struct {
 #define VNET_F_NEEDS_CSUM 1
 #define VNET_GSO_NONE 0
 #define VNET_GSO_TCPV6 4
+#define VNET_GSO_UDP_L4 5
 #define VNET_GSO_ECN 0x80
 
 #define TCP_FIN 0x01
@@ -284,6 +291,7 @@ typedef struct {
 #define TUN_FD_TABLE 1024
 typedef struct {
   uint8_t vnet;
+  uint8_t uso; /* the kernel takes UDP super-packets (VIRTIO_NET_HDR_GSO_UDP_L4, Linux 6.2+) */
   double super_reads, segments, csum_completed, gso_dropped, gro_writes, gro_packets;
 } tun_offload_t;
 static tun_offload_t tun_off[TUN_FD_TABLE];
@@ -377,15 +385,29 @@ static int gro_candidate(const uint8_t *q, int32_t len, int *hl) {
   return 1;
 }
 
+/* A UDP datagram that may be coalesced (only where the kernel takes UDP super-packets, USO):
+ * IPv6 with UDP right after the fixed header, lengths consistent, data in it, a checksum (zero
+ * is invalid in IPv6, RFC 8200 §8.1). */
+static int uso_candidate(const uint8_t *q, int32_t len) {
+  return len >= 49 && (q[0] >> 4) == 6 && q[6] == 17 && 40 + rd16(q + 4) == len &&
+         rd16(q + 44) == len - 40 && (q[46] | q[47]) != 0;
+}
+
+/* UDP checksum of an IPv6 packet with UDP at offset 40 is valid. */
+static int udp6_csum_ok(const uint8_t *q, int32_t len) {
+  uint32_t ul = (uint32_t)len - 40;
+  return csum_fold(csum_add(pseudo6(q, ul, 17), q + 40, ul)) == 0xffff;
+}
+
 /* TCP checksum of an IPv6 packet with TCP at offset 40 is valid. */
 static int tcp6_csum_ok(const uint8_t *q, int32_t len) {
   uint32_t tl = (uint32_t)len - 40;
   return csum_fold(csum_add(pseudo6(q, tl, 6), q + 40, tl)) == 0xffff;
 }
 
-/* Same flow (addresses and ports): q is IPv6 + TCP of at least 44 bytes. */
-static int same_tcp_flow(const uint8_t *a, const uint8_t *b) {
-  return memcmp(a + 8, b + 8, 32) == 0 && memcmp(a + 40, b + 40, 4) == 0;
+/* Same flow (protocol, addresses and ports): both IPv6 of at least 44 bytes. */
+static int same_flow(const uint8_t *a, const uint8_t *b) {
+  return a[6] == b[6] && memcmp(a + 8, b + 8, 32) == 0 && memcmp(a + 40, b + 40, 4) == 0;
 }
 
 /* One writev of a TUN write batch: iov[0..niov), carrying `packets` packets. */
@@ -428,16 +450,19 @@ static const vnet_hdr_t VNET_PLAIN = {0, VNET_GSO_NONE, 0, 0, 0, 0};
  * vnet is 0). Per flow the order is kept; flows may be reordered among themselves. Returns the
  * number of units in g->w.
  */
-static int gro_group(gro_scratch_t *g, int vnet, uint8_t **ptrs, const int32_t *lens, int n,
-                     tun_offload_t *stats) {
+static int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int32_t *lens,
+                     int n, tun_offload_t *stats) {
   int nu = 0;
   for (int i = 0; i < n; i++) {
     uint8_t *q = ptrs[i];
     int32_t len = lens[i];
     int hl = 0;
-    int cand = vnet && gro_candidate(q, len, &hl);
+    int proto = vnet && len >= 48 && (q[0] >> 4) == 6 ? q[6] : 0;
+    int cand = proto == 6 ? gro_candidate(q, len, &hl)
+               : proto == 17 && uso ? (hl = 48, uso_candidate(q, len))
+                                    : 0;
     int target = -1;
-    if (vnet && len >= 44 && (q[0] >> 4) == 6 && q[6] == 6) {
+    if (proto == 6 || proto == 17) {
       /* The latest unit of the same flow decides: append or start a new one (never append to
        * an older one, which would reorder the flow). */
       int looked = 0;
@@ -445,19 +470,23 @@ static int gro_group(gro_scratch_t *g, int vnet, uint8_t **ptrs, const int32_t *
         gro_unit_t *gu = &g->units[u];
         if (gu->hl == 0) continue;
         looked++;
-        if (!same_tcp_flow(gu->head, q)) continue;
-        if (cand && gu->open && gu->hl == hl && memcmp(gu->head, q, 4) == 0 &&
-            gu->head[7] == q[7] && rd32(q + 44) == gu->next_seq &&
-            memcmp(gu->head + 48, q + 48, 4) == 0 && memcmp(gu->head + 52, q + 52, 1) == 0 &&
-            memcmp(gu->head + 54, q + 54, 2) == 0 &&
-            memcmp(gu->head + 60, q + 60, (size_t)hl - 60) == 0 && len - hl <= gu->gso &&
-            gu->count < GRO_MAX_SEGS && hl + gu->total + (len - hl) <= 65535 &&
-            (gu->verified || (gu->verified = tcp6_csum_ok(gu->head, gu->head_len)) == 1) &&
-            tcp6_csum_ok(q, len)) {
+        if (!same_flow(gu->head, q)) continue;
+        int ok = cand && gu->open && gu->hl == hl && memcmp(gu->head, q, 4) == 0 &&
+                 gu->head[7] == q[7] && len - hl <= gu->gso && gu->count < GRO_MAX_SEGS &&
+                 hl + gu->total + (len - hl) <= 65535;
+        if (ok && proto == 6)
+          ok = rd32(q + 44) == gu->next_seq && memcmp(gu->head + 48, q + 48, 4) == 0 &&
+               memcmp(gu->head + 52, q + 52, 1) == 0 && memcmp(gu->head + 54, q + 54, 2) == 0 &&
+               memcmp(gu->head + 60, q + 60, (size_t)hl - 60) == 0 &&
+               (gu->verified || (gu->verified = tcp6_csum_ok(gu->head, gu->head_len)) == 1) &&
+               tcp6_csum_ok(q, len);
+        else if (ok)
+          ok = (gu->verified || (gu->verified = udp6_csum_ok(gu->head, gu->head_len)) == 1) &&
+               udp6_csum_ok(q, len);
+        if (ok)
           target = u;
-        } else {
+        else
           gu->open = 0; /* the flow moved on (retransmission, FIN, other size): start anew */
-        }
         break;
       }
     }
@@ -465,9 +494,12 @@ static int gro_group(gro_scratch_t *g, int vnet, uint8_t **ptrs, const int32_t *
       gro_unit_t *gu = &g->units[target];
       gu->count++;
       gu->total += len - hl;
-      gu->next_seq += (uint32_t)(len - hl);
-      gu->last_flags = q[53];
-      if (len - hl < gu->gso || (q[53] & TCP_PSH)) gu->open = 0;
+      if (proto == 6) {
+        gu->next_seq += (uint32_t)(len - hl);
+        gu->last_flags = q[53];
+        if (q[53] & TCP_PSH) gu->open = 0;
+      }
+      if (len - hl < gu->gso) gu->open = 0;
       g->member_unit[i] = target;
       continue;
     }
@@ -478,10 +510,10 @@ static int gro_group(gro_scratch_t *g, int vnet, uint8_t **ptrs, const int32_t *
     gu->gso = cand ? len - hl : 0;
     gu->total = cand ? len - hl : 0;
     gu->count = 1;
-    gu->open = cand && !(q[53] & TCP_PSH);
+    gu->open = cand && !(proto == 6 && (q[53] & TCP_PSH));
     gu->verified = 0;
-    gu->next_seq = cand ? rd32(q + 44) + (uint32_t)(len - hl) : 0;
-    gu->last_flags = cand ? q[53] : 0;
+    gu->next_seq = cand && proto == 6 ? rd32(q + 44) + (uint32_t)(len - hl) : 0;
+    gu->last_flags = cand && proto == 6 ? q[53] : 0;
     gu->first_pkt = i;
     g->member_unit[i] = nu;
     nu++;
@@ -502,19 +534,24 @@ static int gro_group(gro_scratch_t *g, int vnet, uint8_t **ptrs, const int32_t *
       continue;
     }
     uint8_t *h = g->hdrs[u];
+    int tcp = gu->head[6] == 6;
     memcpy(h, gu->head, (size_t)gu->hl);
     uint32_t tl = (uint32_t)(gu->hl - 40 + gu->total);
     wr16(h + 4, tl);
-    h[53] = gu->last_flags;
-    uint16_t ps = csum_fold(pseudo6(h, tl, 6)); /* the partial sum the kernel completes */
-    memcpy(h + 56, &ps, 2);
+    if (tcp)
+      h[53] = gu->last_flags;
+    else
+      wr16(h + 44, tl); /* UDP length of the whole super-packet, as udp_send_skb writes it */
+    /* The checksum field holds the pseudo-header sum the kernel completes per segment. */
+    uint16_t ps = csum_fold(pseudo6(h, tl, tcp ? 6 : 17));
+    memcpy(h + (tcp ? 56 : 46), &ps, 2);
     vnet_hdr_t *v = &g->vh[u];
     v->flags = VNET_F_NEEDS_CSUM;
-    v->gso_type = VNET_GSO_TCPV6;
+    v->gso_type = tcp ? VNET_GSO_TCPV6 : VNET_GSO_UDP_L4;
     v->hdr_len = (uint16_t)gu->hl;
     v->gso_size = (uint16_t)gu->gso;
     v->csum_start = 40;
-    v->csum_offset = 16;
+    v->csum_offset = tcp ? 16 : 6;
     w->iov[0] = (struct iovec){v, sizeof *v};
     w->iov[1] = (struct iovec){h, (size_t)gu->hl};
     w->niov = 2;
@@ -549,7 +586,7 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
     return throw_type(env, "openTun(name, offload?: boolean)");
   struct ifreq ifr;
   int fd = -1;
-  int vnet = 0;
+  int vnet = 0, uso = 0;
   for (int attempt = want_offload ? 0 : 1; attempt < 2; attempt++) {
     fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return throw_errno(env, errno, "open", "/dev/net/tun");
@@ -569,12 +606,22 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
         continue;
       }
       vnet = 1;
+      /* Does this kernel take UDP super-packets (USO, Linux 6.2+)? Ask for it, then switch it
+       * off again: we write UDP super-packets but never want them on read. */
+      const char *no_uso = getenv("PMT_NO_TUN_USO");
+      if (!(no_uso != NULL && no_uso[0] != 0 && strcmp(no_uso, "0") != 0) &&
+          ioctl(fd, TUNSETOFFLOAD,
+                (unsigned long)(TUN_F_CSUM | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6)) == 0) {
+        uso = 1;
+        if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO6)) < 0) uso = 0;
+      }
     }
     break;
   }
   if (fd >= 0 && fd < TUN_FD_TABLE) {
     memset(&tun_off[fd], 0, sizeof tun_off[fd]);
     tun_off[fd].vnet = (uint8_t)vnet;
+    tun_off[fd].uso = (uint8_t)uso;
   }
   napi_value obj, fd_v, name_v, off_v;
   napi_create_object(env, &obj);
@@ -588,8 +635,8 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-/* tunOffloadStats(fd): { superReads, segments, csumCompleted, gsoDropped, groWrites, groPackets }
- * for a TUN opened with offload, else null. */
+/* tunOffloadStats(fd): { superReads, segments, csumCompleted, gsoDropped, groWrites, groPackets,
+ * udpSuperPackets } for a TUN opened with offload, else null. */
 static napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
   CHECK_ARGC(1);
   int32_t fd;
@@ -607,6 +654,9 @@ static napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "gsoDropped", num(env, t->gso_dropped));
   napi_set_named_property(env, o, "groWrites", num(env, t->gro_writes));
   napi_set_named_property(env, o, "groPackets", num(env, t->gro_packets));
+  napi_value uso;
+  napi_get_boolean(env, t->uso, &uso);
+  napi_set_named_property(env, o, "udpSuperPackets", uso);
   return o;
 }
 
@@ -1461,7 +1511,7 @@ static napi_value write_tun(napi_env env, napi_callback_info info) {
       }
       i++;
     }
-    int nu = gro_group(&g, off != NULL, ptrs, plen, n, off);
+    int nu = gro_group(&g, off != NULL, off != NULL && off->uso, ptrs, plen, n, off);
     int stopped;
     sent += write_units(u, fd, g.w, nu, &res, &stopped);
     if (stopped) {
