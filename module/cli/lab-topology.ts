@@ -248,7 +248,7 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
  *                            after TurboFan warmed up (anon 15 -> 12.5 MB); the heap is a few MB,
  *                            so GC on the main thread costs no measurable throughput;
  *   --no-sparkplug           no baseline (Sparkplug) tier between the interpreter and TurboFan:
- *                            its compiler and the builtins its code calls are ~0.8 MB of the node
+ *                            its compiler and the builtins its code calls are 0.4-0.7 MB of the node
  *                            binary resident per daemon; the packet path is TurboFan code either
  *                            way, so CPU per packet is unchanged (README, Benchmark).
  * All three exist in the V8 of Node 18, 20 and 22.
