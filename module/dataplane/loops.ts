@@ -8,7 +8,7 @@
  * per destination port. Nothing allocated per packet.
  */
 import type { IoError, Ipv4RawSocket, Ipv4RxRing, Port, RxRing, TunDevice } from "../io/ports.js";
-import { TUN_HEADROOM_BYTES } from "../io/ports.js";
+import { createRxRing, TUN_HEADROOM_BYTES } from "../io/ports.js";
 import { DROP_TX_ERROR } from "../addr/drop-reason.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { TxBatch } from "./tx-batch.js";
@@ -61,11 +61,14 @@ export interface WireBatchPath<S> {
   ): void;
 }
 
-/** A receive ring of `BATCH_SIZE_PACKETS` buffers of `PACKET_BUFFER_BYTES`, allocated once. */
+/**
+ * A receive ring of `BATCH_SIZE_PACKETS` buffers of `PACKET_BUFFER_BYTES`, allocated once, as one
+ * slab: a fresh large allocation is zero pages the kernel maps only when a packet lands there,
+ * so the ring costs the memory its packets touch (one or two pages for most), not 64 KiB per
+ * buffer zero-filled up front (2.8 MB of resident memory per daemon, measured).
+ */
 export function createRing(offset: number): RxRing {
-  const bufs: Buffer[] = [];
-  for (let i = 0; i < BATCH_SIZE_PACKETS; i++) bufs.push(Buffer.alloc(PACKET_BUFFER_BYTES));
-  return { bufs, sizes: new Int32Array(BATCH_SIZE_PACKETS), offset };
+  return createRxRing(BATCH_SIZE_PACKETS, PACKET_BUFFER_BYTES, offset);
 }
 
 function createIpv4Ring(): Ipv4RxRing {

@@ -30,6 +30,8 @@ import type { ErrnoClass } from "./errno.js";
 import type { TunOffloadStats } from "../native/loader.js";
 
 export type { TunOffloadStats };
+/** Receive rings, allocated once by the owner of a loop (io/ring.ts). */
+export { createRxRing } from "./ring.js";
 
 export const TUN_HEADROOM_BYTES = 20;
 

@@ -5,8 +5,8 @@
  *   (c) ours     lan --- cpe (6to4-pmt) === isp (IPv4) === relay (6to4-pmt) --- inet
  * For each: iperf3 TCP throughput (10 s), 64-byte UDP packets per second received (iperf3 -u
  * -l 64 unlimited, 5 s), CPU time of the translator/tunnel processes per packet they produced
- * (per direction, split into user and system time), and their memory at the start and end of
- * the run: RSS, PSS (the node binary's shared pages divided among the processes mapping them) and
+ * (per direction, split into user and system time, and into the TCP and UDP parts), and their
+ * memory at the start and end of the run: RSS, PSS (the node binary's shared pages divided among the processes mapping them) and
  * anonymous RSS (heap and buffers: growth = leak), plus file-backed RSS (the rest of RSS: pages of
  * the node binary and libraries). Prints a table, the ratios (c)/(a) and (c)/(b), and one JSON
  * line. Figures, not a timed test; nothing asserts.
@@ -47,11 +47,13 @@ interface Result {
   tcpGbps: number;
   /** 64-byte UDP packets per second the iperf3 server read (the spec's figure). */
   udpPps: number;
-  /** The same packets counted at the server namespace's interfaces (rx_packets): what the
+  /** The same datagrams counted by the server namespace's UDP layer (nsUdpDatagrams): what the
    * translator delivered, whether or not the CPU-starved iperf3 server got to read it. */
   udpNicPps: number;
   /** CPU µs per packet produced, per process. */
   cpuUsPerPacket: Record<string, number>;
+  /** CPU µs per packet in the TCP and in the UDP64 part of the run: [tcp, udp]. */
+  cpuPhaseUs: Record<string, [number, number]>;
   /** The same split into [user, system]. */
   cpuSplitUs: Record<string, [number, number]>;
   rssMb: Record<string, [number, number]>;
@@ -118,23 +120,33 @@ async function iperfTcp(
   }
 }
 
-/** Packets received by the interfaces of a namespace (all but lo). */
-function nsRxPackets(reg: NetnsRegistry, ns: string): number {
-  const out = reg.exec(ns, [
-    "sh",
-    "-c",
-    'for d in /sys/class/net/*; do [ "${d##*/}" = lo ] || cat "$d/statistics/rx_packets"; done',
-  ]).stdout;
-  return out
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .reduce((a, l) => a + Number(l), 0);
+/**
+ * UDP datagrams that reached the UDP layer of a namespace (IPv4 + IPv6: delivered, no port, or
+ * dropped on a full socket buffer), from /proc/net/snmp and snmp6. Counted per datagram, also
+ * when they crossed the last link as one UDP super-packet (interface rx_packets counts those as
+ * one).
+ */
+function nsUdpDatagrams(reg: NetnsRegistry, ns: string): number {
+  const v4 = reg.exec(ns, ["cat", "/proc/net/snmp"]).stdout.split("\n");
+  const names = (v4.find((l) => l.startsWith("Udp: ")) ?? "").split(/\s+/);
+  const values = (v4.filter((l) => l.startsWith("Udp: "))[1] ?? "").split(/\s+/);
+  const four = (k: string): number => Number(values[names.indexOf(k)] ?? 0) || 0;
+  const v6 = reg.exec(ns, ["cat", "/proc/net/snmp6"]).stdout;
+  const six = (k: string): number => Number(new RegExp(`^${k}\\s+(\\d+)`, "m").exec(v6)?.[1] ?? 0);
+  return (
+    four("InDatagrams") +
+    four("NoPorts") +
+    four("InErrors") +
+    six("Udp6InDatagrams") +
+    six("Udp6NoPorts") +
+    six("Udp6InErrors")
+  );
 }
 
 interface UdpRate {
   /** Read by the iperf3 server, per second. */
   app: number;
-  /** Arrived at the server namespace's interfaces, per second of the test. */
+  /** Reached the server namespace's UDP layer (nsUdpDatagrams), per second of the test. */
   nic: number;
 }
 
@@ -148,7 +160,7 @@ async function iperfUdp(
 ): Promise<UdpRate> {
   const srv = reg.spawn(serverNs, ["iperf3", "-s", "-1", "-B", bindAddr, "-p", String(port), "-J"]);
   await new Promise((r) => setTimeout(r, 400));
-  const rx0 = nsRxPackets(reg, serverNs);
+  const rx0 = nsUdpDatagrams(reg, serverNs);
   await reg.execAsync(
     clientNs,
     [
@@ -168,7 +180,7 @@ async function iperfUdp(
     ],
     (UDP_SECONDS + 20) * 1000,
   );
-  const nic = (nsRxPackets(reg, serverNs) - rx0) / UDP_SECONDS;
+  const nic = (nsUdpDatagrams(reg, serverNs) - rx0) / UDP_SECONDS;
   await reg.waitFor(() => srv.hasExited(), 5000);
   await reg.stop(srv, 2000);
   try {
@@ -206,6 +218,7 @@ async function benchKernel(reg: NetnsRegistry): Promise<Result> {
     udpPps: udp.app,
     udpNicPps: udp.nic,
     cpuUsPerPacket: {},
+    cpuPhaseUs: {},
     cpuSplitUs: {},
     rssMb: {},
     pssMb: {},
@@ -253,10 +266,11 @@ async function benchTayga(reg: NetnsRegistry): Promise<Result> {
   const res = await measure(
     reg,
     { tayga },
-    async () => ({
-      tcp: await iperfTcp(reg, c, s, "203.0.113.2", target, 5303),
-      udp: await iperfUdp(reg, c, s, "203.0.113.2", target, 5304),
-    }),
+    async (mark) => {
+      const tcp = await iperfTcp(reg, c, s, "203.0.113.2", target, 5303);
+      await mark();
+      return { tcp, udp: await iperfUdp(reg, c, s, "203.0.113.2", target, 5304) };
+    },
     () => ({ tayga: rxPackets(reg, r, "nat64") }),
   );
   await reg.stop(tayga, 2000);
@@ -289,16 +303,18 @@ async function benchOurs(reg: NetnsRegistry): Promise<Result> {
   const res = await measureAsync(
     reg,
     procs,
-    async () => ({
-      tcp: await iperfTcp(reg, c.lanNs, t.inet, LAB_SERVER, LAB_SERVER, 5305),
-      udp: await iperfUdp(reg, c.lanNs, t.inet, LAB_SERVER, LAB_SERVER, 5306),
-    }),
+    async (mark) => {
+      const tcp = await iperfTcp(reg, c.lanNs, t.inet, LAB_SERVER, LAB_SERVER, 5305);
+      await mark();
+      return { tcp, udp: await iperfUdp(reg, c.lanNs, t.inet, LAB_SERVER, LAB_SERVER, 5306) };
+    },
     packets,
   );
   return { name: "6to4-pmt", ...res };
 }
 
-type Traffic = () => Promise<{ tcp: number; udp: UdpRate }>;
+/** Runs the TCP test, calls `mark()`, runs the UDP test. */
+type Traffic = (mark: () => Promise<void>) => Promise<{ tcp: number; udp: UdpRate }>;
 
 function measure(
   reg: NetnsRegistry,
@@ -328,8 +344,26 @@ async function measureAsync(
     file0[k] = rssMb(p.pid, "RssFile");
   }
   const pk0 = await packets();
-  const t = await traffic();
+  const cpuMid: Record<string, number> = {};
+  let pkMid: Record<string, number> = {};
+  const t = await traffic(async () => {
+    pkMid = await packets();
+    for (const [k, p] of Object.entries(procs)) {
+      const [u, y] = cpuSeconds(p.pid);
+      cpuMid[k] = u + y;
+    }
+  });
   const pk1 = await packets();
+  const cpuPhaseUs: Record<string, [number, number]> = {};
+  for (const [k, p] of Object.entries(procs)) {
+    const [u0, s0] = cpu0[k]!;
+    const [u1, s1] = cpuSeconds(p.pid);
+    const perPacket = (cpu: number, n: number): number => (n > 0 ? (cpu * 1e6) / n : NaN);
+    cpuPhaseUs[k] = [
+      perPacket(cpuMid[k]! - (u0 + s0), (pkMid[k] ?? 0) - (pk0[k] ?? 0)),
+      perPacket(u1 + s1 - cpuMid[k]!, (pk1[k] ?? 0) - (pkMid[k] ?? 0)),
+    ];
+  }
   const cpuUsPerPacket: Record<string, number> = {};
   const cpuSplitUs: Record<string, [number, number]> = {};
   const rss: Record<string, [number, number]> = {};
@@ -354,6 +388,7 @@ async function measureAsync(
     udpPps: t.udp.app,
     udpNicPps: t.udp.nic,
     cpuUsPerPacket,
+    cpuPhaseUs,
     cpuSplitUs,
     rssMb: rss,
     pssMb: pss,
@@ -401,7 +436,7 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
   const lines = [
-    "config      TCP Gbit/s   UDP64 pps  (at NIC)   CPU µs/pkt = user + sys (per process)",
+    "config      TCP Gbit/s   UDP64 pps  (at UDP)   CPU µs/pkt = user + sys (per process)",
   ];
   for (const r of results) {
     const cpu =
@@ -414,6 +449,13 @@ async function main(): Promise<number> {
     lines.push(
       `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)} ${fmt(r.udpNicPps, 0).padStart(10)}   ${cpu}`,
     );
+  }
+  lines.push("CPU µs/pkt by part of the run: TCP / UDP64");
+  for (const r of results) {
+    const parts = Object.entries(r.cpuPhaseUs).map(
+      ([k, [tcp, udp]]) => `${k} ${fmt(tcp)} / ${fmt(udp)}`,
+    );
+    if (parts.length > 0) lines.push(`${r.name.padEnd(11)} ${parts.join(", ")}`);
   }
   lines.push("memory MB start->end   RSS            PSS            anon (RssAnon)  file (RssFile)");
   for (const r of results) {
@@ -442,6 +484,7 @@ async function main(): Promise<number> {
     ratio_nic_pps_ours_tayga: ratio(ours.udpNicPps, by("tayga")?.udpNicPps),
     cpu_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuUsPerPacket])),
     cpu_user_sys_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuSplitUs])),
+    cpu_tcp_udp_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuPhaseUs])),
     rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
     pss_mb: Object.fromEntries(results.map((r) => [r.name, r.pssMb])),
     anon_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.anonMb])),
@@ -450,7 +493,7 @@ async function main(): Promise<number> {
   lines.push(
     `ratios: TCP ours/kernel ${fmt(out.ratio_tcp_ours_kernel)}, ours/tayga ${fmt(out.ratio_tcp_ours_tayga)}; ` +
       `UDP64 ours/kernel ${fmt(out.ratio_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_pps_ours_tayga)} ` +
-      `(at the server's NIC: ours/kernel ${fmt(out.ratio_nic_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_nic_pps_ours_tayga)})`,
+      `(reaching the server's UDP layer: ours/kernel ${fmt(out.ratio_nic_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_nic_pps_ours_tayga)})`,
   );
   process.stdout.write(lines.join("\n") + "\n" + JSON.stringify(out) + "\n");
   return 0;
