@@ -254,11 +254,12 @@ export class KernelSetup {
   }
 }
 
-/** One line: `counters {"traffic":{...},"drops":{...}}` (only non-zero drops). */
+/** One line: `counters {"traffic":{...},"drops":{...}[,"offload":{...}]}` (non-zero drops). */
 export function formatCountersLine(s: CountersSnapshot): string {
   const drops: Record<string, number> = {};
   for (const [k, v] of Object.entries(s.drops)) if (v !== 0) drops[k] = v;
-  return `counters ${JSON.stringify({ traffic: s.traffic, drops })}`;
+  const o = s.offload === undefined ? {} : { offload: s.offload };
+  return `counters ${JSON.stringify({ traffic: s.traffic, drops, ...o })}`;
 }
 
 /**

@@ -66,7 +66,19 @@ export class DataplaneCounters {
 export interface CountersSnapshot {
   traffic: Record<string, number>;
   drops: Record<string, number>;
+  /** TCP/UDP offload over the TUN (io/ports.ts offloadStats), when it is on. */
+  offload?: Record<string, number>;
 }
+
+/** Offload counter names as exported (snake case of io/ports.ts TunOffloadStats). */
+export const OFFLOAD_COUNTER_NAMES = {
+  superReads: "super_packets_read",
+  segments: "segments_cut",
+  csumCompleted: "checksums_completed",
+  gsoDropped: "dropped",
+  groWrites: "super_packets_written",
+  groPackets: "packets_coalesced",
+} as const;
 
 /** Prometheus text exposition (version 0.0.4) of a snapshot, prefixed `sixto4pmt_`. */
 export function formatPrometheus(role: string, s: CountersSnapshot): string {
@@ -80,6 +92,15 @@ export function formatPrometheus(role: string, s: CountersSnapshot): string {
   lines.push("# TYPE sixto4pmt_drops_total counter");
   for (const [name, v] of Object.entries(s.drops)) {
     lines.push(`sixto4pmt_drops_total{role="${role}",reason="${name}"} ${v}`);
+  }
+  if (s.offload !== undefined) {
+    lines.push(
+      "# HELP sixto4pmt_tun_offload_total TUN offload: super-packets cut on read, coalesced on write.",
+    );
+    lines.push("# TYPE sixto4pmt_tun_offload_total counter");
+    for (const [name, v] of Object.entries(s.offload)) {
+      lines.push(`sixto4pmt_tun_offload_total{role="${role}",counter="${name}"} ${v}`);
+    }
   }
   return lines.join("\n") + "\n";
 }

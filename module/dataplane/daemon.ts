@@ -5,7 +5,7 @@
  * and builds its two processing paths (once, at construction; nothing here runs per packet).
  */
 import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
-import { DataplaneCounters, type CountersSnapshot } from "./counters.js";
+import { DataplaneCounters, OFFLOAD_COUNTER_NAMES, type CountersSnapshot } from "./counters.js";
 import { runTunToWireLoop, runWireToTunLoop, type LoopContext, type Logger } from "./loops.js";
 import type { TunBatchPath, WireBatchPath } from "./loops.js";
 
@@ -88,8 +88,17 @@ export class DataplaneDaemon<S> {
     return this.running;
   }
 
-  /** Copy of the counters (packets/bytes each way, drops by reason). */
+  /** Copy of the counters (packets/bytes each way, drops by reason, TUN offload when on). */
   counters(): CountersSnapshot {
-    return this.stats.snapshot();
+    const s = this.stats.snapshot();
+    const o = this.options.tun.offloadStats?.();
+    if (o) {
+      const offload: Record<string, number> = {};
+      for (const [k, name] of Object.entries(OFFLOAD_COUNTER_NAMES)) {
+        offload[name] = o[k as keyof typeof OFFLOAD_COUNTER_NAMES];
+      }
+      s.offload = offload;
+    }
+    return s;
   }
 }

@@ -21,6 +21,7 @@ import {
   readCounters,
   startLab,
   tcpTransfer,
+  type Counters,
   type RunningLab,
 } from "../support/dataplane-harness.js";
 
@@ -70,6 +71,8 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
 
   test("iperf3 TCP transfer LAN -> server", { skip: toolSkipReason("iperf3") }, async () => {
     const c = lab.t.cpes[0]!;
+    const cpe0 = await readCounters(reg, lab.cpes[0]!);
+    const relay0 = await readCounters(reg, lab.relays[0]!);
     const srv = reg.spawn(lab.t.inet, ["iperf3", "-s", "-1", "-B", LAB_SERVER, "-p", "5201"]);
     await new Promise((r) => setTimeout(r, 300));
     const cl = await reg.execAsync(
@@ -83,6 +86,23 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
       end: { sum_received: { bytes: number; bits_per_second: number } };
     };
     assert.ok(j.end.sum_received.bytes > 1_000_000, `received ${j.end.sum_received.bytes} bytes`);
+    // TCP offload over the TUNs (native "TUN offload"): the CPE cut the LAN host's super-packets
+    // into segments, the relay wrote the server's segments as super-packets.
+    const cpe1 = await readCounters(reg, lab.cpes[0]!);
+    const relay1 = await readCounters(reg, lab.relays[0]!);
+    const delta = (a: Counters, b: Counters, k: string): number =>
+      (b.offload?.[k] ?? 0) - (a.offload?.[k] ?? 0);
+    assert.ok(delta(cpe0, cpe1, "super_packets_read") > 0, JSON.stringify(cpe1.offload));
+    assert.ok(
+      delta(cpe0, cpe1, "segments_cut") > delta(cpe0, cpe1, "super_packets_read"),
+      JSON.stringify(cpe1.offload),
+    );
+    assert.ok(delta(relay0, relay1, "super_packets_written") > 0, JSON.stringify(relay1.offload));
+    assert.ok(
+      delta(relay0, relay1, "packets_coalesced") > delta(relay0, relay1, "super_packets_written"),
+      JSON.stringify(relay1.offload),
+    );
+    assert.equal(delta(cpe0, cpe1, "dropped") + delta(relay0, relay1, "dropped"), 0);
   });
 
   test("UDP datagrams are echoed through CPE and relay", async () => {

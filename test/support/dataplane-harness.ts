@@ -52,6 +52,8 @@ export async function startLab(
 export interface Counters {
   traffic: Record<string, number>;
   drops: Record<string, number>;
+  /** TUN offload counters (dataplane/counters.ts OFFLOAD_COUNTER_NAMES), when offload is on. */
+  offload?: Record<string, number>;
 }
 
 /** Asks a daemon for its counters (SIGUSR1 -> `counters {json}` on stderr). */
@@ -63,7 +65,7 @@ export async function readCounters(reg: NetnsRegistry, p: NsProcess): Promise<Co
   const m = re.exec(p.stderr().slice(before));
   if (m === null) throw new Error(`no counters from ${p.ns}:\n${p.stderr().slice(-2000)}`);
   const c = JSON.parse(m[1]!) as Counters;
-  return { traffic: c.traffic, drops: c.drops ?? {} };
+  return { traffic: c.traffic, drops: c.drops ?? {}, offload: c.offload };
 }
 
 /** Runs a TCP transfer `bytes` from `fromNs` to `[host]:port` served in `toNs`. */

@@ -79,4 +79,6 @@ test("daemon args: --x v, --x=v, bare booleans, repeated and comma lists, --conf
 test("counters line: one JSON line with only non-zero drops", () => {
   const line = formatCountersLine({ traffic: { in_packets: 3 }, drops: { a: 0, b: 2 } });
   assert.equal(line, 'counters {"traffic":{"in_packets":3},"drops":{"b":2}}');
+  const withOffload = formatCountersLine({ traffic: {}, drops: {}, offload: { segments_cut: 5 } });
+  assert.equal(withOffload, 'counters {"traffic":{},"drops":{},"offload":{"segments_cut":5}}');
 });

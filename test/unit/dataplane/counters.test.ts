@@ -35,6 +35,10 @@ test("Prometheus exposition: one line per counter and reason", () => {
   assert.match(text, /^sixto4pmt_drops_total\{role="relay",reason="own_ipv4_embedded"\} 1$/m);
   assert.match(text, /^sixto4pmt_traffic_total\{role="relay",counter="out_packets"\} 0$/m);
   assert.ok(text.endsWith("\n"));
+  assert.doesNotMatch(text, /tun_offload/, "no offload family without offload counters");
+  const off = formatPrometheus("cpe", { ...c.snapshot(), offload: { segments_cut: 44 } });
+  assert.match(off, /^# TYPE sixto4pmt_tun_offload_total counter$/m);
+  assert.match(off, /^sixto4pmt_tun_offload_total\{role="cpe",counter="segments_cut"\} 44$/m);
 });
 
 test("token bucket: burst, refill by elapsed time, rate 0 never sends", () => {
