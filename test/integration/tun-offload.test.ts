@@ -8,7 +8,9 @@
  *    The kernel receives ONE packet on A (rx_packets), forwards it as one (B hands us one), and the
  *    test reads back the 8 original segments, byte for byte (hop limit one lower), each with the
  *    checksum it had: our segmentation recomputes exactly what the sender had.
- *    A segment with a bad checksum is never merged: it arrives alone and still bad.
+ *    A segment with a bad checksum is never merged: it arrives alone and still bad. Interleaved
+ *    flows merge per flow; UDP datagrams too where the kernel takes UDP super-packets. Run once
+ *    through io_uring and once through the readv/writev loops.
  * 2. Real TCP: iperf3 between two namespaces whose only link is this test relaying packets
  *    between their TUNs; the sender's TSO super-packets are cut on read, the segments coalesced
  *    again on write, and the receiving kernel counts every byte.
@@ -25,16 +27,20 @@ import {
   nsPath,
   sleep,
   track,
+  tryLoadNative,
   until,
 } from "../support/native-fixtures.js";
 import { buildTcpPacket, buildUdpPacket } from "../support/packet-builder.js";
 import { internetChecksum, pseudoHeaderSumV6 } from "../../module/codec/checksum.js";
 
 const skip = nativeSkipReason() ?? toolSkipReason("iperf3");
+/** Offload is tested through both write paths (io_uring, the writev loop) and read paths. */
+const hasIoUring = skip ? false : (tryLoadNative().binding?.setIoUring(true) ?? false);
 const reg = new NetnsRegistry();
 const pid = process.pid;
 
 after(async () => {
+  tryLoadNative().binding?.setIoUring(true);
   closeTrackedPorts();
   await reg.cleanup();
 });
@@ -55,164 +61,173 @@ function tcpChecksumOk(p: Buffer): boolean {
   return internetChecksum(p, 40, p.length, ph) === 0;
 }
 
-test(
-  "offload: 8 in-order segments cross the kernel as ONE super-packet and come back as the same 8",
-  { skip },
-  async () => {
-    const ns = reg.createNamespace("gso", { forwarding: true });
-    const A = `pga${pid}`.slice(0, 15);
-    const B = `pgb${pid}`.slice(0, 15);
-    const a = openIn(ns, A);
-    const b = openIn(ns, B);
-    assert.equal(a.offload, true, "this kernel refused IFF_VNET_HDR/TUNSETOFFLOAD");
-    reg.must(["ip", "-n", ns, "addr", "add", "2001:db8:a::1/64", "dev", A]);
-    reg.must(["ip", "-n", ns, "addr", "add", "2001:db8:b::1/64", "dev", B]);
+for (const mode of ["io_uring", "readv/writev"] as const) {
+  const wantUring = mode === "io_uring";
+  const modeSkip = skip ?? (wantUring && !hasIoUring ? "io_uring not available here" : false);
+  test(
+    `offload (${mode}): 8 in-order segments cross the kernel as ONE super-packet and come back as the same 8`,
+    { skip: modeSkip },
+    async () => {
+      assert.equal(tryLoadNative().binding?.setIoUring(wantUring), wantUring);
+      const ns = reg.createNamespace(wantUring ? "gsou" : "gsow", { forwarding: true });
+      const A = `pga${wantUring ? "u" : "w"}${pid}`.slice(0, 15);
+      const B = `pgb${wantUring ? "u" : "w"}${pid}`.slice(0, 15);
+      const a = openIn(ns, A);
+      const b = openIn(ns, B);
+      assert.equal(a.offload, true, "this kernel refused IFF_VNET_HDR/TUNSETOFFLOAD");
+      reg.must(["ip", "-n", ns, "addr", "add", "2001:db8:a::1/64", "dev", A]);
+      reg.must(["ip", "-n", ns, "addr", "add", "2001:db8:b::1/64", "dev", B]);
 
-    const got: Buffer[] = [];
-    const gotUdp: Buffer[] = [];
-    const ring = createRxRing(8, 65536, TUN_HEADROOM_BYTES);
-    b.onBatch(ring, (bufs, sizes, count) => {
-      for (let i = 0; i < count; i++) {
-        const p = Buffer.from(
-          bufs[i]!.subarray(TUN_HEADROOM_BYTES, TUN_HEADROOM_BYTES + sizes[i]!),
-        );
-        if (p[6] === 6) got.push(p);
-        else if (p[6] === 17) gotUdp.push(p);
-      }
-    });
-
-    const opts = Buffer.from([1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9]); // NOP NOP Timestamps
-    const seg = (i: number, len: number, flags = 0x10, corrupt = false): Buffer => {
-      const payload = Buffer.alloc(len, (i * 37) & 0xff);
-      payload.writeUInt32BE(i, 0);
-      const p = buildTcpPacket({
-        src: "2001:db8:a::2",
-        dst: "2001:db8:b::2",
-        srcPort: 41000,
-        dstPort: 5201,
-        seq: 1_000_000 + i * 1000,
-        ack: 77,
-        flags,
-        window: 500,
-        options: opts,
-        payload,
+      const got: Buffer[] = [];
+      const gotUdp: Buffer[] = [];
+      const ring = createRxRing(8, 65536, TUN_HEADROOM_BYTES);
+      b.onBatch(ring, (bufs, sizes, count) => {
+        for (let i = 0; i < count; i++) {
+          const p = Buffer.from(
+            bufs[i]!.subarray(TUN_HEADROOM_BYTES, TUN_HEADROOM_BYTES + sizes[i]!),
+          );
+          if (p[6] === 6) got.push(p);
+          else if (p[6] === 17) gotUdp.push(p);
+        }
       });
-      if (corrupt) p[p.length - 1]! ^= 0xff;
-      return p;
-    };
 
-    const send = (pkts: Buffer[]): number =>
-      a.writeBatch(
-        pkts,
-        pkts.map(() => 0),
-        pkts.map((p) => p.length),
-        pkts.length,
+      const opts = Buffer.from([1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9]); // NOP NOP Timestamps
+      const seg = (i: number, len: number, flags = 0x10, corrupt = false): Buffer => {
+        const payload = Buffer.alloc(len, (i * 37) & 0xff);
+        payload.writeUInt32BE(i, 0);
+        const p = buildTcpPacket({
+          src: "2001:db8:a::2",
+          dst: "2001:db8:b::2",
+          srcPort: 41000,
+          dstPort: 5201,
+          seq: 1_000_000 + i * 1000,
+          ack: 77,
+          flags,
+          window: 500,
+          options: opts,
+          payload,
+        });
+        if (corrupt) p[p.length - 1]! ^= 0xff;
+        return p;
+      };
+
+      const send = (pkts: Buffer[]): number =>
+        a.writeBatch(
+          pkts,
+          pkts.map(() => 0),
+          pkts.map((p) => p.length),
+          pkts.length,
+        );
+
+      // Round 1: 7 full segments and a shorter last one with PSH: one super-packet.
+      const round1 = [0, 1, 2, 3, 4, 5, 6].map((i) => seg(i, 1000)).concat([seg(7, 400, 0x18)]);
+      const rx0 = counter(ns, A, "rx_packets");
+      assert.equal(send(round1), 8);
+      assert.ok(
+        await until(() => got.length >= 8, 5000),
+        `${got.length} of 8 segments back from TUN B`,
       );
+      assert.equal(counter(ns, A, "rx_packets") - rx0, 1, "the kernel received one packet on A");
+      for (let i = 0; i < 8; i++) {
+        const want = Buffer.from(round1[i]!);
+        want[7] = want[7]! - 1; // forwarded once
+        assert.deepEqual(got[i], want, `segment ${i} came back unchanged`);
+        assert.ok(tcpChecksumOk(got[i]!), `segment ${i} checksum`);
+      }
+      const sa = a.offloadStats!()!;
+      const sb = b.offloadStats!()!;
+      assert.equal(sa.groWrites, 1);
+      assert.equal(sa.groPackets, 8);
+      // ... forwarded as one: B handed us one super-packet, which we cut into the 8.
+      assert.equal(sb.superReads, 1);
+      assert.equal(sb.segments, 8);
 
-    // Round 1: 7 full segments and a shorter last one with PSH: one super-packet.
-    const round1 = [0, 1, 2, 3, 4, 5, 6].map((i) => seg(i, 1000)).concat([seg(7, 400, 0x18)]);
-    const rx0 = counter(ns, A, "rx_packets");
-    assert.equal(send(round1), 8);
-    assert.ok(
-      await until(() => got.length >= 8, 5000),
-      `${got.length} of 8 segments back from TUN B`,
-    );
-    assert.equal(counter(ns, A, "rx_packets") - rx0, 1, "the kernel received one packet on A");
-    for (let i = 0; i < 8; i++) {
-      const want = Buffer.from(round1[i]!);
-      want[7] = want[7]! - 1; // forwarded once
-      assert.deepEqual(got[i], want, `segment ${i} came back unchanged`);
-      assert.ok(tcpChecksumOk(got[i]!), `segment ${i} checksum`);
-    }
-    const sa = a.offloadStats!()!;
-    const sb = b.offloadStats!()!;
-    assert.equal(sa.groWrites, 1);
-    assert.equal(sa.groPackets, 8);
-    // ... forwarded as one: B handed us one super-packet, which we cut into the 8.
-    assert.equal(sb.superReads, 1);
-    assert.equal(sb.segments, 8);
-
-    // Round 2: the 4th segment is corrupt: never merged, delivered alone and still corrupt.
-    got.length = 0;
-    const round2 = [10, 11, 12].map((i) => seg(i, 1000));
-    round2.push(seg(13, 1000, 0x10, true));
-    round2.push(...[14, 15, 16, 17].map((i) => seg(i, 1000)));
-    const rx1 = counter(ns, A, "rx_packets");
-    assert.equal(send(round2), 8);
-    assert.ok(
-      await until(() => got.length >= 8, 5000),
-      `${got.length} of 8 segments back from TUN B`,
-    );
-    assert.equal(counter(ns, A, "rx_packets") - rx1, 3, "[10-12] merged, 13 alone, [14-17] merged");
-    for (let i = 0; i < 8; i++) {
-      const want = Buffer.from(round2[i]!);
-      want[7] = want[7]! - 1;
-      assert.deepEqual(got[i], want, `segment ${i} of round 2`);
-    }
-    assert.equal(tcpChecksumOk(got[3]!), false, "the corrupt segment kept its bad checksum");
-    assert.equal(a.offloadStats!()!.groWrites, 3);
-    assert.equal(a.offloadStats!()!.groPackets, 15);
-
-    // Round 3: two flows interleaved keep their order per flow; a FIN is written alone.
-    got.length = 0;
-    const other = (i: number): Buffer => {
-      const p = seg(i, 1000);
-      p.writeUInt16BE(41001, 40); // another source port, checksum fixed below
-      p.writeUInt16BE(0, 56);
-      p.writeUInt16BE(
-        internetChecksum(p, 40, p.length, pseudoHeaderSumV6(p, 8, 24, p.length - 40, 6)),
-        56,
+      // Round 2: the 4th segment is corrupt: never merged, delivered alone and still corrupt.
+      got.length = 0;
+      const round2 = [10, 11, 12].map((i) => seg(i, 1000));
+      round2.push(seg(13, 1000, 0x10, true));
+      round2.push(...[14, 15, 16, 17].map((i) => seg(i, 1000)));
+      const rx1 = counter(ns, A, "rx_packets");
+      assert.equal(send(round2), 8);
+      assert.ok(
+        await until(() => got.length >= 8, 5000),
+        `${got.length} of 8 segments back from TUN B`,
       );
-      return p;
-    };
-    const round3 = [seg(20, 1000), other(20), seg(21, 1000), other(21), seg(22, 10, 0x11)];
-    const rx2 = counter(ns, A, "rx_packets");
-    assert.equal(send(round3), 5);
-    assert.ok(
-      await until(() => got.length >= 5, 5000),
-      `${got.length} of 5 segments back from TUN B`,
-    );
-    const byFlow = (port: number) => got.filter((p) => p.readUInt16BE(40) === port);
-    assert.deepEqual(
-      byFlow(41000).map((p) => p.readUInt32BE(44)),
-      [1_020_000, 1_021_000, 1_022_000],
-    );
-    assert.deepEqual(
-      byFlow(41001).map((p) => p.readUInt32BE(44)),
-      [1_020_000, 1_021_000],
-    );
-    for (const p of got) assert.ok(tcpChecksumOk(p));
-    // Interleaved flows are still merged per flow; the FIN goes alone: [20,21] [20',21'] [22].
-    assert.equal(counter(ns, A, "rx_packets") - rx2, 3);
+      assert.equal(
+        counter(ns, A, "rx_packets") - rx1,
+        3,
+        "[10-12] merged, 13 alone, [14-17] merged",
+      );
+      for (let i = 0; i < 8; i++) {
+        const want = Buffer.from(round2[i]!);
+        want[7] = want[7]! - 1;
+        assert.deepEqual(got[i], want, `segment ${i} of round 2`);
+      }
+      assert.equal(tcpChecksumOk(got[3]!), false, "the corrupt segment kept its bad checksum");
+      assert.equal(a.offloadStats!()!.groWrites, 3);
+      assert.equal(a.offloadStats!()!.groPackets, 15);
 
-    // Round 4: UDP datagrams of one flow, equal sizes but the last, where the kernel takes UDP
-    // super-packets (Linux 6.2+): one packet into the kernel, the same 8 datagrams out of it.
-    const dgrams = [0, 1, 2, 3, 4, 5, 6, 7].map((i) =>
-      buildUdpPacket({
-        src: "2001:db8:a::2",
-        dst: "2001:db8:b::2",
-        srcPort: 42000,
-        dstPort: 5201,
-        payload: Buffer.alloc(i === 7 ? 20 : 64, i + 1),
-      }),
-    );
-    const rx3 = counter(ns, A, "rx_packets");
-    const w0 = a.offloadStats!()!.groWrites;
-    assert.equal(send(dgrams), 8);
-    assert.ok(await until(() => gotUdp.length >= 8, 5000), `${gotUdp.length} of 8 datagrams`);
-    for (let i = 0; i < 8; i++) {
-      const want = Buffer.from(dgrams[i]!);
-      want[7] = want[7]! - 1;
-      assert.deepEqual(gotUdp[i], want, `datagram ${i}`);
-    }
-    if (a.offloadStats!()!.udpSuperPackets) {
-      assert.equal(counter(ns, A, "rx_packets") - rx3, 1, "one UDP super-packet");
-      assert.equal(a.offloadStats!()!.groWrites - w0, 1);
-    } else {
-      assert.equal(counter(ns, A, "rx_packets") - rx3, 8, "no USO here: one write each");
-    }
-  },
-);
+      // Round 3: two flows interleaved keep their order per flow; a FIN is written alone.
+      got.length = 0;
+      const other = (i: number): Buffer => {
+        const p = seg(i, 1000);
+        p.writeUInt16BE(41001, 40); // another source port, checksum fixed below
+        p.writeUInt16BE(0, 56);
+        p.writeUInt16BE(
+          internetChecksum(p, 40, p.length, pseudoHeaderSumV6(p, 8, 24, p.length - 40, 6)),
+          56,
+        );
+        return p;
+      };
+      const round3 = [seg(20, 1000), other(20), seg(21, 1000), other(21), seg(22, 10, 0x11)];
+      const rx2 = counter(ns, A, "rx_packets");
+      assert.equal(send(round3), 5);
+      assert.ok(
+        await until(() => got.length >= 5, 5000),
+        `${got.length} of 5 segments back from TUN B`,
+      );
+      const byFlow = (port: number) => got.filter((p) => p.readUInt16BE(40) === port);
+      assert.deepEqual(
+        byFlow(41000).map((p) => p.readUInt32BE(44)),
+        [1_020_000, 1_021_000, 1_022_000],
+      );
+      assert.deepEqual(
+        byFlow(41001).map((p) => p.readUInt32BE(44)),
+        [1_020_000, 1_021_000],
+      );
+      for (const p of got) assert.ok(tcpChecksumOk(p));
+      // Interleaved flows are still merged per flow; the FIN goes alone: [20,21] [20',21'] [22].
+      assert.equal(counter(ns, A, "rx_packets") - rx2, 3);
+
+      // Round 4: UDP datagrams of one flow, equal sizes but the last, where the kernel takes UDP
+      // super-packets (Linux 6.2+): one packet into the kernel, the same 8 datagrams out of it.
+      const dgrams = [0, 1, 2, 3, 4, 5, 6, 7].map((i) =>
+        buildUdpPacket({
+          src: "2001:db8:a::2",
+          dst: "2001:db8:b::2",
+          srcPort: 42000,
+          dstPort: 5201,
+          payload: Buffer.alloc(i === 7 ? 20 : 64, i + 1),
+        }),
+      );
+      const rx3 = counter(ns, A, "rx_packets");
+      const w0 = a.offloadStats!()!.groWrites;
+      assert.equal(send(dgrams), 8);
+      assert.ok(await until(() => gotUdp.length >= 8, 5000), `${gotUdp.length} of 8 datagrams`);
+      for (let i = 0; i < 8; i++) {
+        const want = Buffer.from(dgrams[i]!);
+        want[7] = want[7]! - 1;
+        assert.deepEqual(gotUdp[i], want, `datagram ${i}`);
+      }
+      if (a.offloadStats!()!.udpSuperPackets) {
+        assert.equal(counter(ns, A, "rx_packets") - rx3, 1, "one UDP super-packet");
+        assert.equal(a.offloadStats!()!.groWrites - w0, 1);
+      } else {
+        assert.equal(counter(ns, A, "rx_packets") - rx3, 8, "no USO here: one write each");
+      }
+    },
+  );
+}
 
 test(
   "offload: iperf3 TCP through two TUNs relayed by this process; super-packets both ways",
