@@ -238,6 +238,11 @@ static napi_value num(napi_env env, double d) {
   return v;
 }
 
+/* o[key] = v (a number). */
+static void set_num(napi_env env, napi_value o, const char *key, double v) {
+  napi_set_named_property(env, o, key, num(env, v));
+}
+
 /* ---------------------------------------------------------------------------------------------
  * TUN offload: virtio-net headers, TCP segmentation on read, TCP coalescing on write
  *
@@ -648,12 +653,12 @@ static napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
     return o;
   }
   napi_create_object(env, &o);
-  napi_set_named_property(env, o, "superReads", num(env, t->super_reads));
-  napi_set_named_property(env, o, "segments", num(env, t->segments));
-  napi_set_named_property(env, o, "csumCompleted", num(env, t->csum_completed));
-  napi_set_named_property(env, o, "gsoDropped", num(env, t->gso_dropped));
-  napi_set_named_property(env, o, "groWrites", num(env, t->gro_writes));
-  napi_set_named_property(env, o, "groPackets", num(env, t->gro_packets));
+  set_num(env, o, "superReads", t->super_reads);
+  set_num(env, o, "segments", t->segments);
+  set_num(env, o, "csumCompleted", t->csum_completed);
+  set_num(env, o, "gsoDropped", t->gso_dropped);
+  set_num(env, o, "groWrites", t->gro_writes);
+  set_num(env, o, "groPackets", t->gro_packets);
   napi_value uso;
   napi_get_boolean(env, t->uso, &uso);
   napi_set_named_property(env, o, "udpSuperPackets", uso);
@@ -2316,14 +2321,14 @@ static napi_value poll_stats(napi_env env, napi_callback_info info) {
   if (p == NULL) return throw_type(env, "pollStats(handle)");
   napi_value o;
   napi_create_object(env, &o);
-  napi_set_named_property(env, o, "batches", num(env, p->batches));
-  napi_set_named_property(env, o, "packets", num(env, p->packets));
-  napi_set_named_property(env, o, "soErrors", num(env, p->so_errors));
-  napi_set_named_property(env, o, "lastSoError", num(env, p->last_so_error));
-  napi_set_named_property(env, o, "errQueue", num(env, p->errqueue));
-  napi_set_named_property(env, o, "truncated", num(env, p->truncated));
-  napi_set_named_property(env, o, "restarts", num(env, p->restarts));
-  napi_set_named_property(env, o, "readErrors", num(env, p->read_errors));
+  set_num(env, o, "batches", p->batches);
+  set_num(env, o, "packets", p->packets);
+  set_num(env, o, "soErrors", p->so_errors);
+  set_num(env, o, "lastSoError", p->last_so_error);
+  set_num(env, o, "errQueue", p->errqueue);
+  set_num(env, o, "truncated", p->truncated);
+  set_num(env, o, "restarts", p->restarts);
+  set_num(env, o, "readErrors", p->read_errors);
   return o;
 }
 
