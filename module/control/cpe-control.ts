@@ -611,6 +611,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
     if (dp) {
       for (const [k, v] of Object.entries(dp.traffic)) allCounters[k] = v;
       for (const [k, v] of Object.entries(dp.drops)) if (v !== 0) allCounters[`drop_${k}`] = v;
+      for (const [k, v] of Object.entries(dp.offload ?? {})) allCounters[`tun_offload_${k}`] = v;
     }
     const advertised = prefixes.advertised(now);
     return {

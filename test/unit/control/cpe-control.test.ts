@@ -111,7 +111,11 @@ class Sink {
     this.states.push(s);
   }
   counters() {
-    return { traffic: { out_packets: 5 }, drops: { no_route: 2, ipv4_truncated: 0 } };
+    return {
+      traffic: { out_packets: 5 },
+      drops: { no_route: 2, ipv4_truncated: 0 },
+      offload: { segments_cut: 44 },
+    };
   }
 }
 
@@ -198,6 +202,7 @@ test("start: plain 6to4 prefix advertised, forwarding state fed, status socket a
     assert.deepEqual(s.relays, { value: ["192.88.99.1"], source: "default" });
     assert.equal(s.health.target, "2002:c058:6301::");
     assert.equal(s.counters.drop_no_route, 2);
+    assert.equal(s.counters.tun_offload_segments_cut, 44);
     assert.ok(t.runner.log.some((l) => l.includes("addr replace 2002:c000:201::1/64 dev lan0")));
   } finally {
     await t.ctl.stop();
