@@ -1680,6 +1680,16 @@ static void drain_errqueue(poller_t *p) {
 
 /* Reads up to p->max packets; returns the count, or -errno on a hard error with 0 packets. */
 #ifdef PMT_HAVE_IO_URING
+/* What a failed TUN read through the ring means (res < 0): the queue was empty, try again,
+ * the ring cannot read this TUN (RWF_NOWAIT unsupported), or a real error. */
+enum { READ_EMPTY, READ_RETRY, READ_UNSUPPORTED, READ_ERROR };
+static int uring_read_failure(int32_t v) {
+  if (v == -EAGAIN || v == -EWOULDBLOCK || v == -ECANCELED) return READ_EMPTY;
+  if (v == -EINTR) return READ_RETRY;
+  if (v == -EOPNOTSUPP || v == -EINVAL) return READ_UNSUPPORTED;
+  return READ_ERROR;
+}
+
 /* TUN reads through the ring (uring_read_batch), batches sized from the last drain plus a
  * margin, so an idle-ish TUN costs a few -EAGAIN completions, not a syscall per packet.
  * Sets *done when the queue was found empty (or on error); returns packets read. */
@@ -1708,14 +1718,11 @@ static int drain_tun_uring(poller_t *p, uring_t *u, int *err, int *done) {
           memcpy(p->bufs[n + got] + p->offset, p->bufs[n + i] + p->offset, (size_t)v);
         }
         p->sizes[n + got++] = v;
-      } else if (v == -EAGAIN || v == -EWOULDBLOCK || v == -ECANCELED) {
-        empty = 1;
-      } else if (v == -EINTR) {
-        /* retried by the next round */
-      } else if (v == -EOPNOTSUPP || v == -EINVAL) {
-        r = -EOPNOTSUPP; /* RWF_NOWAIT not supported for this TUN or kernel */
-      } else if (*err == 0) {
-        *err = -v;
+      } else {
+        int kind = uring_read_failure(v); /* READ_RETRY: the next round reads again */
+        if (kind == READ_EMPTY) empty = 1;
+        if (kind == READ_UNSUPPORTED) r = -EOPNOTSUPP; /* no RWF_NOWAIT for this TUN/kernel */
+        if (kind == READ_ERROR && *err == 0) *err = -v;
       }
     }
     n += got;
@@ -1909,14 +1916,11 @@ static int drain_tun_vnet(poller_t *p, int *err) {
         if (v >= (int32_t)sizeof(vnet_hdr_t)) {
           queue_read(p, base + i, (size_t)v - sizeof(vnet_hdr_t), &hdrs[i]);
           got++;
-        } else if (v >= 0 || v == -EINTR) {
-          /* too short to hold the header: not a packet; EINTR: the next round reads again */
-        } else if (v == -EAGAIN || v == -EWOULDBLOCK || v == -ECANCELED) {
-          empty = 1;
-        } else if (v == -EOPNOTSUPP || v == -EINVAL) {
-          r = -EOPNOTSUPP;
-        } else if (*err == 0) {
-          *err = -v;
+        } else if (v < 0) { /* v >= 0 here: too short to hold the header, not a packet */
+          int kind = uring_read_failure(v);
+          if (kind == READ_EMPTY) empty = 1;
+          if (kind == READ_UNSUPPORTED) r = -EOPNOTSUPP;
+          if (kind == READ_ERROR && *err == 0) *err = -v;
         }
       }
       if (r < 0) {
