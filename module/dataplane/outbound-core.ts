@@ -28,6 +28,16 @@ import { BATCH_SIZE_PACKETS, HEADROOM_BYTES } from "./tunables.js";
 import { ICMP_ERROR_BUFFER_BYTES, ICMP_ERROR_POOL_BUFFERS } from "./tunables.js";
 import { PacketPool, TxBatch } from "./tx-batch.js";
 
+/**
+ * Step between the IPv4 IDs of consecutive encapsulated packets. Odd, so the IDs still run through
+ * all 65536 values before one repeats (the uniqueness RFC 6864 §4 asks of datagrams without DF,
+ * same as a step of 1); not 1, because Linux GRO merges protocol-41 packets of one inner TCP flow
+ * whose IDs without DF go up by exactly 1 (sit_offload, inet_gro_flush), and a raw socket then
+ * reads one 64 KB packet with a partial inner checksum: most NIC drivers receive through GRO, on
+ * the relay and on the CPE's WAN alike (test/integration/wan-gro.test.ts).
+ */
+export const IPV4_ID_STEP = 0x9e37;
+
 export class OutboundCore {
   /** Encapsulated packets for the raw socket (alias the TUN receive ring). */
   readonly toWire = new TxBatch(BATCH_SIZE_PACKETS);
@@ -116,7 +126,7 @@ export class OutboundCore {
     const off = HEADROOM_BYTES;
     buf[off + IPV6_OFF_HOP_LIMIT] = buf[off + IPV6_OFF_HOP_LIMIT]! - hopLimitDecrement;
     const total = len + IPV4_MIN_HEADER_BYTES;
-    this.ipv4Id = (this.ipv4Id + 1) & 0xffff;
+    this.ipv4Id = (this.ipv4Id + IPV4_ID_STEP) & 0xffff;
     writeIpv4Header(buf, 0, total, IPPROTO_IPV6, srcV4, dstV4, ttl, this.ipv4Id, false);
     if (!this.toWire.push(buf, 0, total)) return DROP_TX_ERROR;
     this.counters.traffic[CTR_OUT_PACKETS]!++;
