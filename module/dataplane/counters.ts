@@ -78,6 +78,7 @@ export const OFFLOAD_COUNTER_NAMES = {
   gsoDropped: "dropped",
   groWrites: "super_packets_written",
   groPackets: "packets_coalesced",
+  oversizedWrites: "oversized_split",
 } as const;
 
 /** Prometheus text exposition (version 0.0.4) of a snapshot, prefixed `sixto4pmt_`. */
@@ -95,7 +96,7 @@ export function formatPrometheus(role: string, s: CountersSnapshot): string {
   }
   if (s.offload !== undefined) {
     lines.push(
-      "# HELP sixto4pmt_tun_offload_total TUN offload: super-packets cut on read, coalesced on write.",
+      "# HELP sixto4pmt_tun_offload_total TUN offload: super-packets cut on read, coalesced on write; WAN packets merged by GRO.",
     );
     lines.push("# TYPE sixto4pmt_tun_offload_total counter");
     for (const [name, v] of Object.entries(s.offload)) {

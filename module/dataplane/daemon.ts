@@ -97,6 +97,7 @@ export class DataplaneDaemon<S> {
       for (const [k, name] of Object.entries(OFFLOAD_COUNTER_NAMES)) {
         offload[name] = o[k as keyof typeof OFFLOAD_COUNTER_NAMES];
       }
+      offload.wan_gro_merged = this.options.raw.stats().rxGroCompleted;
       s.offload = offload;
     }
     return s;

@@ -77,6 +77,7 @@ abstract class LinuxPort {
       lastTxError: this.lastTxError,
       socketErrorsCleared: (s?.soErrors ?? 0) + this.txStale,
       rxTruncated: s?.truncated ?? 0,
+      rxGroCompleted: s?.groCompleted ?? 0,
       pollRestarts: s?.restarts ?? 0,
     };
   }
@@ -232,7 +233,7 @@ export function openTun(options: TunOptions): TunDevice {
     options.offload ?? (noOffload === undefined || noOffload === "" || noOffload === "0");
   const { fd, name, offload } = b.openTun(options.name, want);
   try {
-    b.setMtu(name, options.mtu);
+    b.setMtu(name, options.mtu, fd);
     if (options.txQueueLen !== undefined) b.setTxQueueLen(name, options.txQueueLen);
     if (options.up ?? true) b.setUp(name, true);
   } catch (e) {

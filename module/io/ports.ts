@@ -84,6 +84,8 @@ export interface PortStats {
   socketErrorsCleared: number;
   /** Received packets larger than their buffer (delivered with size 0). */
   rxTruncated: number;
+  /** Protocol-41 packets that GRO on the receiving NIC merged; their checksum was completed. */
+  rxGroCompleted: number;
   /** Times receiving was restarted after the kernel flagged an error (EPOLLERR) on the fd. */
   pollRestarts: number;
 }

@@ -37,6 +37,8 @@ export interface NativePollStats {
   errQueue: number;
   /** Received packets larger than their buffer (size reported as 0). */
   truncated: number;
+  /** Protocol-41 packets merged by GRO on the receiving NIC whose TCP checksum was completed. */
+  groCompleted: number;
   /** Times polling was restarted after libuv stopped it on EPOLLERR. */
   restarts: number;
   readErrors: number;
@@ -56,6 +58,8 @@ export interface TunOffloadStats {
   groWrites: number;
   /** Segments (TCP) and datagrams (UDP) written inside them. */
   groPackets: number;
+  /** TCP packets longer than the MTU (merged by GRO on the WAN) written for the kernel to cut. */
+  oversizedWrites: number;
   /** The kernel takes UDP super-packets too (USO, Linux 6.2+; off with PMT_NO_TUN_USO=1). */
   udpSuperPackets: boolean;
 }
@@ -75,8 +79,8 @@ export interface NativeBinding {
   openTun(name: string, offload?: boolean): { fd: number; name: string; offload: boolean };
   /** Offload counters of a TUN opened with offload, else null. */
   tunOffloadStats(fd: number): TunOffloadStats | null;
-  /** SIOCSIFMTU. */
-  setMtu(name: string, mtu: number): void;
+  /** SIOCSIFMTU; `fd`: the TUN of that name (its write path keeps the MTU). */
+  setMtu(name: string, mtu: number, fd?: number): void;
   /** SIOCSIFTXQLEN (a TUN defaults to 500 packets). */
   setTxQueueLen(name: string, len: number): void;
   /** Sets or clears IFF_UP (SIOCGIFFLAGS/SIOCSIFFLAGS). */

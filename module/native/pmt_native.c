@@ -297,6 +297,8 @@ typedef struct {
 typedef struct {
   uint8_t vnet;
   uint8_t uso; /* the kernel takes UDP super-packets (VIRTIO_NET_HDR_GSO_UDP_L4, Linux 6.2+) */
+  int mtu;     /* the device's MTU as setMtu set it (0: unknown) */
+  double oversized; /* TCP packets longer than the MTU written as super-packets */
   double super_reads, segments, csum_completed, gso_dropped, gro_writes, gro_packets;
 } tun_offload_t;
 static tun_offload_t tun_off[TUN_FD_TABLE];
@@ -432,6 +434,7 @@ typedef struct {
   int count;     /* packets */
   int open;      /* may take the next segment */
   int verified;  /* the head's checksum was verified */
+  int oversized; /* one TCP packet longer than the MTU, written as a super-packet to be cut */
   uint32_t next_seq;
   uint8_t last_flags;
   int first_pkt; /* index of its first packet in the chunk */
@@ -457,6 +460,7 @@ static const vnet_hdr_t VNET_PLAIN = {0, VNET_GSO_NONE, 0, 0, 0, 0};
  */
 static int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int32_t *lens,
                      int n, tun_offload_t *stats) {
+  int mtu = stats != NULL ? stats->mtu : 0;
   int nu = 0;
   for (int i = 0; i < n; i++) {
     uint8_t *q = ptrs[i];
@@ -509,13 +513,26 @@ static int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const 
       continue;
     }
     gro_unit_t *gu = &g->units[nu];
+    gu->oversized = 0;
+    if (proto == 6 && mtu >= 1280 && len > mtu) {
+      /* Longer than the device takes: a segment run that GRO merged on the way in (see
+       * complete_gro_6in4). Written as a super-packet cut at the IPv6 minimum MTU, which every
+       * path beyond carries; left alone unless its checksum verifies. */
+      int thl = len >= 60 && 40 + rd16(q + 4) == len ? (q[52] >> 4) * 4 : 0;
+      if (thl >= 20 && 40 + thl < len && !(q[53] & 0x07 & ~TCP_FIN) && tcp6_csum_ok(q, len)) {
+        gu->oversized = 1;
+        cand = 1;
+        hl = 40 + thl;
+      }
+    }
     gu->head = q;
     gu->head_len = len;
     gu->hl = cand ? hl : 0;
     gu->gso = cand ? len - hl : 0;
     gu->total = cand ? len - hl : 0;
     gu->count = 1;
-    gu->open = cand && !(proto == 6 && (q[53] & TCP_PSH));
+    gu->open = cand && !gu->oversized && !(proto == 6 && (q[53] & TCP_PSH));
+    if (gu->oversized) gu->gso = 1280 - hl;
     gu->verified = 0;
     gu->next_seq = cand && proto == 6 ? rd32(q + 44) + (uint32_t)(len - hl) : 0;
     gu->last_flags = cand && proto == 6 ? q[53] : 0;
@@ -530,7 +547,7 @@ static int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const 
     wunit_t *w = &g->w[u];
     w->iov = &g->iov[next_iov];
     w->packets = gu->count;
-    if (gu->count == 1) {
+    if (gu->count == 1 && !gu->oversized) {
       int k = 0;
       if (vnet) w->iov[k++] = (struct iovec){(void *)&VNET_PLAIN, sizeof(vnet_hdr_t)};
       w->iov[k++] = (struct iovec){gu->head, (size_t)gu->head_len};
@@ -564,7 +581,9 @@ static int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const 
       if (g->member_unit[i] == u)
         w->iov[w->niov++] = (struct iovec){ptrs[i] + gu->hl, (size_t)(lens[i] - gu->hl)};
     next_iov += w->niov;
-    if (stats) {
+    if (stats && gu->oversized) {
+      stats->oversized++;
+    } else if (stats) {
       stats->gro_writes++;
       stats->gro_packets += gu->count;
     }
@@ -659,6 +678,7 @@ static napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "gsoDropped", t->gso_dropped);
   set_num(env, o, "groWrites", t->gro_writes);
   set_num(env, o, "groPackets", t->gro_packets);
+  set_num(env, o, "oversizedWrites", t->oversized);
   napi_value uso;
   napi_get_boolean(env, t->uso, &uso);
   napi_set_named_property(env, o, "udpSuperPackets", uso);
@@ -676,9 +696,9 @@ static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr) {
   return r;
 }
 
-/* setMtu(name, mtu): SIOCSIFMTU */
+/* setMtu(name, mtu, fd?): SIOCSIFMTU; fd: the TUN of that name, whose write path keeps the MTU */
 static napi_value set_mtu(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(2);
+  CHECK_ARGC(3);
   char name[64];
   int32_t mtu;
   if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name) || !get_i32(env, argv[1], &mtu))
@@ -687,6 +707,8 @@ static napi_value set_mtu(napi_env env, napi_callback_info info) {
   memset(&ifr, 0, sizeof ifr);
   ifr.ifr_mtu = mtu;
   if (ifreq_ioctl(name, SIOCSIFMTU, &ifr) < 0) return throw_errno(env, errno, "ioctl(SIOCSIFMTU)", name);
+  int32_t fd = -1;
+  if (argc > 2 && get_i32(env, argv[2], &fd) && tun_vnet(fd) != NULL) tun_off[fd].mtu = mtu;
   return undefined(env);
 }
 
@@ -1571,7 +1593,7 @@ typedef struct poller {
   struct sockaddr_in6 *names; /* large enough for sockaddr_in too */
   char *cmsgs;
   /* counters, read by pollStats */
-  double batches, packets, so_errors, errqueue, truncated, restarts, read_errors;
+  double batches, packets, so_errors, errqueue, truncated, restarts, read_errors, gro_completed;
   int last_so_error;
 } poller_t;
 
@@ -1974,6 +1996,32 @@ static int drain_tun(poller_t *p, int *err) {
   return n;
 }
 
+/*
+ * A protocol-41 packet that the receiving NIC's GRO merged from several (the kernel's sit_offload:
+ * Linux tunnels send with DF and a fixed ID, which GRO merges whatever we do on our side): the
+ * inner TCP checksum field holds only the pseudo-header sum (tcp6_gro_complete), as for
+ * CHECKSUM_PARTIAL, and a raw socket hands it over as it is. Completes the checksum over the
+ * segment, as the kernel would before delivering it to a socket; returns 1 when it did. The
+ * kernel verified every merged segment's checksum before merging. One intact packet in 65536 has
+ * a checksum equal to its pseudo-header sum: it verifies, so it is left alone and not counted.
+ * Write side: write_tun sends a TCP packet longer than the TUN's MTU as a super-packet, which the
+ * kernel cuts into segments (gro_group, "oversized").
+ */
+static int complete_gro_6in4(uint8_t *pkt, int32_t len) {
+  if (len < 20 + 60 || pkt[0] < 0x45 || (pkt[0] >> 4) != 4 || pkt[9] != 41) return 0;
+  int ihl = (pkt[0] & 15) * 4;
+  if (len < ihl + 60) return 0;
+  uint8_t *q = pkt + ihl;
+  int32_t ql = len - ihl;
+  if ((q[0] >> 4) != 6 || q[6] != 6 || 40 + rd16(q + 4) != ql) return 0;
+  uint32_t tl = (uint32_t)ql - 40;
+  uint16_t ps = csum_fold(pseudo6(q, tl, 6));
+  if (memcmp(q + 56, &ps, 2) != 0 || tcp6_csum_ok(q, ql)) return 0;
+  uint16_t c = (uint16_t)~csum_fold(csum_add(0, q + 40, tl));
+  memcpy(q + 56, &c, 2);
+  return 1;
+}
+
 static int drain_socket(poller_t *p, int *err) {
   int is6 = p->kind == POLL_KIND_ICMP6;
   for (int i = 0; i < p->max; i++) {
@@ -2012,6 +2060,7 @@ static int drain_socket(poller_t *p, int *err) {
     }
     p->sizes[i] = len;
     if (!is6) {
+      if (len > 0 && complete_gro_6in4(p->iovs[i].iov_base, len)) p->gro_completed++;
       struct sockaddr_in *sin = (struct sockaddr_in *)&p->names[i];
       if (p->addrs4) p->addrs4[i] = ntohl(sin->sin_addr.s_addr);
     } else {
@@ -2333,6 +2382,7 @@ static napi_value poll_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "truncated", p->truncated);
   set_num(env, o, "restarts", p->restarts);
   set_num(env, o, "readErrors", p->read_errors);
+  set_num(env, o, "groCompleted", p->gro_completed);
   return o;
 }
 

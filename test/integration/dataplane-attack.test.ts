@@ -17,24 +17,9 @@ import { LAB_ANYCAST } from "../../module/cli/lab-topology.js";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
 import { readCounters, startLab, type RunningLab } from "../support/dataplane-harness.js";
 import { buildIcmpv6EchoPacket, encapsulate6to4 } from "../support/packet-builder.js";
+import { INJECT_PY } from "../support/frame-inject.js";
 
 const skip = netnsSkipReason() ?? toolSkipReason("python3");
-
-/** Sends raw Ethernet frames (hex, one per line) out of an interface: python3, AF_PACKET. */
-const INJECT_PY = `
-import socket, sys
-iface, dst_mac, path = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), sys.argv[3]
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((iface, 0))
-src_mac = s.getsockname()[4]
-n = 0
-for line in open(path):
-    line = line.strip()
-    if line:
-        s.send(dst_mac + src_mac + b"\\x08\\x00" + bytes.fromhex(line))
-        n += 1
-print("sent", n)
-`;
 
 const CUSTOMER = "100.64.0.9"; // an attacker inside the customer range
 const OTHER_RELAY = "203.0.113.9";
