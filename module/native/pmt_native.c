@@ -1170,8 +1170,10 @@ typedef struct {
 #endif
 } uring_t;
 
+/* Per Node environment (main thread, each worker): io_uring and the TUN write scratch. */
 typedef struct {
   uring_t uring;
+  gro_scratch_t gro;
 } env_state_t;
 
 static void uring_close(uring_t *u) {
@@ -1485,10 +1487,15 @@ static int write_units(uring_t *u, int fd, const wunit_t *w, int n, send_result 
   return sent;
 }
 
-static uring_t *env_uring(napi_env env) {
+static env_state_t *env_state(napi_env env) {
   void *data = NULL;
-  if (napi_get_instance_data(env, &data) != napi_ok || data == NULL) return NULL;
-  return &((env_state_t *)data)->uring;
+  if (napi_get_instance_data(env, &data) != napi_ok) return NULL;
+  return data;
+}
+
+static uring_t *env_uring(napi_env env) {
+  env_state_t *st = env_state(env);
+  return st != NULL ? &st->uring : NULL;
 }
 
 /* setIoUring(enabled): boolean — switch batched TUN writes (and TUN reads, drain_tun_uring)
@@ -1517,10 +1524,12 @@ static napi_value write_tun(napi_env env, napi_callback_info info) {
     return throw_type(env,
                       "writeTun(fd, bufs: Uint8Array[], offsets: Int32Array, lengths: Int32Array, "
                       "count, status: Int32Array(3)) with count within every array");
-  static gro_scratch_t g; /* the JS thread only; no allocation per call */
+  env_state_t *st = env_state(env);
+  if (st == NULL) return throw_errno(env, ENOMEM, "writeTun", "addon state");
+  gro_scratch_t *g = &st->gro; /* per environment; no allocation per call */
   send_result res = {status, 0, 0, 0};
   tun_offload_t *off = tun_vnet(fd);
-  uring_t *u = env_uring(env);
+  uring_t *u = &st->uring;
   int sent = 0;
   uint8_t *ptrs[SEND_CHUNK];
   int32_t plen[SEND_CHUNK];
@@ -1538,9 +1547,9 @@ static napi_value write_tun(napi_env env, napi_callback_info info) {
       }
       i++;
     }
-    int nu = gro_group(&g, off != NULL, off != NULL && off->uso, ptrs, plen, n, off);
+    int nu = gro_group(g, off != NULL, off != NULL && off->uso, ptrs, plen, n, off);
     int stopped;
-    sent += write_units(u, fd, g.w, nu, &res, &stopped);
+    sent += write_units(u, fd, g->w, nu, &res, &stopped);
     if (stopped) {
       note_failure(&res, res.first_err, count - i); /* the chunks not tried */
       break;

@@ -38,6 +38,33 @@ test(
   },
 );
 
+/** The oldest Node we target (package.json engines); .ci/run fetches its binary. */
+const OLDEST_NODE = process.env.PMT_TEST_NODE;
+
+test(
+  "6to4-pmt lab passes on the oldest Node we target (PMT_TEST_NODE, Node 18)",
+  {
+    skip:
+      OLDEST_NODE === undefined
+        ? "PMT_TEST_NODE not set (.ci/run sets it to a Node 18 binary)"
+        : skipReason(),
+    timeout: 120_000,
+  },
+  () => {
+    const v = spawnSync(OLDEST_NODE!, ["--version"], { encoding: "utf8" });
+    assert.match(v.stdout, /^v18\./, `PMT_TEST_NODE=${OLDEST_NODE} is ${v.stdout}${v.stderr}`);
+    // The bundle, the addon (Node-API) and the daemons it spawns (process.execPath) on Node 18.
+    const r = spawnSync(OLDEST_NODE!, [BUNDLE, "lab", "--bytes", "2000000"], {
+      encoding: "utf8",
+      timeout: 110_000,
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /verdict: PASSED/);
+    for (const n of LAB_NAMESPACES)
+      assert.equal(existsSync(`/run/netns/${n}`), false, `${n} removed`);
+  },
+);
+
 test(
   "6to4-pmt lab: bad argument exits 2",
   { skip: existsSync(BUNDLE) ? undefined : "bundle not built" },
