@@ -519,7 +519,8 @@ static int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const 
        * complete_gro_6in4). Written as a super-packet cut at the IPv6 minimum MTU, which every
        * path beyond carries; left alone unless its checksum verifies. */
       int thl = len >= 60 && 40 + rd16(q + 4) == len ? (q[52] >> 4) * 4 : 0;
-      if (thl >= 20 && 40 + thl < len && !(q[53] & 0x07 & ~TCP_FIN) && tcp6_csum_ok(q, len)) {
+      int plain = (q[53] & ~(TCP_ACK | TCP_PSH | TCP_FIN)) == 0; /* as GRO merges: no CWR, SYN... */
+      if (thl >= 20 && 40 + thl < len && plain && tcp6_csum_ok(q, len)) {
         gu->oversized = 1;
         cand = 1;
         hl = 40 + thl;
