@@ -2006,14 +2006,52 @@ static int drain_tun(poller_t *p, int *err) {
   return n;
 }
 
+/* Largest link MTU the first segment of a fraglist-merged packet is looked for in (jumbo frames). */
+#define FLIST_MAX_FRAME 9000
+
+/*
+ * Fraglist GRO (rx-gro-list; OpenWrt 24.10 turns it on for every device) leaves the first
+ * segment's own checksum in a merged packet: it verifies over the headers (with that segment's
+ * length) and a prefix of the payload. Looks for that prefix among the lengths the first segment
+ * can have had: at least 1/64 of the payload (GRO merges at most 64 segments), at most a jumbo
+ * frame, shorter than the whole. Returns 1 when one verifies.
+ */
+static int flist_first_segment(const uint8_t *q, int32_t ql) {
+  int thl = (q[52] >> 4) * 4;
+  int32_t total = ql - 40 - thl;
+  if (thl < 20 || total < 2) return 0;
+  const uint8_t *pay = q + 40 + thl;
+  int32_t lo = total / 64 > 1 ? total / 64 : 1;
+  int32_t hi = FLIST_MAX_FRAME - 20 - 40 - thl < total - 1 ? FLIST_MAX_FRAME - 60 - thl : total - 1;
+  uint64_t base = csum_add(csum_add(0, q + 8, 32), q + 40, (size_t)thl);
+  uint64_t words = csum_add(0, pay, (size_t)(lo & ~1)); /* payload [0, lo rounded down to even) */
+  for (int32_t n = lo & ~1; n <= hi; n += 2) {
+    /* prefix of n bytes (even), then of n + 1 (odd: the last byte padded with a zero) */
+    for (int32_t l = n; l <= n + 1 && l <= hi; l++) {
+      if (l < lo) continue;
+      uint8_t tail[8], odd[2] = {l & 1 ? pay[l - 1] : 0, 0};
+      wr32(tail, (uint32_t)(thl + l));
+      tail[4] = tail[5] = tail[6] = 0;
+      tail[7] = 6;
+      uint64_t sum = csum_add(base + words, tail, 8);
+      if (l & 1) sum = csum_add(sum, odd, 2);
+      if (csum_fold(sum) == 0xffff) return 1;
+    }
+    words = csum_add(words, pay + n, 2);
+  }
+  return 0;
+}
+
 /*
  * A protocol-41 packet that the receiving NIC's GRO merged from several (the kernel's sit_offload:
- * Linux tunnels send with DF and a fixed ID, which GRO merges whatever we do on our side): the
- * inner TCP checksum field holds only the pseudo-header sum (tcp6_gro_complete), as for
- * CHECKSUM_PARTIAL, and a raw socket hands it over as it is. Completes the checksum over the
- * segment, as the kernel would before delivering it to a socket; returns 1 when it did. The
- * kernel verified every merged segment's checksum before merging. One intact packet in 65536 has
- * a checksum equal to its pseudo-header sum: it verifies, so it is left alone and not counted.
+ * Linux tunnels send with DF and a fixed ID, which GRO merges whatever we do on our side). Plain
+ * GRO leaves only the pseudo-header sum in the inner TCP checksum field (tcp6_gro_complete), as
+ * for CHECKSUM_PARTIAL; fraglist GRO leaves the first segment's checksum (flist_first_segment).
+ * A raw socket hands either over as it is. Completes the checksum over the whole segment, as the
+ * kernel would before delivering it to a socket; returns 1 when it did. The kernel verified every
+ * merged segment's checksum before merging. One intact packet in 65536 has a checksum equal to
+ * its pseudo-header sum: it verifies, so it is left alone and not counted. Fraglist merges are
+ * looked for only in packets longer than an Ethernet frame (1500), whose checksum fails.
  * Write side: write_tun sends a TCP packet longer than the TUN's MTU as a super-packet, which the
  * kernel cuts into segments (gro_group, "oversized").
  */
@@ -2026,7 +2064,13 @@ static int complete_gro_6in4(uint8_t *pkt, int32_t len) {
   if ((q[0] >> 4) != 6 || q[6] != 6 || 40 + rd16(q + 4) != ql) return 0;
   uint32_t tl = (uint32_t)ql - 40;
   uint16_t ps = csum_fold(pseudo6(q, tl, 6));
-  if (memcmp(q + 56, &ps, 2) != 0 || tcp6_csum_ok(q, ql)) return 0;
+  if (memcmp(q + 56, &ps, 2) == 0) {
+    if (tcp6_csum_ok(q, ql)) return 0;
+  } else if (len <= 1500 || tcp6_csum_ok(q, ql) || !flist_first_segment(q, ql)) {
+    return 0;
+  } else {
+    memcpy(q + 56, &ps, 2); /* from here on as the plain GRO case */
+  }
   uint16_t c = (uint16_t)~csum_fold(csum_add(0, q + 40, tl));
   memcpy(q + 56, &c, 2);
   return 1;

@@ -171,7 +171,22 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     assert.ok(relay1.traffic.out_packets! - relay0.traffic.out_packets! > 1000);
     assert.equal(cpe1.offload?.wan_gro_merged, cpe0.offload?.wan_gro_merged ?? NaN);
   });
-  test("a sender that GRO does merge (DF, fixed ID 0, as Linux tunnels send): the LAN host gets every byte", async () => {
+  for (const list of [false, true]) {
+    const how = list ? "fraglist GRO (rx-gro-list, OpenWrt's default)" : "GRO";
+    test(`a sender that ${how} merges (DF, fixed ID 0, as Linux tunnels send): the LAN host gets every byte`, async () => {
+      const c = lab.t.cpes[0]!;
+      if (list)
+        reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "on"]);
+      try {
+        await foreignRuns();
+      } finally {
+        if (list)
+          reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "off"]);
+      }
+    });
+  }
+
+  async function foreignRuns(): Promise<void> {
     // Linux sit/ip tunnels send with DF and ID 0, which GRO merges whatever we do. A relay that
     // sends so is simulated by frames injected into the CPE's wan0: runs of equal TCP segments
     // from the server to the LAN host (nobody listens: the LAN host's kernel checks each
@@ -251,7 +266,7 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
       cpe1.offload!.oversized_split! > cpe0.offload!.oversized_split!,
       "a merged packet longer than the tunnel MTU went to the kernel to be cut (oversized_split)",
     );
-  });
+  }
 
   test("an intact segment whose checksum equals its pseudo-header sum is not taken for a merged one", async () => {
     // One segment in 65536 looks like a GRO merge by its checksum field alone; the addon also
