@@ -97,7 +97,9 @@ export class DataplaneDaemon<S> {
       for (const [k, name] of Object.entries(OFFLOAD_COUNTER_NAMES)) {
         offload[name] = o[k as keyof typeof OFFLOAD_COUNTER_NAMES];
       }
-      offload.wan_gro_merged = this.options.raw.stats().rxGroCompleted;
+      const raw = this.options.raw.stats();
+      offload.wan_gro_merged = raw.rxGroCompleted;
+      offload.wan_gro_unusable = raw.rxGroUnusable;
       s.offload = offload;
     }
     return s;

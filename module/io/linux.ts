@@ -78,6 +78,7 @@ abstract class LinuxPort {
       socketErrorsCleared: (s?.soErrors ?? 0) + this.txStale,
       rxTruncated: s?.truncated ?? 0,
       rxGroCompleted: s?.groCompleted ?? 0,
+      rxGroUnusable: s?.groUnusable ?? 0,
       pollRestarts: s?.restarts ?? 0,
     };
   }

@@ -53,6 +53,7 @@ abstract class MemoryPort {
     socketErrorsCleared: 0,
     rxTruncated: 0,
     rxGroCompleted: 0,
+    rxGroUnusable: 0,
     pollRestarts: 0,
   };
 

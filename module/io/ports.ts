@@ -86,6 +86,8 @@ export interface PortStats {
   rxTruncated: number;
   /** Protocol-41 packets that GRO on the receiving NIC merged; their checksum was completed. */
   rxGroCompleted: number;
+  /** Packets GRO merged that could not be taken apart (UDP under plain GRO); passed on as they are. */
+  rxGroUnusable: number;
   /** Times receiving was restarted after the kernel flagged an error (EPOLLERR) on the fd. */
   pollRestarts: number;
 }

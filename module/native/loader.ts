@@ -39,6 +39,8 @@ export interface NativePollStats {
   truncated: number;
   /** Protocol-41 packets merged by GRO on the receiving NIC whose TCP checksum was completed. */
   groCompleted: number;
+  /** Protocol-41 packets merged by GRO that could not be taken apart (UDP under plain GRO). */
+  groUnusable: number;
   /** Times polling was restarted after libuv stopped it on EPOLLERR. */
   restarts: number;
   readErrors: number;

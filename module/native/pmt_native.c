@@ -1604,6 +1604,7 @@ typedef struct poller {
   char *cmsgs;
   /* counters, read by pollStats */
   double batches, packets, so_errors, errqueue, truncated, restarts, read_errors, gro_completed;
+  double gro_unusable;
   int last_so_error;
 } poller_t;
 
@@ -2010,11 +2011,12 @@ static int drain_tun(poller_t *p, int *err) {
 #define FLIST_MAX_FRAME 9000
 
 /*
- * Fraglist GRO (rx-gro-list; OpenWrt 24.10 turns it on for every device) leaves the first
+ * Fraglist GRO (rx-gro-list; OpenWrt 24.10 turns it on for every device) leaves the first TCP
  * segment's own checksum in a merged packet: it verifies over the headers (with that segment's
- * length) and a prefix of the payload. Looks for that prefix among the lengths the first segment
- * can have had: at least 1/64 of the payload (GRO merges at most 64 segments), at most a jumbo
- * frame, shorter than the whole. Returns 1 when one verifies.
+ * length in the pseudo-header) and a prefix of the payload. Looks for that prefix among the
+ * lengths the first segment can have had: at least 1/64 of the payload (GRO merges at most 64),
+ * at most a jumbo frame, shorter than the whole. Returns 1 when one verifies: evidence of a merge
+ * (the segment boundaries themselves are not needed).
  */
 static int flist_first_segment(const uint8_t *q, int32_t ql) {
   int thl = (q[52] >> 4) * 4;
@@ -2022,7 +2024,7 @@ static int flist_first_segment(const uint8_t *q, int32_t ql) {
   if (thl < 20 || total < 2) return 0;
   const uint8_t *pay = q + 40 + thl;
   int32_t lo = total / 64 > 1 ? total / 64 : 1;
-  int32_t hi = FLIST_MAX_FRAME - 20 - 40 - thl < total - 1 ? FLIST_MAX_FRAME - 60 - thl : total - 1;
+  int32_t hi = FLIST_MAX_FRAME - 60 - thl < total - 1 ? FLIST_MAX_FRAME - 60 - thl : total - 1;
   uint64_t base = csum_add(csum_add(0, q + 8, 32), q + 40, (size_t)thl);
   uint64_t words = csum_add(0, pay, (size_t)(lo & ~1)); /* payload [0, lo rounded down to even) */
   for (int32_t n = lo & ~1; n <= hi; n += 2) {
@@ -2044,16 +2046,22 @@ static int flist_first_segment(const uint8_t *q, int32_t ql) {
 
 /*
  * A protocol-41 packet that the receiving NIC's GRO merged from several (the kernel's sit_offload:
- * Linux tunnels send with DF and a fixed ID, which GRO merges whatever we do on our side). Plain
- * GRO leaves only the pseudo-header sum in the inner TCP checksum field (tcp6_gro_complete), as
- * for CHECKSUM_PARTIAL; fraglist GRO leaves the first segment's checksum (flist_first_segment).
- * A raw socket hands either over as it is. Completes the checksum over the whole segment, as the
- * kernel would before delivering it to a socket; returns 1 when it did. The kernel verified every
- * merged segment's checksum before merging. One intact packet in 65536 has a checksum equal to
- * its pseudo-header sum: it verifies, so it is left alone and not counted. Fraglist merges are
- * looked for only in packets longer than an Ethernet frame (1500), whose checksum fails.
- * Write side: write_tun sends a TCP packet longer than the TUN's MTU as a super-packet, which the
- * kernel cuts into segments (gro_group, "oversized").
+ * Linux tunnels send with DF and a fixed ID, which GRO merges whatever we do on our side). A raw
+ * socket hands it over as the merge left it. Returns 1 when it was one and is usable now, -1 when
+ * it was one that cannot be taken apart, else 0.
+ * - TCP, plain GRO: only the pseudo-header sum is in the checksum field (tcp6_gro_complete), as
+ *   for CHECKSUM_PARTIAL. One intact packet in 65536 has such a field: it verifies, so it is left
+ *   alone.
+ * - TCP, fraglist GRO: the first segment's checksum (flist_first_segment), looked for only in
+ *   packets longer than an Ethernet frame (1500) whose checksum fails.
+ *   Either way the checksum is completed over the whole segment, as the kernel would before
+ *   delivering it to a socket (the kernel verified every merged segment before merging), and
+ *   write_tun sends a TCP packet longer than the TUN's MTU as a super-packet that the kernel cuts
+ *   into segments (gro_group, "oversized").
+ * - UDP (rx-gro-list or rx-udp-gro-forwarding; the kernel merges inner UDP of 6in4 the plain way
+ *   under both): the datagrams' length went with their checksums, replaced by the pseudo-header
+ *   sum of the whole. Nothing tells where one datagram ended: counted (-1), passed on as it is,
+ *   and lost at the receiver.
  */
 static int complete_gro_6in4(uint8_t *pkt, int32_t len) {
   if (len < 20 + 60 || pkt[0] < 0x45 || (pkt[0] >> 4) != 4 || pkt[9] != 41) return 0;
@@ -2061,8 +2069,12 @@ static int complete_gro_6in4(uint8_t *pkt, int32_t len) {
   if (len < ihl + 60) return 0;
   uint8_t *q = pkt + ihl;
   int32_t ql = len - ihl;
-  if ((q[0] >> 4) != 6 || q[6] != 6 || 40 + rd16(q + 4) != ql) return 0;
+  if ((q[0] >> 4) != 6 || (q[6] != 6 && q[6] != 17) || 40 + rd16(q + 4) != ql) return 0;
   uint32_t tl = (uint32_t)ql - 40;
+  if (q[6] == 17) {
+    uint16_t pu = csum_fold(pseudo6(q, tl, 17));
+    return rd16(q + 44) == tl && memcmp(q + 46, &pu, 2) == 0 && !udp6_csum_ok(q, ql) ? -1 : 0;
+  }
   uint16_t ps = csum_fold(pseudo6(q, tl, 6));
   if (memcmp(q + 56, &ps, 2) == 0) {
     if (tcp6_csum_ok(q, ql)) return 0;
@@ -2114,7 +2126,9 @@ static int drain_socket(poller_t *p, int *err) {
     }
     p->sizes[i] = len;
     if (!is6) {
-      if (len > 0 && complete_gro_6in4(p->iovs[i].iov_base, len)) p->gro_completed++;
+      int merged = len > 0 ? complete_gro_6in4(p->iovs[i].iov_base, len) : 0;
+      if (merged > 0) p->gro_completed++;
+      if (merged < 0) p->gro_unusable++;
       struct sockaddr_in *sin = (struct sockaddr_in *)&p->names[i];
       if (p->addrs4) p->addrs4[i] = ntohl(sin->sin_addr.s_addr);
     } else {
@@ -2437,6 +2451,7 @@ static napi_value poll_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "restarts", p->restarts);
   set_num(env, o, "readErrors", p->read_errors);
   set_num(env, o, "groCompleted", p->gro_completed);
+  set_num(env, o, "groUnusable", p->gro_unusable);
   return o;
 }
 
