@@ -12,7 +12,11 @@ import { formatIpv6, parseIpv6 } from "../../../module/addr/ipv6.js";
 import { routerAdvertisement } from "../../../module/codec/nd.js";
 import type { PrefixInfoOption } from "../../../module/codec/nd-options.js";
 import { parseCpeConfig } from "../../../module/config/parse.js";
-import { startCpeControl, type CpeControl } from "../../../module/control/cpe-control.js";
+import {
+  GRO_CHECK_MS,
+  startCpeControl,
+  type CpeControl,
+} from "../../../module/control/cpe-control.js";
 import type { EchoProber } from "../../../module/control/health.js";
 import type { CommandRunner } from "../../../module/control/wan-watcher.js";
 import type { CpeForwardingState } from "../../../module/dataplane/forwarding-state.js";
@@ -107,6 +111,7 @@ class Prober implements EchoProber {
 
 class Sink {
   states: CpeForwardingState[] = [];
+  groUnusable = 0;
   setForwardingState(s: CpeForwardingState) {
     this.states.push(s);
   }
@@ -114,7 +119,7 @@ class Sink {
     return {
       traffic: { out_packets: 5 },
       drops: { no_route: 2, ipv4_truncated: 0 },
-      offload: { segments_cut: 44 },
+      offload: { segments_cut: 44, wan_gro_unusable: this.groUnusable },
     };
   }
 }
@@ -403,5 +408,30 @@ test("WAN MTU change: tunnel MTU, TUN device and RA MTU option follow (RFC 4213 
   } finally {
     await t.ctl.stop();
     rmSync(t.dir, { recursive: true, force: true });
+  }
+});
+
+test("GRO on the WAN merging 6in4 UDP: one warning per rise, with the ethtool remedy", async () => {
+  const t = await setup();
+  try {
+    t.clock.advance(0);
+    await flush();
+    const warnings = () => t.logs.filter((l) => l.includes("merged by GRO"));
+    t.clock.advance(GRO_CHECK_MS);
+    assert.deepEqual(warnings(), [], "no warning while the counter stays at 0");
+    t.sink.groUnusable = 7;
+    t.clock.advance(GRO_CHECK_MS);
+    assert.deepEqual(warnings(), [
+      "warn wan wan0: 7 6in4 UDP packet(s) merged by GRO could not be forwarded; " +
+        "turn it off: ethtool -K wan0 rx-gro-list off rx-udp-gro-forwarding off",
+    ]);
+    t.clock.advance(GRO_CHECK_MS);
+    assert.equal(warnings().length, 1, "no new warning without new packets");
+    t.sink.groUnusable = 9;
+    t.clock.advance(GRO_CHECK_MS);
+    assert.equal(warnings().length, 2);
+    assert.match(warnings()[1]!, /: 2 6in4 UDP packet/);
+  } finally {
+    await t.ctl.stop();
   }
 });
