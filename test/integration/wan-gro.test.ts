@@ -23,7 +23,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LAB_ANYCAST, LAB_SERVER } from "../../module/cli/lab-topology.js";
-import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "../../module/cli/lab-traffic.js";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
 import {
   readCounters,
@@ -68,25 +67,29 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Captures on `ns`/wan0 while `traffic` runs; returns [ip.proto, ip.len] of every frame. */
-  async function captureWan(
+  /**
+   * Captures on `ns`/`dev` (capture filter `filter`) while `traffic` runs; returns the fields
+   * `fields` of every frame, one string array per frame.
+   */
+  async function capture(
     ns: string,
-    name: string,
+    dev: string,
+    filter: string,
+    fields: string[],
     traffic: () => Promise<void>,
-  ): Promise<Array<[number, number]>> {
-    const file = join(dir, `${name}.pcap`);
+    snaplen = 262144,
+  ): Promise<string[][]> {
+    const file = join(dir, `${ns}-${dev}-${Date.now()}.pcap`);
     const cap = reg.spawn(ns, [
       "tshark",
       "-n",
       "-q",
       "-i",
-      "wan0",
+      dev,
       "-s",
-      "96",
+      String(snaplen),
       "-f",
-      "ip",
-      "-F",
-      "pcap",
+      filter,
       "-w",
       file,
     ]);
@@ -98,22 +101,35 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
       await new Promise((r) => setTimeout(r, 300));
       await reg.stop(cap, 5000, "SIGINT");
     }
-    const out = reg.must(
-      ["tshark", "-n", "-r", file, "-T", "fields", "-e", "ip.proto", "-e", "ip.len"],
-      60_000,
-    );
+    const args = ["-o", "tcp.relative_sequence_numbers:FALSE", "-T", "fields"];
+    for (const f of fields) args.push("-e", f);
+    const out = reg.must(["tshark", "-n", "-r", file, ...args], 60_000);
     return out
       .split("\n")
       .filter((l) => l.trim() !== "")
-      .map((l) => {
-        const [p, n] = l.split("\t");
-        return [Number(p), Number(n)];
-      });
+      .map((l) => l.split("\t"));
+  }
+
+  /** Captures IPv4 on `ns`/wan0 while `traffic` runs: [ip.proto, ip.len] of every frame. */
+  async function captureWan(
+    ns: string,
+    traffic: () => Promise<void>,
+  ): Promise<Array<[number, number]>> {
+    const rows = await capture(ns, "wan0", "ip", ["ip.proto", "ip.len"], traffic, 96);
+    return rows.map(([p, n]) => [Number(p), Number(n)]);
+  }
+
+  /** Many 6in4 frames were captured, none longer than the link MTU (none merged by GRO). */
+  function assertNoMergedSixin4(frames: Array<[number, number]>): void {
+    const sixin4 = frames.filter(([p]) => p === 41);
+    assert.ok(sixin4.length > 1000, `only ${sixin4.length} 6in4 frames captured`);
+    const merged = sixin4.filter(([, n]) => n > WIRE_MTU);
+    assert.deepEqual(merged, [], "6in4 frames larger than the link MTU: merged by GRO");
   }
 
   test("control: the relay's wan0 merges plain IPv4 TCP (GRO is active)", async () => {
     const relay = lab.t.relays[0]!;
-    const frames = await captureWan(relay.ns, "control", async () => {
+    const frames = await captureWan(relay.ns, async () => {
       const r = await tcpTransfer(reg, lab.t.isp, relay.ns, relay.unicast, 5401, 4_000_000);
       assert.equal(r.received, 4_000_000, r.sent);
     });
@@ -125,14 +141,11 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     const c = lab.t.cpes[0]!;
     const cpe0 = await readCounters(reg, lab.cpes[0]!);
     const relay0 = await readCounters(reg, lab.relays[0]!);
-    const frames = await captureWan(lab.t.relays[0]!.ns, "up", async () => {
+    const frames = await captureWan(lab.t.relays[0]!.ns, async () => {
       const r = await tcpTransfer(reg, c.lanNs, lab.t.inet, LAB_SERVER, 5402, 8_000_000);
       assert.equal(r.received, 8_000_000, r.sent);
     });
-    const sixin4 = frames.filter(([p]) => p === 41);
-    assert.ok(sixin4.length > 1000, `only ${sixin4.length} 6in4 frames captured`);
-    const merged = sixin4.filter(([, n]) => n > WIRE_MTU);
-    assert.deepEqual(merged, [], "6in4 frames larger than the link MTU: merged by GRO");
+    assertNoMergedSixin4(frames);
     const cpe1 = await readCounters(reg, lab.cpes[0]!);
     const relay1 = await readCounters(reg, lab.relays[0]!);
     assert.ok(cpe1.traffic.out_packets! - cpe0.traffic.out_packets! > 1000);
@@ -144,28 +157,11 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     const c = lab.t.cpes[0]!;
     const cpe0 = await readCounters(reg, lab.cpes[0]!);
     const relay0 = await readCounters(reg, lab.relays[0]!);
-    const frames = await captureWan(c.ns, "down", async () => {
-      const sink = reg.spawn(c.lanNs, [
-        process.execPath,
-        "-e",
-        TCP_SINK_SCRIPT,
-        c.hostAddress,
-        "5403",
-        "40000",
-      ]);
-      await reg.waitFor(() => sink.stdout().includes("listening") || sink.hasExited(), 5000);
-      const src = await reg.execAsync(
-        lab.t.inet,
-        [process.execPath, "-e", TCP_SOURCE_SCRIPT, c.hostAddress, "5403", "8000000", "0"],
-        45_000,
-      );
-      await reg.waitFor(() => sink.hasExited(), 10_000);
-      assert.match(sink.stdout(), /bytes 8000000\b/, `${sink.stdout()} ${src.stdout}`);
+    const frames = await captureWan(c.ns, async () => {
+      const r = await tcpTransfer(reg, lab.t.inet, c.lanNs, c.hostAddress, 5403, 8_000_000);
+      assert.equal(r.received, 8_000_000, r.sent);
     });
-    const sixin4 = frames.filter(([p]) => p === 41);
-    assert.ok(sixin4.length > 1000, `only ${sixin4.length} 6in4 frames captured`);
-    const merged = sixin4.filter(([, n]) => n > WIRE_MTU);
-    assert.deepEqual(merged, [], "6in4 frames larger than the link MTU: merged by GRO");
+    assertNoMergedSixin4(frames);
     const cpe1 = await readCounters(reg, lab.cpes[0]!);
     const relay1 = await readCounters(reg, lab.relays[0]!);
     assert.ok(relay1.traffic.out_packets! - relay0.traffic.out_packets! > 1000);
@@ -231,7 +227,7 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     let merged = 0;
     let wanFrames: Array<[number, number]> = [];
     const frames = await captureLan(c.lanNs, async () => {
-      wanFrames = await captureWan(c.ns, "foreign", async () => {
+      wanFrames = await captureWan(c.ns, async () => {
         // GRO merges only what one poll finds queued: bursts until the CPE counted a merged
         // packet (bounded).
         while (bursts < 10 && merged === 0) {
@@ -318,7 +314,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     let unusable = 0;
     let wanFrames: Array<[number, number]> = [];
     try {
-      wanFrames = await captureWan(c.ns, "udp", async () => {
+      wanFrames = await captureWan(c.ns, async () => {
         for (let b = 0; b < 10 && unusable === 0; b++) {
           await burst();
           const now = await readCounters(reg, lab.cpes[0]!);
@@ -429,52 +425,11 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     ns: string,
     traffic: () => Promise<void>,
   ): Promise<Array<[number, number]>> {
-    const file = join(dir, "lan.pcap");
-    const cap = reg.spawn(ns, [
-      "tshark",
-      "-n",
-      "-q",
-      "-i",
-      "eth0",
-      "-f",
-      "tcp src port 5999",
-      "-w",
-      file,
-    ]);
-    assert.ok(await reg.waitFor(() => /Capturing on/.test(cap.stderr()), 15_000), cap.stderr());
-    await new Promise((r) => setTimeout(r, 300));
-    try {
-      await traffic();
-    } finally {
-      await new Promise((r) => setTimeout(r, 300));
-      await reg.stop(cap, 5000, "SIGINT");
-    }
-    const out = reg.must(
-      [
-        "tshark",
-        "-n",
-        "-r",
-        file,
-        "-o",
-        "tcp.relative_sequence_numbers:FALSE",
-        "-T",
-        "fields",
-        "-e",
-        "tcp.seq",
-        "-e",
-        "tcp.len",
-        "-e",
-        "tcp.checksum",
-      ],
-      60_000,
-    );
-    return out
-      .split("\n")
-      .filter((l) => l.trim() !== "")
-      .map((l) => {
-        const [q, n, sum] = l.split("\t");
-        lastLanChecksum = Number(sum);
-        return [Number(q) - 0x10000000, Number(n)];
-      });
+    const fields = ["tcp.seq", "tcp.len", "tcp.checksum"];
+    const rows = await capture(ns, "eth0", "tcp src port 5999", fields, traffic);
+    return rows.map(([q, n, sum]) => {
+      lastLanChecksum = Number(sum);
+      return [Number(q) - 0x10000000, Number(n)];
+    });
   }
 });
