@@ -412,6 +412,43 @@ static int tcp6_csum_ok(const uint8_t *q, int32_t len) {
   return csum_fold(csum_add(pseudo6(q, tl, 6), q + 40, tl)) == 0xffff;
 }
 
+/* Largest link MTU the first segment of a fraglist-merged packet is looked for in (jumbo frames). */
+#define FLIST_MAX_FRAME 9000
+
+/*
+ * Fraglist GRO (rx-gro-list; OpenWrt 24.10 turns it on for every device) leaves the first TCP
+ * segment's own checksum in a merged packet: it verifies over the headers (with that segment's
+ * length in the pseudo-header) and a prefix of the payload. Looks for that prefix among the
+ * lengths the first segment can have had: at least 1/64 of the payload (GRO merges at most 64),
+ * at most a jumbo frame, shorter than the whole. Returns the first length that verifies (the
+ * sender's segment size: GRO merged equal ones, the last may differ), else 0.
+ */
+static int32_t flist_first_len(const uint8_t *q, int32_t ql) {
+  int thl = (q[52] >> 4) * 4;
+  int32_t total = ql - 40 - thl;
+  if (thl < 20 || total < 2) return 0;
+  const uint8_t *pay = q + 40 + thl;
+  int32_t lo = total / 64 > 1 ? total / 64 : 1;
+  int32_t hi = FLIST_MAX_FRAME - 60 - thl < total - 1 ? FLIST_MAX_FRAME - 60 - thl : total - 1;
+  uint64_t base = csum_add(csum_add(0, q + 8, 32), q + 40, (size_t)thl);
+  uint64_t words = csum_add(0, pay, (size_t)(lo & ~1)); /* payload [0, lo rounded down to even) */
+  for (int32_t n = lo & ~1; n <= hi; n += 2) {
+    /* prefix of n bytes (even), then of n + 1 (odd: the last byte padded with a zero) */
+    for (int32_t l = n; l <= n + 1 && l <= hi; l++) {
+      if (l < lo) continue;
+      uint8_t tail[8], odd[2] = {l & 1 ? pay[l - 1] : 0, 0};
+      wr32(tail, (uint32_t)(thl + l));
+      tail[4] = tail[5] = tail[6] = 0;
+      tail[7] = 6;
+      uint64_t sum = csum_add(base + words, tail, 8);
+      if (l & 1) sum = csum_add(sum, odd, 2);
+      if (csum_fold(sum) == 0xffff) return l;
+    }
+    words = csum_add(words, pay + n, 2);
+  }
+  return 0;
+}
+
 /* Same flow (protocol, addresses and ports): both IPv6 of at least 44 bytes. */
 static int same_flow(const uint8_t *a, const uint8_t *b) {
   return a[6] == b[6] && memcmp(a + 8, b + 8, 32) == 0 && memcmp(a + 40, b + 40, 4) == 0;
@@ -514,16 +551,24 @@ static int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const 
     }
     gro_unit_t *gu = &g->units[nu];
     gu->oversized = 0;
+    int over_gso = 0;
     if (proto == 6 && mtu >= 1280 && len > mtu) {
       /* Longer than the device takes: a segment run that GRO merged on the way in (see
-       * complete_gro_6in4). Written as a super-packet cut at the IPv6 minimum MTU, which every
-       * path beyond carries; left alone unless its checksum verifies. */
+       * complete_gro_6in4), written as a super-packet for the kernel to cut. Plain GRO (checksum
+       * completed on read, so it verifies): cut at the IPv6 minimum MTU, which every path beyond
+       * carries, as the sender's segment size is lost. Fraglist GRO (the first segment's checksum
+       * still in place): cut at that segment's size, found again. Else left alone. */
       int thl = len >= 60 && 40 + rd16(q + 4) == len ? (q[52] >> 4) * 4 : 0;
       int plain = (q[53] & ~(TCP_ACK | TCP_PSH | TCP_FIN)) == 0; /* as GRO merges: no CWR, SYN... */
-      if (thl >= 20 && 40 + thl < len && plain && tcp6_csum_ok(q, len)) {
-        gu->oversized = 1;
-        cand = 1;
-        hl = 40 + thl;
+      if (thl >= 20 && 40 + thl < len && plain) {
+        int32_t first = tcp6_csum_ok(q, len) ? 1280 - 40 - thl : flist_first_len(q, len);
+        if (first > mtu - 40 - thl) first = mtu - 40 - thl;
+        if (first > 0) {
+          gu->oversized = 1;
+          cand = 1;
+          hl = 40 + thl;
+          over_gso = first;
+        }
       }
     }
     gu->head = q;
@@ -533,7 +578,7 @@ static int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const 
     gu->total = cand ? len - hl : 0;
     gu->count = 1;
     gu->open = cand && !gu->oversized && !(proto == 6 && (q[53] & TCP_PSH));
-    if (gu->oversized) gu->gso = 1280 - hl;
+    if (gu->oversized) gu->gso = over_gso;
     gu->verified = 0;
     gu->next_seq = cand && proto == 6 ? rd32(q + 44) + (uint32_t)(len - hl) : 0;
     gu->last_flags = cand && proto == 6 ? q[53] : 0;
@@ -2007,43 +2052,6 @@ static int drain_tun(poller_t *p, int *err) {
   return n;
 }
 
-/* Largest link MTU the first segment of a fraglist-merged packet is looked for in (jumbo frames). */
-#define FLIST_MAX_FRAME 9000
-
-/*
- * Fraglist GRO (rx-gro-list; OpenWrt 24.10 turns it on for every device) leaves the first TCP
- * segment's own checksum in a merged packet: it verifies over the headers (with that segment's
- * length in the pseudo-header) and a prefix of the payload. Looks for that prefix among the
- * lengths the first segment can have had: at least 1/64 of the payload (GRO merges at most 64),
- * at most a jumbo frame, shorter than the whole. Returns 1 when one verifies: evidence of a merge
- * (the segment boundaries themselves are not needed).
- */
-static int flist_first_segment(const uint8_t *q, int32_t ql) {
-  int thl = (q[52] >> 4) * 4;
-  int32_t total = ql - 40 - thl;
-  if (thl < 20 || total < 2) return 0;
-  const uint8_t *pay = q + 40 + thl;
-  int32_t lo = total / 64 > 1 ? total / 64 : 1;
-  int32_t hi = FLIST_MAX_FRAME - 60 - thl < total - 1 ? FLIST_MAX_FRAME - 60 - thl : total - 1;
-  uint64_t base = csum_add(csum_add(0, q + 8, 32), q + 40, (size_t)thl);
-  uint64_t words = csum_add(0, pay, (size_t)(lo & ~1)); /* payload [0, lo rounded down to even) */
-  for (int32_t n = lo & ~1; n <= hi; n += 2) {
-    /* prefix of n bytes (even), then of n + 1 (odd: the last byte padded with a zero) */
-    for (int32_t l = n; l <= n + 1 && l <= hi; l++) {
-      if (l < lo) continue;
-      uint8_t tail[8], odd[2] = {l & 1 ? pay[l - 1] : 0, 0};
-      wr32(tail, (uint32_t)(thl + l));
-      tail[4] = tail[5] = tail[6] = 0;
-      tail[7] = 6;
-      uint64_t sum = csum_add(base + words, tail, 8);
-      if (l & 1) sum = csum_add(sum, odd, 2);
-      if (csum_fold(sum) == 0xffff) return 1;
-    }
-    words = csum_add(words, pay + n, 2);
-  }
-  return 0;
-}
-
 /*
  * A protocol-41 packet that the receiving NIC's GRO merged from several (the kernel's sit_offload:
  * Linux tunnels send with DF and a fixed ID, which GRO merges whatever we do on our side). A raw
@@ -2052,12 +2060,14 @@ static int flist_first_segment(const uint8_t *q, int32_t ql) {
  * - TCP, plain GRO: only the pseudo-header sum is in the checksum field (tcp6_gro_complete), as
  *   for CHECKSUM_PARTIAL. One intact packet in 65536 has such a field: it verifies, so it is left
  *   alone.
- * - TCP, fraglist GRO: the first segment's checksum (flist_first_segment), looked for only in
- *   packets longer than an Ethernet frame (1500) whose checksum fails.
- *   Either way the checksum is completed over the whole segment, as the kernel would before
- *   delivering it to a socket (the kernel verified every merged segment before merging), and
- *   write_tun sends a TCP packet longer than the TUN's MTU as a super-packet that the kernel cuts
- *   into segments (gro_group, "oversized").
+ *   The checksum is completed over the whole segment, as the kernel would before delivering it to
+ *   a socket (the kernel verified every merged segment before merging).
+ * - TCP, fraglist GRO: the first segment's checksum (flist_first_len), looked for only in packets
+ *   longer than an Ethernet frame (1500) whose checksum fails; left in place (-1 when none is
+ *   found).
+ *   Either way write_tun sends a TCP packet longer than the TUN's MTU as a super-packet that the
+ *   kernel cuts into segments (gro_group, "oversized"): at the first segment's size for fraglist,
+ *   at 1280 bytes for plain GRO.
  * - UDP (rx-gro-list or rx-udp-gro-forwarding; the kernel merges inner UDP of 6in4 the plain way
  *   under both): the datagrams' length went with their checksums, replaced by the pseudo-header
  *   sum of the whole. Nothing tells where one datagram ended: counted (-1), passed on as it is,
@@ -2078,10 +2088,11 @@ static int complete_gro_6in4(uint8_t *pkt, int32_t len) {
   uint16_t ps = csum_fold(pseudo6(q, tl, 6));
   if (memcmp(q + 56, &ps, 2) == 0) {
     if (tcp6_csum_ok(q, ql)) return 0;
-  } else if (len <= 1500 || tcp6_csum_ok(q, ql) || !flist_first_segment(q, ql)) {
+  } else if (len <= 1500 || tcp6_csum_ok(q, ql)) {
     return 0;
   } else {
-    memcpy(q + 56, &ps, 2); /* from here on as the plain GRO case */
+    /* fraglist: left as it is; write_tun finds the segment size again and cuts there */
+    return flist_first_len(q, ql) > 0 ? 1 : -1;
   }
   uint16_t c = (uint16_t)~csum_fold(csum_add(0, q + 40, tl));
   memcpy(q + 56, &c, 2);
