@@ -26,6 +26,8 @@ import { KernelSetup, loadDaemonConfig, openDaemonPorts } from "./daemon-common.
 import { createDaemon, prepareTun, refuseToStart } from "./daemon-common.js";
 import { EXIT_INIT } from "./daemon-common.js";
 import { createLogger, type Logger } from "./log.js";
+import { systemClock } from "../control/clock.js";
+import { watchGroUnusable } from "../control/gro-watch.js";
 
 export const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
 Runs the 6to4-PMT relay (RFC 6732): decapsulates protocol 41 received on --relay-ipv4 (default the
@@ -120,7 +122,14 @@ async function runRelayWithState(
       `address ${own}, ${mode}, customers ${cfg.customerIpv4.length}, opt-out ${cfg.optOut.length}`,
   );
   daemon.start();
+  const stopGroWatch = watchGroUnusable(
+    systemClock,
+    () => daemon.counters().offload?.wan_gro_unusable ?? 0,
+    (m) => log.warn(m),
+    () => undefined,
+  );
   const code = await exiting.done;
+  stopGroWatch();
   metrics?.close();
   k.revert();
   daemon.stop();

@@ -35,7 +35,8 @@ import { createIcmpv6RxRing } from "../io/ring.js";
 import type { DaemonState, StatusSnapshot, ValueSource } from "../status/snapshot.js";
 import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
 import { startStatusServer, type StatusServer } from "../status/server.js";
-import { systemClock, type Clock, type TimerHandle } from "./clock.js";
+import { systemClock, type Clock } from "./clock.js";
+import { watchGroUnusable } from "./gro-watch.js";
 import { DhcpLeaseWatcher, DHCP_LEASE_FILE_DEFAULT, sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
 import { HealthMonitor, type EchoProber } from "./health.js";
 import { createPingProber } from "./ping-prober.js";
@@ -61,9 +62,6 @@ import {
 /** RFC 3068 §2.3 anycast 192.88.99.1. */
 const RELAY_ANYCAST_IPV4 = 0xc0586301;
 /** RS/NS receive ring: a few messages of up to an Ethernet MTU. */
-/** How often the WAN's GRO is checked for merged 6in4 UDP that cannot be forwarded. */
-export const GRO_CHECK_MS = 60_000;
-
 const ND_RX_RING_COUNT = 8;
 const ND_RX_BUFFER_BYTES = 1500;
 
@@ -605,23 +603,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
 
   let statusServer: StatusServer | null = null;
 
-  // GRO on the WAN device merges 6in4's inner UDP from senders with fixed IPv4 IDs (Linux
-  // tunnels) in a way nobody can take apart (native complete_gro_6in4: wan_gro_unusable); the
-  // router owner learns it here, with the remedy, once per minute at most while it goes on.
-  let groUnusableSeen = 0;
-  let groTimer: TimerHandle | null = null;
-  function checkGro(): void {
-    const n = deps.daemon?.counters().offload?.wan_gro_unusable ?? 0;
-    if (n > groUnusableSeen) {
-      const dev = wan.device ?? cfg.wanInterface;
-      log.warn(
-        `wan ${dev}: ${n - groUnusableSeen} 6in4 UDP packet(s) merged by GRO could not be forwarded; ` +
-          `turn it off: ethtool -K ${dev} rx-gro-list off rx-udp-gro-forwarding off`,
-      );
-    }
-    groUnusableSeen = n;
-    groTimer = clock.setTimer(checkGro, GRO_CHECK_MS);
-  }
+  let stopGroWatch: (() => void) | null = null;
 
   function snapshot(): StatusSnapshot {
     const now = clock.now();
@@ -724,7 +706,12 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
     }
     health.start();
     ra?.start();
-    checkGro();
+    stopGroWatch = watchGroUnusable(
+      clock,
+      () => deps.daemon?.counters().offload?.wan_gro_unusable ?? 0,
+      (m) => log.warn(m),
+      () => wan.device ?? cfg.wanInterface,
+    );
   } catch (e) {
     dhcp.stop();
     wanWatcher.stop();
@@ -774,7 +761,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       dhcp.stop();
       wanWatcher.stop();
       health.stop();
-      if (groTimer !== null) clock.clearTimer(groTimer);
+      stopGroWatch?.();
       ndSocket?.close();
       saveState();
       await statusServer?.close();

@@ -12,11 +12,8 @@ import { formatIpv6, parseIpv6 } from "../../../module/addr/ipv6.js";
 import { routerAdvertisement } from "../../../module/codec/nd.js";
 import type { PrefixInfoOption } from "../../../module/codec/nd-options.js";
 import { parseCpeConfig } from "../../../module/config/parse.js";
-import {
-  GRO_CHECK_MS,
-  startCpeControl,
-  type CpeControl,
-} from "../../../module/control/cpe-control.js";
+import { startCpeControl, type CpeControl } from "../../../module/control/cpe-control.js";
+import { GRO_CHECK_MS } from "../../../module/control/gro-watch.js";
 import type { EchoProber } from "../../../module/control/health.js";
 import type { CommandRunner } from "../../../module/control/wan-watcher.js";
 import type { CpeForwardingState } from "../../../module/dataplane/forwarding-state.js";
