@@ -88,16 +88,21 @@ export class DataplaneDaemon<S> {
     return this.running;
   }
 
-  /** Copy of the counters (packets/bytes each way, drops by reason, TUN offload when on). */
+  /**
+   * Copy of the counters (packets/bytes each way, drops by reason; TUN offload when on, and the
+   * WAN's GRO merges when on or when there were any).
+   */
   counters(): CountersSnapshot {
     const s = this.stats.snapshot();
     const o = this.options.tun.offloadStats?.();
-    if (o) {
+    const raw = this.options.raw.stats();
+    if (o || raw.rxGroCompleted > 0 || raw.rxGroUnusable > 0) {
       const offload: Record<string, number> = {};
-      for (const [k, name] of Object.entries(OFFLOAD_COUNTER_NAMES)) {
-        offload[name] = o[k as keyof typeof OFFLOAD_COUNTER_NAMES];
+      if (o) {
+        for (const [k, name] of Object.entries(OFFLOAD_COUNTER_NAMES)) {
+          offload[name] = o[k as keyof typeof OFFLOAD_COUNTER_NAMES];
+        }
       }
-      const raw = this.options.raw.stats();
       offload.wan_gro_merged = raw.rxGroCompleted;
       offload.wan_gro_unusable = raw.rxGroUnusable;
       s.offload = offload;
