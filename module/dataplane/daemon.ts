@@ -96,14 +96,14 @@ export class DataplaneDaemon<S> {
     const s = this.stats.snapshot();
     const o = this.options.tun.offloadStats?.();
     const raw = this.options.raw.stats();
-    if (o || raw.rxGroCompleted > 0 || raw.rxGroUnusable > 0) {
+    if (o || raw.rxGroMerged > 0 || raw.rxGroUnusable > 0) {
       const offload: Record<string, number> = {};
       if (o) {
         for (const [k, name] of Object.entries(OFFLOAD_COUNTER_NAMES)) {
           offload[name] = o[k as keyof typeof OFFLOAD_COUNTER_NAMES];
         }
       }
-      offload.wan_gro_merged = raw.rxGroCompleted;
+      offload.wan_gro_merged = raw.rxGroMerged;
       offload.wan_gro_unusable = raw.rxGroUnusable;
       s.offload = offload;
     }

@@ -77,7 +77,7 @@ abstract class LinuxPort {
       lastTxError: this.lastTxError,
       socketErrorsCleared: (s?.soErrors ?? 0) + this.txStale,
       rxTruncated: s?.truncated ?? 0,
-      rxGroCompleted: s?.groCompleted ?? 0,
+      rxGroMerged: s?.groMerged ?? 0,
       rxGroUnusable: s?.groUnusable ?? 0,
       pollRestarts: s?.restarts ?? 0,
     };

@@ -52,7 +52,7 @@ abstract class MemoryPort {
     lastTxError: "",
     socketErrorsCleared: 0,
     rxTruncated: 0,
-    rxGroCompleted: 0,
+    rxGroMerged: 0,
     rxGroUnusable: 0,
     pollRestarts: 0,
   };

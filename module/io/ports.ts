@@ -84,8 +84,8 @@ export interface PortStats {
   socketErrorsCleared: number;
   /** Received packets larger than their buffer (delivered with size 0). */
   rxTruncated: number;
-  /** Protocol-41 packets that GRO on the receiving NIC merged; their checksum was completed. */
-  rxGroCompleted: number;
+  /** Protocol-41 TCP packets that GRO on the receiving NIC merged, recognised for repair. */
+  rxGroMerged: number;
   /** Packets GRO merged that could not be taken apart (UDP under plain GRO); passed on as they are. */
   rxGroUnusable: number;
   /** Times receiving was restarted after the kernel flagged an error (EPOLLERR) on the fd. */

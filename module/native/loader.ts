@@ -37,8 +37,8 @@ export interface NativePollStats {
   errQueue: number;
   /** Received packets larger than their buffer (size reported as 0). */
   truncated: number;
-  /** Protocol-41 packets merged by GRO on the receiving NIC whose TCP checksum was completed. */
-  groCompleted: number;
+  /** Protocol-41 TCP packets merged by GRO on the receiving NIC, recognised (complete_gro_6in4). */
+  groMerged: number;
   /** Protocol-41 packets merged by GRO that could not be taken apart (UDP under plain GRO). */
   groUnusable: number;
   /** Times polling was restarted after libuv stopped it on EPOLLERR. */

@@ -706,7 +706,7 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
 }
 
 /* tunOffloadStats(fd): { superReads, segments, csumCompleted, gsoDropped, groWrites, groPackets,
- * udpSuperPackets } for a TUN opened with offload, else null. */
+ * oversizedWrites, udpSuperPackets } for a TUN opened with offload, else null. */
 static napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
   CHECK_ARGC(1);
   int32_t fd;
@@ -1648,7 +1648,7 @@ typedef struct poller {
   struct sockaddr_in6 *names; /* large enough for sockaddr_in too */
   char *cmsgs;
   /* counters, read by pollStats */
-  double batches, packets, so_errors, errqueue, truncated, restarts, read_errors, gro_completed;
+  double batches, packets, so_errors, errqueue, truncated, restarts, read_errors, gro_merged;
   double gro_unusable;
   int last_so_error;
 } poller_t;
@@ -2138,7 +2138,7 @@ static int drain_socket(poller_t *p, int *err) {
     p->sizes[i] = len;
     if (!is6) {
       int merged = len > 0 ? complete_gro_6in4(p->iovs[i].iov_base, len) : 0;
-      if (merged > 0) p->gro_completed++;
+      if (merged > 0) p->gro_merged++;
       if (merged < 0) p->gro_unusable++;
       struct sockaddr_in *sin = (struct sockaddr_in *)&p->names[i];
       if (p->addrs4) p->addrs4[i] = ntohl(sin->sin_addr.s_addr);
@@ -2446,7 +2446,7 @@ static napi_value poll_close(napi_env env, napi_callback_info info) {
 }
 
 /* pollStats(h): { batches, packets, soErrors, lastSoError, errQueue, truncated, restarts,
- *                 readErrors } — counters since pollStart. */
+ *                 readErrors, groMerged, groUnusable } — counters since pollStart. */
 static napi_value poll_stats(napi_env env, napi_callback_info info) {
   CHECK_ARGC(1);
   poller_t *p = unwrap_poller(env, argv[0]);
@@ -2461,7 +2461,7 @@ static napi_value poll_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "truncated", p->truncated);
   set_num(env, o, "restarts", p->restarts);
   set_num(env, o, "readErrors", p->read_errors);
-  set_num(env, o, "groCompleted", p->gro_completed);
+  set_num(env, o, "groMerged", p->gro_merged);
   set_num(env, o, "groUnusable", p->gro_unusable);
   return o;
 }

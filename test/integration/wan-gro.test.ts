@@ -122,6 +122,49 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     return rows.map(([p, n]) => [Number(p), Number(n)]);
   }
 
+  /**
+   * Frames for injection from the ISP into `target`'s wan0 (python3, AF_PACKET): returns one
+   * burst of them, which waits 200 ms for the poll thread to be done with it.
+   */
+  function injector(target: "cpe" | "relay", frames: Buffer[]): () => Promise<void> {
+    const ns = target === "cpe" ? lab.t.cpes[0]!.ns : lab.t.relays[0]!.ns;
+    const mac = (
+      JSON.parse(reg.must(["ip", "-j", "-n", ns, "link", "show", "wan0"])) as {
+        address: string;
+      }[]
+    )[0]!.address;
+    const file = join(dir, `${target}-${frames.length}-${Date.now()}.hex`);
+    writeFileSync(file, frames.map((f) => f.toString("hex")).join("\n") + "\n");
+    return async () => {
+      const r = await reg.execAsync(lab.t.isp, [
+        "python3",
+        "-c",
+        INJECT_PY,
+        `${target}0`,
+        mac,
+        file,
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      await new Promise((res) => setTimeout(res, 200));
+    };
+  }
+
+  /**
+   * GRO merges only what one poll finds queued: bursts until `done()` (the daemon counted what
+   * the test looks for), 10 at most. Returns how many were sent.
+   */
+  async function burstsUntil(
+    burst: () => Promise<void>,
+    done: () => Promise<boolean>,
+  ): Promise<number> {
+    let bursts = 0;
+    do {
+      await burst();
+      bursts++;
+    } while (bursts < 10 && !(await done()));
+    return bursts;
+  }
+
   /** Many 6in4 frames were captured, none longer than the link MTU (none merged by GRO). */
   function assertNoMergedSixin4(frames: Array<[number, number]>): void {
     const sixin4 = frames.filter(([p]) => p === 41);
@@ -191,17 +234,11 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     // from the server to the LAN host (nobody listens: the LAN host's kernel checks each
     // segment's checksum, counts it and answers with a reset).
     const c = lab.t.cpes[0]!;
-    const mac = (
-      JSON.parse(reg.must(["ip", "-j", "-n", c.ns, "link", "show", "wan0"])) as {
-        address: string;
-      }[]
-    )[0]!.address;
     const dst2002 = `2002:6440:2::${c.hostAddress.split("::")[1]}`; // Figure 3, back to 6to4
     const SEGMENTS = 24;
     const BYTES = 1200;
-    const file = join(dir, "frames.hex");
     const seq0 = 0x10000000;
-    const lines: string[] = [];
+    const frames: Buffer[] = [];
     for (let i = 0; i < SEGMENTS; i++) {
       const payload = Buffer.alloc(BYTES, (i * 7 + 1) & 0xff);
       const tcp = buildTcpPacket({
@@ -214,9 +251,9 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
         flags: 0x10,
         payload,
       });
-      lines.push(encapsulate6to4(tcp, LAB_ANYCAST, c.wanIpv4, { df: true, id: 0 }).toString("hex"));
+      frames.push(encapsulate6to4(tcp, LAB_ANYCAST, c.wanIpv4, { df: true, id: 0 }));
     }
-    writeFileSync(file, lines.join("\n") + "\n");
+    const burst = injector("cpe", frames);
     const tcpMib = (): Record<string, number> => {
       const l = reg.exec(c.lanNs, ["cat", "/proc/net/snmp"]).stdout.split("\n");
       const rows = l.filter((x) => x.startsWith("Tcp:"));
@@ -229,18 +266,13 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     let bursts = 0;
     let merged = 0;
     let wanFrames: Array<[number, number]> = [];
-    const frames = await captureLan(c.lanNs, async () => {
+    const atLan = await captureLan(c.lanNs, async () => {
       wanFrames = await captureWan(c.ns, async () => {
-        // GRO merges only what one poll finds queued: bursts until the CPE counted a merged
-        // packet (bounded).
-        while (bursts < 10 && merged === 0) {
-          const r = await reg.execAsync(lab.t.isp, ["python3", "-c", INJECT_PY, "cpe0", mac, file]);
-          assert.equal(r.code, 0, r.stdout + r.stderr);
-          bursts++;
-          await new Promise((res) => setTimeout(res, 200));
+        bursts = await burstsUntil(burst, async () => {
           const now = await readCounters(reg, lab.cpes[0]!);
           merged = now.offload!.wan_gro_merged! - cpe0.offload!.wan_gro_merged!;
-        }
+          return merged > 0;
+        });
       });
     });
     const cpe1 = await readCounters(reg, lab.cpes[0]!);
@@ -249,17 +281,17 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     assert.ok(mergedOnWan.length > 0, `GRO merged nothing on the CPE's wan0 in ${bursts} bursts`);
     // Every byte of every burst reached the LAN host, however it was cut.
     const seen = new Map<number, number>(); // seq -> bytes
-    for (const [seqRel, len] of frames) seen.set(seqRel, Math.max(seen.get(seqRel) ?? 0, len));
+    for (const [seqRel, len] of atLan) seen.set(seqRel, Math.max(seen.get(seqRel) ?? 0, len));
     let next = 0;
     for (const [seqRel, len] of [...seen.entries()].sort((a, b) => a[0] - b[0])) {
       assert.ok(seqRel <= next, `gap at byte ${next} (next segment at ${seqRel})`);
       next = Math.max(next, seqRel + len);
     }
     assert.equal(next, SEGMENTS * BYTES, "bytes of the run that reached the LAN host");
-    const total = frames.reduce((a, [, len]) => a + len, 0);
+    const total = atLan.reduce((a, [, len]) => a + len, 0);
     // Fraglist GRO keeps the first segment's checksum: the CPE finds the sender's segment size
     // again and the LAN host gets the segments as sent. Plain GRO loses it: 1280-byte packets.
-    const sizes = new Set(frames.map(([, len]) => len));
+    const sizes = new Set(atLan.map(([, len]) => len));
     if (list) assert.deepEqual([...sizes], [BYTES], "segment sizes at the LAN host");
     else
       assert.ok(
@@ -294,14 +326,9 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     // checksum field): where one datagram ended is lost. The CPE counts such packets
     // (wan_gro_unusable); the remedy is rx-gro-list off on the WAN (README, Native addon).
     const c = lab.t.cpes[0]!;
-    const mac = (
-      JSON.parse(reg.must(["ip", "-j", "-n", c.ns, "link", "show", "wan0"])) as {
-        address: string;
-      }[]
-    )[0]!.address;
     const DATAGRAMS = 24;
     const BYTES = 1200;
-    const lines: string[] = [];
+    const frames: Buffer[] = [];
     for (let i = 0; i < DATAGRAMS; i++) {
       const udp = buildUdpPacket({
         src: LAB_SERVER,
@@ -310,15 +337,9 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
         dstPort: 5998,
         payload: Buffer.alloc(BYTES, i + 1),
       });
-      lines.push(encapsulate6to4(udp, LAB_ANYCAST, c.wanIpv4, { df: true, id: 0 }).toString("hex"));
+      frames.push(encapsulate6to4(udp, LAB_ANYCAST, c.wanIpv4, { df: true, id: 0 }));
     }
-    const file = join(dir, "udp.hex");
-    writeFileSync(file, lines.join("\n") + "\n");
-    const burst = async (): Promise<void> => {
-      const r = await reg.execAsync(lab.t.isp, ["python3", "-c", INJECT_PY, "cpe0", mac, file]);
-      assert.equal(r.code, 0, r.stdout + r.stderr);
-      await new Promise((res) => setTimeout(res, 200));
-    };
+    const burst = injector("cpe", frames);
 
     // 1. rx-gro-list on: bursts until the CPE counted an unusable merge (bounded).
     reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "on"]);
@@ -327,11 +348,11 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     let wanFrames: Array<[number, number]> = [];
     try {
       wanFrames = await captureWan(c.ns, async () => {
-        for (let b = 0; b < 10 && unusable === 0; b++) {
-          await burst();
+        await burstsUntil(burst, async () => {
           const now = await readCounters(reg, lab.cpes[0]!);
           unusable = now.offload!.wan_gro_unusable! - cpe0.offload!.wan_gro_unusable!;
-        }
+          return unusable > 0;
+        });
       });
     } finally {
       reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "off"]);
@@ -373,14 +394,9 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     // (DF, ID 0), merged by the relay's NIC, translated (Figure 3) and forwarded to the Internet.
     const c = lab.t.cpes[0]!;
     const relay = lab.t.relays[0]!;
-    const mac = (
-      JSON.parse(reg.must(["ip", "-j", "-n", relay.ns, "link", "show", "wan0"])) as {
-        address: string;
-      }[]
-    )[0]!.address;
     const SEGMENTS = 24;
     const BYTES = 1200;
-    const lines: string[] = [];
+    const frames: Buffer[] = [];
     for (let i = 0; i < SEGMENTS; i++) {
       const tcp = buildTcpPacket({
         src: `2002:6440:2::${c.hostAddress.split("::")[1]}`,
@@ -392,10 +408,9 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
         flags: 0x10,
         payload: Buffer.alloc(BYTES, (i * 5 + 3) & 0xff),
       });
-      lines.push(encapsulate6to4(tcp, c.wanIpv4, LAB_ANYCAST, { df: true, id: 0 }).toString("hex"));
+      frames.push(encapsulate6to4(tcp, c.wanIpv4, LAB_ANYCAST, { df: true, id: 0 }));
     }
-    const file = join(dir, "relay-frames.hex");
-    writeFileSync(file, lines.join("\n") + "\n");
+    const burst = injector("relay", frames);
     const relay0 = await readCounters(reg, lab.relays[0]!);
     let bursts = 0;
     let merged = 0;
@@ -407,21 +422,11 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
       ["tcp.seq", "tcp.len"],
       async () => {
         wanFrames = await captureWan(relay.ns, async () => {
-          while (bursts < 10 && merged === 0) {
-            const r = await reg.execAsync(lab.t.isp, [
-              "python3",
-              "-c",
-              INJECT_PY,
-              "relay0",
-              mac,
-              file,
-            ]);
-            assert.equal(r.code, 0, r.stdout + r.stderr);
-            bursts++;
-            await new Promise((res) => setTimeout(res, 200));
+          bursts = await burstsUntil(burst, async () => {
             const now = await readCounters(reg, lab.relays[0]!);
             merged = now.offload!.wan_gro_merged! - relay0.offload!.wan_gro_merged!;
-          }
+            return merged > 0;
+          });
         });
       },
     );
@@ -458,22 +463,9 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     assert.ok(w < 0x10000);
     seg.writeUInt16BE(fold(ph), 56);
     assert.equal(internetChecksum(seg, 40, seg.length, ph), 0, "the segment is intact");
-    const file = join(dir, "lookalike.hex");
-    writeFileSync(
-      file,
-      encapsulate6to4(seg, LAB_ANYCAST, c.wanIpv4, { id: 77 }).toString("hex") + "\n",
-    );
-    const mac = (
-      JSON.parse(reg.must(["ip", "-j", "-n", c.ns, "link", "show", "wan0"])) as {
-        address: string;
-      }[]
-    )[0]!.address;
+    const burst = injector("cpe", [encapsulate6to4(seg, LAB_ANYCAST, c.wanIpv4, { id: 77 })]);
     const cpe0 = await readCounters(reg, lab.cpes[0]!);
-    const frames = await captureLan(c.lanNs, async () => {
-      const r = await reg.execAsync(lab.t.isp, ["python3", "-c", INJECT_PY, "cpe0", mac, file]);
-      assert.equal(r.code, 0, r.stdout + r.stderr);
-      await new Promise((res) => setTimeout(res, 300));
-    });
+    const frames = await captureLan(c.lanNs, burst);
     const cpe1 = await readCounters(reg, lab.cpes[0]!);
     assert.deepEqual(frames, [[0, 64]], "the segment reached the LAN host");
     assert.ok(cpe1.traffic.in_packets! > cpe0.traffic.in_packets!, "decapsulated by the CPE");
