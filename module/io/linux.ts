@@ -36,6 +36,8 @@ import type {
 
 /** IPPROTO_IPV6: 6in4 / 6to4 encapsulation (RFC 4213 §3.5, RFC 3056 §5). */
 const PROTO_6IN4 = 41;
+/** IPPROTO_RAW: a send-only raw socket that implies IP_HDRINCL (raw(7)). */
+const IPPROTO_RAW = 255;
 /** Default socket buffers: a few batches of full-size packets in flight. */
 const DEFAULT_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -259,8 +261,27 @@ export interface Ipv4RawOptions {
 }
 
 class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
-  constructor(binding: NativeBinding, fd: number, label: string) {
+  constructor(
+    binding: NativeBinding,
+    fd: number,
+    /** Send-only IPPROTO_RAW socket (see openIpv4Raw), or fd itself. */
+    private readonly sendFd: number,
+    label: string,
+  ) {
     super(binding, fd, label);
+  }
+
+  private sendFdOpen = true;
+
+  override close(): void {
+    super.close();
+    if (!this.sendFdOpen || this.sendFd === this.fd) return;
+    this.sendFdOpen = false;
+    try {
+      this.binding.close(this.sendFd);
+    } catch {
+      // Already invalid: nothing left to release.
+    }
   }
 
   onBatch(
@@ -290,7 +311,7 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
   ): number {
     if (this.closed || count <= 0) return 0;
     const sent = this.binding.sendRaw4(
-      this.fd,
+      this.sendFd,
       bufs,
       this.int32(offsets, count, "offsets"),
       this.int32(sizes, count, "sizes"),
@@ -303,20 +324,38 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
   }
 }
 
-/** Opens a raw IPv4 socket for protocol 41 with IP_HDRINCL (see file comment). */
+/**
+ * Opens a raw IPv4 socket for protocol 41 with IP_HDRINCL (see file comment), plus a send-only
+ * IPPROTO_RAW socket with the same device and buffer that writeBatch uses. The kernel never
+ * delivers to an IPPROTO_RAW socket and nothing polls it, so a sent packet freed downstream
+ * (sock_wfree) finds no waiter to wake; on the polled receive socket every freed packet took the
+ * wait-queue lock to tell epoll about write space it never asked for. ICMP errors about sent
+ * packets still reach the protocol-41 socket (raw sockets match them by protocol and address).
+ */
 export function openIpv4Raw(options: Ipv4RawOptions = {}): Ipv4RawSocket {
   const b = options.binding ?? loadNative();
+  const proto = options.protocol ?? PROTO_6IN4;
+  const bind = (options.bindAddress ?? 0) >>> 0;
+  const device = options.device ?? "";
+  const sndbuf = options.sndbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES;
   const fd = b.openRaw4(
-    options.protocol ?? PROTO_6IN4,
-    (options.bindAddress ?? 0) >>> 0,
-    options.device ?? "",
+    proto,
+    bind,
+    device,
     true,
     options.recvErr ?? false,
     options.rcvbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
-    options.sndbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
+    sndbuf,
   );
+  let sendFd: number;
+  try {
+    sendFd = b.openRaw4(IPPROTO_RAW, bind, device, true, false, 0, sndbuf);
+  } catch (e) {
+    b.close(fd);
+    throw e;
+  }
   const where = options.device ? ` on ${options.device}` : "";
-  return new LinuxIpv4Raw(b, fd, `raw4 proto ${options.protocol ?? PROTO_6IN4}${where}`);
+  return new LinuxIpv4Raw(b, fd, sendFd, `raw4 proto ${proto}${where}`);
 }
 
 /** ff02::1 all-nodes and ff02::2 all-routers (RFC 4291 §2.7.1). */

@@ -148,7 +148,7 @@ class FakeBinding implements NativeBinding {
     return sent;
   }
   sendRaw4(
-    _fd: number,
+    fd: number,
     _b: readonly Uint8Array[],
     o: Int32Array,
     l: Int32Array,
@@ -156,6 +156,7 @@ class FakeBinding implements NativeBinding {
     c: number,
     s: Int32Array,
   ) {
+    this.calls.push(`sendRaw4 ${fd} ${c}`);
     return this.send(o, l, d, c, s);
   }
   writeTun(
@@ -376,6 +377,35 @@ test("openIpv4Raw: protocol 41, IP_HDRINCL, address as unsigned, buffers; sends 
   assert.equal(srcsSeen, ring.srcs);
   s.writeBatch([Buffer.alloc(60)], [0], [60], 1);
   assert.equal(b.lastSend!.dsts, null, "destination comes from each IPv4 header");
+});
+
+test("openIpv4Raw: sends through a second, send-only IPPROTO_RAW socket; close releases both", () => {
+  const b = new FakeBinding();
+  const s = openIpv4Raw({ binding: b, bindAddress: 0xc0586301 | 0, device: "wan", recvErr: true });
+  // Same address, device and send buffer; no IP_RECVERR and no receive buffer: it never receives.
+  assert.equal(b.calls[1], `openRaw4 255 ${0xc0586301} "wan" true false 0 4194304`);
+  s.onBatch(createIpv4RxRing(2, 2048), () => {});
+  assert.equal(b.pollers.length, 1);
+  assert.equal(b.pollers[0]!.fd, 40, "only the protocol-41 socket is polled");
+  s.writeBatch([Buffer.alloc(60)], [0], [60], 1);
+  assert.equal(b.calls.at(-1), "sendRaw4 41 1");
+  s.close();
+  s.close();
+  assert.deepEqual(
+    b.calls.filter((c) => c.startsWith("close")),
+    ["close 40", "close 41"],
+  );
+});
+
+test("openIpv4Raw: when the send socket cannot be opened, the receive socket is closed again", () => {
+  const b = new FakeBinding();
+  const open = b.openRaw4.bind(b);
+  b.openRaw4 = (proto, ...rest) => {
+    if (proto === 255) throw Object.assign(new Error("socket: EPERM"), { code: "EPERM" });
+    return open(proto, ...rest);
+  };
+  assert.throws(() => openIpv4Raw({ binding: b }), /EPERM/);
+  assert.deepEqual(b.calls, [`openRaw4 41 0 "" true false 4194304 4194304`, "close 40"]);
 });
 
 test("openIcmpV6: groups packed, types passed; meta split into hop limits and ifindexes", () => {
