@@ -9,7 +9,8 @@
  *   - send failures never throw: they are counted, and a "gone" errno is reported to the error
  *     handler from the event loop (never inside writeBatch);
  *   - raw IPv4 sockets are opened with IP_HDRINCL: the data plane writes the IPv4 header itself
- *     (per-packet source — the relay's anycast or unicast address —, DF, TTL, ID).
+ *     (per-packet source — the relay's anycast or unicast address —, DF, TTL, ID); they send
+ *     through a second, send-only IPPROTO_RAW socket (openIpv4Raw).
  */
 import { openSync, closeSync } from "node:fs";
 import {

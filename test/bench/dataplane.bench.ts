@@ -27,6 +27,7 @@ import {
   type NsProcess,
 } from "../support/netns.js";
 import { readCounters } from "../support/dataplane-harness.js";
+import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
 import {
   buildLabTopology,
   labCpeArgs,
@@ -40,6 +41,8 @@ const TCP_SECONDS = Number(process.env.BENCH_TCP_SECONDS ?? 10);
 const UDP_SECONDS = Number(process.env.BENCH_UDP_SECONDS ?? 5);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 300);
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
+/** Trace softirq time on the measured processes (bpftrace installed, BENCH_SOFTIRQ not 0). */
+const BPFTRACE = toolSkipReason("bpftrace") === undefined && process.env.BENCH_SOFTIRQ !== "0";
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
 
 interface Result {
@@ -54,6 +57,13 @@ interface Result {
   cpuUsPerPacket: Record<string, number>;
   /** CPU µs per packet in the TCP and in the UDP64 part of the run: [tcp, udp]. */
   cpuPhaseUs: Record<string, [number, number]>;
+  /**
+   * Of cpuPhaseUs, the softirq work the kernel ran on the process's time (bpftrace; see
+   * support/softirq-trace.ts): [tcp, udp] µs per packet, NaN without bpftrace.
+   */
+  softirqPhaseUs: Record<string, [number, number]>;
+  /** Packets produced in the TCP and in the UDP64 part: [tcp, udp]. */
+  phasePackets: Record<string, [number, number]>;
   /** The same split into [user, system]. */
   cpuSplitUs: Record<string, [number, number]>;
   rssMb: Record<string, [number, number]>;
@@ -219,6 +229,8 @@ async function benchKernel(reg: NetnsRegistry): Promise<Result> {
     udpNicPps: udp.nic,
     cpuUsPerPacket: {},
     cpuPhaseUs: {},
+    softirqPhaseUs: {},
+    phasePackets: {},
     cpuSplitUs: {},
     rssMb: {},
     pssMb: {},
@@ -326,11 +338,16 @@ function measure(
 }
 
 async function measureAsync(
-  _reg: NetnsRegistry,
+  reg: NetnsRegistry,
   procs: Record<string, NsProcess>,
   traffic: Traffic,
   packets: () => Promise<Record<string, number>>,
 ): Promise<Omit<Result, "name">> {
+  const list = Object.values(procs);
+  const pids = list.map((p) => p.pid);
+  const trace = (): Promise<SoftirqTrace | undefined> =>
+    BPFTRACE ? startSoftirqTrace(reg, list[0]!.ns, pids) : Promise.resolve(undefined);
+  let tracing = await trace();
   const cpu0: Record<string, [number, number]> = {};
   const rss0: Record<string, number> = {};
   const pss0: Record<string, number> = {};
@@ -346,22 +363,37 @@ async function measureAsync(
   const pk0 = await packets();
   const cpuMid: Record<string, number> = {};
   let pkMid: Record<string, number> = {};
+  let softTcp: Map<number, number> | undefined;
   const t = await traffic(async () => {
     pkMid = await packets();
     for (const [k, p] of Object.entries(procs)) {
       const [u, y] = cpuSeconds(p.pid);
       cpuMid[k] = u + y;
     }
+    // Between the tests the daemons idle: stopping and restarting bpftrace costs them nothing.
+    softTcp = await tracing?.stop();
+    tracing = softTcp !== undefined ? await trace() : undefined;
   });
   const pk1 = await packets();
+  const cpu1: Record<string, [number, number]> = {};
+  for (const [k, p] of Object.entries(procs)) cpu1[k] = cpuSeconds(p.pid);
+  const softUdp = await tracing?.stop();
   const cpuPhaseUs: Record<string, [number, number]> = {};
+  const softirqPhaseUs: Record<string, [number, number]> = {};
+  const phasePackets: Record<string, [number, number]> = {};
   for (const [k, p] of Object.entries(procs)) {
     const [u0, s0] = cpu0[k]!;
-    const [u1, s1] = cpuSeconds(p.pid);
     const perPacket = (cpu: number, n: number): number => (n > 0 ? (cpu * 1e6) / n : NaN);
+    const nTcp = (pkMid[k] ?? 0) - (pk0[k] ?? 0);
+    const nUdp = (pk1[k] ?? 0) - (pkMid[k] ?? 0);
     cpuPhaseUs[k] = [
-      perPacket(cpuMid[k]! - (u0 + s0), (pkMid[k] ?? 0) - (pk0[k] ?? 0)),
-      perPacket(u1 + s1 - cpuMid[k]!, (pk1[k] ?? 0) - (pkMid[k] ?? 0)),
+      perPacket(cpuMid[k]! - (u0 + s0), nTcp),
+      perPacket(cpu1[k]![0] + cpu1[k]![1] - cpuMid[k]!, nUdp),
+    ];
+    phasePackets[k] = [nTcp, nUdp];
+    softirqPhaseUs[k] = [
+      perPacket(softTcp?.get(p.pid) ?? NaN, nTcp),
+      perPacket(softUdp?.get(p.pid) ?? NaN, nUdp),
     ];
   }
   const cpuUsPerPacket: Record<string, number> = {};
@@ -372,7 +404,7 @@ async function measureAsync(
   const file: Record<string, [number, number]> = {};
   for (const [k, p] of Object.entries(procs)) {
     const n = (pk1[k] ?? 0) - (pk0[k] ?? 0);
-    const [u1, s1] = cpuSeconds(p.pid);
+    const [u1, s1] = cpu1[k]!;
     const [u0, s0] = cpu0[k]!;
     const user = n > 0 ? ((u1 - u0) * 1e6) / n : 0;
     const sys = n > 0 ? ((s1 - s0) * 1e6) / n : 0;
@@ -389,12 +421,25 @@ async function measureAsync(
     udpNicPps: t.udp.nic,
     cpuUsPerPacket,
     cpuPhaseUs,
+    softirqPhaseUs,
+    phasePackets,
     cpuSplitUs,
     rssMb: rss,
     pssMb: pss,
     anonMb: anon,
     fileMb: file,
   };
+}
+
+/**
+ * CPU µs per packet of process `k` over the whole run without the softirq work run on its
+ * time: (CPU - softirq) over all packets, from the two parts' figures. NaN without bpftrace.
+ */
+function ownUs(r: Result, k: string): number {
+  const [ct, cu] = r.cpuPhaseUs[k] ?? [NaN, NaN];
+  const [st, su] = r.softirqPhaseUs[k] ?? [NaN, NaN];
+  const [nt, nu] = r.phasePackets[k] ?? [0, 0];
+  return nt + nu > 0 ? ((ct - st) * nt + (cu - su) * nu) / (nt + nu) : NaN;
 }
 
 function fmt(n: number, d = 2): string {
@@ -457,6 +502,21 @@ async function main(): Promise<number> {
     );
     if (parts.length > 0) lines.push(`${r.name.padEnd(11)} ${parts.join(", ")}`);
   }
+  if (results.some((r) => Object.values(r.softirqPhaseUs).some(([a]) => Number.isFinite(a)))) {
+    lines.push(
+      "of which softirq run on the process's time (bpftrace: other namespaces' receive work), TCP / UDP64;",
+      "  own = CPU µs/pkt without it (what a kernel with CONFIG_IRQ_TIME_ACCOUNTING reports)",
+    );
+    for (const r of results) {
+      const parts = Object.entries(r.softirqPhaseUs).map(([k, [st, su]]) => {
+        const [ct, cu] = r.cpuPhaseUs[k] ?? [NaN, NaN];
+        return `${k} ${fmt(st)} / ${fmt(su)}, own ${fmt(ct - st)} / ${fmt(cu - su)} (${fmt(ownUs(r, k))} overall)`;
+      });
+      if (parts.length > 0) lines.push(`${r.name.padEnd(11)} ${parts.join("; ")}`);
+    }
+  } else {
+    lines.push("(softirq split not measured: bpftrace not installed, or BENCH_SOFTIRQ=0)");
+  }
   lines.push("memory MB start->end   RSS            PSS            anon (RssAnon)  file (RssFile)");
   for (const r of results) {
     for (const [k, [a, b]] of Object.entries(r.rssMb)) {
@@ -485,6 +545,15 @@ async function main(): Promise<number> {
     cpu_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuUsPerPacket])),
     cpu_user_sys_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuSplitUs])),
     cpu_tcp_udp_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuPhaseUs])),
+    softirq_tcp_udp_us_per_packet: Object.fromEntries(
+      results.map((r) => [r.name, r.softirqPhaseUs]),
+    ),
+    cpu_own_us_per_packet: Object.fromEntries(
+      results.map((r) => [
+        r.name,
+        Object.fromEntries(Object.keys(r.cpuUsPerPacket).map((k) => [k, ownUs(r, k)])),
+      ]),
+    ),
     rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
     pss_mb: Object.fromEntries(results.map((r) => [r.name, r.pssMb])),
     anon_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.anonMb])),
