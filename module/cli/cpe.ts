@@ -26,7 +26,7 @@ import {
   createCpeForwardingState,
   type CpeForwardingState,
 } from "../dataplane/forwarding-state.js";
-import { openIcmpV6 } from "../io/linux.js";
+import { netdevFeatures, openIcmpV6 } from "../io/linux.js";
 import { startCpeControl, type CpeControl } from "../control/cpe-control.js";
 import { VERSION } from "./version.js";
 import { deviceIpv4, deviceMtu, KernelSetup, loadDaemonConfig } from "./daemon-common.js";
@@ -177,6 +177,7 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
       tunName: dev,
       initialTunAddress: plan.routerAddress,
       openNdSocket: (device, passTypes) => openIcmpV6({ device, passTypes }),
+      netdevFeatures: (device, names, want) => netdevFeatures(device, names, want),
       ...(process.env.PMT_DHCP_FILE ? { dhcpLeaseFile: process.env.PMT_DHCP_FILE } : {}),
     });
   } catch (e) {

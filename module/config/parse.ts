@@ -47,6 +47,8 @@ export interface CpeConfig {
   readonly defaultRoute: Ipv6Prefix;
   readonly direct6to4: boolean;
   readonly allowIpv4: readonly Ipv4Prefix[];
+  /** control/wan-gro.ts */
+  readonly wanGro: "auto" | "off" | "keep";
   readonly ra: RaMode;
   readonly raMinInterval: number;
   readonly raMaxInterval: number;

@@ -218,6 +218,16 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "RFC 3964 §5.3.1",
     { default: [] },
   ),
+  opt(
+    "wan_gro",
+    "enum",
+    CPE,
+    "Fraglist and UDP-forwarding GRO on the WAN device, which merge 6in4's inner UDP beyond " +
+      "repair: auto turns them off once that is seen, off as soon as the WAN is known, keep " +
+      "leaves them (a warning names the ethtool command). Turned back on at exit.",
+    "",
+    { choices: ["auto", "off", "keep"], default: "auto" },
+  ),
   // --- CPE: Router Advertisements --------------------------------------------------------------
   opt(
     "ra",

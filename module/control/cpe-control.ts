@@ -37,6 +37,7 @@ import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
 import { startStatusServer, type StatusServer } from "../status/server.js";
 import { systemClock, type Clock } from "./clock.js";
 import { watchGroUnusable } from "./gro-watch.js";
+import { WanGroFeatures, type FeatureAccess } from "./wan-gro.js";
 import { DhcpLeaseWatcher, DHCP_LEASE_FILE_DEFAULT, sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
 import { HealthMonitor, type EchoProber } from "./health.js";
 import { createPingProber } from "./ping-prober.js";
@@ -107,6 +108,11 @@ export interface CpeControlDeps {
   readonly manageLanAddress?: boolean;
   /** Serve the status socket (default true). */
   readonly statusSocket?: boolean;
+  /**
+   * Reads and changes the WAN device's features (cli/cpe.ts passes io/linux.ts netdevFeatures)
+   * for `wan_gro` auto/off; absent: they are left alone, as with keep.
+   */
+  readonly netdevFeatures?: FeatureAccess;
 }
 
 export interface CpeControl {
@@ -604,6 +610,10 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
   let statusServer: StatusServer | null = null;
 
   let stopGroWatch: (() => void) | null = null;
+  const groFeatures =
+    cfg.wanGro !== "keep" && deps.netdevFeatures !== undefined
+      ? new WanGroFeatures(deps.netdevFeatures, log)
+      : null;
 
   function snapshot(): StatusSnapshot {
     const now = clock.now();
@@ -711,6 +721,22 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       () => deps.daemon?.counters().offload?.wan_gro_unusable ?? 0,
       (m) => log.warn(m),
       () => wan.device ?? cfg.wanInterface,
+      groFeatures !== null
+        ? {
+            remedy: (dev) => {
+              const before = groFeatures.turnedOff().get(dev)?.length ?? 0;
+              const ok = groFeatures.turnOff(
+                dev,
+                cfg.wanGro === "off" ? "wan_gro 'off'" : "merged 6in4 UDP cannot be forwarded",
+              );
+              if ((groFeatures.turnedOff().get(dev)?.length ?? 0) > before)
+                bump("wan_gro_turned_off");
+              return ok;
+            },
+            // off: on every check, so a WAN device created anew (a PPPoE reconnect) is caught.
+            always: cfg.wanGro === "off",
+          }
+        : undefined,
     );
   } catch (e) {
     dhcp.stop();
@@ -762,6 +788,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       wanWatcher.stop();
       health.stop();
       stopGroWatch?.();
+      groFeatures?.restore();
       ndSocket?.close();
       saveState();
       await statusServer?.close();

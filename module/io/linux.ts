@@ -469,6 +469,35 @@ export function interfaceIndex(name: string, binding?: NativeBinding): number {
   return (binding ?? loadNative()).ifIndex(name);
 }
 
+/** One feature's state from ethtoolFeatures: unknown to the kernel, or active / changeable. */
+export type NetdevFeature =
+  { known: false } | { known: true; active: boolean; changeable: boolean };
+
+/**
+ * Reads, and with `want` (name -> on/off) first changes, netdev features of `device` by their
+ * ethtool names (`ethtool -k` / `-K` without the ethtool binary, which OpenWrt lacks).
+ * Throws an Error with the errno code (ENODEV when the device is gone).
+ */
+export function netdevFeatures(
+  device: string,
+  names: readonly string[],
+  want?: ReadonlyMap<string, boolean>,
+  binding?: NativeBinding,
+): Map<string, NetdevFeature> {
+  const w = want ? Int32Array.from(names, (n) => (want.has(n) ? (want.get(n) ? 1 : 0) : -1)) : null;
+  const v = (binding ?? loadNative()).ethtoolFeatures(device, names, w);
+  return new Map(
+    names.map((n, i) => {
+      const x = v[i] ?? -1;
+      const f: NetdevFeature =
+        x < 0
+          ? { known: false }
+          : { known: true, active: (x & 1) !== 0, changeable: (x & 2) !== 0 };
+      return [n, f];
+    }),
+  );
+}
+
 /** Sets or clears IFF_UP on `name` (e.g. a TUN opened with `up: false` once it is configured). */
 export function setLinkUp(name: string, up: boolean, binding?: NativeBinding): void {
   (binding ?? loadNative()).setUp(name, up);

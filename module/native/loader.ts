@@ -89,6 +89,12 @@ export interface NativeBinding {
   setUp(name: string, up: boolean): void;
   /** if_nametoindex; throws ENODEV when absent. */
   ifIndex(name: string): number;
+  /**
+   * Netdev features by ethtool name (SIOCETHTOOL): want[i] 0 off, 1 on, -1 leave. Per feature:
+   * -1 unknown to the kernel, else bit 0 active, bit 1 changeable, bit 2 requested (after any
+   * change).
+   */
+  ethtoolFeatures(name: string, features: readonly string[], want: Int32Array | null): Int32Array;
   /** setns(fd, CLONE_NEWNET) for the calling thread (tests: open devices inside a namespace). */
   setNetns(fd: number): void;
   /** close(2). Close the fd's poller first. */

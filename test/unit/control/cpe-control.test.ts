@@ -13,7 +13,7 @@ import { routerAdvertisement } from "../../../module/codec/nd.js";
 import type { PrefixInfoOption } from "../../../module/codec/nd-options.js";
 import { parseCpeConfig } from "../../../module/config/parse.js";
 import { startCpeControl, type CpeControl } from "../../../module/control/cpe-control.js";
-import { GRO_CHECK_MS } from "../../../module/control/gro-watch.js";
+import { GRO_CHECK_MS, GRO_WARN_MS } from "../../../module/control/gro-watch.js";
 import type { EchoProber } from "../../../module/control/health.js";
 import type { CommandRunner } from "../../../module/control/wan-watcher.js";
 import type { CpeForwardingState } from "../../../module/dataplane/forwarding-state.js";
@@ -132,9 +132,37 @@ const pios = (ra: ReturnType<NdSocket["lastRa"]>) =>
       (o) => `${formatIpv6(o.prefix)}/${o.prefixLength} ${o.preferredLifetime}/${o.validLifetime}`,
     );
 
+/** The WAN device's features as netdevFeatures would see and change them. */
+class Features {
+  readonly state = new Map<string, { active: boolean; changeable: boolean }>([
+    ["rx-gro-list", { active: true, changeable: true }],
+    ["rx-udp-gro-forwarding", { active: false, changeable: true }],
+  ]);
+  readonly calls: string[] = [];
+  access = (device: string, names: readonly string[], want?: ReadonlyMap<string, boolean>) => {
+    this.calls.push(
+      `${device} ${want ? [...want].map(([k, v]) => `${k}=${v}`).join(",") : "read"}`,
+    );
+    for (const [k, v] of want ?? []) {
+      const f = this.state.get(k);
+      if (f?.changeable) f.active = v;
+    }
+    return new Map(
+      names.map((n) => {
+        const f = this.state.get(n);
+        return [n, f ? { known: true, active: f.active } : { known: false }];
+      }),
+    );
+  };
+  active(name: string): boolean | undefined {
+    return this.state.get(name)?.active;
+  }
+}
+
 async function setup(
   extra: Record<string, string[]> = {},
   dir = mkdtempSync(join(tmpdir(), "pmt-ctl-")),
+  features?: Features,
 ) {
   const cfg = parseCpeConfig({
     enabled: ["1"],
@@ -170,6 +198,7 @@ async function setup(
     prober,
     useUbus: false,
     dhcpLeaseFile: join(dir, "lease"),
+    ...(features ? { netdevFeatures: features.access } : {}),
   });
   return { dir, cfg, clock, runner, nd, prober, sink, logs, ctl };
 }
@@ -408,7 +437,7 @@ test("WAN MTU change: tunnel MTU, TUN device and RA MTU option follow (RFC 4213 
   }
 });
 
-test("GRO on the WAN merging 6in4 UDP: one warning per rise, with the ethtool remedy", async () => {
+test("GRO on the WAN merging 6in4 UDP, features not reachable: a warning with the ethtool remedy, at most one a minute", async () => {
   const t = await setup();
   try {
     t.clock.advance(0);
@@ -426,8 +455,99 @@ test("GRO on the WAN merging 6in4 UDP: one warning per rise, with the ethtool re
     assert.equal(warnings().length, 1, "no new warning without new packets");
     t.sink.groUnusable = 9;
     t.clock.advance(GRO_CHECK_MS);
+    assert.equal(warnings().length, 1, "not again within a minute");
+    t.clock.advance(GRO_WARN_MS);
     assert.equal(warnings().length, 2);
     assert.match(warnings()[1]!, /: 2 6in4 UDP packet/);
+  } finally {
+    await t.ctl.stop();
+  }
+});
+
+test("wan_gro auto (default): merged UDP turns rx-gro-list off on the WAN device, no warning; back on at stop", async () => {
+  const f = new Features();
+  const t = await setup({}, undefined, f);
+  try {
+    t.clock.advance(0);
+    await flush();
+    t.clock.advance(GRO_CHECK_MS);
+    assert.deepEqual(f.calls, [], "nothing touched while nothing is merged");
+    t.sink.groUnusable = 5;
+    t.clock.advance(GRO_CHECK_MS);
+    assert.equal(f.active("rx-gro-list"), false);
+    assert.equal(f.active("rx-udp-gro-forwarding"), false, "was off, stays off");
+    assert.deepEqual(f.calls, ["wan0 read", "wan0 rx-gro-list=false"], "only what was on");
+    assert.deepEqual(
+      t.logs.filter((l) => l.includes("rx-gro-list")),
+      [
+        "info wan wan0: rx-gro-list off (merged 6in4 UDP cannot be forwarded); back on at exit; " +
+          "wan_gro 'keep' leaves them",
+      ],
+    );
+    assert.equal(t.ctl.snapshot().counters.wan_gro_turned_off, 1);
+    assert.deepEqual(
+      t.logs.filter((l) => l.includes("merged by GRO")),
+      [],
+      "remedied: no warning",
+    );
+    t.sink.groUnusable = 6;
+    t.clock.advance(GRO_CHECK_MS);
+    assert.equal(t.ctl.snapshot().counters.wan_gro_turned_off, 1, "already off: not counted again");
+  } finally {
+    await t.ctl.stop();
+  }
+  assert.equal(f.active("rx-gro-list"), true, "restored at stop");
+  assert.equal(f.active("rx-udp-gro-forwarding"), false, "not turned on: it was off");
+  assert.equal(f.calls.at(-1), "wan0 rx-gro-list=true");
+  assert.ok(t.logs.includes("info wan wan0: rx-gro-list back on"));
+});
+
+test("wan_gro off: turned off at the first check without any merged packet; keep: never touched", async () => {
+  const f = new Features();
+  f.state.get("rx-udp-gro-forwarding")!.active = true;
+  const t = await setup({ "wan-gro": ["off"] }, undefined, f);
+  try {
+    t.clock.advance(0);
+    await flush();
+    assert.equal(f.active("rx-gro-list"), false);
+    assert.equal(f.active("rx-udp-gro-forwarding"), false);
+    // A WAN device made anew (PPPoE reconnect) comes back with its defaults: caught next check.
+    f.state.get("rx-gro-list")!.active = true;
+    t.clock.advance(GRO_CHECK_MS);
+    assert.equal(f.active("rx-gro-list"), false);
+  } finally {
+    await t.ctl.stop();
+  }
+  assert.equal(f.active("rx-gro-list"), true);
+  assert.equal(f.active("rx-udp-gro-forwarding"), true);
+
+  const g = new Features();
+  const k = await setup({ "wan-gro": ["keep"] }, undefined, g);
+  try {
+    k.clock.advance(0);
+    await flush();
+    k.sink.groUnusable = 3;
+    k.clock.advance(GRO_CHECK_MS);
+    assert.deepEqual(g.calls, []);
+    assert.equal(k.logs.filter((l) => l.includes("merged by GRO")).length, 1);
+  } finally {
+    await k.ctl.stop();
+  }
+  assert.deepEqual(g.calls, [], "nothing to restore");
+});
+
+test("wan_gro auto, a feature the driver keeps on: warned about, with the ethtool remedy", async () => {
+  const f = new Features();
+  f.state.set("rx-gro-list", { active: true, changeable: false });
+  const t = await setup({}, undefined, f);
+  try {
+    t.clock.advance(0);
+    await flush();
+    t.sink.groUnusable = 2;
+    t.clock.advance(GRO_CHECK_MS);
+    assert.ok(t.logs.includes("warn wan wan0: rx-gro-list stayed on (the driver keeps them)"));
+    assert.equal(t.logs.filter((l) => l.includes("merged by GRO")).length, 1);
+    assert.equal(t.ctl.snapshot().counters.wan_gro_turned_off, undefined);
   } finally {
     await t.ctl.stop();
   }

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   inNetns,
+  netdevFeatures,
   interfaceIndex,
   openIcmpV6,
   openIpv4Raw,
@@ -106,6 +107,21 @@ class FakeBinding implements NativeBinding {
   ) {
     this.calls.push(`openRaw4 ${proto} ${bind} "${dev}" ${hdrincl} ${recvErr} ${rcv} ${snd}`);
     return this.nextFd++;
+  }
+  /** ethtoolFeatures answers: name -> [active, changeable]; absent = unknown to the kernel. */
+  features = new Map<string, [boolean, boolean]>();
+  ethtoolFeatures(dev: string, names: readonly string[], want: Int32Array | null) {
+    this.calls.push(
+      `ethtoolFeatures ${dev} ${names.join(",")} ${want ? [...want].join(",") : "-"}`,
+    );
+    names.forEach((n, i) => {
+      const f = this.features.get(n);
+      if (f && want && (want[i] ?? -1) >= 0 && f[1]) f[0] = want[i] === 1;
+    });
+    return Int32Array.from(names, (n) => {
+      const f = this.features.get(n);
+      return f === undefined ? -1 : (f[0] ? 1 : 0) | (f[1] ? 2 : 0);
+    });
   }
   openIcmp6(dev: string, groups: Uint8Array, types: number[]) {
     this.calls.push(`openIcmp6 ${dev} ${Buffer.from(groups).toString("hex")} ${types.join(",")}`);
@@ -406,6 +422,39 @@ test("openIpv4Raw: when the send socket cannot be opened, the receive socket is 
   };
   assert.throws(() => openIpv4Raw({ binding: b }), /EPERM/);
   assert.deepEqual(b.calls, [`openRaw4 41 0 "" true false 4194304 4194304`, "close 40"]);
+});
+
+test("netdevFeatures: wants become 1/0/-1 per name; answers become known/active/changeable", () => {
+  const b = new FakeBinding();
+  b.features.set("rx-gro-list", [true, true]);
+  b.features.set("rx-udp-gro-forwarding", [true, false]);
+  const names = ["rx-gro-list", "rx-udp-gro-forwarding", "no-such"];
+  const before = netdevFeatures("wan", names, undefined, b);
+  assert.equal(b.calls.at(-1), "ethtoolFeatures wan rx-gro-list,rx-udp-gro-forwarding,no-such -");
+  assert.deepEqual(before.get("rx-gro-list"), { known: true, active: true, changeable: true });
+  assert.deepEqual(before.get("rx-udp-gro-forwarding"), {
+    known: true,
+    active: true,
+    changeable: false,
+  });
+  assert.deepEqual(before.get("no-such"), { known: false });
+  const want = new Map([
+    ["rx-gro-list", false],
+    ["rx-udp-gro-forwarding", false],
+  ]);
+  const after = netdevFeatures("wan", names, want, b);
+  assert.equal(
+    b.calls.at(-1),
+    "ethtoolFeatures wan rx-gro-list,rx-udp-gro-forwarding,no-such 0,0,-1",
+  );
+  assert.deepEqual(after.get("rx-gro-list"), { known: true, active: false, changeable: true });
+  assert.deepEqual(after.get("rx-udp-gro-forwarding"), {
+    known: true,
+    active: true,
+    changeable: false,
+  });
+  netdevFeatures("wan", ["rx-gro-list"], new Map([["rx-gro-list", true]]), b);
+  assert.equal(b.calls.at(-1), "ethtoolFeatures wan rx-gro-list 1");
 });
 
 test("openIcmpV6: groups packed, types passed; meta split into hop limits and ifindexes", () => {

@@ -211,6 +211,13 @@ return view.extend({
 		o.datatype = 'cidr4';
 		o.placeholder = '';
 
+		o = s.taboption('advanced', form.ListValue, 'wan_gro', _('WAN GRO that merges tunnelled UDP'),
+			_('Fraglist GRO (on for every device since OpenWrt 24.10) and UDP-forwarding GRO on the WAN device merge the UDP inside 6to4 packets from relays that send with a fixed IPv4 ID, and LAN hosts then get none of it (QUIC, games, VPNs). Automatic turns them off once that is seen; Off turns them off at start; Keep leaves them and logs a warning. They are turned back on when the service stops.'));
+		o.value('auto', _('Automatic'));
+		o.value('off', _('Off'));
+		o.value('keep', _('Keep'));
+		o.default = 'auto';
+
 		o = s.taboption('advanced', form.Value, 'health_target', _('Health probe target'),
 			_('IPv6 address probed through the relay (RFC 6343 §4.4).'));
 		o.datatype = 'ip6addr';

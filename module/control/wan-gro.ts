@@ -1,0 +1,96 @@
+/**
+ * The WAN device's GRO features that merge 6in4's inner UDP beyond repair (option `wan_gro`;
+ * README, Native addon: GRO on the WAN). Fraglist GRO (`rx-gro-list`, on for every device in
+ * OpenWrt 24.10) and `rx-udp-gro-forwarding` merge the UDP datagrams of a flow inside protocol 41
+ * from senders with DF and a fixed IPv4 ID (Linux kernel relays), and the datagrams' lengths are
+ * lost: LAN hosts get nothing of them (QUIC, games, VPNs). Plain GRO, which the addon repairs for
+ * TCP, stays on.
+ *
+ *   auto (default)  turn them off on the WAN device once merged UDP has been seen
+ *   off             turn them off when the WAN device is known
+ *   keep            never touch them; warn with the ethtool command instead
+ *
+ * Whatever was turned off is turned back on at exit, so the router is left as it was found.
+ */
+import type { ControlLogger } from "./cpe-control.js";
+
+export type WanGroMode = "auto" | "off" | "keep";
+
+/** The features that merge inner UDP (ethtool names). */
+export const UDP_MERGING_FEATURES: readonly string[] = Object.freeze([
+  "rx-gro-list",
+  "rx-udp-gro-forwarding",
+]);
+
+/** io/linux.ts netdevFeatures, as control/ sees it. */
+export type FeatureAccess = (
+  device: string,
+  names: readonly string[],
+  want?: ReadonlyMap<string, boolean>,
+) => ReadonlyMap<string, { known: boolean; active?: boolean }>;
+
+export class WanGroFeatures {
+  /** device -> features we turned off there */
+  private readonly changed = new Map<string, string[]>();
+
+  constructor(
+    private readonly access: FeatureAccess,
+    private readonly log: Pick<ControlLogger, "info" | "warn" | "debug">,
+  ) {}
+
+  /** Devices and the features this instance turned off there (for status and tests). */
+  turnedOff(): ReadonlyMap<string, readonly string[]> {
+    return this.changed;
+  }
+
+  /**
+   * Turns off, on `device`, those of UDP_MERGING_FEATURES that are on. True when none is left on
+   * (also when none was on); false, after a warning, when they could not be read or changed.
+   */
+  turnOff(device: string, why: string): boolean {
+    const names = UDP_MERGING_FEATURES;
+    let before: ReadonlyMap<string, { known: boolean; active?: boolean }>;
+    try {
+      before = this.access(device, names);
+    } catch (e) {
+      this.log.warn(`wan ${device}: cannot read its GRO features: ${(e as Error).message}`);
+      return false;
+    }
+    const on = names.filter((n) => before.get(n)?.active === true);
+    if (on.length === 0) return true;
+    let after: ReadonlyMap<string, { known: boolean; active?: boolean }>;
+    try {
+      after = this.access(device, names, new Map(on.map((n) => [n, false])));
+    } catch (e) {
+      this.log.warn(`wan ${device}: cannot turn off ${on.join(", ")}: ${(e as Error).message}`);
+      return false;
+    }
+    const off = on.filter((n) => after.get(n)?.active !== true);
+    if (off.length > 0) {
+      const had = this.changed.get(device) ?? [];
+      this.changed.set(device, [...had, ...off.filter((n) => !had.includes(n))]);
+      this.log.info(
+        `wan ${device}: ${off.join(", ")} off (${why}); back on at exit; wan_gro 'keep' leaves them`,
+      );
+    }
+    const left = on.filter((n) => after.get(n)?.active === true);
+    if (left.length > 0) {
+      this.log.warn(`wan ${device}: ${left.join(", ")} stayed on (the driver keeps them)`);
+      return false;
+    }
+    return true;
+  }
+
+  /** Turns back on what turnOff turned off. Safe twice; a device gone meanwhile is skipped. */
+  restore(): void {
+    for (const [device, names] of this.changed) {
+      try {
+        this.access(device, names, new Map(names.map((n) => [n, true])));
+        this.log.info(`wan ${device}: ${names.join(", ")} back on`);
+      } catch (e) {
+        this.log.debug(`wan ${device}: ${names.join(", ")} not restored: ${(e as Error).message}`);
+      }
+    }
+    this.changed.clear();
+  }
+}
