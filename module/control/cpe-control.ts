@@ -723,14 +723,18 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       () => wan.device ?? cfg.wanInterface,
       groFeatures !== null
         ? {
+            // The WAN device, and netifd's device under it (a PPPoE WAN's Ethernet), where the
+            // NIC's GRO runs.
             remedy: (dev) => {
-              const before = groFeatures.turnedOff().get(dev)?.length ?? 0;
-              const ok = groFeatures.turnOff(
-                dev,
-                cfg.wanGro === "off" ? "wan_gro 'off'" : "merged 6in4 UDP cannot be forwarded",
-              );
-              if ((groFeatures.turnedOff().get(dev)?.length ?? 0) > before)
-                bump("wan_gro_turned_off");
+              const why =
+                cfg.wanGro === "off" ? "wan_gro 'off'" : "merged 6in4 UDP cannot be forwarded";
+              let ok = true;
+              for (const d of new Set([dev, wan.linkDevice ?? dev])) {
+                const before = groFeatures.turnedOff().get(d)?.length ?? 0;
+                if (!groFeatures.turnOff(d, why)) ok = false;
+                if ((groFeatures.turnedOff().get(d)?.length ?? 0) > before)
+                  bump("wan_gro_turned_off");
+              }
               return ok;
             },
             // off: on every check, so a WAN device created anew (a PPPoE reconnect) is caught.

@@ -32,6 +32,8 @@ export type FeatureAccess = (
 export class WanGroFeatures {
   /** device -> features we turned off there */
   private readonly changed = new Map<string, string[]>();
+  /** Problems already warned about (device + what), so a rise every 5 s does not repeat them. */
+  private readonly warned = new Set<string>();
 
   constructor(
     private readonly access: FeatureAccess,
@@ -53,7 +55,7 @@ export class WanGroFeatures {
     try {
       before = this.access(device, names);
     } catch (e) {
-      this.log.warn(`wan ${device}: cannot read its GRO features: ${(e as Error).message}`);
+      this.warnOnce(device, `cannot read its GRO features: ${(e as Error).message}`);
       return false;
     }
     const on = names.filter((n) => before.get(n)?.active === true);
@@ -62,7 +64,7 @@ export class WanGroFeatures {
     try {
       after = this.access(device, names, new Map(on.map((n) => [n, false])));
     } catch (e) {
-      this.log.warn(`wan ${device}: cannot turn off ${on.join(", ")}: ${(e as Error).message}`);
+      this.warnOnce(device, `cannot turn off ${on.join(", ")}: ${(e as Error).message}`);
       return false;
     }
     const off = on.filter((n) => after.get(n)?.active !== true);
@@ -75,10 +77,20 @@ export class WanGroFeatures {
     }
     const left = on.filter((n) => after.get(n)?.active === true);
     if (left.length > 0) {
-      this.log.warn(`wan ${device}: ${left.join(", ")} stayed on (the driver keeps them)`);
+      this.warnOnce(device, `${left.join(", ")} stayed on (the driver keeps them)`);
       return false;
     }
     return true;
+  }
+
+  private warnOnce(device: string, what: string): void {
+    const key = `${device} ${what}`;
+    if (this.warned.has(key)) {
+      this.log.debug(`wan ${device}: ${what}`);
+      return;
+    }
+    this.warned.add(key);
+    this.log.warn(`wan ${device}: ${what}`);
   }
 
   /** Turns back on what turnOff turned off. Safe twice; a device gone meanwhile is skipped. */

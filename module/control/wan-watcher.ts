@@ -22,6 +22,11 @@ export interface WanInfo {
   readonly mtu: number | null;
   /** The Linux device the address sits on (learned on OpenWrt). */
   readonly device: string | null;
+  /**
+   * netifd's device under `device` when they differ (the Ethernet device of a PPPoE WAN), where
+   * the NIC's GRO runs; null otherwise (control/wan-gro.ts).
+   */
+  readonly linkDevice?: string | null;
   /** Where the address came from. */
   readonly ipv4Source: "config" | "learned" | "none";
   readonly mtuSource: "config" | "learned" | "default";
@@ -61,6 +66,7 @@ export interface LearnedWan {
   readonly ipv4: number | null;
   readonly mtu: number | null;
   readonly device: string | null;
+  readonly linkDevice?: string | null;
 }
 
 /**
@@ -114,7 +120,10 @@ export function monitorLineConcerns(line: string, device: string): boolean {
   return m !== null && m[1] === device;
 }
 
-/** Parses `ubus call network.interface.<x> status`: first IPv4 address, l3 device, up. */
+/**
+ * Parses `ubus call network.interface.<x> status`: first IPv4 address, l3 device (and the device
+ * under it when netifd names a different one, e.g. `eth1` under `pppoe-wan`), up.
+ */
 export function parseUbusInterfaceStatus(
   text: string,
 ): LearnedWan & { up: boolean; ip6rd: string | null } {
@@ -127,6 +136,7 @@ export function parseUbusInterfaceStatus(
   const up = o.up === true;
   const device =
     typeof o.l3_device === "string" ? o.l3_device : typeof o.device === "string" ? o.device : null;
+  const linkDevice = typeof o.device === "string" && o.device !== device ? o.device : null;
   let ipv4: number | null = null;
   const addrs = Array.isArray(o["ipv4-address"])
     ? (o["ipv4-address"] as Record<string, unknown>[])
@@ -140,7 +150,7 @@ export function parseUbusInterfaceStatus(
   // netifd keeps proto-specific data under `data`; OpenWrt's dhcp proto can publish ip6rd there.
   const data = o.data as Record<string, unknown> | undefined;
   const ip6rd = data && typeof data.ip6rd === "string" ? data.ip6rd : null;
-  return { ipv4: up ? ipv4 : null, mtu: null, device, up, ip6rd };
+  return { ipv4: up ? ipv4 : null, mtu: null, device, linkDevice, up, ip6rd };
 }
 
 /** Parses `ubus call network.device status '{"name":"X"}'`: the MTU. */
@@ -254,6 +264,7 @@ export class WanWatcher {
       ipv4,
       mtu: mtu ?? WAN_MTU_DEFAULT_BYTES,
       device: l.device ?? this.o.device,
+      linkDevice: l.linkDevice ?? null,
       ipv4Source: this.o.staticIpv4 !== null ? "config" : l.ipv4 !== null ? "learned" : "none",
       mtuSource: this.o.staticMtu !== null ? "config" : l.mtu !== null ? "learned" : "default",
     };
@@ -267,6 +278,7 @@ export class WanWatcher {
       prev.ipv4 !== next.ipv4 ||
       prev.mtu !== next.mtu ||
       prev.device !== next.device ||
+      prev.linkDevice !== next.linkDevice ||
       prev.ipv4Source !== next.ipv4Source
     ) {
       this.o.onChange(next);
@@ -291,7 +303,13 @@ export class WanWatcher {
         );
         mtu = d.code === 0 ? parseUbusDeviceMtu(d.stdout) : null;
       }
-      return { ipv4: parsed.ipv4, mtu, device };
+      // A configured wan_device is the one and only device; else netifd's, and the one under it.
+      return {
+        ipv4: parsed.ipv4,
+        mtu,
+        device,
+        linkDevice: this.o.device === null ? parsed.linkDevice : null,
+      };
     }
     let device = this.o.device;
     if (!device) {

@@ -33,10 +33,14 @@ const addrJson = (ip: string | null, mtu = 1500) =>
 
 class Runner implements CommandRunner {
   wanAddr = addrJson("192.0.2.1");
+  /** `ubus call network.interface.wan status` answer (OpenWrt set-ups). */
+  ubusStatus = "";
   log: string[] = [];
   monitors: Array<{ line: (l: string) => void; killed: boolean }> = [];
   run(argv: readonly string[]) {
     this.log.push(argv.join(" "));
+    if (argv.join(" ") === "ubus call network.interface.wan status")
+      return Promise.resolve({ code: 0, stdout: this.ubusStatus });
     if (argv.join(" ").startsWith("ip -j addr show dev wan0"))
       return Promise.resolve({ code: 0, stdout: this.wanAddr });
     if (argv.join(" ").startsWith("ip -j link show dev lan0")) {
@@ -132,30 +136,46 @@ const pios = (ra: ReturnType<NdSocket["lastRa"]>) =>
       (o) => `${formatIpv6(o.prefix)}/${o.prefixLength} ${o.preferredLifetime}/${o.validLifetime}`,
     );
 
-/** The WAN device's features as netdevFeatures would see and change them. */
+/** The WAN devices' features as netdevFeatures would see and change them (one table each). */
 class Features {
-  readonly state = new Map<string, { active: boolean; changeable: boolean }>([
-    ["rx-gro-list", { active: true, changeable: true }],
-    ["rx-udp-gro-forwarding", { active: false, changeable: true }],
-  ]);
+  private readonly tables = new Map<
+    string,
+    Map<string, { active: boolean; changeable: boolean }>
+  >();
   readonly calls: string[] = [];
+  /** The table of `device` (default wan0); a new one starts rx-gro-list on, UDP forwarding off. */
+  table(device = "wan0"): Map<string, { active: boolean; changeable: boolean }> {
+    let t = this.tables.get(device);
+    if (t === undefined) {
+      t = new Map([
+        ["rx-gro-list", { active: true, changeable: true }],
+        ["rx-udp-gro-forwarding", { active: false, changeable: true }],
+      ]);
+      this.tables.set(device, t);
+    }
+    return t;
+  }
+  get state(): Map<string, { active: boolean; changeable: boolean }> {
+    return this.table();
+  }
   access = (device: string, names: readonly string[], want?: ReadonlyMap<string, boolean>) => {
     this.calls.push(
       `${device} ${want ? [...want].map(([k, v]) => `${k}=${v}`).join(",") : "read"}`,
     );
+    const t = this.table(device);
     for (const [k, v] of want ?? []) {
-      const f = this.state.get(k);
+      const f = t.get(k);
       if (f?.changeable) f.active = v;
     }
     return new Map(
       names.map((n) => {
-        const f = this.state.get(n);
+        const f = t.get(n);
         return [n, f ? { known: true, active: f.active } : { known: false }];
       }),
     );
   };
-  active(name: string): boolean | undefined {
-    return this.state.get(name)?.active;
+  active(name: string, device = "wan0"): boolean | undefined {
+    return this.table(device).get(name)?.active;
   }
 }
 
@@ -163,10 +183,12 @@ async function setup(
   extra: Record<string, string[]> = {},
   dir = mkdtempSync(join(tmpdir(), "pmt-ctl-")),
   features?: Features,
+  /** OpenWrt: no wan_device, netifd's interface status (ubus) instead. */
+  ubusStatus?: string,
 ) {
   const cfg = parseCpeConfig({
     enabled: ["1"],
-    "wan-device": ["wan0"],
+    ...(ubusStatus === undefined ? { "wan-device": ["wan0"] } : {}),
     "lan-device": ["lan0"],
     "state-file": [join(dir, "state.json")],
     "status-socket": [join(dir, "status.sock")],
@@ -175,6 +197,7 @@ async function setup(
   });
   const clock = new FakeClock();
   const runner = new Runner();
+  if (ubusStatus !== undefined) runner.ubusStatus = ubusStatus;
   const nd = new NdSocket();
   const prober = new Prober();
   const sink = new Sink();
@@ -196,7 +219,7 @@ async function setup(
     runner,
     openNdSocket: () => nd,
     prober,
-    useUbus: false,
+    useUbus: ubusStatus !== undefined,
     dhcpLeaseFile: join(dir, "lease"),
     ...(features ? { netdevFeatures: features.access } : {}),
   });
@@ -536,6 +559,40 @@ test("wan_gro off: turned off at the first check without any merged packet; keep
   assert.deepEqual(g.calls, [], "nothing to restore");
 });
 
+test("wan_gro auto on a PPPoE WAN: also netifd's device under it, where the NIC's GRO runs", async () => {
+  const f = new Features();
+  const t = await setup(
+    {},
+    undefined,
+    f,
+    JSON.stringify({
+      up: true,
+      l3_device: "pppoe-wan",
+      device: "eth1",
+      "ipv4-address": [{ address: "100.64.1.2", mask: 32 }],
+    }),
+  );
+  try {
+    t.clock.advance(0);
+    await flush();
+    assert.equal(t.ctl.snapshot().wan.device, "pppoe-wan");
+    t.sink.groUnusable = 4;
+    t.clock.advance(GRO_CHECK_MS);
+    assert.deepEqual(f.calls, [
+      "pppoe-wan read",
+      "pppoe-wan rx-gro-list=false",
+      "eth1 read",
+      "eth1 rx-gro-list=false",
+    ]);
+    assert.equal(f.active("rx-gro-list", "eth1"), false);
+    assert.equal(t.ctl.snapshot().counters.wan_gro_turned_off, 2, "once per device");
+  } finally {
+    await t.ctl.stop();
+  }
+  assert.equal(f.active("rx-gro-list", "eth1"), true, "restored at stop");
+  assert.equal(f.active("rx-gro-list", "pppoe-wan"), true);
+});
+
 test("wan_gro auto, a feature the driver keeps on: warned about, with the ethtool remedy", async () => {
   const f = new Features();
   f.state.set("rx-gro-list", { active: true, changeable: false });
@@ -546,6 +603,13 @@ test("wan_gro auto, a feature the driver keeps on: warned about, with the ethtoo
     t.sink.groUnusable = 2;
     t.clock.advance(GRO_CHECK_MS);
     assert.ok(t.logs.includes("warn wan wan0: rx-gro-list stayed on (the driver keeps them)"));
+    t.sink.groUnusable = 3;
+    t.clock.advance(GRO_CHECK_MS);
+    assert.equal(
+      t.logs.filter((l) => l.includes("stayed on")).length,
+      1,
+      "said once, not at every rise",
+    );
     assert.equal(t.logs.filter((l) => l.includes("merged by GRO")).length, 1);
     assert.equal(t.ctl.snapshot().counters.wan_gro_turned_off, undefined);
   } finally {

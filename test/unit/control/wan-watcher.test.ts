@@ -77,7 +77,16 @@ test("default route, ubus interface/device status and events", () => {
   );
   assert.equal(formatIpv4(st.ipv4 ?? 0), "100.64.1.2");
   assert.equal(st.device, "eth0.2");
+  assert.equal(st.linkDevice, null, "no device of its own named under it");
   assert.equal(st.ip6rd, "0 32 2001:db8:: 100.64.0.1");
+  const pppoe = parseUbusInterfaceStatus(
+    JSON.stringify({ up: true, l3_device: "pppoe-wan", device: "eth1" }),
+  );
+  assert.deepEqual([pppoe.device, pppoe.linkDevice], ["pppoe-wan", "eth1"]);
+  const same = parseUbusInterfaceStatus(
+    JSON.stringify({ up: true, l3_device: "eth1", device: "eth1" }),
+  );
+  assert.deepEqual([same.device, same.linkDevice], ["eth1", null]);
   const down = parseUbusInterfaceStatus(
     JSON.stringify({ up: false, "ipv4-address": [{ address: "192.0.2.1" }] }),
   );
@@ -199,7 +208,14 @@ test("static wan_ipv4 + wan_mtu: no processes; static ipv4 overrides the learned
   assert.equal(runner.monitors.length, 0);
   assert.deepEqual(
     { ...w.current(), ipv4: formatIpv4(w.current().ipv4 ?? 0) },
-    { ipv4: "203.0.113.5", mtu: 1480, device: "wan0", ipv4Source: "config", mtuSource: "config" },
+    {
+      ipv4: "203.0.113.5",
+      mtu: 1480,
+      device: "wan0",
+      linkDevice: null,
+      ipv4Source: "config",
+      mtuSource: "config",
+    },
   );
   w.stop();
   const w2 = new WanWatcher({
@@ -264,6 +280,7 @@ test("OpenWrt: ubus status + device MTU, events for our interface trigger a re-r
   assert.equal(formatIpv4(w.current().ipv4 ?? 0), "100.64.1.2");
   assert.equal(w.current().mtu, 1460);
   assert.equal(w.current().device, "eth1");
+  assert.equal(w.current().linkDevice, null);
   assert.equal(runner.monitors[0]?.argv, "ubus listen network.interface");
   runner.ubusStatus = JSON.stringify({ up: false });
   runner.monitors[0]?.line('{ "network.interface": { "action": "ifdown", "interface": "wan" } }');
