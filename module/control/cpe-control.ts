@@ -626,6 +626,8 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       for (const [k, v] of Object.entries(dp.drops)) if (v !== 0) allCounters[`drop_${k}`] = v;
       for (const [k, v] of Object.entries(dp.offload ?? {})) allCounters[`tun_offload_${k}`] = v;
     }
+    if (groFeatures !== null && groFeatures.timesTurnedOff > 0)
+      allCounters.wan_gro_turned_off = groFeatures.timesTurnedOff;
     const advertised = prefixes.advertised(now);
     return {
       version: deps.version,
@@ -728,14 +730,8 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
             remedy: (dev) => {
               const why =
                 cfg.wanGro === "off" ? "wan_gro 'off'" : "merged 6in4 UDP cannot be forwarded";
-              let ok = true;
-              for (const d of new Set([dev, wan.linkDevice ?? dev])) {
-                const before = groFeatures.turnedOff().get(d)?.length ?? 0;
-                if (!groFeatures.turnOff(d, why)) ok = false;
-                if ((groFeatures.turnedOff().get(d)?.length ?? 0) > before)
-                  bump("wan_gro_turned_off");
-              }
-              return ok;
+              const devices = [...new Set([dev, wan.linkDevice ?? dev])];
+              return devices.map((d) => groFeatures.turnOff(d, why)).every((ok) => ok);
             },
             // off: on every check, so a WAN device created anew (a PPPoE reconnect) is caught.
             always: cfg.wanGro === "off",

@@ -14,8 +14,6 @@
  */
 import type { ControlLogger } from "./cpe-control.js";
 
-export type WanGroMode = "auto" | "off" | "keep";
-
 /** The features that merge inner UDP (ethtool names). */
 export const UDP_MERGING_FEATURES: readonly string[] = Object.freeze([
   "rx-gro-list",
@@ -34,16 +32,13 @@ export class WanGroFeatures {
   private readonly changed = new Map<string, string[]>();
   /** Problems already warned about (device + what), so a rise every 5 s does not repeat them. */
   private readonly warned = new Set<string>();
+  /** How many times features were turned off on a device (status counter wan_gro_turned_off). */
+  timesTurnedOff = 0;
 
   constructor(
     private readonly access: FeatureAccess,
     private readonly log: Pick<ControlLogger, "info" | "warn" | "debug">,
   ) {}
-
-  /** Devices and the features this instance turned off there (for status and tests). */
-  turnedOff(): ReadonlyMap<string, readonly string[]> {
-    return this.changed;
-  }
 
   /**
    * Turns off, on `device`, those of UDP_MERGING_FEATURES that are on. True when none is left on
@@ -71,6 +66,7 @@ export class WanGroFeatures {
     if (off.length > 0) {
       const had = this.changed.get(device) ?? [];
       this.changed.set(device, [...had, ...off.filter((n) => !had.includes(n))]);
+      this.timesTurnedOff++;
       this.log.info(
         `wan ${device}: ${off.join(", ")} off (${why}); back on at exit; wan_gro 'keep' leaves them`,
       );

@@ -265,7 +265,7 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
   constructor(
     binding: NativeBinding,
     fd: number,
-    /** Send-only IPPROTO_RAW socket (see openIpv4Raw), or fd itself. */
+    /** Send-only IPPROTO_RAW socket (see openIpv4Raw). */
     private readonly sendFd: number,
     label: string,
   ) {
@@ -276,7 +276,7 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
 
   override close(): void {
     super.close();
-    if (!this.sendFdOpen || this.sendFd === this.fd) return;
+    if (!this.sendFdOpen) return;
     this.sendFdOpen = false;
     try {
       this.binding.close(this.sendFd);

@@ -23,7 +23,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LAB_ANYCAST, LAB_SERVER } from "../../module/cli/lab-topology.js";
-import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
+import {
+  NetnsRegistry,
+  netnsSkipReason,
+  toolSkipReason,
+  type NsProcess,
+} from "../support/netns.js";
 import {
   readCounters,
   startLab,
@@ -165,6 +170,28 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     return bursts;
   }
 
+  /**
+   * Captures the frames on `ns`'s wan0 (captureWan) while bursts go out until the offload counter
+   * `counter` of daemon `p` rose (burstsUntil). Returns the frames, the bursts and the rise.
+   */
+  async function burstsOnWanUntilCounted(
+    ns: string,
+    p: NsProcess,
+    counter: string,
+    burst: () => Promise<void>,
+  ): Promise<{ frames: Array<[number, number]>; bursts: number; counted: number }> {
+    const before = (await readCounters(reg, p)).offload![counter]!;
+    let bursts = 0;
+    let counted = 0;
+    const frames = await captureWan(ns, async () => {
+      bursts = await burstsUntil(burst, async () => {
+        counted = (await readCounters(reg, p)).offload![counter]! - before;
+        return counted > 0;
+      });
+    });
+    return { frames, bursts, counted };
+  }
+
   /** Many 6in4 frames were captured, none longer than the link MTU (none merged by GRO). */
   function assertNoMergedSixin4(frames: Array<[number, number]>): void {
     const sixin4 = frames.filter(([p]) => p === 41);
@@ -263,18 +290,11 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     };
     const cpe0 = await readCounters(reg, lab.cpes[0]!);
     const mib0 = tcpMib();
-    let bursts = 0;
-    let merged = 0;
-    let wanFrames: Array<[number, number]> = [];
+    let run = { frames: [] as Array<[number, number]>, bursts: 0, counted: 0 };
     const atLan = await captureLan(c.lanNs, async () => {
-      wanFrames = await captureWan(c.ns, async () => {
-        bursts = await burstsUntil(burst, async () => {
-          const now = await readCounters(reg, lab.cpes[0]!);
-          merged = now.offload!.wan_gro_merged! - cpe0.offload!.wan_gro_merged!;
-          return merged > 0;
-        });
-      });
+      run = await burstsOnWanUntilCounted(c.ns, lab.cpes[0]!, "wan_gro_merged", burst);
     });
+    const { frames: wanFrames, bursts, counted: merged } = run;
     const cpe1 = await readCounters(reg, lab.cpes[0]!);
     const mib1 = tcpMib();
     const mergedOnWan = wanFrames.filter(([p, n]) => p === 41 && n > 20 + 40 + 20 + BYTES);
@@ -352,18 +372,13 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
 
     // 1. rx-gro-list on: bursts until the CPE counted an unusable merge (bounded).
     reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "on"]);
-    const cpe0 = await readCounters(reg, lab.cpes[0]!);
     let unusable = 0;
     let wanFrames: Array<[number, number]> = [];
     let turnedOff = false;
     try {
-      wanFrames = await captureWan(c.ns, async () => {
-        await burstsUntil(burst, async () => {
-          const now = await readCounters(reg, lab.cpes[0]!);
-          unusable = now.offload!.wan_gro_unusable! - cpe0.offload!.wan_gro_unusable!;
-          return unusable > 0;
-        });
-      });
+      const run = await burstsOnWanUntilCounted(c.ns, lab.cpes[0]!, "wan_gro_unusable", burst);
+      wanFrames = run.frames;
+      unusable = run.counted;
       // The CPE looks at the count every GRO_CHECK_MS (5 s).
       turnedOff = await reg.waitFor(() => !groListOn(c.ns), 12_000, 250);
     } finally {
@@ -438,24 +453,17 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     }
     const burst = injector("relay", frames);
     const relay0 = await readCounters(reg, lab.relays[0]!);
-    let bursts = 0;
-    let merged = 0;
-    let wanFrames: Array<[number, number]> = [];
+    let run = { frames: [] as Array<[number, number]>, bursts: 0, counted: 0 };
     const atServer = await capture(
       lab.t.inet,
       "relay0",
       "tcp src port 5999",
       ["tcp.seq", "tcp.len"],
       async () => {
-        wanFrames = await captureWan(relay.ns, async () => {
-          bursts = await burstsUntil(burst, async () => {
-            const now = await readCounters(reg, lab.relays[0]!);
-            merged = now.offload!.wan_gro_merged! - relay0.offload!.wan_gro_merged!;
-            return merged > 0;
-          });
-        });
+        run = await burstsOnWanUntilCounted(relay.ns, lab.relays[0]!, "wan_gro_merged", burst);
       },
     );
+    const { frames: wanFrames, bursts, counted: merged } = run;
     const relay1 = await readCounters(reg, lab.relays[0]!);
     const mergedOnWan = wanFrames.filter(([p, n]) => p === 41 && n > 20 + 40 + 20 + BYTES);
     assert.ok(mergedOnWan.length > 0, `GRO merged nothing on the relay's wan0 in ${bursts} bursts`);
