@@ -11,6 +11,10 @@
  * the node binary and libraries). Prints a table, the ratios (c)/(a) and (c)/(b), and one JSON
  * line. Figures, not a timed test; nothing asserts.
  *
+ * BENCH_SCHED=batch runs every process the bench starts as SCHED_BATCH (no wakeup preemption
+ * between them, as on separate machines; support/bench-sched.ts); the default is SCHED_NORMAL.
+ * Context switches per packet of each measured process are printed either way.
+ *
  * (c) runs the shipped bundle (dist/6to4-pmt.js, built by `npm run bench`) with the launcher's
  * V8 flags (cli/lab-topology.ts DAEMON_NODE_FLAGS), as /usr/sbin/6to4-pmt does on OpenWrt.
  *
@@ -18,6 +22,7 @@
  * load bounded in time (iperf3 -t), the whole run bounded by BENCH_MAX_SECONDS (default 300),
  * cleanup in finally, on the deadline and on SIGINT/SIGTERM.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import {
@@ -28,6 +33,13 @@ import {
 } from "../support/netns.js";
 import { readCounters } from "../support/dataplane-harness.js";
 import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
+import {
+  parseBenchSched,
+  parseCtxSwitches,
+  schedPrefix,
+  schedSetArgs,
+  type BenchSched,
+} from "../support/bench-sched.js";
 import {
   buildLabTopology,
   labCpeArgs,
@@ -44,6 +56,8 @@ const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
 /** Trace softirq time on the measured processes (bpftrace installed, BENCH_SOFTIRQ not 0). */
 const BPFTRACE = toolSkipReason("bpftrace") === undefined && process.env.BENCH_SOFTIRQ !== "0";
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
+/** Scheduling policy of every process the bench starts (support/bench-sched.ts). */
+let SCHED: BenchSched = "normal";
 
 interface Result {
   name: string;
@@ -64,6 +78,8 @@ interface Result {
   softirqPhaseUs: Record<string, [number, number]>;
   /** Packets produced in the TCP and in the UDP64 part: [tcp, udp]. */
   phasePackets: Record<string, [number, number]>;
+  /** Context switches of the process's main thread per 1000 packets: [voluntary, involuntary]. */
+  ctxPerKpkt: Record<string, [number, number]>;
   /** The same split into [user, system]. */
   cpuSplitUs: Record<string, [number, number]>;
   rssMb: Record<string, [number, number]>;
@@ -98,6 +114,18 @@ function rssMb(pid: number, field = "VmRSS"): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
+function ctxSwitches(pid: number): [number, number] {
+  return parseCtxSwitches(readFileSync(`/proc/${pid}/status`, "utf8"));
+}
+
+/** Puts a running process (all its threads) under the bench's policy (BENCH_SCHED). */
+function applySched(pid: number): void {
+  const args = schedSetArgs(SCHED, pid);
+  if (args === undefined) return;
+  const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${args.join(" ")} failed: ${r.stderr || r.error}`);
+}
+
 /** Packets the kernel received from a TUN device, i.e. produced by its user-space process. */
 function rxPackets(reg: NetnsRegistry, ns: string, dev: string): number {
   return Number(reg.exec(ns, ["cat", `/sys/class/net/${dev}/statistics/rx_packets`]).stdout.trim());
@@ -111,11 +139,30 @@ async function iperfTcp(
   target: string,
   port: number,
 ): Promise<number> {
-  const srv = reg.spawn(serverNs, ["iperf3", "-s", "-1", "-B", bindAddr, "-p", String(port)]);
+  const srv = reg.spawn(serverNs, [
+    ...schedPrefix(SCHED),
+    "iperf3",
+    "-s",
+    "-1",
+    "-B",
+    bindAddr,
+    "-p",
+    String(port),
+  ]);
   await new Promise((r) => setTimeout(r, 400));
   const r = await reg.execAsync(
     clientNs,
-    ["iperf3", "-c", target, "-p", String(port), "-t", String(TCP_SECONDS), "-J"],
+    [
+      ...schedPrefix(SCHED),
+      "iperf3",
+      "-c",
+      target,
+      "-p",
+      String(port),
+      "-t",
+      String(TCP_SECONDS),
+      "-J",
+    ],
     (TCP_SECONDS + 20) * 1000,
   );
   await reg.stop(srv, 3000);
@@ -168,12 +215,23 @@ async function iperfUdp(
   target: string,
   port: number,
 ): Promise<UdpRate> {
-  const srv = reg.spawn(serverNs, ["iperf3", "-s", "-1", "-B", bindAddr, "-p", String(port), "-J"]);
+  const srv = reg.spawn(serverNs, [
+    ...schedPrefix(SCHED),
+    "iperf3",
+    "-s",
+    "-1",
+    "-B",
+    bindAddr,
+    "-p",
+    String(port),
+    "-J",
+  ]);
   await new Promise((r) => setTimeout(r, 400));
   const rx0 = nsUdpDatagrams(reg, serverNs);
   await reg.execAsync(
     clientNs,
     [
+      ...schedPrefix(SCHED),
       "iperf3",
       "-c",
       target,
@@ -231,6 +289,7 @@ async function benchKernel(reg: NetnsRegistry): Promise<Result> {
     cpuPhaseUs: {},
     softirqPhaseUs: {},
     phasePackets: {},
+    ctxPerKpkt: {},
     cpuSplitUs: {},
     rssMb: {},
     pssMb: {},
@@ -272,7 +331,7 @@ async function benchTayga(reg: NetnsRegistry): Promise<Result> {
   reg.must(["ip", "-n", r, "link", "set", "nat64", "txqueuelen", "2000", "up"]);
   reg.route(r, "3fff:64::/96 dev nat64");
   reg.route(r, "198.51.100.0/24 dev nat64");
-  const tayga = reg.spawn(r, ["tayga", "-n", "-c", conf]);
+  const tayga = reg.spawn(r, [...schedPrefix(SCHED), "tayga", "-n", "-c", conf]);
   await new Promise((res) => setTimeout(res, 500));
   const target = "3fff:64::cb00:7102"; // 203.0.113.2 in the NAT64 prefix
   const res = await measure(
@@ -303,6 +362,7 @@ async function benchOurs(reg: NetnsRegistry): Promise<Result> {
     if (!(await waitDaemonReady(reg, p))) {
       throw new Error(`daemon in ${p.ns} did not start:\n${p.stderr()}`);
     }
+    applySched(p.pid); // node's flags only reach node when it is the command itself
   }
   const packets = async (): Promise<Record<string, number>> => {
     const out: Record<string, number> = {};
@@ -353,8 +413,10 @@ async function measureAsync(
   const pss0: Record<string, number> = {};
   const anon0: Record<string, number> = {};
   const file0: Record<string, number> = {};
+  const ctx0: Record<string, [number, number]> = {};
   for (const [k, p] of Object.entries(procs)) {
     cpu0[k] = cpuSeconds(p.pid);
+    ctx0[k] = ctxSwitches(p.pid);
     rss0[k] = rssMb(p.pid);
     pss0[k] = pssMb(p.pid);
     anon0[k] = rssMb(p.pid, "RssAnon");
@@ -402,8 +464,12 @@ async function measureAsync(
   const pss: Record<string, [number, number]> = {};
   const anon: Record<string, [number, number]> = {};
   const file: Record<string, [number, number]> = {};
+  const ctxPerKpkt: Record<string, [number, number]> = {};
   for (const [k, p] of Object.entries(procs)) {
     const n = (pk1[k] ?? 0) - (pk0[k] ?? 0);
+    const [v1, i1] = ctxSwitches(p.pid);
+    const [v0, i0] = ctx0[k]!;
+    ctxPerKpkt[k] = n > 0 ? [((v1 - v0) * 1000) / n, ((i1 - i0) * 1000) / n] : [NaN, NaN];
     const [u1, s1] = cpu1[k]!;
     const [u0, s0] = cpu0[k]!;
     const user = n > 0 ? ((u1 - u0) * 1e6) / n : 0;
@@ -423,6 +489,7 @@ async function measureAsync(
     cpuPhaseUs,
     softirqPhaseUs,
     phasePackets,
+    ctxPerKpkt,
     cpuSplitUs,
     rssMb: rss,
     pssMb: pss,
@@ -455,6 +522,12 @@ async function main(): Promise<number> {
   if (!existsSync(BUNDLE)) {
     process.stderr.write(`bench: ${BUNDLE} missing: run \`npm run build\` first\n`);
     return 1;
+  }
+  try {
+    SCHED = parseBenchSched(process.env.BENCH_SCHED);
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    return 2;
   }
   const reg = new NetnsRegistry();
   const results: Result[] = [];
@@ -517,6 +590,15 @@ async function main(): Promise<number> {
   } else {
     lines.push("(softirq split not measured: bpftrace not installed, or BENCH_SOFTIRQ=0)");
   }
+  lines.push(
+    `context switches per 1000 packets, voluntary / involuntary (scheduling: ${SCHED === "batch" ? "SCHED_BATCH for every process, BENCH_SCHED=batch" : "SCHED_NORMAL"})`,
+  );
+  for (const r of results) {
+    const parts = Object.entries(r.ctxPerKpkt).map(
+      ([k, [v, i]]) => `${k} ${fmt(v, 1)} / ${fmt(i, 1)}`,
+    );
+    if (parts.length > 0) lines.push(`${r.name.padEnd(11)} ${parts.join(", ")}`);
+  }
   lines.push("memory MB start->end   RSS            PSS            anon (RssAnon)  file (RssFile)");
   for (const r of results) {
     for (const [k, [a, b]] of Object.entries(r.rssMb)) {
@@ -554,6 +636,8 @@ async function main(): Promise<number> {
         Object.fromEntries(Object.keys(r.cpuUsPerPacket).map((k) => [k, ownUs(r, k)])),
       ]),
     ),
+    sched: SCHED,
+    ctx_switches_per_kpacket: Object.fromEntries(results.map((r) => [r.name, r.ctxPerKpkt])),
     rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
     pss_mb: Object.fromEntries(results.map((r) => [r.name, r.pssMb])),
     anon_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.anonMb])),
