@@ -131,6 +131,24 @@ function rxPackets(reg: NetnsRegistry, ns: string, dev: string): number {
   return Number(reg.exec(ns, ["cat", `/sys/class/net/${dev}/statistics/rx_packets`]).stdout.trim());
 }
 
+/** iperf3 with `args`, under the bench's scheduling policy (BENCH_SCHED). */
+function iperf3(...args: string[]): string[] {
+  return [...schedPrefix(SCHED), "iperf3", ...args];
+}
+
+/** A one-shot iperf3 server on bindAddr:port, given 400 ms to start listening. */
+async function iperfServer(
+  reg: NetnsRegistry,
+  ns: string,
+  bindAddr: string,
+  port: number,
+  ...extra: string[]
+): Promise<NsProcess> {
+  const srv = reg.spawn(ns, iperf3("-s", "-1", "-B", bindAddr, "-p", String(port), ...extra));
+  await new Promise((r) => setTimeout(r, 400));
+  return srv;
+}
+
 async function iperfTcp(
   reg: NetnsRegistry,
   clientNs: string,
@@ -139,30 +157,10 @@ async function iperfTcp(
   target: string,
   port: number,
 ): Promise<number> {
-  const srv = reg.spawn(serverNs, [
-    ...schedPrefix(SCHED),
-    "iperf3",
-    "-s",
-    "-1",
-    "-B",
-    bindAddr,
-    "-p",
-    String(port),
-  ]);
-  await new Promise((r) => setTimeout(r, 400));
+  const srv = await iperfServer(reg, serverNs, bindAddr, port);
   const r = await reg.execAsync(
     clientNs,
-    [
-      ...schedPrefix(SCHED),
-      "iperf3",
-      "-c",
-      target,
-      "-p",
-      String(port),
-      "-t",
-      String(TCP_SECONDS),
-      "-J",
-    ],
+    iperf3("-c", target, "-p", String(port), "-t", String(TCP_SECONDS), "-J"),
     (TCP_SECONDS + 20) * 1000,
   );
   await reg.stop(srv, 3000);
@@ -215,24 +213,11 @@ async function iperfUdp(
   target: string,
   port: number,
 ): Promise<UdpRate> {
-  const srv = reg.spawn(serverNs, [
-    ...schedPrefix(SCHED),
-    "iperf3",
-    "-s",
-    "-1",
-    "-B",
-    bindAddr,
-    "-p",
-    String(port),
-    "-J",
-  ]);
-  await new Promise((r) => setTimeout(r, 400));
+  const srv = await iperfServer(reg, serverNs, bindAddr, port, "-J");
   const rx0 = nsUdpDatagrams(reg, serverNs);
   await reg.execAsync(
     clientNs,
-    [
-      ...schedPrefix(SCHED),
-      "iperf3",
+    iperf3(
       "-c",
       target,
       "-p",
@@ -245,7 +230,7 @@ async function iperfUdp(
       "-t",
       String(UDP_SECONDS),
       "-J",
-    ],
+    ),
     (UDP_SECONDS + 20) * 1000,
   );
   const nic = (nsUdpDatagrams(reg, serverNs) - rx0) / UDP_SECONDS;
