@@ -444,6 +444,7 @@ static int32_t flist_first_len(const uint8_t *q, int32_t ql) {
       if (l & 1) sum = csum_add(sum, odd, 2);
       if (csum_fold(sum) == 0xffff) return l;
     }
+    if (n + 2 > hi) break; /* pay[n + 1] may be the byte after the packet (fuzz-native.c) */
     words = csum_add(words, pay + n, 2);
   }
   return 0;
