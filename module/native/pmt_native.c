@@ -2047,7 +2047,11 @@ static int take_read(poller_t *p, int s, size_t len, const vnet_hdr_t *h, int o)
       t->gso_dropped++;
       return o;
     }
-    if (s != o) memcpy(slot_at(p, o), slot_at(p, s), len);
+    /* Slot s may be smaller than slot o (buffers of different sizes): the read may go on in
+     * s's spill (fuzz-native.c). */
+    if (s != o)
+      copy_split(slot_at(p, o), slot_cap(p, o), NULL, slot_at(p, s), slot_cap(p, s),
+                 spill_at(p, s), len);
     if (h->flags & VNET_F_NEEDS_CSUM) {
       if (!complete_csum(slot_at(p, o), len, h)) {
         t->gso_dropped++;

@@ -11,7 +11,13 @@
  * checks what the functions promise: complete_gro_6in4 changes a packet only when it returns 1,
  * and a TCP checksum it completes verifies; gro_group accounts for every packet exactly once,
  * in order within a unit, with the vnet header and lengths of a super-packet consistent with
- * its members. complete_csum gets random vnet offsets too.
+ * its members. complete_csum gets random vnet offsets too. The TUN read path (drain_tun_vnet,
+ * take_read, gso_emit: reads queued, moved and cut into ring slots, through io_uring and through
+ * readv) reads from a SOCK_SEQPACKET socketpair that keeps message boundaries as a TUN does, fed
+ * with well-formed reads (segments and datagrams whose checksum is left to us, TSO super-packets
+ * from 1-byte to full-size segments) and hostile ones (random vnet headers, mutated packets), in
+ * rings of 64 KiB slots or of small slots of unequal sizes: every packet of a well-formed read
+ * must come out, in order and exactly as the kernel's segmentation would make it.
  *
  * Build: gcc -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -I<node headers> ...
  * The addon's source is included whole; with its N-API module registration defined away, the
@@ -23,7 +29,17 @@
 #include <node_api.h>
 #undef NAPI_MODULE
 #define NAPI_MODULE(name, fn)
+/* The TUN read path asks N-API for the per-environment io_uring: the harness hands its own. */
+static napi_status fuzz_instance_data(void **data);
+#define napi_get_instance_data(env, data) ((void)(env), fuzz_instance_data(data))
 #include "../../module/native/pmt_native.c"
+#undef napi_get_instance_data
+
+static env_state_t fuzz_env = {.uring = {.fd = -1}};
+static napi_status fuzz_instance_data(void **data) {
+  *data = &fuzz_env;
+  return napi_ok;
+}
 
 #include <time.h>
 
@@ -439,6 +455,225 @@ static void fuzz_complete_csum(int iterations, time_t deadline) {
   printf("complete_csum: %ld completed, %ld refused\n", done, refused);
 }
 
+/* --- TUN reads with vnet headers: drain_tun_vnet, take_read, gso_emit ---------------------------- */
+
+/* What the kernel hands a vnet TUN reader: [vnet header][packet], one message per read. A
+ * SOCK_SEQPACKET socketpair keeps the message boundaries, as the TUN does, so drain_tun_vnet runs
+ * unchanged on it (through io_uring or readv). */
+typedef struct {
+  uint8_t *data; /* expected packet */
+  int32_t len;
+} expect_t;
+
+#define MAX_EXPECT 16384
+static expect_t expected[MAX_EXPECT];
+static int n_expected;
+
+static void expect_packet(const uint8_t *q, int32_t len) {
+  CHECK(n_expected < MAX_EXPECT, "too many expected packets");
+  expected[n_expected].data = malloc((size_t)len);
+  memcpy(expected[n_expected].data, q, (size_t)len);
+  expected[n_expected].len = len;
+  n_expected++;
+}
+
+/* A well-formed read of `kind` that fits slots of cap bytes: sends it, records its packets. */
+static size_t valid_read(uint8_t *msg, int32_t cap) {
+  vnet_hdr_t h = VNET_PLAIN;
+  uint8_t *q = msg + sizeof h;
+  int32_t len;
+  int thl = 20 + 4 * (int)below(4);
+  switch (below(4)) {
+    case 0: { /* TCP segment, checksum left to us (CHECKSUM_PARTIAL) */
+      int pay = (int)below((uint32_t)(cap - 40 - thl < 1400 ? cap - 40 - thl : 1400) + 1);
+      tcp_segment(q, thl, rnd(), TCP_ACK, pay, 1);
+      len = 40 + thl + pay;
+      tcp_checksum(q, len);
+      expect_packet(q, len);
+      uint16_t ps = csum_fold(pseudo6(q, (uint32_t)(len - 40), 6));
+      memcpy(q + 56, &ps, 2);
+      h.flags = VNET_F_NEEDS_CSUM;
+      h.csum_start = 40;
+      h.csum_offset = 16;
+      break;
+    }
+    case 1: { /* UDP datagram, checksum left to us */
+      int pay = (int)below((uint32_t)(cap - 48 < 1400 ? cap - 48 : 1400) + 1);
+      udp_datagram(q, pay, 2);
+      len = 48 + pay;
+      expect_packet(q, len);
+      uint16_t ps = csum_fold(pseudo6(q, (uint32_t)(len - 40), 17));
+      memcpy(q + 46, &ps, 2);
+      h.flags = VNET_F_NEEDS_CSUM;
+      h.csum_start = 40;
+      h.csum_offset = 6;
+      break;
+    }
+    case 2: { /* complete packet */
+      int pay = (int)below((uint32_t)(cap - 48 < 1400 ? cap - 48 : 1400) + 1);
+      udp_datagram(q, pay, 3);
+      len = 48 + pay;
+      expect_packet(q, len);
+      break;
+    }
+    default: { /* TCP super-packet (TSO from a LAN host): cut into segments of gso_size */
+      int hl = 40 + thl;
+      int tiny = below(8) == 0; /* tiny segments: many per read */
+      int mss = tiny ? 1 + (int)below(64) : 400 + (int)below(1100);
+      if (hl + mss > cap) mss = cap - hl;
+      int pay = 1 + (int)below(tiny ? 2000 : (uint32_t)(65535 - hl));
+      uint32_t seq = rnd();
+      uint8_t fl = (uint8_t)(TCP_ACK | (below(2) ? TCP_PSH : 0) | (below(4) ? 0 : TCP_FIN) |
+                             (below(4) ? 0 : TCP_CWR));
+      tcp_segment(q, thl, seq, fl, pay, 4);
+      len = hl + pay;
+      static uint8_t seg[65536];
+      for (int at = 0; at < pay; at += mss) {
+        int n = pay - at < mss ? pay - at : mss;
+        int last = at + n >= pay;
+        memcpy(seg, q, (size_t)hl);
+        memcpy(seg + hl, q + hl + at, (size_t)n);
+        wr16(seg + 4, (uint32_t)(thl + n));
+        wr32(seg + 44, seq + (uint32_t)at);
+        if (!last) seg[53] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+        if (at != 0) seg[53] &= (uint8_t)~TCP_CWR;
+        tcp_checksum(seg, hl + n);
+        expect_packet(seg, hl + n);
+      }
+      h.flags = VNET_F_NEEDS_CSUM;
+      h.gso_type = VNET_GSO_TCPV6 | (below(8) ? 0 : VNET_GSO_ECN);
+      h.hdr_len = (uint16_t)hl;
+      h.gso_size = (uint16_t)mss;
+      h.csum_start = 40;
+      h.csum_offset = 16;
+      break;
+    }
+  }
+  memcpy(msg, &h, sizeof h);
+  return sizeof h + (size_t)len;
+}
+
+/* A read no kernel would hand over: header fields and packet at random or mutated. */
+static size_t hostile_read(uint8_t *msg) {
+  vnet_hdr_t h;
+  fill_random((uint8_t *)&h, sizeof h);
+  static const uint8_t types[] = {VNET_GSO_NONE, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, 0x84, 3};
+  if (below(2)) h.gso_type = types[below(5)];
+  if (below(2)) h.csum_start = (uint16_t)(40 + 4 * below(20));
+  if (below(2)) h.csum_offset = 16;
+  if (below(3) == 0) h.gso_size = (uint16_t)below(3);
+  uint8_t *q = msg + sizeof h;
+  int32_t len;
+  if (below(2)) {
+    int thl = 20 + 4 * (int)below(11);
+    int pay = (int)below(66000 - 100);
+    if (40 + thl + pay > 65535) pay = 65535 - 40 - thl;
+    tcp_segment(q, thl, rnd(), (uint8_t)rnd(), pay, 5);
+    len = mutate(q, 40 + thl + pay, 65536 + 300);
+  } else {
+    len = (int32_t)below(2000);
+    fill_random(q, (size_t)len);
+  }
+  memcpy(msg, &h, sizeof h);
+  return sizeof h + (size_t)len;
+}
+
+static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv) == 0, "socketpair: %s",
+        strerror(errno));
+  int big = 64 << 20;
+  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
+  setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+  if (use_uring) uring_open(&fuzz_env.uring);
+  static uint8_t msg[66000 + sizeof(vnet_hdr_t)];
+  long reads = 0, hostile = 0, out_packets = 0, extra = 0, matched = 0;
+  tun_offload_t stats;
+  memset(&stats, 0, sizeof stats);
+  stats.vnet = 1;
+  for (int round = 0; round < rounds && time(NULL) < deadline; round++) {
+    poller_t *p = calloc(1, sizeof *p);
+    int m = 1 + (int)below(64);
+    int small = below(3) == 0; /* slots smaller than a super-packet: the spill, cut limits */
+    p->fd = sv[0];
+    p->max = m;
+    p->offset = 20;
+    p->off = &stats;
+    p->bufs = calloc((size_t)m, sizeof *p->bufs);
+    p->caps = calloc((size_t)m, sizeof *p->caps);
+    p->sizes = calloc((size_t)m, sizeof *p->sizes);
+    p->q_pos = calloc((size_t)m, sizeof *p->q_pos);
+    p->q_len = calloc((size_t)m, sizeof *p->q_len);
+    p->q_hdr = calloc((size_t)m, sizeof *p->q_hdr);
+    p->gso_buf = malloc(GSO_BUF_BYTES);
+    size_t cap_min = SIZE_MAX;
+    for (int i = 0; i < m; i++) {
+      p->caps[i] = small ? 200 + below(3800) : 65536;
+      p->bufs[i] = malloc(p->caps[i]);
+      if (p->caps[i] - 20 < cap_min) cap_min = p->caps[i] - 20;
+    }
+    size_t need = cap_min >= 65536 + 256 ? 64 : 65536 + 256 - cap_min;
+    p->spill_bytes = (need + 63) & ~(size_t)63;
+    p->spill = malloc(p->spill_bytes * (size_t)m);
+    n_expected = 0;
+    int any_hostile = 0;
+    for (int r = 0, nr = 1 + (int)below(24); r < nr; r++) {
+      size_t len;
+      if (below(4) == 0) {
+        len = hostile_read(msg);
+        any_hostile = 1;
+        hostile++;
+      } else {
+        len = valid_read(msg, (int32_t)cap_min);
+      }
+      CHECK(send(sv[1], msg, len, 0) == (ssize_t)len, "send: %s", strerror(errno));
+      reads++;
+    }
+    /* Drain as on_poll does, until the socket is empty and nothing is left to hand over. */
+    int e = 0, idle = 0;
+    for (int guard = 0; guard < 100000 && idle < 2; guard++) {
+      int err = 0;
+      int n = drain_tun_vnet(p, &err);
+      CHECK(err == 0, "read error %s", strerror(err));
+      CHECK(n >= 0 && n <= m, "%d packets for %d slots", n, m);
+      for (int i = 0; i < n; i++) {
+        int32_t sz = p->sizes[i];
+        CHECK(sz >= 0 && (size_t)sz <= p->caps[i] - 20, "size %d in a slot of %zu", sz, p->caps[i] - 20);
+        const uint8_t *got = p->bufs[i] + 20;
+        out_packets++;
+        if (e < n_expected && expected[e].len == sz && memcmp(expected[e].data, got, (size_t)sz) == 0) {
+          e++;
+          matched++;
+        } else {
+          CHECK(any_hostile, "round %d: packet %d (%d bytes) is not the expected %d of %d (%d bytes)",
+                round, i, sz, e, n_expected, e < n_expected ? expected[e].len : -1);
+          extra++;
+        }
+      }
+      idle = n == 0 && p->gso_pos == 0 && p->q_n == 0 ? idle + 1 : 0;
+    }
+    CHECK(e == n_expected, "round %d: %d of %d expected packets came out (slots %d, small %d)", round,
+          e, n_expected, m, small);
+    for (int i = 0; i < n_expected; i++) free(expected[i].data);
+    for (int i = 0; i < m; i++) free(p->bufs[i]);
+    free(p->bufs);
+    free(p->caps);
+    free(p->sizes);
+    free(p->q_pos);
+    free(p->q_len);
+    free(p->q_hdr);
+    free(p->gso_buf);
+    free(p->spill);
+    free(p);
+  }
+  printf("tun reads (%s): %ld reads (%ld hostile), %ld packets out, %ld as expected, %ld from hostile reads, %.0f super-packets cut, %.0f dropped\n",
+         use_uring ? (fuzz_env.uring.fd >= 0 && fuzz_env.uring.reads ? "io_uring" : "io_uring unavailable: readv") : "readv",
+         reads, hostile, out_packets, matched, extra, stats.super_reads, stats.gso_dropped);
+  uring_close(&fuzz_env.uring);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: fuzz-native <seed> <iterations> <max seconds>\n");
@@ -458,6 +693,8 @@ int main(int argc, char **argv) {
   fuzz_complete_gro(iterations, deadline);
   fuzz_gro_group(iterations / 8, deadline);
   fuzz_complete_csum(iterations, deadline);
+  fuzz_tun_read(iterations / 200, deadline, 0);
+  fuzz_tun_read(iterations / 200, deadline, 1);
   printf("done\n");
   return 0;
 }
