@@ -27,19 +27,7 @@ import {
   translateSourceToProvider,
   TRANSLATE_NOT_MAPPED,
 } from "../../../module/dataplane/pmt-translate.js";
-
-// ---------------------------------------------------------------- PRNG (mulberry32)
-
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../../support/prng.js";
 
 class Gen {
   constructor(readonly next: () => number) {}
@@ -544,7 +532,7 @@ const CASES = Number(process.env.PMT_CASES ?? 6000);
 const SEED = Number(process.env.PMT_SEED ?? 0x6732);
 
 test(`random packets: translation equals recomputation, reverse restores bytes (seed ${SEED}, ${CASES} cases)`, () => {
-  const g = new Gen(makeRng(SEED));
+  const g = new Gen(mulberry32(SEED));
   const configs = makeConfigs();
   const ul = createUpperLayer();
   const counts = { tcp: 0, udp: 0, echo: 0, error: 0, frag: 0, ext: 0, innerUnmapped: 0 };
@@ -588,7 +576,7 @@ test(`random packets: translation equals recomputation, reverse restores bytes (
 });
 
 test("random packets at an offset inside a larger buffer", () => {
-  const g = new Gen(makeRng(SEED + 1));
+  const g = new Gen(mulberry32(SEED + 1));
   const cfg = makeConfigs()[0]!;
   const ul = createUpperLayer();
   for (let i = 0; i < 500; i++) {
@@ -610,7 +598,7 @@ test("random packets at an offset inside a larger buffer", () => {
 });
 
 test("random packets whose address is not mapped are untouched", () => {
-  const g = new Gen(makeRng(SEED + 2));
+  const g = new Gen(mulberry32(SEED + 2));
   const configs = makeConfigs();
   const ul = createUpperLayer();
   for (let i = 0; i < 1000; i++) {
@@ -628,7 +616,7 @@ test("random packets whose address is not mapped are untouched", () => {
 });
 
 test("corrupt and cut packets never throw, and a dropped packet is left as it came", () => {
-  const g = new Gen(makeRng(SEED + 3));
+  const g = new Gen(mulberry32(SEED + 3));
   const configs = makeConfigs();
   const ul = createUpperLayer();
   const drops = new Map<number, number>();
