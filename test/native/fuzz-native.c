@@ -578,6 +578,39 @@ static size_t hostile_read(uint8_t *msg) {
   return sizeof h + (size_t)len;
 }
 
+/* Drains as on_poll does, until the socket is empty and nothing is left to hand over; matches
+ * what comes out against the expected packets in order (*e: the next one expected). */
+typedef struct {
+  long out_packets, matched, extra;
+} tally_t;
+
+static void drain_all(poller_t *p, int m, int any_hostile, int round, int *e, tally_t *t) {
+  int idle = 0;
+  for (int guard = 0; guard < 100000 && idle < 2; guard++) {
+    int err = 0;
+    int n = drain_tun_vnet(p, &err);
+    CHECK(err == 0, "read error %s", strerror(err));
+    CHECK(n >= 0 && n <= m, "%d packets for %d slots", n, m);
+    for (int i = 0; i < n; i++) {
+      int32_t sz = p->sizes[i];
+      CHECK(sz >= 0 && (size_t)sz <= p->caps[i] - 20, "size %d in a slot of %zu", sz,
+            p->caps[i] - 20);
+      const uint8_t *got = p->bufs[i] + 20;
+      t->out_packets++;
+      if (*e < n_expected && expected[*e].len == sz &&
+          memcmp(expected[*e].data, got, (size_t)sz) == 0) {
+        (*e)++;
+        t->matched++;
+      } else {
+        CHECK(any_hostile, "round %d: packet %d (%d bytes) is not the expected %d of %d (%d bytes)",
+              round, i, sz, *e, n_expected, *e < n_expected ? expected[*e].len : -1);
+        t->extra++;
+      }
+    }
+    idle = n == 0 && p->gso_pos == 0 && p->q_n == 0 ? idle + 1 : 0;
+  }
+}
+
 static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
   int sv[2];
   CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv) == 0, "socketpair: %s",
@@ -587,7 +620,8 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
   setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
   if (use_uring) uring_open(&fuzz_env.uring);
   static uint8_t msg[66000 + sizeof(vnet_hdr_t)];
-  long reads = 0, hostile = 0, out_packets = 0, extra = 0, matched = 0;
+  long reads = 0, hostile = 0;
+  tally_t tally = {0, 0, 0};
   tun_offload_t stats;
   memset(&stats, 0, sizeof stats);
   stats.vnet = 1;
@@ -616,7 +650,7 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
     p->spill_bytes = (need + 63) & ~(size_t)63;
     p->spill = malloc(p->spill_bytes * (size_t)m);
     n_expected = 0;
-    int any_hostile = 0;
+    int any_hostile = 0, e = 0;
     for (int r = 0, nr = 1 + (int)below(24); r < nr; r++) {
       size_t len;
       if (below(4) == 0) {
@@ -626,32 +660,14 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
       } else {
         len = valid_read(msg, (int32_t)cap_min);
       }
-      CHECK(send(sv[1], msg, len, 0) == (ssize_t)len, "send: %s", strerror(errno));
+      /* Without SO_SNDBUFFORCE (not root) the socket holds less: drain, then send again. */
+      while (send(sv[1], msg, len, 0) != (ssize_t)len) {
+        CHECK(errno == EAGAIN || errno == EWOULDBLOCK, "send: %s", strerror(errno));
+        drain_all(p, m, any_hostile, round, &e, &tally);
+      }
       reads++;
     }
-    /* Drain as on_poll does, until the socket is empty and nothing is left to hand over. */
-    int e = 0, idle = 0;
-    for (int guard = 0; guard < 100000 && idle < 2; guard++) {
-      int err = 0;
-      int n = drain_tun_vnet(p, &err);
-      CHECK(err == 0, "read error %s", strerror(err));
-      CHECK(n >= 0 && n <= m, "%d packets for %d slots", n, m);
-      for (int i = 0; i < n; i++) {
-        int32_t sz = p->sizes[i];
-        CHECK(sz >= 0 && (size_t)sz <= p->caps[i] - 20, "size %d in a slot of %zu", sz, p->caps[i] - 20);
-        const uint8_t *got = p->bufs[i] + 20;
-        out_packets++;
-        if (e < n_expected && expected[e].len == sz && memcmp(expected[e].data, got, (size_t)sz) == 0) {
-          e++;
-          matched++;
-        } else {
-          CHECK(any_hostile, "round %d: packet %d (%d bytes) is not the expected %d of %d (%d bytes)",
-                round, i, sz, e, n_expected, e < n_expected ? expected[e].len : -1);
-          extra++;
-        }
-      }
-      idle = n == 0 && p->gso_pos == 0 && p->q_n == 0 ? idle + 1 : 0;
-    }
+    drain_all(p, m, any_hostile, round, &e, &tally);
     CHECK(e == n_expected, "round %d: %d of %d expected packets came out (slots %d, small %d)", round,
           e, n_expected, m, small);
     for (int i = 0; i < n_expected; i++) free(expected[i].data);
@@ -668,7 +684,8 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
   }
   printf("tun reads (%s): %ld reads (%ld hostile), %ld packets out, %ld as expected, %ld from hostile reads, %.0f super-packets cut, %.0f dropped\n",
          use_uring ? (fuzz_env.uring.fd >= 0 && fuzz_env.uring.reads ? "io_uring" : "io_uring unavailable: readv") : "readv",
-         reads, hostile, out_packets, matched, extra, stats.super_reads, stats.gso_dropped);
+         reads, hostile, tally.out_packets, tally.matched, tally.extra, stats.super_reads,
+         stats.gso_dropped);
   uring_close(&fuzz_env.uring);
   close(sv[0]);
   close(sv[1]);
