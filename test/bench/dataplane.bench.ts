@@ -609,6 +609,20 @@ async function main(): Promise<number> {
     ratio_pps_ours_tayga: ratio(ours.udpPps, by("tayga")?.udpPps),
     ratio_nic_pps_ours_kernel: ratio(ours.udpNicPps, by("kernel")?.udpNicPps),
     ratio_nic_pps_ours_tayga: ratio(ours.udpNicPps, by("tayga")?.udpNicPps),
+    // This VM's speed swings by up to 2x within minutes (other tenants): CPU per packet
+    // relative to Tayga's in the same run is steadier than the absolute figure.
+    ratio_cpu_ours_tayga: Object.fromEntries(
+      Object.entries(ours.cpuUsPerPacket).map(([k, v]) => [
+        k,
+        ratio(v, by("tayga")?.cpuUsPerPacket.tayga),
+      ]),
+    ),
+    ratio_cpu_own_ours_tayga: Object.fromEntries(
+      Object.keys(ours.cpuUsPerPacket).map((k) => {
+        const t = by("tayga");
+        return [k, t !== undefined ? ratio(ownUs(ours, k), ownUs(t, "tayga")) : NaN];
+      }),
+    ),
     cpu_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuUsPerPacket])),
     cpu_user_sys_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuSplitUs])),
     cpu_tcp_udp_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuPhaseUs])),
@@ -631,7 +645,12 @@ async function main(): Promise<number> {
   lines.push(
     `ratios: TCP ours/kernel ${fmt(out.ratio_tcp_ours_kernel)}, ours/tayga ${fmt(out.ratio_tcp_ours_tayga)}; ` +
       `UDP64 ours/kernel ${fmt(out.ratio_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_pps_ours_tayga)} ` +
-      `(reaching the server's UDP layer: ours/kernel ${fmt(out.ratio_nic_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_nic_pps_ours_tayga)})`,
+      `(reaching the server's UDP layer: ours/kernel ${fmt(out.ratio_nic_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_nic_pps_ours_tayga)}); ` +
+      `CPU per packet ours/tayga ${Object.entries(out.ratio_cpu_ours_tayga)
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(", ")} (own: ${Object.entries(out.ratio_cpu_own_ours_tayga)
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(", ")})`,
   );
   process.stdout.write(lines.join("\n") + "\n" + JSON.stringify(out) + "\n");
   return 0;
