@@ -26,7 +26,7 @@ import {
   createCpeForwardingState,
   type CpeForwardingState,
 } from "../dataplane/forwarding-state.js";
-import { netdevFeatures, openIcmpV6 } from "../io/linux.js";
+import { lowerDevices, netdevFeatures, openIcmpV6 } from "../io/linux.js";
 import { startCpeControl, type CpeControl } from "../control/cpe-control.js";
 import { VERSION } from "./version.js";
 import { deviceIpv4, deviceMtu, KernelSetup, loadDaemonConfig } from "./daemon-common.js";
@@ -178,6 +178,7 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
       initialTunAddress: plan.routerAddress,
       openNdSocket: (device, passTypes) => openIcmpV6({ device, passTypes }),
       netdevFeatures: (device, names, want) => netdevFeatures(device, names, want),
+      lowerDevices: (device) => lowerDevices(device),
       ...(process.env.PMT_DHCP_FILE ? { dhcpLeaseFile: process.env.PMT_DHCP_FILE } : {}),
     });
   } catch (e) {

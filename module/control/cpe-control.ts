@@ -37,7 +37,7 @@ import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
 import { startStatusServer, type StatusServer } from "../status/server.js";
 import { systemClock, type Clock } from "./clock.js";
 import { watchGroUnusable } from "./gro-watch.js";
-import { WanGroFeatures, type FeatureAccess } from "./wan-gro.js";
+import { groChain, WanGroFeatures, type FeatureAccess, type LowerDevices } from "./wan-gro.js";
 import { DhcpLeaseWatcher, DHCP_LEASE_FILE_DEFAULT, sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
 import { HealthMonitor, type EchoProber } from "./health.js";
 import { createPingProber } from "./ping-prober.js";
@@ -113,6 +113,11 @@ export interface CpeControlDeps {
    * for `wan_gro` auto/off; absent: they are left alone, as with keep.
    */
   readonly netdevFeatures?: FeatureAccess;
+  /**
+   * Devices below a device (cli/cpe.ts passes io/linux.ts lowerDevices), for `wan_gro` to reach
+   * the real device under a VLAN or macvlan WAN; absent: only the WAN device itself.
+   */
+  readonly lowerDevices?: LowerDevices;
 }
 
 export interface CpeControl {
@@ -725,12 +730,15 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       () => wan.device ?? cfg.wanInterface,
       groFeatures !== null
         ? {
-            // The WAN device, and netifd's device under it (a PPPoE WAN's Ethernet), where the
-            // NIC's GRO runs.
+            // The WAN device, netifd's device under it (a PPPoE WAN's Ethernet), and the real
+            // device under either (a VLAN's or macvlan's): the NIC's GRO runs at the bottom.
             remedy: (dev) => {
               const why =
                 cfg.wanGro === "off" ? "wan_gro 'off'" : "merged 6in4 UDP cannot be forwarded";
-              const devices = [...new Set([dev, wan.linkDevice ?? dev])];
+              const lowers = deps.lowerDevices ?? (() => []);
+              const devices = [
+                ...new Set([dev, wan.linkDevice ?? dev].flatMap((d) => groChain(d, lowers))),
+              ];
               return devices.map((d) => groFeatures.turnOff(d, why)).every((ok) => ok);
             },
             // off: on every check, so a WAN device created anew (a PPPoE reconnect) is caught.

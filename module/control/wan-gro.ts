@@ -20,6 +20,31 @@ export const UDP_MERGING_FEATURES: readonly string[] = Object.freeze([
   "rx-udp-gro-forwarding",
 ]);
 
+/** Devices below a device (io/linux.ts lowerDevices). */
+export type LowerDevices = (device: string) => readonly string[];
+
+/** How deep groChain follows (a QinQ VLAN on a VLAN on a NIC is 3). */
+const GRO_CHAIN_DEPTH = 4;
+
+/**
+ * `device` and the devices its frames come in through: down the chain of single lower devices.
+ * GRO runs where the driver's NAPI receives, so for a VLAN (`eth0.2`) or a macvlan WAN it is the
+ * real device below that merges, whatever the WAN device's own features say. A device with
+ * several lowers (a bond, a bridge) ends the chain: which member receives is not ours to know.
+ * On DSA the chain reaches the conduit, which GRO does not merge on (tagged frames), so turning
+ * the features off there changes nothing but is restored at exit like the rest.
+ */
+export function groChain(device: string, lowers: LowerDevices): string[] {
+  const chain = [device];
+  for (let d = device; chain.length <= GRO_CHAIN_DEPTH;) {
+    const below = lowers(d);
+    if (below.length !== 1 || chain.includes(below[0]!)) break;
+    d = below[0]!;
+    chain.push(d);
+  }
+  return chain;
+}
+
 /** io/linux.ts netdevFeatures, as control/ sees it. */
 export type FeatureAccess = (
   device: string,

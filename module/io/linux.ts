@@ -12,7 +12,7 @@
  *     (per-packet source — the relay's anycast or unicast address —, DF, TTL, ID); they send
  *     through a second, send-only IPPROTO_RAW socket (openIpv4Raw).
  */
-import { openSync, closeSync } from "node:fs";
+import { openSync, closeSync, readdirSync } from "node:fs";
 import {
   loadNative,
   POLL_KIND_ICMP6,
@@ -496,6 +496,23 @@ export function netdevFeatures(
       return [n, f];
     }),
   );
+}
+
+/**
+ * The devices directly below `device`: sysfs `lower_<name>` links (the real device under a VLAN
+ * or a macvlan, a DSA port's conduit, a bond's members). [] when it has none or sysfs cannot be
+ * read. `ip netns exec` mounts the namespace's own sysfs, so this sees the daemon's namespace.
+ */
+export function lowerDevices(device: string, sysClassNet = "/sys/class/net"): string[] {
+  if (device === "" || device.includes("/") || device === "." || device === "..") return [];
+  try {
+    return readdirSync(`${sysClassNet}/${device}`)
+      .filter((n) => n.startsWith("lower_"))
+      .map((n) => n.slice("lower_".length))
+      .sort();
+  } catch {
+    return [];
+  }
 }
 
 /** Sets or clears IFF_UP on `name` (e.g. a TUN opened with `up: false` once it is configured). */

@@ -22,7 +22,14 @@ import { after, before, describe, test } from "node:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LAB_ANYCAST, LAB_SERVER } from "../../module/cli/lab-topology.js";
+import {
+  buildLabTopology,
+  labCpeArgs,
+  LAB_ANYCAST,
+  LAB_SERVER,
+  spawnDaemon,
+  waitDaemonReady,
+} from "../../module/cli/lab-topology.js";
 import {
   NetnsRegistry,
   netnsSkipReason,
@@ -30,6 +37,7 @@ import {
   type NsProcess,
 } from "../support/netns.js";
 import {
+  daemonCommand,
   readCounters,
   startLab,
   tcpTransfer,
@@ -592,6 +600,55 @@ describe(
       assert.equal(await reg.stop(lab.cpes[0]!, 10_000), 0);
       assert.equal(features(), "rx-gro-list: on rx-udp-gro-forwarding: on", "restored at exit");
       assert.match(lab.cpes[0]!.stderr(), /wan wan0: rx-gro-list, rx-udp-gro-forwarding back on/);
+    });
+  },
+);
+
+describe(
+  "wan_gro on a stacked WAN device: the real device below it (sysfs lower_*) is handled too",
+  { skip, timeout: 120_000 },
+  () => {
+    const reg = new NetnsRegistry();
+    after(async () => {
+      await reg.cleanup();
+    });
+
+    test("a macvlan WAN on wan0 (as a VLAN on eth0): wan0's features go off with wan_gro off, and back on at exit", async () => {
+      const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }] });
+      const c = t.cpes[0]!;
+      const gw = c.wanIpv4.replace(/\.\d+$/, ".1");
+      const inCpe = (...cmd: string[]): string => reg.must(["ip", "netns", "exec", c.ns, ...cmd]);
+      // The WAN address and route move to a macvlan on wan0: wan0 now only carries its frames,
+      // and receives them through its NAPI (where GRO runs), as eth0 does under eth0.2.
+      inCpe("ip", "link", "add", "mv0", "link", "wan0", "type", "macvlan", "mode", "bridge");
+      inCpe("ip", "addr", "del", `${c.wanIpv4}/24`, "dev", "wan0");
+      inCpe("ip", "addr", "add", `${c.wanIpv4}/24`, "dev", "mv0");
+      inCpe("ip", "link", "set", "mv0", "up");
+      inCpe("ip", "route", "replace", "default", "via", gw, "dev", "mv0");
+      assert.match(inCpe("ping", "-c", "1", "-W", "2", gw), /1 received/, "the WAN works over mv0");
+      inCpe("ethtool", "-K", "wan0", "rx-gro-list", "on", "rx-udp-gro-forwarding", "on");
+      const features = (): string =>
+        inCpe("ethtool", "-k", "wan0")
+          .split("\n")
+          .filter((l) => /^rx-(gro-list|udp-gro-forwarding):/.test(l))
+          .join(" ");
+      assert.equal(features(), "rx-gro-list: on rx-udp-gro-forwarding: on");
+      const args = labCpeArgs(c, ["--wan-gro", "off"]).map((a) => (a === "wan0" ? "mv0" : a));
+      assert.ok(args.includes("mv0"), "the CPE's WAN device is the macvlan");
+      const cpe = spawnDaemon(reg, c.ns, daemonCommand(), args);
+      assert.ok(await waitDaemonReady(reg, cpe), cpe.stderr());
+      const off = await reg.waitFor(
+        () => features() === "rx-gro-list: off rx-udp-gro-forwarding: off",
+        12_000,
+        250,
+      );
+      assert.ok(off, `wan0 still ${features()}\n${cpe.stderr().slice(-1500)}`);
+      const logged =
+        /wan wan0: rx-gro-list, rx-udp-gro-forwarding off \(wan_gro 'off'\); back on at exit/;
+      assert.ok(await reg.waitFor(() => logged.test(cpe.stderr()), 3000), cpe.stderr());
+      assert.equal(await reg.stop(cpe, 10_000), 0);
+      assert.equal(features(), "rx-gro-list: on rx-udp-gro-forwarding: on", "restored at exit");
+      assert.match(cpe.stderr(), /wan wan0: rx-gro-list, rx-udp-gro-forwarding back on/);
     });
   },
 );

@@ -185,6 +185,7 @@ async function setup(
   features?: Features,
   /** OpenWrt: no wan_device, netifd's interface status (ubus) instead. */
   ubusStatus?: string,
+  lowerDevices?: (device: string) => readonly string[],
 ) {
   const cfg = parseCpeConfig({
     enabled: ["1"],
@@ -222,6 +223,7 @@ async function setup(
     useUbus: ubusStatus !== undefined,
     dhcpLeaseFile: join(dir, "lease"),
     ...(features ? { netdevFeatures: features.access } : {}),
+    ...(lowerDevices ? { lowerDevices } : {}),
   });
   return { dir, cfg, clock, runner, nd, prober, sink, logs, ctl };
 }
@@ -591,6 +593,37 @@ test("wan_gro auto on a PPPoE WAN: also netifd's device under it, where the NIC'
   }
   assert.equal(f.active("rx-gro-list", "eth1"), true, "restored at stop");
   assert.equal(f.active("rx-gro-list", "pppoe-wan"), true);
+});
+
+test("wan_gro auto on a VLAN WAN: also the real device under it (sysfs lower_*), where GRO runs", async () => {
+  const f = new Features();
+  const lowers = new Map([
+    ["wan0", ["eth0"]], // wan0 stands for eth0.2 here
+    ["eth0", []],
+  ]);
+  const t = await setup({}, undefined, f, undefined, (d) => lowers.get(d) ?? []);
+  try {
+    t.clock.advance(0);
+    await flush();
+    t.sink.groUnusable = 2;
+    t.clock.advance(GRO_CHECK_MS);
+    assert.deepEqual(f.calls, [
+      "wan0 read",
+      "wan0 rx-gro-list=false",
+      "eth0 read",
+      "eth0 rx-gro-list=false",
+    ]);
+    assert.ok(
+      t.logs.includes(
+        "info wan eth0: rx-gro-list off (merged 6in4 UDP cannot be forwarded); back on at exit; " +
+          "wan_gro 'keep' leaves them",
+      ),
+      t.logs.join("\n"),
+    );
+  } finally {
+    await t.ctl.stop();
+  }
+  assert.equal(f.active("rx-gro-list", "eth0"), true, "restored at stop");
 });
 
 test("wan_gro auto, a feature the driver keeps on: warned about, with the ethtool remedy", async () => {

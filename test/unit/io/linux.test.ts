@@ -4,8 +4,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   inNetns,
+  lowerDevices,
   netdevFeatures,
   interfaceIndex,
   openIcmpV6,
@@ -455,6 +459,26 @@ test("netdevFeatures: wants become 1/0/-1 per name; answers become known/active/
   });
   netdevFeatures("wan", ["rx-gro-list"], new Map([["rx-gro-list", true]]), b);
   assert.equal(b.calls.at(-1), "ethtoolFeatures wan rx-gro-list 1");
+});
+
+test("lowerDevices: the lower_* links of a device in a sysfs tree; [] when none, absent or odd", () => {
+  // The layout of /sys/class/net: a directory per device, lower_<name> links to the one below.
+  const root = mkdtempSync(join(tmpdir(), "pmt-sysfs-"));
+  try {
+    for (const d of ["eth0", "eth0.2", "bond0", "eth1", "eth2"]) mkdirSync(join(root, d));
+    symlinkSync(join(root, "eth0"), join(root, "eth0.2", "lower_eth0"));
+    symlinkSync(join(root, "eth1"), join(root, "bond0", "lower_eth1"));
+    symlinkSync(join(root, "eth2"), join(root, "bond0", "lower_eth2"));
+    mkdirSync(join(root, "eth0", "queues")); // not a link to a lower device
+    assert.deepEqual(lowerDevices("eth0.2", root), ["eth0"]);
+    assert.deepEqual(lowerDevices("bond0", root), ["eth1", "eth2"]);
+    assert.deepEqual(lowerDevices("eth0", root), []);
+    assert.deepEqual(lowerDevices("missing", root), []);
+    assert.deepEqual(lowerDevices("../eth0.2", root), [], "a device name is no path");
+    assert.deepEqual(lowerDevices("", root), []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test("openIcmpV6: groups packed, types passed; meta split into hop limits and ifindexes", () => {
