@@ -222,9 +222,10 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "wan_gro",
     "enum",
     CPE,
-    "Fraglist and UDP-forwarding GRO on the WAN device, which merge 6in4's inner UDP beyond " +
-      "repair: auto turns them off once that is seen, off as soon as the WAN is known, keep " +
-      "leaves them (a warning names the ethtool command). Turned back on at exit.",
+    "Fraglist and UDP-forwarding GRO on the WAN device and the devices it runs on (eth0 under " +
+      "eth0.2, the Ethernet under PPPoE), which merge 6in4's inner UDP beyond repair: auto " +
+      "turns them off once that is seen, off as soon as the WAN is known, keep leaves them (a " +
+      "warning names the ethtool command). Turned back on at exit.",
     "",
     { choices: ["auto", "off", "keep"], default: "auto" },
   ),
