@@ -212,7 +212,7 @@ return view.extend({
 		o.placeholder = '';
 
 		o = s.taboption('advanced', form.ListValue, 'wan_gro', _('WAN GRO that merges tunnelled UDP'),
-			_('Fraglist GRO (on for every device since OpenWrt 24.10) and UDP-forwarding GRO on the WAN device merge the UDP inside 6to4 packets from relays that send with a fixed IPv4 ID, and LAN hosts then get none of it (QUIC, games, VPNs). Automatic turns them off once that is seen; Off turns them off at start; Keep leaves them and logs a warning. They are turned back on when the service stops.'));
+			_('Fraglist GRO (on for every device since OpenWrt 24.10) and UDP-forwarding GRO on the WAN device (and on the device it runs on, e.g. eth0 under eth0.2) merge the UDP inside 6to4 packets from relays that send with a fixed IPv4 ID, and LAN hosts then get none of it (QUIC, games, VPNs). Automatic turns them off once that is seen; Off turns them off at start; Keep leaves them and logs a warning. They are turned back on when the service stops.'));
 		o.value('auto', _('Automatic'));
 		o.value('off', _('Off'));
 		o.value('keep', _('Keep'));
