@@ -17,7 +17,9 @@
  * with well-formed reads (segments and datagrams whose checksum is left to us, TSO super-packets
  * from 1-byte to full-size segments) and hostile ones (random vnet headers, mutated packets), in
  * rings of 64 KiB slots or of small slots of unequal sizes: every packet of a well-formed read
- * must come out, in order and exactly as the kernel's segmentation would make it.
+ * must come out, in order and exactly as the kernel's segmentation would make it. The raw
+ * socket's read path (drain_socket: recvmmsg into slots of various sizes, truncation, the GRO
+ * repair per datagram) reads from a SOCK_DGRAM socketpair.
  *
  * Build: gcc -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -I<node headers> ...
  * The addon's source is included whole; with its N-API module registration defined away, the
@@ -691,6 +693,98 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
   close(sv[1]);
 }
 
+/* --- raw protocol-41 socket reads: drain_socket ------------------------------------------------ */
+
+/* drain_socket over a SOCK_DGRAM socketpair (datagram boundaries as a raw socket keeps them):
+ * recvmmsg into ring slots of various sizes, MSG_TRUNC for datagrams longer than their slot
+ * (size 0: every parser drops it), complete_gro_6in4 on each. A datagram comes out as sent unless
+ * it was a merged TCP run whose checksum was completed (then only that field differs). */
+static void fuzz_raw_read(int rounds, time_t deadline) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) == 0, "socketpair: %s",
+        strerror(errno));
+  int big = 64 << 20;
+  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
+  setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+  static uint8_t sent[64][66000];
+  int32_t sent_len[64];
+  long datagrams = 0, truncated = 0, completed = 0;
+  for (int round = 0; round < rounds && time(NULL) < deadline; round++) {
+    poller_t *p = calloc(1, sizeof *p);
+    int m = 1 + (int)below(64);
+    p->fd = sv[0];
+    p->kind = POLL_KIND_RAW4;
+    p->max = m;
+    p->offset = 0;
+    p->bufs = calloc((size_t)m, sizeof *p->bufs);
+    p->caps = calloc((size_t)m, sizeof *p->caps);
+    p->sizes = calloc((size_t)m, sizeof *p->sizes);
+    p->addrs4 = calloc((size_t)m, sizeof *p->addrs4);
+    p->msgs = calloc((size_t)m, sizeof *p->msgs);
+    p->iovs = calloc((size_t)m, sizeof *p->iovs);
+    p->names = calloc((size_t)m, sizeof *p->names);
+    for (int i = 0; i < m; i++) {
+      p->caps[i] = below(4) == 0 ? 100 + below(2000) : 65536;
+      p->bufs[i] = malloc(p->caps[i]);
+      p->iovs[i] = (struct iovec){p->bufs[i], p->caps[i]};
+    }
+    int n = 1 + (int)below((uint32_t)m); /* no more than one batch: all come out in one drain */
+    for (int i = 0; i < n; i++) {
+      int32_t len = make_6in4(sent[i], (int)below(KINDS));
+      if (below(2)) len = mutate(sent[i], len, 65507); /* the largest AF_UNIX datagram here */
+      if (len > 65507) len = 65507;
+      sent_len[i] = len;
+      if (send(sv[1], sent[i], (size_t)len, 0) != (ssize_t)len) {
+        /* The send buffer is full (no SO_SNDBUFFORCE when not root): this round ends here. */
+        CHECK(i > 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "send %d bytes: %s", len,
+              strerror(errno));
+        n = i;
+        break;
+      }
+    }
+    int err = 0;
+    long round_truncated = 0;
+    int got = drain_socket(p, &err);
+    CHECK(err == 0, "recvmmsg: %s", strerror(err));
+    CHECK(got == n, "round %d: %d datagrams read of %d sent", round, got, n);
+    for (int i = 0; i < n; i++) {
+      datagrams++;
+      if ((size_t)sent_len[i] > p->caps[i]) {
+        CHECK(p->sizes[i] == 0, "a truncated datagram has size %d", p->sizes[i]);
+        truncated++;
+        round_truncated++;
+        continue;
+      }
+      CHECK(p->sizes[i] == sent_len[i], "datagram %d: size %d, sent %d", i, p->sizes[i], sent_len[i]);
+      if (memcmp(p->bufs[i], sent[i], (size_t)sent_len[i]) != 0) {
+        int ihl = (sent[i][0] & 15) * 4;
+        CHECK(sent[i][9] == 41 && sent[i][ihl + 6] == 6, "only a TCP checksum may change");
+        CHECK(memcmp(p->bufs[i], sent[i], (size_t)ihl + 56) == 0 &&
+                  memcmp(p->bufs[i] + ihl + 58, sent[i] + ihl + 58,
+                         (size_t)(sent_len[i] - ihl - 58)) == 0,
+              "datagram %d changed beyond its TCP checksum", i);
+        CHECK(tcp6_csum_ok(p->bufs[i] + ihl, sent_len[i] - ihl), "completed checksum fails");
+        completed++;
+      }
+    }
+    CHECK(p->truncated == (double)round_truncated, "truncated counter %.0f, expected %ld",
+          p->truncated, round_truncated);
+    for (int i = 0; i < m; i++) free(p->bufs[i]);
+    free(p->bufs);
+    free(p->caps);
+    free(p->sizes);
+    free(p->addrs4);
+    free(p->msgs);
+    free(p->iovs);
+    free(p->names);
+    free(p);
+  }
+  printf("raw reads: %ld datagrams, %ld truncated (size 0), %ld TCP checksums completed\n",
+         datagrams, truncated, completed);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: fuzz-native <seed> <iterations> <max seconds>\n");
@@ -712,6 +806,7 @@ int main(int argc, char **argv) {
   fuzz_complete_csum(iterations, deadline);
   fuzz_tun_read(iterations / 200, deadline, 0);
   fuzz_tun_read(iterations / 200, deadline, 1);
+  fuzz_raw_read(iterations / 50, deadline);
   printf("done\n");
   return 0;
 }

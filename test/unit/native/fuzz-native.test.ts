@@ -4,7 +4,7 @@
  * mutated packets: complete_gro_6in4 (every protocol-41 packet a raw socket receives), gro_group
  * (every batch written to the TUN), complete_csum, and the TUN read path (drain_tun_vnet: reads
  * queued and cut into the ring, through io_uring and readv, from a socketpair standing in for the
- * TUN). A read or write outside a packet, undefined
+ * TUN) and the raw socket's (drain_socket: recvmmsg, truncation, complete_gro_6in4 per datagram). A read or write outside a packet, undefined
  * behaviour or a broken promise (a packet changed that should not be, a packet lost or
  * written twice by the coalescing) fails the run. Needs gcc (with libasan/libubsan) and the
  * Node-API headers the addon was built with (node-gyp's build/config.gypi names them).
@@ -138,6 +138,9 @@ test(
       assert.ok(figure(out, /, (\d+) oversized\)/) > 0, out);
       assert.ok(figure(out, /complete_csum: (\d+) completed/) > 0, out);
       assert.ok(figure(out, /complete_csum: \d+ completed, (\d+) refused/) > 0, out);
+      assert.ok(figure(out, /raw reads: (\d+) datagrams/) > 0, out);
+      assert.ok(figure(out, /raw reads: \d+ datagrams, (\d+) truncated/) > 0, out);
+      assert.ok(figure(out, /truncated \(size 0\), (\d+) TCP checksums completed/) > 0, out);
       for (const mode of ["readv", "io_uring[^)]*"]) {
         const line = new RegExp(
           `tun reads \\(${mode}\\): \\d+ reads \\((\\d+) hostile\\), \\d+ packets out, (\\d+) as expected, \\d+ from hostile reads, (\\d+) super-packets cut`,
