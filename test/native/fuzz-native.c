@@ -121,6 +121,42 @@ static void udp_datagram(uint8_t *q, int pay, uint8_t flow) {
   memcpy(q + 46, &c, 2);
 }
 
+/* Frees a poller the harness built (every array it may have; free(NULL) is nothing). */
+static void fuzz_poller_free(poller_t *p) {
+  for (int i = 0; i < p->max; i++) free(p->bufs[i]);
+  free(p->bufs);
+  free(p->caps);
+  free(p->sizes);
+  free(p->q_pos);
+  free(p->q_len);
+  free(p->q_hdr);
+  free(p->gso_buf);
+  free(p->spill);
+  free(p->addrs4);
+  free(p->msgs);
+  free(p->iovs);
+  free(p->names);
+  free(p);
+}
+
+/* A non-blocking socketpair of `type` with large buffers (SO_*BUFFORCE: root; else defaults). */
+static void fuzz_socketpair(int type, int sv[2]) {
+  CHECK(socketpair(AF_UNIX, type | SOCK_NONBLOCK, 0, sv) == 0, "socketpair: %s", strerror(errno));
+  int big = 64 << 20;
+  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
+  setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+}
+
+/* A 6in4 packet changed by complete_gro_6in4: only its TCP checksum, and that now verifies. */
+static void check_tcp_csum_completed(const uint8_t *after, const uint8_t *before, int32_t len) {
+  int ihl = (before[0] & 15) * 4;
+  CHECK(before[9] == 41 && before[ihl + 6] == 6, "only a TCP checksum may be completed");
+  CHECK(memcmp(after, before, (size_t)ihl + 56) == 0 &&
+            memcmp(after + ihl + 58, before + ihl + 58, (size_t)(len - ihl - 58)) == 0,
+        "bytes other than the TCP checksum changed");
+  CHECK(tcp6_csum_ok(after + ihl, len - ihl), "completed TCP checksum does not verify");
+}
+
 /* --- complete_gro_6in4 ----------------------------------------------------------------------- */
 
 enum { K_TCP, K_TCP_PLAIN_GRO, K_TCP_FLIST, K_UDP, K_UDP_MERGED, K_RANDOM, KINDS };
@@ -252,12 +288,7 @@ static void fuzz_complete_gro(int iterations, time_t deadline) {
       CHECK(memcmp(pkt, before, (size_t)len) == 0, "kind %s, result %d: packet changed",
             KIND_NAMES[k], r);
     } else if (memcmp(pkt, before, (size_t)len) != 0) {
-      int ihl = (pkt[0] & 15) * 4;
-      CHECK(pkt[ihl + 6] == 6, "only a TCP checksum may be completed");
-      CHECK(memcmp(pkt, before, (size_t)ihl + 56) == 0 &&
-                memcmp(pkt + ihl + 58, before + ihl + 58, (size_t)(len - ihl - 58)) == 0,
-            "bytes other than the TCP checksum changed");
-      CHECK(tcp6_csum_ok(pkt + ihl, len - ihl), "completed TCP checksum does not verify");
+      check_tcp_csum_completed(pkt, before, len);
       completed_ok++;
     }
     free(pkt);
@@ -615,11 +646,7 @@ static void drain_all(poller_t *p, int m, int any_hostile, int round, int *e, ta
 
 static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
   int sv[2];
-  CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv) == 0, "socketpair: %s",
-        strerror(errno));
-  int big = 64 << 20;
-  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
-  setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+  fuzz_socketpair(SOCK_SEQPACKET, sv);
   if (use_uring) uring_open(&fuzz_env.uring);
   static uint8_t msg[66000 + sizeof(vnet_hdr_t)];
   long reads = 0, hostile = 0;
@@ -673,16 +700,7 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
     CHECK(e == n_expected, "round %d: %d of %d expected packets came out (slots %d, small %d)", round,
           e, n_expected, m, small);
     for (int i = 0; i < n_expected; i++) free(expected[i].data);
-    for (int i = 0; i < m; i++) free(p->bufs[i]);
-    free(p->bufs);
-    free(p->caps);
-    free(p->sizes);
-    free(p->q_pos);
-    free(p->q_len);
-    free(p->q_hdr);
-    free(p->gso_buf);
-    free(p->spill);
-    free(p);
+    fuzz_poller_free(p);
   }
   printf("tun reads (%s): %ld reads (%ld hostile), %ld packets out, %ld as expected, %ld from hostile reads, %.0f super-packets cut, %.0f dropped\n",
          use_uring ? (fuzz_env.uring.fd >= 0 && fuzz_env.uring.reads ? "io_uring" : "io_uring unavailable: readv") : "readv",
@@ -701,11 +719,7 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
  * it was a merged TCP run whose checksum was completed (then only that field differs). */
 static void fuzz_raw_read(int rounds, time_t deadline) {
   int sv[2];
-  CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) == 0, "socketpair: %s",
-        strerror(errno));
-  int big = 64 << 20;
-  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
-  setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+  fuzz_socketpair(SOCK_DGRAM, sv);
   static uint8_t sent[64][66000];
   int32_t sent_len[64];
   long datagrams = 0, truncated = 0, completed = 0;
@@ -757,27 +771,13 @@ static void fuzz_raw_read(int rounds, time_t deadline) {
       }
       CHECK(p->sizes[i] == sent_len[i], "datagram %d: size %d, sent %d", i, p->sizes[i], sent_len[i]);
       if (memcmp(p->bufs[i], sent[i], (size_t)sent_len[i]) != 0) {
-        int ihl = (sent[i][0] & 15) * 4;
-        CHECK(sent[i][9] == 41 && sent[i][ihl + 6] == 6, "only a TCP checksum may change");
-        CHECK(memcmp(p->bufs[i], sent[i], (size_t)ihl + 56) == 0 &&
-                  memcmp(p->bufs[i] + ihl + 58, sent[i] + ihl + 58,
-                         (size_t)(sent_len[i] - ihl - 58)) == 0,
-              "datagram %d changed beyond its TCP checksum", i);
-        CHECK(tcp6_csum_ok(p->bufs[i] + ihl, sent_len[i] - ihl), "completed checksum fails");
+        check_tcp_csum_completed(p->bufs[i], sent[i], sent_len[i]);
         completed++;
       }
     }
     CHECK(p->truncated == (double)round_truncated, "truncated counter %.0f, expected %ld",
           p->truncated, round_truncated);
-    for (int i = 0; i < m; i++) free(p->bufs[i]);
-    free(p->bufs);
-    free(p->caps);
-    free(p->sizes);
-    free(p->addrs4);
-    free(p->msgs);
-    free(p->iovs);
-    free(p->names);
-    free(p);
+    fuzz_poller_free(p);
   }
   printf("raw reads: %ld datagrams, %ld truncated (size 0), %ld TCP checksums completed\n",
          datagrams, truncated, completed);
