@@ -121,6 +121,24 @@ static void udp_datagram(uint8_t *q, int pay, uint8_t flow) {
   memcpy(q + 46, &c, 2);
 }
 
+/* The checksum field of the TCP or UDP packet at q (len bytes, upper layer at 40) holds only the
+ * pseudo-header sum: as the kernel leaves a packet whose checksum the reader completes
+ * (CHECKSUM_PARTIAL) and as GRO leaves a merged one. */
+static void pseudo_sum_in_field(uint8_t *q, int32_t len) {
+  uint8_t nh = q[6];
+  uint16_t ps = csum_fold(pseudo6(q, (uint32_t)(len - 40), nh));
+  memcpy(q + (nh == 6 ? 56 : 46), &ps, 2);
+}
+
+/* Fraglist GRO leaves the first segment's own checksum: over the headers and the first `seg`
+ * payload bytes, with that length in the pseudo-header. */
+static void first_segment_csum(uint8_t *q, int thl, int seg) {
+  uint32_t tl1 = (uint32_t)(thl + seg);
+  q[56] = q[57] = 0;
+  uint16_t c = (uint16_t)~csum_fold(csum_add(pseudo6(q, tl1, 6), q + 40, tl1));
+  memcpy(q + 56, &c, 2);
+}
+
 /* Frees a poller the harness built (every array it may have; free(NULL) is nothing). */
 static void fuzz_poller_free(poller_t *p) {
   for (int i = 0; i < p->max; i++) free(p->bufs[i]);
@@ -183,8 +201,7 @@ static int32_t make_6in4(uint8_t *p, int k) {
       if (40 + thl + pay > 65535) pay = 65535 - 40 - thl;
       tcp_segment(q, thl, rnd(), TCP_ACK, pay, 1);
       ql = 40 + thl + pay;
-      uint16_t ps = csum_fold(pseudo6(q, (uint32_t)(thl + pay), 6));
-      memcpy(q + 56, &ps, 2);
+      pseudo_sum_in_field(q, ql);
       break;
     }
     case K_TCP_FLIST: { /* the first segment's own checksum left in place */
@@ -193,10 +210,7 @@ static int32_t make_6in4(uint8_t *p, int k) {
       if (40 + thl + pay > 65535) pay = 65535 - 40 - thl;
       tcp_segment(q, thl, rnd(), TCP_ACK, pay, 1);
       ql = 40 + thl + pay;
-      uint32_t tl1 = (uint32_t)(thl + mss);
-      q[56] = q[57] = 0;
-      uint16_t c = (uint16_t)~csum_fold(csum_add(pseudo6(q, tl1, 6), q + 40, tl1));
-      memcpy(q + 56, &c, 2);
+      first_segment_csum(q, thl, mss);
       break;
     }
     case K_UDP:
@@ -207,8 +221,7 @@ static int32_t make_6in4(uint8_t *p, int k) {
       int pay = 2 * (100 + (int)below(1300)) + (int)below(20000);
       udp_datagram(q, pay, 1);
       ql = 40 + rd16(q + 4);
-      uint16_t pu = csum_fold(pseudo6(q, (uint32_t)(ql - 40), 17));
-      memcpy(q + 46, &pu, 2);
+      pseudo_sum_in_field(q, ql);
       break;
     }
     default:
@@ -336,10 +349,7 @@ static int make_batch(uint8_t **ptrs, int32_t *lens, int n) {
         if (below(2)) {
           tcp_checksum(work, len);
         } else {
-          uint32_t tl1 = (uint32_t)(thl + seg);
-          work[56] = work[57] = 0;
-          uint16_t c = (uint16_t)~csum_fold(csum_add(pseudo6(work, tl1, 6), work + 40, tl1));
-          memcpy(work + 56, &c, 2);
+          first_segment_csum(work, thl, seg);
         }
         seq[flow] += (uint32_t)pay;
         break;
@@ -523,8 +533,7 @@ static size_t valid_read(uint8_t *msg, int32_t cap) {
       len = 40 + thl + pay;
       tcp_checksum(q, len);
       expect_packet(q, len);
-      uint16_t ps = csum_fold(pseudo6(q, (uint32_t)(len - 40), 6));
-      memcpy(q + 56, &ps, 2);
+      pseudo_sum_in_field(q, len);
       h.flags = VNET_F_NEEDS_CSUM;
       h.csum_start = 40;
       h.csum_offset = 16;
@@ -535,8 +544,7 @@ static size_t valid_read(uint8_t *msg, int32_t cap) {
       udp_datagram(q, pay, 2);
       len = 48 + pay;
       expect_packet(q, len);
-      uint16_t ps = csum_fold(pseudo6(q, (uint32_t)(len - 40), 17));
-      memcpy(q + 46, &ps, 2);
+      pseudo_sum_in_field(q, len);
       h.flags = VNET_F_NEEDS_CSUM;
       h.csum_start = 40;
       h.csum_offset = 6;
