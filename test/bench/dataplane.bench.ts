@@ -14,6 +14,9 @@
  * BENCH_SCHED=batch runs every process the bench starts as SCHED_BATCH (no wakeup preemption
  * between them, as on separate machines; support/bench-sched.ts); the default is SCHED_NORMAL.
  * Context switches per packet of each measured process are printed either way.
+ * BENCH_NAPI=threaded gives every veth its own NAPI receive thread (support/bench-napi.ts), so
+ * each namespace's receive work is charged to that thread instead of the process that sent;
+ * the default leaves the veths as Linux makes them (softirq on the sender's time).
  *
  * (c) runs the shipped bundle (dist/6to4-pmt.js, built by `npm run bench`) with the launcher's
  * V8 flags (cli/lab-topology.ts DAEMON_NODE_FLAGS), as /usr/sbin/6to4-pmt does on OpenWrt.
@@ -33,6 +36,13 @@ import {
 } from "../support/netns.js";
 import { readCounters } from "../support/dataplane-harness.js";
 import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
+import {
+  napiThreadPids,
+  parseBenchNapi,
+  threadedNapiCommands,
+  vethNames,
+  type BenchNapi,
+} from "../support/bench-napi.js";
 import {
   parseBenchSched,
   parseCtxSwitches,
@@ -58,6 +68,49 @@ const BPFTRACE = toolSkipReason("bpftrace") === undefined && process.env.BENCH_S
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
 /** Scheduling policy of every process the bench starts (support/bench-sched.ts). */
 let SCHED: BenchSched = "normal";
+/** Where the receive work of each namespace runs (support/bench-napi.ts). */
+let NAPI: BenchNapi = "softirq";
+
+/**
+ * BENCH_NAPI=threaded: makes every veth of the registry's namespaces that is not yet threaded
+ * receive in its own NAPI thread, under the bench's scheduling policy. Returns the threads it
+ * created (their CPU time is the receive work taken off the senders); none for softirq.
+ */
+function applyNapi(reg: NetnsRegistry): number[] {
+  if (NAPI !== "threaded") return [];
+  const created: number[] = [];
+  for (const ns of reg.createdNamespaces()) {
+    for (const dev of vethNames(reg.must(["ip", "-n", ns, "-o", "link", "show", "type", "veth"]))) {
+      if (reg.exec(ns, ["cat", `/sys/class/net/${dev}/threaded`]).stdout.trim() === "1") continue;
+      const before = new Set(napiThreads());
+      for (const argv of threadedNapiCommands(dev)) reg.must(["ip", "netns", "exec", ns, ...argv]);
+      for (const pid of napiThreads()) {
+        if (before.has(pid)) continue;
+        applySched(pid);
+        created.push(pid);
+      }
+    }
+  }
+  return created;
+}
+
+function napiThreads(): number[] {
+  return napiThreadPids(spawnSync("ps", ["-eo", "pid=,comm="], { encoding: "utf8" }).stdout);
+}
+
+/** CPU seconds (user + system) of kernel threads, 0 for one that is gone. */
+function threadsCpu(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const [u, y] = cpuSeconds(pid);
+      sum += u + y;
+    } catch {
+      // exited with its device
+    }
+  }
+  return sum;
+}
 
 interface Result {
   name: string;
@@ -76,6 +129,8 @@ interface Result {
    * support/softirq-trace.ts): [tcp, udp] µs per packet, NaN without bpftrace.
    */
   softirqPhaseUs: Record<string, [number, number]>;
+  /** CPU seconds of the NAPI threads BENCH_NAPI=threaded gave this setup's veths (0 without). */
+  napiCpuS: number;
   /** Packets produced in the TCP and in the UDP64 part: [tcp, udp]. */
   phasePackets: Record<string, [number, number]>;
   /** Context switches of the process's main thread per 1000 packets: [voluntary, involuntary]. */
@@ -263,9 +318,12 @@ async function benchKernel(reg: NetnsRegistry): Promise<Result> {
   reg.addr(s, "eth0", "3fff:3::2/64");
   reg.route(c, "::/0 via 3fff:1::1");
   reg.route(s, "::/0 via 3fff:3::1");
+  const napi = applyNapi(reg);
+  const napi0 = threadsCpu(napi);
   const tcp = await iperfTcp(reg, c, s, "3fff:3::2", "3fff:3::2", 5301);
   const udp = await iperfUdp(reg, c, s, "3fff:3::2", "3fff:3::2", 5302);
   return {
+    napiCpuS: threadsCpu(napi) - napi0,
     name: "kernel",
     tcpGbps: tcp,
     udpPps: udp.app,
@@ -388,6 +446,8 @@ async function measureAsync(
   traffic: Traffic,
   packets: () => Promise<Record<string, number>>,
 ): Promise<Omit<Result, "name">> {
+  const napi = applyNapi(reg);
+  const napi0 = threadsCpu(napi);
   const list = Object.values(procs);
   const pids = list.map((p) => p.pid);
   const trace = (): Promise<SoftirqTrace | undefined> =>
@@ -467,6 +527,7 @@ async function measureAsync(
     file[k] = [file0[k]!, rssMb(p.pid, "RssFile")];
   }
   return {
+    napiCpuS: threadsCpu(napi) - napi0,
     tcpGbps: t.tcp,
     udpPps: t.udp.app,
     udpNicPps: t.udp.nic,
@@ -510,6 +571,7 @@ async function main(): Promise<number> {
   }
   try {
     SCHED = parseBenchSched(process.env.BENCH_SCHED);
+    NAPI = parseBenchNapi(process.env.BENCH_NAPI);
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
@@ -584,6 +646,11 @@ async function main(): Promise<number> {
     );
     if (parts.length > 0) lines.push(`${r.name.padEnd(11)} ${parts.join(", ")}`);
   }
+  lines.push(
+    NAPI === "threaded"
+      ? `receive work of the namespaces in their NAPI threads (BENCH_NAPI=threaded), CPU s over each setup's run: ${results.map((r) => `${r.name} ${fmt(r.napiCpuS)}`).join(", ")}`
+      : "receive work of the namespaces: softirq on the sender's time (veth defaults; BENCH_NAPI=threaded gives it threads)",
+  );
   lines.push("memory MB start->end   RSS            PSS            anon (RssAnon)  file (RssFile)");
   for (const r of results) {
     for (const [k, [a, b]] of Object.entries(r.rssMb)) {
@@ -636,6 +703,8 @@ async function main(): Promise<number> {
       ]),
     ),
     sched: SCHED,
+    napi: NAPI,
+    napi_thread_cpu_s: Object.fromEntries(results.map((r) => [r.name, r.napiCpuS])),
     ctx_switches_per_kpacket: Object.fromEntries(results.map((r) => [r.name, r.ctxPerKpkt])),
     rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
     pss_mb: Object.fromEntries(results.map((r) => [r.name, r.pssMb])),
