@@ -572,6 +572,8 @@ async function main(): Promise<number> {
   try {
     SCHED = parseBenchSched(process.env.BENCH_SCHED);
     NAPI = parseBenchNapi(process.env.BENCH_NAPI);
+    const noEthtool = NAPI === "threaded" ? toolSkipReason("ethtool") : undefined;
+    if (noEthtool !== undefined) throw new Error(`BENCH_NAPI=threaded: ${noEthtool}`);
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
