@@ -34,7 +34,8 @@ import {
   toolSkipReason,
   type NsProcess,
 } from "../support/netns.js";
-import { readCounters } from "../support/dataplane-harness.js";
+import { readCounters, type Counters } from "../support/dataplane-harness.js";
+import { batchingFigures, type BatchingFigures } from "../support/bench-batching.js";
 import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
 import {
   napiThreadPids,
@@ -129,6 +130,8 @@ interface Result {
    * support/softirq-trace.ts): [tcp, udp] µs per packet, NaN without bpftrace.
    */
   softirqPhaseUs: Record<string, [number, number]>;
+  /** Batching of each daemon in the TCP and the UDP64 part (ours only). */
+  batching?: Record<string, [BatchingFigures, BatchingFigures]>;
   /** CPU seconds of the NAPI threads BENCH_NAPI=threaded gave this setup's veths (0 without). */
   napiCpuS: number;
   /** Packets produced in the TCP and in the UDP64 part: [tcp, udp]. */
@@ -407,12 +410,17 @@ async function benchOurs(reg: NetnsRegistry): Promise<Result> {
     }
     applySched(p.pid); // node's flags only reach node when it is the command itself
   }
+  // Every snapshot (start, between the parts, end), for the batching figures.
+  const snaps: Record<string, Counters>[] = [];
   const packets = async (): Promise<Record<string, number>> => {
     const out: Record<string, number> = {};
+    const snap: Record<string, Counters> = {};
     for (const [k, p] of Object.entries(procs)) {
       const ct = await readCounters(reg, p);
+      snap[k] = ct;
       out[k] = (ct.traffic.out_packets ?? 0) + (ct.traffic.in_packets ?? 0);
     }
+    snaps.push(snap);
     return out;
   };
   const res = await measureAsync(
@@ -425,7 +433,16 @@ async function benchOurs(reg: NetnsRegistry): Promise<Result> {
     },
     packets,
   );
-  return { name: "6to4-pmt", ...res };
+  const batching: Record<string, [BatchingFigures, BatchingFigures]> = {};
+  if (snaps.length === 3) {
+    for (const k of Object.keys(procs)) {
+      batching[k] = [
+        batchingFigures(snaps[0]![k]!, snaps[1]![k]!),
+        batchingFigures(snaps[1]![k]!, snaps[2]![k]!),
+      ];
+    }
+  }
+  return { name: "6to4-pmt", ...res, batching };
 }
 
 /** Runs the TCP test, calls `mark()`, runs the UDP test. */
@@ -648,6 +665,20 @@ async function main(): Promise<number> {
     );
     if (parts.length > 0) lines.push(`${r.name.padEnd(11)} ${parts.join(", ")}`);
   }
+  for (const r of results) {
+    if (r.batching === undefined) continue;
+    lines.push(
+      "batching, TCP / UDP64: packets per read batch out (TUN) and in (raw), segments per super-packet read, packets per super-packet written",
+    );
+    for (const [k, parts] of Object.entries(r.batching)) {
+      const f = (g: (b: BatchingFigures) => number): string =>
+        parts.map((b) => fmt(g(b), 1)).join(" / ");
+      lines.push(
+        `${r.name.padEnd(11)} ${k}: out ${f((b) => b.outPerBatch)}, in ${f((b) => b.inPerBatch)}, ` +
+          `segments/read ${f((b) => b.segmentsPerSuperRead)}, packets/write ${f((b) => b.packetsPerSuperWrite)}`,
+      );
+    }
+  }
   lines.push(
     NAPI === "threaded"
       ? `receive work of the namespaces in their NAPI threads (BENCH_NAPI=threaded), CPU s over each setup's run: ${results.map((r) => `${r.name} ${fmt(r.napiCpuS)}`).join(", ")}`
@@ -706,6 +737,7 @@ async function main(): Promise<number> {
     ),
     sched: SCHED,
     napi: NAPI,
+    batching_tcp_udp: ours.batching ?? {},
     napi_thread_cpu_s: Object.fromEntries(results.map((r) => [r.name, r.napiCpuS])),
     ctx_switches_per_kpacket: Object.fromEntries(results.map((r) => [r.name, r.ctxPerKpkt])),
     rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
