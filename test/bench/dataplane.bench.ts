@@ -37,13 +37,7 @@ import {
 import { readCounters, type Counters } from "../support/dataplane-harness.js";
 import { batchingFigures, type BatchingFigures } from "../support/bench-batching.js";
 import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
-import {
-  napiThreadPids,
-  parseBenchNapi,
-  threadedNapiCommands,
-  vethNames,
-  type BenchNapi,
-} from "../support/bench-napi.js";
+import { parseBenchNapi, threadNapi, vethNames, type BenchNapi } from "../support/bench-napi.js";
 import {
   parseBenchSched,
   parseCtxSwitches,
@@ -83,20 +77,13 @@ function applyNapi(reg: NetnsRegistry): number[] {
   for (const ns of reg.createdNamespaces()) {
     for (const dev of vethNames(reg.must(["ip", "-n", ns, "-o", "link", "show", "type", "veth"]))) {
       if (reg.exec(ns, ["cat", `/sys/class/net/${dev}/threaded`]).stdout.trim() === "1") continue;
-      const before = new Set(napiThreads());
-      for (const argv of threadedNapiCommands(dev)) reg.must(["ip", "netns", "exec", ns, ...argv]);
-      for (const pid of napiThreads()) {
-        if (before.has(pid)) continue;
+      for (const pid of threadNapi((argv) => reg.must(["ip", "netns", "exec", ns, ...argv]), dev)) {
         applySched(pid);
         created.push(pid);
       }
     }
   }
   return created;
-}
-
-function napiThreads(): number[] {
-  return napiThreadPids(spawnSync("ps", ["-eo", "pid=,comm="], { encoding: "utf8" }).stdout);
 }
 
 /** CPU seconds (user + system) of kernel threads, 0 for one that is gone. */

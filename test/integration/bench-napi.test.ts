@@ -6,17 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
-import { napiThreadPids, threadedNapiCommands, vethNames } from "../support/bench-napi.js";
+import { threadNapi, vethNames } from "../support/bench-napi.js";
 import { parseCtxSwitches } from "../support/bench-sched.js";
 
 const skip = netnsSkipReason() ?? toolSkipReason("ethtool") ?? toolSkipReason("ping");
-
-function napiThreads(): number[] {
-  return napiThreadPids(spawnSync("ps", ["-eo", "pid=,comm="], { encoding: "utf8" }).stdout);
-}
 
 describe("threaded NAPI on the bench's veths", { skip, timeout: 60_000 }, () => {
   const reg = new NetnsRegistry();
@@ -38,13 +33,11 @@ describe("threaded NAPI on the bench's veths", { skip, timeout: 60_000 }, () => 
     ] as const) {
       // Without the commands the veth has no NAPI thread (softirq, the default).
       assert.equal(reg.exec(ns, ["cat", `/sys/class/net/${dev}/threaded`]).stdout.trim(), "0");
-      const before = new Set(napiThreads());
-      for (const argv of threadedNapiCommands(dev)) reg.must(["ip", "netns", "exec", ns, ...argv]);
+      const fresh = threadNapi((argv) => reg.must(["ip", "netns", "exec", ns, ...argv]), dev);
       assert.equal(reg.exec(ns, ["cat", `/sys/class/net/${dev}/threaded`]).stdout.trim(), "1");
       const k = reg.must(["ip", "netns", "exec", ns, "ethtool", "-k", dev]);
       assert.match(k, /^generic-receive-offload: on$/m);
       assert.match(k, /^tcp-segmentation-offload: off$/m);
-      const fresh = napiThreads().filter((p) => !before.has(p));
       assert.equal(fresh.length, 1, `one new NAPI thread for ${dev}, got ${fresh.join(",")}`);
       const comm = readFileSync(`/proc/${fresh[0]}/comm`, "utf8").trim();
       assert.match(comm, new RegExp(`^napi/${dev}-\\d+$`));

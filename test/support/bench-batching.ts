@@ -18,36 +18,23 @@ export interface BatchingFigures {
   packetsPerSuperWrite: number;
 }
 
-function delta(
+/** (b[num] - a[num]) / (b[den] - a[den]) of one counter group; NaN when den did not move. */
+function per(
   a: Record<string, number> | undefined,
   b: Record<string, number> | undefined,
-  k: string,
+  num: string,
+  den: string,
 ): number {
-  return (b?.[k] ?? 0) - (a?.[k] ?? 0);
-}
-
-function ratio(n: number, d: number): number {
-  return d > 0 ? n / d : NaN;
+  const d = (b?.[den] ?? 0) - (a?.[den] ?? 0);
+  return d > 0 ? ((b?.[num] ?? 0) - (a?.[num] ?? 0)) / d : NaN;
 }
 
 /** Figures for the interval between snapshots `a` and `b` of one daemon. */
 export function batchingFigures(a: Counters, b: Counters): BatchingFigures {
   return {
-    outPerBatch: ratio(
-      delta(a.traffic, b.traffic, "out_packets"),
-      delta(a.traffic, b.traffic, "batches_out"),
-    ),
-    inPerBatch: ratio(
-      delta(a.traffic, b.traffic, "in_packets"),
-      delta(a.traffic, b.traffic, "batches_in"),
-    ),
-    segmentsPerSuperRead: ratio(
-      delta(a.offload, b.offload, "segments_cut"),
-      delta(a.offload, b.offload, "super_packets_read"),
-    ),
-    packetsPerSuperWrite: ratio(
-      delta(a.offload, b.offload, "packets_coalesced"),
-      delta(a.offload, b.offload, "super_packets_written"),
-    ),
+    outPerBatch: per(a.traffic, b.traffic, "out_packets", "batches_out"),
+    inPerBatch: per(a.traffic, b.traffic, "in_packets", "batches_in"),
+    segmentsPerSuperRead: per(a.offload, b.offload, "segments_cut", "super_packets_read"),
+    packetsPerSuperWrite: per(a.offload, b.offload, "packets_coalesced", "super_packets_written"),
   };
 }

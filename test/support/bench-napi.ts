@@ -14,6 +14,8 @@
  * process the bench starts.
  */
 
+import { spawnSync } from "node:child_process";
+
 export type BenchNapi = "softirq" | "threaded";
 
 /** BENCH_NAPI: unset or "softirq" -> softirq (veth defaults), "threaded"; anything else throws one line. */
@@ -44,4 +46,19 @@ export function threadedNapiCommands(dev: string): string[][] {
     ["ethtool", "-K", dev, "gro", "on", "tso", "off"],
     ["sh", "-c", `echo 1 > /sys/class/net/${dev}/threaded`],
   ];
+}
+
+/** Pids of the NAPI kernel threads running now. */
+export function napiThreads(): number[] {
+  return napiThreadPids(spawnSync("ps", ["-eo", "pid=,comm="], { encoding: "utf8" }).stdout);
+}
+
+/**
+ * Runs `threadedNapiCommands(dev)` through `run` (which runs argv in the device's namespace and
+ * throws on failure) and returns the NAPI threads that appeared.
+ */
+export function threadNapi(run: (argv: string[]) => void, dev: string): number[] {
+  const before = new Set(napiThreads());
+  for (const argv of threadedNapiCommands(dev)) run(argv);
+  return napiThreads().filter((p) => !before.has(p));
 }
