@@ -58,26 +58,33 @@ export class CpeOutboundPath {
     sizes: ArrayLike<number>,
     count: number,
     nowMs: number,
+    gso: ArrayLike<number> | null = null,
   ): void {
     this.core.beginBatch(state.icmpRateLimit, nowMs);
     const c = this.counters;
     for (let i = 0; i < count; i++) {
       const buf = bufs[i]!;
       const len = sizes[i]!;
-      const reason = this.processPacket(state, buf, len, nowMs);
+      const reason = this.processPacket(state, buf, len, nowMs, gso === null ? 0 : gso[i]!);
       if (reason !== DROP_NONE) c.drops[reason]!++;
     }
   }
 
   /** Steps 1-8 for one packet; returns DROP_NONE when it was queued on `toWire`. */
-  processPacket(state: CpeForwardingState, buf: Buffer, len: number, nowMs: number): DropReason {
+  processPacket(
+    state: CpeForwardingState,
+    buf: Buffer,
+    len: number,
+    nowMs: number,
+    gso = 0,
+  ): DropReason {
     const off = HEADROOM_BYTES;
     const core = this.core;
     // 1.
     if (!state.enabled) return DROP_NO_ROUTE;
     // 2.-4. (outbound-core.ts)
     const dec = state.hopLimitDecrement;
-    const sane = core.checkIpv6(buf, len, dec, state.tunnelMtu, state.icmpSource, nowMs);
+    const sane = core.checkIpv6(buf, len, dec, state.tunnelMtu, state.icmpSource, nowMs, gso);
     if (sane !== DROP_NONE) return sane;
     // 5.
     const mapping = state.mapping;
@@ -85,7 +92,7 @@ export class CpeOutboundPath {
       const t = translateSourceTo6to4(buf, off, len, mapping, core.ul);
       if (t !== TRANSLATE_NOT_MAPPED) {
         if (t !== DROP_NONE) return t;
-        this.counters.traffic[CTR_TRANSLATED]!++;
+        this.counters.traffic[CTR_TRANSLATED]! += core.segments;
       }
     }
     // 6. IPv4 addresses as signed 32-bit (`| 0`): no heap number per packet (addr/policy.ts).
@@ -98,6 +105,6 @@ export class CpeOutboundPath {
     const check = checkEncapsulate(state.policy, buf, off, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
     // 8. (outbound-core.ts)
-    return core.encapsulate(buf, len, srcV4, dstV4, state.ipv4Ttl, dec);
+    return core.encapsulate(buf, len, srcV4, dstV4, state.ipv4Ttl, dec, gso);
   }
 }

@@ -44,6 +44,7 @@ export interface TunBatchPath<S> {
     sizes: ArrayLike<number>,
     count: number,
     nowMs: number,
+    gso: ArrayLike<number> | null,
   ): void;
 }
 
@@ -71,15 +72,27 @@ export function createRing(offset: number): RxRing {
   return createRxRing(BATCH_SIZE_PACKETS, PACKET_BUFFER_BYTES, offset);
 }
 
+/** A TUN ring that takes TCP super-packets whole (`RxRing.gso`), cut by the raw socket's send. */
+function createTunRing(): RxRing {
+  return { ...createRing(TUN_HEADROOM_BYTES), gso: new Int32Array(BATCH_SIZE_PACKETS) };
+}
+
 function createIpv4Ring(): Ipv4RxRing {
   return { ...createRing(0), srcs: new Uint32Array(BATCH_SIZE_PACKETS) };
 }
 
 /** Sends a batch and counts the packets the port refused as `tx_error`. */
-function flush(port: TunDevice | Ipv4RawSocket, b: TxBatch, counters: DataplaneCounters): void {
+function flush(port: TunDevice, b: TxBatch, counters: DataplaneCounters): void {
   if (b.count === 0) return;
   const sent = port.writeBatch(b.bufs, b.offsets, b.sizes, b.count);
   if (sent < b.count) counters.drops[DROP_TX_ERROR]! += b.count - sent;
+}
+
+/** `flush` on the wire: super-packets are cut while sending, so count what went out in packets. */
+function flushWire(raw: Ipv4RawSocket, b: TxBatch, counters: DataplaneCounters): void {
+  if (b.count === 0) return;
+  const sent = raw.writeBatch(b.bufs, b.offsets, b.sizes, b.count, b.gso);
+  if (sent < b.packets) counters.drops[DROP_TX_ERROR]! += b.packets - sent;
 }
 
 /** Error handler shared by the loops; "degrade" logs at most once per second per loop. */
@@ -116,11 +129,12 @@ export function runTunToWireLoop<S>(
   path: TunBatchPath<S>,
   ctx: LoopContext<S>,
 ): () => void {
-  const ring = createRing(TUN_HEADROOM_BYTES);
+  const ring = createTunRing();
+  const gso = ring.gso!;
   watchErrors(name, tun, ctx as LoopContext<unknown>);
   tun.onBatch(ring, (bufs, sizes, count) => {
-    path.processBatch(ctx.state(), bufs, sizes, count, ctx.now());
-    flush(raw, path.toWire, ctx.counters);
+    path.processBatch(ctx.state(), bufs, sizes, count, ctx.now(), gso);
+    flushWire(raw, path.toWire, ctx.counters);
     flush(tun, path.toTun, ctx.counters);
   });
   ctx.log.info(`${name} loop started: ${tun.name} -> protocol 41`);
@@ -148,7 +162,7 @@ export function runWireToTunLoop<S>(
   raw.onBatch(ring, (bufs, sizes, count) => {
     path.processBatch(ctx.state(), bufs, sizes, count, ring.offset);
     flush(tun, path.toTun, ctx.counters);
-    if (path.toWire !== undefined) flush(raw, path.toWire, ctx.counters);
+    if (path.toWire !== undefined) flushWire(raw, path.toWire, ctx.counters);
   });
   ctx.log.info(`${name} loop started: protocol 41 -> ${tun.name}`);
   let stopped = false;

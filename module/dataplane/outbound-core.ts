@@ -11,10 +11,12 @@
  * arguments, so every call site stays monomorphic; nothing here allocates per packet.
  */
 import { DROP_HOP_LIMIT_EXCEEDED, DROP_IPV6_LENGTH_MISMATCH } from "../addr/drop-reason.js";
-import { DROP_IPV6_TRUNCATED, DROP_NONE, DROP_NOT_IPV6 } from "../addr/drop-reason.js";
+import { DROP_IPV6_TRUNCATED, DROP_L4_TRUNCATED } from "../addr/drop-reason.js";
+import { DROP_NONE, DROP_NOT_IPV6 } from "../addr/drop-reason.js";
 import { DROP_PACKET_TOO_BIG, DROP_TX_ERROR, type DropReason } from "../addr/drop-reason.js";
 import { ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED } from "../codec/constants.js";
-import { ICMPV6_TIME_EXCEEDED_HOP_LIMIT, IPPROTO_IPV6 } from "../codec/constants.js";
+import { ICMPV6_TIME_EXCEEDED_HOP_LIMIT, IPPROTO_IPV6, IPPROTO_TCP } from "../codec/constants.js";
+import { IPV6_OFF_NEXT_HEADER } from "../codec/constants.js";
 import { IPV6_HEADER_BYTES, IPV6_OFF_HOP_LIMIT } from "../codec/constants.js";
 import { IPV6_OFF_PAYLOAD_LEN, IPV6_VERSION, IPV4_MIN_HEADER_BYTES } from "../codec/constants.js";
 import { writeIpv4Header } from "../codec/ipv4.js";
@@ -38,6 +40,9 @@ import { PacketPool, TxBatch } from "./tx-batch.js";
  */
 export const IPV4_ID_STEP = 0x9e37;
 
+/** Most IPv6 + extension + TCP header bytes of a super-packet cut while sending (SEG_HDR_MAX). */
+const GSO_HEADERS_MAX = 192;
+
 export class OutboundCore {
   /** Encapsulated packets for the raw socket (alias the TUN receive ring). */
   readonly toWire = new TxBatch(BATCH_SIZE_PACKETS);
@@ -49,6 +54,12 @@ export class OutboundCore {
   private limiter: IcmpRateLimiter;
   private limiterRate: number;
   private ipv4Id = 0;
+  /**
+   * The packet in hand, set by `checkIpv6`: packets it becomes on the wire (1, or a TUN
+   * super-packet's segments: `RxRing.gso`) and their headers' length (IPv6 + extension + TCP).
+   */
+  segments = 1;
+  private segmentHeaders = 0;
 
   /** @param initialRatePerS ICMP error rate until a snapshot says otherwise */
   constructor(
@@ -74,6 +85,8 @@ export class OutboundCore {
   /**
    * Steps 2-4 for the IPv6 packet at buf[HEADROOM_BYTES, + len): sanity, hop limit, tunnel MTU.
    * Time Exceeded / Packet Too Big (MTU = `tunnelMtu`) go from `icmpSource` onto `toTun`.
+   * `gso` > 0: a TCP super-packet (th << 16 | mss, `RxRing.gso`), whose segments must fit the
+   * tunnel MTU; `segments` tells how many it becomes.
    */
   checkIpv6(
     buf: Buffer,
@@ -82,6 +95,7 @@ export class OutboundCore {
     tunnelMtu: number,
     icmpSource: Uint8Array,
     nowMs: number,
+    gso: number,
   ): DropReason {
     const off = HEADROOM_BYTES;
     // 2.
@@ -89,6 +103,24 @@ export class OutboundCore {
     if (buf[off]! >>> 4 !== IPV6_VERSION) return DROP_NOT_IPV6;
     const payload = (buf[off + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[off + IPV6_OFF_PAYLOAD_LEN + 1]!;
     if (payload + IPV6_HEADER_BYTES !== len) return DROP_IPV6_LENGTH_MISMATCH;
+    let wireLen = len;
+    this.segments = 1;
+    if (gso > 0) {
+      // The native layer checked it already (pmt_native.c gso_info_ok, the same conditions).
+      const th = gso >>> 16;
+      const mss = gso & 0xffff;
+      const thl = th + 20 <= len ? (buf[off + th + 12]! >>> 4) * 4 : 0;
+      const hl = th + thl;
+      if (mss === 0 || th < IPV6_HEADER_BYTES || thl < 20 || hl >= len || hl > GSO_HEADERS_MAX) {
+        return DROP_L4_TRUNCATED;
+      }
+      if (th === IPV6_HEADER_BYTES && buf[off + IPV6_OFF_NEXT_HEADER] !== IPPROTO_TCP) {
+        return DROP_L4_TRUNCATED;
+      }
+      this.segments = Math.ceil((len - hl) / mss);
+      this.segmentHeaders = hl;
+      wireLen = hl + mss;
+    }
     // 3.
     const hopLimit = buf[off + IPV6_OFF_HOP_LIMIT]!;
     if (hopLimit <= hopLimitDecrement || hopLimit === 0) {
@@ -104,7 +136,7 @@ export class OutboundCore {
       return DROP_HOP_LIMIT_EXCEEDED;
     }
     // 4.
-    if (len > tunnelMtu) {
+    if (wireLen > tunnelMtu) {
       this.error(ICMPV6_PACKET_TOO_BIG, 0, tunnelMtu, buf, len, icmpSource, nowMs);
       return DROP_PACKET_TOO_BIG;
     }
@@ -122,15 +154,27 @@ export class OutboundCore {
     dstV4: number,
     ttl: number,
     hopLimitDecrement: number,
+    gso: number,
   ): DropReason {
     const off = HEADROOM_BYTES;
     buf[off + IPV6_OFF_HOP_LIMIT] = buf[off + IPV6_OFF_HOP_LIMIT]! - hopLimitDecrement;
     const total = len + IPV4_MIN_HEADER_BYTES;
+    const n = this.segments;
     this.ipv4Id = (this.ipv4Id + IPV4_ID_STEP) & 0xffff;
-    writeIpv4Header(buf, 0, total, IPPROTO_IPV6, srcV4, dstV4, ttl, this.ipv4Id, false);
-    if (!this.toWire.push(buf, 0, total)) return DROP_TX_ERROR;
-    this.counters.traffic[CTR_OUT_PACKETS]!++;
-    this.counters.traffic[CTR_OUT_BYTES]! += len;
+    // A super-packet's total length may not fit 16 bits: each segment gets its own when cut.
+    writeIpv4Header(buf, 0, total & 0xffff, IPPROTO_IPV6, srcV4, dstV4, ttl, this.ipv4Id, false);
+    if (gso <= 0) {
+      if (!this.toWire.push(buf, 0, total)) return DROP_TX_ERROR;
+      this.counters.traffic[CTR_OUT_PACKETS]!++;
+      this.counters.traffic[CTR_OUT_BYTES]! += len;
+      return DROP_NONE;
+    }
+    // Cut while sending even into one segment: its checksum is only begun (TUN offload).
+    // Segment k goes out with ID + k * IPV4_ID_STEP (pmt_native.c gso_send_seg).
+    this.ipv4Id = (this.ipv4Id + (n - 1) * IPV4_ID_STEP) & 0xffff;
+    if (!this.toWire.push(buf, 0, total, gso, n)) return DROP_TX_ERROR;
+    this.counters.traffic[CTR_OUT_PACKETS]! += n;
+    this.counters.traffic[CTR_OUT_BYTES]! += len + (n - 1) * this.segmentHeaders;
     return DROP_NONE;
   }
 

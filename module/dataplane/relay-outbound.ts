@@ -55,23 +55,31 @@ export class RelayOutboundPath {
     sizes: ArrayLike<number>,
     count: number,
     nowMs: number,
+    gso: ArrayLike<number> | null = null,
   ): void {
     this.core.beginBatch(state.icmpRateLimit, nowMs);
     const c = this.counters;
     for (let i = 0; i < count; i++) {
-      const reason = this.processPacket(state, bufs[i]!, sizes[i]!, nowMs);
+      const info = gso === null ? 0 : gso[i]!;
+      const reason = this.processPacket(state, bufs[i]!, sizes[i]!, nowMs, info);
       if (reason !== DROP_NONE) c.drops[reason]!++;
     }
   }
 
-  processPacket(state: RelayForwardingState, buf: Buffer, len: number, nowMs: number): DropReason {
+  processPacket(
+    state: RelayForwardingState,
+    buf: Buffer,
+    len: number,
+    nowMs: number,
+    gso = 0,
+  ): DropReason {
     const off = HEADROOM_BYTES;
     const core = this.core;
     // 1.
     if (!state.enabled) return DROP_NO_ROUTE;
     // 2.-4. (outbound-core.ts)
     const dec = state.hopLimitDecrement;
-    const sane = core.checkIpv6(buf, len, dec, state.tunnelMtu, state.ownSixToFour, nowMs);
+    const sane = core.checkIpv6(buf, len, dec, state.tunnelMtu, state.ownSixToFour, nowMs, gso);
     if (sane !== DROP_NONE) return sane;
     // 5.
     const d = off + IPV6_OFF_DST;
@@ -85,7 +93,7 @@ export class RelayOutboundPath {
         const t = translateDestinationTo6to4(buf, off, len, mapping, core.ul);
         if (t === TRANSLATE_NOT_MAPPED) return DROP_NO_ROUTE;
         if (t !== DROP_NONE) return t;
-        this.counters.traffic[CTR_TRANSLATED]!++;
+        this.counters.traffic[CTR_TRANSLATED]! += core.segments;
       }
     }
     // 6.
@@ -97,6 +105,6 @@ export class RelayOutboundPath {
     const check = checkEncapsulate(state.policy, buf, off, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
     // 8. (outbound-core.ts)
-    return core.encapsulate(buf, len, srcV4, dstV4, state.ipv4Ttl, dec);
+    return core.encapsulate(buf, len, srcV4, dstV4, state.ipv4Ttl, dec, gso);
   }
 }

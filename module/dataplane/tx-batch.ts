@@ -7,28 +7,39 @@ export class TxBatch {
   readonly bufs: Buffer[];
   readonly offsets: Int32Array;
   readonly sizes: Int32Array;
+  /** Per entry: 0, or a super-packet's th << 16 | mss, cut while sending (io/ports.ts). */
+  readonly gso: Int32Array;
   count = 0;
+  /** Packets on the wire once sent: one per entry, a super-packet's segments for one of those. */
+  packets = 0;
 
   constructor(readonly capacity: number) {
     const empty = Buffer.alloc(0);
     this.bufs = new Array<Buffer>(capacity).fill(empty);
     this.offsets = new Int32Array(capacity);
     this.sizes = new Int32Array(capacity);
+    this.gso = new Int32Array(capacity);
   }
 
-  /** Appends one packet; false when full (the caller counts it as a drop). */
-  push(buf: Buffer, offset: number, size: number): boolean {
+  /**
+   * Appends one packet, or a super-packet of `segments` packets with `gso` info (else 0 and 1);
+   * false when full (the caller counts it as a drop).
+   */
+  push(buf: Buffer, offset: number, size: number, gso = 0, segments = 1): boolean {
     const i = this.count;
     if (i >= this.capacity) return false;
     this.bufs[i] = buf;
     this.offsets[i] = offset;
     this.sizes[i] = size;
+    this.gso[i] = gso;
     this.count = i + 1;
+    this.packets += segments;
     return true;
   }
 
   clear(): void {
     this.count = 0;
+    this.packets = 0;
   }
 }
 

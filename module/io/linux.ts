@@ -203,7 +203,7 @@ class LinuxTun extends LinuxPort implements TunDevice {
       ring.offset,
       sizes,
       null,
-      null,
+      cutOnRead() ? null : (ring.gso ?? null),
       (count) => handler(bufs, sizes, count),
       this.onNativeError,
     );
@@ -227,6 +227,15 @@ class LinuxTun extends LinuxPort implements TunDevice {
     this.afterSend(sent);
     return sent;
   }
+}
+
+/**
+ * PMT_TUN_CUT_ON_READ=1: TCP super-packets are cut into segments when read, as before the raw
+ * socket's send learnt to cut them (A/B measurements; `RxRing.gso` stays all 0).
+ */
+function cutOnRead(): boolean {
+  const v = process.env.PMT_TUN_CUT_ON_READ;
+  return v !== undefined && v !== "" && v !== "0";
 }
 
 /** Opens (creating if needed) TUN device `name`, sets its MTU and brings it up. */
@@ -309,6 +318,7 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     offsets: ArrayLike<number>,
     sizes: ArrayLike<number>,
     count: number,
+    gso?: Int32Array | null,
   ): number {
     if (this.closed || count <= 0) return 0;
     const sent = this.binding.sendRaw4(
@@ -319,6 +329,7 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
       null,
       count,
       this.status,
+      gso ?? null,
     );
     this.afterSend(sent);
     return sent;

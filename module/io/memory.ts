@@ -9,6 +9,7 @@
  * Delivery is asynchronous by default (a setImmediate after the first queued packet, as a
  * kernel would wake the poller); `flush()` delivers synchronously for deterministic tests.
  */
+import { internetChecksum, pseudoHeaderSumV6 } from "../codec/checksum.js";
 import { makeIoError } from "./io-error.js";
 import type {
   Icmpv6RxRing,
@@ -34,6 +35,8 @@ interface Queued {
   src4: number;
   src6: Uint8Array | null;
   hopLimit: number;
+  /** TUN: a TCP super-packet's th << 16 | mss (io/ports.ts `RxRing.gso`), else 0. */
+  gso?: number;
 }
 
 /** State and behaviour shared by the fakes: queue, ring delivery, counters, errors, close. */
@@ -147,6 +150,7 @@ abstract class MemoryPort {
         buf.set(q.data, ring.offset);
         ring.sizes[i] = q.data.length;
       }
+      if (ring.gso !== undefined) ring.gso[i] = q.gso ?? 0;
       this.fillMeta(i, q);
     }
     this.counters.rxPackets += n;
@@ -234,6 +238,19 @@ export class MemoryTun extends MemoryBatchPort implements TunDevice {
   /** Queues a copy of `packet` as if the kernel had routed it into the device. */
   inject(packet: Uint8Array): void {
     this.enqueue({ data: Uint8Array.from(packet), src4: 0, src6: null, hopLimit: -1 });
+  }
+
+  /**
+   * Queues a TCP super-packet as the kernel hands one to a TUN with offload: one IPv6 packet of
+   * up to 64 KiB whose payload the sender's TSO (or GRO) would cut every `mss` bytes; its TCP
+   * header at `th`. The ring must take it whole (`RxRing.gso`, as the loops' rings do).
+   */
+  injectSuper(packet: Uint8Array, mss: number, th = 40): void {
+    if (this.ring !== undefined && this.ring.gso === undefined) {
+      throw new Error(`${this.describe()}: injectSuper needs a ring with gso`);
+    }
+    const q = { data: Uint8Array.from(packet), src4: 0, src6: null, hopLimit: -1 };
+    this.enqueue({ ...q, gso: (th << 16) | mss });
   }
 
   /** Returns and forgets the packets written so far. */
@@ -360,6 +377,32 @@ export class MemoryIpv4Socket extends MemoryBatchPort implements Ipv4RawSocket {
 
   holds(addr: number): boolean {
     return this.addresses.includes(addr);
+  }
+
+  /** As the native sendRaw4: entries with `gso[i]` > 0 go out cut into their TCP segments. */
+  override writeBatch(
+    bufs: readonly Uint8Array[],
+    offsets: ArrayLike<number>,
+    sizes: ArrayLike<number>,
+    count: number,
+    gso?: Int32Array | null,
+  ): number {
+    if (gso === undefined || gso === null) return super.writeBatch(bufs, offsets, sizes, count);
+    if (this.closed) return 0;
+    let sent = 0;
+    for (let i = 0; i < count; i++) {
+      const pkt = this.checkPacket(bufs, offsets, sizes, i);
+      if (pkt === null) continue;
+      const info = gso[i] ?? 0;
+      const segments = info > 0 ? cutEncapsulatedSuper(pkt, info) : [pkt];
+      if (segments === null) {
+        this.refuse("EINVAL");
+        continue;
+      }
+      for (const seg of segments) if (this.deliver(seg)) sent++;
+    }
+    this.counters.txPackets += sent;
+    return sent;
   }
 
   /** Queues a packet as received from the network (the header stays, as on a raw socket). */
@@ -499,6 +542,45 @@ function fillIpv4LengthAndChecksum(p: Uint8Array): void {
   const c = ~sum & 0xffff;
   p[10] = c >>> 8;
   p[11] = c & 0xff;
+}
+
+/**
+ * The TCP segments of an encapsulated super-packet (IPv4 header of 20 bytes, then the IPv6
+ * packet; `info` = th << 16 | mss), as the native gso_send_seg makes them: sequence numbers
+ * advancing, FIN and PSH only on the last, CWR only on the first, every checksum complete, the
+ * IPv4 ID stepping by 0x9e37 (dataplane/outbound-core.ts IPV4_ID_STEP). Null when the offsets do
+ * not fit the packet. Allocates: a test fake, not the data path.
+ */
+function cutEncapsulatedSuper(p: Uint8Array, info: number): Uint8Array[] | null {
+  const th = info >>> 16;
+  const mss = info & 0xffff;
+  const len6 = p.length - IPV4_MIN_HEADER_BYTES;
+  if (p[0] !== 0x45 || mss === 0 || th < 40 || th + 20 > len6) return null;
+  if ((p[20] as number) >>> 4 !== 6 || (th === 40 && p[20 + 6] !== 6)) return null;
+  const hl = th + ((p[20 + th + 12] as number) >>> 4) * 4;
+  if (hl - th < 20 || hl >= len6 || hl > 192) return null;
+  const view = new DataView(p.buffer, p.byteOffset, p.length);
+  const id0 = view.getUint16(4);
+  const seq0 = view.getUint32(20 + th + 4);
+  const out: Uint8Array[] = [];
+  for (let pos = 0, k = 0; pos < len6 - hl; pos += mss, k++) {
+    const seg = Math.min(mss, len6 - hl - pos);
+    const s = new Uint8Array(20 + hl + seg);
+    s.set(p.subarray(0, 20 + hl));
+    s.set(p.subarray(20 + hl + pos, 20 + hl + pos + seg), 20 + hl);
+    const v = new DataView(s.buffer);
+    v.setUint16(4, (id0 + k * 0x9e37) & 0xffff);
+    v.setUint16(20 + 4, hl - 40 + seg);
+    v.setUint32(20 + th + 4, (seq0 + pos) >>> 0);
+    if (pos + seg < len6 - hl) s[20 + th + 13]! &= ~0x09; // FIN, PSH
+    if (k > 0) s[20 + th + 13]! &= ~0x80; // CWR
+    v.setUint16(20 + th + 16, 0);
+    const tl = hl - th + seg;
+    const pseudo = pseudoHeaderSumV6(s, 20 + 8, 20 + 24, tl, 6);
+    v.setUint16(20 + th + 16, internetChecksum(s, 20 + th, s.length, pseudo));
+    out.push(s);
+  }
+  return out;
 }
 
 function formatV4(a: number): string {

@@ -43,6 +43,13 @@ export interface RxRing {
   readonly sizes: Int32Array;
   /** Where each packet starts in its buffer (TUN: `TUN_HEADROOM_BYTES`; raw IPv4: 0). */
   readonly offset: number;
+  /**
+   * TUN rings only, optional: with it a TUN with offload hands a TCP super-packet over whole
+   * instead of cutting it on read. `gso[i]` = th << 16 | mss (TCP header offset in the IPv6
+   * packet, payload bytes per segment) for a super-packet, 0 for a plain packet. Encapsulated
+   * as one packet, it is cut while sending (`Ipv4RawSocket.writeBatch` with `gso`).
+   */
+  readonly gso?: Int32Array;
 }
 
 /** Receive ring of a raw IPv4 socket: adds the source address of each packet. */
@@ -157,13 +164,17 @@ export interface Ipv4RawSocket extends Port {
    * Sends `count` complete IPv4 packets, header included (IP_HDRINCL): packet i is
    * `bufs[i][offsets[i] .. offsets[i] + sizes[i])` and goes to the destination in its header
    * (bytes 16..19). The kernel fills the header checksum and total length (and the ID when 0).
-   * Returns the number accepted; the rest are dropped and counted (never throws on I/O).
+   * `gso[i]` > 0 (see `RxRing.gso`): packet i is an encapsulated TCP super-packet, sent cut into
+   * its segments, the IPv4 ID stepping by IPV4_ID_STEP from the one in its header. Returns the
+   * number of packets accepted, a cut super-packet counting as its segments; the rest are
+   * dropped and counted (never throws on I/O).
    */
   writeBatch(
     bufs: readonly Uint8Array[],
     offsets: ArrayLike<number>,
     sizes: ArrayLike<number>,
     count: number,
+    gso?: Int32Array | null,
   ): number;
 }
 

@@ -136,6 +136,8 @@ export interface NativeBinding {
    * sendmmsg of `count` packets `bufs[i][offsets[i]..+lengths[i])` to `dsts[i]` (or, when `dsts`
    * is null, to the destination in each packet's IPv4 header). Returns the number accepted;
    * `status` = [errno of first failure, packets not sent, stale ICMP errors retried].
+   * `gso[i]` > 0 (only with `dsts` null): packet i is a TCP super-packet to cut while sending
+   * (io/ports.ts `RxRing.gso`); the return value and `status` then count its segments.
    */
   sendRaw4(
     fd: number,
@@ -145,6 +147,7 @@ export interface NativeBinding {
     dsts: Uint32Array | null,
     count: number,
     status: Int32Array,
+    gso?: Int32Array | null,
   ): number;
   /**
    * Writes `count` packets to a TUN, in order: one io_uring submission per 64 (linked writes)
@@ -166,7 +169,8 @@ export interface NativeBinding {
   /**
    * Watches `fd` with uv_poll; on readability drains up to `bufs.length` packets into
    * `bufs[i]` at `offset`, fills `sizes[i]` (and `addrs`/`meta` per kind) and calls
-   * `onBatch(count)` once. `onError(err)` gets errors about the fd (after a fatal one the poller
+   * `onBatch(count)` once. On a TUN with offload, `meta` may be a `gso` Int32Array (io/ports.ts
+   * `RxRing.gso`): super-packets are then handed over whole instead of cut on read. `onError(err)` gets errors about the fd (after a fatal one the poller
    * has stopped). The arrays are kept referenced until `pollClose`.
    */
   pollStart(

@@ -1268,35 +1268,135 @@ static uint8_t *packet_at(napi_env env, napi_value bufs, int32_t i, int32_t off,
   return data + off;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * TCP super-packets cut while sending
+ *
+ * A TUN poller given a `gso` array (pollStart's meta, on a TUN with offload) hands a TCP
+ * super-packet over whole instead of cutting it on read: gso[slot] = th << 16 | mss (TCP header
+ * offset in the IPv6 packet, payload bytes per segment), 0 for a plain packet. The path checks,
+ * translates and encapsulates it once, as one packet (one IPv4 header in the headroom), and
+ * sendRaw4 cuts it here, one message per segment: a copy of the headers in scratch (IPv4 total
+ * length and an ID stepping by IPV4_ID_STEP from the one given; IPv6 payload length; TCP
+ * sequence, flags and checksum as the kernel's tcp_gso_segment) and the segment's payload in
+ * place as a second iovec. The payload is then copied once, by the kernel, instead of into
+ * gso_buf and a ring slot first; and the per-packet work in JavaScript and N-API is done once
+ * per super-packet.
+ * ------------------------------------------------------------------------------------------- */
+
+/* IPv6 + extension + TCP header bytes a super-packet may have to be handed over whole. */
+#define SEG_HDR_MAX 192
+/* Ring slots a batch reads into while super-packets come whole (drain_tun_vnet): 8 of them hold
+ * ~290 segments, and keep the ring's resident memory at 8 x 64 KiB. */
+#define WHOLE_SLOTS 8
+#define SEG_SCRATCH (20 + SEG_HDR_MAX)
+/* dataplane/outbound-core.ts IPV4_ID_STEP: odd, and not 1 (GRO would merge the segments). */
+#define IPV4_ID_STEP 0x9e37
+
+typedef struct {
+  int th, hl, mss, segs;
+} gso_send_t;
+
+/* Whether the IPv6 packet q (len bytes) with info (th << 16 | mss) can be cut; fills g. */
+static int gso_info_ok(const uint8_t *q, int32_t len, int32_t info, gso_send_t *g) {
+  int th = info >> 16, mss = info & 0xffff;
+  if (info <= 0 || mss == 0 || th < 40 || len < 60 || (q[0] >> 4) != 6 || th + 20 > len ||
+      (th == 40 && q[6] != 6))
+    return 0;
+  int thl = (q[th + 12] >> 4) * 4;
+  int hl = th + thl;
+  if (thl < 20 || hl > SEG_HDR_MAX || hl >= len) return 0;
+  g->th = th;
+  g->hl = hl;
+  g->mss = mss;
+  g->segs = (len - hl + mss - 1) / mss;
+  return 1;
+}
+
+/* Headers of segment k of the encapsulated super-packet p (IPv4 header of 20 bytes, then the
+ * IPv6 packet; len bytes in all) into h (20 + g->hl bytes). Returns the segment's payload
+ * length; its payload is p + 20 + g->hl + k * g->mss. */
+static int gso_send_seg(uint8_t *h, const uint8_t *p, int32_t len, const gso_send_t *g, int k) {
+  int hl = g->hl, th = g->th;
+  int pay = len - 20 - hl, pos = k * g->mss;
+  int seg = pay - pos < g->mss ? pay - pos : g->mss;
+  memcpy(h, p, (size_t)(20 + hl));
+  wr16(h + 2, (uint32_t)(20 + hl + seg)); /* the kernel rewrites both with IP_HDRINCL, but */
+  h[10] = h[11] = 0;                      /* write what goes out */
+  wr16(h + 4, rd16(p + 4) + (uint32_t)k * IPV4_ID_STEP);
+  uint16_t ic = (uint16_t)~csum_fold(csum_add(0, h, 20));
+  memcpy(h + 10, &ic, 2);
+  uint8_t *q = h + 20;
+  wr16(q + 4, (uint32_t)(hl - 40 + seg));
+  wr32(q + th + 4, rd32(p + 20 + th + 4) + (uint32_t)pos);
+  if (pos + seg < pay) q[th + 13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+  if (k != 0) q[th + 13] &= (uint8_t)~TCP_CWR;
+  q[th + 16] = q[th + 17] = 0;
+  uint32_t tl = (uint32_t)(hl - th + seg);
+  uint64_t sum = csum_add(pseudo6(q, tl, 6), q + th, (size_t)(hl - th));
+  uint16_t c = (uint16_t)~csum_fold(csum_add(sum, p + 20 + hl + pos, (size_t)seg));
+  memcpy(q + th + 16, &c, 2);
+  return seg;
+}
+
+/* Wire packets entry i becomes: the segments of a super-packet that can be cut, else 1. */
+static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const int32_t *lens,
+                      const int32_t *gso, int32_t i) {
+  gso_send_t g;
+  if (gso == NULL || gso[i] <= 0) return 1;
+  uint8_t *p = packet_at(env, bufs, i, offs[i], lens[i]);
+  return p != NULL && lens[i] > 20 && p[0] == 0x45 && gso_info_ok(p + 20, lens[i] - 20, gso[i], &g)
+             ? g.segs
+             : 1;
+}
+
 /* sendRaw4(fd, bufs, offsets: Int32Array, lengths: Int32Array, dsts: Uint32Array | null, count,
- *          status: Int32Array(3)): number
- * dsts null: each packet's destination is read from its IPv4 header (IP_HDRINCL sockets). */
+ *          status: Int32Array(3), gso?: Int32Array | null): number
+ * dsts null: each packet's destination is read from its IPv4 header (IP_HDRINCL sockets).
+ * gso[i] > 0: packet i is a super-packet to cut (above; only with dsts null). The return value
+ * and status count wire packets: a cut super-packet counts as its segments. */
 static napi_value send_raw4(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(7);
-  int32_t fd, count, *offs, *lens, *status;
+  CHECK_ARGC(8);
+  int32_t fd, count, *offs, *lens, *status, *gso = NULL;
   uint32_t *dsts;
+  size_t n_gso;
   napi_value bufs;
-  if (!get_send_args(env, argv, 1, &fd, &bufs, &offs, &lens, &dsts, &count, &status))
+  if (!get_send_args(env, argv, 1, &fd, &bufs, &offs, &lens, &dsts, &count, &status) ||
+      (!is_nullish(env, argv[7]) &&
+       (dsts != NULL || !get_typed(env, argv[7], napi_int32_array, (void **)&gso, &n_gso) ||
+        n_gso < (size_t)count)))
     return throw_type(env,
                       "sendRaw4(fd, bufs: Uint8Array[], offsets: Int32Array, lengths: Int32Array, "
-                      "dsts: Uint32Array, count, status: Int32Array(3)) with count within every "
-                      "array");
+                      "dsts: Uint32Array, count, status: Int32Array(3), gso?: Int32Array) with "
+                      "count within every array, dsts null with gso");
   send_result res = {status, 0, 0, 0};
   struct mmsghdr msgs[SEND_CHUNK];
-  struct iovec iovs[SEND_CHUNK];
+  struct iovec iovs[SEND_CHUNK][2];
   struct sockaddr_in sins[SEND_CHUNK];
+  uint8_t scratch[SEND_CHUNK][SEG_SCRATCH];
   int sent = 0;
   int i = 0;
+  int k = 0; /* next segment of entry i when it is a super-packet being cut (g, cut) */
+  gso_send_t g = {0, 0, 0, 0};
+  uint8_t *cut = NULL;
   int stop = 0;
   while (i < count && !stop) {
     /* Fill one chunk, skipping packets whose offsets are out of range. */
     int n = 0;
     while (i < count && n < SEND_CHUNK) {
-      uint8_t *p = packet_at(env, bufs, i, offs[i], lens[i]);
-      if (p == NULL || (dsts == NULL && lens[i] < 20)) {
-        note_failure(&res, EINVAL, 1);
-        i++;
-        continue;
+      uint8_t *p = cut;
+      if (p == NULL) {
+        p = packet_at(env, bufs, i, offs[i], lens[i]);
+        if (p == NULL || (dsts == NULL && lens[i] < 20) ||
+            (gso != NULL && gso[i] > 0 &&
+             (p[0] != 0x45 || !gso_info_ok(p + 20, lens[i] - 20, gso[i], &g)))) {
+          note_failure(&res, EINVAL, 1);
+          i++;
+          continue;
+        }
+        if (gso != NULL && gso[i] > 0) {
+          cut = p;
+          k = 0;
+        }
       }
       memset(&sins[n], 0, sizeof sins[n]);
       sins[n].sin_family = AF_INET;
@@ -1304,15 +1404,28 @@ static napi_value send_raw4(napi_env env, napi_callback_info info) {
         sins[n].sin_addr.s_addr = htonl(dsts[i]);
       else
         memcpy(&sins[n].sin_addr.s_addr, p + 16, 4); /* IPv4 header destination, network order */
-      iovs[n].iov_base = p;
-      iovs[n].iov_len = (size_t)lens[i];
       memset(&msgs[n], 0, sizeof msgs[n]);
       msgs[n].msg_hdr.msg_name = &sins[n];
       msgs[n].msg_hdr.msg_namelen = sizeof sins[n];
-      msgs[n].msg_hdr.msg_iov = &iovs[n];
-      msgs[n].msg_hdr.msg_iovlen = 1;
+      msgs[n].msg_hdr.msg_iov = iovs[n];
+      if (cut == NULL) {
+        iovs[n][0].iov_base = p;
+        iovs[n][0].iov_len = (size_t)lens[i];
+        msgs[n].msg_hdr.msg_iovlen = 1;
+        i++;
+      } else {
+        int seg = gso_send_seg(scratch[n], cut, lens[i], &g, k);
+        iovs[n][0].iov_base = scratch[n];
+        iovs[n][0].iov_len = (size_t)(20 + g.hl);
+        iovs[n][1].iov_base = cut + 20 + g.hl + (size_t)k * (size_t)g.mss;
+        iovs[n][1].iov_len = (size_t)seg;
+        msgs[n].msg_hdr.msg_iovlen = 2;
+        if (++k == g.segs) {
+          cut = NULL;
+          i++;
+        }
+      }
       n++;
-      i++;
     }
     int done = 0;
     int retried_at = -1;
@@ -1333,7 +1446,12 @@ static napi_value send_raw4(napi_env env, napi_callback_info info) {
       }
       if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || is_fatal_fd_error(e)) {
         note_failure(&res, e, n - done);
-        res.failed += count - i; /* never attempted */
+        /* never attempted: the rest of a super-packet being cut, and every later entry */
+        if (cut != NULL) {
+          res.failed += g.segs - k;
+          i++;
+        }
+        for (; i < count; i++) res.failed += wire_units(env, bufs, offs, lens, gso, i);
         stop = 1;
         break;
       }
@@ -1793,6 +1911,7 @@ typedef struct poller {
   vnet_hdr_t *q_hdr;
   int q_head, q_n;
   int recent_super; /* > 0: a super-packet was read within the last reads (drain_tun_vnet) */
+  int32_t *gso_info; /* off: super-packets handed over whole, gso_info[slot] = th << 16 | mss */
   uint8_t **bufs;
   size_t *caps;
   napi_ref *buf_refs;
@@ -2027,6 +2146,7 @@ static int gso_emit(poller_t *p, int n, int limit) {
     uint32_t tl = (uint32_t)(hl - th + seg);
     uint16_t c = (uint16_t)~csum_fold(csum_add(pseudo6(d, tl, 6), d + th, tl));
     memcpy(d + th + 16, &c, 2);
+    if (p->gso_info != NULL) p->gso_info[n] = 0;
     p->sizes[n++] = hl + seg;
     p->off->segments++;
     p->gso_pos = last ? 0 : pos + seg;
@@ -2058,6 +2178,7 @@ static int take_read(poller_t *p, int s, size_t len, const vnet_hdr_t *h, int o)
       t->csum_completed++;
     }
     p->sizes[o] = (int32_t)len;
+    if (p->gso_info != NULL) p->gso_info[o] = 0;
     if (p->recent_super > 0) p->recent_super--;
     return o + 1;
   }
@@ -2066,8 +2187,12 @@ static int take_read(poller_t *p, int s, size_t len, const vnet_hdr_t *h, int o)
     t->gso_dropped++;
     return o;
   }
-  copy_split(p->gso_buf, GSO_BUF_BYTES, NULL, slot_at(p, s), slot_cap(p, s), spill_at(p, s), len);
-  const uint8_t *b = p->gso_buf;
+  /* Handed over whole (gso_info): checked where it was read, unless it went on in the spill. */
+  int whole = p->gso_info != NULL && len <= slot_cap(p, s) && len <= slot_cap(p, o);
+  if (!whole)
+    copy_split(p->gso_buf, GSO_BUF_BYTES, NULL, slot_at(p, s), slot_cap(p, s), spill_at(p, s),
+               len);
+  const uint8_t *b = whole ? slot_at(p, s) : p->gso_buf;
   int th = h->csum_start;
   int thl = (size_t)th + 20 <= len ? (b[th + 12] >> 4) * 4 : 0;
   if (type != VNET_GSO_TCPV6 || len < 60 || (b[0] >> 4) != 6 || th < 40 || thl < 20 ||
@@ -2077,6 +2202,22 @@ static int take_read(poller_t *p, int s, size_t len, const vnet_hdr_t *h, int o)
     return o;
   }
   t->super_reads++;
+  if (whole) {
+    gso_send_t g;
+    int32_t info = th <= 0x7fff ? (int32_t)(th << 16 | h->gso_size) : 0;
+    if (gso_info_ok(b, (int32_t)len, info, &g)) {
+      /* Into slot o: where it was read, unless an earlier read of this batch was dropped. The
+       * path encapsulates it once and sendRaw4 cuts it (gso_send_seg). */
+      if (s != o) memcpy(slot_at(p, o), b, len);
+      p->sizes[o] = (int32_t)len;
+      p->gso_info[o] = info;
+      t->segments += (double)g.segs;
+      return o + 1;
+    }
+    /* headers too long to hand over: cut here, as without gso_info */
+    memcpy(p->gso_buf, b, len);
+    b = p->gso_buf;
+  }
   p->gso_len = (int)len;
   p->gso_th = th;
   p->gso_hl = th + thl;
@@ -2132,16 +2273,20 @@ static int drain_tun_vnet(poller_t *p, int *err) {
       o = take_read(p, p->q_pos[j], (size_t)p->q_len[j], &p->q_hdr[j], o);
       continue;
     }
-    if (o >= p->max || *err != 0) break;
+    /* Super-packets handed over whole fill their slots (64 KiB each): while they come, read
+     * into the first WHOLE_SLOTS only, so the ring's resident memory stays small. */
+    int room = p->gso_info != NULL && p->recent_super > 0 && p->max > WHOLE_SLOTS ? WHOLE_SLOTS
+                                                                                   : p->max;
+    if (o >= room || *err != 0) break;
     /* Super-packets lately: read few at a time, into the top of the ring, so their segments
      * fill the slots below; otherwise read many, in place. */
-    int top = p->recent_super > 0;
+    int top = p->recent_super > 0 && p->gso_info == NULL;
     int got = 0, empty = 0;
 #ifdef PMT_HAVE_IO_URING
     if (u != NULL && u->fd >= 0 && u->enabled && u->reads) {
       vnet_hdr_t hdrs[URING_ENTRIES];
       int32_t res[URING_ENTRIES];
-      int k = p->max - o;
+      int k = room - o;
       int want = top ? 2 : p->uring_guess > 0 ? p->uring_guess : 8;
       if (k > want) k = want;
       if (k > URING_ENTRIES) k = URING_ENTRIES;
@@ -2527,6 +2672,12 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
       bad = "pollStart: addrs must be a Uint8Array with 16 bytes per buffer";
     else
       napi_create_reference(env, argv[5], 1, &p->addrs_ref);
+  }
+  if (bad == NULL && kind == POLL_KIND_TUN && p->off != NULL && !is_nullish(env, argv[6])) {
+    if (!get_typed(env, argv[6], napi_int32_array, (void **)&p->gso_info, &n) || n < nbufs)
+      bad = "pollStart: gso must be an Int32Array with one slot per buffer";
+    else
+      napi_create_reference(env, argv[6], 1, &p->meta_ref);
   }
   if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[6])) {
     if (!get_typed(env, argv[6], napi_int32_array, (void **)&p->meta, &n) || n < 2 * nbufs)

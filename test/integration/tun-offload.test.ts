@@ -11,14 +11,18 @@
  *    A segment with a bad checksum is never merged: it arrives alone and still bad. Interleaved
  *    flows merge per flow; UDP datagrams too where the kernel takes UDP super-packets. Run once
  *    through io_uring and once through the readv/writev loops.
+ * 1b. Handed over whole and cut while sending: the same 8 segments, read from B with a ring that
+ *    takes super-packets whole (RxRing.gso), come as ONE packet whose gso names the TCP header and
+ *    segment size; encapsulated and sent by a raw socket with that gso, they arrive at a raw
+ *    socket as the 8 original segments again (each in its own 6in4 packet, IDs stepping).
  * 2. Real TCP: iperf3 between two namespaces whose only link is this test relaying packets
  *    between their TUNs; the sender's TSO super-packets are cut on read, the segments coalesced
  *    again on write, and the receiving kernel counts every byte.
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { inNetns, openTun } from "../../module/io/linux.js";
-import { createRxRing } from "../../module/io/ring.js";
+import { inNetns, openIpv4Raw, openTun } from "../../module/io/linux.js";
+import { createIpv4RxRing, createRxRing } from "../../module/io/ring.js";
 import { TUN_HEADROOM_BYTES, type TunDevice } from "../../module/io/ports.js";
 import { NetnsRegistry, toolSkipReason } from "../support/netns.js";
 import {
@@ -228,6 +232,91 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
     },
   );
 }
+
+test(
+  "offload, ring with gso: a super-packet is handed over whole and a raw socket's send cuts it into the same 8 segments",
+  { skip },
+  async () => {
+    const ns = reg.createNamespace("gsop", { forwarding: true });
+    const A = `pgpa${pid}`.slice(0, 15);
+    const B = `pgpb${pid}`.slice(0, 15);
+    const a = openIn(ns, A);
+    const b = openIn(ns, B);
+    reg.must(["ip", "-n", ns, "addr", "add", "2001:db8:a::1/64", "dev", A]);
+    reg.must(["ip", "-n", ns, "addr", "add", "2001:db8:b::1/64", "dev", B]);
+    reg.must(["ip", "-n", ns, "addr", "add", "192.0.2.1/32", "dev", "lo"]);
+    reg.must(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    const tx = track(inNetns(nsPath(ns), () => openIpv4Raw()));
+    const rx = track(inNetns(nsPath(ns), () => openIpv4Raw()));
+
+    const wire: Buffer[] = [];
+    rx.onBatch(createIpv4RxRing(16, 2048, 0), (bufs, sizes, count) => {
+      for (let i = 0; i < count; i++) wire.push(Buffer.from(bufs[i]!.subarray(0, sizes[i]!)));
+    });
+    const whole: { info: number; pkt: Buffer }[] = [];
+    const ring = { ...createRxRing(8, 65536, TUN_HEADROOM_BYTES), gso: new Int32Array(8) };
+    b.onBatch(ring, (bufs, sizes, count) => {
+      for (let i = 0; i < count; i++) {
+        const len = sizes[i]!;
+        const info = ring.gso[i]!;
+        if (bufs[i]![TUN_HEADROOM_BYTES + 6] !== 6) continue; // the kernel's own ND/MLD
+        whole.push({ info, pkt: Buffer.from(bufs[i]!.subarray(TUN_HEADROOM_BYTES, 20 + len)) });
+        if (info === 0) continue;
+        // Encapsulate in the headroom as the data plane does; the send cuts it.
+        const buf = bufs[i]!;
+        buf.fill(0, 0, 20);
+        buf[0] = 0x45;
+        buf[8] = 64;
+        buf[9] = 41;
+        buf.writeUInt16BE(0x4000, 4); // ID of the first segment
+        buf.writeUInt32BE(0xc0000201, 12);
+        buf.writeUInt32BE(0xc0000201, 16);
+        const gso = new Int32Array([info]);
+        assert.equal(tx.writeBatch([buf], [0], [20 + len], 1, gso), 8, "8 packets sent");
+      }
+    });
+
+    const segs = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => {
+      const payload = Buffer.alloc(i === 7 ? 400 : 1000, (i * 37) & 0xff);
+      payload.writeUInt32BE(i, 0);
+      return buildTcpPacket({
+        src: "2001:db8:a::2",
+        dst: "2001:db8:b::2",
+        srcPort: 41000,
+        dstPort: 5201,
+        seq: 2_000_000 + i * 1000,
+        ack: 77,
+        flags: i === 7 ? 0x18 : 0x10,
+        window: 500,
+        payload,
+      });
+    });
+    assert.equal(
+      a.writeBatch(
+        segs,
+        segs.map(() => 0),
+        segs.map((p) => p.length),
+        8,
+      ),
+      8,
+    );
+    assert.ok(await until(() => wire.length >= 8, 5000), `${wire.length} of 8 on the wire`);
+    assert.equal(whole.length, 1, "B handed over one packet");
+    assert.equal(whole[0]!.info, (40 << 16) | 1000, "gso: TCP header at 40, segments of 1000");
+    assert.equal(whole[0]!.pkt.length, 60 + 7 * 1000 + 400);
+    assert.equal(b.offloadStats!()!.segments, 8, "counted as the 8 segments it carries");
+    for (let k = 0; k < 8; k++) {
+      const w = wire[k]!;
+      assert.equal(w.readUInt16BE(4), (0x4000 + k * 0x9e37) & 0xffff, `segment ${k} IPv4 ID`);
+      assert.equal(w.readUInt16BE(2), w.length, `segment ${k} IPv4 total length`);
+      const want = Buffer.from(segs[k]!);
+      want[7] = want[7]! - 1; // forwarded once
+      assert.deepEqual(w.subarray(20), want, `segment ${k} as it was written into A`);
+      assert.ok(tcpChecksumOk(w.subarray(20)), `segment ${k} checksum`);
+    }
+    assert.equal(tx.stats().txPackets, 8);
+  },
+);
 
 test(
   "offload: iperf3 TCP through two TUNs relayed by this process; super-packets both ways",

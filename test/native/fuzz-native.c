@@ -149,6 +149,7 @@ static void fuzz_poller_free(poller_t *p) {
   free(p->q_len);
   free(p->q_hdr);
   free(p->gso_buf);
+  free(p->gso_info);
   free(p->spill);
   free(p->addrs4);
   free(p->msgs);
@@ -622,8 +623,52 @@ static size_t hostile_read(uint8_t *msg) {
 /* Drains as on_poll does, until the socket is empty and nothing is left to hand over; matches
  * what comes out against the expected packets in order (*e: the next one expected). */
 typedef struct {
-  long out_packets, matched, extra;
+  long out_packets, matched, extra, cut_on_send;
 } tally_t;
+
+static void match_packet(const uint8_t *got, int32_t sz, int any_hostile, int round, int i, int *e,
+                         tally_t *t) {
+  t->out_packets++;
+  if (*e < n_expected && expected[*e].len == sz && memcmp(expected[*e].data, got, (size_t)sz) == 0) {
+    (*e)++;
+    t->matched++;
+  } else {
+    CHECK(any_hostile, "round %d: packet %d (%d bytes) is not the expected %d of %d (%d bytes)",
+          round, i, sz, *e, n_expected, *e < n_expected ? expected[*e].len : -1);
+    t->extra++;
+  }
+}
+
+/* A super-packet handed over whole (gso_info): encapsulated in its slot's headroom as the path
+ * does, then cut as sendRaw4 cuts it (gso_send_seg); every segment is matched like a packet cut
+ * on read, and its IPv4 header checked (length, ID stepping, checksum). */
+static void match_cut_super(poller_t *p, int i, int any_hostile, int round, int *e, tally_t *t) {
+  uint8_t *enc = p->bufs[i];
+  int32_t sz = p->sizes[i];
+  memset(enc, 0, 20);
+  enc[0] = 0x45;
+  enc[9] = 41;
+  uint32_t id = rnd() & 0xffff;
+  wr16(enc + 4, id);
+  gso_send_t g;
+  CHECK(gso_info_ok(enc + 20, sz, p->gso_info[i], &g), "round %d: slot %d: gso %#x refused",
+        round, i, (unsigned)p->gso_info[i]);
+  static uint8_t seg[SEG_SCRATCH + 65536];
+  int32_t pay = 0;
+  for (int k = 0; k < g.segs; k++) {
+    int n = gso_send_seg(seg, enc, sz + 20, &g, k);
+    CHECK(n > 0 && n <= g.mss, "segment %d of %d: %d bytes, mss %d", k, g.segs, n, g.mss);
+    memcpy(seg + 20 + g.hl, enc + 20 + g.hl + (size_t)k * (size_t)g.mss, (size_t)n);
+    CHECK(rd16(seg + 2) == (uint32_t)(20 + g.hl + n), "IPv4 total length %u", rd16(seg + 2));
+    CHECK(rd16(seg + 4) == ((id + (uint32_t)k * IPV4_ID_STEP) & 0xffff), "IPv4 ID %u, segment %d",
+          rd16(seg + 4), k);
+    CHECK(csum_fold(csum_add(0, seg, 20)) == 0xffff, "IPv4 header checksum, segment %d", k);
+    match_packet(seg + 20, g.hl + n, any_hostile, round, i, e, t);
+    pay += n;
+  }
+  CHECK(pay == sz - g.hl, "segments carry %d of %d payload bytes", pay, sz - g.hl);
+  t->cut_on_send++;
+}
 
 static void drain_all(poller_t *p, int m, int any_hostile, int round, int *e, tally_t *t) {
   int idle = 0;
@@ -636,17 +681,10 @@ static void drain_all(poller_t *p, int m, int any_hostile, int round, int *e, ta
       int32_t sz = p->sizes[i];
       CHECK(sz >= 0 && (size_t)sz <= p->caps[i] - 20, "size %d in a slot of %zu", sz,
             p->caps[i] - 20);
-      const uint8_t *got = p->bufs[i] + 20;
-      t->out_packets++;
-      if (*e < n_expected && expected[*e].len == sz &&
-          memcmp(expected[*e].data, got, (size_t)sz) == 0) {
-        (*e)++;
-        t->matched++;
-      } else {
-        CHECK(any_hostile, "round %d: packet %d (%d bytes) is not the expected %d of %d (%d bytes)",
-              round, i, sz, *e, n_expected, *e < n_expected ? expected[*e].len : -1);
-        t->extra++;
-      }
+      if (p->gso_info != NULL && p->gso_info[i] != 0)
+        match_cut_super(p, i, any_hostile, round, e, t);
+      else
+        match_packet(p->bufs[i] + 20, sz, any_hostile, round, i, e, t);
     }
     idle = n == 0 && p->gso_pos == 0 && p->q_n == 0 ? idle + 1 : 0;
   }
@@ -658,7 +696,7 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
   if (use_uring) uring_open(&fuzz_env.uring);
   static uint8_t msg[66000 + sizeof(vnet_hdr_t)];
   long reads = 0, hostile = 0;
-  tally_t tally = {0, 0, 0};
+  tally_t tally = {0, 0, 0, 0};
   tun_offload_t stats;
   memset(&stats, 0, sizeof stats);
   stats.vnet = 1;
@@ -677,6 +715,12 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
     p->q_len = calloc((size_t)m, sizeof *p->q_len);
     p->q_hdr = calloc((size_t)m, sizeof *p->q_hdr);
     p->gso_buf = malloc(GSO_BUF_BYTES);
+    /* Half the rounds hand super-packets over whole (the data plane's rings), the rest cut them
+     * on read; whole ones are stale in gso_info unless the read path writes every slot's. */
+    if (below(2)) {
+      p->gso_info = malloc((size_t)m * sizeof *p->gso_info);
+      for (int i = 0; i < m; i++) p->gso_info[i] = (int32_t)rnd();
+    }
     size_t cap_min = SIZE_MAX;
     for (int i = 0; i < m; i++) {
       p->caps[i] = small ? 200 + below(3800) : 65536;
@@ -710,13 +754,69 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
     for (int i = 0; i < n_expected; i++) free(expected[i].data);
     fuzz_poller_free(p);
   }
-  printf("tun reads (%s): %ld reads (%ld hostile), %ld packets out, %ld as expected, %ld from hostile reads, %.0f super-packets cut, %.0f dropped\n",
+  printf("tun reads (%s): %ld reads (%ld hostile), %ld packets out, %ld as expected, %ld from hostile reads, %.0f super-packets cut, %.0f dropped, %ld handed over whole and cut on send\n",
          use_uring ? (fuzz_env.uring.fd >= 0 && fuzz_env.uring.reads ? "io_uring" : "io_uring unavailable: readv") : "readv",
          reads, hostile, tally.out_packets, tally.matched, tally.extra, stats.super_reads,
-         stats.gso_dropped);
+         stats.gso_dropped, tally.cut_on_send);
   uring_close(&fuzz_env.uring);
   close(sv[0]);
   close(sv[1]);
+}
+
+/* --- super-packets cut while sending: gso_info_ok, gso_send_seg --------------------------------- */
+
+/* sendRaw4's cutter on hostile entries: packets (well-formed super-packets, mutated, random) and
+ * gso values (right, near, random), each packet in a buffer of exactly its length and each
+ * segment's headers in scratch of exactly 20 + hl bytes. Whatever gso_info_ok accepts is cut
+ * without a byte outside; the segments carry the payload exactly once, and each one's TCP
+ * checksum verifies. */
+static void fuzz_gso_send(int iterations, time_t deadline) {
+  long accepted = 0, refused = 0, segments = 0;
+  static uint8_t work[65536 + 400];
+  for (int it = 0; it < iterations && time(NULL) < deadline; it++) {
+    int thl = 20 + 4 * (int)below(11);
+    int th = 40;
+    int pay = 1 + (int)below(below(4) ? 3000 : 65000);
+    if (20 + th + thl + pay > 65535) pay = 65535 - 20 - th - thl;
+    uint8_t *q = work + 20;
+    tcp_segment(q, thl, rnd(), (uint8_t)rnd(), pay, 6);
+    int32_t len = 20 + th + thl + pay;
+    memset(work, 0, 20);
+    work[0] = 0x45;
+    work[9] = 41;
+    if (below(4) == 0) len = 20 + mutate(q, len - 20, (int32_t)sizeof work - 20);
+    if (below(8) == 0) work[0] = (uint8_t)rnd();
+    int mss = below(4) ? 1 + (int)below(1500) : (int)(rnd() & 0xffff);
+    int32_t info = below(4) ? (int32_t)((uint32_t)th << 16 | (uint32_t)mss) : (int32_t)rnd();
+    if (below(8) == 0) info = (int32_t)((uint32_t)(40 + 4 * below(60)) << 16 | (uint32_t)mss);
+    uint8_t *p = malloc((size_t)len);
+    memcpy(p, work, (size_t)len);
+    gso_send_t g;
+    if (p[0] != 0x45 || !gso_info_ok(p + 20, len - 20, info, &g)) {
+      refused++;
+      free(p);
+      continue;
+    }
+    accepted++;
+    uint8_t *h = malloc((size_t)(20 + g.hl));
+    int32_t carried = 0;
+    for (int k = 0; k < g.segs; k++) {
+      int n = gso_send_seg(h, p, len, &g, k);
+      CHECK(n > 0 && n <= g.mss, "segment %d of %d: %d bytes", k, g.segs, n);
+      uint8_t *s6 = malloc((size_t)(g.hl + n));
+      memcpy(s6, h + 20, (size_t)g.hl);
+      memcpy(s6 + g.hl, p + 20 + g.hl + (size_t)k * (size_t)g.mss, (size_t)n);
+      if (g.th == 40) CHECK(tcp6_csum_ok(s6, g.hl + n), "segment %d: TCP checksum", k);
+      free(s6);
+      carried += n;
+      segments++;
+    }
+    CHECK(carried == len - 20 - g.hl, "segments carry %d of %d bytes", carried, len - 20 - g.hl);
+    free(h);
+    free(p);
+  }
+  printf("gso send: %ld super-packets cut into %ld segments, %ld refused\n", accepted, segments,
+         refused);
 }
 
 /* --- raw protocol-41 socket reads: drain_socket ------------------------------------------------ */
@@ -815,6 +915,7 @@ int main(int argc, char **argv) {
   fuzz_tun_read(iterations / 200, deadline, 0);
   fuzz_tun_read(iterations / 200, deadline, 1);
   fuzz_raw_read(iterations / 50, deadline);
+  fuzz_gso_send(iterations / 4, deadline);
   printf("done\n");
   return 0;
 }

@@ -29,6 +29,7 @@ import {
   addr6,
   buildIcmpv6EchoPacket,
   buildIpv6Packet,
+  buildTcpPacket,
   buildUdpPacket,
   writeUpperChecksum,
 } from "../../support/packet-builder.js";
@@ -464,5 +465,116 @@ describe("CPE + relay over in-memory ports", () => {
     assert.equal(fatal, 1);
     assert.equal(d.isRunning, false);
     assert.equal(tun.closed, true);
+  });
+});
+
+describe("TCP super-packets handed over whole by the TUN (RxRing.gso), cut while sending", () => {
+  /** A super-packet as a TUN with offload hands it over: the checksum field is not final. */
+  function superPacket(srcA: string, dstA: string, payloadBytes: number, flags: number): Buffer {
+    const payload = Buffer.alloc(payloadBytes);
+    for (let i = 0; i < payloadBytes; i++) payload[i] = (i * 7 + 3) & 0xff;
+    const pkt = buildTcpPacket({ src: srcA, dst: dstA, seq: 0xfffff000, flags, payload });
+    pkt.writeUInt16BE(0x1234, 40 + 16); // partial pseudo-header sum, as with NEEDS_CSUM
+    return pkt;
+  }
+
+  function checkSegments(got: Uint8Array[], whole: Buffer, mss: number): void {
+    const pay = whole.length - 60;
+    assert.equal(got.length, Math.ceil(pay / mss));
+    const joined = Buffer.concat(got.map((g) => g.subarray(60)));
+    assert.ok(joined.equals(whole.subarray(60)), "the payload, once, in order");
+    got.forEach((g, k) => {
+      const b = Buffer.from(g);
+      const last = k === got.length - 1;
+      assert.equal(b.length, 60 + (last ? pay - k * mss : mss), `segment ${k} length`);
+      assert.equal(b.readUInt16BE(4), b.length - 40, `segment ${k} payload length`);
+      assert.equal(b.readUInt32BE(44), (0xfffff000 + k * mss) >>> 0, `segment ${k} sequence`);
+      assert.equal(b[53]! & 0x09, last ? whole[53]! & 0x09 : 0, `FIN/PSH only on the last`);
+      assert.equal(b[53]! & 0x80, k === 0 ? whole[53]! & 0x80 : 0, `CWR only on the first`);
+      assert.ok(upperChecksumOk(b), `segment ${k} checksum`);
+    });
+  }
+
+  test("LAN -> Internet: translated once, sent as its segments with IPv4 IDs stepping, counted as packets", () => {
+    const p = makePair();
+    const ids: number[] = [];
+    p.net.filter = (pkt) => (ids.push((pkt[4]! << 8) | pkt[5]!), true);
+    const whole = superPacket(LAN_HOST, SERVER, 4000, 0x80 | 0x10 | 0x08 | 0x01);
+    p.cpeTun.injectSuper(whole, 1400);
+    p.cpeTun.inject(buildUdpPacket({ src: LAN_HOST, dst: SERVER, payload: Buffer.alloc(8) }));
+    p.flush();
+    const out = p.relayTun.takeWritten();
+    assert.equal(out.length, 4);
+    for (const o of out) assert.equal(src(o), LAN_HOST, "translated back at the relay");
+    const translated = Buffer.from(whole);
+    translated.set(out[0]!.subarray(8, 24), 8);
+    checkSegments(out.slice(0, 3), translated, 1400);
+    assert.deepEqual(
+      ids.map((id) => (id - ids[0]! + 0x10000) & 0xffff),
+      [0, 0x9e37, (2 * 0x9e37) & 0xffff, (3 * 0x9e37) & 0xffff],
+      "segment k gets ID + k * IPV4_ID_STEP; the next packet goes on from there",
+    );
+    const c = p.cpe.counters();
+    assert.equal(c.traffic.out_packets, 4);
+    assert.equal(c.traffic.translated, 4);
+    assert.equal(
+      c.traffic.out_bytes,
+      out.reduce((a, o) => a + o.length, 0),
+    );
+    assert.equal(p.relays[0]!.counters().traffic.in_packets, 4);
+    stopAll(p);
+  });
+
+  test("Internet -> LAN: the relay translates a super-packet once and sends its segments", () => {
+    const p = makePair();
+    const whole = superPacket(SERVER, LAN_HOST, 2 * 1300 + 1, 0x10);
+    p.relayTun.injectSuper(whole, 1300);
+    p.flush();
+    const got = p.cpeTun.takeWritten();
+    for (const g of got) assert.equal(dst(g), LAN_HOST);
+    const translated = Buffer.from(whole);
+    if (got.length > 0) translated.set(got[0]!.subarray(24, 40), 24);
+    checkSegments(got, translated, 1300);
+    assert.equal(p.relays[0]!.counters().traffic.out_packets, 3);
+    assert.equal(p.cpe.counters().traffic.in_packets, 3);
+    stopAll(p);
+  });
+
+  test("a super-packet of one segment is cut too: its checksum, only begun, is completed", () => {
+    const p = makePair();
+    const whole = superPacket(LAN_HOST, SERVER, 700, 0x18);
+    p.cpeTun.injectSuper(whole, 1400);
+    p.flush();
+    const out = p.relayTun.takeWritten();
+    checkSegments(out, whole, 1400);
+    assert.equal(out.length, 1);
+    stopAll(p);
+  });
+
+  test("segments over the tunnel MTU: one Packet Too Big with the MTU, nothing sent (RFC 4213 §3.2)", () => {
+    const p = makePair({ tunnelMtu: 1480 });
+    p.cpeTun.injectSuper(superPacket(LAN_HOST, SERVER, 3 * 1440, 0x10), 1440);
+    p.flush();
+    assert.equal(p.relayTun.takeWritten().length, 0);
+    const got = p.cpeTun.takeWritten();
+    assert.equal(got.length, 1);
+    assert.equal(got[0]![40], 2, "ICMPv6 Packet Too Big");
+    assert.equal(Buffer.from(got[0]!).readUInt32BE(44), 1480);
+    assert.ok(got[0]!.length <= 1280);
+    assert.equal(p.cpe.counters().drops.packet_too_big, 1);
+    stopAll(p);
+  });
+
+  test("gso offsets that do not fit the packet are dropped as l4_truncated, not sent", () => {
+    const p = makePair();
+    const whole = superPacket(LAN_HOST, SERVER, 3000, 0x10);
+    p.cpeTun.injectSuper(whole, 1400, 32000);
+    p.cpeTun.injectSuper(whole, 0);
+    const udp = buildUdpPacket({ src: LAN_HOST, dst: SERVER, payload: Buffer.alloc(3000) });
+    p.cpeTun.injectSuper(udp, 1400);
+    p.flush();
+    assert.equal(p.relayTun.takeWritten().length, 0);
+    assert.equal(p.cpe.counters().drops.l4_truncated, 3);
+    stopAll(p);
   });
 });

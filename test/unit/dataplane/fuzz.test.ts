@@ -305,3 +305,90 @@ describe("data plane on hostile input (seeded; FUZZ_SEED replays)", () => {
     });
   }
 });
+
+describe("TCP super-packets on hostile input (handed over whole by the TUN: RxRing.gso)", () => {
+  /** True when the TCP checksum of an IPv6 packet (TCP right after the fixed header) verifies. */
+  function tcpChecksumOk(p: Uint8Array): boolean {
+    const len = p.length - 40;
+    return fold(onesSum(p, 40, p.length, pseudoHeaderSumV6(p, 8, 24, len, 6))) === 0xffff;
+  }
+
+  const paths = [
+    {
+      name: "LAN -> CPE TUN",
+      tun: (rig: Rig) => rig.cpeTun,
+      daemon: (rig: Rig) => rig.cpe.counters(),
+      own: [CPE_V4],
+      from: LAN_HOST,
+      to: SERVER,
+    },
+    {
+      name: "Internet -> relay TUN",
+      tun: (rig: Rig) => rig.relayTun,
+      daemon: (rig: Rig) => rig.relay.counters(),
+      own: [ANYCAST, UNICAST],
+      from: SERVER,
+      to: LAN_HOST,
+    },
+  ];
+  for (const path of paths) {
+    test(`${path.name}: a super-packet is dropped by one reason, or leaves as whole segments`, () => {
+      const rnd = mulberry32(SEED + 41 + path.name.length);
+      const r = (n: number): number => Math.floor(rnd() * n);
+      const rig = makeRig();
+      const deadline = Date.now() + SECONDS * 1000;
+      let cut = 0;
+      let dropped = 0;
+      // One super-packet per batch, so that what left can be told apart per packet.
+      for (let b = 0; b < BATCHES && Date.now() < deadline; b++) {
+        const payload = Buffer.from(Array.from({ length: 1 + r(9000) }, () => r(256)));
+        const good = buildTcpPacket({
+          src: path.from,
+          dst: path.to,
+          seq: r(0x100000000),
+          flags: 0x10 | (r(2) ? 0x08 : 0) | (r(4) ? 0 : 0x01) | (r(4) ? 0 : 0x80),
+          payload,
+        });
+        const pkt = rnd() < 0.5 ? mutate(good, rnd) : good;
+        const mss = rnd() < 0.8 ? 1 + r(1500) : r(0x10000);
+        const th = rnd() < 0.9 ? 40 : r(0x8000);
+        const before = path.daemon(rig);
+        path.tun(rig).injectSuper(pkt, mss, th);
+        assert.equal(path.tun(rig).flush(), 1);
+        const after = path.daemon(rig);
+        const dOut = (after.traffic.out_packets ?? 0) - (before.traffic.out_packets ?? 0);
+        const dDrops =
+          Object.values(after.drops).reduce((a, c) => a + c, 0) -
+          Object.values(before.drops).reduce((a, c) => a + c, 0);
+        const wire = rig.wire.splice(0);
+        if (dDrops > 0) {
+          assert.equal(dDrops, 1, `batch ${b}: one packet, one drop (seed ${SEED})`);
+          assert.equal(dOut + wire.length, 0, `batch ${b}: dropped and sent`);
+          dropped++;
+        } else {
+          assert.ok(
+            wire.length >= 1 && dOut === wire.length,
+            `batch ${b}: ${dOut} / ${wire.length}`,
+          );
+          const hl = th + (pkt[th + 12]! >>> 4) * 4; // headers: every segment has them
+          let carried = 0;
+          for (const w of wire) {
+            rig.wire.push(w);
+            checkWire(rig, path.own, `${path.name}, segment`);
+            const s6 = w.subarray(20);
+            assert.ok(s6.length - hl >= 1 && s6.length - hl <= mss, `batch ${b}: segment size`);
+            if (th === 40) assert.ok(tcpChecksumOk(s6), `batch ${b}: segment checksum`);
+            carried += s6.length - hl;
+          }
+          assert.equal(carried, pkt.length - hl, `batch ${b}: the payload, once`);
+          cut++;
+        }
+        checkTun(rig.cpeTun, `${path.name}, CPE TUN`, path.name.startsWith("LAN"));
+        checkTun(rig.relayTun, `${path.name}, relay TUN`, path.name.startsWith("Internet"));
+      }
+      assert.ok(cut > 100 && dropped > 100, `not vacuous: ${cut} cut, ${dropped} dropped`);
+      rig.cpe.stop();
+      rig.relay.stop();
+    });
+  }
+});

@@ -99,6 +99,19 @@ test("CPE outbound (translate + encapsulate): no allocation per packet", () => {
   assert.ok(g >= 0 && g < LIMIT, `heap grew ${g} bytes (-1: collected garbage)`);
 });
 
+test("CPE outbound, TCP super-packets handed over whole (gso): no allocation per packet", () => {
+  const path = new CpeOutboundPath(new DataplaneCounters());
+  const r = ring(tcp("2001:db8:6440:2::100", "3fff:100::1"), 20);
+  const gso = new Int32Array(BATCH).fill((40 << 16) | 400); // 1000 bytes: segments of 400
+  const g = growth(() => {
+    r.reset();
+    path.processBatch(cpeState, r.bufs, r.sizes, BATCH, 0, gso);
+    assert.equal(path.toWire.count, BATCH);
+    assert.equal(path.toWire.packets, 3 * BATCH);
+  }, ROUNDS);
+  assert.ok(g >= 0 && g < LIMIT, `heap grew ${g} bytes (-1: collected garbage)`);
+});
+
 test("CPE inbound (decapsulate + translate): no allocation per packet", () => {
   const path = new CpeInboundPath(new DataplaneCounters());
   const r = ring(

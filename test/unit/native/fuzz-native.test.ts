@@ -141,13 +141,17 @@ test(
       assert.ok(figure(out, /raw reads: (\d+) datagrams/) > 0, out);
       assert.ok(figure(out, /raw reads: \d+ datagrams, (\d+) truncated/) > 0, out);
       assert.ok(figure(out, /truncated \(size 0\), (\d+) TCP checksums completed/) > 0, out);
+      const cut = /gso send: (\d+) super-packets cut into (\d+) segments, (\d+) refused/.exec(out);
+      assert.ok(cut, `gso send line not in:\n${out}`);
+      assert.ok(Number(cut[1]) > 0 && Number(cut[2]) > Number(cut[1]) && Number(cut[3]) > 0, out);
       for (const mode of ["readv", "io_uring[^)]*"]) {
         const line = new RegExp(
-          `tun reads \\(${mode}\\): \\d+ reads \\((\\d+) hostile\\), \\d+ packets out, (\\d+) as expected, \\d+ from hostile reads, (\\d+) super-packets cut`,
+          `tun reads \\(${mode}\\): \\d+ reads \\((\\d+) hostile\\), \\d+ packets out, (\\d+) as expected, \\d+ from hostile reads, (\\d+) super-packets cut, \\d+ dropped, (\\d+) handed over whole and cut on send`,
         );
         const m = line.exec(out);
         assert.ok(m, `${line} not in:\n${out}`);
         assert.ok(Number(m[1]) > 0 && Number(m[2]) > 0 && Number(m[3]) > 0, out);
+        assert.ok(Number(m[4]) > 0, `no super-packet handed over whole:\n${out}`);
       }
     }
   },
