@@ -1285,9 +1285,9 @@ static uint8_t *packet_at(napi_env env, napi_value bufs, int32_t i, int32_t off,
 
 /* IPv6 + extension + TCP header bytes a super-packet may have to be handed over whole. */
 #define SEG_HDR_MAX 192
-/* Ring slots a batch reads into while super-packets come whole (drain_tun_vnet): 8 of them hold
- * ~290 segments, and keep the ring's resident memory at 8 x 64 KiB. */
-#define WHOLE_SLOTS 8
+/* Ring slots a batch reads into while super-packets come whole (drain_tun_vnet): 4 of them hold
+ * ~145 segments, and keep the ring's resident memory at 4 x 64 KiB. */
+#define WHOLE_SLOTS 4
 #define SEG_SCRATCH (20 + SEG_HDR_MAX)
 /* dataplane/outbound-core.ts IPV4_ID_STEP: odd, and not 1 (GRO would merge the segments). */
 #define IPV4_ID_STEP 0x9e37
