@@ -35,6 +35,7 @@ import {
   type NsProcess,
 } from "../support/netns.js";
 import { readCounters, type Counters } from "../support/dataplane-harness.js";
+import { formatTargets, targetVerdicts } from "../support/bench-targets.js";
 import { batchingFigures, type BatchingFigures } from "../support/bench-batching.js";
 import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
 import { parseBenchNapi, threadNapi, vethNames, type BenchNapi } from "../support/bench-napi.js";
@@ -742,7 +743,16 @@ async function main(): Promise<number> {
         .map(([k, v]) => `${k} ${fmt(v)}`)
         .join(", ")})`,
   );
-  process.stdout.write(lines.join("\n") + "\n" + JSON.stringify(out) + "\n");
+  const targets = targetVerdicts({
+    tcpOursTayga: out.ratio_tcp_ours_tayga,
+    udp64OursTayga: out.ratio_pps_ours_tayga,
+    cpuUs: ours.cpuUsPerPacket,
+    ownUs: out.cpu_own_us_per_packet["6to4-pmt"] ?? {},
+    rssMb: ours.rssMb,
+    anonMb: ours.anonMb,
+  });
+  lines.push(formatTargets(targets));
+  process.stdout.write(lines.join("\n") + "\n" + JSON.stringify({ ...out, targets }) + "\n");
   return 0;
 }
 
