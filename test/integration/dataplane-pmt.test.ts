@@ -69,74 +69,71 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
     assert.ok(afterC.traffic.translated! > before.traffic.translated!, "relay translated packets");
   });
 
-  test("iperf3 TCP transfer LAN -> server", { skip: toolSkipReason("iperf3") }, async () => {
+  /**
+   * iperf3 for 2 s between the LAN host and the server (`extra`: e.g. "-R" for server -> LAN):
+   * the bytes the receiving kernel counted, and both daemons' counters before and after.
+   */
+  async function iperf3Run(
+    port: number,
+    extra: string[],
+  ): Promise<{ bytes: number; cpe: [Counters, Counters]; relay: [Counters, Counters] }> {
     const c = lab.t.cpes[0]!;
     const cpe0 = await readCounters(reg, lab.cpes[0]!);
     const relay0 = await readCounters(reg, lab.relays[0]!);
-    const srv = reg.spawn(lab.t.inet, ["iperf3", "-s", "-1", "-B", LAB_SERVER, "-p", "5201"]);
+    const srv = reg.spawn(lab.t.inet, ["iperf3", "-s", "-1", "-B", LAB_SERVER, "-p", `${port}`]);
     await new Promise((r) => setTimeout(r, 300));
     const cl = await reg.execAsync(
       c.lanNs,
-      ["iperf3", "-6", "-c", LAB_SERVER, "-p", "5201", "-t", "2", "-J"],
+      ["iperf3", "-6", "-c", LAB_SERVER, "-p", `${port}`, "-t", "2", ...extra, "-J"],
       20000,
     );
     await reg.stop(srv, 3000);
     assert.equal(cl.code, 0, cl.stdout.slice(-500));
-    const j = JSON.parse(cl.stdout) as {
-      end: { sum_received: { bytes: number; bits_per_second: number } };
-    };
-    assert.ok(j.end.sum_received.bytes > 1_000_000, `received ${j.end.sum_received.bytes} bytes`);
-    // TCP offload over the TUNs (native "TUN offload"): the CPE cut the LAN host's super-packets
-    // into segments, the relay wrote the server's segments as super-packets.
+    const j = JSON.parse(cl.stdout) as { end: { sum_received: { bytes: number } } };
     const cpe1 = await readCounters(reg, lab.cpes[0]!);
     const relay1 = await readCounters(reg, lab.relays[0]!);
-    const delta = (a: Counters, b: Counters, k: string): number =>
-      (b.offload?.[k] ?? 0) - (a.offload?.[k] ?? 0);
-    assert.ok(delta(cpe0, cpe1, "super_packets_read") > 0, JSON.stringify(cpe1.offload));
+    return { bytes: j.end.sum_received.bytes, cpe: [cpe0, cpe1], relay: [relay0, relay1] };
+  }
+
+  const delta = ([a, b]: [Counters, Counters], k: string): number =>
+    (b.offload?.[k] ?? 0) - (a.offload?.[k] ?? 0);
+
+  test("iperf3 TCP transfer LAN -> server", { skip: toolSkipReason("iperf3") }, async () => {
+    const { bytes, cpe, relay } = await iperf3Run(5201, []);
+    assert.ok(bytes > 1_000_000, `received ${bytes} bytes`);
+    // TCP offload over the TUNs (native "TUN offload"): the CPE took the LAN host's
+    // super-packets whole and cut them while sending, the relay wrote the server's segments as
+    // super-packets.
+    assert.ok(delta(cpe, "super_packets_read") > 0, JSON.stringify(cpe[1].offload));
     assert.ok(
-      delta(cpe0, cpe1, "segments_cut") > delta(cpe0, cpe1, "super_packets_read"),
-      JSON.stringify(cpe1.offload),
+      delta(cpe, "segments_cut") > delta(cpe, "super_packets_read"),
+      JSON.stringify(cpe[1].offload),
     );
-    assert.ok(delta(relay0, relay1, "super_packets_written") > 0, JSON.stringify(relay1.offload));
+    assert.ok(delta(relay, "super_packets_written") > 0, JSON.stringify(relay[1].offload));
     assert.ok(
-      delta(relay0, relay1, "packets_coalesced") > delta(relay0, relay1, "super_packets_written"),
-      JSON.stringify(relay1.offload),
+      delta(relay, "packets_coalesced") > delta(relay, "super_packets_written"),
+      JSON.stringify(relay[1].offload),
     );
-    assert.equal(delta(cpe0, cpe1, "dropped") + delta(relay0, relay1, "dropped"), 0);
+    assert.equal(delta(cpe, "dropped") + delta(relay, "dropped"), 0);
   });
 
   test(
     "iperf3 TCP transfer server -> LAN: the relay translates the server's super-packets once and cuts them while sending",
     { skip: toolSkipReason("iperf3") },
     async () => {
-      const c = lab.t.cpes[0]!;
-      const cpe0 = await readCounters(reg, lab.cpes[0]!);
-      const relay0 = await readCounters(reg, lab.relays[0]!);
-      const srv = reg.spawn(lab.t.inet, ["iperf3", "-s", "-1", "-B", LAB_SERVER, "-p", "5202"]);
-      await new Promise((r) => setTimeout(r, 300));
-      const cl = await reg.execAsync(
-        c.lanNs,
-        ["iperf3", "-6", "-c", LAB_SERVER, "-p", "5202", "-t", "2", "-R", "-J"],
-        20000,
-      );
-      await reg.stop(srv, 3000);
-      assert.equal(cl.code, 0, cl.stdout.slice(-500));
-      const j = JSON.parse(cl.stdout) as { end: { sum_received: { bytes: number } } };
+      const { bytes, cpe, relay } = await iperf3Run(5202, ["-R"]);
       // Counted by the LAN host's kernel, which verified every segment's checksum.
-      assert.ok(j.end.sum_received.bytes > 1_000_000, `received ${j.end.sum_received.bytes} bytes`);
-      const cpe1 = await readCounters(reg, lab.cpes[0]!);
-      const relay1 = await readCounters(reg, lab.relays[0]!);
-      const delta = (a: Counters, b: Counters, k: string): number =>
-        (b.offload?.[k] ?? 0) - (a.offload?.[k] ?? 0);
-      assert.ok(delta(relay0, relay1, "super_packets_read") > 0, JSON.stringify(relay1.offload));
+      assert.ok(bytes > 1_000_000, `received ${bytes} bytes`);
+      assert.ok(delta(relay, "super_packets_read") > 0, JSON.stringify(relay[1].offload));
       assert.ok(
-        delta(relay0, relay1, "segments_cut") > delta(relay0, relay1, "super_packets_read"),
-        JSON.stringify(relay1.offload),
+        delta(relay, "segments_cut") > delta(relay, "super_packets_read"),
+        JSON.stringify(relay[1].offload),
       );
-      const out = (relay1.traffic.out_packets ?? 0) - (relay0.traffic.out_packets ?? 0);
-      assert.ok(out >= delta(relay0, relay1, "segments_cut"), `${out} packets sent by the relay`);
-      assert.equal((relay1.drops.tx_error ?? 0) - (relay0.drops.tx_error ?? 0), 0, "tx errors");
-      assert.ok(delta(cpe0, cpe1, "super_packets_written") > 0, JSON.stringify(cpe1.offload));
+      const [r0, r1] = relay;
+      const out = (r1.traffic.out_packets ?? 0) - (r0.traffic.out_packets ?? 0);
+      assert.ok(out >= delta(relay, "segments_cut"), `${out} packets sent by the relay`);
+      assert.equal((r1.drops.tx_error ?? 0) - (r0.drops.tx_error ?? 0), 0, "tx errors");
+      assert.ok(delta(cpe, "super_packets_written") > 0, JSON.stringify(cpe[1].offload));
     },
   );
 
