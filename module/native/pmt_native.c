@@ -1294,6 +1294,7 @@ static uint8_t *packet_at(napi_env env, napi_value bufs, int32_t i, int32_t off,
 
 typedef struct {
   int th, hl, mss, segs;
+  uint64_t addr_sum; /* the pseudo-header's addresses, the same in every segment */
 } gso_send_t;
 
 /* Whether the IPv6 packet q (len bytes) with info (th << 16 | mss) can be cut; fills g. */
@@ -1309,6 +1310,7 @@ static int gso_info_ok(const uint8_t *q, int32_t len, int32_t info, gso_send_t *
   g->hl = hl;
   g->mss = mss;
   g->segs = (len - hl + mss - 1) / mss;
+  g->addr_sum = csum_add(0, q + 8, 32);
   return 1;
 }
 
@@ -1331,8 +1333,9 @@ static int gso_send_seg(uint8_t *h, const uint8_t *p, int32_t len, const gso_sen
   if (pos + seg < pay) q[th + 13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
   if (k != 0) q[th + 13] &= (uint8_t)~TCP_CWR;
   q[th + 16] = q[th + 17] = 0;
-  uint32_t tl = (uint32_t)(hl - th + seg);
-  uint64_t sum = csum_add(pseudo6(q, tl, 6), q + th, (size_t)(hl - th));
+  uint8_t tail[8] = {0, 0, 0, 0, 0, 0, 0, 6}; /* pseudo-header: upper-layer length, TCP */
+  wr32(tail, (uint32_t)(hl - th + seg));
+  uint64_t sum = csum_add(csum_add(g->addr_sum, tail, 8), q + th, (size_t)(hl - th));
   uint16_t c = (uint16_t)~csum_fold(csum_add(sum, p + 20 + hl + pos, (size_t)seg));
   memcpy(q + th + 16, &c, 2);
   return seg;
@@ -1376,7 +1379,7 @@ static napi_value send_raw4(napi_env env, napi_callback_info info) {
   int sent = 0;
   int i = 0;
   int k = 0; /* next segment of entry i when it is a super-packet being cut (g, cut) */
-  gso_send_t g = {0, 0, 0, 0};
+  gso_send_t g = {0, 0, 0, 0, 0};
   uint8_t *cut = NULL;
   int stop = 0;
   while (i < count && !stop) {

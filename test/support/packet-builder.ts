@@ -6,7 +6,7 @@
  */
 import { parseIpv4 } from "../../module/addr/ipv4.js";
 import { parseIpv6 } from "../../module/addr/ipv6.js";
-import { fold, onesSum } from "../../module/codec/checksum.js";
+import { fold, onesSum, pseudoHeaderSumV6 } from "../../module/codec/checksum.js";
 import {
   IPPROTO_DSTOPTS,
   IPPROTO_FRAGMENT,
@@ -289,4 +289,13 @@ export function buildIpv4UdpPacket(s: Ipv4UdpSpec): Buffer {
   if (c === 0) c = 0xffff;
   out.writeUInt16BE(c, u + 6);
   return out;
+}
+
+/**
+ * True when the upper-layer checksum (TCP, UDP, ICMPv6) of an IPv6 packet whose upper layer
+ * follows the fixed header verifies; `nextHeader` defaults to the packet's own.
+ */
+export function upperChecksumOk(pkt: Uint8Array, nextHeader = pkt[6]!): boolean {
+  const sum = pseudoHeaderSumV6(pkt, 8, 24, pkt.length - 40, nextHeader);
+  return fold(onesSum(pkt, 40, pkt.length, sum)) === 0xffff;
 }

@@ -15,7 +15,6 @@ import { parseIpv4Prefix } from "../../../module/addr/ipv4.js";
 import { formatIpv6, parseIpv6Prefix } from "../../../module/addr/ipv6.js";
 import { createPmtMapping } from "../../../module/addr/pmt-mapping.js";
 import { silentLogger } from "../../../module/cli/log.js";
-import { fold, onesSum, pseudoHeaderSumV6 } from "../../../module/codec/checksum.js";
 import { CpeDaemon } from "../../../module/dataplane/cpe-daemon.js";
 import {
   createCpeForwardingState,
@@ -31,6 +30,7 @@ import {
   buildIpv6Packet,
   buildTcpPacket,
   buildUdpPacket,
+  upperChecksumOk,
   writeUpperChecksum,
 } from "../../support/packet-builder.js";
 
@@ -110,13 +110,6 @@ function makePair(
 function stopAll(p: Pair): void {
   p.cpe.stop();
   for (const r of p.relays) r.stop();
-}
-
-/** True when the UDP/ICMPv6 checksum of an IPv6 packet (no extension headers) verifies. */
-function upperChecksumOk(pkt: Uint8Array): boolean {
-  const len = pkt.length - 40;
-  const sum = pseudoHeaderSumV6(pkt, 8, 24, len, pkt[6]!);
-  return fold(onesSum(pkt, 40, pkt.length, sum)) === 0xffff;
 }
 
 function src(pkt: Uint8Array): string {

@@ -17,7 +17,6 @@ import { parseIpv4Prefix } from "../../../module/addr/ipv4.js";
 import { parseIpv6Prefix } from "../../../module/addr/ipv6.js";
 import { createPmtMapping } from "../../../module/addr/pmt-mapping.js";
 import { silentLogger } from "../../../module/cli/log.js";
-import { fold, onesSum, pseudoHeaderSumV6 } from "../../../module/codec/checksum.js";
 import { CpeDaemon } from "../../../module/dataplane/cpe-daemon.js";
 import {
   createCpeForwardingState,
@@ -32,6 +31,7 @@ import {
   buildTcpPacket,
   buildUdpPacket,
   encapsulate6to4,
+  upperChecksumOk,
 } from "../../support/packet-builder.js";
 import { mulberry32 } from "../../support/prng.js";
 
@@ -185,12 +185,6 @@ function wellFormedIpv6(p: Uint8Array): boolean {
   return p.length >= 40 && p[0]! >> 4 === 6 && 40 + ((p[4]! << 8) | p[5]!) === p.length;
 }
 
-/** ICMPv6 (no extension headers) whose checksum verifies. */
-function icmpv6ChecksumOk(p: Uint8Array): boolean {
-  const len = p.length - 40;
-  return fold(onesSum(p, 40, p.length, pseudoHeaderSumV6(p, 8, 24, len, 58))) === 0xffff;
-}
-
 function checkWire(rig: Rig, own: readonly number[], what: string): void {
   for (const pkt of rig.wire) {
     const v = new DataView(pkt.buffer, pkt.byteOffset, pkt.byteLength);
@@ -215,7 +209,7 @@ function checkTun(tun: MemoryTun, what: string, generated: boolean): number {
     assert.ok(wellFormedIpv6(p), `${what}: IPv6 of the length its header says`);
     if (generated) {
       assert.ok(p[6] === 58 && p[40]! < 128, `${what}: only ICMPv6 errors come back`);
-      assert.ok(icmpv6ChecksumOk(p), `${what}: ICMPv6 error checksum`);
+      assert.ok(upperChecksumOk(p, 58), `${what}: ICMPv6 error checksum`);
     }
   }
   return out.length;
@@ -307,12 +301,6 @@ describe("data plane on hostile input (seeded; FUZZ_SEED replays)", () => {
 });
 
 describe("TCP super-packets on hostile input (handed over whole by the TUN: RxRing.gso)", () => {
-  /** True when the TCP checksum of an IPv6 packet (TCP right after the fixed header) verifies. */
-  function tcpChecksumOk(p: Uint8Array): boolean {
-    const len = p.length - 40;
-    return fold(onesSum(p, 40, p.length, pseudoHeaderSumV6(p, 8, 24, len, 6))) === 0xffff;
-  }
-
   const paths = [
     {
       name: "LAN -> CPE TUN",
@@ -377,7 +365,7 @@ describe("TCP super-packets on hostile input (handed over whole by the TUN: RxRi
             checkWire(rig, path.own, `${path.name}, segment`);
             const s6 = w.subarray(20);
             assert.ok(s6.length - hl >= 1 && s6.length - hl <= mss, `batch ${b}: segment size`);
-            if (th === 40) assert.ok(tcpChecksumOk(s6), `batch ${b}: segment checksum`);
+            if (th === 40) assert.ok(upperChecksumOk(s6, 6), `batch ${b}: segment checksum`);
             carried += s6.length - hl;
           }
           assert.equal(carried, pkt.length - hl, `batch ${b}: the payload, once`);
