@@ -43,6 +43,14 @@ export const DROP_ENCAP_SRC_INVALID = 32; // RFC 3964 §5.1
 export const DROP_TX_ERROR = 33;
 export const DROP_NOT_IPV6 = 34; // TUN delivered something that is not IPv6
 export const DROP_6TO4_DST_MISMATCH = 35; // RFC 3964 §5.2: 2002:V4ADDR destination != outer IPv4 destination
+/**
+ * Read from the TUN with a multicast destination of interface or link scope (ff01::, ff02::, and
+ * the reserved ff00::): the kernel's own link-local control traffic on the tunnel interface, such
+ * as the MLD reports it sends from :: into every new TUN (RFC 3810 §5.2.13). Never tunnelled:
+ * 6to4 assumes unicast only (RFC 3056 §6), and RFC 3964 §5.3.2 bars ff00::/8 on the wire.
+ * Other multicast from the TUN stays `ipv6_dst_invalid` (CPE) or `no_route` (relay).
+ */
+export const DROP_LINK_SCOPE_MULTICAST = 36;
 
 /** Names, indexed by reason; used by counters, status and metrics. */
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -82,6 +90,7 @@ export const DROP_REASON_NAMES: readonly string[] = [
   "tx_error",
   "not_ipv6",
   "6to4_dst_mismatch",
+  "link_scope_multicast",
 ];
 
 export type DropReason = number;

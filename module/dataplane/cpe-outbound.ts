@@ -4,6 +4,8 @@
  * Outbound flow (per packet of a TUN read batch; the packet sits at buf[HEADROOM_BYTES, +len)):
  *  1. Forwarding off (no WAN address, 6to4 disabled: RFC 7526 §5) -> drop `no_route`.
  *  2. IPv6 sanity: at least 40 bytes, version 6, payload length matching what the TUN gave.
+ *     A multicast destination of interface or link scope (the kernel's own MLD reports on the
+ *     TUN) -> drop `link_scope_multicast`.
  *  3. Hop limit (RFC 4213 §3.3): a packet that would leave with hop limit 0 -> ICMPv6 Time
  *     Exceeded to its source, drop. The decrement itself is `state.hopLimitDecrement` (see
  *     forwarding-state.ts: on Linux the kernel has already done it when routing into the TUN).

@@ -2,8 +2,9 @@
  * What the two TUN -> protocol 41 paths (CPE outbound, relay return path) have in common: their
  * reusable batches and ICMP error pool, and the steps that do not depend on who we are:
  *  - `beginBatch`: clear the outputs, follow a changed ICMP rate limit, count the batch.
- *  - `checkIpv6` (steps 2-4 of both flows): IPv6 sanity, hop limit (RFC 4213 §3.3, Time Exceeded),
- *    tunnel MTU (RFC 4213 §3.2.1, Packet Too Big), errors rate-limited (RFC 4443 §2.4 (f)).
+ *  - `checkIpv6` (steps 2-4 of both flows): IPv6 sanity, the kernel's own link-scope multicast
+ *    on the TUN (`link_scope_multicast`), hop limit (RFC 4213 §3.3, Time Exceeded), tunnel MTU
+ *    (RFC 4213 §3.2.1, Packet Too Big), errors rate-limited (RFC 4443 §2.4 (f)).
  *  - `encapsulate` (step 8): decrement the hop limit, write the 20-byte IPv4 header into the
  *    headroom (protocol 41, DF clear: RFC 4213 §3.2.1 static MTU), queue buf[0, len + 20).
  *
@@ -12,11 +13,11 @@
  */
 import { DROP_HOP_LIMIT_EXCEEDED, DROP_IPV6_LENGTH_MISMATCH } from "../addr/drop-reason.js";
 import { DROP_IPV6_TRUNCATED, DROP_L4_TRUNCATED } from "../addr/drop-reason.js";
-import { DROP_NONE, DROP_NOT_IPV6 } from "../addr/drop-reason.js";
+import { DROP_LINK_SCOPE_MULTICAST, DROP_NONE, DROP_NOT_IPV6 } from "../addr/drop-reason.js";
 import { DROP_PACKET_TOO_BIG, DROP_TX_ERROR, type DropReason } from "../addr/drop-reason.js";
 import { ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED } from "../codec/constants.js";
 import { ICMPV6_TIME_EXCEEDED_HOP_LIMIT, IPPROTO_IPV6, IPPROTO_TCP } from "../codec/constants.js";
-import { IPV6_OFF_NEXT_HEADER } from "../codec/constants.js";
+import { IPV6_OFF_DST, IPV6_OFF_NEXT_HEADER } from "../codec/constants.js";
 import { IPV6_HEADER_BYTES, IPV6_OFF_HOP_LIMIT } from "../codec/constants.js";
 import { IPV6_OFF_PAYLOAD_LEN, IPV6_VERSION, IPV4_MIN_HEADER_BYTES } from "../codec/constants.js";
 import { writeIpv4Header } from "../codec/ipv4.js";
@@ -103,6 +104,10 @@ export class OutboundCore {
     if (buf[off]! >>> 4 !== IPV6_VERSION) return DROP_NOT_IPV6;
     const payload = (buf[off + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[off + IPV6_OFF_PAYLOAD_LEN + 1]!;
     if (payload + IPV6_HEADER_BYTES !== len) return DROP_IPV6_LENGTH_MISMATCH;
+    // The kernel's own interface- and link-scope multicast on the TUN (MLD reports from ::).
+    if (buf[off + IPV6_OFF_DST]! === 0xff && (buf[off + IPV6_OFF_DST + 1]! & 0x0f) <= 2) {
+      return DROP_LINK_SCOPE_MULTICAST;
+    }
     let wireLen = len;
     this.segments = 1;
     if (gso > 0) {

@@ -6,6 +6,8 @@
  * kernel routes the provider prefix and 2002::/16 into the TUN, RFC 6343 §4.4 item 2):
  *  1. Relay disabled -> drop `no_route`.
  *  2. IPv6 sanity: 40 bytes, version 6, payload length matching the TUN's length.
+ *     A multicast destination of interface or link scope (the kernel's own MLD reports on the
+ *     TUN) -> drop `link_scope_multicast`.
  *  3. Hop limit 0 (after `state.hopLimitDecrement`) -> Time Exceeded to the source, drop.
  *  4. MTU (RFC 4213 §3.2.1): larger than the tunnel MTU -> ICMPv6 Packet Too Big (MTU = tunnel
  *     MTU) to the Internet host, rate-limited (RFC 6343 §4.4 item 6). Checked before translation

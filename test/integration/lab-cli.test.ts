@@ -33,6 +33,10 @@ test(
     assert.match(r.stdout, /verdict: PASSED/);
     assert.match(r.stdout, /source address the server saw: 2001:db8:6440:2::100/);
     assert.match(r.stdout, /cpe counters: .*out_packets=/);
+    // A healthy run drops nothing but the kernel's own MLD reports on each new TUN.
+    for (const d of ["cpe", "relay"]) {
+      assert.match(r.stdout, new RegExp(`^${d} drops: (none|link_scope_multicast=\\d+)$`, "m"));
+    }
     for (const n of LAB_NAMESPACES)
       assert.equal(existsSync(`/run/netns/${n}`), false, `${n} removed`);
   },

@@ -422,6 +422,39 @@ describe("CPE + relay over in-memory ports", () => {
     stopAll(p);
   });
 
+  test("the kernel's own link-scope multicast on a TUN (MLD report from ::) is never tunnelled", () => {
+    const p = makePair();
+    let onWire = 0;
+    p.net.filter = () => ++onWire > 0;
+    // MLDv2 report (type 143) as Linux sends it into every new TUN: from ::, hop limit 1.
+    const mld = (dst: string): Buffer =>
+      buildIpv6Packet({
+        src: "::",
+        dst,
+        nextHeader: 58,
+        hopLimit: 1,
+        payload: Buffer.from([143, 0, 0, 0, 0, 0, 0, 0]),
+      });
+    p.cpeTun.inject(mld("ff02::16"));
+    p.cpeTun.inject(mld("ff01::1"));
+    p.relayTun.inject(mld("ff02::16"));
+    // Wider scopes from a LAN host or the Internet stay what they were: invalid, no route.
+    p.cpeTun.inject(mld("ff05::1:3"));
+    p.relayTun.inject(mld("ff0e::101"));
+    p.flush();
+    assert.equal(onWire, 0, "nothing on the IPv4 wire");
+    assert.equal(p.cpeTun.takeWritten().length, 0, "no ICMPv6 error back");
+    assert.equal(p.relayTun.takeWritten().length, 0);
+    const cd = p.cpe.counters().drops;
+    assert.equal(cd.link_scope_multicast, 2);
+    assert.equal(cd.ipv6_src_invalid, 1, "ff05:: from :: is still refused by the §5.1 checks");
+    const rd = p.relays[0]!.counters().drops;
+    assert.equal(rd.link_scope_multicast, 1);
+    assert.equal(rd.no_route, 1);
+    assert.equal(p.cpe.counters().traffic.out_packets, 0);
+    stopAll(p);
+  });
+
   test("setForwardingState swaps the snapshot: forwarding off drops as no_route", () => {
     const p = makePair();
     p.cpe.setForwardingState(createCpeForwardingState({ ownIpv4: CPE_V4, enabled: false }));
