@@ -27,20 +27,22 @@ export interface RunningLab {
   cpes: NsProcess[];
 }
 
-/** Builds the topology and starts one relay per relay namespace and one CPE per CPE spec. */
+/**
+ * Builds the topology and starts one relay per relay namespace and one CPE per CPE spec, with
+ * `command` (default: the compiled sources; the benches pass the bundle).
+ */
 export async function startLab(
   reg: NetnsRegistry,
   options: LabOptions,
   relayExtra: (i: number) => string[] = () => [],
   cpeExtra: (i: number) => string[] = () => [],
+  command: string[] = daemonCommand(),
 ): Promise<RunningLab> {
   const t = buildLabTopology(reg, options);
   const relays = t.relays.map((r, i) =>
-    spawnDaemon(reg, r.ns, daemonCommand(), labRelayArgs(r, relayExtra(i))),
+    spawnDaemon(reg, r.ns, command, labRelayArgs(r, relayExtra(i))),
   );
-  const cpes = t.cpes.map((c, i) =>
-    spawnDaemon(reg, c.ns, daemonCommand(), labCpeArgs(c, cpeExtra(i))),
-  );
+  const cpes = t.cpes.map((c, i) => spawnDaemon(reg, c.ns, command, labCpeArgs(c, cpeExtra(i))));
   for (const p of [...relays, ...cpes]) {
     if (!(await waitDaemonReady(reg, p))) {
       throw new Error(`daemon in ${p.ns} did not start:\n${p.stderr()}`);

@@ -1,0 +1,289 @@
+/**
+ * `npm run bench:soak` (root): the CPE and the relay, from the shipped bundle, in the lab
+ * topology (lan - cpe == isp == relay - inet) for SOAK_SECONDS (default 300), under rounds of
+ *   TCP upload (iperf3, 10 s), TCP download (iperf3 -R, 10 s), 64-byte UDP upload (5 s), and a
+ *   hostile burst from the carrier network to both daemons: the attack table
+ *   (support/attack-cases.ts) and random bytes behind a valid protocol-41 header;
+ * while every SOAK_SAMPLE_SECONDS (default 10) it samples each daemon's RSS and anonymous RSS
+ * (/proc/<pid>/status) and packet counters (SIGUSR1). Prints the samples, each round's
+ * throughput, the drops by reason, whether the daemons still run, and the memory verdict
+ * (support/soak.ts): anonymous RSS growth after the first round (1 MB at most = flat, as the
+ * bench's target) and its slope over the second half in MB per hour; then one JSON line.
+ * Figures, not a timed test; nothing asserts.
+ *
+ * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only,
+ * every load bounded (iperf3 -t, bursts of a fixed count), the run bounded by SOAK_SECONDS + 120 s,
+ * cleanup in finally, on the deadline and on SIGINT/SIGTERM.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import {
+  NetnsRegistry,
+  netnsSkipReason,
+  toolSkipReason,
+  type NsProcess,
+} from "../support/netns.js";
+import { readCounters, startLab, type Counters } from "../support/dataplane-harness.js";
+import { attackCases, CUSTOMER } from "../support/attack-cases.js";
+import { injectIpv4, linkMac } from "../support/frame-inject.js";
+import { encapsulate6to4 } from "../support/packet-builder.js";
+import { mulberry32 } from "../support/prng.js";
+import { memoryVerdict, parseSeconds, type MemorySample } from "../support/soak.js";
+import { LAB_ANYCAST, LAB_SERVER } from "../../module/cli/lab-topology.js";
+
+const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
+const TCP_SECONDS = 10;
+const UDP_SECONDS = 5;
+/** Copies of each attack case per burst, and random packets per burst, per daemon. */
+const ATTACK_COPIES = 5;
+const RANDOM_PACKETS = 300;
+/** Anonymous RSS growth after the first round that still counts as flat (bench-targets.ts). */
+const FLAT_MB = 1;
+
+interface Round {
+  t: number;
+  tcpUpGbps: number;
+  tcpDownGbps: number;
+  udpPps: number;
+  hostile: number;
+}
+
+function statusMb(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
+    readFileSync(`/proc/${pid}/status`, "utf8"),
+  );
+  return m === null ? NaN : Number(m[1]) / 1024;
+}
+
+/** iperf3 client run with -J; the parsed JSON, or undefined (reported) when it failed. */
+async function iperfClient(
+  reg: NetnsRegistry,
+  ns: string,
+  serverNs: string,
+  port: number,
+  args: string[],
+  seconds: number,
+): Promise<Record<string, unknown> | undefined> {
+  const srv = reg.spawn(serverNs, ["iperf3", "-s", "-1", "-B", LAB_SERVER, "-p", String(port)]);
+  await new Promise((r) => setTimeout(r, 400));
+  const r = await reg.execAsync(
+    ns,
+    ["iperf3", "-c", LAB_SERVER, "-p", String(port), "-t", String(seconds), "-J", ...args],
+    (seconds + 20) * 1000,
+  );
+  await reg.stop(srv, 3000);
+  try {
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  } catch {
+    process.stderr.write(`soak: iperf3 ${args.join(" ")} failed: ${r.stdout.slice(-300)}\n`);
+    return undefined;
+  }
+}
+
+/** Random bytes (0..1400) behind a valid outer IPv4 header (protocol 41) from CUSTOMER to `dst`. */
+function randomPackets(rand: () => number, dst: string, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const body = Buffer.alloc(Math.floor(rand() * 1401));
+    for (let j = 0; j < body.length; j++) body[j] = Math.floor(rand() * 256);
+    // Half of them look like IPv6 (version 6) so they get past the first check.
+    if (body.length > 0 && i % 2 === 0) body[0] = 0x60 | (body[0]! & 0x0f);
+    out.push(encapsulate6to4(body, CUSTOMER, dst, { df: false }));
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  const skip = netnsSkipReason() ?? toolSkipReason("iperf3") ?? toolSkipReason("python3");
+  if (skip !== undefined) {
+    process.stdout.write(`soak skipped: ${skip}\n`);
+    return 0;
+  }
+  if (!existsSync(BUNDLE)) {
+    process.stderr.write(`soak: ${BUNDLE} missing: run \`npm run build\` first\n`);
+    return 1;
+  }
+  let seconds: number;
+  let every: number;
+  try {
+    seconds = parseSeconds("SOAK_SECONDS", process.env.SOAK_SECONDS, 300, 60, 86400);
+    every = parseSeconds("SOAK_SAMPLE_SECONDS", process.env.SOAK_SAMPLE_SECONDS, 10, 1, 600);
+  } catch (e) {
+    process.stderr.write(`soak: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const reg = new NetnsRegistry();
+  const watchdog = setTimeout(
+    () => {
+      process.stderr.write(`soak: over ${seconds + 120} s, stopping\n`);
+      void reg.cleanup().then(() => process.exit(1));
+    },
+    (seconds + 120) * 1000,
+  );
+  watchdog.unref();
+  const onSignal = (): void => {
+    process.stderr.write("soak: interrupted, cleaning up\n");
+    void reg.cleanup().then(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  const samples: Record<string, MemorySample[]> = { cpe: [], relay: [] };
+  const packets: { t: number; cpe: number; relay: number }[] = [];
+  const rounds: Round[] = [];
+  let last: Record<string, Counters> = {};
+  let alive: Record<string, boolean> = {};
+  try {
+    const lab = await startLab(
+      reg,
+      { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 },
+      () => [],
+      () => [],
+      [process.execPath, BUNDLE],
+    );
+    const procs: Record<string, NsProcess> = { cpe: lab.cpes[0]!, relay: lab.relays[0]! };
+    const lanNs = lab.t.cpes[0]!.lanNs;
+    const macs = {
+      cpe: linkMac(reg, lab.t.cpes[0]!.ns, "wan0"),
+      relay: linkMac(reg, lab.t.relays[0]!.ns, "wan0"),
+    };
+    const t0 = Date.now();
+    const now = (): number => (Date.now() - t0) / 1000;
+    const sample = async (): Promise<void> => {
+      const t = now();
+      const row = { t, cpe: 0, relay: 0 };
+      for (const [k, p] of Object.entries(procs)) {
+        if (p.hasExited()) continue;
+        samples[k]!.push({
+          t,
+          rssMb: statusMb(p.pid, "VmRSS"),
+          anonMb: statusMb(p.pid, "RssAnon"),
+        });
+        const c = await readCounters(reg, p);
+        last[k] = c;
+        row[k as "cpe" | "relay"] = (c.traffic.in_packets ?? 0) + (c.traffic.out_packets ?? 0);
+      }
+      packets.push(row);
+    };
+    await sample();
+    let stop = false;
+    const sampler = (async () => {
+      while (!stop) {
+        await new Promise((r) => setTimeout(r, every * 1000));
+        if (!stop) await sample();
+      }
+    })();
+    const rand = mulberry32(0x50a4);
+    const roundSeconds = 2 * TCP_SECONDS + UDP_SECONDS + 10;
+    let port = 5400;
+    while (
+      now() + roundSeconds <= seconds &&
+      !procs.cpe!.hasExited() &&
+      !procs.relay!.hasExited()
+    ) {
+      const up = await iperfClient(reg, lanNs, lab.t.inet, port++, [], TCP_SECONDS);
+      const down = await iperfClient(reg, lanNs, lab.t.inet, port++, ["-R"], TCP_SECONDS);
+      const udp = await iperfClient(
+        reg,
+        lanNs,
+        lab.t.inet,
+        port++,
+        ["-u", "-l", "64", "-b", "0"],
+        UDP_SECONDS,
+      );
+      let hostile = 0;
+      for (const target of ["relay", "cpe"] as const) {
+        const dst = target === "relay" ? LAB_ANYCAST : "100.64.0.2";
+        const list = attackCases()
+          .filter((c) => c.target === target)
+          .flatMap((c) => Array.from({ length: ATTACK_COPIES }, () => c.packet));
+        list.push(...randomPackets(rand, dst, RANDOM_PACKETS));
+        await injectIpv4(reg, lab.t.isp, `${target}0`, macs[target], list);
+        hostile += list.length;
+      }
+      const gbps = (j: Record<string, unknown> | undefined): number => {
+        const end = j?.end as { sum_received?: { bits_per_second: number } } | undefined;
+        return (end?.sum_received?.bits_per_second ?? 0) / 1e9;
+      };
+      const udpEnd = (udp?.end as { sum?: { packets: number; lost_packets: number } })?.sum;
+      rounds.push({
+        t: now(),
+        tcpUpGbps: gbps(up),
+        tcpDownGbps: gbps(down),
+        udpPps: udpEnd === undefined ? 0 : (udpEnd.packets - udpEnd.lost_packets) / UDP_SECONDS,
+        hostile,
+      });
+      if (port > 5900) port = 5400;
+    }
+    stop = true;
+    await sampler;
+    await sample();
+    alive = { cpe: !procs.cpe!.hasExited(), relay: !procs.relay!.hasExited() };
+  } finally {
+    await reg.cleanup();
+  }
+  clearTimeout(watchdog);
+
+  const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : "-");
+  const lines: string[] = [];
+  lines.push("t s     cpe packets  RSS MB  anon MB   relay packets  RSS MB  anon MB");
+  const byT = new Map(packets.map((p) => [p.t, p]));
+  for (const s of samples.cpe!) {
+    const r = samples.relay!.find((x) => x.t === s.t);
+    const p = byT.get(s.t);
+    lines.push(
+      `${f(s.t, 0).padStart(5)}  ${String(p?.cpe ?? "-").padStart(12)}  ${f(s.rssMb).padStart(6)}  ${f(s.anonMb).padStart(7)}   ${String(p?.relay ?? "-").padStart(13)}  ${f(r?.rssMb ?? NaN).padStart(6)}  ${f(r?.anonMb ?? NaN).padStart(7)}`,
+    );
+  }
+  lines.push("round  end s  TCP up Gbit/s  TCP down Gbit/s  UDP64 pps  hostile packets");
+  rounds.forEach((r, i) =>
+    lines.push(
+      `${String(i + 1).padStart(5)}  ${f(r.t, 0).padStart(5)}  ${f(r.tcpUpGbps, 3).padStart(13)}  ${f(r.tcpDownGbps, 3).padStart(15)}  ${f(r.udpPps, 0).padStart(9)}  ${String(r.hostile).padStart(15)}`,
+    ),
+  );
+  const drops: Record<string, Record<string, number>> = {};
+  for (const k of ["cpe", "relay"]) {
+    drops[k] = Object.fromEntries(Object.entries(last[k]?.drops ?? {}).filter(([, v]) => v !== 0));
+    lines.push(
+      `${k} drops: ${
+        Object.entries(drops[k]!)
+          .map(([r, v]) => `${r}=${v}`)
+          .join(" ") || "none"
+      }`,
+    );
+  }
+  // The first round is the warm-up: V8 compiles the hot paths, the rings fill once.
+  const warmup = rounds[0]?.t ?? 0;
+  const verdicts: Record<string, ReturnType<typeof memoryVerdict> | undefined> = {};
+  for (const k of ["cpe", "relay"]) {
+    const s = samples[k]!;
+    verdicts[k] = s.length > 0 ? memoryVerdict(s, warmup, FLAT_MB) : undefined;
+    const v = verdicts[k];
+    lines.push(
+      v === undefined
+        ? `${k}: no samples`
+        : `${k}: still running ${alive[k] ? "yes" : "NO"}; anon RSS ${f(v.anonAfterWarmupMb)} -> ${f(v.anonEndMb)} MB after the first round (growth ${f(v.growthMb, 2)} MB, ${v.flat ? "flat" : "GROWING"}: limit ${FLAT_MB} MB), slope over the second half ${f(v.slopeMbPerHour, 2)} MB/h, RSS peak ${f(v.rssMaxMb)} MB`,
+    );
+  }
+  const out = {
+    seconds,
+    rounds: rounds.length,
+    hostile_packets: rounds.reduce((a, r) => a + r.hostile, 0),
+    alive,
+    memory: verdicts,
+    drops,
+    tcp_up_gbps: rounds.map((r) => r.tcpUpGbps),
+    tcp_down_gbps: rounds.map((r) => r.tcpDownGbps),
+    udp64_pps: rounds.map((r) => r.udpPps),
+  };
+  process.stdout.write(lines.join("\n") + "\n" + JSON.stringify(out) + "\n");
+  return alive.cpe && alive.relay ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`soak failed: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,94 @@
+/**
+ * Pure pieces of the soak benchmark (test/bench/soak.bench.ts): its settings, and what a series
+ * of memory samples of a long-running daemon says about growth. Unit-tested in
+ * test/unit/support/soak.test.ts.
+ */
+
+/**
+ * A whole number of seconds from the environment variable `name` (`raw` its value, unset ->
+ * `def`) within [min, max]; otherwise throws one line naming the variable and what it expects.
+ */
+export function parseSeconds(
+  name: string,
+  raw: string | undefined,
+  def: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined || raw === "") return def;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new Error(`${name}: expected whole seconds ${min}..${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+/** One sample of a daemon's memory, `t` seconds into the soak. */
+export interface MemorySample {
+  t: number;
+  rssMb: number;
+  anonMb: number;
+}
+
+/** Least-squares slope of v over t (per unit of t); NaN with fewer than two distinct t. */
+export function slope(points: readonly { t: number; v: number }[]): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  let st = 0;
+  let sv = 0;
+  for (const p of points) {
+    st += p.t;
+    sv += p.v;
+  }
+  const mt = st / n;
+  const mv = sv / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.t - mt) * (p.v - mv);
+    den += (p.t - mt) * (p.t - mt);
+  }
+  return den === 0 ? NaN : num / den;
+}
+
+export interface MemoryVerdict {
+  /** Anonymous RSS at the first sample after the warm-up, and at the last, MB. */
+  anonAfterWarmupMb: number;
+  anonEndMb: number;
+  /** anonEnd - anonAfterWarmup, MB. */
+  growthMb: number;
+  /** Least-squares slope of anonymous RSS over the second half of the samples, MB per hour. */
+  slopeMbPerHour: number;
+  /** Highest RSS seen, MB. */
+  rssMaxMb: number;
+  /** growth within `limitMb` (anonymous memory that does not keep growing = no leak). */
+  flat: boolean;
+}
+
+/**
+ * What the samples (in time order) say: growth of anonymous RSS (heap and buffers; the node
+ * binary's pages are file-backed and only show what code has run) from the first sample at or
+ * after `warmupS` to the last, the slope over the second half, and the RSS peak. `flat` when the
+ * growth is at most `limitMb` (the bench's 1 MB, support/bench-targets.ts).
+ */
+export function memoryVerdict(
+  samples: readonly MemorySample[],
+  warmupS: number,
+  limitMb: number,
+): MemoryVerdict {
+  if (samples.length === 0) throw new Error("memoryVerdict: no samples");
+  const after = samples.filter((s) => s.t >= warmupS);
+  const from = after.length > 0 ? after[0]! : samples[samples.length - 1]!;
+  const last = samples[samples.length - 1]!;
+  const half = samples.slice(Math.floor(samples.length / 2));
+  const perS = slope(half.map((s) => ({ t: s.t, v: s.anonMb })));
+  const growthMb = last.anonMb - from.anonMb;
+  return {
+    anonAfterWarmupMb: from.anonMb,
+    anonEndMb: last.anonMb,
+    growthMb,
+    slopeMbPerHour: perS * 3600,
+    rssMaxMb: Math.max(...samples.map((s) => s.rssMb)),
+    flat: growthMb <= limitMb,
+  };
+}
