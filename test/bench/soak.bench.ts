@@ -262,7 +262,7 @@ async function main(): Promise<number> {
     lines.push(
       v === undefined
         ? `${k}: no samples`
-        : `${k}: still running ${alive[k] ? "yes" : "NO"}; anon RSS ${f(v.anonAfterWarmupMb)} -> ${f(v.anonEndMb)} MB after the first round (growth ${f(v.growthMb, 2)} MB, ${v.flat ? "flat" : "GROWING"}: limit ${FLAT_MB} MB), slope over the second half ${f(v.slopeMbPerHour, 2)} MB/h, RSS peak ${f(v.rssMaxMb)} MB`,
+        : `${k}: still running ${alive[k] ? "yes" : "NO"}; anon RSS ${f(v.anonAfterWarmupMb)} -> ${f(v.anonEndMb)} MB after the first round (between ${f(v.anonMinMb)} and ${f(v.anonMaxMb)}; growth ${f(v.growthMb, 2)} MB, ${v.flat ? "flat" : "GROWING"}: limit ${FLAT_MB} MB), slope over the second half ${f(v.slopeMbPerHour, 2)} MB/h, RSS peak ${f(v.rssMaxMb)} MB`,
     );
   }
   const out = {

@@ -59,6 +59,9 @@ export interface MemoryVerdict {
   growthMb: number;
   /** Least-squares slope of anonymous RSS over the second half of the samples, MB per hour. */
   slopeMbPerHour: number;
+  /** Lowest and highest anonymous RSS from the warm-up on, MB (the young generation's swing). */
+  anonMinMb: number;
+  anonMaxMb: number;
   /** Highest RSS seen, MB. */
   rssMaxMb: number;
   /** growth within `limitMb` (anonymous memory that does not keep growing = no leak). */
@@ -83,11 +86,14 @@ export function memoryVerdict(
   const half = samples.slice(Math.floor(samples.length / 2));
   const perS = slope(half.map((s) => ({ t: s.t, v: s.anonMb })));
   const growthMb = last.anonMb - from.anonMb;
+  const band = samples.slice(samples.indexOf(from)).map((s) => s.anonMb);
   return {
     anonAfterWarmupMb: from.anonMb,
     anonEndMb: last.anonMb,
     growthMb,
     slopeMbPerHour: perS * 3600,
+    anonMinMb: Math.min(...band),
+    anonMaxMb: Math.max(...band),
     rssMaxMb: Math.max(...samples.map((s) => s.rssMb)),
     flat: growthMb <= limitMb,
   };

@@ -58,6 +58,8 @@ test("memoryVerdict: a leak of 1 MB per 10 minutes is seen as growth and slope",
   assert.ok(Math.abs(v.growthMb - 2.8) < 1e-9);
   assert.ok(Math.abs(v.slopeMbPerHour - 6) < 1e-9);
   assert.ok(Math.abs(v.rssMaxMb - 48) < 1e-9);
+  assert.equal(v.anonMinMb, 11, "the warm-up's 9 and 10 MB are not in the band");
+  assert.ok(Math.abs(v.anonMaxMb - 13.8) < 1e-9);
   assert.equal(v.flat, false);
 });
 
