@@ -1,9 +1,10 @@
 /**
  * `npm run bench:soak` (root): the CPE and the relay, from the shipped bundle, in the lab
  * topology (lan - cpe == isp == relay - inet) for SOAK_SECONDS (default 300), under rounds of
- *   TCP upload (iperf3, 10 s), TCP download (iperf3 -R, 10 s), 64-byte UDP upload (5 s), and a
- *   hostile burst from the carrier network to both daemons: the attack table
- *   (support/attack-cases.ts) and random bytes behind a valid protocol-41 header;
+ *   TCP upload (iperf3, 10 s) and TCP download (iperf3 -R, 10 s), each with a hostile burst from
+ *   the carrier network to both daemons sent in parts while it runs (the attack table,
+ *   support/attack-cases.ts, and random bytes behind a valid protocol-41 header), then a 64-byte
+ *   UDP upload (5 s);
  * while every SOAK_SAMPLE_SECONDS (default 10) it samples each daemon's RSS and anonymous RSS
  * (/proc/<pid>/status) and packet counters (SIGUSR1). Prints the samples, each round's
  * throughput, the drops by reason, whether the daemons still run, and the memory verdict
@@ -24,7 +25,7 @@ import {
   type NsProcess,
 } from "../support/netns.js";
 import { readCounters, startLab, type Counters } from "../support/dataplane-harness.js";
-import { attackCases, CUSTOMER } from "../support/attack-cases.js";
+import { attackCases, CUSTOMER, OTHER_RELAY } from "../support/attack-cases.js";
 import { injectIpv4, linkMac } from "../support/frame-inject.js";
 import { encapsulate6to4 } from "../support/packet-builder.js";
 import { mulberry32 } from "../support/prng.js";
@@ -37,6 +38,8 @@ const UDP_SECONDS = 5;
 /** Copies of each attack case per burst, and random packets per burst, per daemon. */
 const ATTACK_COPIES = 5;
 const RANDOM_PACKETS = 300;
+/** Parts a burst is sent in, spread over a TCP test. */
+const CHUNKS = 4;
 /** Anonymous RSS growth after the first round that still counts as flat (bench-targets.ts). */
 const FLAT_MB = 1;
 
@@ -93,6 +96,43 @@ function randomPackets(rand: () => number, dst: string, n: number): Buffer[] {
   return out;
 }
 
+/**
+ * One hostile burst per daemon, sent from the carrier network in CHUNKS parts spread over about
+ * `seconds` (starting after iperf3's 0.4 s of set-up): the attack table, ATTACK_COPIES times, and
+ * RANDOM_PACKETS random payloads. Returns how many packets went out, and how many of them the
+ * daemons should count as drops: all but the cases the receiving kernel drops first (bad outer
+ * checksum or length: `kernel` in the table).
+ */
+async function hostileBurst(
+  rand: () => number,
+  reg: NetnsRegistry,
+  ispNs: string,
+  macs: Record<"cpe" | "relay", string>,
+  seconds: number,
+): Promise<[number, number]> {
+  let counted = 0;
+  const lists = (["relay", "cpe"] as const).map((target) => {
+    const dst = target === "relay" ? LAB_ANYCAST : "100.64.0.2";
+    const cases = attackCases().filter((c) => c.target === target);
+    const list = cases.flatMap((c) => Array.from({ length: ATTACK_COPIES }, () => c.packet));
+    list.push(...randomPackets(rand, dst, RANDOM_PACKETS));
+    counted += cases.filter((c) => c.reason !== undefined).length * ATTACK_COPIES + RANDOM_PACKETS;
+    return { target, list };
+  });
+  let sent = 0;
+  const gapMs = ((seconds - 2) * 1000) / CHUNKS;
+  await new Promise((r) => setTimeout(r, 1000));
+  for (let i = 0; i < CHUNKS; i++) {
+    for (const { target, list } of lists) {
+      const part = list.filter((_, j) => j % CHUNKS === i);
+      await injectIpv4(reg, ispNs, `${target}0`, macs[target], part);
+      sent += part.length;
+    }
+    if (i + 1 < CHUNKS) await new Promise((r) => setTimeout(r, gapMs));
+  }
+  return [sent, counted];
+}
+
 async function main(): Promise<number> {
   const skip = netnsSkipReason() ?? toolSkipReason("iperf3") ?? toolSkipReason("python3");
   if (skip !== undefined) {
@@ -131,13 +171,14 @@ async function main(): Promise<number> {
   const samples: Record<string, MemorySample[]> = { cpe: [], relay: [] };
   const packets: { t: number; cpe: number; relay: number }[] = [];
   const rounds: Round[] = [];
+  let expectedDrops = 0;
   let last: Record<string, Counters> = {};
   let alive: Record<string, boolean> = {};
   try {
     const lab = await startLab(
       reg,
       { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 },
-      () => [],
+      () => ["--other-relays", OTHER_RELAY], // as the attack table expects
       () => [],
       [process.execPath, BUNDLE],
     );
@@ -181,8 +222,20 @@ async function main(): Promise<number> {
       !procs.cpe!.hasExited() &&
       !procs.relay!.hasExited()
     ) {
-      const up = await iperfClient(reg, lanNs, lab.t.inet, port++, [], TCP_SECONDS);
-      const down = await iperfClient(reg, lanNs, lab.t.inet, port++, ["-R"], TCP_SECONDS);
+      // The hostile burst goes out in chunks during the upload and the download, so bad
+      // packets share the raw sockets' read batches with the data and its ACKs.
+      const burst = (): Promise<[number, number]> =>
+        hostileBurst(rand, reg, lab.t.isp, macs, TCP_SECONDS);
+      const [up, hostileUp] = await Promise.all([
+        iperfClient(reg, lanNs, lab.t.inet, port++, [], TCP_SECONDS),
+        burst(),
+      ]);
+      const [down, hostileDown] = await Promise.all([
+        iperfClient(reg, lanNs, lab.t.inet, port++, ["-R"], TCP_SECONDS),
+        burst(),
+      ]);
+      const hostile = hostileUp[0] + hostileDown[0];
+      expectedDrops += hostileUp[1] + hostileDown[1];
       const udp = await iperfClient(
         reg,
         lanNs,
@@ -191,16 +244,6 @@ async function main(): Promise<number> {
         ["-u", "-l", "64", "-b", "0"],
         UDP_SECONDS,
       );
-      let hostile = 0;
-      for (const target of ["relay", "cpe"] as const) {
-        const dst = target === "relay" ? LAB_ANYCAST : "100.64.0.2";
-        const list = attackCases()
-          .filter((c) => c.target === target)
-          .flatMap((c) => Array.from({ length: ATTACK_COPIES }, () => c.packet));
-        list.push(...randomPackets(rand, dst, RANDOM_PACKETS));
-        await injectIpv4(reg, lab.t.isp, `${target}0`, macs[target], list);
-        hostile += list.length;
-      }
       const gbps = (j: Record<string, unknown> | undefined): number => {
         const end = j?.end as { sum_received?: { bits_per_second: number } } | undefined;
         return (end?.sum_received?.bits_per_second ?? 0) / 1e9;
@@ -252,6 +295,14 @@ async function main(): Promise<number> {
       }`,
     );
   }
+  const sent = rounds.reduce((a, r) => a + r.hostile, 0);
+  const counted = Object.values(drops)
+    .flatMap((d) => Object.entries(d))
+    .filter(([r]) => r !== "link_scope_multicast")
+    .reduce((a, [, v]) => a + v, 0);
+  lines.push(
+    `hostile packets: ${sent} sent, ${expectedDrops} of them for the daemons to drop (the receiving kernel drops the rest), ${counted} counted as drops (link_scope_multicast aside): ${counted === expectedDrops ? "every one" : "MISMATCH"}`,
+  );
   // The first round is the warm-up: V8 compiles the hot paths, the rings fill once.
   const warmup = rounds[0]?.t ?? 0;
   const verdicts: Record<string, ReturnType<typeof memoryVerdict> | undefined> = {};
@@ -268,7 +319,9 @@ async function main(): Promise<number> {
   const out = {
     seconds,
     rounds: rounds.length,
-    hostile_packets: rounds.reduce((a, r) => a + r.hostile, 0),
+    hostile_packets: sent,
+    hostile_expected_drops: expectedDrops,
+    hostile_counted_drops: counted,
     alive,
     memory: verdicts,
     drops,
