@@ -254,12 +254,36 @@ export class KernelSetup {
   }
 }
 
-/** One line: `counters {"traffic":{...},"drops":{...}[,"offload":{...}]}` (non-zero drops). */
-export function formatCountersLine(s: CountersSnapshot): string {
+/** The process's memory in KiB: RSS, and V8's heap (used, reserved) and memory outside it. */
+export interface MemoryFigures {
+  rss_kb: number;
+  heap_used_kb: number;
+  heap_total_kb: number;
+  external_kb: number;
+}
+
+/** This process's MemoryFigures now (process.memoryUsage; not for the hot path). */
+export function memoryFigures(): MemoryFigures {
+  const m = process.memoryUsage();
+  const kb = (n: number): number => Math.round(n / 1024);
+  return {
+    rss_kb: kb(m.rss),
+    heap_used_kb: kb(m.heapUsed),
+    heap_total_kb: kb(m.heapTotal),
+    external_kb: kb(m.external),
+  };
+}
+
+/**
+ * One line: `counters {"traffic":{...},"drops":{...}[,"offload":{...}][,"memory":{...}]}`
+ * (non-zero drops only).
+ */
+export function formatCountersLine(s: CountersSnapshot, memory?: MemoryFigures): string {
   const drops: Record<string, number> = {};
   for (const [k, v] of Object.entries(s.drops)) if (v !== 0) drops[k] = v;
   const o = s.offload === undefined ? {} : { offload: s.offload };
-  return `counters ${JSON.stringify({ traffic: s.traffic, drops, ...o })}`;
+  const m = memory === undefined ? {} : { memory };
+  return `counters ${JSON.stringify({ traffic: s.traffic, drops, ...o, ...m })}`;
 }
 
 /**
@@ -278,7 +302,7 @@ export function waitForExit(
     log.info(`${sig} received: stopping`);
     exit(EXIT_OK);
   };
-  const onUsr1 = (): void => log.info(formatCountersLine(counters()));
+  const onUsr1 = (): void => log.info(formatCountersLine(counters(), memoryFigures()));
   const exit = (code: number): void => {
     if (finished) return;
     finished = true;

@@ -6,10 +6,11 @@
  *   support/attack-cases.ts, and random bytes behind a valid protocol-41 header), then a 64-byte
  *   UDP upload (5 s);
  * while every SOAK_SAMPLE_SECONDS (default 10) it samples each daemon's RSS and anonymous RSS
- * (/proc/<pid>/status) and packet counters (SIGUSR1). Prints the samples, each round's
- * throughput, the drops by reason, whether the daemons still run, and the memory verdict
- * (support/soak.ts): anonymous RSS growth after the first round (1 MB at most = flat, as the
- * bench's target) and its slope over the second half in MB per hour; then one JSON line.
+ * (/proc/<pid>/status), V8 heap in use and packet counters (SIGUSR1). Prints the samples, each
+ * round's throughput, the drops by reason, whether the daemons still run, and the memory verdict
+ * (support/soak.ts): anonymous RSS after the first round, its slope over the second half in MB
+ * per hour, and how its lows (after V8's collections) moved from the first third to the last
+ * (1 MB at most = flat, as the bench's target); then one JSON line.
  * Figures, not a timed test; nothing asserts.
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only,
@@ -195,12 +196,11 @@ async function main(): Promise<number> {
       const row = { t, cpe: 0, relay: 0 };
       for (const [k, p] of Object.entries(procs)) {
         if (p.hasExited()) continue;
-        samples[k]!.push({
-          t,
-          rssMb: statusMb(p.pid, "VmRSS"),
-          anonMb: statusMb(p.pid, "RssAnon"),
-        });
+        const rssMb = statusMb(p.pid, "VmRSS");
+        const anonMb = statusMb(p.pid, "RssAnon");
         const c = await readCounters(reg, p);
+        const heapUsedMb = (c.memory?.heap_used_kb ?? NaN) / 1024;
+        samples[k]!.push({ t, rssMb, anonMb, heapUsedMb });
         last[k] = c;
         row[k as "cpe" | "relay"] = (c.traffic.in_packets ?? 0) + (c.traffic.out_packets ?? 0);
       }
@@ -269,13 +269,15 @@ async function main(): Promise<number> {
 
   const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : "-");
   const lines: string[] = [];
-  lines.push("t s     cpe packets  RSS MB  anon MB   relay packets  RSS MB  anon MB");
+  lines.push(
+    "t s     cpe packets  RSS MB  anon MB  heap MB   relay packets  RSS MB  anon MB  heap MB",
+  );
   const byT = new Map(packets.map((p) => [p.t, p]));
   for (const s of samples.cpe!) {
     const r = samples.relay!.find((x) => x.t === s.t);
     const p = byT.get(s.t);
     lines.push(
-      `${f(s.t, 0).padStart(5)}  ${String(p?.cpe ?? "-").padStart(12)}  ${f(s.rssMb).padStart(6)}  ${f(s.anonMb).padStart(7)}   ${String(p?.relay ?? "-").padStart(13)}  ${f(r?.rssMb ?? NaN).padStart(6)}  ${f(r?.anonMb ?? NaN).padStart(7)}`,
+      `${f(s.t, 0).padStart(5)}  ${String(p?.cpe ?? "-").padStart(12)}  ${f(s.rssMb).padStart(6)}  ${f(s.anonMb).padStart(7)}  ${f(s.heapUsedMb).padStart(7)}   ${String(p?.relay ?? "-").padStart(13)}  ${f(r?.rssMb ?? NaN).padStart(6)}  ${f(r?.anonMb ?? NaN).padStart(7)}  ${f(r?.heapUsedMb ?? NaN).padStart(7)}`,
     );
   }
   lines.push("round  end s  TCP up Gbit/s  TCP down Gbit/s  UDP64 pps  hostile packets");
@@ -313,7 +315,7 @@ async function main(): Promise<number> {
     lines.push(
       v === undefined
         ? `${k}: no samples`
-        : `${k}: still running ${alive[k] ? "yes" : "NO"}; anon RSS ${f(v.anonAfterWarmupMb)} -> ${f(v.anonEndMb)} MB after the first round (between ${f(v.anonMinMb)} and ${f(v.anonMaxMb)}; growth ${f(v.growthMb, 2)} MB, ${v.flat ? "flat" : "GROWING"}: limit ${FLAT_MB} MB), slope over the second half ${f(v.slopeMbPerHour, 2)} MB/h, RSS peak ${f(v.rssMaxMb)} MB`,
+        : `${k}: still running ${alive[k] ? "yes" : "NO"}; anon RSS ${f(v.anonAfterWarmupMb)} -> ${f(v.anonEndMb)} MB after the first round (between ${f(v.anonMinMb)} and ${f(v.anonMaxMb)}), slope over the second half ${f(v.slopeMbPerHour, 2)} MB/h; lows of the last third vs the first: anon ${f(v.floorGrowthMb, 2)} MB, V8 heap in use ${f(v.heapFloorGrowthMb, 2)} MB: ${v.flat ? "flat" : "GROWING"} (limit ${FLAT_MB} MB); RSS peak ${f(v.rssMaxMb)} MB`,
     );
   }
   const out = {

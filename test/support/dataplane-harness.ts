@@ -56,6 +56,8 @@ export interface Counters {
   drops: Record<string, number>;
   /** TUN offload counters (dataplane/counters.ts OFFLOAD_COUNTER_NAMES), when offload is on. */
   offload?: Record<string, number>;
+  /** The daemon's memory in KiB (cli/daemon-common.ts MemoryFigures), when it reported it. */
+  memory?: Record<string, number>;
 }
 
 /** Asks a daemon for its counters (SIGUSR1 -> `counters {json}` on stderr). */
@@ -67,7 +69,7 @@ export async function readCounters(reg: NetnsRegistry, p: NsProcess): Promise<Co
   const m = re.exec(p.stderr().slice(before));
   if (m === null) throw new Error(`no counters from ${p.ns}:\n${p.stderr().slice(-2000)}`);
   const c = JSON.parse(m[1]!) as Counters;
-  return { traffic: c.traffic, drops: c.drops ?? {}, offload: c.offload };
+  return { traffic: c.traffic, drops: c.drops ?? {}, offload: c.offload, memory: c.memory };
 }
 
 /** Runs a TCP transfer `bytes` from `fromNs` to `[host]:port` served in `toNs`. */

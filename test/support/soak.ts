@@ -28,6 +28,8 @@ export interface MemorySample {
   t: number;
   rssMb: number;
   anonMb: number;
+  /** V8 heap in use (the daemon's SIGUSR1 `memory`), MB; NaN when not known. */
+  heapUsedMb: number;
 }
 
 /** Least-squares slope of v over t (per unit of t); NaN with fewer than two distinct t. */
@@ -64,15 +66,31 @@ export interface MemoryVerdict {
   anonMaxMb: number;
   /** Highest RSS seen, MB. */
   rssMaxMb: number;
-  /** growth within `limitMb` (anonymous memory that does not keep growing = no leak). */
+  /**
+   * Lowest anonymous RSS in the last third of the samples after the warm-up minus the lowest in
+   * the first third, MB: garbage rises and falls with V8's collections, the lows after them stay
+   * put unless something is kept.
+   */
+  floorGrowthMb: number;
+  /** The same for the V8 heap in use (NaN without heap figures). */
+  heapFloorGrowthMb: number;
+  /** floorGrowthMb within `limitMb`. */
   flat: boolean;
+}
+
+/** Lowest value in the last third of `v` minus the lowest in its first third; NaN if under 3. */
+function floorGrowth(v: readonly number[]): number {
+  if (v.length < 3) return NaN;
+  const third = Math.floor(v.length / 3);
+  return Math.min(...v.slice(v.length - third)) - Math.min(...v.slice(0, third));
 }
 
 /**
  * What the samples (in time order) say: growth of anonymous RSS (heap and buffers; the node
  * binary's pages are file-backed and only show what code has run) from the first sample at or
- * after `warmupS` to the last, the slope over the second half, and the RSS peak. `flat` when the
- * growth is at most `limitMb` (the bench's 1 MB, support/bench-targets.ts).
+ * after `warmupS` to the last, the slope over the second half, the RSS peak, and how the lows
+ * moved (`floorGrowthMb`). `flat` when the lows rose at most `limitMb` (the bench's 1 MB,
+ * support/bench-targets.ts); with fewer than three samples after the warm-up, the growth decides.
  */
 export function memoryVerdict(
   samples: readonly MemorySample[],
@@ -86,7 +104,9 @@ export function memoryVerdict(
   const half = samples.slice(Math.floor(samples.length / 2));
   const perS = slope(half.map((s) => ({ t: s.t, v: s.anonMb })));
   const growthMb = last.anonMb - from.anonMb;
-  const band = samples.slice(samples.indexOf(from)).map((s) => s.anonMb);
+  const settled = samples.slice(samples.indexOf(from));
+  const band = settled.map((s) => s.anonMb);
+  const floor = floorGrowth(band);
   return {
     anonAfterWarmupMb: from.anonMb,
     anonEndMb: last.anonMb,
@@ -95,6 +115,8 @@ export function memoryVerdict(
     anonMinMb: Math.min(...band),
     anonMaxMb: Math.max(...band),
     rssMaxMb: Math.max(...samples.map((s) => s.rssMb)),
-    flat: growthMb <= limitMb,
+    floorGrowthMb: floor,
+    heapFloorGrowthMb: floorGrowth(settled.map((s) => s.heapUsedMb)),
+    flat: Number.isFinite(floor) ? floor <= limitMb : growthMb <= limitMb,
   };
 }

@@ -2,7 +2,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createLogger, formatIsoUtc } from "../../../module/cli/log.js";
-import { formatCountersLine, parseDaemonArgs } from "../../../module/cli/daemon-common.js";
+import { readFileSync } from "node:fs";
+import {
+  formatCountersLine,
+  memoryFigures,
+  parseDaemonArgs,
+} from "../../../module/cli/daemon-common.js";
 import { ConfigError } from "../../../module/config/config-error.js";
 
 test("logger: level threshold, one line per event, tag and level in the line", () => {
@@ -81,4 +86,17 @@ test("counters line: one JSON line with only non-zero drops", () => {
   assert.equal(line, 'counters {"traffic":{"in_packets":3},"drops":{"b":2}}');
   const withOffload = formatCountersLine({ traffic: {}, drops: {}, offload: { segments_cut: 5 } });
   assert.equal(withOffload, 'counters {"traffic":{},"drops":{},"offload":{"segments_cut":5}}');
+  const mem = { rss_kb: 49000, heap_used_kb: 4100, heap_total_kb: 6000, external_kb: 900 };
+  assert.equal(
+    formatCountersLine({ traffic: {}, drops: {} }, mem),
+    'counters {"traffic":{},"drops":{},"memory":{"rss_kb":49000,"heap_used_kb":4100,"heap_total_kb":6000,"external_kb":900}}',
+  );
+});
+
+test("memoryFigures: this process's RSS and V8 heap in KiB, used within reserved", () => {
+  const m = memoryFigures();
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))![1]);
+  assert.ok(Math.abs(m.rss_kb - rss) < 8192, `${m.rss_kb} vs /proc ${rss}`);
+  assert.ok(m.heap_used_kb > 0 && m.heap_used_kb <= m.heap_total_kb, JSON.stringify(m));
+  assert.ok(m.heap_total_kb < m.rss_kb);
 });

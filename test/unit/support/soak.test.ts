@@ -51,6 +51,7 @@ test("memoryVerdict: a leak of 1 MB per 10 minutes is seen as growth and slope",
     t: i * 60,
     rssMb: 45 + i * 0.1,
     anonMb: i < 2 ? 9 + i : 11 + (i - 2) * 0.1,
+    heapUsedMb: NaN,
   }));
   const v = memoryVerdict(samples, 120, 1);
   assert.equal(v.anonAfterWarmupMb, 11);
@@ -60,6 +61,9 @@ test("memoryVerdict: a leak of 1 MB per 10 minutes is seen as growth and slope",
   assert.ok(Math.abs(v.rssMaxMb - 48) < 1e-9);
   assert.equal(v.anonMinMb, 11, "the warm-up's 9 and 10 MB are not in the band");
   assert.ok(Math.abs(v.anonMaxMb - 13.8) < 1e-9);
+  // Lows of the last third (i = 22..30) minus lows of the first (i = 2..10): 13 - 11.
+  assert.ok(Math.abs(v.floorGrowthMb - 2) < 1e-9, `${v.floorGrowthMb}`);
+  assert.ok(Number.isNaN(v.heapFloorGrowthMb));
   assert.equal(v.flat, false);
 });
 
@@ -68,11 +72,34 @@ test("memoryVerdict: warm-up growth is not counted; a flat series with noise is 
     t: i * 10,
     rssMb: 49,
     anonMb: i === 0 ? 7 : 9.2 + (i % 3) * 0.2,
+    heapUsedMb: 4 + (i % 3) * 0.2,
   }));
   const v = memoryVerdict(samples, 10, 1);
   assert.ok(Math.abs(v.anonAfterWarmupMb - 9.4) < 1e-9);
   assert.ok(v.growthMb <= 1 && v.growthMb >= -1);
   assert.ok(Math.abs(v.slopeMbPerHour) < 60, `${v.slopeMbPerHour}`);
+  assert.ok(Math.abs(v.floorGrowthMb) < 1e-9);
+  assert.ok(Math.abs(v.heapFloorGrowthMb) < 1e-9);
   assert.equal(v.flat, true);
   assert.throws(() => memoryVerdict([], 0, 1), /no samples/);
+});
+
+test("memoryVerdict: V8's sawtooth (garbage piling up, then a full collection) is flat", () => {
+  // Anonymous memory climbs 0.1 MB a sample for 8 samples and falls back, over and over; the
+  // last sample sits at a peak, so the end is 0.7 MB above the start, but the lows stay put.
+  const samples = Array.from({ length: 40 }, (_, i) => ({
+    t: i * 10,
+    rssMb: 49,
+    anonMb: 9 + (i % 8) * 0.1,
+    heapUsedMb: 4 + (i % 8) * 0.1,
+  }));
+  const v = memoryVerdict(samples, 0, 0.5);
+  assert.ok(Math.abs(v.growthMb - 0.7) < 1e-9, "the end alone would call it growth");
+  assert.ok(Math.abs(v.floorGrowthMb) < 1e-9);
+  assert.equal(v.flat, true);
+  // The same with the lows creeping up 0.05 MB per cycle: 0.2 MB over the run and not flat at 0.1.
+  const creeping = samples.map((s) => ({ ...s, anonMb: s.anonMb + Math.floor(s.t / 80) * 0.05 }));
+  const w = memoryVerdict(creeping, 0, 0.1);
+  assert.ok(w.floorGrowthMb > 0.1, `${w.floorGrowthMb}`);
+  assert.equal(w.flat, false);
 });
