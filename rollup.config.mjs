@@ -1,7 +1,7 @@
 // One bundle for the router: dist/6to4-pmt.js, CommonJS so plain `node` (18+) runs it with no
 // package.json beside it; the native addon is copied next to it and loaded at run time.
 import typescript from "@rollup/plugin-typescript";
-import { copyFileSync, existsSync, statSync, chmodSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, renameSync, statSync, chmodSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 
 /** Prints the bundle size (tracked per release) and places the addon beside the bundle. */
@@ -13,7 +13,12 @@ function finish() {
       chmodSync(file, 0o755);
       const size = statSync(file).size;
       const addon = "build/Release/pmt_native.node";
-      if (existsSync(addon)) copyFileSync(addon, "dist/pmt_native.node");
+      // Copy, then rename over: a daemon still running from dist/ (a kept lab) has the old
+      // file mapped, and rewriting that file in place would crash it (SIGBUS).
+      if (existsSync(addon)) {
+        copyFileSync(addon, "dist/pmt_native.node.tmp");
+        renameSync("dist/pmt_native.node.tmp", "dist/pmt_native.node");
+      }
       writeFileSync("dist/package.json", JSON.stringify({ type: "commonjs" }) + "\n");
       console.log(`bundle ${file}: ${size} bytes (${(size / 1024).toFixed(1)} KiB)`);
       if (existsSync("dist/pmt_native.node")) {

@@ -10,7 +10,7 @@
  * `--keep` (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
  * Exit codes: 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createLogger } from "./log.js";
 import { NetnsRegistry, type NsProcess } from "./lab-netns.js";
 import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./lab-topology.js";
@@ -59,22 +59,34 @@ export async function runLab(args: readonly string[]): Promise<number> {
   }
   const reg = new NetnsRegistry({ prefix: "" });
   if (down) {
+    const stopped: number[] = [];
     for (const role of LAB_ROLES) {
-      if (existsSync(`/run/netns/${role}`)) {
-        for (const pid of reg
-          .run(["ip", "netns", "pids", role])
-          .stdout.split(/\s+/)
-          .filter(Boolean)) {
-          try {
-            process.kill(Number(pid), "SIGTERM");
-          } catch {
-            // Already gone.
-          }
+      if (!existsSync(`/run/netns/${role}`)) continue;
+      for (const pid of reg
+        .run(["ip", "netns", "pids", role])
+        .stdout.split(/\s+/)
+        .filter(Boolean)) {
+        try {
+          process.kill(Number(pid), "SIGTERM");
+          stopped.push(Number(pid));
+        } catch {
+          // Already gone.
         }
-        reg.run(["ip", "netns", "del", role]);
-        log.info(`namespace ${role} removed`);
       }
     }
+    // The daemons remove their routes and status socket on SIGTERM: give them 3 s.
+    await reg.waitFor(() => stopped.every((pid) => !isAlive(pid)), 3000, 50);
+    for (const role of LAB_ROLES) {
+      if (!existsSync(`/run/netns/${role}`)) continue;
+      reg.run(["ip", "netns", "del", role]);
+      log.info(`namespace ${role} removed`);
+    }
+    // What the kept lab wrote to /tmp: the daemons' logs, the CPE's state file and socket
+    // (named after the lab process that made them, labCpeFiles).
+    const files = readdirSync("/tmp")
+      .filter((f) => /^6to4-pmt-[0-9]+-cpe\.(state\.json|sock)$/.test(f))
+      .map((f) => `/tmp/${f}`);
+    for (const f of [logPath("relay"), logPath("cpe"), ...files]) rmSync(f, { force: true });
     return 0;
   }
   const busy = LAB_ROLES.filter((r) => existsSync(`/run/netns/${r}`));
@@ -204,6 +216,15 @@ function wireAddress(v4: string, host: string): string {
 }
 
 /** Log file of a lab daemon (kept with --keep; the hints print them). */
+/** True while process `pid` runs (a zombie that PID 1 has not reaped yet counts as gone). */
+function isAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
 function logPath(role: string): string {
   return `/tmp/6to4-pmt-lab-${role}.log`;
 }

@@ -52,6 +52,8 @@ interface Round {
   hostile: number;
 }
 
+const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : "-");
+
 function statusMb(pid: number, field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
     readFileSync(`/proc/${pid}/status`, "utf8"),
@@ -170,7 +172,6 @@ async function main(): Promise<number> {
   process.once("SIGTERM", onSignal);
 
   const samples: Record<string, MemorySample[]> = { cpe: [], relay: [] };
-  const packets: { t: number; cpe: number; relay: number }[] = [];
   const rounds: Round[] = [];
   let expectedDrops = 0;
   let last: Record<string, Counters> = {};
@@ -191,9 +192,20 @@ async function main(): Promise<number> {
     };
     const t0 = Date.now();
     const now = (): number => (Date.now() - t0) / 1000;
+    // Samples are printed as they are taken: a long soak shows its progress.
+    process.stdout.write(
+      "t s     cpe packets  RSS MB  anon MB  heap MB   relay packets  RSS MB  anon MB  heap MB\n",
+    );
     const sample = async (): Promise<void> => {
       const t = now();
       const row = { t, cpe: 0, relay: 0 };
+      const col = (k: string): string => {
+        const x = samples[k]!.at(-1);
+        const n = String(row[k as "cpe" | "relay"]).padStart(k === "cpe" ? 12 : 13);
+        return x === undefined || x.t !== t
+          ? `${n}  ${"-".padStart(6)}  ${"-".padStart(7)}  ${"-".padStart(7)}`
+          : `${n}  ${f(x.rssMb).padStart(6)}  ${f(x.anonMb).padStart(7)}  ${f(x.heapUsedMb).padStart(7)}`;
+      };
       for (const [k, p] of Object.entries(procs)) {
         if (p.hasExited()) continue;
         const rssMb = statusMb(p.pid, "VmRSS");
@@ -204,7 +216,7 @@ async function main(): Promise<number> {
         last[k] = c;
         row[k as "cpe" | "relay"] = (c.traffic.in_packets ?? 0) + (c.traffic.out_packets ?? 0);
       }
-      packets.push(row);
+      process.stdout.write(`${f(t, 0).padStart(5)}  ${col("cpe")}   ${col("relay")}\n`);
     };
     await sample();
     let stop = false;
@@ -267,19 +279,7 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
 
-  const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : "-");
   const lines: string[] = [];
-  lines.push(
-    "t s     cpe packets  RSS MB  anon MB  heap MB   relay packets  RSS MB  anon MB  heap MB",
-  );
-  const byT = new Map(packets.map((p) => [p.t, p]));
-  for (const s of samples.cpe!) {
-    const r = samples.relay!.find((x) => x.t === s.t);
-    const p = byT.get(s.t);
-    lines.push(
-      `${f(s.t, 0).padStart(5)}  ${String(p?.cpe ?? "-").padStart(12)}  ${f(s.rssMb).padStart(6)}  ${f(s.anonMb).padStart(7)}  ${f(s.heapUsedMb).padStart(7)}   ${String(p?.relay ?? "-").padStart(13)}  ${f(r?.rssMb ?? NaN).padStart(6)}  ${f(r?.anonMb ?? NaN).padStart(7)}  ${f(r?.heapUsedMb ?? NaN).padStart(7)}`,
-    );
-  }
   lines.push("round  end s  TCP up Gbit/s  TCP down Gbit/s  UDP64 pps  hostile packets");
   rounds.forEach((r, i) =>
     lines.push(

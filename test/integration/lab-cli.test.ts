@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import { netnsSkipReason } from "../support/netns.js";
@@ -39,6 +39,81 @@ test(
     }
     for (const n of LAB_NAMESPACES)
       assert.equal(existsSync(`/run/netns/${n}`), false, `${n} removed`);
+  },
+);
+
+/** True while `pid` runs (a zombie left to a PID 1 that does not reap counts as gone). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** A process's command line ("" once it is gone). */
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return "";
+  }
+}
+
+/** The files a kept lab leaves in /tmp: daemon logs, the CPE's state file and status socket. */
+function labFiles(): string[] {
+  return readdirSync("/tmp")
+    .filter((f) => /^6to4-pmt-(lab-(cpe|relay)\.log|[0-9]+-cpe\.(state\.json|sock))$/.test(f))
+    .map((f) => `/tmp/${f}`);
+}
+
+test(
+  "6to4-pmt lab --keep leaves the lab running; --down removes namespaces, daemons and files",
+  { skip: skipReason(), timeout: 120_000 },
+  () => {
+    const stale = labFiles();
+    try {
+      const kept = spawnSync(process.execPath, [BUNDLE, "lab", "--keep", "--bytes", "200000"], {
+        encoding: "utf8",
+        timeout: 100_000,
+      });
+      assert.equal(kept.status, 0, kept.stdout + kept.stderr);
+      assert.match(kept.stdout, /verdict: PASSED/);
+      for (const n of LAB_NAMESPACES) {
+        assert.match(kept.stdout, new RegExp(`ip netns exec ${n} bash`));
+        assert.equal(existsSync(`/run/netns/${n}`), true, `${n} kept`);
+      }
+      const pids = ["cpe", "relay"].flatMap((n) =>
+        spawnSync("ip", ["netns", "pids", n], { encoding: "utf8" })
+          .stdout.split(/\s+/)
+          .filter(Boolean)
+          .map(Number)
+          .filter((pid) => cmdline(pid).includes("6to4-pmt.js")),
+      );
+      assert.equal(pids.length, 2, `one daemon in each of cpe and relay: ${pids.join(",")}`);
+      const made = labFiles().filter((f) => !stale.includes(f));
+      assert.ok(
+        made.some((f) => f.endsWith("-cpe.state.json")),
+        made.join(" "),
+      );
+      assert.ok(
+        made.some((f) => f.endsWith("lab-cpe.log")),
+        made.join(" "),
+      );
+
+      const down = spawnSync(process.execPath, [BUNDLE, "lab", "--down"], {
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      assert.equal(down.status, 0, down.stdout + down.stderr);
+      for (const n of LAB_NAMESPACES) assert.equal(existsSync(`/run/netns/${n}`), false, n);
+      for (const pid of pids) assert.equal(running(pid), false, `daemon ${pid}`);
+      assert.deepEqual(labFiles(), [], "the kept lab's files are removed");
+    } finally {
+      if (LAB_NAMESPACES.some((n) => existsSync(`/run/netns/${n}`))) {
+        spawnSync(process.execPath, [BUNDLE, "lab", "--down"], { timeout: 30_000 });
+      }
+    }
   },
 );
 
