@@ -250,13 +250,19 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
  *   --no-sparkplug           no baseline (Sparkplug) tier between the interpreter and TurboFan:
  *                            its compiler and the builtins its code calls are 0.4-0.7 MB of the node
  *                            binary resident per daemon; the packet path is TurboFan code either
- *                            way, so CPU per packet is unchanged (README, Benchmark).
- * All three exist in the V8 of Node 18, 20 and 22.
+ *                            way, so CPU per packet is unchanged (README, Benchmark);
+ *   --optimize-for-size      full collections while the old generation is a few MB above what is
+ *                            live, not tens: without it V8 lets promoted garbage pile up to its
+ *                            limit (the first full collection at ~110 MB of heap on a 2-core VM
+ *                            unless the memory reducer runs; after one, at live + ~20 MB), which a
+ *                            long-running daemon reaches (README, Benchmark: soak).
+ * All four exist in the V8 of Node 18, 20 and 22.
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = [
   "--max-semi-space-size=1",
   "--single-threaded",
   "--no-sparkplug",
+  "--optimize-for-size",
 ];
 
 /**
