@@ -217,7 +217,7 @@ function wireAddress(v4: string, host: string): string {
 
 /** Log file of a lab daemon (kept with --keep; the hints print them). */
 /** True while process `pid` runs (a zombie that PID 1 has not reaped yet counts as gone). */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import { netnsSkipReason } from "../support/netns.js";
+import { isAlive } from "../../module/cli/lab.js";
 
 const BUNDLE = path.resolve(__dirname, "../../../dist/6to4-pmt.js");
 const LAB_NAMESPACES = ["lan", "cpe", "isp", "relay", "inet"];
@@ -41,15 +42,6 @@ test(
       assert.equal(existsSync(`/run/netns/${n}`), false, `${n} removed`);
   },
 );
-
-/** True while `pid` runs (a zombie left to a PID 1 that does not reap counts as gone). */
-function running(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
 
 /** A process's command line ("" once it is gone). */
 function cmdline(pid: number): string {
@@ -107,7 +99,7 @@ test(
       });
       assert.equal(down.status, 0, down.stdout + down.stderr);
       for (const n of LAB_NAMESPACES) assert.equal(existsSync(`/run/netns/${n}`), false, n);
-      for (const pid of pids) assert.equal(running(pid), false, `daemon ${pid}`);
+      for (const pid of pids) assert.equal(isAlive(pid), false, `daemon ${pid}`);
       assert.deepEqual(labFiles(), [], "the kept lab's files are removed");
     } finally {
       if (LAB_NAMESPACES.some((n) => existsSync(`/run/netns/${n}`))) {
