@@ -28,6 +28,8 @@ import {
 } from "../dataplane/forwarding-state.js";
 import { lowerDevices, netdevFeatures, openIcmpV6 } from "../io/linux.js";
 import { startCpeControl, type CpeControl } from "../control/cpe-control.js";
+import { createEchoProber } from "../control/echo-prober.js";
+import { ICMPV6_ECHO_REPLY } from "../codec/constants.js";
 import { VERSION } from "./version.js";
 import { deviceIpv4, deviceMtu, KernelSetup, loadDaemonConfig } from "./daemon-common.js";
 import { createDaemon, openDaemonPorts, prepareTun, refuseToStart } from "./daemon-common.js";
@@ -177,6 +179,10 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
       tunName: dev,
       initialTunAddress: plan.routerAddress,
       openNdSocket: (device, passTypes) => openIcmpV6({ device, passTypes }),
+      prober: createEchoProber({
+        open: () => openIcmpV6({ passTypes: [ICMPV6_ECHO_REPLY] }),
+        onError: (m) => log.warn(m),
+      }),
       netdevFeatures: (device, names, want) => netdevFeatures(device, names, want),
       lowerDevices: (device) => lowerDevices(device),
       ...(process.env.PMT_DHCP_FILE ? { dhcpLeaseFile: process.env.PMT_DHCP_FILE } : {}),

@@ -40,7 +40,6 @@ import { watchGroUnusable } from "./gro-watch.js";
 import { groChain, WanGroFeatures, type FeatureAccess, type LowerDevices } from "./wan-gro.js";
 import { DhcpLeaseWatcher, DHCP_LEASE_FILE_DEFAULT, sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
 import { HealthMonitor, type EchoProber } from "./health.js";
-import { createPingProber } from "./ping-prober.js";
 import { PrefixState } from "./prefix-state.js";
 import { RaSender, type RaKind } from "./ra-sender.js";
 import {
@@ -92,14 +91,15 @@ export interface CpeControlDeps {
   readonly initialTunAddress?: Uint8Array | null;
   readonly clock?: Clock;
   readonly random?: RandomSource;
-  /** Runs `ip`/`ubus`/`ping` (tests wrap them in `ip netns exec`). */
+  /** Runs `ip`/`ubus` (tests wrap them in `ip netns exec`). */
   readonly runner?: CommandRunner;
   /**
    * Opens the LAN's ND socket (cli/cpe.ts passes io/linux.ts openIcmpV6: control/ sees io/ only
    * through its interfaces). Used when `ra` is builtin.
    */
   readonly openNdSocket: (device: string, passTypes: number[]) => IcmpV6Socket;
-  readonly prober?: EchoProber;
+  /** Tunnel health probe (cli/cpe.ts passes control/echo-prober.ts over a raw ICMPv6 socket). */
+  readonly prober: EchoProber;
   /** Follow netifd (OpenWrt) instead of rtnetlink; default: `ubus` present and no wan_device. */
   readonly useUbus?: boolean;
   /** udhcpc hook lease file (PMT_DHCP_FILE). */
@@ -518,7 +518,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
     intervalS: cfg.healthInterval,
     failures: cfg.healthFailures,
     clock,
-    prober: deps.prober ?? createPingProber(),
+    prober: deps.prober,
     formatTarget: (t) => formatIpv6(t),
     onChange: (up, s) => {
       log.info(

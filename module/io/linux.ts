@@ -375,11 +375,15 @@ export const ALL_NODES = Uint8Array.from([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 export const ALL_ROUTERS = Uint8Array.from([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
 
 export interface IcmpV6Options {
-  /** Interface to bind to (the LAN bridge). */
-  device: string;
+  /**
+   * Interface to bind to (the LAN bridge), for Neighbor Discovery. Absent or "": an unbound
+   * socket for echo (the health probe), which the routing table sends out and which keeps the
+   * kernel's hop limits and joins no group.
+   */
+  device?: string;
   /** ICMPv6 types to receive (ICMP6_FILTER), e.g. [133] for Router Solicitation. */
   passTypes: number[];
-  /** Multicast groups to join on `device` (default ff02::1 and ff02::2). */
+  /** Multicast groups to join on `device` (default ff02::1 and ff02::2; none when unbound). */
   groups?: Uint8Array[];
   binding?: NativeBinding;
 }
@@ -391,7 +395,7 @@ class LinuxIcmpV6 extends LinuxPort implements IcmpV6Socket {
     readonly device: string,
     readonly ifindex: number,
   ) {
-    super(binding, fd, `icmp6 ${device}`);
+    super(binding, fd, `icmp6 ${device === "" ? "(unbound)" : device}`);
   }
 
   onBatch(ring: Icmpv6RxRing, handler: (ring: Icmpv6RxRing, count: number) => void): void {
@@ -438,15 +442,19 @@ class LinuxIcmpV6 extends LinuxPort implements IcmpV6Socket {
   }
 }
 
-/** Opens a raw ICMPv6 socket on `device` for Neighbor Discovery (hop limit 255). */
+/**
+ * Opens a raw ICMPv6 socket on `device` for Neighbor Discovery (hop limit 255), or, without a
+ * device, an unbound one for echo (ifindex 0: sends follow the routing table).
+ */
 export function openIcmpV6(options: IcmpV6Options): IcmpV6Socket {
   const b = options.binding ?? loadNative();
-  const ifindex = b.ifIndex(options.device);
-  const groups = options.groups ?? [ALL_NODES, ALL_ROUTERS];
+  const device = options.device ?? "";
+  const ifindex = device === "" ? 0 : b.ifIndex(device);
+  const groups = device === "" ? [] : (options.groups ?? [ALL_NODES, ALL_ROUTERS]);
   const packed = new Uint8Array(16 * groups.length);
   groups.forEach((g, i) => packed.set(g.subarray(0, 16), 16 * i));
-  const fd = b.openIcmp6(options.device, packed, options.passTypes);
-  return new LinuxIcmpV6(b, fd, options.device, ifindex);
+  const fd = b.openIcmp6(device, packed, options.passTypes);
+  return new LinuxIcmpV6(b, fd, device, ifindex);
 }
 
 /**

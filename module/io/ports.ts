@@ -178,9 +178,12 @@ export interface Ipv4RawSocket extends Port {
   ): number;
 }
 
-/** A raw ICMPv6 socket bound to one interface, for Neighbor Discovery (RS in, RA out). */
+/**
+ * A raw ICMPv6 socket bound to one interface, for Neighbor Discovery (RS in, RA out), or an
+ * unbound one (device "", ifindex 0) for the health probe's echo.
+ */
 export interface IcmpV6Socket extends Port {
-  /** Interface name and index it is bound to. */
+  /** Interface name and index it is bound to ("" and 0 when unbound). */
   readonly device: string;
   readonly ifindex: number;
   /**
@@ -191,7 +194,8 @@ export interface IcmpV6Socket extends Port {
   /**
    * Sends one ICMPv6 message `buf[offset .. offset + length)` (ICMPv6 header on; the kernel
    * computes the checksum and picks the source address) to the IPv6 address at
-   * `dst[dstOffset .. dstOffset + 16)` out of this interface with hop limit 255. Returns false
+   * `dst[dstOffset .. dstOffset + 16)` out of this interface with hop limit 255 (unbound: where
+   * the routing table says, with the kernel's hop limit). Returns false
    * (and counts it) when the kernel refused it; never throws on I/O.
    */
   send(

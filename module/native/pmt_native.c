@@ -1090,6 +1090,8 @@ fail: {
  * Raw ICMPv6 socket for Neighbor Discovery on one device: SO_BINDTODEVICE, hop limits 255
  * (RFC 4861 §6.1.1/§6.1.2 receivers drop ND with any other hop limit), multicast loop off,
  * IPV6_RECVPKTINFO + IPV6_RECVHOPLIMIT, ICMP6_FILTER passing only passTypes, joined groups.
+ * device "" opens an unbound socket for echo (the health probe): the routing table picks the
+ * interface, hop limits stay the kernel's, no groups (groups must be empty).
  */
 static napi_value open_icmp6(napi_env env, napi_callback_info info) {
   CHECK_ARGC(3);
@@ -1097,14 +1099,17 @@ static napi_value open_icmp6(napi_env env, napi_callback_info info) {
   uint8_t *groups;
   size_t groups_len;
   bool is_array;
-  if (!get_str(env, argv[0], dev, sizeof dev) || !name_ok(dev) ||
+  if (!get_str(env, argv[0], dev, sizeof dev) || (dev[0] != '\0' && !name_ok(dev)) ||
       !get_bytes(env, argv[1], &groups, &groups_len) || groups_len % 16 != 0 ||
+      (dev[0] == '\0' && groups_len != 0) ||
       napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array)
     return throw_type(env,
-                      "openIcmp6(device: string, groups: Uint8Array (16*k bytes), passTypes: "
-                      "number[])");
-  unsigned ifindex = if_nametoindex(dev);
-  if (ifindex == 0) return throw_errno(env, errno == 0 ? ENODEV : errno, "if_nametoindex", dev);
+                      "openIcmp6(device: string (\"\" = unbound, then no groups), groups: "
+                      "Uint8Array (16*k bytes), passTypes: number[])");
+  bool bound = dev[0] != '\0';
+  unsigned ifindex = bound ? if_nametoindex(dev) : 0;
+  if (bound && ifindex == 0)
+    return throw_errno(env, errno == 0 ? ENODEV : errno, "if_nametoindex", dev);
   struct icmp6_filter filter;
   ICMP6_FILTER_SETBLOCKALL(&filter);
   uint32_t ntypes;
@@ -1120,12 +1125,16 @@ static napi_value open_icmp6(napi_env env, napi_callback_info info) {
   if (fd < 0) return throw_errno(env, errno, "socket", "AF_INET6 SOCK_RAW ICMPV6");
   const char *step = "";
   int one = 1, zero = 0, hops = 255;
-  SETOPT_OR_FAIL(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev), "SO_BINDTODEVICE");
-  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops, "IPV6_MULTICAST_HOPS");
-  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops, "IPV6_UNICAST_HOPS");
-  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof zero, "IPV6_MULTICAST_LOOP");
-  int idx = (int)ifindex;
-  SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx, "IPV6_MULTICAST_IF");
+  if (bound) {
+    SETOPT_OR_FAIL(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev), "SO_BINDTODEVICE");
+    SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops,
+                   "IPV6_MULTICAST_HOPS");
+    SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops, "IPV6_UNICAST_HOPS");
+    SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof zero,
+                   "IPV6_MULTICAST_LOOP");
+    int idx = (int)ifindex;
+    SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx, "IPV6_MULTICAST_IF");
+  }
   SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one, "IPV6_RECVPKTINFO");
   SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one, "IPV6_RECVHOPLIMIT");
   SETOPT_OR_FAIL(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter, "ICMP6_FILTER");

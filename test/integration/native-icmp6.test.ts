@@ -13,7 +13,10 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { parseIpv6 } from "../../module/addr/ipv6.js";
+import { createEchoProber } from "../../module/control/echo-prober.js";
 import { inNetns, openIcmpV6 } from "../../module/io/linux.js";
+import { loadNative } from "../../module/native/loader.js";
 import { createIcmpv6RxRing } from "../../module/io/ring.js";
 import { NetnsRegistry, toolSkipReason } from "../support/netns.js";
 import {
@@ -106,4 +109,46 @@ test("ICMPv6: opening on a missing device fails with ENODEV", { skip }, () => {
       code: "ENODEV",
     },
   );
+});
+
+// The CPE's health probe (control/echo-prober.ts) on an unbound socket: the routing table picks
+// the interface, the kernel of the peer answers, its reply reaches our socket; a silent target
+// times out; closing releases the fd.
+test(
+  "ICMPv6 unbound: the echo prober gets the peer kernel's reply; a silent target fails",
+  { skip },
+  async () => {
+    reg.addr(rtr, "r0", "2001:db8:e0::1/64");
+    reg.addr(host, "h0", "2001:db8:e0::2/64");
+    const fdsBefore = openFdCount();
+    let opened = 0;
+    const prober = createEchoProber({
+      open: () => {
+        opened++;
+        const s = track(inNetns(nsPath(rtr), () => openIcmpV6({ passTypes: [129] })));
+        assert.equal(s.device, "");
+        assert.equal(s.ifindex, 0);
+        return s;
+      },
+    });
+    try {
+      const peer = parseIpv6("2001:db8:e0::2") as Uint8Array;
+      // The first echo waits for neighbor resolution; allow a few tries all the same.
+      let ok = false;
+      for (let i = 0; i < 10 && !ok; i++) ok = await prober.probe(peer, 1000);
+      assert.ok(ok, "the peer's echo reply reached the prober");
+      assert.equal(await prober.probe(peer, 1000), true, "and again");
+      const t0 = Date.now();
+      assert.equal(await prober.probe(parseIpv6("2001:db8:e0::3") as Uint8Array, 700), false);
+      assert.ok(Date.now() - t0 >= 650, "a silent target waits for the timeout");
+      assert.equal(opened, 1, "one socket for all probes");
+    } finally {
+      prober.close();
+    }
+    assert.equal(openFdCount(), fdsBefore, "open fds after close");
+  },
+);
+
+test("ICMPv6 unbound: the addon refuses groups without a device", { skip }, () => {
+  assert.throws(() => loadNative().openIcmp6("", new Uint8Array(16), [129]), TypeError);
 });
