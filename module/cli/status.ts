@@ -151,6 +151,9 @@ export function formatStatus(s: StatusSnapshot): string {
     "health",
     `${h.state}, target ${h.target ?? "-"}, every ${h.intervalS} s, withdraw after ${h.failuresToWithdraw}` +
       `, failures ${h.consecutiveFailures}, ok ${h.probesOk}/${h.probesSent}` +
+      (h.lastRttMs !== null && h.lastRttMs !== undefined
+        ? `, rtt ${h.lastRttMs.toFixed(2)} ms`
+        : "") +
       (h.lastOk ? `, last ok ${h.lastOk}` : ""),
   );
   const ra = s.ra;

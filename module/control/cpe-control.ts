@@ -677,6 +677,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
         lastProbe: isoOrNull(hs.lastProbeMs),
         lastOk: isoOrNull(hs.lastOkMs),
         lastChange: isoOrNull(hs.lastChangeMs),
+        lastRttMs: hs.lastRttMs === null ? null : Math.round(hs.lastRttMs * 1000) / 1000,
       },
       ra: {
         mode: cfg.ra,

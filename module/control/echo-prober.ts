@@ -33,6 +33,8 @@ export interface EchoProberOptions {
    */
   readonly open: () => IcmpV6Socket;
   readonly clock?: Clock;
+  /** Monotonic milliseconds for the round-trip time (default performance.now). */
+  readonly now?: () => number;
   /** Numbers in [0, 1) for the identifier and the cookie (default Math.random). */
   readonly random?: () => number;
   /** One line when the socket cannot be opened or fails (repeats of one message are not logged). */
@@ -42,13 +44,15 @@ export interface EchoProberOptions {
 interface Pending {
   readonly seq: number;
   readonly target: Uint8Array;
-  readonly resolve: (ok: boolean) => void;
+  readonly sentAt: number;
+  readonly resolve: (rttMs: number | null) => void;
   timer: TimerHandle | null;
 }
 
 export function createEchoProber(options: EchoProberOptions): EchoProber {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
+  const now = options.now ?? (() => performance.now());
   const request = new Uint8Array(ECHO_PROBE_BYTES);
   const id = Math.floor(random() * 0x10000) & 0xffff;
   request[0] = ICMPV6_ECHO_REQUEST;
@@ -68,12 +72,13 @@ export function createEchoProber(options: EchoProberOptions): EchoProber {
     options.onError?.(message);
   };
 
-  const finish = (ok: boolean): void => {
+  /** Ends the pending probe: answered (its round-trip time) or not (null). */
+  const finish = (answered: boolean): void => {
     const p = pending;
     if (p === null) return;
     pending = null;
     if (p.timer !== null) clock.clearTimer(p.timer);
-    p.resolve(ok);
+    p.resolve(answered ? Math.max(0, now() - p.sentAt) : null);
   };
 
   const isOurReply = (
@@ -120,17 +125,18 @@ export function createEchoProber(options: EchoProberOptions): EchoProber {
 
   return {
     probe(target, timeoutMs) {
-      if (closed) return Promise.resolve(false);
+      if (closed) return Promise.resolve(null);
       finish(false); // one probe at a time: a new one ends the previous one
       const s = ensureSocket();
-      if (s === null) return Promise.resolve(false);
+      if (s === null) return Promise.resolve(null);
       seq = (seq + 1) & 0xffff;
       request[6] = seq >>> 8;
       request[7] = seq & 0xff;
-      return new Promise<boolean>((resolve) => {
+      return new Promise<number | null>((resolve) => {
         const p: Pending = {
           seq,
           target: Uint8Array.from(target.subarray(0, 16)),
+          sentAt: now(),
           resolve,
           timer: null,
         };

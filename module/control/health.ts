@@ -14,13 +14,14 @@
  */
 import type { Clock, TimerHandle } from "./clock.js";
 
-/** Sends one ICMPv6 echo request; resolves true when a matching reply arrives in time. */
+/** Sends one ICMPv6 echo request; resolves with the round-trip time when its reply arrives. */
 export interface EchoProber {
   /**
-   * Probes `target` (16 bytes). Never rejects: errors (no route, socket closed) resolve false.
-   * `timeoutMs` bounds the wait; the prober owns its sockets/processes and `close()` frees them.
+   * Probes `target` (16 bytes): resolves the round-trip time in ms when a matching reply arrives
+   * within `timeoutMs`, else null. Never rejects: errors (no route, socket closed) resolve null.
+   * The prober owns its sockets and `close()` frees them.
    */
-  probe(target: Uint8Array, timeoutMs: number): Promise<boolean>;
+  probe(target: Uint8Array, timeoutMs: number): Promise<number | null>;
   /** Aborts outstanding probes (they resolve false) and frees resources. */
   close(): void;
 }
@@ -37,6 +38,8 @@ export interface HealthSnapshot {
   readonly lastProbeMs: number | null;
   readonly lastOkMs: number | null;
   readonly lastChangeMs: number | null;
+  /** Round-trip time of the last answered probe, ms. */
+  readonly lastRttMs: number | null;
 }
 
 export interface HealthOptions {
@@ -67,6 +70,7 @@ export class HealthMonitor {
     lastProbeMs: number | null;
     lastOkMs: number | null;
     lastChangeMs: number | null;
+    lastRttMs: number | null;
   } = {
     state: "unknown",
     consecutiveFailures: 0,
@@ -75,6 +79,7 @@ export class HealthMonitor {
     lastProbeMs: null,
     lastOkMs: null,
     lastChangeMs: null,
+    lastRttMs: null,
   };
 
   constructor(opts: HealthOptions) {
@@ -148,24 +153,25 @@ export class HealthMonitor {
     this.inFlight = true;
     this.s.probesSent++;
     this.s.lastProbeMs = this.opts.clock.now();
-    const ok = await this.opts.prober.probe(
+    const rtt = await this.opts.prober.probe(
       target,
       Math.min(intervalMs, HEALTH_PROBE_TIMEOUT_MAX_MS),
     );
     this.inFlight = false;
     if (!this.running) return;
-    if (target === this.target) this.record(ok);
+    if (target === this.target) this.record(rtt);
     // Probes start every interval (a failing probe's wait is part of it, not added to it).
     const elapsed = this.opts.clock.now() - (this.s.lastProbeMs ?? 0);
     this.schedule(Math.max(0, intervalMs - elapsed));
   }
 
   /** Applies one probe result (exported for tests through the fake prober). */
-  private record(ok: boolean): void {
+  private record(rtt: number | null): void {
     const now = this.opts.clock.now();
-    if (ok) {
+    if (rtt !== null) {
       this.s.probesOk++;
       this.s.lastOkMs = now;
+      this.s.lastRttMs = rtt;
       this.s.consecutiveFailures = 0;
       if (this.s.state !== "up") {
         const wasDown = this.s.state === "down";

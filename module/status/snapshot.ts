@@ -46,6 +46,8 @@ export interface HealthStatus {
   readonly lastProbe: string | null;
   readonly lastOk: string | null;
   readonly lastChange: string | null;
+  /** Round-trip time of the last answered probe, ms (null before the first answer). */
+  readonly lastRttMs: number | null;
 }
 
 export interface RaPrefixStatus {

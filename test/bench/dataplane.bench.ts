@@ -35,6 +35,7 @@ import {
   type NsProcess,
 } from "../support/netns.js";
 import { readCounters, type Counters } from "../support/dataplane-harness.js";
+import { procStatusMb, startIperfServer } from "../support/iperf.js";
 import { formatTargets, targetVerdicts } from "../support/bench-targets.js";
 import { batchingFigures, type BatchingFigures } from "../support/bench-batching.js";
 import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
@@ -154,12 +155,6 @@ function pssMb(pid: number): number {
   }
 }
 
-/** Resident set (MB): `VmRSS`, or `RssAnon` (heap, buffers: without the shared node binary). */
-function rssMb(pid: number, field = "VmRSS"): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : 0;
-}
-
 function ctxSwitches(pid: number): [number, number] {
   return parseCtxSwitches(readFileSync(`/proc/${pid}/status`, "utf8"));
 }
@@ -182,19 +177,6 @@ function iperf3(...args: string[]): string[] {
   return [...schedPrefix(SCHED), "iperf3", ...args];
 }
 
-/** A one-shot iperf3 server on bindAddr:port, given 400 ms to start listening. */
-async function iperfServer(
-  reg: NetnsRegistry,
-  ns: string,
-  bindAddr: string,
-  port: number,
-  ...extra: string[]
-): Promise<NsProcess> {
-  const srv = reg.spawn(ns, iperf3("-s", "-1", "-B", bindAddr, "-p", String(port), ...extra));
-  await new Promise((r) => setTimeout(r, 400));
-  return srv;
-}
-
 async function iperfTcp(
   reg: NetnsRegistry,
   clientNs: string,
@@ -203,7 +185,7 @@ async function iperfTcp(
   target: string,
   port: number,
 ): Promise<number> {
-  const srv = await iperfServer(reg, serverNs, bindAddr, port);
+  const srv = await startIperfServer(reg, serverNs, bindAddr, port, { prefix: schedPrefix(SCHED) });
   const r = await reg.execAsync(
     clientNs,
     iperf3("-c", target, "-p", String(port), "-t", String(TCP_SECONDS), "-J"),
@@ -259,7 +241,10 @@ async function iperfUdp(
   target: string,
   port: number,
 ): Promise<UdpRate> {
-  const srv = await iperfServer(reg, serverNs, bindAddr, port, "-J");
+  const srv = await startIperfServer(reg, serverNs, bindAddr, port, {
+    prefix: schedPrefix(SCHED),
+    extra: ["-J"],
+  });
   const rx0 = nsUdpDatagrams(reg, serverNs);
   await reg.execAsync(
     clientNs,
@@ -467,10 +452,10 @@ async function measureAsync(
   for (const [k, p] of Object.entries(procs)) {
     cpu0[k] = cpuSeconds(p.pid);
     ctx0[k] = ctxSwitches(p.pid);
-    rss0[k] = rssMb(p.pid);
+    rss0[k] = procStatusMb(p.pid);
     pss0[k] = pssMb(p.pid);
-    anon0[k] = rssMb(p.pid, "RssAnon");
-    file0[k] = rssMb(p.pid, "RssFile");
+    anon0[k] = procStatusMb(p.pid, "RssAnon");
+    file0[k] = procStatusMb(p.pid, "RssFile");
   }
   const pk0 = await packets();
   const cpuMid: Record<string, number> = {};
@@ -526,10 +511,10 @@ async function measureAsync(
     const sys = n > 0 ? ((s1 - s0) * 1e6) / n : 0;
     cpuUsPerPacket[k] = user + sys;
     cpuSplitUs[k] = [user, sys];
-    rss[k] = [rss0[k]!, rssMb(p.pid)];
+    rss[k] = [rss0[k]!, procStatusMb(p.pid)];
     pss[k] = [pss0[k]!, pssMb(p.pid)];
-    anon[k] = [anon0[k]!, rssMb(p.pid, "RssAnon")];
-    file[k] = [file0[k]!, rssMb(p.pid, "RssFile")];
+    anon[k] = [anon0[k]!, procStatusMb(p.pid, "RssAnon")];
+    file[k] = [file0[k]!, procStatusMb(p.pid, "RssFile")];
   }
   return {
     napiCpuS: threadsCpu(napi) - napi0,

@@ -17,7 +17,7 @@
  * every load bounded (iperf3 -t, bursts of a fixed count), the run bounded by SOAK_SECONDS + 120 s,
  * cleanup in finally, on the deadline and on SIGINT/SIGTERM.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import * as path from "node:path";
 import {
   NetnsRegistry,
@@ -30,6 +30,7 @@ import { attackCases, CUSTOMER, OTHER_RELAY } from "../support/attack-cases.js";
 import { injectIpv4, linkMac } from "../support/frame-inject.js";
 import { encapsulate6to4 } from "../support/packet-builder.js";
 import { mulberry32 } from "../support/prng.js";
+import { procStatusMb, startIperfServer } from "../support/iperf.js";
 import { memoryVerdict, parseSeconds, type MemorySample } from "../support/soak.js";
 import { LAB_ANYCAST, LAB_SERVER } from "../../module/cli/lab-topology.js";
 
@@ -54,13 +55,6 @@ interface Round {
 
 const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : "-");
 
-function statusMb(pid: number, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
-    readFileSync(`/proc/${pid}/status`, "utf8"),
-  );
-  return m === null ? NaN : Number(m[1]) / 1024;
-}
-
 /** iperf3 client run with -J; the parsed JSON, or undefined (reported) when it failed. */
 async function iperfClient(
   reg: NetnsRegistry,
@@ -70,8 +64,7 @@ async function iperfClient(
   args: string[],
   seconds: number,
 ): Promise<Record<string, unknown> | undefined> {
-  const srv = reg.spawn(serverNs, ["iperf3", "-s", "-1", "-B", LAB_SERVER, "-p", String(port)]);
-  await new Promise((r) => setTimeout(r, 400));
+  const srv = await startIperfServer(reg, serverNs, LAB_SERVER, port);
   const r = await reg.execAsync(
     ns,
     ["iperf3", "-c", LAB_SERVER, "-p", String(port), "-t", String(seconds), "-J", ...args],
@@ -208,8 +201,8 @@ async function main(): Promise<number> {
       };
       for (const [k, p] of Object.entries(procs)) {
         if (p.hasExited()) continue;
-        const rssMb = statusMb(p.pid, "VmRSS");
-        const anonMb = statusMb(p.pid, "RssAnon");
+        const rssMb = procStatusMb(p.pid, "VmRSS");
+        const anonMb = procStatusMb(p.pid, "RssAnon");
         const c = await readCounters(reg, p);
         const heapUsedMb = (c.memory?.heap_used_kb ?? NaN) / 1024;
         samples[k]!.push({ t, rssMb, anonMb, heapUsedMb });

@@ -42,6 +42,7 @@ export function sampleStatus(): StatusSnapshot {
       lastProbe: null,
       lastOk: null,
       lastChange: null,
+      lastRttMs: 4.5,
     },
     ra: {
       mode: "builtin",

@@ -87,7 +87,7 @@ test("stop() leaves no timers, handles, fds, children or socket file", { skip },
       version: "test",
       daemon: null,
       openNdSocket: () => nd,
-      prober: { probe: () => Promise.resolve(false), close: () => undefined },
+      prober: { probe: () => Promise.resolve(null), close: () => undefined },
       useUbus: false,
       dhcpLeaseFile: join(dir, "lease"),
     });

@@ -103,7 +103,7 @@ class Prober implements EchoProber {
   ok = true;
   closed = false;
   probe() {
-    return Promise.resolve(this.ok);
+    return Promise.resolve(this.ok ? 2.25 : null);
   }
   close() {
     this.closed = true;
@@ -257,6 +257,7 @@ test("start: plain 6to4 prefix advertised, forwarding state fed, status socket a
     assert.equal(s.translatedPrefix, null);
     assert.deepEqual(s.relays, { value: ["192.88.99.1"], source: "default" });
     assert.equal(s.health.target, "2002:c058:6301::");
+    assert.equal(s.health.lastRttMs, 2.25, "the probe's round-trip time reaches the status");
     assert.equal(s.counters.drop_no_route, 2);
     assert.equal(s.counters.tun_offload_segments_cut, 44);
     assert.ok(t.runner.log.some((l) => l.includes("addr replace 2002:c000:201::1/64 dev lan0")));

@@ -33,6 +33,7 @@ function setup(random: () => number = Math.random) {
       return s;
     },
     clock,
+    now: () => clock.now(),
     random,
     onError: (m) => errors.push(m),
   });
@@ -45,7 +46,7 @@ function setup(random: () => number = Math.random) {
   };
 }
 
-test("echo probe: sends a 16-byte echo request to the target; its reply resolves true", async () => {
+test("echo probe: sends a 16-byte echo request to the target; its reply resolves its round-trip time", async () => {
   const t = setup();
   const p = t.prober.probe(TARGET, 3000);
   assert.equal(t.sockets.length, 1, "socket opened at the first probe");
@@ -56,8 +57,9 @@ test("echo probe: sends a 16-byte echo request to the target; its reply resolves
   assert.equal(req[0], 128, "echo request");
   assert.equal(req[1], 0, "code 0");
   assert.deepEqual(sent[0]!.dst, TARGET);
+  t.clock.advance(7); // the reply takes 7 ms
   t.sockets[0]!.inject(replyTo(req), TARGET, 64);
-  assert.equal(await p, true);
+  assert.equal(await p, 7, "resolves the round-trip time");
   assert.equal(t.clock.pending(), 0, "the timeout is cleared when the reply comes");
   // A second probe reuses the socket and steps the sequence number.
   const p2 = t.prober.probe(TARGET, 3000);
@@ -65,11 +67,11 @@ test("echo probe: sends a 16-byte echo request to the target; its reply resolves
   const req2 = sent[1]!.data;
   assert.equal(((req2[6]! << 8) | req2[7]!) - ((req[6]! << 8) | req[7]!), 1, "sequence + 1");
   t.sockets[0]!.inject(replyTo(req2), TARGET);
-  assert.equal(await p2, true);
+  assert.equal(await p2, 0);
   t.prober.close();
 });
 
-test("echo probe: replies that are not ours do not count; the timeout resolves false", async () => {
+test("echo probe: replies that are not ours do not count; the timeout resolves null", async () => {
   const t = setup();
   const p = t.prober.probe(TARGET, 2000);
   const s = t.sockets[0]!;
@@ -95,27 +97,27 @@ test("echo probe: replies that are not ours do not count; the timeout resolves f
   await flush();
   assert.equal(t.clock.pending(), 1);
   t.clock.advance(1);
-  assert.equal(await p, false);
+  assert.equal(await p, null);
   // The right reply after the timeout does not resurrect it or throw.
   s.inject(replyTo(req), TARGET);
   await flush();
   t.prober.close();
 });
 
-test("echo probe: a refused send resolves false at once; a socket that cannot open too, logged once", async () => {
+test("echo probe: a refused send resolves null at once; a socket that cannot open too, logged once", async () => {
   const t = setup();
   t.failOpen(true);
-  assert.equal(await t.prober.probe(TARGET, 3000), false);
-  assert.equal(await t.prober.probe(TARGET, 3000), false);
+  assert.equal(await t.prober.probe(TARGET, 3000), null);
+  assert.equal(await t.prober.probe(TARGET, 3000), null);
   assert.deepEqual(t.errors, ["health probe socket: socket: EPERM"], "one line, not one per probe");
   assert.equal(t.clock.pending(), 0);
   t.failOpen(false);
   const p = t.prober.probe(TARGET, 3000);
   assert.equal(t.sockets.length, 1, "retried at the next probe");
   t.sockets[0]!.inject(replyTo(t.sockets[0]!.sent[0]!.data), TARGET);
-  assert.equal(await p, true);
-  // An invalid destination (fewer than 16 bytes) is refused by the port: false, no timer left.
-  assert.equal(await t.prober.probe(TARGET.subarray(0, 8), 3000), false);
+  assert.equal(await p, 0);
+  // An invalid destination (fewer than 16 bytes) is refused by the port: null, no timer left.
+  assert.equal(await t.prober.probe(TARGET.subarray(0, 8), 3000), null);
   assert.equal(t.clock.pending(), 0);
   t.prober.close();
 });
@@ -125,24 +127,24 @@ test("echo probe: a socket that fails is reopened at the next probe", async () =
   const p = t.prober.probe(TARGET, 3000);
   t.sockets[0]!.removeDevice("EBADF", 9);
   t.clock.advance(3000);
-  assert.equal(await p, false);
+  assert.equal(await p, null);
   await flush();
   assert.match(t.errors.join("\n"), /health probe socket: EBADF/);
   const p2 = t.prober.probe(TARGET, 3000);
   assert.equal(t.sockets.length, 2, "a new socket");
   t.sockets[1]!.inject(replyTo(t.sockets[1]!.sent[0]!.data), TARGET);
-  assert.equal(await p2, true);
+  assert.equal(await p2, 0);
   t.prober.close();
 });
 
-test("echo probe: close() ends the pending probe false, closes the socket, refuses new probes", async () => {
+test("echo probe: close() ends the pending probe (null), closes the socket, refuses new probes", async () => {
   const t = setup();
   const p = t.prober.probe(TARGET, 3000);
   t.prober.close();
-  assert.equal(await p, false);
+  assert.equal(await p, null);
   assert.equal(t.sockets[0]!.closed, true);
   assert.equal(t.clock.pending(), 0);
-  assert.equal(await t.prober.probe(TARGET, 3000), false);
+  assert.equal(await t.prober.probe(TARGET, 3000), null);
   assert.equal(t.sockets.length, 1, "no socket opened after close");
 });
 

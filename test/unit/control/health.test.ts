@@ -13,9 +13,9 @@ class FakeProber implements EchoProber {
   ok = true;
   probes = 0;
   closed = false;
-  probe(): Promise<boolean> {
+  probe(): Promise<number | null> {
     this.probes++;
-    return Promise.resolve(this.ok);
+    return Promise.resolve(this.ok ? 1.5 : null);
   }
   close(): void {
     this.closed = true;
@@ -46,6 +46,7 @@ test("K consecutive failures -> down; first success -> up; stop leaves no timer"
   await step(clock, 0);
   assert.equal(h.snapshot().state, "up");
   assert.equal(h.isUp(), true);
+  assert.equal(h.snapshot().lastRttMs, 1.5, "the answered probe's round-trip time");
   prober.ok = false;
   await step(clock, 5000);
   await step(clock, 5000);
@@ -54,6 +55,7 @@ test("K consecutive failures -> down; first success -> up; stop leaves no timer"
   assert.equal(h.isUp(), false);
   assert.deepEqual(changes, [false]);
   assert.equal(h.snapshot().consecutiveFailures, 3);
+  assert.equal(h.snapshot().lastRttMs, 1.5, "failures keep the last answered one");
   prober.ok = true;
   await step(clock, 5000);
   assert.equal(h.isUp(), true);

@@ -52,7 +52,11 @@ async function setup(ra: string) {
   });
   const clock = new FakeClock();
   const runner = new Runner();
-  const prober = { ok: true, probe: () => Promise.resolve(prober.ok), close: () => undefined };
+  const prober = {
+    ok: true,
+    probe: () => Promise.resolve(prober.ok ? 1 : null),
+    close: () => undefined,
+  };
   const ctl = await startCpeControl({
     config: cfg,
     log: {

@@ -107,7 +107,7 @@ test("formatStatus names every part of the state", () => {
     /^translated prefix:\s+2001:db8:c000:201::\/64$/m,
     /^provider prefix:\s+2001:db8::\/32 \(dhcp\)$/m,
     /^relays:\s+192\.0\.2\.254 \(dhcp\)$/m,
-    /^health:\s+up, target 2002:c000:2fe::c000:2fe/m,
+    /^health:\s+up, target 2002:c000:2fe::c000:2fe, .*, ok 10\/10, rtt 4\.50 ms$/m,
     /^router adverts:\s+builtin on lan0, sent 7 \(2 solicited\)/m,
     /prefix:\s+2001:db8:c633:6407::\/64 deprecated \(0\/0\) until 2026-01-01T02:30:00\.000Z/,
     /^ {2}rs_invalid_hop_limit:\s+1$/m,

@@ -37,7 +37,8 @@ function statusRows(st) {
 	add(_('Relay in use'), st.relayInUse);
 	add(_('Tunnel MTU'), st.tunnelMtu);
 	if (st.health)
-		add(_('Tunnel health'), st.health.state + ' (' + _('%d consecutive failures').format(st.health.consecutiveFailures || 0) + ')');
+		add(_('Tunnel health'), st.health.state + ' (' + _('%d consecutive failures').format(st.health.consecutiveFailures || 0) +
+			(st.health.lastRttMs != null ? ', ' + _('round trip %s ms').format(st.health.lastRttMs.toFixed(2)) : '') + ')');
 	if (st.ra)
 		add(_('Prefix advertisement'), st.ra.mode + (st.ra.lastSent ? ', ' + _('last RA %s').format(st.ra.lastSent) : ''));
 	if (st.counters) {
