@@ -180,7 +180,7 @@ async function runCpeWithPlan(cfg: CpeConfig, plan: CpePlan, log: Logger): Promi
       initialTunAddress: plan.routerAddress,
       openNdSocket: (device, passTypes) => openIcmpV6({ device, passTypes }),
       prober: createEchoProber({
-        open: () => openIcmpV6({ passTypes: [ICMPV6_ECHO_REPLY] }),
+        open: (id) => openIcmpV6({ passTypes: [ICMPV6_ECHO_REPLY], echoIdentifier: id }),
         onError: (m) => log.warn(m),
       }),
       netdevFeatures: (device, names, want) => netdevFeatures(device, names, want),

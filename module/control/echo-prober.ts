@@ -28,10 +28,11 @@ const RING_SLOT_BYTES = 256;
 
 export interface EchoProberOptions {
   /**
-   * Opens the raw ICMPv6 socket passing type 129 (cli/cpe.ts: io/linux.ts openIcmpV6 without a
-   * device). Called at the first probe, and again after the socket failed.
+   * Opens the raw ICMPv6 socket passing echo replies with `identifier` (cli/cpe.ts: io/linux.ts
+   * openIcmpV6 without a device, with echoIdentifier, so the kernel drops other replies). Called
+   * at the first probe, and again after the socket failed.
    */
-  readonly open: () => IcmpV6Socket;
+  readonly open: (identifier: number) => IcmpV6Socket;
   readonly clock?: Clock;
   /** Monotonic milliseconds for the round-trip time (default performance.now). */
   readonly now?: () => number;
@@ -109,7 +110,7 @@ export function createEchoProber(options: EchoProberOptions): EchoProber {
   const ensureSocket = (): IcmpV6Socket | null => {
     if (socket !== null && !socket.closed) return socket;
     try {
-      const s = options.open();
+      const s = options.open(id);
       s.onError((e) => {
         report(`health probe socket: ${e.code}: ${e.message}`);
         if (s.closed && socket === s) socket = null;

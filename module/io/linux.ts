@@ -385,6 +385,11 @@ export interface IcmpV6Options {
   passTypes: number[];
   /** Multicast groups to join on `device` (default ff02::1 and ff02::2; none when unbound). */
   groups?: Uint8Array[];
+  /**
+   * Echo sockets: an identifier 0..65535. A socket filter in the kernel then passes only echo
+   * replies that carry it; every other message is dropped before it wakes the daemon.
+   */
+  echoIdentifier?: number;
   binding?: NativeBinding;
 }
 
@@ -453,7 +458,10 @@ export function openIcmpV6(options: IcmpV6Options): IcmpV6Socket {
   const groups = device === "" ? [] : (options.groups ?? [ALL_NODES, ALL_ROUTERS]);
   const packed = new Uint8Array(16 * groups.length);
   groups.forEach((g, i) => packed.set(g.subarray(0, 16), 16 * i));
-  const fd = b.openIcmp6(device, packed, options.passTypes);
+  const fd =
+    options.echoIdentifier === undefined
+      ? b.openIcmp6(device, packed, options.passTypes)
+      : b.openIcmp6(device, packed, options.passTypes, options.echoIdentifier);
   return new LinuxIcmpV6(b, fd, device, ifindex);
 }
 

@@ -121,7 +121,8 @@ export interface NativeBinding {
    * Raw ICMPv6 socket bound to `device`, hop limits 255, PKTINFO + HOPLIMIT reception, an
    * ICMP6_FILTER passing `passTypes`, member of each 16-byte group in `groups`.
    */
-  openIcmp6(device: string, groups: Uint8Array, passTypes: number[]): number;
+  /** `echoId` (unbound echo sockets): a socket filter passes only echo replies with it. */
+  openIcmp6(device: string, groups: Uint8Array, passTypes: number[], echoId?: number): number;
   /** Sends one ICMPv6 message to `dst[dstOffset..+16)` via interface `ifindex`; throws on error. */
   sendIcmp6(
     fd: number,

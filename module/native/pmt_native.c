@@ -47,6 +47,39 @@
 #include <linux/if_tun.h>
 #endif
 #endif
+/* Classic BPF for the echo socket's filter: the same story, stable ABI
+ * (include/uapi/linux/filter.h, bpf_common.h). */
+#if defined(__has_include)
+#if __has_include(<linux/filter.h>)
+#include <linux/filter.h>
+#endif
+#endif
+#ifndef BPF_STMT
+struct sock_filter {
+  uint16_t code;
+  uint8_t jt;
+  uint8_t jf;
+  uint32_t k;
+};
+struct sock_fprog {
+  unsigned short len;
+  struct sock_filter *filter;
+};
+#define BPF_LD 0x00
+#define BPF_JMP 0x05
+#define BPF_RET 0x06
+#define BPF_H 0x08
+#define BPF_B 0x10
+#define BPF_ABS 0x20
+#define BPF_JEQ 0x10
+#define BPF_K 0x00
+#define BPF_STMT(code, k) {(unsigned short)(code), 0, 0, k}
+#define BPF_JUMP(code, k, jt, jf) {(unsigned short)(code), jt, jf, k}
+#endif
+#ifndef SO_ATTACH_FILTER
+#define SO_ATTACH_FILTER 26
+#endif
+
 #ifndef TUNSETIFF
 #define TUNSETIFF _IOW('T', 202, int)
 #endif
@@ -1086,15 +1119,17 @@ fail: {
 }
 
 /*
- * openIcmp6(device, groups: Uint8Array (16 bytes per group), passTypes: number[]): fd
+ * openIcmp6(device, groups: Uint8Array (16 bytes per group), passTypes: number[], echoId?): fd
  * Raw ICMPv6 socket for Neighbor Discovery on one device: SO_BINDTODEVICE, hop limits 255
  * (RFC 4861 §6.1.1/§6.1.2 receivers drop ND with any other hop limit), multicast loop off,
  * IPV6_RECVPKTINFO + IPV6_RECVHOPLIMIT, ICMP6_FILTER passing only passTypes, joined groups.
  * device "" opens an unbound socket for echo (the health probe): the routing table picks the
- * interface, hop limits stay the kernel's, no groups (groups must be empty).
+ * interface, hop limits stay the kernel's, no groups (groups must be empty). echoId 0..65535
+ * attaches a socket filter that passes only echo replies with that identifier, so the kernel
+ * drops every other reply (a ping run by hand, a flood of replies) without waking us.
  */
 static napi_value open_icmp6(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(3);
+  CHECK_ARGC(4);
   char dev[64];
   uint8_t *groups;
   size_t groups_len;
@@ -1106,6 +1141,10 @@ static napi_value open_icmp6(napi_env env, napi_callback_info info) {
     return throw_type(env,
                       "openIcmp6(device: string (\"\" = unbound, then no groups), groups: "
                       "Uint8Array (16*k bytes), passTypes: number[])");
+  int32_t echo_id = -1;
+  if (!is_nullish(env, argv[3]) &&
+      (!get_i32(env, argv[3], &echo_id) || echo_id < 0 || echo_id > 0xffff))
+    return throw_type(env, "openIcmp6: echoId must be a number 0..65535");
   bool bound = dev[0] != '\0';
   unsigned ifindex = bound ? if_nametoindex(dev) : 0;
   if (bound && ifindex == 0)
@@ -1138,6 +1177,19 @@ static napi_value open_icmp6(napi_env env, napi_callback_info info) {
   SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one, "IPV6_RECVPKTINFO");
   SETOPT_OR_FAIL(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one, "IPV6_RECVHOPLIMIT");
   SETOPT_OR_FAIL(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter, "ICMP6_FILTER");
+  if (echo_id >= 0) {
+    /* The filter sees the message from its ICMPv6 header on (the IPv6 header is pulled). */
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),                        /* type */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ICMP6_ECHO_REPLY, 0, 3),  /* else drop */
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 4),                        /* identifier */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)echo_id, 0, 1), /* else drop */
+        BPF_STMT(BPF_RET | BPF_K, 0xffff),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+    SETOPT_OR_FAIL(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog, "SO_ATTACH_FILTER");
+  }
   for (size_t off = 0; off < groups_len; off += 16) {
     struct ipv6_mreq mreq;
     memcpy(&mreq.ipv6mr_multiaddr, groups + off, 16);

@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import { parseIpv6 } from "../../module/addr/ipv6.js";
 import { createEchoProber } from "../../module/control/echo-prober.js";
 import { inNetns, openIcmpV6 } from "../../module/io/linux.js";
+import type { IcmpV6Socket } from "../../module/io/ports.js";
 import { loadNative } from "../../module/native/loader.js";
 import { createIcmpv6RxRing } from "../../module/io/ring.js";
 import { NetnsRegistry, toolSkipReason } from "../support/netns.js";
@@ -113,46 +114,89 @@ test("ICMPv6: opening on a missing device fails with ENODEV", { skip }, () => {
 
 // The CPE's health probe (control/echo-prober.ts) on an unbound socket: the routing table picks
 // the interface, the kernel of the peer answers, its reply reaches our socket; a silent target
-// times out; closing releases the fd.
+// times out; the socket filter keeps other echo replies (a ping run by hand) away from it, which
+// a socket without the filter, opened beside it as a control, does receive; closing releases
+// the fds.
 test(
-  "ICMPv6 unbound: the echo prober gets the peer kernel's reply; a silent target fails",
+  "ICMPv6 unbound: the echo prober gets the peer kernel's reply; others' replies are filtered out",
   { skip },
   async () => {
     reg.addr(rtr, "r0", "2001:db8:e0::1/64");
     reg.addr(host, "h0", "2001:db8:e0::2/64");
     const fdsBefore = openFdCount();
-    let opened = 0;
+    const id = 0x5a5a;
+    const sockets: IcmpV6Socket[] = [];
     const prober = createEchoProber({
-      open: () => {
-        opened++;
-        const s = track(inNetns(nsPath(rtr), () => openIcmpV6({ passTypes: [129] })));
-        assert.equal(s.device, "");
-        assert.equal(s.ifindex, 0);
+      random: () => id / 0x10000, // identifier 0x5a5a
+      open: (identifier) => {
+        assert.equal(identifier, id);
+        const s = track(
+          inNetns(nsPath(rtr), () => openIcmpV6({ passTypes: [129], echoIdentifier: identifier })),
+        );
+        sockets.push(s);
         return s;
       },
     });
+    const control = track(inNetns(nsPath(rtr), () => openIcmpV6({ passTypes: [129] })));
+    let controlSeen = 0;
+    control.onBatch(createIcmpv6RxRing(8, 256), (_r, n) => (controlSeen += n));
     try {
       const peer = parseIpv6("2001:db8:e0::2") as Uint8Array;
       // The first echo waits for neighbor resolution; allow a few tries all the same.
       let rtt: number | null = null;
-      for (let i = 0; i < 10 && rtt === null; i++) rtt = await prober.probe(peer, 1000);
+      let tries = 0;
+      while (tries < 10 && rtt === null) {
+        tries++;
+        rtt = await prober.probe(peer, 1000);
+      }
       assert.ok(rtt !== null, "the peer's echo reply reached the prober");
       const again = await prober.probe(peer, 1000);
       assert.ok(
         again !== null && again >= 0 && again < 1000,
         `again, with its round-trip time: ${again}`,
       );
+      assert.equal(sockets.length, 1, "one socket for all probes");
+      assert.equal(sockets[0]!.device, "");
+      assert.equal(sockets[0]!.ifindex, 0);
+      const ours = sockets[0]!.stats().rxPackets;
+      assert.ok(ours >= 2 && ours <= tries + 1, `our socket read our replies only: ${ours}`);
+      // A ping by hand from the same namespace: three replies with the kernel's identifier.
+      const seenBefore = controlSeen;
+      const r = await reg.execAsync(rtr, [
+        "ping",
+        "-6",
+        "-n",
+        "-c",
+        "3",
+        "-i",
+        "0.2",
+        "-W",
+        "2",
+        "2001:db8:e0::2",
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.ok(
+        await until(() => controlSeen >= seenBefore + 3, 2000),
+        "the control socket saw them",
+      );
+      assert.equal(sockets[0]!.stats().rxPackets, ours, "the filtered socket did not even wake");
       const t0 = Date.now();
       assert.equal(await prober.probe(parseIpv6("2001:db8:e0::3") as Uint8Array, 700), null);
       assert.ok(Date.now() - t0 >= 650, "a silent target waits for the timeout");
-      assert.equal(opened, 1, "one socket for all probes");
     } finally {
       prober.close();
+      control.close();
     }
     assert.equal(openFdCount(), fdsBefore, "open fds after close");
   },
 );
 
-test("ICMPv6 unbound: the addon refuses groups without a device", { skip }, () => {
-  assert.throws(() => loadNative().openIcmp6("", new Uint8Array(16), [129]), TypeError);
-});
+test(
+  "ICMPv6 unbound: the addon refuses groups without a device, and a bad identifier",
+  { skip },
+  () => {
+    assert.throws(() => loadNative().openIcmp6("", new Uint8Array(16), [129]), TypeError);
+    assert.throws(() => loadNative().openIcmp6("", new Uint8Array(0), [129], 65536), TypeError);
+    assert.throws(() => loadNative().openIcmp6("", new Uint8Array(0), [129], -1), TypeError);
+  },
+);

@@ -127,8 +127,11 @@ class FakeBinding implements NativeBinding {
       return f === undefined ? -1 : (f[0] ? 1 : 0) | (f[1] ? 2 : 0);
     });
   }
-  openIcmp6(dev: string, groups: Uint8Array, types: number[]) {
-    this.calls.push(`openIcmp6 ${dev} ${Buffer.from(groups).toString("hex")} ${types.join(",")}`);
+  openIcmp6(dev: string, groups: Uint8Array, types: number[], echoId?: number) {
+    this.calls.push(
+      `openIcmp6 ${dev} ${Buffer.from(groups).toString("hex")} ${types.join(",")}` +
+        (echoId === undefined ? "" : ` id ${echoId}`),
+    );
     return this.nextFd++;
   }
   sendIcmp6(
@@ -479,6 +482,17 @@ test("lowerDevices: the lower_* links of a device in a sysfs tree; [] when none,
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test("openIcmpV6 without a device: unbound (no ifindex lookup, no groups), echo identifier passed", () => {
+  const b = new FakeBinding();
+  const s = openIcmpV6({ passTypes: [129], echoIdentifier: 0x1234, binding: b });
+  assert.equal(s.device, "");
+  assert.equal(s.ifindex, 0);
+  assert.deepEqual(b.calls, ["openIcmp6   129 id 4660"]);
+  assert.ok(s.send(Buffer.alloc(16), 0, 16, Buffer.alloc(16), 0));
+  assert.equal(b.calls.at(-1), "sendIcmp6 40 0 16 0 0", "no IPV6_PKTINFO interface: routed");
+  s.close();
 });
 
 test("openIcmpV6: groups packed, types passed; meta split into hop limits and ifindexes", () => {
