@@ -36,7 +36,7 @@ const STATUS = {
     relays: { value: ["192.88.99.1"], source: "default" },
     relayInUse: "192.88.99.1",
     tunnelMtu: 1480,
-    health: { state: "up", consecutiveFailures: 0 },
+    health: { state: "up", consecutiveFailures: 0, lastRttMs: 12.3456 },
     ra: { mode: "netifd", lastSent: null },
     counters: { encap_packets: 42, drop_ipv4_src_invalid: 0 },
   },
@@ -122,7 +122,7 @@ test("renders the status reply: state, prefixes, relay, health, counters", { ski
     "192.88.99.1",
     "192.0.2.1 (documentation)",
     "1480",
-    "up",
+    "up (0 consecutive failures, round trip 12.35 ms)",
     "encap_packets: 42",
     "6to4-PMT (translated provider prefix)",
   ]) {
