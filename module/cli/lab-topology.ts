@@ -256,13 +256,17 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
  *                            limit (the first full collection at ~110 MB of heap on a 2-core VM
  *                            unless the memory reducer runs; after one, at live + ~20 MB), which a
  *                            long-running daemon reaches (README, Benchmark: soak).
- * All four exist in the V8 of Node 18, 20 and 22.
+ *   --expose-gc              node's gc(), for the daemons' full collection every 10 minutes
+ *                            (cli/daemon-common.ts heapHousekeeping): what little is promoted
+ *                            under load still piles up between V8's own full collections.
+ * All five exist in the V8 of Node 18, 20 and 22.
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = [
   "--max-semi-space-size=1",
   "--single-threaded",
   "--no-sparkplug",
   "--optimize-for-size",
+  "--expose-gc",
 ];
 
 /**

@@ -9,6 +9,12 @@ export interface Clock {
   now(): number;
   /** Calls `fn` once after `ms`; the handle is passed to `clearTimer`. Never keeps a stopped daemon alive. */
   setTimer(fn: () => void, ms: number): TimerHandle;
+  /**
+   * Calls `fn` every `ms` until `clearTimer`. One timer for life: nothing is allocated per tick,
+   * so a periodic task leaves no timer objects behind for V8 to promote (a one-shot timer
+   * re-armed every few seconds lives across scavenges and piles up in the old generation).
+   */
+  setRepeating(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer; a handle that already fired or was cleared is ignored. */
   clearTimer(handle: TimerHandle): void;
 }
@@ -20,5 +26,6 @@ export type TimerHandle = { readonly __timer: unique symbol } | object;
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
-  clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
+  setRepeating: (fn, ms) => setInterval(fn, Math.max(1, ms)),
+  clearTimer: (h) => clearTimeout(h as NodeJS.Timeout), // clears intervals too
 };

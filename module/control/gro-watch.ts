@@ -52,9 +52,9 @@ export function watchGroUnusable(
       unwarned = 0;
       lastWarn = clock.now();
     }
-    timer = clock.setTimer(check, GRO_CHECK_MS);
   };
   check();
+  timer = clock.setRepeating(check, GRO_CHECK_MS);
   return () => {
     stopped = true;
     if (timer !== null) clock.clearTimer(timer);

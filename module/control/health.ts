@@ -59,9 +59,14 @@ export const HEALTH_PROBE_TIMEOUT_MAX_MS = 3000;
 export class HealthMonitor {
   private readonly opts: HealthOptions;
   private target: Uint8Array | null = null;
+  /** The first probe after start or a target change (one-shot, at once). */
   private timer: TimerHandle | null = null;
+  /** Every interval (one repeating timer: nothing allocated per tick). */
+  private repeat: TimerHandle | null = null;
   private running = false;
   private inFlight = false;
+  /** A tick came while a probe was in flight: probe again as soon as it ends. */
+  private due = false;
   private s: {
     state: HealthState;
     consecutiveFailures: number;
@@ -102,7 +107,7 @@ export class HealthMonitor {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.schedule(0);
+    this.restart();
   }
 
   /** Changes the probe target (relay changed); null pauses probing and resets to unknown. */
@@ -115,10 +120,7 @@ export class HealthMonitor {
     if (same) return;
     this.target = target ? Uint8Array.from(target) : null;
     this.s.consecutiveFailures = 0;
-    if (this.running) {
-      this.cancel();
-      this.schedule(0);
-    }
+    if (this.running) this.restart();
   }
 
   /** Stops probing; leaves no timer and closes the prober. */
@@ -129,26 +131,32 @@ export class HealthMonitor {
   }
 
   private cancel(): void {
-    if (this.timer !== null) {
-      this.opts.clock.clearTimer(this.timer);
-      this.timer = null;
-    }
+    const clock = this.opts.clock;
+    if (this.timer !== null) clock.clearTimer(this.timer);
+    if (this.repeat !== null) clock.clearTimer(this.repeat);
+    this.timer = null;
+    this.repeat = null;
+    this.due = false;
   }
 
-  private schedule(ms: number): void {
-    this.timer = this.opts.clock.setTimer(() => {
+  /** Probes at once, then every interval from now. */
+  private restart(): void {
+    this.cancel();
+    const clock = this.opts.clock;
+    this.timer = clock.setTimer(() => {
       this.timer = null;
       void this.tick();
-    }, ms);
+    }, 0);
+    this.repeat = clock.setRepeating(() => void this.tick(), this.opts.intervalS * 1000);
   }
 
   private async tick(): Promise<void> {
-    if (!this.running) return;
-    const intervalMs = this.opts.intervalS * 1000;
-    if (!this.target || this.inFlight) {
-      this.schedule(intervalMs);
+    if (!this.running || !this.target) return;
+    if (this.inFlight) {
+      this.due = true;
       return;
     }
+    const intervalMs = this.opts.intervalS * 1000;
     const target = this.target;
     this.inFlight = true;
     this.s.probesSent++;
@@ -160,9 +168,12 @@ export class HealthMonitor {
     this.inFlight = false;
     if (!this.running) return;
     if (target === this.target) this.record(rtt);
-    // Probes start every interval (a failing probe's wait is part of it, not added to it).
-    const elapsed = this.opts.clock.now() - (this.s.lastProbeMs ?? 0);
-    this.schedule(Math.max(0, intervalMs - elapsed));
+    // Probes start every interval (a failing probe's wait is part of it, not added to it); a
+    // tick that found this one still waiting starts the next one now.
+    if (this.due) {
+      this.due = false;
+      void this.tick();
+    }
   }
 
   /** Applies one probe result (exported for tests through the fake prober). */

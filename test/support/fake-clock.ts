@@ -9,12 +9,17 @@ interface FakeTimer {
   at: number;
   seq: number;
   fn: () => void;
+  /** Period of a repeating timer. */
+  every?: number;
+  cleared?: boolean;
 }
 
 export class FakeClock implements Clock {
   private t: number;
   private seq = 0;
   private readonly timers = new Set<FakeTimer>();
+  /** Timers created so far (one-shot and repeating): a periodic task should not add one per tick. */
+  timersCreated = 0;
 
   constructor(startMs = 1_700_000_000_000) {
     this.t = startMs;
@@ -25,12 +30,22 @@ export class FakeClock implements Clock {
   }
 
   setTimer(fn: () => void, ms: number): TimerHandle {
+    this.timersCreated++;
     const timer: FakeTimer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn };
     this.timers.add(timer);
     return timer;
   }
 
+  setRepeating(fn: () => void, ms: number): TimerHandle {
+    this.timersCreated++;
+    const every = Math.max(1, ms);
+    const timer: FakeTimer = { at: this.t + every, seq: this.seq++, fn, every };
+    this.timers.add(timer);
+    return timer;
+  }
+
   clearTimer(handle: TimerHandle): void {
+    (handle as FakeTimer).cleared = true;
     this.timers.delete(handle as FakeTimer);
   }
 
@@ -56,6 +71,11 @@ export class FakeClock implements Clock {
       this.timers.delete(next);
       this.t = Math.max(this.t, next.at);
       next.fn();
+      if (next.every !== undefined && !next.cleared) {
+        next.at += next.every;
+        next.seq = this.seq++;
+        this.timers.add(next);
+      }
     }
     this.t = end;
   }

@@ -89,3 +89,22 @@ test("a remedy that settles it replaces the warning; one that fails leaves it; `
   c2.advance(2 * GRO_CHECK_MS);
   assert.deepEqual(always, ["pppoe-wan", "pppoe-wan", "pppoe-wan"], "at start and every check");
 });
+
+test("checks on one repeating timer: none created per check", () => {
+  const clock = new FakeClock();
+  let checks = 0;
+  const stop = watchGroUnusable(
+    clock,
+    () => {
+      checks++;
+      return 0;
+    },
+    () => undefined,
+    () => undefined,
+  );
+  clock.advance(20 * GRO_CHECK_MS);
+  assert.equal(checks, 21, "at once, then every GRO_CHECK_MS");
+  assert.equal(clock.timersCreated, 1);
+  stop();
+  assert.equal(clock.pending(), 0);
+});

@@ -114,3 +114,54 @@ test("unknown counts as up; no target means no probes", async () => {
   h.stop();
   assert.equal(clock.pending(), 0);
 });
+
+test("one repeating timer for life: no timer created per probe", async () => {
+  const clock = new FakeClock();
+  const prober = new FakeProber();
+  const h = new HealthMonitor({
+    intervalS: 5,
+    failures: 3,
+    clock,
+    prober,
+    onChange: () => undefined,
+    formatTarget: (t) => formatIpv6(t),
+  });
+  h.setTarget(TARGET);
+  h.start();
+  for (let i = 0; i <= 20; i++) await step(clock, i === 0 ? 0 : 5000);
+  assert.equal(prober.probes, 21, "at once, then every 5 s");
+  assert.equal(clock.timersCreated, 2, "the first probe's one-shot timer and the repeating one");
+  h.stop();
+  assert.equal(clock.pending(), 0);
+});
+
+test("a tick that finds a probe still waiting starts the next one as soon as it ends", async () => {
+  const clock = new FakeClock();
+  const answers: ((rtt: number | null) => void)[] = [];
+  const prober: EchoProber = {
+    probe: () => new Promise((resolve) => answers.push(resolve)),
+    close: () => undefined,
+  };
+  const h = new HealthMonitor({
+    intervalS: 1,
+    failures: 3,
+    clock,
+    prober,
+    onChange: () => undefined,
+    formatTarget: (t) => formatIpv6(t),
+  });
+  h.setTarget(TARGET);
+  h.start();
+  await step(clock, 0);
+  assert.equal(answers.length, 1);
+  await step(clock, 1000); // the next tick: the first probe is still out
+  assert.equal(answers.length, 1, "one probe at a time");
+  answers[0]!(null);
+  await flush();
+  assert.equal(answers.length, 2, "the next probe started when the first ended, not a tick later");
+  assert.equal(h.snapshot().consecutiveFailures, 1);
+  h.stop();
+  answers[1]!(null);
+  await flush();
+  assert.equal(clock.pending(), 0);
+});
