@@ -24,6 +24,23 @@ class FakeProber implements EchoProber {
 
 const flush = () => new Promise((r) => setImmediate(r));
 
+/** A monitor on `clock` and `prober` that ignores changes. */
+function quietMonitor(
+  clock: FakeClock,
+  prober: EchoProber,
+  intervalS: number,
+  failures: number,
+): HealthMonitor {
+  return new HealthMonitor({
+    intervalS,
+    failures,
+    clock,
+    prober,
+    onChange: () => undefined,
+    formatTarget: (t) => formatIpv6(t),
+  });
+}
+
 async function step(clock: FakeClock, ms: number): Promise<void> {
   clock.advance(ms);
   await flush();
@@ -97,14 +114,7 @@ test("defaults withdraw within 30 s of the path failing", async () => {
 test("unknown counts as up; no target means no probes", async () => {
   const clock = new FakeClock();
   const prober = new FakeProber();
-  const h = new HealthMonitor({
-    intervalS: 1,
-    failures: 1,
-    clock,
-    prober,
-    onChange: () => undefined,
-    formatTarget: (t) => formatIpv6(t),
-  });
+  const h = quietMonitor(clock, prober, 1, 1);
   assert.equal(h.isUp(), true);
   assert.equal(h.snapshot().state, "unknown");
   h.start();
@@ -118,14 +128,7 @@ test("unknown counts as up; no target means no probes", async () => {
 test("one repeating timer for life: no timer created per probe", async () => {
   const clock = new FakeClock();
   const prober = new FakeProber();
-  const h = new HealthMonitor({
-    intervalS: 5,
-    failures: 3,
-    clock,
-    prober,
-    onChange: () => undefined,
-    formatTarget: (t) => formatIpv6(t),
-  });
+  const h = quietMonitor(clock, prober, 5, 3);
   h.setTarget(TARGET);
   h.start();
   for (let i = 0; i <= 20; i++) await step(clock, i === 0 ? 0 : 5000);
@@ -142,14 +145,7 @@ test("a tick that finds a probe still waiting starts the next one as soon as it 
     probe: () => new Promise((resolve) => answers.push(resolve)),
     close: () => undefined,
   };
-  const h = new HealthMonitor({
-    intervalS: 1,
-    failures: 3,
-    clock,
-    prober,
-    onChange: () => undefined,
-    formatTarget: (t) => formatIpv6(t),
-  });
+  const h = quietMonitor(clock, prober, 1, 3);
   h.setTarget(TARGET);
   h.start();
   await step(clock, 0);
