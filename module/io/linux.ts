@@ -458,10 +458,7 @@ export function openIcmpV6(options: IcmpV6Options): IcmpV6Socket {
   const groups = device === "" ? [] : (options.groups ?? [ALL_NODES, ALL_ROUTERS]);
   const packed = new Uint8Array(16 * groups.length);
   groups.forEach((g, i) => packed.set(g.subarray(0, 16), 16 * i));
-  const fd =
-    options.echoIdentifier === undefined
-      ? b.openIcmp6(device, packed, options.passTypes)
-      : b.openIcmp6(device, packed, options.passTypes, options.echoIdentifier);
+  const fd = b.openIcmp6(device, packed, options.passTypes, options.echoIdentifier);
   return new LinuxIcmpV6(b, fd, device, ifindex);
 }
 
