@@ -11,12 +11,13 @@
  * the node binary and libraries). Prints a table, the ratios (c)/(a) and (c)/(b), and one JSON
  * line. Figures, not a timed test; nothing asserts.
  *
- * BENCH_SCHED=batch runs every process the bench starts as SCHED_BATCH (no wakeup preemption
- * between them, as on separate machines; support/bench-sched.ts); the default is SCHED_NORMAL.
- * Context switches per packet of each measured process are printed either way.
- * BENCH_NAPI=threaded gives every veth its own NAPI receive thread (support/bench-napi.ts), so
- * each namespace's receive work is charged to that thread instead of the process that sent;
- * the default leaves the veths as Linux makes them (softirq on the sender's time).
+ * BENCH_MODEL (support/bench-model.ts): `machines` (the default) models the namespaces as
+ * separate machines: every process the bench starts runs as SCHED_BATCH (no wakeup preemption
+ * between them; support/bench-sched.ts) and every veth gets its own NAPI receive thread
+ * (support/bench-napi.ts), so each namespace's receive work is charged to that thread instead of
+ * the process that sent. `veth` leaves the veths as Linux makes them (softirq on the sender's
+ * time) under SCHED_NORMAL. BENCH_SCHED=normal|batch and BENCH_NAPI=softirq|threaded override
+ * either half. Context switches per packet of each measured process are printed either way.
  *
  * (c) runs the shipped bundle (dist/6to4-pmt.js, built by `npm run bench`) with the launcher's
  * V8 flags (cli/lab-topology.ts DAEMON_NODE_FLAGS), as /usr/sbin/6to4-pmt does on OpenWrt.
@@ -39,9 +40,9 @@ import { procStatusMb, startIperfServer } from "../support/iperf.js";
 import { formatTargets, targetVerdicts } from "../support/bench-targets.js";
 import { batchingFigures, type BatchingFigures } from "../support/bench-batching.js";
 import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
-import { parseBenchNapi, threadNapi, vethNames, type BenchNapi } from "../support/bench-napi.js";
+import { threadNapi, vethNames, type BenchNapi } from "../support/bench-napi.js";
+import { benchSettings, describeSettings, type BenchModel } from "../support/bench-model.js";
 import {
-  parseBenchSched,
   parseCtxSwitches,
   schedPrefix,
   schedSetArgs,
@@ -64,6 +65,7 @@ const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
 const BPFTRACE = toolSkipReason("bpftrace") === undefined && process.env.BENCH_SOFTIRQ !== "0";
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
 /** Scheduling policy of every process the bench starts (support/bench-sched.ts). */
+let MODEL: BenchModel = "machines";
 let SCHED: BenchSched = "normal";
 /** Where the receive work of each namespace runs (support/bench-napi.ts). */
 let NAPI: BenchNapi = "softirq";
@@ -560,8 +562,10 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    SCHED = parseBenchSched(process.env.BENCH_SCHED);
-    NAPI = parseBenchNapi(process.env.BENCH_NAPI);
+    const settings = benchSettings(process.env);
+    MODEL = settings.model;
+    SCHED = settings.sched;
+    NAPI = settings.napi;
     const noEthtool = NAPI === "threaded" ? toolSkipReason("ethtool") : undefined;
     if (noEthtool !== undefined) throw new Error(`BENCH_NAPI=threaded: ${noEthtool}`);
   } catch (e) {
@@ -593,6 +597,7 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
   const lines = [
+    describeSettings({ model: MODEL, sched: SCHED, napi: NAPI }),
     "config      TCP Gbit/s   UDP64 pps  (at UDP)   CPU µs/pkt = user + sys (per process)",
   ];
   for (const r of results) {
@@ -630,7 +635,7 @@ async function main(): Promise<number> {
     lines.push("(softirq split not measured: bpftrace not installed, or BENCH_SOFTIRQ=0)");
   }
   lines.push(
-    `context switches per 1000 packets, voluntary / involuntary (scheduling: ${SCHED === "batch" ? "SCHED_BATCH for every process, BENCH_SCHED=batch" : "SCHED_NORMAL"})`,
+    `context switches per 1000 packets, voluntary / involuntary (scheduling: ${SCHED === "batch" ? "SCHED_BATCH for every process" : "SCHED_NORMAL"})`,
   );
   for (const r of results) {
     const parts = Object.entries(r.ctxPerKpkt).map(
@@ -654,8 +659,8 @@ async function main(): Promise<number> {
   }
   lines.push(
     NAPI === "threaded"
-      ? `receive work of the namespaces in their NAPI threads (BENCH_NAPI=threaded), CPU s over each setup's run: ${results.map((r) => `${r.name} ${fmt(r.napiCpuS)}`).join(", ")}`
-      : "receive work of the namespaces: softirq on the sender's time (veth defaults; BENCH_NAPI=threaded gives it threads)",
+      ? `receive work of the namespaces in their NAPI threads, CPU s over each setup's run: ${results.map((r) => `${r.name} ${fmt(r.napiCpuS)}`).join(", ")}`
+      : "receive work of the namespaces: softirq on the sender's time (veth defaults)",
   );
   lines.push("memory MB start->end   RSS            PSS            anon (RssAnon)  file (RssFile)");
   for (const r of results) {
@@ -708,6 +713,7 @@ async function main(): Promise<number> {
         Object.fromEntries(Object.keys(r.cpuUsPerPacket).map((k) => [k, ownUs(r, k)])),
       ]),
     ),
+    model: MODEL,
     sched: SCHED,
     napi: NAPI,
     batching_tcp_udp: ours.batching ?? {},

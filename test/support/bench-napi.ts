@@ -18,9 +18,11 @@ import { spawnSync } from "node:child_process";
 
 export type BenchNapi = "softirq" | "threaded";
 
-/** BENCH_NAPI: unset or "softirq" -> softirq (veth defaults), "threaded"; anything else throws one line. */
-export function parseBenchNapi(v: string | undefined): BenchNapi {
-  if (v === undefined || v === "" || v === "softirq") return "softirq";
+/** BENCH_NAPI: unset -> `dflt` (the model's: support/bench-model.ts), "softirq" (veth defaults),
+ * "threaded"; anything else throws one line. */
+export function parseBenchNapi(v: string | undefined, dflt: BenchNapi = "softirq"): BenchNapi {
+  if (v === undefined || v === "") return dflt;
+  if (v === "softirq") return "softirq";
   if (v === "threaded") return "threaded";
   throw new RangeError(`BENCH_NAPI: expected softirq or threaded, got ${JSON.stringify(v)}`);
 }

@@ -7,15 +7,17 @@
  * veths, take turns packet by packet: the relay wakes, reads a few packets, sleeps, and the CPE
  * is switched out in the middle of its `sendmmsg` each time. Separate machines never preempt one
  * another. `BENCH_SCHED=batch` runs every process the bench starts (iperf3, Tayga, the daemons)
- * as SCHED_BATCH, which the kernel never lets preempt on wakeup; the default stays `normal`, as
- * deployed. The context switches per packet show how much turn-taking a run had.
+ * as SCHED_BATCH, which the kernel never lets preempt on wakeup. It is the default of the bench's
+ * separate-machines model (support/bench-model.ts); the daemons keep SCHED_NORMAL when deployed. The context switches per packet show how much turn-taking a run had.
  */
 
 export type BenchSched = "normal" | "batch";
 
-/** BENCH_SCHED: unset or "normal" -> normal, "batch" -> batch; anything else throws one line. */
-export function parseBenchSched(v: string | undefined): BenchSched {
-  if (v === undefined || v === "" || v === "normal") return "normal";
+/** BENCH_SCHED: unset -> `dflt` (the model's: support/bench-model.ts), "normal", "batch";
+ * anything else throws one line. */
+export function parseBenchSched(v: string | undefined, dflt: BenchSched = "normal"): BenchSched {
+  if (v === undefined || v === "") return dflt;
+  if (v === "normal") return "normal";
   if (v === "batch") return "batch";
   throw new RangeError(`BENCH_SCHED: expected normal or batch, got ${JSON.stringify(v)}`);
 }

@@ -11,7 +11,7 @@ import {
   vethNames,
 } from "../../support/bench-napi.js";
 
-test("parseBenchNapi: softirq by default, threaded on request, anything else names the variable", () => {
+test("parseBenchNapi: the given default (softirq without one), threaded or softirq on request, anything else names the variable", () => {
   assert.equal(parseBenchNapi(undefined), "softirq");
   assert.equal(parseBenchNapi(""), "softirq");
   assert.equal(parseBenchNapi("softirq"), "softirq");
@@ -21,6 +21,9 @@ test("parseBenchNapi: softirq by default, threaded on request, anything else nam
     /^RangeError: BENCH_NAPI: expected softirq or threaded, got "napi"$/,
   );
   assert.throws(() => parseBenchNapi("Threaded"), RangeError);
+  assert.equal(parseBenchNapi(undefined, "threaded"), "threaded");
+  assert.equal(parseBenchNapi("", "threaded"), "threaded");
+  assert.equal(parseBenchNapi("softirq", "threaded"), "softirq");
 });
 
 test("vethNames: the device of each `ip -o link` line, with or without a peer suffix", () => {

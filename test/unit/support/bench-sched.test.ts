@@ -14,7 +14,7 @@ import {
   schedSetArgs,
 } from "../../support/bench-sched.js";
 
-test("parseBenchSched: normal by default, batch on request, anything else names the variable", () => {
+test("parseBenchSched: the given default (normal without one), batch or normal on request, anything else names the variable", () => {
   assert.equal(parseBenchSched(undefined), "normal");
   assert.equal(parseBenchSched(""), "normal");
   assert.equal(parseBenchSched("normal"), "normal");
@@ -24,6 +24,9 @@ test("parseBenchSched: normal by default, batch on request, anything else names 
     /^RangeError: BENCH_SCHED: expected normal or batch, got "fifo"$/,
   );
   assert.throws(() => parseBenchSched("Batch"), RangeError);
+  assert.equal(parseBenchSched(undefined, "batch"), "batch");
+  assert.equal(parseBenchSched("", "batch"), "batch");
+  assert.equal(parseBenchSched("normal", "batch"), "normal");
 });
 
 test("schedPrefix / schedSetArgs: nothing for normal, chrt --batch 0 for batch", () => {
