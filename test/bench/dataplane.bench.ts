@@ -18,12 +18,15 @@
  * the process that sent. `veth` leaves the veths as Linux makes them (softirq on the sender's
  * time) under SCHED_NORMAL. BENCH_SCHED=normal|batch and BENCH_NAPI=softirq|threaded override
  * either half. Context switches per packet of each measured process are printed either way.
+ * BENCH_ROUNDS (default 3; support/bench-rounds.ts): passes of all three setups, one line each;
+ * the table holds each figure's median over them (memory: the worst round), and the targets are
+ * judged on those.
  *
  * (c) runs the shipped bundle (dist/6to4-pmt.js, built by `npm run bench`) with the launcher's
  * V8 flags (cli/lab-topology.ts DAEMON_NODE_FLAGS), as /usr/sbin/6to4-pmt does on OpenWrt.
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
- * load bounded in time (iperf3 -t), the whole run bounded by BENCH_MAX_SECONDS (default 300),
+ * load bounded in time (iperf3 -t), the whole run bounded by BENCH_MAX_SECONDS (default 150 per round),
  * cleanup in finally, on the deadline and on SIGINT/SIGTERM.
  */
 import { spawnSync } from "node:child_process";
@@ -37,7 +40,8 @@ import {
 } from "../support/netns.js";
 import { readCounters, type Counters } from "../support/dataplane-harness.js";
 import { procStatusMb, startIperfServer } from "../support/iperf.js";
-import { formatTargets, targetVerdicts } from "../support/bench-targets.js";
+import { formatTargets, targetVerdicts, type TargetVerdicts } from "../support/bench-targets.js";
+import { medianOf, parseBenchRounds, worstPairs } from "../support/bench-rounds.js";
 import { batchingFigures, type BatchingFigures } from "../support/bench-batching.js";
 import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
 import { threadNapi, vethNames, type BenchNapi } from "../support/bench-napi.js";
@@ -59,13 +63,14 @@ import {
 
 const TCP_SECONDS = Number(process.env.BENCH_TCP_SECONDS ?? 10);
 const UDP_SECONDS = Number(process.env.BENCH_UDP_SECONDS ?? 5);
-const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 300);
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
 /** Trace softirq time on the measured processes (bpftrace installed, BENCH_SOFTIRQ not 0). */
 const BPFTRACE = toolSkipReason("bpftrace") === undefined && process.env.BENCH_SOFTIRQ !== "0";
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
 /** Scheduling policy of every process the bench starts (support/bench-sched.ts). */
 let MODEL: BenchModel = "machines";
+/** Passes of the three setups; figures are medians over them (support/bench-rounds.ts). */
+let ROUNDS = 1;
 let SCHED: BenchSched = "normal";
 /** Where the receive work of each namespace runs (support/bench-napi.ts). */
 let NAPI: BenchNapi = "softirq";
@@ -551,6 +556,115 @@ function fmt(n: number, d = 2): string {
   return Number.isFinite(n) ? n.toFixed(d) : "-";
 }
 
+/** The figures of one set of results (a round, or the medians): the JSON line without targets. */
+function summarize(results: Result[]) {
+  const by = (n: string): Result | undefined => results.find((r) => r.name === n);
+  const ours = by("6to4-pmt")!;
+  const ratio = (a: number | undefined, b: number | undefined): number => (a && b ? a / b : NaN);
+  const out = {
+    tcp_gbps: Object.fromEntries(results.map((r) => [r.name, r.tcpGbps])),
+    udp64_pps: Object.fromEntries(results.map((r) => [r.name, Math.round(r.udpPps)])),
+    udp64_nic_pps: Object.fromEntries(results.map((r) => [r.name, Math.round(r.udpNicPps)])),
+    ratio_tcp_ours_kernel: ratio(ours.tcpGbps, by("kernel")?.tcpGbps),
+    ratio_tcp_ours_tayga: ratio(ours.tcpGbps, by("tayga")?.tcpGbps),
+    ratio_pps_ours_kernel: ratio(ours.udpPps, by("kernel")?.udpPps),
+    ratio_pps_ours_tayga: ratio(ours.udpPps, by("tayga")?.udpPps),
+    ratio_nic_pps_ours_kernel: ratio(ours.udpNicPps, by("kernel")?.udpNicPps),
+    ratio_nic_pps_ours_tayga: ratio(ours.udpNicPps, by("tayga")?.udpNicPps),
+    // This VM's speed swings by up to 2x within minutes (other tenants): CPU per packet
+    // relative to Tayga's in the same run is steadier than the absolute figure.
+    ratio_cpu_ours_tayga: Object.fromEntries(
+      Object.entries(ours.cpuUsPerPacket).map(([k, v]) => [
+        k,
+        ratio(v, by("tayga")?.cpuUsPerPacket.tayga),
+      ]),
+    ),
+    ratio_cpu_own_ours_tayga: Object.fromEntries(
+      Object.keys(ours.cpuUsPerPacket).map((k) => {
+        const t = by("tayga");
+        return [k, t !== undefined ? ratio(ownUs(ours, k), ownUs(t, "tayga")) : NaN];
+      }),
+    ),
+    cpu_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuUsPerPacket])),
+    cpu_user_sys_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuSplitUs])),
+    cpu_tcp_udp_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuPhaseUs])),
+    softirq_tcp_udp_us_per_packet: Object.fromEntries(
+      results.map((r) => [r.name, r.softirqPhaseUs]),
+    ),
+    cpu_own_us_per_packet: Object.fromEntries(
+      results.map((r) => [
+        r.name,
+        Object.fromEntries(Object.keys(r.cpuUsPerPacket).map((k) => [k, ownUs(r, k)])),
+      ]),
+    ),
+    model: MODEL,
+    sched: SCHED,
+    napi: NAPI,
+    batching_tcp_udp: ours.batching ?? {},
+    napi_thread_cpu_s: Object.fromEntries(results.map((r) => [r.name, r.napiCpuS])),
+    ctx_switches_per_kpacket: Object.fromEntries(results.map((r) => [r.name, r.ctxPerKpkt])),
+    rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
+    pss_mb: Object.fromEntries(results.map((r) => [r.name, r.pssMb])),
+    anon_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.anonMb])),
+    file_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.fileMb])),
+  };
+  return out;
+}
+
+/** Issue 3's targets judged on a set of results and their summary. */
+function judge(results: Result[], out: ReturnType<typeof summarize>): TargetVerdicts {
+  const ours = results.find((r) => r.name === "6to4-pmt")!;
+  return targetVerdicts({
+    tcpOursTayga: out.ratio_tcp_ours_tayga,
+    udp64OursTayga: out.ratio_pps_ours_tayga,
+    cpuUs: ours.cpuUsPerPacket,
+    ownUs: out.cpu_own_us_per_packet["6to4-pmt"] ?? {},
+    rssMb: ours.rssMb,
+    anonMb: ours.anonMb,
+  });
+}
+
+/** One setup's results over the rounds: medians, and memory from the worst round. */
+function overRounds(rounds: Result[][]): Result[] {
+  return rounds[0]!.map((_, j) => {
+    const per = rounds.map((r) => r[j]!);
+    const end = ([, e]: [number, number]): number => e;
+    const worst = (
+      f: (r: Result) => Record<string, [number, number]>,
+      by: (pair: [number, number]) => number,
+    ): Record<string, [number, number]> => worstPairs(per.map(f), by);
+    return {
+      ...medianOf(per),
+      rssMb: worst((r) => r.rssMb, end),
+      pssMb: worst((r) => r.pssMb, end),
+      anonMb: worst(
+        (r) => r.anonMb,
+        ([a, b]) => b - a,
+      ),
+      fileMb: worst((r) => r.fileMb, end),
+    };
+  });
+}
+
+/** One line per round: throughput, rates, our CPU per packet and whether the round met the targets. */
+function roundLine(i: number, results: Result[]): string {
+  const out = summarize(results);
+  const t = judge(results, out);
+  const each = (f: (r: Result) => string): string =>
+    results.map((r) => `${r.name} ${f(r)}`).join(", ");
+  const ours = results.find((r) => r.name === "6to4-pmt")!;
+  const own = out.cpu_own_us_per_packet["6to4-pmt"] ?? {};
+  const cpu = Object.entries(ours.cpuUsPerPacket)
+    .map(([k, v]) => `${k} ${fmt(v)} (own ${fmt(own[k] ?? NaN)})`)
+    .join(", ");
+  const tayga = results.find((r) => r.name === "tayga")?.cpuUsPerPacket.tayga;
+  return (
+    `round ${i} of ${ROUNDS}: TCP Gbit/s ${each((r) => fmt(r.tcpGbps, 2))}; UDP64 pps ${each((r) => fmt(r.udpPps, 0))}; ` +
+    `CPU µs/pkt ${tayga !== undefined ? `tayga ${fmt(tayga)}, ` : ""}${cpu}; ` +
+    `all met: ${t.all_met_charged ? "yes" : "no"} (as charged), ${t.all_met_own ? "yes" : "no"} (own)`
+  );
+}
+
 async function main(): Promise<number> {
   const skip = netnsSkipReason() ?? toolSkipReason("iperf3");
   if (skip !== undefined) {
@@ -566,19 +680,21 @@ async function main(): Promise<number> {
     MODEL = settings.model;
     SCHED = settings.sched;
     NAPI = settings.napi;
+    ROUNDS = parseBenchRounds(process.env.BENCH_ROUNDS);
     const noEthtool = NAPI === "threaded" ? toolSkipReason("ethtool") : undefined;
     if (noEthtool !== undefined) throw new Error(`BENCH_NAPI=threaded: ${noEthtool}`);
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
   }
+  const maxSeconds = Number(process.env.BENCH_MAX_SECONDS ?? 150 * ROUNDS);
   const reg = new NetnsRegistry();
-  const results: Result[] = [];
+  const rounds: Result[][] = [];
   // Bound the whole run: iperf3 runs are bounded one by one, this catches anything else.
   const watchdog = setTimeout(() => {
-    process.stderr.write(`bench: over ${MAX_SECONDS} s, stopping\n`);
+    process.stderr.write(`bench: over ${maxSeconds} s, stopping\n`);
     void reg.cleanup().then(() => process.exit(1));
-  }, MAX_SECONDS * 1000);
+  }, maxSeconds * 1000);
   watchdog.unref();
   // Ctrl-C / kill: remove the namespaces and processes too.
   const onSignal = (): void => {
@@ -587,17 +703,28 @@ async function main(): Promise<number> {
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  process.stdout.write(describeSettings({ model: MODEL, sched: SCHED, napi: NAPI }) + "\n");
+  if (toolSkipReason("tayga") !== undefined)
+    process.stdout.write("tayga not installed: (b) skipped\n");
   try {
-    results.push(await benchKernel(reg));
-    if (toolSkipReason("tayga") === undefined) results.push(await benchTayga(reg));
-    else process.stdout.write("tayga not installed: (b) skipped\n");
-    results.push(await benchOurs(reg));
+    for (let i = 1; i <= ROUNDS; i++) {
+      const results: Result[] = [];
+      results.push(await benchKernel(reg));
+      if (toolSkipReason("tayga") === undefined) results.push(await benchTayga(reg));
+      results.push(await benchOurs(reg));
+      await reg.cleanup(); // the next round builds the same namespaces again
+      rounds.push(results);
+      if (ROUNDS > 1) process.stdout.write(roundLine(i, results) + "\n");
+    }
   } finally {
     await reg.cleanup();
   }
   clearTimeout(watchdog);
+  const results = overRounds(rounds);
   const lines = [
-    describeSettings({ model: MODEL, sched: SCHED, napi: NAPI }),
+    ROUNDS > 1
+      ? `medians of ${ROUNDS} rounds, each figure separately (memory: the round with the highest)`
+      : "one round (BENCH_ROUNDS=1)",
     "config      TCP Gbit/s   UDP64 pps  (at UDP)   CPU µs/pkt = user + sys (per process)",
   ];
   for (const r of results) {
@@ -674,56 +801,7 @@ async function main(): Promise<number> {
       );
     }
   }
-  const by = (n: string): Result | undefined => results.find((r) => r.name === n);
-  const ours = by("6to4-pmt")!;
-  const ratio = (a: number | undefined, b: number | undefined): number => (a && b ? a / b : NaN);
-  const out = {
-    tcp_gbps: Object.fromEntries(results.map((r) => [r.name, r.tcpGbps])),
-    udp64_pps: Object.fromEntries(results.map((r) => [r.name, Math.round(r.udpPps)])),
-    udp64_nic_pps: Object.fromEntries(results.map((r) => [r.name, Math.round(r.udpNicPps)])),
-    ratio_tcp_ours_kernel: ratio(ours.tcpGbps, by("kernel")?.tcpGbps),
-    ratio_tcp_ours_tayga: ratio(ours.tcpGbps, by("tayga")?.tcpGbps),
-    ratio_pps_ours_kernel: ratio(ours.udpPps, by("kernel")?.udpPps),
-    ratio_pps_ours_tayga: ratio(ours.udpPps, by("tayga")?.udpPps),
-    ratio_nic_pps_ours_kernel: ratio(ours.udpNicPps, by("kernel")?.udpNicPps),
-    ratio_nic_pps_ours_tayga: ratio(ours.udpNicPps, by("tayga")?.udpNicPps),
-    // This VM's speed swings by up to 2x within minutes (other tenants): CPU per packet
-    // relative to Tayga's in the same run is steadier than the absolute figure.
-    ratio_cpu_ours_tayga: Object.fromEntries(
-      Object.entries(ours.cpuUsPerPacket).map(([k, v]) => [
-        k,
-        ratio(v, by("tayga")?.cpuUsPerPacket.tayga),
-      ]),
-    ),
-    ratio_cpu_own_ours_tayga: Object.fromEntries(
-      Object.keys(ours.cpuUsPerPacket).map((k) => {
-        const t = by("tayga");
-        return [k, t !== undefined ? ratio(ownUs(ours, k), ownUs(t, "tayga")) : NaN];
-      }),
-    ),
-    cpu_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuUsPerPacket])),
-    cpu_user_sys_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuSplitUs])),
-    cpu_tcp_udp_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuPhaseUs])),
-    softirq_tcp_udp_us_per_packet: Object.fromEntries(
-      results.map((r) => [r.name, r.softirqPhaseUs]),
-    ),
-    cpu_own_us_per_packet: Object.fromEntries(
-      results.map((r) => [
-        r.name,
-        Object.fromEntries(Object.keys(r.cpuUsPerPacket).map((k) => [k, ownUs(r, k)])),
-      ]),
-    ),
-    model: MODEL,
-    sched: SCHED,
-    napi: NAPI,
-    batching_tcp_udp: ours.batching ?? {},
-    napi_thread_cpu_s: Object.fromEntries(results.map((r) => [r.name, r.napiCpuS])),
-    ctx_switches_per_kpacket: Object.fromEntries(results.map((r) => [r.name, r.ctxPerKpkt])),
-    rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
-    pss_mb: Object.fromEntries(results.map((r) => [r.name, r.pssMb])),
-    anon_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.anonMb])),
-    file_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.fileMb])),
-  };
+  const out = summarize(results);
   lines.push(
     `ratios: TCP ours/kernel ${fmt(out.ratio_tcp_ours_kernel)}, ours/tayga ${fmt(out.ratio_tcp_ours_tayga)}; ` +
       `UDP64 ours/kernel ${fmt(out.ratio_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_pps_ours_tayga)} ` +
@@ -734,16 +812,18 @@ async function main(): Promise<number> {
         .map(([k, v]) => `${k} ${fmt(v)}`)
         .join(", ")})`,
   );
-  const targets = targetVerdicts({
-    tcpOursTayga: out.ratio_tcp_ours_tayga,
-    udp64OursTayga: out.ratio_pps_ours_tayga,
-    cpuUs: ours.cpuUsPerPacket,
-    ownUs: out.cpu_own_us_per_packet["6to4-pmt"] ?? {},
-    rssMb: ours.rssMb,
-    anonMb: ours.anonMb,
-  });
+  const targets = judge(results, out);
+  const roundTargets = rounds.map((r) => judge(r, summarize(r)));
   lines.push(formatTargets(targets));
-  process.stdout.write(lines.join("\n") + "\n" + JSON.stringify({ ...out, targets }) + "\n");
+  if (ROUNDS > 1) {
+    const met = (k: "all_met_charged" | "all_met_own"): number =>
+      roundTargets.filter((t) => t[k]).length;
+    lines.push(
+      `rounds that met every target: ${met("all_met_charged")} of ${ROUNDS} (CPU as charged), ${met("all_met_own")} of ${ROUNDS} (own CPU)`,
+    );
+  }
+  const json = { ...out, rounds: ROUNDS, targets, round_targets: roundTargets };
+  process.stdout.write(lines.join("\n") + "\n" + JSON.stringify(json) + "\n");
   return 0;
 }
 
