@@ -647,15 +647,12 @@ function overRounds(rounds: Result[][]): Result[] {
 }
 
 /** One line per round: throughput, rates, our CPU per packet and whether the round met the targets. */
-function roundLine(i: number, results: Result[]): string {
-  const out = summarize(results);
-  const t = judge(results, out);
+function roundLine(i: number, results: Result[], t: TargetVerdicts): string {
   const each = (f: (r: Result) => string): string =>
     results.map((r) => `${r.name} ${f(r)}`).join(", ");
   const ours = results.find((r) => r.name === "6to4-pmt")!;
-  const own = out.cpu_own_us_per_packet["6to4-pmt"] ?? {};
   const cpu = Object.entries(ours.cpuUsPerPacket)
-    .map(([k, v]) => `${k} ${fmt(v)} (own ${fmt(own[k] ?? NaN)})`)
+    .map(([k, v]) => `${k} ${fmt(v)} (own ${fmt(ownUs(ours, k))})`)
     .join(", ");
   const tayga = results.find((r) => r.name === "tayga")?.cpuUsPerPacket.tayga;
   return (
@@ -690,6 +687,8 @@ async function main(): Promise<number> {
   const maxSeconds = Number(process.env.BENCH_MAX_SECONDS ?? 150 * ROUNDS);
   const reg = new NetnsRegistry();
   const rounds: Result[][] = [];
+  /** Each round's targets, judged once as it ends. */
+  const roundTargets: TargetVerdicts[] = [];
   // Bound the whole run: iperf3 runs are bounded one by one, this catches anything else.
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: over ${maxSeconds} s, stopping\n`);
@@ -714,7 +713,9 @@ async function main(): Promise<number> {
       results.push(await benchOurs(reg));
       await reg.cleanup(); // the next round builds the same namespaces again
       rounds.push(results);
-      if (ROUNDS > 1) process.stdout.write(roundLine(i, results) + "\n");
+      const verdicts = judge(results, summarize(results));
+      roundTargets.push(verdicts);
+      if (ROUNDS > 1) process.stdout.write(roundLine(i, results, verdicts) + "\n");
     }
   } finally {
     await reg.cleanup();
@@ -813,7 +814,6 @@ async function main(): Promise<number> {
         .join(", ")})`,
   );
   const targets = judge(results, out);
-  const roundTargets = rounds.map((r) => judge(r, summarize(r)));
   lines.push(formatTargets(targets));
   if (ROUNDS > 1) {
     const met = (k: "all_met_charged" | "all_met_own"): number =>
