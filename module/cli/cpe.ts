@@ -34,7 +34,7 @@ import { VERSION } from "./version.js";
 import { deviceIpv4, deviceMtu, KernelSetup, loadDaemonConfig } from "./daemon-common.js";
 import { createDaemon, openDaemonPorts, prepareTun, refuseToStart } from "./daemon-common.js";
 import { EXIT_INIT, EXIT_USAGE } from "./daemon-common.js";
-import { createLogger, type Logger } from "./log.js";
+import { createLogger, type Logger } from "../log/logger.js";
 
 export const CPE_USAGE = `usage: 6to4-pmt cpe [--config FILE.json] [--OPTION VALUE ...]
 Runs the 6to4(-PMT) CPE: tunnels LAN IPv6 to the relay (default 192.88.99.1, RFC 3068) over a TUN

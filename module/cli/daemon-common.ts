@@ -13,7 +13,7 @@ import type { CountersSnapshot } from "../dataplane/counters.js";
 import type { DaemonOptions, DataplaneDaemon } from "../dataplane/daemon.js";
 import { openIpv4Raw, openTun, type Ipv4RawOptions } from "../io/linux.js";
 import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../log/logger.js";
 
 /** Exit codes (CONTRACTS.md). */
 export const EXIT_OK = 0;

@@ -11,7 +11,7 @@
  * Exit codes: 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createLogger } from "./log.js";
+import { createLogger } from "../log/logger.js";
 import { NetnsRegistry, type NsProcess } from "./lab-netns.js";
 import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./lab-topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./lab-topology.js";

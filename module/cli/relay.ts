@@ -25,7 +25,7 @@ import { RelayDaemon } from "../dataplane/relay-daemon.js";
 import { KernelSetup, loadDaemonConfig, openDaemonPorts } from "./daemon-common.js";
 import { createDaemon, prepareTun, refuseToStart } from "./daemon-common.js";
 import { EXIT_INIT } from "./daemon-common.js";
-import { createLogger, type Logger } from "./log.js";
+import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
 import { watchGroUnusable } from "../control/gro-watch.js";
 

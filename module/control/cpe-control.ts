@@ -25,6 +25,7 @@ import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
 import { sixToFourLan64, sixToFourPrefix, sixToFourRouterAddress } from "../addr/sixto4.js";
 import { ND_NEIGHBOR_SOLICIT, ND_ROUTER_SOLICIT } from "../codec/constants.js";
 import type { CpeConfig } from "../config/parse.js";
+import type { Logger } from "../log/logger.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
 import {
   createCpeForwardingState,
@@ -71,17 +72,9 @@ export interface ForwardingSink {
   counters(): CountersSnapshot;
 }
 
-/** Logging (cli/log.ts Logger satisfies it). */
-export interface ControlLogger {
-  error(message: string): void;
-  warn(message: string): void;
-  info(message: string): void;
-  debug(message: string): void;
-}
-
 export interface CpeControlDeps {
   readonly config: CpeConfig;
-  readonly log: ControlLogger;
+  readonly log: Logger;
   readonly version: string;
   /** The data plane; null runs the control plane alone (RA sender tests, `ra` only set-ups). */
   readonly daemon: ForwardingSink | null;

@@ -12,7 +12,7 @@
  *
  * Whatever was turned off is turned back on at exit, so the router is left as it was found.
  */
-import type { ControlLogger } from "./cpe-control.js";
+import type { Logger } from "../log/logger.js";
 
 /** The features that merge inner UDP (ethtool names). */
 export const UDP_MERGING_FEATURES: readonly string[] = Object.freeze([
@@ -62,7 +62,7 @@ export class WanGroFeatures {
 
   constructor(
     private readonly access: FeatureAccess,
-    private readonly log: Pick<ControlLogger, "info" | "warn" | "debug">,
+    private readonly log: Pick<Logger, "info" | "warn" | "debug">,
   ) {}
 
   /**

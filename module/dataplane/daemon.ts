@@ -6,7 +6,8 @@
  */
 import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
 import { DataplaneCounters, OFFLOAD_COUNTER_NAMES, type CountersSnapshot } from "./counters.js";
-import { runTunToWireLoop, runWireToTunLoop, type LoopContext, type Logger } from "./loops.js";
+import { runTunToWireLoop, runWireToTunLoop, type LoopContext } from "./loops.js";
+import type { Logger } from "../log/logger.js";
 import type { TunBatchPath, WireBatchPath } from "./loops.js";
 
 export interface DaemonOptions<S> {

@@ -12,15 +12,8 @@ import { createRxRing, TUN_HEADROOM_BYTES } from "../io/ports.js";
 import { DROP_TX_ERROR } from "../addr/drop-reason.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { TxBatch } from "./tx-batch.js";
+import type { Logger } from "../log/logger.js";
 import { BATCH_SIZE_PACKETS, PACKET_BUFFER_BYTES } from "./tunables.js";
-
-/** The logging the data plane needs (cli/log.ts `Logger` satisfies it; dataplane/ never imports cli/). */
-export interface Logger {
-  error(message: string): void;
-  warn(message: string): void;
-  info(message: string): void;
-  debug(message: string): void;
-}
 
 /** What a loop needs from its daemon. */
 export interface LoopContext<S> {

@@ -3,7 +3,7 @@
  * prints (and the OpenWrt rpcd plugin relays to LuCI). Plain JSON: addresses as text, times as ISO
  * 8601 strings, lifetimes in seconds. Built by control/cpe-control.ts on request; never mutated.
  */
-import { formatIsoUtc } from "../cli/log.js";
+import { formatIsoUtc } from "../log/logger.js";
 
 export { formatIsoUtc };
 
@@ -109,7 +109,7 @@ export interface StatusSnapshot {
   readonly counters: Readonly<Record<string, number>>;
 }
 
-/** ISO text of a wall-clock ms value, or null (cli/log.ts formatIsoUtc: no ICU time zone lookup). */
+/** ISO text of a wall-clock ms value, or null (log/logger.ts formatIsoUtc: no ICU time zone lookup). */
 export function isoOrNull(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : formatIsoUtc(ms);
 }

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { silentLogger } from "../../module/cli/log.js";
+import { silentLogger } from "../../module/log/logger.js";
 import { CpeDaemon } from "../../module/dataplane/cpe-daemon.js";
 import { createCpeForwardingState } from "../../module/dataplane/forwarding-state.js";
 import { inNetns, openIpv4Raw, openTun } from "../../module/io/linux.js";

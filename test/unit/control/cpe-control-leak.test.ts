@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCpeConfig } from "../../../module/config/parse.js";
 import { startCpeControl } from "../../../module/control/cpe-control.js";
+import { silentLogger } from "../../../module/log/logger.js";
 import type { Icmpv6RxRing, IcmpV6Socket, IoError, PortStats } from "../../../module/io/ports.js";
 import { queryStatusSocket } from "../../../module/status/server.js";
 
@@ -78,12 +79,7 @@ test("stop() leaves no timers, handles, fds, children or socket file", { skip },
     const nd = new QuietNdSocket();
     const ctl = await startCpeControl({
       config: cfg,
-      log: {
-        error: () => undefined,
-        warn: () => undefined,
-        info: () => undefined,
-        debug: () => undefined,
-      },
+      log: silentLogger,
       version: "test",
       daemon: null,
       openNdSocket: () => nd,

@@ -17,6 +17,7 @@ import { GRO_CHECK_MS, GRO_WARN_MS } from "../../../module/control/gro-watch.js"
 import type { EchoProber } from "../../../module/control/health.js";
 import type { CommandRunner } from "../../../module/control/wan-watcher.js";
 import type { CpeForwardingState } from "../../../module/dataplane/forwarding-state.js";
+import type { Logger } from "../../../module/log/logger.js";
 import type { Icmpv6RxRing, IcmpV6Socket, IoError, PortStats } from "../../../module/io/ports.js";
 import { queryStatusSocket } from "../../../module/status/server.js";
 import type { StatusSnapshot } from "../../../module/status/snapshot.js";
@@ -203,11 +204,13 @@ async function setup(
   const prober = new Prober();
   const sink = new Sink();
   const logs: string[] = [];
-  const log = {
+  const log: Logger = {
+    level: "info",
     error: (m: string) => logs.push("error " + m),
     warn: (m: string) => logs.push("warn " + m),
     info: (m: string) => logs.push("info " + m),
     debug: () => undefined,
+    enabled: (l) => l !== "debug",
   };
   const ctl: CpeControl = await startCpeControl({
     config: cfg,

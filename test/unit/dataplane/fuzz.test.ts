@@ -16,7 +16,7 @@ import { describe, test } from "node:test";
 import { parseIpv4Prefix } from "../../../module/addr/ipv4.js";
 import { parseIpv6Prefix } from "../../../module/addr/ipv6.js";
 import { createPmtMapping } from "../../../module/addr/pmt-mapping.js";
-import { silentLogger } from "../../../module/cli/log.js";
+import { silentLogger } from "../../../module/log/logger.js";
 import { CpeDaemon } from "../../../module/dataplane/cpe-daemon.js";
 import {
   createCpeForwardingState,

@@ -1,7 +1,7 @@
-/** cli/log.ts: one line per event, level threshold; cli/daemon-common.ts: daemon argv parsing. */
+/** log/logger.ts: one line per event, level threshold; cli/daemon-common.ts: daemon argv parsing. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createLogger, formatIsoUtc } from "../../../module/cli/log.js";
+import { createLogger, formatIsoUtc } from "../../../module/log/logger.js";
 import { readFileSync } from "node:fs";
 import {
   formatCountersLine,
