@@ -5,7 +5,7 @@
  *   - config/parse.ts (flags + JSON -> typed, frozen CpeConfig / RelayConfig),
  *   - the init script's `uci_load_validate` spec (`uciValidateSpec`),
  *   - the LuCI view's datatypes and placeholders (`luciDatatype`, checked by a test),
- *   - the README option table (openwrt-package/tools/options-table.mjs, checked by a test).
+ *   - the option tables of docs/openwrt.md (test/support/openwrt-gen.ts, checked by a test).
  *
  * Defaults are written as UCI text (what `uci get` would print) so every consumer shows the same
  * thing; parse.ts turns them into typed values with the same code that parses user input.

@@ -1,7 +1,7 @@
 /**
  * Renders the artefacts that module/config/schema.ts drives (STYLE.md example 10), so they never
  * drift from the daemon's option table:
- *   - README.md's option tables (between `<!-- options -->` and `<!-- /options -->`),
+ *   - docs/openwrt.md's option tables (between `<!-- options -->` and `<!-- /options -->`),
  *   - openwrt-package/6to4-pmt/files/6to4-pmt.config (/etc/config/6to4-pmt),
  *   - the generated block of openwrt-package/6to4-pmt/files/6to4-pmt.init (uci_load_validate
  *     specs and the UCI -> command-line mapping).
@@ -18,7 +18,7 @@ import {
   type Role,
 } from "../../module/config/schema.js";
 
-export const README_PATH = "README.md";
+export const README_PATH = "docs/openwrt.md";
 export const UCI_CONFIG_PATH = "openwrt-package/6to4-pmt/files/6to4-pmt.config";
 export const INIT_PATH = "openwrt-package/6to4-pmt/files/6to4-pmt.init";
 

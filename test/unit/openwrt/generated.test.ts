@@ -1,4 +1,4 @@
-// The README option tables, /etc/config/6to4-pmt and the init script's validation/mapping block are
+// The option tables of docs/openwrt.md, /etc/config/6to4-pmt and the init script's validation/mapping block are
 // generated from module/config/schema.ts (test/support/openwrt-gen.ts); this fails when one is
 // stale. Fix: `npx tsc -p tsconfig.json && node out/test/support/openwrt-gen.js --write`.
 import { test } from "node:test";
@@ -14,7 +14,7 @@ import {
 } from "../../support/openwrt-gen.js";
 import { optionsFor } from "../../../module/config/schema.js";
 
-test("README option tables match the schema", () => {
+test("docs/openwrt.md option tables match the schema", () => {
   const readme = readFileSync(README_PATH, "utf8");
   assert.equal(readme, expectedReadme(readme));
   for (const o of optionsFor("cpe"))
