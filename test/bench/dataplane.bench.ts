@@ -9,8 +9,10 @@
  * and anonymous RSS: heap and buffers, whose growth is a leak). The three setups run in turn in
  * each round, so a slow spell of this shared machine falls on all of them; the table holds each
  * figure's median over the rounds, and memory from the round where it was highest (a median
- * would hide a leak). Then the ratios of (c) to (a) and (b), the README's targets judged on the
- * medians, and one JSON line, last. Figures, not a timed test; nothing asserts.
+ * would hide a leak). Then the ratios of (c) to (a) and (b), the targets judged on the medians
+ * (ours against Tayga: TCP at least 1.5 ×, UDP64 at least 1.1 ×; per daemon: CPU at most 2.5 µs
+ * per packet, RSS at most 50 MB, anonymous RSS at most 1 MB above the start), and one JSON line,
+ * last. Figures, not a timed test; nothing asserts.
  *
  * The namespaces model separate machines, as deployed: every process the bench starts (iperf3,
  * Tayga, the daemons) runs as SCHED_BATCH, so a process woken by a packet does not preempt the
@@ -54,7 +56,7 @@ const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
 /** Every process the bench starts runs under this prefix: SCHED_BATCH (util-linux chrt). */
 const BATCH = ["chrt", "--batch", "0"];
-/** The README's targets for ours, per daemon where per process. */
+/** The targets for ours (see the header), per daemon where per process. */
 const TARGET = { tcpOursTayga: 1.5, udp64OursTayga: 1.1, cpuUs: 2.5, rssMb: 50, anonGrowthMb: 1 };
 
 /** An integer environment variable from `min` to `max`, `dflt` when unset; else throws one line. */
@@ -499,7 +501,7 @@ function summarize(results: readonly Result[]) {
   };
 }
 
-/** The README's targets, judged on the medians: one line, and whether every one was met. */
+/** The targets, judged on the medians: one line, and whether every one was met. */
 function targetsLine(out: ReturnType<typeof summarize>): { line: string; met: boolean } {
   let met = true;
   const judge = (v: number, ok: boolean, d = 2): string => {
