@@ -3,31 +3,35 @@
  *   (a) kernel   client --- router (Linux IPv6 forwarding) --- server          (the ceiling here)
  *   (b) tayga    client --- router (Tayga NAT64 over a TUN, C) --- server (IPv4)
  *   (c) ours     lan --- cpe (6to4-pmt) === isp (IPv4) === relay (6to4-pmt) --- inet
- * For each: iperf3 TCP throughput (10 s), 64-byte UDP packets per second received (iperf3 -u
- * -l 64 unlimited, 5 s), CPU time of the translator/tunnel processes per packet they produced
- * (per direction, split into user and system time, and into the TCP and UDP parts), and their
- * memory at the start and end of the run: RSS, PSS (the node binary's shared pages divided among the processes mapping them) and
- * anonymous RSS (heap and buffers: growth = leak), plus file-backed RSS (the rest of RSS: pages of
- * the node binary and libraries). Prints a table, the ratios (c)/(a) and (c)/(b), and one JSON
- * line. Figures, not a timed test; nothing asserts.
+ * For each: iperf3 TCP throughput, 64-byte UDP packets per second (iperf3 -u -l 64 unlimited),
+ * CPU time of the translator/tunnel processes per packet they produced (over the run, and for
+ * the TCP and the UDP64 part), and their resident memory at the start and end of the run (RSS,
+ * and anonymous RSS: heap and buffers, whose growth is a leak). The three setups run in turn in
+ * each round, so a slow spell of this shared machine falls on all of them; the table holds each
+ * figure's median over the rounds, and memory from the round where it was highest (a median
+ * would hide a leak). Then the ratios of (c) to (a) and (b), the targets judged on the medians
+ * (ours against Tayga: TCP at least 1.5 ×, UDP64 at least 1.1 ×; per daemon: CPU at most 2.5 µs
+ * per packet, RSS at most 50 MB, anonymous RSS at most 1 MB above the start), and one JSON line,
+ * last. Figures, not a timed test; nothing asserts.
  *
- * BENCH_MODEL (support/bench-model.ts): `machines` (the default) models the namespaces as
- * separate machines: every process the bench starts runs as SCHED_BATCH (no wakeup preemption
- * between them; support/bench-sched.ts) and every veth gets its own NAPI receive thread
- * (support/bench-napi.ts), so each namespace's receive work is charged to that thread instead of
- * the process that sent. `veth` leaves the veths as Linux makes them (softirq on the sender's
- * time) under SCHED_NORMAL. BENCH_SCHED=normal|batch and BENCH_NAPI=softirq|threaded override
- * either half. Context switches per packet of each measured process are printed either way.
- * BENCH_ROUNDS (default 3; support/bench-rounds.ts): passes of all three setups, one line each;
- * the table holds each figure's median over them (memory: the worst round), and the targets are
- * judged on those.
+ * The namespaces model separate machines, as deployed: every process the bench starts (iperf3,
+ * Tayga, the daemons) runs as SCHED_BATCH, so a process woken by a packet does not preempt the
+ * one that sent it (separate machines never do), and every veth receives in its own NAPI kernel
+ * thread (`/sys/class/net/<dev>/threaded`; veth uses NAPI only with GRO on and for packets from
+ * a sender without TSO), as a NIC's receive runs on the machine that owns it. The kernel then
+ * charges each daemon its own work, not the receive work of the namespaces it sends to.
  *
  * (c) runs the shipped bundle (dist/6to4-pmt.js, built by `npm run bench`) with the launcher's
- * V8 flags (cli/lab-topology.ts DAEMON_NODE_FLAGS), as /usr/sbin/6to4-pmt does on OpenWrt.
+ * V8 flags (cli/lab-topology.ts spawnDaemon), as /usr/sbin/6to4-pmt does on OpenWrt.
+ *
+ * Environment:
+ *   BENCH_ROUNDS   passes of the three setups, 1 to 10 (default 3)
+ *   BENCH_SECONDS  length of each TCP test, 1 to 60 (default 10); each UDP64 test runs half
+ *                  as long (at least 1 s)
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
- * load bounded in time (iperf3 -t), the whole run bounded by BENCH_MAX_SECONDS (default 150 per round),
- * cleanup in finally, on the deadline and on SIGINT/SIGTERM.
+ * load bounded in time (iperf3 -t), the whole run bounded (a watchdog), cleanup in finally, on the
+ * deadline and on SIGINT/SIGTERM.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
@@ -38,20 +42,7 @@ import {
   toolSkipReason,
   type NsProcess,
 } from "../support/netns.js";
-import { readCounters, type Counters } from "../support/dataplane-harness.js";
-import { procStatusMb, startIperfServer } from "../support/iperf.js";
-import { formatTargets, targetVerdicts, type TargetVerdicts } from "../support/bench-targets.js";
-import { medianOf, parseBenchRounds, worstPairs } from "../support/bench-rounds.js";
-import { batchingFigures, type BatchingFigures } from "../support/bench-batching.js";
-import { startSoftirqTrace, type SoftirqTrace } from "../support/softirq-trace.js";
-import { threadNapi, vethNames, type BenchNapi } from "../support/bench-napi.js";
-import { benchSettings, describeSettings, type BenchModel } from "../support/bench-model.js";
-import {
-  parseCtxSwitches,
-  schedPrefix,
-  schedSetArgs,
-  type BenchSched,
-} from "../support/bench-sched.js";
+import { readCounters } from "../support/dataplane-harness.js";
 import {
   buildLabTopology,
   labCpeArgs,
@@ -61,117 +52,88 @@ import {
   waitDaemonReady,
 } from "../../module/cli/lab-topology.js";
 
-const TCP_SECONDS = Number(process.env.BENCH_TCP_SECONDS ?? 10);
-const UDP_SECONDS = Number(process.env.BENCH_UDP_SECONDS ?? 5);
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
-/** Trace softirq time on the measured processes (bpftrace installed, BENCH_SOFTIRQ not 0). */
-const BPFTRACE = toolSkipReason("bpftrace") === undefined && process.env.BENCH_SOFTIRQ !== "0";
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
-/** Scheduling policy of every process the bench starts (support/bench-sched.ts). */
-let MODEL: BenchModel = "machines";
-/** Passes of the three setups; figures are medians over them (support/bench-rounds.ts). */
-let ROUNDS = 1;
-let SCHED: BenchSched = "normal";
-/** Where the receive work of each namespace runs (support/bench-napi.ts). */
-let NAPI: BenchNapi = "softirq";
+/** Every process the bench starts runs under this prefix: SCHED_BATCH (util-linux chrt). */
+const BATCH = ["chrt", "--batch", "0"];
+/** The targets for ours (see the header), per daemon where per process. */
+const TARGET = { tcpOursTayga: 1.5, udp64OursTayga: 1.1, cpuUs: 2.5, rssMb: 50, anonGrowthMb: 1 };
 
-/**
- * BENCH_NAPI=threaded: makes every veth of the registry's namespaces that is not yet threaded
- * receive in its own NAPI thread, under the bench's scheduling policy. Returns the threads it
- * created (their CPU time is the receive work taken off the senders); none for softirq.
- */
-function applyNapi(reg: NetnsRegistry): number[] {
-  if (NAPI !== "threaded") return [];
-  const created: number[] = [];
-  for (const ns of reg.createdNamespaces()) {
-    for (const dev of vethNames(reg.must(["ip", "-n", ns, "-o", "link", "show", "type", "veth"]))) {
-      if (reg.exec(ns, ["cat", `/sys/class/net/${dev}/threaded`]).stdout.trim() === "1") continue;
-      for (const pid of threadNapi((argv) => reg.must(["ip", "netns", "exec", ns, ...argv]), dev)) {
-        applySched(pid);
-        created.push(pid);
-      }
-    }
+/** An integer environment variable from `min` to `max`, `dflt` when unset; else throws one line. */
+function intEnv(name: string, dflt: number, min: number, max: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === "") return dflt;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new RangeError(`${name}: expected an integer from ${min} to ${max}, got ${v}`);
   }
-  return created;
+  return n;
 }
 
-/** CPU seconds (user + system) of kernel threads, 0 for one that is gone. */
-function threadsCpu(pids: readonly number[]): number {
-  let sum = 0;
-  for (const pid of pids) {
-    try {
-      const [u, y] = cpuSeconds(pid);
-      sum += u + y;
-    } catch {
-      // exited with its device
-    }
-  }
-  return sum;
-}
+let ROUNDS = 3;
+let TCP_SECONDS = 10;
+let UDP_SECONDS = 5;
 
 interface Result {
   name: string;
   tcpGbps: number;
-  /** 64-byte UDP packets per second the iperf3 server read (the spec's figure). */
+  /** 64-byte UDP packets per second the iperf3 server read. */
   udpPps: number;
   /** The same datagrams counted by the server namespace's UDP layer (nsUdpDatagrams): what the
    * translator delivered, whether or not the CPU-starved iperf3 server got to read it. */
   udpNicPps: number;
-  /** CPU µs per packet produced, per process. */
-  cpuUsPerPacket: Record<string, number>;
-  /** CPU µs per packet in the TCP and in the UDP64 part of the run: [tcp, udp]. */
-  cpuPhaseUs: Record<string, [number, number]>;
-  /**
-   * Of cpuPhaseUs, the softirq work the kernel ran on the process's time (bpftrace; see
-   * support/softirq-trace.ts): [tcp, udp] µs per packet, NaN without bpftrace.
-   */
-  softirqPhaseUs: Record<string, [number, number]>;
-  /** Batching of each daemon in the TCP and the UDP64 part (ours only). */
-  batching?: Record<string, [BatchingFigures, BatchingFigures]>;
-  /** CPU seconds of the NAPI threads BENCH_NAPI=threaded gave this setup's veths (0 without). */
-  napiCpuS: number;
-  /** Packets produced in the TCP and in the UDP64 part: [tcp, udp]. */
-  phasePackets: Record<string, [number, number]>;
-  /** Context switches of the process's main thread per 1000 packets: [voluntary, involuntary]. */
-  ctxPerKpkt: Record<string, [number, number]>;
-  /** The same split into [user, system]. */
-  cpuSplitUs: Record<string, [number, number]>;
+  /** Per process, CPU µs per packet it produced: [whole run, TCP part, UDP64 part]. */
+  cpuUs: Record<string, [number, number, number]>;
+  /** Per process, MB at [start, end]. */
   rssMb: Record<string, [number, number]>;
-  /** Proportional set size start -> end (shared file pages divided among their users). */
-  pssMb: Record<string, [number, number]>;
-  /** Anonymous resident memory start -> end: heap and buffers (growth = leak). */
   anonMb: Record<string, [number, number]>;
-  /** File-backed resident memory start -> end (`RssFile`: mostly pages of the node binary). */
-  fileMb: Record<string, [number, number]>;
 }
 
-/** [user, system] CPU seconds of a process. */
-function cpuSeconds(pid: number): [number, number] {
+/** User + system CPU seconds of a process. */
+function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8");
   const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  return [Number(rest[11]) / CLK_TCK, Number(rest[12]) / CLK_TCK]; // utime, stime
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK; // utime + stime
 }
 
-/** Proportional set size (MB) from /proc/<pid>/smaps_rollup (0 when the kernel lacks it). */
-function pssMb(pid: number): number {
-  try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
+/** `field` of /proc/<pid>/status (VmRSS, RssAnon: in kB) in MB; NaN if absent. */
+function procStatusMb(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
+    readFileSync(`/proc/${pid}/status`, "utf8"),
+  );
+  return m === null ? NaN : Number(m[1]) / 1024;
+}
+
+/** Puts a running process (all its threads) under SCHED_BATCH. */
+function batch(pid: number): void {
+  const argv = ["chrt", "--all-tasks", "--batch", "--pid", "0", String(pid)];
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr || r.error}`);
+}
+
+/** Pids of the NAPI kernel threads (`napi/<dev>-<id>`) running now. */
+function napiThreads(): number[] {
+  const ps = spawnSync("ps", ["-eo", "pid=,comm="], { encoding: "utf8" }).stdout;
+  return [...ps.matchAll(/^\s*(\d+) napi\/\S+$/gm)].map((m) => Number(m[1]));
+}
+
+/**
+ * Makes every veth of the registry's namespaces that is not yet threaded receive in its own
+ * NAPI thread (GRO on and TSO off, which veth's NAPI path needs; GSO stays on, so a TCP sender
+ * still hands over 64 KB), and puts the new threads under SCHED_BATCH.
+ */
+function threadVeths(reg: NetnsRegistry): void {
+  for (const ns of reg.createdNamespaces()) {
+    const links = reg.must(["ip", "-n", ns, "-o", "link", "show", "type", "veth"]);
+    for (const [, dev] of links.matchAll(/^\d+: ([^:@\s]+)[@:]/gm)) {
+      const sys = `/sys/class/net/${dev}/threaded`;
+      if (reg.exec(ns, ["cat", sys]).stdout.trim() === "1") continue;
+      const before = new Set(napiThreads());
+      reg.must(["ip", "netns", "exec", ns, "ethtool", "-K", dev!, "gro", "on", "tso", "off"]);
+      reg.must(["ip", "netns", "exec", ns, "sh", "-c", `echo 1 > ${sys}`]);
+      for (const pid of napiThreads()) if (!before.has(pid)) batch(pid);
+    }
   }
-}
-
-function ctxSwitches(pid: number): [number, number] {
-  return parseCtxSwitches(readFileSync(`/proc/${pid}/status`, "utf8"));
-}
-
-/** Puts a running process (all its threads) under the bench's policy (BENCH_SCHED). */
-function applySched(pid: number): void {
-  const args = schedSetArgs(SCHED, pid);
-  if (args === undefined) return;
-  const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${args.join(" ")} failed: ${r.stderr || r.error}`);
 }
 
 /** Packets the kernel received from a TUN device, i.e. produced by its user-space process. */
@@ -179,9 +141,27 @@ function rxPackets(reg: NetnsRegistry, ns: string, dev: string): number {
   return Number(reg.exec(ns, ["cat", `/sys/class/net/${dev}/statistics/rx_packets`]).stdout.trim());
 }
 
-/** iperf3 with `args`, under the bench's scheduling policy (BENCH_SCHED). */
-function iperf3(...args: string[]): string[] {
-  return [...schedPrefix(SCHED), "iperf3", ...args];
+/** A one-shot iperf3 server on bindAddr:port in `ns`, given 400 ms to start listening. */
+async function iperfServer(
+  reg: NetnsRegistry,
+  ns: string,
+  bindAddr: string,
+  port: number,
+  extra: readonly string[] = [],
+): Promise<NsProcess> {
+  const srv = reg.spawn(ns, [
+    ...BATCH,
+    "iperf3",
+    "-s",
+    "-1",
+    "-B",
+    bindAddr,
+    "-p",
+    String(port),
+    ...extra,
+  ]);
+  await new Promise((r) => setTimeout(r, 400));
+  return srv;
 }
 
 async function iperfTcp(
@@ -192,10 +172,10 @@ async function iperfTcp(
   target: string,
   port: number,
 ): Promise<number> {
-  const srv = await startIperfServer(reg, serverNs, bindAddr, port, { prefix: schedPrefix(SCHED) });
+  const srv = await iperfServer(reg, serverNs, bindAddr, port);
   const r = await reg.execAsync(
     clientNs,
-    iperf3("-c", target, "-p", String(port), "-t", String(TCP_SECONDS), "-J"),
+    [...BATCH, "iperf3", "-c", target, "-p", String(port), "-t", String(TCP_SECONDS), "-J"],
     (TCP_SECONDS + 20) * 1000,
   );
   await reg.stop(srv, 3000);
@@ -248,27 +228,12 @@ async function iperfUdp(
   target: string,
   port: number,
 ): Promise<UdpRate> {
-  const srv = await startIperfServer(reg, serverNs, bindAddr, port, {
-    prefix: schedPrefix(SCHED),
-    extra: ["-J"],
-  });
+  const srv = await iperfServer(reg, serverNs, bindAddr, port, ["-J"]);
   const rx0 = nsUdpDatagrams(reg, serverNs);
+  const client = ["-c", target, "-p", String(port), "-u", "-l", "64", "-b", "0"];
   await reg.execAsync(
     clientNs,
-    iperf3(
-      "-c",
-      target,
-      "-p",
-      String(port),
-      "-u",
-      "-l",
-      "64",
-      "-b",
-      "0",
-      "-t",
-      String(UDP_SECONDS),
-      "-J",
-    ),
+    [...BATCH, "iperf3", ...client, "-t", String(UDP_SECONDS), "-J"],
     (UDP_SECONDS + 20) * 1000,
   );
   const nic = (nsUdpDatagrams(reg, serverNs) - rx0) / UDP_SECONDS;
@@ -301,26 +266,17 @@ async function benchKernel(reg: NetnsRegistry): Promise<Result> {
   reg.addr(s, "eth0", "3fff:3::2/64");
   reg.route(c, "::/0 via 3fff:1::1");
   reg.route(s, "::/0 via 3fff:3::1");
-  const napi = applyNapi(reg);
-  const napi0 = threadsCpu(napi);
+  threadVeths(reg);
   const tcp = await iperfTcp(reg, c, s, "3fff:3::2", "3fff:3::2", 5301);
   const udp = await iperfUdp(reg, c, s, "3fff:3::2", "3fff:3::2", 5302);
   return {
-    napiCpuS: threadsCpu(napi) - napi0,
     name: "kernel",
     tcpGbps: tcp,
     udpPps: udp.app,
     udpNicPps: udp.nic,
-    cpuUsPerPacket: {},
-    cpuPhaseUs: {},
-    softirqPhaseUs: {},
-    phasePackets: {},
-    ctxPerKpkt: {},
-    cpuSplitUs: {},
+    cpuUs: {},
     rssMb: {},
-    pssMb: {},
     anonMb: {},
-    fileMb: {},
   };
 }
 
@@ -353,11 +309,11 @@ async function benchTayga(reg: NetnsRegistry): Promise<Result> {
     ].join("\n"),
   );
   reg.must(["ip", "netns", "exec", r, "tayga", "--mktun", "-c", conf]);
-  // The same TUN transmit queue as ours (cli/daemon-common.ts TUN_TX_QUEUE_PACKETS), for fairness.
+  // The same TUN transmit queue as ours (2000 packets), for fairness.
   reg.must(["ip", "-n", r, "link", "set", "nat64", "txqueuelen", "2000", "up"]);
   reg.route(r, "3fff:64::/96 dev nat64");
   reg.route(r, "198.51.100.0/24 dev nat64");
-  const tayga = reg.spawn(r, [...schedPrefix(SCHED), "tayga", "-n", "-c", conf]);
+  const tayga = reg.spawn(r, [...BATCH, "tayga", "-n", "-c", conf]);
   await new Promise((res) => setTimeout(res, 500));
   const target = "3fff:64::cb00:7102"; // 203.0.113.2 in the NAT64 prefix
   const res = await measure(
@@ -368,7 +324,7 @@ async function benchTayga(reg: NetnsRegistry): Promise<Result> {
       await mark();
       return { tcp, udp: await iperfUdp(reg, c, s, "203.0.113.2", target, 5304) };
     },
-    () => ({ tayga: rxPackets(reg, r, "nat64") }),
+    async () => ({ tayga: rxPackets(reg, r, "nat64") }),
   );
   await reg.stop(tayga, 2000);
   rmSync(dir, { recursive: true, force: true });
@@ -388,22 +344,18 @@ async function benchOurs(reg: NetnsRegistry): Promise<Result> {
     if (!(await waitDaemonReady(reg, p))) {
       throw new Error(`daemon in ${p.ns} did not start:\n${p.stderr()}`);
     }
-    applySched(p.pid); // node's flags only reach node when it is the command itself
+    batch(p.pid); // node's flags only reach node when it is the command itself
   }
-  // Every snapshot (start, between the parts, end), for the batching figures.
-  const snaps: Record<string, Counters>[] = [];
+  /** Packets each daemon produced so far: sent into the tunnel plus written to its TUN. */
   const packets = async (): Promise<Record<string, number>> => {
     const out: Record<string, number> = {};
-    const snap: Record<string, Counters> = {};
     for (const [k, p] of Object.entries(procs)) {
       const ct = await readCounters(reg, p);
-      snap[k] = ct;
       out[k] = (ct.traffic.out_packets ?? 0) + (ct.traffic.in_packets ?? 0);
     }
-    snaps.push(snap);
     return out;
   };
-  const res = await measureAsync(
+  const res = await measure(
     reg,
     procs,
     async (mark) => {
@@ -413,257 +365,224 @@ async function benchOurs(reg: NetnsRegistry): Promise<Result> {
     },
     packets,
   );
-  const batching: Record<string, [BatchingFigures, BatchingFigures]> = {};
-  if (snaps.length === 3) {
-    for (const k of Object.keys(procs)) {
-      batching[k] = [
-        batchingFigures(snaps[0]![k]!, snaps[1]![k]!),
-        batchingFigures(snaps[1]![k]!, snaps[2]![k]!),
-      ];
-    }
-  }
-  return { name: "6to4-pmt", ...res, batching };
+  return { name: "6to4-pmt", ...res };
 }
 
 /** Runs the TCP test, calls `mark()`, runs the UDP test. */
 type Traffic = (mark: () => Promise<void>) => Promise<{ tcp: number; udp: UdpRate }>;
 
-function measure(
-  reg: NetnsRegistry,
-  procs: Record<string, NsProcess>,
-  traffic: Traffic,
-  packets: () => Record<string, number>,
-): Promise<Omit<Result, "name">> {
-  return measureAsync(reg, procs, traffic, async () => packets());
-}
-
-async function measureAsync(
+/**
+ * Runs `traffic` with the veths threaded and reads each process's CPU time, packets produced
+ * (`packets`) and memory at the start, between the two tests and at the end.
+ */
+async function measure(
   reg: NetnsRegistry,
   procs: Record<string, NsProcess>,
   traffic: Traffic,
   packets: () => Promise<Record<string, number>>,
 ): Promise<Omit<Result, "name">> {
-  const napi = applyNapi(reg);
-  const napi0 = threadsCpu(napi);
-  const list = Object.values(procs);
-  const pids = list.map((p) => p.pid);
-  const trace = (): Promise<SoftirqTrace | undefined> =>
-    BPFTRACE ? startSoftirqTrace(reg, list[0]!.ns, pids) : Promise.resolve(undefined);
-  let tracing = await trace();
-  const cpu0: Record<string, [number, number]> = {};
-  const rss0: Record<string, number> = {};
-  const pss0: Record<string, number> = {};
-  const anon0: Record<string, number> = {};
-  const file0: Record<string, number> = {};
-  const ctx0: Record<string, [number, number]> = {};
-  for (const [k, p] of Object.entries(procs)) {
-    cpu0[k] = cpuSeconds(p.pid);
-    ctx0[k] = ctxSwitches(p.pid);
-    rss0[k] = procStatusMb(p.pid);
-    pss0[k] = pssMb(p.pid);
-    anon0[k] = procStatusMb(p.pid, "RssAnon");
-    file0[k] = procStatusMb(p.pid, "RssFile");
-  }
+  threadVeths(reg);
+  const cpuAt = (): Record<string, number> =>
+    Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, cpuSeconds(p.pid)]));
+  const memAt = (field: string): Record<string, number> =>
+    Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, procStatusMb(p.pid, field)]));
+  const [cpu0, rss0, anon0] = [cpuAt(), memAt("VmRSS"), memAt("RssAnon")];
   const pk0 = await packets();
-  const cpuMid: Record<string, number> = {};
+  let cpuMid: Record<string, number> = {};
   let pkMid: Record<string, number> = {};
-  let softTcp: Map<number, number> | undefined;
   const t = await traffic(async () => {
     pkMid = await packets();
-    for (const [k, p] of Object.entries(procs)) {
-      const [u, y] = cpuSeconds(p.pid);
-      cpuMid[k] = u + y;
-    }
-    // Between the tests the daemons idle: stopping and restarting bpftrace costs them nothing.
-    softTcp = await tracing?.stop();
-    tracing = softTcp !== undefined ? await trace() : undefined;
+    cpuMid = cpuAt();
   });
   const pk1 = await packets();
-  const cpu1: Record<string, [number, number]> = {};
-  for (const [k, p] of Object.entries(procs)) cpu1[k] = cpuSeconds(p.pid);
-  const softUdp = await tracing?.stop();
-  const cpuPhaseUs: Record<string, [number, number]> = {};
-  const softirqPhaseUs: Record<string, [number, number]> = {};
-  const phasePackets: Record<string, [number, number]> = {};
-  for (const [k, p] of Object.entries(procs)) {
-    const [u0, s0] = cpu0[k]!;
-    const perPacket = (cpu: number, n: number): number => (n > 0 ? (cpu * 1e6) / n : NaN);
-    const nTcp = (pkMid[k] ?? 0) - (pk0[k] ?? 0);
-    const nUdp = (pk1[k] ?? 0) - (pkMid[k] ?? 0);
-    cpuPhaseUs[k] = [
-      perPacket(cpuMid[k]! - (u0 + s0), nTcp),
-      perPacket(cpu1[k]![0] + cpu1[k]![1] - cpuMid[k]!, nUdp),
-    ];
-    phasePackets[k] = [nTcp, nUdp];
-    softirqPhaseUs[k] = [
-      perPacket(softTcp?.get(p.pid) ?? NaN, nTcp),
-      perPacket(softUdp?.get(p.pid) ?? NaN, nUdp),
-    ];
-  }
-  const cpuUsPerPacket: Record<string, number> = {};
-  const cpuSplitUs: Record<string, [number, number]> = {};
-  const rss: Record<string, [number, number]> = {};
-  const pss: Record<string, [number, number]> = {};
-  const anon: Record<string, [number, number]> = {};
-  const file: Record<string, [number, number]> = {};
-  const ctxPerKpkt: Record<string, [number, number]> = {};
-  for (const [k, p] of Object.entries(procs)) {
-    const n = (pk1[k] ?? 0) - (pk0[k] ?? 0);
-    const [v1, i1] = ctxSwitches(p.pid);
-    const [v0, i0] = ctx0[k]!;
-    ctxPerKpkt[k] = n > 0 ? [((v1 - v0) * 1000) / n, ((i1 - i0) * 1000) / n] : [NaN, NaN];
-    const [u1, s1] = cpu1[k]!;
-    const [u0, s0] = cpu0[k]!;
-    const user = n > 0 ? ((u1 - u0) * 1e6) / n : 0;
-    const sys = n > 0 ? ((s1 - s0) * 1e6) / n : 0;
-    cpuUsPerPacket[k] = user + sys;
-    cpuSplitUs[k] = [user, sys];
-    rss[k] = [rss0[k]!, procStatusMb(p.pid)];
-    pss[k] = [pss0[k]!, pssMb(p.pid)];
-    anon[k] = [anon0[k]!, procStatusMb(p.pid, "RssAnon")];
-    file[k] = [file0[k]!, procStatusMb(p.pid, "RssFile")];
-  }
-  return {
-    napiCpuS: threadsCpu(napi) - napi0,
+  const [cpu1, rss1, anon1] = [cpuAt(), memAt("VmRSS"), memAt("RssAnon")];
+  const perPacket = (cpu: number, n: number): number => (n > 0 ? (cpu * 1e6) / n : NaN);
+  const out: Omit<Result, "name"> = {
     tcpGbps: t.tcp,
     udpPps: t.udp.app,
     udpNicPps: t.udp.nic,
-    cpuUsPerPacket,
-    cpuPhaseUs,
-    softirqPhaseUs,
-    phasePackets,
-    ctxPerKpkt,
-    cpuSplitUs,
-    rssMb: rss,
-    pssMb: pss,
-    anonMb: anon,
-    fileMb: file,
+    cpuUs: {},
+    rssMb: {},
+    anonMb: {},
   };
+  for (const k of Object.keys(procs)) {
+    out.cpuUs[k] = [
+      perPacket(cpu1[k]! - cpu0[k]!, pk1[k]! - pk0[k]!),
+      perPacket(cpuMid[k]! - cpu0[k]!, pkMid[k]! - pk0[k]!),
+      perPacket(cpu1[k]! - cpuMid[k]!, pk1[k]! - pkMid[k]!),
+    ];
+    out.rssMb[k] = [rss0[k]!, rss1[k]!];
+    out.anonMb[k] = [anon0[k]!, anon1[k]!];
+  }
+  return out;
+}
+
+/** Median of the finite numbers (mean of the middle two for an even count); NaN when none. */
+function median(values: readonly number[]): number {
+  const xs = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (xs.length === 0) return NaN;
+  const mid = xs.length >> 1;
+  return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
 }
 
 /**
- * CPU µs per packet of process `k` over the whole run without the softirq work run on its
- * time: (CPU - softirq) over all packets, from the two parts' figures. NaN without bpftrace.
+ * One setup over the rounds: each figure's median; memory from the round where it was highest
+ * (RSS at the end, anonymous RSS's growth).
  */
-function ownUs(r: Result, k: string): number {
-  const [ct, cu] = r.cpuPhaseUs[k] ?? [NaN, NaN];
-  const [st, su] = r.softirqPhaseUs[k] ?? [NaN, NaN];
-  const [nt, nu] = r.phasePackets[k] ?? [0, 0];
-  return nt + nu > 0 ? ((ct - st) * nt + (cu - su) * nu) / (nt + nu) : NaN;
+function overRounds(per: readonly Result[]): Result {
+  const worst = (
+    f: (r: Result) => Record<string, [number, number]>,
+    by: (pair: [number, number]) => number,
+  ): Record<string, [number, number]> => {
+    const out: Record<string, [number, number]> = {};
+    for (const [k, pair] of per.flatMap((r) => Object.entries(f(r)))) {
+      if (out[k] === undefined || by(pair) > by(out[k])) out[k] = pair;
+    }
+    return out;
+  };
+  const cpuUs: Record<string, [number, number, number]> = {};
+  for (const k of Object.keys(per[0]!.cpuUs)) {
+    const at = (i: number): number => median(per.map((r) => r.cpuUs[k]?.[i] ?? NaN));
+    cpuUs[k] = [at(0), at(1), at(2)];
+  }
+  return {
+    name: per[0]!.name,
+    tcpGbps: median(per.map((r) => r.tcpGbps)),
+    udpPps: median(per.map((r) => r.udpPps)),
+    udpNicPps: median(per.map((r) => r.udpNicPps)),
+    cpuUs,
+    rssMb: worst(
+      (r) => r.rssMb,
+      ([, end]) => end,
+    ),
+    anonMb: worst(
+      (r) => r.anonMb,
+      ([start, end]) => end - start,
+    ),
+  };
 }
 
 function fmt(n: number, d = 2): string {
   return Number.isFinite(n) ? n.toFixed(d) : "-";
 }
 
-/** The figures of one set of results (a round, or the medians): the JSON line without targets. */
-function summarize(results: Result[]) {
+/** The figures of one set of results (a round, or the medians), as in the JSON line. */
+function summarize(results: readonly Result[]) {
   const by = (n: string): Result | undefined => results.find((r) => r.name === n);
   const ours = by("6to4-pmt")!;
+  const tayga = by("tayga");
+  const kernel = by("kernel");
   const ratio = (a: number | undefined, b: number | undefined): number => (a && b ? a / b : NaN);
-  const out = {
-    tcp_gbps: Object.fromEntries(results.map((r) => [r.name, r.tcpGbps])),
-    udp64_pps: Object.fromEntries(results.map((r) => [r.name, Math.round(r.udpPps)])),
-    udp64_nic_pps: Object.fromEntries(results.map((r) => [r.name, Math.round(r.udpNicPps)])),
-    ratio_tcp_ours_kernel: ratio(ours.tcpGbps, by("kernel")?.tcpGbps),
-    ratio_tcp_ours_tayga: ratio(ours.tcpGbps, by("tayga")?.tcpGbps),
-    ratio_pps_ours_kernel: ratio(ours.udpPps, by("kernel")?.udpPps),
-    ratio_pps_ours_tayga: ratio(ours.udpPps, by("tayga")?.udpPps),
-    ratio_nic_pps_ours_kernel: ratio(ours.udpNicPps, by("kernel")?.udpNicPps),
-    ratio_nic_pps_ours_tayga: ratio(ours.udpNicPps, by("tayga")?.udpNicPps),
+  const each = <T>(f: (r: Result) => T): Record<string, T> =>
+    Object.fromEntries(results.map((r) => [r.name, f(r)]));
+  return {
+    tcp_gbps: each((r) => r.tcpGbps),
+    udp64_pps: each((r) => Math.round(r.udpPps)),
+    udp64_nic_pps: each((r) => Math.round(r.udpNicPps)),
+    ratio_tcp_ours_kernel: ratio(ours.tcpGbps, kernel?.tcpGbps),
+    ratio_tcp_ours_tayga: ratio(ours.tcpGbps, tayga?.tcpGbps),
+    ratio_pps_ours_kernel: ratio(ours.udpPps, kernel?.udpPps),
+    ratio_pps_ours_tayga: ratio(ours.udpPps, tayga?.udpPps),
+    ratio_nic_pps_ours_kernel: ratio(ours.udpNicPps, kernel?.udpNicPps),
+    ratio_nic_pps_ours_tayga: ratio(ours.udpNicPps, tayga?.udpNicPps),
     // This VM's speed swings by up to 2x within minutes (other tenants): CPU per packet
     // relative to Tayga's in the same run is steadier than the absolute figure.
     ratio_cpu_ours_tayga: Object.fromEntries(
-      Object.entries(ours.cpuUsPerPacket).map(([k, v]) => [
-        k,
-        ratio(v, by("tayga")?.cpuUsPerPacket.tayga),
-      ]),
+      Object.entries(ours.cpuUs).map(([k, [v]]) => [k, ratio(v, tayga?.cpuUs.tayga?.[0])]),
     ),
-    ratio_cpu_own_ours_tayga: Object.fromEntries(
-      Object.keys(ours.cpuUsPerPacket).map((k) => {
-        const t = by("tayga");
-        return [k, t !== undefined ? ratio(ownUs(ours, k), ownUs(t, "tayga")) : NaN];
-      }),
+    cpu_us_per_packet: each((r) =>
+      Object.fromEntries(Object.entries(r.cpuUs).map(([k, [v]]) => [k, v])),
     ),
-    cpu_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuUsPerPacket])),
-    cpu_user_sys_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuSplitUs])),
-    cpu_tcp_udp_us_per_packet: Object.fromEntries(results.map((r) => [r.name, r.cpuPhaseUs])),
-    softirq_tcp_udp_us_per_packet: Object.fromEntries(
-      results.map((r) => [r.name, r.softirqPhaseUs]),
+    cpu_tcp_udp_us_per_packet: each((r) =>
+      Object.fromEntries(Object.entries(r.cpuUs).map(([k, [, t, u]]) => [k, [t, u]])),
     ),
-    cpu_own_us_per_packet: Object.fromEntries(
-      results.map((r) => [
-        r.name,
-        Object.fromEntries(Object.keys(r.cpuUsPerPacket).map((k) => [k, ownUs(r, k)])),
-      ]),
-    ),
-    model: MODEL,
-    sched: SCHED,
-    napi: NAPI,
-    batching_tcp_udp: ours.batching ?? {},
-    napi_thread_cpu_s: Object.fromEntries(results.map((r) => [r.name, r.napiCpuS])),
-    ctx_switches_per_kpacket: Object.fromEntries(results.map((r) => [r.name, r.ctxPerKpkt])),
-    rss_mb: Object.fromEntries(results.map((r) => [r.name, r.rssMb])),
-    pss_mb: Object.fromEntries(results.map((r) => [r.name, r.pssMb])),
-    anon_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.anonMb])),
-    file_rss_mb: Object.fromEntries(results.map((r) => [r.name, r.fileMb])),
+    rss_mb: each((r) => r.rssMb),
+    anon_rss_mb: each((r) => r.anonMb),
   };
-  return out;
 }
 
-/** Issue 3's targets judged on a set of results and their summary. */
-function judge(results: Result[], out: ReturnType<typeof summarize>): TargetVerdicts {
-  const ours = results.find((r) => r.name === "6to4-pmt")!;
-  return targetVerdicts({
-    tcpOursTayga: out.ratio_tcp_ours_tayga,
-    udp64OursTayga: out.ratio_pps_ours_tayga,
-    cpuUs: ours.cpuUsPerPacket,
-    ownUs: out.cpu_own_us_per_packet["6to4-pmt"] ?? {},
-    rssMb: ours.rssMb,
-    anonMb: ours.anonMb,
-  });
+/** The targets, judged on the medians: one line, and whether every one was met. */
+function targetsLine(out: ReturnType<typeof summarize>): { line: string; met: boolean } {
+  let met = true;
+  const judge = (v: number, ok: boolean, d = 2): string => {
+    if (!Number.isFinite(v)) return "not measured";
+    met &&= ok;
+    return `${fmt(v, d)} ${ok ? "met" : "NOT met"}`;
+  };
+  const perDaemon = (r: Record<string, number>, ok: (v: number) => boolean, d = 2): string =>
+    Object.entries(r)
+      .map(([k, v]) => `${k} ${judge(v, ok(v), d)}`)
+      .join(", ");
+  const end = (r: Record<string, [number, number]> = {}): Record<string, number> =>
+    Object.fromEntries(Object.entries(r).map(([k, [, e]]) => [k, e]));
+  const growth = (r: Record<string, [number, number]> = {}): Record<string, number> =>
+    Object.fromEntries(Object.entries(r).map(([k, [s, e]]) => [k, e - s]));
+  const parts = [
+    `TCP ours/tayga >= ${TARGET.tcpOursTayga}: ${judge(out.ratio_tcp_ours_tayga, out.ratio_tcp_ours_tayga >= TARGET.tcpOursTayga)}`,
+    `UDP64 ours/tayga >= ${TARGET.udp64OursTayga}: ${judge(out.ratio_pps_ours_tayga, out.ratio_pps_ours_tayga >= TARGET.udp64OursTayga)}`,
+    `CPU µs/pkt <= ${TARGET.cpuUs}: ${perDaemon(out.cpu_us_per_packet["6to4-pmt"] ?? {}, (v) => v <= TARGET.cpuUs)}`,
+    `RSS MB <= ${TARGET.rssMb}: ${perDaemon(end(out.rss_mb["6to4-pmt"]), (v) => v <= TARGET.rssMb, 1)}`,
+    `anon RSS growth MB <= ${TARGET.anonGrowthMb}: ${perDaemon(growth(out.anon_rss_mb["6to4-pmt"]), (v) => v <= TARGET.anonGrowthMb, 1)}`,
+  ];
+  return { line: `targets: ${parts.join("; ")}`, met };
 }
 
-/** One setup's results over the rounds: medians, and memory from the worst round. */
-function overRounds(rounds: Result[][]): Result[] {
-  return rounds[0]!.map((_, j) => {
-    const per = rounds.map((r) => r[j]!);
-    const end = ([, e]: [number, number]): number => e;
-    const worst = (
-      f: (r: Result) => Record<string, [number, number]>,
-      by: (pair: [number, number]) => number,
-    ): Record<string, [number, number]> => worstPairs(per.map(f), by);
-    return {
-      ...medianOf(per),
-      rssMb: worst((r) => r.rssMb, end),
-      pssMb: worst((r) => r.pssMb, end),
-      anonMb: worst(
-        (r) => r.anonMb,
-        ([a, b]) => b - a,
-      ),
-      fileMb: worst((r) => r.fileMb, end),
-    };
-  });
-}
-
-/** One line per round: throughput, rates, our CPU per packet and whether the round met the targets. */
-function roundLine(i: number, results: Result[], t: TargetVerdicts): string {
+/** One line per round: throughput, rates and CPU per packet. */
+function roundLine(i: number, results: readonly Result[]): string {
   const each = (f: (r: Result) => string): string =>
     results.map((r) => `${r.name} ${f(r)}`).join(", ");
-  const ours = results.find((r) => r.name === "6to4-pmt")!;
-  const cpu = Object.entries(ours.cpuUsPerPacket)
-    .map(([k, v]) => `${k} ${fmt(v)} (own ${fmt(ownUs(ours, k))})`)
+  const cpu = results
+    .flatMap((r) => Object.entries(r.cpuUs).map(([k, [v]]) => `${k} ${fmt(v)}`))
     .join(", ");
-  const tayga = results.find((r) => r.name === "tayga")?.cpuUsPerPacket.tayga;
   return (
-    `round ${i} of ${ROUNDS}: TCP Gbit/s ${each((r) => fmt(r.tcpGbps, 2))}; UDP64 pps ${each((r) => fmt(r.udpPps, 0))}; ` +
-    `CPU µs/pkt ${tayga !== undefined ? `tayga ${fmt(tayga)}, ` : ""}${cpu}; ` +
-    `all met: ${t.all_met_charged ? "yes" : "no"} (as charged), ${t.all_met_own ? "yes" : "no"} (own)`
+    `round ${i} of ${ROUNDS}: TCP Gbit/s ${each((r) => fmt(r.tcpGbps))}; ` +
+    `UDP64 pps ${each((r) => fmt(r.udpPps, 0))}; CPU µs/pkt ${cpu}`
   );
 }
 
+/** The table of the medians, the ratios and the targets. */
+function report(results: readonly Result[], out: ReturnType<typeof summarize>): string[] {
+  const lines = [
+    ROUNDS > 1
+      ? `medians of ${ROUNDS} rounds, each figure separately (memory: the round with the highest)`
+      : "one round (BENCH_ROUNDS=1)",
+    "config      TCP Gbit/s   UDP64 pps  (at UDP)   CPU µs/pkt: run (TCP / UDP64)",
+  ];
+  for (const r of results) {
+    const cpu =
+      Object.entries(r.cpuUs)
+        .map(([k, [v, t, u]]) => `${k} ${fmt(v)} (${fmt(t)} / ${fmt(u)})`)
+        .join(", ") || "(kernel)";
+    lines.push(
+      `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)} ${fmt(r.udpNicPps, 0).padStart(10)}   ${cpu}`,
+    );
+  }
+  lines.push("memory MB start->end   RSS            anon (RssAnon)");
+  for (const r of results) {
+    for (const [k, [a, b]] of Object.entries(r.rssMb)) {
+      const [x, y] = r.anonMb[k] ?? [NaN, NaN];
+      const pair = (u: number, v: number): string => `${fmt(u, 1)}->${fmt(v, 1)}`.padEnd(14);
+      lines.push(`${`${r.name}/${k}`.padEnd(22)} ${pair(a, b)} ${pair(x, y)}`);
+    }
+  }
+  const cpuRatio = Object.entries(out.ratio_cpu_ours_tayga)
+    .map(([k, v]) => `${k} ${fmt(v)}`)
+    .join(", ");
+  lines.push(
+    `ratios: TCP ours/kernel ${fmt(out.ratio_tcp_ours_kernel)}, ours/tayga ${fmt(out.ratio_tcp_ours_tayga)}; ` +
+      `UDP64 ours/kernel ${fmt(out.ratio_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_pps_ours_tayga)} ` +
+      `(reaching the server's UDP layer: ours/kernel ${fmt(out.ratio_nic_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_nic_pps_ours_tayga)}); ` +
+      `CPU per packet ours/tayga ${cpuRatio}`,
+  );
+  return lines;
+}
+
 async function main(): Promise<number> {
-  const skip = netnsSkipReason() ?? toolSkipReason("iperf3");
+  const skip =
+    netnsSkipReason() ??
+    toolSkipReason("iperf3") ??
+    toolSkipReason("ethtool") ??
+    toolSkipReason("chrt");
   if (skip !== undefined) {
     process.stdout.write(`bench skipped: ${skip}\n`);
     return 0;
@@ -673,22 +592,17 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    const settings = benchSettings(process.env);
-    MODEL = settings.model;
-    SCHED = settings.sched;
-    NAPI = settings.napi;
-    ROUNDS = parseBenchRounds(process.env.BENCH_ROUNDS);
-    const noEthtool = NAPI === "threaded" ? toolSkipReason("ethtool") : undefined;
-    if (noEthtool !== undefined) throw new Error(`BENCH_NAPI=threaded: ${noEthtool}`);
+    ROUNDS = intEnv("BENCH_ROUNDS", 3, 1, 10);
+    TCP_SECONDS = intEnv("BENCH_SECONDS", 10, 1, 60);
+    UDP_SECONDS = Math.max(1, Math.floor(TCP_SECONDS / 2));
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
   }
-  const maxSeconds = Number(process.env.BENCH_MAX_SECONDS ?? 150 * ROUNDS);
+  // Traffic plus about 90 s of setup, servers and teardown per round.
+  const maxSeconds = ROUNDS * (3 * (TCP_SECONDS + UDP_SECONDS) + 105);
   const reg = new NetnsRegistry();
   const rounds: Result[][] = [];
-  /** Each round's targets, judged once as it ends. */
-  const roundTargets: TargetVerdicts[] = [];
   // Bound the whole run: iperf3 runs are bounded one by one, this catches anything else.
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: over ${maxSeconds} s, stopping\n`);
@@ -702,127 +616,27 @@ async function main(): Promise<number> {
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  process.stdout.write(describeSettings({ model: MODEL, sched: SCHED, napi: NAPI }) + "\n");
-  if (toolSkipReason("tayga") !== undefined)
-    process.stdout.write("tayga not installed: (b) skipped\n");
+  const withTayga = toolSkipReason("tayga") === undefined;
+  if (!withTayga) process.stdout.write("tayga not installed: (b) skipped\n");
   try {
     for (let i = 1; i <= ROUNDS; i++) {
       const results: Result[] = [];
       results.push(await benchKernel(reg));
-      if (toolSkipReason("tayga") === undefined) results.push(await benchTayga(reg));
+      if (withTayga) results.push(await benchTayga(reg));
       results.push(await benchOurs(reg));
       await reg.cleanup(); // the next round builds the same namespaces again
       rounds.push(results);
-      const verdicts = judge(results, summarize(results));
-      roundTargets.push(verdicts);
-      if (ROUNDS > 1) process.stdout.write(roundLine(i, results, verdicts) + "\n");
+      if (ROUNDS > 1) process.stdout.write(roundLine(i, results) + "\n");
     }
   } finally {
     await reg.cleanup();
   }
   clearTimeout(watchdog);
-  const results = overRounds(rounds);
-  const lines = [
-    ROUNDS > 1
-      ? `medians of ${ROUNDS} rounds, each figure separately (memory: the round with the highest)`
-      : "one round (BENCH_ROUNDS=1)",
-    "config      TCP Gbit/s   UDP64 pps  (at UDP)   CPU µs/pkt = user + sys (per process)",
-  ];
-  for (const r of results) {
-    const cpu =
-      Object.entries(r.cpuUsPerPacket)
-        .map(([k, v]) => {
-          const [u, y] = r.cpuSplitUs[k] ?? [NaN, NaN];
-          return `${k} ${fmt(v)} = ${fmt(u)} + ${fmt(y)}`;
-        })
-        .join(", ") || "(kernel)";
-    lines.push(
-      `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)} ${fmt(r.udpNicPps, 0).padStart(10)}   ${cpu}`,
-    );
-  }
-  lines.push("CPU µs/pkt by part of the run: TCP / UDP64");
-  for (const r of results) {
-    const parts = Object.entries(r.cpuPhaseUs).map(
-      ([k, [tcp, udp]]) => `${k} ${fmt(tcp)} / ${fmt(udp)}`,
-    );
-    if (parts.length > 0) lines.push(`${r.name.padEnd(11)} ${parts.join(", ")}`);
-  }
-  if (results.some((r) => Object.values(r.softirqPhaseUs).some(([a]) => Number.isFinite(a)))) {
-    lines.push(
-      "of which softirq run on the process's time (bpftrace: other namespaces' receive work), TCP / UDP64;",
-      "  own = CPU µs/pkt without it (what a kernel with CONFIG_IRQ_TIME_ACCOUNTING reports)",
-    );
-    for (const r of results) {
-      const parts = Object.entries(r.softirqPhaseUs).map(([k, [st, su]]) => {
-        const [ct, cu] = r.cpuPhaseUs[k] ?? [NaN, NaN];
-        return `${k} ${fmt(st)} / ${fmt(su)}, own ${fmt(ct - st)} / ${fmt(cu - su)} (${fmt(ownUs(r, k))} overall)`;
-      });
-      if (parts.length > 0) lines.push(`${r.name.padEnd(11)} ${parts.join("; ")}`);
-    }
-  } else {
-    lines.push("(softirq split not measured: bpftrace not installed, or BENCH_SOFTIRQ=0)");
-  }
-  lines.push(
-    `context switches per 1000 packets, voluntary / involuntary (scheduling: ${SCHED === "batch" ? "SCHED_BATCH for every process" : "SCHED_NORMAL"})`,
-  );
-  for (const r of results) {
-    const parts = Object.entries(r.ctxPerKpkt).map(
-      ([k, [v, i]]) => `${k} ${fmt(v, 1)} / ${fmt(i, 1)}`,
-    );
-    if (parts.length > 0) lines.push(`${r.name.padEnd(11)} ${parts.join(", ")}`);
-  }
-  for (const r of results) {
-    if (r.batching === undefined) continue;
-    lines.push(
-      "batching, TCP / UDP64: packets per read batch out (TUN) and in (raw), segments per super-packet read, packets per super-packet written",
-    );
-    for (const [k, parts] of Object.entries(r.batching)) {
-      const f = (g: (b: BatchingFigures) => number): string =>
-        parts.map((b) => fmt(g(b), 1)).join(" / ");
-      lines.push(
-        `${r.name.padEnd(11)} ${k}: out ${f((b) => b.outPerBatch)}, in ${f((b) => b.inPerBatch)}, ` +
-          `segments/read ${f((b) => b.segmentsPerSuperRead)}, packets/write ${f((b) => b.packetsPerSuperWrite)}`,
-      );
-    }
-  }
-  lines.push(
-    NAPI === "threaded"
-      ? `receive work of the namespaces in their NAPI threads, CPU s over each setup's run: ${results.map((r) => `${r.name} ${fmt(r.napiCpuS)}`).join(", ")}`
-      : "receive work of the namespaces: softirq on the sender's time (veth defaults)",
-  );
-  lines.push("memory MB start->end   RSS            PSS            anon (RssAnon)  file (RssFile)");
-  for (const r of results) {
-    for (const [k, [a, b]] of Object.entries(r.rssMb)) {
-      const [p, q] = r.pssMb[k] ?? [NaN, NaN];
-      const [x, y] = r.anonMb[k] ?? [NaN, NaN];
-      const [f, g] = r.fileMb[k] ?? [NaN, NaN];
-      const pair = (u: number, v: number): string => `${fmt(u, 1)}->${fmt(v, 1)}`.padEnd(14);
-      lines.push(
-        `${`${r.name}/${k}`.padEnd(22)} ${pair(a, b)} ${pair(p, q)} ${pair(x, y)}  ${pair(f, g)}`,
-      );
-    }
-  }
+  const results = rounds[0]!.map((_, j) => overRounds(rounds.map((r) => r[j]!)));
   const out = summarize(results);
-  lines.push(
-    `ratios: TCP ours/kernel ${fmt(out.ratio_tcp_ours_kernel)}, ours/tayga ${fmt(out.ratio_tcp_ours_tayga)}; ` +
-      `UDP64 ours/kernel ${fmt(out.ratio_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_pps_ours_tayga)} ` +
-      `(reaching the server's UDP layer: ours/kernel ${fmt(out.ratio_nic_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_nic_pps_ours_tayga)}); ` +
-      `CPU per packet ours/tayga ${Object.entries(out.ratio_cpu_ours_tayga)
-        .map(([k, v]) => `${k} ${fmt(v)}`)
-        .join(", ")} (own: ${Object.entries(out.ratio_cpu_own_ours_tayga)
-        .map(([k, v]) => `${k} ${fmt(v)}`)
-        .join(", ")})`,
-  );
-  const targets = judge(results, out);
-  lines.push(formatTargets(targets));
-  if (ROUNDS > 1) {
-    const met = (k: "all_met_charged" | "all_met_own"): number =>
-      roundTargets.filter((t) => t[k]).length;
-    lines.push(
-      `rounds that met every target: ${met("all_met_charged")} of ${ROUNDS} (CPU as charged), ${met("all_met_own")} of ${ROUNDS} (own CPU)`,
-    );
-  }
-  const json = { ...out, rounds: ROUNDS, targets, round_targets: roundTargets };
+  const targets = targetsLine(out);
+  const lines = [...report(results, out), targets.line];
+  const json = { ...out, rounds: ROUNDS, seconds: TCP_SECONDS, targets_met: targets.met };
   process.stdout.write(lines.join("\n") + "\n" + JSON.stringify(json) + "\n");
   return 0;
 }
