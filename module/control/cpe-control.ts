@@ -17,7 +17,6 @@
  * every timer, socket, file watcher and child process released.
  */
 import { readFileSync } from "node:fs";
-import { formatIpv4 } from "../addr/ipv4.js";
 import { formatIpv6 } from "../addr/ipv6.js";
 import type { CpeConfig } from "../config/parse.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
@@ -27,9 +26,9 @@ import type { Logger } from "../log/logger.js";
 import type { DaemonState, StatusSnapshot } from "../status/snapshot.js";
 import { startStatusServer, type StatusServer } from "../status/server.js";
 import { systemClock, type Clock } from "./clock.js";
+import { CpeInputs } from "./cpe-inputs.js";
 import { cpeStatus } from "./cpe-status.js";
 import { decide, type Decision } from "./decide.js";
-import { DhcpLeaseWatcher, DHCP_LEASE_FILE_DEFAULT, sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
 import { HealthMonitor, type EchoProber } from "./health.js";
 import { LanAddressing } from "./lan-addressing.js";
 import { LanPrefixes } from "./lan-prefixes.js";
@@ -43,12 +42,7 @@ import {
   type RandomSource,
 } from "./ra-timing.js";
 import { watchWanGro, type FeatureAccess, type LowerDevices, type WanGroWatch } from "./wan-gro.js";
-import {
-  createCommandRunner,
-  WanWatcher,
-  type CommandRunner,
-  type WanInfo,
-} from "./wan-watcher.js";
+import { createCommandRunner, type CommandRunner } from "./wan-watcher.js";
 
 /** The part of the data plane the control plane drives (dataplane/cpe-daemon.ts CpeDaemon). */
 export interface ForwardingSink {
@@ -119,13 +113,6 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
   return plane;
 }
 
-/** What the control plane has learned: decide()'s inputs. */
-interface Learned {
-  wan: WanInfo;
-  lease: DhcpLease | null;
-  leaseUpdatedMs: number | null;
-}
-
 /** The decision in force; `state` is "starting" (or "disabled") until the first one. */
 interface Current {
   state: DaemonState;
@@ -145,7 +132,8 @@ class CpeControlPlane implements CpeControl {
   private readonly intervals: AdvIntervals;
   private readonly lifetimes: PrefixLifetimes;
 
-  private readonly learned: Learned;
+  /** What the control plane has learned: decide()'s inputs. */
+  private readonly inputs: CpeInputs;
   private readonly current: Current;
   /** The advertised prefixes (current and deprecated), persisted. */
   private readonly lan: LanPrefixes;
@@ -153,8 +141,6 @@ class CpeControlPlane implements CpeControl {
   private readonly counters: Record<string, number> = {};
   private stopped = false;
 
-  private readonly wanWatcher: WanWatcher;
-  private readonly dhcp: DhcpLeaseWatcher;
   private readonly health: HealthMonitor;
   private readonly addressing: LanAddressing;
   private readonly netifd: NetifdPublisher | null;
@@ -176,18 +162,20 @@ class CpeControlPlane implements CpeControl {
     this.lifetimes = capPrefixLifetimes(cfg.raPreferredLifetime, cfg.raValidLifetime);
     this.lan = LanPrefixes.load(cfg.stateFile, clock.now(), log);
 
-    const wan: WanInfo = {
-      ipv4: null,
-      mtu: 1500,
-      device: cfg.wanDevice,
-      ipv4Source: "none",
-      mtuSource: "default",
-    };
-    this.learned = { wan, lease: null, leaseUpdatedMs: null };
+    this.inputs = new CpeInputs({
+      config: cfg,
+      clock,
+      runner,
+      log,
+      useUbus,
+      ...(deps.dhcpLeaseFile !== undefined ? { dhcpLeaseFile: deps.dhcpLeaseFile } : {}),
+      count: (name) => this.count(name),
+      onChange: (why) => this.recompute(why),
+    });
     this.current = {
       state: cfg.enabled ? "starting" : "disabled",
       reason: null,
-      decision: decide(cfg, wan, null),
+      decision: decide(cfg, this.inputs.wan, null),
       forwarding: null,
     };
 
@@ -224,20 +212,6 @@ class CpeControlPlane implements CpeControl {
             log,
           })
         : null;
-    this.wanWatcher = new WanWatcher({
-      device: cfg.wanDevice,
-      ubusInterface: cfg.wanInterface,
-      useUbus,
-      staticIpv4: cfg.wanIpv4,
-      staticMtu: cfg.wanMtu,
-      clock,
-      runner,
-      onChange: (info) => this.wanChanged(info),
-      log: (level, m) => log[level](m),
-    });
-    this.dhcp = new DhcpLeaseWatcher(deps.dhcpLeaseFile ?? DHCP_LEASE_FILE_DEFAULT, (l) =>
-      this.leaseChanged(l),
-    );
   }
 
   async start(): Promise<void> {
@@ -263,10 +237,7 @@ class CpeControlPlane implements CpeControl {
       log.info(`router advertisements: ${cfg.ra} (built-in sender off)`);
     }
     try {
-      if (cfg.useDhcp6rd) this.dhcp.start();
-      await this.wanWatcher.start();
-      // A static wan_ipv4 never fires onChange (it is already in the watcher's first value).
-      this.learned.wan = this.wanWatcher.current();
+      await this.inputs.start();
       this.recompute("start");
       // The data plane may forward once this resolves: the TUN has its address by then.
       await this.addressing.settled();
@@ -275,8 +246,7 @@ class CpeControlPlane implements CpeControl {
           snapshot: () => this.snapshot(),
           command: (c) => {
             if (c === "reload") {
-              this.dhcp.check(true);
-              void this.wanWatcher.refresh();
+              this.inputs.reload();
               return { ok: true };
             }
             return undefined;
@@ -292,12 +262,11 @@ class CpeControlPlane implements CpeControl {
         ...(deps.netdevFeatures !== undefined ? { features: deps.netdevFeatures } : {}),
         ...(deps.lowerDevices !== undefined ? { lowerDevices: deps.lowerDevices } : {}),
         unusable: () => deps.daemon?.counters().offload?.wan_gro_unusable ?? 0,
-        wanDevice: () => this.learned.wan.device ?? cfg.wanInterface,
-        linkDevice: () => this.learned.wan.linkDevice,
+        wanDevice: () => this.inputs.wan.device ?? cfg.wanInterface,
+        linkDevice: () => this.inputs.wan.linkDevice,
       });
     } catch (e) {
-      this.dhcp.stop();
-      this.wanWatcher.stop();
+      this.inputs.stop();
       this.health.stop();
       this.ra?.abort();
       await this.statusServer?.close();
@@ -319,9 +288,9 @@ class CpeControlPlane implements CpeControl {
       nowMs: now,
       state: this.current.state,
       stateReason: this.current.reason,
-      wan: this.learned.wan,
-      lease: this.learned.lease,
-      leaseUpdatedMs: this.learned.leaseUpdatedMs,
+      wan: this.inputs.wan,
+      lease: this.inputs.lease,
+      leaseUpdatedMs: this.inputs.leaseUpdatedMs,
       decision: this.current.decision,
       health: this.health.snapshot(),
       ra: this.ra?.sender ?? null,
@@ -338,9 +307,8 @@ class CpeControlPlane implements CpeControl {
     return this.current.forwarding;
   }
 
-  async refresh(): Promise<void> {
-    this.dhcp.check();
-    await this.wanWatcher.refresh();
+  refresh(): Promise<void> {
+    return this.inputs.refresh();
   }
 
   async stop(): Promise<void> {
@@ -352,8 +320,7 @@ class CpeControlPlane implements CpeControl {
     // TUN's goes with the TUN (cli/cpe.ts closes it).
     this.addressing.apply(null);
     await this.addressing.settled();
-    this.dhcp.stop();
-    this.wanWatcher.stop();
+    this.inputs.stop();
     this.health.stop();
     this.gro?.stop();
     this.ra?.close();
@@ -362,47 +329,15 @@ class CpeControlPlane implements CpeControl {
     this.log.info("control plane stopped");
   }
 
-  private bump(name: string): void {
+  private count(name: string): void {
     this.counters[name] = (this.counters[name] ?? 0) + 1;
-  }
-
-  private wanChanged(info: WanInfo): void {
-    const old = this.learned.wan;
-    this.learned.wan = info;
-    if (old.ipv4 !== info.ipv4) {
-      this.bump("wan_address_changes");
-      this.log.info(
-        `wan ${info.device ?? "?"} address ${old.ipv4 === null ? "none" : formatIpv4(old.ipv4)} -> ` +
-          `${info.ipv4 === null ? "none" : formatIpv4(info.ipv4)} (${info.ipv4Source})`,
-      );
-    }
-    if (old.mtu !== info.mtu) {
-      this.log.info(`wan mtu ${old.mtu} -> ${info.mtu} (${info.mtuSource})`);
-    }
-    this.recompute("wan change");
-  }
-
-  private leaseChanged(lease: DhcpLease | null): void {
-    const before = sixRdKey(this.learned.lease?.sixrd ?? null);
-    this.learned.lease = lease;
-    this.learned.leaseUpdatedMs = this.clock.now();
-    this.bump("dhcp_lease_updates");
-    const after = sixRdKey(lease?.sixrd ?? null);
-    if (lease?.sixrdError) this.log.warn(`dhcp option 212 ignored: ${lease.sixrdError}`);
-    if (before !== after) {
-      this.log.info(
-        `dhcp option 212 ${before} -> ${after}` +
-          (this.cfg.useDhcp6rd ? "" : " (ignored: use_dhcp_6rd 0)"),
-      );
-      this.recompute("dhcp option 212");
-    }
   }
 
   /** Steps 1-5 of the file comment, after an input changed. */
   private recompute(why: string): void {
     if (this.stopped) return;
     const { current: cur, log } = this;
-    const d = decide(this.cfg, this.learned.wan, this.learned.lease);
+    const d = decide(this.cfg, this.inputs.wan, this.inputs.lease);
     if (d.state !== cur.state || d.reason !== cur.reason) {
       const line =
         `state ${cur.state} -> ${d.state}` + (d.reason ? `: ${d.reason}` : "") + ` (${why})`;
@@ -420,7 +355,7 @@ class CpeControlPlane implements CpeControl {
       this.lifetimes,
       this.clock.now(),
     );
-    if (change.changed) this.bump("lan_prefix_changes");
+    if (change.changed) this.count("lan_prefix_changes");
     this.addressing.apply(plan);
     this.lan.notAdvertised = plan ? null : `no prefix advertised: ${d.reason ?? d.state}`;
     if (!plan && change.changed) log.warn(`prefix none advertised: ${d.reason ?? d.state}`);
