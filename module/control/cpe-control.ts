@@ -1,5 +1,5 @@
 /**
- * The CPE control plane: learns the WAN address (wan-watcher) and the DHCP lease (dhcp-6rd),
+ * The CPE control plane: learns the WAN and the DHCP lease (cpe-inputs: wan-watcher, dhcp-6rd),
  * decides (decide.ts) and carries the decision out: the data plane's ForwardingState swapped in
  * with one assignment, TUN and LAN addresses (lan-addressing), the LAN prefix advertised
  * (lan-prefixes, lan-ra, or netifd-publish), the tunnel watched (health), GRO on the WAN
