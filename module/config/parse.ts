@@ -39,7 +39,7 @@ export interface CpeConfig {
   readonly relay: readonly number[];
   readonly lanDevice: string;
   readonly tunName: string;
-  /** null = WAN MTU − 20 (RFC 4213 §3.2), never below 1280: see `effectiveTunnelMtu`. */
+  /** null = WAN MTU − 20 (RFC 4213 §3.2), never below 1280: control/decide.ts effectiveTunnelMtu. */
   readonly tunnelMtu: number | null;
   readonly providerPrefix: Ipv6Prefix | null;
   readonly ipv4PrefixLen: number;
@@ -93,13 +93,6 @@ export interface RelayConfig {
 
 /** Flags as the CLI's argv parser collects them: name (with or without `--`) -> every value given. */
 export type FlagInput = Map<string, string[]> | Record<string, string[]>;
-
-/** Tunnel IPv6 MTU in use: configured, else WAN MTU − 20 (RFC 4213 §3.2), never below 1280. */
-export function effectiveTunnelMtu(cfg: CpeConfig, learnedWanMtu?: number): number {
-  if (cfg.tunnelMtu !== null) return cfg.tunnelMtu;
-  const wan = cfg.wanMtu ?? learnedWanMtu ?? 1500;
-  return Math.max(1280, wan - 20);
-}
 
 const TRUE_WORDS = new Set(["1", "true", "yes", "on", "enabled"]);
 const FALSE_WORDS = new Set(["0", "false", "no", "off", "disabled"]);

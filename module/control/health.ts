@@ -12,6 +12,7 @@
  * The state starts "unknown" and counts as up: a fresh CPE advertises itself at once and withdraws
  * only on evidence, as radvd and odhcpd do; a first failed probe does not flap the LAN.
  */
+import { bytesEqual } from "../codec/bytes.js";
 import type { Clock, TimerHandle } from "./clock.js";
 
 /** Sends one ICMPv6 echo request; resolves with the round-trip time when its reply arrives. */
@@ -116,7 +117,7 @@ export class HealthMonitor {
       target !== null &&
       this.target !== null &&
       target.length === this.target.length &&
-      target.every((b, i) => b === this.target![i]);
+      bytesEqual(target, 0, this.target, 0, target.length);
     if (same) return;
     this.target = target ? Uint8Array.from(target) : null;
     this.s.consecutiveFailures = 0;

@@ -13,6 +13,8 @@
  * Whatever was turned off is turned back on at exit, so the router is left as it was found.
  */
 import type { Logger } from "../log/logger.js";
+import type { Clock } from "./clock.js";
+import { watchGroUnusable } from "./gro-watch.js";
 
 /** The features that merge inner UDP (ethtool names). */
 export const UDP_MERGING_FEATURES: readonly string[] = Object.freeze([
@@ -126,4 +128,63 @@ export class WanGroFeatures {
     }
     this.changed.clear();
   }
+}
+
+export interface WanGroWatchOptions {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Option `wan_gro`. */
+  readonly mode: "auto" | "off" | "keep";
+  /** Absent: the features are left alone, as with keep (warnings only). */
+  readonly features?: FeatureAccess;
+  readonly lowerDevices?: LowerDevices;
+  /** The data plane's count of merged 6in4 UDP it could not forward. */
+  readonly unusable: () => number;
+  /** The WAN device, and netifd's device under it when they differ (a PPPoE WAN's Ethernet). */
+  readonly wanDevice: () => string;
+  readonly linkDevice: () => string | null | undefined;
+}
+
+export interface WanGroWatch {
+  /** Times features were turned off on a device (status counter wan_gro_turned_off). */
+  timesTurnedOff(): number;
+  /** Stops the checks and turns back on what was turned off. */
+  stop(): void;
+}
+
+/**
+ * Watches the unusable count (gro-watch.ts); with `auto` or `off` and the features reachable,
+ * the remedy turns UDP_MERGING_FEATURES off on the WAN device, netifd's device under it and the
+ * real device under either (a VLAN's or macvlan's): the NIC's GRO runs at the bottom.
+ */
+export function watchWanGro(o: WanGroWatchOptions): WanGroWatch {
+  const features =
+    o.mode !== "keep" && o.features !== undefined ? new WanGroFeatures(o.features, o.log) : null;
+  const why = o.mode === "off" ? "wan_gro 'off'" : "merged 6in4 UDP cannot be forwarded";
+  const lowers = o.lowerDevices ?? (() => []);
+  const stopWatch = watchGroUnusable(
+    o.clock,
+    o.unusable,
+    (m) => o.log.warn(m),
+    o.wanDevice,
+    features !== null
+      ? {
+          remedy: (dev) => {
+            const devices = [
+              ...new Set([dev, o.linkDevice() ?? dev].flatMap((d) => groChain(d, lowers))),
+            ];
+            return devices.map((d) => features.turnOff(d, why)).every((ok) => ok);
+          },
+          // off: on every check, so a WAN device created anew (a PPPoE reconnect) is caught.
+          always: o.mode === "off",
+        }
+      : undefined,
+  );
+  return {
+    timesTurnedOff: () => features?.timesTurnedOff ?? 0,
+    stop: () => {
+      stopWatch();
+      features?.restore();
+    },
+  };
 }

@@ -133,6 +133,15 @@ export function createCpeForwardingState(
   });
 }
 
+/**
+ * The snapshot the CPE's data plane starts with and gets whenever 6to4 may not run (no WAN
+ * address, refused, disabled): every packet is dropped as `no_route`.
+ */
+export const CPE_FORWARDING_DISABLED: CpeForwardingState = createCpeForwardingState({
+  enabled: false,
+  ownIpv4: 0,
+});
+
 function routerAddress(v4: number): Uint8Array {
   const a = sixToFourBaseAddress(v4);
   a[15] = 1;

@@ -6,12 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  effectiveTunnelMtu,
-  isOptionFlag,
-  parseCpeConfig,
-  parseRelayConfig,
-} from "../../../module/config/parse.js";
+import { isOptionFlag, parseCpeConfig, parseRelayConfig } from "../../../module/config/parse.js";
 import { ConfigError } from "../../../module/config/config-error.js";
 import { formatIpv6Prefix } from "../../../module/addr/ipv6.js";
 import { formatIpv4 } from "../../../module/addr/ipv4.js";
@@ -51,9 +46,6 @@ test("defaults: disabled, anycast relay, builtin RA, derived tunnel MTU", () => 
   assert.equal(c.stateFile, "/var/lib/6to4-pmt/state.json");
   assert.equal(c.logLevel, "info");
   assert.equal(c.sources.tunnel_mtu, "default");
-  assert.equal(effectiveTunnelMtu(c), 1480);
-  assert.equal(effectiveTunnelMtu(c, 1492), 1472);
-  assert.equal(effectiveTunnelMtu(c, 1200), 1280);
 });
 
 test("config objects are frozen, lists too", () => {
@@ -101,7 +93,6 @@ test("flags: Map or Record, with or without --, lists repeated or comma-separate
   assert.equal(c.enabled, true);
   assert.deepEqual(c.relay.map(formatIpv4), ["192.0.2.1", "198.51.100.1", "203.0.113.9"]);
   assert.equal(c.tunnelMtu, 1400);
-  assert.equal(effectiveTunnelMtu(c, 1500), 1400);
   assert.equal(formatIpv6Prefix(c.providerPrefix!), "2001:db8::/32");
   assert.equal(c.allowIpv4[0]!.len, 10);
   assert.equal(c.dns.length, 1);
