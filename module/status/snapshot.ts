@@ -1,7 +1,7 @@
 /**
  * The read-only status snapshot the CPE daemon publishes on its status socket and `6to4-pmt status`
  * prints (and the OpenWrt rpcd plugin relays to LuCI). Plain JSON: addresses as text, times as ISO
- * 8601 strings, lifetimes in seconds. Built by control/cpe-control.ts on request; never mutated.
+ * 8601 strings, lifetimes in seconds. Built by control/cpe-status.ts on request; never mutated.
  */
 import { formatIsoUtc } from "../log/logger.js";
 
