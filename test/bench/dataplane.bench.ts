@@ -59,7 +59,7 @@ import {
   LAB_SERVER,
   spawnDaemon,
   waitDaemonReady,
-} from "../../module/cli/lab-topology.js";
+} from "../../module/lab/topology.js";
 
 const TCP_SECONDS = Number(process.env.BENCH_TCP_SECONDS ?? 10);
 const UDP_SECONDS = Number(process.env.BENCH_UDP_SECONDS ?? 5);

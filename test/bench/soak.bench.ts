@@ -32,7 +32,7 @@ import { encapsulate6to4 } from "../support/packet-builder.js";
 import { mulberry32 } from "../support/prng.js";
 import { procStatusMb, startIperfServer } from "../support/iperf.js";
 import { memoryVerdict, parseSeconds, type MemorySample } from "../support/soak.js";
-import { LAB_ANYCAST, LAB_SERVER } from "../../module/cli/lab-topology.js";
+import { LAB_ANYCAST, LAB_SERVER } from "../../module/lab/topology.js";
 
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
 const TCP_SECONDS = 10;

@@ -16,7 +16,7 @@
  */
 import { parseIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, parseIpv6 } from "../addr/ipv6.js";
-import type { NetnsRegistry, NsProcess } from "./lab-netns.js";
+import type { NetnsRegistry, NsProcess } from "./netns.js";
 
 export const LAB_PROVIDER_PREFIX = "2001:db8::/32";
 export const LAB_ANYCAST = "192.88.99.1";
@@ -257,7 +257,7 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
  *                            unless the memory reducer runs; after one, at live + ~20 MB), which a
  *                            long-running daemon reaches (README, Benchmark: soak).
  *   --expose-gc              node's gc(), for the daemons' full collection every 10 minutes
- *                            (cli/daemon-common.ts heapHousekeeping): what little is promoted
+ *                            (cli/heap-housekeeping.ts): what little is promoted
  *                            under load still piles up between V8's own full collections.
  * All five exist in the V8 of Node 18, 20 and 22.
  */
