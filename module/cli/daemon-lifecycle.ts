@@ -17,7 +17,7 @@ import { memoryFigures } from "./memory-figures.js";
  * the heap housekeeping (heapHousekeeping); returns a promise resolved with the exit code when
  * the daemon should exit, and a function that resolves it early (fatal error).
  */
-export function waitForExit(
+function waitForExit(
   log: Logger,
   counters: () => CountersSnapshot,
 ): { done: Promise<number>; exit: (code: number) => void } {

@@ -26,7 +26,7 @@ const OWN_FLAGS: FlagSpecs = {
 };
 
 /** The flags `6to4-pmt <role>` accepts. */
-export function daemonFlagSpecs(role: Role): FlagSpecs {
+function daemonFlagSpecs(role: Role): FlagSpecs {
   const specs: Record<string, FlagSpecs[string]> = { ...OWN_FLAGS };
   for (const o of optionsFor(role)) {
     const name = o.flag.slice(2);

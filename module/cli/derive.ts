@@ -16,7 +16,7 @@ import { asConfigError, ConfigError } from "../config/config-error.js";
 import { flagOn, lastValue, parseArgs, type FlagSpecs } from "./args.js";
 import { EXIT_OK } from "./exit-codes.js";
 
-export const DERIVE_USAGE = `usage: 6to4-pmt derive <ipv4> [--provider-prefix P/L] [--sla N] [--ipv4-prefix-len m] [--json]
+const DERIVE_USAGE = `usage: 6to4-pmt derive <ipv4> [--provider-prefix P/L] [--sla N] [--ipv4-prefix-len m] [--json]
 Shows the class of an IPv4 address, its 6to4 /48, router address and LAN /64 (RFC 3056 §2),
 the translated provider /64 (RFC 6732 §3.3) when --provider-prefix is given, and whether plain
 6to4 can work, needs a PMT relay, or cannot work at all.
@@ -36,7 +36,7 @@ const DERIVE_FLAGS: FlagSpecs = {
 
 export type Verdict = "plain-6to4" | "pmt-relay" | "unusable";
 
-export const VERDICT_TEXT: Readonly<Record<Verdict, string>> = Object.freeze({
+const VERDICT_TEXT: Readonly<Record<Verdict, string>> = Object.freeze({
   "plain-6to4": "plain 6to4 usable",
   "pmt-relay": "needs a PMT relay (shared or unrouted space)",
   unusable: "unusable",
@@ -67,7 +67,7 @@ export interface DeriveOptions {
 }
 
 /** Verdict and its RFC for an IPv4 class. */
-export function verdictFor(cls: Ipv4Class): { verdict: Verdict; text: string; rfc: string } {
+function verdictFor(cls: Ipv4Class): { verdict: Verdict; text: string; rfc: string } {
   switch (cls) {
     case "global":
       return { verdict: "plain-6to4", text: VERDICT_TEXT["plain-6to4"], rfc: "RFC 3056 §2" };

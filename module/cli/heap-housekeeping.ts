@@ -1,7 +1,7 @@
 /** A daemon's periodic full garbage collection (see heapHousekeeping). */
 
 /** How often a daemon asks V8 for a full collection (heapHousekeeping). */
-export const HEAP_HOUSEKEEPING_MS = 10 * 60_000;
+const HEAP_HOUSEKEEPING_MS = 10 * 60_000;
 
 type GcFunction = (options: { type: "major"; execution: "async" }) => unknown;
 

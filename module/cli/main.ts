@@ -37,7 +37,7 @@ export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   },
 };
 
-export function usage(): string {
+function usage(): string {
   const names = Object.keys(SUBCOMMANDS);
   const width = Math.max(...names.map((n) => n.length)) + 2;
   const lines = names.map((n) => `  ${n.padEnd(width)}${SUBCOMMANDS[n]!.summary}`);

@@ -2,7 +2,7 @@
 import type { Logger } from "../log/logger.js";
 import { EXIT_NOT_ROOT, EXIT_OK } from "./exit-codes.js";
 
-export function isRoot(): boolean {
+function isRoot(): boolean {
   return typeof process.getuid !== "function" || process.getuid() === 0;
 }
 

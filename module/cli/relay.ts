@@ -33,7 +33,7 @@ import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
 import { watchGroUnusable } from "../control/gro-watch.js";
 
-export const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
+const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
 Runs the 6to4-PMT relay (RFC 6732): decapsulates protocol 41 received on --relay-ipv4 (default the
 anycast 192.88.99.1, RFC 3068), translates mapped customers' 2002:V4ADDR:SLA::/64 to the provider
 prefix and back, and encapsulates the return path. Options are the UCI options of the 'relay'
@@ -45,7 +45,7 @@ SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
 Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
 
 /** Step 2: the relay's forwarding snapshot from its options. @throws ConfigError */
-export function planRelay(cfg: RelayConfig): RelayForwardingState {
+function planRelay(cfg: RelayConfig): RelayForwardingState {
   let mapping: PmtMapping | null = null;
   if (cfg.providerPrefix !== null) {
     try {

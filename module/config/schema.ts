@@ -89,7 +89,7 @@ const RELAY: readonly Role[] = ["relay"];
 const BOTH: readonly Role[] = ["cpe", "relay"];
 
 /** RFC 3068 §2.3: the 6to4 relay anycast address. */
-export const SIXTO4_RELAY_ANYCAST = "192.88.99.1";
+const SIXTO4_RELAY_ANYCAST = "192.88.99.1";
 
 /** Every option, CPE first, then relay-only ones. Options shared by both roles appear once. */
 export const OPTIONS: readonly OptionSpec[] = Object.freeze([

@@ -20,7 +20,7 @@ import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./topolo
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
 import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./traffic.js";
 
-export const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N]
+const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N]
 Builds network namespaces lan - cpe - isp - relay - inet (root), runs this bundle as a 6to4-PMT CPE
 and relay, pings and transfers over TCP from the LAN host to a server in 3fff::/20, shows the
 translated source address the server saw, the counters and a verdict. Exit 0 only if it passed.

@@ -18,11 +18,11 @@ import { parseIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, parseIpv6 } from "../addr/ipv6.js";
 import type { NetnsRegistry, NsProcess } from "./netns.js";
 
-export const LAB_PROVIDER_PREFIX = "2001:db8::/32";
+const LAB_PROVIDER_PREFIX = "2001:db8::/32";
 export const LAB_ANYCAST = "192.88.99.1";
 export const LAB_SERVER = "3fff:100::1";
 export const LAB_NATIVE_HOST = "3fff:200::1";
-export const LAB_CUSTOMER_RANGE = "100.64.0.0/10";
+const LAB_CUSTOMER_RANGE = "100.64.0.0/10";
 
 export interface LabCpeSpec {
   /** Index N: WAN 100.64.N.2/24, isp side 100.64.N.1; namespaces cpe<N>/lan<N> (N=0: cpe/lan). */
@@ -183,7 +183,7 @@ export function switchAnycastTo(reg: NetnsRegistry, t: LabTopology, r: number): 
 }
 
 /** State file and status socket of a lab CPE (removed with the namespaces). */
-export function labCpeFiles(ns: string): [string, string] {
+function labCpeFiles(ns: string): [string, string] {
   return [
     `/tmp/6to4-pmt-${process.pid}-${ns}.state.json`,
     `/tmp/6to4-pmt-${process.pid}-${ns}.sock`,
