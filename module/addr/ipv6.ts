@@ -10,7 +10,7 @@ export interface Ipv6Prefix {
   readonly len: number;
 }
 
-export const IPV6_ADDRESS_BYTES = 16;
+const IPV6_ADDRESS_BYTES = 16;
 
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 const DOTTED_QUAD =

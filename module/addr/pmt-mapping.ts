@@ -28,15 +28,14 @@
  * Note: addr/ sits below codec/ in the import order (STYLE.md), so the 8-byte fold below is local
  * instead of importing codec/checksum.ts.
  */
-import { ConfigError } from "../config/config-error.js";
 import { ipv4Mask } from "./ipv4.js";
 import { formatIpv6Prefix, type Ipv6Prefix } from "./ipv6.js";
 
 /** Bounds on the provider prefix length L (issue 2; L = 32 is RFC 6732 §3.3's "::/32"). */
-export const PMT_PROVIDER_PREFIX_MIN_LEN = 16;
-export const PMT_PROVIDER_PREFIX_MAX_LEN = 32;
+const PMT_PROVIDER_PREFIX_MIN_LEN = 16;
+const PMT_PROVIDER_PREFIX_MAX_LEN = 32;
 /** Width of the 6to4 SLA ID (RFC 3056 §2). */
-export const SLA_BITS = 16;
+const SLA_BITS = 16;
 
 export interface PmtMappingOptions {
   /** P/L, 16 <= L <= 32 (host bits are ignored). */
@@ -265,8 +264,24 @@ class StatelessPmtMapping implements PmtMapping {
 }
 
 /**
+ * A mapping that cannot exist (RFC 6732 §3.3 shape, RFC 3964 §5.3.2 prefixes): one line naming
+ * the option (`--sla`, ...) and what is expected. config/config-error.ts turns it into the CLI's
+ * ConfigError.
+ */
+export class PmtMappingError extends Error {
+  /** The option the message is about. */
+  readonly option: string;
+
+  constructor(message: string, option: string) {
+    super(message);
+    this.name = "PmtMappingError";
+    this.option = option;
+  }
+}
+
+/**
  * Validates the configuration and precomputes everything the per-packet rewrites need.
- * Throws ConfigError naming --provider-prefix, --ipv4-prefix-len or --sla.
+ * @throws PmtMappingError naming --provider-prefix, --ipv4-prefix-len or --sla.
  */
 export function createPmtMapping(options: PmtMappingOptions): PmtMapping {
   const { providerPrefix } = options;
@@ -279,7 +294,7 @@ export function createPmtMapping(options: PmtMappingOptions): PmtMapping {
     len < PMT_PROVIDER_PREFIX_MIN_LEN ||
     len > PMT_PROVIDER_PREFIX_MAX_LEN
   ) {
-    throw new ConfigError(
+    throw new PmtMappingError(
       `--provider-prefix: expected an IPv6 prefix P/L with ${PMT_PROVIDER_PREFIX_MIN_LEN} <= L <= ${PMT_PROVIDER_PREFIX_MAX_LEN}, got "${shown}"`,
       "--provider-prefix",
     );
@@ -288,20 +303,20 @@ export function createPmtMapping(options: PmtMappingOptions): PmtMapping {
   // RFC 3964 §5.3.2: 0::/16, fe80::/10, fec0::/10, ff00::/8 are never valid tunnel addresses; a
   // 2002::/16 "provider prefix" would map 6to4 onto 6to4.
   if (first16 === 0x2002 || first16 === 0 || first16 >= 0xfe80) {
-    throw new ConfigError(
+    throw new PmtMappingError(
       `--provider-prefix: expected a global unicast prefix outside 2002::/16, ::/16, fe80::/10, fec0::/10 and ff00::/8, got "${shown}"`,
       "--provider-prefix",
     );
   }
   if (!isUint(m, 32)) {
-    throw new ConfigError(
+    throw new PmtMappingError(
       `--ipv4-prefix-len: expected an integer 0..32, got "${String(m)}"`,
       "--ipv4-prefix-len",
     );
   }
   const s = 64 - len - (32 - m);
   if (s > SLA_BITS) {
-    throw new ConfigError(
+    throw new PmtMappingError(
       `--ipv4-prefix-len: expected at most ${len - 16} with --provider-prefix /${len} (L + (32 - m) + SLA bits = 64, SLA bits <= 16), got "${m}"`,
       "--ipv4-prefix-len",
     );
@@ -309,7 +324,7 @@ export function createPmtMapping(options: PmtMappingOptions): PmtMapping {
   let common = 0;
   if (m > 0) {
     if (!isUint(options.ipv4CommonPrefix, 0xffffffff)) {
-      throw new ConfigError(
+      throw new PmtMappingError(
         `--ipv4-prefix-len: expected 0 unless the customers' common IPv4 prefix is known, got "${m}"`,
         "--ipv4-prefix-len",
       );
@@ -317,10 +332,10 @@ export function createPmtMapping(options: PmtMappingOptions): PmtMapping {
     common = options.ipv4CommonPrefix;
   }
   if (!isUint(sla, 0xffff)) {
-    throw new ConfigError(`--sla: expected an integer 0..65535, got "${String(sla)}"`, "--sla");
+    throw new PmtMappingError(`--sla: expected an integer 0..65535, got "${String(sla)}"`, "--sla");
   }
   if (sla % 2 ** s !== 0) {
-    throw new ConfigError(
+    throw new PmtMappingError(
       `--sla: expected a multiple of ${2 ** s} (the low ${s} SLA bits are carried with --provider-prefix /${len} and --ipv4-prefix-len ${m}), got "${sla}"`,
       "--sla",
     );

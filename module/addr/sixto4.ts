@@ -11,14 +11,8 @@
  * The builders return fresh 16-byte arrays (control plane).
  */
 
-/** The first 16 bits of every 6to4 address (RFC 3056 §2: FP 001, TLA 0x0002). */
-export const SIXTOFOUR_PREFIX_WORD = 0x2002;
-/** Prefix length of a site's 6to4 prefix (RFC 3056 §2). */
-export const SIXTOFOUR_SITE_PREFIX_LEN = 48;
-/** Prefix length of a 6to4 subnet (RFC 3056 §2 SLA + RFC 4291 §2.5.1 64-bit interface ID). */
-export const SIXTOFOUR_SUBNET_PREFIX_LEN = 64;
 /** Interface ID of the router address 2002:V4ADDR::1 (convention, see above). */
-export const SIXTOFOUR_ROUTER_IID = 1;
+const SIXTOFOUR_ROUTER_IID = 1;
 
 /** Whether the 16 bytes at buf[off] are in 2002::/16. */
 export function is6to4(buf: Uint8Array, off: number): boolean {
@@ -58,7 +52,7 @@ export function writeSixToFour(buf: Uint8Array, off: number, v4: number, sla: nu
   buf[off + 7] = sla & 0xff;
 }
 
-/** 2002:V4ADDR::/48 as 16 bytes (the /48 prefix; length SIXTOFOUR_SITE_PREFIX_LEN). */
+/** 2002:V4ADDR::/48 as 16 bytes (the site's /48 prefix, RFC 3056 §2). */
 export function sixToFourPrefix(v4: number): Uint8Array {
   const out = new Uint8Array(16);
   writeSixToFour(out, 0, v4 >>> 0, 0);

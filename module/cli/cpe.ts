@@ -25,15 +25,19 @@ import { effectiveTunnelMtu } from "../control/decide.js";
 import { createEchoProber } from "../control/echo-prober.js";
 import { ICMPV6_ECHO_REPLY } from "../codec/constants.js";
 import { VERSION } from "./version.js";
-import { deviceMtu, KernelSetup, loadDaemonConfig } from "./daemon-common.js";
-import { createDaemon, openDaemonPorts, prepareTun, refuseToStart } from "./daemon-common.js";
-import { EXIT_INIT } from "./daemon-common.js";
+import { createDaemon } from "./daemon-lifecycle.js";
+import { loadDaemonConfig } from "./daemon-options.js";
+import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
+import { EXIT_INIT } from "./exit-codes.js";
+import { KernelSetup } from "./kernel-setup.js";
+import { deviceMtu } from "./net-device.js";
+import { refuseToStart } from "./preflight.js";
 import { createLogger, type Logger } from "../log/logger.js";
 
 export const CPE_USAGE = `usage: 6to4-pmt cpe [--config FILE.json] [--OPTION VALUE ...]
 Runs the 6to4(-PMT) CPE: tunnels LAN IPv6 to the relay (default 192.88.99.1, RFC 3068) over a TUN
 and raw protocol-41 sockets; with --provider-prefix the LAN uses the translated provider /64
-(RFC 6732). Options are the UCI options of the 'cpe' section with _ -> - (see README), e.g.
+(RFC 6732). Options are the UCI options of the 'cpe' section with _ -> - (listed below), e.g.
   --enabled --wan-device wan0 --wan-ipv4 100.64.0.2 --allow-ipv4 100.64.0.0/10
   --provider-prefix 2001:db8::/32 --lan-device br-lan --tunnel-mtu 1480
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).

@@ -10,12 +10,13 @@
 import { ipv4Range, type Ipv4Class } from "../addr/classify.js";
 import { formatIpv4, formatIpv4Prefix, ipv4Mask, parseIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, parseIpv6Prefix } from "../addr/ipv6.js";
-import { createPmtMapping } from "../addr/pmt-mapping.js";
+import { createPmtMapping, type PmtMapping, type PmtMappingOptions } from "../addr/pmt-mapping.js";
 import { sixToFourLan64, sixToFourPrefix, sixToFourRouterAddress } from "../addr/sixto4.js";
-import { ConfigError } from "../config/config-error.js";
+import { asConfigError, ConfigError } from "../config/config-error.js";
 import { flagOn, lastValue, parseArgs, type FlagSpecs } from "./args.js";
+import { EXIT_OK } from "./exit-codes.js";
 
-export const DERIVE_USAGE = `usage: 6to4-pmt derive <ipv4> [--provider-prefix P/L] [--sla N] [--ipv4-prefix-len m] [--json]
+const DERIVE_USAGE = `usage: 6to4-pmt derive <ipv4> [--provider-prefix P/L] [--sla N] [--ipv4-prefix-len m] [--json]
 Shows the class of an IPv4 address, its 6to4 /48, router address and LAN /64 (RFC 3056 §2),
 the translated provider /64 (RFC 6732 §3.3) when --provider-prefix is given, and whether plain
 6to4 can work, needs a PMT relay, or cannot work at all.
@@ -26,16 +27,16 @@ the translated provider /64 (RFC 6732 §3.3) when --provider-prefix is given, an
   --json                  one JSON object instead of text`;
 
 const DERIVE_FLAGS: FlagSpecs = {
-  "provider-prefix": { kind: "string" },
-  sla: { kind: "string" },
-  "ipv4-prefix-len": { kind: "string" },
+  "provider-prefix": { kind: "string", expects: "an IPv6 prefix P/L" },
+  sla: { kind: "string", expects: "an integer 0..65535 or 0x0..0xffff" },
+  "ipv4-prefix-len": { kind: "string", expects: "an integer 0..32" },
   json: { kind: "boolean" },
   help: { kind: "boolean", short: "h" },
 };
 
 export type Verdict = "plain-6to4" | "pmt-relay" | "unusable";
 
-export const VERDICT_TEXT: Readonly<Record<Verdict, string>> = Object.freeze({
+const VERDICT_TEXT: Readonly<Record<Verdict, string>> = Object.freeze({
   "plain-6to4": "plain 6to4 usable",
   "pmt-relay": "needs a PMT relay (shared or unrouted space)",
   unusable: "unusable",
@@ -66,7 +67,7 @@ export interface DeriveOptions {
 }
 
 /** Verdict and its RFC for an IPv4 class. */
-export function verdictFor(cls: Ipv4Class): { verdict: Verdict; text: string; rfc: string } {
+function verdictFor(cls: Ipv4Class): { verdict: Verdict; text: string; rfc: string } {
   switch (cls) {
     case "global":
       return { verdict: "plain-6to4", text: VERDICT_TEXT["plain-6to4"], rfc: "RFC 3056 §2" };
@@ -117,6 +118,15 @@ function parseUint(option: string, text: string, max: number, hexOk: boolean): n
   return n;
 }
 
+/** createPmtMapping with its errors as ConfigErrors. @throws ConfigError */
+function configuredMapping(options: PmtMappingOptions): PmtMapping {
+  try {
+    return createPmtMapping(options);
+  } catch (e) {
+    throw asConfigError(e) ?? e;
+  }
+}
+
 /** Computes everything `derive` prints. @throws ConfigError naming the bad option. */
 export function derive(ipv4Text: string, options: DeriveOptions = {}): DeriveResult {
   const v4 = parseIpv4(ipv4Text);
@@ -149,7 +159,7 @@ export function derive(ipv4Text: string, options: DeriveOptions = {}): DeriveRes
       );
     }
     // As a 6rd CE does (RFC 5969 §7.1.1), the common IPv4 prefix is taken from the address itself.
-    const mapping = createPmtMapping({
+    const mapping = configuredMapping({
       providerPrefix: p,
       ipv4PrefixLen: m,
       ipv4CommonPrefix: v4,
@@ -217,7 +227,7 @@ export function runDerive(args: readonly string[], io: DeriveIo = stdio): number
   const parsed = parseArgs(args, DERIVE_FLAGS);
   if (flagOn(parsed, "help")) {
     io.out(DERIVE_USAGE + "\n");
-    return 0;
+    return EXIT_OK;
   }
   if (parsed.positionals.length === 0) {
     throw new ConfigError(
@@ -240,5 +250,5 @@ export function runDerive(args: readonly string[], io: DeriveIo = stdio): number
   if (m !== undefined) options.ipv4PrefixLen = m;
   const result = derive(parsed.positionals[0]!, options);
   io.out(flagOn(parsed, "json") ? JSON.stringify(result, null, 2) + "\n" : formatDerive(result));
-  return 0;
+  return EXIT_OK;
 }

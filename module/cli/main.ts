@@ -2,21 +2,18 @@
  * `6to4-pmt` entry point (the rollup bundle's input): dispatch on the subcommand.
  *
  * Flow: global flags (`--help`, `--version`) -> look the subcommand up in SUBCOMMANDS -> run it
- * with the remaining arguments -> exit with its code. A ConfigError anywhere prints
- * `6to4-pmt: <message>` (one line) on stderr and exits 2; any other error exits 1
- * (CONTRACTS.md exit codes). Adding a subcommand = one import and one line in SUBCOMMANDS.
+ * with the remaining arguments -> exit with its code. A ConfigError (or an impossible PMT mapping)
+ * anywhere prints `6to4-pmt: <message>` (one line) on stderr and exits 2; any other error exits 1
+ * (cli/exit-codes.ts). Adding a subcommand = one import and one line in SUBCOMMANDS.
  */
-import { ConfigError } from "../config/config-error.js";
+import { asConfigError, ConfigError } from "../config/config-error.js";
+import { runLab } from "../lab/lab.js";
 import { runCpe } from "./cpe.js";
 import { runDerive } from "./derive.js";
-import { runLab } from "./lab.js";
+import { EXIT_CODES_TEXT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./exit-codes.js";
 import { runRelay } from "./relay.js";
 import { runStatus } from "./status.js";
 import { VERSION } from "./version.js";
-
-export const EXIT_OK = 0;
-export const EXIT_RUNTIME = 1;
-export const EXIT_USAGE = 2;
 
 export interface Subcommand {
   /** One line for the usage listing. */
@@ -40,7 +37,7 @@ export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   },
 };
 
-export function usage(): string {
+function usage(): string {
   const names = Object.keys(SUBCOMMANDS);
   const width = Math.max(...names.map((n) => n.length)) + 2;
   const lines = names.map((n) => `  ${n.padEnd(width)}${SUBCOMMANDS[n]!.summary}`);
@@ -55,8 +52,7 @@ export function usage(): string {
     "  -h, --help      this text; `6to4-pmt <command> --help` for a command's options",
     "  -V, --version   print the version",
     "",
-    "Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 not root,",
-    "4 subsystem init failed, 5 no daemon running (status).",
+    EXIT_CODES_TEXT,
   ].join("\n");
 }
 
@@ -88,7 +84,7 @@ export async function main(argv: readonly string[], io: MainIo = stdio): Promise
     }
     if (first.startsWith("-")) {
       const name = first.includes("=") ? first.slice(0, first.indexOf("=")) : first;
-      throw new ConfigError(`unknown option ${name}`, name);
+      throw new ConfigError(`${name}: unknown option`, name);
     }
     const sub = Object.prototype.hasOwnProperty.call(SUBCOMMANDS, first)
       ? SUBCOMMANDS[first]
@@ -101,8 +97,9 @@ export async function main(argv: readonly string[], io: MainIo = stdio): Promise
     }
     return await sub.run(argv.slice(1));
   } catch (e) {
-    if (e instanceof ConfigError) {
-      io.err(`6to4-pmt: ${e.message}\n`);
+    const usageError = asConfigError(e);
+    if (usageError !== undefined) {
+      io.err(`6to4-pmt: ${usageError.message}\n`);
       return EXIT_USAGE;
     }
     const message = e instanceof Error ? e.message : String(e);

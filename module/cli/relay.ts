@@ -17,23 +17,27 @@ import type { Server } from "node:http";
 import { formatIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
 import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
+import { asConfigError } from "../config/config-error.js";
 import { parseRelayConfig, type RelayConfig } from "../config/parse.js";
 import { formatPrometheus } from "../dataplane/counters.js";
 import { createRelayForwardingState } from "../dataplane/forwarding-state.js";
 import type { RelayForwardingState } from "../dataplane/forwarding-state.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
-import { KernelSetup, loadDaemonConfig, openDaemonPorts } from "./daemon-common.js";
-import { createDaemon, prepareTun, refuseToStart } from "./daemon-common.js";
-import { EXIT_INIT } from "./daemon-common.js";
+import { createDaemon } from "./daemon-lifecycle.js";
+import { loadDaemonConfig } from "./daemon-options.js";
+import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
+import { EXIT_INIT } from "./exit-codes.js";
+import { KernelSetup } from "./kernel-setup.js";
+import { refuseToStart } from "./preflight.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
 import { watchGroUnusable } from "../control/gro-watch.js";
 
-export const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
+const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
 Runs the 6to4-PMT relay (RFC 6732): decapsulates protocol 41 received on --relay-ipv4 (default the
 anycast 192.88.99.1, RFC 3068), translates mapped customers' 2002:V4ADDR:SLA::/64 to the provider
 prefix and back, and encapsulates the return path. Options are the UCI options of the 'relay'
-section with _ -> - (see README), e.g.
+section with _ -> - (listed below), e.g.
   --enabled --relay-ipv4 192.88.99.1,198.51.100.2 --provider-prefix 2001:db8::/32
   --customer-ipv4 100.64.0.0/10 --opt-out 100.64.9.0/24 --metrics-port 9641
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
@@ -41,15 +45,19 @@ SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
 Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
 
 /** Step 2: the relay's forwarding snapshot from its options. @throws ConfigError */
-export function planRelay(cfg: RelayConfig): RelayForwardingState {
+function planRelay(cfg: RelayConfig): RelayForwardingState {
   let mapping: PmtMapping | null = null;
   if (cfg.providerPrefix !== null) {
-    mapping = createPmtMapping({
-      providerPrefix: cfg.providerPrefix,
-      ipv4PrefixLen: cfg.ipv4PrefixLen,
-      ipv4CommonPrefix: cfg.customerIpv4[0]?.addr ?? 0,
-      sla: cfg.sla,
-    });
+    try {
+      mapping = createPmtMapping({
+        providerPrefix: cfg.providerPrefix,
+        ipv4PrefixLen: cfg.ipv4PrefixLen,
+        ipv4CommonPrefix: cfg.customerIpv4[0]?.addr ?? 0,
+        sla: cfg.sla,
+      });
+    } catch (e) {
+      throw asConfigError(e) ?? e;
+    }
   }
   return createRelayForwardingState({
     enabled: true,

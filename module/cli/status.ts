@@ -1,17 +1,20 @@
 /**
  * `6to4-pmt status [--json] [--status-socket PATH]`: asks the running CPE daemon over its status
- * socket (root only) and prints its state. Exit codes (CONTRACTS.md): 0 ok, 1 runtime failure
- * (e.g. permission denied), 2 usage error, 5 no daemon running.
+ * socket (root only) and prints its state. Exit codes (cli/exit-codes.ts): 0 ok, 1 runtime
+ * failure (e.g. permission denied), 2 usage error, 5 no daemon running.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { ConfigError } from "../config/config-error.js";
 import { queryStatusSocket } from "../status/server.js";
 import type { StatusSnapshot } from "../status/snapshot.js";
+import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "./args.js";
+import { EXIT_NO_DAEMON, EXIT_OK, EXIT_RUNTIME } from "./exit-codes.js";
 
 /** Default path, as config/schema.ts `status_socket`. */
-export const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt.sock";
+const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt.sock";
 
-export const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--status-socket PATH | --config FILE.json]
+const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--status-socket PATH | --config FILE.json]
 Shows the running CPE daemon's state: WAN address and class, prefixes, relays and where each
 value came from, tunnel health, Router Advertisements, counters. Exit 5 when no daemon runs.
 The socket is --status-socket, else status_socket from --config, else UCI 6to4-pmt.cpe, else
@@ -20,13 +23,22 @@ The socket is --status-socket, else status_socket from --config, else UCI 6to4-p
 /** UCI file of the OpenWrt package. */
 const UCI_CONFIG = "/etc/config/6to4-pmt";
 
-/** status_socket from a JSON config file; undefined when absent. @throws Error naming the file */
+const STATUS_FLAGS: FlagSpecs = {
+  json: { kind: "boolean" },
+  "status-socket": { kind: "string", expects: "a path" },
+  /** Older spelling of --status-socket. */
+  socket: { kind: "string", expects: "a path" },
+  config: { kind: "string", short: "c", expects: "a JSON config file path" },
+  help: { kind: "boolean", short: "h" },
+};
+
+/** status_socket from a JSON config file; undefined when absent. @throws ConfigError naming the file */
 function socketFromJson(path: string): string | undefined {
   let o: unknown;
   try {
     o = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
-    throw new Error(`--config ${path}: ${(e as Error).message}`);
+    throw new ConfigError(`--config ${path}: ${(e as Error).message}`, "--config");
   }
   const v = (o as Record<string, unknown> | null)?.status_socket;
   return typeof v === "string" && v !== "" ? v : undefined;
@@ -50,47 +62,24 @@ const stdio: StatusIo = {
   err: (t) => process.stderr.write(t),
 };
 
-/** Runs the subcommand with `args` (after "status"); resolves with the exit code. */
+/**
+ * Runs the subcommand with `args` (after "status"); resolves with the exit code.
+ * @throws ConfigError for a bad argument or an unreadable --config file (exit 2 in main).
+ */
 export async function runStatus(args: readonly string[], io: StatusIo = stdio): Promise<number> {
-  let json = false;
-  let path: string | undefined;
-  let configPath: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === "--json") json = true;
-    else if (a === "--status-socket" || a === "--socket") {
-      const v = args[++i];
-      if (v === undefined) {
-        io.err(`6to4-pmt: ${a}: expected a path\n`);
-        return 2;
-      }
-      path = v;
-    } else if (a.startsWith("--status-socket=")) path = a.slice("--status-socket=".length);
-    else if (a === "--config" || a === "-c") {
-      configPath = args[++i];
-      if (configPath === undefined) {
-        io.err(`6to4-pmt: ${a}: expected a JSON config file path\n`);
-        return 2;
-      }
-    } else if (a.startsWith("--config=")) configPath = a.slice("--config=".length);
-    else if (a === "-h" || a === "--help") {
-      io.out(STATUS_USAGE + "\n");
-      return 0;
-    } else {
-      io.err(`6to4-pmt status: unknown argument "${a}"\n${STATUS_USAGE}\n`);
-      return 2;
-    }
+  const parsed = parseArgs(args, STATUS_FLAGS);
+  noPositionals(parsed, "expected only options (see 6to4-pmt status --help)");
+  if (flagOn(parsed, "help")) {
+    io.out(STATUS_USAGE + "\n");
+    return EXIT_OK;
   }
-  if (path === undefined) {
-    try {
-      path =
-        (configPath !== undefined ? socketFromJson(configPath) : socketFromUci()) ??
-        STATUS_SOCKET_DEFAULT;
-    } catch (e) {
-      io.err(`6to4-pmt: ${(e as Error).message}\n`);
-      return 2;
-    }
-  }
+  const json = flagOn(parsed, "json");
+  const configPath = lastValue(parsed, "config");
+  const path =
+    lastValue(parsed, "status-socket") ??
+    lastValue(parsed, "socket") ??
+    (configPath !== undefined ? socketFromJson(configPath) : socketFromUci()) ??
+    STATUS_SOCKET_DEFAULT;
   let answer: unknown;
   try {
     answer = await queryStatusSocket(path);
@@ -98,21 +87,21 @@ export async function runStatus(args: readonly string[], io: StatusIo = stdio): 
     const code = (e as NodeJS.ErrnoException).code ?? "";
     if (code === "ENOENT" || code === "ECONNREFUSED" || code === "ENOTSOCK") {
       io.err(`6to4-pmt: no daemon running (status socket ${path}: ${code})\n`);
-      return 5;
+      return EXIT_NO_DAEMON;
     }
     if (code === "EACCES" || code === "EPERM") {
       io.err(`6to4-pmt: status socket ${path}: permission denied (root only)\n`);
-      return 1;
+      return EXIT_RUNTIME;
     }
     io.err(`6to4-pmt: status socket ${path}: ${(e as Error).message}\n`);
-    return 1;
+    return EXIT_RUNTIME;
   }
   if (answer && typeof answer === "object" && "error" in answer) {
     io.err(`6to4-pmt: daemon answered: ${String((answer as { error: unknown }).error)}\n`);
-    return 1;
+    return EXIT_RUNTIME;
   }
   io.out(json ? JSON.stringify(answer, null, 2) + "\n" : formatStatus(answer as StatusSnapshot));
-  return 0;
+  return EXIT_OK;
 }
 
 /** Human-readable form, one fact per line. */

@@ -32,8 +32,3 @@ export function bytesEqual(
   for (let i = 0; i < n; i++) if (a[aOff + i] !== b[bOff + i]) return false;
   return true;
 }
-
-/** Zeroes buf[start, end). */
-export function zeroBytes(buf: Uint8Array, start: number, end: number): void {
-  for (let i = start; i < end; i++) buf[i] = 0;
-}

@@ -1,3 +1,5 @@
+import { PmtMappingError } from "../addr/pmt-mapping.js";
+
 /**
  * A configuration or command-line error: the message is ONE line naming the option and what is
  * expected, e.g. `--provider-prefix: expected an IPv6 prefix P/L with 16 <= L <= 32, got "…"`.
@@ -21,4 +23,15 @@ export function configExpected(option: string, expected: string, got: unknown): 
     `${option}: expected ${expected}, got ${JSON.stringify(String(got))}`,
     option,
   );
+}
+
+/**
+ * The ConfigError that `e` stands for: `e` itself, or the same message and option for an
+ * impossible PMT mapping (addr/pmt-mapping.ts, which sits below config/ and throws its own type);
+ * undefined for any other error.
+ */
+export function asConfigError(e: unknown): ConfigError | undefined {
+  if (e instanceof ConfigError) return e;
+  if (e instanceof PmtMappingError) return new ConfigError(e.message, e.option);
+  return undefined;
 }

@@ -10,7 +10,6 @@
 import { readFileSync } from "node:fs";
 import { ConfigError, configExpected } from "./config-error.js";
 import {
-  OPTIONS,
   elementType,
   findOption,
   isListType,
@@ -99,6 +98,27 @@ const FALSE_WORDS = new Set(["0", "false", "no", "off", "disabled"]);
 const INTEGER = /^(?:0|[1-9][0-9]*)$/;
 const HOSTNAME_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 
+/** A boolean as UCI and the command line write it (`1`, `true`, `on`, `enabled`, ...), or undefined. */
+export function parseBooleanWord(text: string): boolean | undefined {
+  const w = text.toLowerCase();
+  if (TRUE_WORDS.has(w)) return true;
+  if (FALSE_WORDS.has(w)) return false;
+  return undefined;
+}
+
+/** What a value of option `o` must look like, as error messages say it ("an IPv4 address a.b.c.d"). */
+export function expectedValue(o: OptionSpec): string {
+  const el = elementType(o.type);
+  return isListType(o.type) ? `a list of ${expectedText(o, el)}` : expectedText(o, el);
+}
+
+/** Why `name` is not an option of `role`: "a relay option, not cpe" or "unknown option". */
+export function notAnOption(role: Role, name: string): string {
+  return findOption(otherRole(role), name.replace(/^--?/, ""))
+    ? `a ${otherRole(role)} option, not ${role}`
+    : "unknown option";
+}
+
 function expectedText(o: OptionSpec, t: OptionType): string {
   switch (t) {
     case "bool":
@@ -127,12 +147,8 @@ function expectedText(o: OptionSpec, t: OptionType): string {
 /** Parses one scalar value of element type `t`; returns undefined when it does not fit. */
 function parseScalar(o: OptionSpec, t: OptionType, text: string): unknown {
   switch (t) {
-    case "bool": {
-      const w = text.toLowerCase();
-      if (TRUE_WORDS.has(w)) return true;
-      if (FALSE_WORDS.has(w)) return false;
-      return undefined;
-    }
+    case "bool":
+      return parseBooleanWord(text);
     case "int": {
       if (!INTEGER.test(text)) return undefined;
       const n = Number(text);
@@ -267,10 +283,7 @@ function parseConfig(role: Role, flags: FlagInput, jsonPath?: string): Record<st
       const o = optionsFor(role).find((x) => x.name === key);
       if (!o) {
         if (key === "cpe" || key === "relay") continue;
-        const where = findOption(otherRole(role), key)
-          ? `a ${otherRole(role)} option, not ${role}`
-          : "unknown option";
-        throw new ConfigError(`${label}: ${where}`, key);
+        throw new ConfigError(`${label}: ${notAnOption(role, key)}`, key);
       }
       if (raw === null) continue;
       const items = Array.isArray(raw) ? raw : [raw];
@@ -303,10 +316,7 @@ function parseConfig(role: Role, flags: FlagInput, jsonPath?: string): Record<st
     }
     const flag = "--" + key;
     if (!o) {
-      const where = findOption(otherRole(role), key)
-        ? `a ${otherRole(role)} option, not ${role}`
-        : "unknown option";
-      throw new ConfigError(`${flag}: ${where}`, flag);
+      throw new ConfigError(`${flag}: ${notAnOption(role, key)}`, flag);
     }
     // A bare boolean flag (`--direct-6to4`) arrives with no value or an empty one.
     if (o.type === "bool" && (vals.length === 0 || (vals.length === 1 && vals[0] === "")))
@@ -387,15 +397,3 @@ export function parseCpeConfig(flags: FlagInput, jsonPath?: string): CpeConfig {
 export function parseRelayConfig(flags: FlagInput, jsonPath?: string): RelayConfig {
   return Object.freeze(parseConfig("relay", flags, jsonPath)) as unknown as RelayConfig;
 }
-
-/** True when `name` (`--x-y`, `x-y`, `no-x-y`) is an option flag of `role`: lets the CLI tell them from its own. */
-export function isOptionFlag(role: Role, name: string): boolean {
-  const key = name.replace(/^--?/, "");
-  if (findOption(role, key)) return true;
-  return key.startsWith("no-") && findOption(role, key.slice(3))?.type === "bool";
-}
-
-/** Every option's UCI name, for the CLI's help text. */
-export const OPTION_NAMES: readonly string[] = Object.freeze([
-  ...new Set(OPTIONS.map((o) => o.name)),
-]);

@@ -5,7 +5,9 @@
  *   - config/parse.ts (flags + JSON -> typed, frozen CpeConfig / RelayConfig),
  *   - the init script's `uci_load_validate` spec (`uciValidateSpec`),
  *   - the LuCI view's datatypes and placeholders (`luciDatatype`, checked by a test),
- *   - the option tables of docs/openwrt.md (test/support/openwrt-gen.ts, checked by a test).
+ *   - the option tables of docs/openwrt.md, /etc/config/6to4-pmt and the init script's mapping
+ *     block (openwrt-package/tools/openwrt-gen.ts, checked by a test),
+ *   - `6to4-pmt cpe --help` and `6to4-pmt relay --help` (cli/option-help.ts).
  *
  * Defaults are written as UCI text (what `uci get` would print) so every consumer shows the same
  * thing; parse.ts turns them into typed values with the same code that parses user input.
@@ -87,7 +89,7 @@ const RELAY: readonly Role[] = ["relay"];
 const BOTH: readonly Role[] = ["cpe", "relay"];
 
 /** RFC 3068 §2.3: the 6to4 relay anycast address. */
-export const SIXTO4_RELAY_ANYCAST = "192.88.99.1";
+const SIXTO4_RELAY_ANYCAST = "192.88.99.1";
 
 /** Every option, CPE first, then relay-only ones. Options shared by both roles appear once. */
 export const OPTIONS: readonly OptionSpec[] = Object.freeze([
@@ -471,6 +473,18 @@ export function elementType(t: OptionType): OptionType {
 }
 
 /** Default as display text: UCI value, list joined with ", ", or the note in parentheses. */
+/** The type with its bounds and unit, as help and README show it: `int 1280..65515 (bytes)`. */
+export function typeText(o: OptionSpec): string {
+  let t: string = o.type;
+  if (o.type === "int") t += ` ${o.min}..${o.max}`;
+  if (o.type === "enum") t += ` ${(o.choices ?? []).join(" | ")}`;
+  if (o.type === "ipv6prefix" && o.minPrefixLen !== undefined && o.minPrefixLen > 0) {
+    t += ` /${o.minPrefixLen}../${o.maxPrefixLen}`;
+  }
+  if (o.unit) t += ` (${o.unit})`;
+  return t;
+}
+
 export function defaultText(o: OptionSpec): string {
   if (o.default === undefined) return "";
   return typeof o.default === "string" ? o.default : o.default.join(", ");

@@ -18,7 +18,7 @@ export const CTR_TRANSLATED = 6; // packets whose addresses were PMT-translated 
 export const CTR_UNTRANSLATED = 7; // relayed as plain 6to4 (unmapped SLA / opt-out, RFC 6732 §3.2)
 export const CTR_BATCHES_OUT = 8; // TUN read batches (ratio packets/batches = batch fill)
 export const CTR_BATCHES_IN = 9; // raw-socket read batches
-export const TRAFFIC_COUNTER_NAMES: readonly string[] = [
+const TRAFFIC_COUNTER_NAMES: readonly string[] = [
   "out_packets",
   "out_bytes",
   "in_packets",

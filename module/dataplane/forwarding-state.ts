@@ -91,7 +91,7 @@ export interface RelayForwardingState {
 }
 
 /** 2002:V4ADDR:: (the subnet-router anycast of the /48, the relay's conventional address). */
-export function sixToFourBaseAddress(v4: number): Uint8Array {
+function sixToFourBaseAddress(v4: number): Uint8Array {
   const a = new Uint8Array(16);
   a[0] = 0x20;
   a[1] = 0x02;

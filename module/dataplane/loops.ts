@@ -7,13 +7,13 @@
  * Per batch: read the forwarding snapshot ONCE and the clock ONCE, process, then one writeBatch
  * per destination port. Nothing allocated per packet.
  */
-import type { IoError, Ipv4RawSocket, Ipv4RxRing, Port, RxRing, TunDevice } from "../io/ports.js";
-import { createRxRing, TUN_HEADROOM_BYTES } from "../io/ports.js";
+import type { IoError, Ipv4RawSocket, Port, RxRing, TunDevice } from "../io/ports.js";
+import { createIpv4RxRing, createRxRing } from "../io/ring.js";
 import { DROP_TX_ERROR } from "../addr/drop-reason.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { TxBatch } from "./tx-batch.js";
 import type { Logger } from "../log/logger.js";
-import { BATCH_SIZE_PACKETS, PACKET_BUFFER_BYTES } from "./tunables.js";
+import { BATCH_SIZE_PACKETS, HEADROOM_BYTES, PACKET_BUFFER_BYTES } from "./tunables.js";
 
 /** What a loop needs from its daemon. */
 export interface LoopContext<S> {
@@ -55,23 +55,22 @@ export interface WireBatchPath<S> {
   ): void;
 }
 
-/**
- * A receive ring of `BATCH_SIZE_PACKETS` buffers of `PACKET_BUFFER_BYTES`, allocated once, as one
- * slab: a fresh large allocation is zero pages the kernel maps only when a packet lands there,
- * so the ring costs the memory its packets touch (one or two pages for most), not 64 KiB per
- * buffer zero-filled up front (2.8 MB of resident memory per daemon, measured).
+/*
+ * Each loop's receive ring: `BATCH_SIZE_PACKETS` buffers of `PACKET_BUFFER_BYTES`, allocated once,
+ * as one slab (io/ring.ts): a fresh large allocation is zero pages the kernel maps only when a
+ * packet lands there, so the ring costs the memory its packets touch (one or two pages for most),
+ * not 64 KiB per buffer zero-filled up front (2.8 MB of resident memory per daemon, measured).
  */
-export function createRing(offset: number): RxRing {
-  return createRxRing(BATCH_SIZE_PACKETS, PACKET_BUFFER_BYTES, offset);
-}
 
-/** A TUN ring that takes TCP super-packets whole (`RxRing.gso`), cut by the raw socket's send. */
+/**
+ * The TUN ring: packets land at HEADROOM_BYTES, and TCP super-packets are taken whole
+ * (`RxRing.gso`), cut by the raw socket's send.
+ */
 function createTunRing(): RxRing {
-  return { ...createRing(TUN_HEADROOM_BYTES), gso: new Int32Array(BATCH_SIZE_PACKETS) };
-}
-
-function createIpv4Ring(): Ipv4RxRing {
-  return { ...createRing(0), srcs: new Uint32Array(BATCH_SIZE_PACKETS) };
+  return {
+    ...createRxRing(BATCH_SIZE_PACKETS, PACKET_BUFFER_BYTES, HEADROOM_BYTES),
+    gso: new Int32Array(BATCH_SIZE_PACKETS),
+  };
 }
 
 /** Sends a batch and counts the packets the port refused as `tx_error`. */
@@ -150,7 +149,7 @@ export function runWireToTunLoop<S>(
   path: WireBatchPath<S>,
   ctx: LoopContext<S>,
 ): () => void {
-  const ring = createIpv4Ring();
+  const ring = createIpv4RxRing(BATCH_SIZE_PACKETS, PACKET_BUFFER_BYTES);
   watchErrors(name, raw, ctx as LoopContext<unknown>);
   raw.onBatch(ring, (bufs, sizes, count) => {
     path.processBatch(ctx.state(), bufs, sizes, count, ring.offset);

@@ -39,7 +39,7 @@ import { PacketPool, TxBatch } from "./tx-batch.js";
  * reads one 64 KB packet with a partial inner checksum: most NIC drivers receive through GRO, on
  * the relay and on the CPE's WAN alike (test/integration/wan-gro.test.ts).
  */
-export const IPV4_ID_STEP = 0x9e37;
+const IPV4_ID_STEP = 0x9e37;
 
 /** Most IPv6 + extension + TCP header bytes of a super-packet cut while sending (SEG_HDR_MAX). */
 const GSO_HEADERS_MAX = 192;

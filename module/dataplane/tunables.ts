@@ -5,7 +5,7 @@
  *
  * Memory: the loops preallocate every buffer at start (no allocation per packet). With the values
  * below a daemon reserves 2 * BATCH_SIZE_PACKETS * PACKET_BUFFER_BYTES = 8 MiB of packet buffers,
- * one slab per ring (loops.ts createRing), of which only the pages packets land in become
+ * one slab per ring (loops.ts, io/ring.ts), of which only the pages packets land in become
  * resident: one or two per buffer for most, ≈ 0.5 MB per daemon.
  */
 
@@ -22,7 +22,8 @@ export const BATCH_SIZE_PACKETS = 64;
 /**
  * Bytes reserved in front of every received IPv6 packet so encapsulation writes the 20-byte IPv4
  * header (RFC 4213 §3.5, no options) in place without a copy; reads land at this offset.
- * Note: equals IPV4_MIN_HEADER_BYTES; kept here because it is a buffer-layout choice.
+ * Note: equals IPV4_MIN_HEADER_BYTES; kept here because it is a buffer-layout choice. The one
+ * definition: the io ports take it as the ring's `offset` (io/ports.ts RxRing).
  */
 export const HEADROOM_BYTES = 20;
 
@@ -31,9 +32,6 @@ export const HEADROOM_BYTES = 20;
  * headroom, i.e. the largest IPv4 datagram (65535 bytes).
  */
 export const PACKET_BUFFER_BYTES = 65536;
-
-/** Buffers in the receive pool of each direction (one batch in flight, one being filled). */
-export const RX_POOL_BUFFERS = 2 * BATCH_SIZE_PACKETS;
 
 /**
  * Buffers for locally generated ICMPv6 errors (Packet Too Big, RFC 6732 §4.4; Time Exceeded) per

@@ -6,7 +6,8 @@
  * in-process for unit tests.
  *
  * Buffer ownership, the one rule everything here follows (as wireguard-go `tun.Device`):
- *   - Receive: the CALLER allocates a ring once (`createRxRing`) and hands it to `onBatch`. The
+ *   - Receive: the CALLER allocates a ring once (io/ring.ts `createRxRing`) and hands it to
+ *     `onBatch`. The
  *     port fills `ring.bufs[i]` from byte `ring.offset` and `ring.sizes[i]` for i < count, then
  *     calls the handler once per batch. The data is valid only until the handler returns: the
  *     next batch overwrites the same buffers. Keep a packet longer only by copying it.
@@ -14,9 +15,10 @@
  *     the caller may reuse the buffers as soon as it returns. Nothing is retained.
  *   - Nothing is allocated per packet, on either side.
  *
- * Headroom: TUN reads land at `TUN_HEADROOM_BYTES` (20) so encapsulation writes the IPv4 header
- * (RFC 4213 §3.5, no options) into bytes 0..19 of the same buffer and sends the buffer from
- * offset 0 without copying; decapsulation hands the IPv6 packet on as (buffer, offset + IHL).
+ * Headroom: packets land at the ring's `offset`. The data plane's TUN rings use
+ * dataplane/tunables.ts HEADROOM_BYTES (20) so encapsulation writes the IPv4 header (RFC 4213
+ * §3.5, no options) into bytes 0..19 of the same buffer and sends the buffer from offset 0
+ * without copying; decapsulation hands the IPv6 packet on as (buffer, offset + IHL).
  *
  * Errors (STYLE example 5): a port never throws from `writeBatch` or delivers per-packet errors;
  * packets the kernel refuses are counted in `stats()`. Errors that concern the port itself reach
@@ -26,14 +28,9 @@
  */
 import type { ErrnoClass } from "./errno.js";
 
-/** Bytes in front of each packet read from a TUN: room for a 20-byte IPv4 header. */
 import type { TunOffloadStats } from "../native/loader.js";
 
 export type { TunOffloadStats };
-/** Receive rings, allocated once by the owner of a loop (io/ring.ts). */
-export { createRxRing } from "./ring.js";
-
-export const TUN_HEADROOM_BYTES = 20;
 
 /** A receive ring: N caller-owned buffers and one size slot per buffer (see file comment). */
 export interface RxRing {
@@ -41,7 +38,7 @@ export interface RxRing {
   readonly bufs: Buffer[];
   /** Byte length of packet i of the current batch; 0 = truncated by the kernel, drop it. */
   readonly sizes: Int32Array;
-  /** Where each packet starts in its buffer (TUN: `TUN_HEADROOM_BYTES`; raw IPv4: 0). */
+  /** Where each packet starts in its buffer (data-plane TUN rings: `HEADROOM_BYTES`; raw IPv4: 0). */
   readonly offset: number;
   /**
    * TUN rings only, optional: with it a TUN with offload hands a TCP super-packet over whole
@@ -131,7 +128,7 @@ export interface TunDevice extends Port {
   /** Offload counters (null without offload). */
   offloadStats?(): TunOffloadStats | null;
   /**
-   * Starts delivering packets into `ring` (use `createRxRing(n, bytes, TUN_HEADROOM_BYTES)`), at
+   * Starts delivering packets into `ring` (use `createRxRing(n, bytes, HEADROOM_BYTES)`), at
    * most `ring.bufs.length` per handler call. Call once; the ring is owned by the caller but must
    * not be replaced or resized while the port is open.
    */

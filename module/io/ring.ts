@@ -1,10 +1,11 @@
 /**
  * Receive rings (io/ports.ts): allocated once at start by the owner of a loop, filled in place
- * by a port on every batch (STYLE example 2: no allocation per packet).
+ * by a port on every batch (no allocation per packet). io/ports.ts defines the ring types and
+ * never imports this file.
  */
 import type { Icmpv6RxRing, Ipv4RxRing, RxRing } from "./ports.js";
 
-/** `count` buffers of `bufferBytes`, packets landing at `offset` (TUN: TUN_HEADROOM_BYTES). */
+/** `count` buffers of `bufferBytes`, packets landing at `offset` (TUN: dataplane HEADROOM_BYTES). */
 export function createRxRing(count: number, bufferBytes: number, offset: number): RxRing {
   if (!Number.isInteger(count) || count < 1 || count > 1024) {
     throw new RangeError(`rx ring: count must be 1..1024, got ${count}`);

@@ -21,9 +21,9 @@ export interface StatusServer {
 }
 
 /** Longest request line accepted. */
-export const STATUS_MAX_REQUEST_BYTES = 1024;
+const STATUS_MAX_REQUEST_BYTES = 1024;
 /** A client that does not send its line within this time is dropped. */
-export const STATUS_REQUEST_TIMEOUT_MS = 2000;
+const STATUS_REQUEST_TIMEOUT_MS = 2000;
 
 /**
  * Listens on `path`. A stale socket file (no one answering) is replaced; a live one (another daemon)

@@ -22,7 +22,7 @@
  * charges each daemon its own work, not the receive work of the namespaces it sends to.
  *
  * (c) runs the shipped bundle (dist/6to4-pmt.js, built by `npm run bench`) with the launcher's
- * V8 flags (cli/lab-topology.ts spawnDaemon), as /usr/sbin/6to4-pmt does on OpenWrt.
+ * V8 flags (lab/topology.ts spawnDaemon), as /usr/sbin/6to4-pmt does on OpenWrt.
  *
  * Environment:
  *   BENCH_ROUNDS   passes of the three setups, 1 to 10 (default 3)
@@ -50,7 +50,7 @@ import {
   LAB_SERVER,
   spawnDaemon,
   waitDaemonReady,
-} from "../../module/cli/lab-topology.js";
+} from "../../module/lab/topology.js";
 
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");

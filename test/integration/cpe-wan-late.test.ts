@@ -15,7 +15,7 @@ import {
   LAB_SERVER,
   spawnDaemon,
   waitDaemonReady,
-} from "../../module/cli/lab-topology.js";
+} from "../../module/lab/topology.js";
 import { NetnsRegistry, netnsSkipReason } from "../support/netns.js";
 import { daemonCommand, ping, readCounters } from "../support/dataplane-harness.js";
 

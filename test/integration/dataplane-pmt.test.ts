@@ -13,8 +13,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { LAB_NATIVE_HOST, LAB_SERVER } from "../../module/cli/lab-topology.js";
-import { UDP_CLIENT_SCRIPT, UDP_ECHO_SCRIPT } from "../../module/cli/lab-traffic.js";
+import { LAB_NATIVE_HOST, LAB_SERVER } from "../../module/lab/topology.js";
+import { UDP_CLIENT_SCRIPT, UDP_ECHO_SCRIPT } from "../../module/lab/traffic.js";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
 import {
   ping,

@@ -17,7 +17,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { inNetns, openTun } from "../../module/io/linux.js";
 import { createRxRing } from "../../module/io/ring.js";
-import { TUN_HEADROOM_BYTES, type IoError, type TunDevice } from "../../module/io/ports.js";
+import { HEADROOM_BYTES } from "../../module/dataplane/tunables.js";
+import type { IoError, TunDevice } from "../../module/io/ports.js";
 import { NetnsRegistry, toolSkipReason } from "../support/netns.js";
 import {
   checksumAdjust16,
@@ -92,7 +93,7 @@ for (const mode of ["io_uring", "write loop"] as const) {
         assert.match(link, /[<,]UP[,>]/);
         reg.addr(ns, TUN, "2001:db8:1::1/64");
 
-        const ring = createRxRing(32, 2048, TUN_HEADROOM_BYTES);
+        const ring = createRxRing(32, 2048, HEADROOM_BYTES);
         const offsets = new Int32Array(32);
         const sizes = new Int32Array(32);
         const out: Buffer[] = new Array<Buffer>(32);
@@ -111,10 +112,10 @@ for (const mode of ["io_uring", "write loop"] as const) {
             const b = bufs[i]!;
             // The headroom is ours: the kernel never writes there.
             if (b.readUInt32BE(0) !== 0) headroomIntact = false;
-            if (!echoRequestToReply(b, TUN_HEADROOM_BYTES, szs[i]!)) continue;
+            if (!echoRequestToReply(b, HEADROOM_BYTES, szs[i]!)) continue;
             requests++;
             out[n] = b;
-            offsets[n] = TUN_HEADROOM_BYTES;
+            offsets[n] = HEADROOM_BYTES;
             sizes[n] = szs[i]!;
             n++;
           }
@@ -206,7 +207,7 @@ test(
     const tun = open(name);
     reg.addr(ns, name, "2001:db8:2::1/64");
     let calls = 0;
-    tun.onBatch(createRxRing(4, 2048, TUN_HEADROOM_BYTES), () => {
+    tun.onBatch(createRxRing(4, 2048, HEADROOM_BYTES), () => {
       calls++;
       tun.close();
       tun.close(); // twice is fine
@@ -238,7 +239,7 @@ test(
     const errors: IoError[] = [];
     tun.onError((e) => errors.push(e));
     let batches = 0;
-    tun.onBatch(createRxRing(4, 2048, TUN_HEADROOM_BYTES), () => batches++);
+    tun.onBatch(createRxRing(4, 2048, HEADROOM_BYTES), () => batches++);
     reg.must(["ip", "-n", ns, "link", "del", name]);
     assert.ok(await until(() => errors.length > 0, 3000), "no error after the device was deleted");
     await sleep(50);

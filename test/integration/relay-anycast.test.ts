@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { LAB_SERVER, switchAnycastTo } from "../../module/cli/lab-topology.js";
+import { LAB_SERVER, switchAnycastTo } from "../../module/lab/topology.js";
 import { NetnsRegistry, netnsSkipReason } from "../support/netns.js";
 import { readCounters, startLab, tcpTransfer } from "../support/dataplane-harness.js";
 

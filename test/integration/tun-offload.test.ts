@@ -23,7 +23,8 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { inNetns, openIpv4Raw, openTun } from "../../module/io/linux.js";
 import { createIpv4RxRing, createRxRing } from "../../module/io/ring.js";
-import { TUN_HEADROOM_BYTES, type TunDevice } from "../../module/io/ports.js";
+import { HEADROOM_BYTES } from "../../module/dataplane/tunables.js";
+import type { TunDevice } from "../../module/io/ports.js";
 import { NetnsRegistry, toolSkipReason } from "../support/netns.js";
 import {
   closeTrackedPorts,
@@ -78,12 +79,10 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
 
       const got: Buffer[] = [];
       const gotUdp: Buffer[] = [];
-      const ring = createRxRing(8, 65536, TUN_HEADROOM_BYTES);
+      const ring = createRxRing(8, 65536, HEADROOM_BYTES);
       b.onBatch(ring, (bufs, sizes, count) => {
         for (let i = 0; i < count; i++) {
-          const p = Buffer.from(
-            bufs[i]!.subarray(TUN_HEADROOM_BYTES, TUN_HEADROOM_BYTES + sizes[i]!),
-          );
+          const p = Buffer.from(bufs[i]!.subarray(HEADROOM_BYTES, HEADROOM_BYTES + sizes[i]!));
           if (p[6] === 6) got.push(p);
           else if (p[6] === 17) gotUdp.push(p);
         }
@@ -248,13 +247,13 @@ test(
       for (let i = 0; i < count; i++) wire.push(Buffer.from(bufs[i]!.subarray(0, sizes[i]!)));
     });
     const whole: { info: number; pkt: Buffer }[] = [];
-    const ring = { ...createRxRing(8, 65536, TUN_HEADROOM_BYTES), gso: new Int32Array(8) };
+    const ring = { ...createRxRing(8, 65536, HEADROOM_BYTES), gso: new Int32Array(8) };
     b.onBatch(ring, (bufs, sizes, count) => {
       for (let i = 0; i < count; i++) {
         const len = sizes[i]!;
         const info = ring.gso[i]!;
-        if (bufs[i]![TUN_HEADROOM_BYTES + 6] !== 6) continue; // the kernel's own ND/MLD
-        whole.push({ info, pkt: Buffer.from(bufs[i]!.subarray(TUN_HEADROOM_BYTES, 20 + len)) });
+        if (bufs[i]![HEADROOM_BYTES + 6] !== 6) continue; // the kernel's own ND/MLD
+        whole.push({ info, pkt: Buffer.from(bufs[i]!.subarray(HEADROOM_BYTES, 20 + len)) });
         if (info === 0) continue;
         // Encapsulate in the headroom as the data plane does; the send cuts it.
         const buf = bufs[i]!;
@@ -328,8 +327,8 @@ test(
     reg.must(["ip", "-n", nsR, "route", "add", "2001:db8:a::/64", "dev", R]);
 
     const wire = (from: TunDevice, to: TunDevice): void => {
-      const ring = createRxRing(32, 65536, TUN_HEADROOM_BYTES);
-      const offs = new Int32Array(32).fill(TUN_HEADROOM_BYTES);
+      const ring = createRxRing(32, 65536, HEADROOM_BYTES);
+      const offs = new Int32Array(32).fill(HEADROOM_BYTES);
       from.onBatch(ring, (bufs, sizes, count) => {
         for (let i = 0; i < count; i++) {
           // Every packet the data plane sees is an ordinary one: at most the MTU.

@@ -29,7 +29,7 @@ import {
   LAB_SERVER,
   spawnDaemon,
   waitDaemonReady,
-} from "../../module/cli/lab-topology.js";
+} from "../../module/lab/topology.js";
 import {
   NetnsRegistry,
   netnsSkipReason,

@@ -1,10 +1,10 @@
 /**
  * The attack table of RFC 3964 §5 / RFC 6324 §3.3 bad cases as protocol-41 packets (outer IPv4
- * header included) for the lab topology (cli/lab-topology.ts): the CPE at 100.64.0.2, the relay
+ * header included) for the lab topology (lab/topology.ts): the CPE at 100.64.0.2, the relay
  * at the anycast 192.88.99.1. Used by test/integration/dataplane-attack.test.ts (each case dropped
  * and counted under its reason).
  */
-import { LAB_ANYCAST } from "../../module/cli/lab-topology.js";
+import { LAB_ANYCAST } from "../../module/lab/topology.js";
 import { buildIcmpv6EchoPacket, encapsulate6to4 } from "./packet-builder.js";
 
 export const CUSTOMER = "100.64.0.9"; // an attacker inside the customer range

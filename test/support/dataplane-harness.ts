@@ -13,8 +13,8 @@ import {
   waitDaemonReady,
   type LabOptions,
   type LabTopology,
-} from "../../module/cli/lab-topology.js";
-import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "../../module/cli/lab-traffic.js";
+} from "../../module/lab/topology.js";
+import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "../../module/lab/traffic.js";
 
 /** How to run the CLI from out/. */
 export function daemonCommand(): string[] {
@@ -56,7 +56,7 @@ export interface Counters {
   drops: Record<string, number>;
   /** TUN offload counters (dataplane/counters.ts OFFLOAD_COUNTER_NAMES), when offload is on. */
   offload?: Record<string, number>;
-  /** The daemon's memory in KiB (cli/daemon-common.ts MemoryFigures), when it reported it. */
+  /** The daemon's memory in KiB (cli/memory-figures.ts), when it reported it. */
   memory?: Record<string, number>;
 }
 

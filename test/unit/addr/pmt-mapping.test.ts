@@ -3,10 +3,13 @@
 // Checksum deltas per RFC 1624 eqn 3 (RFC 6732 §4.5 -> RFC 3022 §4.2).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createPmtMapping, type PmtMapping } from "../../../module/addr/pmt-mapping.js";
+import {
+  createPmtMapping,
+  PmtMappingError,
+  type PmtMapping,
+} from "../../../module/addr/pmt-mapping.js";
 import { formatIpv6, parseIpv6, parseIpv6Prefix } from "../../../module/addr/ipv6.js";
 import { parseIpv4 } from "../../../module/addr/ipv4.js";
-import { ConfigError } from "../../../module/config/config-error.js";
 
 const v6 = (s: string): Uint8Array => parseIpv6(s)!;
 const prefix = (s: string) => parseIpv6Prefix(s)!;
@@ -255,7 +258,7 @@ test("Figure 3 delta depends only on P and SLA: P0 + P1 - 0x2002 - SLA", () => {
   }
 });
 
-test("impossible configurations throw a one-line ConfigError naming the option", () => {
+test("impossible configurations throw a one-line PmtMappingError naming the option", () => {
   const cases: [() => unknown, RegExp][] = [
     [
       () => mapping("2001:db8::/48"),
@@ -292,8 +295,9 @@ test("impossible configurations throw a one-line ConfigError naming the option",
   ];
   for (const [fn, re] of cases) {
     assert.throws(fn, (e: unknown) => {
-      assert.ok(e instanceof ConfigError);
+      assert.ok(e instanceof PmtMappingError);
       assert.match(e.message, re);
+      assert.equal(e.option, /^(--[a-z0-9-]+):/.exec(e.message)?.[1]);
       assert.ok(!e.message.includes("\n"));
       return true;
     });

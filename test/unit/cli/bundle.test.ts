@@ -55,6 +55,12 @@ test("--help, --version, derive --help", { skip }, () => {
   const d = run(["derive", "--help"]);
   assert.equal(d.code, 0);
   assert.match(d.out, /--provider-prefix P\/L/);
+  for (const role of ["cpe", "relay"]) {
+    const h = run([role, "--help"]);
+    assert.equal(h.code, 0, h.err);
+    assert.match(h.out, /^ {2}--tunnel-mtu {2}int /m);
+    assert.match(h.out, /^ {2}--log-level {2}enum /m);
+  }
 });
 
 test("bad input: ONE line on stderr naming the option, exit 2, nothing on stdout", { skip }, () => {
@@ -74,10 +80,15 @@ test("bad input: ONE line on stderr naming the option, exit 2, nothing on stdout
       ["derive", "192.0.2.1", "--provider-prefix", "2001:db8::/32", "--ipv4-prefix-len", "17"],
       /^6to4-pmt: --ipv4-prefix-len: expected at most 16/,
     ],
-    [["derive", "192.0.2.1", "--foo"], /^6to4-pmt: unknown option --foo$/],
+    [["derive", "192.0.2.1", "--foo"], /^6to4-pmt: --foo: unknown option$/],
+    [["cpe", "--foo"], /^6to4-pmt: --foo: unknown option$/],
+    [["relay", "--wan-device", "wan"], /^6to4-pmt: --wan-device: a cpe option, not relay$/],
+    [["cpe", "--tunnel-mtu"], /^6to4-pmt: --tunnel-mtu: expected an integer 1280\.\.65515$/],
+    [["status", "--foo"], /^6to4-pmt: --foo: unknown option$/],
+    [["lab", "--bytes", "many"], /^6to4-pmt: --bytes: expected a byte count/],
     [["derive"], /^6to4-pmt: <ipv4>: /],
     [["nope"], /^6to4-pmt: unknown command "nope"/],
-    [["--foo"], /^6to4-pmt: unknown option --foo$/],
+    [["--foo"], /^6to4-pmt: --foo: unknown option$/],
   ];
   for (const [args, re] of cases) {
     const r = run(args);

@@ -98,8 +98,11 @@ test("bad input: ConfigError naming the option", () => {
     ],
     [() => runDerive([]), /^<ipv4>: expected an IPv4 address/],
     [() => runDerive(["192.0.2.1", "192.0.2.2"]), /^<ipv4>: expected one address/],
-    [() => runDerive(["192.0.2.1", "--bogus"]), /^unknown option --bogus$/],
-    [() => runDerive(["192.0.2.1", "--sla"]), /^--sla: expected a value$/],
+    [() => runDerive(["192.0.2.1", "--bogus"]), /^--bogus: unknown option$/],
+    [
+      () => runDerive(["192.0.2.1", "--sla"]),
+      /^--sla: expected an integer 0\.\.65535 or 0x0\.\.0xffff$/,
+    ],
   ];
   for (const [fn, re] of cases) {
     assert.throws(
@@ -149,8 +152,12 @@ test("main(): dispatch table, --help, --version, errors -> one line + exit 2", a
       ["frobnicate"],
       '6to4-pmt: unknown command "frobnicate": expected one of cpe, relay, derive, status, lab\n',
     ],
-    [["--frob"], "6to4-pmt: unknown option --frob\n"],
-    [["derive", "192.0.2.1", "--frob=1"], "6to4-pmt: unknown option --frob\n"],
+    [["--frob"], "6to4-pmt: --frob: unknown option\n"],
+    [["derive", "192.0.2.1", "--frob=1"], "6to4-pmt: --frob: unknown option\n"],
+    [
+      ["derive", "192.0.2.1", "--provider-prefix", "3fff::/20", "--sla", "5"],
+      '6to4-pmt: --sla: expected a multiple of 4096 (the low 12 SLA bits are carried with --provider-prefix /20 and --ipv4-prefix-len 0), got "5"\n',
+    ],
     [
       ["derive", "300.0.0.1"],
       '6to4-pmt: <ipv4>: expected a dotted-quad IPv4 address such as 192.0.2.1, got "300.0.0.1"\n',

@@ -1,12 +1,12 @@
-// cli/daemon-common.ts heapHousekeeping: a full collection every interval through node's gc()
+// cli/heap-housekeeping.ts heapHousekeeping: a full collection every interval through node's gc()
 // (exposed by --expose-gc, one of DAEMON_NODE_FLAGS), none without it; and that the call it makes
 // runs a real full collection in this node and in the oldest one we target (PMT_TEST_NODE).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { heapHousekeeping } from "../../../module/cli/daemon-common.js";
-import { DAEMON_NODE_FLAGS } from "../../../module/cli/lab-topology.js";
+import { heapHousekeeping } from "../../../module/cli/heap-housekeeping.js";
+import { DAEMON_NODE_FLAGS } from "../../../module/lab/topology.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -35,7 +35,7 @@ for (const [name, node] of [
     `with DAEMON_NODE_FLAGS, ${name} runs a full collection when asked`,
     { skip: node ? false : "PMT_TEST_NODE not set (.ci/run sets it to a Node 18 binary)" },
     () => {
-      const mod = path.join(__dirname, "..", "..", "..", "module", "cli", "daemon-common.js");
+      const mod = path.join(__dirname, "..", "..", "..", "module", "cli", "heap-housekeeping.js");
       const script =
         `const { heapHousekeeping } = require(${JSON.stringify(mod)});` +
         `const stop = heapHousekeeping(50); setTimeout(stop, 180);`;

@@ -6,7 +6,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isOptionFlag, parseCpeConfig, parseRelayConfig } from "../../../module/config/parse.js";
+import {
+  expectedValue,
+  notAnOption,
+  parseBooleanWord,
+  parseCpeConfig,
+  parseRelayConfig,
+} from "../../../module/config/parse.js";
 import { ConfigError } from "../../../module/config/config-error.js";
 import { formatIpv6Prefix } from "../../../module/addr/ipv6.js";
 import { formatIpv4 } from "../../../module/addr/ipv4.js";
@@ -262,10 +268,16 @@ test("JSON errors name the key and the file", () => {
   );
 });
 
-test("isOptionFlag tells option flags from the CLI's own", () => {
-  assert.equal(isOptionFlag("cpe", "--tunnel-mtu"), true);
-  assert.equal(isOptionFlag("cpe", "--no-direct-6to4"), true);
-  assert.equal(isOptionFlag("cpe", "--no-tunnel-mtu"), false);
-  assert.equal(isOptionFlag("cpe", "--json"), false);
-  assert.equal(isOptionFlag("relay", "--metrics-port"), true);
+test("notAnOption, expectedValue and parseBooleanWord word the CLI's errors as parse.ts does", () => {
+  assert.equal(notAnOption("cpe", "--metrics-port"), "a relay option, not cpe");
+  assert.equal(notAnOption("relay", "wan-device"), "a cpe option, not relay");
+  assert.equal(notAnOption("cpe", "--json"), "unknown option");
+  const o = (name: string) => optionsFor("cpe").find((x) => x.name === name)!;
+  assert.equal(expectedValue(o("wan_ipv4")), "an IPv4 address a.b.c.d");
+  assert.equal(expectedValue(o("allow_ipv4")), "a list of an IPv4 prefix a.b.c.d/len");
+  assert.equal(expectedValue(o("ra")), "one of builtin|netifd|off");
+  for (const w of ["1", "true", "YES", "on", "enabled"]) assert.equal(parseBooleanWord(w), true, w);
+  for (const w of ["0", "false", "no", "Off", "disabled"])
+    assert.equal(parseBooleanWord(w), false, w);
+  for (const w of ["", "2", "maybe", "192.0.2.1"]) assert.equal(parseBooleanWord(w), undefined, w);
 });

@@ -6,7 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryIcmpV6Socket, MemoryIpv4Network, MemoryTun } from "../../../module/io/memory.js";
 import { createIcmpv6RxRing, createIpv4RxRing, createRxRing } from "../../../module/io/ring.js";
-import { TUN_HEADROOM_BYTES, type IoError } from "../../../module/io/ports.js";
+import { HEADROOM_BYTES } from "../../../module/dataplane/tunables.js";
+import type { IoError } from "../../../module/io/ports.js";
 
 const A = 0xc0000201; // 192.0.2.1
 const B = 0xcb007101; // 203.0.113.1
@@ -38,7 +39,7 @@ function headerChecksumOk(p: Uint8Array): boolean {
 
 test("MemoryTun: injected packets land at the headroom, in batches of the ring size", () => {
   const tun = new MemoryTun({ autoDeliver: false, mtu: 1480 });
-  const ring = createRxRing(4, 2048, TUN_HEADROOM_BYTES);
+  const ring = createRxRing(4, 2048, HEADROOM_BYTES);
   const batches: number[] = [];
   const tags: number[] = [];
   tun.onBatch(ring, (bufs, sizes, count) => {
@@ -46,8 +47,8 @@ test("MemoryTun: injected packets land at the headroom, in batches of the ring s
     assert.equal(sizes, ring.sizes);
     batches.push(count);
     for (let i = 0; i < count; i++) {
-      assert.equal(bufs[i]![TUN_HEADROOM_BYTES], 0x60);
-      tags.push(bufs[i]![TUN_HEADROOM_BYTES + sizes[i]! - 1]!);
+      assert.equal(bufs[i]![HEADROOM_BYTES], 0x60);
+      tags.push(bufs[i]![HEADROOM_BYTES + sizes[i]! - 1]!);
     }
   });
   for (let i = 0; i < 10; i++) tun.inject(packet(100 + i, i));

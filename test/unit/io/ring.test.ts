@@ -2,10 +2,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createIcmpv6RxRing, createIpv4RxRing, createRxRing } from "../../../module/io/ring.js";
-import { TUN_HEADROOM_BYTES } from "../../../module/io/ports.js";
+import { HEADROOM_BYTES } from "../../../module/dataplane/tunables.js";
 
 test("createRxRing: N distinct, non-overlapping buffers of the asked size", () => {
-  const r = createRxRing(4, 2048, TUN_HEADROOM_BYTES);
+  const r = createRxRing(4, 2048, HEADROOM_BYTES);
   assert.equal(r.bufs.length, 4);
   assert.equal(r.sizes.length, 4);
   assert.equal(r.offset, 20);

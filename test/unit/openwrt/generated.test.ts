@@ -1,6 +1,6 @@
 // The option tables of docs/openwrt.md, /etc/config/6to4-pmt and the init script's validation/mapping block are
-// generated from module/config/schema.ts (test/support/openwrt-gen.ts); this fails when one is
-// stale. Fix: `npx tsc -p tsconfig.json && node out/test/support/openwrt-gen.js --write`.
+// generated from module/config/schema.ts (openwrt-package/tools/openwrt-gen.ts); this fails when one is
+// stale. Fix: `npx tsc -p tsconfig.json && node out/openwrt-package/tools/openwrt-gen.js --write`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -11,7 +11,7 @@ import {
   expectedInit,
   expectedReadme,
   renderUciConfig,
-} from "../../support/openwrt-gen.js";
+} from "../../../openwrt-package/tools/openwrt-gen.js";
 import { optionsFor } from "../../../module/config/schema.js";
 
 test("docs/openwrt.md option tables match the schema", () => {

@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { queryStatusSocket, startStatusServer } from "../../../module/status/server.js";
+import { main } from "../../../module/cli/main.js";
 import { formatStatus, runStatus } from "../../../module/cli/status.js";
 import { sampleStatus } from "../../support/status-sample.js";
 
@@ -69,13 +70,19 @@ test("6to4-pmt status: human and --json output; exit 5 without daemon; exit 2 on
     let c = capture();
     assert.equal(await runStatus(["--status-socket", path], c.io), 5);
     assert.match(c.err(), /no daemon running \(status socket .*s\.sock: ENOENT\)/);
+    // Usage errors are one line from main(), exit 2.
     c = capture();
-    assert.equal(await runStatus(["--frobnicate"], c.io), 2);
+    assert.equal(await main(["status", "--frobnicate"], c.io), 2);
+    assert.equal(c.err(), "6to4-pmt: --frobnicate: unknown option\n");
     c = capture();
-    assert.equal(await runStatus(["--status-socket"], c.io), 2);
+    assert.equal(await main(["status", "--status-socket"], c.io), 2);
+    assert.equal(c.err(), "6to4-pmt: --status-socket: expected a path\n");
     c = capture();
-    assert.equal(await runStatus(["--config", join(dir, "missing.json")], c.io), 2);
-    assert.match(c.err(), /--config .*missing\.json/);
+    assert.equal(await main(["status", "stray"], c.io), 2);
+    assert.match(c.err(), /^6to4-pmt: unexpected argument "stray"/);
+    c = capture();
+    assert.equal(await main(["status", "--config", join(dir, "missing.json")], c.io), 2);
+    assert.match(c.err(), /^6to4-pmt: --config .*missing\.json/);
     const server = await startStatusServer(path, { snapshot: sampleStatus });
     try {
       c = capture();

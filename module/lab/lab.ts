@@ -1,6 +1,6 @@
 /**
  * `6to4-pmt lab [--keep] [--down]`: the README's main job. Builds the namespace topology of
- * lab-topology.ts with the fixed names lan, cpe, isp, relay, inet, runs THIS bundle as the CPE
+ * topology.ts with the fixed names lan, cpe, isp, relay, inet, runs THIS bundle as the CPE
  * (PMT LAN mode, provider prefix 2001:db8::/32) and as the relay, then demonstrates:
  *   1. ping LAN host -> server 3fff:100::1 and server -> LAN host (both ways);
  *   2. a TCP transfer LAN host -> server (1500-byte LAN MTU over a 1480-byte tunnel: PMTUD);
@@ -8,16 +8,19 @@
  *   4. the daemons' counters;
  * and prints a verdict. Everything is torn down at the end, on Ctrl-C and on failure, unless
  * `--keep` (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
- * Exit codes: 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
+ * Exit codes (cli/exit-codes.ts): 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../cli/args.js";
+import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
+import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
-import { NetnsRegistry, type NsProcess } from "./lab-netns.js";
-import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./lab-topology.js";
-import { spawnDaemon, waitDaemonReady, type LabTopology } from "./lab-topology.js";
-import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./lab-traffic.js";
+import { NetnsRegistry, type NsProcess } from "./netns.js";
+import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
+import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
+import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./traffic.js";
 
-export const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N]
+const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N]
 Builds network namespaces lan - cpe - isp - relay - inet (root), runs this bundle as a 6to4-PMT CPE
 and relay, pings and transfers over TCP from the LAN host to a server in 3fff::/20, shows the
 translated source address the server saw, the counters and a verdict. Exit 0 only if it passed.
@@ -33,29 +36,35 @@ interface Step {
   detail: string;
 }
 
-/** Runs the subcommand; resolves with the exit code. */
+const LAB_FLAGS: FlagSpecs = {
+  keep: { kind: "boolean" },
+  down: { kind: "boolean" },
+  bytes: { kind: "string", expects: "a byte count 1..9999999999" },
+  help: { kind: "boolean", short: "h" },
+};
+
+/** Runs the subcommand; resolves with the exit code. @throws ConfigError for a bad argument */
 export async function runLab(args: readonly string[]): Promise<number> {
-  const log = createLogger("info", "lab");
-  let keep = false;
-  let down = false;
-  let bytes = 4_000_000;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === "--keep") keep = true;
-    else if (a === "--down") down = true;
-    else if (a === "--bytes" && /^[1-9][0-9]{0,9}$/.test(args[i + 1] ?? ""))
-      bytes = Number(args[++i]);
-    else if (a === "-h" || a === "--help") {
-      process.stdout.write(LAB_USAGE + "\n");
-      return 0;
-    } else {
-      process.stderr.write(`6to4-pmt lab: unknown argument "${a}"\n${LAB_USAGE}\n`);
-      return 2;
-    }
+  const parsed = parseArgs(args, LAB_FLAGS);
+  noPositionals(parsed, "expected only options (see 6to4-pmt lab --help)");
+  if (flagOn(parsed, "help")) {
+    process.stdout.write(LAB_USAGE + "\n");
+    return EXIT_OK;
   }
+  const keep = flagOn(parsed, "keep");
+  const down = flagOn(parsed, "down");
+  const bytesText = lastValue(parsed, "bytes") ?? "4000000";
+  if (!/^[1-9][0-9]{0,9}$/.test(bytesText)) {
+    throw new ConfigError(
+      `--bytes: expected a byte count 1..9999999999, got ${JSON.stringify(bytesText)}`,
+      "--bytes",
+    );
+  }
+  const bytes = Number(bytesText);
+  const log = createLogger("info", "lab");
   if (typeof process.getuid === "function" && process.getuid() !== 0) {
     process.stderr.write("6to4-pmt lab: must run as root (network namespaces)\n");
-    return 3;
+    return EXIT_NOT_ROOT;
   }
   const reg = new NetnsRegistry({ prefix: "" });
   if (down) {
@@ -87,14 +96,14 @@ export async function runLab(args: readonly string[]): Promise<number> {
       .filter((f) => /^6to4-pmt-[0-9]+-cpe\.(state\.json|sock)$/.test(f))
       .map((f) => `/tmp/${f}`);
     for (const f of [logPath("relay"), logPath("cpe"), ...files]) rmSync(f, { force: true });
-    return 0;
+    return EXIT_OK;
   }
   const busy = LAB_ROLES.filter((r) => existsSync(`/run/netns/${r}`));
   if (busy.length > 0) {
     process.stderr.write(
       `6to4-pmt lab: namespaces ${busy.join(", ")} exist (a kept lab?); remove with: 6to4-pmt lab --down\n`,
     );
-    return 1;
+    return EXIT_RUNTIME;
   }
   const command = [process.execPath, process.argv[1] ?? ""];
   let interrupted = false;
@@ -202,7 +211,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
   }
-  return passed ? 0 : 1;
+  return passed ? EXIT_OK : EXIT_RUNTIME;
 }
 
 class LabFailure extends Error {}

@@ -16,13 +16,13 @@
  */
 import { parseIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, parseIpv6 } from "../addr/ipv6.js";
-import type { NetnsRegistry, NsProcess } from "./lab-netns.js";
+import type { NetnsRegistry, NsProcess } from "./netns.js";
 
-export const LAB_PROVIDER_PREFIX = "2001:db8::/32";
+const LAB_PROVIDER_PREFIX = "2001:db8::/32";
 export const LAB_ANYCAST = "192.88.99.1";
 export const LAB_SERVER = "3fff:100::1";
 export const LAB_NATIVE_HOST = "3fff:200::1";
-export const LAB_CUSTOMER_RANGE = "100.64.0.0/10";
+const LAB_CUSTOMER_RANGE = "100.64.0.0/10";
 
 export interface LabCpeSpec {
   /** Index N: WAN 100.64.N.2/24, isp side 100.64.N.1; namespaces cpe<N>/lan<N> (N=0: cpe/lan). */
@@ -183,7 +183,7 @@ export function switchAnycastTo(reg: NetnsRegistry, t: LabTopology, r: number): 
 }
 
 /** State file and status socket of a lab CPE (removed with the namespaces). */
-export function labCpeFiles(ns: string): [string, string] {
+function labCpeFiles(ns: string): [string, string] {
   return [
     `/tmp/6to4-pmt-${process.pid}-${ns}.state.json`,
     `/tmp/6to4-pmt-${process.pid}-${ns}.sock`,
@@ -257,7 +257,7 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
  *                            unless the memory reducer runs; after one, at live + ~20 MB), which a
  *                            long-running daemon reaches (README, Benchmark: soak).
  *   --expose-gc              node's gc(), for the daemons' full collection every 10 minutes
- *                            (cli/daemon-common.ts heapHousekeeping): what little is promoted
+ *                            (cli/heap-housekeeping.ts): what little is promoted
  *                            under load still piles up between V8's own full collections.
  * All five exist in the V8 of Node 18, 20 and 22.
  */

@@ -5,14 +5,15 @@
  *   - openwrt-package/6to4-pmt/files/6to4-pmt.config (/etc/config/6to4-pmt),
  *   - the generated block of openwrt-package/6to4-pmt/files/6to4-pmt.init (uci_load_validate
  *     specs and the UCI -> command-line mapping).
- * `node out/test/support/openwrt-gen.js --write` rewrites them; test/unit/openwrt/generated.test.ts
- * fails when a file is stale.
+ * `node out/openwrt-package/tools/openwrt-gen.js --write` rewrites them (tsc compiles this file
+ * with the rest); test/unit/openwrt/generated.test.ts fails when a file is stale.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import {
   defaultText,
   isListType,
   optionsFor,
+  typeText,
   uciValidateSpec,
   type OptionSpec,
   type Role,
@@ -25,18 +26,11 @@ export const INIT_PATH = "openwrt-package/6to4-pmt/files/6to4-pmt.init";
 const README_BEGIN = "<!-- options -->";
 const README_END = "<!-- /options -->";
 const INIT_BEGIN =
-  "# --- BEGIN GENERATED from module/config/schema.ts (test/support/openwrt-gen.ts) ---";
+  "# --- BEGIN GENERATED from module/config/schema.ts (openwrt-package/tools/openwrt-gen.ts) ---";
 const INIT_END = "# --- END GENERATED ---";
 
 function typeCell(o: OptionSpec): string {
-  let t = o.type.replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  if (o.type === "int") t += ` ${o.min}..${o.max}`;
-  if (o.type === "enum") t += ` ${(o.choices ?? []).join(" \\| ")}`;
-  if (o.type === "ipv6prefix" && o.minPrefixLen !== undefined && o.minPrefixLen > 0) {
-    t += ` /${o.minPrefixLen}../${o.maxPrefixLen}`;
-  }
-  if (o.unit) t += ` (${o.unit})`;
-  return t;
+  return typeText(o).replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "\\|");
 }
 
 function defaultCell(o: OptionSpec): string {
@@ -60,7 +54,7 @@ function table(role: Role): string {
 export function renderReadmeOptions(): string {
   return [
     "",
-    "Generated from `module/config/schema.ts` (`node out/test/support/openwrt-gen.js --write`).",
+    "Generated from `module/config/schema.ts` (`node out/openwrt-package/tools/openwrt-gen.js --write`).",
     "UCI option = JSON config key; flag = `--` + name with `_` → `-`. Lists: repeat the flag or",
     "separate with commas (UCI: `list`). Booleans: `0`/`1` (flags also take bare `--x` / `--no-x`).",
     "Command-line flags override the JSON config file, which overrides the defaults.",
