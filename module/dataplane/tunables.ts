@@ -32,9 +32,6 @@ export const HEADROOM_BYTES = 20;
  */
 export const PACKET_BUFFER_BYTES = 65536;
 
-/** Buffers in the receive pool of each direction (one batch in flight, one being filled). */
-export const RX_POOL_BUFFERS = 2 * BATCH_SIZE_PACKETS;
-
 /**
  * Buffers for locally generated ICMPv6 errors (Packet Too Big, RFC 6732 §4.4; Time Exceeded) per
  * batch; each is at most 1280 bytes (RFC 4443 §2.4 (c)).
