@@ -13,7 +13,7 @@
  * When it fails, the error says which paths were tried, or that the file was built for another
  * platform (ELF class / machine compared with this process), or what the dynamic loader said.
  *
- * Only io/ imports this module (STYLE: native layer does syscalls only).
+ * Only io/ imports this module: the native layer does syscalls, io/ decides.
  */
 import { existsSync, openSync, readSync, closeSync } from "node:fs";
 import { constants } from "node:os";

@@ -79,7 +79,7 @@ int is_nullish(napi_env env, napi_value v) {
 
 /* Any TypedArray: data pointer (already adjusted by byteOffset), element type and length. */
 int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data,
-                     size_t *length) {
+              size_t *length) {
   /* napi_invalid_arg (no exception) for anything but a typed array; no ArrayBuffer handle asked
    * for: this runs per packet in the send paths (packet_at). */
   napi_typedarray_type type;
@@ -111,8 +111,8 @@ void set_num(napi_env env, napi_value o, const char *key, double v) {
 }
 
 int get_send_args(napi_env env, napi_value *argv, int with_dsts, int32_t *fd,
-                         napi_value *bufs, int32_t **offs, int32_t **lens, uint32_t **dsts,
-                         int32_t *count, int32_t **status) {
+                  napi_value *bufs, int32_t **offs, int32_t **lens, uint32_t **dsts,
+                  int32_t *count, int32_t **status) {
   size_t n_offs, n_lens, n_dsts = 0, n_status;
   bool is_array;
   int a = 0;

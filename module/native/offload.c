@@ -1,9 +1,7 @@
 /*
  * offload.c: checksums, GRO grouping and GSO cutting for TUN offload, and the repair of 6in4
  * packets that the receiving NIC's GRO merged. Pure packet arithmetic on caller-owned buffers:
- * no N-API, no syscalls, no allocation (see offload.h for why offload exists). Over 400 lines
- * because grouping and cutting share the checksum helpers and the header layout; every function
- * here is one step of that one job.
+ * no N-API, no syscalls, no allocation (see offload.h for why offload exists).
  */
 #include "offload.h"
 

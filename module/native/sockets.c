@@ -306,7 +306,7 @@ static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const 
 /* sendRaw4(fd, bufs, offsets: Int32Array, lengths: Int32Array, dsts: Uint32Array | null, count,
  *          status: Int32Array(3), gso?: Int32Array | null): number
  * dsts null: each packet's destination is read from its IPv4 header (IP_HDRINCL sockets).
- * gso[i] > 0: packet i is a super-packet to cut (above; only with dsts null). The return value
+ * gso[i] > 0: packet i is a super-packet to cut (offload.c gso_send_seg; only with dsts null). The return value
  * and status count wire packets: a cut super-packet counts as its segments. */
 napi_value send_raw4(napi_env env, napi_callback_info info) {
   CHECK_ARGC(8);

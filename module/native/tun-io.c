@@ -5,8 +5,7 @@
  * over whole (gso_info) or cut into ring slots (gso_emit). Writes: units grouped by gro_group,
  * through linked io_uring writes or a writev(2) loop. The plain syscall loops stay beside
  * io_uring because io_uring is missing on older kernels, under seccomp and in OpenWrt builds
- * without CONFIG_IO_URING. Over 400 lines: the offload read queue (take_read, drain_tun_vnet)
- * is one mechanism and is kept whole.
+ * without CONFIG_IO_URING.
  */
 #define _GNU_SOURCE
 #include "tun-io.h"
