@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { constants, mkdtempSync, openSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { loadNative, type NativeBinding } from "../../../module/native/loader.js";
+import { loadNative, nativeIoOptions, type NativeBinding } from "../../../module/native/loader.js";
 
 let binding: NativeBinding | undefined;
 let skip: string | false = false;
@@ -329,7 +329,8 @@ test("writeTun: io_uring and the write loop give the same results", { skip }, ()
       results.push(`${sent} ${[...st].join(",")}`);
       if (on && !mode) results[0] = "skipped";
     }
-    b().setIoUring(true);
+    const io = nativeIoOptions();
+    b().setIoUring(io.ioUring, io.ioUringReads);
     if (results[0] !== "skipped") assert.equal(results[0], results[1]);
     assert.equal(results[1], `${n - 2} 22,2,0`);
   } finally {
