@@ -2,8 +2,20 @@
   "targets": [
     {
       "target_name": "pmt_native",
-      "sources": ["module/native/pmt_native.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "sources": [
+        "module/native/addon.c",
+        "module/native/ethtool.c",
+        "module/native/napi-util.c",
+        "module/native/netdev.c",
+        "module/native/offload.c",
+        "module/native/poller.c",
+        "module/native/socket-read.c",
+        "module/native/sockets.c",
+        "module/native/tun-io.c",
+        "module/native/tun.c",
+        "module/native/uring.c"
+      ],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11", "-fvisibility=hidden"],
       "defines": ["NAPI_VERSION=8"]
     }
   ]

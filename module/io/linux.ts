@@ -15,6 +15,7 @@
 import { openSync, closeSync, readdirSync } from "node:fs";
 import {
   loadNative,
+  nativeIoOptions,
   POLL_KIND_ICMP6,
   POLL_KIND_RAW4,
   POLL_KIND_TUN,
@@ -170,11 +171,16 @@ export interface TunOptions {
   /** Bring the device up (default true). */
   up?: boolean;
   /**
-   * TCP segmentation/coalescing offload over the TUN (virtio-net headers; native "TUN
-   * offload"). Default on, unless the environment sets PMT_NO_TUN_OFFLOAD=1; silently off
-   * when the kernel lacks it.
+   * TCP segmentation/coalescing offload over the TUN (virtio-net headers; native/offload.h).
+   * Default on, unless the environment sets PMT_NO_TUN_OFFLOAD=1 (native/loader.ts
+   * `nativeIoOptions`); silently off when the kernel lacks it.
    */
   offload?: boolean;
+  /**
+   * With offload, UDP datagrams of one flow are written as one super-packet where the kernel
+   * takes them (USO, Linux 6.2+). Default on, unless the environment sets PMT_NO_TUN_USO=1.
+   */
+  udpSuperPackets?: boolean;
   binding?: NativeBinding;
 }
 
@@ -203,7 +209,7 @@ class LinuxTun extends LinuxPort implements TunDevice {
       ring.offset,
       sizes,
       null,
-      cutOnRead() ? null : (ring.gso ?? null),
+      ring.gso ?? null,
       (count) => handler(bufs, sizes, count),
       this.onNativeError,
     );
@@ -229,22 +235,15 @@ class LinuxTun extends LinuxPort implements TunDevice {
   }
 }
 
-/**
- * PMT_TUN_CUT_ON_READ=1: TCP super-packets are cut into segments when read, as before the raw
- * socket's send learnt to cut them (A/B measurements; `RxRing.gso` stays all 0).
- */
-function cutOnRead(): boolean {
-  const v = process.env.PMT_TUN_CUT_ON_READ;
-  return v !== undefined && v !== "" && v !== "0";
-}
-
 /** Opens (creating if needed) TUN device `name`, sets its MTU and brings it up. */
 export function openTun(options: TunOptions): TunDevice {
   const b = options.binding ?? loadNative();
-  const noOffload = process.env.PMT_NO_TUN_OFFLOAD;
-  const want =
-    options.offload ?? (noOffload === undefined || noOffload === "" || noOffload === "0");
-  const { fd, name, offload } = b.openTun(options.name, want);
+  const io = nativeIoOptions();
+  const { fd, name, offload } = b.openTun(
+    options.name,
+    options.offload ?? io.tunOffload,
+    options.udpSuperPackets ?? io.tunUdpSuperPackets,
+  );
   try {
     b.setMtu(name, options.mtu, fd);
     if (options.txQueueLen !== undefined) b.setTxQueueLen(name, options.txQueueLen);

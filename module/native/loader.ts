@@ -1,5 +1,7 @@
 /**
- * Typed loader of the native addon `pmt_native.node` (module/native/pmt_native.c).
+ * Typed loader of the native addon `pmt_native.node` (module/native/*.c; addon.c lists the files)
+ * and the one place where the addon's behaviour switches are read (`nativeIoOptions`): the addon
+ * reads no environment, it gets them as arguments.
  *
  * Where it looks, first hit wins:
  *   1. `options.path`, else the environment variable PMT_NATIVE_PATH (an explicit path: used
@@ -11,7 +13,7 @@
  * When it fails, the error says which paths were tried, or that the file was built for another
  * platform (ELF class / machine compared with this process), or what the dynamic loader said.
  *
- * Only io/ imports this module (STYLE: native layer does syscalls only).
+ * Only io/ imports this module: the native layer does syscalls, io/ decides.
  */
 import { existsSync, openSync, readSync, closeSync } from "node:fs";
 import { constants } from "node:os";
@@ -46,7 +48,7 @@ export interface NativePollStats {
   readErrors: number;
 }
 
-/** Counters of a TUN opened with offload (native "TUN offload"). */
+/** Counters of a TUN opened with offload (native/offload.h). */
 export interface TunOffloadStats {
   /** TCP super-packets read from the kernel (each cut into segments). */
   superReads: number;
@@ -75,10 +77,16 @@ export interface NativeBinding {
   /**
    * Opens /dev/net/tun (O_NONBLOCK) and attaches device `name` (IFF_TUN | IFF_NO_PI). With
    * `offload`: IFF_VNET_HDR + TUNSETOFFLOAD(CSUM, TSO6), so TCP crosses the TUN as super-packets
-   * (cut into segments on read, coalesced on write, in the addon); `offload` in the result is
-   * false when the kernel refused it (the device then works without).
+   * (handed over whole or cut into segments on read, coalesced on write, in the addon); `offload`
+   * in the result is false when the kernel refused it (the device then works without).
+   * `udpSuperPackets` (default true): UDP datagrams are coalesced on write too where the kernel
+   * takes UDP super-packets (USO); false never writes them.
    */
-  openTun(name: string, offload?: boolean): { fd: number; name: string; offload: boolean };
+  openTun(
+    name: string,
+    offload?: boolean,
+    udpSuperPackets?: boolean,
+  ): { fd: number; name: string; offload: boolean };
   /** Offload counters of a TUN opened with offload, else null. */
   tunOffloadStats(fd: number): TunOffloadStats | null;
   /** SIOCSIFMTU; `fd`: the TUN of that name (its write path keeps the MTU). */
@@ -163,10 +171,13 @@ export interface NativeBinding {
     status: Int32Array,
   ): number;
   /**
-   * Switches io_uring TUN writes on/off (A/B measurement, tests); returns whether they are on —
-   * false when io_uring is unavailable (old kernel, seccomp, PMT_NO_IO_URING=1).
+   * TUN writes through io_uring (set up on the first call that enables it; `false` closes it and
+   * writes with writev(2)); `reads` (default `enabled`): TUN reads through it too, else read(2).
+   * Returns whether writes go through io_uring: false when it is unavailable here (old kernel,
+   * seccomp, no CONFIG_IO_URING), where the syscall loops serve. `loadNative` calls it with
+   * `NativeIoOptions`; tests call it to run both paths.
    */
-  setIoUring(enabled: boolean): boolean;
+  setIoUring(enabled: boolean, reads?: boolean): boolean;
   /**
    * Watches `fd` with uv_poll; on readability drains up to `bufs.length` packets into
    * `bufs[i]` at `offset`, fills `sizes[i]` (and `addrs`/`meta` per kind) and calls
@@ -299,11 +310,47 @@ function readHeader(file: string): Uint8Array {
   return buf;
 }
 
+/**
+ * Behaviour switches of the addon, read from the environment here and nowhere else, and passed
+ * to it as arguments (`setIoUring` at load, `openTun` in io/linux.ts). Each is on by default; a
+ * variable set to anything but "" or "0" turns it off.
+ */
+export interface NativeIoOptions {
+  /** TUN writes (and reads, see below) through io_uring where available. PMT_NO_IO_URING=1: off. */
+  ioUring: boolean;
+  /** TUN reads through io_uring too (NOWAIT reads); PMT_NO_IO_URING_READ=1: read(2). */
+  ioUringReads: boolean;
+  /** TCP offload over the TUN (virtio-net headers); PMT_NO_TUN_OFFLOAD=1: off. */
+  tunOffload: boolean;
+  /** UDP super-packets written to a TUN with offload where the kernel takes them (USO);
+   *  PMT_NO_TUN_USO=1: off. */
+  tunUdpSuperPackets: boolean;
+}
+
+function switchedOff(value: string | undefined): boolean {
+  return value !== undefined && value !== "" && value !== "0";
+}
+
+/** The addon's switches from `env` (see `NativeIoOptions`). */
+export function nativeIoOptions(env: NodeJS.ProcessEnv = process.env): NativeIoOptions {
+  return {
+    ioUring: !switchedOff(env.PMT_NO_IO_URING),
+    ioUringReads: !switchedOff(env.PMT_NO_IO_URING_READ),
+    tunOffload: !switchedOff(env.PMT_NO_TUN_OFFLOAD),
+    tunUdpSuperPackets: !switchedOff(env.PMT_NO_TUN_USO),
+  };
+}
+
 export interface LoadOptions {
   /** Explicit addon path (overrides PMT_NATIVE_PATH and the search). */
   path?: string;
   /** Directory of the running code; default this module's directory. */
   dir?: string;
+  /**
+   * I/O switches handed to the addon (`setIoUring`); default `nativeIoOptions()` when the addon
+   * is first loaded. Given, they are applied to the binding returned, cached or not.
+   */
+  io?: Pick<NativeIoOptions, "ioUring" | "ioUringReads">;
 }
 
 let cached: NativeBinding | undefined;
@@ -311,6 +358,7 @@ let cached: NativeBinding | undefined;
 /** Loads the addon once (cached when no explicit path is given); throws a clear Error. */
 export function loadNative(options: LoadOptions = {}): NativeBinding {
   if (cached !== undefined && options.path === undefined && options.dir === undefined) {
+    if (options.io !== undefined) cached.setIoUring(options.io.ioUring, options.io.ioUringReads);
     return cached;
   }
   const dir = options.dir ?? __dirname;
@@ -339,6 +387,8 @@ export function loadNative(options: LoadOptions = {}): NativeBinding {
     }
     throw new Error(`native addon at ${file} ${why ?? "failed to load"}: ${msg}`);
   }
+  const io = options.io ?? nativeIoOptions();
+  mod.exports.setIoUring(io.ioUring, io.ioUringReads);
   if (options.path === undefined && options.dir === undefined) cached = mod.exports;
   return mod.exports;
 }

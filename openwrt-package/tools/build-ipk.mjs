@@ -103,6 +103,7 @@ function buildAddon(tmp) {
     "-Wall",
     "-Wextra",
     "-std=gnu11",
+    "-fvisibility=hidden", // the files share functions: export only the N-API registration
     "-fPIC",
     "-shared",
     "-s",

@@ -21,27 +21,28 @@
  * socket's read path (drain_socket: recvmmsg into slots of various sizes, truncation, the GRO
  * repair per datagram) reads from a SOCK_DGRAM socketpair.
  *
- * Build: gcc -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -I<node headers> ...
- * The addon's source is included whole; with its N-API module registration defined away, the
- * N-API entry points are unreferenced static functions that the compiler drops, so nothing
- * needs Node to link. Usage: fuzz-native <seed> <iterations> <max seconds>.
+ * Build: gcc -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all fuzz-native.c
+ * module/native/{offload,tun-io,socket-read,uring}.c: the addon's files without N-API, linked as
+ * they are. Usage: fuzz-native <seed> <iterations> <max seconds>.
  * FUZZ_SELFTEST: reads one byte past a buffer on purpose (the test expects ASan to catch it).
  */
 #define _GNU_SOURCE /* before any system header, as in the addon */
-#include <node_api.h>
-#undef NAPI_MODULE
-#define NAPI_MODULE(name, fn)
-/* The TUN read path asks N-API for the per-environment io_uring: the harness hands its own. */
-static napi_status fuzz_instance_data(void **data);
-#define napi_get_instance_data(env, data) ((void)(env), fuzz_instance_data(data))
-#include "../../module/native/pmt_native.c"
-#undef napi_get_instance_data
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-static env_state_t fuzz_env = {.uring = {.fd = -1}};
-static napi_status fuzz_instance_data(void **data) {
-  *data = &fuzz_env;
-  return napi_ok;
-}
+#include <sys/socket.h>
+
+#include "../../module/native/offload.h"
+#include "../../module/native/rx-ring.h"
+#include "../../module/native/tun-io.h"
+#include "../../module/native/uring.h"
+
+/* The io_uring the TUN read rounds use (the addon keeps one per Node environment). */
+static uring_t fuzz_uring = {.fd = -1};
 
 #include <time.h>
 
@@ -139,8 +140,8 @@ static void first_segment_csum(uint8_t *q, int thl, int seg) {
   memcpy(q + 56, &c, 2);
 }
 
-/* Frees a poller the harness built (every array it may have; free(NULL) is nothing). */
-static void fuzz_poller_free(poller_t *p) {
+/* Frees a ring the harness built (every array it may have; free(NULL) is nothing). */
+static void fuzz_ring_free(rx_ring_t *p) {
   for (int i = 0; i < p->max; i++) free(p->bufs[i]);
   free(p->bufs);
   free(p->caps);
@@ -523,7 +524,7 @@ static void expect_packet(const uint8_t *q, int32_t len) {
 
 /* A well-formed read of `kind` that fits slots of cap bytes: sends it, records its packets. */
 static size_t valid_read(uint8_t *msg, int32_t cap) {
-  vnet_hdr_t h = VNET_PLAIN;
+  vnet_hdr_t h = {0, VNET_GSO_NONE, 0, 0, 0, 0}; /* a plain packet */
   uint8_t *q = msg + sizeof h;
   int32_t len;
   int thl = 20 + 4 * (int)below(4);
@@ -642,7 +643,7 @@ static void match_packet(const uint8_t *got, int32_t sz, int any_hostile, int ro
 /* A super-packet handed over whole (gso_info): encapsulated in its slot's headroom as the path
  * does, then cut as sendRaw4 cuts it (gso_send_seg); every segment is matched like a packet cut
  * on read, and its IPv4 header checked (length, ID stepping, checksum). */
-static void match_cut_super(poller_t *p, int i, int any_hostile, int round, int *e, tally_t *t) {
+static void match_cut_super(rx_ring_t *p, int i, int any_hostile, int round, int *e, tally_t *t) {
   uint8_t *enc = p->bufs[i];
   int32_t sz = p->sizes[i];
   memset(enc, 0, 20);
@@ -670,7 +671,7 @@ static void match_cut_super(poller_t *p, int i, int any_hostile, int round, int 
   t->cut_on_send++;
 }
 
-static void drain_all(poller_t *p, int m, int any_hostile, int round, int *e, tally_t *t) {
+static void drain_all(rx_ring_t *p, int m, int any_hostile, int round, int *e, tally_t *t) {
   int idle = 0;
   for (int guard = 0; guard < 100000 && idle < 2; guard++) {
     int err = 0;
@@ -693,7 +694,7 @@ static void drain_all(poller_t *p, int m, int any_hostile, int round, int *e, ta
 static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
   int sv[2];
   fuzz_socketpair(SOCK_SEQPACKET, sv);
-  if (use_uring) uring_open(&fuzz_env.uring);
+  if (use_uring) uring_open(&fuzz_uring);
   static uint8_t msg[66000 + sizeof(vnet_hdr_t)];
   long reads = 0, hostile = 0;
   tally_t tally = {0, 0, 0, 0};
@@ -701,13 +702,14 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
   memset(&stats, 0, sizeof stats);
   stats.vnet = 1;
   for (int round = 0; round < rounds && time(NULL) < deadline; round++) {
-    poller_t *p = calloc(1, sizeof *p);
+    rx_ring_t *p = calloc(1, sizeof *p);
     int m = 1 + (int)below(64);
     int small = below(3) == 0; /* slots smaller than a super-packet: the spill, cut limits */
     p->fd = sv[0];
     p->max = m;
     p->offset = 20;
     p->off = &stats;
+    p->uring = &fuzz_uring;
     p->bufs = calloc((size_t)m, sizeof *p->bufs);
     p->caps = calloc((size_t)m, sizeof *p->caps);
     p->sizes = calloc((size_t)m, sizeof *p->sizes);
@@ -752,13 +754,13 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
     CHECK(e == n_expected, "round %d: %d of %d expected packets came out (slots %d, small %d)", round,
           e, n_expected, m, small);
     for (int i = 0; i < n_expected; i++) free(expected[i].data);
-    fuzz_poller_free(p);
+    fuzz_ring_free(p);
   }
   printf("tun reads (%s): %ld reads (%ld hostile), %ld packets out, %ld as expected, %ld from hostile reads, %.0f super-packets cut, %.0f dropped, %ld handed over whole and cut on send\n",
-         use_uring ? (fuzz_env.uring.fd >= 0 && fuzz_env.uring.reads ? "io_uring" : "io_uring unavailable: readv") : "readv",
+         use_uring ? (fuzz_uring.fd >= 0 && fuzz_uring.reads ? "io_uring" : "io_uring unavailable: readv") : "readv",
          reads, hostile, tally.out_packets, tally.matched, tally.extra, stats.super_reads,
          stats.gso_dropped, tally.cut_on_send);
-  uring_close(&fuzz_env.uring);
+  uring_close(&fuzz_uring);
   close(sv[0]);
   close(sv[1]);
 }
@@ -832,7 +834,7 @@ static void fuzz_raw_read(int rounds, time_t deadline) {
   int32_t sent_len[64];
   long datagrams = 0, truncated = 0, completed = 0;
   for (int round = 0; round < rounds && time(NULL) < deadline; round++) {
-    poller_t *p = calloc(1, sizeof *p);
+    rx_ring_t *p = calloc(1, sizeof *p);
     int m = 1 + (int)below(64);
     p->fd = sv[0];
     p->kind = POLL_KIND_RAW4;
@@ -885,7 +887,7 @@ static void fuzz_raw_read(int rounds, time_t deadline) {
     }
     CHECK(p->truncated == (double)round_truncated, "truncated counter %.0f, expected %ld",
           p->truncated, round_truncated);
-    fuzz_poller_free(p);
+    fuzz_ring_free(p);
   }
   printf("raw reads: %ld datagrams, %ld truncated (size 0), %ld TCP checksums completed\n",
          datagrams, truncated, completed);

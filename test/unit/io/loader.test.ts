@@ -8,6 +8,7 @@ import {
   candidatePaths,
   describeElf,
   loadNative,
+  nativeIoOptions,
   platformMismatch,
 } from "../../../module/native/loader.js";
 
@@ -25,6 +26,22 @@ function elfHeader(bits: 32 | 64, le: boolean, machine: number): Buffer {
   else h.writeUInt16BE(machine, 18);
   return h;
 }
+
+test("nativeIoOptions: every switch on by default; PMT_NO_*=1 turns one off, '' and 0 do not", () => {
+  const on = { ioUring: true, ioUringReads: true, tunOffload: true, tunUdpSuperPackets: true };
+  assert.deepEqual(nativeIoOptions({}), on);
+  assert.deepEqual(
+    nativeIoOptions({ PMT_NO_IO_URING: "", PMT_NO_IO_URING_READ: "0", PMT_NO_TUN_USO: "0" }),
+    on,
+  );
+  assert.deepEqual(nativeIoOptions({ PMT_NO_IO_URING: "1" }), { ...on, ioUring: false });
+  assert.deepEqual(nativeIoOptions({ PMT_NO_IO_URING_READ: "yes" }), {
+    ...on,
+    ioUringReads: false,
+  });
+  assert.deepEqual(nativeIoOptions({ PMT_NO_TUN_OFFLOAD: "1" }), { ...on, tunOffload: false });
+  assert.deepEqual(nativeIoOptions({ PMT_NO_TUN_USO: "1" }), { ...on, tunUdpSuperPackets: false });
+});
 
 test("candidatePaths: an explicit path (option or PMT_NATIVE_PATH) is used alone", () => {
   assert.deepEqual(candidatePaths("/opt/x", "/tmp/a.node", {}), ["/tmp/a.node"]);

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { constants, mkdtempSync, openSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { loadNative, type NativeBinding } from "../../../module/native/loader.js";
+import { loadNative, nativeIoOptions, type NativeBinding } from "../../../module/native/loader.js";
 
 let binding: NativeBinding | undefined;
 let skip: string | false = false;
@@ -329,10 +329,40 @@ test("writeTun: io_uring and the write loop give the same results", { skip }, ()
       results.push(`${sent} ${[...st].join(",")}`);
       if (on && !mode) results[0] = "skipped";
     }
-    b().setIoUring(true);
+    const io = nativeIoOptions();
+    b().setIoUring(io.ioUring, io.ioUringReads);
     if (results[0] !== "skipped") assert.equal(results[0], results[1]);
     assert.equal(results[1], `${n - 2} 22,2,0`);
   } finally {
     b().close(fd);
   }
 });
+
+/** io_uring descriptors open in a fresh process that loaded the addon with `env`, and whether
+ * io_uring works here at all (setIoUring(true), asked after counting). */
+function ioUringFds(env: NodeJS.ProcessEnv): string {
+  const loader = path.join(__dirname, "..", "..", "..", "module", "native", "loader.js");
+  const script = `
+    const fs = require("node:fs");
+    const b = require(${JSON.stringify(loader)}).loadNative();
+    const n = fs.readdirSync("/proc/self/fd").filter((f) => {
+      try { return fs.readlinkSync("/proc/self/fd/" + f).includes("io_uring"); } catch { return false; }
+    }).length;
+    console.log(n + " " + b.setIoUring(true));`;
+  const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+test(
+  "io switches reach the addon from TypeScript: PMT_NO_IO_URING=1 sets no io_uring up",
+  { skip },
+  () => {
+    const env = { ...process.env };
+    delete env.PMT_NO_IO_URING;
+    const on = ioUringFds(env);
+    const available = on.endsWith("true");
+    assert.equal(on, available ? "1 true" : "0 false");
+    assert.equal(ioUringFds({ ...env, PMT_NO_IO_URING: "1" }), `0 ${available}`);
+  },
+);

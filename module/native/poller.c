@@ -1,0 +1,444 @@
+/*
+ * poller.c: one uv_poll per fd (pollStart/Pause/Resume/Close/Stats). On readability it drains a
+ * batch into the fd's receive ring (tun-io.c drain_tun, socket-read.c drain_socket) and calls
+ * JavaScript once per batch; it keeps the JavaScript objects behind the ring referenced.
+ *
+ * Pending socket errors: an ICMP error about a packet we sent (protocol unreachable from a peer
+ * that has no protocol-41 socket yet, port unreachable, ...) sets sk_err on a raw socket. epoll
+ * then reports EPOLLERR, libuv stops the uv_poll handle and calls us with UV_EBADF, and the next
+ * send fails once with that stale error. Left alone the tunnel stops receiving forever. We read
+ * (and so clear) SO_ERROR, drain the error queue, count it and restart polling; the send paths
+ * retry a packet once when it fails with such a stale ICMP-derived error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/socket.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#include "addon.h"
+#include "errors.h"
+#include "napi-util.h"
+#include "rx-ring.h"
+#include "tun-io.h"
+#include "tun.h"
+
+/* Consecutive EPOLLERR wake-ups without a packet before we give up and report the error. */
+#define MAX_ERR_SPIN 64
+
+typedef struct poller {
+  uv_poll_t handle; /* first: the uv handle pointer is the poller pointer */
+  napi_env env;
+  rx_ring_t r; /* the fd, the ring and the counters */
+  int closing;
+  int paused;
+  int err_spin;
+  int owners;
+  napi_ref *buf_refs;
+  napi_ref sizes_ref, addrs_ref, meta_ref, on_batch_ref, on_error_ref;
+  napi_async_context async_ctx;
+} poller_t;
+
+/* Releases everything but the struct itself: JS references, async context, arrays. */
+static void poller_release(poller_t *p) {
+  napi_env env = p->env;
+  if (p->buf_refs)
+    for (int i = 0; i < p->r.max; i++)
+      if (p->buf_refs[i]) napi_delete_reference(env, p->buf_refs[i]);
+  napi_ref refs[] = {p->sizes_ref, p->addrs_ref, p->meta_ref, p->on_batch_ref, p->on_error_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+    if (refs[i]) napi_delete_reference(env, refs[i]);
+  p->sizes_ref = p->addrs_ref = p->meta_ref = p->on_batch_ref = p->on_error_ref = NULL;
+  if (p->async_ctx) napi_async_destroy(env, p->async_ctx);
+  p->async_ctx = NULL;
+  free(p->r.bufs);
+  free(p->r.caps);
+  free(p->buf_refs);
+  free(p->r.msgs);
+  free(p->r.iovs);
+  free(p->r.names);
+  free(p->r.cmsgs);
+  free(p->r.gso_buf);
+  free(p->r.spill);
+  free(p->r.q_pos);
+  free(p->r.q_len);
+  free(p->r.q_hdr);
+  p->r.gso_buf = p->r.spill = NULL;
+  p->r.q_pos = NULL;
+  p->r.q_len = NULL;
+  p->r.q_hdr = NULL;
+  p->r.bufs = NULL;
+  p->r.caps = NULL;
+  p->buf_refs = NULL;
+  p->r.msgs = NULL;
+  p->r.iovs = NULL;
+  p->r.names = NULL;
+  p->r.cmsgs = NULL;
+}
+
+/* Used only before the uv handle and the External exist. */
+static void poller_free(poller_t *p) {
+  poller_release(p);
+  free(p);
+}
+
+/* The struct has two owners: the uv handle (until its close callback) and the JS External
+ * (until garbage collected), so pollStats/pollClose on a closed handle stay safe. */
+static void poller_unref(poller_t *p) {
+  if (--p->owners == 0) free(p);
+}
+
+static void on_uv_close(uv_handle_t *h) {
+  poller_t *p = (poller_t *)h;
+  poller_release(p);
+  poller_unref(p);
+}
+
+static void on_external_gc(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  poller_unref((poller_t *)data);
+}
+
+/* Calls fn(argv...) as a libuv-originated callback: runs microtasks/nextTicks afterwards and
+ * turns a thrown exception into an uncaught exception instead of leaving it pending. */
+static void call_js(poller_t *p, napi_ref fn_ref, size_t argc, napi_value *argv) {
+  napi_env env = p->env;
+  napi_value fn, recv, result;
+  if (napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+  napi_make_callback(env, p->async_ctx, recv, fn, argc, argv, &result);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
+static void report_error(poller_t *p, int err, const char *syscall) {
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(p->env, &scope) != napi_ok) return;
+  char what[48];
+  snprintf(what, sizeof what, "fd %d", p->r.fd);
+  napi_value e = make_errno_error(p->env, err, syscall, what);
+  call_js(p, p->on_error_ref, 1, &e);
+  napi_close_handle_scope(p->env, scope);
+}
+
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void stop_and_report(poller_t *p, int err, const char *syscall) {
+  uv_poll_stop(&p->handle);
+  p->paused = 1;
+  report_error(p, err, syscall);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  poller_t *p = (poller_t *)h;
+  (void)events;
+  if (p->closing) return;
+  if (status < 0) {
+    /* EPOLLERR: libuv has already stopped this handle. */
+    if (++p->err_spin > MAX_ERR_SPIN) {
+      stop_and_report(p, EIO, "poll (EPOLLERR persists)");
+      return;
+    }
+    if (p->r.kind != POLL_KIND_TUN) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(p->r.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+        stop_and_report(p, errno, "getsockopt(SO_ERROR)");
+        return;
+      }
+      double queued = p->r.errqueue;
+      drain_errqueue(&p->r);
+      if (err != 0 || p->r.errqueue != queued) {
+        p->err_spin = 0; /* cleared a real error: progress, not a spin */
+        p->r.so_errors++;
+        p->r.last_so_error = err;
+      }
+    }
+    /* TUN: POLLERR means the device was detached (deleted); the read below returns EBADFD and
+     * is reported. Otherwise keep polling. */
+    int r = uv_poll_start(&p->handle, UV_READABLE, on_poll);
+    if (r < 0) {
+      stop_and_report(p, -r, "uv_poll_start");
+      return;
+    }
+    p->r.restarts++;
+  }
+  int err = 0;
+  for (;;) {
+    int n = p->r.kind == POLL_KIND_TUN ? drain_tun(&p->r, &err) : drain_socket(&p->r, &err);
+    if (n > 0) {
+      p->err_spin = 0;
+      p->r.batches++;
+      p->r.packets += n;
+      napi_handle_scope scope;
+      if (napi_open_handle_scope(p->env, &scope) == napi_ok) {
+        napi_value count;
+        napi_create_int32(p->env, n, &count);
+        call_js(p, p->on_batch_ref, 1, &count);
+        napi_close_handle_scope(p->env, scope);
+      }
+      if (p->closing) return; /* closed inside the callback: touch nothing else */
+    }
+    /* A super-packet cut into more segments than one batch holds: hand over the rest now (the
+     * fd may not become readable again). Paused: they go first once packets arrive again. */
+    if (err != 0 || p->paused || p->r.off == NULL || (p->r.gso_pos == 0 && p->r.q_n == 0)) break;
+  }
+  if (err != 0) {
+    p->r.read_errors++;
+    if (is_fatal_fd_error(err) || p->r.kind == POLL_KIND_TUN) {
+      stop_and_report(p, err, p->r.kind == POLL_KIND_TUN ? "read" : "recvmmsg");
+    } else {
+      /* ENOMEM/ENOBUFS and friends: tell TypeScript (degrade) and keep polling. */
+      report_error(p, err, "recvmmsg");
+    }
+  }
+}
+
+static napi_value wrap_poller(napi_env env, poller_t *p) {
+  napi_value ext;
+  p->owners = 2;
+  if (napi_create_external(env, p, on_external_gc, NULL, &ext) != napi_ok) {
+    p->owners = 1;
+    return NULL;
+  }
+  return ext;
+}
+
+static poller_t *unwrap_poller(napi_env env, napi_value v) {
+  void *data = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return NULL;
+  return (poller_t *)data;
+}
+
+/*
+ * pollStart(fd, kind, bufs: Uint8Array[], offset, sizes: Int32Array, addrs, meta,
+ *           onBatch(count), onError(err)): PollHandle
+ *   kind 0 TUN (addrs, meta null), 1 raw IPv4 (addrs Uint32Array, meta null),
+ *   2 ICMPv6 (addrs Uint8Array 16*N, meta Int32Array 2*N: [hopLimit, ifindex]).
+ * The handle is an opaque External. Polling goes on until pollClose (a handle dropped without
+ * pollClose keeps polling: the fd is still open); after pollClose the handle may still be
+ * passed to pollStats/pollClose safely.
+ */
+napi_value poll_start(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(9);
+  int32_t fd, kind, offset;
+  bool is_array;
+  uint32_t nbufs;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &kind) || kind < 0 || kind > 2 ||
+      napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array ||
+      !get_i32(env, argv[3], &offset) || offset < 0)
+    return throw_type(env, "pollStart(fd, kind 0..2, bufs: Uint8Array[], offset >= 0, ...)");
+  napi_get_array_length(env, argv[2], &nbufs);
+  if (nbufs == 0 || nbufs > MAX_BATCH)
+    return throw_type(env, "pollStart: bufs must hold 1..1024 buffers");
+  napi_valuetype t1, t2;
+  napi_typeof(env, argv[7], &t1);
+  napi_typeof(env, argv[8], &t2);
+  if (t1 != napi_function || t2 != napi_function)
+    return throw_type(env, "pollStart: onBatch and onError must be functions");
+
+  poller_t *p = calloc(1, sizeof *p);
+  if (p == NULL) return throw_errno(env, ENOMEM, "pollStart", "calloc");
+  p->env = env;
+  p->r.fd = fd;
+  p->r.kind = kind;
+  p->r.max = (int)nbufs;
+  p->r.offset = offset;
+  env_state_t *st = env_state(env);
+  p->r.uring = st != NULL ? &st->uring : NULL;
+  p->r.bufs = calloc(nbufs, sizeof *p->r.bufs);
+  p->r.caps = calloc(nbufs, sizeof *p->r.caps);
+  p->buf_refs = calloc(nbufs, sizeof *p->buf_refs);
+  if (kind == POLL_KIND_TUN && (p->r.off = tun_vnet(fd)) != NULL) {
+    p->r.gso_buf = malloc(GSO_BUF_BYTES); /* pages touched only when super-packets come */
+    p->r.q_pos = calloc(nbufs, sizeof *p->r.q_pos);
+    p->r.q_len = calloc(nbufs, sizeof *p->r.q_len);
+    p->r.q_hdr = calloc(nbufs, sizeof *p->r.q_hdr);
+  }
+  if (kind != POLL_KIND_TUN) {
+    p->r.msgs = calloc(nbufs, sizeof *p->r.msgs);
+    p->r.iovs = calloc(nbufs, sizeof *p->r.iovs);
+    p->r.names = calloc(nbufs, sizeof *p->r.names);
+    if (kind == POLL_KIND_ICMP6) p->r.cmsgs = calloc(nbufs, ICMP6_CMSG_BYTES);
+  }
+  const char *bad = NULL;
+  if (!p->r.bufs || !p->r.caps || !p->buf_refs ||
+      (p->r.off != NULL && (!p->r.gso_buf || !p->r.q_pos || !p->r.q_len || !p->r.q_hdr)) ||
+      (kind != POLL_KIND_TUN && (!p->r.msgs || !p->r.iovs || !p->r.names)) ||
+      (kind == POLL_KIND_ICMP6 && !p->r.cmsgs)) {
+    poller_free(p);
+    return throw_errno(env, ENOMEM, "pollStart", "calloc");
+  }
+  for (uint32_t i = 0; i < nbufs && bad == NULL; i++) {
+    napi_value el;
+    uint8_t *data;
+    size_t len;
+    if (napi_get_element(env, argv[2], i, &el) != napi_ok || !get_bytes(env, el, &data, &len))
+      bad = "pollStart: every bufs[i] must be a Buffer/Uint8Array";
+    else if (len <= (size_t)offset)
+      bad = "pollStart: every buffer must be longer than offset";
+    else {
+      p->r.bufs[i] = data;
+      p->r.caps[i] = len;
+      napi_create_reference(env, el, 1, &p->buf_refs[i]);
+      if (p->r.iovs) {
+        p->r.iovs[i].iov_base = data + offset;
+        p->r.iovs[i].iov_len = len - (size_t)offset;
+      }
+    }
+  }
+  if (bad == NULL && p->r.off != NULL) {
+    /* A TUN read returns at most 64 KiB (gso_max_size) plus the vnet header: what does not
+     * fit a slot lands in the slot's spill. */
+    size_t cap_min = SIZE_MAX;
+    for (uint32_t i = 0; i < nbufs; i++)
+      if (p->r.caps[i] - (size_t)offset < cap_min) cap_min = p->r.caps[i] - (size_t)offset;
+    size_t need = cap_min >= 65536 + 256 ? 64 : 65536 + 256 - cap_min;
+    p->r.spill_bytes = (need + 63) & ~(size_t)63;
+    p->r.spill = malloc(p->r.spill_bytes * nbufs);
+    if (p->r.spill == NULL) {
+      poller_free(p);
+      return throw_errno(env, ENOMEM, "pollStart", "malloc");
+    }
+  }
+  size_t n;
+  if (bad == NULL) {
+    if (!get_typed(env, argv[4], napi_int32_array, (void **)&p->r.sizes, &n) || n < nbufs)
+      bad = "pollStart: sizes must be an Int32Array with one slot per buffer";
+    else
+      napi_create_reference(env, argv[4], 1, &p->sizes_ref);
+  }
+  if (bad == NULL && kind == POLL_KIND_RAW4 && !is_nullish(env, argv[5])) {
+    if (!get_typed(env, argv[5], napi_uint32_array, (void **)&p->r.addrs4, &n) || n < nbufs)
+      bad = "pollStart: addrs must be a Uint32Array with one slot per buffer";
+    else
+      napi_create_reference(env, argv[5], 1, &p->addrs_ref);
+  }
+  if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[5])) {
+    if (!get_typed(env, argv[5], napi_uint8_array, (void **)&p->r.addrs6, &n) || n < 16 * nbufs)
+      bad = "pollStart: addrs must be a Uint8Array with 16 bytes per buffer";
+    else
+      napi_create_reference(env, argv[5], 1, &p->addrs_ref);
+  }
+  if (bad == NULL && kind == POLL_KIND_TUN && p->r.off != NULL && !is_nullish(env, argv[6])) {
+    if (!get_typed(env, argv[6], napi_int32_array, (void **)&p->r.gso_info, &n) || n < nbufs)
+      bad = "pollStart: gso must be an Int32Array with one slot per buffer";
+    else
+      napi_create_reference(env, argv[6], 1, &p->meta_ref);
+  }
+  if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[6])) {
+    if (!get_typed(env, argv[6], napi_int32_array, (void **)&p->r.meta, &n) || n < 2 * nbufs)
+      bad = "pollStart: meta must be an Int32Array with 2 slots per buffer";
+    else
+      napi_create_reference(env, argv[6], 1, &p->meta_ref);
+  }
+  if (bad != NULL) {
+    poller_free(p);
+    return throw_type(env, bad);
+  }
+  napi_create_reference(env, argv[7], 1, &p->on_batch_ref);
+  napi_create_reference(env, argv[8], 1, &p->on_error_ref);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "pmtPoll", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &p->async_ctx);
+
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    poller_free(p);
+    return throw_errno(env, EINVAL, "pollStart", "napi_get_uv_event_loop");
+  }
+  int r = uv_poll_init(loop, &p->handle, fd);
+  if (r < 0) {
+    poller_free(p);
+    return throw_errno(env, -r, "uv_poll_init", "");
+  }
+  r = uv_poll_start(&p->handle, UV_READABLE, on_poll);
+  if (r < 0) {
+    p->closing = 1;
+    p->owners = 1;
+    uv_close((uv_handle_t *)&p->handle, on_uv_close);
+    return throw_errno(env, -r, "uv_poll_start", "");
+  }
+  napi_value ext = wrap_poller(env, p);
+  if (ext == NULL) {
+    p->closing = 1;
+    uv_poll_stop(&p->handle);
+    uv_close((uv_handle_t *)&p->handle, on_uv_close);
+  }
+  return ext;
+}
+
+/* pollPause(h) / pollResume(h): stop/start watching readability (backpressure). */
+napi_value poll_pause(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  poller_t *p = unwrap_poller(env, argv[0]);
+  if (p == NULL) return throw_type(env, "pollPause(handle)");
+  if (!p->closing && !p->paused) {
+    uv_poll_stop(&p->handle);
+    p->paused = 1;
+  }
+  return undefined(env);
+}
+
+napi_value poll_resume(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  poller_t *p = unwrap_poller(env, argv[0]);
+  if (p == NULL) return throw_type(env, "pollResume(handle)");
+  if (p->closing) return throw_errno(env, EBADF, "pollResume", "poller closed");
+  int r = uv_poll_start(&p->handle, UV_READABLE, on_poll);
+  if (r < 0) return throw_errno(env, -r, "uv_poll_start", "");
+  p->paused = 0;
+  return undefined(env);
+}
+
+/* pollClose(h): stops watching at once (safe inside onBatch/onError; no callback follows),
+ * releases the ring and callbacks once libuv has closed the handle. Does NOT close the fd:
+ * call close(fd) afterwards. Idempotent. */
+napi_value poll_close(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  poller_t *p = unwrap_poller(env, argv[0]);
+  if (p == NULL) return throw_type(env, "pollClose(handle)");
+  if (!p->closing) {
+    p->closing = 1;
+    uv_poll_stop(&p->handle); /* removes the fd from epoll now, so close(fd) is safe next */
+    uv_close((uv_handle_t *)&p->handle, on_uv_close);
+  }
+  return undefined(env);
+}
+
+/* pollStats(h): { batches, packets, soErrors, lastSoError, errQueue, truncated, restarts,
+ *                 readErrors, groMerged, groUnusable } — counters since pollStart. */
+napi_value poll_stats(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  poller_t *p = unwrap_poller(env, argv[0]);
+  if (p == NULL) return throw_type(env, "pollStats(handle)");
+  napi_value o;
+  napi_create_object(env, &o);
+  set_num(env, o, "batches", p->r.batches);
+  set_num(env, o, "packets", p->r.packets);
+  set_num(env, o, "soErrors", p->r.so_errors);
+  set_num(env, o, "lastSoError", p->r.last_so_error);
+  set_num(env, o, "errQueue", p->r.errqueue);
+  set_num(env, o, "truncated", p->r.truncated);
+  set_num(env, o, "restarts", p->r.restarts);
+  set_num(env, o, "readErrors", p->r.read_errors);
+  set_num(env, o, "groMerged", p->r.gro_merged);
+  set_num(env, o, "groUnusable", p->r.gro_unusable);
+  return o;
+}
