@@ -72,13 +72,13 @@ export interface CountersSnapshot {
 
 /** Offload counter names as exported (snake case of io/ports.ts TunOffloadStats). */
 export const OFFLOAD_COUNTER_NAMES = {
-  superReads: "super_packets_read",
-  segments: "segments_cut",
-  csumCompleted: "checksums_completed",
-  gsoDropped: "dropped",
-  groWrites: "super_packets_written",
-  groPackets: "packets_coalesced",
-  oversizedWrites: "oversized_split",
+  superPacketsRead: "super_packets_read",
+  segmentsCut: "segments_cut",
+  checksumsCompleted: "checksums_completed",
+  dropped: "dropped",
+  superPacketsWritten: "super_packets_written",
+  packetsCoalesced: "packets_coalesced",
+  oversizedSplit: "oversized_split",
 } as const;
 
 /** Prometheus text exposition (version 0.0.4) of a snapshot, prefixed `sixto4pmt_`. */

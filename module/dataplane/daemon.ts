@@ -97,15 +97,15 @@ export class DataplaneDaemon<S> {
     const s = this.stats.snapshot();
     const o = this.options.tun.offloadStats?.();
     const raw = this.options.raw.stats();
-    if (o || raw.rxGroMerged > 0 || raw.rxGroUnusable > 0) {
+    if (o || raw.wanGroMerged > 0 || raw.wanGroUnusable > 0) {
       const offload: Record<string, number> = {};
       if (o) {
         for (const [k, name] of Object.entries(OFFLOAD_COUNTER_NAMES)) {
           offload[name] = o[k as keyof typeof OFFLOAD_COUNTER_NAMES];
         }
       }
-      offload.wan_gro_merged = raw.rxGroMerged;
-      offload.wan_gro_unusable = raw.rxGroUnusable;
+      offload.wan_gro_merged = raw.wanGroMerged;
+      offload.wan_gro_unusable = raw.wanGroUnusable;
       s.offload = offload;
     }
     return s;

@@ -81,8 +81,8 @@ abstract class LinuxPort {
       lastTxError: this.lastTxError,
       socketErrorsCleared: (s?.soErrors ?? 0) + this.txStale,
       rxTruncated: s?.truncated ?? 0,
-      rxGroMerged: s?.groMerged ?? 0,
-      rxGroUnusable: s?.groUnusable ?? 0,
+      wanGroMerged: s?.wanGroMerged ?? 0,
+      wanGroUnusable: s?.wanGroUnusable ?? 0,
       pollRestarts: s?.restarts ?? 0,
     };
   }

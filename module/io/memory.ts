@@ -55,8 +55,8 @@ abstract class MemoryPort {
     lastTxError: "",
     socketErrorsCleared: 0,
     rxTruncated: 0,
-    rxGroMerged: 0,
-    rxGroUnusable: 0,
+    wanGroMerged: 0,
+    wanGroUnusable: 0,
     pollRestarts: 0,
   };
 

@@ -89,9 +89,9 @@ export interface PortStats {
   /** Received packets larger than their buffer (delivered with size 0). */
   rxTruncated: number;
   /** Protocol-41 TCP packets that GRO on the receiving NIC merged, recognised for repair. */
-  rxGroMerged: number;
+  wanGroMerged: number;
   /** Packets GRO merged that could not be taken apart (UDP under plain GRO); passed on as they are. */
-  rxGroUnusable: number;
+  wanGroUnusable: number;
   /** Times receiving was restarted after the kernel flagged an error (EPOLLERR) on the fd. */
   pollRestarts: number;
 }

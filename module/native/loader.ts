@@ -40,9 +40,9 @@ export interface NativePollStats {
   /** Received packets larger than their buffer (size reported as 0). */
   truncated: number;
   /** Protocol-41 TCP packets merged by GRO on the receiving NIC, recognised (complete_gro_6in4). */
-  groMerged: number;
+  wanGroMerged: number;
   /** Protocol-41 packets merged by GRO that could not be taken apart (UDP under plain GRO). */
-  groUnusable: number;
+  wanGroUnusable: number;
   /** Times polling was restarted after libuv stopped it on EPOLLERR. */
   restarts: number;
   readErrors: number;
@@ -51,19 +51,19 @@ export interface NativePollStats {
 /** Counters of a TUN opened with offload (native/offload.h). */
 export interface TunOffloadStats {
   /** TCP super-packets read from the kernel (each cut into segments). */
-  superReads: number;
+  superPacketsRead: number;
   /** Segments cut from them. */
-  segments: number;
+  segmentsCut: number;
   /** Plain packets whose checksum the kernel left to us (completed). */
-  csumCompleted: number;
+  checksumsCompleted: number;
   /** Super-packets or packets dropped as malformed or too large for a ring slot. */
-  gsoDropped: number;
+  dropped: number;
   /** Super-packets written (each coalesced from several TCP segments or UDP datagrams). */
-  groWrites: number;
+  superPacketsWritten: number;
   /** Segments (TCP) and datagrams (UDP) written inside them. */
-  groPackets: number;
+  packetsCoalesced: number;
   /** TCP packets longer than the MTU (merged by GRO on the WAN) written for the kernel to cut. */
-  oversizedWrites: number;
+  oversizedSplit: number;
   /** The kernel takes UDP super-packets too (USO, Linux 6.2+; off with PMT_NO_TUN_USO=1). */
   udpSuperPackets: boolean;
 }

@@ -283,10 +283,10 @@ int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int32_t
         w->iov[w->niov++] = (struct iovec){ptrs[i] + gu->hl, (size_t)(lens[i] - gu->hl)};
     next_iov += w->niov;
     if (stats && gu->oversized) {
-      stats->oversized++;
+      stats->oversized_split++;
     } else if (stats) {
-      stats->gro_writes++;
-      stats->gro_packets += gu->count;
+      stats->super_packets_written++;
+      stats->packets_coalesced += gu->count;
     }
   }
   return nu;

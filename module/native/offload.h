@@ -62,8 +62,8 @@ typedef struct {
   uint8_t vnet;
   uint8_t uso; /* the kernel takes UDP super-packets (VIRTIO_NET_HDR_GSO_UDP_L4, Linux 6.2+) */
   int mtu;     /* the device's MTU as setMtu set it (0: unknown) */
-  double oversized; /* TCP packets longer than the MTU written as super-packets */
-  double super_reads, segments, csum_completed, gso_dropped, gro_writes, gro_packets;
+  double oversized_split; /* TCP packets longer than the MTU written as super-packets */
+  double super_packets_read, segments_cut, checksums_completed, dropped, super_packets_written, packets_coalesced;
 } tun_offload_t;
 
 /* Network-order fields. */

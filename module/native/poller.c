@@ -438,7 +438,7 @@ napi_value poll_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "truncated", p->r.truncated);
   set_num(env, o, "restarts", p->r.restarts);
   set_num(env, o, "readErrors", p->r.read_errors);
-  set_num(env, o, "groMerged", p->r.gro_merged);
-  set_num(env, o, "groUnusable", p->r.gro_unusable);
+  set_num(env, o, "wanGroMerged", p->r.wan_gro_merged);
+  set_num(env, o, "wanGroUnusable", p->r.wan_gro_unusable);
   return o;
 }

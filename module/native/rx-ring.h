@@ -59,8 +59,8 @@ typedef struct {
   struct sockaddr_in6 *names; /* large enough for sockaddr_in too */
   char *cmsgs;
   /* counters, read by pollStats */
-  double batches, packets, so_errors, errqueue, truncated, restarts, read_errors, gro_merged;
-  double gro_unusable;
+  double batches, packets, so_errors, errqueue, truncated, restarts, read_errors, wan_gro_merged;
+  double wan_gro_unusable;
   int last_so_error;
 } rx_ring_t;
 

@@ -70,8 +70,8 @@ int drain_socket(rx_ring_t *p, int *err) {
     p->sizes[i] = len;
     if (!is6) {
       int merged = len > 0 ? complete_gro_6in4(p->iovs[i].iov_base, len) : 0;
-      if (merged > 0) p->gro_merged++;
-      if (merged < 0) p->gro_unusable++;
+      if (merged > 0) p->wan_gro_merged++;
+      if (merged < 0) p->wan_gro_unusable++;
       struct sockaddr_in *sin = (struct sockaddr_in *)&p->names[i];
       if (p->addrs4) p->addrs4[i] = ntohl(sin->sin_addr.s_addr);
     } else {

@@ -178,7 +178,7 @@ static int gso_emit(rx_ring_t *p, int n, int limit) {
     int last = pos + seg >= p->gso_len;
     uint8_t *d = slot_at(p, n);
     if ((size_t)(hl + seg) > slot_cap(p, n)) {
-      p->off->gso_dropped++; /* a segment larger than a ring slot: drop the rest */
+      p->off->dropped++; /* a segment larger than a ring slot: drop the rest */
       p->truncated++;
       p->gso_pos = 0;
       break;
@@ -186,7 +186,7 @@ static int gso_emit(rx_ring_t *p, int n, int limit) {
     gso_cut_segment(d, src, th, hl, pos, seg, last);
     if (p->gso_info != NULL) p->gso_info[n] = 0;
     p->sizes[n++] = hl + seg;
-    p->off->segments++;
+    p->off->segments_cut++;
     p->gso_pos = last ? 0 : pos + seg;
   }
   return n;
@@ -200,7 +200,7 @@ static int take_read(rx_ring_t *p, int s, size_t len, const vnet_hdr_t *h, int o
   int type = h->gso_type & ~VNET_GSO_ECN;
   if (type == VNET_GSO_NONE) {
     if (len > slot_cap(p, o)) {
-      t->gso_dropped++;
+      t->dropped++;
       return o;
     }
     /* Slot s may be smaller than slot o (buffers of different sizes): the read may go on in
@@ -210,10 +210,10 @@ static int take_read(rx_ring_t *p, int s, size_t len, const vnet_hdr_t *h, int o
                  spill_at(p, s), len);
     if (h->flags & VNET_F_NEEDS_CSUM) {
       if (!complete_csum(slot_at(p, o), len, h)) {
-        t->gso_dropped++;
+        t->dropped++;
         return o;
       }
-      t->csum_completed++;
+      t->checksums_completed++;
     }
     p->sizes[o] = (int32_t)len;
     if (p->gso_info != NULL) p->gso_info[o] = 0;
@@ -222,7 +222,7 @@ static int take_read(rx_ring_t *p, int s, size_t len, const vnet_hdr_t *h, int o
   }
   p->recent_super = 16;
   if (len > GSO_BUF_BYTES) {
-    t->gso_dropped++;
+    t->dropped++;
     return o;
   }
   /* Handed over whole (gso_info): checked where it was read, unless it went on in the spill. */
@@ -236,10 +236,10 @@ static int take_read(rx_ring_t *p, int s, size_t len, const vnet_hdr_t *h, int o
   if (type != VNET_GSO_TCPV6 || len < 60 || (b[0] >> 4) != 6 || th < 40 || thl < 20 ||
       (size_t)(th + thl) >= len || h->gso_size == 0 || h->csum_offset != 16 ||
       (th == 40 && b[6] != 6)) {
-    t->gso_dropped++;
+    t->dropped++;
     return o;
   }
-  t->super_reads++;
+  t->super_packets_read++;
   if (whole) {
     gso_send_t g;
     int32_t info = th <= 0x7fff ? (int32_t)(th << 16 | h->gso_size) : 0;
@@ -249,7 +249,7 @@ static int take_read(rx_ring_t *p, int s, size_t len, const vnet_hdr_t *h, int o
       if (s != o) memcpy(slot_at(p, o), b, len);
       p->sizes[o] = (int32_t)len;
       p->gso_info[o] = info;
-      t->segments += (double)g.segs;
+      t->segments_cut += (double)g.segs;
       return o + 1;
     }
     /* headers too long to hand over: cut here, as without gso_info */

@@ -149,13 +149,13 @@ napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
     return o;
   }
   napi_create_object(env, &o);
-  set_num(env, o, "superReads", t->super_reads);
-  set_num(env, o, "segments", t->segments);
-  set_num(env, o, "csumCompleted", t->csum_completed);
-  set_num(env, o, "gsoDropped", t->gso_dropped);
-  set_num(env, o, "groWrites", t->gro_writes);
-  set_num(env, o, "groPackets", t->gro_packets);
-  set_num(env, o, "oversizedWrites", t->oversized);
+  set_num(env, o, "superPacketsRead", t->super_packets_read);
+  set_num(env, o, "segmentsCut", t->segments_cut);
+  set_num(env, o, "checksumsCompleted", t->checksums_completed);
+  set_num(env, o, "dropped", t->dropped);
+  set_num(env, o, "superPacketsWritten", t->super_packets_written);
+  set_num(env, o, "packetsCoalesced", t->packets_coalesced);
+  set_num(env, o, "oversizedSplit", t->oversized_split);
   napi_value uso;
   napi_get_boolean(env, t->uso, &uso);
   napi_set_named_property(env, o, "udpSuperPackets", uso);

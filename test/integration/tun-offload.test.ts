@@ -133,11 +133,11 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
       }
       const sa = a.offloadStats!()!;
       const sb = b.offloadStats!()!;
-      assert.equal(sa.groWrites, 1);
-      assert.equal(sa.groPackets, 8);
+      assert.equal(sa.superPacketsWritten, 1);
+      assert.equal(sa.packetsCoalesced, 8);
       // ... forwarded as one: B handed us one super-packet, which we cut into the 8.
-      assert.equal(sb.superReads, 1);
-      assert.equal(sb.segments, 8);
+      assert.equal(sb.superPacketsRead, 1);
+      assert.equal(sb.segmentsCut, 8);
 
       // Round 2: the 4th segment is corrupt: never merged, delivered alone and still corrupt.
       got.length = 0;
@@ -161,8 +161,8 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
         assert.deepEqual(got[i], want, `segment ${i} of round 2`);
       }
       assert.equal(upperChecksumOk(got[3]!, 6), false, "the corrupt segment kept its bad checksum");
-      assert.equal(a.offloadStats!()!.groWrites, 3);
-      assert.equal(a.offloadStats!()!.groPackets, 15);
+      assert.equal(a.offloadStats!()!.superPacketsWritten, 3);
+      assert.equal(a.offloadStats!()!.packetsCoalesced, 15);
 
       // Round 3: two flows interleaved keep their order per flow; a FIN is written alone.
       got.length = 0;
@@ -208,7 +208,7 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
         }),
       );
       const rx3 = counter(ns, A, "rx_packets");
-      const w0 = a.offloadStats!()!.groWrites;
+      const w0 = a.offloadStats!()!.superPacketsWritten;
       assert.equal(send(dgrams), 8);
       assert.ok(await until(() => gotUdp.length >= 8, 5000), `${gotUdp.length} of 8 datagrams`);
       for (let i = 0; i < 8; i++) {
@@ -218,7 +218,7 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
       }
       if (a.offloadStats!()!.udpSuperPackets) {
         assert.equal(counter(ns, A, "rx_packets") - rx3, 1, "one UDP super-packet");
-        assert.equal(a.offloadStats!()!.groWrites - w0, 1);
+        assert.equal(a.offloadStats!()!.superPacketsWritten - w0, 1);
       } else {
         assert.equal(counter(ns, A, "rx_packets") - rx3, 8, "no USO here: one write each");
       }
@@ -297,7 +297,7 @@ test(
     assert.equal(whole.length, 1, "B handed over one packet");
     assert.equal(whole[0]!.info, (40 << 16) | 1000, "gso: TCP header at 40, segments of 1000");
     assert.equal(whole[0]!.pkt.length, 60 + 7 * 1000 + 400);
-    assert.equal(b.offloadStats!()!.segments, 8, "counted as the 8 segments it carries");
+    assert.equal(b.offloadStats!()!.segmentsCut, 8, "counted as the 8 segments it carries");
     for (let k = 0; k < 8; k++) {
       const w = wire[k]!;
       assert.equal(w.readUInt16BE(4), (0x4000 + k * 0x9e37) & 0xffff, `segment ${k} IPv4 ID`);
@@ -370,11 +370,11 @@ test(
     const sl = l.offloadStats!()!;
     const sr = r.offloadStats!()!;
     // The sender's kernel handed us super-packets and we cut them ...
-    assert.ok(sl.superReads > 0, `no super-packet read from ${L}: ${JSON.stringify(sl)}`);
-    assert.ok(sl.segments > 2 * sl.superReads, JSON.stringify(sl));
+    assert.ok(sl.superPacketsRead > 0, `no super-packet read from ${L}: ${JSON.stringify(sl)}`);
+    assert.ok(sl.segmentsCut > 2 * sl.superPacketsRead, JSON.stringify(sl));
     // ... and the segments were merged again on the way into the receiver's kernel.
-    assert.ok(sr.groWrites > 0, `nothing coalesced into ${R}: ${JSON.stringify(sr)}`);
-    assert.ok(sr.groPackets > 2 * sr.groWrites, JSON.stringify(sr));
-    assert.equal(sl.gsoDropped + sr.gsoDropped, 0);
+    assert.ok(sr.superPacketsWritten > 0, `nothing coalesced into ${R}: ${JSON.stringify(sr)}`);
+    assert.ok(sr.packetsCoalesced > 2 * sr.superPacketsWritten, JSON.stringify(sr));
+    assert.equal(sl.dropped + sr.dropped, 0);
   },
 );

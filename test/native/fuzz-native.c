@@ -758,8 +758,8 @@ static void fuzz_tun_read(int rounds, time_t deadline, int use_uring) {
   }
   printf("tun reads (%s): %ld reads (%ld hostile), %ld packets out, %ld as expected, %ld from hostile reads, %.0f super-packets cut, %.0f dropped, %ld handed over whole and cut on send\n",
          use_uring ? (fuzz_uring.fd >= 0 && fuzz_uring.reads ? "io_uring" : "io_uring unavailable: readv") : "readv",
-         reads, hostile, tally.out_packets, tally.matched, tally.extra, stats.super_reads,
-         stats.gso_dropped, tally.cut_on_send);
+         reads, hostile, tally.out_packets, tally.matched, tally.extra, stats.super_packets_read,
+         stats.dropped, tally.cut_on_send);
   uring_close(&fuzz_uring);
   close(sv[0]);
   close(sv[1]);

@@ -303,8 +303,8 @@ static int gro_one_flow_in_order(void) {
     EXPECT(g.w[0].iov[2 + i].iov_len == (size_t)(i == 7 ? 50 : 100), "payload %d: %zu bytes", i,
            g.w[0].iov[2 + i].iov_len);
   }
-  EXPECT(st.gro_writes == 1 && st.gro_packets == 8 && st.oversized == 0, "counters %g %g %g",
-         st.gro_writes, st.gro_packets, st.oversized);
+  EXPECT(st.super_packets_written == 1 && st.packets_coalesced == 8 && st.oversized_split == 0, "counters %g %g %g",
+         st.super_packets_written, st.packets_coalesced, st.oversized_split);
   return 1;
 }
 
@@ -421,8 +421,8 @@ static int gro_oversized_cut_at_1280(void) {
   const vnet_hdr_t *v = unit_vnet(0);
   EXPECT(v->gso_type == VNET_GSO_TCPV6 && v->gso_size == 1220 && v->hdr_len == 60,
          "vnet type %u gso_size %u hdr_len %u", v->gso_type, v->gso_size, v->hdr_len);
-  EXPECT(st.oversized == 1 && st.gro_writes == 0, "counters oversized %g gro_writes %g",
-         st.oversized, st.gro_writes);
+  EXPECT(st.oversized_split == 1 && st.super_packets_written == 0, "counters oversized %g super_packets_written %g",
+         st.oversized_split, st.super_packets_written);
   /* the same packet on a TUN whose MTU is unknown: left alone */
   st.mtu = 0;
   nu = gro_group(&g, 1, 0, ptrs, lens, 1, &st);

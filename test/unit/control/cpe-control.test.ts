@@ -113,7 +113,7 @@ class Prober implements EchoProber {
 
 class Sink {
   states: CpeForwardingState[] = [];
-  groUnusable = 0;
+  wanGroUnusable = 0;
   setForwardingState(s: CpeForwardingState) {
     this.states.push(s);
   }
@@ -121,7 +121,7 @@ class Sink {
     return {
       traffic: { out_packets: 5 },
       drops: { no_route: 2, ipv4_truncated: 0 },
-      offload: { segments_cut: 44, wan_gro_unusable: this.groUnusable },
+      offload: { segments_cut: 44, wan_gro_unusable: this.wanGroUnusable },
     };
   }
 }
@@ -474,7 +474,7 @@ test("GRO on the WAN merging 6in4 UDP, features not reachable: a warning with th
     const warnings = () => t.logs.filter((l) => l.includes("merged by GRO"));
     t.clock.advance(GRO_CHECK_MS);
     assert.deepEqual(warnings(), [], "no warning while the counter stays at 0");
-    t.sink.groUnusable = 7;
+    t.sink.wanGroUnusable = 7;
     t.clock.advance(GRO_CHECK_MS);
     assert.deepEqual(warnings(), [
       "warn wan wan0: 7 6in4 UDP packet(s) merged by GRO could not be forwarded; " +
@@ -482,7 +482,7 @@ test("GRO on the WAN merging 6in4 UDP, features not reachable: a warning with th
     ]);
     t.clock.advance(GRO_CHECK_MS);
     assert.equal(warnings().length, 1, "no new warning without new packets");
-    t.sink.groUnusable = 9;
+    t.sink.wanGroUnusable = 9;
     t.clock.advance(GRO_CHECK_MS);
     assert.equal(warnings().length, 1, "not again within a minute");
     t.clock.advance(GRO_WARN_MS);
@@ -501,7 +501,7 @@ test("wan_gro auto (default): merged UDP turns rx-gro-list off on the WAN device
     await flush();
     t.clock.advance(GRO_CHECK_MS);
     assert.deepEqual(f.calls, [], "nothing touched while nothing is merged");
-    t.sink.groUnusable = 5;
+    t.sink.wanGroUnusable = 5;
     t.clock.advance(GRO_CHECK_MS);
     assert.equal(f.active("rx-gro-list"), false);
     assert.equal(f.active("rx-udp-gro-forwarding"), false, "was off, stays off");
@@ -519,7 +519,7 @@ test("wan_gro auto (default): merged UDP turns rx-gro-list off on the WAN device
       [],
       "remedied: no warning",
     );
-    t.sink.groUnusable = 6;
+    t.sink.wanGroUnusable = 6;
     t.clock.advance(GRO_CHECK_MS);
     assert.equal(t.ctl.snapshot().counters.wan_gro_turned_off, 1, "already off: not counted again");
   } finally {
@@ -555,7 +555,7 @@ test("wan_gro off: turned off at the first check without any merged packet; keep
   try {
     k.clock.advance(0);
     await flush();
-    k.sink.groUnusable = 3;
+    k.sink.wanGroUnusable = 3;
     k.clock.advance(GRO_CHECK_MS);
     assert.deepEqual(g.calls, []);
     assert.equal(k.logs.filter((l) => l.includes("merged by GRO")).length, 1);
@@ -582,7 +582,7 @@ test("wan_gro auto on a PPPoE WAN: also netifd's device under it, where the NIC'
     t.clock.advance(0);
     await flush();
     assert.equal(t.ctl.snapshot().wan.device, "pppoe-wan");
-    t.sink.groUnusable = 4;
+    t.sink.wanGroUnusable = 4;
     t.clock.advance(GRO_CHECK_MS);
     assert.deepEqual(f.calls, [
       "pppoe-wan read",
@@ -609,7 +609,7 @@ test("wan_gro auto on a VLAN WAN: also the real device under it (sysfs lower_*),
   try {
     t.clock.advance(0);
     await flush();
-    t.sink.groUnusable = 2;
+    t.sink.wanGroUnusable = 2;
     t.clock.advance(GRO_CHECK_MS);
     assert.deepEqual(f.calls, [
       "wan0 read",
@@ -637,10 +637,10 @@ test("wan_gro auto, a feature the driver keeps on: warned about, with the ethtoo
   try {
     t.clock.advance(0);
     await flush();
-    t.sink.groUnusable = 2;
+    t.sink.wanGroUnusable = 2;
     t.clock.advance(GRO_CHECK_MS);
     assert.ok(t.logs.includes("warn wan wan0: rx-gro-list stayed on (the driver keeps them)"));
-    t.sink.groUnusable = 3;
+    t.sink.wanGroUnusable = 3;
     t.clock.advance(GRO_CHECK_MS);
     assert.equal(
       t.logs.filter((l) => l.includes("stayed on")).length,

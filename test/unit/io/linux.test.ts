@@ -236,8 +236,8 @@ class FakeBinding implements NativeBinding {
       truncated: 1,
       restarts: 2,
       readErrors: 0,
-      groMerged: 4,
-      groUnusable: 5,
+      wanGroMerged: 4,
+      wanGroUnusable: 5,
     };
   }
 }
@@ -331,8 +331,8 @@ test("writeBatch: plain arrays become Int32Array; Int32Array passes through; cou
   assert.equal(st2.rxPackets, 10);
   assert.equal(st2.rxBatches, 3);
   assert.equal(st2.rxTruncated, 1);
-  assert.equal(st2.rxGroMerged, 4);
-  assert.equal(st2.rxGroUnusable, 5);
+  assert.equal(st2.wanGroMerged, 4);
+  assert.equal(st2.wanGroUnusable, 5);
   assert.equal(st2.pollRestarts, 2);
 });
 
