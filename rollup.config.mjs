@@ -33,7 +33,7 @@ function finish() {
  * needs it). One non-ASCII character (a "§" in a message) makes V8 hold all of it as a two-byte
  * string; with every non-ASCII character written as a \uXXXX escape (the same value in strings,
  * templates, regular expressions and identifiers) and TypeScript's comments left out, the text is
- * about half the bytes and held one byte per character (README, Benchmark: memory).
+ * about half the bytes and held one byte per character (docs/benchmark.md, Memory).
  */
 function asciiOnly() {
   return {

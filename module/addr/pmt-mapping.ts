@@ -31,7 +31,7 @@
 import { ipv4Mask } from "./ipv4.js";
 import { formatIpv6Prefix, type Ipv6Prefix } from "./ipv6.js";
 
-/** Bounds on the provider prefix length L (issue 2; L = 32 is RFC 6732 §3.3's "::/32"). */
+/** Bounds on the provider prefix length L (L = 32 is RFC 6732 §3.3's "::/32"). */
 const PMT_PROVIDER_PREFIX_MIN_LEN = 16;
 const PMT_PROVIDER_PREFIX_MAX_LEN = 32;
 /** Width of the 6to4 SLA ID (RFC 3056 §2). */

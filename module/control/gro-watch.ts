@@ -3,7 +3,7 @@
  * in a way nobody can take apart (native complete_gro_6in4; counter wan_gro_unusable). When the
  * count rises, a remedy is tried first (the CPE's `wan_gro` auto: control/wan-gro.ts); otherwise
  * the router owner or operator learns it from a warning naming the ethtool command, at most once
- * per GRO_WARN_MS while it goes on (README, Native addon: GRO on the WAN).
+ * per GRO_WARN_MS while it goes on (docs/native-addon.md, GRO on the WAN).
  */
 import type { Clock, TimerHandle } from "./clock.js";
 

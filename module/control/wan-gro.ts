@@ -1,6 +1,6 @@
 /**
  * The WAN device's GRO features that merge 6in4's inner UDP beyond repair (option `wan_gro`;
- * README, Native addon: GRO on the WAN). Fraglist GRO (`rx-gro-list`, on for every device in
+ * docs/native-addon.md, GRO on the WAN). Fraglist GRO (`rx-gro-list`, on for every device in
  * OpenWrt 24.10) and `rx-udp-gro-forwarding` merge the UDP datagrams of a flow inside protocol 41
  * from senders with DF and a fixed IPv4 ID (Linux kernel relays), and the datagrams' lengths are
  * lost: LAN hosts get nothing of them (QUIC, games, VPNs). Plain GRO, which the addon repairs for

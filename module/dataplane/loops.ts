@@ -1,7 +1,7 @@
 /**
- * The long-running batch loops (STYLE example 4, as wireguard-go's `Routine…` functions): each
+ * The long-running batch loops (as wireguard-go's `Routine…` functions): each
  * `run…Loop` wires one receive port to one processing path and its send ports, logs
- * "started"/"stopped" once, and decides port errors (STYLE example 5): "wait" -> nothing,
+ * "started"/"stopped" once, and decides port errors: "wait" -> nothing,
  * "degrade" -> log (rate-limited) and continue, "gone" -> stop through `onFatal`.
  *
  * Per batch: read the forwarding snapshot ONCE and the clock ONCE, process, then one writeBatch

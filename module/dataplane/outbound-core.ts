@@ -111,7 +111,7 @@ export class OutboundCore {
     let wireLen = len;
     this.segments = 1;
     if (gso > 0) {
-      // The native layer checked it already (pmt_native.c gso_info_ok, the same conditions).
+      // The native layer checked it already (native/offload.c gso_info_ok, the same conditions).
       const th = gso >>> 16;
       const mss = gso & 0xffff;
       const thl = th + 20 <= len ? (buf[off + th + 12]! >>> 4) * 4 : 0;
@@ -175,7 +175,7 @@ export class OutboundCore {
       return DROP_NONE;
     }
     // Cut while sending even into one segment: its checksum is only begun (TUN offload).
-    // Segment k goes out with ID + k * IPV4_ID_STEP (pmt_native.c gso_send_seg).
+    // Segment k goes out with ID + k * IPV4_ID_STEP (native/offload.c gso_send_seg).
     this.ipv4Id = (this.ipv4Id + (n - 1) * IPV4_ID_STEP) & 0xffff;
     if (!this.toWire.push(buf, 0, total, gso, n)) return DROP_TX_ERROR;
     this.counters.traffic[CTR_OUT_PACKETS]! += n;

@@ -1,5 +1,5 @@
 /**
- * The one errno classification table (STYLE example 5, as serialport/bindings-cpp
+ * The one errno classification table (as serialport/bindings-cpp
  * lib/unix-read.ts): every I/O error the ports report is decided here, once, into what the loop
  * does about it.
  *

@@ -1,6 +1,6 @@
 /**
- * Linux implementations of the ports (io/ports.ts) over the native addon (STYLE example 11:
- * C does syscalls, TypeScript decides). The binding is injected — default: the loaded addon —
+ * Linux implementations of the ports (io/ports.ts) over the native addon: C does syscalls,
+ * TypeScript decides. The binding is injected — default: the loaded addon —
  * so unit tests pass a fake binding and check the policy here without root or a kernel.
  *
  * Policy decided here:

@@ -1,5 +1,5 @@
 /**
- * In-process fakes of the ports (STYLE example 12, as wireguard-go `tun/tuntest` and
+ * In-process fakes of the ports (as wireguard-go `tun/tuntest` and
  * `conn/bindtest`): `MemoryTun`, `MemoryIpv4Network` (+ its sockets) and `MemoryIcmpV6Socket`
  * implement io/ports.ts exactly as the Linux ports do — caller-owned rings filled at
  * `ring.offset`, one handler call per batch, `writeBatch` copying synchronously and never

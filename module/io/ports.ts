@@ -1,5 +1,5 @@
 /**
- * Port interfaces between the data plane and the operating system (STYLE examples 1, 2, 5, 12).
+ * Port interfaces between the data plane and the operating system.
  *
  * `dataplane/` and `control/` see packets only through these interfaces; `io/linux.ts` implements
  * them over the native addon (TUN, raw protocol-41 socket, raw ICMPv6 socket) and `io/memory.ts`
@@ -20,7 +20,7 @@
  * §3.5, no options) into bytes 0..19 of the same buffer and sends the buffer from offset 0
  * without copying; decapsulation hands the IPv6 packet on as (buffer, offset + IHL).
  *
- * Errors (STYLE example 5): a port never throws from `writeBatch` or delivers per-packet errors;
+ * Errors: a port never throws from `writeBatch` or delivers per-packet errors;
  * packets the kernel refuses are counted in `stats()`. Errors that concern the port itself reach
  * the `onError` handler as an `IoError` whose `code` is the errno name and whose `errnoClass`
  * (io/errno.ts) tells the loop what to do: "wait", "gone" (close and stop) or "degrade" (log and

@@ -1,5 +1,5 @@
 /**
- * `6to4-pmt lab [--keep] [--down]`: the README's main job. Builds the namespace topology of
+ * `6to4-pmt lab [--keep] [--down]`: the one-command demonstration. Builds the namespace topology of
  * topology.ts with the fixed names lan, cpe, isp, relay, inet, runs THIS bundle as the CPE
  * (PMT LAN mode, provider prefix 2001:db8::/32) and as the relay, then demonstrates:
  *   1. ping LAN host -> server 3fff:100::1 and server -> LAN host (both ways);

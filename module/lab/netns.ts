@@ -9,7 +9,7 @@
  * Namespace names are `p<pid>-<role>` so parallel runs never collide; the lab alone passes
  * `{ prefix: "" }` to get the reserved names lan, cpe, isp, relay, inet.
  *
- * Network safety (CONTRACTS.md): only documentation, shared (100.64.0.0/10), 6to4 and 3fff::/20
+ * Network safety: only documentation, shared (100.64.0.0/10), 6to4 and 3fff::/20
  * addresses are used by callers, and no namespace is ever linked to the root namespace.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";

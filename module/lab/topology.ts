@@ -12,7 +12,7 @@
  *
  * Addresses: IPv4 100.64.0.0/10 (customers), 198.51.100.0/24 and 203.0.113.0/24 (relay links),
  * 192.88.99.1 (anycast); IPv6 2001:db8::/32 (provider prefix), 2002::/16, 3fff::/20. Nothing is
- * connected to the root namespace (CONTRACTS.md network safety).
+ * connected to the root namespace.
  */
 import { parseIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, parseIpv6 } from "../addr/ipv6.js";
@@ -250,12 +250,12 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
  *   --no-sparkplug           no baseline (Sparkplug) tier between the interpreter and TurboFan:
  *                            its compiler and the builtins its code calls are 0.4-0.7 MB of the node
  *                            binary resident per daemon; the packet path is TurboFan code either
- *                            way, so CPU per packet is unchanged (README, Benchmark);
+ *                            way, so CPU per packet is unchanged (docs/benchmark.md);
  *   --optimize-for-size      full collections while the old generation is a few MB above what is
  *                            live, not tens: without it V8 lets promoted garbage pile up to its
  *                            limit (the first full collection at ~110 MB of heap on a 2-core VM
  *                            unless the memory reducer runs; after one, at live + ~20 MB), which a
- *                            long-running daemon reaches (README, Benchmark: soak).
+ *                            long-running daemon reaches (docs/benchmark.md, Memory).
  *   --expose-gc              node's gc(), for the daemons' full collection every 10 minutes
  *                            (cli/heap-housekeeping.ts): what little is promoted
  *                            under load still piles up between V8's own full collections.

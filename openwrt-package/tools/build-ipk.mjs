@@ -5,7 +5,7 @@
 // in the layout OpenWrt's scripts/ipkg-build writes and opkg reads: a gzip'd tar holding
 // ./debian-binary ("2.0"), ./data.tar.gz and ./control.tar.gz (control, conffiles, postinst,
 // prerm), entries owned by 0:0 with explicit modes, sorted, fixed mtime (reproducible).
-// Other architectures: the SDK Makefiles in openwrt-package/ (see README "Install on OpenWrt").
+// Other architectures: the SDK Makefiles in openwrt-package/ (docs/openwrt.md).
 //
 // Options: --out <dir> (default dist), --bundle <file> (default dist/6to4-pmt.js), --cc <musl-gcc>.
 // Node built-ins and the `tar` CLI only.

@@ -95,7 +95,7 @@ export function renderUciConfig(): string {
     [
       "# /etc/config/6to4-pmt: 6to4 Provider Managed Tunnels (RFC 6732).",
       "# Generated from module/config/schema.ts. 6to4 is Historic (RFC 7526 §5): nothing runs until",
-      "# enabled is '1'. Commented options show their default; see README.md for every option.",
+      "# enabled is '1'. Commented options show their default; `6to4-pmt cpe --help` lists every option.",
       "",
       ...uciLines("cpe"),
       "",

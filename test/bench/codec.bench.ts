@@ -1,6 +1,6 @@
 /**
  * `npm run bench:codec`: nanoseconds per packet of the hot-path packet code, for 64-byte and
- * 1400-byte IPv6 packets, and heap growth over 1 million packets (issue 2, "Benchmark").
+ * 1400-byte IPv6 packets, and heap growth over 1 million packets.
  *
  *  1. encapsulation: the IPv6 packet sits at byte 20 of its buffer (TUN headroom, STYLE.md §1);
  *     write the 20-byte IPv4 header with its checksum in front (codec writeIpv4Header, RFC 4213
@@ -16,7 +16,7 @@
  * warm-up, timed with process.hrtime.bigint(); the loop overhead is included. The CPU-time column
  * (process.cpuUsage) and the load average are printed because a shared machine inflates wall
  * time; the GC column counts collections during the timed rounds (v8.GCProfiler): any count above
- * 0 means something allocates per packet. Target (issue 2): <= 150 ns each on
+ * 0 means something allocates per packet. Target: <= 150 ns each on
  * Node 20, no allocation per packet. Run with --expose-gc (the npm script does).
  * Nothing here touches the network.
  */

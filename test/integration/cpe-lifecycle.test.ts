@@ -1,7 +1,7 @@
 /**
  * Daemon life cycle (root, network namespaces): `6to4-pmt cpe` and `6to4-pmt relay` install their
  * TUN, address and routes at start and remove them on SIGTERM/SIGINT with exit 0; exit codes of
- * CONTRACTS.md for bad options (2), not root (3) and init failures (4); `enabled 0` exits 0 at once (RFC 7526
+ * cli/exit-codes.ts for bad options (2), not root (3) and init failures (4); `enabled 0` exits 0 at once (RFC 7526
  * §5); repeated start/stop of the data plane in-process leaks no file descriptor.
  *
  *   cpe (wan0 100.64.0.2/24) ---- isp (100.64.0.1/24)

@@ -361,7 +361,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     // The kernel merges 6in4's inner UDP the plain way (the pseudo-header sum of the whole in the
     // checksum field): where one datagram ended is lost. The CPE counts such packets
     // (wan_gro_unusable) and, with wan_gro auto (the default), turns rx-gro-list off on its WAN
-    // device at its next check (control/wan-gro.ts, README, Native addon).
+    // device at its next check (control/wan-gro.ts, docs/native-addon.md).
     const c = lab.t.cpes[0]!;
     const DATAGRAMS = 24;
     const BYTES = 1200;

@@ -11,7 +11,7 @@
  * The relay is `6to4-pmt relay` (the kernel's sit 6to4 would be a more independent peer, but sit
  * is not available in every CI kernel); the CPE's health probe is an ICMPv6 echo to it.
  * Addresses: documentation ranges, 100.64.0.0/10, 192.88.99.0/24, 2002::/16, 2001:db8::/32, 3fff::/20
- * only; nothing is linked to the root namespace (CONTRACTS.md network safety).
+ * only; nothing is linked to the root namespace.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,4 +1,4 @@
-// The built bundle dist/6to4-pmt.js run as a program (issue 2 "Command line"): derive output
+// The built bundle dist/6to4-pmt.js run as a program: derive output
 // (RFC 6732 Figure 3), --json, --help, --version, exit codes and one-line errors. `npm test`
 // builds the bundle first (pretest); run alone, build with `npm run build`.
 import { test } from "node:test";

@@ -1,5 +1,5 @@
 // The option table (module/config/schema.ts) is the single source for parsing, the init script's
-// validation spec, LuCI datatypes and the README: these tests pin its shape (CONTRACTS.md options).
+// validation spec, LuCI datatypes and docs/openwrt.md: these tests pin its shape (the option set).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -30,7 +30,7 @@ test("a name appears at most once per role", () => {
   }
 });
 
-test("CONTRACTS.md option set, cpe and relay", () => {
+test("the option set, cpe and relay", () => {
   const cpe = optionsFor("cpe").map((o) => o.name);
   for (const n of [
     "enabled",

@@ -1,4 +1,4 @@
-// After stop(), the control plane leaves nothing behind (STYLE example 13, as wireguard-go's
+// After stop(), the control plane leaves nothing behind (as wireguard-go's
 // goroutineLeakCheck): no timers or handles, no file descriptors, no child processes, no socket
 // file. Real clock, real `ip monitor` child, real status socket and lease-file watcher; the ND
 // socket and the echo prober are fakes (no network traffic). Read-only towards the host: `ip`

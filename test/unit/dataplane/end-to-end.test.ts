@@ -1,5 +1,5 @@
 /**
- * In-process end to end (STYLE example 12, as wireguard-go genTestPair): a PMT CPE and a relay run
+ * In-process end to end (as wireguard-go genTestPair): a PMT CPE and a relay run
  * their real daemons over the in-memory fakes (MemoryTun, MemoryIpv4Network), and real packets go
  * LAN host -> CPE -> IPv4 network -> relay -> Internet and back:
  *

@@ -1,5 +1,5 @@
 /**
- * "Nothing allocated per packet" (STYLE example 2): the four processing paths run 200 000 packets
+ * "Nothing allocated per packet": the four processing paths run 200 000 packets
  * over preallocated buffers with no garbage collection in between, and the V8 heap grows by less
  * than 256 KiB (one allocation of even 16 bytes per packet would be 3.2 MB, and would trigger
  * scavenges, which are counted too). Each path's result buffers alias the input ring or a fixed

@@ -1,4 +1,4 @@
-/** io/errno.ts: the one errno table (STYLE example 5). */
+/** io/errno.ts: the one errno table. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { classifyErrno, ERRNO_CLASSES } from "../../../module/io/errno.js";

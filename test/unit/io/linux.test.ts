@@ -1,5 +1,5 @@
 /**
- * io/linux.ts policy over an injected fake binding (STYLE example 11): no root, no kernel.
+ * io/linux.ts policy over an injected fake binding: no root, no kernel.
  * The real binding is exercised by test/integration/native-*.test.ts.
  */
 import { test } from "node:test";
