@@ -40,6 +40,7 @@
 #include "../../module/native/rx-ring.h"
 #include "../../module/native/tun-io.h"
 #include "../../module/native/uring.h"
+#include "packet-util.h"
 
 /* The io_uring the TUN read rounds use (the addon keeps one per Node environment). */
 static uring_t fuzz_uring = {.fd = -1};
@@ -72,49 +73,36 @@ static void fill_random(uint8_t *p, size_t n) {
   for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rnd();
 }
 
-/* IPv6 header at q: payload length pl, next header nh, documentation addresses. */
+/* IPv6 header at q: payload length pl, next header nh, documentation addresses; flows differ in
+ * the source's last byte. */
 static void ip6_header(uint8_t *q, uint32_t pl, uint8_t nh, uint8_t flow) {
-  memset(q, 0, 40);
-  q[0] = 0x60;
-  wr16(q + 4, pl);
-  q[6] = nh;
-  q[7] = 63;
   static const uint8_t src[16] = {0x20, 0x01, 0x0d, 0xb8, 0x0c, 0x98, 0x2c, 0x01, 0, 0, 0, 0, 0, 0, 0, 2};
   static const uint8_t dst[16] = {0x3f, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  memcpy(q + 8, src, 16);
-  memcpy(q + 24, dst, 16);
-  q[23] = flow; /* flows differ in the source's last byte */
+  pkt_ip6(q, pl, nh, 63, src, dst, flow);
 }
 
 /* TCP header (thl bytes, options zero-filled) at q + 40 and a random payload of pay bytes. */
 static void tcp_segment(uint8_t *q, int thl, uint32_t seq, uint8_t flags, int pay, uint8_t flow) {
   ip6_header(q, (uint32_t)(thl + pay), 6, flow);
   uint8_t *t = q + 40;
-  memset(t, 0, (size_t)thl);
-  wr16(t, 40000);
-  wr16(t + 2, 443);
-  wr32(t + 4, seq);
-  wr32(t + 8, 12345);
-  t[12] = (uint8_t)((thl / 4) << 4);
-  t[13] = flags;
-  wr16(t + 14, 65535);
+  pkt_tcp(t, thl, 40000, 443, seq, 12345, flags, 65535);
   for (int i = 20; i + 1 < thl; i += 10) t[i] = 1; /* NOP options */
   fill_random(t + thl, (size_t)pay);
 }
 
-static void tcp_checksum(uint8_t *q, int32_t len) {
-  uint32_t tl = (uint32_t)len - 40;
+/* The TCP checksum of the IPv6 packet at q computed over its first tl upper-layer bytes, with
+ * that length in the pseudo-header. */
+static void tcp_checksum_over(uint8_t *q, uint32_t tl) {
   q[56] = q[57] = 0;
   uint16_t c = (uint16_t)~csum_fold(csum_add(pseudo6(q, tl, 6), q + 40, tl));
   memcpy(q + 56, &c, 2);
 }
 
+static void tcp_checksum(uint8_t *q, int32_t len) { tcp_checksum_over(q, (uint32_t)len - 40); }
+
 static void udp_datagram(uint8_t *q, int pay, uint8_t flow) {
   ip6_header(q, (uint32_t)(8 + pay), 17, flow);
-  wr16(q + 40, 5353);
-  wr16(q + 42, 443);
-  wr16(q + 44, (uint32_t)(8 + pay));
-  q[46] = q[47] = 0;
+  pkt_udp(q + 40, 5353, 443, (uint32_t)(8 + pay));
   fill_random(q + 48, (size_t)pay);
   uint16_t c = (uint16_t)~csum_fold(csum_add(pseudo6(q, (uint32_t)(8 + pay), 17), q + 40,
                                               (size_t)(8 + pay)));
@@ -134,10 +122,7 @@ static void pseudo_sum_in_field(uint8_t *q, int32_t len) {
 /* Fraglist GRO leaves the first segment's own checksum: over the headers and the first `seg`
  * payload bytes, with that length in the pseudo-header. */
 static void first_segment_csum(uint8_t *q, int thl, int seg) {
-  uint32_t tl1 = (uint32_t)(thl + seg);
-  q[56] = q[57] = 0;
-  uint16_t c = (uint16_t)~csum_fold(csum_add(pseudo6(q, tl1, 6), q + 40, tl1));
-  memcpy(q + 56, &c, 2);
+  tcp_checksum_over(q, (uint32_t)(thl + seg));
 }
 
 /* Frees a ring the harness built (every array it may have; free(NULL) is nothing). */
@@ -231,11 +216,7 @@ static int32_t make_6in4(uint8_t *p, int k) {
       fill_random(q, (size_t)ql);
       break;
   }
-  memset(p, 0, 20);
-  p[0] = 0x45;
-  wr16(p + 2, (uint32_t)(ihl + ql));
-  p[8] = 64;
-  p[9] = 41;
+  pkt_ip4_proto41(p, (uint32_t)(ihl + ql), 0, 64);
   return ihl + ql;
 }
 
@@ -646,11 +627,8 @@ static void match_packet(const uint8_t *got, int32_t sz, int any_hostile, int ro
 static void match_cut_super(rx_ring_t *p, int i, int any_hostile, int round, int *e, tally_t *t) {
   uint8_t *enc = p->bufs[i];
   int32_t sz = p->sizes[i];
-  memset(enc, 0, 20);
-  enc[0] = 0x45;
-  enc[9] = 41;
   uint32_t id = rnd() & 0xffff;
-  wr16(enc + 4, id);
+  pkt_ip4_proto41(enc, 0, (uint16_t)id, 0); /* the cut writes each segment's length */
   gso_send_t g;
   CHECK(gso_info_ok(enc + 20, sz, p->gso_info[i], &g), "round %d: slot %d: gso %#x refused",
         round, i, (unsigned)p->gso_info[i]);
@@ -783,9 +761,7 @@ static void fuzz_gso_send(int iterations, time_t deadline) {
     uint8_t *q = work + 20;
     tcp_segment(q, thl, rnd(), (uint8_t)rnd(), pay, 6);
     int32_t len = 20 + th + thl + pay;
-    memset(work, 0, 20);
-    work[0] = 0x45;
-    work[9] = 41;
+    pkt_ip4_proto41(work, 0, 0, 0); /* the cut writes each segment's length */
     if (below(4) == 0) len = 20 + mutate(q, len - 20, (int32_t)sizeof work - 20);
     if (below(8) == 0) work[0] = (uint8_t)rnd();
     int mss = below(4) ? 1 + (int)below(1500) : (int)(rnd() & 0xffff);

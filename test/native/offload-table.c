@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../../module/native/offload.h"
+#include "packet-util.h"
 
 /* --- checking ----------------------------------------------------------------------------------- */
 
@@ -61,14 +62,7 @@ static uint32_t ref_pseudo(const uint8_t *ip6, uint32_t len, uint8_t nh) {
 
 /* IPv6 header: payload length pl, next header nh, hop limit 64, SRC6 (last byte + flow) -> DST6. */
 static void ip6(uint8_t *q, uint32_t pl, uint8_t nh, int flow) {
-  memset(q, 0, 40);
-  q[0] = 0x60;
-  wr16(q + 4, pl);
-  q[6] = nh;
-  q[7] = 64;
-  memcpy(q + 8, SRC6, 16);
-  memcpy(q + 24, DST6, 16);
-  q[23] = (uint8_t)(2 + flow);
+  pkt_ip6(q, pl, nh, 64, SRC6, DST6, (uint8_t)(2 + flow));
 }
 
 /* Payload byte at TCP sequence number s: a segment cut from a super-packet equals the segment
@@ -80,14 +74,7 @@ static uint8_t stream_byte(uint32_t s) { return (uint8_t)(s * 7 + 3); }
 static int32_t tcp6(uint8_t *q, int flow, uint32_t seq, uint8_t flags, int pay) {
   ip6(q, (uint32_t)(20 + pay), 6, flow);
   uint8_t *t = q + 40;
-  memset(t, 0, 20);
-  wr16(t, 41000);
-  wr16(t + 2, 5201);
-  wr32(t + 4, seq);
-  wr32(t + 8, 77);
-  t[12] = 5 << 4;
-  t[13] = flags;
-  wr16(t + 14, 500);
+  pkt_tcp(t, 20, 41000, 5201, seq, 77, flags, 500);
   for (int i = 0; i < pay; i++) t[20 + i] = stream_byte(seq + (uint32_t)i);
   uint32_t tl = (uint32_t)(20 + pay);
   wr16(t + 16, (uint16_t)~ref_fold(t, tl, ref_pseudo(q, tl, 6)));
@@ -98,10 +85,7 @@ static int32_t tcp6(uint8_t *q, int flow, uint32_t seq, uint8_t flags, int pay) 
 static int32_t udp6(uint8_t *q, int flow, uint8_t seed, int pay) {
   ip6(q, (uint32_t)(8 + pay), 17, flow);
   uint8_t *u = q + 40;
-  wr16(u, 5353);
-  wr16(u + 2, 443);
-  wr16(u + 4, (uint32_t)(8 + pay));
-  u[6] = u[7] = 0;
+  pkt_udp(u, 5353, 443, (uint32_t)(8 + pay));
   for (int i = 0; i < pay; i++) u[8 + i] = (uint8_t)(seed + 5 * i);
   uint32_t ul = (uint32_t)(8 + pay);
   uint16_t c = (uint16_t)~ref_fold(u, ul, ref_pseudo(q, ul, 17));
@@ -112,11 +96,11 @@ static int32_t udp6(uint8_t *q, int flow, uint8_t seed, int pay) {
 /* IPv4 header of a protocol-41 packet: total length, ID, DF, TTL 64, 192.0.2.1 -> 198.51.100.1,
  * valid checksum. */
 static void ip4(uint8_t *p, uint32_t total, uint16_t id) {
-  static const uint8_t h[20] = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 41, 0, 0,
-                                192,  0, 2, 1, 198, 51, 100, 1};
-  memcpy(p, h, 20);
-  wr16(p + 2, total);
-  wr16(p + 4, id);
+  static const uint8_t src[4] = {192, 0, 2, 1}, dst[4] = {198, 51, 100, 1};
+  pkt_ip4_proto41(p, total, id, 64);
+  p[6] = 0x40; /* DF */
+  memcpy(p + 12, src, 4);
+  memcpy(p + 16, dst, 4);
   wr16(p + 10, (uint16_t)~ref_fold(p, 20, 0));
 }
 

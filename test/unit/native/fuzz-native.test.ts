@@ -10,12 +10,16 @@
  * no N-API (offload.c, tun-io.c, socket-read.c, uring.c) as they are; it needs gcc with libasan
  * and libubsan.
  */
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  compileSanitized,
+  GCC_SKIP as skip,
+  SANITIZER_ENV,
+  sanitizedBuildDir,
+} from "../../support/sanitized-c.js";
 
 const HARNESS = join("test", "native", "fuzz-native.c");
 /** The addon's files the harness links: those without N-API. */
@@ -23,46 +27,18 @@ const LINKED = ["offload.c", "tun-io.c", "socket-read.c", "uring.c"].map((f) =>
   join("module", "native", f),
 );
 
-const gcc = spawnSync("gcc", ["--version"]).status === 0;
-const skip = gcc ? false : "gcc missing (apt-get install gcc)";
-
-const dir = mkdtempSync(join(tmpdir(), "6to4-pmt-fuzz-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = sanitizedBuildDir("6to4-pmt-fuzz-");
 
 function build(out: string, ...defines: string[]): void {
-  const r = spawnSync(
-    "gcc",
-    [
-      "-O1",
-      "-g",
-      "-std=gnu11",
-      "-Wall",
-      "-Wextra",
-      "-fsanitize=address,undefined",
-      "-fno-sanitize-recover=all",
-      "-fno-omit-frame-pointer",
-      ...defines,
-      "-o",
-      out,
-      HARNESS,
-      ...LINKED,
-    ],
-    { encoding: "utf8" },
-  );
-  assert.equal(r.status, 0, `gcc failed:\n${r.stderr}`);
+  const cc = compileSanitized(out, [HARNESS, ...LINKED], defines);
+  if ("error" in cc) assert.fail(cc.error);
 }
 
 function run(exe: string, seed: number, iterations: number): ReturnType<typeof spawnSync> {
   return spawnSync(exe, [String(seed), String(iterations), "60"], {
     encoding: "utf8",
     timeout: 120_000,
-    env: {
-      ...process.env,
-      // The fuzzed functions allocate nothing; LeakSanitizer (which needs ptrace, not allowed in
-      // every container) would add no assurance.
-      ASAN_OPTIONS: "detect_leaks=0:abort_on_error=0",
-      UBSAN_OPTIONS: "print_stacktrace=1",
-    },
+    env: SANITIZER_ENV,
   });
 }
 

@@ -7,48 +7,32 @@
  * merged by GRO. Each case of the C table is one subtest here; the program is compiled with
  * AddressSanitizer and UndefinedBehaviorSanitizer. Needs gcc.
  */
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  compileSanitized,
+  GCC_SKIP as skip,
+  SANITIZER_ENV as env,
+  sanitizedBuildDir,
+} from "../../support/sanitized-c.js";
 
 const SOURCES = [join("test", "native", "offload-table.c"), join("module", "native", "offload.c")];
-
-const gcc = spawnSync("gcc", ["--version"]).status === 0;
-const skip = gcc ? false : "gcc missing (apt-get install gcc)";
-
-const dir = mkdtempSync(join(tmpdir(), "6to4-pmt-offload-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
-const exe = join(dir, "offload-table");
 
 /** Case name -> its line of output ("ok <name>" or "not ok <name>: why"), from one run. */
 let results: Map<string, string> | undefined;
 let names: string[] = [];
 
 if (!skip) {
-  const cc = spawnSync(
-    "gcc",
-    [
-      "-O1",
-      "-g",
-      "-std=gnu11",
-      "-Wall",
-      "-Wextra",
-      "-Werror",
-      "-fsanitize=address,undefined",
-      "-fno-sanitize-recover=all",
-      "-o",
-      exe,
-      ...SOURCES,
-    ],
-    { encoding: "utf8" },
+  const cc = compileSanitized(
+    join(sanitizedBuildDir("6to4-pmt-offload-"), "offload-table"),
+    SOURCES,
   );
-  if (cc.status !== 0) {
-    test("offload table: compiles", () => assert.fail(`gcc failed:\n${cc.stderr}`));
+  if ("error" in cc) {
+    test("offload table: compiles", () => assert.fail(cc.error));
   } else {
-    const env = { ...process.env, ASAN_OPTIONS: "detect_leaks=0" };
+    const exe = cc.exe;
     const list = spawnSync(exe, ["--list"], { encoding: "utf8", env, timeout: 30_000 });
     names = list.stdout.split("\n").filter((l) => l !== "");
     const run = spawnSync(exe, [], { encoding: "utf8", env, timeout: 60_000 });
