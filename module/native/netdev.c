@@ -17,30 +17,39 @@
 #include "napi-util.h"
 #include "tun.h"
 
-static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr) {
+/* ioctl(req) on the interface name with ifr, through a short-lived socket. On failure throws
+ * "<what> <name>: <errno>" and returns false. */
+static bool ifreq_ioctl(napi_env env, const char *name, unsigned long req, const char *what,
+                        struct ifreq *ifr) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  memcpy(ifr->ifr_name, name, strlen(name));
-  int r = ioctl(s, req, ifr);
-  int e = errno;
-  close(s);
-  errno = e;
-  return r;
+  int r = -1;
+  if (s >= 0) {
+    memcpy(ifr->ifr_name, name, strlen(name));
+    r = ioctl(s, req, ifr);
+    int e = errno;
+    close(s);
+    errno = e;
+  }
+  if (r < 0) throw_errno(env, errno, what, name);
+  return r >= 0;
+}
+
+/* The (name: string, value: number) arguments of the setters below. */
+static bool get_name_i32(napi_env env, napi_value *argv, char *name, size_t cap, int32_t *v) {
+  return get_str(env, argv[0], name, cap) && name_ok(name) && get_i32(env, argv[1], v);
 }
 
 /* setMtu(name, mtu, fd?): SIOCSIFMTU; fd: the TUN of that name, whose write path keeps the MTU */
 napi_value set_mtu(napi_env env, napi_callback_info info) {
   CHECK_ARGC(3);
   char name[64];
-  int32_t mtu;
-  if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name) || !get_i32(env, argv[1], &mtu))
-    return throw_type(env, "setMtu(name: string, mtu: number)");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_mtu = mtu;
-  if (ifreq_ioctl(name, SIOCSIFMTU, &ifr) < 0) return throw_errno(env, errno, "ioctl(SIOCSIFMTU)", name);
+  if (!get_name_i32(env, argv, name, sizeof name, &ifr.ifr_mtu))
+    return throw_type(env, "setMtu(name: string, mtu: number)");
+  if (!ifreq_ioctl(env, name, SIOCSIFMTU, "ioctl(SIOCSIFMTU)", &ifr)) return NULL;
   int32_t fd = -1;
-  if (argc > 2 && get_i32(env, argv[2], &fd)) tun_note_mtu(fd, mtu);
+  if (argc > 2 && get_i32(env, argv[2], &fd)) tun_note_mtu(fd, ifr.ifr_mtu);
   return undefined(env);
 }
 
@@ -48,14 +57,11 @@ napi_value set_mtu(napi_env env, napi_callback_info info) {
 napi_value set_txqlen(napi_env env, napi_callback_info info) {
   CHECK_ARGC(2);
   char name[64];
-  int32_t len;
-  if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name) || !get_i32(env, argv[1], &len))
-    return throw_type(env, "setTxQueueLen(name: string, len: number)");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_qlen = len;
-  if (ifreq_ioctl(name, SIOCSIFTXQLEN, &ifr) < 0)
-    return throw_errno(env, errno, "ioctl(SIOCSIFTXQLEN)", name);
+  if (!get_name_i32(env, argv, name, sizeof name, &ifr.ifr_qlen))
+    return throw_type(env, "setTxQueueLen(name: string, len: number)");
+  if (!ifreq_ioctl(env, name, SIOCSIFTXQLEN, "ioctl(SIOCSIFTXQLEN)", &ifr)) return NULL;
   return undefined(env);
 }
 
@@ -69,14 +75,12 @@ napi_value set_up(napi_env env, napi_callback_info info) {
     return throw_type(env, "setUp(name: string, up: boolean)");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  if (ifreq_ioctl(name, SIOCGIFFLAGS, &ifr) < 0)
-    return throw_errno(env, errno, "ioctl(SIOCGIFFLAGS)", name);
+  if (!ifreq_ioctl(env, name, SIOCGIFFLAGS, "ioctl(SIOCGIFFLAGS)", &ifr)) return NULL;
   if (up)
     ifr.ifr_flags |= IFF_UP;
   else
     ifr.ifr_flags &= ~IFF_UP;
-  if (ifreq_ioctl(name, SIOCSIFFLAGS, &ifr) < 0)
-    return throw_errno(env, errno, "ioctl(SIOCSIFFLAGS)", name);
+  if (!ifreq_ioctl(env, name, SIOCSIFFLAGS, "ioctl(SIOCSIFFLAGS)", &ifr)) return NULL;
   return undefined(env);
 }
 

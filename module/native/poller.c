@@ -226,6 +226,16 @@ static poller_t *unwrap_poller(napi_env env, napi_value v) {
   return (poller_t *)data;
 }
 
+/* An argument of pollStart that must be a typed array of `type` with at least min elements: sets
+ * *data and holds a reference to it in *ref; else returns why (msg). */
+static const char *typed_arg(napi_env env, napi_value v, napi_typedarray_type type, size_t min,
+                             void **data, napi_ref *ref, const char *msg) {
+  size_t n;
+  if (!get_typed(env, v, type, data, &n) || n < min) return msg;
+  napi_create_reference(env, v, 1, ref);
+  return NULL;
+}
+
 /*
  * pollStart(fd, kind, bufs: Uint8Array[], offset, sizes: Int32Array, addrs, meta,
  *           onBatch(count), onError(err)): PollHandle
@@ -317,37 +327,21 @@ napi_value poll_start(napi_env env, napi_callback_info info) {
       return throw_errno(env, ENOMEM, "pollStart", "malloc");
     }
   }
-  size_t n;
-  if (bad == NULL) {
-    if (!get_typed(env, argv[4], napi_int32_array, (void **)&p->r.sizes, &n) || n < nbufs)
-      bad = "pollStart: sizes must be an Int32Array with one slot per buffer";
-    else
-      napi_create_reference(env, argv[4], 1, &p->sizes_ref);
-  }
-  if (bad == NULL && kind == POLL_KIND_RAW4 && !is_nullish(env, argv[5])) {
-    if (!get_typed(env, argv[5], napi_uint32_array, (void **)&p->r.addrs4, &n) || n < nbufs)
-      bad = "pollStart: addrs must be a Uint32Array with one slot per buffer";
-    else
-      napi_create_reference(env, argv[5], 1, &p->addrs_ref);
-  }
-  if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[5])) {
-    if (!get_typed(env, argv[5], napi_uint8_array, (void **)&p->r.addrs6, &n) || n < 16 * nbufs)
-      bad = "pollStart: addrs must be a Uint8Array with 16 bytes per buffer";
-    else
-      napi_create_reference(env, argv[5], 1, &p->addrs_ref);
-  }
-  if (bad == NULL && kind == POLL_KIND_TUN && p->r.off != NULL && !is_nullish(env, argv[6])) {
-    if (!get_typed(env, argv[6], napi_int32_array, (void **)&p->r.gso_info, &n) || n < nbufs)
-      bad = "pollStart: gso must be an Int32Array with one slot per buffer";
-    else
-      napi_create_reference(env, argv[6], 1, &p->meta_ref);
-  }
-  if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[6])) {
-    if (!get_typed(env, argv[6], napi_int32_array, (void **)&p->r.meta, &n) || n < 2 * nbufs)
-      bad = "pollStart: meta must be an Int32Array with 2 slots per buffer";
-    else
-      napi_create_reference(env, argv[6], 1, &p->meta_ref);
-  }
+  if (bad == NULL)
+    bad = typed_arg(env, argv[4], napi_int32_array, nbufs, (void **)&p->r.sizes, &p->sizes_ref,
+                    "pollStart: sizes must be an Int32Array with one slot per buffer");
+  if (bad == NULL && kind == POLL_KIND_RAW4 && !is_nullish(env, argv[5]))
+    bad = typed_arg(env, argv[5], napi_uint32_array, nbufs, (void **)&p->r.addrs4, &p->addrs_ref,
+                    "pollStart: addrs must be a Uint32Array with one slot per buffer");
+  if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[5]))
+    bad = typed_arg(env, argv[5], napi_uint8_array, 16 * (size_t)nbufs, (void **)&p->r.addrs6,
+                    &p->addrs_ref, "pollStart: addrs must be a Uint8Array with 16 bytes per buffer");
+  if (bad == NULL && kind == POLL_KIND_TUN && p->r.off != NULL && !is_nullish(env, argv[6]))
+    bad = typed_arg(env, argv[6], napi_int32_array, nbufs, (void **)&p->r.gso_info, &p->meta_ref,
+                    "pollStart: gso must be an Int32Array with one slot per buffer");
+  if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[6]))
+    bad = typed_arg(env, argv[6], napi_int32_array, 2 * (size_t)nbufs, (void **)&p->r.meta,
+                    &p->meta_ref, "pollStart: meta must be an Int32Array with 2 slots per buffer");
   if (bad != NULL) {
     poller_free(p);
     return throw_type(env, bad);

@@ -57,15 +57,24 @@ struct sock_fprog {
 #include "napi-util.h"
 #include "offload.h"
 
-/* One socket option in an open* function: on failure name the step and leave through `fail`
- * (which closes the fd and throws with errno). */
-#define SETOPT_OR_FAIL(fd, level, name, val, len, what)  \
-  do {                                                   \
-    if (setsockopt(fd, level, name, val, len) < 0) {     \
-      step = what;                                       \
-      goto fail;                                         \
-    }                                                    \
+/* One step of an open* function: when call returns < 0, name the step and leave through `fail`
+ * (close_and_throw). */
+#define OR_FAIL(call, what) \
+  do {                      \
+    if ((call) < 0) {       \
+      step = what;          \
+      goto fail;            \
+    }                       \
   } while (0)
+#define SETOPT_OR_FAIL(fd, level, name, val, len, what) \
+  OR_FAIL(setsockopt(fd, level, name, val, len), what)
+
+/* The end of an open* function that failed at `step`: closes fd, throws errno (read first). */
+static napi_value close_and_throw(napi_env env, int fd, const char *fn, const char *step) {
+  int e = errno;
+  close(fd);
+  return throw_errno(env, e, fn, step);
+}
 
 static int set_buffer(int fd, int force_opt, int opt, int bytes) {
   if (bytes <= 0) return 0;
@@ -107,31 +116,29 @@ napi_value open_raw4(napi_env env, napi_callback_info info) {
   int one = 1;
   if (hdrincl) SETOPT_OR_FAIL(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one, "IP_HDRINCL");
   if (recverr) SETOPT_OR_FAIL(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one, "IP_RECVERR");
-  if (set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf) < 0) {
-    step = "SO_RCVBUF";
-    goto fail;
-  }
-  if (set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf) < 0) {
-    step = "SO_SNDBUF";
-    goto fail;
-  }
+  OR_FAIL(set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf), "SO_RCVBUF");
+  OR_FAIL(set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf), "SO_SNDBUF");
   if (dev[0] != 0) SETOPT_OR_FAIL(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev), "SO_BINDTODEVICE");
   if (bind_addr != 0) {
     struct sockaddr_in sin;
     memset(&sin, 0, sizeof sin);
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(bind_addr);
-    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
-      step = "bind";
-      goto fail;
-    }
+    OR_FAIL(bind(fd, (struct sockaddr *)&sin, sizeof sin), "bind");
   }
   return num(env, fd);
-fail: {
-  int e = errno;
-  close(fd);
-  return throw_errno(env, e, "openRaw4", step);
+fail:
+  return close_and_throw(env, fd, "openRaw4", step);
 }
+
+/* IPV6_JOIN_GROUP of the 16-byte group on ifindex; a group already joined counts as joined. */
+static int join_group(int fd, const uint8_t *group, unsigned ifindex) {
+  struct ipv6_mreq mreq;
+  memcpy(&mreq.ipv6mr_multiaddr, group, 16);
+  mreq.ipv6mr_interface = ifindex;
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof mreq) < 0 && errno != EADDRINUSE)
+    return -1;
+  return 0;
 }
 
 /*
@@ -206,22 +213,11 @@ napi_value open_icmp6(napi_env env, napi_callback_info info) {
     struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
     SETOPT_OR_FAIL(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog, "SO_ATTACH_FILTER");
   }
-  for (size_t off = 0; off < groups_len; off += 16) {
-    struct ipv6_mreq mreq;
-    memcpy(&mreq.ipv6mr_multiaddr, groups + off, 16);
-    mreq.ipv6mr_interface = ifindex;
-    if (setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof mreq) < 0 &&
-        errno != EADDRINUSE) {
-      step = "IPV6_JOIN_GROUP";
-      goto fail;
-    }
-  }
+  for (size_t off = 0; off < groups_len; off += 16)
+    OR_FAIL(join_group(fd, groups + off, ifindex), "IPV6_JOIN_GROUP");
   return num(env, fd);
-fail: {
-  int e = errno;
-  close(fd);
-  return throw_errno(env, e, "openIcmp6", step);
-}
+fail:
+  return close_and_throw(env, fd, "openIcmp6", step);
 }
 
 /* sendIcmp6(fd, buf, offset, length, dst: Uint8Array, dstOffset, ifindex): void

@@ -89,25 +89,56 @@ fail:
 }
 
 #ifdef PMT_HAVE_IO_URING
+/* Whether n more requests fit in the submission queue at tail. */
+static int uring_room(const uring_t *u, unsigned tail, int n) {
+  unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
+  return tail - head + (unsigned)n <= URING_ENTRIES;
+}
+
+/* The SQE at queue position pos, zeroed, with opcode, fd and user_data set and placed in the SQ
+ * array; the kernel sees it once the tail passes pos. */
+static struct io_uring_sqe *uring_sqe(uring_t *u, unsigned pos, uint8_t opcode, int fd,
+                                      __u64 user_data) {
+  unsigned idx = pos & *u->sq_mask;
+  struct io_uring_sqe *sqe = &u->sqes[idx];
+  memset(sqe, 0, sizeof *sqe);
+  sqe->opcode = opcode;
+  sqe->fd = fd;
+  sqe->user_data = user_data;
+  u->sq_array[idx] = idx;
+  return sqe;
+}
+
+/* Moves completions of requests 0..n-1 into res[]; returns how many there were. Any other
+ * completion (a cancel's own, tagged) is consumed and not counted. */
+static int uring_reap(uring_t *u, int32_t *res, int n) {
+  int reaped = 0;
+  unsigned ch = *u->cq_head;
+  unsigned ct = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
+  while (ch != ct) {
+    struct io_uring_cqe *c = &u->cqes[ch & *u->cq_mask];
+    if (c->user_data < (__u64)n) {
+      res[c->user_data] = c->res;
+      reaped++;
+    }
+    ch++;
+  }
+  __atomic_store_n(u->cq_head, ch, __ATOMIC_RELEASE);
+  return reaped;
+}
+
 /* Writes n (<= URING_ENTRIES) units (one writev each) as one linked chain; res[i] = bytes or
  * -errno (-ECANCELED: not attempted because an earlier one failed). Returns 0, or -errno when
  * the ring itself failed (nothing was written then: the caller falls back to writev(2)). */
 int uring_write_chain(uring_t *u, int fd, const wunit_t *units, int n, int32_t *res) {
   unsigned tail = *u->sq_tail;
-  unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
-  if (tail - head + (unsigned)n > URING_ENTRIES) return -EBUSY;
+  if (!uring_room(u, tail, n)) return -EBUSY;
   for (int i = 0; i < n; i++) {
-    unsigned idx = (tail + (unsigned)i) & *u->sq_mask;
-    struct io_uring_sqe *sqe = &u->sqes[idx];
-    memset(sqe, 0, sizeof *sqe);
-    sqe->opcode = IORING_OP_WRITEV;
-    sqe->fd = fd;
+    struct io_uring_sqe *sqe = uring_sqe(u, tail + (unsigned)i, IORING_OP_WRITEV, fd, (__u64)i);
     sqe->addr = (unsigned long)units[i].iov;
     sqe->len = (unsigned)units[i].niov;
     sqe->off = (__u64)-1; /* current position: a character device has none */
     sqe->flags = i + 1 < n ? IOSQE_IO_LINK : 0;
-    sqe->user_data = (__u64)i;
-    u->sq_array[idx] = idx;
     res[i] = -ECANCELED;
   }
   __atomic_store_n(u->sq_tail, tail + (unsigned)n, __ATOMIC_RELEASE);
@@ -129,15 +160,7 @@ int uring_write_chain(uring_t *u, int fd, const wunit_t *units, int n, int32_t *
       return -e;
     }
     submitted += r;
-    unsigned ch = *u->cq_head;
-    unsigned ct = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
-    while (ch != ct) {
-      struct io_uring_cqe *c = &u->cqes[ch & *u->cq_mask];
-      if (c->user_data < (__u64)n) res[c->user_data] = c->res;
-      ch++;
-      reaped++;
-    }
-    __atomic_store_n(u->cq_head, ch, __ATOMIC_RELEASE);
+    reaped += uring_reap(u, res, n);
   }
   return 0;
 }
@@ -148,23 +171,6 @@ int uring_write_chain(uring_t *u, int fd, const wunit_t *units, int n, int32_t *
 #define URING_CANCEL_TAG ((__u64)1 << 32)
 /* IORING_OP_ASYNC_CANCEL (Linux 5.5) by number: an enum, so older headers cannot be tested. */
 #define PMT_IORING_OP_ASYNC_CANCEL 14
-
-/* Moves completions of requests 0..n-1 into res[]; returns how many there were. */
-static int uring_reap(uring_t *u, int32_t *res, int n) {
-  int reaped = 0;
-  unsigned ch = *u->cq_head;
-  unsigned ct = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
-  while (ch != ct) {
-    struct io_uring_cqe *c = &u->cqes[ch & *u->cq_mask];
-    if (c->user_data < (__u64)n) {
-      res[c->user_data] = c->res;
-      reaped++;
-    }
-    ch++;
-  }
-  __atomic_store_n(u->cq_head, ch, __ATOMIC_RELEASE);
-  return reaped;
-}
 
 /*
  * Reads up to n (<= URING_ENTRIES) packets from a TUN in ONE io_uring_enter instead of one
@@ -177,20 +183,13 @@ static int uring_reap(uring_t *u, int32_t *res, int n) {
  */
 int uring_read_batch(uring_t *u, int fd, const struct iovec *vecs, int per, int n, int32_t *res) {
   unsigned tail = *u->sq_tail;
-  unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
-  if (tail - head + (unsigned)n > URING_ENTRIES) return -EBUSY;
+  if (!uring_room(u, tail, n)) return -EBUSY;
   for (int i = 0; i < n; i++) {
-    unsigned idx = (tail + (unsigned)i) & *u->sq_mask;
-    struct io_uring_sqe *sqe = &u->sqes[idx];
-    memset(sqe, 0, sizeof *sqe);
-    sqe->opcode = IORING_OP_READV;
-    sqe->fd = fd;
+    struct io_uring_sqe *sqe = uring_sqe(u, tail + (unsigned)i, IORING_OP_READV, fd, (__u64)i);
     sqe->addr = (unsigned long)&vecs[i * per];
     sqe->len = (unsigned)per;
     sqe->off = (__u64)-1;
     sqe->rw_flags = RWF_NOWAIT;
-    sqe->user_data = (__u64)i;
-    u->sq_array[idx] = idx;
     res[i] = -ECANCELED;
   }
   __atomic_store_n(u->sq_tail, tail + (unsigned)n, __ATOMIC_RELEASE);
@@ -223,14 +222,9 @@ int uring_read_batch(uring_t *u, int fd, const struct iovec *vecs, int per, int 
   for (int i = 0; i < submitted; i++) {
     if (seen[i]) continue;
     unsigned t2 = *u->sq_tail;
-    unsigned idx = t2 & *u->sq_mask;
-    struct io_uring_sqe *sqe = &u->sqes[idx];
-    memset(sqe, 0, sizeof *sqe);
-    sqe->opcode = PMT_IORING_OP_ASYNC_CANCEL;
-    sqe->fd = -1;
-    sqe->addr = (__u64)i;
-    sqe->user_data = URING_CANCEL_TAG | (__u64)i;
-    u->sq_array[idx] = idx;
+    struct io_uring_sqe *sqe =
+        uring_sqe(u, t2, PMT_IORING_OP_ASYNC_CANCEL, -1, URING_CANCEL_TAG | (__u64)i);
+    sqe->addr = (__u64)i; /* the user_data of the read to cancel */
     __atomic_store_n(u->sq_tail, t2 + 1, __ATOMIC_RELEASE);
     cancels++;
   }
