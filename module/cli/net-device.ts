@@ -1,6 +1,6 @@
 /**
  * Network devices as the kernel reports them, for the daemons' start-up (control plane, never on
- * the hot path): run `ip`, read a device's MTU from sysfs and its first global IPv4 address.
+ * the hot path): run `ip`, read a device's MTU from sysfs.
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -21,15 +21,4 @@ export function deviceMtu(dev: string | null): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The first global IPv4 address on `dev` (`ip -4 -o addr show dev`), as text, or undefined. */
-export function deviceIpv4(dev: string | null): string | undefined {
-  if (dev === null) return undefined;
-  const r = spawnSync("ip", ["-4", "-o", "addr", "show", "dev", dev, "scope", "global"], {
-    encoding: "utf8",
-    timeout: 10_000,
-  });
-  if (r.status !== 0) return undefined;
-  return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout)?.[1];
 }

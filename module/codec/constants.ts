@@ -21,9 +21,7 @@ export const IPV4_MAX_HEADER_BYTES = 60; // IHL = 15
 export const IPV4_VERSION = 4;
 export const IPV4_FLAG_DF = 0x4000; // RFC 791 §3.1, bit 1 of the flags field
 export const IPV4_FLAG_MF = 0x2000; // RFC 791 §3.1, bit 2 of the flags field
-export const IPV4_FLAG_RESERVED = 0x8000; // must be zero (RFC 791 §3.1)
 export const IPV4_FRAG_OFFSET_MASK = 0x1fff; // in 8-byte units
-export const IPV4_MAX_TOTAL_LEN_BYTES = 65535;
 /** TTL for encapsulated packets: RFC 4213 §3.3 leaves it to the implementation; 64 as Linux. */
 export const IPV4_DEFAULT_TTL = 64;
 
@@ -42,16 +40,12 @@ export const IPV6_MIN_MTU_BYTES = 1280;
 
 // ---- Protocol / Next Header numbers (IANA "Assigned Internet Protocol Numbers"). ----
 export const IPPROTO_HOPOPTS = 0; // Hop-by-Hop Options (RFC 8200 §4.3)
-export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_IPV6 = 41; // IPv6 in IPv4, 6to4 (RFC 3056 §5, RFC 4213 §3.5)
 export const IPPROTO_ROUTING = 43; // Routing header (RFC 8200 §4.4)
 export const IPPROTO_FRAGMENT = 44; // Fragment header (RFC 8200 §4.5)
-export const IPPROTO_ESP = 50; // RFC 4303
-export const IPPROTO_AH = 51; // RFC 4302
 export const IPPROTO_ICMPV6 = 58; // RFC 4443 §1
-export const IPPROTO_NONE = 59; // No Next Header (RFC 8200 §4.7)
 export const IPPROTO_DSTOPTS = 60; // Destination Options (RFC 8200 §4.6)
 
 // ---- IPv6 extension headers (RFC 8200 §4). ----
@@ -62,14 +56,11 @@ export const EXT_UNIT_BYTES = 8;
 /** Fragment header (RFC 8200 §4.5): fixed 8 bytes. */
 export const FRAG_HEADER_BYTES = 8;
 export const FRAG_OFF_OFFSET_FLAGS = 2; // fragment offset (13 bits, 8-byte units) | res (2) | M (1)
-export const FRAG_OFF_IDENT = 4;
 export const FRAG_OFFSET_MASK = 0xfff8;
-export const FRAG_FLAG_M = 0x0001;
 
 // ---- TCP / UDP (RFC 9293 §3.1, RFC 768). ----
 export const TCP_OFF_CHECKSUM = 16;
 export const TCP_MIN_HEADER_BYTES = 20;
-export const UDP_OFF_LENGTH = 4;
 export const UDP_OFF_CHECKSUM = 6;
 export const UDP_HEADER_BYTES = 8;
 
@@ -89,21 +80,8 @@ export const ICMPV6_ECHO_REQUEST = 128; // §4.1
 export const ICMPV6_ECHO_REPLY = 129; // §4.2
 /** Types below 128 are errors (RFC 4443 §2.1). */
 export const ICMPV6_INFO_MIN_TYPE = 128;
-// Destination Unreachable codes (RFC 4443 §3.1).
-export const ICMPV6_UNREACH_NO_ROUTE = 0;
-export const ICMPV6_UNREACH_ADMIN = 1;
-export const ICMPV6_UNREACH_BEYOND_SCOPE = 2;
-export const ICMPV6_UNREACH_ADDRESS = 3;
-export const ICMPV6_UNREACH_PORT = 4;
-export const ICMPV6_UNREACH_POLICY = 5;
-export const ICMPV6_UNREACH_REJECT_ROUTE = 6;
 // Time Exceeded codes (RFC 4443 §3.3).
 export const ICMPV6_TIME_EXCEEDED_HOP_LIMIT = 0;
-export const ICMPV6_TIME_EXCEEDED_REASSEMBLY = 1;
-// Parameter Problem codes (RFC 4443 §3.4).
-export const ICMPV6_PARAM_ERRONEOUS_HEADER = 0;
-export const ICMPV6_PARAM_UNRECOGNIZED_NEXT_HEADER = 1;
-export const ICMPV6_PARAM_UNRECOGNIZED_OPTION = 2;
 /** An ICMPv6 error message must not exceed the minimum IPv6 MTU (RFC 4443 §2.4 (c)). */
 export const ICMPV6_ERROR_MAX_BYTES = IPV6_MIN_MTU_BYTES;
 
@@ -112,7 +90,6 @@ export const ND_ROUTER_SOLICIT = 133; // §4.1
 export const ND_ROUTER_ADVERT = 134; // §4.2
 export const ND_NEIGHBOR_SOLICIT = 135; // §4.3
 export const ND_NEIGHBOR_ADVERT = 136; // §4.4
-export const ND_REDIRECT = 137; // §4.5
 /** ND messages are sent and accepted only with hop limit 255 (RFC 4861 §6.1.1, §6.1.2, §7.1). */
 export const ND_HOP_LIMIT = 255;
 // Fixed part sizes including the 4-byte ICMPv6 type/code/checksum.
@@ -141,7 +118,6 @@ export const ND_OPT_UNIT_BYTES = 8;
 export const ND_OPT_SOURCE_LL_ADDR = 1; // §4.6.1
 export const ND_OPT_TARGET_LL_ADDR = 2; // §4.6.1
 export const ND_OPT_PREFIX_INFO = 3; // §4.6.2
-export const ND_OPT_REDIRECTED_HEADER = 4; // §4.6.3
 export const ND_OPT_MTU = 5; // §4.6.4
 export const ND_OPT_ROUTE_INFO = 24; // RFC 4191 §2.3
 export const ND_OPT_RDNSS = 25; // RFC 8106 §5.1
@@ -151,9 +127,6 @@ export const ND_OPT_MTU_BYTES = 8; // RFC 4861 §4.6.4: length 1
 // Prefix Information flags (RFC 4861 §4.6.2).
 export const ND_OPT_PI_FLAG_ONLINK = 0x80; // L
 export const ND_OPT_PI_FLAG_AUTO = 0x40; // A
-export const ND_OPT_PI_FLAG_ROUTER = 0x20; // R (RFC 6275 §7.2)
-/** "Infinity" lifetime, all ones (RFC 4861 §4.6.2, RFC 4191 §2.3, RFC 8106 §5.1). */
-export const ND_INFINITE_LIFETIME = 0xffffffff;
 /** DNSSL domain names are encoded as in RFC 1035 §3.1, max 255 octets (RFC 8106 §5.2). */
 export const DNS_MAX_NAME_BYTES = 255;
 export const DNS_MAX_LABEL_BYTES = 63;

@@ -45,12 +45,12 @@ import { watchWanGro, type FeatureAccess, type LowerDevices, type WanGroWatch } 
 import { createCommandRunner, type CommandRunner } from "./wan-watcher.js";
 
 /** The part of the data plane the control plane drives (dataplane/cpe-daemon.ts CpeDaemon). */
-export interface ForwardingSink {
+interface ForwardingSink {
   setForwardingState(state: CpeForwardingState): void;
   counters(): CountersSnapshot;
 }
 
-export interface CpeControlDeps {
+interface CpeControlDeps {
   readonly config: CpeConfig;
   readonly log: Logger;
   readonly version: string;

@@ -11,7 +11,7 @@ import type { Clock } from "./clock.js";
 import { DhcpLeaseWatcher, DHCP_LEASE_FILE_DEFAULT, sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
 import { WanWatcher, type CommandRunner, type WanInfo } from "./wan-watcher.js";
 
-export interface CpeInputsOptions {
+interface CpeInputsOptions {
   readonly config: CpeConfig;
   readonly clock: Clock;
   readonly runner: CommandRunner;

@@ -19,7 +19,7 @@ import type { AdvertisedPrefix } from "./prefix-state.js";
 import type { RaSender } from "./ra-sender.js";
 import type { WanInfo } from "./wan-watcher.js";
 
-export interface CpeStatusInputs {
+interface CpeStatusInputs {
   readonly config: CpeConfig;
   readonly version: string;
   readonly pid: number;

@@ -28,9 +28,7 @@ import {
 import type { DaemonState, ValueSource } from "../status/snapshot.js";
 import type { DhcpLease } from "./dhcp-6rd.js";
 import { checkWanIpv4 } from "./wan-policy.js";
-
-/** The WAN MTU assumed while the link's is unknown (Ethernet). */
-const WAN_MTU_DEFAULT_BYTES = 1500;
+import { WAN_MTU_DEFAULT_BYTES } from "./wan-watcher.js";
 
 /**
  * The tunnel's IPv6 MTU: `configured` (tunnel_mtu) when set, else the WAN MTU - 20 (RFC 4213 §3.2),
@@ -42,14 +40,14 @@ export function effectiveTunnelMtu(configured: number | null, wanMtu: number | n
 }
 
 /** What decide() needs of the WAN (wan-watcher.ts WanInfo). */
-export interface DecideWan {
+interface DecideWan {
   readonly ipv4: number | null;
   readonly mtu: number | null;
   readonly device: string | null;
 }
 
 /** The values in effect after config > DHCP option 212 > defaults, with where each came from. */
-export interface EffectiveValues {
+interface EffectiveValues {
   readonly providerPrefix: Ipv6Prefix | null;
   readonly providerSource: ValueSource;
   readonly ipv4PrefixLen: number;
@@ -97,7 +95,7 @@ const isExplicit = (cfg: CpeConfig, name: string): boolean =>
   (cfg.sources[name] ?? "default") !== "default";
 
 /** Step 1. */
-export function effectiveValues(cfg: CpeConfig, lease: DhcpLease | null): EffectiveValues {
+function effectiveValues(cfg: CpeConfig, lease: DhcpLease | null): EffectiveValues {
   const sixrd = cfg.useDhcp6rd ? (lease?.sixrd ?? null) : null;
   const fromDhcp = (name: string): boolean => sixrd !== null && !isExplicit(cfg, name);
   const configOr = (name: string): ValueSource => (isExplicit(cfg, name) ? "config" : "default");

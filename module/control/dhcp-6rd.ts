@@ -9,7 +9,7 @@
  * 6rdPrefix/6rdPrefixLen = provider prefix, IPv4MaskLen = ipv4_prefix_len, BR addresses = relays.
  */
 import { unwatchFile, watchFile, readFileSync, type Stats } from "node:fs";
-import { parseIpv4 } from "../addr/ipv4.js";
+import { formatIpv4, parseIpv4 } from "../addr/ipv4.js";
 import { formatIpv6Prefix, maskIpv6InPlace, parseIpv6, type Ipv6Prefix } from "../addr/ipv6.js";
 import { DecodeError } from "../codec/decode-error.js";
 
@@ -17,10 +17,10 @@ import { DecodeError } from "../codec/decode-error.js";
 export const DHCP_LEASE_FILE_DEFAULT = "/var/run/6to4-pmt.dhcp";
 
 /** How often the lease file is checked (stat polling works whatever the file system). */
-export const DHCP_LEASE_POLL_MS = 500;
+const DHCP_LEASE_POLL_MS = 500;
 
-/** OPTION_6RD contents. */
-export interface SixRdOption {
+/** OPTION_6RD's fields as the lease reports them (the codec's SixRdOption is the wire form). */
+interface SixRdLease {
   /** IPv4MaskLen, 0..32. */
   readonly ipv4MaskLen: number;
   /** 6rdPrefix/6rdPrefixLen, host bits cleared (RFC 5969 §7.1.1: "ignored by the receiver"). */
@@ -36,7 +36,7 @@ export interface DhcpLease {
   /** The leased IPv4 address. */
   readonly ip: number | null;
   /** OPTION_6RD when the server sent a valid one. */
-  readonly sixrd: SixRdOption | null;
+  readonly sixrd: SixRdLease | null;
   /** Why a present option was rejected (for the log and status). */
   readonly sixrdError: string | null;
 }
@@ -45,7 +45,7 @@ export interface DhcpLease {
  * Parses busybox's `ip6rd` text. Throws DecodeError naming the bad field; enforces RFC 5969 §7.1.1:
  * IPv4MaskLen <= 32 and (32 - IPv4MaskLen) + 6rdPrefixLen <= 128, at least one BR address.
  */
-export function parseIp6rdText(text: string): SixRdOption {
+export function parseIp6rdText(text: string): SixRdLease {
   const f = text.trim().split(/\s+/);
   if (f.length < 4) {
     throw new DecodeError(
@@ -82,7 +82,7 @@ export function parseLeaseFile(text: string): DhcpLease {
   }
   const ipText = kv.get("ip") ?? "";
   const raw = kv.get("ip6rd") ?? "";
-  let sixrd: SixRdOption | null = null;
+  let sixrd: SixRdLease | null = null;
   let sixrdError: string | null = null;
   if (raw !== "") {
     try {
@@ -100,12 +100,10 @@ export function parseLeaseFile(text: string): DhcpLease {
 }
 
 /** A short text form for logs and status: `2001:db8::/32 mask 8 relays 192.0.2.254`. */
-export function sixRdKey(o: SixRdOption | null): string {
+export function sixRdKey(o: SixRdLease | null): string {
   if (!o) return "none";
-  const relays = o.relays.map((r) =>
-    [r >>> 24, (r >>> 16) & 255, (r >>> 8) & 255, r & 255].join("."),
-  );
-  return `${formatIpv6Prefix(o.prefix)} mask ${o.ipv4MaskLen} relays ${relays.join(",")}`;
+  const relays = o.relays.map(formatIpv4).join(",");
+  return `${formatIpv6Prefix(o.prefix)} mask ${o.ipv4MaskLen} relays ${relays}`;
 }
 
 function smallInt(s: string, field: string): number {

@@ -26,7 +26,7 @@ export const ECHO_PROBE_BYTES = 16;
 const RING_SLOTS = 4;
 const RING_SLOT_BYTES = 256;
 
-export interface EchoProberOptions {
+interface EchoProberOptions {
   /**
    * Opens the raw ICMPv6 socket passing echo replies with `identifier` (cli/cpe.ts: io/linux.ts
    * openIcmpV6 without a device, with echoIdentifier, so the kernel drops other replies). Called

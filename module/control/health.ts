@@ -27,7 +27,7 @@ export interface EchoProber {
   close(): void;
 }
 
-export type HealthState = "unknown" | "up" | "down";
+type HealthState = "unknown" | "up" | "down";
 
 export interface HealthSnapshot {
   readonly state: HealthState;
@@ -43,7 +43,7 @@ export interface HealthSnapshot {
   readonly lastRttMs: number | null;
 }
 
-export interface HealthOptions {
+interface HealthOptions {
   readonly intervalS: number;
   readonly failures: number;
   readonly clock: Clock;
@@ -55,7 +55,7 @@ export interface HealthOptions {
 }
 
 /** Upper bound on one probe's wait, so a long interval still notices a failure promptly. */
-export const HEALTH_PROBE_TIMEOUT_MAX_MS = 3000;
+const HEALTH_PROBE_TIMEOUT_MAX_MS = 3000;
 
 export class HealthMonitor {
   private readonly opts: HealthOptions;

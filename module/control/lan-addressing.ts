@@ -16,7 +16,7 @@ import type { CommandRunner } from "./wan-watcher.js";
 
 const IP_TIMEOUT_MS = 5000;
 
-export interface LanAddressingOptions {
+interface LanAddressingOptions {
   /** The TUN device; null leaves TUN address and MTU alone. */
   readonly tunName: string | null;
   /** The MTU the TUN was opened with; null = unknown (the first plan's is taken as the TUN's). */

@@ -32,13 +32,13 @@ import { receiveRouterSolicitations } from "./rs-receiver.js";
 import type { CommandRunner } from "./wan-watcher.js";
 
 /** What an RA is built from, read when it is built. */
-export interface LanRaView {
+interface LanRaView {
   state(): DaemonState;
   plan(): Plan | null;
   healthy(): boolean;
 }
 
-export interface LanRaOptions {
+interface LanRaOptions {
   readonly config: CpeConfig;
   readonly clock: Clock;
   readonly random: RandomSource;

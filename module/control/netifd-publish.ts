@@ -13,7 +13,7 @@ import type { CommandRunner } from "./wan-watcher.js";
 
 const HOOK_TIMEOUT_MS = 5000;
 
-export interface NetifdPublisherOptions {
+interface NetifdPublisherOptions {
   readonly hook: string;
   readonly tunName: string;
   readonly lifetimes: PrefixLifetimes;

@@ -14,7 +14,7 @@ import { formatIpv6Prefix, parseIpv6Prefix, type Ipv6Prefix } from "../addr/ipv6
 import type { PrefixLifetimes } from "./ra-timing.js";
 
 /** One prefix the CPE has advertised. */
-export interface PrefixRecord {
+interface PrefixRecord {
   /** `addr/len`, RFC 5952 (the key). */
   readonly prefix: string;
   readonly onLink: boolean;
@@ -27,7 +27,7 @@ export interface PrefixRecord {
 }
 
 /** The persisted form (state file key `prefixes`). */
-export interface PersistedPrefixes {
+interface PersistedPrefixes {
   readonly version: 1;
   readonly records: readonly PrefixRecord[];
 }

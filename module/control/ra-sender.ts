@@ -15,8 +15,8 @@
  *      limit permits.
  *   5. stop(): one final RA built with kind "final" (router lifetime 0, prefixes deprecated; RFC
  *      4861 §6.2.5), then no timers remain and the socket is closed.
- *      Note: §6.2.5 allows up to MAX_FINAL_RTR_ADVERTISEMENTS; we send one, at once, so shutdown
- *      is never delayed by the 3 s rate limit (radvd does the same).
+ *      Note: §6.2.5 allows up to MAX_FINAL_RTR_ADVERTISEMENTS (3, RFC 4861 §10); we send one, at
+ *      once, so shutdown is never delayed by the 3 s rate limit (radvd does the same).
  *
  * All RAs go to ff02::1 (the usual case in §6.2.6); the kernel picks the link-local source address
  * of the bound LAN interface and the socket sends with hop limit 255.
@@ -32,17 +32,15 @@ import {
 } from "./ra-timing.js";
 
 /** ff02::1, all-nodes (RFC 4291 §2.7.1). */
-export const ALL_NODES_ADDRESS = Uint8Array.from([
-  0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-]);
+const ALL_NODES_ADDRESS = Uint8Array.from([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 
 export type RaKind = "unsolicited" | "solicited" | "final";
 
 /** Retry delay after a failed send during the initial burst (a tunable, not an RFC constant). */
-export const RA_SEND_RETRY_MS = 1000;
+const RA_SEND_RETRY_MS = 1000;
 
 /** The part of IcmpV6Socket the sender uses (io/ports.ts). */
-export interface RaSocket {
+interface RaSocket {
   send(
     buf: Uint8Array,
     offset: number,
@@ -52,12 +50,7 @@ export interface RaSocket {
   ): boolean;
 }
 
-/** RS/RA counters by reason (names appear in `status`). */
-export interface RaCounters {
-  [name: string]: number;
-}
-
-export const RA_COUNTER_NAMES = [
+const RA_COUNTER_NAMES = [
   "rs_received",
   "rs_valid",
   "rs_invalid_hop_limit",
@@ -73,9 +66,9 @@ export const RA_COUNTER_NAMES = [
   "ra_not_built",
 ] as const;
 
-export type RaCounterName = (typeof RA_COUNTER_NAMES)[number];
+type RaCounterName = (typeof RA_COUNTER_NAMES)[number];
 
-export interface RaSenderOptions {
+interface RaSenderOptions {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly intervals: AdvIntervals;

@@ -12,23 +12,21 @@
 export const MAX_INITIAL_RTR_ADVERT_INTERVAL_S = 16;
 /** How many initial RAs use the shorter interval (RFC 4861 §10). */
 export const MAX_INITIAL_RTR_ADVERTISEMENTS = 3;
-/** Final RAs with router lifetime 0 on shutdown, at most (RFC 4861 §6.2.5, §10). */
-export const MAX_FINAL_RTR_ADVERTISEMENTS = 3;
 /** Multicast RAs are rate limited to one per this many seconds (RFC 4861 §6.2.6, §10). */
 export const MIN_DELAY_BETWEEN_RAS_S = 3;
 /** Solicited RAs are delayed by a random time up to this (RFC 4861 §6.2.6, §10). */
-export const MAX_RA_DELAY_TIME_S = 0.5;
+const MAX_RA_DELAY_TIME_S = 0.5;
 
 // RFC 4861 §6.2.1, bounds of the configuration variables.
 /** MinRtrAdvInterval lower bound (RFC 4861 §6.2.1). */
-export const MIN_RTR_ADV_INTERVAL_LOWER_S = 3;
+const MIN_RTR_ADV_INTERVAL_LOWER_S = 3;
 /** MinRtrAdvInterval is at most this fraction of MaxRtrAdvInterval (RFC 4861 §6.2.1). */
-export const MIN_RTR_ADV_INTERVAL_MAX_FRACTION = 0.75;
+const MIN_RTR_ADV_INTERVAL_MAX_FRACTION = 0.75;
 /** MaxRtrAdvInterval bounds (RFC 4861 §6.2.1). */
-export const MAX_RTR_ADV_INTERVAL_LOWER_S = 4;
-export const MAX_RTR_ADV_INTERVAL_UPPER_S = 1800;
+const MAX_RTR_ADV_INTERVAL_LOWER_S = 4;
+const MAX_RTR_ADV_INTERVAL_UPPER_S = 1800;
 /** AdvDefaultLifetime upper bound (RFC 4861 §6.2.1). */
-export const MAX_ROUTER_LIFETIME_S = 9000;
+const MAX_ROUTER_LIFETIME_S = 9000;
 /** Largest value of the 16-bit Router Lifetime field (RFC 4861 §4.2). */
 const ROUTER_LIFETIME_FIELD_MAX_S = 0xffff;
 /** AdvCurHopLimit: the current diameter of the Internet; 64 as IANA assigns (RFC 4861 §6.2.1). */
@@ -41,11 +39,11 @@ export const ND_PREFERRED_LIMIT_S = 2700;
 export const ND_VALID_LIMIT_S = 5400;
 
 /** RDNSS/DNSSL lifetime is by default at least this many MaxRtrAdvInterval (RFC 8106 §5.1, §5.2). */
-export const DNS_LIFETIME_MAX_INTERVAL_FACTOR = 3;
+const DNS_LIFETIME_MAX_INTERVAL_FACTOR = 3;
 
 /** RFC 4191 §2.2 Prf values as they sit in the 2-bit field. */
 export type RouterPreference = "low" | "medium" | "high";
-export const ROUTER_PREFERENCE_BITS: Readonly<Record<RouterPreference, number>> = {
+const ROUTER_PREFERENCE_BITS: Readonly<Record<RouterPreference, number>> = {
   high: 0b01,
   medium: 0b00,
   low: 0b11,
@@ -111,7 +109,7 @@ export function calcSolicitedSendTime(
 }
 
 /** What the router lifetime depends on besides the configured value. */
-export interface RouterLifetimeInputs {
+interface RouterLifetimeInputs {
   /** Configured AdvDefaultLifetime in seconds (0 = never a default router). */
   readonly configuredS: number;
   readonly intervals: AdvIntervals;

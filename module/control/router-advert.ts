@@ -13,6 +13,7 @@
 import { formatIpv6Prefix, type Ipv6Prefix } from "../addr/ipv6.js";
 import {
   ICMPV6_HEADER_BYTES,
+  ND_HOP_LIMIT,
   ND_OPT_SOURCE_LL_ADDR,
   ND_OPT_UNIT_BYTES,
   ND_ROUTER_SOLICIT,
@@ -24,10 +25,10 @@ import type { AdvertisedPrefix } from "./prefix-state.js";
 import { ADV_CUR_HOP_LIMIT, type RouterPreference } from "./ra-timing.js";
 
 /** SLAAC forms addresses only from /64 prefixes on Ethernet-like links (RFC 4862 §5.5.3 d, RFC 4291 §2.5.1). */
-export const SLAAC_PREFIX_LEN = 64;
+const SLAAC_PREFIX_LEN = 64;
 
 /** A more-specific route to put in a Route Information Option (RFC 4191 §2.3). */
-export interface AdvertisedRoute {
+interface AdvertisedRoute {
   readonly prefix: Ipv6Prefix;
   readonly lifetimeS: number;
   readonly preference: RouterPreference;
@@ -51,7 +52,7 @@ export interface RaContent {
 }
 
 /** An option builder: the options it contributes, and a reason for each thing it leaves out. */
-export type RaOptionBuilder = (c: RaContent, skipped: string[]) => NdOption[];
+type RaOptionBuilder = (c: RaContent, skipped: string[]) => NdOption[];
 
 function buildSourceLinkLayer(c: RaContent): NdOption[] {
   return c.lanMac ? [{ kind: "source-link-layer-address", address: c.lanMac }] : [];
@@ -113,7 +114,7 @@ function buildDnssl(c: RaContent): NdOption[] {
 }
 
 /** The builders in the order their options appear (odhcpd IOV_RA_* order, codec RA_OPTION_ORDER). */
-export const RA_OPTION_BUILDERS: readonly (readonly [string, RaOptionBuilder])[] = [
+const RA_OPTION_BUILDERS: readonly (readonly [string, RaOptionBuilder])[] = [
   ["source-link-layer-address", buildSourceLinkLayer],
   ["mtu", buildMtu],
   ["prefix-information", buildPrefixes],
@@ -157,7 +158,7 @@ export function encodeRouterAdvertisement(c: RaContent): { bytes: Buffer; skippe
 }
 
 /** Outcome of RS validation: "valid", or the counter name of the reason it is ignored. */
-export type RsVerdict =
+type RsVerdict =
   | "valid"
   | "nd_other_ignored"
   | "rs_invalid_hop_limit"
@@ -181,7 +182,7 @@ export function validateRouterSolicitation(
   hopLimit: number,
 ): RsVerdict {
   if (len < 1 || buf[off] !== ND_ROUTER_SOLICIT) return "nd_other_ignored";
-  if (hopLimit !== -1 && hopLimit !== 255) return "rs_invalid_hop_limit";
+  if (hopLimit !== -1 && hopLimit !== ND_HOP_LIMIT) return "rs_invalid_hop_limit";
   if (len < ICMPV6_HEADER_BYTES || len < ND_RS_BYTES) return "rs_too_short";
   if (buf[off + 1] !== 0) return "rs_invalid_code";
   let unspecified = true;

@@ -17,7 +17,7 @@ import type { Clock } from "./clock.js";
 import { watchGroUnusable } from "./gro-watch.js";
 
 /** The features that merge inner UDP (ethtool names). */
-export const UDP_MERGING_FEATURES: readonly string[] = Object.freeze([
+const UDP_MERGING_FEATURES: readonly string[] = Object.freeze([
   "rx-gro-list",
   "rx-udp-gro-forwarding",
 ]);
@@ -54,7 +54,7 @@ export type FeatureAccess = (
   want?: ReadonlyMap<string, boolean>,
 ) => ReadonlyMap<string, { known: boolean; active?: boolean }>;
 
-export class WanGroFeatures {
+class WanGroFeatures {
   /** device -> features we turned off there */
   private readonly changed = new Map<string, string[]>();
   /** Problems already warned about (device + what), so a rise every 5 s does not repeat them. */
@@ -130,7 +130,7 @@ export class WanGroFeatures {
   }
 }
 
-export interface WanGroWatchOptions {
+interface WanGroWatchOptions {
   readonly clock: Clock;
   readonly log: Logger;
   /** Option `wan_gro`. */

@@ -8,7 +8,7 @@
 import { formatIpv4, ipv4InPrefix, type Ipv4Prefix } from "../addr/ipv4.js";
 import { classifyIpv4, ipv4Range, type Ipv4Class } from "../addr/classify.js";
 
-export interface WanPolicyContext {
+interface WanPolicyContext {
   /** A provider prefix is configured or came by DHCP (PMT mode). */
   readonly hasProviderPrefix: boolean;
   /** The relay list was set explicitly (config or DHCP), not the RFC 3068 anycast default. */
@@ -17,7 +17,7 @@ export interface WanPolicyContext {
   readonly allowIpv4: readonly Ipv4Prefix[];
 }
 
-export type WanVerdict =
+type WanVerdict =
   | { readonly usable: true; readonly cls: Ipv4Class }
   | { readonly usable: false; readonly cls: Ipv4Class; readonly reason: string };
 

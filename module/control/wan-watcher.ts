@@ -44,25 +44,25 @@ export interface CommandRunner {
   ): RunningCommand;
 }
 
-export interface RunningCommand {
+interface RunningCommand {
   /** Kills the child (SIGTERM); `onExit` still fires. */
   kill(): void;
 }
 
 /** How long one `ip`/`ubus` query may take. */
-export const WAN_QUERY_TIMEOUT_MS = 5000;
+const WAN_QUERY_TIMEOUT_MS = 5000;
 /** Coalesce bursts of rtnetlink/ubus events into one re-read. */
-export const WAN_EVENT_DEBOUNCE_MS = 50;
+const WAN_EVENT_DEBOUNCE_MS = 50;
 /** Respawn backoff of the monitor child: first delay, and cap. */
-export const WAN_MONITOR_RESPAWN_MIN_MS = 1000;
-export const WAN_MONITOR_RESPAWN_MAX_MS = 30_000;
+const WAN_MONITOR_RESPAWN_MIN_MS = 1000;
+const WAN_MONITOR_RESPAWN_MAX_MS = 30_000;
 /** RFC 894: Ethernet MTU, used when nothing is learned or configured. */
 export const WAN_MTU_DEFAULT_BYTES = 1500;
 
 // ---- Pure parsers ----------------------------------------------------------------------------
 
 /** Result of parsing one query. */
-export interface LearnedWan {
+interface LearnedWan {
   readonly ipv4: number | null;
   readonly mtu: number | null;
   readonly device: string | null;
@@ -176,7 +176,7 @@ export function ubusEventConcerns(line: string, iface: string): boolean {
 
 // ---- The watcher -----------------------------------------------------------------------------
 
-export interface WanWatcherOptions {
+interface WanWatcherOptions {
   /** Linux device; when null the device of the IPv4 default route (Linux) or netifd's l3_device. */
   readonly device: string | null;
   /** OpenWrt logical interface; used when `useUbus`. */

@@ -207,7 +207,7 @@ export interface NativeBinding {
   readonly MAX_BATCH: number;
 }
 
-export const ADDON_FILE = "pmt_native.node";
+const ADDON_FILE = "pmt_native.node";
 
 /** Where to look, in order (see file comment). `dir` is the directory of the running code. */
 export function candidatePaths(
@@ -251,7 +251,7 @@ const ARCH_ELF: Readonly<Record<string, [number, number]>> = {
   riscv64: [64, 243],
 };
 
-export interface ElfInfo {
+interface ElfInfo {
   bits: 32 | 64;
   littleEndian: boolean;
   machine: number;
@@ -315,7 +315,7 @@ function readHeader(file: string): Uint8Array {
  * to it as arguments (`setIoUring` at load, `openTun` in io/linux.ts). Each is on by default; a
  * variable set to anything but "" or "0" turns it off.
  */
-export interface NativeIoOptions {
+interface NativeIoOptions {
   /** TUN writes (and reads, see below) through io_uring where available. PMT_NO_IO_URING=1: off. */
   ioUring: boolean;
   /** TUN reads through io_uring too (NOWAIT reads); PMT_NO_IO_URING_READ=1: read(2). */
@@ -341,7 +341,7 @@ export function nativeIoOptions(env: NodeJS.ProcessEnv = process.env): NativeIoO
   };
 }
 
-export interface LoadOptions {
+interface LoadOptions {
   /** Explicit addon path (overrides PMT_NATIVE_PATH and the search). */
   path?: string;
   /** Directory of the running code; default this module's directory. */
