@@ -37,7 +37,7 @@ import type { DaemonState, StatusSnapshot, ValueSource } from "../status/snapsho
 import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
 import { startStatusServer, type StatusServer } from "../status/server.js";
 import { systemClock, type Clock } from "./clock.js";
-import { watchGroUnusable } from "./gro-watch.js";
+import { watchGroUnusable, type GroWatch } from "./gro-watch.js";
 import { groChain, WanGroFeatures, type FeatureAccess, type LowerDevices } from "./wan-gro.js";
 import { DhcpLeaseWatcher, DHCP_LEASE_FILE_DEFAULT, sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
 import { HealthMonitor, type EchoProber } from "./health.js";
@@ -607,7 +607,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
 
   let statusServer: StatusServer | null = null;
 
-  let stopGroWatch: (() => void) | null = null;
+  let groWatch: GroWatch | null = null;
   const groFeatures =
     cfg.wanGro !== "keep" && deps.netdevFeatures !== undefined
       ? new WanGroFeatures(deps.netdevFeatures, log)
@@ -709,6 +709,8 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
           if (c === "reload") {
             dhcp.check(true);
             void wanWatcher.refresh();
+            // The GRO count too: what the periodic check would find, now.
+            groWatch?.checkNow();
             return { ok: true };
           }
           return undefined;
@@ -717,7 +719,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
     }
     health.start();
     ra?.start();
-    stopGroWatch = watchGroUnusable(
+    groWatch = watchGroUnusable(
       clock,
       () => deps.daemon?.counters().offload?.wan_gro_unusable ?? 0,
       (m) => log.warn(m),
@@ -789,7 +791,7 @@ export async function startCpeControl(deps: CpeControlDeps): Promise<CpeControl>
       dhcp.stop();
       wanWatcher.stop();
       health.stop();
-      stopGroWatch?.();
+      groWatch?.stop();
       groFeatures?.restore();
       ndSocket?.close();
       saveState();
