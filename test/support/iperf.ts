@@ -14,7 +14,7 @@ export function procStatusMb(pid: number, field = "VmRSS"): number {
 }
 
 /**
- * A one-shot iperf3 server (`-s -1`) on bindAddr:port in `ns`, given 400 ms to start listening.
+ * A one-shot iperf3 server (`-s -1`) on bindAddr:port in `ns`, returned once it listens.
  * `prefix` goes in front of the command (a scheduling policy), `extra` after it (`-J`).
  */
 export async function startIperfServer(
@@ -35,6 +35,23 @@ export async function startIperfServer(
     String(port),
     ...(options.extra ?? []),
   ]);
-  await new Promise((r) => setTimeout(r, 400));
+  await waitTcpListening(reg, ns, port);
   return srv;
+}
+
+/**
+ * Waits until a TCP socket listens on `port` in `ns` (`ss -ltn`; bounded by `timeoutMs`); throws
+ * if none did.
+ */
+export async function waitTcpListening(
+  reg: NetnsRegistry,
+  ns: string,
+  port: number,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const listening = (): boolean =>
+    reg.exec(ns, ["ss", "-Hltn", `sport = :${port}`]).stdout.trim() !== "";
+  if (!(await reg.waitFor(listening, timeoutMs, 20))) {
+    throw new Error(`nothing listens on TCP port ${port} in ${ns} after ${timeoutMs} ms`);
+  }
 }
