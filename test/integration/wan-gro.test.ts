@@ -404,7 +404,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     const logged =
       /wan wan0: rx-gro-list off \(merged 6in4 UDP cannot be forwarded\); back on at exit/;
     assert.ok(
-      await reg.waitFor(() => logged.test(lab.cpes[0]!.stderr()), 3000),
+      await reg.waitFor(() => logged.test(lab.cpes[0]!.stderr()), 10_000),
       lab.cpes[0]!.stderr().slice(-2000),
     );
     assert.doesNotMatch(
@@ -599,18 +599,18 @@ describe(
         "rx-udp-gro-forwarding",
         "on",
       ]);
-      // (Not asserted on here: the CPE's next check may already have come.)
-      const off = await reg.waitFor(
-        () => features() === "rx-gro-list: off rx-udp-gro-forwarding: off",
-        12_000,
-        250,
+      // The CPE's check (every GRO_CHECK_MS), now: "reload".
+      assert.deepEqual(await queryStatusSocket(labCpeFiles(c.ns)[1], "reload"), { ok: true });
+      assert.equal(
+        features(),
+        "rx-gro-list: off rx-udp-gro-forwarding: off",
+        lab.cpes[0]!.stderr().slice(-1500),
       );
-      assert.ok(off, `still ${features()}\n${lab.cpes[0]!.stderr().slice(-1500)}`);
       // The log line reaches us through a pipe, possibly a moment after the change itself.
       const logged =
         /wan wan0: rx-gro-list, rx-udp-gro-forwarding off \(wan_gro 'off'\); back on at exit/;
       assert.ok(
-        await reg.waitFor(() => logged.test(lab.cpes[0]!.stderr()), 3000),
+        await reg.waitFor(() => logged.test(lab.cpes[0]!.stderr()), 10_000),
         lab.cpes[0]!.stderr(),
       );
       assert.equal(await reg.stop(lab.cpes[0]!, 10_000), 0);
@@ -653,15 +653,15 @@ describe(
       assert.ok(args.includes("mv0"), "the CPE's WAN device is the macvlan");
       const cpe = spawnDaemon(reg, c.ns, daemonCommand(), args);
       assert.ok(await waitDaemonReady(reg, cpe), cpe.stderr());
-      const off = await reg.waitFor(
-        () => features() === "rx-gro-list: off rx-udp-gro-forwarding: off",
-        12_000,
-        250,
+      assert.deepEqual(await queryStatusSocket(labCpeFiles(c.ns)[1], "reload"), { ok: true });
+      assert.equal(
+        features(),
+        "rx-gro-list: off rx-udp-gro-forwarding: off",
+        `wan0: ${cpe.stderr().slice(-1500)}`,
       );
-      assert.ok(off, `wan0 still ${features()}\n${cpe.stderr().slice(-1500)}`);
       const logged =
         /wan wan0: rx-gro-list, rx-udp-gro-forwarding off \(wan_gro 'off'\); back on at exit/;
-      assert.ok(await reg.waitFor(() => logged.test(cpe.stderr()), 3000), cpe.stderr());
+      assert.ok(await reg.waitFor(() => logged.test(cpe.stderr()), 10_000), cpe.stderr());
       assert.equal(await reg.stop(cpe, 10_000), 0);
       assert.equal(features(), "rx-gro-list: on rx-udp-gro-forwarding: on", "restored at exit");
       assert.match(cpe.stderr(), /wan wan0: rx-gro-list, rx-udp-gro-forwarding back on/);
