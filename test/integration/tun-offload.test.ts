@@ -34,7 +34,7 @@ import {
   until,
 } from "../support/native-fixtures.js";
 import { buildTcpPacket, buildUdpPacket, upperChecksumOk } from "../support/packet-builder.js";
-import { waitTcpListening } from "../support/iperf.js";
+import { waitTcpListening } from "../support/listening.js";
 import { internetChecksum, pseudoHeaderSumV6 } from "../../module/codec/checksum.js";
 
 const skip = nativeSkipReason() ?? toolSkipReason("iperf3");

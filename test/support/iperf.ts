@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { NetnsRegistry, NsProcess } from "./netns.js";
+import { waitTcpListening } from "./listening.js";
 
 /** `field` of /proc/<pid>/status (VmRSS, RssAnon, RssFile, all in kB) in MB; NaN if absent. */
 export function procStatusMb(pid: number, field = "VmRSS"): number {
@@ -37,21 +38,4 @@ export async function startIperfServer(
   ]);
   await waitTcpListening(reg, ns, port);
   return srv;
-}
-
-/**
- * Waits until a TCP socket listens on `port` in `ns` (`ss -ltn`; bounded by `timeoutMs`); throws
- * if none did.
- */
-export async function waitTcpListening(
-  reg: NetnsRegistry,
-  ns: string,
-  port: number,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const listening = (): boolean =>
-    reg.exec(ns, ["ss", "-Hltn", `sport = :${port}`]).stdout.trim() !== "";
-  if (!(await reg.waitFor(listening, timeoutMs, 20))) {
-    throw new Error(`nothing listens on TCP port ${port} in ${ns} after ${timeoutMs} ms`);
-  }
 }
