@@ -46,9 +46,8 @@ import {
 } from "../support/dataplane-harness.js";
 import { buildTcpPacket, buildUdpPacket, encapsulate6to4 } from "../support/packet-builder.js";
 import { injectIpv4OnePoll, linkMac } from "../support/frame-inject.js";
-import { okWithCounters, waitForCounters } from "../support/daemon-assert.js";
+import { okWithCounters, statusCommand, waitForCounters } from "../support/daemon-assert.js";
 import { fold, internetChecksum, pseudoHeaderSumV6 } from "../../module/codec/checksum.js";
-import { queryStatusSocket } from "../../module/status/server.js";
 
 const skip =
   netnsSkipReason() ??
@@ -385,7 +384,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
       wanFrames = run.frames;
       unusable = run.counted;
       // The CPE looks at the count every GRO_CHECK_MS (5 s); "reload" looks now.
-      assert.deepEqual(await queryStatusSocket(labCpeFiles(c.ns)[1], "reload"), { ok: true });
+      assert.deepEqual(await statusCommand(labCpeFiles(c.ns)[1], "reload"), { ok: true });
       turnedOff = !groListOn(c.ns);
     } finally {
       if (!turnedOff)
@@ -600,7 +599,7 @@ describe(
         "on",
       ]);
       // The CPE's check (every GRO_CHECK_MS), now: "reload".
-      assert.deepEqual(await queryStatusSocket(labCpeFiles(c.ns)[1], "reload"), { ok: true });
+      assert.deepEqual(await statusCommand(labCpeFiles(c.ns)[1], "reload"), { ok: true });
       assert.equal(
         features(),
         "rx-gro-list: off rx-udp-gro-forwarding: off",
@@ -653,7 +652,7 @@ describe(
       assert.ok(args.includes("mv0"), "the CPE's WAN device is the macvlan");
       const cpe = spawnDaemon(reg, c.ns, daemonCommand(), args);
       assert.ok(await waitDaemonReady(reg, cpe), cpe.stderr());
-      assert.deepEqual(await queryStatusSocket(labCpeFiles(c.ns)[1], "reload"), { ok: true });
+      assert.deepEqual(await statusCommand(labCpeFiles(c.ns)[1], "reload"), { ok: true });
       assert.equal(
         features(),
         "rx-gro-list: off rx-udp-gro-forwarding: off",

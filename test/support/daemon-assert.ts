@@ -2,11 +2,12 @@
  * Assertions on running daemons that say, when they fail, what the daemons counted: each daemon's
  * counters (SIGUSR1 -> `counters {json}`) and the tail of its log are appended to the message.
  * Counters are read only on failure. Also a bounded poll for a counter condition, in place of a
- * fixed sleep before reading counters.
+ * fixed sleep before reading counters, and a status-socket command that waits for the socket.
  */
 import assert from "node:assert/strict";
 import type { NetnsRegistry, NsProcess } from "./netns.js";
 import { readCounters, type Counters } from "./dataplane-harness.js";
+import { queryStatusSocket } from "../../module/status/server.js";
 
 /** Counters and log tail of each daemon, one block per daemon (a failed read says why). */
 export async function daemonsReport(
@@ -70,4 +71,26 @@ export async function waitForCounters(
     c = await readCounters(reg, p);
   }
   return c;
+}
+
+/**
+ * Sends `cmd` to the status socket at `path` once the daemon listens there (a daemon reports
+ * "ready" when its loops run, which can be before its control plane opened the socket); retries
+ * while the socket is missing or refuses, for at most `timeoutMs`.
+ */
+export async function statusCommand(
+  path: string,
+  cmd: string,
+  timeoutMs = 15_000,
+): Promise<unknown> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await queryStatusSocket(path, cmd);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if ((code !== "ENOENT" && code !== "ECONNREFUSED") || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
