@@ -130,14 +130,14 @@ async function runRelayWithState(
       `address ${own}, ${mode}, customers ${cfg.customerIpv4.length}, opt-out ${cfg.optOut.length}`,
   );
   daemon.start();
-  const stopGroWatch = watchGroUnusable(
+  const groWatch = watchGroUnusable(
     systemClock,
     () => daemon.counters().offload?.wan_gro_unusable ?? 0,
     (m) => log.warn(m),
     () => undefined,
   );
   const code = await exiting.done;
-  stopGroWatch();
+  groWatch.stop();
   metrics?.close();
   k.revert();
   daemon.stop();

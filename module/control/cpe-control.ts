@@ -247,6 +247,8 @@ class CpeControlPlane implements CpeControl {
           command: (c) => {
             if (c === "reload") {
               this.inputs.reload();
+              // The GRO count too: what the periodic check would find, now.
+              this.gro?.checkNow();
               return { ok: true };
             }
             return undefined;

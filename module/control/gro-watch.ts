@@ -12,12 +12,17 @@ export const GRO_CHECK_MS = 5_000;
 /** At most one warning per this long; the packets in between are summed. */
 export const GRO_WARN_MS = 60_000;
 
+/** A running watch: `checkNow()` checks at once (the periodic checks go on); `stop()` ends it. */
+export interface GroWatch {
+  checkNow(): void;
+  stop(): void;
+}
+
 /**
  * Checks `count()` now and every GRO_CHECK_MS. When it rose: `remedy.remedy(device)` when given
  * and the device is known, and nothing more if that returns true; else a warning, unless one was
  * given less than GRO_WARN_MS ago (then the next one sums the packets). With `remedy.always` the
  * remedy runs on every check, risen or not. `device()` names the receiving device when known.
- * Returns the function that stops the checks.
  */
 export function watchGroUnusable(
   clock: Clock,
@@ -25,7 +30,7 @@ export function watchGroUnusable(
   warn: (message: string) => void,
   device: () => string | undefined,
   remedy?: { remedy: (device: string) => boolean; always?: boolean },
-): () => void {
+): GroWatch {
   let seen = 0;
   let unwarned = 0;
   let lastWarn = -Infinity;
@@ -55,8 +60,11 @@ export function watchGroUnusable(
   };
   check();
   timer = clock.setRepeating(check, GRO_CHECK_MS);
-  return () => {
-    stopped = true;
-    if (timer !== null) clock.clearTimer(timer);
+  return {
+    checkNow: check,
+    stop: () => {
+      stopped = true;
+      if (timer !== null) clock.clearTimer(timer);
+    },
   };
 }

@@ -148,6 +148,8 @@ interface WanGroWatchOptions {
 export interface WanGroWatch {
   /** Times features were turned off on a device (status counter wan_gro_turned_off). */
   timesTurnedOff(): number;
+  /** Checks the count now, as the periodic check would (the periodic checks go on). */
+  checkNow(): void;
   /** Stops the checks and turns back on what was turned off. */
   stop(): void;
 }
@@ -162,7 +164,7 @@ export function watchWanGro(o: WanGroWatchOptions): WanGroWatch {
     o.mode !== "keep" && o.features !== undefined ? new WanGroFeatures(o.features, o.log) : null;
   const why = o.mode === "off" ? "wan_gro 'off'" : "merged 6in4 UDP cannot be forwarded";
   const lowers = o.lowerDevices ?? (() => []);
-  const stopWatch = watchGroUnusable(
+  const watch = watchGroUnusable(
     o.clock,
     o.unusable,
     (m) => o.log.warn(m),
@@ -182,8 +184,9 @@ export function watchWanGro(o: WanGroWatchOptions): WanGroWatch {
   );
   return {
     timesTurnedOff: () => features?.timesTurnedOff ?? 0,
+    checkNow: () => watch.checkNow(),
     stop: () => {
-      stopWatch();
+      watch.stop();
       features?.restore();
     },
   };

@@ -183,7 +183,7 @@ export function switchAnycastTo(reg: NetnsRegistry, t: LabTopology, r: number): 
 }
 
 /** State file and status socket of a lab CPE (removed with the namespaces). */
-function labCpeFiles(ns: string): [string, string] {
+export function labCpeFiles(ns: string): [string, string] {
   return [
     `/tmp/6to4-pmt-${process.pid}-${ns}.state.json`,
     `/tmp/6to4-pmt-${process.pid}-${ns}.sock`,

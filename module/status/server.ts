@@ -1,7 +1,8 @@
 /**
  * The status socket: a unix stream socket, mode 0600 (only root, who runs the daemon, can connect).
  * Protocol: the client writes one line (`status`, or `{"cmd":"status"}`); the server answers with
- * one JSON line and closes. `reload` re-reads the DHCP lease file (the udhcpc hook may use it).
+ * one JSON line and closes. `reload` re-reads the WAN and the DHCP lease file and checks the GRO
+ * count now (the udhcpc hook and the tests use it).
  * Unknown commands get `{"error": "..."}`.
  */
 import { chmodSync, unlinkSync } from "node:fs";

@@ -43,6 +43,7 @@ import {
   type NsProcess,
 } from "../support/netns.js";
 import { readCounters } from "../support/dataplane-harness.js";
+import { startIperfServer } from "../support/iperf.js";
 import {
   buildLabTopology,
   labCpeArgs,
@@ -141,29 +142,6 @@ function rxPackets(reg: NetnsRegistry, ns: string, dev: string): number {
   return Number(reg.exec(ns, ["cat", `/sys/class/net/${dev}/statistics/rx_packets`]).stdout.trim());
 }
 
-/** A one-shot iperf3 server on bindAddr:port in `ns`, given 400 ms to start listening. */
-async function iperfServer(
-  reg: NetnsRegistry,
-  ns: string,
-  bindAddr: string,
-  port: number,
-  extra: readonly string[] = [],
-): Promise<NsProcess> {
-  const srv = reg.spawn(ns, [
-    ...BATCH,
-    "iperf3",
-    "-s",
-    "-1",
-    "-B",
-    bindAddr,
-    "-p",
-    String(port),
-    ...extra,
-  ]);
-  await new Promise((r) => setTimeout(r, 400));
-  return srv;
-}
-
 async function iperfTcp(
   reg: NetnsRegistry,
   clientNs: string,
@@ -172,7 +150,7 @@ async function iperfTcp(
   target: string,
   port: number,
 ): Promise<number> {
-  const srv = await iperfServer(reg, serverNs, bindAddr, port);
+  const srv = await startIperfServer(reg, serverNs, bindAddr, port, { prefix: BATCH });
   const r = await reg.execAsync(
     clientNs,
     [...BATCH, "iperf3", "-c", target, "-p", String(port), "-t", String(TCP_SECONDS), "-J"],
@@ -228,7 +206,10 @@ async function iperfUdp(
   target: string,
   port: number,
 ): Promise<UdpRate> {
-  const srv = await iperfServer(reg, serverNs, bindAddr, port, ["-J"]);
+  const srv = await startIperfServer(reg, serverNs, bindAddr, port, {
+    prefix: BATCH,
+    extra: ["-J"],
+  });
   const rx0 = nsUdpDatagrams(reg, serverNs);
   const client = ["-c", target, "-p", String(port), "-u", "-l", "64", "-b", "0"];
   await reg.execAsync(

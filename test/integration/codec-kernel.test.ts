@@ -125,8 +125,15 @@ test(
       "-m",
       "stderr",
     ]);
-    await sleep(5000); // first RA at start-up, then every 3-4 s (MaxRtrAdvInterval 4)
+    // Until the host's kernel took an RA (its default route via the router; bounded wait): the
+    // capture on the same link has seen it.
+    const raTaken = await reg.waitFor(
+      () => /^default .*proto ra/m.test(reg.exec(h, ["ip", "-6", "route", "show"]).stdout),
+      20_000,
+      100,
+    );
     assert.ok(!radvd.hasExited(), `radvd exited: ${radvd.stderr()}`);
+    assert.ok(raTaken, `no RA taken by the host: ${reg.exec(h, ["ip", "-6", "route"]).stdout}`);
     await reg.stop(radvd);
     await sleep(300);
     await reg.stop(cap, 5000, "SIGINT");

@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { queryStatusSocket } from "../../module/status/server.js";
 import type { StatusSnapshot } from "../../module/status/snapshot.js";
+import { waitListening } from "../support/listening.js";
 import {
   buildControlLab,
   ISP_CPE_SIDE,
@@ -95,7 +96,7 @@ describe(
       const relay = startRelay(lab, ["--provider-prefix", "2001:db8::/32"]);
       assert.ok(await waitLoops(lab, relay), "relay did not start: " + relay.stderr());
       dnsmasq = startDnsmasq(option212(0, 32, DB8, [[192, 88, 99, 1]]));
-      await reg.waitFor(() => false, 500);
+      await waitListening(reg, lab.isp, "udp", 67);
       udhcpc = reg.spawn(
         lab.cpe,
         ["busybox", "udhcpc", "-f", "-i", "wan0", "-s", HOOK, "-O", "212", "-t", "10", "-T", "1"],
@@ -137,8 +138,13 @@ describe(
     });
 
     test("daemon takes provider prefix and relay from DHCP (status shows the sources)", async () => {
-      await reg.waitFor(() => false, 300);
-      const s = await status(lab);
+      // Until the daemon applied the lease (bounded wait).
+      let s = await status(lab);
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
+        if (s.state === "running" && s.providerPrefix.source === "dhcp") break;
+        await new Promise((r) => setTimeout(r, 100));
+        s = await status(lab);
+      }
       assert.equal(s.state, "running", JSON.stringify(s) + diag());
       assert.deepEqual(s.providerPrefix, { value: "2001:db8::/32", source: "dhcp" });
       assert.deepEqual(s.relays, { value: ["192.88.99.1"], source: "dhcp" });
@@ -169,7 +175,7 @@ describe(
     test("a changed option 212 is followed (renew): new relay in use", async () => {
       await reg.stop(dnsmasq!, 5000);
       dnsmasq = startDnsmasq(option212(0, 32, DB8, [[198, 51, 100, 2]]));
-      await reg.waitFor(() => false, 500);
+      await waitListening(reg, lab.isp, "udp", 67);
       reg.kill(udhcpc!, "SIGUSR1"); // busybox udhcpc: renew now
       let s: StatusSnapshot | undefined;
       let ok = false;

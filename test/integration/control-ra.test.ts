@@ -187,7 +187,7 @@ describe(
           "-a",
           "duration:9",
         ]);
-        await new Promise((r) => setTimeout(r, 1500));
+        assert.ok(await reg.waitFor(() => /Capturing on/.test(cap.stderr()), 15_000), cap.stderr());
         await reg.execAsync(lab.lan, ["rdisc6", "-1", "-w", "1000", "-r", "2", "eth0"], 10_000);
         await cap.exited;
         assert.ok(existsSync(pcap), cap.stderr());
@@ -210,9 +210,21 @@ describe(
       const before = await status(lab);
       const r = reg.exec(lab.lan, ["python3", "-c", BAD_ND]);
       assert.equal(r.code, 0, r.stderr);
-      await reg.waitFor(() => false, 1000);
-      const s = await status(lab);
-      const inc = (k: string) => (s.counters[k] ?? 0) - (before.counters[k] ?? 0);
+      const incOf = (x: StatusSnapshot, k: string) =>
+        (x.counters[k] ?? 0) - (before.counters[k] ?? 0);
+      // Until the daemon counted them all (bounded): it read what was sent.
+      let s = await status(lab);
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
+        const all =
+          incOf(s, "rs_invalid_hop_limit") >= 1 &&
+          incOf(s, "rs_invalid_code") >= 1 &&
+          incOf(s, "rs_invalid_option_length") >= 2 &&
+          incOf(s, "nd_other_ignored") >= 1;
+        if (all) break;
+        await new Promise((r) => setTimeout(r, 100));
+        s = await status(lab);
+      }
+      const inc = (k: string) => incOf(s, k);
       assert.ok(inc("rs_invalid_hop_limit") >= 1, JSON.stringify(s.counters));
       assert.ok(inc("rs_invalid_code") >= 1, JSON.stringify(s.counters));
       assert.ok(inc("rs_invalid_option_length") >= 2, JSON.stringify(s.counters));
@@ -270,13 +282,14 @@ describe(
       assert.ok(await waitCpeUp(lab, cpe), "cpe did not restart" + diag());
       const healthy = await reg.waitFor(() => lanDefaultRoute(lab) !== undefined, 20_000, 250);
       assert.ok(healthy, "default route via our RA" + diag());
-      const s0 = await status(lab);
-      await reg.waitFor(() => false, 5000);
-      const s1 = await status(lab);
-      assert.ok(
-        s1.health.probesOk > s0.health.probesOk || s1.health.probesOk >= 1,
-        `probes answered: ${JSON.stringify(s1.health)}` + diag(),
-      );
+      // Until a probe was answered (every 2 s; bounded wait).
+      let s1 = await status(lab);
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
+        if (s1.health.probesOk >= 1) break;
+        await new Promise((r) => setTimeout(r, 200));
+        s1 = await status(lab);
+      }
+      assert.ok(s1.health.probesOk >= 1, `probes answered: ${JSON.stringify(s1.health)}` + diag());
 
       await reg.stop(relay!, 5000);
       const t0 = Date.now();
@@ -334,7 +347,8 @@ describe(
       await stopCpe();
       // cli/cpe.ts's clean-up finds the TUN address it added (the control plane moved it back).
       assert.doesNotMatch(p.stderr(), /ip -6 addr del .* failed/);
-      const gone = await reg.waitFor(() => lanDefaultRoute(lab) === undefined, 3000, 100);
+      // At once: the route's own lifetime (1800 s) is far from this bound.
+      const gone = await reg.waitFor(() => lanDefaultRoute(lab) === undefined, 15_000, 100);
       assert.ok(gone, "final RA did not remove the default route");
       assert.ok(!existsSync(lab.statusSocket), "status socket removed");
     });

@@ -73,7 +73,10 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     test(`cpe: ${signal} removes routes, address and TUN, exit 0`, async () => {
       const p = reg.spawn(cpe, [...daemonCommand(), ...cpeArgs()]);
-      const up = await reg.waitFor(() => /loop started[\s\S]*loop started/.test(p.stderr()), 8000);
+      const up = await reg.waitFor(
+        () => /loop started[\s\S]*loop started/.test(p.stderr()),
+        20_000,
+      );
       assert.ok(up, p.stderr());
       assert.match(links(cpe), /6to4pmt0/);
       assert.match(routes6(cpe), /default dev 6to4pmt0/);
@@ -106,11 +109,11 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
     const args = ["relay", "--config", json, "--metrics-port", "9641"];
     const p = reg.spawn(isp, [...daemonCommand(), ...args]);
     assert.ok(
-      await reg.waitFor(() => /loop started[\s\S]*loop started/.test(p.stderr()), 8000),
+      await reg.waitFor(() => /loop started[\s\S]*loop started/.test(p.stderr()), 20_000),
       p.stderr(),
     );
     assert.match(routes6(isp), /2001:db8::\/32 dev 6to4pmt-r0/);
-    await reg.waitFor(() => /metrics on/.test(p.stderr()), 3000);
+    assert.ok(await reg.waitFor(() => /metrics on/.test(p.stderr()), 15_000), p.stderr());
     const get = `require("http").get("http://127.0.0.1:9641/metrics", (r) => { let b = ""; r.on("data", (d) => (b += d)); r.on("end", () => console.log(r.statusCode, b)); })`;
     const m = await reg.execAsync(isp, [process.execPath, "-e", get], 10000);
     assert.match(m.stdout, /^200 /);

@@ -17,7 +17,8 @@ import {
   waitDaemonReady,
 } from "../../module/lab/topology.js";
 import { NetnsRegistry, netnsSkipReason } from "../support/netns.js";
-import { daemonCommand, ping, readCounters } from "../support/dataplane-harness.js";
+import { daemonCommand, ping } from "../support/dataplane-harness.js";
+import { waitForCounters } from "../support/daemon-assert.js";
 
 const reg = new NetnsRegistry();
 after(async () => {
@@ -39,7 +40,8 @@ test(
     assert.ok(await waitDaemonReady(reg, relay), relay.stderr());
     assert.ok(await waitDaemonReady(reg, cpe), cpe.stderr());
     assert.notEqual((await ping(reg, c.lanNs, LAB_SERVER)).code, 0, "no WAN address: no tunnel");
-    assert.ok((await readCounters(reg, cpe)).drops.no_route! >= 1);
+    const noRoute = await waitForCounters(reg, cpe, (k) => (k.drops.no_route ?? 0) >= 1);
+    assert.ok(noRoute.drops.no_route! >= 1, JSON.stringify(noRoute.drops));
     reg.addr(c.ns, "wan0", `${c.wanIpv4}/24`);
     reg.route(c.ns, "default via 100.64.0.1");
     let ok = false;

@@ -16,6 +16,7 @@ import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns
 import { readCounters, startLab, type RunningLab } from "../support/dataplane-harness.js";
 import { OTHER_RELAY, attackCases, echo, encap } from "../support/attack-cases.js";
 import { injectIpv4, linkMac } from "../support/frame-inject.js";
+import { waitForCounters } from "../support/daemon-assert.js";
 
 const skip = netnsSkipReason() ?? toolSkipReason("python3");
 
@@ -36,7 +37,9 @@ describe(
         () => ["--other-relays", OTHER_RELAY],
         () => ["--health-interval", "3600"],
       );
-      await new Promise((r) => setTimeout(r, 1500));
+      // The first probe's reply went through the relay into the CPE's TUN (bounded wait).
+      await waitForCounters(reg, lab.cpes[0]!, (c) => (c.traffic.in_packets ?? 0) >= 1);
+      await waitForCounters(reg, lab.relays[0]!, (c) => (c.traffic.out_packets ?? 0) >= 1);
       macs.relay = linkMac(reg, lab.t.relays[0]!.ns, "wan0");
       macs.cpe = linkMac(reg, lab.t.cpes[0]!.ns, "wan0");
     });
@@ -66,7 +69,6 @@ describe(
     async function inject(target: "relay" | "cpe", packets: Buffer[]): Promise<void> {
       const iface = target === "relay" ? "relay0" : "cpe0";
       await injectIpv4(reg, lab.t.isp, iface, macs[target]!, packets);
-      await new Promise((r) => setTimeout(r, 150));
     }
 
     for (const c of attackCases()) {
@@ -76,6 +78,16 @@ describe(
         const before = await readCounters(reg, proc);
         const kBefore = snmp(ns);
         await inject(c.target, [c.packet, c.packet, c.packet]);
+        // Until the three were counted where the case says (bounded): the daemon has read them.
+        if (c.reason !== undefined) {
+          const reason = c.reason;
+          const was = before.drops[reason] ?? 0;
+          await waitForCounters(reg, proc, (k) => (k.drops[reason] ?? 0) - was >= 3);
+        }
+        if (c.kernel !== undefined) {
+          const kernel = c.kernel;
+          await reg.waitFor(() => (snmp(ns)[kernel] ?? 0) - (kBefore[kernel] ?? 0) >= 3, 15_000);
+        }
         const afterC = await readCounters(reg, proc);
         const kAfter = snmp(ns);
         assert.equal(
@@ -107,7 +119,11 @@ describe(
     test("a valid packet from the same injector is forwarded (the harness itself works)", async () => {
       const before = await readCounters(reg, lab.relays[0]!);
       await inject("relay", [encap(echo("2002:6440:9::1", "3fff:100::1"))]);
-      const afterC = await readCounters(reg, lab.relays[0]!);
+      const afterC = await waitForCounters(
+        reg,
+        lab.relays[0]!,
+        (k) => k.traffic.in_packets! > before.traffic.in_packets!,
+      );
       assert.equal(afterC.traffic.in_packets, before.traffic.in_packets! + 1);
     });
 

@@ -16,6 +16,7 @@ import { after, before, describe, test } from "node:test";
 import { LAB_NATIVE_HOST, LAB_SERVER } from "../../module/lab/topology.js";
 import { UDP_CLIENT_SCRIPT, UDP_ECHO_SCRIPT } from "../../module/lab/traffic.js";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
+import { startIperfServer } from "../support/iperf.js";
 import {
   ping,
   readCounters,
@@ -69,9 +70,14 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
     assert.ok(afterC.traffic.translated! > before.traffic.translated!, "relay translated packets");
   });
 
+  const IPERF_BYTES = 32 * 1024 * 1024;
+
   /**
-   * iperf3 for 2 s between the LAN host and the server (`extra`: e.g. "-R" for server -> LAN):
-   * the bytes the receiving kernel counted, and both daemons' counters before and after.
+   * iperf3 of IPERF_BYTES (a byte count, not a duration: the same work however fast the machine
+   * is) between the LAN host and the server (`extra`: e.g. "-R" for server -> LAN):
+   * the bytes the receiving kernel counted, and both daemons' counters before and after. The
+   * receiver's count is taken when the sender has sent the last byte: what is still in flight then
+   * (the socket buffers, a few MB) is not in it, hence "more than half".
    */
   async function iperf3Run(
     port: number,
@@ -80,12 +86,11 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
     const c = lab.t.cpes[0]!;
     const cpe0 = await readCounters(reg, lab.cpes[0]!);
     const relay0 = await readCounters(reg, lab.relays[0]!);
-    const srv = reg.spawn(lab.t.inet, ["iperf3", "-s", "-1", "-B", LAB_SERVER, "-p", `${port}`]);
-    await new Promise((r) => setTimeout(r, 300));
+    const srv = await startIperfServer(reg, lab.t.inet, LAB_SERVER, port);
     const cl = await reg.execAsync(
       c.lanNs,
-      ["iperf3", "-6", "-c", LAB_SERVER, "-p", `${port}`, "-t", "2", ...extra, "-J"],
-      20000,
+      ["iperf3", "-6", "-c", LAB_SERVER, "-p", `${port}`, "-n", `${IPERF_BYTES}`, ...extra, "-J"],
+      60_000,
     );
     await reg.stop(srv, 3000);
     assert.equal(cl.code, 0, cl.stdout.slice(-500));
@@ -100,7 +105,7 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
 
   test("iperf3 TCP transfer LAN -> server", { skip: toolSkipReason("iperf3") }, async () => {
     const { bytes, cpe, relay } = await iperf3Run(5201, []);
-    assert.ok(bytes > 1_000_000, `received ${bytes} bytes`);
+    assert.ok(bytes > IPERF_BYTES / 2, `received ${bytes} of ${IPERF_BYTES} bytes`);
     // TCP offload over the TUNs (native "TUN offload"): the CPE took the LAN host's
     // super-packets whole and cut them while sending, the relay wrote the server's segments as
     // super-packets.
@@ -123,7 +128,7 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
     async () => {
       const { bytes, cpe, relay } = await iperf3Run(5202, ["-R"]);
       // Counted by the LAN host's kernel, which verified every segment's checksum.
-      assert.ok(bytes > 1_000_000, `received ${bytes} bytes`);
+      assert.ok(bytes > IPERF_BYTES / 2, `received ${bytes} of ${IPERF_BYTES} bytes`);
       assert.ok(delta(relay, "super_packets_read") > 0, JSON.stringify(relay[1].offload));
       assert.ok(
         delta(relay, "segments_cut") > delta(relay, "super_packets_read"),
@@ -147,7 +152,7 @@ describe("6to4-PMT data plane in network namespaces", { skip, timeout: 240_000 }
       "5002",
       "50",
     ]);
-    await reg.waitFor(() => echo.stdout().includes("listening"), 5000);
+    assert.ok(await reg.waitFor(() => echo.stdout().includes("listening"), 15_000), echo.stderr());
     const r = await reg.execAsync(
       c.lanNs,
       [process.execPath, "-e", UDP_CLIENT_SCRIPT, LAB_SERVER, "5002", "50", "1000"],

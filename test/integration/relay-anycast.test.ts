@@ -15,6 +15,7 @@ import { after, describe, test } from "node:test";
 import { LAB_SERVER, switchAnycastTo } from "../../module/lab/topology.js";
 import { NetnsRegistry, netnsSkipReason } from "../support/netns.js";
 import { readCounters, startLab, tcpTransfer } from "../support/dataplane-harness.js";
+import { waitForCounters } from "../support/daemon-assert.js";
 
 const skip = netnsSkipReason();
 
@@ -28,8 +29,18 @@ describe("stateless relays behind one anycast address", { skip, timeout: 120_000
     const lab = await startLab(reg, { cpes: [{ index: 0, pmt: true }], relays: 2 });
     const c = lab.t.cpes[0]!;
     const bytes = 64 * 65536; // 4 MiB in 64 chunks, one every 40 ms: about 2.6 s
+    const first0 = await readCounters(reg, lab.relays[0]!);
     const r = await tcpTransfer(reg, c.lanNs, lab.t.inet, LAB_SERVER, 5005, bytes, 40, async () => {
-      await new Promise((res) => setTimeout(res, 800));
+      // Mid-transfer: once the first relay carried some of it (bounded wait).
+      const carried = await waitForCounters(
+        reg,
+        lab.relays[0]!,
+        (k) => k.traffic.in_packets! - first0.traffic.in_packets! >= 20,
+      );
+      assert.ok(
+        carried.traffic.in_packets! - first0.traffic.in_packets! >= 20,
+        "the transfer went through the first relay",
+      );
       const code = await reg.stop(lab.relays[0]!, 3000);
       assert.equal(code, 0, "relay exits 0 on SIGTERM");
       switchAnycastTo(reg, lab.t, 1);

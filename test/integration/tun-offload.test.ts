@@ -30,12 +30,12 @@ import {
   closeTrackedPorts,
   nativeSkipReason,
   nsPath,
-  sleep,
   track,
   tryLoadNative,
   until,
 } from "../support/native-fixtures.js";
 import { buildTcpPacket, buildUdpPacket, upperChecksumOk } from "../support/packet-builder.js";
+import { waitTcpListening } from "../support/listening.js";
 import { internetChecksum, pseudoHeaderSumV6 } from "../../module/codec/checksum.js";
 
 const skip = nativeSkipReason() ?? toolSkipReason("iperf3");
@@ -121,7 +121,7 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
       const rx0 = counter(ns, A, "rx_packets");
       assert.equal(send(round1), 8);
       assert.ok(
-        await until(() => got.length >= 8, 5000),
+        await until(() => got.length >= 8, 10_000),
         `${got.length} of 8 segments back from TUN B`,
       );
       assert.equal(counter(ns, A, "rx_packets") - rx0, 1, "the kernel received one packet on A");
@@ -147,7 +147,7 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
       const rx1 = counter(ns, A, "rx_packets");
       assert.equal(send(round2), 8);
       assert.ok(
-        await until(() => got.length >= 8, 5000),
+        await until(() => got.length >= 8, 10_000),
         `${got.length} of 8 segments back from TUN B`,
       );
       assert.equal(
@@ -180,7 +180,7 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
       const rx2 = counter(ns, A, "rx_packets");
       assert.equal(send(round3), 5);
       assert.ok(
-        await until(() => got.length >= 5, 5000),
+        await until(() => got.length >= 5, 10_000),
         `${got.length} of 5 segments back from TUN B`,
       );
       const byFlow = (port: number) => got.filter((p) => p.readUInt16BE(40) === port);
@@ -210,7 +210,7 @@ for (const mode of ["io_uring", "readv/writev"] as const) {
       const rx3 = counter(ns, A, "rx_packets");
       const w0 = a.offloadStats!()!.superPacketsWritten;
       assert.equal(send(dgrams), 8);
-      assert.ok(await until(() => gotUdp.length >= 8, 5000), `${gotUdp.length} of 8 datagrams`);
+      assert.ok(await until(() => gotUdp.length >= 8, 10_000), `${gotUdp.length} of 8 datagrams`);
       for (let i = 0; i < 8; i++) {
         const want = Buffer.from(dgrams[i]!);
         want[7] = want[7]! - 1;
@@ -293,7 +293,7 @@ test(
       ),
       8,
     );
-    assert.ok(await until(() => wire.length >= 8, 5000), `${wire.length} of 8 on the wire`);
+    assert.ok(await until(() => wire.length >= 8, 10_000), `${wire.length} of 8 on the wire`);
     assert.equal(whole.length, 1, "B handed over one packet");
     assert.equal(whole[0]!.info, (40 << 16) | 1000, "gso: TCP header at 40, segments of 1000");
     assert.equal(whole[0]!.pkt.length, 60 + 7 * 1000 + 400);
@@ -342,7 +342,7 @@ test(
 
     const srv = reg.spawn(nsR, ["iperf3", "-s", "-1", "-B", "2001:db8:b::1", "-p", "5299"]);
     try {
-      await sleep(300);
+      await waitTcpListening(reg, nsR, 5299);
       const bytes = 30 * 1024 * 1024;
       const res = await reg.execAsync(
         nsL,

@@ -43,6 +43,14 @@ function resources(): string[] {
     .sort();
 }
 
+/** Polls `predicate` every 20 ms until true or 15 s passed; returns its last value. */
+async function until(predicate: () => boolean): Promise<boolean> {
+  for (const end = Date.now() + 15_000; !predicate() && Date.now() < end;) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return predicate();
+}
+
 class QuietNdSocket implements IcmpV6Socket {
   readonly device = "pmt-nodev0";
   readonly ifindex = 0;
@@ -87,20 +95,21 @@ test("stop() leaves no timers, handles, fds, children or socket file", { skip },
       useUbus: false,
       dhcpLeaseFile: join(dir, "lease"),
     });
-    // It is really running: a monitor child, a status socket, timers.
-    await new Promise((r) => setTimeout(r, 300));
-    assert.ok(children().length > baseKids.length, "ip monitor child running");
+    // It is really running: a monitor child (bounded wait for its start), a status socket, timers.
+    assert.ok(await until(() => children().length > baseKids.length), "ip monitor child running");
     assert.equal(
       ((await queryStatusSocket(cfg.statusSocket)) as { state: string }).state,
       "no-wan",
     );
     await ctl.stop();
     await ctl.stop(); // twice is fine
-    // Child exit and handle close are asynchronous: give them a moment.
-    for (let i = 0; i < 40 && children().length > baseKids.length; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    // Child exit and handle close are asynchronous: until all is back to the baseline (bounded).
+    await until(
+      () =>
+        children().length === baseKids.length &&
+        fdCount() === baseFds &&
+        resources().join() === baseRes.join(),
+    );
     assert.deepEqual(children(), baseKids, "no child processes left");
     assert.equal(fdCount(), baseFds, "no file descriptors left");
     assert.deepEqual(resources(), baseRes, "no timers/handles left");

@@ -85,8 +85,10 @@ test("DhcpLeaseWatcher follows atomic replacements and removal; stop() unwatches
     w.check();
     assert.equal(seen.length, 2, "unchanged content is not reported again");
     put("ip=198.51.100.7\nip6rd=0 32 2001:db8:: 192.0.2.253\n");
-    // The stat poller notices on its own within a second or two.
-    for (let i = 0; i < 40 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    // The stat poller notices on its own (every DHCP_LEASE_POLL_MS; bounded wait).
+    for (const end = Date.now() + 15_000; seen.length < 3 && Date.now() < end;) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     assert.equal(seen.length, 3);
     assert.equal(seen[2]?.sixrd?.ipv4MaskLen, 0);
     unlinkSync(path);

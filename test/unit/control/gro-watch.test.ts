@@ -9,7 +9,7 @@ test("warns on a rise, names the device and the ethtool remedy, one warning a mi
   let count = 0;
   const warnings: string[] = [];
   let device: string | undefined = undefined;
-  const stop = watchGroUnusable(
+  const watch = watchGroUnusable(
     clock,
     () => count,
     (m) => warnings.push(m),
@@ -40,7 +40,7 @@ test("warns on a rise, names the device and the ethtool remedy, one warning a mi
       "turn it off: ethtool -K eth1 rx-gro-list off rx-udp-gro-forwarding off",
     "the packets since the last warning, summed",
   );
-  stop();
+  watch.stop();
   count = 10;
   clock.advance(10 * GRO_WARN_MS);
   assert.equal(warnings.length, 2, "stopped");
@@ -93,7 +93,7 @@ test("a remedy that settles it replaces the warning; one that fails leaves it; `
 test("checks on one repeating timer: none created per check", () => {
   const clock = new FakeClock();
   let checks = 0;
-  const stop = watchGroUnusable(
+  const watch = watchGroUnusable(
     clock,
     () => {
       checks++;
@@ -105,6 +105,36 @@ test("checks on one repeating timer: none created per check", () => {
   clock.advance(20 * GRO_CHECK_MS);
   assert.equal(checks, 21, "at once, then every GRO_CHECK_MS");
   assert.equal(clock.timersCreated, 1);
-  stop();
+  watch.stop();
   assert.equal(clock.pending(), 0);
+});
+
+test("checkNow checks at once, between the periodic checks, which go on", () => {
+  const clock = new FakeClock();
+  let count = 0;
+  const tried: string[] = [];
+  const watch = watchGroUnusable(
+    clock,
+    () => count,
+    () => undefined,
+    () => "wan0",
+    {
+      remedy: (d) => {
+        tried.push(d);
+        return true;
+      },
+    },
+  );
+  clock.advance(GRO_CHECK_MS / 2);
+  count = 1;
+  watch.checkNow();
+  assert.deepEqual(tried, ["wan0"], "the rise seen without waiting for the next check");
+  count = 2;
+  clock.advance(GRO_CHECK_MS / 2);
+  assert.deepEqual(tried, ["wan0", "wan0"], "the periodic check, on its time");
+  watch.stop();
+  watch.checkNow();
+  count = 3;
+  watch.checkNow();
+  assert.deepEqual(tried, ["wan0", "wan0"], "nothing after stop");
 });

@@ -293,8 +293,11 @@ test("OpenWrt: ubus status + device MTU, events for our interface trigger a re-r
 
 test("real runner: run() reports exit codes; spawnLines delivers lines and exits once", async () => {
   const r = createCommandRunner();
-  assert.deepEqual(await r.run(["sh", "-c", "echo hi; exit 3"], 2000), { code: 3, stdout: "hi\n" });
-  assert.equal((await r.run(["/nonexistent/x"], 2000)).code, 127);
+  assert.deepEqual(await r.run(["sh", "-c", "echo hi; exit 3"], 20_000), {
+    code: 3,
+    stdout: "hi\n",
+  });
+  assert.equal((await r.run(["/nonexistent/x"], 20_000)).code, 127);
   const lines: string[] = [];
   const code = await new Promise<number>((resolve) => {
     r.spawnLines(["sh", "-c", "printf 'a\\nb\\n'"], (l) => lines.push(l), resolve);

@@ -37,7 +37,7 @@ const fdCount = (): number => readdirSync("/proc/self/fd").length;
 const openFifo = (): number => openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
 const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Waits until `pred()` holds (at most `ms`): a lone timer may fire before the first poll. */
-async function waitFor(pred: () => boolean, ms = 1000): Promise<boolean> {
+async function waitFor(pred: () => boolean, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms;
   while (!pred() && Date.now() < end) await tick(5);
   return pred();
@@ -300,7 +300,7 @@ test(
     open.push({ h, fd });
     try {
       spawnSync("sh", ["-c", `printf x > ${fifo}`]);
-      await tick();
+      assert.ok(await waitFor(() => errors.length > 0), "no error reported");
       await tick();
       assert.equal(errors.length, 1);
       assert.equal(errors[0]!.code, "ENOTSOCK");
