@@ -45,7 +45,7 @@ import {
   type RunningLab,
 } from "../support/dataplane-harness.js";
 import { buildTcpPacket, buildUdpPacket, encapsulate6to4 } from "../support/packet-builder.js";
-import { injectIpv4OnePoll, linkMac } from "../support/frame-inject.js";
+import { injectIpv4, linkMac } from "../support/frame-inject.js";
 import { okWithCounters, statusCommand, waitForCounters } from "../support/daemon-assert.js";
 import { fold, internetChecksum, pseudoHeaderSumV6 } from "../../module/codec/checksum.js";
 
@@ -150,7 +150,7 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
 
   /**
    * One burst of `frames` from the ISP into `target`'s wan0, all found queued by one NAPI poll
-   * (injectIpv4OnePoll): GRO merges what one poll finds, so a burst of one flow's segments is one
+   * (injectIpv4 with onePoll): GRO merges what one poll finds, so a burst of one flow's segments is one
    * merged packet, whatever the scheduler does. wan0's NAPI runs in softirq context for it (the
    * TCP tests above poll in a kernel thread; for an injected burst that thread could wake on the
    * other core and poll before the last frame is queued).
@@ -159,7 +159,7 @@ describe("GRO on the WAN never merges our 6in4", { skip, timeout: 180_000 }, () 
     const ns = target === "cpe" ? lab.t.cpes[0]!.ns : lab.t.relays[0]!.ns;
     reg.must(["ip", "netns", "exec", ns, "sh", "-c", "echo 0 > /sys/class/net/wan0/threaded"]);
     const mac = linkMac(reg, ns, "wan0");
-    return () => injectIpv4OnePoll(reg, lab.t.isp, `${target}0`, mac, frames);
+    return () => injectIpv4(reg, lab.t.isp, `${target}0`, mac, frames, { onePoll: true });
   }
 
   /**

@@ -28,7 +28,9 @@ export function linkMac(reg: NetnsRegistry, ns: string, dev: string): string {
 
 /**
  * Sends IPv4 packets (outer header included) from `iface` in `fromNs` to `dstMac`, one Ethernet
- * frame each (INJECT_PY); throws with the injector's output when it fails.
+ * frame each: with `onePoll`, so that the receiving device's NAPI finds them all queued at one
+ * poll (INJECT_ONE_POLL_PY; the receiver's NAPI must run in softirq context), else one by one
+ * (INJECT_PY). Throws with the injector's output when it fails.
  */
 export async function injectIpv4(
   reg: NetnsRegistry,
@@ -36,11 +38,17 @@ export async function injectIpv4(
   iface: string,
   dstMac: string,
   packets: readonly Uint8Array[],
+  options: { onePoll?: boolean } = {},
 ): Promise<void> {
+  const [script, timeoutMs] = options.onePoll ? [INJECT_ONE_POLL_PY, 30_000] : [INJECT_PY, 10_000];
   const file = `/tmp/6to4-pmt-inject-${process.pid}-${iface}.hex`;
   writeFileSync(file, packets.map((p) => Buffer.from(p).toString("hex")).join("\n") + "\n");
   try {
-    const r = await reg.execAsync(fromNs, ["python3", "-c", INJECT_PY, iface, dstMac, file], 10000);
+    const r = await reg.execAsync(
+      fromNs,
+      ["python3", "-c", script, iface, dstMac, file],
+      timeoutMs,
+    );
     if (r.code !== 0) throw new Error(`injector on ${iface} failed: ${r.stdout}${r.stderr}`);
   } finally {
     unlinkSync(file);
@@ -81,29 +89,3 @@ if " backlog 0b 0p" not in st:
     print(st)
     sys.exit(2)
 `;
-
-/**
- * Sends IPv4 packets (outer header included) from `iface` in `fromNs` to `dstMac` so that the
- * receiving device's NAPI finds them all queued at one poll (INJECT_ONE_POLL_PY; the receiver's
- * NAPI must run in softirq context). Throws with the injector's output when it fails.
- */
-export async function injectIpv4OnePoll(
-  reg: NetnsRegistry,
-  fromNs: string,
-  iface: string,
-  dstMac: string,
-  packets: readonly Uint8Array[],
-): Promise<void> {
-  const file = `/tmp/6to4-pmt-inject1-${process.pid}-${iface}.hex`;
-  writeFileSync(file, packets.map((p) => Buffer.from(p).toString("hex")).join("\n") + "\n");
-  try {
-    const r = await reg.execAsync(
-      fromNs,
-      ["python3", "-c", INJECT_ONE_POLL_PY, iface, dstMac, file],
-      30_000,
-    );
-    if (r.code !== 0) throw new Error(`injector on ${iface} failed: ${r.stdout}${r.stderr}`);
-  } finally {
-    unlinkSync(file);
-  }
-}
