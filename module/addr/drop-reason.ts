@@ -51,6 +51,16 @@ export const DROP_6TO4_DST_MISMATCH = 35; // RFC 3964 §5.2: 2002:V4ADDR destina
  * Other multicast from the TUN stays `ipv6_dst_invalid` (CPE) or `no_route` (relay).
  */
 export const DROP_LINK_SCOPE_MULTICAST = 36;
+/**
+ * Relay with `non_customer drop` (RFC 6732 §4.7): protocol 41 from an IPv4 source outside the
+ * operator's PMT customer ranges and opt-out list, or a return packet to such a 6to4 site.
+ */
+export const DROP_NON_CUSTOMER = 37;
+/**
+ * Relay (RFC 6732 §4.7): a return packet to the provider prefix whose embedded IPv4 address is not
+ * a PMT customer; never translated back nor encapsulated to that address.
+ */
+export const DROP_PROVIDER_DST_NOT_CUSTOMER = 38;
 
 /** Names, indexed by reason; used by counters, status and metrics. */
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -91,6 +101,8 @@ export const DROP_REASON_NAMES: readonly string[] = [
   "not_ipv6",
   "6to4_dst_mismatch",
   "link_scope_multicast",
+  "non_customer",
+  "provider_dst_not_customer",
 ];
 
 export type DropReason = number;

@@ -17,6 +17,7 @@ import type { Server } from "node:http";
 import { formatIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
 import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
+import { describePmtCustomerPolicy } from "../addr/pmt-customers.js";
 import { asConfigError } from "../config/config-error.js";
 import { parseRelayConfig, type RelayConfig } from "../config/parse.js";
 import { formatPrometheus } from "../dataplane/counters.js";
@@ -35,9 +36,10 @@ import { watchGroUnusable } from "../control/gro-watch.js";
 
 const RELAY_USAGE = `usage: 6to4-pmt relay [--config FILE.json] [--OPTION VALUE ...]
 Runs the 6to4-PMT relay (RFC 6732): decapsulates protocol 41 received on --relay-ipv4 (default the
-anycast 192.88.99.1, RFC 3068), translates mapped customers' 2002:V4ADDR:SLA::/64 to the provider
-prefix and back, and encapsulates the return path. Options are the UCI options of the 'relay'
-section with _ -> - (listed below), e.g.
+anycast 192.88.99.1, RFC 3068), translates the 2002:V4ADDR:SLA::/64 of customers in
+--pmt-customer-ipv4 (default --customer-ipv4) to the provider prefix and back, relays other sources
+as plain 6to4 (or drops them: --non-customer drop), and encapsulates the return path. Options are
+the UCI options of the 'relay' section with _ -> - (listed below), e.g.
   --enabled --relay-ipv4 192.88.99.1,198.51.100.2 --provider-prefix 2001:db8::/32
   --customer-ipv4 100.64.0.0/10 --opt-out 100.64.9.0/24 --metrics-port 9641
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
@@ -63,7 +65,9 @@ function planRelay(cfg: RelayConfig): RelayForwardingState {
     enabled: true,
     relayIpv4s: cfg.relayIpv4,
     customerIpv4: cfg.customerIpv4,
+    pmtCustomerIpv4: cfg.pmtCustomerIpv4,
     optOut: cfg.optOut,
+    nonCustomer: cfg.nonCustomer,
     otherRelays: cfg.otherRelays,
     mapping,
     providerPrefix: cfg.providerPrefix,
@@ -129,6 +133,18 @@ async function runRelayWithState(
     `relay up: ipv4 ${cfg.relayIpv4.map(formatIpv4).join(",")} tun ${dev} mtu ${cfg.tunnelMtu} ` +
       `address ${own}, ${mode}, customers ${cfg.customerIpv4.length}, opt-out ${cfg.optOut.length}`,
   );
+  log.info(
+    describePmtCustomerPolicy(
+      state.mapping ? cfg.pmtCustomerIpv4 : [],
+      cfg.optOut,
+      cfg.nonCustomer,
+    ),
+  );
+  if (state.mapping && cfg.pmtCustomerIpv4.length === 0) {
+    log.warn(
+      "provider_prefix is set but pmt_customer_ipv4 (default customer_ipv4) is empty: nothing is translated",
+    );
+  }
   daemon.start();
   const groWatch = watchGroUnusable(
     systemClock,

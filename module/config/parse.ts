@@ -80,7 +80,10 @@ export interface RelayConfig {
   readonly ipv4PrefixLen: number;
   readonly sla: number;
   readonly customerIpv4: readonly Ipv4Prefix[];
+  /** RFC 6732 §4.7: the sites translated; customerIpv4 unless set, empty = nobody. */
+  readonly pmtCustomerIpv4: readonly Ipv4Prefix[];
   readonly optOut: readonly Ipv4Prefix[];
+  readonly nonCustomer: "relay" | "drop";
   readonly otherRelays: readonly number[];
   readonly tunName: string;
   readonly tunnelMtu: number;
@@ -332,6 +335,8 @@ function parseConfig(role: Role, flags: FlagInput, jsonPath?: string): Record<st
   const label = (name: string): string => labels.get(name) ?? "--" + name.replace(/_/g, "-");
   checkMapping(cfg, label);
   if (role === "cpe") checkCpe(cfg, label);
+  // RFC 6732 §4.7: unset, the PMT customers are the declared customers; set empty, nobody.
+  if (role === "relay" && cfg.pmtCustomerIpv4 === null) cfg.pmtCustomerIpv4 = cfg.customerIpv4;
   return cfg;
 }
 

@@ -387,6 +387,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     { default: [] },
   ),
   opt(
+    "pmt_customer_ipv4",
+    "list<ipv4prefix>",
+    RELAY,
+    "IPv4 ranges of the 6to4 sites the relay translates to the provider prefix (PMT customers); other sources are never translated, nor is traffic to their provider addresses. An empty list translates nobody.",
+    "RFC 6732 §4.7",
+    { defaultNote: "customer_ipv4" },
+  ),
+  opt(
     "opt_out",
     "list<ipv4prefix>",
     RELAY,
@@ -395,6 +403,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     {
       default: [],
     },
+  ),
+  opt(
+    "non_customer",
+    "enum",
+    RELAY,
+    "Protocol 41 from (and 6to4 traffic to) IPv4 addresses outside pmt_customer_ipv4 and opt_out: relay = plain 6to4, drop = dropped and counted (non_customer).",
+    "RFC 6732 §4.7",
+    { choices: ["relay", "drop"], default: "relay" },
   ),
   opt(
     "other_relays",

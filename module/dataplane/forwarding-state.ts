@@ -11,6 +11,8 @@ import type { Ipv4Prefix } from "../addr/ipv4.js";
 import type { Ipv6Prefix } from "../addr/ipv6.js";
 import type { PmtMapping } from "../addr/pmt-mapping.js";
 import { createPolicyContext, type PolicyContext } from "../addr/policy.js";
+import { createPmtCustomerPolicy, type PmtCustomerPolicy } from "../addr/pmt-customers.js";
+import type { NonCustomerAction } from "../addr/pmt-customers.js";
 import { IPV4_DEFAULT_TTL } from "../codec/constants.js";
 
 /** The RFC 3068 6to4 relay anycast address 192.88.99.1. */
@@ -66,8 +68,15 @@ export interface RelayForwardingState {
   readonly relayIpv4s: readonly number[];
   /** Customer IPv4 ranges accepted by the RFC 3964 §5.2 checks (operator-declared). */
   readonly customerIpv4: readonly Ipv4Prefix[];
+  /**
+   * The PMT customer ranges: only 6to4 sites whose IPv4 address lies in them are translated
+   * (RFC 6732 §4.7; addr/pmt-customers.ts). Default `customerIpv4`; empty = nobody.
+   */
+  readonly pmtCustomerIpv4: readonly Ipv4Prefix[];
   /** Customers relayed untranslated (RFC 6732 §4.1). */
   readonly optOut: readonly Ipv4Prefix[];
+  /** Sites outside `pmtCustomerIpv4` and `optOut`: relayed as plain 6to4, or dropped. */
+  readonly nonCustomer: NonCustomerAction;
   /** Other relays: protocol 41 from them is dropped (RFC 5969 §12). */
   readonly otherRelays: readonly number[];
   /** The PMT mapping (RFC 6732 §3.3); null = a plain 6to4 relay. */
@@ -88,6 +97,8 @@ export interface RelayForwardingState {
   readonly ownSixToFour: Uint8Array;
   /** RFC 3964 §5 / RFC 6324 §3.3 check data derived from the fields above (addr/policy.ts). */
   readonly policy: PolicyContext;
+  /** The tables of pmtCustomerIpv4 / optOut / nonCustomer (addr/pmt-customers.ts). */
+  readonly customers: PmtCustomerPolicy;
 }
 
 /** 2002:V4ADDR:: (the subnet-router anycast of the /48, the relay's conventional address). */
@@ -150,15 +161,20 @@ function routerAddress(v4: number): Uint8Array {
 
 /** A relay snapshot with the defaults filled in. */
 export function createRelayForwardingState(
-  s: Partial<Omit<RelayForwardingState, "policy">>,
+  s: Partial<Omit<RelayForwardingState, "policy" | "customers">>,
 ): RelayForwardingState {
   const relayIpv4s = Object.freeze([...(s.relayIpv4s ?? [RELAY_ANYCAST_IPV4])]);
   const customerIpv4 = Object.freeze([...(s.customerIpv4 ?? [])]);
+  const pmtCustomerIpv4 = Object.freeze([...(s.pmtCustomerIpv4 ?? customerIpv4)]);
+  const optOut = Object.freeze([...(s.optOut ?? [])]);
+  const nonCustomer = s.nonCustomer ?? "relay";
   return Object.freeze({
     enabled: s.enabled ?? true,
     relayIpv4s,
     customerIpv4,
-    optOut: Object.freeze([...(s.optOut ?? [])]),
+    pmtCustomerIpv4,
+    optOut,
+    nonCustomer,
     otherRelays: Object.freeze([...(s.otherRelays ?? [])]),
     mapping: s.mapping ?? null,
     providerPrefix: s.providerPrefix ?? null,
@@ -168,5 +184,6 @@ export function createRelayForwardingState(
     icmpRateLimit: s.icmpRateLimit ?? 1000,
     ownSixToFour: s.ownSixToFour ?? sixToFourBaseAddress(relayIpv4s[0] ?? 0),
     policy: createPolicyContext({ role: "relay", ownIpv4: relayIpv4s, allowIpv4: customerIpv4 }),
+    customers: createPmtCustomerPolicy({ customers: pmtCustomerIpv4, optOut, nonCustomer }),
   });
 }

@@ -7,7 +7,6 @@
  */
 import { DROP_IPV6_BAD_VERSION, DROP_IPV6_LENGTH_MISMATCH } from "../addr/drop-reason.js";
 import { DROP_IPV6_TRUNCATED, DROP_NONE, type DropReason } from "../addr/drop-reason.js";
-import { ipv4InPrefix, type Ipv4Prefix } from "../addr/ipv4.js";
 import { IPV6_HEADER_BYTES, IPV6_OFF_PAYLOAD_LEN, IPV6_VERSION } from "../codec/constants.js";
 
 /**
@@ -25,11 +24,5 @@ export function checkInnerIpv6(buf: Buffer, v6: number, v6len: number): DropReas
 /** Whether the signed 32-bit `v` is in `list` (unsigned or signed values). */
 export function includesIpv4(list: readonly number[], v: number): boolean {
   for (let i = 0; i < list.length; i++) if ((list[i]! | 0) === v) return true;
-  return false;
-}
-
-/** Whether the IPv4 address `v` (signed or unsigned 32-bit) lies in one of the prefixes. */
-export function inAnyIpv4Prefix(list: readonly Ipv4Prefix[], v: number): boolean {
-  for (let i = 0; i < list.length; i++) if (ipv4InPrefix(v, list[i]!)) return true;
   return false;
 }

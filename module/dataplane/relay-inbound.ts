@@ -11,19 +11,25 @@
  *     ranges as valid sources: §5.3 sanity, a 2002 source embeds src_v4, native to native
  *     dropped, and RFC 6324 §3.3: a destination with an off-link prefix embedding one of our own
  *     IPv4 addresses is a routing-loop attack.
- *  6. ICMPv6 echo request to our own 6to4 address (2002:c058:6301:: for the anycast): answered
+ *  6. Customer policy (RFC 6732 §4.7, addr/pmt-customers.ts) on the outer source (which a 6to4
+ *     source embeds, step 5): a source outside the PMT customer ranges and the opt-out list is
+ *     dropped as `non_customer` with `non_customer drop` (before the echo of step 7: a relay
+ *     closed to strangers answers them nothing).
+ *  7. ICMPv6 echo request to our own 6to4 address (2002:c058:6301:: for the anycast): answered
  *     in place and encapsulated back to the sender (RFC 6343 §4.4 item 4).
- *  7. PMT (RFC 6732 §3.3): unless the customer opted out (§4.1), source 2002:V4ADDR:SLA::/64 of a
- *     mapped SLA -> provider /64 with incremental checksum update; unmapped SLAs and opted-out
- *     customers are relayed untranslated as plain 6to4 (§3.2).
- *  8. Hop limit (RFC 4213 §3.3), as on the CPE (the kernel decrements when routing out of the TUN).
- *  9. Queue the IPv6 packet for the TUN as a view (no copy); the kernel routes it to the Internet.
+ *  8. PMT (RFC 6732 §3.3): only for a PMT customer that did not opt out (§4.1, §4.7), source
+ *     2002:V4ADDR:SLA::/64 of a mapped SLA -> provider /64 with incremental checksum update;
+ *     unmapped SLAs, opted-out customers and other sources are relayed untranslated as plain 6to4
+ *     (§3.2).
+ *  9. Hop limit (RFC 4213 §3.3), as on the CPE (the kernel decrements when routing out of the TUN).
+ * 10. Queue the IPv6 packet for the TUN as a view (no copy); the kernel routes it to the Internet.
  */
 import { DROP_FROM_OTHER_RELAY, DROP_HOP_LIMIT_EXCEEDED } from "../addr/drop-reason.js";
-import { DROP_IPV4_DST_NOT_OWN } from "../addr/drop-reason.js";
+import { DROP_IPV4_DST_NOT_OWN, DROP_NON_CUSTOMER } from "../addr/drop-reason.js";
 import { DROP_NONE, DROP_NO_ROUTE, DROP_TX_ERROR, type DropReason } from "../addr/drop-reason.js";
 import { readIpv4I32 } from "../addr/ipv4.js";
 import { checkDecapsulate } from "../addr/policy.js";
+import { PMT_DROP_NOT_CUSTOMER, PMT_TRANSLATE, pmtSiteVerdict } from "../addr/pmt-customers.js";
 import { checksumAdjust } from "../codec/checksum.js";
 import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_OFF_CHECKSUM } from "../codec/constants.js";
 import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV4_MIN_HEADER_BYTES } from "../codec/constants.js";
@@ -40,7 +46,7 @@ import type { UpperLayer } from "../codec/ipv6.js";
 import { CTR_BATCHES_IN, CTR_ICMP_SENT, CTR_IN_BYTES, CTR_IN_PACKETS } from "./counters.js";
 import { CTR_TRANSLATED, CTR_UNTRANSLATED, type DataplaneCounters } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
-import { checkInnerIpv6, inAnyIpv4Prefix, includesIpv4 } from "./path-steps.js";
+import { checkInnerIpv6, includesIpv4 } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateSourceToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -76,7 +82,7 @@ export class RelayInboundPath {
     }
   }
 
-  /** Steps 1-9 for one packet; DROP_NONE when it was queued (TUN, or an echo reply on the wire). */
+  /** Steps 1-10 for one packet; DROP_NONE when it was queued (TUN, or an echo reply on the wire). */
   processPacket(state: RelayForwardingState, buf: Buffer, off: number, len: number): DropReason {
     // 1.
     if (!state.enabled) return DROP_NO_ROUTE;
@@ -100,11 +106,14 @@ export class RelayInboundPath {
     const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
     // 6.
+    const verdict = pmtSiteVerdict(state.customers, srcV4);
+    if (verdict === PMT_DROP_NOT_CUSTOMER) return DROP_NON_CUSTOMER;
+    // 7.
     if (isEchoToUs(state, buf, v6, v6len))
       return this.echoReply(state, buf, v6, v6len, srcV4, dstV4);
-    // 7.
+    // 8.
     const mapping = state.mapping;
-    if (mapping !== null && !inAnyIpv4Prefix(state.optOut, srcV4)) {
+    if (mapping !== null && verdict === PMT_TRANSLATE) {
       const t = translateSourceToProvider(buf, v6, v6len, mapping, this.ul);
       if (t === TRANSLATE_NOT_MAPPED) this.counters.traffic[CTR_UNTRANSLATED]!++;
       else if (t !== DROP_NONE) return t;
@@ -112,11 +121,11 @@ export class RelayInboundPath {
     } else {
       this.counters.traffic[CTR_UNTRANSLATED]!++;
     }
-    // 8.
+    // 9.
     const hopLimit = buf[v6 + IPV6_OFF_HOP_LIMIT]!;
     if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
     buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
-    // 9.
+    // 10.
     if (!this.toTun.push(buf, v6, v6len)) return DROP_TX_ERROR;
     this.counters.traffic[CTR_IN_PACKETS]!++;
     this.counters.traffic[CTR_IN_BYTES]! += v6len;
@@ -124,7 +133,7 @@ export class RelayInboundPath {
   }
 
   /**
-   * Step 6: turns the request into the reply in place (swap addresses, type 128 -> 129; the
+   * Step 7: turns the request into the reply in place (swap addresses, type 128 -> 129; the
    * checksum changes by the type word only, RFC 1624) and writes a fresh IPv4 header right in
    * front of it, from the address it arrived on back to the sender.
    */
@@ -173,7 +182,7 @@ export class RelayInboundPath {
   }
 }
 
-/** Step 6 test: destination == our 6to4 address, first header ICMPv6 echo request. */
+/** Step 7 test: destination == our 6to4 address, first header ICMPv6 echo request. */
 function isEchoToUs(state: RelayForwardingState, buf: Buffer, v6: number, v6len: number): boolean {
   if (buf[v6 + IPV6_OFF_NEXT_HEADER] !== IPPROTO_ICMPV6) return false;
   if (v6len < IPV6_HEADER_BYTES + 8 || buf[v6 + IPV6_HEADER_BYTES] !== ICMPV6_ECHO_REQUEST)

@@ -14,15 +14,24 @@
  *     so the quoted packet still carries the provider (translated) address the host used
  *     (RFC 6732 §4.4).
  *  5. PMT (RFC 6732 §3.3): destination in the provider prefix -> 2002:V4ADDR:SLA:: (ICMPv6 errors
- *     get their quoted packet translated too, RFC 3022 §4.3). A provider address of an opted-out
- *     customer (§4.1) has no route.
- *  6. The destination must now be 2002::/16 (else `no_route`); its embedded IPv4 is the customer.
+ *     get their quoted packet translated too, RFC 3022 §4.3), only when V4ADDR is a PMT customer
+ *     (RFC 6732 §4.7, addr/pmt-customers.ts): a provider address of an opted-out customer (§4.1)
+ *     has no route (`no_route`), one of any other IPv4 address is `provider_dst_not_customer`.
+ *  6. The destination must now be 2002::/16 (else `no_route`); its embedded IPv4 is the site. With
+ *     `non_customer drop`, a site outside the customer ranges and opt-out list: `non_customer`.
  *  7. RFC 3964 §5.1 encapsulation checks (addr/policy.ts; source = our anycast, customer IPv4
  *     ranges valid, destination IPv4 not ours: no loop) and RFC 6324 §3.3 on the source.
  *  8. IPv4 header into the headroom (source: the anycast, RFC 6343 §4.4 item 3; DF clear, RFC 4213
  *     §3.2.1) and queue buf[0, len + 20) for the batched raw-socket send.
  */
 import { DROP_NONE, DROP_NO_ROUTE, type DropReason } from "../addr/drop-reason.js";
+import { DROP_NON_CUSTOMER, DROP_PROVIDER_DST_NOT_CUSTOMER } from "../addr/drop-reason.js";
+import {
+  PMT_DROP_NOT_CUSTOMER,
+  PMT_PLAIN_OPTED_OUT,
+  PMT_TRANSLATE,
+} from "../addr/pmt-customers.js";
+import { pmtSiteVerdict } from "../addr/pmt-customers.js";
 import { checkEncapsulate } from "../addr/policy.js";
 import { embeddedIpv4I32, is6to4 } from "../addr/sixto4.js";
 import { IPV6_OFF_DST } from "../codec/constants.js";
@@ -30,7 +39,6 @@ import { CTR_TRANSLATED } from "./counters.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
 import { OutboundCore } from "./outbound-core.js";
-import { inAnyIpv4Prefix } from "./path-steps.js";
 import { TRANSLATE_NOT_MAPPED, translateDestinationTo6to4 } from "./pmt-translate.js";
 import { HEADROOM_BYTES } from "./tunables.js";
 import type { TxBatch } from "./tx-batch.js";
@@ -89,8 +97,9 @@ export class RelayOutboundPath {
     if (mapping !== null) {
       // V4ADDR as signed 32-bit: no heap number per packet (addr/policy.ts).
       if (mapping.isProviderAddress(buf, d)) {
-        if (inAnyIpv4Prefix(state.optOut, mapping.providerEmbeddedIpv4I32(buf, d))) {
-          return DROP_NO_ROUTE;
+        const site = pmtSiteVerdict(state.customers, mapping.providerEmbeddedIpv4I32(buf, d));
+        if (site !== PMT_TRANSLATE) {
+          return site === PMT_PLAIN_OPTED_OUT ? DROP_NO_ROUTE : DROP_PROVIDER_DST_NOT_CUSTOMER;
         }
         const t = translateDestinationTo6to4(buf, off, len, mapping, core.ul);
         if (t === TRANSLATE_NOT_MAPPED) return DROP_NO_ROUTE;
@@ -102,6 +111,7 @@ export class RelayOutboundPath {
     if (!is6to4(buf, d)) return DROP_NO_ROUTE;
     // IPv4 addresses as signed 32-bit (`| 0`): no heap number per packet (addr/policy.ts).
     const dstV4 = embeddedIpv4I32(buf, d);
+    if (pmtSiteVerdict(state.customers, dstV4) === PMT_DROP_NOT_CUSTOMER) return DROP_NON_CUSTOMER;
     const srcV4 = state.relayIpv4s[0]! | 0;
     // 7.
     const check = checkEncapsulate(state.policy, buf, off, srcV4, dstV4);

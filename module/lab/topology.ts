@@ -14,7 +14,7 @@
  * 192.88.99.1 (anycast); IPv6 2001:db8::/32 (provider prefix), 2002::/16, 3fff::/20. Nothing is
  * connected to the root namespace.
  */
-import { parseIpv4 } from "../addr/ipv4.js";
+import { ipv4InPrefix, parseIpv4, parseIpv4Prefix } from "../addr/ipv4.js";
 import { formatIpv6, parseIpv6 } from "../addr/ipv6.js";
 import type { NetnsRegistry, NsProcess } from "./netns.js";
 
@@ -33,6 +33,11 @@ export interface LabCpeSpec {
   sla?: number;
   /** WAN MTU (default 1500). */
   wanMtu?: number;
+  /**
+   * WAN IPv4 address a.b.c.d on a /24 whose .1 is the isp side (default 100.64.N.2, a customer);
+   * outside 100.64.0.0/10 the site is not one of the lab relay's customers (RFC 6732 §4.7).
+   */
+  wanIpv4?: string;
 }
 
 export interface LabCpe {
@@ -121,11 +126,12 @@ export function buildLabTopology(reg: NetnsRegistry, options: LabOptions): LabTo
     const ns = reg.createNamespace(n === 0 ? "cpe" : `cpe${n}`, { forwarding: true });
     const lanNs = reg.createNamespace(n === 0 ? "lan" : `lan${n}`);
     for (const f of labCpeFiles(ns)) reg.removeOnCleanup(f);
-    const wanIpv4 = `100.64.${n}.2`;
+    const wanIpv4 = spec.wanIpv4 ?? `100.64.${n}.2`;
+    const ispSide = wanIpv4.replace(/\.\d+$/, ".1");
     reg.veth(isp, `cpe${n}`, ns, "wan0", spec.wanMtu);
-    reg.addr(isp, `cpe${n}`, `100.64.${n}.1/24`);
+    reg.addr(isp, `cpe${n}`, `${ispSide}/24`);
     reg.addr(ns, "wan0", `${wanIpv4}/24`);
-    reg.route(ns, `default via 100.64.${n}.1`);
+    reg.route(ns, `default via ${ispSide}`);
     reg.veth(ns, "lan0", lanNs, "eth0", options.lanMtu);
     const words = v4Words(wanIpv4);
     const sla = spec.pmt ? 0 : (spec.sla ?? 0);
@@ -136,8 +142,10 @@ export function buildLabTopology(reg: NetnsRegistry, options: LabOptions): LabTo
     reg.addr(ns, "lan0", `${routerLanAddress}/64`);
     reg.addr(lanNs, "eth0", `${hostAddress}/64`);
     reg.route(lanNs, `::/0 via ${routerLanAddress}`);
-    // Relay-mapped SLA 0 is translated at the relay even for a plain CPE (RFC 6732 §3.3).
-    const translatedAtRelay = spec.pmt || sla === 0;
+    // Relay-mapped SLA 0 is translated at the relay even for a plain CPE (RFC 6732 §3.3), for
+    // the relay's PMT customers only (§4.7: the lab relay's customer_ipv4 100.64.0.0/10).
+    const customer = ipv4InPrefix(parseIpv4(wanIpv4)!, parseIpv4Prefix(LAB_CUSTOMER_RANGE)!);
+    const translatedAtRelay = (spec.pmt || sla === 0) && customer;
     cpes.push({
       spec,
       ns,

@@ -24,8 +24,16 @@ test("RFC 6732 Figure 3: 12.152.44.1 with 2001:db8::/32", () => {
 
 test("verdict table with the RFC that says so", () => {
   const rows: [string, string, RegExp][] = [
-    ["198.51.100.1", "pmt-relay", /needs a PMT relay \(shared or unrouted space\); RFC 6732 §4\.2/],
-    ["100.64.0.1", "pmt-relay", /needs a PMT relay \(shared or unrouted space\); RFC 6598 §5/],
+    [
+      "198.51.100.1",
+      "pmt-relay",
+      /needs a PMT relay that has it among its PMT customers \(shared or unrouted space\); RFC 6732 §4\.2 .*§4\.7/,
+    ],
+    [
+      "100.64.0.1",
+      "pmt-relay",
+      /needs a PMT relay that has it among its PMT customers \(shared or unrouted space\); RFC 6598 §5, RFC 6732 §4\.2, §4\.7/,
+    ],
     ["198.18.0.1", "pmt-relay", /needs a PMT relay/],
     ["10.0.0.1", "unusable", /unusable \(private\); RFC 3056 §2, RFC 6343 §4\.1/],
     ["172.16.5.4", "unusable", /unusable \(private\)/],
@@ -45,6 +53,71 @@ test("verdict table with the RFC that says so", () => {
     assert.match(formatDerive(r), text, ip);
     assert.equal(r.translatedLan64, null);
   }
+});
+
+test("relay customer policy (RFC 6732 §4.7): translated for PMT customers only", () => {
+  const pp = { providerPrefix: "2001:db8::/32" };
+  const policy = (ip: string, o: Record<string, string> = {}): string | null =>
+    derive(ip, { ...pp, ...o }).relayPolicy;
+  const customers = { pmtCustomerIpv4: "100.64.0.0/10,198.51.100.0/24", optOut: "100.64.9.0/24" };
+  assert.equal(policy("100.64.1.2", customers), "translated");
+  assert.equal(policy("198.51.100.7", customers), "translated");
+  assert.equal(policy("100.64.9.2", customers), "opted-out");
+  assert.equal(policy("203.0.113.7", customers), "not-a-customer");
+  assert.equal(policy("203.0.113.7", { ...customers, nonCustomer: "drop" }), "dropped");
+  assert.equal(policy("100.64.9.2", { ...customers, nonCustomer: "drop" }), "opted-out");
+  assert.equal(policy("100.64.1.2", { pmtCustomerIpv4: "" }), "not-a-customer", "empty = nobody");
+  assert.equal(policy("100.64.1.2"), "if-customer");
+  assert.equal(policy("100.64.9.2", { optOut: "100.64.9.0/24" }), "opted-out");
+  assert.equal(derive("100.64.1.2").relayPolicy, null, "no provider prefix, no PMT");
+  const r = derive("203.0.113.7", { ...pp, pmtCustomerIpv4: "100.64.0.0/10" });
+  assert.equal(r.translatedLan64, "2001:db8:cb00:7107::/64", "the mapping itself is unchanged");
+  assert.match(
+    formatDerive(r),
+    /^Relay policy +plain 6to4, untranslated: not a PMT customer \(RFC 6732 §4\.7\)$/m,
+  );
+  assert.match(formatDerive(derive("100.64.1.2", pp)), /^Relay policy +translated only if/m);
+});
+
+test("relay customer policy flags: bad values and missing --provider-prefix name the option", () => {
+  const cases: [() => unknown, RegExp][] = [
+    [
+      () => derive("192.0.2.1", { pmtCustomerIpv4: "100.64.0.0/10" }),
+      /^--pmt-customer-ipv4: expected only together with --provider-prefix/,
+    ],
+    [
+      () => derive("192.0.2.1", { providerPrefix: "2001:db8::/32", pmtCustomerIpv4: "100.64/10" }),
+      /^--pmt-customer-ipv4: expected a list of IPv4 prefixes a\.b\.c\.d\/len, got "100\.64\/10"$/,
+    ],
+    [
+      () => derive("192.0.2.1", { providerPrefix: "2001:db8::/32", optOut: "192.0.2.1" }),
+      /^--opt-out: expected a list of IPv4 prefixes/,
+    ],
+    [
+      () => derive("192.0.2.1", { providerPrefix: "2001:db8::/32", nonCustomer: "maybe" }),
+      /^--non-customer: expected one of relay\|drop, got "maybe"$/,
+    ],
+  ];
+  for (const [fn, re] of cases)
+    assert.throws(fn, (e: Error) => e instanceof ConfigError && re.test(e.message));
+  const out: string[] = [];
+  const code = runDerive(
+    [
+      "203.0.113.7",
+      "--provider-prefix",
+      "2001:db8::/32",
+      "--pmt-customer-ipv4",
+      "100.64.0.0/10",
+      "--non-customer",
+      "drop",
+      "--json",
+    ],
+    { out: (t) => out.push(t) },
+  );
+  assert.equal(code, 0);
+  const j = JSON.parse(out.join("")) as { relayPolicy: string; relayPolicyText: string };
+  assert.equal(j.relayPolicy, "dropped");
+  assert.match(j.relayPolicyText, /non_customer drop/);
 });
 
 test("--sla, hex SLA, --ipv4-prefix-len (common prefix from the address itself)", () => {

@@ -146,3 +146,38 @@ test("relay inbound and return path: no allocation per packet", () => {
   }, ROUNDS);
   assert.ok(g1 >= 0 && g1 < LIMIT && g2 >= 0 && g2 < LIMIT, `heap grew ${g1} / ${g2} bytes`);
 });
+
+test("relay customer policy (RFC 6732 §4.7): non-customers relayed plain or dropped, no allocation", () => {
+  // 203.0.113.7 >= 128.0.0.0: an unsigned value would be a heap number per packet.
+  const customers = [parseIpv4Prefix("100.64.0.0/10")!, parseIpv4Prefix("198.51.100.0/24")!];
+  const optOut = [parseIpv4Prefix("100.64.9.0/24")!];
+  const plain = createRelayForwardingState({ customerIpv4: allow, mapping, optOut });
+  const drop = createRelayForwardingState({
+    customerIpv4: allow,
+    pmtCustomerIpv4: customers,
+    mapping,
+    optOut,
+    nonCustomer: "drop",
+  });
+  const inbound = new RelayInboundPath(new DataplaneCounters());
+  const ri = ring(
+    encapsulate6to4(tcp("2002:cb00:7107::100", "3fff:100::1"), "203.0.113.7", "192.88.99.1"),
+    0,
+  );
+  const g1 = growth(() => {
+    ri.reset();
+    inbound.processBatch(plain, ri.bufs, ri.sizes, BATCH, 0);
+    assert.equal(inbound.toTun.count, BATCH);
+    ri.reset();
+    inbound.processBatch(drop, ri.bufs, ri.sizes, BATCH, 0);
+    assert.equal(inbound.toTun.count, 0);
+  }, ROUNDS / 2);
+  const ret = new RelayOutboundPath(new DataplaneCounters());
+  const ro = ring(tcp("3fff:100::1", "2001:db8:cb00:7107::100"), 20);
+  const g2 = growth(() => {
+    ro.reset();
+    ret.processBatch(drop, ro.bufs, ro.sizes, BATCH, 0);
+    assert.equal(ret.toWire.count, 0);
+  }, ROUNDS);
+  assert.ok(g1 >= 0 && g1 < LIMIT && g2 >= 0 && g2 < LIMIT, `heap grew ${g1} / ${g2} bytes`);
+});
