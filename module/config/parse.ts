@@ -20,6 +20,7 @@ import {
 } from "./schema.js";
 import { parseIpv4, parseIpv4Prefix, type Ipv4Prefix } from "../addr/ipv4.js";
 import { parseIpv6, parseIpv6Prefix, type Ipv6Prefix } from "../addr/ipv6.js";
+import { checkValues } from "./value-check.js";
 
 export type RaMode = "builtin" | "netifd" | "off";
 export type RaPreference = "low" | "medium" | "high";
@@ -332,6 +333,7 @@ function parseConfig(role: Role, flags: FlagInput, jsonPath?: string): Record<st
   const label = (name: string): string => labels.get(name) ?? "--" + name.replace(/_/g, "-");
   checkMapping(cfg, label);
   if (role === "cpe") checkCpe(cfg, label);
+  checkValues(role, cfg, label);
   return cfg;
 }
 
