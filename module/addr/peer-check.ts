@@ -128,20 +128,24 @@ export function ipv6UnicastProblem(addr: Uint8Array): string | null {
   return null;
 }
 
+/** The never-unicast ranges, widest first (a reason names 240.0.0.0/4 before 255.255.255.255/32). */
+const NEVER_UNICAST_WIDEST_FIRST = IPV4_SPECIAL_RANGES.filter(
+  (r) => r.invalidFor6to4 && !r.overridable,
+).sort((a, b) => a.prefix.len - b.prefix.len);
+
 /**
  * Why `p` cannot be a range of customer (CPE) IPv4 addresses: it overlaps a range no unicast 6to4
  * peer can be in (`neverUnicastRange`: 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4,
  * 240.0.0.0/4), e.g. 0.0.0.0/0 or 128.0.0.0/1. Null when acceptable.
  */
 export function customerRangeProblem(p: Ipv4Prefix): string | null {
-  for (const r of IPV4_SPECIAL_RANGES) {
-    if (!r.invalidFor6to4 || r.overridable) continue;
+  for (const r of NEVER_UNICAST_WIDEST_FIRST) {
     const len = Math.min(p.len, r.prefix.len);
     const mask = ipv4Mask(len);
     if ((p.addr & mask) >>> 0 !== (r.prefix.addr & mask) >>> 0) continue;
     const what = formatIpv4Prefix(p);
     const where = `${formatIpv4Prefix(r.prefix)}, ${r.cls} (${r.rfc})`;
-    return p.len <= r.prefix.len ? `${what} contains ${where}` : `${what} is inside ${where}`;
+    return `${what} overlaps ${where}`;
   }
   return null;
 }
