@@ -1,6 +1,6 @@
 // Configured addresses, ranges and devices that parse but can never work are refused with one line
 // naming the option and what is expected (config/value-check.ts, called by parse.ts): relay,
-// lan_device/wan_device/tun_name, dns, health_target, relay_ipv4, customer_ipv4.
+// lan_device, dns, health_target, relay_ipv4, customer_ipv4.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -76,21 +76,11 @@ test("cpe relay in the JSON file: the label names the file", () => {
   }
 });
 
-test("cpe --lan-device equal to the WAN device, --tun-name equal to either", () => {
+test("cpe --lan-device equal to the WAN device", () => {
   refused(
     () => parseCpeConfig({ "--wan-device": ["eth0"], "--lan-device": ["eth0"] }),
     /^--lan-device: expected a device other than wan_device, got "eth0"$/,
     "--lan-device",
-  );
-  refused(
-    () => parseCpeConfig({ "--tun-name": ["br-lan"] }),
-    /^--tun-name: expected a device other than lan_device and wan_device, got "br-lan"$/,
-    "--tun-name",
-  );
-  refused(
-    () => parseCpeConfig({ "--wan-device": ["wan0"], "--tun-name": ["wan0"] }),
-    /^--tun-name: expected a device other than lan_device and wan_device, got "wan0"$/,
-    "--tun-name",
   );
   const ok = parseCpeConfig({ "--wan-device": ["eth0"], "--lan-device": ["br-lan"] });
   assert.equal(ok.lanDevice, "br-lan");
