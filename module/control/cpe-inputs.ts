@@ -112,7 +112,6 @@ export class CpeInputs {
     const old = this.wan;
     const log = this.o.log;
     this.wan = info;
-    if (old.ipv4 !== info.ipv4 && this.reported?.sixrd) this.revet();
     if (old.ipv4 !== info.ipv4) {
       this.o.count("wan_address_changes");
       log.info(
@@ -120,6 +119,7 @@ export class CpeInputs {
           `${info.ipv4 === null ? "none" : formatIpv4(info.ipv4)} (${info.ipv4Source})`,
       );
     }
+    if (old.ipv4 !== info.ipv4 && this.reported?.sixrd) this.revet();
     if (old.mtu !== info.mtu) log.info(`wan mtu ${old.mtu} -> ${info.mtu} (${info.mtuSource})`);
     this.o.onChange("wan change");
   }

@@ -8,14 +8,14 @@
  * file atomically; `DhcpLeaseWatcher` follows that file. For PMT the option's fields mean:
  * 6rdPrefix/6rdPrefixLen = provider prefix, IPv4MaskLen = ipv4_prefix_len, BR addresses = relays.
  *
- * The DHCP server is not trusted: only "a valid 6rd DHCP option" configures 6rd (RFC 5969 §7.1.1),
- * and an option that is not one is refused as a whole (as if absent,
- * the reason in status and the log) when a field is out of range, when it lists more than
- * MAX_RELAYS BR addresses or one that is not a unicast address (0.0.0.0/8, loopback, link-local,
- * multicast, reserved, broadcast; `parseIp6rdText`), and, once the WAN and the configuration are
- * known, when a BR is private/shared space outside allow_ipv4 or the CPE's own WAN address
- * (`vetSixRdLease`, addr/peer-check.ts): the data plane would drop every packet to such a relay,
- * or loop it back to ourselves.
+ * The DHCP server is not trusted: only "a valid 6rd DHCP option" configures 6rd (RFC 5969 §7.1.1).
+ * An option is refused as a whole (as if absent; the reason goes to status and the log) when a
+ * field is out of range, when it lists more than MAX_RELAYS BR addresses or one that is not a
+ * unicast address (0.0.0.0/8, loopback, link-local, multicast, reserved, broadcast;
+ * `parseIp6rdText`), and, once the WAN and the configuration are known, when a BR is
+ * private/shared space outside allow_ipv4 or the CPE's own WAN address (`vetSixRdLease`,
+ * addr/peer-check.ts): the data plane would drop every packet to such a relay, or loop it back
+ * to ourselves.
  */
 import { unwatchFile, watchFile, readFileSync, type Stats } from "node:fs";
 import { formatIpv4, parseIpv4, type Ipv4Prefix } from "../addr/ipv4.js";
