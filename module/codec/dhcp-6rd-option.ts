@@ -2,8 +2,9 @@
  * DHCPv4 OPTION_6RD (212), RFC 5969 §7.1.1: IPv4MaskLen, 6rdPrefixLen, the 16-byte 6rdPrefix and
  * one or more BR IPv4 addresses. The CPE reads it (use_dhcp_6rd) to learn the provider prefix and
  * relay address. `encode`/`decode`/`encodingLength` cover the whole option including code and
- * length bytes; `findSixRdOption` scans a DHCPv4 options field (RFC 2132 §2) for it.
- * Control plane only.
+ * length bytes; `findSixRdOption` scans a DHCPv4 options field (RFC 2132 §2) for it. This is the
+ * wire format only (up to 59 BRs): which BR addresses a CE accepts (unicast, at most 8, not its
+ * own) is decided where the option is taken in, control/dhcp-6rd.ts. Control plane only.
  */
 import {
   DHCP_OPTION_6RD,

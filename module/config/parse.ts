@@ -20,6 +20,7 @@ import {
 } from "./schema.js";
 import { parseIpv4, parseIpv4Prefix, type Ipv4Prefix } from "../addr/ipv4.js";
 import { parseIpv6, parseIpv6Prefix, type Ipv6Prefix } from "../addr/ipv6.js";
+import { checkValues } from "./value-check.js";
 
 export type RaMode = "builtin" | "netifd" | "off";
 export type RaPreference = "low" | "medium" | "high";
@@ -337,6 +338,7 @@ function parseConfig(role: Role, flags: FlagInput, jsonPath?: string): Record<st
   if (role === "cpe") checkCpe(cfg, label);
   // RFC 6732 §4.7: unset, the PMT customers are the declared customers; set empty, nobody.
   if (role === "relay" && cfg.pmtCustomerIpv4 === null) cfg.pmtCustomerIpv4 = cfg.customerIpv4;
+  checkValues(role, cfg, label);
   return cfg;
 }
 

@@ -2,13 +2,21 @@
  * What the CPE control plane learns, the inputs of decide(): the WAN's address, MTU and device
  * (wan-watcher.ts: rtnetlink or netifd) and the DHCP lease with its option 212 (dhcp-6rd.ts).
  * Each change is logged once, counted (wan_address_changes, dhcp_lease_updates) and reported
- * through `onChange(why)`; a lease whose option 212 did not change is not reported.
+ * through `onChange(why)`; a lease whose option 212 did not change is not reported. The lease
+ * decide() sees is vetted against the current WAN address and allow_ipv4 (dhcp-6rd.ts
+ * vetSixRdLease), again whenever the WAN address changes.
  */
 import { formatIpv4 } from "../addr/ipv4.js";
 import type { CpeConfig } from "../config/parse.js";
 import type { Logger } from "../log/logger.js";
 import type { Clock } from "./clock.js";
-import { DhcpLeaseWatcher, DHCP_LEASE_FILE_DEFAULT, sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
+import {
+  DhcpLeaseWatcher,
+  DHCP_LEASE_FILE_DEFAULT,
+  sixRdKey,
+  vetSixRdLease,
+  type DhcpLease,
+} from "./dhcp-6rd.js";
 import { WanWatcher, type CommandRunner, type WanInfo } from "./wan-watcher.js";
 
 interface CpeInputsOptions {
@@ -29,12 +37,17 @@ interface CpeInputsOptions {
 export class CpeInputs {
   /** The WAN as last learned (no address until start() has read it). */
   wan: WanInfo;
-  /** The last lease the DHCP client's hook reported, and when (clock ms). */
+  /**
+   * The last lease the DHCP client's hook reported, vetted (its option 212 refused, with the
+   * reason, when a BR address is unusable with the current WAN), and when (clock ms).
+   */
   lease: DhcpLease | null = null;
   leaseUpdatedMs: number | null = null;
   private readonly o: CpeInputsOptions;
   private readonly wanWatcher: WanWatcher;
   private readonly dhcp: DhcpLeaseWatcher;
+  /** The lease as the hook reported it, before vetting. */
+  private reported: DhcpLease | null = null;
 
   constructor(o: CpeInputsOptions) {
     const cfg = o.config;
@@ -68,6 +81,7 @@ export class CpeInputs {
     await this.wanWatcher.start();
     // A static wan_ipv4 never fires onChange (it is already in the watcher's first value).
     this.wan = this.wanWatcher.current();
+    if (this.reported?.sixrd) this.revet();
   }
 
   /** Re-reads both now; resolves when the WAN has been read. */
@@ -87,6 +101,13 @@ export class CpeInputs {
     this.wanWatcher.stop();
   }
 
+  /** The reported lease vetted against the current WAN address and allow_ipv4. */
+  private vetted(): DhcpLease | null {
+    const l = this.reported;
+    if (l === null) return null;
+    return vetSixRdLease(l, { wanIpv4: this.wan.ipv4, allowIpv4: this.o.config.allowIpv4 });
+  }
+
   private wanChanged(info: WanInfo): void {
     const old = this.wan;
     const log = this.o.log;
@@ -98,13 +119,28 @@ export class CpeInputs {
           `${info.ipv4 === null ? "none" : formatIpv4(info.ipv4)} (${info.ipv4Source})`,
       );
     }
+    if (old.ipv4 !== info.ipv4 && this.reported?.sixrd) this.revet();
     if (old.mtu !== info.mtu) log.info(`wan mtu ${old.mtu} -> ${info.mtu} (${info.mtuSource})`);
     this.o.onChange("wan change");
   }
 
-  private leaseChanged(lease: DhcpLease | null): void {
+  /** A new WAN address may make the option usable or not: vet it again, log a change once. */
+  private revet(): void {
+    const before = this.lease;
+    this.lease = this.vetted();
+    if (this.lease?.sixrdError && this.lease.sixrdError !== before?.sixrdError) {
+      this.o.log.warn(`dhcp option 212 ignored: ${this.lease.sixrdError}`);
+    }
+    const b = sixRdKey(before?.sixrd ?? null);
+    const a = sixRdKey(this.lease?.sixrd ?? null);
+    if (b !== a) this.o.log.info(`dhcp option 212 ${b} -> ${a} (wan address changed)`);
+  }
+
+  private leaseChanged(reported: DhcpLease | null): void {
     const log = this.o.log;
     const before = sixRdKey(this.lease?.sixrd ?? null);
+    this.reported = reported;
+    const lease = this.vetted();
     this.lease = lease;
     this.leaseUpdatedMs = this.o.clock.now();
     this.o.count("dhcp_lease_updates");

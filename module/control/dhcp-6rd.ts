@@ -7,10 +7,20 @@
  * (test/support/udhcpc-hook.sh, installed as a udhcpc script) writes a small `key=value` lease
  * file atomically; `DhcpLeaseWatcher` follows that file. For PMT the option's fields mean:
  * 6rdPrefix/6rdPrefixLen = provider prefix, IPv4MaskLen = ipv4_prefix_len, BR addresses = relays.
+ *
+ * The DHCP server is not trusted: only "a valid 6rd DHCP option" configures 6rd (RFC 5969 §7.1.1).
+ * An option is refused as a whole (as if absent; the reason goes to status and the log) when a
+ * field is out of range, when it lists more than MAX_RELAYS BR addresses or one that is not a
+ * unicast address (0.0.0.0/8, loopback, link-local, multicast, reserved, broadcast;
+ * `parseIp6rdText`), and, once the WAN and the configuration are known, when a BR is
+ * private/shared space outside allow_ipv4 or the CPE's own WAN address (`vetSixRdLease`,
+ * addr/peer-check.ts): the data plane would drop every packet to such a relay, or loop it back
+ * to ourselves.
  */
 import { unwatchFile, watchFile, readFileSync, type Stats } from "node:fs";
-import { formatIpv4, parseIpv4 } from "../addr/ipv4.js";
+import { formatIpv4, parseIpv4, type Ipv4Prefix } from "../addr/ipv4.js";
 import { formatIpv6Prefix, maskIpv6InPlace, parseIpv6, type Ipv6Prefix } from "../addr/ipv6.js";
+import { MAX_RELAYS, neverUnicastRange, relayListProblem } from "../addr/peer-check.js";
 import { DecodeError } from "../codec/decode-error.js";
 
 /** Where the hook writes and the daemon reads, unless both are told otherwise (PMT_DHCP_FILE). */
@@ -43,7 +53,8 @@ export interface DhcpLease {
 
 /**
  * Parses busybox's `ip6rd` text. Throws DecodeError naming the bad field; enforces RFC 5969 §7.1.1:
- * IPv4MaskLen <= 32 and (32 - IPv4MaskLen) + 6rdPrefixLen <= 128, at least one BR address.
+ * IPv4MaskLen <= 32 and (32 - IPv4MaskLen) + 6rdPrefixLen <= 128, at least one BR address; and
+ * at most MAX_RELAYS BR addresses, each one that can be a unicast 6to4 peer (RFC 3964 §5.3.1).
  */
 export function parseIp6rdText(text: string): SixRdLease {
   const f = text.trim().split(/\s+/);
@@ -64,10 +75,20 @@ export function parseIp6rdText(text: string): SixRdLease {
   const addr = parseIpv6(f[2]!);
   if (!addr) throw new DecodeError(`OPTION_6RD: 6rdPrefix "${f[2]}" is not an IPv6 address`);
   maskIpv6InPlace(addr, prefixLen);
+  const brs = f.slice(3);
+  if (brs.length > MAX_RELAYS) {
+    throw new DecodeError(`OPTION_6RD: ${brs.length} BR addresses, more than ${MAX_RELAYS}`);
+  }
   const relays: number[] = [];
-  for (const r of f.slice(3)) {
+  for (const r of brs) {
     const v4 = parseIpv4(r);
     if (v4 === null) throw new DecodeError(`OPTION_6RD: BR address "${r}" is not an IPv4 address`);
+    const never = neverUnicastRange(v4);
+    if (never !== null) {
+      throw new DecodeError(
+        `OPTION_6RD: BR address ${r} is ${never.cls} (${never.rfc}), not a unicast 6to4 relay`,
+      );
+    }
     relays.push(v4);
   }
   return { ipv4MaskLen: maskLen, prefix: { addr, len: prefixLen }, relays };
@@ -97,6 +118,32 @@ export function parseLeaseFile(text: string): DhcpLease {
     sixrd,
     sixrdError,
   };
+}
+
+/** What `vetSixRdLease` checks the BR addresses against. */
+export interface LeaseVetContext {
+  /** The CPE's WAN address as learned (or wan_ipv4); null while unknown. */
+  readonly wanIpv4: number | null;
+  /** allow_ipv4. */
+  readonly allowIpv4: readonly Ipv4Prefix[];
+}
+
+/**
+ * The lease as the CPE may use it: `lease` itself, or, when a BR address of its option 212 is
+ * private/shared space outside allow_ipv4 or the CPE's own address (the WAN's, or the leased
+ * `ip`), a copy without the option and with the reason in `sixrdError` (RFC 3964 §5.3.1: the
+ * data plane would drop every packet to it; RFC 3964 §5.1: never tunnel to ourselves).
+ */
+export function vetSixRdLease(lease: DhcpLease, ctx: LeaseVetContext): DhcpLease {
+  if (lease.sixrd === null) return lease;
+  const own = [ctx.wanIpv4, lease.ip].filter((a): a is number => a !== null);
+  const problem = relayListProblem(lease.sixrd.relays, {
+    ownIpv4: own,
+    allowIpv4: ctx.allowIpv4,
+    allowName: "allow_ipv4",
+  });
+  if (problem === null) return lease;
+  return { ...lease, sixrd: null, sixrdError: `OPTION_6RD: BR address ${problem}` };
 }
 
 /** A short text form for logs and status: `2001:db8::/32 mask 8 relays 192.0.2.254`. */

@@ -193,5 +193,70 @@ describe(
         /dhcp option 212 2001:db8::\/32 mask 0 relays 192\.88\.99\.1 -> 2001:db8::\/32 mask 0 relays 198\.51\.100\.2/,
       );
     });
+
+    /**
+     * Serves `opt` from a fresh dnsmasq, makes udhcpc renew, and polls status until `done` holds
+     * (bounded); returns the last status.
+     */
+    const renewWith = async (
+      opt: string,
+      done: (s: StatusSnapshot) => boolean,
+    ): Promise<StatusSnapshot | undefined> => {
+      await reg.stop(dnsmasq!, 5000);
+      dnsmasq = startDnsmasq(opt);
+      await waitListening(reg, lab.isp, "udp", 67);
+      reg.kill(udhcpc!, "SIGUSR1"); // busybox udhcpc: renew now
+      let s: StatusSnapshot | undefined;
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
+        await new Promise((r) => setTimeout(r, 250));
+        s = await status(lab);
+        if (done(s)) break;
+      }
+      return s;
+    };
+
+    // RFC 5969 §7.1.1 + RFC 3964 §5.3.1: the server is not trusted; BR addresses that are not
+    // unicast, too many of them, or our own WAN address refuse the option (as if absent).
+    const badBrLists: Array<[string, number[][], RegExp]> = [
+      ["limited broadcast", [[255, 255, 255, 255]], /BR address 255\.255\.255\.255 is broadcast/],
+      [
+        "multicast after a good BR",
+        [
+          [198, 51, 100, 2],
+          [224, 0, 0, 1],
+        ],
+        /224\.0\.0\.1 is multicast/,
+      ],
+      ["the CPE's own WAN address", [[192, 0, 2, 1]], /192\.0\.2\.1 is this CPE's own WAN address/],
+      [
+        "nine BRs",
+        Array.from({ length: 9 }, (_, i) => [198, 51, 100, 10 + i]),
+        /9 BR addresses, more than 8/,
+      ],
+    ];
+    for (const [name, brs, reason] of badBrLists) {
+      test(`option 212 with a bad BR list (${name}) is refused, reason in status, daemon runs`, async () => {
+        // A good option first, so the refusal is seen as a change away from it.
+        const good = await renewWith(
+          option212(0, 32, DB8, [[198, 51, 100, 2]]),
+          (s) => s.relays.source === "dhcp" && s.dhcp.error === null,
+        );
+        assert.equal(good?.relays.source, "dhcp", JSON.stringify(good?.dhcp) + diag());
+        const s = await renewWith(option212(0, 32, DB8, brs), (x) => x.dhcp.error !== null);
+        assert.ok(s, "no status" + diag());
+        assert.match(s.dhcp.error ?? "", reason, JSON.stringify(s.dhcp) + diag());
+        assert.equal(s.dhcp.option6rd, null);
+        // Refused as a whole: relay and provider prefix fall back to the configuration/defaults.
+        assert.deepEqual(s.relays, { value: ["192.88.99.1"], source: "default" });
+        assert.equal(s.providerPrefix.source, "none");
+        assert.equal(s.relayInUse, "192.88.99.1");
+        assert.equal(s.state, "running", JSON.stringify(s) + diag());
+        assert.equal(cpe!.hasExited(), false, diag());
+        assert.match(
+          cpe!.stderr(),
+          new RegExp(`dhcp option 212 ignored: OPTION_6RD: .*${reason.source}`),
+        );
+      });
+    }
   },
 );

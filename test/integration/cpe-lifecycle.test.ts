@@ -4,7 +4,7 @@
  * cli/exit-codes.ts for bad options (2), not root (3) and init failures (4); `enabled 0` exits 0 at once (RFC 7526
  * §5); repeated start/stop of the data plane in-process leaks no file descriptor.
  *
- *   cpe (wan0 100.64.0.2/24) ---- isp (100.64.0.1/24)
+ *   cpe (wan0 100.64.0.2/24, lan0 dummy) ---- isp (100.64.0.1/24)
  */
 import assert from "node:assert/strict";
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -28,6 +28,9 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
     isp = reg.createNamespace("isp", { forwarding: true });
     reg.veth(cpe, "wan0", isp, "cpe0");
     reg.addr(cpe, "wan0", "100.64.0.2/24");
+    // The LAN device must differ from the WAN's (config/value-check.ts); nothing is on it here.
+    reg.exec(cpe, ["ip", "link", "add", "lan0", "type", "dummy"]);
+    reg.exec(cpe, ["ip", "link", "set", "lan0", "up"]);
     reg.addr(isp, "cpe0", "100.64.0.1/24");
     reg.route(cpe, "default via 100.64.0.1");
     reg.removeOnCleanup(`/tmp/6to4-pmt-${process.pid}-life.state.json`);
@@ -49,7 +52,7 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
     "--allow-ipv4",
     "100.64.0.0/10",
     "--lan-device",
-    "wan0",
+    "lan0",
     "--ra",
     "off",
     "--use-dhcp-6rd",
