@@ -30,6 +30,7 @@ import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
 import { EXIT_INIT } from "./exit-codes.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { refuseToStart } from "./preflight.js";
+import { relayAnnouncer } from "./relay-announce-setup.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
 import { watchGroUnusable } from "../control/gro-watch.js";
@@ -108,7 +109,9 @@ async function runRelayWithState(
   k.addAddress128(own, dev);
   const routes = ["2002::/16"];
   if (cfg.providerPrefix !== null) routes.unshift(formatIpv6Prefix(cfg.providerPrefix));
-  for (const r of routes) k.addRoute(r, dev);
+  // With announce_ipv4 the announcer owns the return routes (kernel proto 41, only while healthy).
+  const announce = relayAnnouncer(cfg, dev, routes, log);
+  if (announce === null) for (const r of routes) k.addRoute(r, dev);
   const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
   let metrics: Server | undefined;
   if (cfg.metricsPort > 0) {
@@ -116,7 +119,7 @@ async function runRelayWithState(
     metrics = createServer((req, res) => {
       if (req.method === "GET" && (req.url === "/metrics" || req.url === "/")) {
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-        res.end(formatPrometheus("relay", daemon.counters()));
+        res.end(formatPrometheus("relay", daemon.counters()) + (announce?.prometheus() ?? ""));
       } else {
         res.writeHead(404).end();
       }
@@ -146,6 +149,7 @@ async function runRelayWithState(
     );
   }
   daemon.start();
+  announce?.start();
   const groWatch = watchGroUnusable(
     systemClock,
     () => daemon.counters().offload?.wan_gro_unusable ?? 0,
@@ -155,6 +159,7 @@ async function runRelayWithState(
   const code = await exiting.done;
   groWatch.stop();
   metrics?.close();
+  announce?.stop();
   k.revert();
   daemon.stop();
   log.info(`relay stopped (exit ${code})`);

@@ -15,6 +15,7 @@ import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../
 import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
+import { runFleetLab } from "./fleet.js";
 import { NetnsRegistry, type NsProcess } from "./netns.js";
 import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
@@ -45,6 +46,8 @@ const LAB_FLAGS: FlagSpecs = {
 
 /** Runs the subcommand; resolves with the exit code. @throws ConfigError for a bad argument */
 export async function runLab(args: readonly string[]): Promise<number> {
+  // `--relays N`: the relay fleet behind anycast on BIRD (fleet.ts).
+  if (args.some((a) => a === "--relays" || a.startsWith("--relays="))) return runFleetLab(args);
   const parsed = parseArgs(args, LAB_FLAGS);
   noPositionals(parsed, "expected only options (see 6to4-pmt lab --help)");
   if (flagOn(parsed, "help")) {
