@@ -14,13 +14,13 @@
  * exporting the multipath routes; rtr hashes flows by L3 source and destination
  * (fib_multipath_hash_policy 0), so different CPEs land on different relays.
  *
- * Names: NetnsRegistry's prefix + rtr, srv, relay<K>, cpe<N>, lan<N> (the lab: prefix "", the
- * tests: p<pid>-). Addresses: relay K's carrier link 198.51.100.(4K-3)/30 (rtr) - (4K-2) (relay),
+ * Names: NetnsRegistry's prefix + rtr, srv, relay<K>, cpe<N>, lan<N> (the lab: prefix "fleet-",
+ * the tests: p<pid>-). Addresses: relay K's carrier link 198.51.100.(4K-3)/30 (rtr) - (4K-2) (relay),
  * its IPv6 link 3fff:0:K::1/64 (srv) - ::2 (relay); CPE N: WAN 100.64.N.2/24, LAN
  * 2001:db8:6440:N02::/64 (PMT, RFC 6732 Figure 3). BIRD's files are /tmp/6to4-pmt-<pid>-<ns>-bird.*
  * and go with the registry's cleanup.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../cli/args.js";
 import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
@@ -418,6 +418,9 @@ export async function startFleetCpe(
   return p;
 }
 
+/** Namespace names of `6to4-pmt lab --relays N`: fleet-rtr, fleet-relay1, fleet-cpe7, ... */
+const FLEET_LAB_PREFIX = "fleet-";
+
 const FLEET_FLAGS: FlagSpecs = {
   relays: { kind: "string", expects: `a relay count 2..${FLEET_MAX_RELAYS}` },
   help: { kind: "boolean", short: "h" },
@@ -425,7 +428,7 @@ const FLEET_FLAGS: FlagSpecs = {
 
 const FLEET_USAGE = `usage: 6to4-pmt lab --relays N
 Builds a fleet of N (2..${FLEET_MAX_RELAYS}) 6to4-PMT relays behind the anycast 192.88.99.1 with BIRD
-(namespaces rtr, srv, relay1..N, cpe<i>, lan<i>; OSPF ECMP on the carrier router rtr and the
+(namespaces fleet-rtr, fleet-srv, fleet-relay1..N, fleet-cpe<i>, fleet-lan<i>; OSPF ECMP on the carrier router rtr and the
 server router srv), one CPE per relay, shows each relay carrying its CPE, kills relay1's daemon,
 measures how long until rtr stopped using it, and shows its CPE reaching the server through another
 relay. Everything is removed at the end. Needs bird (Debian bird2). Exit 0 only if it passed.`;
@@ -451,7 +454,16 @@ export async function runFleetLab(args: readonly string[]): Promise<number> {
     return EXIT_NOT_ROOT;
   }
   const log = createLogger("info", "lab");
-  const reg = new NetnsRegistry({ prefix: "" });
+  const reg = new NetnsRegistry({ prefix: FLEET_LAB_PREFIX });
+  const busy = (existsSync("/run/netns") ? readdirSync("/run/netns") : []).filter((name) =>
+    name.startsWith(FLEET_LAB_PREFIX),
+  );
+  if (busy.length > 0) {
+    process.stderr.write(
+      `6to4-pmt lab: namespaces ${busy.join(", ")} exist (another fleet lab?); remove them with ip netns del\n`,
+    );
+    return EXIT_RUNTIME;
+  }
   const command = [process.execPath, process.argv[1] ?? ""];
   const steps: { name: string; ok: boolean; detail: string }[] = [];
   const onSignal = (): void => {
@@ -460,7 +472,9 @@ export async function runFleetLab(args: readonly string[]): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    log.info(`building a fleet of ${n} relays with BIRD (rtr, srv, relay1..${n})`);
+    log.info(
+      `building a fleet of ${n} relays with BIRD (${FLEET_LAB_PREFIX}rtr, srv, relay1..${n})`,
+    );
     const f = buildFleet(reg, n);
     for (const r of f.relays) await startFleetRelay(f, r, command);
     const all = f.relays.map((r) => r.unicast);
