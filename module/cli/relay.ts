@@ -9,6 +9,8 @@
  *     TUN gets the relay's own 6to4 address 2002:V4:: (RFC 6343 §4.4 item 4); the provider
  *     prefix and 2002::/16 are routed into it (the return path, RFC 6732 §4.7). The relay's
  *     IPv4 addresses (anycast on lo) and its IPv6 upstream are the operator's.
+ *     With announce_ipv4 those routes, and the anycast /32, carry kernel protocol 41 and exist only
+ *     while the IPv6 upstream answers (relay-announce-setup.ts, RFC 3068 §4.4), for BIRD.
  *  4. Optional Prometheus metrics on 127.0.0.1:metrics_port (`GET /metrics`); node:http is loaded
  *     only then (about 1 MB of node's HTTP modules a relay without metrics never needs).
  *  5. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.

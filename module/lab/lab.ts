@@ -27,7 +27,8 @@ and relay, pings and transfers over TCP from the LAN host to a server in 3fff::/
 translated source address the server saw, the counters and a verdict. Exit 0 only if it passed.
   --keep     leave everything running and print how to enter each namespace
   --down     remove a lab left by --keep
-  --bytes N  size of the TCP transfer (default 4000000)`;
+  --bytes N  size of the TCP transfer (default 4000000)
+  --relays N instead: a fleet of N relays behind anycast with BIRD (6to4-pmt lab --relays 2 --help)`;
 
 const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
 
