@@ -46,7 +46,8 @@ and raw protocol-41 sockets; with --provider-prefix the LAN uses the translated 
   --provider-prefix 2001:db8::/32 --lan-device br-lan --tunnel-mtu 1480
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
-Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
+Exit: 0 ok, 1 runtime failure, 2 bad option or unsafe file, 3 not root, 4 TUN/socket/addon init
+failed or another cpe runs in this network namespace.`;
 
 /** Runs the subcommand with `args` (after "cpe"); resolves with the exit code. */
 export async function runCpe(args: readonly string[]): Promise<number> {

@@ -45,7 +45,8 @@ section with _ -> - (listed below), e.g.
   --customer-ipv4 100.64.0.0/10 --opt-out 100.64.9.0/24 --metrics-port 9641
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
-Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
+Exit: 0 ok, 1 runtime failure, 2 bad option or busy metrics port, 3 not root, 4 TUN/socket/addon
+init failed or another relay runs in this network namespace.`;
 
 /** Step 2: the relay's forwarding snapshot from its options. @throws ConfigError */
 function planRelay(cfg: RelayConfig): RelayForwardingState {
