@@ -1,7 +1,8 @@
 /**
  * From /etc/config/6to4-pmt to a running daemon (root, network namespaces): the OpenWrt init
  * script (under the rc.common/procd STAND-IN, test/unit/openwrt/standin/) turns a UCI config into
- * `6to4-pmt cpe --flag value ...`; the real bundle (dist/6to4-pmt.js) runs with exactly those
+ * `6to4-pmt cpe --flag value ...` (never a path or program option: those are not read from UCI);
+ * the real bundle (dist/6to4-pmt.js) runs with exactly those
  * arguments in a namespace, reports `running` with the translated LAN /64 (RFC 6732 §3.3), and
  * with ra 'netifd' runs the netifd hook (`update` on start, `withdraw` on SIGTERM).
  *
@@ -75,9 +76,23 @@ config cpe 'cpe'
     const argv = r.instances[0]!.command;
     assert.deepEqual(argv.slice(0, 2), ["/usr/sbin/6to4-pmt", "cpe"]);
     assert.ok(argv.includes("--wan-device") && argv.includes("wan0"));
+    // Paths and programs are never taken from UCI (LuCI users may write it): the built-in
+    // defaults hold on OpenWrt.
+    for (const flag of ["--netifd-hook", "--state-file", "--status-socket"]) {
+      assert.ok(!argv.includes(flag), `${flag} passed from UCI: ${argv.join(" ")}`);
+    }
 
-    // The launcher runs `node /usr/lib/6to4-pmt/6to4-pmt.js "$@"`; here the same bundle from dist/.
-    daemon = reg.spawn(cpe, [process.execPath, BUNDLE, ...argv.slice(1)]);
+    // The launcher runs `node /usr/lib/6to4-pmt/6to4-pmt.js "$@"`; here the same bundle from dist/,
+    // with this test's own paths on the command line (root's, not UCI's).
+    const paths = [
+      "--netifd-hook",
+      hook,
+      "--state-file",
+      join(dir, "state.json"),
+      "--status-socket",
+      sock,
+    ];
+    daemon = reg.spawn(cpe, [process.execPath, BUNDLE, ...argv.slice(1), ...paths]);
     let st: StatusSnapshot | null = null;
     await reg.waitFor(() => existsSync(sock) || daemon!.hasExited(), 15_000);
     for (let i = 0; i < 100 && !daemon.hasExited(); i++) {

@@ -125,6 +125,22 @@ config cpe 'cpe'
   assert.equal(cfg.wanDevice, "pppoe-wan");
 });
 
+test("paths and programs in UCI (writable by LuCI users) are ignored: the daemon's defaults hold", () => {
+  const uci =
+    "config cpe 'cpe'\n\toption enabled '1'\n" +
+    "\toption netifd_hook '/tmp/evil'\n\toption state_file '/etc/shadow'\n" +
+    "\toption status_socket '/etc/passwd'\n";
+  const r = runInit(uci, "start");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.instances.length, 1, r.stderr);
+  const argv = r.instances[0]!.command;
+  for (const v of ["/tmp/evil", "/etc/shadow", "/etc/passwd"]) assert.ok(!argv.includes(v), v);
+  const cfg = parseCpeConfig(flagsOf(argv.slice(2)));
+  assert.equal(cfg.netifdHook, "/usr/lib/6to4-pmt/netifd-prefix");
+  assert.equal(cfg.stateFile, "/var/lib/6to4-pmt/state.json");
+  assert.equal(cfg.statusSocket, "/var/run/6to4-pmt.sock");
+});
+
 test("no WAN IPv4 address yet: waits for the interface trigger instead of starting", () => {
   const uci = "config cpe 'cpe'\n\toption enabled '1'\n";
   const r = runInit(uci, "start", { STANDIN_IPADDR_wan: "" });
