@@ -7,7 +7,7 @@
  *    (cli/instance-lock.ts);
  *  - a relay whose metrics port is taken: exit 2 naming metrics_port.
  *
- *   cpe (wan0 100.64.0.2/24) ---- isp (100.64.0.1/24)
+ *   cpe (wan0 100.64.0.2/24, lan0 dummy) ---- isp (100.64.0.1/24)
  */
 import assert from "node:assert/strict";
 import {
@@ -49,6 +49,8 @@ describe(
       reg.addr(cpe, "wan0", "100.64.0.2/24");
       reg.addr(isp, "cpe0", "100.64.0.1/24");
       reg.route(cpe, "default via 100.64.0.1");
+      reg.exec(cpe, ["ip", "link", "add", "lan0", "type", "dummy"]);
+      reg.exec(cpe, ["ip", "link", "set", "lan0", "up"]);
     });
     after(async () => {
       await reg.cleanup();
@@ -67,7 +69,7 @@ describe(
       "--allow-ipv4",
       "100.64.0.0/10",
       "--lan-device",
-      "wan0",
+      "lan0",
       "--ra",
       "off",
       "--use-dhcp-6rd",
