@@ -32,6 +32,7 @@ import { EXIT_INIT } from "./exit-codes.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { deviceMtu } from "./net-device.js";
 import { refuseToStart } from "./preflight.js";
+import { dropDaemonPrivileges } from "./privilege-drop.js";
 import { createLogger, type Logger } from "../log/logger.js";
 
 export const CPE_USAGE = `usage: 6to4-pmt cpe [--config FILE.json] [--OPTION VALUE ...]
@@ -42,7 +43,8 @@ and raw protocol-41 sockets; with --provider-prefix the LAN uses the translated 
   --provider-prefix 2001:db8::/32 --lan-device br-lan --tunnel-mtu 1480
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
-Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
+Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root (capabilities missing),
+4 TUN/socket/addon init failed or privilege drop failed.`;
 
 /** Runs the subcommand with `args` (after "cpe"); resolves with the exit code. */
 export async function runCpe(args: readonly string[]): Promise<number> {
@@ -55,6 +57,7 @@ export async function runCpe(args: readonly string[]): Promise<number> {
     log,
     cfg.enabled,
     "6to4 is disabled (enabled=0, RFC 7526 §5); set --enabled / option enabled '1'",
+    cfg.user,
   );
   if (refused !== undefined) return refused;
   return runCpeDaemon(cfg, log);
@@ -102,6 +105,10 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
     ports.tun.close();
     ports.raw.close();
     return EXIT_INIT;
+  }
+  // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
+  if (!dropDaemonPrivileges("cpe", cfg.user, [cfg.stateFile, cfg.statusSocket], log)) {
+    exiting.exit(EXIT_INIT);
   }
   log.info(
     `cpe up: tun ${dev} mtu ${tunMtu}, routes ${route}` +

@@ -11,7 +11,8 @@
  *     IPv4 addresses (anycast on lo) and its IPv6 upstream are the operator's.
  *  4. Optional Prometheus metrics on 127.0.0.1:metrics_port (`GET /metrics`); node:http is loaded
  *     only then (about 1 MB of node's HTTP modules a relay without metrics never needs).
- *  5. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
+ *  5. Privileges dropped (cli/privilege-drop.ts: `user`, no capability kept, no_new_privs).
+ *  6. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
  */
 import type { Server } from "node:http";
 import { formatIpv4 } from "../addr/ipv4.js";
@@ -29,6 +30,7 @@ import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
 import { EXIT_INIT } from "./exit-codes.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { refuseToStart } from "./preflight.js";
+import { dropDaemonPrivileges } from "./privilege-drop.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
 import { watchGroUnusable } from "../control/gro-watch.js";
@@ -42,7 +44,8 @@ section with _ -> - (listed below), e.g.
   --customer-ipv4 100.64.0.0/10 --opt-out 100.64.9.0/24 --metrics-port 9641
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
-Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
+Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root (capabilities missing),
+4 TUN/socket/addon init failed or privilege drop failed.`;
 
 /** Step 2: the relay's forwarding snapshot from its options. @throws ConfigError */
 function planRelay(cfg: RelayConfig): RelayForwardingState {
@@ -85,6 +88,7 @@ export async function runRelay(args: readonly string[]): Promise<number> {
     log,
     cfg.enabled,
     "relay is disabled (enabled=0); set --enabled / option enabled '1'",
+    cfg.user,
   );
   if (refused !== undefined) return refused;
   return runRelayWithState(cfg, state, log);
@@ -118,10 +122,17 @@ async function runRelayWithState(
       }
     });
     metrics.on("error", (e) => log.warn(`metrics 127.0.0.1:${cfg.metricsPort}: ${e.message}`));
-    metrics.listen(cfg.metricsPort, "127.0.0.1", () =>
-      log.info(`metrics on http://127.0.0.1:${cfg.metricsPort}/metrics`),
-    );
+    // Bound before the privilege drop: a port below 1024 needs the start's privileges.
+    await new Promise<void>((resolve) => {
+      metrics!.once("error", () => resolve());
+      metrics!.listen(cfg.metricsPort, "127.0.0.1", () => {
+        log.info(`metrics on http://127.0.0.1:${cfg.metricsPort}/metrics`);
+        resolve();
+      });
+    });
   }
+  // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
+  if (!dropDaemonPrivileges("relay", cfg.user, [], log)) exiting.exit(EXIT_INIT);
   const mode = state.mapping
     ? `PMT provider ${formatIpv6Prefix(state.mapping.providerPrefix)}`
     : "plain 6to4 relay";
@@ -139,8 +150,10 @@ async function runRelayWithState(
   const code = await exiting.done;
   groWatch.stop();
   metrics?.close();
-  k.revert();
+  // The TUN first: its address and routes go with it, so the relay, which keeps no capability
+  // (cli/privilege-drop.ts), has nothing left for `ip` to remove.
   daemon.stop();
+  k.revert();
   log.info(`relay stopped (exit ${code})`);
   return code;
 }

@@ -446,6 +446,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
       default: "info",
     },
   ),
+  opt(
+    "user",
+    "string",
+    BOTH,
+    "User (name, uid or uid:gid) the daemon switches to once its TUN, sockets and routes are set up; it keeps only the capabilities it still needs and sets no_new_privs. Unset: it stays the user it was started as (root keeps uid 0 but drops every other capability).",
+    "",
+    { defaultNote: "the starting user", uciDefault: "6to4pmt" },
+  ),
 ]);
 
 /** The options of one role, in table order. Each name appears once per role. */
