@@ -364,9 +364,15 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
       default: "/var/lib/6to4-pmt/state.json",
     },
   ),
-  opt("status_socket", "path", CPE, "Unix socket (root only) that `6to4-pmt status` asks.", "", {
-    default: "/var/run/6to4-pmt.sock",
-  }),
+  opt(
+    "status_socket",
+    "path",
+    CPE,
+    "Unix socket (mode 0600: root and the daemon's user) that `6to4-pmt status` asks.",
+    "",
+    // OpenWrt: in the run directory the daemon's user owns (docs/security.md).
+    { default: "/var/run/6to4-pmt.sock", uciDefault: "/var/run/6to4-pmt/status.sock" },
+  ),
   // --- Relay ----------------------------------------------------------------------------------------
   opt(
     "relay_ipv4",
@@ -450,7 +456,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "user",
     "string",
     BOTH,
-    "User (name, uid or uid:gid) the daemon switches to once its TUN, sockets and routes are set up; it keeps only the capabilities it still needs and sets no_new_privs. Unset: it stays the user it was started as (root keeps uid 0 but drops every other capability).",
+    "User (name, uid or uid:gid) to run as once the TUN, sockets and routes are set up, with only the capabilities still needed and no_new_privs. Unset: the starting user (root stays uid 0 without the other capabilities).",
     "",
     { defaultNote: "the starting user", uciDefault: "6to4pmt" },
   ),
