@@ -83,9 +83,11 @@ export function resolveDaemonUser(
   return r;
 }
 
-/** Whether `st` (a directory) lets `ids` create and remove entries. */
+/**
+ * Whether `st` (a directory) lets `ids` create and remove entries after the drop: by its mode
+ * alone, for uid 0 too (it keeps no CAP_DAC_OVERRIDE).
+ */
 function writableBy(st: Stats, ids: UserIds): boolean {
-  if (ids.uid === 0) return true;
   if (st.uid === ids.uid) return (st.mode & 0o300) === 0o300;
   if (st.gid === ids.gid) return (st.mode & 0o030) === 0o030;
   return (st.mode & 0o003) === 0o003;
@@ -141,9 +143,14 @@ export function dropDaemonPrivileges(
     return false;
   }
   const keep = KEEP_CAPS[role];
-  const creds = ownCredentials();
-  const switching = user !== null && creds !== undefined && user.uid !== creds.uids[0];
-  if (switching) for (const w of handOverFiles(files, user)) log.warn(w);
+  const uid = ownCredentials()?.uids[0] ?? process.getuid?.();
+  const switching = user !== null && user.uid !== uid;
+  // Started as root, the files go to whoever runs on: the user, or uid 0 itself, which keeps no
+  // capability to write into another user's directory.
+  if (uid === 0) {
+    const owner = switching ? user : { name: "root", uid: 0, gid: process.getgid?.() ?? 0 };
+    for (const w of handOverFiles(files, owner)) log.warn(w);
+  }
   let bounding: boolean;
   try {
     bounding = dropPrivileges(switching ? user : null, keep).boundingReduced;

@@ -1,6 +1,7 @@
 /**
  * Least privilege of the running daemons (root, network namespaces; topology in
  * test/support/control-lab.ts: lan -- cpe == isp == relay, docs/security.md):
+ * - started as root without --user: uid 0 with only the kept capabilities (bounding set too);
  * - started as root with --user nobody: every thread runs as nobody; the main thread holds exactly
  *   the kept capabilities (cpe: net_admin + net_raw, also ambient and bounding; relay: none) with
  *   no_new_privs; the LAN host still reaches the relay through the tunnel, and a WAN address
@@ -222,6 +223,38 @@ describe("privilege drop of the running daemons (netns)", { skip, timeout: 300_0
     assert.equal(await reg.stop(q, 5000), 0, q.stderr());
     assert.doesNotMatch(q.stderr(), /failed|not permitted/i);
     assert.doesNotMatch(reg.exec(lab.relay, ["ip", "-o", "link"]).stdout, /6to4pmt-r0/);
+  });
+
+  test("started as root without --user: stays uid 0 with only the kept capabilities, bounding set too, and no_new_privs", async () => {
+    relay = startRelay(lab);
+    assert.ok(await waitLoops(lab, relay), "relay did not start: " + relay.stderr());
+    cpe = startCpe(lab, [
+      "--state-file",
+      join(own, "state.json"),
+      "--status-socket",
+      statusSocket,
+      "--health-interval",
+      "3600",
+    ]);
+    assert.ok(await waitCpeUp(lab, cpe), "cpe did not start" + diag());
+    const c = credentials(cpe.pid!).main;
+    assert.deepEqual(c.uids, [0, 0, 0, 0]);
+    assert.equal(c.capEff, CPE_KEEP);
+    assert.equal(c.capPrm, CPE_KEEP);
+    assert.equal(c.capBnd, CPE_KEEP, "an exec cannot regain root's full set");
+    assert.equal(c.noNewPrivs, true);
+    const r = credentials(relay.pid!).main;
+    assert.deepEqual(r.uids, [0, 0, 0, 0]);
+    assert.equal(r.capEff, 0n);
+    assert.equal(r.capBnd, 0n);
+    assert.equal(r.noNewPrivs, true);
+    const p = cpe;
+    cpe = undefined;
+    assert.equal(await reg.stop(p, 5000), 0, p.stderr());
+    const q = relay;
+    relay = undefined;
+    assert.equal(await reg.stop(q, 5000), 0, q.stderr());
+    assert.doesNotMatch(p.stderr() + q.stderr(), /failed|not permitted/i);
   });
 
   test("started as nobody holding net_admin + net_raw as ambient capabilities: runs with exactly the kept set", async () => {
