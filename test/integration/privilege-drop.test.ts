@@ -317,6 +317,9 @@ describe("privilege drop of the running daemons (netns)", { skip, timeout: 300_0
         "0",
         "--health-interval",
         "3600",
+        // Already that user (as procd's ujail starts it on OpenWrt): no switch, no setuid needed.
+        "--user",
+        "nobody",
       ],
       { env: { ...process.env, PMT_DHCP_FILE: lab.leaseFile } },
     );
