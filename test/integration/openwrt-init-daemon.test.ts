@@ -113,6 +113,11 @@ config cpe 'cpe'
     // RFC 6732 §3.3 with L = 32, m = 0: P:V4ADDR::/64.
     assert.equal(st.lanPrefix, "2001:db8:6440:2::/64");
     assert.equal(st.ra.mode, "netifd");
+    // The drop follows the control plane's start (and so the status socket).
+    assert.ok(
+      await reg.waitFor(() => /privileges: /.test(daemon!.stderr()), 10_000),
+      daemon.stderr(),
+    );
     const creds = parseProcStatus(readFileSync(`/proc/${daemon.pid}/status`, "utf8"));
     assert.ok(creds);
     assert.deepEqual(creds.uids, [65534, 65534, 65534, 65534], "runs as nobody");

@@ -87,6 +87,12 @@ describe("privilege drop of the running daemons (netns)", { skip, timeout: 300_0
   let own = "";
   let statusSocket = "";
   const diag = () => (cpe ? `\n--- cpe stderr ---\n${cpe.stderr().slice(-4000)}` : "");
+  /** Stops what an earlier test left running (it failed before its own stop). */
+  const stopLeftovers = async () => {
+    if (cpe) await reg.stop(cpe, 5000);
+    if (relay) await reg.stop(relay, 5000);
+    cpe = relay = undefined;
+  };
 
   before(async () => {
     lab = buildControlLab(reg, { staticWan: true });
@@ -226,6 +232,7 @@ describe("privilege drop of the running daemons (netns)", { skip, timeout: 300_0
   });
 
   test("started as root without --user: stays uid 0 with only the kept capabilities, bounding set too, and no_new_privs", async () => {
+    await stopLeftovers();
     relay = startRelay(lab);
     assert.ok(await waitLoops(lab, relay), "relay did not start: " + relay.stderr());
     cpe = startCpe(lab, [
@@ -237,6 +244,8 @@ describe("privilege drop of the running daemons (netns)", { skip, timeout: 300_0
       "3600",
     ]);
     assert.ok(await waitCpeUp(lab, cpe), "cpe did not start" + diag());
+    // The data plane's loops start after the drop.
+    assert.ok(await waitLoops(lab, cpe), "cpe loops" + diag());
     const c = credentials(cpe.pid!).main;
     assert.deepEqual(c.uids, [0, 0, 0, 0]);
     assert.equal(c.capEff, CPE_KEEP);
@@ -258,6 +267,7 @@ describe("privilege drop of the running daemons (netns)", { skip, timeout: 300_0
   });
 
   test("started as nobody holding net_admin + net_raw as ambient capabilities: runs with exactly the kept set", async () => {
+    await stopLeftovers();
     // This host's /dev/net/tun is root-only (0600, as OpenWrt's hotplug leaves it 0644): inside a
     // private mount namespace of the daemon, a node nobody's group may open is bound over it, as
     // the OpenWrt init script grants the daemon's group.
@@ -324,6 +334,7 @@ describe("privilege drop of the running daemons (netns)", { skip, timeout: 300_0
       { env: { ...process.env, PMT_DHCP_FILE: lab.leaseFile } },
     );
     assert.ok(await waitCpeUp(lab, cpe), "cpe as nobody did not start" + diag());
+    assert.ok(await waitLoops(lab, cpe), "cpe loops" + diag());
     const c = credentials(cpe.pid!);
     assert.deepEqual(c.main.uids, [NOBODY, NOBODY, NOBODY, NOBODY]);
     assert.equal(c.main.capEff, CPE_KEEP);
