@@ -15,7 +15,15 @@
  *         again after a failure.
  *   relay nothing: it opens everything at start; its address and routes go with its TUN at stop.
  */
-import { chownSync, lstatSync, mkdirSync, statSync, type Stats } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  realpathSync,
+  statSync,
+  type Stats,
+} from "node:fs";
 import { basename, dirname } from "node:path";
 import {
   CAP_NET_ADMIN,
@@ -45,6 +53,20 @@ export const KEEP_CAPS: Readonly<Record<Role, readonly number[]>> = {
 
 /** Directory name of the package's own state and run directories, handed to the daemon's user. */
 const OWN_DIR_NAME = "6to4-pmt";
+/**
+ * Where such a directory may be (after symlinks): variable data only, never a directory of code
+ * such as /usr/lib/6to4-pmt, which the user could then change for the next root start.
+ */
+const OWN_DIR_ROOTS = ["/var/", "/run/", "/tmp/"];
+
+/** Whether `dir` is the package's own variable-data directory (created if missing). */
+function ownDirectory(dir: string): boolean {
+  if (basename(dir) !== OWN_DIR_NAME) return false;
+  mkdirSync(dir, { recursive: true, mode: 0o750 });
+  if (lstatSync(dir).isSymbolicLink()) return false;
+  const real = realpathSync(dir);
+  return basename(real) === OWN_DIR_NAME && OWN_DIR_ROOTS.some((r) => real.startsWith(r));
+}
 
 /**
  * Why a daemon with these credentials cannot start (one line), or undefined. `user`: the resolved
@@ -96,7 +118,8 @@ function writableBy(st: Stats, ids: UserIds): boolean {
 /**
  * The one place where file ownership is handed to the daemon's user before the drop: for each
  * path it will write or remove later (state file, status socket), its directory when that is the
- * package's own (named 6to4-pmt: created if missing, then owned by the user) and the file itself
+ * package's own (named 6to4-pmt below /var, /run or /tmp: created if missing, then owned by the
+ * user, mode 0750) and the file itself
  * when it exists (the status socket bound a moment ago, a state file from an earlier run). Other
  * directories are left alone. Returns one warning per path whose directory the user still cannot
  * write (a state file would not be saved, a socket not removed at stop).
@@ -106,9 +129,9 @@ export function handOverFiles(paths: readonly string[], ids: UserIds): string[] 
   for (const p of paths) {
     const dir = dirname(p);
     try {
-      if (basename(dir) === OWN_DIR_NAME) {
-        mkdirSync(dir, { recursive: true, mode: 0o750 });
+      if (ownDirectory(dir)) {
         chownSync(dir, ids.uid, ids.gid);
+        chmodSync(dir, 0o750);
       }
       try {
         const st = lstatSync(p);

@@ -2,7 +2,7 @@
 // parsing (CapEff & co.), user resolution against a passwd text, the start check's one line, and
 // the file hand-over rule (only directories named 6to4-pmt change owner).
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -190,5 +190,32 @@ test(
     writeFileSync(state, "{}");
     assert.deepEqual(handOverFiles([state], nobody), []);
     assert.equal(statSync(state).uid, 65534);
+  },
+);
+
+test(
+  "handOverFiles: a 6to4-pmt directory outside /var, /run and /tmp, or reached through a symlink, is left alone",
+  { skip: asRoot },
+  () => {
+    const nobody = { name: "nobody", uid: 65534, gid: 65534 };
+    // Not variable data: here, below the compiled tests (like /usr/lib/6to4-pmt, code run as root).
+    const outside = mkdtempSync(join(__dirname, "handover-"));
+    try {
+      const code = join(outside, "6to4-pmt");
+      mkdirSync(code, { mode: 0o755 });
+      const state = join(code, "state.json");
+      assert.deepEqual(handOverFiles([state], nobody), [
+        `${state}: directory ${code} is not writable by user nobody`,
+      ]);
+      assert.equal(statSync(code).uid, 0);
+      // The same directory through a symlink below /tmp.
+      const link = join(root, "link");
+      symlinkSync(outside, link);
+      const viaLink = join(link, "6to4-pmt", "state.json");
+      assert.equal(handOverFiles([viaLink], nobody).length, 1);
+      assert.equal(statSync(code).uid, 0);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   },
 );
