@@ -8,9 +8,9 @@
  *      process holds CAP_SETPCAP (started as root); otherwise left as it is (a non-root start
  *      cannot regain anything through exec anyway: step 6).
  *   2. PR_SET_KEEPCAPS 1, so the uid change in step 3 keeps the permitted set of this thread.
- *   3. uid >= 0: setgroups(0) and setresgid(gid), then setresuid(uid) (glibc applies the uid and
- *      gid changes to every thread; the other threads, without KEEPCAPS, lose all capabilities
- *      when they leave uid 0).
+ *   3. uid >= 0: setgroups(0) and setresgid(gid), then setresuid(uid) (the C library, glibc or
+ *      musl, applies the uid and gid changes to every thread; the other threads, without
+ *      KEEPCAPS, lose all capabilities when they leave uid 0).
  *   4. capset: permitted = effective = inheritable = `keep`, for this thread.
  *   5. Ambient set = `keep`, so `ip` started by the daemon (child_process, forked from this
  *      thread) gets them without file capabilities; then PR_SET_KEEPCAPS back to 0.
