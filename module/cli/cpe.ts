@@ -36,6 +36,8 @@ import { acquireInstanceLock } from "./instance-lock.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { deviceMtu } from "./net-device.js";
 import { refuseToStart } from "./preflight.js";
+import { dropDaemonPrivileges, resolveDaemonUser } from "./privilege-drop.js";
+import { trustDaemonUser } from "../control/safe-path.js";
 import { createLogger, type Logger } from "../log/logger.js";
 
 export const CPE_USAGE = `usage: 6to4-pmt cpe [--config FILE.json] [--OPTION VALUE ...]
@@ -46,8 +48,9 @@ and raw protocol-41 sockets; with --provider-prefix the LAN uses the translated 
   --provider-prefix 2001:db8::/32 --lan-device br-lan --tunnel-mtu 1480
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
-Exit: 0 ok, 1 runtime failure, 2 bad option or unsafe file, 3 not root, 4 TUN/socket/addon init
-failed or another cpe runs in this network namespace.`;
+Exit: 0 ok, 1 runtime failure, 2 bad option or unsafe file, 3 not root (capabilities missing),
+4 TUN/socket/addon init failed, privilege drop failed or another cpe runs in this network
+namespace.`;
 
 /** Runs the subcommand with `args` (after "cpe"); resolves with the exit code. */
 export async function runCpe(args: readonly string[]): Promise<number> {
@@ -60,6 +63,7 @@ export async function runCpe(args: readonly string[]): Promise<number> {
     log,
     cfg.enabled,
     "6to4 is disabled (enabled=0, RFC 7526 §5); set --enabled / option enabled '1'",
+    cfg.user,
   );
   if (refused !== undefined) return refused;
   const lock = await acquireInstanceLock("cpe", cfg.tunName);
@@ -71,6 +75,8 @@ export async function runCpe(args: readonly string[]): Promise<number> {
     return EXIT_INIT;
   }
   try {
+    const user = resolveDaemonUser(cfg.user);
+    if (user !== null && !("error" in user)) trustDaemonUser(user.uid);
     const files = checkCpeFiles(cfg);
     if ("error" in files) {
       process.stderr.write(`6to4-pmt: ${files.error}\n`);
@@ -124,6 +130,10 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
     ports.tun.close();
     ports.raw.close();
     return EXIT_INIT;
+  }
+  // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
+  if (!dropDaemonPrivileges("cpe", cfg.user, [cfg.stateFile, cfg.statusSocket], log)) {
+    exiting.exit(EXIT_INIT);
   }
   log.info(
     `cpe up: tun ${dev} mtu ${tunMtu}, routes ${route}` +

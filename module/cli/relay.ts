@@ -13,7 +13,8 @@
  *     IPv4 addresses (anycast on lo) and its IPv6 upstream are the operator's.
  *     Prometheus metrics answer `GET /metrics`; node:http is loaded only with metrics_port set
  *     (about 1 MB of node's HTTP modules a relay without metrics never needs).
- *  5. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
+ *  5. Privileges dropped (cli/privilege-drop.ts: `user`, no capability kept, no_new_privs).
+ *  6. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
  */
 import type { Server } from "node:http";
 import { formatIpv4 } from "../addr/ipv4.js";
@@ -33,6 +34,7 @@ import { EXIT_INIT, EXIT_USAGE } from "./exit-codes.js";
 import { acquireInstanceLock } from "./instance-lock.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { refuseToStart } from "./preflight.js";
+import { dropDaemonPrivileges } from "./privilege-drop.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
 import { watchGroUnusable } from "../control/gro-watch.js";
@@ -47,8 +49,9 @@ the UCI options of the 'relay' section with _ -> - (listed below), e.g.
   --customer-ipv4 100.64.0.0/10 --opt-out 100.64.9.0/24 --metrics-port 9641
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
-Exit: 0 ok, 1 runtime failure, 2 bad option or busy metrics port, 3 not root, 4 TUN/socket/addon
-init failed or another relay runs in this network namespace.`;
+Exit: 0 ok, 1 runtime failure, 2 bad option or busy metrics port, 3 not root (capabilities
+missing), 4 TUN/socket/addon init failed, privilege drop failed or another relay runs in this
+network namespace.`;
 
 /** Step 2: the relay's forwarding snapshot from its options. @throws ConfigError */
 function planRelay(cfg: RelayConfig): RelayForwardingState {
@@ -93,6 +96,7 @@ export async function runRelay(args: readonly string[]): Promise<number> {
     log,
     cfg.enabled,
     "relay is disabled (enabled=0); set --enabled / option enabled '1'",
+    cfg.user,
   );
   if (refused !== undefined) return refused;
   return runRelayWithState(cfg, state, log);
@@ -176,6 +180,8 @@ async function runRelayLocked(
   for (const r of routes) k.addRoute(r, dev);
   const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
   daemonCounters = () => formatPrometheus("relay", daemon.counters());
+  // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
+  if (!dropDaemonPrivileges("relay", cfg.user, [], log)) exiting.exit(EXIT_INIT);
   const mode = state.mapping
     ? `PMT provider ${formatIpv6Prefix(state.mapping.providerPrefix)}`
     : "plain 6to4 relay";
@@ -205,8 +211,10 @@ async function runRelayLocked(
   const code = await exiting.done;
   groWatch.stop();
   metrics?.close();
-  k.revert();
+  // The TUN first: its address and routes go with it, so the relay, which keeps no capability
+  // (cli/privilege-drop.ts), has nothing left for `ip` to remove.
   daemon.stop();
+  k.revert();
   log.info(`relay stopped (exit ${code})`);
   return code;
 }

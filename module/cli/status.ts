@@ -11,12 +11,12 @@ import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "./a
 import { EXIT_NO_DAEMON, EXIT_OK, EXIT_RUNTIME } from "./exit-codes.js";
 
 /** Default path, as config/schema.ts `status_socket`. */
-const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt.sock";
+const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt/status.sock";
 
 const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--status-socket PATH | --config FILE.json]
 Shows the running CPE daemon's state: WAN address and class, prefixes, relays and where each
 value came from, tunnel health, Router Advertisements, counters. Exit 5 when no daemon runs.
-The socket is --status-socket, else status_socket from --config, else /var/run/6to4-pmt.sock
+The socket is --status-socket, else status_socket from --config, else /var/run/6to4-pmt/status.sock
 (never from UCI, which LuCI users may write: the OpenWrt package uses the default).`;
 
 const STATUS_FLAGS: FlagSpecs = {

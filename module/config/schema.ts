@@ -371,10 +371,15 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
       commandLineOnly: true,
     },
   ),
-  opt("status_socket", "path", CPE, "Unix socket (root only) that `6to4-pmt status` asks.", "", {
-    default: "/var/run/6to4-pmt.sock",
-    commandLineOnly: true,
-  }),
+  opt(
+    "status_socket",
+    "path",
+    CPE,
+    "Unix socket (mode 0600: root and the daemon's user) that `6to4-pmt status` asks.",
+    "",
+    // In the run directory the daemon's user owns (docs/security.md).
+    { default: "/var/run/6to4-pmt/status.sock", commandLineOnly: true },
+  ),
   // --- Relay ----------------------------------------------------------------------------------------
   opt(
     "relay_ipv4",
@@ -469,6 +474,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
       choices: ["error", "warn", "info", "debug"],
       default: "info",
     },
+  ),
+  opt(
+    "user",
+    "string",
+    BOTH,
+    "User (name, uid or uid:gid) to run as once the TUN, sockets and routes are set up, with only the capabilities still needed and no_new_privs. Unset: the starting user (root stays uid 0 without the other capabilities).",
+    "",
+    { defaultNote: "the starting user", uciDefault: "6to4pmt" },
   ),
 ]);
 

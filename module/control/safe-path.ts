@@ -13,10 +13,23 @@ import { dirname, isAbsolute } from "node:path";
 const S_ISVTX = 0o1000;
 const GROUP_OTHER_WRITE = 0o022;
 
-/** The uids whose files the daemon trusts: root, and the daemon's own user when it is not root. */
+let daemonUser: number | undefined;
+
+/**
+ * Trusts the uid the daemon will switch to (`user`): it owns the package's state and run
+ * directories after the first start (cli/privilege-drop.ts), and a restart, still as root, must
+ * accept them.
+ */
+export function trustDaemonUser(uid: number): void {
+  daemonUser = uid;
+}
+
+/** The uids whose files the daemon trusts: root, its own user, and the user it switches to. */
 export function trustedOwners(): readonly number[] {
   const uid = typeof process.geteuid === "function" ? process.geteuid() : 0;
-  return uid === 0 ? [0] : [0, uid];
+  const owners = [0];
+  for (const u of [uid, daemonUser]) if (u !== undefined && !owners.includes(u)) owners.push(u);
+  return owners;
 }
 
 function mode(st: Stats): string {

@@ -5,7 +5,8 @@
  * count now (the udhcpc hook and the tests use it).
  * Unknown commands get `{"error": "..."}`.
  */
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { StatusSnapshot } from "./snapshot.js";
 
@@ -72,6 +73,8 @@ export async function startStatusServer(
       sock.end(JSON.stringify(answer(buf.slice(0, nl).trim(), handlers)) + "\n");
     });
   });
+  // The default lives in /var/run/6to4-pmt/, which a fresh boot (tmpfs /var/run) lacks.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   // Restrictive umask window: the file is created 0600 by chmod right after bind.
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -15,7 +15,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { trustedExecutable } from "../../../module/control/safe-path.js";
+import { trustDaemonUser, trustedExecutable } from "../../../module/control/safe-path.js";
 import {
   readStateFile,
   stateFileProblem,
@@ -145,3 +145,16 @@ test("the status server refuses while another answers and listens again after cl
   const second = await startStatusServer(p, { snapshot: () => ({}) as never });
   await second.close();
 });
+
+test(
+  "stateFileProblem: a directory the daemon's user owns passes once that user is trusted",
+  { skip: isRoot ? false : "needs root (chown)" },
+  () => {
+    const own = join(dir, "owned-by-user");
+    mkdirSync(own, { mode: 0o750 });
+    chownSync(own, 65534, 65534);
+    assert.match(stateFileProblem(join(own, "s.json")) ?? "", /owned by uid 65534/);
+    trustDaemonUser(65534);
+    assert.equal(stateFileProblem(join(own, "s.json")), undefined);
+  },
+);
