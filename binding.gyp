@@ -9,6 +9,7 @@
         "module/native/netdev.c",
         "module/native/offload.c",
         "module/native/poller.c",
+        "module/native/privileges.c",
         "module/native/socket-read.c",
         "module/native/sockets.c",
         "module/native/tun-io.c",

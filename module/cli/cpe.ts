@@ -3,7 +3,9 @@
  *
  * Start-up:
  *  1. Options from flags and/or the JSON file (config/parse.ts; bad option -> exit 2). Root
- *     (exit 3). `enabled` off -> exit 0 (RFC 7526 §5: 6to4 is off until enabled).
+ *     (exit 3). `enabled` off -> exit 0 (RFC 7526 §5: 6to4 is off until enabled). One CPE per
+ *     network namespace (cli/instance-lock.ts; else exit 4 naming the running one). The files
+ *     options name are safe to use (cli/file-checks.ts; else exit 2).
  *  2. Open the TUN (MTU: tunnel_mtu, else the WAN device's MTU - 20, never below 1280,
  *     RFC 4213 §3.2; up) and the raw protocol-41 socket (exit 4 on failure); route
  *     default_route (::/0) and, with direct 6to4 on, 2002::/16 into it.
@@ -28,10 +30,14 @@ import { VERSION } from "./version.js";
 import { createDaemon } from "./daemon-lifecycle.js";
 import { loadDaemonConfig } from "./daemon-options.js";
 import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
-import { EXIT_INIT } from "./exit-codes.js";
+import { EXIT_INIT, EXIT_USAGE } from "./exit-codes.js";
+import { checkCpeFiles } from "./file-checks.js";
+import { acquireInstanceLock } from "./instance-lock.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { deviceMtu } from "./net-device.js";
 import { refuseToStart } from "./preflight.js";
+import { dropDaemonPrivileges, resolveDaemonUser } from "./privilege-drop.js";
+import { trustDaemonUser } from "../control/safe-path.js";
 import { createLogger, type Logger } from "../log/logger.js";
 
 export const CPE_USAGE = `usage: 6to4-pmt cpe [--config FILE.json] [--OPTION VALUE ...]
@@ -42,7 +48,9 @@ and raw protocol-41 sockets; with --provider-prefix the LAN uses the translated 
   --provider-prefix 2001:db8::/32 --lan-device br-lan --tunnel-mtu 1480
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
-Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
+Exit: 0 ok, 1 runtime failure, 2 bad option or unsafe file, 3 not root (capabilities missing),
+4 TUN/socket/addon init failed, privilege drop failed or another cpe runs in this network
+namespace.`;
 
 /** Runs the subcommand with `args` (after "cpe"); resolves with the exit code. */
 export async function runCpe(args: readonly string[]): Promise<number> {
@@ -55,9 +63,29 @@ export async function runCpe(args: readonly string[]): Promise<number> {
     log,
     cfg.enabled,
     "6to4 is disabled (enabled=0, RFC 7526 §5); set --enabled / option enabled '1'",
+    cfg.user,
   );
   if (refused !== undefined) return refused;
-  return runCpeDaemon(cfg, log);
+  const lock = await acquireInstanceLock("cpe", cfg.tunName);
+  if ("running" in lock) {
+    log.error(
+      `another cpe is running in this network namespace (${lock.running}): ` +
+        "a second one would tunnel the same traffic again; not starting",
+    );
+    return EXIT_INIT;
+  }
+  try {
+    const user = resolveDaemonUser(cfg.user);
+    if (user !== null && !("error" in user)) trustDaemonUser(user.uid);
+    const files = checkCpeFiles(cfg);
+    if ("error" in files) {
+      process.stderr.write(`6to4-pmt: ${files.error}\n`);
+      return EXIT_USAGE;
+    }
+    return await runCpeDaemon(files.cfg, log);
+  } finally {
+    lock.release();
+  }
 }
 
 async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
@@ -102,6 +130,10 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
     ports.tun.close();
     ports.raw.close();
     return EXIT_INIT;
+  }
+  // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
+  if (!dropDaemonPrivileges("cpe", cfg.user, [cfg.stateFile, cfg.statusSocket], log)) {
+    exiting.exit(EXIT_INIT);
   }
   log.info(
     `cpe up: tun ${dev} mtu ${tunMtu}, routes ${route}` +

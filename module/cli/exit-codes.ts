@@ -9,7 +9,10 @@ export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 /** Bad command line or configuration (one line on stderr names the option). */
 export const EXIT_USAGE = 2;
-/** The command needs root (TUN device, raw sockets, network namespaces). */
+/**
+ * The command needs root (network namespaces) or, for the daemons, CAP_NET_ADMIN and CAP_NET_RAW
+ * (TUN device, raw sockets, routes; cli/privilege-drop.ts).
+ */
 export const EXIT_NOT_ROOT = 3;
 /** A subsystem could not start: TUN, raw socket, native addon, control plane. */
 export const EXIT_INIT = 4;
@@ -18,5 +21,5 @@ export const EXIT_NO_DAEMON = 5;
 
 /** The codes as `--help` lists them. */
 export const EXIT_CODES_TEXT =
-  "Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 not root,\n" +
+  "Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 not root / missing capabilities,\n" +
   "4 subsystem init failed, 5 no daemon running (status).";

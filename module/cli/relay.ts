@@ -5,15 +5,18 @@
  *  1. Options (config/parse.ts; bad option -> exit 2), root (exit 3), `enabled` (else exit 0).
  *  2. PMT mapping from provider_prefix / ipv4_prefix_len / sla (RFC 6732 §3.3); none = a plain
  *     6to4 relay (RFC 3068).
- *  3. Open the TUN (MTU = tunnel_mtu) and the raw protocol-41 socket (exit 4 on failure). The
+ *  3. One relay per network namespace (cli/instance-lock.ts; a second one exits 4 naming the
+ *     first). Metrics, when asked for: 127.0.0.1:metrics_port must be free (else exit 2).
+ *  4. Open the TUN (MTU = tunnel_mtu) and the raw protocol-41 socket (exit 4 on failure). The
  *     TUN gets the relay's own 6to4 address 2002:V4:: (RFC 6343 §4.4 item 4); the provider
  *     prefix and 2002::/16 are routed into it (the return path, RFC 6732 §4.7). The relay's
  *     IPv4 addresses (anycast on lo) and its IPv6 upstream are the operator's.
  *     With announce_ipv4 those routes, and the anycast /32, carry kernel protocol 41 and exist only
  *     while the IPv6 upstream answers (relay-announce-setup.ts, RFC 3068 §4.4), for BIRD.
- *  4. Optional Prometheus metrics on 127.0.0.1:metrics_port (`GET /metrics`); node:http is loaded
- *     only then (about 1 MB of node's HTTP modules a relay without metrics never needs).
- *  5. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
+ *     Prometheus metrics answer `GET /metrics`; node:http is loaded only with metrics_port set
+ *     (about 1 MB of node's HTTP modules a relay without metrics never needs).
+ *  5. Privileges dropped (cli/privilege-drop.ts: `user`, no capability kept, no_new_privs).
+ *  6. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
  */
 import type { Server } from "node:http";
 import { formatIpv4 } from "../addr/ipv4.js";
@@ -29,9 +32,11 @@ import { RelayDaemon } from "../dataplane/relay-daemon.js";
 import { createDaemon } from "./daemon-lifecycle.js";
 import { loadDaemonConfig } from "./daemon-options.js";
 import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
-import { EXIT_INIT } from "./exit-codes.js";
+import { EXIT_INIT, EXIT_USAGE } from "./exit-codes.js";
+import { acquireInstanceLock } from "./instance-lock.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { refuseToStart } from "./preflight.js";
+import { ANNOUNCE_KEEP_CAPS, dropDaemonPrivileges } from "./privilege-drop.js";
 import { relayAnnouncer } from "./relay-announce-setup.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
@@ -47,7 +52,9 @@ the UCI options of the 'relay' section with _ -> - (listed below), e.g.
   --customer-ipv4 100.64.0.0/10 --opt-out 100.64.9.0/24 --metrics-port 9641
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
-Exit: 0 ok, 1 runtime failure, 2 bad option, 3 not root, 4 TUN/socket/addon init failed.`;
+Exit: 0 ok, 1 runtime failure, 2 bad option or busy metrics port, 3 not root (capabilities
+missing), 4 TUN/socket/addon init failed, privilege drop failed or another relay runs in this
+network namespace.`;
 
 /** Step 2: the relay's forwarding snapshot from its options. @throws ConfigError */
 function planRelay(cfg: RelayConfig): RelayForwardingState {
@@ -92,6 +99,7 @@ export async function runRelay(args: readonly string[]): Promise<number> {
     log,
     cfg.enabled,
     "relay is disabled (enabled=0); set --enabled / option enabled '1'",
+    cfg.user,
   );
   if (refused !== undefined) return refused;
   return runRelayWithState(cfg, state, log);
@@ -102,8 +110,69 @@ async function runRelayWithState(
   state: RelayForwardingState,
   log: Logger,
 ): Promise<number> {
+  const lock = await acquireInstanceLock("relay", cfg.tunName);
+  if ("running" in lock) {
+    log.error(
+      `another relay is running in this network namespace (${lock.running}): ` +
+        "a second one would forward every protocol-41 packet again; not starting",
+    );
+    return EXIT_INIT;
+  }
+  try {
+    return await runRelayLocked(cfg, state, log);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Opens 127.0.0.1:`port` for `GET /metrics`; resolves with the error message when it cannot. */
+async function listenMetrics(
+  port: number,
+  counters: () => string,
+): Promise<{ server: Server } | { error: string }> {
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    if (req.method === "GET" && (req.url === "/metrics" || req.url === "/")) {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+      res.end(counters());
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => {
+    server.once("error", (e) => resolve({ error: e.message }));
+    server.listen(port, "127.0.0.1", () => {
+      server.removeAllListeners("error");
+      resolve({ server });
+    });
+  });
+}
+
+async function runRelayLocked(
+  cfg: RelayConfig,
+  state: RelayForwardingState,
+  log: Logger,
+): Promise<number> {
+  // Metrics first: a busy port is a start error, found before the TUN and routes exist.
+  let daemonCounters: (() => string) | undefined;
+  let metrics: Server | undefined;
+  if (cfg.metricsPort > 0) {
+    const m = await listenMetrics(cfg.metricsPort, () => daemonCounters?.() ?? "");
+    if ("error" in m) {
+      process.stderr.write(
+        `6to4-pmt: metrics_port (--metrics-port): cannot listen on 127.0.0.1:${cfg.metricsPort}: ${m.error}\n`,
+      );
+      return EXIT_USAGE;
+    }
+    metrics = m.server;
+    metrics.on("error", (e) => log.warn(`metrics 127.0.0.1:${cfg.metricsPort}: ${e.message}`));
+    log.info(`metrics on http://127.0.0.1:${cfg.metricsPort}/metrics`);
+  }
   const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, {});
-  if (ports === undefined) return EXIT_INIT;
+  if (ports === undefined) {
+    metrics?.close();
+    return EXIT_INIT;
+  }
   const k = new KernelSetup(log);
   const dev = ports.tun.name;
   prepareTun(dev, log);
@@ -115,22 +184,11 @@ async function runRelayWithState(
   const announce = relayAnnouncer(cfg, dev, routes, log);
   if (announce === null) for (const r of routes) k.addRoute(r, dev);
   const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
-  let metrics: Server | undefined;
-  if (cfg.metricsPort > 0) {
-    const { createServer } = await import("node:http");
-    metrics = createServer((req, res) => {
-      if (req.method === "GET" && (req.url === "/metrics" || req.url === "/")) {
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-        res.end(formatPrometheus("relay", daemon.counters()) + (announce?.prometheus() ?? ""));
-      } else {
-        res.writeHead(404).end();
-      }
-    });
-    metrics.on("error", (e) => log.warn(`metrics 127.0.0.1:${cfg.metricsPort}: ${e.message}`));
-    metrics.listen(cfg.metricsPort, "127.0.0.1", () =>
-      log.info(`metrics on http://127.0.0.1:${cfg.metricsPort}/metrics`),
-    );
-  }
+  daemonCounters = () =>
+    formatPrometheus("relay", daemon.counters()) + (announce?.prometheus() ?? "");
+  // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
+  const keep = announce !== null ? ANNOUNCE_KEEP_CAPS : undefined;
+  if (!dropDaemonPrivileges("relay", cfg.user, [], log, keep)) exiting.exit(EXIT_INIT);
   const mode = state.mapping
     ? `PMT provider ${formatIpv6Prefix(state.mapping.providerPrefix)}`
     : "plain 6to4 relay";
@@ -162,8 +220,10 @@ async function runRelayWithState(
   groWatch.stop();
   metrics?.close();
   announce?.stop();
-  k.revert();
+  // The TUN first: its address and routes go with it, so the relay, which keeps no capability
+  // (cli/privilege-drop.ts), has nothing left for `ip` to remove.
   daemon.stop();
+  k.revert();
   log.info(`relay stopped (exit ${code})`);
   return code;
 }

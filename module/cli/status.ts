@@ -3,8 +3,7 @@
  * socket (root only) and prints its state. Exit codes (cli/exit-codes.ts): 0 ok, 1 runtime
  * failure (e.g. permission denied), 2 usage error, 5 no daemon running.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { ConfigError } from "../config/config-error.js";
 import { queryStatusSocket } from "../status/server.js";
 import type { StatusSnapshot } from "../status/snapshot.js";
@@ -12,16 +11,13 @@ import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "./a
 import { EXIT_NO_DAEMON, EXIT_OK, EXIT_RUNTIME } from "./exit-codes.js";
 
 /** Default path, as config/schema.ts `status_socket`. */
-const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt.sock";
+const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt/status.sock";
 
 const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--status-socket PATH | --config FILE.json]
 Shows the running CPE daemon's state: WAN address and class, prefixes, relays and where each
 value came from, tunnel health, Router Advertisements, counters. Exit 5 when no daemon runs.
-The socket is --status-socket, else status_socket from --config, else UCI 6to4-pmt.cpe, else
-/var/run/6to4-pmt.sock.`;
-
-/** UCI file of the OpenWrt package. */
-const UCI_CONFIG = "/etc/config/6to4-pmt";
+The socket is --status-socket, else status_socket from --config, else /var/run/6to4-pmt/status.sock
+(never from UCI, which LuCI users may write: the OpenWrt package uses the default).`;
 
 const STATUS_FLAGS: FlagSpecs = {
   json: { kind: "boolean" },
@@ -42,14 +38,6 @@ function socketFromJson(path: string): string | undefined {
   }
   const v = (o as Record<string, unknown> | null)?.status_socket;
   return typeof v === "string" && v !== "" ? v : undefined;
-}
-
-/** status_socket from UCI (OpenWrt), when the package's config exists. */
-function socketFromUci(): string | undefined {
-  if (!existsSync(UCI_CONFIG)) return undefined;
-  const r = spawnSync("uci", ["-q", "get", "6to4-pmt.cpe.status_socket"], { encoding: "utf8" });
-  const v = r.status === 0 ? r.stdout.trim() : "";
-  return v !== "" ? v : undefined;
 }
 
 export interface StatusIo {
@@ -78,7 +66,7 @@ export async function runStatus(args: readonly string[], io: StatusIo = stdio): 
   const path =
     lastValue(parsed, "status-socket") ??
     lastValue(parsed, "socket") ??
-    (configPath !== undefined ? socketFromJson(configPath) : socketFromUci()) ??
+    (configPath !== undefined ? socketFromJson(configPath) : undefined) ??
     STATUS_SOCKET_DEFAULT;
   let answer: unknown;
   try {

@@ -68,6 +68,8 @@ export interface CpeConfig {
   readonly stateFile: string;
   readonly statusSocket: string;
   readonly logLevel: LogLevel;
+  /** cli/privilege-drop.ts: the user to switch to after start-up; null = stay. */
+  readonly user: string | null;
   /** Source of every option, by UCI name. */
   readonly sources: Readonly<Record<string, ConfigSource>>;
 }
@@ -97,6 +99,8 @@ export interface RelayConfig {
   readonly metricsPort: number;
   readonly icmpRateLimit: number;
   readonly logLevel: LogLevel;
+  /** cli/privilege-drop.ts: the user to switch to after start-up; null = stay. */
+  readonly user: string | null;
   readonly sources: Readonly<Record<string, ConfigSource>>;
 }
 

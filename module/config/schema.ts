@@ -54,6 +54,12 @@ export interface OptionSpec {
   readonly maxPrefixLen?: number;
   /** Extra shape check for `string` values: a Linux device name or a DNS name. */
   readonly format?: "netdev" | "hostname";
+  /**
+   * A path or program a root daemon opens, replaces or runs: taken from the command line or the
+   * JSON file only. The OpenWrt init script never reads it from /etc/config/6to4-pmt, which LuCI
+   * users may write (rpcd ACLs are per config, not per option), so there the built-in default holds.
+   */
+  readonly commandLineOnly?: boolean;
   /** Unit shown in help and README (`s`, `bytes`, `/s`). */
   readonly unit?: string;
   readonly description: string;
@@ -344,7 +350,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     CPE,
     "With ra netifd: program run as `update <tun> <prefix/len> <preferred_s> <valid_s> <mtu>` when the LAN prefix is (re)published and `withdraw <tun>` when it is withdrawn; it hands the prefix to netifd so odhcpd advertises it.",
     "RFC 9096 §3.4",
-    { default: "/usr/lib/6to4-pmt/netifd-prefix" },
+    { default: "/usr/lib/6to4-pmt/netifd-prefix", commandLineOnly: true },
   ),
   opt(
     "use_dhcp_6rd",
@@ -362,11 +368,18 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "RFC 9096 §3.5",
     {
       default: "/var/lib/6to4-pmt/state.json",
+      commandLineOnly: true,
     },
   ),
-  opt("status_socket", "path", CPE, "Unix socket (root only) that `6to4-pmt status` asks.", "", {
-    default: "/var/run/6to4-pmt.sock",
-  }),
+  opt(
+    "status_socket",
+    "path",
+    CPE,
+    "Unix socket (mode 0600: root and the daemon's user) that `6to4-pmt status` asks.",
+    "",
+    // In the run directory the daemon's user owns (docs/security.md).
+    { default: "/var/run/6to4-pmt/status.sock", commandLineOnly: true },
+  ),
   // --- Relay ----------------------------------------------------------------------------------------
   opt(
     "relay_ipv4",
@@ -492,6 +505,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
       choices: ["error", "warn", "info", "debug"],
       default: "info",
     },
+  ),
+  opt(
+    "user",
+    "string",
+    BOTH,
+    "User (name, uid or uid:gid) to run as once the TUN, sockets and routes are set up, with only the capabilities still needed and no_new_privs. Unset: the starting user (root stays uid 0 without the other capabilities).",
+    "",
+    { defaultNote: "the starting user", uciDefault: "6to4pmt" },
   ),
 ]);
 

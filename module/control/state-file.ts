@@ -2,36 +2,62 @@
  * The CPE's small persistent state (RFC 9096 §3.5: advertised prefixes "SHOULD" be recorded on
  * stable storage). Written atomically: a temporary file in the same directory, fsync, rename, so a
  * crash leaves either the old or the new file, never a torn one.
+ *
+ * Safe files: the temporary file has an unpredictable name and is created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600 (a planted file or symlink makes the write fail instead of
+ * redirecting it); rename() replaces the directory entry and never follows a symlink. At start
+ * `stateFileProblem` refuses a directory others can change (safe-path.ts) and an existing state
+ * file that is a symlink, not a regular file, not owned by root, or not JSON (a file the daemon
+ * did not write is never overwritten).
  */
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
+  constants,
+  fstatSync,
   fsyncSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
+  realpathSync,
   renameSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
+import { untrustedDirChain, untrustedReason } from "./safe-path.js";
 
-/** Reads and parses the JSON state file; null when it does not exist. Throws on unreadable JSON. */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Reads and parses the JSON state file; null when it does not exist. Throws on a symlink, a
+ * non-regular file or unreadable JSON.
+ */
 export function readStateFile(path: string): unknown {
-  let text: string;
+  let fd: number;
   try {
-    text = readFileSync(path, "utf8");
+    fd = openSync(path, READ_FLAGS);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    if (code === "ELOOP") throw new Error("is a symlink");
     throw e;
   }
-  return JSON.parse(text) as unknown;
+  try {
+    if (!fstatSync(fd).isFile()) throw new Error("is not a regular file");
+    return JSON.parse(readFileSync(fd, "utf8")) as unknown;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Replaces `path` with `value` as JSON, atomically (write temp + fsync + rename), mode 0600. */
 export function writeStateFileAtomic(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w", 0o600);
+  const tmp = `${path}.tmp-${randomBytes(8).toString("hex")}`;
+  const fd = openSync(tmp, TEMP_FLAGS, 0o600);
   try {
     writeSync(fd, JSON.stringify(value, null, 2) + "\n");
     fsyncSync(fd);
@@ -46,4 +72,39 @@ export function writeStateFileAtomic(path: string, value: unknown): void {
   }
   closeSync(fd);
   renameSync(tmp, path);
+}
+
+/**
+ * Why the daemon must not use `path` as its state file (a phrase after the path), or undefined.
+ * Creates the directory (mode 0755) when missing, as the first write would.
+ */
+export function stateFileProblem(path: string): string | undefined {
+  const dir = dirname(path);
+  let realDir: string;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    realDir = realpathSync(dir);
+  } catch (e) {
+    return `directory ${dir} cannot be created (${(e as NodeJS.ErrnoException).code ?? "error"})`;
+  }
+  const chain = untrustedDirChain(realDir);
+  if (chain !== undefined) return `is in a directory others can change: ${chain}`;
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    return `cannot be checked (${(e as NodeJS.ErrnoException).code ?? "error"})`;
+  }
+  if (st.isSymbolicLink()) return "is a symlink";
+  if (!st.isFile()) return "exists and is not a regular file";
+  const why = untrustedReason(st);
+  if (why !== undefined) return why;
+  if (st.size === 0) return undefined;
+  try {
+    readStateFile(path);
+  } catch {
+    return "exists and is not a 6to4-pmt state file (not JSON); it is never overwritten";
+  }
+  return undefined;
 }

@@ -10,13 +10,13 @@
  * `--keep` (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
  * Exit codes (cli/exit-codes.ts): 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../cli/args.js";
 import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
 import { runFleetLab } from "./fleet.js";
-import { NetnsRegistry, type NsProcess } from "./netns.js";
+import { NetnsRegistry, removeMarkedNamespaces, type NsProcess } from "./netns.js";
 import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
 import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./traffic.js";
@@ -31,6 +31,8 @@ translated source address the server saw, the counters and a verdict. Exit 0 onl
   --relays N instead: a fleet of N relays behind anycast with BIRD (6to4-pmt lab --relays 2 --help)`;
 
 const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
+/** The namespaces the lab made, with their identity (netns.ts `markerFile`); root only. */
+const LAB_MARKER = "/run/6to4-pmt/lab/namespaces";
 
 interface Step {
   name: string;
@@ -70,30 +72,14 @@ export async function runLab(args: readonly string[]): Promise<number> {
     process.stderr.write("6to4-pmt lab: must run as root (network namespaces)\n");
     return EXIT_NOT_ROOT;
   }
-  const reg = new NetnsRegistry({ prefix: "" });
+  const reg = new NetnsRegistry({ prefix: "", markerFile: LAB_MARKER });
   if (down) {
-    const stopped: number[] = [];
-    for (const role of LAB_ROLES) {
-      if (!existsSync(`/run/netns/${role}`)) continue;
-      for (const pid of reg
-        .run(["ip", "netns", "pids", role])
-        .stdout.split(/\s+/)
-        .filter(Boolean)) {
-        try {
-          process.kill(Number(pid), "SIGTERM");
-          stopped.push(Number(pid));
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-    // The daemons remove their routes and status socket on SIGTERM: give them 3 s.
-    await reg.waitFor(() => stopped.every((pid) => !isAlive(pid)), 3000, 50);
-    for (const role of LAB_ROLES) {
-      if (!existsSync(`/run/netns/${role}`)) continue;
-      reg.run(["ip", "netns", "del", role]);
-      log.info(`namespace ${role} removed`);
-    }
+    // Only the namespaces the lab made (recorded with their identity at creation): a namespace
+    // named lan, cpe, ... that something else made is left alone.
+    const { removed, leftAlone } = await removeMarkedNamespaces(reg, LAB_MARKER);
+    for (const ns of removed) log.info(`namespace ${ns} removed`);
+    for (const ns of leftAlone) log.warn(`namespace ${ns} left alone: not the one the lab made`);
+    if (removed.length === 0 && leftAlone.length === 0) log.info(`no lab namespaces recorded`);
     // What the kept lab wrote to /tmp: the daemons' logs, the CPE's state file and socket
     // (named after the lab process that made them, labCpeFiles).
     const files = readdirSync("/tmp")
@@ -105,7 +91,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
   const busy = LAB_ROLES.filter((r) => existsSync(`/run/netns/${r}`));
   if (busy.length > 0) {
     process.stderr.write(
-      `6to4-pmt lab: namespaces ${busy.join(", ")} exist (a kept lab?); remove with: 6to4-pmt lab --down\n`,
+      `6to4-pmt lab: namespaces ${busy.join(", ")} exist (a kept lab? 6to4-pmt lab --down removes the ones it made)\n`,
     );
     return EXIT_RUNTIME;
   }
@@ -229,14 +215,6 @@ function wireAddress(v4: string, host: string): string {
 }
 
 /** Log file of a lab daemon (kept with --keep; the hints print them). */
-/** True while process `pid` runs (a zombie that PID 1 has not reaped yet counts as gone). */
-export function isAlive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
 
 function logPath(role: string): string {
   return `/tmp/6to4-pmt-lab-${role}.log`;

@@ -9,11 +9,26 @@
  * Namespace names are `p<pid>-<role>` so parallel runs never collide; the lab alone passes
  * `{ prefix: "" }` to get the reserved names lan, cpe, isp, relay, inet.
  *
+ * With `markerFile`, every namespace created is recorded there with its identity (device and
+ * inode of /run/netns/NAME, i.e. of the namespace itself), so that a later process can remove
+ * exactly the namespaces this one made (`removeMarkedNamespaces`, `6to4-pmt lab --down`) and never
+ * one of the same name that someone else made.
+ *
  * Network safety: only documentation, shared (100.64.0.0/10), 6to4 and 3fff::/20
  * addresses are used by callers, and no namespace is ever linked to the root namespace.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname } from "node:path";
 
 export interface ExecResult {
   code: number;
@@ -60,11 +75,97 @@ export interface RegistryOptions {
   prefix?: string;
   /** Log each command to stderr (debugging). */
   verbose?: boolean;
+  /** Record each namespace created, with its identity, in this file (see the file comment). */
+  markerFile?: string;
+}
+
+/** The identity of namespace `ns` (`dev:inode` of /run/netns/NS), or undefined when absent. */
+export function namespaceId(ns: string): string | undefined {
+  try {
+    const st = statSync(`/run/netns/${ns}`);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The marker file's entries: namespace name -> identity. */
+export function readMarker(markerFile: string): Map<string, string> {
+  const m = new Map<string, string>();
+  let text = "";
+  try {
+    text = readFileSync(markerFile, "utf8");
+  } catch {
+    return m;
+  }
+  for (const line of text.split("\n")) {
+    const [name, id] = line.trim().split(/\s+/);
+    if (name && id) m.set(name, id);
+  }
+  return m;
+}
+
+function writeMarker(markerFile: string, entries: Map<string, string>): void {
+  if (entries.size === 0) {
+    rmSync(markerFile, { force: true });
+    return;
+  }
+  mkdirSync(dirname(markerFile), { recursive: true, mode: 0o700 });
+  const text = [...entries].map(([n, id]) => `${n} ${id}\n`).join("");
+  writeFileSync(markerFile, text, { mode: 0o600 });
+}
+
+/**
+ * Removes the namespaces recorded in `markerFile` whose identity still matches (SIGTERM to the
+ * processes inside, up to `graceMs` for them to exit, then `ip netns del`); a namespace of the
+ * same name but another identity, or one not recorded, is left alone. The marker keeps only the
+ * entries left alone. Returns the names removed and left alone.
+ */
+export async function removeMarkedNamespaces(
+  reg: NetnsRegistry,
+  markerFile: string,
+  graceMs = 3000,
+): Promise<{ removed: string[]; leftAlone: string[] }> {
+  const marked = readMarker(markerFile);
+  const ours: string[] = [];
+  const leftAlone: string[] = [];
+  for (const [ns, id] of marked) {
+    const now = namespaceId(ns);
+    if (now === undefined) continue;
+    (now === id ? ours : leftAlone).push(ns);
+  }
+  const stopped: number[] = [];
+  for (const ns of ours) {
+    for (const pid of reg.run(["ip", "netns", "pids", ns]).stdout.split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(pid), "SIGTERM");
+        stopped.push(Number(pid));
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  await reg.waitFor(() => stopped.every((pid) => !isAlive(pid)), graceMs, 50);
+  for (const ns of ours) reg.run(["ip", "netns", "del", ns]);
+  const keep = new Map<string, string>();
+  for (const ns of leftAlone) keep.set(ns, marked.get(ns) ?? "");
+  writeMarker(markerFile, keep);
+  return { removed: ours, leftAlone };
+}
+
+/** True while process `pid` runs (a zombie that PID 1 has not reaped yet counts as gone). */
+export function isAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 export class NetnsRegistry {
   readonly prefix: string;
   private readonly verbose: boolean;
+  private readonly markerFile: string | undefined;
   private readonly namespaces: string[] = [];
   private readonly processes: NsProcess[] = [];
   private vethCount = 0;
@@ -73,6 +174,7 @@ export class NetnsRegistry {
   constructor(options: RegistryOptions = {}) {
     this.prefix = options.prefix ?? `p${process.pid}-`;
     this.verbose = options.verbose ?? false;
+    this.markerFile = options.markerFile;
   }
 
   /** The namespace name for a role (`p<pid>-<role>`). */
@@ -110,6 +212,11 @@ export class NetnsRegistry {
     if (existsSync(`/run/netns/${ns}`)) this.run(["ip", "netns", "del", ns]);
     this.must(["ip", "netns", "add", ns]);
     this.namespaces.push(ns);
+    if (this.markerFile !== undefined) {
+      const entries = readMarker(this.markerFile);
+      entries.set(ns, namespaceId(ns) ?? "");
+      writeMarker(this.markerFile, entries);
+    }
     this.must(["ip", "-n", ns, "link", "set", "lo", "up"]);
     const fwd = options.forwarding ? "1" : "0";
     this.must(["ip", "netns", "exec", ns, "sysctl", "-qw", `net.ipv4.ip_forward=${fwd}`]);
@@ -293,7 +400,13 @@ export class NetnsRegistry {
         }
       }
     }
-    for (const ns of this.namespaces.splice(0)) this.run(["ip", "netns", "del", ns]);
+    const deleted = this.namespaces.splice(0);
+    for (const ns of deleted) this.run(["ip", "netns", "del", ns]);
+    if (this.markerFile !== undefined && deleted.length > 0) {
+      const entries = readMarker(this.markerFile);
+      for (const ns of deleted) entries.delete(ns);
+      writeMarker(this.markerFile, entries);
+    }
     for (const f of this.files.splice(0)) rmSync(f, { force: true });
   }
 }

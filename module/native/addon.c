@@ -20,6 +20,7 @@
  *   sockets.c      raw protocol-41 and ICMPv6 sockets: open, sendRaw4, sendIcmp6, SO_ERROR
  *   socket-read.c  recvmmsg of a batch into the ring, the error queue
  *   poller.c       uv_poll per fd: pollStart/Pause/Resume/Close/Stats, the batch callback
+ *   privileges.c   dropPrivileges: user, capabilities, no_new_privs (once, after start-up)
  *   uring.c        io_uring set-up, linked writes, NOWAIT reads (no N-API)
  *   offload.c      checksums, GRO grouping, GSO cutting, 6in4 GRO repair (no N-API)
  *
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 
 #include "napi-util.h"
+#include "privileges.h"
 
 env_state_t *env_state(napi_env env) {
   void *data = NULL;
@@ -110,6 +112,7 @@ static napi_value init(napi_env env, napi_value exports) {
       F("pollResume", poll_resume),
       F("pollClose", poll_close),
       F("pollStats", poll_stats),
+      F("dropPrivileges", drop_privileges),
 #undef F
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -201,6 +201,12 @@ export interface NativeBinding {
   /** Stops at once (safe inside onBatch); frees after libuv closes the handle. Keeps the fd. */
   pollClose(h: PollHandle): void;
   pollStats(h: PollHandle): NativePollStats;
+  /**
+   * The daemons' one-way privilege drop (privileges.c): bounding set reduced to `keep` (with
+   * CAP_SETPCAP), uid/gid changed (-1, -1: stay; supplementary groups cleared), permitted =
+   * effective = inheritable = ambient = `keep` (capability numbers), then no_new_privs.
+   */
+  dropPrivileges(uid: number, gid: number, keep: number[]): { boundingReduced: boolean };
   readonly POLL_KIND_TUN: number;
   readonly POLL_KIND_RAW4: number;
   readonly POLL_KIND_ICMP6: number;

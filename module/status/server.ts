@@ -5,7 +5,8 @@
  * count now (the udhcpc hook and the tests use it).
  * Unknown commands get `{"error": "..."}`.
  */
-import { chmodSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { StatusSnapshot } from "./snapshot.js";
 
@@ -27,21 +28,32 @@ const STATUS_MAX_REQUEST_BYTES = 1024;
 const STATUS_REQUEST_TIMEOUT_MS = 2000;
 
 /**
- * Listens on `path`. A stale socket file (no one answering) is replaced; a live one (another daemon)
- * makes this reject with an Error naming the path.
+ * Why `path` cannot be the status socket (a phrase after the path), or undefined: anything there
+ * but a socket (a regular file, a directory, a symlink) is never removed.
+ */
+export function statusSocketProblem(path: string): string | undefined {
+  try {
+    if (lstatSync(path).isSocket()) return undefined;
+  } catch {
+    return undefined;
+  }
+  return "exists and is not a socket; it is never removed";
+}
+
+/**
+ * Listens on `path`. A stale socket (no one answering) is replaced; a live one (another daemon)
+ * or anything that is not a socket makes this reject with an Error naming the path.
  */
 export async function startStatusServer(
   path: string,
   handlers: StatusServerHandlers,
 ): Promise<StatusServer> {
+  const problem = statusSocketProblem(path);
+  if (problem !== undefined) throw new Error(`status socket ${path} ${problem}`);
   if (await isAlive(path)) {
     throw new Error(`status socket ${path}: another daemon is answering on it`);
   }
-  try {
-    unlinkSync(path);
-  } catch {
-    // No stale file.
-  }
+  removeStaleSocket(path);
   const sockets = new Set<Socket>();
   const server: Server = createServer((sock) => {
     sockets.add(sock);
@@ -61,6 +73,8 @@ export async function startStatusServer(
       sock.end(JSON.stringify(answer(buf.slice(0, nl).trim(), handlers)) + "\n");
     });
   });
+  // The default lives in /var/run/6to4-pmt/, which a fresh boot (tmpfs /var/run) lacks.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   // Restrictive umask window: the file is created 0600 by chmod right after bind.
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -79,11 +93,7 @@ export async function startStatusServer(
       for (const s of sockets) s.destroy();
       return new Promise<void>((resolve) => {
         server.close(() => {
-          try {
-            unlinkSync(path);
-          } catch {
-            // Already gone.
-          }
+          removeStaleSocket(path);
           resolve();
         });
       });
@@ -107,6 +117,15 @@ function answer(line: string, handlers: StatusServerHandlers): unknown {
     if (r !== undefined) return r;
   }
   return { error: `unknown command "${cmd.slice(0, 40)}"` };
+}
+
+/** Removes `path` only if it is a socket (lstat: a symlink or file put there stays). */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Already gone.
+  }
 }
 
 function isAlive(path: string): Promise<boolean> {

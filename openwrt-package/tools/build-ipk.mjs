@@ -45,7 +45,10 @@ const mtime = Number(process.env.SOURCE_DATE_EPOCH ?? gitTime() ?? 0);
 
 function gitTime() {
   try {
-    return execFileSync("git", ["-C", REPO, "log", "-1", "--format=%ct"], { encoding: "utf8" }).trim() || null;
+    return (
+      execFileSync("git", ["-C", REPO, "log", "-1", "--format=%ct"], { encoding: "utf8" }).trim() ||
+      null
+    );
   } catch {
     return null;
   }
@@ -63,11 +66,14 @@ function findNodeHeaders() {
     process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, "include/node"),
     join(process.env.HOME ?? "/root", ".cache/node-gyp", v, "include/node"),
     join(dirname(dirname(process.execPath)), "include/node"),
-    process.config?.variables?.node_prefix && join(process.config.variables.node_prefix, "include/node"),
+    process.config?.variables?.node_prefix &&
+      join(process.config.variables.node_prefix, "include/node"),
     "/usr/include/node",
     "/usr/local/include/node",
   ].filter(Boolean);
-  const dir = candidates.find((d) => existsSync(join(d, "node_api.h")) && existsSync(join(d, "uv.h")));
+  const dir = candidates.find(
+    (d) => existsSync(join(d, "node_api.h")) && existsSync(join(d, "uv.h")),
+  );
   if (!dir) die(`node_api.h not found in ${candidates.join(", ")}`);
   return dir;
 }
@@ -80,13 +86,16 @@ function findNodeHeaders() {
 function kernelHeaderShim(tmp) {
   const dir = join(tmp, "kernel-headers");
   mkdirSync(dir);
-  const multiarch = ["/usr/include/x86_64-linux-gnu/asm", "/usr/include/asm"].find((p) => existsSync(p));
+  const multiarch = ["/usr/include/x86_64-linux-gnu/asm", "/usr/include/asm"].find((p) =>
+    existsSync(p),
+  );
   for (const [name, target] of [
     ["linux", "/usr/include/linux"],
     ["asm-generic", "/usr/include/asm-generic"],
     ["asm", multiarch],
   ]) {
-    if (!target || !existsSync(target)) die(`kernel headers ${name} not found (apt-get install linux-libc-dev)`);
+    if (!target || !existsSync(target))
+      die(`kernel headers ${name} not found (apt-get install linux-libc-dev)`);
     symlinkSync(target, join(dir, name));
   }
   return dir;
@@ -190,7 +199,10 @@ function controlText(fields) {
  * Writes <out>/<name>_<version>_<arch>.ipk from a staged data dir and control fields/scripts.
  * Returns its path.
  */
-function buildIpk(tmp, { name, arch, depends, description, section, data, conffiles, scripts }) {
+function buildIpk(
+  tmp,
+  { name, arch, depends, description, section, data, conffiles, scripts, requireUser },
+) {
   const work = join(tmp, `ipk-${name}`);
   const control = join(work, "control");
   mkdirSync(control, { recursive: true });
@@ -204,6 +216,8 @@ function buildIpk(tmp, { name, arch, depends, description, section, data, conffi
     Architecture: arch,
     "Installed-Size": String(sizeOf(data)),
     Description: description,
+    // OpenWrt's add_group_and_user (lib/functions.sh) creates these users at installation.
+    ...(requireUser ? { "Require-User": requireUser } : {}),
   };
   putText(control, "control", controlText(fields), 0o644);
   if (conffiles.length > 0) putText(control, "conffiles", conffiles.join("\n") + "\n", 0o644);
@@ -259,6 +273,8 @@ function main() {
     put(data, "etc/uci-defaults/60_6to4-pmt", join(files, "6to4-pmt.uci-defaults"), 0o755);
     put(data, "etc/udhcpc.user.d/6to4-pmt", join(files, "6to4-pmt.udhcpc"), 0o644);
     put(data, "lib/netifd/proto/6to4pmt.sh", join(files, "6to4pmt.sh"), 0o755);
+    put(data, "etc/capabilities/6to4-pmt.json", join(files, "6to4-pmt.capabilities.json"), 0o644);
+    put(data, "usr/share/acl.d/6to4-pmt.json", join(files, "6to4-pmt.acl.json"), 0o644);
     const main = buildIpk(tmp, {
       name: "6to4-pmt",
       arch: "x86_64",
@@ -268,6 +284,7 @@ function main() {
         "6to4 Provider Managed Tunnels (RFC 6732) CPE and relay. Disabled by default (6to4 is Historic, RFC 7526); set 6to4-pmt.cpe.enabled=1.",
       data,
       conffiles: ["/etc/config/6to4-pmt"],
+      requireUser: "6to4pmt:6to4pmt",
       scripts: {
         postinst: join(PKG, "6to4-pmt/control/postinst"),
         prerm: join(PKG, "6to4-pmt/control/prerm"),
@@ -290,7 +307,8 @@ function main() {
       arch: "all",
       depends: "libc, luci-base, rpcd-mod-ucode, 6to4-pmt",
       section: "luci",
-      description: "LuCI support for 6to4-pmt: settings (enable, mode, relay, provider prefix, SLA, MTU, RA) and status.",
+      description:
+        "LuCI support for 6to4-pmt: settings (enable, mode, relay, provider prefix, SLA, MTU, RA) and status.",
       data: luci,
       conffiles: [],
       scripts: {

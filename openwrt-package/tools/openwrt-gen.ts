@@ -41,10 +41,16 @@ function defaultCell(o: OptionSpec): string {
   return cell;
 }
 
+/** The options /etc/config/6to4-pmt may set (the init script passes them on). */
+function uciOptions(role: Role): OptionSpec[] {
+  return optionsFor(role).filter((o) => o.commandLineOnly !== true);
+}
+
 function table(role: Role): string {
   const rows = optionsFor(role).map((o) => {
     const rfc = o.rfc ? ` ${o.rfc}.` : "";
-    const desc = `${o.description}${rfc}`.replace(/\|/g, "\\|");
+    const where = o.commandLineOnly ? " *Command line / JSON only: not read from UCI.*" : "";
+    const desc = `${o.description}${rfc}${where}`.replace(/\|/g, "\\|");
     return `| \`${o.name}\` / \`${o.flag}\` | ${typeCell(o)} | ${defaultCell(o)} | ${desc} |`;
   });
   return ["| Option | Type | Default | Description |", "|---|---|---|---|", ...rows].join("\n");
@@ -72,7 +78,14 @@ export function renderReadmeOptions(): string {
 
 function uciLines(role: Role): string[] {
   const lines: string[] = [`config ${role} '${role}'`];
-  for (const o of optionsFor(role)) {
+  const fixed = optionsFor(role).filter((o) => o.commandLineOnly === true);
+  if (fixed.length > 0) {
+    lines.push(
+      `\t# Not read from here (LuCI may write this file): ${fixed.map((o) => o.name).join(", ")};`,
+      "\t# the package's built-in paths apply (docs/openwrt.md).",
+    );
+  }
+  for (const o of uciOptions(role)) {
     lines.push(`\t# ${o.description}${o.rfc ? ` (${o.rfc})` : ""}`);
     const value = o.uciDefault ?? (o.default === undefined ? "" : defaultText(o));
     // Only `enabled` and OpenWrt-specific defaults are set; the rest stay commented so the daemon's
@@ -114,7 +127,7 @@ export function renderInitBlock(): string {
   for (const role of ["cpe", "relay"] as const) {
     out.push(`# uci_load_validate spec of 'config ${role}': name:datatype[:default]`);
     out.push(`pmt_spec_${role}() {`);
-    const specs = optionsFor(role).map((o) => `\t\t'${uciValidateSpec(o)}'`);
+    const specs = uciOptions(role).map((o) => `\t\t'${uciValidateSpec(o)}'`);
     out.push("\tprintf '%s\\n' \\");
     out.push(specs.join(" \\\n"));
     out.push("}");
@@ -123,7 +136,7 @@ export function renderInitBlock(): string {
   for (const role of ["cpe", "relay"] as const) {
     out.push(`# UCI option -> \`6to4-pmt ${role}\` flag; unset options keep the daemon's defaults`);
     out.push(`pmt_flags_${role}() {`);
-    for (const o of optionsFor(role)) {
+    for (const o of uciOptions(role)) {
       const fn = isListType(o.type) ? "pmt_list" : "pmt_flag";
       out.push(`\t${fn} ${o.flag} "${shellVar(o.name)}"`);
     }

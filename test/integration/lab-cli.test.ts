@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import { netnsSkipReason } from "../support/netns.js";
-import { isAlive } from "../../module/lab/lab.js";
+import { isAlive } from "../../module/lab/netns.js";
 
 const BUNDLE = path.resolve(__dirname, "../../../dist/6to4-pmt.js");
 const LAB_NAMESPACES = ["lan", "cpe", "isp", "relay", "inet"];

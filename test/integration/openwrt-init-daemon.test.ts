@@ -1,9 +1,11 @@
 /**
  * From /etc/config/6to4-pmt to a running daemon (root, network namespaces): the OpenWrt init
  * script (under the rc.common/procd STAND-IN, test/unit/openwrt/standin/) turns a UCI config into
- * `6to4-pmt cpe --flag value ...`; the real bundle (dist/6to4-pmt.js) runs with exactly those
+ * `6to4-pmt cpe --flag value ...` (never a path or program option: those are not read from UCI);
+ * the real bundle (dist/6to4-pmt.js) runs with exactly those
  * arguments in a namespace, reports `running` with the translated LAN /64 (RFC 6732 §3.3), and
- * with ra 'netifd' runs the netifd hook (`update` on start, `withdraw` on SIGTERM).
+ * with ra 'netifd' runs the netifd hook (`update` on start, `withdraw` on SIGTERM) — as the UCI
+ * `user` (nobody here) with only CAP_NET_ADMIN and CAP_NET_RAW and no_new_privs once set up.
  *
  *   [p<pid>-owcpe]  wan0 100.64.0.2/24 ==veth== isp0 100.64.0.1/24  [p<pid>-owisp]
  *                   lan0 ==veth== eth0 [p<pid>-owlan]
@@ -20,6 +22,12 @@ import { queryStatusSocket } from "../../module/status/server.js";
 import type { StatusSnapshot } from "../../module/status/snapshot.js";
 import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
 import { InitStandin } from "../support/openwrt-standin.js";
+import {
+  CAP_NET_ADMIN,
+  CAP_NET_RAW,
+  capabilityMask,
+  parseProcStatus,
+} from "../../module/io/privileges.js";
 
 const BUNDLE = resolve("dist/6to4-pmt.js");
 const skip =
@@ -49,11 +57,17 @@ describe("OpenWrt init script -> real daemon (netns)", { skip, timeout: 120_000 
     const lan = reg.createNamespace("owlan");
     reg.veth(cpe, "lan0", lan, "eth0");
 
+    // The daemon runs as `user` once set up: it must reach the scratch directory, and the hook it
+    // runs as that user appends to a log the test created.
+    chmodSync(dir, 0o755);
     const hookLog = join(dir, "hook.log");
+    writeFileSync(hookLog, "");
+    chmodSync(hookLog, 0o666);
     const hook = join(dir, "netifd-hook");
     writeFileSync(hook, `#!/bin/sh\necho "$*" >> ${hookLog}\n`);
     chmodSync(hook, 0o755);
-    const sock = join(dir, "status.sock");
+    // State file and socket in a directory named like the package's own: the daemon hands it over.
+    const sock = join(dir, "6to4-pmt", "status.sock");
     const uci = `
 config cpe 'cpe'
 	option enabled '1'
@@ -62,9 +76,10 @@ config cpe 'cpe'
 	option provider_prefix '2001:db8::/32'
 	option ra 'netifd'
 	option netifd_hook '${hook}'
-	option state_file '${join(dir, "state.json")}'
+	option state_file '${join(dir, "6to4-pmt", "state.json")}'
 	option status_socket '${sock}'
 	option log_level 'debug'
+	option user 'nobody'
 `;
     const r = standin.run(uci, "start", {
       STANDIN_DEVICE_wan: "wan0",
@@ -75,9 +90,26 @@ config cpe 'cpe'
     const argv = r.instances[0]!.command;
     assert.deepEqual(argv.slice(0, 2), ["/usr/sbin/6to4-pmt", "cpe"]);
     assert.ok(argv.includes("--wan-device") && argv.includes("wan0"));
+    // Paths and programs are never taken from UCI (LuCI users may write it): the built-in
+    // defaults hold on OpenWrt.
+    for (const flag of ["--netifd-hook", "--state-file", "--status-socket"]) {
+      assert.ok(!argv.includes(flag), `${flag} passed from UCI: ${argv.join(" ")}`);
+    }
+    // No ujail in the stand-in root: procd starts the daemon as root, which drops to the user itself.
+    assert.deepEqual(argv.slice(-2), ["--user", "nobody"]);
+    assert.equal(r.instances[0]!.params.get("user"), undefined);
 
-    // The launcher runs `node /usr/lib/6to4-pmt/6to4-pmt.js "$@"`; here the same bundle from dist/.
-    daemon = reg.spawn(cpe, [process.execPath, BUNDLE, ...argv.slice(1)]);
+    // The launcher runs `node /usr/lib/6to4-pmt/6to4-pmt.js "$@"`; here the same bundle from dist/,
+    // with this test's own paths on the command line (root's, not UCI's).
+    const paths = [
+      "--netifd-hook",
+      hook,
+      "--state-file",
+      join(dir, "state.json"),
+      "--status-socket",
+      sock,
+    ];
+    daemon = reg.spawn(cpe, [process.execPath, BUNDLE, ...argv.slice(1), ...paths]);
     let st: StatusSnapshot | null = null;
     await reg.waitFor(() => existsSync(sock) || daemon!.hasExited(), 15_000);
     for (let i = 0; i < 100 && !daemon.hasExited(); i++) {
@@ -96,6 +128,16 @@ config cpe 'cpe'
     // RFC 6732 §3.3 with L = 32, m = 0: P:V4ADDR::/64.
     assert.equal(st.lanPrefix, "2001:db8:6440:2::/64");
     assert.equal(st.ra.mode, "netifd");
+    // The drop follows the control plane's start (and so the status socket).
+    assert.ok(
+      await reg.waitFor(() => /privileges: /.test(daemon!.stderr()), 10_000),
+      daemon.stderr(),
+    );
+    const creds = parseProcStatus(readFileSync(`/proc/${daemon.pid}/status`, "utf8"));
+    assert.ok(creds);
+    assert.deepEqual(creds.uids, [65534, 65534, 65534, 65534], "runs as nobody");
+    assert.equal(creds.capEff, capabilityMask([CAP_NET_ADMIN, CAP_NET_RAW]));
+    assert.equal(creds.noNewPrivs, true);
 
     await reg.waitFor(
       () => existsSync(hookLog) && readFileSync(hookLog, "utf8").includes("update"),

@@ -226,6 +226,9 @@ class FakeBinding implements NativeBinding {
     this.calls.push(`pollClose ${p.fd}`);
     p.closed = true;
   }
+  dropPrivileges(): { boundingReduced: boolean } {
+    throw new Error("not used here");
+  }
   pollStats(): NativePollStats {
     return {
       batches: 3,

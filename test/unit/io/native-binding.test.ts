@@ -6,7 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { constants, mkdtempSync, openSync, readdirSync, rmSync } from "node:fs";
+import { constants, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { loadNative, nativeIoOptions, type NativeBinding } from "../../../module/native/loader.js";
@@ -364,5 +364,40 @@ test(
     const available = on.endsWith("true");
     assert.equal(on, available ? "1 true" : "0 false");
     assert.equal(ioUringFds({ ...env, PMT_NO_IO_URING: "1" }), `0 ${available}`);
+  },
+);
+
+test("dropPrivileges: bad arguments throw TypeError without changing anything", { skip }, () => {
+  const before = readFileSync("/proc/self/status", "utf8").match(/^CapEff:.*$/m)?.[0];
+  const d = b().dropPrivileges as unknown as (...a: unknown[]) => unknown;
+  assert.throws(() => d("0", 0, []), TypeError);
+  assert.throws(() => d(1, -1, []), TypeError, "uid without gid");
+  assert.throws(() => d(-1, -1, "12"), TypeError);
+  assert.throws(() => d(-1, -1, [64]), TypeError);
+  assert.throws(() => d(-1, -1, [-1]), TypeError);
+  assert.equal(readFileSync("/proc/self/status", "utf8").match(/^CapEff:.*$/m)?.[0], before);
+});
+
+test(
+  "dropPrivileges in a child process: uid/gid, exactly the kept set in every set, no_new_privs, groups cleared",
+  { skip: skip || (process.getuid?.() !== 0 ? "needs root" : false) },
+  () => {
+    const loader = path.join(__dirname, "..", "..", "..", "module", "native", "loader.js");
+    const script = `
+      const r = require(${JSON.stringify(loader)}).loadNative().dropPrivileges(65534, 65534, [12]);
+      process.stdout.write(JSON.stringify(r) + "\\n" + require("node:fs").readFileSync("/proc/self/status", "utf8"));`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const [first, ...rest] = r.stdout.split("\n");
+    assert.deepEqual(JSON.parse(first!), { boundingReduced: true });
+    const status = rest.join("\n");
+    const field = (n: string) => status.match(new RegExp(`^${n}:[ \\t]*(.*)$`, "m"))?.[1];
+    assert.equal(field("Uid"), "65534\t65534\t65534\t65534");
+    assert.equal(field("Gid"), "65534\t65534\t65534\t65534");
+    assert.equal(field("Groups"), "");
+    for (const set of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) {
+      assert.equal(field(set), "0000000000001000", set);
+    }
+    assert.equal(field("NoNewPrivs"), "1");
   },
 );

@@ -21,14 +21,29 @@ test("docs/openwrt.md option tables match the schema", () => {
     assert.ok(readme.includes(`| \`${o.name}\` / \`${o.flag}\` |`), o.name);
 });
 
-test("/etc/config/6to4-pmt matches the schema: disabled, every option present (RFC 7526 §5)", () => {
+test("/etc/config/6to4-pmt matches the schema: disabled, every UCI option present (RFC 7526 §5)", () => {
   const text = readFileSync(UCI_CONFIG_PATH, "utf8");
   assert.equal(text, renderUciConfig());
   assert.match(text, /^config cpe 'cpe'\n(?:.*\n)*?\toption enabled '0'$/m);
   for (const role of ["cpe", "relay"] as const) {
     for (const o of optionsFor(role)) {
-      assert.match(text, new RegExp(`^\\t#?(option|list) ${o.name} `, "m"), `${role} ${o.name}`);
+      const line = new RegExp(`^\\t#?(option|list) ${o.name} `, "m");
+      if (o.commandLineOnly) assert.doesNotMatch(text, line, `${role} ${o.name} is not UCI's`);
+      else assert.match(text, line, `${role} ${o.name}`);
     }
+  }
+});
+
+test("path and program options are command-line only: not validated or passed by the init script", () => {
+  const fixed = optionsFor("cpe").filter((o) => o.commandLineOnly);
+  assert.deepEqual(
+    fixed.map((o) => o.name),
+    ["netifd_hook", "state_file", "status_socket"],
+  );
+  const init = readFileSync(INIT_PATH, "utf8");
+  for (const o of fixed) {
+    assert.doesNotMatch(init, new RegExp(`'${o.name}:`), o.name);
+    assert.doesNotMatch(init, new RegExp(`${o.flag} `), o.flag);
   }
 });
 

@@ -5,7 +5,19 @@
 // RFC 7526 §5: nothing runs while enabled = 0.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { START_CAPS } from "../../../module/cli/privilege-drop.js";
+import { capabilityName } from "../../../module/io/privileges.js";
 import { parseCpeConfig, parseRelayConfig } from "../../../module/config/parse.js";
 import { formatIpv4 } from "../../../module/addr/ipv4.js";
 import { formatIpv6Prefix } from "../../../module/addr/ipv6.js";
@@ -39,6 +51,10 @@ test("shipped config with enabled=1: minimal command, WAN device from netifd, ra
     "eth1",
     "--ra",
     "netifd",
+    "--status-socket",
+    "/var/run/6to4-pmt/status.sock",
+    "--user",
+    "6to4pmt",
   ]);
   assert.deepEqual(i.params.get("respawn"), ["3600", "5", "5"]);
   assert.deepEqual(i.params.get("stderr"), ["1"]);
@@ -46,6 +62,7 @@ test("shipped config with enabled=1: minimal command, WAN device from netifd, ra
   assert.equal(cfg.enabled, true);
   assert.equal(cfg.wanDevice, "eth1");
   assert.equal(cfg.ra, "netifd");
+  assert.equal(cfg.user, "6to4pmt");
 });
 
 test("full PMT config: every kind of option maps to flags the daemon parses to the same values", () => {
@@ -114,8 +131,12 @@ config cpe 'cpe'
     "example.net",
     "--health-interval",
     "10",
+    "--status-socket",
+    "/var/run/6to4-pmt/status.sock",
     "--log-level",
     "debug",
+    "--user",
+    "6to4pmt",
   ]);
   const cfg = parseCpeConfig(flagsOf(cmd.slice(2)));
   assert.deepEqual(cfg.relay.map(formatIpv4), ["192.88.99.1", "203.0.113.1"]);
@@ -123,6 +144,22 @@ config cpe 'cpe'
   assert.equal(cfg.tunnelMtu, 1452);
   assert.equal(cfg.direct6to4, false);
   assert.equal(cfg.wanDevice, "pppoe-wan");
+});
+
+test("paths and programs in UCI (writable by LuCI users) are ignored: the daemon's defaults hold", () => {
+  const uci =
+    "config cpe 'cpe'\n\toption enabled '1'\n" +
+    "\toption netifd_hook '/tmp/evil'\n\toption state_file '/etc/shadow'\n" +
+    "\toption status_socket '/etc/passwd'\n";
+  const r = runInit(uci, "start");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.instances.length, 1, r.stderr);
+  const argv = r.instances[0]!.command;
+  for (const v of ["/tmp/evil", "/etc/shadow", "/etc/passwd"]) assert.ok(!argv.includes(v), v);
+  const cfg = parseCpeConfig(flagsOf(argv.slice(2)));
+  assert.equal(cfg.netifdHook, "/usr/lib/6to4-pmt/netifd-prefix");
+  assert.equal(cfg.stateFile, "/var/lib/6to4-pmt/state.json");
+  assert.equal(cfg.statusSocket, "/var/run/6to4-pmt/status.sock");
 });
 
 test("no WAN IPv4 address yet: waits for the interface trigger instead of starting", () => {
@@ -233,4 +270,80 @@ test("triggers: config reload, WAN interface events, validation", () => {
     r2.log.includes("interface_trigger interface.* wwan /etc/init.d/6to4-pmt reload"),
     r2.log.join("\n"),
   );
+});
+
+/** The stand-in root with ujail and the capabilities file installed, as on a current OpenWrt. */
+function withUjail(): void {
+  const root = standin.root;
+  mkdirSync(join(root, "sbin"), { recursive: true });
+  writeFileSync(join(root, "sbin/ujail"), "#!/bin/sh\n");
+  chmodSync(join(root, "sbin/ujail"), 0o755);
+  mkdirSync(join(root, "etc/capabilities"), { recursive: true });
+  copyFileSync(CAPS_SRC, join(root, "etc/capabilities/6to4-pmt.json"));
+  mkdirSync(join(root, "dev/net"), { recursive: true });
+  writeFileSync(join(root, "dev/net/tun"), "");
+  chmodSync(join(root, "dev/net/tun"), 0o644);
+}
+
+const CAPS_SRC = "openwrt-package/6to4-pmt/files/6to4-pmt.capabilities.json";
+const NOBODY = { uid: 65534, gid: Number(spawnSync("id", ["-g", "nobody"]).stdout.toString()) };
+const noNobody = spawnSync("id", ["-u", "nobody"]).status === 0 ? false : "no user nobody here";
+
+test("capabilities file: every set is exactly what the daemons need to start (procd/ujail format)", () => {
+  const caps = JSON.parse(readFileSync(CAPS_SRC, "utf8")) as Record<string, string[]>;
+  const want = START_CAPS.map((c) => capabilityName(c).toUpperCase());
+  assert.deepEqual(Object.keys(caps).sort(), [
+    "ambient",
+    "bounding",
+    "effective",
+    "inheritable",
+    "permitted",
+  ]);
+  for (const [set, names] of Object.entries(caps)) assert.deepEqual(names, want, set);
+});
+
+test(
+  "ujail present: procd starts the cpe as `user` with the capabilities file and no_new_privs; the user owns the run and state directories and may open /dev/net/tun",
+  { skip: noNobody },
+  () => {
+    withUjail();
+    const uci = `config cpe 'cpe'\n\toption enabled '1'\n\toption user 'nobody'\n`;
+    const r = runInit(uci, "start");
+    assert.equal(r.status, 0, r.stderr);
+    const i = r.instances[0]!;
+    assert.deepEqual(i.params.get("user"), ["nobody"]);
+    assert.deepEqual(i.params.get("capabilities"), ["/etc/capabilities/6to4-pmt.json"]);
+    assert.deepEqual(i.params.get("no_new_privs"), ["1"]);
+    assert.ok(r.log.includes("add_jail 6to4-pmt"), r.log.join("\n"));
+    // The daemon, already that user, keeps --user (no switch: it only trims its capabilities).
+    assert.equal(parseCpeConfig(flagsOf(i.command.slice(2))).user, "nobody");
+    for (const dir of ["var/lib/6to4-pmt", "var/run/6to4-pmt"]) {
+      const st = statSync(join(standin.root, dir));
+      assert.equal(st.uid, NOBODY.uid, dir);
+      assert.equal(st.mode & 0o777, 0o750, dir);
+    }
+    const tun = statSync(join(standin.root, "dev/net/tun"));
+    assert.equal(tun.gid, NOBODY.gid);
+    assert.equal(tun.mode & 0o060, 0o060);
+    // The relay: same jail, no directories of its own.
+    const rr = runInit(
+      `config cpe 'cpe'\n\toption enabled '0'\n\nconfig relay 'relay'\n\toption enabled '1'\n\toption user 'nobody'\n`,
+      "start",
+    );
+    assert.deepEqual(rr.instances[0]!.params.get("user"), ["nobody"]);
+    assert.deepEqual(rr.instances[0]!.params.get("no_new_privs"), ["1"]);
+  },
+);
+
+test("user root, or no ujail: procd starts the daemon as root, which drops privileges itself (--user)", () => {
+  const root = runInit(`config cpe 'cpe'\n\toption enabled '1'\n\toption user 'root'\n`, "start");
+  assert.equal(root.instances[0]!.params.get("user"), undefined);
+  assert.equal(root.instances[0]!.params.get("capabilities"), undefined);
+  rmSync(join(standin.root, "sbin/ujail"), { force: true });
+  const r = runInit(`config cpe 'cpe'\n\toption enabled '1'\n\toption user 'nobody'\n`, "start");
+  const i = r.instances[0]!;
+  assert.equal(i.params.get("user"), undefined);
+  assert.equal(i.params.get("capabilities"), undefined);
+  assert.ok(!r.log.some((l) => l.startsWith("add_jail")));
+  assert.deepEqual(i.command.slice(-2), ["--user", "nobody"]);
 });

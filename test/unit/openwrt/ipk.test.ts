@@ -102,6 +102,8 @@ test("6to4-pmt: control fields", { skip }, () => {
   assert.equal(f.get("Architecture"), "x86_64");
   assert.deepEqual(f.get("Depends")!.split(", ").sort(), ["ip-full", "kmod-tun", "libc", "node"]);
   assert.ok((f.get("Description") ?? "").length > 20);
+  // The daemons' user, created by add_group_and_user at installation (docs/security.md).
+  assert.equal(f.get("Require-User"), "6to4pmt:6to4pmt");
   const dataSize = list(join(mainDir, "data.tar.gz")).reduce(
     (n, e) => n + (e.mode.startsWith("-") ? e.size : 0),
     0,
@@ -125,6 +127,7 @@ test("6to4-pmt: data paths, owners and modes", { skip }, () => {
     entries.filter((e) => !e.mode.startsWith("d")).map((e) => [e.path, e.mode]),
   );
   assert.deepEqual(files, {
+    "./etc/capabilities/6to4-pmt.json": "-rw-r--r--",
     "./etc/config/6to4-pmt": "-rw-------",
     "./etc/init.d/6to4-pmt": "-rwxr-xr-x",
     "./etc/uci-defaults/60_6to4-pmt": "-rwxr-xr-x",
@@ -135,6 +138,7 @@ test("6to4-pmt: data paths, owners and modes", { skip }, () => {
     "./usr/lib/6to4-pmt/package.json": "-rw-r--r--",
     "./usr/lib/6to4-pmt/pmt_native.node": "-rw-r--r--",
     "./usr/sbin/6to4-pmt": "-rwxr-xr-x",
+    "./usr/share/acl.d/6to4-pmt.json": "-rw-r--r--",
   });
   for (const e of entries) {
     assert.equal(e.owner, "0/0", e.path);
@@ -174,6 +178,7 @@ test("conffiles, postinst and prerm", { skip }, () => {
   assert.equal(ctl["./prerm"], "-rwxr-xr-x");
   assert.equal(ctl["./control"], "-rw-r--r--");
   const postinst = readFileSync(join(mainDir, "control/postinst"), "utf8");
+  assert.match(postinst, /add_group_and_user 6to4-pmt/);
   assert.match(postinst, /^\/etc\/init\.d\/6to4-pmt enable$/m);
   assert.match(postinst, /^\/etc\/init\.d\/6to4-pmt restart$/m);
   assert.match(

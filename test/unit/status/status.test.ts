@@ -1,8 +1,8 @@
 // Status socket (mode 0600, one JSON line per request) and `6to4-pmt status` output / exit codes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { lstatSync, mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { queryStatusSocket, startStatusServer } from "../../../module/status/server.js";
@@ -46,14 +46,14 @@ test("server answers status as JSON, mode 0600, close removes the socket", async
 test("a stale socket file is replaced", async () => {
   const dir = mkdtempSync(join(tmpdir(), "pmt-status-"));
   const path = join(dir, "s.sock");
-  // Leave a socket file behind with no listener.
-  const old = createServer();
-  await new Promise<void>((r) => old.listen(path, r));
-  await new Promise<void>((r) => {
-    // close() unlinks the path; recreate a dead file in its place.
-    old.close(() => r());
-  });
-  writeFileSync(path, "");
+  // Leave a socket behind with no listener: a process killed while listening (close() would
+  // have removed it).
+  const r = spawnSync(process.execPath, [
+    "-e",
+    `require("net").createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, "SIGKILL"))`,
+  ]);
+  assert.equal(r.signal, "SIGKILL");
+  assert.ok(lstatSync(path).isSocket());
   const server = await startStatusServer(path, { snapshot: sampleStatus });
   try {
     assert.equal(((await queryStatusSocket(path)) as { pid: number }).pid, 4242);
