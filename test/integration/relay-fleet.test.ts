@@ -116,6 +116,8 @@ describe("relay fleet behind anycast on BIRD", { skip, timeout: 240_000 }, () =>
     await settled();
     const d = await inDeltas([r1, r2], () => pingFrom(cpesOf.flat()));
     assert.deepEqual(d, [2 * PINGS, 2 * PINGS], "each relay carried exactly its two CPEs");
+    // Announcing changes routes after the privilege drop: it keeps what that needs, no more.
+    assert.match(r1.daemon!.stderr(), /privileges: .*capabilities cap_net_admin,cap_net_raw, /);
     const m = await metrics(r1);
     assert.match(m, /^sixto4pmt_relay_announced 1$/m);
     assert.match(m, /^sixto4pmt_relay_upstream_up 1$/m);
