@@ -141,6 +141,7 @@ async function runRelayWithState(
   metrics?.close();
   k.revert();
   daemon.stop();
+  exiting.release();
   log.info(`relay stopped (exit ${code})`);
   return code;
 }

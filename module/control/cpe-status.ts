@@ -10,7 +10,7 @@ import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
 import { sixToFourPrefix } from "../addr/sixto4.js";
 import type { CpeConfig } from "../config/parse.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
-import type { DaemonState, StatusSnapshot } from "../status/snapshot.js";
+import type { DaemonState, StatusSnapshot, TunRouteStatus } from "../status/snapshot.js";
 import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
 import type { Decision } from "./decide.js";
 import { sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
@@ -43,6 +43,8 @@ interface CpeStatusInputs {
   readonly dataplane: CountersSnapshot | undefined;
   /** Times `wan_gro` turned features off (0: never, or not in use). */
   readonly groTurnedOff: number;
+  /** The routes into the TUN (tun-routes.ts); empty when none are managed. */
+  readonly tunRoutes: readonly TunRouteStatus[];
 }
 
 export function cpeStatus(i: CpeStatusInputs): StatusSnapshot {
@@ -113,6 +115,7 @@ export function cpeStatus(i: CpeStatusInputs): StatusSnapshot {
       })),
       notAdvertisedReason: i.notAdvertised,
     },
+    tunRoutes: i.tunRoutes.map((r) => ({ ...r })),
     counters: allCounters(i),
   };
 }

@@ -27,10 +27,24 @@ export function readStateFile(path: string): unknown {
   return JSON.parse(text) as unknown;
 }
 
+/** The temporary file writeStateFileAtomic writes `path` through. */
+function tempPath(path: string): string {
+  return `${path}.tmp-${process.pid}`;
+}
+
+/** Removes this process's temporary file of `path`, if one is left (forced exit). */
+export function removeStateFileTemp(path: string): void {
+  try {
+    unlinkSync(tempPath(path));
+  } catch {
+    // None left.
+  }
+}
+
 /** Replaces `path` with `value` as JSON, atomically (write temp + fsync + rename), mode 0600. */
 export function writeStateFileAtomic(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = tempPath(path);
   const fd = openSync(tmp, "w", 0o600);
   try {
     writeSync(fd, JSON.stringify(value, null, 2) + "\n");

@@ -83,6 +83,12 @@ export interface DhcpStatus {
   readonly updated: string | null;
 }
 
+export interface TunRouteStatus {
+  readonly prefix: string;
+  readonly installed: boolean;
+  readonly error: string | null;
+}
+
 export interface StatusSnapshot {
   readonly version: string;
   readonly pid: number;
@@ -105,6 +111,11 @@ export interface StatusSnapshot {
   readonly dhcp: DhcpStatus;
   readonly health: HealthStatus;
   readonly ra: RaStatus;
+  /**
+   * The routes into the TUN (default_route, 2002::/16): installed only while the data plane
+   * forwards; `error` names why a wanted one is missing (retried). Absent from older daemons.
+   */
+  readonly tunRoutes?: readonly TunRouteStatus[];
   /** Counters by reason: RS/RA handling and the data plane's drop reasons (non-zero ones). */
   readonly counters: Readonly<Record<string, number>>;
 }
