@@ -368,20 +368,31 @@ class CpeControlPlane implements CpeControl {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
-    this.ra?.stop(); // final RA (uses the state as it is)
+    // Every step runs even when one fails (logged): a failure must not leave the socket, the
+    // LAN address or unsaved state behind.
+    const step = async (what: string, fn: () => unknown): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        this.log.warn(`stop: ${what} failed: ${(e as Error).message}`);
+      }
+    };
+    await step("final router advertisement", () => this.ra?.stop()); // uses the state as it is
     this.stopped = true;
-    await this.publishNetifd(true);
+    await step("netifd", () => this.publishNetifd(true));
     // The LAN router address we added goes with us (the final RA deprecated its prefix); the
     // TUN's goes with the TUN (cli/cpe.ts closes it).
-    this.addressing.apply(null);
-    await this.addressing.settled();
-    await this.routes?.stop();
-    this.inputs.stop();
-    this.health.stop();
-    this.gro?.stop();
-    this.ra?.close();
-    this.lan.save();
-    await this.statusServer?.close();
+    await step("addresses", () => {
+      this.addressing.apply(null);
+      return this.addressing.settled();
+    });
+    await step("routes", () => this.routes?.stop());
+    await step("inputs", () => this.inputs.stop());
+    await step("health", () => this.health.stop());
+    await step("gro", () => this.gro?.stop());
+    await step("nd socket", () => this.ra?.close());
+    await step("state file", () => this.lan.save());
+    await step("status socket", () => this.statusServer?.close());
     this.log.info("control plane stopped");
   }
 
