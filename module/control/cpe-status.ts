@@ -12,6 +12,7 @@ import type { CpeConfig } from "../config/parse.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
 import type { DaemonState, StatusSnapshot, TunRouteStatus } from "../status/snapshot.js";
 import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
+import { ipv6Verdict } from "../status/verdict.js";
 import type { Decision } from "./decide.js";
 import { sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
 import type { HealthSnapshot } from "./health.js";
@@ -48,6 +49,11 @@ interface CpeStatusInputs {
 }
 
 export function cpeStatus(i: CpeStatusInputs): StatusSnapshot {
+  const s = facts(i);
+  return { ...s, ipv6: ipv6Verdict(s) };
+}
+
+function facts(i: CpeStatusInputs): StatusSnapshot {
   const { config: cfg, wan, decision, ra, health: hs } = i;
   const plan = decision.plan;
   const effective = decision.effective;
