@@ -223,6 +223,7 @@ class CpeControlPlane implements CpeControl {
             clock,
             log,
             onChange: () => {
+              if (this.stopped) return;
               this.ra?.sender.changed();
               void this.publishNetifd();
             },
@@ -443,7 +444,8 @@ class CpeControlPlane implements CpeControl {
   private publishNetifd(final = false): Promise<void> {
     if (this.netifd === null) return Promise.resolve();
     const plan = this.current.decision.plan;
-    return this.netifd.publish(!final && plan !== null && this.tunnelUsable() ? plan : null);
+    const publish = !final && !this.stopped && plan !== null && this.tunnelUsable();
+    return this.netifd.publish(publish ? plan : null);
   }
 }
 
