@@ -24,7 +24,10 @@ export interface DaemonExit {
    * stopping): files that must not outlive the process (status socket, temporary files).
    */
   onForce(fn: () => void): void;
-  /** Cleanup is done: removes the handlers (the process exits right after). */
+  /**
+   * Cleanup is done (the process exits right after): the exception guard goes; the stop signal
+   * handlers stay, so a late signal between here and the exit is still only logged.
+   */
   release(): void;
 }
 
@@ -35,10 +38,10 @@ const FORCE_AFTER_SIGNALS = 3;
  * Installs SIGTERM/SIGINT (stop, resolve with exit 0) and SIGUSR1 (log counters) handlers, a guard
  * against uncaught exceptions and rejections, and the heap housekeeping (heapHousekeeping).
  *
- * Shutdown is idempotent: the handlers stay until `release()`, so a second SIGTERM/SIGINT while
- * cleanup runs (Ctrl-C twice, `timeout`) is only logged instead of killing the process halfway (a
- * socket, a temporary state file and the kernel state left behind). The third forces the exit:
- * the `onForce` cleanups run, then exit EXIT_RUNTIME. An uncaught exception logs one line and
+ * Shutdown is idempotent: the stop handlers stay for the life of the process, so a second
+ * SIGTERM/SIGINT while cleanup runs (Ctrl-C twice, `timeout`) is only logged instead of killing
+ * the process halfway (a socket, a temporary state file and the kernel state left behind). The
+ * third before `release()` forces the exit: the `onForce` cleanups run, then exit EXIT_RUNTIME. An uncaught exception logs one line and
  * stops the daemon through the normal cleanup with EXIT_RUNTIME; one during cleanup forces it.
  */
 function waitForExit(log: Logger, counters: () => CountersSnapshot): DaemonExit {
@@ -64,7 +67,7 @@ function waitForExit(log: Logger, counters: () => CountersSnapshot): DaemonExit 
     if (!finished) {
       log.info(`${sig} received: stopping`);
       exit(EXIT_OK);
-    } else if (stopSignals < FORCE_AFTER_SIGNALS) {
+    } else if (stopSignals < FORCE_AFTER_SIGNALS || released) {
       log.info(`${sig} received again: already stopping (${FORCE_AFTER_SIGNALS} forces it)`);
     } else {
       force(`${sig} received ${stopSignals} times`);
@@ -77,21 +80,26 @@ function waitForExit(log: Logger, counters: () => CountersSnapshot): DaemonExit 
     log.error(`uncaught error: ${line}; stopping`);
     exit(EXIT_RUNTIME);
   };
-  const onUsr1 = (): void => log.info(formatCountersLine(counters(), memoryFigures()));
+  const onUsr1 = (): void => {
+    try {
+      log.info(formatCountersLine(counters(), memoryFigures()));
+    } catch (e) {
+      log.warn(`counters: ${(e as Error).message}`);
+    }
+  };
   const stopHousekeeping = heapHousekeeping();
   const exit = (code: number): void => {
     if (finished) return;
     finished = true;
     stopHousekeeping();
-    process.removeListener("SIGUSR1", onUsr1);
+    // SIGUSR1 stays too: its default action would end the process in the middle of cleanup.
     resolve(code);
   };
   const release = (): void => {
     if (released) return;
     released = true;
     exit(EXIT_OK);
-    process.removeListener("SIGTERM", onStop);
-    process.removeListener("SIGINT", onStop);
+    forceCleanups.length = 0;
     process.removeListener("uncaughtException", onFatal);
     process.removeListener("unhandledRejection", onFatal);
   };
