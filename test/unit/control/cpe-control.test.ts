@@ -656,6 +656,7 @@ test("wan_gro auto, a feature the driver keeps on: warned about, with the ethtoo
 
 test("routes into the TUN: none while disabled; added when running, deleted when refused, added again", async () => {
   const dir = mkdtempSync(join(tmpdir(), "pmt-ctl-"));
+  const started: CpeControl[] = [];
   const start = async (enabled: string) => {
     const cfg = parseCpeConfig({
       enabled: [enabled],
@@ -680,6 +681,7 @@ test("routes into the TUN: none while disabled; added when running, deleted when
       useUbus: false,
       dhcpLeaseFile: join(dir, "lease"),
     });
+    started.push(ctl);
     return { ctl, runner };
   };
   const routeCmds = (r: Runner) => r.log.filter((l) => l.startsWith("ip -6 route"));
@@ -721,6 +723,7 @@ test("routes into the TUN: none while disabled; added when running, deleted when
       "ip -6 route del 2002::/16 dev 6to4pmt0",
     ]);
   } finally {
+    for (const c of started) await c.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
