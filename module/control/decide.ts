@@ -133,6 +133,13 @@ export function decide(cfg: CpeConfig, wan: DecideWan, lease: DhcpLease | null):
   if (!verdict.usable) return off("refused", verdict.reason);
   const plan = planFor(cfg, wan.ipv4, effective, tunnelMtu);
   if (typeof plan === "string") return off("refused", plan);
+  // A shared-space WAN address the policy accepted (the operator named the relay or the prefix,
+  // RFC 6732 §4.2) is our V4ADDR: the data plane's RFC 3964 §5.3.1 checks must not drop our own
+  // 2002:V4ADDR::/48 as listed space, whether or not allow_ipv4 also names it.
+  const allowIpv4 =
+    verdict.cls === "shared"
+      ? [...(cfg.allowIpv4 as Ipv4Prefix[]), { addr: wan.ipv4, len: 32 }]
+      : cfg.allowIpv4;
   const forwarding = createCpeForwardingState({
     enabled: true,
     ownIpv4: plan.wanIpv4,
@@ -141,7 +148,7 @@ export function decide(cfg: CpeConfig, wan: DecideWan, lease: DhcpLease | null):
     tunnelMtu: plan.tunnelMtu,
     direct6to4: cfg.direct6to4,
     mapping: plan.mapping,
-    allowIpv4: cfg.allowIpv4,
+    allowIpv4,
     icmpSource: plan.routerAddress,
   });
   return { state: "running", reason: null, effective, tunnelMtu, plan, forwarding };

@@ -10,13 +10,16 @@
  * `--keep` (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
  * Exit codes (cli/exit-codes.ts): 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../cli/args.js";
 import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
 import { NetnsRegistry, type NsProcess } from "./netns.js";
-import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
+import { dhcpLogs, runLearning, type LabStep } from "./learning.js";
+import { sixto4Address } from "./observe.js";
+import { buildLabTopology, labLearningCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
 import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./traffic.js";
 
@@ -30,11 +33,8 @@ translated source address the server saw, the counters and a verdict. Exit 0 onl
 
 const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
 
-interface Step {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
+/** Scratch directories of lab runs: /tmp/6to4-pmt-lab-XXXXXX (mkdtemp). */
+const LAB_DIR_PREFIX = "/tmp/6to4-pmt-lab-";
 
 const LAB_FLAGS: FlagSpecs = {
   keep: { kind: "boolean" },
@@ -92,10 +92,12 @@ export async function runLab(args: readonly string[]): Promise<number> {
     }
     // What the kept lab wrote to /tmp: the daemons' logs, the CPE's state file and socket
     // (named after the lab process that made them, labCpeFiles).
+    // and its scratch directory (lease files, udhcpc script, dnsmasq's files).
     const files = readdirSync("/tmp")
-      .filter((f) => /^6to4-pmt-[0-9]+-cpe\.(state\.json|sock)$/.test(f))
+      .filter((f) => /^6to4-pmt-([0-9]+-cpe\.(state\.json|sock)|lab-[A-Za-z0-9]{6})$/.test(f))
       .map((f) => `/tmp/${f}`);
-    for (const f of [logPath("relay"), logPath("cpe"), ...files]) rmSync(f, { force: true });
+    for (const f of [logPath("relay"), logPath("cpe"), ...files])
+      rmSync(f, { force: true, recursive: true });
     return EXIT_OK;
   }
   const busy = LAB_ROLES.filter((r) => existsSync(`/run/netns/${r}`));
@@ -106,19 +108,36 @@ export async function runLab(args: readonly string[]): Promise<number> {
     return EXIT_RUNTIME;
   }
   const command = [process.execPath, process.argv[1] ?? ""];
+  // Scratch files of this run (udhcpc script, lease files, dnsmasq's pid and log): removed at the
+  // end, or by `lab --down` after --keep.
+  const dir = mkdtempSync(LAB_DIR_PREFIX);
   let interrupted = false;
   const onSignal = (): void => {
     interrupted = true;
     log.warn("interrupted: tearing down");
-    void reg.cleanup().then(() => process.exit(130));
+    void reg.cleanup().then(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const steps: Step[] = [];
+  const steps: LabStep[] = [];
+  const step = (s: LabStep): void => {
+    steps.push(s);
+    process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
+  };
   let passed = false;
+  // The daemons whose counters end the report (also after a failed step: they tell why).
+  const daemons: Array<[string, NsProcess]> = [];
   try {
     log.info("building namespaces lan - cpe - isp - relay - inet");
-    const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 });
+    const t = buildLabTopology(reg, {
+      cpes: [{ index: 0, pmt: true }],
+      lanMtu: 1500,
+      dhcpWan: true,
+      slaacLan: true,
+    });
     const cpe = t.cpes[0]!;
     // Daemon logs go to files so that, with --keep, the daemons outlive this process.
     reg.removeOnCleanup(logPath("relay"));
@@ -130,14 +149,31 @@ export async function runLab(args: readonly string[]): Promise<number> {
       labRelayArgs(t.relays[0]!),
       logPath("relay"),
     );
-    const cpeProc = spawnDaemon(reg, cpe.ns, command, labCpeArgs(cpe), logPath("cpe"));
+    const leaseFile = join(dir, "dhcp.lease");
+    const cpeProc = spawnDaemon(reg, cpe.ns, command, labLearningCpeArgs(cpe), logPath("cpe"), {
+      ...process.env,
+      PMT_DHCP_FILE: leaseFile,
+    });
+    daemons.push(["relay", relay], ["cpe", cpeProc]);
     const ready = (await waitDaemonReady(reg, relay)) && (await waitDaemonReady(reg, cpeProc));
-    steps.push({
+    step({
       name: "daemons started",
       ok: ready,
-      detail: ready ? "cpe and relay running" : "see logs below",
+      detail: ready
+        ? "relay, and a CPE configured with device names only (enabled, wan0, lan0)"
+        : "see logs below",
     });
-    if (!ready) throw new LabFailure(daemonLogs(relay, cpeProc));
+    if (!ready) throw new LabFailure("daemon failed", daemonLogs(relay, cpeProc));
+    if (interrupted) return 130;
+
+    const story = await runLearning(reg, t, cpe, dir, leaseFile, step);
+    if (story === null) {
+      throw new LabFailure(
+        "stopped after the failed step",
+        daemonLogs(cpeProc) + "\n" + dhcpLogs(dir).map(fileTail).join("\n"),
+      );
+    }
+    const host = story.hostAddress;
     if (interrupted) return 130;
 
     const ping1 = await reg.execAsync(
@@ -145,67 +181,62 @@ export async function runLab(args: readonly string[]): Promise<number> {
       ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", LAB_SERVER],
       15000,
     );
-    steps.push({
-      name: `ping lan ${cpe.hostAddress} -> server ${LAB_SERVER}`,
+    step({
+      name: `ping lan ${host} -> server ${LAB_SERVER}`,
       ok: ping1.code === 0,
       detail: pingSummary(ping1.stdout),
     });
     const ping2 = await reg.execAsync(
       t.inet,
-      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAB_SERVER, cpe.hostAddress],
+      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAB_SERVER, host],
       15000,
     );
-    steps.push({
-      name: `ping server -> lan ${cpe.hostAddress}`,
+    step({
+      name: `ping server -> lan ${host}`,
       ok: ping2.code === 0,
       detail: pingSummary(ping2.stdout),
     });
 
-    const sink = reg.spawn(t.inet, [process.execPath, "-e", TCP_SINK_SCRIPT, LAB_SERVER, "5001"]);
-    await reg.waitFor(() => sink.stdout().includes("listening") || sink.hasExited(), 5000);
-    const src = await reg.execAsync(
-      cpe.lanNs,
-      [process.execPath, "-e", TCP_SOURCE_SCRIPT, LAB_SERVER, "5001", String(bytes)],
-      55000,
-    );
-    await reg.waitFor(() => sink.hasExited(), 5000);
-    const m = /peer (\S+) bytes (\d+)/.exec(sink.stdout());
-    const seen = m?.[1] ?? "(nothing)";
-    const got = Number(m?.[2] ?? 0);
-    const ms = Number(/ms (\d+)/.exec(src.stdout)?.[1] ?? 0);
-    const mbps = ms > 0 ? ((got * 8) / ms / 1000).toFixed(1) : "?";
-    steps.push({
-      name: `TCP transfer lan -> server (${bytes} bytes)`,
-      ok: got === bytes,
-      detail: `received ${got} bytes in ${ms} ms (${mbps} Mbit/s)`,
+    const up = await tcpTransfer(reg, t.inet, LAB_SERVER, cpe.lanNs, LAB_SERVER, 5001, bytes);
+    step({
+      name: `TCP lan -> server (${bytes} bytes)`,
+      ok: up.received === bytes,
+      detail: up.detail,
     });
-    steps.push({
+    const wire = sixto4Address(story.wanIpv4, host) ?? "?";
+    step({
       name: "source address the server saw",
-      ok: seen === cpe.expectedSourceAtServer,
+      ok: up.peer === host,
       detail:
-        `${seen} (expected ${cpe.expectedSourceAtServer}: the relay translated ` +
-        `${wireAddress(cpe.wanIpv4, cpe.hostAddress)} on the IPv4 wire back to the provider prefix)`,
+        `${up.peer} (expected the LAN host's ${host}: the relay translated ` +
+        `${wire} on the IPv4 wire back to the provider prefix)`,
+    });
+    const down = await tcpTransfer(reg, cpe.lanNs, host, t.inet, host, 5002, bytes);
+    step({
+      name: `TCP server -> lan (${bytes} bytes)`,
+      ok: down.received === bytes,
+      detail: down.detail,
     });
 
-    printCounters("relay", await counters(reg, relay));
-    printCounters("cpe", await counters(reg, cpeProc));
     passed = steps.every((s) => s.ok);
-    if (keep) printKeepHints(t);
+    if (keep) printKeepHints(t, host, dir);
   } catch (e) {
-    steps.push({
+    step({
       name: "lab",
       ok: false,
-      detail: e instanceof LabFailure ? "daemon failed" : String(e),
+      detail: e instanceof LabFailure ? e.detail : String(e),
     });
     if (e instanceof LabFailure) process.stderr.write(e.message + "\n");
   } finally {
-    for (const s of steps)
-      process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
+    for (const [name, p] of daemons) {
+      if (!p.hasExited()) printCounters(name, await counters(reg, p));
+    }
     process.stdout.write(`verdict: ${passed ? "PASSED" : "FAILED"}\n`);
     if (keep && passed) {
       reg.release();
     } else {
       await reg.cleanup();
+      rmSync(dir, { recursive: true, force: true });
       log.info("namespaces removed");
     }
     process.removeListener("SIGINT", onSignal);
@@ -214,17 +245,66 @@ export async function runLab(args: readonly string[]): Promise<number> {
   return passed ? EXIT_OK : EXIT_RUNTIME;
 }
 
-class LabFailure extends Error {}
-
-/** The LAN host's address as it travels inside protocol 41: 2002:V4ADDR:0::IID (Figure 3). */
-function wireAddress(v4: string, host: string): string {
-  const n = v4.split(".").map(Number);
-  const iid = host.split("::")[1] ?? "";
-  const w = (a: number, b: number): string => ((a << 8) | b).toString(16);
-  return `2002:${w(n[0]!, n[1]!)}:${w(n[2]!, n[3]!)}::${iid}`;
+/** A step failed: `detail` for the report, the message (logs) for stderr. */
+class LabFailure extends Error {
+  constructor(
+    readonly detail: string,
+    logs: string,
+  ) {
+    super(logs);
+  }
 }
 
-/** Log file of a lab daemon (kept with --keep; the hints print them). */
+/** The last lines of a log file, headed by its name. */
+function fileTail(file: string): string {
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    text = "(none)";
+  }
+  return `--- ${file}:\n${text.split("\n").slice(-30).join("\n")}`;
+}
+
+interface TcpResult {
+  received: number;
+  peer: string;
+  detail: string;
+}
+
+/**
+ * One TCP transfer of `bytes`: a sink listening on [sinkAddr]:port in `sinkNs`, a source in `srcNs`
+ * connecting to [dst]:port. Resolves with what the sink received and the peer address it saw.
+ */
+async function tcpTransfer(
+  reg: NetnsRegistry,
+  sinkNs: string,
+  sinkAddr: string,
+  srcNs: string,
+  dst: string,
+  port: number,
+  bytes: number,
+): Promise<TcpResult> {
+  const sink = reg.spawn(sinkNs, [process.execPath, "-e", TCP_SINK_SCRIPT, sinkAddr, String(port)]);
+  await reg.waitFor(() => sink.stdout().includes("listening") || sink.hasExited(), 5000);
+  const src = await reg.execAsync(
+    srcNs,
+    [process.execPath, "-e", TCP_SOURCE_SCRIPT, dst, String(port), String(bytes)],
+    55000,
+  );
+  await reg.waitFor(() => sink.hasExited(), 5000);
+  reg.kill(sink, "SIGKILL");
+  const m = /peer (\S+) bytes (\d+)/.exec(sink.stdout());
+  const received = Number(m?.[2] ?? 0);
+  const ms = Number(/ms (\d+)/.exec(src.stdout)?.[1] ?? 0);
+  const mbps = ms > 0 ? ((received * 8) / ms / 1000).toFixed(1) : "?";
+  return {
+    received,
+    peer: m?.[1] ?? "(nothing)",
+    detail: `received ${received} bytes in ${ms} ms (${mbps} Mbit/s) from ${m?.[1] ?? "nobody"}`,
+  };
+}
+
 /** True while process `pid` runs (a zombie that PID 1 has not reaped yet counts as gone). */
 export function isAlive(pid: number): boolean {
   try {
@@ -234,6 +314,7 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Log file of a lab daemon (kept with --keep; the hints print them). */
 function logPath(role: string): string {
   return `/tmp/6to4-pmt-lab-${role}.log`;
 }
@@ -282,16 +363,16 @@ function printCounters(name: string, c: Record<string, Record<string, number>> |
   );
 }
 
-function printKeepHints(t: LabTopology): void {
+function printKeepHints(t: LabTopology, host: string, dir: string): void {
   const lines = [
     "lab kept running; enter a namespace with:",
-    `  ip netns exec ${t.cpes[0]!.lanNs} bash    # LAN host ${t.cpes[0]!.hostAddress}`,
-    `  ip netns exec ${t.cpes[0]!.ns} bash    # CPE (WAN ${t.cpes[0]!.wanIpv4})`,
-    `  ip netns exec ${t.isp} bash    # IPv4-only carrier network`,
+    `  ip netns exec ${t.cpes[0]!.lanNs} bash    # LAN host ${host} (SLAAC)`,
+    `  ip netns exec ${t.cpes[0]!.ns} bash    # CPE (WAN ${t.cpes[0]!.wanIpv4} by DHCP, udhcpc)`,
+    `  ip netns exec ${t.isp} bash    # IPv4-only carrier network (dnsmasq: DHCP, option 212)`,
     `  ip netns exec ${t.relays[0]!.ns} bash    # PMT relay (192.88.99.1)`,
     `  ip netns exec ${t.inet} bash    # Internet: server ${LAB_SERVER}`,
-    `  e.g. ip netns exec ${t.cpes[0]!.lanNs} ping ${LAB_SERVER}`,
-    `daemon logs: ${logPath("cpe")} ${logPath("relay")}`,
+    `  e.g. ip netns exec ${t.cpes[0]!.lanNs} rdisc6 eth0`,
+    `daemon logs: ${logPath("cpe")} ${logPath("relay")}; DHCP: ${dir}`,
     "remove it with: 6to4-pmt lab --down",
   ];
   process.stdout.write(lines.join("\n") + "\n");
