@@ -1,15 +1,21 @@
 /**
- * `6to4-pmt lab [--keep] [--down]`: the one-command demonstration. Builds the namespace topology of
- * topology.ts with the fixed names lan, cpe, isp, relay, inet, runs THIS bundle as the CPE
- * (PMT LAN mode, provider prefix 2001:db8::/32) and as the relay, then demonstrates:
- *   1. ping LAN host -> server 3fff:100::1 and server -> LAN host (both ways);
- *   2. a TCP transfer LAN host -> server (1500-byte LAN MTU over a 1480-byte tunnel: PMTUD);
- *   3. the source address the server saw: the translated P:V4ADDR::IID (RFC 6732 Figure 3);
- *   4. the daemons' counters;
- * and prints a verdict. Everything is torn down at the end, on Ctrl-C and on failure, unless
- * `--keep` (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
+ * `6to4-pmt lab [--keep] [--down]`: the one-command demonstration of the whole mission. Builds the
+ * namespace topology of topology.ts with the fixed names lan, cpe, isp, relay, inet, runs THIS
+ * bundle as the relay and as a CPE given only what a default OpenWrt config sets (enabled, device
+ * names), then shows, one PASS/FAIL line per step:
+ *   1. the carrier's DHCP (dnsmasq) leasing the CPE its WAN address in 100.64.0.0/10 and option 212
+ *      (RFC 5969 §7.1.1: IPv4MaskLen 0, 2001:db8::/32, BR 192.88.99.1) to busybox udhcpc;
+ *   2. the CPE learning provider prefix and relay from it, deriving 2002:V4ADDR::/48 and the
+ *      translated /64 (RFC 6732 Figure 3), its health probe answered by the relay;
+ *   3. the LAN host seeing the RA (rdisc6: prefix, MTU, router lifetime) and forming a SLAAC
+ *      address in the translated /64 (learning.ts);
+ *   4. ping and TCP both ways from that address, the source address the server saw;
+ *   5. the daemons' counters;
+ * and a verdict. Everything is torn down at the end, on Ctrl-C and on failure, unless `--keep`
+ * (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
  * Exit codes (cli/exit-codes.ts): 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../cli/args.js";
@@ -24,14 +30,28 @@ import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
 import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./traffic.js";
 
 const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N]
-Builds network namespaces lan - cpe - isp - relay - inet (root), runs this bundle as a 6to4-PMT CPE
-and relay, pings and transfers over TCP from the LAN host to a server in 3fff::/20, shows the
-translated source address the server saw, the counters and a verdict. Exit 0 only if it passed.
+Builds network namespaces lan - cpe - isp - relay - inet (root) and runs this bundle as a 6to4-PMT
+CPE and relay. The carrier's DHCP server (dnsmasq) gives the CPE its WAN address and option 212;
+the CPE advertises the translated prefix; the LAN host configures itself by SLAAC; ping and TCP go
+both ways to a server in 3fff::/20. Prints each step as PASS/FAIL, the counters and a verdict.
+Exit 0 only if every step passed. Needs dnsmasq, busybox (udhcpc) and rdisc6 (ndisc6).
   --keep     leave everything running and print how to enter each namespace
   --down     remove a lab left by --keep
   --bytes N  size of the TCP transfer (default 4000000)`;
 
 const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
+
+/** Programs the lab runs besides iproute2 and node, with the Debian package that has each. */
+const LAB_TOOLS: ReadonlyArray<readonly [string, string]> = [
+  ["dnsmasq", "dnsmasq-base"],
+  ["busybox", "busybox"],
+  ["rdisc6", "ndisc6"],
+  ["ping", "iputils-ping"],
+];
+
+function onPath(tool: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
+}
 
 /** Scratch directories of lab runs: /tmp/6to4-pmt-lab-XXXXXX (mkdtemp). */
 const LAB_DIR_PREFIX = "/tmp/6to4-pmt-lab-";
@@ -99,6 +119,13 @@ export async function runLab(args: readonly string[]): Promise<number> {
     for (const f of [logPath("relay"), logPath("cpe"), ...files])
       rmSync(f, { force: true, recursive: true });
     return EXIT_OK;
+  }
+  const missing = LAB_TOOLS.filter(([tool]) => !onPath(tool));
+  if (missing.length > 0) {
+    process.stderr.write(
+      `6to4-pmt lab: needs ${missing.map(([t, pkg]) => `${t} (Debian package ${pkg})`).join(", ")}\n`,
+    );
+    return EXIT_RUNTIME;
   }
   const busy = LAB_ROLES.filter((r) => existsSync(`/run/netns/${r}`));
   if (busy.length > 0) {
@@ -197,7 +224,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
       detail: pingSummary(ping2.stdout),
     });
 
-    const up = await tcpTransfer(reg, t.inet, LAB_SERVER, cpe.lanNs, LAB_SERVER, 5001, bytes);
+    const up = await tcpTransfer(reg, t.inet, LAB_SERVER, cpe.lanNs, host, LAB_SERVER, 5001, bytes);
     step({
       name: `TCP lan -> server (${bytes} bytes)`,
       ok: up.received === bytes,
@@ -211,10 +238,10 @@ export async function runLab(args: readonly string[]): Promise<number> {
         `${up.peer} (expected the LAN host's ${host}: the relay translated ` +
         `${wire} on the IPv4 wire back to the provider prefix)`,
     });
-    const down = await tcpTransfer(reg, cpe.lanNs, host, t.inet, host, 5002, bytes);
+    const down = await tcpTransfer(reg, cpe.lanNs, host, t.inet, LAB_SERVER, host, 5002, bytes);
     step({
       name: `TCP server -> lan (${bytes} bytes)`,
-      ok: down.received === bytes,
+      ok: down.received === bytes && down.peer === LAB_SERVER,
       detail: down.detail,
     });
 
@@ -274,13 +301,14 @@ interface TcpResult {
 
 /**
  * One TCP transfer of `bytes`: a sink listening on [sinkAddr]:port in `sinkNs`, a source in `srcNs`
- * connecting to [dst]:port. Resolves with what the sink received and the peer address it saw.
+ * connecting from `from` to [dst]:port. Resolves with what the sink received and the peer address it saw.
  */
 async function tcpTransfer(
   reg: NetnsRegistry,
   sinkNs: string,
   sinkAddr: string,
   srcNs: string,
+  from: string,
   dst: string,
   port: number,
   bytes: number,
@@ -289,7 +317,7 @@ async function tcpTransfer(
   await reg.waitFor(() => sink.stdout().includes("listening") || sink.hasExited(), 5000);
   const src = await reg.execAsync(
     srcNs,
-    [process.execPath, "-e", TCP_SOURCE_SCRIPT, dst, String(port), String(bytes)],
+    [process.execPath, "-e", TCP_SOURCE_SCRIPT, dst, String(port), String(bytes), "0", from],
     55000,
   );
   await reg.waitFor(() => sink.hasExited(), 5000);
