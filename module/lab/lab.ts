@@ -23,13 +23,14 @@ import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
 import { NetnsRegistry, type NsProcess } from "./netns.js";
+import { runFaults } from "./faults.js";
 import { dhcpLogs, runLearning, type LabStep } from "./learning.js";
 import { sixto4Address } from "./observe.js";
 import { buildLabTopology, labLearningCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
 import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./traffic.js";
 
-const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N]
+const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N] [--faults]
 Builds network namespaces lan - cpe - isp - relay - inet (root) and runs this bundle as a 6to4-PMT
 CPE and relay. The carrier's DHCP server (dnsmasq) gives the CPE its WAN address and option 212;
 the CPE advertises the translated prefix; the LAN host configures itself by SLAAC; ping and TCP go
@@ -37,7 +38,9 @@ both ways to a server in 3fff::/20. Prints each step as PASS/FAIL, the counters 
 Exit 0 only if every step passed. Needs dnsmasq, busybox (udhcpc) and rdisc6 (ndisc6).
   --keep     leave everything running and print how to enter each namespace
   --down     remove a lab left by --keep
-  --bytes N  size of the TCP transfer (default 4000000)`;
+  --bytes N  size of the TCP transfer (default 4000000)
+  --faults   then renumber the WAN by a new DHCP lease and kill and restart the relay, timing
+             what the LAN host sees (new prefix and address, default route withdrawn, restored)`;
 
 const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
 
@@ -58,6 +61,7 @@ const LAB_DIR_PREFIX = "/tmp/6to4-pmt-lab-";
 
 const LAB_FLAGS: FlagSpecs = {
   keep: { kind: "boolean" },
+  faults: { kind: "boolean" },
   down: { kind: "boolean" },
   bytes: { kind: "string", expects: "a byte count 1..9999999999" },
   help: { kind: "boolean", short: "h" },
@@ -73,6 +77,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
   }
   const keep = flagOn(parsed, "keep");
   const down = flagOn(parsed, "down");
+  const faults = flagOn(parsed, "faults");
   const bytesText = lastValue(parsed, "bytes") ?? "4000000";
   if (!/^[1-9][0-9]{0,9}$/.test(bytesText)) {
     throw new ConfigError(
@@ -169,13 +174,8 @@ export async function runLab(args: readonly string[]): Promise<number> {
     // Daemon logs go to files so that, with --keep, the daemons outlive this process.
     reg.removeOnCleanup(logPath("relay"));
     reg.removeOnCleanup(logPath("cpe"));
-    const relay = spawnDaemon(
-      reg,
-      t.relays[0]!.ns,
-      command,
-      labRelayArgs(t.relays[0]!),
-      logPath("relay"),
-    );
+    const relayArgs = labRelayArgs(t.relays[0]!);
+    const relay = spawnDaemon(reg, t.relays[0]!.ns, command, relayArgs, logPath("relay"));
     const leaseFile = join(dir, "dhcp.lease");
     const cpeProc = spawnDaemon(reg, cpe.ns, command, labLearningCpeArgs(cpe), logPath("cpe"), {
       ...process.env,
@@ -238,15 +238,41 @@ export async function runLab(args: readonly string[]): Promise<number> {
         `${up.peer} (expected the LAN host's ${host}: the relay translated ` +
         `${wire} on the IPv4 wire back to the provider prefix)`,
     });
-    const down = await tcpTransfer(reg, cpe.lanNs, host, t.inet, LAB_SERVER, host, 5002, bytes);
+    const back = await tcpTransfer(reg, cpe.lanNs, host, t.inet, LAB_SERVER, host, 5002, bytes);
     step({
       name: `TCP server -> lan (${bytes} bytes)`,
-      ok: down.received === bytes && down.peer === LAB_SERVER,
-      detail: down.detail,
+      ok: back.received === bytes && back.peer === LAB_SERVER,
+      detail: back.detail,
     });
 
+    let keptHost = host;
+    if (faults && steps.every((s) => s.ok)) {
+      const after = await runFaults(
+        {
+          reg,
+          t,
+          cpe,
+          dir,
+          dhcpServer: story.dhcpServer,
+          dhcpClient: story.dhcpClient,
+          relay,
+          startRelay: () => {
+            const p = spawnDaemon(reg, t.relays[0]!.ns, command, relayArgs, logPath("relay"));
+            daemons[0] = ["relay (since its restart)", p];
+            return p;
+          },
+          hostAddress: host,
+          wanIpv4: story.wanIpv4,
+        },
+        step,
+      );
+      if (after === null)
+        step({ name: "faults", ok: false, detail: "stopped after the failed step" });
+      else keptHost = after.hostAddress;
+    }
+
     passed = steps.every((s) => s.ok);
-    if (keep) printKeepHints(t, host, dir);
+    if (keep) printKeepHints(t, keptHost, dir);
   } catch (e) {
     step({
       name: "lab",

@@ -65,6 +65,35 @@ export function dhcpLogs(dir: string): string[] {
   return [join(dir, "dnsmasq.log"), join(dir, "udhcpc.log")];
 }
 
+/**
+ * Starts the carrier's dnsmasq leasing `address` (only it) on the CPE's WAN link, with option 212;
+ * resolves once it listens (or exited).
+ */
+export async function startDhcpServer(
+  reg: NetnsRegistry,
+  t: LabTopology,
+  cpe: LabCpe,
+  dir: string,
+  address: string,
+): Promise<NsProcess> {
+  const p = reg.spawn(
+    t.isp,
+    dnsmasqArgs({
+      device: cpe.ispDevice,
+      address,
+      prefixLen: 24,
+      router: cpe.wanGateway,
+      leaseSeconds: LEASE_SECONDS,
+      option212: LAB_OPTION_6RD,
+      dir,
+    }),
+    { logFile: dhcpLogs(dir)[0]! },
+  );
+  // dnsmasq logs its DHCP range once its socket is bound; udhcpc retries every second anyway.
+  await reg.waitFor(() => /DHCP, IP range/.test(p.stderr()) || p.hasExited());
+  return p;
+}
+
 /** Runs steps 1-3; resolves with the host's address, or null after a failed step. */
 export async function runLearning(
   reg: NetnsRegistry,
@@ -74,22 +103,8 @@ export async function runLearning(
   leaseFile: string,
   step: (s: LabStep) => void,
 ): Promise<Learned | null> {
-  const [serverLog, clientLog] = dhcpLogs(dir) as [string, string];
-  const dhcpServer = reg.spawn(
-    t.isp,
-    dnsmasqArgs({
-      device: cpe.ispDevice,
-      address: cpe.wanIpv4,
-      prefixLen: 24,
-      router: cpe.wanGateway,
-      leaseSeconds: LEASE_SECONDS,
-      option212: LAB_OPTION_6RD,
-      dir,
-    }),
-    { logFile: serverLog },
-  );
-  // dnsmasq logs its DHCP range once its socket is bound; udhcpc retries every second anyway.
-  await reg.waitFor(() => /DHCP, IP range/.test(dhcpServer.stderr()) || dhcpServer.hasExited());
+  const clientLog = dhcpLogs(dir)[1]!;
+  const dhcpServer = await startDhcpServer(reg, t, cpe, dir, cpe.wanIpv4);
   const script = join(dir, "udhcpc.sh");
   writeFileSync(script, UDHCPC_SCRIPT, { mode: 0o700 });
   chmodSync(script, 0o700);
@@ -275,7 +290,8 @@ function readLease(file: string): Map<string, string> {
   }
 }
 
-async function status(socket: string): Promise<StatusSnapshot | null> {
+/** The CPE daemon's status snapshot, or null when its socket does not answer. */
+export async function status(socket: string): Promise<StatusSnapshot | null> {
   try {
     return (await queryStatusSocket(socket)) as StatusSnapshot;
   } catch {

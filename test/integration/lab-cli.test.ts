@@ -82,7 +82,10 @@ function assertStory(out: string): string {
   for (const d of ["cpe", "relay"]) {
     assert.match(
       out,
-      new RegExp(`^${d} drops: (none|((no_route|link_scope_multicast)=\\d+ ?)+)$`, "m"),
+      new RegExp(
+        `^${d}( \\(since its restart\\))? drops: (none|((no_route|link_scope_multicast)=\\d+ ?)+)$`,
+        "m",
+      ),
     );
   }
   assert.match(out, /^verdict: PASSED$/m);
@@ -191,6 +194,47 @@ test(
         spawnSync(process.execPath, [BUNDLE, "lab", "--down"], { timeout: 30_000 });
       }
     }
+  },
+);
+
+test(
+  "6to4-pmt lab --faults: renumbering moves the LAN host, a dead relay withdraws the default route within 30 s",
+  { skip: skipReason(), timeout: 150_000 },
+  () => {
+    const r = spawnSync(process.execPath, [BUNDLE, "lab", "--faults", "--bytes", "200000"], {
+      encoding: "utf8",
+      timeout: 140_000,
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const host = assertStory(r.stdout.replace(/^PASS {2}fault: .*\n/gm, ""));
+    const iid = host.split(":").slice(4).join(":");
+    assert.match(
+      r.stdout,
+      /^PASS {2}fault: new DHCP lease: WAN 100\.64\.0\.2 -> 100\.64\.0\.3 [\d.]+ s after /m,
+    );
+    // RFC 9096: the new /64 preferred, the old one still advertised, deprecated.
+    assert.match(
+      r.stdout,
+      /^PASS {2}fault: new prefix advertised, old one deprecated: CPE LAN prefix 2001:db8:6440:3::\/64 .*RA: .*2001:db8:6440:3::\/64 preferred [1-9]\d* s.*2001:db8:6440:2::\/64 preferred 0 s/m,
+    );
+    assert.ok(
+      r.stdout.includes(`PASS  fault: LAN host moved: new address 2001:db8:6440:3:${iid} `),
+      r.stdout,
+    );
+    assert.ok(r.stdout.includes(`old ${host} deprecated (preferred 0 s`), r.stdout);
+    const killed =
+      /^PASS {2}fault: relay killed: health down .*router lifetime 0 s; the LAN host's default route gone ([\d.]+) s after the kill/m.exec(
+        r.stdout,
+      );
+    assert.ok(killed, r.stdout);
+    assert.ok(Number(killed[1]) <= 30, `withdrawn after ${killed[1]} s`);
+    assert.match(
+      r.stdout,
+      /^PASS {2}fault: relay back: health up; router lifetime 1800 s; default route back [\d.]+ s after the restart; ping answered$/m,
+    );
+    assert.doesNotMatch(r.stdout, /^FAIL/m);
+    for (const n of LAB_NAMESPACES)
+      assert.equal(existsSync(`/run/netns/${n}`), false, `${n} removed`);
   },
 );
 
