@@ -197,6 +197,7 @@ class CpeControlPlane implements CpeControl {
       clock,
       prober: deps.prober,
       formatTarget: (t) => formatIpv6(t),
+      ready: () => this.addressing.settled(),
       onChange: (up, s) => {
         log.info(
           up

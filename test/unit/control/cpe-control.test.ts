@@ -727,3 +727,31 @@ test("routes into the TUN: none while disabled; added when running, deleted when
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a new WAN address is judged with the lease written with it: shared space not refused (RFC 6732 §4.2)", async () => {
+  // udhcpc's script writes the lease file, then configures the address: the daemon sees the
+  // address at once (rtnetlink) and reads the lease then, not at its next poll of the file.
+  const t = await setup();
+  try {
+    t.clock.advance(0);
+    await flush();
+    assert.equal(t.ctl.snapshot().state, "running");
+    writeFileSync(
+      join(t.dir, "lease"),
+      "interface=wan0\nip=100.64.0.2\nmask=24\nip6rd=0 32 2001:db8:: 192.88.99.1\n",
+    );
+    t.runner.wanAddr = addrJson("100.64.0.2");
+    t.runner.monitors[0]!.line("3: wan0    inet 100.64.0.2/24 scope global wan0");
+    t.clock.advance(100);
+    await flush();
+    const s = t.ctl.snapshot();
+    assert.equal(s.state, "running", String(s.stateReason));
+    assert.equal(s.wan.ipv4, "100.64.0.2");
+    assert.deepEqual(s.providerPrefix, { value: "2001:db8::/32", source: "dhcp" });
+    assert.equal(s.lanPrefix, "2001:db8:6440:2::/64");
+    assert.doesNotMatch(t.logs.join("\n"), /refused/);
+  } finally {
+    await t.ctl.stop();
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+});

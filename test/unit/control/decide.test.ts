@@ -11,7 +11,9 @@ import { parseCpeConfig } from "../../../module/config/parse.js";
 import { decide, effectiveTunnelMtu, type Decision } from "../../../module/control/decide.js";
 import { parseIp6rdText, type DhcpLease } from "../../../module/control/dhcp-6rd.js";
 import { CPE_FORWARDING_DISABLED } from "../../../module/dataplane/forwarding-state.js";
-import { isInvalidIpv4 } from "../../../module/addr/policy.js";
+import { DROP_NONE } from "../../../module/addr/drop-reason.js";
+import { checkEncapsulate, isInvalidIpv4 } from "../../../module/addr/policy.js";
+import { buildIcmpv6EchoPacket } from "../../support/packet-builder.js";
 
 test("effectiveTunnelMtu: configured, else WAN MTU - 20, never below 1280 (RFC 4213 §3.2)", () => {
   const cases: Array<[string, number | null, number | null, number]> = [
@@ -366,4 +368,34 @@ test("decide is pure: the same inputs give equal decisions, inputs untouched", (
   assert.notEqual(a, b);
   assert.deepEqual(a, b);
   assert.ok(Object.isFrozen(a.forwarding));
+});
+
+test("shared-space WAN accepted by option 212: our own 2002:V4ADDR passes the data plane's RFC 3964 checks", () => {
+  // A default config (no allow_ipv4) on a CGN WAN (RFC 6598), the relay and prefix from DHCP
+  // (RFC 6732 §4.2): the health probe and LAN traffic leave from 2002:6440:2::/48.
+  const cfg = parseCpeConfig({ enabled: ["1"], "wan-device": ["wan0"] });
+  const wan = { ipv4: parseIpv4("100.64.0.2"), mtu: 1500, device: "wan0" };
+  const d = decide(cfg, wan, lease("0 32 2001:db8:: 192.88.99.1"));
+  assert.equal(d.state, "running");
+  const probe = buildIcmpv6EchoPacket({
+    src: "2002:6440:2::1",
+    dst: "2002:c058:6301::",
+    id: 1,
+    seq: 1,
+  });
+  const p = d.forwarding.policy;
+  assert.equal(
+    checkEncapsulate(p, probe, 0, parseIpv4("100.64.0.2")!, parseIpv4("192.88.99.1")!),
+    DROP_NONE,
+  );
+  // Only our own address is re-enabled: another customer's 100.64.0.3 stays listed.
+  assert.equal(isInvalidIpv4(p, parseIpv4("100.64.0.2")!), false);
+  assert.equal(isInvalidIpv4(p, parseIpv4("100.64.0.3")!), true);
+  // A global WAN address needs nothing re-enabled.
+  const g = decide(
+    cfg,
+    { ...wan, ipv4: parseIpv4("192.0.2.1") },
+    lease("0 32 2001:db8:: 192.88.99.1"),
+  );
+  assert.deepEqual(g.forwarding.allowIpv4, []);
 });
