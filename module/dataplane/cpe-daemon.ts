@@ -29,6 +29,7 @@ export class CpeDaemon extends DataplaneDaemon<CpeForwardingState> {
         ownIpv4s: [s.ownIpv4],
         icmpSource: s.icmpSource,
         icmpRateLimit: s.icmpRateLimit,
+        lanMapping: s.mapping,
       }),
     );
   }

@@ -10,7 +10,9 @@
  *  2. The quoted packet must be ours: IPv4, protocol 41, first fragment, source one of our IPv4
  *     addresses (`ownIpv4s`).
  *  3. It must carry the whole inner IPv6 header (at least source and destination, §3.4: "if
- *     sufficient headers are available"; many older routers quote only 8 bytes), version 6.
+ *     sufficient headers are available"; many older routers quote only 8 bytes), version 6. On a
+ *     PMT CPE the translated source in the quote is mapped back to the LAN host's address
+ *     (addresses only: the quoted transport checksum is left as it was sent).
  *  4. ICMPv6 Destination Unreachable, code 3 "address unreachable" (§3.4), from `icmpSource` to
  *     the inner source, quoting as much of the inner packet as the ICMPv4 error carried;
  *     rate-limited and checked as every ICMPv6 error we send (icmp-errors.ts), queued for the TUN.
@@ -25,8 +27,9 @@ import { ICMPV4_PARAM_PROBLEM, ICMPV4_TIME_EXCEEDED } from "../codec/constants.j
 import { ICMPV6_DEST_UNREACH, ICMPV6_DEST_UNREACH_ADDRESS } from "../codec/constants.js";
 import { IPPROTO_IPV6, IPV4_MIN_HEADER_BYTES, IPV4_OFF_FLAGS_FRAG } from "../codec/constants.js";
 import { IPV4_OFF_PROTO, IPV4_OFF_SRC, IPV4_OFF_VER_IHL } from "../codec/constants.js";
-import { IPV6_HEADER_BYTES, IPV6_VERSION } from "../codec/constants.js";
+import { IPV6_HEADER_BYTES, IPV6_OFF_SRC, IPV6_VERSION } from "../codec/constants.js";
 import { readIpv4I32 } from "../addr/ipv4.js";
+import type { PmtMapping } from "../addr/pmt-mapping.js";
 import type { IcmpErrorRing } from "../io/ports.js";
 import type { DataplaneCounters } from "./counters.js";
 import { queueIcmpv6Error } from "./icmp-errors.js";
@@ -44,6 +47,12 @@ export interface TunnelErrorContext {
   readonly icmpSource: Uint8Array;
   /** ICMPv6 errors per second (RFC 4443 §2.4 (f)). */
   readonly icmpRateLimit: number;
+  /**
+   * CPE in PMT LAN mode (RFC 6732 §3.3): the quote shows the LAN host's source as translated on
+   * the way out (2002:V4ADDR:SLA::/64); it is mapped back to the provider /64 before answering.
+   * null: quoted sources are answered as they are.
+   */
+  readonly lanMapping: PmtMapping | null;
 }
 
 export class Icmpv4ErrorPath {
@@ -107,6 +116,8 @@ export class Icmpv4ErrorPath {
     const v6 = off + ihl;
     const v6len = len - ihl;
     if (v6len < IPV6_HEADER_BYTES || buf[v6]! >>> 4 !== IPV6_VERSION) return false;
+    // The LAN host's own address back in the quote (the ring slot is ours to change).
+    if (ctx.lanMapping !== null) ctx.lanMapping.sixToFourToProvider(buf, v6 + IPV6_OFF_SRC);
     // 4.
     return queueIcmpv6Error(
       ICMPV6_DEST_UNREACH,

@@ -31,6 +31,7 @@ export class RelayDaemon extends DataplaneDaemon<RelayForwardingState> {
         ownIpv4s: s.relayIpv4s,
         icmpSource: s.ownSixToFour,
         icmpRateLimit: s.icmpRateLimit,
+        lanMapping: null,
       }),
     );
   }

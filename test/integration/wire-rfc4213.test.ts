@@ -112,12 +112,19 @@ describe(
     before(async () => {
       lab = await startLab(
         reg,
-        { cpes: [{ index: 0, pmt: false, sla: 1 }] },
+        {
+          cpes: [
+            { index: 0, pmt: false, sla: 1 },
+            { index: 1, pmt: true },
+          ],
+        },
         () => [],
         () => ["--health-interval", "3600"],
       );
       // The first health probe went through the relay into the CPE's TUN (bounded wait).
-      await waitForCounters(reg, lab.cpes[0]!, (c) => (c.traffic.in_packets ?? 0) >= 1);
+      for (const c of lab.cpes) {
+        await waitForCounters(reg, c, (k) => (k.traffic.in_packets ?? 0) >= 1);
+      }
       await waitForCounters(reg, lab.relays[0]!, (c) => (c.traffic.out_packets ?? 0) >= 1);
       macs.relay = linkMac(reg, lab.t.relays[0]!.ns, "wan0");
       macs.cpe = linkMac(reg, lab.t.cpes[0]!.ns, "wan0");
@@ -211,13 +218,18 @@ describe(
       });
     }
 
-    for (const target of ["relay", "cpe"] as const) {
+    // "PMT CPE": its LAN host's provider source was translated on the way out; the answer must
+    // still reach it (the quote mapped back, RFC 6732 §3.3).
+    for (const target of ["relay", "CPE", "PMT CPE"] as const) {
       test(`§3.4 ${target}: ICMPv4 host unreachable -> counted, ICMPv6 address unreachable to the source`, async () => {
-        const proc = target === "relay" ? lab.relays[0]! : lab.cpes[0]!;
+        const i = target === "PMT CPE" ? 1 : 0;
+        const proc = target === "relay" ? lab.relays[0]! : lab.cpes[i]!;
         const [fromNs, source] =
           target === "relay"
             ? [lab.t.inet, "2002:c058:6301::"]
-            : [lab.t.cpes[0]!.lanNs, "2002:6440:2::1"];
+            : target === "CPE"
+              ? [lab.t.cpes[0]!.lanNs, "2002:6440:2::1"]
+              : [lab.t.cpes[1]!.lanNs, lab.t.cpes[1]!.routerLanAddress];
         const before = await readCounters(reg, proc);
         const was = before.traffic.icmpv4_host_unreachable ?? 0;
         const sentWas = before.traffic.icmp_sent!;

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseIpv6 } from "../../../module/addr/ipv6.js";
+import { parseIpv6, parseIpv6Prefix } from "../../../module/addr/ipv6.js";
+import { createPmtMapping } from "../../../module/addr/pmt-mapping.js";
 import { CTR_ICMP_RATE_LIMITED, CTR_ICMP_SENT } from "../../../module/dataplane/counters.js";
 import { DataplaneCounters } from "../../../module/dataplane/counters.js";
 import {
@@ -26,6 +27,7 @@ const ctx: TunnelErrorContext = {
   ownIpv4s: [OWN],
   icmpSource: SOURCE,
   icmpRateLimit: 1000,
+  lanMapping: null,
 };
 const inner = buildIcmpv6EchoPacket({ src: "3fff:100::1", dst: "2002:6440:707::1", hopLimit: 63 });
 const ours = encapsulate6to4(inner, "192.88.99.1", "100.64.7.7", { df: false });
@@ -125,4 +127,24 @@ test("rate-limited with the ICMPv6 error limiter; counted as sent / rate-limited
   assert.equal(path.toTun.count, 2);
   assert.equal(counters.traffic[CTR_ICMP_SENT], 2);
   assert.equal(counters.traffic[CTR_ICMP_RATE_LIMITED], 2);
+});
+
+test("PMT CPE: the translated source in the quote is mapped back to the LAN host's address", () => {
+  const mapping = createPmtMapping({ providerPrefix: parseIpv6Prefix("2001:db8::/32")! });
+  const lanHost = buildIcmpv6EchoPacket({
+    src: "2002:6440:2::100", // 2001:db8:6440:2::100 as translated on the way out
+    dst: "2002:6440:707::1",
+    hopLimit: 63,
+  });
+  const c: TunnelErrorContext = {
+    ...ctx,
+    ownIpv4s: [0x64400002],
+    icmpSource: parseIpv6("2001:db8:6440:2::1")!,
+    lanMapping: mapping,
+  };
+  const [e] = answer(encapsulate6to4(lanHost, "100.64.0.2", "100.64.7.7"), 3, 1, c);
+  assert.ok(e);
+  assert.deepEqual(e.subarray(24, 40), Buffer.from(parseIpv6("2001:db8:6440:2::100")!));
+  assert.deepEqual(e.subarray(48 + 8, 48 + 24), Buffer.from(parseIpv6("2001:db8:6440:2::100")!));
+  assert.ok(upperChecksumOk(e));
 });
