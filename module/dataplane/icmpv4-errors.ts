@@ -34,7 +34,6 @@ import type { IcmpErrorRing } from "../io/ports.js";
 import type { DataplaneCounters } from "./counters.js";
 import { queueIcmpv6Error } from "./icmp-errors.js";
 import { IcmpRateLimiter } from "./icmp-rate-limit.js";
-import { includesIpv4 } from "./path-steps.js";
 import { ICMP_ERROR_BUFFER_BYTES, ICMP_ERROR_POOL_BUFFERS } from "./tunables.js";
 import { PacketPool, TxBatch } from "./tx-batch.js";
 
@@ -111,7 +110,7 @@ export class Icmpv4ErrorPath {
     if (ihl < IPV4_MIN_HEADER_BYTES || buf[off + IPV4_OFF_PROTO] !== IPPROTO_IPV6) return false;
     const frag = (buf[off + IPV4_OFF_FLAGS_FRAG]! << 8) | buf[off + IPV4_OFF_FLAGS_FRAG + 1]!;
     if ((frag & IPV4_FRAG_OFFSET_MASK) !== 0) return false;
-    if (!includesIpv4(ctx.ownIpv4s, readIpv4I32(buf, off + IPV4_OFF_SRC))) return false;
+    if (!isOwn(ctx.ownIpv4s, readIpv4I32(buf, off + IPV4_OFF_SRC))) return false;
     // 3.
     const v6 = off + ihl;
     const v6len = len - ihl;
@@ -134,4 +133,13 @@ export class Icmpv4ErrorPath {
       nowMs,
     );
   }
+}
+
+/**
+ * path-steps.ts `includesIpv4`, kept apart: the relay's inbound path calls that one per packet,
+ * and the arrays passed here (another element kind) would make its property loads polymorphic.
+ */
+function isOwn(list: readonly number[], v: number): boolean {
+  for (let i = 0; i < list.length; i++) if ((list[i]! | 0) === v) return true;
+  return false;
 }
