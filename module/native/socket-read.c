@@ -17,15 +17,9 @@
 
 #include "errors.h"
 
-/* sock_extended_err (linux/errqueue.h, stable ABI): musl toolchains may lack the UAPI headers. */
-#if defined(__has_include)
-#if __has_include(<linux/errqueue.h>)
-#include <linux/errqueue.h>
-#define HAVE_ERRQUEUE_H 1
-#endif
-#endif
-#ifndef HAVE_ERRQUEUE_H
-struct sock_extended_err {
+/* struct sock_extended_err of linux/errqueue.h (stable ABI), defined here: that header needs
+ * struct timespec from the libc, and musl toolchains may lack the UAPI headers altogether. */
+struct ext_err {
   uint32_t ee_errno;
   uint8_t ee_origin;
   uint8_t ee_type;
@@ -34,8 +28,7 @@ struct sock_extended_err {
   uint32_t ee_info;
   uint32_t ee_data;
 };
-#define SO_EE_ORIGIN_ICMP 2
-#endif
+#define EE_ORIGIN_ICMP 2 /* SO_EE_ORIGIN_ICMP */
 
 const char *const icmp4_err_names[ICMP4_ERR_KINDS] = {
     "net_unreachable",      "host_unreachable",          "protocol_unreachable",
@@ -83,11 +76,11 @@ int drain_errqueue(rx_ring_t *p) {
     uint32_t info = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR ||
-          c->cmsg_len < CMSG_LEN(sizeof(struct sock_extended_err)))
+          c->cmsg_len < CMSG_LEN(sizeof(struct ext_err)))
         continue;
-      struct sock_extended_err ee;
+      struct ext_err ee;
       memcpy(&ee, CMSG_DATA(c), sizeof ee);
-      if (ee.ee_origin == SO_EE_ORIGIN_ICMP) {
+      if (ee.ee_origin == EE_ORIGIN_ICMP) {
         type = ee.ee_type;
         code = ee.ee_code;
         info = ee.ee_info;
