@@ -7,12 +7,13 @@
  *     network namespace (cli/instance-lock.ts; else exit 4 naming the running one). The files
  *     options name are safe to use (cli/file-checks.ts; else exit 2).
  *  2. Open the TUN (MTU: tunnel_mtu, else the WAN device's MTU - 20, never below 1280,
- *     RFC 4213 §3.2; up) and the raw protocol-41 socket (exit 4 on failure); route
- *     default_route (::/0) and, with direct 6to4 on, 2002::/16 into it.
+ *     RFC 4213 §3.2; up) and the raw protocol-41 socket (exit 4 on failure).
  *  3. Build the data plane (dataplane/cpe-daemon.ts) with forwarding off, and start the control
  *     plane (control/cpe-control.ts): it learns the WAN, decides (control/decide.ts: PMT LAN
  *     mode or plain 6to4, the LAN /64, the relay), gives the TUN its router address and hands
- *     the data plane its first forwarding snapshot (exit 4 when it cannot start).
+ *     the data plane its first forwarding snapshot (exit 4 when it cannot start); it routes
+ *     default_route (::/0) and, with direct 6to4 on, 2002::/16 into the TUN only while the data
+ *     plane forwards (control/tun-routes.ts).
  *  4. Run the data plane until SIGTERM/SIGINT: then stop the control plane (final RA), remove the
  *     routes, close the TUN (the kernel deletes it with its address) and the socket, exit 0.
  *     SIGUSR1 logs the counters as one JSON line. A port that disappears -> exit 1.
@@ -99,8 +100,8 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
   const dev = ports.tun.name;
   prepareTun(dev, log);
   const route = formatIpv6Prefix(cfg.defaultRoute);
-  k.addRoute(route, dev);
-  if (cfg.direct6to4 && route !== "2002::/16") k.addRoute("2002::/16", dev);
+  // The control plane installs these while the data plane forwards, withdraws them otherwise.
+  const tunRoutes = cfg.direct6to4 && route !== "2002::/16" ? [route, "2002::/16"] : [route];
   // Forwarding starts off: the control plane decides and hands the data plane its first snapshot.
   const { daemon, exiting } = createDaemon(CpeDaemon, ports, CPE_FORWARDING_DISABLED, log);
   // Control plane (module/control/cpe-control.ts): follows the WAN and DHCP, decides, puts the
@@ -115,6 +116,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
       daemon,
       tunName: dev,
       tunMtu,
+      tunRoutes,
       openNdSocket: (device, passTypes) => openIcmpV6({ device, passTypes }),
       prober: createEchoProber({
         open: (id) => openIcmpV6({ passTypes: [ICMPV6_ECHO_REPLY], echoIdentifier: id }),
@@ -131,13 +133,13 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
     ports.raw.close();
     return EXIT_INIT;
   }
+  exiting.onForce(() => control.abandon());
   // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
   if (!dropDaemonPrivileges("cpe", cfg.user, [cfg.stateFile, cfg.statusSocket], log)) {
     exiting.exit(EXIT_INIT);
   }
   log.info(
-    `cpe up: tun ${dev} mtu ${tunMtu}, routes ${route}` +
-      (cfg.direct6to4 && route !== "2002::/16" ? " 2002::/16" : "") +
+    `cpe up: tun ${dev} mtu ${tunMtu}, routes ${tunRoutes.join(" ")} while forwarding` +
       `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}`,
   );
   daemon.start();
@@ -145,6 +147,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
   await control.stop();
   k.revert();
   daemon.stop();
+  exiting.release();
   log.info(`cpe stopped (exit ${code})`);
   return code;
 }

@@ -30,7 +30,8 @@ export function openDaemonPorts(
   let tun: TunDevice | undefined;
   try {
     tun = openTun({ name: tunName, mtu, txQueueLen: TUN_TX_QUEUE_PACKETS, up: false });
-    return { tun, raw: openIpv4Raw(rawOptions) };
+    // IP_RECVERR: ICMPv4 errors about our packets are counted and answered (RFC 4213 §3.4).
+    return { tun, raw: openIpv4Raw({ recvErr: true, ...rawOptions }) };
   } catch (e) {
     log.error(`init failed: ${(e as Error).message}`);
     tun?.close();

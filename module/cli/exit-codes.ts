@@ -18,8 +18,13 @@ export const EXIT_NOT_ROOT = 3;
 export const EXIT_INIT = 4;
 /** `status`: no daemon answers on the status socket. */
 export const EXIT_NO_DAEMON = 5;
+/** `status`: the daemon runs, IPv6 is degraded (not confirmed yet, probes failing, lifetime 0). */
+export const EXIT_IPV6_DEGRADED = 6;
+/** `status`: the daemon runs, IPv6 is down (not running, route missing, tunnel not answering). */
+export const EXIT_IPV6_DOWN = 7;
 
 /** The codes as `--help` lists them. */
 export const EXIT_CODES_TEXT =
   "Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 not root / missing capabilities,\n" +
-  "4 subsystem init failed, 5 no daemon running (status).";
+  "4 subsystem init failed, 5 no daemon running (status),\n" +
+  "6 IPv6 degraded, 7 IPv6 down (status; 0: IPv6 works).";

@@ -224,6 +224,7 @@ async function runRelayLocked(
   // (cli/privilege-drop.ts), has nothing left for `ip` to remove.
   daemon.stop();
   k.revert();
+  exiting.release();
   log.info(`relay stopped (exit ${code})`);
   return code;
 }

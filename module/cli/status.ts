@@ -1,21 +1,32 @@
 /**
  * `6to4-pmt status [--json] [--status-socket PATH]`: asks the running CPE daemon over its status
- * socket (root only) and prints its state. Exit codes (cli/exit-codes.ts): 0 ok, 1 runtime
- * failure (e.g. permission denied), 2 usage error, 5 no daemon running.
+ * socket (root only) and prints its state, first one line saying whether IPv6 works
+ * (status/verdict.ts). Exit codes (cli/exit-codes.ts), for monitors: 0 IPv6 works, 6 degraded,
+ * 7 down, 5 no daemon running, 1 runtime failure (e.g. permission denied), 2 usage error.
  */
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../config/config-error.js";
+import { asConfigError, ConfigError } from "../config/config-error.js";
 import { queryStatusSocket } from "../status/server.js";
-import type { StatusSnapshot } from "../status/snapshot.js";
+import type { Ipv6Verdict, StatusSnapshot } from "../status/snapshot.js";
+import { ipv6Verdict } from "../status/verdict.js";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "./args.js";
-import { EXIT_NO_DAEMON, EXIT_OK, EXIT_RUNTIME } from "./exit-codes.js";
+import {
+  EXIT_IPV6_DEGRADED,
+  EXIT_IPV6_DOWN,
+  EXIT_NO_DAEMON,
+  EXIT_OK,
+  EXIT_RUNTIME,
+  EXIT_USAGE,
+} from "./exit-codes.js";
 
 /** Default path, as config/schema.ts `status_socket`. */
 const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt/status.sock";
 
 const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--status-socket PATH | --config FILE.json]
-Shows the running CPE daemon's state: WAN address and class, prefixes, relays and where each
-value came from, tunnel health, Router Advertisements, counters. Exit 5 when no daemon runs.
+Shows whether IPv6 works through the CPE (first line), then its state: WAN address and class,
+prefixes, relays and where each value came from, tunnel health, Router Advertisements, counters.
+Exit: 0 IPv6 works, 6 degraded, 7 down, 5 no daemon running, 1 error, 2 usage. --json prints one
+JSON object in every case (errors: {"error", "exitCode"}).
 The socket is --status-socket, else status_socket from --config, else /var/run/6to4-pmt/status.sock
 (never from UCI, which LuCI users may write: the OpenWrt package uses the default).`;
 
@@ -50,18 +61,55 @@ const stdio: StatusIo = {
   err: (t) => process.stderr.write(t),
 };
 
+/** Exit code for a verdict: what a monitor alerts on. */
+function verdictExit(v: Ipv6Verdict): number {
+  return v.level === "works"
+    ? EXIT_OK
+    : v.level === "degraded"
+      ? EXIT_IPV6_DEGRADED
+      : EXIT_IPV6_DOWN;
+}
+
+/** An error as --json prints it: one object on stdout with the message and the exit code. */
+function jsonError(io: StatusIo, message: string, code: number): number {
+  io.out(JSON.stringify({ error: message, exitCode: code }, null, 2) + "\n");
+  return code;
+}
+
 /**
- * Runs the subcommand with `args` (after "status"); resolves with the exit code.
- * @throws ConfigError for a bad argument or an unreadable --config file (exit 2 in main).
+ * Runs the subcommand with `args` (after "status"); resolves with the exit code: 0 IPv6 works,
+ * 6 degraded, 7 down (status/verdict.ts), 5 no daemon, 1 the socket could not be asked, 2 usage.
+ * With --json, stdout is one JSON object in every case (errors: `{ "error", "exitCode" }`).
+ * @throws ConfigError for a bad argument or an unreadable --config file (exit 2 in main), except
+ *   with --json, where it is printed as JSON.
  */
 export async function runStatus(args: readonly string[], io: StatusIo = stdio): Promise<number> {
+  if (!args.includes("--json")) return queryAndPrint(args, io, false);
+  try {
+    return await queryAndPrint(args, io, true);
+  } catch (e) {
+    const usage = asConfigError(e);
+    if (usage !== undefined) return jsonError(io, usage.message, EXIT_USAGE);
+    return jsonError(io, (e as Error).message.split("\n")[0]!, EXIT_RUNTIME);
+  }
+}
+
+async function queryAndPrint(
+  args: readonly string[],
+  io: StatusIo,
+  json: boolean,
+): Promise<number> {
   const parsed = parseArgs(args, STATUS_FLAGS);
   noPositionals(parsed, "expected only options (see 6to4-pmt status --help)");
   if (flagOn(parsed, "help")) {
     io.out(STATUS_USAGE + "\n");
     return EXIT_OK;
   }
-  const json = flagOn(parsed, "json");
+  const fail = (message: string, code: number): number => {
+    if (json) return jsonError(io, message, code);
+    io.err(`6to4-pmt: ${message}\n`);
+    return code;
+  };
   const configPath = lastValue(parsed, "config");
   const path =
     lastValue(parsed, "status-socket") ??
@@ -74,22 +122,29 @@ export async function runStatus(args: readonly string[], io: StatusIo = stdio): 
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "";
     if (code === "ENOENT" || code === "ECONNREFUSED" || code === "ENOTSOCK") {
-      io.err(`6to4-pmt: no daemon running (status socket ${path}: ${code})\n`);
-      return EXIT_NO_DAEMON;
+      return fail(`no daemon running (status socket ${path}: ${code})`, EXIT_NO_DAEMON);
     }
     if (code === "EACCES" || code === "EPERM") {
-      io.err(`6to4-pmt: status socket ${path}: permission denied (root only)\n`);
-      return EXIT_RUNTIME;
+      return fail(`status socket ${path}: permission denied (root only)`, EXIT_RUNTIME);
     }
-    io.err(`6to4-pmt: status socket ${path}: ${(e as Error).message}\n`);
-    return EXIT_RUNTIME;
+    return fail(`status socket ${path}: ${(e as Error).message}`, EXIT_RUNTIME);
   }
-  if (answer && typeof answer === "object" && "error" in answer) {
-    io.err(`6to4-pmt: daemon answered: ${String((answer as { error: unknown }).error)}\n`);
-    return EXIT_RUNTIME;
+  if (answer === null || typeof answer !== "object") {
+    return fail(`daemon answered: ${JSON.stringify(answer)}`, EXIT_RUNTIME);
   }
-  io.out(json ? JSON.stringify(answer, null, 2) + "\n" : formatStatus(answer as StatusSnapshot));
-  return EXIT_OK;
+  if ("error" in answer) {
+    return fail(`daemon answered: ${String((answer as { error: unknown }).error)}`, EXIT_RUNTIME);
+  }
+  const snapshot = answer as StatusSnapshot;
+  // A daemon of an older version sends no verdict: work it out here.
+  const verdict = snapshot.ipv6 ?? ipv6Verdict(snapshot);
+  const code = verdictExit(verdict);
+  io.out(
+    json
+      ? JSON.stringify({ ...snapshot, ipv6: verdict, exitCode: code }, null, 2) + "\n"
+      : formatStatus({ ...snapshot, ipv6: verdict }),
+  );
+  return code;
 }
 
 /** Human-readable form, one fact per line. */
@@ -99,6 +154,7 @@ export function formatStatus(s: StatusSnapshot): string {
     lines.push(`${(k + ":").padEnd(19)} ${v}`);
   };
   const src = (v: string, source: string): string => `${v} (${source})`;
+  lines.push((s.ipv6 ?? ipv6Verdict(s)).line);
   row("state", s.state + (s.stateReason ? ` (${s.stateReason})` : ""));
   row("version", `${s.version}, pid ${s.pid}, up ${formatDuration(s.uptimeS)}`);
   row(

@@ -82,6 +82,15 @@ export const ICMPV6_ECHO_REPLY = 129; // §4.2
 export const ICMPV6_INFO_MIN_TYPE = 128;
 // Time Exceeded codes (RFC 4443 §3.3).
 export const ICMPV6_TIME_EXCEEDED_HOP_LIMIT = 0;
+// Destination Unreachable codes (RFC 4443 §3.1): "address unreachable", the code RFC 4213 §3.4
+// gives ICMPv4 errors about tunnel packets (the tunnel is a link to IPv6).
+export const ICMPV6_DEST_UNREACH_ADDRESS = 3;
+
+// ---- ICMPv4 errors (RFC 792) reported about our protocol-41 packets (RFC 4213 §3.4). ----
+export const ICMPV4_DEST_UNREACH = 3;
+export const ICMPV4_FRAG_NEEDED = 4; // code of ICMPV4_DEST_UNREACH (RFC 1191)
+export const ICMPV4_TIME_EXCEEDED = 11;
+export const ICMPV4_PARAM_PROBLEM = 12;
 /** An ICMPv6 error message must not exceed the minimum IPv6 MTU (RFC 4443 §2.4 (c)). */
 export const ICMPV6_ERROR_MAX_BYTES = IPV6_MIN_MTU_BYTES;
 

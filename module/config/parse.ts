@@ -389,12 +389,42 @@ function checkCpe(cfg: Record<string, unknown>, label: (name: string) => string)
       label("ra_preferred_lifetime"),
     );
   }
+  checkDnsOptions(cfg, label);
   const wanMtu = cfg.wanMtu as number | null;
   const tunnelMtu = cfg.tunnelMtu as number | null;
   if (wanMtu !== null && tunnelMtu !== null && tunnelMtu > wanMtu - 20) {
     throw new ConfigError(
       `${label("tunnel_mtu")}: expected at most wan_mtu − 20 (${wanMtu - 20}), got "${tunnelMtu}"`,
       label("tunnel_mtu"),
+    );
+  }
+}
+
+/** RFC 8106 §5.1/§5.2: an option's Length is 8 bits in units of 8 octets, so at most 2040 bytes. */
+const ND_OPTION_MAX_BYTES = 255 * 8;
+
+/**
+ * `dns` and `domain` must each fit in one RDNSS / DNSSL option (RFC 8106 §5): RDNSS is 8 bytes +
+ * 16 per server (at most 127 servers); DNSSL is 8 bytes + the names in DNS wire form (RFC 1035
+ * §3.1: a length byte per label, a zero byte at the end), padded to a multiple of 8.
+ */
+function checkDnsOptions(cfg: Record<string, unknown>, label: (name: string) => string): void {
+  const dns = cfg.dns as readonly Uint8Array[];
+  const rdnssBytes = 8 + 16 * dns.length;
+  if (rdnssBytes > ND_OPTION_MAX_BYTES) {
+    throw new ConfigError(
+      `${label("dns")}: expected at most ${(ND_OPTION_MAX_BYTES - 8) / 16} servers (one RDNSS option of at most ${ND_OPTION_MAX_BYTES} bytes, RFC 8106 §5.1), got ${dns.length}`,
+      label("dns"),
+    );
+  }
+  const domains = cfg.domain as readonly string[];
+  let wire = 8;
+  for (const d of domains) wire += (d.endsWith(".") ? d.length - 1 : d.length) + 2;
+  const dnsslBytes = Math.ceil(wire / 8) * 8;
+  if (dnsslBytes > ND_OPTION_MAX_BYTES) {
+    throw new ConfigError(
+      `${label("domain")}: expected names that fit one DNSSL option of at most ${ND_OPTION_MAX_BYTES} bytes (RFC 8106 §5.2), got ${domains.length} names taking ${dnsslBytes} bytes`,
+      label("domain"),
     );
   }
 }

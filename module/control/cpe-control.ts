@@ -33,6 +33,7 @@ import { HealthMonitor, type EchoProber } from "./health.js";
 import { LanAddressing } from "./lan-addressing.js";
 import { LanPrefixes } from "./lan-prefixes.js";
 import { LanRa } from "./lan-ra.js";
+import { TunRoutes } from "./tun-routes.js";
 import { NetifdPublisher } from "./netifd-publish.js";
 import {
   capPrefixLifetimes,
@@ -63,6 +64,11 @@ interface CpeControlDeps {
    * absent: the first plan's is taken as the TUN's.
    */
   readonly tunMtu?: number | null;
+  /**
+   * Routes into the TUN (`ip` prefixes: default_route, 2002::/16), installed only while the data
+   * plane forwards (tun-routes.ts); absent or without tunName: none managed.
+   */
+  readonly tunRoutes?: readonly string[];
   readonly clock?: Clock;
   readonly random?: RandomSource;
   /** Runs `ip`/`ubus` (tests wrap them in `ip netns exec`). */
@@ -102,6 +108,11 @@ export interface CpeControl {
   refresh(): Promise<void>;
   /** Final RA, state saved, everything released. Safe twice. */
   stop(): Promise<void>;
+  /**
+   * Forced exit (cli/daemon-lifecycle.ts): synchronously saves the state and removes the files
+   * that would outlive the process (status socket, temporary state file).
+   */
+  abandon(): void;
 }
 
 /** Starts the control plane; resolves once the first decision is carried out and RAs scheduled. */
@@ -143,6 +154,7 @@ class CpeControlPlane implements CpeControl {
 
   private readonly health: HealthMonitor;
   private readonly addressing: LanAddressing;
+  private readonly routes: TunRoutes | null;
   private readonly netifd: NetifdPublisher | null;
   private ra: LanRa | null = null;
   private gro: WanGroWatch | null = null;
@@ -185,6 +197,7 @@ class CpeControlPlane implements CpeControl {
       clock,
       prober: deps.prober,
       formatTarget: (t) => formatIpv6(t),
+      ready: () => this.addressing.settled(),
       onChange: (up, s) => {
         log.info(
           up
@@ -202,6 +215,21 @@ class CpeControlPlane implements CpeControl {
       runner,
       log,
     });
+    this.routes =
+      deps.tunName && deps.tunRoutes && deps.tunRoutes.length > 0
+        ? new TunRoutes({
+            tunName: deps.tunName,
+            prefixes: deps.tunRoutes,
+            runner,
+            clock,
+            log,
+            onChange: () => {
+              if (this.stopped) return;
+              this.ra?.sender.changed();
+              void this.publishNetifd();
+            },
+          })
+        : null;
     this.netifd =
       cfg.ra === "netifd"
         ? new NetifdPublisher({
@@ -230,7 +258,7 @@ class CpeControlPlane implements CpeControl {
         view: {
           state: () => this.current.state,
           plan: () => this.current.decision.plan,
-          healthy: () => this.health.isUp(),
+          healthy: () => this.tunnelUsable(),
         },
       });
     } else if (cfg.ra !== "builtin") {
@@ -241,6 +269,7 @@ class CpeControlPlane implements CpeControl {
       this.recompute("start");
       // The data plane may forward once this resolves: the TUN has its address by then.
       await this.addressing.settled();
+      await this.routes?.settled();
       if (deps.statusSocket ?? true) {
         this.statusServer = await startStatusServer(cfg.statusSocket, {
           snapshot: () => this.snapshot(),
@@ -269,13 +298,14 @@ class CpeControlPlane implements CpeControl {
       });
     } catch (e) {
       this.inputs.stop();
+      await this.routes?.stop();
       this.health.stop();
       this.ra?.abort();
       await this.statusServer?.close();
       throw e;
     }
     log.info(
-      `control plane up: state ${this.current.state}, ra ${cfg.ra} on ${cfg.lanDevice}, health every ${cfg.healthInterval} s ` +
+      `control plane up: state ${this.reported().state}, ra ${cfg.ra} on ${cfg.lanDevice}, health every ${cfg.healthInterval} s ` +
         `(withdraw after ${cfg.healthFailures}), status ${deps.statusSocket === false ? "off" : cfg.statusSocket}`,
     );
   }
@@ -288,8 +318,7 @@ class CpeControlPlane implements CpeControl {
       pid: process.pid,
       startedMs: this.startedMs,
       nowMs: now,
-      state: this.current.state,
-      stateReason: this.current.reason,
+      ...this.reported(),
       wan: this.inputs.wan,
       lease: this.inputs.lease,
       leaseUpdatedMs: this.inputs.leaseUpdatedMs,
@@ -302,7 +331,33 @@ class CpeControlPlane implements CpeControl {
       counters: this.counters,
       dataplane: this.deps.daemon?.counters(),
       groTurnedOff: this.gro?.timesTurnedOff() ?? 0,
+      tunRoutes: this.routes?.status() ?? [],
     });
+  }
+
+  /**
+   * The state as status shows it: `running` only once the routes into the TUN hold; until then
+   * `starting`, naming the missing route and its error.
+   */
+  private reported(): { state: DaemonState; stateReason: string | null } {
+    const { state, reason } = this.current;
+    const missing = state === "running" ? (this.routes?.missing() ?? []) : [];
+    if (missing.length === 0) return { state, stateReason: reason };
+    const dev = this.deps.tunName ?? this.cfg.tunName;
+    return {
+      state: "starting",
+      stateReason: missing
+        .map(
+          (r) =>
+            `route ${r.prefix} dev ${dev} missing: ${r.error ?? "not installed yet"}; retrying`,
+        )
+        .join("; "),
+    };
+  }
+
+  /** The tunnel carries traffic: health probe answered and the routes into the TUN in place. */
+  private tunnelUsable(): boolean {
+    return this.health.isUp() && (this.routes?.missing().length ?? 0) === 0;
   }
 
   forwardingState(): CpeForwardingState | null {
@@ -315,20 +370,37 @@ class CpeControlPlane implements CpeControl {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
-    this.ra?.stop(); // final RA (uses the state as it is)
+    // Every step runs even when one fails (logged): a failure must not leave the socket, the
+    // LAN address or unsaved state behind.
+    const step = async (what: string, fn: () => unknown): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        this.log.warn(`stop: ${what} failed: ${(e as Error).message}`);
+      }
+    };
+    await step("final router advertisement", () => this.ra?.stop()); // uses the state as it is
     this.stopped = true;
-    await this.publishNetifd(true);
+    await step("netifd", () => this.publishNetifd(true));
     // The LAN router address we added goes with us (the final RA deprecated its prefix); the
     // TUN's goes with the TUN (cli/cpe.ts closes it).
-    this.addressing.apply(null);
-    await this.addressing.settled();
-    this.inputs.stop();
-    this.health.stop();
-    this.gro?.stop();
-    this.ra?.close();
-    this.lan.save();
-    await this.statusServer?.close();
+    await step("addresses", () => {
+      this.addressing.apply(null);
+      return this.addressing.settled();
+    });
+    await step("routes", () => this.routes?.stop());
+    await step("inputs", () => this.inputs.stop());
+    await step("health", () => this.health.stop());
+    await step("gro", () => this.gro?.stop());
+    await step("nd socket", () => this.ra?.close());
+    await step("state file", () => this.lan.save());
+    await step("status socket", () => this.statusServer?.close());
     this.log.info("control plane stopped");
+  }
+
+  abandon(): void {
+    this.lan.saveForExit();
+    this.statusServer?.removeFile();
   }
 
   private count(name: string): void {
@@ -351,6 +423,8 @@ class CpeControlPlane implements CpeControl {
     cur.decision = d;
     cur.forwarding = d.forwarding;
     this.deps.daemon?.setForwardingState(d.forwarding);
+    // The routes into the TUN exist only while the data plane forwards (no blackhole).
+    this.routes?.want(d.forwarding.enabled);
     const plan = d.plan;
     const change = this.lan.setCurrent(
       plan ? plan.lanPrefix : null,
@@ -371,7 +445,8 @@ class CpeControlPlane implements CpeControl {
   private publishNetifd(final = false): Promise<void> {
     if (this.netifd === null) return Promise.resolve();
     const plan = this.current.decision.plan;
-    return this.netifd.publish(!final && plan !== null && this.health.isUp() ? plan : null);
+    const publish = !final && !this.stopped && plan !== null && this.tunnelUsable();
+    return this.netifd.publish(publish ? plan : null);
   }
 }
 

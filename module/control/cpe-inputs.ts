@@ -121,6 +121,10 @@ export class CpeInputs {
     }
     if (old.ipv4 !== info.ipv4 && this.reported?.sixrd) this.revet();
     if (old.mtu !== info.mtu) log.info(`wan mtu ${old.mtu} -> ${info.mtu} (${info.mtuSource})`);
+    // A DHCP client's script writes the lease file as the address comes: read it now rather than
+    // at the next poll, so a new address is judged with the option 212 it came with (a shared-space
+    // address is not refused for a moment for want of the operator's relay, RFC 6732 §4.2).
+    if (old.ipv4 !== info.ipv4 && this.o.config.useDhcp6rd) this.dhcp.check();
     this.o.onChange("wan change");
   }
 

@@ -10,8 +10,9 @@ import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
 import { sixToFourPrefix } from "../addr/sixto4.js";
 import type { CpeConfig } from "../config/parse.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
-import type { DaemonState, StatusSnapshot } from "../status/snapshot.js";
+import type { DaemonState, StatusSnapshot, TunRouteStatus } from "../status/snapshot.js";
 import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
+import { ipv6Verdict } from "../status/verdict.js";
 import type { Decision } from "./decide.js";
 import { sixRdKey, type DhcpLease } from "./dhcp-6rd.js";
 import type { HealthSnapshot } from "./health.js";
@@ -43,9 +44,16 @@ interface CpeStatusInputs {
   readonly dataplane: CountersSnapshot | undefined;
   /** Times `wan_gro` turned features off (0: never, or not in use). */
   readonly groTurnedOff: number;
+  /** The routes into the TUN (tun-routes.ts); empty when none are managed. */
+  readonly tunRoutes: readonly TunRouteStatus[];
 }
 
 export function cpeStatus(i: CpeStatusInputs): StatusSnapshot {
+  const s = facts(i);
+  return { ...s, ipv6: ipv6Verdict(s) };
+}
+
+function facts(i: CpeStatusInputs): StatusSnapshot {
   const { config: cfg, wan, decision, ra, health: hs } = i;
   const plan = decision.plan;
   const effective = decision.effective;
@@ -113,6 +121,7 @@ export function cpeStatus(i: CpeStatusInputs): StatusSnapshot {
       })),
       notAdvertisedReason: i.notAdvertised,
     },
+    tunRoutes: i.tunRoutes.map((r) => ({ ...r })),
     counters: allCounters(i),
   };
 }

@@ -7,13 +7,17 @@
  *   1. Effective values: config (json/flag) > DHCP option 212 (RFC 5969 §7.1.1, with
  *      use_dhcp_6rd) > defaults, each with its source for status.
  *   2. enabled 0 -> disabled (RFC 7526 §5); no WAN address -> no-wan; an unusable address
- *      (RFC 6343 §4.1, wan-policy.ts) or a mapping the address does not fit -> refused. The data
- *      plane then gets a disabled snapshot (every packet dropped as no_route).
+ *      (RFC 6343 §4.1, wan-policy.ts), a mapping the address does not fit, or an address the data
+ *      plane's RFC 3964 §5.3.1 check would reject as its own source -> refused. The data plane
+ *      then gets a disabled snapshot (every packet dropped as no_route). With a provider prefix,
+ *      the own address is accepted even in shared address space (RFC 6732 §4.2).
  *   3. Otherwise the LAN /64: the translated provider /64 (PMT, RFC 6732 §3.3) or
  *      2002:V4ADDR:SLA::/64 (RFC 3056 §2); its router address ::1; the tunnel MTU; the relay in
  *      use (the first of the list); the forwarding snapshot built from them.
  */
-import { formatIpv4, type Ipv4Prefix } from "../addr/ipv4.js";
+import { classifyIpv4, rfc3964Ipv4Status } from "../addr/classify.js";
+import { formatIpv4, ipv4InPrefix, type Ipv4Prefix } from "../addr/ipv4.js";
+import { isInvalidIpv4 } from "../addr/policy.js";
 import { formatIpv6Prefix, type Ipv6Prefix } from "../addr/ipv6.js";
 import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
 import { sixToFourLan64, sixToFourPrefix, sixToFourRouterAddress } from "../addr/sixto4.js";
@@ -133,6 +137,7 @@ export function decide(cfg: CpeConfig, wan: DecideWan, lease: DhcpLease | null):
   if (!verdict.usable) return off("refused", verdict.reason);
   const plan = planFor(cfg, wan.ipv4, effective, tunnelMtu);
   if (typeof plan === "string") return off("refused", plan);
+  const allowIpv4 = ownAddressAllowance(cfg.allowIpv4, wan.ipv4, effective);
   const forwarding = createCpeForwardingState({
     enabled: true,
     ownIpv4: plan.wanIpv4,
@@ -141,10 +146,37 @@ export function decide(cfg: CpeConfig, wan: DecideWan, lease: DhcpLease | null):
     tunnelMtu: plan.tunnelMtu,
     direct6to4: cfg.direct6to4,
     mapping: plan.mapping,
-    allowIpv4: cfg.allowIpv4,
+    allowIpv4,
     icmpSource: plan.routerAddress,
   });
+  // The data plane checks 2002:V4ADDR sources against RFC 3964 §5.3.1 with allow_ipv4: running
+  // with a WAN address it rejects would drop every packet of the CPE's own (health down, status
+  // "running"); say so instead.
+  if (isInvalidIpv4(forwarding.policy, wan.ipv4)) {
+    const text = formatIpv4(wan.ipv4);
+    return off(
+      "refused",
+      `WAN address ${text} is ${classifyIpv4(wan.ipv4)} (RFC 3964 §5.3.1): the CPE would drop its ` +
+        `own packets (ipv6_src_6to4_invalid_ipv4); set a provider_prefix (RFC 6732 §4.2) or an ` +
+        `allow_ipv4 that contains ${text}`,
+    );
+  }
   return { state: "running", reason: null, effective, tunnelMtu, plan, forwarding };
+}
+
+/**
+ * allow_ipv4 for the data plane: with a provider prefix (configured, or from DHCP option 212) the
+ * operator manages the service, and shared (or other overridable) address space on the WAN is the
+ * expected case (RFC 6732 §4.2): the CPE's own address is accepted without an allow_ipv4 for it.
+ */
+function ownAddressAllowance(
+  configured: readonly Ipv4Prefix[],
+  v4: number,
+  effective: EffectiveValues,
+): readonly Ipv4Prefix[] {
+  if (effective.providerPrefix === null || rfc3964Ipv4Status(v4) !== 1) return configured;
+  if (configured.some((p) => ipv4InPrefix(v4, p))) return configured;
+  return [...configured, { addr: v4 >>> 0, len: 32 }];
 }
 
 /** Step 3; a string is the reason the mapping cannot be used with this address. */

@@ -3,9 +3,9 @@
  *
  * busybox udhcpc (the client OpenWrt uses) decodes the option itself and passes it to its script in
  * the environment variable `ip6rd` as "IPv4MaskLen 6rdPrefixLen 6rdPrefix 6rdBRIPv4Address...",
- * e.g. "8 32 2001:db8:: 192.0.2.254" (busybox networking/udhcp/dhcpc.c, OPTION_6RD). Our hook
- * (test/support/udhcpc-hook.sh, installed as a udhcpc script) writes a small `key=value` lease
- * file atomically; `DhcpLeaseWatcher` follows that file. For PMT the option's fields mean:
+ * e.g. "8 32 2001:db8:: 192.0.2.254" (busybox networking/udhcp/dhcpc.c, OPTION_6RD). The OpenWrt
+ * package's hook (/etc/udhcpc.user.d/6to4-pmt) and the lab's udhcpc script (lab/dhcp.ts) write a
+ * small `key=value` lease file atomically; `DhcpLeaseWatcher` follows that file. For PMT the option's fields mean:
  * 6rdPrefix/6rdPrefixLen = provider prefix, IPv4MaskLen = ipv4_prefix_len, BR addresses = relays.
  *
  * The DHCP server is not trusted: only "a valid 6rd DHCP option" configures 6rd (RFC 5969 §7.1.1).

@@ -56,6 +56,13 @@ interface HealthOptions {
   readonly reportFirstUp?: boolean;
   /** Formats the target for status/logs. */
   readonly formatTarget: (target: Uint8Array) => string;
+  /**
+   * Resolves once the addresses the probe leaves from are in place (cpe-control: the TUN's
+   * router address after a plan change). The first probe after start or a target change waits
+   * for it: sent earlier, it would leave without a source address of ours, be dropped by our own
+   * data plane and count as a failure.
+   */
+  readonly ready?: () => Promise<unknown>;
 }
 
 /** Upper bound on one probe's wait, so a long interval still notices a failure promptly. */
@@ -72,6 +79,8 @@ export class HealthMonitor {
   private inFlight = false;
   /** A tick came while a probe was in flight: probe again as soon as it ends. */
   private due = false;
+  /** Bumped by cancel(): a first probe still waiting for `ready` is then dropped. */
+  private generation = 0;
   private s: {
     state: HealthState;
     consecutiveFailures: number;
@@ -142,16 +151,24 @@ export class HealthMonitor {
     this.timer = null;
     this.repeat = null;
     this.due = false;
+    this.generation++;
   }
 
-  /** Probes at once, then every interval from now. */
+  /** Probes at once (once `ready` resolved), then every interval from now. */
   private restart(): void {
     this.cancel();
     const clock = this.opts.clock;
-    this.timer = clock.setTimer(() => {
-      this.timer = null;
-      void this.tick();
-    }, 0);
+    const generation = this.generation;
+    const first = (): void => {
+      if (generation !== this.generation || !this.running) return;
+      this.timer = clock.setTimer(() => {
+        this.timer = null;
+        void this.tick();
+      }, 0);
+    };
+    const ready = this.opts.ready;
+    if (ready === undefined) first();
+    else void ready().then(first, first);
     this.repeat = clock.setRepeating(() => void this.tick(), this.opts.intervalS * 1000);
   }
 

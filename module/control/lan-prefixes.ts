@@ -8,7 +8,7 @@ import type { Logger } from "../log/logger.js";
 import { isoOrNull } from "../status/snapshot.js";
 import { PrefixState, type PrefixChange } from "./prefix-state.js";
 import type { PrefixLifetimes } from "./ra-timing.js";
-import { readStateFile, writeStateFileAtomic } from "./state-file.js";
+import { readStateFile, removeStateFileTemp, writeStateFileAtomic } from "./state-file.js";
 
 export class LanPrefixes {
   /** Router lifetime of the last RA built; its changes are logged. */
@@ -52,6 +52,12 @@ export class LanPrefixes {
       );
     }
     return change;
+  }
+
+  /** Forced exit: the state written if it changed, no temporary file left behind. */
+  saveForExit(): void {
+    this.save();
+    removeStateFileTemp(this.file);
   }
 
   /** Writes the state file when the prefixes changed since the last write. */

@@ -53,11 +53,28 @@ export function readStateFile(path: string): unknown {
   }
 }
 
+/** Temporary files being written now (a forced exit removes them). */
+const pendingTemps = new Set<string>();
+
+/** Removes this process's temporary files of `path`, if any is left (forced exit). */
+export function removeStateFileTemp(path: string): void {
+  for (const tmp of pendingTemps) {
+    if (dirname(tmp) !== dirname(path)) continue;
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Already renamed or removed.
+    }
+    pendingTemps.delete(tmp);
+  }
+}
+
 /** Replaces `path` with `value` as JSON, atomically (write temp + fsync + rename), mode 0600. */
 export function writeStateFileAtomic(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.tmp-${randomBytes(8).toString("hex")}`;
   const fd = openSync(tmp, TEMP_FLAGS, 0o600);
+  pendingTemps.add(tmp);
   try {
     writeSync(fd, JSON.stringify(value, null, 2) + "\n");
     fsyncSync(fd);
@@ -68,10 +85,12 @@ export function writeStateFileAtomic(path: string, value: unknown): void {
     } catch {
       // Nothing to remove.
     }
+    pendingTemps.delete(tmp);
     throw e;
   }
   closeSync(fd);
   renameSync(tmp, path);
+  pendingTemps.delete(tmp);
 }
 
 /**

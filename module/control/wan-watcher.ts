@@ -34,8 +34,14 @@ export interface WanInfo {
 
 /** Runs helper programs; the real one uses child_process, tests pass canned output. */
 export interface CommandRunner {
-  /** Runs to completion; never rejects (a failure to start is code 127). */
-  run(argv: readonly string[], timeoutMs: number): Promise<{ code: number; stdout: string }>;
+  /**
+   * Runs to completion; never rejects (a failure to start is code 127). `stderr` is the child's
+   * error output when the runner captures it (the real one does), for a failure's log line.
+   */
+  run(
+    argv: readonly string[],
+    timeoutMs: number,
+  ): Promise<{ code: number; stdout: string; stderr?: string }>;
   /** Starts a long-running child, delivering each stdout line; `onExit` once when it ends. */
   spawnLines(
     argv: readonly string[],
@@ -379,22 +385,24 @@ export function createCommandRunner(): CommandRunner {
       return new Promise((resolve) => {
         const [cmd, ...args] = argv;
         let out = "";
+        let err = "";
         let child;
         try {
-          child = spawn(cmd as string, args, { stdio: ["ignore", "pipe", "ignore"] });
+          child = spawn(cmd as string, args, { stdio: ["ignore", "pipe", "pipe"] });
         } catch {
           resolve({ code: 127, stdout: "" });
           return;
         }
         const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
         child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
         child.once("error", () => {
           clearTimeout(timer);
           resolve({ code: 127, stdout: "" });
         });
         child.once("close", (code) => {
           clearTimeout(timer);
-          resolve({ code: code ?? 128, stdout: out });
+          resolve({ code: code ?? 128, stdout: out, stderr: err });
         });
       });
     },

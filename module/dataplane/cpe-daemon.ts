@@ -24,6 +24,13 @@ export class CpeDaemon extends DataplaneDaemon<CpeForwardingState> {
       { tunToWire: "cpe outbound", wireToTun: "cpe inbound" },
       (stats, nowMs) => new CpeOutboundPath(stats, nowMs),
       (stats) => new CpeInboundPath(stats),
+      (s) => ({
+        enabled: s.enabled,
+        ownIpv4s: [s.ownIpv4],
+        icmpSource: s.icmpSource,
+        icmpRateLimit: s.icmpRateLimit,
+        lanMapping: s.mapping,
+      }),
     );
   }
 }

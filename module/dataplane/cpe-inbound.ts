@@ -7,7 +7,8 @@
  *     was received, no fragment (the kernel reassembles before a raw socket sees it), protocol 41.
  *  3. The outer destination must be our own IPv4 address (RFC 3964 §5.2 "dst_v4 SHOULD be assigned
  *     to the router"; also keeps broadcast out, §5.3.1).
- *  4. Inner IPv6 sanity: at least 40 bytes, version 6, payload length equal to what IPv4 carried.
+ *  4. Inner IPv6 sanity: at least 40 bytes, version 6, no more payload claimed than IPv4 carried;
+ *     padding after it is left behind (RFC 4213 §3.6).
  *  5. RFC 3964 §5.2 decapsulation checks: IPv4 and IPv6 sanity (§5.3), a 2002 destination embeds
  *     dst_v4, a 2002 source embeds src_v4 (anti-spoofing), a native source only from a relay we
  *     use, never native to native.
@@ -34,7 +35,7 @@ import type { UpperLayer } from "../codec/ipv6.js";
 import { CTR_BATCHES_IN, CTR_IN_BYTES, CTR_IN_PACKETS, CTR_TRANSLATED } from "./counters.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { CpeForwardingState } from "./forwarding-state.js";
-import { checkInnerIpv6 } from "./path-steps.js";
+import { checkInnerIpv6, ipv6PacketLength } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateDestinationToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -80,9 +81,10 @@ export class CpeInboundPath {
     if (dstV4 !== (state.ownIpv4 | 0)) return DROP_IPV4_DST_NOT_OWN;
     // 4.
     const v6 = off + ihl;
-    const v6len = total - ihl;
-    const inner = checkInnerIpv6(buf, v6, v6len);
+    const inner = checkInnerIpv6(buf, v6, total - ihl);
     if (inner !== DROP_NONE) return inner;
+    // Padding after the IPv6 packet stays behind (RFC 4213 §3.6).
+    const v6len = ipv6PacketLength(buf, v6);
     // 5.
     const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
     if (check !== DROP_NONE) return check;

@@ -6,7 +6,9 @@
  */
 import type { Ipv4RawSocket, TunDevice } from "../io/ports.js";
 import { DataplaneCounters, OFFLOAD_COUNTER_NAMES, type CountersSnapshot } from "./counters.js";
-import { runTunToWireLoop, runWireToTunLoop, type LoopContext } from "./loops.js";
+import { runIcmpErrorLoop, runTunToWireLoop, runWireToTunLoop } from "./loops.js";
+import type { LoopContext } from "./loops.js";
+import { Icmpv4ErrorPath, type TunnelErrorContext } from "./icmpv4-errors.js";
 import type { Logger } from "../log/logger.js";
 import type { TunBatchPath, WireBatchPath } from "./loops.js";
 
@@ -35,16 +37,25 @@ export class DataplaneDaemon<S> {
   private running = false;
   private readonly fromTun: TunBatchPath<S>;
   private readonly fromWire: WireBatchPath<S>;
+  private readonly fromErrors: Icmpv4ErrorPath;
 
+  /** `errorContext`: what answering ICMPv4 errors about our packets needs from a snapshot. */
   protected constructor(
     private readonly options: DaemonOptions<S>,
     private readonly names: DaemonLoopNames,
     createFromTun: (stats: DataplaneCounters, nowMs: number) => TunBatchPath<S>,
     createFromWire: (stats: DataplaneCounters) => WireBatchPath<S>,
+    private readonly errorContext: (state: S) => TunnelErrorContext,
   ) {
     this.current = options.state;
     this.fromTun = createFromTun(this.stats, options.now());
     this.fromWire = createFromWire(this.stats);
+    const now = options.now();
+    this.fromErrors = new Icmpv4ErrorPath(
+      this.stats,
+      errorContext(this.current).icmpRateLimit,
+      now,
+    );
   }
 
   /** Starts both loops. Idempotent. */
@@ -65,6 +76,7 @@ export class DataplaneDaemon<S> {
     };
     this.stops.push(runTunToWireLoop(this.names.tunToWire, o.tun, o.raw, this.fromTun, ctx));
     this.stops.push(runWireToTunLoop(this.names.wireToTun, o.raw, o.tun, this.fromWire, ctx));
+    runIcmpErrorLoop(o.raw, o.tun, this.fromErrors, this.errorContext, ctx);
   }
 
   /** Stops the loops and closes both ports (safe twice, safe inside a batch handler). */
@@ -91,12 +103,14 @@ export class DataplaneDaemon<S> {
 
   /**
    * Copy of the counters (packets/bytes each way, drops by reason; TUN offload when on, and the
-   * WAN's GRO merges when on or when there were any).
+   * WAN's GRO merges when on or when there were any; ICMPv4 errors about our packets by kind as
+   * traffic `icmpv4_<kind>`, the ones there were).
    */
   counters(): CountersSnapshot {
     const s = this.stats.snapshot();
     const o = this.options.tun.offloadStats?.();
     const raw = this.options.raw.stats();
+    for (const [kind, n] of Object.entries(raw.icmpErrors ?? {})) s.traffic[`icmpv4_${kind}`] = n;
     if (o || raw.wanGroMerged > 0 || raw.wanGroUnusable > 0) {
       const offload: Record<string, number> = {};
       if (o) {

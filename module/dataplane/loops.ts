@@ -8,12 +8,14 @@
  * per destination port. Nothing allocated per packet.
  */
 import type { IoError, Ipv4RawSocket, Port, RxRing, TunDevice } from "../io/ports.js";
-import { createIpv4RxRing, createRxRing } from "../io/ring.js";
+import { createIcmpErrorRing, createIpv4RxRing, createRxRing } from "../io/ring.js";
 import { DROP_TX_ERROR } from "../addr/drop-reason.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { TxBatch } from "./tx-batch.js";
 import type { Logger } from "../log/logger.js";
 import { BATCH_SIZE_PACKETS, HEADROOM_BYTES, PACKET_BUFFER_BYTES } from "./tunables.js";
+import { ICMP4_ERROR_RING_SLOTS, ICMP4_ERROR_SLOT_BYTES } from "./tunables.js";
+import type { Icmpv4ErrorPath, TunnelErrorContext } from "./icmpv4-errors.js";
 
 /** What a loop needs from its daemon. */
 export interface LoopContext<S> {
@@ -163,4 +165,24 @@ export function runWireToTunLoop<S>(
     stopped = true;
     ctx.log.info(`${name} loop stopped`);
   };
+}
+
+/**
+ * ICMPv4 errors about our packets (raw socket error queue, RFC 4213 §3.4) -> ICMPv6 unreachable
+ * into the TUN. Call after `runWireToTunLoop` on the same socket; a port that cannot report them
+ * (no `onIcmpErrors`) leaves this a no-op.
+ */
+export function runIcmpErrorLoop<S>(
+  raw: Ipv4RawSocket,
+  tun: TunDevice,
+  path: Icmpv4ErrorPath,
+  context: (state: S) => TunnelErrorContext,
+  ctx: LoopContext<S>,
+): void {
+  if (raw.onIcmpErrors === undefined) return;
+  const ring = createIcmpErrorRing(ICMP4_ERROR_RING_SLOTS, ICMP4_ERROR_SLOT_BYTES);
+  raw.onIcmpErrors(ring, (count) => {
+    path.processBatch(context(ctx.state()), ring, count, ctx.now());
+    flush(tun, path.toTun, ctx.counters);
+  });
 }

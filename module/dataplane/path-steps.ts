@@ -11,14 +11,24 @@ import { IPV6_HEADER_BYTES, IPV6_OFF_PAYLOAD_LEN, IPV6_VERSION } from "../codec/
 
 /**
  * Inbound step "inner IPv6 sanity" for the packet a protocol-41 packet carries at
- * buf[v6, v6 + v6len): at least 40 bytes, version 6, payload length equal to what IPv4 carried.
+ * buf[v6, v6 + v6len): at least 40 bytes, version 6, and no more payload claimed than IPv4
+ * carried. More carried than claimed is padding (RFC 4213 §3.6: "the length MUST be determined
+ * from the IPv6 payload length since the IPv4 packet might be padded"), accepted as the Linux
+ * sit driver does; the caller forwards `ipv6PacketLength` bytes.
  */
 export function checkInnerIpv6(buf: Buffer, v6: number, v6len: number): DropReason {
   if (v6len < IPV6_HEADER_BYTES) return DROP_IPV6_TRUNCATED;
   if (buf[v6]! >>> 4 !== IPV6_VERSION) return DROP_IPV6_BAD_VERSION;
-  const payload = (buf[v6 + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[v6 + IPV6_OFF_PAYLOAD_LEN + 1]!;
-  if (payload + IPV6_HEADER_BYTES !== v6len) return DROP_IPV6_LENGTH_MISMATCH;
+  if (ipv6PacketLength(buf, v6) > v6len) return DROP_IPV6_LENGTH_MISMATCH;
   return DROP_NONE;
+}
+
+/** 40 + the Payload Length of the IPv6 header at buf[v6]: the packet without any padding. */
+export function ipv6PacketLength(buf: Buffer, v6: number): number {
+  return (
+    IPV6_HEADER_BYTES +
+    ((buf[v6 + IPV6_OFF_PAYLOAD_LEN]! << 8) | buf[v6 + IPV6_OFF_PAYLOAD_LEN + 1]!)
+  );
 }
 
 /** Whether the signed 32-bit `v` is in `list` (unsigned or signed values). */

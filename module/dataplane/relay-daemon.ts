@@ -26,6 +26,13 @@ export class RelayDaemon extends DataplaneDaemon<RelayForwardingState> {
       { tunToWire: "relay return", wireToTun: "relay inbound" },
       (stats, nowMs) => new RelayOutboundPath(stats, nowMs),
       (stats) => new RelayInboundPath(stats),
+      (s) => ({
+        enabled: s.enabled,
+        ownIpv4s: s.relayIpv4s,
+        icmpSource: s.ownSixToFour,
+        icmpRateLimit: s.icmpRateLimit,
+        lanMapping: null,
+      }),
     );
   }
 }

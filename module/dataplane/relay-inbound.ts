@@ -6,7 +6,8 @@
  *  2. Outer IPv4 header (codec checkIpv4Header).
  *  3. The outer destination must be one of our relay addresses (anycast 192.88.99.1, RFC 3068, or
  *     a unicast one); protocol 41 from another relay is dropped (RFC 5969 §12).
- *  4. Inner IPv6 sanity: 40 bytes, version 6, payload length equal to what IPv4 carried.
+ *  4. Inner IPv6 sanity: 40 bytes, version 6, no more payload claimed than IPv4 carried; padding
+ *     after it is left behind (RFC 4213 §3.6).
  *  5. RFC 3964 §5.2 decapsulation checks (addr/policy.ts) with the operator's customer IPv4
  *     ranges as valid sources: §5.3 sanity, a 2002 source embeds src_v4, native to native
  *     dropped, and RFC 6324 §3.3: a destination with an off-link prefix embedding one of our own
@@ -46,7 +47,7 @@ import type { UpperLayer } from "../codec/ipv6.js";
 import { CTR_BATCHES_IN, CTR_ICMP_SENT, CTR_IN_BYTES, CTR_IN_PACKETS } from "./counters.js";
 import { CTR_TRANSLATED, CTR_UNTRANSLATED, type DataplaneCounters } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
-import { checkInnerIpv6, includesIpv4 } from "./path-steps.js";
+import { checkInnerIpv6, includesIpv4, ipv6PacketLength } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateSourceToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -99,9 +100,10 @@ export class RelayInboundPath {
     if (includesIpv4(state.otherRelays, srcV4)) return DROP_FROM_OTHER_RELAY;
     // 4.
     const v6 = off + ihl;
-    const v6len = total - ihl;
-    const inner = checkInnerIpv6(buf, v6, v6len);
+    const inner = checkInnerIpv6(buf, v6, total - ihl);
     if (inner !== DROP_NONE) return inner;
+    // Padding after the IPv6 packet stays behind (RFC 4213 §3.6).
+    const v6len = ipv6PacketLength(buf, v6);
     // 5.
     const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
     if (check !== DROP_NONE) return check;

@@ -39,3 +39,10 @@ export const PACKET_BUFFER_BYTES = 65536;
  */
 export const ICMP_ERROR_POOL_BUFFERS = BATCH_SIZE_PACKETS;
 export const ICMP_ERROR_BUFFER_BYTES = 1280;
+
+/**
+ * ICMPv4 errors about our packets read per batch (io/ports.ts IcmpErrorRing), and the bytes kept
+ * of each: 576, all an ICMPv4 error can carry (RFC 1812 §4.3.2.3: at most 576 bytes in all).
+ */
+export const ICMP4_ERROR_RING_SLOTS = 16;
+export const ICMP4_ERROR_SLOT_BYTES = 576;

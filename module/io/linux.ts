@@ -26,6 +26,7 @@ import {
 import { classifyErrno } from "./errno.js";
 import { makeIoError, toIoError } from "./io-error.js";
 import type {
+  IcmpErrorRing,
   Icmpv6RxRing,
   IcmpV6Socket,
   IoError,
@@ -40,6 +41,14 @@ import type {
 const PROTO_6IN4 = 41;
 /** IPPROTO_RAW: a send-only raw socket that implies IP_HDRINCL (raw(7)). */
 const IPPROTO_RAW = 255;
+/**
+ * IP_PMTUDISC_OMIT (linux/in.h): the socket sends at the device MTU and ignores any path MTU the
+ * kernel recorded for the destination, and ICMPv4 "fragmentation needed" delivered to it records
+ * none (ip_sk_accept_pmtu). RFC 4213 §3.2.1 static tunnel MTU: DF is clear, so an outer packet is
+ * fragmented only where a link is too small, never because a spoofed ICMPv4 message said so.
+ * IP_PMTUDISC_PROBE also ignores the recorded path MTU when sending but still records it.
+ */
+const IP_PMTUDISC_OMIT = 5;
 /** Default socket buffers: a few batches of full-size packets in flight. */
 const DEFAULT_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -84,6 +93,9 @@ abstract class LinuxPort {
       wanGroMerged: s?.wanGroMerged ?? 0,
       wanGroUnusable: s?.wanGroUnusable ?? 0,
       pollRestarts: s?.restarts ?? 0,
+      ...(s !== undefined && Object.keys(s.icmpErrors ?? {}).length > 0
+        ? { icmpErrors: s.icmpErrors }
+        : {}),
     };
   }
 
@@ -262,7 +274,10 @@ export interface Ipv4RawOptions {
   bindAddress?: number;
   /** SO_BINDTODEVICE, e.g. the WAN device; default none. */
   device?: string;
-  /** IP_RECVERR: queue ICMP errors about sent packets (drained and counted); default false. */
+  /**
+   * IP_RECVERR: ICMPv4 errors about sent packets are queued (counted by kind, and handed to
+   * `onIcmpErrors` with the packet they quote); default false.
+   */
   recvErr?: boolean;
   rcvbufBytes?: number;
   sndbufBytes?: number;
@@ -312,6 +327,11 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     );
   }
 
+  onIcmpErrors(ring: IcmpErrorRing, handler: (count: number) => void): void {
+    if (this.handle === undefined) throw new Error(`${this.label}: onIcmpErrors before onBatch`);
+    this.binding.pollErrQueue(this.handle, ring.buf, ring.meta, handler);
+  }
+
   writeBatch(
     bufs: readonly Uint8Array[],
     offsets: ArrayLike<number>,
@@ -342,6 +362,7 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
  * (sock_wfree) finds no waiter to wake; on the polled receive socket every freed packet took the
  * wait-queue lock to tell epoll about write space it never asked for. ICMP errors about sent
  * packets still reach the protocol-41 socket (raw sockets match them by protocol and address).
+ * Both sockets use IP_PMTUDISC_OMIT (static tunnel MTU, see IP_PMTUDISC_OMIT above).
  */
 export function openIpv4Raw(options: Ipv4RawOptions = {}): Ipv4RawSocket {
   const b = options.binding ?? loadNative();
@@ -357,10 +378,11 @@ export function openIpv4Raw(options: Ipv4RawOptions = {}): Ipv4RawSocket {
     options.recvErr ?? false,
     options.rcvbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
     sndbuf,
+    IP_PMTUDISC_OMIT,
   );
   let sendFd: number;
   try {
-    sendFd = b.openRaw4(IPPROTO_RAW, bind, device, true, false, 0, sndbuf);
+    sendFd = b.openRaw4(IPPROTO_RAW, bind, device, true, false, 0, sndbuf, IP_PMTUDISC_OMIT);
   } catch (e) {
     b.close(fd);
     throw e;

@@ -55,6 +55,20 @@ export interface Ipv4RxRing extends RxRing {
   readonly srcs: Uint32Array;
 }
 
+/**
+ * Ring for the ICMPv4 errors about packets a raw IPv4 socket sent (RFC 4213 §3.4; IP_RECVERR):
+ * `slots` messages per batch, message i's quoted packet (from its IPv4 header on) at
+ * `buf[i * slotBytes, + meta[4i + 3])`, `meta[4i]`, `meta[4i + 1]`, `meta[4i + 2]` its ICMP type,
+ * code and info (the next-hop MTU of a "fragmentation needed"); type -1 for an error that did not
+ * come from an ICMP message.
+ */
+export interface IcmpErrorRing {
+  readonly buf: Buffer;
+  readonly meta: Int32Array;
+  readonly slots: number;
+  readonly slotBytes: number;
+}
+
 /** Receive ring of an ICMPv6 socket: source, hop limit and arrival interface per packet. */
 export interface Icmpv6RxRing extends RxRing {
   /** IPv6 source of packet i at bytes 16*i .. 16*i+15. */
@@ -94,6 +108,11 @@ export interface PortStats {
   wanGroUnusable: number;
   /** Times receiving was restarted after the kernel flagged an error (EPOLLERR) on the fd. */
   pollRestarts: number;
+  /**
+   * Raw IPv4 sockets opened with `recvErr`: ICMPv4 errors about sent packets by kind
+   * (snake_case: "host_unreachable", "fragmentation_needed", ...; non-zero ones only).
+   */
+  icmpErrors?: Record<string, number>;
 }
 
 /** Base of every port: a handler for port errors, counters and close. */
@@ -157,6 +176,12 @@ export interface Ipv4RawSocket extends Port {
     ring: Ipv4RxRing,
     handler: (bufs: Buffer[], sizes: Int32Array, count: number, srcs: Uint32Array) => void,
   ): void;
+  /**
+   * Sockets opened with `recvErr` (after `onBatch`): ICMPv4 errors about packets sent are
+   * delivered into `ring`, `handler(count)` once per batch, from the event loop. Absent where
+   * the port cannot report them.
+   */
+  onIcmpErrors?(ring: IcmpErrorRing, handler: (count: number) => void): void;
   /**
    * Sends `count` complete IPv4 packets, header included (IP_HDRINCL): packet i is
    * `bufs[i][offsets[i] .. offsets[i] + sizes[i])` and goes to the destination in its header

@@ -3,7 +3,7 @@
  * by a port on every batch (no allocation per packet). io/ports.ts defines the ring types and
  * never imports this file.
  */
-import type { Icmpv6RxRing, Ipv4RxRing, RxRing } from "./ports.js";
+import type { IcmpErrorRing, Icmpv6RxRing, Ipv4RxRing, RxRing } from "./ports.js";
 
 /** `count` buffers of `bufferBytes`, packets landing at `offset` (TUN: dataplane HEADROOM_BYTES). */
 export function createRxRing(count: number, bufferBytes: number, offset: number): RxRing {
@@ -32,5 +32,21 @@ export function createIcmpv6RxRing(count: number, bufferBytes: number): Icmpv6Rx
     srcs: new Uint8Array(16 * count),
     hopLimits: new Int32Array(count),
     ifindexes: new Int32Array(count),
+  };
+}
+
+/** A ring for ICMPv4 errors about sent packets: `slots` of `slotBytes` (64..65535) each. */
+export function createIcmpErrorRing(slots: number, slotBytes: number): IcmpErrorRing {
+  if (!Number.isInteger(slots) || slots < 1 || slots > 1024) {
+    throw new RangeError(`icmp error ring: slots must be 1..1024, got ${slots}`);
+  }
+  if (!Number.isInteger(slotBytes) || slotBytes < 64 || slotBytes > 65535) {
+    throw new RangeError(`icmp error ring: slotBytes must be 64..65535, got ${slotBytes}`);
+  }
+  return {
+    buf: Buffer.alloc(slots * slotBytes),
+    meta: new Int32Array(4 * slots),
+    slots,
+    slotBytes,
   };
 }

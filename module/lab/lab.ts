@@ -1,47 +1,71 @@
 /**
- * `6to4-pmt lab [--keep] [--down]`: the one-command demonstration. Builds the namespace topology of
- * topology.ts with the fixed names lan, cpe, isp, relay, inet, runs THIS bundle as the CPE
- * (PMT LAN mode, provider prefix 2001:db8::/32) and as the relay, then demonstrates:
- *   1. ping LAN host -> server 3fff:100::1 and server -> LAN host (both ways);
- *   2. a TCP transfer LAN host -> server (1500-byte LAN MTU over a 1480-byte tunnel: PMTUD);
- *   3. the source address the server saw: the translated P:V4ADDR::IID (RFC 6732 Figure 3);
- *   4. the daemons' counters;
- * and prints a verdict. Everything is torn down at the end, on Ctrl-C and on failure, unless
- * `--keep` (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
+ * `6to4-pmt lab [--keep] [--down]`: the one-command demonstration of the whole mission. Builds the
+ * namespace topology of topology.ts with the fixed names lan, cpe, isp, relay, inet, runs THIS
+ * bundle as the relay and as a CPE given only what a default OpenWrt config sets (enabled, device
+ * names), then shows, one PASS/FAIL line per step:
+ *   1. the carrier's DHCP (dnsmasq) leasing the CPE its WAN address in 100.64.0.0/10 and option 212
+ *      (RFC 5969 §7.1.1: IPv4MaskLen 0, 2001:db8::/32, BR 192.88.99.1) to busybox udhcpc;
+ *   2. the CPE learning provider prefix and relay from it, deriving 2002:V4ADDR::/48 and the
+ *      translated /64 (RFC 6732 Figure 3), its health probe answered by the relay;
+ *   3. the LAN host seeing the RA (rdisc6: prefix, MTU, router lifetime) and forming a SLAAC
+ *      address in the translated /64 (learning.ts);
+ *   4. ping and TCP both ways from that address, the source address the server saw;
+ *   5. the daemons' counters;
+ * and a verdict. Everything is torn down at the end, on Ctrl-C and on failure, unless `--keep`
+ * (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
  * Exit codes (cli/exit-codes.ts): 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
  */
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../cli/args.js";
 import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
 import { runFleetLab } from "./fleet.js";
 import { NetnsRegistry, removeMarkedNamespaces, type NsProcess } from "./netns.js";
-import { buildLabTopology, labCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
+import { runFaults } from "./faults.js";
+import { dhcpLogs, runLearning, type LabStep } from "./learning.js";
+import { sixto4Address } from "./observe.js";
+import { buildLabTopology, labLearningCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
 import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./traffic.js";
 
-const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N]
-Builds network namespaces lan - cpe - isp - relay - inet (root), runs this bundle as a 6to4-PMT CPE
-and relay, pings and transfers over TCP from the LAN host to a server in 3fff::/20, shows the
-translated source address the server saw, the counters and a verdict. Exit 0 only if it passed.
+const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N] [--faults]
+Builds network namespaces lan - cpe - isp - relay - inet (root) and runs this bundle as a 6to4-PMT
+CPE and relay. The carrier's DHCP server (dnsmasq) gives the CPE its WAN address and option 212;
+the CPE advertises the translated prefix; the LAN host configures itself by SLAAC; ping and TCP go
+both ways to a server in 3fff::/20. Prints each step as PASS/FAIL, the counters and a verdict.
+Exit 0 only if every step passed. Needs dnsmasq, busybox (udhcpc) and rdisc6 (ndisc6).
   --keep     leave everything running and print how to enter each namespace
   --down     remove a lab left by --keep
   --bytes N  size of the TCP transfer (default 4000000)
+  --faults   then renumber the WAN by a new DHCP lease and kill and restart the relay, timing
+             what the LAN host sees (new prefix and address, default route withdrawn, restored)
   --relays N instead: a fleet of N relays behind anycast with BIRD (6to4-pmt lab --relays 2 --help)`;
 
 const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
 /** The namespaces the lab made, with their identity (netns.ts `markerFile`); root only. */
 const LAB_MARKER = "/run/6to4-pmt/lab/namespaces";
 
-interface Step {
-  name: string;
-  ok: boolean;
-  detail: string;
+/** Programs the lab runs besides iproute2 and node, with the Debian package that has each. */
+const LAB_TOOLS: ReadonlyArray<readonly [string, string]> = [
+  ["dnsmasq", "dnsmasq-base"],
+  ["busybox", "busybox"],
+  ["rdisc6", "ndisc6"],
+  ["ping", "iputils-ping"],
+];
+
+function onPath(tool: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
 }
+
+/** Scratch directories of lab runs: /tmp/6to4-pmt-lab-XXXXXX (mkdtemp). */
+const LAB_DIR_PREFIX = "/tmp/6to4-pmt-lab-";
 
 const LAB_FLAGS: FlagSpecs = {
   keep: { kind: "boolean" },
+  faults: { kind: "boolean" },
   down: { kind: "boolean" },
   bytes: { kind: "string", expects: "a byte count 1..9999999999" },
   help: { kind: "boolean", short: "h" },
@@ -59,6 +83,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
   }
   const keep = flagOn(parsed, "keep");
   const down = flagOn(parsed, "down");
+  const faults = flagOn(parsed, "faults");
   const bytesText = lastValue(parsed, "bytes") ?? "4000000";
   if (!/^[1-9][0-9]{0,9}$/.test(bytesText)) {
     throw new ConfigError(
@@ -81,12 +106,20 @@ export async function runLab(args: readonly string[]): Promise<number> {
     for (const ns of leftAlone) log.warn(`namespace ${ns} left alone: not the one the lab made`);
     if (removed.length === 0 && leftAlone.length === 0) log.info(`no lab namespaces recorded`);
     // What the kept lab wrote to /tmp: the daemons' logs, the CPE's state file and socket
-    // (named after the lab process that made them, labCpeFiles).
+    // (named after the lab process that made them, labCpeFiles) and its scratch directory (lease files, udhcpc script, dnsmasq's files).
     const files = readdirSync("/tmp")
-      .filter((f) => /^6to4-pmt-[0-9]+-cpe\.(state\.json|sock)$/.test(f))
+      .filter((f) => /^6to4-pmt-([0-9]+-cpe\.(state\.json|sock)|lab-[A-Za-z0-9]{6})$/.test(f))
       .map((f) => `/tmp/${f}`);
-    for (const f of [logPath("relay"), logPath("cpe"), ...files]) rmSync(f, { force: true });
+    for (const f of [logPath("relay"), logPath("cpe"), ...files])
+      rmSync(f, { force: true, recursive: true });
     return EXIT_OK;
+  }
+  const missing = LAB_TOOLS.filter(([tool]) => !onPath(tool));
+  if (missing.length > 0) {
+    process.stderr.write(
+      `6to4-pmt lab: needs ${missing.map(([t, pkg]) => `${t} (Debian package ${pkg})`).join(", ")}\n`,
+    );
+    return EXIT_RUNTIME;
   }
   const busy = LAB_ROLES.filter((r) => existsSync(`/run/netns/${r}`));
   if (busy.length > 0) {
@@ -96,38 +129,67 @@ export async function runLab(args: readonly string[]): Promise<number> {
     return EXIT_RUNTIME;
   }
   const command = [process.execPath, process.argv[1] ?? ""];
+  // Scratch files of this run (udhcpc script, lease files, dnsmasq's pid and log): removed at the
+  // end, or by `lab --down` after --keep.
+  const dir = mkdtempSync(LAB_DIR_PREFIX);
   let interrupted = false;
   const onSignal = (): void => {
     interrupted = true;
     log.warn("interrupted: tearing down");
-    void reg.cleanup().then(() => process.exit(130));
+    void reg.cleanup().then(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const steps: Step[] = [];
+  const steps: LabStep[] = [];
+  const step = (s: LabStep): void => {
+    steps.push(s);
+    process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
+  };
   let passed = false;
+  // The daemons whose counters end the report (also after a failed step: they tell why).
+  const daemons: Array<[string, NsProcess]> = [];
   try {
     log.info("building namespaces lan - cpe - isp - relay - inet");
-    const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 });
+    const t = buildLabTopology(reg, {
+      cpes: [{ index: 0, pmt: true }],
+      lanMtu: 1500,
+      dhcpWan: true,
+      slaacLan: true,
+    });
     const cpe = t.cpes[0]!;
     // Daemon logs go to files so that, with --keep, the daemons outlive this process.
     reg.removeOnCleanup(logPath("relay"));
     reg.removeOnCleanup(logPath("cpe"));
-    const relay = spawnDaemon(
-      reg,
-      t.relays[0]!.ns,
-      command,
-      labRelayArgs(t.relays[0]!),
-      logPath("relay"),
-    );
-    const cpeProc = spawnDaemon(reg, cpe.ns, command, labCpeArgs(cpe), logPath("cpe"));
+    const relayArgs = labRelayArgs(t.relays[0]!);
+    const relay = spawnDaemon(reg, t.relays[0]!.ns, command, relayArgs, logPath("relay"));
+    const leaseFile = join(dir, "dhcp.lease");
+    const cpeProc = spawnDaemon(reg, cpe.ns, command, labLearningCpeArgs(cpe), logPath("cpe"), {
+      ...process.env,
+      PMT_DHCP_FILE: leaseFile,
+    });
+    daemons.push(["relay", relay], ["cpe", cpeProc]);
     const ready = (await waitDaemonReady(reg, relay)) && (await waitDaemonReady(reg, cpeProc));
-    steps.push({
+    step({
       name: "daemons started",
       ok: ready,
-      detail: ready ? "cpe and relay running" : "see logs below",
+      detail: ready
+        ? "relay, and a CPE configured with device names only (enabled, wan0, lan0)"
+        : "see logs below",
     });
-    if (!ready) throw new LabFailure(daemonLogs(relay, cpeProc));
+    if (!ready) throw new LabFailure("daemon failed", daemonLogs(relay, cpeProc));
+    if (interrupted) return 130;
+
+    const story = await runLearning(reg, t, cpe, dir, leaseFile, step);
+    if (story === null) {
+      throw new LabFailure(
+        "stopped after the failed step",
+        daemonLogs(cpeProc) + "\n" + dhcpLogs(dir).map(fileTail).join("\n"),
+      );
+    }
+    const host = story.hostAddress;
     if (interrupted) return 130;
 
     const ping1 = await reg.execAsync(
@@ -135,67 +197,88 @@ export async function runLab(args: readonly string[]): Promise<number> {
       ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", LAB_SERVER],
       15000,
     );
-    steps.push({
-      name: `ping lan ${cpe.hostAddress} -> server ${LAB_SERVER}`,
+    step({
+      name: `ping lan ${host} -> server ${LAB_SERVER}`,
       ok: ping1.code === 0,
       detail: pingSummary(ping1.stdout),
     });
     const ping2 = await reg.execAsync(
       t.inet,
-      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAB_SERVER, cpe.hostAddress],
+      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAB_SERVER, host],
       15000,
     );
-    steps.push({
-      name: `ping server -> lan ${cpe.hostAddress}`,
+    step({
+      name: `ping server -> lan ${host}`,
       ok: ping2.code === 0,
       detail: pingSummary(ping2.stdout),
     });
 
-    const sink = reg.spawn(t.inet, [process.execPath, "-e", TCP_SINK_SCRIPT, LAB_SERVER, "5001"]);
-    await reg.waitFor(() => sink.stdout().includes("listening") || sink.hasExited(), 5000);
-    const src = await reg.execAsync(
-      cpe.lanNs,
-      [process.execPath, "-e", TCP_SOURCE_SCRIPT, LAB_SERVER, "5001", String(bytes)],
-      55000,
-    );
-    await reg.waitFor(() => sink.hasExited(), 5000);
-    const m = /peer (\S+) bytes (\d+)/.exec(sink.stdout());
-    const seen = m?.[1] ?? "(nothing)";
-    const got = Number(m?.[2] ?? 0);
-    const ms = Number(/ms (\d+)/.exec(src.stdout)?.[1] ?? 0);
-    const mbps = ms > 0 ? ((got * 8) / ms / 1000).toFixed(1) : "?";
-    steps.push({
-      name: `TCP transfer lan -> server (${bytes} bytes)`,
-      ok: got === bytes,
-      detail: `received ${got} bytes in ${ms} ms (${mbps} Mbit/s)`,
+    const up = await tcpTransfer(reg, t.inet, LAB_SERVER, cpe.lanNs, host, LAB_SERVER, 5001, bytes);
+    step({
+      name: `TCP lan -> server (${bytes} bytes)`,
+      ok: up.received === bytes,
+      detail: up.detail,
     });
-    steps.push({
+    const wire = sixto4Address(story.wanIpv4, host) ?? "?";
+    step({
       name: "source address the server saw",
-      ok: seen === cpe.expectedSourceAtServer,
+      ok: up.peer === host,
       detail:
-        `${seen} (expected ${cpe.expectedSourceAtServer}: the relay translated ` +
-        `${wireAddress(cpe.wanIpv4, cpe.hostAddress)} on the IPv4 wire back to the provider prefix)`,
+        `${up.peer} (expected the LAN host's ${host}: the relay translated ` +
+        `${wire} on the IPv4 wire back to the provider prefix)`,
+    });
+    const back = await tcpTransfer(reg, cpe.lanNs, host, t.inet, LAB_SERVER, host, 5002, bytes);
+    step({
+      name: `TCP server -> lan (${bytes} bytes)`,
+      ok: back.received === bytes && back.peer === LAB_SERVER,
+      detail: back.detail,
     });
 
-    printCounters("relay", await counters(reg, relay));
-    printCounters("cpe", await counters(reg, cpeProc));
+    let keptHost = host;
+    if (faults && steps.every((s) => s.ok)) {
+      const after = await runFaults(
+        {
+          reg,
+          t,
+          cpe,
+          dir,
+          dhcpServer: story.dhcpServer,
+          dhcpClient: story.dhcpClient,
+          relay,
+          startRelay: () => {
+            const p = spawnDaemon(reg, t.relays[0]!.ns, command, relayArgs, logPath("relay"));
+            daemons[0] = ["relay (since its restart)", p];
+            return p;
+          },
+          hostAddress: host,
+          wanIpv4: story.wanIpv4,
+        },
+        step,
+      );
+      if (after === null)
+        step({ name: "faults", ok: false, detail: "stopped after the failed step" });
+      else keptHost = after.hostAddress;
+    }
+
     passed = steps.every((s) => s.ok);
-    if (keep) printKeepHints(t);
+    if (keep) printKeepHints(t, keptHost, dir);
   } catch (e) {
-    steps.push({
+    step({
       name: "lab",
       ok: false,
-      detail: e instanceof LabFailure ? "daemon failed" : String(e),
+      detail: e instanceof LabFailure ? e.detail : String(e),
     });
     if (e instanceof LabFailure) process.stderr.write(e.message + "\n");
   } finally {
-    for (const s of steps)
-      process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
+    for (const [name, p] of daemons) {
+      if (!p.hasExited()) printCounters(name, await counters(reg, p));
+    }
     process.stdout.write(`verdict: ${passed ? "PASSED" : "FAILED"}\n`);
     if (keep && passed) {
       reg.release();
     } else {
       await reg.cleanup();
+      rmSync(dir, { recursive: true, force: true });
       log.info("namespaces removed");
     }
     process.removeListener("SIGINT", onSignal);
@@ -204,18 +287,68 @@ export async function runLab(args: readonly string[]): Promise<number> {
   return passed ? EXIT_OK : EXIT_RUNTIME;
 }
 
-class LabFailure extends Error {}
+/** A step failed: `detail` for the report, the message (logs) for stderr. */
+class LabFailure extends Error {
+  constructor(
+    readonly detail: string,
+    logs: string,
+  ) {
+    super(logs);
+  }
+}
 
-/** The LAN host's address as it travels inside protocol 41: 2002:V4ADDR:0::IID (Figure 3). */
-function wireAddress(v4: string, host: string): string {
-  const n = v4.split(".").map(Number);
-  const iid = host.split("::")[1] ?? "";
-  const w = (a: number, b: number): string => ((a << 8) | b).toString(16);
-  return `2002:${w(n[0]!, n[1]!)}:${w(n[2]!, n[3]!)}::${iid}`;
+/** The last lines of a log file, headed by its name. */
+function fileTail(file: string): string {
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    text = "(none)";
+  }
+  return `--- ${file}:\n${text.split("\n").slice(-30).join("\n")}`;
+}
+
+interface TcpResult {
+  received: number;
+  peer: string;
+  detail: string;
+}
+
+/**
+ * One TCP transfer of `bytes`: a sink listening on [sinkAddr]:port in `sinkNs`, a source in `srcNs`
+ * connecting from `from` to [dst]:port. Resolves with what the sink received and the peer address it saw.
+ */
+async function tcpTransfer(
+  reg: NetnsRegistry,
+  sinkNs: string,
+  sinkAddr: string,
+  srcNs: string,
+  from: string,
+  dst: string,
+  port: number,
+  bytes: number,
+): Promise<TcpResult> {
+  const sink = reg.spawn(sinkNs, [process.execPath, "-e", TCP_SINK_SCRIPT, sinkAddr, String(port)]);
+  await reg.waitFor(() => sink.stdout().includes("listening") || sink.hasExited(), 5000);
+  const src = await reg.execAsync(
+    srcNs,
+    [process.execPath, "-e", TCP_SOURCE_SCRIPT, dst, String(port), String(bytes), "0", from],
+    55000,
+  );
+  await reg.waitFor(() => sink.hasExited(), 5000);
+  reg.kill(sink, "SIGKILL");
+  const m = /peer (\S+) bytes (\d+)/.exec(sink.stdout());
+  const received = Number(m?.[2] ?? 0);
+  const ms = Number(/ms (\d+)/.exec(src.stdout)?.[1] ?? 0);
+  const mbps = ms > 0 ? ((received * 8) / ms / 1000).toFixed(1) : "?";
+  return {
+    received,
+    peer: m?.[1] ?? "(nothing)",
+    detail: `received ${received} bytes in ${ms} ms (${mbps} Mbit/s) from ${m?.[1] ?? "nobody"}`,
+  };
 }
 
 /** Log file of a lab daemon (kept with --keep; the hints print them). */
-
 function logPath(role: string): string {
   return `/tmp/6to4-pmt-lab-${role}.log`;
 }
@@ -264,16 +397,16 @@ function printCounters(name: string, c: Record<string, Record<string, number>> |
   );
 }
 
-function printKeepHints(t: LabTopology): void {
+function printKeepHints(t: LabTopology, host: string, dir: string): void {
   const lines = [
     "lab kept running; enter a namespace with:",
-    `  ip netns exec ${t.cpes[0]!.lanNs} bash    # LAN host ${t.cpes[0]!.hostAddress}`,
-    `  ip netns exec ${t.cpes[0]!.ns} bash    # CPE (WAN ${t.cpes[0]!.wanIpv4})`,
-    `  ip netns exec ${t.isp} bash    # IPv4-only carrier network`,
+    `  ip netns exec ${t.cpes[0]!.lanNs} bash    # LAN host ${host} (SLAAC)`,
+    `  ip netns exec ${t.cpes[0]!.ns} bash    # CPE (WAN ${t.cpes[0]!.wanIpv4} by DHCP, udhcpc)`,
+    `  ip netns exec ${t.isp} bash    # IPv4-only carrier network (dnsmasq: DHCP, option 212)`,
     `  ip netns exec ${t.relays[0]!.ns} bash    # PMT relay (192.88.99.1)`,
     `  ip netns exec ${t.inet} bash    # Internet: server ${LAB_SERVER}`,
-    `  e.g. ip netns exec ${t.cpes[0]!.lanNs} ping ${LAB_SERVER}`,
-    `daemon logs: ${logPath("cpe")} ${logPath("relay")}`,
+    `  e.g. ip netns exec ${t.cpes[0]!.lanNs} rdisc6 eth0`,
+    `daemon logs: ${logPath("cpe")} ${logPath("relay")}; DHCP: ${dir}`,
     "remove it with: 6to4-pmt lab --down",
   ];
   process.stdout.write(lines.join("\n") + "\n");

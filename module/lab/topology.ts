@@ -45,6 +45,9 @@ export interface LabCpe {
   ns: string;
   lanNs: string;
   wanIpv4: string;
+  /** The isp side of the WAN link (default gateway) and its device in the isp namespace. */
+  wanGateway: string;
+  ispDevice: string;
   /** The LAN host's address and the CPE's LAN address. */
   hostAddress: string;
   routerLanAddress: string;
@@ -73,6 +76,17 @@ export interface LabOptions {
   relays?: number;
   /** LAN MTU (the TCP test uses 1500 toward a 1480 tunnel). */
   lanMtu?: number;
+  /**
+   * The CPEs' WAN addresses come by DHCP (the lab's dnsmasq and udhcpc, lab/dhcp.ts): wan0 gets no
+   * static address or route; `wanIpv4` is the address the DHCP server hands out.
+   */
+  dhcpWan?: boolean;
+  /**
+   * The LAN hosts configure themselves from the CPE's Router Advertisements (SLAAC, RA MTU): no
+   * static address or route on the host, none on the CPE's lan0 (the daemon adds its router
+   * address); `hostAddress` is then only known after SLAAC.
+   */
+  slaacLan?: boolean;
 }
 
 function hex4(n: number): string {
@@ -130,8 +144,10 @@ export function buildLabTopology(reg: NetnsRegistry, options: LabOptions): LabTo
     const ispSide = wanIpv4.replace(/\.\d+$/, ".1");
     reg.veth(isp, `cpe${n}`, ns, "wan0", spec.wanMtu);
     reg.addr(isp, `cpe${n}`, `${ispSide}/24`);
-    reg.addr(ns, "wan0", `${wanIpv4}/24`);
-    reg.route(ns, `default via ${ispSide}`);
+    if (options.dhcpWan !== true) {
+      reg.addr(ns, "wan0", `${wanIpv4}/24`);
+      reg.route(ns, `default via ${ispSide}`);
+    }
     reg.veth(ns, "lan0", lanNs, "eth0", options.lanMtu);
     const words = v4Words(wanIpv4);
     const sla = spec.pmt ? 0 : (spec.sla ?? 0);
@@ -139,9 +155,16 @@ export function buildLabTopology(reg: NetnsRegistry, options: LabOptions): LabTo
     const lanPrefix = spec.pmt ? `2001:db8:${words}::` : `2002:${words}:${hex4(sla)}::`;
     const hostAddress = `${lanPrefix}100`;
     const routerLanAddress = `${lanPrefix}1`;
-    reg.addr(ns, "lan0", `${routerLanAddress}/64`);
-    reg.addr(lanNs, "eth0", `${hostAddress}/64`);
-    reg.route(lanNs, `::/0 via ${routerLanAddress}`);
+    if (options.slaacLan === true) {
+      // A host: accepts RAs (forwarding is off in lanNs), forms addresses, takes the RA's MTU.
+      for (const key of ["accept_ra", "autoconf", "accept_ra_mtu"]) {
+        reg.must(["ip", "netns", "exec", lanNs, "sysctl", "-qw", `net.ipv6.conf.eth0.${key}=1`]);
+      }
+    } else {
+      reg.addr(ns, "lan0", `${routerLanAddress}/64`);
+      reg.addr(lanNs, "eth0", `${hostAddress}/64`);
+      reg.route(lanNs, `::/0 via ${routerLanAddress}`);
+    }
     // Relay-mapped SLA 0 is translated at the relay even for a plain CPE (RFC 6732 §3.3), for
     // the relay's PMT customers only (§4.7: the lab relay's customer_ipv4 100.64.0.0/10).
     const customer = ipv4InPrefix(parseIpv4(wanIpv4)!, parseIpv4Prefix(LAB_CUSTOMER_RANGE)!);
@@ -151,6 +174,8 @@ export function buildLabTopology(reg: NetnsRegistry, options: LabOptions): LabTo
       ns,
       lanNs,
       wanIpv4,
+      wanGateway: `100.64.${n}.1`,
+      ispDevice: `cpe${n}`,
       hostAddress,
       routerLanAddress,
       lanPrefix: `${lanPrefix}/64`,
@@ -229,6 +254,30 @@ export function labCpeArgs(c: LabCpe, extra: readonly string[] = []): string[] {
   return [...args, ...extra];
 }
 
+/**
+ * Flags for the CPE of `6to4-pmt lab`: what a default OpenWrt config gives it (enabled, the device
+ * names), the built-in RA sender (the mode off OpenWrt), and where its state file and status
+ * socket go. WAN address, provider prefix and relay it learns (DHCP and option 212, lab/dhcp.ts).
+ */
+export function labLearningCpeArgs(c: LabCpe): string[] {
+  return [
+    "cpe",
+    "--enabled",
+    "--wan-device",
+    "wan0",
+    "--lan-device",
+    "lan0",
+    "--ra",
+    "builtin",
+    "--state-file",
+    labCpeFiles(c.ns)[0]!,
+    "--status-socket",
+    labCpeFiles(c.ns)[1]!,
+    "--log-level",
+    "info",
+  ];
+}
+
 /** Flags for `6to4-pmt relay` in the lab. */
 export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string[] {
   return [
@@ -288,13 +337,17 @@ export function spawnDaemon(
   command: readonly string[],
   args: readonly string[],
   logFile?: string,
+  env?: NodeJS.ProcessEnv,
 ): NsProcess {
   const [exe, ...rest] = command;
   const argv =
     exe === process.execPath
       ? [exe, ...DAEMON_NODE_FLAGS, ...rest, ...args]
       : [...command, ...args];
-  return reg.spawn(ns, argv, logFile !== undefined ? { logFile } : {});
+  return reg.spawn(ns, argv, {
+    ...(logFile !== undefined ? { logFile } : {}),
+    ...(env !== undefined ? { env } : {}),
+  });
 }
 
 /** Waits until the daemon's stderr shows both loops started (or it exited). */

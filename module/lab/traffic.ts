@@ -22,17 +22,18 @@ setTimeout(() => { console.log("timeout"); process.exit(3); }, Number(timeout ||
 `;
 
 /**
- * TCP source: `<host> <port> <bytes> [paceMs]`; sends `bytes` in 64 KiB chunks (with paceMs
- * between chunks when given), prints `sent <n> ms <t>` on close.
+ * TCP source: `<host> <port> <bytes> [paceMs] [localAddress]`; sends `bytes` in 64 KiB chunks
+ * (with paceMs between chunks when given), from localAddress when given, prints
+ * `sent <n> ms <t>` on close.
  */
 export const TCP_SOURCE_SCRIPT = `
 const net = require("net");
-const [host, port, total, pace] = process.argv.slice(1);
+const [host, port, total, pace, local] = process.argv.slice(1);
 const chunk = Buffer.alloc(65536, 0x5a);
 let left = Number(total);
 const paceMs = Number(pace || 0);
 const t0 = Date.now();
-const s = net.connect({ host, port: Number(port) }, () => {
+const s = net.connect({ host, port: Number(port), ...(local ? { localAddress: local } : {}) }, () => {
   const pump = () => {
     while (left > 0) {
       const n = Math.min(left, chunk.length);

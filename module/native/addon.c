@@ -113,6 +113,7 @@ static napi_value init(napi_env env, napi_value exports) {
       F("pollClose", poll_close),
       F("pollStats", poll_stats),
       F("dropPrivileges", drop_privileges),
+      F("pollErrQueue", poll_err_queue),
 #undef F
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -49,5 +49,6 @@ napi_value poll_pause(napi_env env, napi_callback_info info);
 napi_value poll_resume(napi_env env, napi_callback_info info);
 napi_value poll_close(napi_env env, napi_callback_info info);
 napi_value poll_stats(napi_env env, napi_callback_info info);
+napi_value poll_err_queue(napi_env env, napi_callback_info info);
 
 #endif

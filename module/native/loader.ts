@@ -46,6 +46,8 @@ export interface NativePollStats {
   /** Times polling was restarted after libuv stopped it on EPOLLERR. */
   restarts: number;
   readErrors: number;
+  /** Error-queue messages by kind (snake_case names of socket-read.c icmp4_err_names), non-zero. */
+  icmpErrors: Record<string, number>;
 }
 
 /** Counters of a TUN opened with offload (native/offload.h). */
@@ -114,7 +116,8 @@ export interface NativeBinding {
   /**
    * Raw IPv4 socket (non-blocking). `bindAddr` 0 = any; `device` "" = not bound to a device;
    * `hdrincl`: the caller writes the IPv4 header (see the C comment for why we do);
-   * `recvErr`: IP_RECVERR; buffer sizes in bytes, 0 = kernel default.
+   * `recvErr`: IP_RECVERR; buffer sizes in bytes, 0 = kernel default; `pmtuDisc`: an
+   * IP_MTU_DISCOVER value (IP_PMTUDISC_*), absent = the kernel's default.
    */
   openRaw4(
     protocol: number,
@@ -124,6 +127,7 @@ export interface NativeBinding {
     recvErr: boolean,
     rcvbufBytes: number,
     sndbufBytes: number,
+    pmtuDisc?: number,
   ): number;
   /**
    * Raw ICMPv6 socket bound to `device`, hop limits 255, PKTINFO + HOPLIMIT reception, an
@@ -207,6 +211,18 @@ export interface NativeBinding {
    * effective = inheritable = ambient = `keep` (capability numbers), then no_new_privs.
    */
   dropPrivileges(uid: number, gid: number, keep: number[]): { boundingReduced: boolean };
+  /**
+   * Raw IPv4 pollers of sockets opened with `recvErr`: error-queue messages (ICMPv4 errors about
+   * sent packets) go into `buf` (meta.length / 4 slots of equal size, at least 64 bytes) and
+   * `meta` (type, code, info, quoted bytes per slot), `onErrors(count)` once per batch
+   * (io/ports.ts IcmpErrorRing).
+   */
+  pollErrQueue(
+    h: PollHandle,
+    buf: Uint8Array,
+    meta: Int32Array,
+    onErrors: (n: number) => void,
+  ): void;
   readonly POLL_KIND_TUN: number;
   readonly POLL_KIND_RAW4: number;
   readonly POLL_KIND_ICMP6: number;

@@ -9,6 +9,11 @@
  * send fails once with that stale error. Left alone the tunnel stops receiving forever. We read
  * (and so clear) SO_ERROR, drain the error queue, count it and restart polling; the send paths
  * retry a packet once when it fails with such a stale ICMP-derived error.
+ *
+ * With IP_RECVERR (RFC 4213 §3.4) every such ICMPv4 error also lands in the socket's error queue
+ * with the packet it quotes: on EPOLLERR the queue is read in batches into the error ring that
+ * pollErrQueue registered (counted by ICMP type and code either way), and JavaScript gets one
+ * onErrors(count) call per batch.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +37,8 @@
 
 /* Consecutive EPOLLERR wake-ups without a packet before we give up and report the error. */
 #define MAX_ERR_SPIN 64
+/* Error-ring batches handed over per EPOLLERR wake-up; what is left wakes us again. */
+#define MAX_ERRQ_ROUNDS 16
 
 typedef struct poller {
   uv_poll_t handle; /* first: the uv handle pointer is the poller pointer */
@@ -43,6 +50,7 @@ typedef struct poller {
   int owners;
   napi_ref *buf_refs;
   napi_ref sizes_ref, addrs_ref, meta_ref, on_batch_ref, on_error_ref;
+  napi_ref eq_buf_ref, eq_meta_ref, on_errq_ref; /* pollErrQueue */
   napi_async_context async_ctx;
 } poller_t;
 
@@ -52,10 +60,13 @@ static void poller_release(poller_t *p) {
   if (p->buf_refs)
     for (int i = 0; i < p->r.max; i++)
       if (p->buf_refs[i]) napi_delete_reference(env, p->buf_refs[i]);
-  napi_ref refs[] = {p->sizes_ref, p->addrs_ref, p->meta_ref, p->on_batch_ref, p->on_error_ref};
+  napi_ref refs[] = {p->sizes_ref,    p->addrs_ref,  p->meta_ref,   p->on_batch_ref,
+                     p->on_error_ref, p->eq_buf_ref, p->eq_meta_ref, p->on_errq_ref};
   for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
     if (refs[i]) napi_delete_reference(env, refs[i]);
   p->sizes_ref = p->addrs_ref = p->meta_ref = p->on_batch_ref = p->on_error_ref = NULL;
+  p->eq_buf_ref = p->eq_meta_ref = p->on_errq_ref = NULL;
+  p->r.eq_max = 0;
   if (p->async_ctx) napi_async_destroy(env, p->async_ctx);
   p->async_ctx = NULL;
   free(p->r.bufs);
@@ -137,6 +148,26 @@ static void report_error(poller_t *p, int err, const char *syscall) {
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
+/* Empties the error queue a batch at a time, each batch handed to onErrors (pollErrQueue) in one
+ * call. Returns -1 when JavaScript closed the poller inside the callback, else 0. */
+static int drain_errors(poller_t *p) {
+  for (int round = 0; round < MAX_ERRQ_ROUNDS; round++) {
+    int n = drain_errqueue(&p->r);
+    if (n > 0 && p->on_errq_ref != NULL && p->r.eq_max > 0) {
+      napi_handle_scope scope;
+      if (napi_open_handle_scope(p->env, &scope) == napi_ok) {
+        napi_value count;
+        napi_create_int32(p->env, n, &count);
+        call_js(p, p->on_errq_ref, 1, &count);
+        napi_close_handle_scope(p->env, scope);
+      }
+      if (p->closing) return -1;
+    }
+    if (n < (p->r.eq_max > 0 ? p->r.eq_max : 64)) break;
+  }
+  return 0;
+}
+
 static void stop_and_report(poller_t *p, int err, const char *syscall) {
   uv_poll_stop(&p->handle);
   p->paused = 1;
@@ -161,7 +192,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
         return;
       }
       double queued = p->r.errqueue;
-      drain_errqueue(&p->r);
+      if (drain_errors(p) < 0) return;
       if (err != 0 || p->r.errqueue != queued) {
         p->err_spin = 0; /* cleared a real error: progress, not a spin */
         p->r.so_errors++;
@@ -416,8 +447,46 @@ napi_value poll_close(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/*
+ * pollErrQueue(h, buf: Uint8Array, meta: Int32Array, onErrors(count)): registers the error ring of
+ * a raw IPv4 poller (socket opened with IP_RECVERR): N = meta.length / 4 slots of
+ * buf.length / N bytes (at least 64). Message i of a batch: its quoted packet (from the IPv4
+ * header on) at buf[i * slot, + meta[4i + 3]), meta[4i..4i+2] = ICMP type, code, info (-1, -1,
+ * 0 for an error not from an ICMP message). Replaces an earlier registration.
+ */
+napi_value poll_err_queue(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(4);
+  poller_t *p = unwrap_poller(env, argv[0]);
+  uint8_t *buf;
+  size_t buf_len, meta_len;
+  int32_t *meta;
+  napi_valuetype t;
+  if (p == NULL || !get_bytes(env, argv[1], &buf, &buf_len) ||
+      !get_typed(env, argv[2], napi_int32_array, (void **)&meta, &meta_len) ||
+      napi_typeof(env, argv[3], &t) != napi_ok || t != napi_function)
+    return throw_type(env, "pollErrQueue(handle, buf: Uint8Array, meta: Int32Array, onErrors)");
+  size_t slots = meta_len / ERRQ_META;
+  if (p->r.kind != POLL_KIND_RAW4 || slots == 0 || slots > MAX_BATCH || buf_len / slots < 64)
+    return throw_type(env,
+                      "pollErrQueue: a raw IPv4 poller, 1..1024 slots (meta: 4 per slot) of at "
+                      "least 64 bytes each");
+  if (p->closing) return throw_errno(env, EBADF, "pollErrQueue", "poller closed");
+  napi_ref refs[] = {p->eq_buf_ref, p->eq_meta_ref, p->on_errq_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+    if (refs[i]) napi_delete_reference(env, refs[i]);
+  napi_create_reference(env, argv[1], 1, &p->eq_buf_ref);
+  napi_create_reference(env, argv[2], 1, &p->eq_meta_ref);
+  napi_create_reference(env, argv[3], 1, &p->on_errq_ref);
+  p->r.eq_buf = buf;
+  p->r.eq_slot = buf_len / slots;
+  p->r.eq_meta = meta;
+  p->r.eq_max = (int)slots;
+  return undefined(env);
+}
+
 /* pollStats(h): { batches, packets, soErrors, lastSoError, errQueue, truncated, restarts,
- *                 readErrors, groMerged, groUnusable } — counters since pollStart. */
+ *                 readErrors, groMerged, groUnusable, icmpErrors } — counters since pollStart;
+ * icmpErrors: the error-queue messages by kind (icmp4_err_names), non-zero ones only. */
 napi_value poll_stats(napi_env env, napi_callback_info info) {
   CHECK_ARGC(1);
   poller_t *p = unwrap_poller(env, argv[0]);
@@ -434,5 +503,10 @@ napi_value poll_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "readErrors", p->r.read_errors);
   set_num(env, o, "wanGroMerged", p->r.wan_gro_merged);
   set_num(env, o, "wanGroUnusable", p->r.wan_gro_unusable);
+  napi_value kinds;
+  napi_create_object(env, &kinds);
+  for (int i = 0; i < ICMP4_ERR_KINDS; i++)
+    if (p->r.icmp4_errs[i] != 0) set_num(env, kinds, icmp4_err_names[i], p->r.icmp4_errs[i]);
+  napi_set_named_property(env, o, "icmpErrors", kinds);
   return o;
 }

@@ -24,6 +24,15 @@
 /* Upper bound on one batch (ring size); the data plane uses 64. */
 #define MAX_BATCH 1024
 
+/* ICMPv4 errors about our packets (IP_RECVERR) counted by kind: destination unreachable codes
+ * 0..15, then time exceeded codes 0..1, parameter problem, any other ICMP, local errors. */
+#define ICMP4_ERR_KINDS 21
+extern const char *const icmp4_err_names[ICMP4_ERR_KINDS];
+
+/* Values per error-queue message in the error ring's meta: ICMP type, code, info (the MTU of a
+ * fragmentation needed), bytes of the quoted packet in the slot. */
+#define ERRQ_META 4
+
 /* Room for IPV6_PKTINFO + IPV6_HOPLIMIT control messages. */
 #define ICMP6_CMSG_BYTES (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)))
 
@@ -58,6 +67,13 @@ typedef struct {
   struct iovec *iovs;
   struct sockaddr_in6 *names; /* large enough for sockaddr_in too */
   char *cmsgs;
+  /* raw4 with IP_RECVERR and pollErrQueue: error-queue messages land here, eq_max slots of
+   * eq_slot bytes (the quoted packet, from its IPv4 header on) and ERRQ_META values each */
+  uint8_t *eq_buf;
+  size_t eq_slot;
+  int32_t *eq_meta;
+  int eq_max;
+  double icmp4_errs[ICMP4_ERR_KINDS];
   /* counters, read by pollStats */
   double batches, packets, so_errors, errqueue, truncated, restarts, read_errors, wan_gro_merged;
   double wan_gro_unusable;
@@ -67,7 +83,9 @@ typedef struct {
 /* socket-read.c: up to max datagrams with recvmmsg; returns the count (0 with *err set on a
  * hard error). */
 int drain_socket(rx_ring_t *p, int *err);
-/* socket-read.c: empties the socket's error queue (IP_RECVERR), counting the messages. */
-void drain_errqueue(rx_ring_t *p);
+/* socket-read.c: reads up to eq_max messages (64 without an error ring) from the socket's error
+ * queue (IP_RECVERR), counting them by ICMP type and code and, with an error ring, storing each
+ * one's quoted packet and meta in its slot. Returns the number read. */
+int drain_errqueue(rx_ring_t *p);
 
 #endif

@@ -1,12 +1,14 @@
 /*
  * socket-read.c: a batch of datagrams from a raw protocol-41 or ICMPv6 socket into the receive
  * ring with one recvmmsg (source addresses, hop limit and interface per packet; GRO-merged 6in4
- * repaired by offload.c complete_gro_6in4), and the socket's error queue. No N-API.
+ * repaired by offload.c complete_gro_6in4), and the socket's error queue (ICMPv4 errors about our
+ * packets, IP_RECVERR: counted by type and code, quoted packets into the error ring). No N-API.
  */
 #define _GNU_SOURCE
 #include "rx-ring.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <arpa/inet.h>
@@ -15,19 +17,86 @@
 
 #include "errors.h"
 
-void drain_errqueue(rx_ring_t *p) {
-  char data[256], control[512];
-  for (int i = 0; i < 64; i++) {
-    struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+/* struct sock_extended_err of linux/errqueue.h (stable ABI), defined here: that header needs
+ * struct timespec from the libc, and musl toolchains may lack the UAPI headers altogether. */
+struct ext_err {
+  uint32_t ee_errno;
+  uint8_t ee_origin;
+  uint8_t ee_type;
+  uint8_t ee_code;
+  uint8_t ee_pad;
+  uint32_t ee_info;
+  uint32_t ee_data;
+};
+#define EE_ORIGIN_ICMP 2 /* SO_EE_ORIGIN_ICMP */
+
+const char *const icmp4_err_names[ICMP4_ERR_KINDS] = {
+    "net_unreachable",      "host_unreachable",          "protocol_unreachable",
+    "port_unreachable",     "fragmentation_needed",      "source_route_failed",
+    "net_unknown",          "host_unknown",              "host_isolated",
+    "net_prohibited",       "host_prohibited",           "net_unreachable_tos",
+    "host_unreachable_tos", "admin_prohibited",          "host_precedence_violation",
+    "precedence_cutoff",    "ttl_exceeded",              "reassembly_time_exceeded",
+    "parameter_problem",    "other_icmp",                "local_error",
+};
+
+/* Index into icmp4_errs of an error-queue message (type -1: not from an ICMP message). */
+static int icmp4_err_kind(int type, int code) {
+  if (type < 0) return 20;
+  if (type == 3 && code >= 0 && code <= 15) return code;
+  if (type == 11 && code >= 0 && code <= 1) return 16 + code;
+  if (type == 12) return 18;
+  return 19;
+}
+
+int drain_errqueue(rx_ring_t *p) {
+  uint8_t scratch[64];
+  union {
+    char buf[512];
+    struct cmsghdr align;
+  } control;
+  int limit = p->eq_max > 0 ? p->eq_max : 64;
+  int n = 0;
+  while (n < limit) {
+    uint8_t *data = p->eq_max > 0 ? p->eq_buf + (size_t)n * p->eq_slot : scratch;
+    struct iovec iov = {.iov_base = data, .iov_len = p->eq_max > 0 ? p->eq_slot : sizeof scratch};
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    if (recvmsg(p->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t r = recvmsg(p->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
     p->errqueue++;
+    int type = -1, code = -1;
+    uint32_t info = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR ||
+          c->cmsg_len < CMSG_LEN(sizeof(struct ext_err)))
+        continue;
+      struct ext_err ee;
+      memcpy(&ee, CMSG_DATA(c), sizeof ee);
+      if (ee.ee_origin == EE_ORIGIN_ICMP) {
+        type = ee.ee_type;
+        code = ee.ee_code;
+        info = ee.ee_info;
+      }
+    }
+    p->icmp4_errs[icmp4_err_kind(type, code)]++;
+    if (p->eq_max > 0) {
+      int32_t *m = p->eq_meta + (size_t)n * ERRQ_META;
+      m[0] = type;
+      m[1] = code;
+      m[2] = (int32_t)info;
+      m[3] = (int32_t)r;
+    }
+    n++;
   }
+  return n;
 }
 
 

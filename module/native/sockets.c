@@ -84,8 +84,12 @@ static int set_buffer(int fd, int force_opt, int opt, int bytes) {
 }
 
 /*
- * openRaw4(protocol, bindAddr, device, hdrincl, recvErr, rcvbuf, sndbuf): fd
+ * openRaw4(protocol, bindAddr, device, hdrincl, recvErr, rcvbuf, sndbuf, pmtuDisc?): fd
  *   bindAddr: IPv4 as unsigned 32-bit number (0 = any); device: '' = none (else SO_BINDTODEVICE).
+ *   pmtuDisc: IP_MTU_DISCOVER value (IP_PMTUDISC_*), absent = the kernel's default. With the
+ *   static tunnel MTU (RFC 4213 §3.2.1) io/linux.ts passes IP_PMTUDISC_OMIT: packets then leave
+ *   at the device MTU, whatever path MTU an ICMPv4 "fragmentation needed" (spoofed or not)
+ *   recorded for the destination, and this socket's ICMP errors record none.
  *
  * IP_HDRINCL (recommended, and what io/linux.ts uses): TypeScript writes the 20-byte IPv4 header
  * in the headroom in front of the IPv6 packet. That is the only way to
@@ -98,24 +102,28 @@ static int set_buffer(int fd, int force_opt, int opt, int bytes) {
  * Receiving is the same either way: an IPv4 raw socket always hands over the full IPv4 header.
  */
 napi_value open_raw4(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(7);
-  int32_t proto, rcvbuf, sndbuf;
+  CHECK_ARGC(8);
+  int32_t proto, rcvbuf, sndbuf, pmtu_disc = -1;
   uint32_t bind_addr;
   char dev[64];
   bool hdrincl, recverr;
   if (!get_i32(env, argv[0], &proto) || !get_u32(env, argv[1], &bind_addr) ||
       !get_str(env, argv[2], dev, sizeof dev) || napi_get_value_bool(env, argv[3], &hdrincl) ||
       napi_get_value_bool(env, argv[4], &recverr) || !get_i32(env, argv[5], &rcvbuf) ||
-      !get_i32(env, argv[6], &sndbuf))
+      !get_i32(env, argv[6], &sndbuf) ||
+      (!is_nullish(env, argv[7]) && (!get_i32(env, argv[7], &pmtu_disc) || pmtu_disc < 0)))
     return throw_type(env,
                       "openRaw4(protocol: number, bindAddr: number, device: string, hdrincl: "
-                      "boolean, recvErr: boolean, rcvbuf: number, sndbuf: number)");
+                      "boolean, recvErr: boolean, rcvbuf: number, sndbuf: number, pmtuDisc?: "
+                      "number >= 0)");
   int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   if (fd < 0) return throw_errno(env, errno, "socket", "AF_INET SOCK_RAW");
   const char *step = "";
   int one = 1;
   if (hdrincl) SETOPT_OR_FAIL(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one, "IP_HDRINCL");
   if (recverr) SETOPT_OR_FAIL(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one, "IP_RECVERR");
+  if (pmtu_disc >= 0)
+    SETOPT_OR_FAIL(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu_disc, sizeof pmtu_disc, "IP_MTU_DISCOVER");
   OR_FAIL(set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf), "SO_RCVBUF");
   OR_FAIL(set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf), "SO_SNDBUF");
   if (dev[0] != 0) SETOPT_OR_FAIL(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev), "SO_BINDTODEVICE");

@@ -20,6 +20,8 @@ export interface StatusServer {
   readonly path: string;
   /** Stops listening, closes open connections and removes the socket file. */
   close(): Promise<void>;
+  /** Forced exit: removes the socket file now (synchronously); the process is about to end. */
+  removeFile(): void;
 }
 
 /** Longest request line accepted. */
@@ -87,6 +89,13 @@ export async function startStatusServer(
   let closed = false;
   return {
     path,
+    removeFile() {
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone.
+      }
+    },
     close() {
       if (closed) return Promise.resolve();
       closed = true;

@@ -83,6 +83,21 @@ export interface DhcpStatus {
   readonly updated: string | null;
 }
 
+export interface TunRouteStatus {
+  readonly prefix: string;
+  readonly installed: boolean;
+  readonly error: string | null;
+}
+
+export type Ipv6Level = "works" | "degraded" | "down";
+
+/** status/verdict.ts: whether IPv6 works through the CPE, in one line. */
+export interface Ipv6Verdict {
+  readonly level: Ipv6Level;
+  /** One line: "IPv6 works: ...", "IPv6 degraded: ...", "IPv6 down: ...". */
+  readonly line: string;
+}
+
 export interface StatusSnapshot {
   readonly version: string;
   readonly pid: number;
@@ -105,6 +120,13 @@ export interface StatusSnapshot {
   readonly dhcp: DhcpStatus;
   readonly health: HealthStatus;
   readonly ra: RaStatus;
+  /**
+   * The routes into the TUN (default_route, 2002::/16): installed only while the data plane
+   * forwards; `error` names why a wanted one is missing (retried). Absent from older daemons.
+   */
+  readonly tunRoutes?: readonly TunRouteStatus[];
+  /** Whether IPv6 works, in one line (status/verdict.ts). Absent from older daemons. */
+  readonly ipv6?: Ipv6Verdict;
   /** Counters by reason: RS/RA handling and the data plane's drop reasons (non-zero ones). */
   readonly counters: Readonly<Record<string, number>>;
 }

@@ -1,7 +1,7 @@
 /**
  * DHCPv4 option 212 (RFC 5969 §7.1.1) with real components (root, network namespaces): dnsmasq
  * (Debian dnsmasq-base) serves OPTION_6RD on the CPE's WAN link, busybox udhcpc (the client OpenWrt
- * uses) runs on the CPE with our hook (test/support/udhcpc-hook.sh), and the daemon picks up the
+ * uses) runs on the CPE with the lab's script (module/lab/dhcp.ts UDHCPC_SCRIPT), and the daemon picks up the
  * provider prefix and the relay (PMT LAN mode, RFC 6732 §3.3), shows where each value came from,
  * and follows a change of the option. Also RFC 6724 §2.1/§6 rules 5-6: with the translated
  * (non-2002::/16) prefix, `getent ahosts` on the LAN host lists IPv6 first.
@@ -10,8 +10,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { UDHCPC_SCRIPT } from "../../module/lab/dhcp.js";
 import { queryStatusSocket } from "../../module/status/server.js";
 import type { StatusSnapshot } from "../../module/status/snapshot.js";
 import { waitListening } from "../support/listening.js";
@@ -40,9 +41,6 @@ const skip =
   toolSkipReason("dnsmasq") ??
   toolSkipReason("busybox") ??
   toolSkipReason("python3");
-
-/** The compiled tests run from out/test/integration; the hook lives in the source tree. */
-const HOOK = resolve(__dirname, "../../../test/support/udhcpc-hook.sh");
 
 /** OPTION_6RD payload as dnsmasq hex: IPv4MaskLen, 6rdPrefixLen, 6rdPrefix (16 bytes), BRs. */
 function option212(maskLen: number, prefixLen: number, prefix: number[], brs: number[][]): string {
@@ -97,23 +95,28 @@ describe(
       assert.ok(await waitLoops(lab, relay), "relay did not start: " + relay.stderr());
       dnsmasq = startDnsmasq(option212(0, 32, DB8, [[192, 88, 99, 1]]));
       await waitListening(reg, lab.isp, "udp", 67);
+      const hook = join(lab.dir, "udhcpc.sh");
+      writeFileSync(hook, UDHCPC_SCRIPT, { mode: 0o700 });
       udhcpc = reg.spawn(
         lab.cpe,
-        ["busybox", "udhcpc", "-f", "-i", "wan0", "-s", HOOK, "-O", "212", "-t", "10", "-T", "1"],
+        ["busybox", "udhcpc", "-f", "-i", "wan0", "-s", hook, "-O", "212", "-t", "10", "-T", "1"],
         { env: { ...process.env, PMT_DHCP_FILE: lab.leaseFile } },
       );
       const leased = await reg.waitFor(
         () => {
+          // The script writes the lease file, then configures the address: wait for both.
           try {
-            return /ip6rd=0 32 /.test(readFileSync(lab.leaseFile, "utf8"));
+            if (!/ip6rd=0 32 /.test(readFileSync(lab.leaseFile, "utf8"))) return false;
           } catch {
             return false;
           }
+          const a = reg.exec(lab.cpe, ["ip", "-4", "-o", "addr", "show", "dev", "wan0"]).stdout;
+          return a.includes(" inet 192.0.2.1/");
         },
         20_000,
         200,
       );
-      assert.ok(leased, "no lease with option 212" + diag());
+      assert.ok(leased, "no lease with option 212 and its address" + diag());
       cpe = startCpe(lab, ["--health-interval", "3600"]);
       assert.ok(await waitCpeUp(lab, cpe), "cpe did not start" + diag());
     });

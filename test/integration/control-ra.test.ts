@@ -353,7 +353,7 @@ describe(
       assert.ok(!existsSync(lab.statusSocket), "status socket removed");
     });
 
-    test("shared-space WAN without PMT information is refused (RFC 6343 §4.1, RFC 6598); an explicit relay allows it", async () => {
+    test("shared-space WAN without PMT information is refused (RFC 6343 §4.1, RFC 6598); an explicit relay with allow_ipv4 allows it", async () => {
       await stopCpe();
       reg.must(["ip", "-n", lab.cpe, "addr", "flush", "dev", "wan0"]);
       reg.must(["ip", "-n", lab.cpe, "addr", "add", "100.64.60.2/24", "dev", "wan0"]);
@@ -372,7 +372,16 @@ describe(
       assert.equal(lanDefaultRoute(lab), undefined, "no default route from a refused CPE");
       assert.equal((await status(lab)).ra.routerLifetimeS, 0);
       await stopCpe();
-      cpe = startCpe(lab, ["--health-interval", "3600", "--relay", "198.51.100.2"]);
+      // Plain 6to4 from shared space: the data plane accepts the own address only with allow_ipv4
+      // (without it the state is refused: test/integration/cpe-cgn-wan.test.ts).
+      cpe = startCpe(lab, [
+        "--health-interval",
+        "3600",
+        "--relay",
+        "198.51.100.2",
+        "--allow-ipv4",
+        "100.64.0.0/10",
+      ]);
       assert.ok(await waitCpeUp(lab, cpe), "cpe did not start" + diag());
       const s2 = await status(lab);
       assert.equal(s2.state, "running", JSON.stringify(s2));

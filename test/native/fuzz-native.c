@@ -19,7 +19,10 @@
  * rings of 64 KiB slots or of small slots of unequal sizes: every packet of a well-formed read
  * must come out, in order and exactly as the kernel's segmentation would make it. The raw
  * socket's read path (drain_socket: recvmmsg into slots of various sizes, truncation, the GRO
- * repair per datagram) reads from a SOCK_DGRAM socketpair.
+ * repair per datagram) reads from a SOCK_DGRAM socketpair. Its error-queue read (drain_errqueue:
+ * ICMP errors into error-ring slots of 64..576 bytes, or counted only) reads the real port
+ * unreachables the kernel queues for a UDP socket with IP_RECVERR sending to a closed loopback
+ * port: each message's quoted bytes fit its slot and match what was sent, in order.
  *
  * Build: gcc -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all fuzz-native.c
  * module/native/{offload,tun-io,socket-read,uring}.c: the addon's files without N-API, linked as
@@ -34,6 +37,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "../../module/native/offload.h"
@@ -871,6 +877,90 @@ static void fuzz_raw_read(int rounds, time_t deadline) {
   close(sv[1]);
 }
 
+/* --- error-queue reads: drain_errqueue --------------------------------------------------------- */
+
+/* Waits (bounded) until fd has something in its error queue. */
+static int wait_err(int fd, int ms) {
+  struct pollfd pf = {.fd = fd, .events = 0};
+  return poll(&pf, 1, ms) > 0 && (pf.revents & POLLERR);
+}
+
+/* drain_errqueue on a UDP socket with IP_RECVERR connected to a closed loopback port: every
+ * datagram sent comes back as an ICMP port unreachable (loopback is not rate-limited) quoting it.
+ * Error rings of 1..16 slots of 64..576 bytes, or none (counted only): a message never overruns
+ * its slot, its quoted bytes are a prefix of the datagram it is about, in the order sent, type 3
+ * code 3, and icmp4_errs counts every message. */
+static void fuzz_errqueue(int rounds, time_t deadline) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  CHECK(fd >= 0 && setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) == 0,
+        "UDP socket with IP_RECVERR: %s", strerror(errno));
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t al = sizeof a;
+  int t = socket(AF_INET, SOCK_DGRAM, 0); /* a port nobody listens on: bound once, closed */
+  CHECK(t >= 0 && bind(t, (struct sockaddr *)&a, sizeof a) == 0 &&
+            getsockname(t, (struct sockaddr *)&a, &al) == 0,
+        "closed port: %s", strerror(errno));
+  close(t);
+  CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
+  static uint8_t sent[32][1400];
+  int32_t sent_len[32];
+  long messages = 0, cut = 0;
+  for (int round = 0; round < rounds && time(NULL) < deadline; round++) {
+    rx_ring_t *p = calloc(1, sizeof *p);
+    p->fd = fd;
+    p->kind = POLL_KIND_RAW4;
+    int slots = below(4) == 0 ? 0 : 1 + (int)below(16);
+    size_t slot = 64 + below(513);
+    if (slots > 0) {
+      p->eq_max = slots;
+      p->eq_slot = slot;
+      p->eq_buf = malloc((size_t)slots * slot);
+      p->eq_meta = malloc((size_t)slots * ERRQ_META * sizeof(int32_t));
+    }
+    int n = 1 + (int)below(32);
+    for (int i = 0; i < n; i++) {
+      sent_len[i] = 1 + (int32_t)below(1400);
+      fill_random(sent[i], (size_t)sent_len[i]);
+      ssize_t r = send(fd, sent[i], (size_t)sent_len[i], 0);
+      if (r < 0 && errno == ECONNREFUSED) /* the pending error of an earlier datagram */
+        r = send(fd, sent[i], (size_t)sent_len[i], 0);
+      CHECK(r == sent_len[i], "send %d bytes: %s", sent_len[i], strerror(errno));
+    }
+    int got = 0;
+    while (got < n && wait_err(fd, 2000)) {
+      int k = drain_errqueue(p);
+      CHECK(k <= (slots > 0 ? slots : 64), "%d messages read into %d slots", k, slots);
+      CHECK(got + k <= n, "%d messages about %d datagrams", got + k, n);
+      for (int j = 0; slots > 0 && j < k; j++) {
+        const int32_t *m = p->eq_meta + (size_t)j * ERRQ_META;
+        int i = got + j;
+        CHECK(m[0] == 3 && m[1] == 3, "type %d code %d, expected port unreachable", m[0], m[1]);
+        CHECK(m[3] >= 0 && (size_t)m[3] <= slot && m[3] <= sent_len[i], "%d quoted bytes", m[3]);
+        CHECK(memcmp(p->eq_buf + (size_t)j * slot, sent[i], (size_t)m[3]) == 0,
+              "message %d does not quote datagram %d", j, i);
+        if ((size_t)sent_len[i] <= slot && sent_len[i] <= 500)
+          CHECK(m[3] == sent_len[i], "%d bytes quoted of %d", m[3], sent_len[i]);
+        if (m[3] < sent_len[i]) cut++;
+      }
+      got += k;
+      if (k == 0) break;
+    }
+    CHECK(got == n, "round %d: %d errors read of %d datagrams", round, got, n);
+    CHECK(p->errqueue == (double)n && p->icmp4_errs[3] == (double)n,
+          "counted %.0f (%.0f port unreachable) of %d", p->errqueue, p->icmp4_errs[3], n);
+    messages += got;
+    free(p->eq_buf);
+    free(p->eq_meta);
+    free(p);
+  }
+  printf("error queue: %ld ICMP errors read, %ld quoted packets cut to their slot\n", messages, cut);
+  close(fd);
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: fuzz-native <seed> <iterations> <max seconds>\n");
@@ -893,6 +983,7 @@ int main(int argc, char **argv) {
   fuzz_tun_read(iterations / 200, deadline, 0);
   fuzz_tun_read(iterations / 200, deadline, 1);
   fuzz_raw_read(iterations / 50, deadline);
+  fuzz_errqueue(iterations / 200, deadline);
   fuzz_gso_send(iterations / 4, deadline);
   printf("done\n");
   return 0;

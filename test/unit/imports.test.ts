@@ -25,7 +25,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   status: [],
   control: ["dataplane", "codec", "addr", "io:ports", "io:ring", "status"],
   cli: ["control", "dataplane", "codec", "addr", "io", "config", "status", "lab"],
-  lab: ["addr", "config", "cli:args", "cli:exit-codes"],
+  lab: ["addr", "codec", "config", "status", "cli:args", "cli:exit-codes"],
 };
 /** Folder -> folders it may import types (only) from. */
 const TYPES_ONLY: Readonly<Record<string, readonly string[]>> = {

@@ -17,6 +17,7 @@ import { ConfigError } from "../../../module/config/config-error.js";
 import { formatIpv6Prefix } from "../../../module/addr/ipv6.js";
 import { formatIpv4 } from "../../../module/addr/ipv4.js";
 import { optionsFor } from "../../../module/config/schema.js";
+import { dnsslOption } from "../../../module/codec/nd-options.js";
 
 const dir = mkdtempSync(join(tmpdir(), "6to4-pmt-config-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -232,6 +233,43 @@ for (const [name, flags, re] of BAD) {
     );
   });
 }
+
+/** `n` names of three `labelLen`-byte labels: wire length 3 * (labelLen + 1) + 1 each. */
+function longNames(n: number, labelLen: number): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const l = String.fromCharCode(97 + (i % 26)).repeat(labelLen);
+    return `${l}.${l}.${l}${i}`.slice(0, 3 * labelLen + 2);
+  });
+}
+
+test("dns and domain must fit one RDNSS / DNSSL option (RFC 8106 §5: at most 2040 bytes)", () => {
+  // 16 names of 130 wire bytes: 8 + 2080 > 2040 (used to pass and crash the daemon at its first RA).
+  const tooMany = longNames(16, 42);
+  assert.throws(
+    () => parseCpeConfig({ "--domain": [tooMany.join(",")] }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      !e.message.includes("\n") &&
+      /^--domain: expected names that fit one DNSSL option of at most 2040 bytes \(RFC 8106 §5\.2\), got 16 names taking 2088 bytes$/.test(
+        e.message,
+      ),
+  );
+  // 16 names of 127 wire bytes: exactly 2040, accepted, and the encoder takes it.
+  const fits = longNames(16, 41);
+  const c = parseCpeConfig({ "--domain": [fits.join(",")] });
+  const buf = Buffer.alloc(
+    dnsslOption.encodingLength({ kind: "dnssl", lifetime: 1, domains: [...c.domain] }),
+  );
+  assert.equal(buf.length, 2040);
+  dnsslOption.encode({ kind: "dnssl", lifetime: 1, domains: [...c.domain] }, buf, 0);
+  const servers = (n: number): string =>
+    Array.from({ length: n }, (_, i) => `2001:db8::${(i + 1).toString(16)}`).join(",");
+  assert.throws(
+    () => parseCpeConfig({ "--dns": [servers(128)] }),
+    /--dns: expected at most 127 servers \(one RDNSS option of at most 2040 bytes, RFC 8106 §5\.1\), got 128$/,
+  );
+  assert.equal(parseCpeConfig({ "--dns": [servers(127)] }).dns.length, 127);
+});
 
 test("mapping shapes that fit the /64 (RFC 6732 §3.3)", () => {
   const a = parseCpeConfig({ "--provider-prefix": ["2001:db8::/32"], "--ipv4-prefix-len": ["16"] });

@@ -653,3 +653,105 @@ test("wan_gro auto, a feature the driver keeps on: warned about, with the ethtoo
     await t.ctl.stop();
   }
 });
+
+test("routes into the TUN: none while disabled; added when running, deleted when refused, added again", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pmt-ctl-"));
+  const started: CpeControl[] = [];
+  const start = async (enabled: string) => {
+    const cfg = parseCpeConfig({
+      enabled: [enabled],
+      "wan-device": ["wan0"],
+      "lan-device": ["lan0"],
+      "state-file": [join(dir, "state.json")],
+      "status-socket": [join(dir, "status.sock")],
+    });
+    const runner = new Runner();
+    const ctl = await startCpeControl({
+      config: cfg,
+      log: { level: "info", error() {}, warn() {}, info() {}, debug() {}, enabled: () => false },
+      version: "0.1.0",
+      daemon: new Sink(),
+      tunName: "6to4pmt0",
+      tunRoutes: ["::/0", "2002::/16"],
+      clock: new FakeClock(),
+      random: () => 0.5,
+      runner,
+      openNdSocket: () => new NdSocket(),
+      prober: new Prober(),
+      useUbus: false,
+      dhcpLeaseFile: join(dir, "lease"),
+    });
+    started.push(ctl);
+    return { ctl, runner };
+  };
+  const routeCmds = (r: Runner) => r.log.filter((l) => l.startsWith("ip -6 route"));
+  try {
+    // enabled 0 (state disabled): the control plane never routes into the TUN.
+    const off = await start("0");
+    await off.ctl.refresh();
+    await flush();
+    assert.equal(off.ctl.snapshot().state, "disabled");
+    assert.deepEqual(routeCmds(off.runner), []);
+    await off.ctl.stop();
+    assert.deepEqual(routeCmds(off.runner), []);
+
+    const on = await start("1");
+    assert.equal(on.ctl.snapshot().state, "running");
+    assert.deepEqual(routeCmds(on.runner), [
+      "ip -6 route add ::/0 dev 6to4pmt0",
+      "ip -6 route add 2002::/16 dev 6to4pmt0",
+    ]);
+    on.runner.log = [];
+    on.runner.wanAddr = addrJson("10.0.0.2");
+    await on.ctl.refresh();
+    await flush();
+    assert.equal(on.ctl.snapshot().state, "refused");
+    assert.deepEqual(routeCmds(on.runner), [
+      "ip -6 route del ::/0 dev 6to4pmt0",
+      "ip -6 route del 2002::/16 dev 6to4pmt0",
+    ]);
+    on.runner.log = [];
+    on.runner.wanAddr = addrJson("192.0.2.1");
+    await on.ctl.refresh();
+    await flush();
+    assert.equal(on.ctl.snapshot().state, "running");
+    assert.equal(routeCmds(on.runner).length, 2);
+    on.runner.log = [];
+    await on.ctl.stop();
+    assert.deepEqual(routeCmds(on.runner), [
+      "ip -6 route del ::/0 dev 6to4pmt0",
+      "ip -6 route del 2002::/16 dev 6to4pmt0",
+    ]);
+  } finally {
+    for (const c of started) await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a new WAN address is judged with the lease written with it: shared space not refused (RFC 6732 §4.2)", async () => {
+  // udhcpc's script writes the lease file, then configures the address: the daemon sees the
+  // address at once (rtnetlink) and reads the lease then, not at its next poll of the file.
+  const t = await setup();
+  try {
+    t.clock.advance(0);
+    await flush();
+    assert.equal(t.ctl.snapshot().state, "running");
+    writeFileSync(
+      join(t.dir, "lease"),
+      "interface=wan0\nip=100.64.0.2\nmask=24\nip6rd=0 32 2001:db8:: 192.88.99.1\n",
+    );
+    t.runner.wanAddr = addrJson("100.64.0.2");
+    t.runner.monitors[0]!.line("3: wan0    inet 100.64.0.2/24 scope global wan0");
+    t.clock.advance(100);
+    await flush();
+    const s = t.ctl.snapshot();
+    assert.equal(s.state, "running", String(s.stateReason));
+    assert.equal(s.wan.ipv4, "100.64.0.2");
+    assert.deepEqual(s.providerPrefix, { value: "2001:db8::/32", source: "dhcp" });
+    assert.equal(s.lanPrefix, "2001:db8:6440:2::/64");
+    assert.doesNotMatch(t.logs.join("\n"), /refused/);
+  } finally {
+    await t.ctl.stop();
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+});

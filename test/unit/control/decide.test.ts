@@ -11,6 +11,9 @@ import { parseCpeConfig } from "../../../module/config/parse.js";
 import { decide, effectiveTunnelMtu, type Decision } from "../../../module/control/decide.js";
 import { parseIp6rdText, type DhcpLease } from "../../../module/control/dhcp-6rd.js";
 import { CPE_FORWARDING_DISABLED } from "../../../module/dataplane/forwarding-state.js";
+import { DROP_NONE } from "../../../module/addr/drop-reason.js";
+import { checkEncapsulate, isInvalidIpv4 } from "../../../module/addr/policy.js";
+import { buildIcmpv6EchoPacket } from "../../support/packet-builder.js";
 
 test("effectiveTunnelMtu: configured, else WAN MTU - 20, never below 1280 (RFC 4213 §3.2)", () => {
   const cases: Array<[string, number | null, number | null, number]> = [
@@ -104,8 +107,18 @@ const ROWS: Row[] = [
     want: { state: "refused", reason: /100\.64\.0\.2 is shared address space \(RFC 6598\)/ },
   },
   {
-    name: "shared address space with a relay from config: runs",
+    name: "refused: shared address space, relay from config, no allow_ipv4: the CPE would drop its own packets",
     flags: { relay: ["198.51.100.1"] },
+    wan: "100.64.0.2",
+    want: {
+      state: "refused",
+      reason:
+        /^WAN address 100\.64\.0\.2 is shared \(RFC 3964 §5\.3\.1\): the CPE would drop its own packets \(ipv6_src_6to4_invalid_ipv4\); set a provider_prefix \(RFC 6732 §4\.2\) or an allow_ipv4 that contains 100\.64\.0\.2$/,
+    },
+  },
+  {
+    name: "shared address space with a relay from config and a matching allow_ipv4: runs",
+    flags: { relay: ["198.51.100.1"], "allow-ipv4": ["100.64.0.0/10"] },
     wan: "100.64.0.2",
     want: { state: "running", lanPrefix: "2002:6440:2::/64", relayInUse: "198.51.100.1" },
   },
@@ -309,6 +322,43 @@ for (const row of ROWS) {
   });
 }
 
+function cfg(flags: Record<string, string[]> = {}) {
+  return parseCpeConfig({ enabled: ["1"], "wan-device": ["wan0"], ...flags });
+}
+
+test("provider prefix (config or option 212) on shared space without allow_ipv4: the data plane accepts its own WAN address only (RFC 6732 §4.2)", () => {
+  const own = parseIpv4("100.64.0.2")!;
+  const other = parseIpv4("100.64.0.3")!;
+  const viaConfig = decide(
+    cfg({ "provider-prefix": ["2001:db8::/32"] }),
+    { ipv4: own, mtu: 1500, device: "wan0" },
+    null,
+  );
+  const viaDhcp = decide(
+    cfg(),
+    { ipv4: own, mtu: 1500, device: "wan0" },
+    lease("0 32 2001:db8:: 203.0.113.254"),
+  );
+  for (const d of [viaConfig, viaDhcp]) {
+    assert.equal(d.state, "running", d.reason ?? "");
+    assert.equal(isInvalidIpv4(d.forwarding.policy, own), false, "own WAN address accepted");
+    assert.equal(
+      isInvalidIpv4(d.forwarding.policy, other),
+      true,
+      "other shared addresses still not",
+    );
+    assert.deepEqual(d.forwarding.allowIpv4, [{ addr: own, len: 32 }]);
+  }
+  // A configured allow_ipv4 that contains it is used as it is.
+  const allowed = decide(
+    cfg({ "provider-prefix": ["2001:db8::/32"], "allow-ipv4": ["100.64.0.0/10"] }),
+    { ipv4: own, mtu: 1500, device: "wan0" },
+    null,
+  );
+  assert.equal(allowed.forwarding.allowIpv4.length, 1);
+  assert.equal(allowed.forwarding.allowIpv4[0]!.len, 10);
+});
+
 test("decide is pure: the same inputs give equal decisions, inputs untouched", () => {
   const cfg = parseCpeConfig({ enabled: ["1"], "provider-prefix": ["2001:db8::/32"] });
   const wan = Object.freeze({ ipv4: parseIpv4("192.0.2.1"), mtu: 1500, device: "wan0" });
@@ -318,4 +368,34 @@ test("decide is pure: the same inputs give equal decisions, inputs untouched", (
   assert.notEqual(a, b);
   assert.deepEqual(a, b);
   assert.ok(Object.isFrozen(a.forwarding));
+});
+
+test("shared-space WAN accepted by option 212: our own 2002:V4ADDR passes the data plane's RFC 3964 checks", () => {
+  // A default config (no allow_ipv4) on a CGN WAN (RFC 6598), the relay and prefix from DHCP
+  // (RFC 6732 §4.2): the health probe and LAN traffic leave from 2002:6440:2::/48.
+  const cfg = parseCpeConfig({ enabled: ["1"], "wan-device": ["wan0"] });
+  const wan = { ipv4: parseIpv4("100.64.0.2"), mtu: 1500, device: "wan0" };
+  const d = decide(cfg, wan, lease("0 32 2001:db8:: 192.88.99.1"));
+  assert.equal(d.state, "running");
+  const probe = buildIcmpv6EchoPacket({
+    src: "2002:6440:2::1",
+    dst: "2002:c058:6301::",
+    id: 1,
+    seq: 1,
+  });
+  const p = d.forwarding.policy;
+  assert.equal(
+    checkEncapsulate(p, probe, 0, parseIpv4("100.64.0.2")!, parseIpv4("192.88.99.1")!),
+    DROP_NONE,
+  );
+  // Only our own address is re-enabled: another customer's 100.64.0.3 stays listed.
+  assert.equal(isInvalidIpv4(p, parseIpv4("100.64.0.2")!), false);
+  assert.equal(isInvalidIpv4(p, parseIpv4("100.64.0.3")!), true);
+  // A global WAN address needs nothing re-enabled.
+  const g = decide(
+    cfg,
+    { ...wan, ipv4: parseIpv4("192.0.2.1") },
+    lease("0 32 2001:db8:: 192.88.99.1"),
+  );
+  assert.deepEqual(g.forwarding.allowIpv4, []);
 });

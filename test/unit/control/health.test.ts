@@ -161,3 +161,48 @@ test("a tick that finds a probe still waiting starts the next one as soon as it 
   await flush();
   assert.equal(clock.pending(), 0);
 });
+
+test("the first probe after a target change waits until `ready` resolves (addresses in place)", async () => {
+  const clock = new FakeClock();
+  const prober = new FakeProber();
+  let release: () => void = () => undefined;
+  let readyCalls = 0;
+  const h = new HealthMonitor({
+    intervalS: 5,
+    failures: 3,
+    clock,
+    prober,
+    onChange: () => undefined,
+    formatTarget: (t) => formatIpv6(t),
+    ready: () => {
+      readyCalls++;
+      return new Promise<void>((r) => (release = r));
+    },
+  });
+  h.start();
+  await step(clock, 0);
+  assert.equal(prober.probes, 0, "no target yet");
+  h.setTarget(TARGET);
+  await step(clock, 0);
+  await step(clock, 100);
+  assert.equal(prober.probes, 0, "not before the addresses are in place");
+  release();
+  await flush();
+  await step(clock, 0);
+  assert.equal(prober.probes, 1, "at once after, not an interval later");
+  assert.equal(h.snapshot().state, "up");
+  assert.equal(readyCalls, 2, "start and the target change each wait");
+
+  // A target change while the previous one still waits: only the newest first probe goes out.
+  const other = parseIpv6("2002:cb00:71fe::") as Uint8Array;
+  h.setTarget(TARGET.map((b, i) => (i === 15 ? b ^ 1 : b)));
+  const firstRelease = release;
+  h.setTarget(other);
+  firstRelease();
+  release();
+  await flush();
+  await step(clock, 0);
+  assert.equal(prober.probes, 2);
+  assert.equal(h.snapshot().target, "2002:cb00:71fe::");
+  h.stop();
+});

@@ -293,9 +293,10 @@ test("OpenWrt: ubus status + device MTU, events for our interface trigger a re-r
 
 test("real runner: run() reports exit codes; spawnLines delivers lines and exits once", async () => {
   const r = createCommandRunner();
-  assert.deepEqual(await r.run(["sh", "-c", "echo hi; exit 3"], 20_000), {
+  assert.deepEqual(await r.run(["sh", "-c", "echo hi; echo oops >&2; exit 3"], 20_000), {
     code: 3,
     stdout: "hi\n",
+    stderr: "oops\n",
   });
   assert.equal((await r.run(["/nonexistent/x"], 20_000)).code, 127);
   const lines: string[] = [];

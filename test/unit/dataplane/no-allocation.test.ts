@@ -19,7 +19,12 @@ import {
   createCpeForwardingState,
   createRelayForwardingState,
 } from "../../../module/dataplane/forwarding-state.js";
+import {
+  Icmpv4ErrorPath,
+  type TunnelErrorContext,
+} from "../../../module/dataplane/icmpv4-errors.js";
 import { RelayInboundPath } from "../../../module/dataplane/relay-inbound.js";
+import { createIcmpErrorRing } from "../../../module/io/ring.js";
 import { RelayOutboundPath } from "../../../module/dataplane/relay-outbound.js";
 import { buildTcpPacket, encapsulate6to4 } from "../../support/packet-builder.js";
 
@@ -180,4 +185,32 @@ test("relay customer policy (RFC 6732 §4.7): non-customers relayed plain or dro
     assert.equal(ret.toWire.count, 0);
   }, ROUNDS);
   assert.ok(g1 >= 0 && g1 < LIMIT && g2 >= 0 && g2 < LIMIT, `heap grew ${g1} / ${g2} bytes`);
+});
+
+test("ICMPv4 errors about our packets answered with ICMPv6: no allocation per error", () => {
+  // 16 errors per batch, one batch per millisecond: 16 000 per second pass the limiter.
+  const path = new Icmpv4ErrorPath(new DataplaneCounters(), 16_000, 0);
+  const ctx: TunnelErrorContext = {
+    enabled: true,
+    ownIpv4s: [0xc0586301],
+    icmpSource: new Uint8Array(16).fill(0x20, 0, 1),
+    icmpRateLimit: 16_000,
+    lanMapping: null,
+  };
+  const quoted = encapsulate6to4(
+    tcp("3fff:100::1", "2002:6440:707::1"),
+    "192.88.99.1",
+    "100.64.7.7",
+  );
+  const ring = createIcmpErrorRing(16, 576);
+  for (let i = 0; i < 16; i++) {
+    ring.buf.set(quoted.subarray(0, 576), i * 576);
+    ring.meta.set([3, 1, 0, 576], 4 * i);
+  }
+  let now = 0;
+  const g = growth(() => {
+    path.processBatch(ctx, ring, 16, now++);
+    assert.equal(path.toTun.count, 16);
+  }, ROUNDS);
+  assert.ok(g >= 0 && g < LIMIT, `heap grew ${g} bytes (-1: collected garbage)`);
 });

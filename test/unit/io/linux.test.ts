@@ -18,7 +18,8 @@ import {
   setLinkUp,
 } from "../../../module/io/linux.js";
 import type { NativeBinding, NativePollStats, PollHandle } from "../../../module/native/loader.js";
-import { createIcmpv6RxRing, createIpv4RxRing, createRxRing } from "../../../module/io/ring.js";
+import { createIcmpErrorRing, createIcmpv6RxRing } from "../../../module/io/ring.js";
+import { createIpv4RxRing, createRxRing } from "../../../module/io/ring.js";
 import type { IoError } from "../../../module/io/ports.js";
 
 const ERRNO: Record<number, string> = {
@@ -108,8 +109,11 @@ class FakeBinding implements NativeBinding {
     recvErr: boolean,
     rcv: number,
     snd: number,
+    pmtuDisc?: number,
   ) {
-    this.calls.push(`openRaw4 ${proto} ${bind} "${dev}" ${hdrincl} ${recvErr} ${rcv} ${snd}`);
+    this.calls.push(
+      `openRaw4 ${proto} ${bind} "${dev}" ${hdrincl} ${recvErr} ${rcv} ${snd} ${pmtuDisc}`,
+    );
     return this.nextFd++;
   }
   /** ethtoolFeatures answers: name -> [active, changeable]; absent = unknown to the kernel. */
@@ -241,7 +245,13 @@ class FakeBinding implements NativeBinding {
       readErrors: 0,
       wanGroMerged: 4,
       wanGroUnusable: 5,
+      icmpErrors: { host_unreachable: 7 },
     };
+  }
+  errQueues: { h: PollHandle; buf: Uint8Array; meta: Int32Array; onErrors: (n: number) => void }[] =
+    [];
+  pollErrQueue(h: PollHandle, buf: Uint8Array, meta: Int32Array, onErrors: (n: number) => void) {
+    this.errQueues.push({ h, buf, meta, onErrors });
   }
 }
 
@@ -392,7 +402,7 @@ test("close: poller first, then the fd; idempotent; swallows a dead fd; safe ins
 test("openIpv4Raw: protocol 41, IP_HDRINCL, address as unsigned, buffers; sends read dst from headers", () => {
   const b = new FakeBinding();
   const s = openIpv4Raw({ binding: b, bindAddress: 0xc0586301 | 0, device: "wan", recvErr: true });
-  assert.equal(b.calls[0], `openRaw4 41 ${0xc0586301} "wan" true true 4194304 4194304`);
+  assert.equal(b.calls[0], `openRaw4 41 ${0xc0586301} "wan" true true 4194304 4194304 5`);
   const ring = createIpv4RxRing(4, 2048);
   let srcsSeen: Uint32Array | undefined;
   s.onBatch(ring, (_b, _s, _n, srcs) => (srcsSeen = srcs));
@@ -409,7 +419,8 @@ test("openIpv4Raw: sends through a second, send-only IPPROTO_RAW socket; close r
   const b = new FakeBinding();
   const s = openIpv4Raw({ binding: b, bindAddress: 0xc0586301 | 0, device: "wan", recvErr: true });
   // Same address, device and send buffer; no IP_RECVERR and no receive buffer: it never receives.
-  assert.equal(b.calls[1], `openRaw4 255 ${0xc0586301} "wan" true false 0 4194304`);
+  // Both with IP_PMTUDISC_OMIT (5): no ICMPv4 "fragmentation needed" lowers what they send.
+  assert.equal(b.calls[1], `openRaw4 255 ${0xc0586301} "wan" true false 0 4194304 5`);
   s.onBatch(createIpv4RxRing(2, 2048), () => {});
   assert.equal(b.pollers.length, 1);
   assert.equal(b.pollers[0]!.fd, 40, "only the protocol-41 socket is polled");
@@ -431,7 +442,7 @@ test("openIpv4Raw: when the send socket cannot be opened, the receive socket is 
     return open(proto, ...rest);
   };
   assert.throws(() => openIpv4Raw({ binding: b }), /EPERM/);
-  assert.deepEqual(b.calls, [`openRaw4 41 0 "" true false 4194304 4194304`, "close 40"]);
+  assert.deepEqual(b.calls, [`openRaw4 41 0 "" true false 4194304 4194304 5`, "close 40"]);
 });
 
 test("netdevFeatures: wants become 1/0/-1 per name; answers become known/active/changeable", () => {
@@ -562,4 +573,20 @@ test("interfaceIndex and setLinkUp go to the binding", () => {
   assert.equal(interfaceIndex("br-lan", b), 7);
   setLinkUp("6to4pmt0", true, b);
   assert.deepEqual(b.calls, ["ifIndex br-lan", "setUp 6to4pmt0 true"]);
+});
+
+test("openIpv4Raw: onIcmpErrors registers the error ring on the socket's poller; stats carry the kinds", () => {
+  const b = new FakeBinding();
+  const s = openIpv4Raw({ binding: b, recvErr: true });
+  const ring = createIcmpErrorRing(4, 128);
+  assert.throws(() => s.onIcmpErrors!(ring, () => {}), /before onBatch/);
+  s.onBatch(createIpv4RxRing(2, 2048), () => {});
+  let got = -1;
+  s.onIcmpErrors!(ring, (n) => (got = n));
+  assert.equal(b.errQueues.length, 1);
+  assert.equal(b.errQueues[0]!.buf, ring.buf);
+  assert.equal(b.errQueues[0]!.meta, ring.meta);
+  b.errQueues[0]!.onErrors(3);
+  assert.equal(got, 3);
+  assert.deepEqual(s.stats().icmpErrors, { host_unreachable: 7 });
 });

@@ -401,3 +401,50 @@ test(
     assert.equal(field("NoNewPrivs"), "1");
   },
 );
+
+test(
+  "pollErrQueue: only on a raw IPv4 poller, 1..1024 slots of at least 64 bytes",
+  { skip },
+  () => {
+    const fd = openFifo();
+    const bufs = [Buffer.alloc(256)];
+    const noop = (): void => {};
+    const tunKind = b().pollStart(fd, 0, bufs, 0, new Int32Array(1), null, null, noop, noop);
+    open.push({ h: tunKind, fd });
+    assert.throws(
+      () => b().pollErrQueue(tunKind, Buffer.alloc(576), new Int32Array(4), noop),
+      /raw IPv4 poller/,
+    );
+    b().pollClose(tunKind);
+    const h = b().pollStart(
+      fd,
+      1,
+      bufs,
+      0,
+      new Int32Array(1),
+      new Uint32Array(1),
+      null,
+      noop,
+      noop,
+    );
+    open.push({ h, fd });
+    assert.throws(() => b().pollErrQueue(h, Buffer.alloc(576), new Int32Array(3), noop), TypeError);
+    assert.throws(() => b().pollErrQueue(h, Buffer.alloc(127), new Int32Array(8), noop), TypeError);
+    assert.throws(
+      () => b().pollErrQueue(h, Buffer.alloc(576), new Int32Array(4), null as never),
+      TypeError,
+    );
+    b().pollErrQueue(h, Buffer.alloc(2 * 576), new Int32Array(8), noop);
+    b().pollErrQueue(h, Buffer.alloc(576), new Int32Array(4), noop); // replaces the first
+    assert.deepEqual(b().pollStats(h).icmpErrors, {});
+    b().pollClose(h);
+    assert.throws(() => b().pollErrQueue(h, Buffer.alloc(576), new Int32Array(4), noop), /EBADF/);
+    b().close(fd);
+    open.splice(0);
+  },
+);
+
+test("openRaw4: pmtuDisc must be a number >= 0 when given", { skip }, () => {
+  assert.throws(() => b().openRaw4(41, 0, "", true, false, 0, 0, -1), TypeError);
+  assert.throws(() => b().openRaw4(41, 0, "", true, false, 0, 0, "5" as never), TypeError);
+});

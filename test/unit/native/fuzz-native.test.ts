@@ -91,6 +91,8 @@ test(
       assert.ok(figure(out, /raw reads: (\d+) datagrams/) > 0, out);
       assert.ok(figure(out, /raw reads: \d+ datagrams, (\d+) truncated/) > 0, out);
       assert.ok(figure(out, /truncated \(size 0\), (\d+) TCP checksums completed/) > 0, out);
+      assert.ok(figure(out, /error queue: (\d+) ICMP errors read/) > 0, out);
+      assert.ok(figure(out, /ICMP errors read, (\d+) quoted packets cut/) > 0, out);
       const cut = /gso send: (\d+) super-packets cut into (\d+) segments, (\d+) refused/.exec(out);
       assert.ok(cut, `gso send line not in:\n${out}`);
       assert.ok(Number(cut[1]) > 0 && Number(cut[2]) > Number(cut[1]) && Number(cut[3]) > 0, out);

@@ -83,11 +83,27 @@ test("6to4-pmt status: human and --json output; exit 5 without daemon; exit 2 on
     c = capture();
     assert.equal(await main(["status", "--config", join(dir, "missing.json")], c.io), 2);
     assert.match(c.err(), /^6to4-pmt: --config .*missing\.json/);
+    // --json: one JSON object on stdout in every case, errors too, with the exit code.
+    c = capture();
+    assert.equal(await runStatus(["--json", "--status-socket", path], c.io), 5);
+    assert.equal(c.err(), "");
+    const noDaemon = JSON.parse(c.out()) as { error: string; exitCode: number };
+    assert.match(noDaemon.error, /^no daemon running \(status socket .*s\.sock: ENOENT\)$/);
+    assert.equal(noDaemon.exitCode, 5);
+    c = capture();
+    assert.equal(await runStatus(["--json", "--frobnicate"], c.io), 2);
+    assert.deepEqual(JSON.parse(c.out()), { error: "--frobnicate: unknown option", exitCode: 2 });
+    c = capture();
+    assert.equal(await runStatus(["--json", "--config", join(dir, "missing.json")], c.io), 2);
+    assert.match((JSON.parse(c.out()) as { error: string }).error, /^--config .*missing\.json/);
     const server = await startStatusServer(path, { snapshot: sampleStatus });
     try {
       c = capture();
       assert.equal(await runStatus(["--json", "--status-socket", path], c.io), 0);
-      assert.deepEqual(JSON.parse(c.out()), sampleStatus());
+      const { ipv6, exitCode, ...rest } = JSON.parse(c.out()) as Record<string, unknown>;
+      assert.deepEqual(rest, sampleStatus());
+      assert.equal((ipv6 as { level: string }).level, "works");
+      assert.equal(exitCode, 0);
       c = capture();
       assert.equal(await runStatus([`--status-socket=${path}`], c.io), 0);
       assert.equal(c.out(), formatStatus(sampleStatus()));
