@@ -14,6 +14,8 @@
  *         CAP_NET_RAW: the health prober opens its raw ICMPv6 socket at the first probe and
  *         again after a failure.
  *   relay nothing: it opens everything at start; its address and routes go with its TUN at stop.
+ *         With announce_ipv4 (ANNOUNCE_KEEP_CAPS): CAP_NET_ADMIN for `ip route` as health comes
+ *         and goes (cli/relay-announce-setup.ts), CAP_NET_RAW for the upstream prober's socket.
  */
 import {
   chmodSync,
@@ -50,6 +52,9 @@ export const KEEP_CAPS: Readonly<Record<Role, readonly number[]>> = {
   cpe: [CAP_NET_ADMIN, CAP_NET_RAW],
   relay: [],
 };
+
+/** What a relay with announce_ipv4 keeps (file comment). */
+export const ANNOUNCE_KEEP_CAPS: readonly number[] = [CAP_NET_ADMIN, CAP_NET_RAW];
 
 /** Directory name of the package's own state and run directories, handed to the daemon's user. */
 const OWN_DIR_NAME = "6to4-pmt";
@@ -150,22 +155,23 @@ export function handOverFiles(paths: readonly string[], ids: UserIds): string[] 
 }
 
 /**
- * Drops to `user` (null: stay) with KEEP_CAPS[role] and no_new_privs, after handing `files`
- * over; logs one line of what it did, or one error line and returns false (the caller stops with
- * EXIT_INIT).
+ * Drops to `user` (null: stay) with `keepCaps` (default KEEP_CAPS[role]) and no_new_privs,
+ * after handing `files` over; logs one line of what it did, or one error line and returns false
+ * (the caller stops with EXIT_INIT).
  */
 export function dropDaemonPrivileges(
   role: Role,
   userSpec: string | null,
   files: readonly string[],
   log: Logger,
+  keepCaps?: readonly number[],
 ): boolean {
   const user = resolveDaemonUser(userSpec);
   if (user !== null && "error" in user) {
     log.error(user.error);
     return false;
   }
-  const keep = KEEP_CAPS[role];
+  const keep = keepCaps ?? KEEP_CAPS[role];
   const uid = ownCredentials()?.uids[0] ?? process.getuid?.();
   const switching = user !== null && user.uid !== uid;
   // Started as root, the files go to whoever runs on: the user, or uid 0 itself, which keeps no

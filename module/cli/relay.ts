@@ -11,6 +11,8 @@
  *     TUN gets the relay's own 6to4 address 2002:V4:: (RFC 6343 §4.4 item 4); the provider
  *     prefix and 2002::/16 are routed into it (the return path, RFC 6732 §4.7). The relay's
  *     IPv4 addresses (anycast on lo) and its IPv6 upstream are the operator's.
+ *     With announce_ipv4 those routes, and the anycast /32, carry kernel protocol 41 and exist only
+ *     while the IPv6 upstream answers (relay-announce-setup.ts, RFC 3068 §4.4), for BIRD.
  *     Prometheus metrics answer `GET /metrics`; node:http is loaded only with metrics_port set
  *     (about 1 MB of node's HTTP modules a relay without metrics never needs).
  *  5. Privileges dropped (cli/privilege-drop.ts: `user`, no capability kept, no_new_privs).
@@ -34,7 +36,8 @@ import { EXIT_INIT, EXIT_USAGE } from "./exit-codes.js";
 import { acquireInstanceLock } from "./instance-lock.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { refuseToStart } from "./preflight.js";
-import { dropDaemonPrivileges } from "./privilege-drop.js";
+import { ANNOUNCE_KEEP_CAPS, dropDaemonPrivileges } from "./privilege-drop.js";
+import { relayAnnouncer } from "./relay-announce-setup.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
 import { watchGroUnusable } from "../control/gro-watch.js";
@@ -177,11 +180,15 @@ async function runRelayLocked(
   k.addAddress128(own, dev);
   const routes = ["2002::/16"];
   if (cfg.providerPrefix !== null) routes.unshift(formatIpv6Prefix(cfg.providerPrefix));
-  for (const r of routes) k.addRoute(r, dev);
+  // With announce_ipv4 the announcer owns the return routes (kernel proto 41, only while healthy).
+  const announce = relayAnnouncer(cfg, dev, routes, log);
+  if (announce === null) for (const r of routes) k.addRoute(r, dev);
   const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
-  daemonCounters = () => formatPrometheus("relay", daemon.counters());
+  daemonCounters = () =>
+    formatPrometheus("relay", daemon.counters()) + (announce?.prometheus() ?? "");
   // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
-  if (!dropDaemonPrivileges("relay", cfg.user, [], log)) exiting.exit(EXIT_INIT);
+  const keep = announce !== null ? ANNOUNCE_KEEP_CAPS : undefined;
+  if (!dropDaemonPrivileges("relay", cfg.user, [], log, keep)) exiting.exit(EXIT_INIT);
   const mode = state.mapping
     ? `PMT provider ${formatIpv6Prefix(state.mapping.providerPrefix)}`
     : "plain 6to4 relay";
@@ -202,6 +209,7 @@ async function runRelayLocked(
     );
   }
   daemon.start();
+  announce?.start();
   const groWatch = watchGroUnusable(
     systemClock,
     () => daemon.counters().offload?.wan_gro_unusable ?? 0,
@@ -211,6 +219,7 @@ async function runRelayLocked(
   const code = await exiting.done;
   groWatch.stop();
   metrics?.close();
+  announce?.stop();
   // The TUN first: its address and routes go with it, so the relay, which keeps no capability
   // (cli/privilege-drop.ts), has nothing left for `ip` to remove.
   daemon.stop();

@@ -88,6 +88,12 @@ export interface RelayConfig {
   readonly optOut: readonly Ipv4Prefix[];
   readonly nonCustomer: "relay" | "drop";
   readonly otherRelays: readonly number[];
+  /** Anycast addresses announced (as /32 through the TUN, kernel protocol 41) while healthy. */
+  readonly announceIpv4: readonly number[];
+  /** IPv6 upstream address probed (RFC 3068 §4.4); null = healthy while running. */
+  readonly healthTarget: Uint8Array | null;
+  readonly healthInterval: number;
+  readonly healthFailures: number;
   readonly tunName: string;
   readonly tunnelMtu: number;
   readonly metricsPort: number;

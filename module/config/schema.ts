@@ -435,6 +435,37 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
       default: [],
     },
   ),
+  // --- Relay: health and announcement (docs/relay-fleet.md) --------------------------------------
+  opt(
+    "announce_ipv4",
+    "list<ipv4>",
+    RELAY,
+    "Anycast IPv4 addresses (e.g. 192.88.99.1) the relay routes as /32 into its TUN with kernel protocol 41 while it is healthy, for a routing daemon (BIRD) to announce; the provider prefix and 2002::/16 routes then carry protocol 41 too and are removed while unhealthy. Empty: the routes are static.",
+    "RFC 3068 §4.2, §4.4",
+    { default: [] },
+  ),
+  opt(
+    "health_target",
+    "ipv6",
+    RELAY,
+    "Address on the relay's IPv6 upstream probed with ICMPv6 echo; while it does not answer the relay announces nothing (announce_ipv4).",
+    "RFC 3068 §4.4",
+    { defaultNote: "none: healthy while running" },
+  ),
+  opt("health_interval", "int", RELAY, "Seconds between upstream probes.", "RFC 3068 §4.4", {
+    min: 1,
+    max: 3600,
+    unit: "s",
+    default: "1",
+  }),
+  opt(
+    "health_failures",
+    "int",
+    RELAY,
+    "Consecutive failed upstream probes before the announcement is withdrawn.",
+    "RFC 3068 §4.4",
+    { min: 1, max: 100, default: "2" },
+  ),
   opt("tun_name", "string", RELAY, "Name of the TUN device the relay creates.", "", {
     format: "netdev",
     default: "6to4pmt-r0",

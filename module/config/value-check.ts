@@ -17,6 +17,7 @@
  *   - relay_ipv4: at most MAX_RELAY_OWN_IPV4 addresses, none unspecified, loopback, link-local,
  *     multicast, reserved or broadcast (the relay receives and sends protocol 41 on them).
  *   - customer_ipv4: no range overlapping one of those (0.0.0.0/0, 127.0.0.0/8, 224.0.0.0/3, ...).
+ *   - announce_ipv4: unicast addresses, as relay_ipv4; health_target: unicast IPv6.
  */
 import { formatIpv4 } from "../addr/ipv4.js";
 import type { Ipv4Prefix } from "../addr/ipv4.js";
@@ -104,6 +105,21 @@ function checkRelayValues(cfg: Readonly<Record<string, unknown>>, label: Label):
         `expected unicast IPv4 addresses, got "${formatIpv4(a)}" (${r.cls}, ${r.rfc})`,
       );
     }
+  }
+  for (const a of cfg.announceIpv4 as readonly number[]) {
+    const r = neverUnicastRange(a);
+    if (r !== null) {
+      fail(
+        label,
+        "announce_ipv4",
+        `expected unicast IPv4 addresses, got "${formatIpv4(a)}" (${r.cls}, ${r.rfc})`,
+      );
+    }
+  }
+  const upstream = cfg.healthTarget as Uint8Array | null;
+  if (upstream !== null) {
+    const p = ipv6UnicastProblem(upstream);
+    if (p !== null) fail(label, "health_target", `expected a unicast IPv6 address; ${p}`);
   }
   const lists: [string, readonly Ipv4Prefix[] | null][] = [
     ["customer_ipv4", cfg.customerIpv4 as readonly Ipv4Prefix[]],

@@ -48,8 +48,12 @@ interface HealthOptions {
   readonly failures: number;
   readonly clock: Clock;
   readonly prober: EchoProber;
-  /** Called once per transition between up and down (not for unknown -> up). */
+  /**
+   * Called once per transition between up and down; for unknown -> up only with `reportFirstUp`
+   * (the relay announces nothing before its upstream answered once, RFC 3068 §4.4).
+   */
   readonly onChange: (up: boolean, snapshot: HealthSnapshot) => void;
+  readonly reportFirstUp?: boolean;
   /** Formats the target for status/logs. */
   readonly formatTarget: (target: Uint8Array) => string;
   /**
@@ -206,7 +210,7 @@ export class HealthMonitor {
         const wasDown = this.s.state === "down";
         this.s.state = "up";
         this.s.lastChangeMs = now;
-        if (wasDown) this.opts.onChange(true, this.snapshot());
+        if (wasDown || this.opts.reportFirstUp === true) this.opts.onChange(true, this.snapshot());
       }
       return;
     }

@@ -22,6 +22,7 @@ import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../
 import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
+import { runFleetLab } from "./fleet.js";
 import { NetnsRegistry, removeMarkedNamespaces, type NsProcess } from "./netns.js";
 import { runFaults } from "./faults.js";
 import { dhcpLogs, runLearning, type LabStep } from "./learning.js";
@@ -40,7 +41,8 @@ Exit 0 only if every step passed. Needs dnsmasq, busybox (udhcpc) and rdisc6 (nd
   --down     remove a lab left by --keep
   --bytes N  size of the TCP transfer (default 4000000)
   --faults   then renumber the WAN by a new DHCP lease and kill and restart the relay, timing
-             what the LAN host sees (new prefix and address, default route withdrawn, restored)`;
+             what the LAN host sees (new prefix and address, default route withdrawn, restored)
+  --relays N instead: a fleet of N relays behind anycast with BIRD (6to4-pmt lab --relays 2 --help)`;
 
 const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
 /** The namespaces the lab made, with their identity (netns.ts `markerFile`); root only. */
@@ -71,6 +73,8 @@ const LAB_FLAGS: FlagSpecs = {
 
 /** Runs the subcommand; resolves with the exit code. @throws ConfigError for a bad argument */
 export async function runLab(args: readonly string[]): Promise<number> {
+  // `--relays N`: the relay fleet behind anycast on BIRD (fleet.ts).
+  if (args.some((a) => a === "--relays" || a.startsWith("--relays="))) return runFleetLab(args);
   const parsed = parseArgs(args, LAB_FLAGS);
   noPositionals(parsed, "expected only options (see 6to4-pmt lab --help)");
   if (flagOn(parsed, "help")) {

@@ -176,3 +176,27 @@ test("relay --pmt-customer-ipv4: the same check as customer_ipv4", () => {
   const ok = parseRelayConfig({ "--pmt-customer-ipv4": ["100.64.0.0/10"] });
   assert.equal(ok.pmtCustomerIpv4?.length, 1);
 });
+
+test("relay --announce-ipv4 unicast, --health-target unicast IPv6; defaults off, 1 s, 2 failures", () => {
+  refused(
+    () => parseRelayConfig({ "--announce-ipv4": ["224.0.0.1"] }),
+    /^--announce-ipv4: expected unicast IPv4 addresses, got "224\.0\.0\.1"/,
+    "--announce-ipv4",
+  );
+  refused(
+    () => parseRelayConfig({ "--health-target": ["ff02::1"] }),
+    /^--health-target: expected a unicast IPv6 address; /,
+    "--health-target",
+  );
+  const d = parseRelayConfig({});
+  assert.deepEqual(
+    [d.announceIpv4, d.healthTarget, d.healthInterval, d.healthFailures],
+    [[], null, 1, 2],
+  );
+  const c = parseRelayConfig({
+    "--announce-ipv4": ["192.88.99.1"],
+    "--health-target": ["3fff:100::1"],
+  });
+  assert.deepEqual(c.announceIpv4, [0xc0586301]);
+  assert.equal(c.healthTarget?.length, 16);
+});
