@@ -51,8 +51,6 @@ test("shipped config with enabled=1: minimal command, WAN device from netifd, ra
     "eth1",
     "--ra",
     "netifd",
-    "--status-socket",
-    "/var/run/6to4-pmt/status.sock",
     "--user",
     "6to4pmt",
   ]);
@@ -131,8 +129,6 @@ config cpe 'cpe'
     "example.net",
     "--health-interval",
     "10",
-    "--status-socket",
-    "/var/run/6to4-pmt/status.sock",
     "--log-level",
     "debug",
     "--user",
