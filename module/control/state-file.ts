@@ -122,7 +122,9 @@ export function stateFileProblem(path: string): string | undefined {
   if (st.size === 0) return undefined;
   try {
     readStateFile(path);
-  } catch {
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined) return `cannot be read (${code})`;
     return "exists and is not a 6to4-pmt state file (not JSON); it is never overwritten";
   }
   return undefined;

@@ -5,7 +5,7 @@
  * back when it forwards again. A route the kernel refuses ("Nexthop device is not up") is retried
  * until it holds, and status does not say `running` meanwhile.
  *
- *   cpe (wan0: none / 100.64.0.2 / 192.0.2.1) ---- isp (100.64.0.1, 192.0.2.254)
+ *   cpe (wan0: none / 100.64.0.2 / 192.0.2.1, lan0 dummy) ---- isp (100.64.0.1, 192.0.2.254)
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -32,6 +32,8 @@ describe(
       reg.veth(cpe, "wan0", isp, "cpe0");
       reg.addr(isp, "cpe0", "100.64.0.1/24");
       reg.addr(isp, "cpe0", "192.0.2.254/24");
+      reg.exec(cpe, ["ip", "link", "add", "lan0", "type", "dummy"]);
+      reg.exec(cpe, ["ip", "link", "set", "lan0", "up"]);
       reg.removeOnCleanup(sock);
       reg.removeOnCleanup(stateFile);
     });
@@ -80,7 +82,7 @@ describe(
         "--wan-device",
         "wan0",
         "--lan-device",
-        "wan0",
+        "lan0",
         "--tun-name",
         TUN,
         "--ra",

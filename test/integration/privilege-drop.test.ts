@@ -233,6 +233,9 @@ describe("privilege drop of the running daemons (netns)", { skip, timeout: 300_0
 
   test("started as root without --user: stays uid 0 with only the kept capabilities, bounding set too, and no_new_privs", async () => {
     await stopLeftovers();
+    // The previous test handed the directory to nobody. A root daemon without --user never
+    // trusts another user's directory (control/safe-path.ts), so the operator gives it back.
+    reg.must(["chown", "-R", "0:0", own]);
     relay = startRelay(lab);
     assert.ok(await waitLoops(lab, relay), "relay did not start: " + relay.stderr());
     cpe = startCpe(lab, [
@@ -268,6 +271,8 @@ describe("privilege drop of the running daemons (netns)", { skip, timeout: 300_0
 
   test("started as nobody holding net_admin + net_raw as ambient capabilities: runs with exactly the kept set", async () => {
     await stopLeftovers();
+    // The previous test ran as root: the operator hands the directory to the new user.
+    reg.must(["chown", "-R", `${NOBODY}:${NOBODY}`, own]);
     // This host's /dev/net/tun is root-only (0600, as OpenWrt's hotplug leaves it 0644): inside a
     // private mount namespace of the daemon, a node nobody's group may open is bound over it, as
     // the OpenWrt init script grants the daemon's group.
