@@ -2,8 +2,16 @@
 // parsing (CapEff & co.), user resolution against a passwd text, the start check's one line, and
 // the file hand-over rule (only directories named 6to4-pmt change owner).
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import {
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import {
@@ -193,13 +201,26 @@ test(
   },
 );
 
+/** A home directory outside /var, /run and /tmp (the clone itself may be below /tmp). */
+const outsideBase = ((): string | undefined => {
+  try {
+    const h = realpathSync(homedir());
+    return /^\/(var|run|tmp)(\/|$)/.test(h) ? undefined : h;
+  } catch {
+    return undefined;
+  }
+})();
+
 test(
   "handOverFiles: a 6to4-pmt directory outside /var, /run and /tmp, or reached through a symlink, is left alone",
-  { skip: asRoot },
+  {
+    skip:
+      asRoot || (outsideBase === undefined ? "no home directory outside /var, /run, /tmp" : false),
+  },
   () => {
     const nobody = { name: "nobody", uid: 65534, gid: 65534 };
-    // Not variable data: here, below the compiled tests (like /usr/lib/6to4-pmt, code run as root).
-    const outside = mkdtempSync(join(__dirname, "handover-"));
+    // Not variable data (like /usr/lib/6to4-pmt, code run as root): below root's home.
+    const outside = mkdtempSync(join(outsideBase!, ".6to4-pmt-handover-"));
     try {
       const code = join(outside, "6to4-pmt");
       mkdirSync(code, { mode: 0o755 });
