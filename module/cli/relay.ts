@@ -15,6 +15,7 @@
  *     IPv4 addresses (anycast on lo) and its IPv6 upstream are the operator's.
  *     Prometheus metrics answer `GET /metrics`; node:http is loaded only with metrics_port set
  *     (about 1 MB of node's HTTP modules a relay without metrics never needs).
+ *     The status socket (cli/relay-status.ts) answers `6to4-pmt status --relay`.
  *  5. Privileges dropped (cli/privilege-drop.ts: `user`, no capability kept, no_new_privs).
  *  6. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
  */
@@ -37,7 +38,9 @@ import { acquireInstanceLock } from "./instance-lock.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { refuseToStart } from "./preflight.js";
 import { dropDaemonPrivileges, resolveDaemonUser } from "./privilege-drop.js";
+import { relayStatusSocketProblem, startRelayStatus } from "./relay-status.js";
 import { checkRelaySysctls, procSysctls } from "./relay-sysctl.js";
+import { VERSION } from "./version.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
 import { watchGroUnusable } from "../control/gro-watch.js";
@@ -99,7 +102,7 @@ export async function runRelay(args: readonly string[]): Promise<number> {
     },
     ({ cfg }) => {
       const ids = resolveDaemonUser(cfg.user);
-      return ids !== null && "error" in ids ? ids.error : undefined;
+      return ids !== null && "error" in ids ? ids.error : relayStatusSocketProblem(cfg);
     },
   );
   if (typeof loaded === "number") return loaded;
@@ -112,6 +115,11 @@ export async function runRelay(args: readonly string[]): Promise<number> {
     cfg.user,
   );
   if (refused !== undefined) return refused;
+  const sockProblem = relayStatusSocketProblem(cfg);
+  if (sockProblem !== undefined) {
+    process.stderr.write(`6to4-pmt: ${sockProblem}\n`);
+    return EXIT_USAGE;
+  }
   const { read, devices } = procSysctls();
   const sysctls = checkRelaySysctls(read, devices);
   if (sysctls.refusal !== undefined) {
@@ -174,6 +182,7 @@ async function runRelayLocked(
   // Metrics first: a busy port is a start error, found before the TUN and routes exist.
   let daemonCounters: (() => string) | undefined;
   let metrics: Server | undefined;
+  let metricsUrl: string | undefined;
   if (cfg.metricsPort > 0) {
     const m = await listenMetrics(
       cfg.metricsAddress,
@@ -191,7 +200,8 @@ async function runRelayLocked(
     }
     metrics = m.server;
     metrics.on("error", (e) => log.warn(`metrics ${where}: ${e.message}`));
-    log.info(`metrics on http://${where}/metrics`);
+    metricsUrl = `http://${where}/metrics`;
+    log.info(`metrics on ${metricsUrl}`);
   }
   const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, {});
   if (ports === undefined) {
@@ -208,8 +218,21 @@ async function runRelayLocked(
   for (const r of routes) k.addRoute(r, dev);
   const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
   daemonCounters = () => formatPrometheus("relay", daemon.counters());
+  const status = await startRelayStatus(
+    {
+      cfg,
+      version: VERSION,
+      tunName: dev,
+      tunAddress: own,
+      routes,
+      translating: state.mapping !== null,
+      metrics: metricsUrl ?? null,
+      counters: () => daemon.counters(),
+    },
+    log,
+  );
   // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
-  if (!dropDaemonPrivileges("relay", cfg.user, [], log)) exiting.exit(EXIT_INIT);
+  if (!dropDaemonPrivileges("relay", cfg.user, [cfg.statusSocket], log)) exiting.exit(EXIT_INIT);
   const mode = state.mapping
     ? `PMT provider ${formatIpv6Prefix(state.mapping.providerPrefix)}`
     : "plain 6to4 relay";
@@ -237,8 +260,10 @@ async function runRelayLocked(
     () => undefined,
   );
   const code = await exiting.done;
+  status.stopping();
   groWatch.stop();
   metrics?.close();
+  await status.close();
   // The TUN first: its address and routes go with it, so the relay, which keeps no capability
   // (cli/privilege-drop.ts), has nothing left for `ip` to remove.
   daemon.stop();

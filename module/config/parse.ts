@@ -93,6 +93,8 @@ export interface RelayConfig {
   readonly metricsPort: number;
   /** IPv4 or IPv6 literal the metrics listener binds. */
   readonly metricsAddress: string;
+  /** cli/relay-status.ts */
+  readonly statusSocket: string;
   readonly icmpRateLimit: number;
   readonly logLevel: LogLevel;
   /** cli/privilege-drop.ts: the user to switch to after start-up; null = stay. */

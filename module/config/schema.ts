@@ -459,6 +459,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     { format: "ipaddr", default: "127.0.0.1" },
   ),
   opt(
+    "status_socket",
+    "path",
+    RELAY,
+    "Unix socket (mode 0600: root and the relay's user) that `6to4-pmt status --relay` asks.",
+    "",
+    { default: "/var/run/6to4-pmt/relay.sock", commandLineOnly: true },
+  ),
+  opt(
     "icmp_rate_limit",
     "int",
     RELAY,

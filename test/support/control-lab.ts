@@ -156,6 +156,8 @@ export function startRelay(lab: ControlLab, extra: readonly string[] = []): NsPr
     "192.88.99.1,198.51.100.2",
     "--log-level",
     "info",
+    "--status-socket",
+    join(lab.dir, "relay.sock"),
     ...extra,
   ]);
 }
