@@ -282,6 +282,14 @@ export function formatRelayStatus(s: RelayStatusSnapshot): string {
     lines.push("counters:");
     for (const [k, v] of counters) row(`  ${k}`, String(v));
   }
+  const ranges = s.counters.customers ?? [];
+  if (ranges.length > 0) lines.push("customer ranges:");
+  for (const c of ranges) {
+    row(
+      `  ${c.range}`,
+      `in ${c.in_packets} packets ${c.in_bytes} bytes, out ${c.out_packets} packets ${c.out_bytes} bytes`,
+    );
+  }
   return lines.join("\n") + "\n";
 }
 

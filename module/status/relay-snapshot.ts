@@ -36,6 +36,14 @@ export interface RelayStatusSnapshot {
     readonly traffic: Readonly<Record<string, number>>;
     readonly drops: Readonly<Record<string, number>>;
     readonly offload?: Readonly<Record<string, number>>;
+    /** Per PMT customer range: packets and IPv6 bytes in (from its sites) and out (to them). */
+    readonly customers?: readonly {
+      readonly range: string;
+      readonly in_packets: number;
+      readonly in_bytes: number;
+      readonly out_packets: number;
+      readonly out_bytes: number;
+    }[];
   };
 }
 

@@ -4,7 +4,7 @@
  *   lan -- cpe (PMT) == isp == relay -- inet (server 3fff:100::1)
  *
  * The relay answers on its status socket (cli/relay-status.ts): state, addresses (relay IPv4s,
- * TUN, provider prefix, routes), the customer policy and the counters. After 3 pings through it,
+ * TUN, provider prefix, routes), the customer policy and the counters, per PMT customer range too. After 3 pings through it,
  * `status --relay` prints the first line and the facts, exits 0, and --json carries the same
  * counters as SIGUSR1; with no relay answering it exits 5 with one line.
  */
@@ -71,6 +71,18 @@ describe("relay status socket and `6to4-pmt status --relay`", { skip, timeout: 1
     assert.ok(s.counters.traffic.in_packets! >= 3, JSON.stringify(s.counters.traffic));
     assert.ok(s.counters.traffic.out_packets! >= 3, JSON.stringify(s.counters.traffic));
     assert.ok(s.counters.traffic.translated! >= 6, JSON.stringify(s.counters.traffic));
+    // Per PMT customer range: the CPE (100.64.0.2) is in the one range, 100.64.0.0/10.
+    assert.equal(s.counters.customers?.length, 1, JSON.stringify(s.counters));
+    const range = s.counters.customers![0]!;
+    assert.equal(range.range, "100.64.0.0/10");
+    assert.equal(range.in_packets, s.counters.traffic.in_packets);
+    assert.equal(range.in_bytes, s.counters.traffic.in_bytes);
+    assert.equal(range.out_packets, s.counters.traffic.out_packets);
+    assert.equal(range.out_bytes, s.counters.traffic.out_bytes);
+    assert.match(
+      text.stdout,
+      /^customer ranges:\n +100\.64\.0\.0\/10: +in \d+ packets \d+ bytes, out \d+ packets \d+ bytes$/m,
+    );
     const viaSignal = await readCounters(reg, lab.relays[0]!);
     assert.equal(viaSignal.traffic.in_packets, s.counters.traffic.in_packets);
 

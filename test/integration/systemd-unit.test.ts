@@ -225,6 +225,11 @@ describe(
         );
         assert.ok(inPackets, m.stdout + m.stderr);
         assert.ok(Number(inPackets[1]) >= 3, `in_packets ${inPackets[1]}`);
+        const rangeIn =
+          /sixto4pmt_customer_range_packets_total\{role="relay",range="100\.64\.0\.0\/10",direction="in"\} (\d+)/.exec(
+            m.stdout,
+          );
+        assert.equal(rangeIn?.[1], inPackets[1], m.stdout);
         const q = relay;
         relay = undefined;
         assert.equal(await reg.stop(q, 5000), 0, q.stderr());
