@@ -135,10 +135,17 @@ async function queryAndPrint(
     try {
       answer = await queryStatusSocket(path);
     } catch (e) {
-      // No CPE socket where none was named: a relay host has only the relay's.
+      // No CPE socket where none was named: a relay host has only the relay's. When that is
+      // missing too, the error names the CPE's path, as before.
       if (given !== undefined || relay || (e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      path = RELAY_STATUS_SOCKET_DEFAULT;
-      answer = await queryStatusSocket(path);
+      try {
+        answer = await queryStatusSocket(RELAY_STATUS_SOCKET_DEFAULT);
+        path = RELAY_STATUS_SOCKET_DEFAULT;
+      } catch (relayError) {
+        if ((relayError as NodeJS.ErrnoException).code === "ENOENT") throw e;
+        path = RELAY_STATUS_SOCKET_DEFAULT;
+        throw relayError;
+      }
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "";

@@ -6,7 +6,8 @@
  * The relay answers on its status socket (cli/relay-status.ts): state, addresses (relay IPv4s,
  * TUN, provider prefix, routes), the customer policy and the counters, per PMT customer range too. After 3 pings through it,
  * `status --relay` prints the first line and the facts, exits 0, and --json carries the same
- * counters as SIGUSR1; with no relay answering it exits 5 with one line.
+ * counters as SIGUSR1; plain `status` finds the relay when only its socket exists; with no relay
+ * answering it exits 5 with one line.
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
@@ -82,6 +83,30 @@ describe("relay status socket and `6to4-pmt status --relay`", { skip, timeout: 1
     assert.match(
       text.stdout,
       /^customer ranges:\n +100\.64\.0\.0\/10: +in \d+ packets \d+ bytes, out \d+ packets \d+ bytes$/m,
+    );
+    // Plain `status` on a host with only the relay's socket at its default path (a private
+    // /run in a mount namespace of the command: the host's /run is left alone) asks the relay;
+    // with neither socket the error names the CPE's.
+    const privateRun = (link: boolean): string[] => [
+      "unshare",
+      "-m",
+      "sh",
+      "-c",
+      "mount -t tmpfs none /run && mkdir /run/6to4-pmt && " +
+        (link ? `ln -s ${sock} /run/6to4-pmt/relay.sock && ` : "") +
+        'exec "$@"',
+      "sh",
+      ...daemonCommand(),
+      "status",
+    ];
+    const auto = await reg.execAsync(r.ns, privateRun(true));
+    assert.equal(auto.code, 0, auto.stderr);
+    assert.equal(auto.stdout.split("\n")[0], lines[0]);
+    const none = await reg.execAsync(r.ns, privateRun(false));
+    assert.equal(none.code, 5, none.stderr);
+    assert.equal(
+      none.stderr,
+      "6to4-pmt: no daemon running (status socket /var/run/6to4-pmt/status.sock: ENOENT)\n",
     );
     const viaSignal = await readCounters(reg, lab.relays[0]!);
     assert.equal(viaSignal.traffic.in_packets, s.counters.traffic.in_packets);
