@@ -193,9 +193,11 @@ async function runRelayLocked(
       ? `[${cfg.metricsAddress}]:${cfg.metricsPort}`
       : `${cfg.metricsAddress}:${cfg.metricsPort}`;
     if ("error" in m) {
-      process.stderr.write(
-        `6to4-pmt: metrics_port (--metrics-port): cannot listen on ${where}: ${m.error}\n`,
-      );
+      // An address the host does not have is the address's fault, anything else the port's.
+      const option = /EADDRNOTAVAIL/.test(m.error)
+        ? "metrics_address (--metrics-address)"
+        : "metrics_port (--metrics-port)";
+      process.stderr.write(`6to4-pmt: ${option}: cannot listen on ${where}: ${m.error}\n`);
       return EXIT_USAGE;
     }
     metrics = m.server;

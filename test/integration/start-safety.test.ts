@@ -204,6 +204,17 @@ describe(
       );
       assert.doesNotMatch(reg.exec(isp, ["ip", "-o", "link", "show"]).stdout, /6to4pmt-r0/);
       await reg.stop(holder, 5000);
+
+      // An address the namespace does not have: exit 2 naming metrics_address.
+      const absent = await runRefused(
+        isp,
+        relayArgs(["--metrics-port", "9641", "--metrics-address", "192.0.2.99"]),
+      );
+      assert.equal(absent.code, 2, absent.stderr);
+      assert.match(
+        lastLine(absent.stderr),
+        /^6to4-pmt: metrics_address \(--metrics-address\): cannot listen on 192\.0\.2\.99:9641: .*EADDRNOTAVAIL/,
+      );
     });
 
     test("a second cpe in the same namespace exits 4 naming the first", async () => {
