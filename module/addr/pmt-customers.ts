@@ -80,12 +80,35 @@ function inTable(addr: Int32Array, mask: Int32Array, v: number): boolean {
   return false;
 }
 
+/** `pmtSiteRange`: the site is in `opt_out`. */
+export const PMT_RANGE_OPTED_OUT = -1;
+/** `pmtSiteRange`: the site is in no PMT customer range. */
+export const PMT_RANGE_NONE = -2;
+
+/**
+ * Index of the PMT customer range (as configured, first match) holding the site at `v4`, or
+ * PMT_RANGE_OPTED_OUT / PMT_RANGE_NONE: the verdict and the per-range counter slot from one
+ * lookup. Hot path.
+ */
+export function pmtSiteRange(p: PmtCustomerPolicy, v4: number): number {
+  const v = v4 | 0;
+  if (inTable(p.optOutAddr, p.optOutMask, v)) return PMT_RANGE_OPTED_OUT;
+  const addr = p.customerAddr;
+  const mask = p.customerMask;
+  for (let i = 0; i < addr.length; i++) if ((v & mask[i]!) === addr[i]) return i;
+  return PMT_RANGE_NONE;
+}
+
+/** The verdict for a `pmtSiteRange` result. */
+export function pmtRangeVerdict(p: PmtCustomerPolicy, range: number): PmtSiteVerdict {
+  if (range >= 0) return PMT_TRANSLATE;
+  if (range === PMT_RANGE_OPTED_OUT) return PMT_PLAIN_OPTED_OUT;
+  return p.dropNonCustomers ? PMT_DROP_NOT_CUSTOMER : PMT_PLAIN_NOT_CUSTOMER;
+}
+
 /** The verdict for the 6to4 site at IPv4 address `v4` (unsigned or signed). Hot path. */
 export function pmtSiteVerdict(p: PmtCustomerPolicy, v4: number): PmtSiteVerdict {
-  const v = v4 | 0;
-  if (inTable(p.optOutAddr, p.optOutMask, v)) return PMT_PLAIN_OPTED_OUT;
-  if (inTable(p.customerAddr, p.customerMask, v)) return PMT_TRANSLATE;
-  return p.dropNonCustomers ? PMT_DROP_NOT_CUSTOMER : PMT_PLAIN_NOT_CUSTOMER;
+  return pmtRangeVerdict(p, pmtSiteRange(p, v4));
 }
 
 /** The policy in one line, for the relay's start-up log and `derive`. */

@@ -48,6 +48,8 @@ and raw protocol-41 sockets; with --provider-prefix the LAN uses the translated 
   --enabled --wan-device wan0 --wan-ipv4 100.64.0.2 --allow-ipv4 100.64.0.0/10
   --provider-prefix 2001:db8::/32 --lan-device br-lan --tunnel-mtu 1480
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
+--check-config: check the options, the --config file and the files they name only, print one
+line, exit 0 or 2.
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
 Exit: 0 ok, 1 runtime failure, 2 bad option or unsafe file, 3 not root (capabilities missing),
 4 TUN/socket/addon init failed, privilege drop failed or another cpe runs in this network
@@ -55,8 +57,17 @@ namespace.`;
 
 /** Runs the subcommand with `args` (after "cpe"); resolves with the exit code. */
 export async function runCpe(args: readonly string[]): Promise<number> {
-  const cfg = loadDaemonConfig("cpe", args, CPE_USAGE, (parsed) =>
-    parseCpeConfig(parsed.flags, parsed.configPath),
+  const cfg = loadDaemonConfig(
+    "cpe",
+    args,
+    CPE_USAGE,
+    (parsed) => parseCpeConfig(parsed.flags, parsed.configPath),
+    (c) => {
+      const ids = resolveDaemonUser(c.user);
+      if (ids !== null && "error" in ids) return ids.error;
+      const files = checkCpeFiles(c);
+      return "error" in files ? files.error : undefined;
+    },
   );
   if (typeof cfg === "number") return cfg;
   const log = createLogger(cfg.logLevel, "cpe");

@@ -30,7 +30,10 @@ export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
     summary: "show the 6to4 and PMT prefixes and the verdict for an IPv4 address",
     run: runDerive,
   },
-  status: { summary: "show the running CPE daemon's state and counters", run: runStatus },
+  status: {
+    summary: "show the running CPE daemon's (or, --relay, the relay's) state and counters",
+    run: runStatus,
+  },
   lab: {
     summary: "build a network-namespace lab (CPE, relay, native host) and test it (root)",
     run: runLab,

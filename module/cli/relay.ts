@@ -5,8 +5,10 @@
  *  1. Options (config/parse.ts; bad option -> exit 2), root (exit 3), `enabled` (else exit 0).
  *  2. PMT mapping from provider_prefix / ipv4_prefix_len / sla (RFC 6732 §3.3); none = a plain
  *     6to4 relay (RFC 3068).
+ *     The kernel forwards what the relay hands it (cli/relay-sysctl.ts: IPv6 forwarding on,
+ *     rp_filter not strict for every interface; else exit 4 naming the sysctl).
  *  3. One relay per network namespace (cli/instance-lock.ts; a second one exits 4 naming the
- *     first). Metrics, when asked for: 127.0.0.1:metrics_port must be free (else exit 2).
+ *     first). Metrics, when asked for: metrics_address:metrics_port must be free (else exit 2).
  *  4. Open the TUN (MTU = tunnel_mtu) and the raw protocol-41 socket (exit 4 on failure). The
  *     TUN gets the relay's own 6to4 address 2002:V4:: (RFC 6343 §4.4 item 4); the provider
  *     prefix and 2002::/16 are routed into it (the return path, RFC 6732 §4.7). The relay's
@@ -15,6 +17,7 @@
  *     while the IPv6 upstream answers (relay-announce-setup.ts, RFC 3068 §4.4), for BIRD.
  *     Prometheus metrics answer `GET /metrics`; node:http is loaded only with metrics_port set
  *     (about 1 MB of node's HTTP modules a relay without metrics never needs).
+ *     The status socket (cli/relay-status.ts) answers `6to4-pmt status --relay`.
  *  5. Privileges dropped (cli/privilege-drop.ts: `user`, no capability kept, no_new_privs).
  *  6. Run the data plane (dataplane/relay-daemon.ts) until SIGTERM/SIGINT; clean up; exit 0.
  */
@@ -36,8 +39,11 @@ import { EXIT_INIT, EXIT_USAGE } from "./exit-codes.js";
 import { acquireInstanceLock } from "./instance-lock.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { refuseToStart } from "./preflight.js";
-import { ANNOUNCE_KEEP_CAPS, dropDaemonPrivileges } from "./privilege-drop.js";
+import { ANNOUNCE_KEEP_CAPS, dropDaemonPrivileges, resolveDaemonUser } from "./privilege-drop.js";
 import { relayAnnouncer } from "./relay-announce-setup.js";
+import { relayStatusSocketProblem, startRelayStatus } from "./relay-status.js";
+import { checkRelaySysctls, procSysctls } from "./relay-sysctl.js";
+import { VERSION } from "./version.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { systemClock } from "../control/clock.js";
 import { watchGroUnusable } from "../control/gro-watch.js";
@@ -52,9 +58,10 @@ the UCI options of the 'relay' section with _ -> - (listed below), e.g.
   --customer-ipv4 100.64.0.0/10 --opt-out 100.64.9.0/24 --metrics-port 9641
 -c FILE = --config FILE, -l LEVEL = --log-level LEVEL, -f: log to stderr (always).
 SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
+--check-config: check the options (and --config file) only, print one line, exit 0 or 2.
 Exit: 0 ok, 1 runtime failure, 2 bad option or busy metrics port, 3 not root (capabilities
-missing), 4 TUN/socket/addon init failed, privilege drop failed or another relay runs in this
-network namespace.`;
+missing), 4 IPv6 forwarding off or strict rp_filter (one line names the sysctl), TUN/socket/addon
+init failed, privilege drop failed or another relay runs in this network namespace.`;
 
 /** Step 2: the relay's forwarding snapshot from its options. @throws ConfigError */
 function planRelay(cfg: RelayConfig): RelayForwardingState {
@@ -88,10 +95,19 @@ function planRelay(cfg: RelayConfig): RelayForwardingState {
 
 /** Runs the subcommand with `args` (after "relay"); resolves with the exit code. */
 export async function runRelay(args: readonly string[]): Promise<number> {
-  const loaded = loadDaemonConfig("relay", args, RELAY_USAGE, (parsed) => {
-    const cfg = parseRelayConfig(parsed.flags, parsed.configPath);
-    return { cfg, state: planRelay(cfg) };
-  });
+  const loaded = loadDaemonConfig(
+    "relay",
+    args,
+    RELAY_USAGE,
+    (parsed) => {
+      const cfg = parseRelayConfig(parsed.flags, parsed.configPath);
+      return { cfg, state: planRelay(cfg) };
+    },
+    ({ cfg }) => {
+      const ids = resolveDaemonUser(cfg.user);
+      return ids !== null && "error" in ids ? ids.error : relayStatusSocketProblem(cfg);
+    },
+  );
   if (typeof loaded === "number") return loaded;
   const { cfg, state } = loaded;
   const log = createLogger(cfg.logLevel, "relay");
@@ -102,6 +118,18 @@ export async function runRelay(args: readonly string[]): Promise<number> {
     cfg.user,
   );
   if (refused !== undefined) return refused;
+  const sockProblem = relayStatusSocketProblem(cfg);
+  if (sockProblem !== undefined) {
+    process.stderr.write(`6to4-pmt: ${sockProblem}\n`);
+    return EXIT_USAGE;
+  }
+  const { read, devices } = procSysctls();
+  const sysctls = checkRelaySysctls(read, devices);
+  if (sysctls.refusal !== undefined) {
+    log.error(`${sysctls.refusal}; not starting`);
+    return EXIT_INIT;
+  }
+  for (const w of sysctls.warnings) log.warn(w);
   return runRelayWithState(cfg, state, log);
 }
 
@@ -125,8 +153,9 @@ async function runRelayWithState(
   }
 }
 
-/** Opens 127.0.0.1:`port` for `GET /metrics`; resolves with the error message when it cannot. */
+/** Opens `address`:`port` for `GET /metrics`; resolves with the error message when it cannot. */
 async function listenMetrics(
+  address: string,
   port: number,
   counters: () => string,
 ): Promise<{ server: Server } | { error: string }> {
@@ -141,7 +170,7 @@ async function listenMetrics(
   });
   return new Promise((resolve) => {
     server.once("error", (e) => resolve({ error: e.message }));
-    server.listen(port, "127.0.0.1", () => {
+    server.listen(port, address, () => {
       server.removeAllListeners("error");
       resolve({ server });
     });
@@ -156,17 +185,28 @@ async function runRelayLocked(
   // Metrics first: a busy port is a start error, found before the TUN and routes exist.
   let daemonCounters: (() => string) | undefined;
   let metrics: Server | undefined;
+  let metricsUrl: string | undefined;
   if (cfg.metricsPort > 0) {
-    const m = await listenMetrics(cfg.metricsPort, () => daemonCounters?.() ?? "");
+    const m = await listenMetrics(
+      cfg.metricsAddress,
+      cfg.metricsPort,
+      () => daemonCounters?.() ?? "",
+    );
+    const where = cfg.metricsAddress.includes(":")
+      ? `[${cfg.metricsAddress}]:${cfg.metricsPort}`
+      : `${cfg.metricsAddress}:${cfg.metricsPort}`;
     if ("error" in m) {
-      process.stderr.write(
-        `6to4-pmt: metrics_port (--metrics-port): cannot listen on 127.0.0.1:${cfg.metricsPort}: ${m.error}\n`,
-      );
+      // An address the host does not have is the address's fault, anything else the port's.
+      const option = /EADDRNOTAVAIL/.test(m.error)
+        ? "metrics_address (--metrics-address)"
+        : "metrics_port (--metrics-port)";
+      process.stderr.write(`6to4-pmt: ${option}: cannot listen on ${where}: ${m.error}\n`);
       return EXIT_USAGE;
     }
     metrics = m.server;
-    metrics.on("error", (e) => log.warn(`metrics 127.0.0.1:${cfg.metricsPort}: ${e.message}`));
-    log.info(`metrics on http://127.0.0.1:${cfg.metricsPort}/metrics`);
+    metrics.on("error", (e) => log.warn(`metrics ${where}: ${e.message}`));
+    metricsUrl = `http://${where}/metrics`;
+    log.info(`metrics on ${metricsUrl}`);
   }
   const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, {});
   if (ports === undefined) {
@@ -186,9 +226,24 @@ async function runRelayLocked(
   const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
   daemonCounters = () =>
     formatPrometheus("relay", daemon.counters()) + (announce?.prometheus() ?? "");
+  const status = await startRelayStatus(
+    {
+      cfg,
+      version: VERSION,
+      tunName: dev,
+      tunAddress: own,
+      routes,
+      translating: state.mapping !== null,
+      metrics: metricsUrl ?? null,
+      counters: () => daemon.counters(),
+    },
+    log,
+  );
   // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
   const keep = announce !== null ? ANNOUNCE_KEEP_CAPS : undefined;
-  if (!dropDaemonPrivileges("relay", cfg.user, [], log, keep)) exiting.exit(EXIT_INIT);
+  if (!dropDaemonPrivileges("relay", cfg.user, [cfg.statusSocket], log, keep)) {
+    exiting.exit(EXIT_INIT);
+  }
   const mode = state.mapping
     ? `PMT provider ${formatIpv6Prefix(state.mapping.providerPrefix)}`
     : "plain 6to4 relay";
@@ -217,9 +272,11 @@ async function runRelayLocked(
     () => undefined,
   );
   const code = await exiting.done;
+  status.stopping();
   groWatch.stop();
   metrics?.close();
   announce?.stop();
+  await status.close();
   // The TUN first: its address and routes go with it, so the relay, which keeps no capability
   // (cli/privilege-drop.ts), has nothing left for `ip` to remove.
   daemon.stop();

@@ -1,12 +1,15 @@
 /**
- * `6to4-pmt status [--json] [--status-socket PATH]`: asks the running CPE daemon over its status
- * socket (root only) and prints its state, first one line saying whether IPv6 works
- * (status/verdict.ts). Exit codes (cli/exit-codes.ts), for monitors: 0 IPv6 works, 6 degraded,
- * 7 down, 5 no daemon running, 1 runtime failure (e.g. permission denied), 2 usage error.
+ * `6to4-pmt status [--json] [--relay] [--status-socket PATH]`: asks the running CPE daemon (or,
+ * with --relay or when only the relay's socket exists, the relay) over its status socket (root
+ * only) and prints its state, first one line saying whether IPv6 works (status/verdict.ts) or
+ * whether the relay runs. Exit codes (cli/exit-codes.ts), for monitors: 0 IPv6 works / the relay
+ * runs, 6 degraded, 7 down / the relay is stopping, 5 no daemon running, 1 runtime failure (e.g.
+ * permission denied), 2 usage error.
  */
 import { readFileSync } from "node:fs";
 import { asConfigError, ConfigError } from "../config/config-error.js";
 import { queryStatusSocket } from "../status/server.js";
+import { isRelaySnapshot, type RelayStatusSnapshot } from "../status/relay-snapshot.js";
 import type { Ipv6Verdict, StatusSnapshot } from "../status/snapshot.js";
 import { ipv6Verdict } from "../status/verdict.js";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "./args.js";
@@ -19,19 +22,24 @@ import {
   EXIT_USAGE,
 } from "./exit-codes.js";
 
-/** Default path, as config/schema.ts `status_socket`. */
+/** Default paths, as config/schema.ts `status_socket` of the cpe and the relay. */
 const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt/status.sock";
+const RELAY_STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt/relay.sock";
 
-const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--status-socket PATH | --config FILE.json]
+const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--relay] [--status-socket PATH | --config FILE.json]
 Shows whether IPv6 works through the CPE (first line), then its state: WAN address and class,
 prefixes, relays and where each value came from, tunnel health, Router Advertisements, counters.
-Exit: 0 IPv6 works, 6 degraded, 7 down, 5 no daemon running, 1 error, 2 usage. --json prints one
-JSON object in every case (errors: {"error", "exitCode"}).
+With --relay (or when only the relay's socket exists): the relay's state, addresses, provider
+prefix, customer policy and counters.
+Exit: 0 IPv6 works (relay: running), 6 degraded, 7 down (relay: stopping), 5 no daemon running,
+1 error, 2 usage. --json prints one JSON object in every case (errors: {"error", "exitCode"}).
 The socket is --status-socket, else status_socket from --config, else /var/run/6to4-pmt/status.sock
-(never from UCI, which LuCI users may write: the OpenWrt package uses the default).`;
+(--relay: /var/run/6to4-pmt/relay.sock; never from UCI, which LuCI users may write: the OpenWrt
+package uses the default).`;
 
 const STATUS_FLAGS: FlagSpecs = {
   json: { kind: "boolean" },
+  relay: { kind: "boolean" },
   "status-socket": { kind: "string", expects: "a path" },
   /** Older spelling of --status-socket. */
   socket: { kind: "string", expects: "a path" },
@@ -39,15 +47,20 @@ const STATUS_FLAGS: FlagSpecs = {
   help: { kind: "boolean", short: "h" },
 };
 
-/** status_socket from a JSON config file; undefined when absent. @throws ConfigError naming the file */
-function socketFromJson(path: string): string | undefined {
+/**
+ * status_socket from a JSON config file (flat, or in its `cpe` / `relay` object); undefined when
+ * absent. @throws ConfigError naming the file
+ */
+function socketFromJson(path: string, role: "cpe" | "relay"): string | undefined {
   let o: unknown;
   try {
     o = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
     throw new ConfigError(`--config ${path}: ${(e as Error).message}`, "--config");
   }
-  const v = (o as Record<string, unknown> | null)?.status_socket;
+  const top = o as Record<string, unknown> | null;
+  const section = top?.[role] as Record<string, unknown> | null | undefined;
+  const v = top?.status_socket ?? section?.status_socket;
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
@@ -111,14 +124,29 @@ async function queryAndPrint(
     return code;
   };
   const configPath = lastValue(parsed, "config");
-  const path =
+  const relay = flagOn(parsed, "relay");
+  const given =
     lastValue(parsed, "status-socket") ??
     lastValue(parsed, "socket") ??
-    (configPath !== undefined ? socketFromJson(configPath) : undefined) ??
-    STATUS_SOCKET_DEFAULT;
+    (configPath !== undefined ? socketFromJson(configPath, relay ? "relay" : "cpe") : undefined);
+  let path = given ?? (relay ? RELAY_STATUS_SOCKET_DEFAULT : STATUS_SOCKET_DEFAULT);
   let answer: unknown;
   try {
-    answer = await queryStatusSocket(path);
+    try {
+      answer = await queryStatusSocket(path);
+    } catch (e) {
+      // No CPE socket where none was named: a relay host has only the relay's. When that is
+      // missing too, the error names the CPE's path, as before.
+      if (given !== undefined || relay || (e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      try {
+        answer = await queryStatusSocket(RELAY_STATUS_SOCKET_DEFAULT);
+        path = RELAY_STATUS_SOCKET_DEFAULT;
+      } catch (relayError) {
+        if ((relayError as NodeJS.ErrnoException).code === "ENOENT") throw e;
+        path = RELAY_STATUS_SOCKET_DEFAULT;
+        throw relayError;
+      }
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "";
     if (code === "ENOENT" || code === "ECONNREFUSED" || code === "ENOTSOCK") {
@@ -134,6 +162,15 @@ async function queryAndPrint(
   }
   if ("error" in answer) {
     return fail(`daemon answered: ${String((answer as { error: unknown }).error)}`, EXIT_RUNTIME);
+  }
+  if (isRelaySnapshot(answer)) {
+    const code = answer.state === "running" ? EXIT_OK : EXIT_IPV6_DOWN;
+    io.out(
+      json
+        ? JSON.stringify({ ...answer, exitCode: code }, null, 2) + "\n"
+        : formatRelayStatus(answer),
+    );
+    return code;
   }
   const snapshot = answer as StatusSnapshot;
   // A daemon of an older version sends no verdict: work it out here.
@@ -209,6 +246,56 @@ export function formatStatus(s: StatusSnapshot): string {
   else {
     lines.push("counters:");
     for (const [k, v] of counters) row(`  ${k}`, String(v));
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** The relay's snapshot, human-readable: a first line saying whether it forwards, then one fact per line. */
+export function formatRelayStatus(s: RelayStatusSnapshot): string {
+  const lines: string[] = [];
+  const row = (k: string, v: string): void => {
+    lines.push(`${(k + ":").padEnd(19)} ${v}`);
+  };
+  const mode = s.providerPrefix !== null ? `PMT provider ${s.providerPrefix}` : "plain 6to4 relay";
+  lines.push(
+    s.state === "running"
+      ? `relay running: protocol 41 on ${s.relayIpv4.join(", ")}, ${mode}`
+      : `relay ${s.state}`,
+  );
+  row("state", s.state);
+  row("version", `${s.version}, pid ${s.pid}, up ${formatDuration(s.uptimeS)}`);
+  row("relay ipv4", s.relayIpv4.join(", "));
+  row("tun", `${s.tun.name} mtu ${s.tun.mtu}, address ${s.tun.address}`);
+  row(
+    "provider prefix",
+    s.providerPrefix !== null
+      ? `${s.providerPrefix} (ipv4 prefix len ${s.ipv4PrefixLen}, sla ${s.sla})`
+      : "- (plain 6to4)",
+  );
+  row("routes into tun", s.routes.join(", "));
+  row("customer policy", s.customerPolicy);
+  row("customer ipv4", s.customerIpv4.join(", ") || "-");
+  row("pmt customers", s.pmtCustomerIpv4.join(", ") || "-");
+  row("opt-out", s.optOut.join(", ") || "-");
+  row("other relays", s.otherRelays.join(", ") || "-");
+  row("metrics", s.metrics ?? "off");
+  const counters = [
+    ...Object.entries(s.counters.traffic),
+    ...Object.entries(s.counters.drops).map(([k, v]) => [`drop_${k}`, v] as const),
+    ...Object.entries(s.counters.offload ?? {}),
+  ].filter(([, v]) => v !== 0);
+  if (counters.length === 0) row("counters", "all zero");
+  else {
+    lines.push("counters:");
+    for (const [k, v] of counters) row(`  ${k}`, String(v));
+  }
+  const ranges = s.counters.customers ?? [];
+  if (ranges.length > 0) lines.push("customer ranges:");
+  for (const c of ranges) {
+    row(
+      `  ${c.range}`,
+      `in ${c.in_packets} packets ${c.in_bytes} bytes, out ${c.out_packets} packets ${c.out_bytes} bytes`,
+    );
   }
   return lines.join("\n") + "\n";
 }

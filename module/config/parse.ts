@@ -97,6 +97,10 @@ export interface RelayConfig {
   readonly tunName: string;
   readonly tunnelMtu: number;
   readonly metricsPort: number;
+  /** IPv4 or IPv6 literal the metrics listener binds. */
+  readonly metricsAddress: string;
+  /** cli/relay-status.ts */
+  readonly statusSocket: string;
   readonly icmpRateLimit: number;
   readonly logLevel: LogLevel;
   /** cli/privilege-drop.ts: the user to switch to after start-up; null = stay. */
@@ -154,6 +158,7 @@ function expectedText(o: OptionSpec, t: OptionType): string {
     default:
       if (o.format === "netdev") return "a device name of 1..15 characters without spaces or /";
       if (o.format === "hostname") return "a DNS name";
+      if (o.format === "ipaddr") return "an IPv4 address a.b.c.d or an IPv6 address";
       return "a non-empty string without control characters";
   }
 }
@@ -194,6 +199,9 @@ function parseScalar(o: OptionSpec, t: OptionType, text: string): unknown {
       // eslint-disable-next-line no-control-regex
       if (text.length === 0 || /[\u0000-\u001f\u007f]/.test(text)) return undefined;
       if (o.format === "netdev" && (text.length > 15 || /[\s/:]/.test(text))) return undefined;
+      if (o.format === "ipaddr" && parseIpv4(text) === null && parseIpv6(text) === null) {
+        return undefined;
+      }
       if (o.format === "hostname") {
         const name = text.endsWith(".") ? text.slice(0, -1) : text;
         if (name.length > 253 || !name.split(".").every((l) => HOSTNAME_LABEL.test(l)))

@@ -52,8 +52,8 @@ export interface OptionSpec {
   /** Prefix length bounds for `ipv6prefix` / `ipv4prefix`. */
   readonly minPrefixLen?: number;
   readonly maxPrefixLen?: number;
-  /** Extra shape check for `string` values: a Linux device name or a DNS name. */
-  readonly format?: "netdev" | "hostname";
+  /** Extra shape check for `string` values: a Linux device name, a DNS name or an IP literal. */
+  readonly format?: "netdev" | "hostname" | "ipaddr";
   /**
    * A path or program a root daemon opens, replaces or runs: taken from the command line or the
    * JSON file only. The OpenWrt init script never reads it from /etc/config/6to4-pmt, which LuCI
@@ -476,11 +476,27 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     unit: "bytes",
     default: "1480",
   }),
-  opt("metrics_port", "int", RELAY, "Prometheus metrics on 127.0.0.1:<port>; 0 = off.", "", {
+  opt("metrics_port", "int", RELAY, "Prometheus metrics on metrics_address:<port>; 0 = off.", "", {
     min: 0,
     max: 65535,
     default: "0",
   }),
+  opt(
+    "metrics_address",
+    "string",
+    RELAY,
+    "IPv4 or IPv6 address the metrics listener binds (0.0.0.0 or :: = every address).",
+    "",
+    { format: "ipaddr", default: "127.0.0.1" },
+  ),
+  opt(
+    "status_socket",
+    "path",
+    RELAY,
+    "Unix socket (mode 0600: root and the relay's user) that `6to4-pmt status --relay` asks.",
+    "",
+    { default: "/var/run/6to4-pmt/relay.sock", commandLineOnly: true },
+  ),
   opt(
     "icmp_rate_limit",
     "int",
@@ -578,6 +594,7 @@ function scalarDatatype(o: OptionSpec, t: OptionType): string {
     default:
       if (o.format === "netdev") return "maxlength(15)";
       if (o.format === "hostname") return "hostname";
+      if (o.format === "ipaddr") return "ipaddr";
       return "string";
   }
 }

@@ -31,11 +31,55 @@ const TRAFFIC_COUNTER_NAMES: readonly string[] = [
   "batches_in",
 ];
 
+/** Slots per PMT customer range in `DataplaneCounters.ranges` (relay). */
+export const RANGE_IN_PACKETS = 0; // decapsulated from the range's sites and written to the TUN
+export const RANGE_IN_BYTES = 1;
+export const RANGE_OUT_PACKETS = 2; // encapsulated toward the range's sites
+export const RANGE_OUT_BYTES = 3;
+export const RANGE_SLOTS = 4;
+
+/** Traffic of one PMT customer range (relay), as status and metrics show it. */
+export interface RangeCounters {
+  readonly range: string;
+  readonly in_packets: number;
+  readonly in_bytes: number;
+  readonly out_packets: number;
+  readonly out_bytes: number;
+}
+
 export class DataplaneCounters {
   /** Indexed by CTR_*. */
   readonly traffic = new Float64Array(TRAFFIC_COUNTER_NAMES.length);
   /** Indexed by DropReason (DROP_NONE unused). */
   readonly drops = new Float64Array(DROP_REASON_COUNT);
+  /**
+   * Relay: RANGE_SLOTS per PMT customer range, indexed by `range * RANGE_SLOTS + RANGE_*` with
+   * the range number addr/pmt-customers.ts `pmtSiteRange` finds in the customer lookup the
+   * packet needs anyway. Sized once by `sizeRanges` (control plane); empty on the CPE.
+   */
+  ranges = new Float64Array(0);
+
+  /** Makes room for `n` ranges (counts restart at 0 when the number changes). */
+  sizeRanges(n: number): void {
+    if (this.ranges.length !== n * RANGE_SLOTS) this.ranges = new Float64Array(n * RANGE_SLOTS);
+  }
+
+  /** The per-range counters with their names (`names[i]` = range i), off the hot path. */
+  rangeSnapshot(names: readonly string[]): RangeCounters[] {
+    const out: RangeCounters[] = [];
+    const r = this.ranges;
+    for (let i = 0; i < names.length && (i + 1) * RANGE_SLOTS <= r.length; i++) {
+      const b = i * RANGE_SLOTS;
+      out.push({
+        range: names[i]!,
+        in_packets: r[b + RANGE_IN_PACKETS]!,
+        in_bytes: r[b + RANGE_IN_BYTES]!,
+        out_packets: r[b + RANGE_OUT_PACKETS]!,
+        out_bytes: r[b + RANGE_OUT_BYTES]!,
+      });
+    }
+    return out;
+  }
 
   /** Counts one drop (hot path). */
   drop(reason: DropReason): void {
@@ -68,6 +112,8 @@ export interface CountersSnapshot {
   drops: Record<string, number>;
   /** TCP/UDP offload over the TUN (io/ports.ts offloadStats), when it is on. */
   offload?: Record<string, number>;
+  /** Relay: traffic per PMT customer range (pmt_customer_ipv4), when there are any. */
+  customers?: RangeCounters[];
 }
 
 /** Offload counter names as exported (snake case of io/ports.ts TunOffloadStats). */
@@ -101,6 +147,28 @@ export function formatPrometheus(role: string, s: CountersSnapshot): string {
     lines.push("# TYPE sixto4pmt_tun_offload_total counter");
     for (const [name, v] of Object.entries(s.offload)) {
       lines.push(`sixto4pmt_tun_offload_total{role="${role}",counter="${name}"} ${v}`);
+    }
+  }
+  if (s.customers !== undefined && s.customers.length > 0) {
+    lines.push(
+      "# HELP sixto4pmt_customer_range_packets_total Packets from (in) and to (out) the sites of each PMT customer range.",
+    );
+    lines.push("# TYPE sixto4pmt_customer_range_packets_total counter");
+    for (const c of s.customers) {
+      lines.push(
+        `sixto4pmt_customer_range_packets_total{role="${role}",range="${c.range}",direction="in"} ${c.in_packets}`,
+        `sixto4pmt_customer_range_packets_total{role="${role}",range="${c.range}",direction="out"} ${c.out_packets}`,
+      );
+    }
+    lines.push(
+      "# HELP sixto4pmt_customer_range_bytes_total IPv6 bytes from (in) and to (out) the sites of each PMT customer range.",
+    );
+    lines.push("# TYPE sixto4pmt_customer_range_bytes_total counter");
+    for (const c of s.customers) {
+      lines.push(
+        `sixto4pmt_customer_range_bytes_total{role="${role}",range="${c.range}",direction="in"} ${c.in_bytes}`,
+        `sixto4pmt_customer_range_bytes_total{role="${role}",range="${c.range}",direction="out"} ${c.out_bytes}`,
+      );
     }
   }
   return lines.join("\n") + "\n";

@@ -30,7 +30,12 @@ import { DROP_IPV4_DST_NOT_OWN, DROP_NON_CUSTOMER } from "../addr/drop-reason.js
 import { DROP_NONE, DROP_NO_ROUTE, DROP_TX_ERROR, type DropReason } from "../addr/drop-reason.js";
 import { readIpv4I32 } from "../addr/ipv4.js";
 import { checkDecapsulate } from "../addr/policy.js";
-import { PMT_DROP_NOT_CUSTOMER, PMT_TRANSLATE, pmtSiteVerdict } from "../addr/pmt-customers.js";
+import {
+  PMT_DROP_NOT_CUSTOMER,
+  PMT_TRANSLATE,
+  pmtRangeVerdict,
+  pmtSiteRange,
+} from "../addr/pmt-customers.js";
 import { checksumAdjust } from "../codec/checksum.js";
 import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_OFF_CHECKSUM } from "../codec/constants.js";
 import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV4_MIN_HEADER_BYTES } from "../codec/constants.js";
@@ -46,6 +51,7 @@ import { checkIpv4Header, writeIpv4Header } from "../codec/ipv4.js";
 import type { UpperLayer } from "../codec/ipv6.js";
 import { CTR_BATCHES_IN, CTR_ICMP_SENT, CTR_IN_BYTES, CTR_IN_PACKETS } from "./counters.js";
 import { CTR_TRANSLATED, CTR_UNTRANSLATED, type DataplaneCounters } from "./counters.js";
+import { RANGE_IN_BYTES, RANGE_IN_PACKETS, RANGE_SLOTS } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
 import { checkInnerIpv6, includesIpv4, ipv6PacketLength } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
@@ -108,7 +114,8 @@ export class RelayInboundPath {
     const check = checkDecapsulate(state.policy, buf, v6, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
     // 6.
-    const verdict = pmtSiteVerdict(state.customers, srcV4);
+    const range = pmtSiteRange(state.customers, srcV4);
+    const verdict = pmtRangeVerdict(state.customers, range);
     if (verdict === PMT_DROP_NOT_CUSTOMER) return DROP_NON_CUSTOMER;
     // 7.
     if (isEchoToUs(state, buf, v6, v6len))
@@ -131,6 +138,12 @@ export class RelayInboundPath {
     if (!this.toTun.push(buf, v6, v6len)) return DROP_TX_ERROR;
     this.counters.traffic[CTR_IN_PACKETS]!++;
     this.counters.traffic[CTR_IN_BYTES]! += v6len;
+    const ranges = this.counters.ranges;
+    const slot = range * RANGE_SLOTS;
+    if (range >= 0 && slot < ranges.length) {
+      ranges[slot + RANGE_IN_PACKETS]!++;
+      ranges[slot + RANGE_IN_BYTES]! += v6len;
+    }
     return DROP_NONE;
   }
 

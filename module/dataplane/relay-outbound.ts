@@ -31,11 +31,12 @@ import {
   PMT_PLAIN_OPTED_OUT,
   PMT_TRANSLATE,
 } from "../addr/pmt-customers.js";
-import { pmtSiteVerdict } from "../addr/pmt-customers.js";
+import { pmtRangeVerdict, pmtSiteRange, pmtSiteVerdict } from "../addr/pmt-customers.js";
 import { checkEncapsulate } from "../addr/policy.js";
 import { embeddedIpv4I32, is6to4 } from "../addr/sixto4.js";
 import { IPV6_OFF_DST } from "../codec/constants.js";
-import { CTR_TRANSLATED } from "./counters.js";
+import { CTR_OUT_BYTES, CTR_OUT_PACKETS, CTR_TRANSLATED } from "./counters.js";
+import { RANGE_OUT_BYTES, RANGE_OUT_PACKETS, RANGE_SLOTS } from "./counters.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
 import { OutboundCore } from "./outbound-core.js";
@@ -111,12 +112,23 @@ export class RelayOutboundPath {
     if (!is6to4(buf, d)) return DROP_NO_ROUTE;
     // IPv4 addresses as signed 32-bit (`| 0`): no heap number per packet (addr/policy.ts).
     const dstV4 = embeddedIpv4I32(buf, d);
-    if (pmtSiteVerdict(state.customers, dstV4) === PMT_DROP_NOT_CUSTOMER) return DROP_NON_CUSTOMER;
+    const range = pmtSiteRange(state.customers, dstV4);
+    if (pmtRangeVerdict(state.customers, range) === PMT_DROP_NOT_CUSTOMER) return DROP_NON_CUSTOMER;
     const srcV4 = state.relayIpv4s[0]! | 0;
     // 7.
     const check = checkEncapsulate(state.policy, buf, off, srcV4, dstV4);
     if (check !== DROP_NONE) return check;
-    // 8. (outbound-core.ts)
-    return core.encapsulate(buf, len, srcV4, dstV4, state.ipv4Ttl, dec, gso);
+    // 8. (outbound-core.ts); what it sent (segments of a super-packet too) counted for the range.
+    const traffic = this.counters.traffic;
+    const packets0 = traffic[CTR_OUT_PACKETS]!;
+    const bytes0 = traffic[CTR_OUT_BYTES]!;
+    const r = core.encapsulate(buf, len, srcV4, dstV4, state.ipv4Ttl, dec, gso);
+    const ranges = this.counters.ranges;
+    const slot = range * RANGE_SLOTS;
+    if (range >= 0 && slot < ranges.length) {
+      ranges[slot + RANGE_OUT_PACKETS]! += traffic[CTR_OUT_PACKETS]! - packets0;
+      ranges[slot + RANGE_OUT_BYTES]! += traffic[CTR_OUT_BYTES]! - bytes0;
+    }
+    return r;
   }
 }

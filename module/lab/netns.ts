@@ -221,6 +221,12 @@ export class NetnsRegistry {
     const fwd = options.forwarding ? "1" : "0";
     this.must(["ip", "netns", "exec", ns, "sysctl", "-qw", `net.ipv4.ip_forward=${fwd}`]);
     this.must(["ip", "netns", "exec", ns, "sysctl", "-qw", `net.ipv6.conf.all.forwarding=${fwd}`]);
+    // IPv4 settings are inherited from the host's namespace: a host with strict reverse-path
+    // filtering would make the lab's relays refuse to start (cli/relay-sysctl.ts) and drop the
+    // asymmetric anycast paths the lab builds.
+    for (const key of ["all", "default"]) {
+      this.must(["ip", "netns", "exec", ns, "sysctl", "-qw", `net.ipv4.conf.${key}.rp_filter=0`]);
+    }
     // Addresses must be usable at once: no DAD delay in tests.
     this.must(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
     this.must(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);

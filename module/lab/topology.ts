@@ -110,6 +110,7 @@ export function buildLabTopology(reg: NetnsRegistry, options: LabOptions): LabTo
   const relays: LabRelay[] = [];
   for (let r = 0; r < relayCount; r++) {
     const ns = reg.createNamespace(r === 0 ? "relay" : `relay${r + 1}`, { forwarding: true });
+    reg.removeOnCleanup(labRelaySocket(ns));
     const net = r === 0 ? "198.51.100" : "203.0.113";
     reg.veth(isp, `relay${r}`, ns, "wan0");
     reg.addr(isp, `relay${r}`, `${net}.1/24`);
@@ -223,6 +224,11 @@ export function labCpeFiles(ns: string): [string, string] {
   ];
 }
 
+/** Status socket of a lab relay (one per namespace: they share the host's file system). */
+export function labRelaySocket(ns: string): string {
+  return `/tmp/6to4-pmt-${process.pid}-${ns}.relay.sock`;
+}
+
 /** Flags for `6to4-pmt cpe` in the lab. */
 export function labCpeArgs(c: LabCpe, extra: readonly string[] = []): string[] {
   const args = [
@@ -291,6 +297,8 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
     LAB_CUSTOMER_RANGE,
     "--log-level",
     "info",
+    "--status-socket",
+    labRelaySocket(r.ns),
     ...extra,
   ];
 }

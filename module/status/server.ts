@@ -1,5 +1,6 @@
 /**
- * The status socket: a unix stream socket, mode 0600 (only root, who runs the daemon, can connect).
+ * The status socket of either daemon: a unix stream socket, mode 0600 (only root and the daemon's
+ * user can connect).
  * Protocol: the client writes one line (`status`, or `{"cmd":"status"}`); the server answers with
  * one JSON line and closes. `reload` re-reads the WAN and the DHCP lease file and checks the GRO
  * count now (the udhcpc hook and the tests use it).
@@ -8,10 +9,12 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { connect, createServer, type Server, type Socket } from "node:net";
+import type { RelayStatusSnapshot } from "./relay-snapshot.js";
 import type { StatusSnapshot } from "./snapshot.js";
 
 export interface StatusServerHandlers {
-  snapshot(): StatusSnapshot;
+  /** The CPE's or the relay's snapshot. */
+  snapshot(): StatusSnapshot | RelayStatusSnapshot;
   /** Optional extra commands (e.g. `reload`): return a JSON-able answer. */
   command?(cmd: string): unknown;
 }

@@ -5,7 +5,11 @@
  *  - netifd_hook in a directory others can write: exit 2, the hook never runs;
  *  - a second relay / CPE in the same network namespace: exit 4 naming the first
  *    (cli/instance-lock.ts);
- *  - a relay whose metrics port is taken: exit 2 naming metrics_port.
+ *  - a relay whose metrics port is taken: exit 2 naming metrics_port;
+ *  - a relay where the kernel would not forward (net.ipv6.conf.all.forwarding 0, or
+ *    net.ipv4.conf.all.rp_filter 1): exit 4 with one line naming the sysctl, no TUN;
+ *  - `--check-config`: one line and exit 0 or 2, no TUN, no lock (it answers while a relay runs),
+ *    no sysctl check, a refused file left alone.
  *
  *   cpe (wan0 100.64.0.2/24, lan0 dummy) ---- isp (100.64.0.1/24)
  */
@@ -41,6 +45,7 @@ describe(
     const dir = mkdtempSync(join(tmpdir(), "6to4-pmt-safety-"));
     let cpe = "";
     let isp = "";
+    let nofwd = "";
 
     before(() => {
       cpe = reg.createNamespace("sfcpe", { forwarding: true });
@@ -51,6 +56,7 @@ describe(
       reg.route(cpe, "default via 100.64.0.1");
       reg.exec(cpe, ["ip", "link", "add", "lan0", "type", "dummy"]);
       reg.exec(cpe, ["ip", "link", "set", "lan0", "up"]);
+      nofwd = reg.createNamespace("sfnofwd");
     });
     after(async () => {
       await reg.cleanup();
@@ -198,6 +204,17 @@ describe(
       );
       assert.doesNotMatch(reg.exec(isp, ["ip", "-o", "link", "show"]).stdout, /6to4pmt-r0/);
       await reg.stop(holder, 5000);
+
+      // An address the namespace does not have: exit 2 naming metrics_address.
+      const absent = await runRefused(
+        isp,
+        relayArgs(["--metrics-port", "9641", "--metrics-address", "192.0.2.99"]),
+      );
+      assert.equal(absent.code, 2, absent.stderr);
+      assert.match(
+        lastLine(absent.stderr),
+        /^6to4-pmt: metrics_address \(--metrics-address\): cannot listen on 192\.0\.2\.99:9641: .*EADDRNOTAVAIL/,
+      );
     });
 
     test("a second cpe in the same namespace exits 4 naming the first", async () => {
@@ -213,6 +230,100 @@ describe(
       );
       assert.doesNotMatch(reg.exec(cpe, ["ip", "-o", "link", "show"]).stdout, /6to4pmt1/);
       assert.equal(await reg.stop(first, 5000), 0, first.stderr());
+    });
+    test("relay with IPv6 forwarding off or strict rp_filter: exit 4, one line naming the sysctl, no TUN", async () => {
+      const off = await runRefused(nofwd, relayArgs());
+      assert.equal(off.code, 4, off.stderr);
+      assert.match(
+        lastLine(off.stderr),
+        /net\.ipv6\.conf\.all\.forwarding is 0: .*set net\.ipv6\.conf\.all\.forwarding=1 .*not starting$/,
+      );
+      assert.doesNotMatch(reg.exec(nofwd, ["ip", "-o", "link", "show"]).stdout, /6to4pmt-r0/);
+
+      reg.exec(nofwd, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+      reg.exec(nofwd, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"]);
+      try {
+        const strict = await runRefused(nofwd, relayArgs());
+        assert.equal(strict.code, 4, strict.stderr);
+        assert.match(
+          lastLine(strict.stderr),
+          /net\.ipv4\.conf\.all\.rp_filter is 1 \(strict\): .*set net\.ipv4\.conf\.all\.rp_filter=2 \(loose\) or 0; not starting$/,
+        );
+        assert.doesNotMatch(reg.exec(nofwd, ["ip", "-o", "link", "show"]).stdout, /6to4pmt-r0/);
+      } finally {
+        reg.exec(nofwd, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"]);
+        reg.exec(nofwd, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"]);
+      }
+    });
+
+    test("--check-config: one line, exit 0 or 2; no TUN, no lock, no sysctl check, files untouched", async () => {
+      // Forwarding off here: a configuration check does not look at the kernel.
+      const ok = await reg.execAsync(nofwd, [
+        ...daemonCommand(),
+        ...relayArgs(["--check-config", "--metrics-port", "9641", "--metrics-address", "::1"]),
+      ]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(ok.stdout, "6to4-pmt relay: configuration OK (command line)\n");
+      assert.equal(ok.stderr, "");
+      assert.doesNotMatch(reg.exec(nofwd, ["ip", "-o", "link", "show"]).stdout, /6to4pmt/);
+
+      const bad = await reg.execAsync(nofwd, [
+        ...daemonCommand(),
+        ...relayArgs(["--check-config", "--metrics-address", "localhost"]),
+      ]);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.equal(bad.stdout, "");
+      assert.equal(
+        bad.stderr,
+        '6to4-pmt: --metrics-address: expected an IPv4 address a.b.c.d or an IPv6 address, got "localhost"\n',
+      );
+      // A value check beyond the syntax (config/value-check.ts), from a JSON file.
+      const json = join(dir, "relay-check.json");
+      writeFileSync(json, JSON.stringify({ relay: { relay_ipv4: ["127.0.0.1"] } }));
+      const value = await reg.execAsync(nofwd, [
+        ...daemonCommand(),
+        "relay",
+        "--check-config",
+        "-c",
+        json,
+      ]);
+      assert.equal(value.code, 2, value.stderr);
+      assert.equal(value.stderr.trim().split("\n").length, 1, value.stderr);
+      assert.match(value.stderr, /^6to4-pmt: relay_ipv4 \(in .*relay-check\.json\): /);
+
+      // While a relay runs (holding the one-instance lock), a check still answers.
+      const running = reg.spawn(isp, [...daemonCommand(), ...relayArgs()]);
+      await waitStarted(running);
+      const again = await reg.execAsync(isp, [
+        ...daemonCommand(),
+        ...relayArgs(["--check-config"]),
+      ]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(again.stdout, "6to4-pmt relay: configuration OK (command line)\n");
+      assert.equal(await reg.stop(running, 5000), 0, running.stderr());
+
+      // The CPE: the files its options name are checked, and a refused one is left alone.
+      const victim = join(dir, "check-victim.txt");
+      writeFileSync(victim, "keep me\n");
+      const cpeBad = await reg.execAsync(cpe, [
+        ...daemonCommand(),
+        ...cpeArgs("check", ["--check-config", "--status-socket", victim]),
+      ]);
+      assert.equal(cpeBad.code, 2, cpeBad.stderr);
+      assert.match(
+        cpeBad.stderr,
+        /^6to4-pmt: status_socket .*check-victim\.txt exists and is not a socket/,
+      );
+      assert.equal(readFileSync(victim, "utf8"), "keep me\n");
+      const cpeOk = await reg.execAsync(cpe, [
+        ...daemonCommand(),
+        ...cpeArgs("check", ["--check-config"]),
+      ]);
+      assert.equal(cpeOk.code, 0, cpeOk.stderr);
+      assert.equal(cpeOk.stdout, "6to4-pmt cpe: configuration OK (command line)\n");
+      assert.doesNotMatch(reg.exec(cpe, ["ip", "-o", "link", "show"]).stdout, /6to4pmt0/);
+      assert.equal(existsSync(join(dir, "check.state.json")), false);
+      assert.equal(existsSync(join(dir, "check.sock")), false);
     });
   },
 );

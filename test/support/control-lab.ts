@@ -49,7 +49,8 @@ fcntl.ioctl(socket.socket(), 0x8946, struct.pack("16sP", sys.argv[1].encode(), c
 
 export function buildControlLab(reg: NetnsRegistry, options: { staticWan: boolean }): ControlLab {
   const isp = reg.createNamespace("isp", { forwarding: true });
-  const relay = reg.createNamespace("relay");
+  // A relay forwards what it decapsulates (cli/relay-sysctl.ts refuses to start otherwise).
+  const relay = reg.createNamespace("relay", { forwarding: true });
   const cpe = reg.createNamespace("cpe", { forwarding: true });
   const lan = reg.createNamespace("lan");
 
@@ -155,6 +156,8 @@ export function startRelay(lab: ControlLab, extra: readonly string[] = []): NsPr
     "192.88.99.1,198.51.100.2",
     "--log-level",
     "info",
+    "--status-socket",
+    join(lab.dir, "relay.sock"),
     ...extra,
   ]);
 }

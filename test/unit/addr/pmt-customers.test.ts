@@ -8,7 +8,10 @@ import {
   PMT_DROP_NOT_CUSTOMER,
   PMT_PLAIN_NOT_CUSTOMER,
   PMT_PLAIN_OPTED_OUT,
+  PMT_RANGE_NONE,
+  PMT_RANGE_OPTED_OUT,
   PMT_TRANSLATE,
+  pmtSiteRange,
   pmtSiteVerdict,
 } from "../../../module/addr/pmt-customers.js";
 
@@ -88,4 +91,16 @@ test("describePmtCustomerPolicy names the ranges and the non-customer action", (
     describePmtCustomerPolicy([], [], "relay"),
     "PMT customers only (RFC 6732 §4.7): translates nobody; relays other sources as plain 6to4",
   );
+});
+
+test("pmtSiteRange: the first configured range holding the site; opt-out and outsiders apart", () => {
+  const p = createPmtCustomerPolicy({
+    customers: [parseIpv4Prefix("100.64.0.0/24")!, parseIpv4Prefix("100.64.0.0/10")!],
+    optOut: [parseIpv4Prefix("100.64.9.0/24")!],
+  });
+  assert.equal(pmtSiteRange(p, parseIpv4("100.64.0.9")!), 0);
+  assert.equal(pmtSiteRange(p, parseIpv4("100.65.0.9")!), 1);
+  assert.equal(pmtSiteRange(p, parseIpv4("100.64.9.1")!), PMT_RANGE_OPTED_OUT);
+  assert.equal(pmtSiteRange(p, parseIpv4("203.0.113.7")!), PMT_RANGE_NONE);
+  assert.equal(pmtSiteRange(p, parseIpv4("100.65.0.9")! | 0), 1, "signed form");
 });

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { parseDaemonArgs } from "../../../module/cli/daemon-options.js";
 import { formatOptionHelp } from "../../../module/cli/option-help.js";
 import { ConfigError } from "../../../module/config/config-error.js";
-import { parseCpeConfig } from "../../../module/config/parse.js";
+import { parseCpeConfig, parseRelayConfig } from "../../../module/config/parse.js";
 import { defaultText, optionsFor, typeText } from "../../../module/config/schema.js";
 
 test("daemon args: --x v, --x=v, bare and worded booleans, repeated and comma lists, --config", () => {
@@ -106,4 +106,27 @@ test("6to4-pmt cpe --help and relay --help print the usage and the options, exit
     assert.ok(r.stdout.includes(formatOptionHelp(role)), "option list");
     assert.doesNotMatch(r.stdout, /README/);
   }
+});
+
+test("--check-config is the CLI's own flag; metrics_address takes an IPv4 or IPv6 literal", () => {
+  const a = parseDaemonArgs("relay", ["--check-config", "--metrics-address", "::1"]);
+  assert.equal(a.checkConfig, true);
+  assert.equal(a.flags.has("check-config"), false);
+  assert.equal(parseDaemonArgs("cpe", []).checkConfig, false);
+  assert.equal(parseRelayConfig(a.flags).metricsAddress, "::1");
+  assert.equal(parseRelayConfig({}).metricsAddress, "127.0.0.1");
+  assert.equal(parseRelayConfig({ "metrics-address": ["0.0.0.0"] }).metricsAddress, "0.0.0.0");
+  for (const bad of ["localhost", "1.2.3", "[::1]", "::1/128"]) {
+    assert.throws(
+      () => parseRelayConfig({ "metrics-address": [bad] }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message ===
+          `--metrics-address: expected an IPv4 address a.b.c.d or an IPv6 address, got "${bad}"`,
+    );
+  }
+  assert.throws(
+    () => parseDaemonArgs("cpe", ["--metrics-address", "::1"]),
+    /a relay option, not cpe/,
+  );
 });

@@ -72,3 +72,23 @@ test("TxBatch refuses past capacity; PacketPool hands out its buffers round-robi
   assert.notEqual(a, c);
   assert.equal(pool.take(), a);
 });
+
+test("per-range counters in Prometheus: packets and bytes by range and direction", () => {
+  const text = formatPrometheus("relay", {
+    traffic: {},
+    drops: {},
+    customers: [
+      { range: "100.64.0.0/10", in_packets: 3, in_bytes: 300, out_packets: 2, out_bytes: 200 },
+    ],
+  });
+  assert.match(text, /^# TYPE sixto4pmt_customer_range_packets_total counter$/m);
+  assert.match(
+    text,
+    /^sixto4pmt_customer_range_packets_total\{role="relay",range="100\.64\.0\.0\/10",direction="in"\} 3$/m,
+  );
+  assert.match(
+    text,
+    /^sixto4pmt_customer_range_bytes_total\{role="relay",range="100\.64\.0\.0\/10",direction="out"\} 200$/m,
+  );
+  assert.doesNotMatch(formatPrometheus("cpe", { traffic: {}, drops: {} }), /customer_range/);
+});

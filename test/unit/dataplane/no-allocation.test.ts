@@ -131,8 +131,16 @@ test("CPE inbound (decapsulate + translate): no allocation per packet", () => {
   assert.ok(g >= 0 && g < LIMIT, `heap grew ${g} bytes (-1: collected garbage)`);
 });
 
-test("relay inbound and return path: no allocation per packet", () => {
-  const inbound = new RelayInboundPath(new DataplaneCounters());
+/** Counters as the relay daemon sizes them: one slot group per PMT customer range. */
+function relayCounters(): DataplaneCounters {
+  const c = new DataplaneCounters();
+  c.sizeRanges(relayState.pmtCustomerIpv4.length);
+  return c;
+}
+
+test("relay inbound and return path (per-range counters too): no allocation per packet", () => {
+  const inCounters = relayCounters();
+  const inbound = new RelayInboundPath(inCounters);
   const ri = ring(
     encapsulate6to4(tcp("2002:6440:2::100", "3fff:100::1"), "100.64.0.2", "192.88.99.1"),
     0,
@@ -142,7 +150,8 @@ test("relay inbound and return path: no allocation per packet", () => {
     inbound.processBatch(relayState, ri.bufs, ri.sizes, BATCH, 0);
     assert.equal(inbound.toTun.count, BATCH);
   }, ROUNDS);
-  const ret = new RelayOutboundPath(new DataplaneCounters());
+  const outCounters = relayCounters();
+  const ret = new RelayOutboundPath(outCounters);
   const ro = ring(tcp("3fff:100::1", "2001:db8:6440:2::100"), 20);
   const g2 = growth(() => {
     ro.reset();
@@ -150,6 +159,9 @@ test("relay inbound and return path: no allocation per packet", () => {
     assert.equal(ret.toWire.count, BATCH);
   }, ROUNDS);
   assert.ok(g1 >= 0 && g1 < LIMIT && g2 >= 0 && g2 < LIMIT, `heap grew ${g1} / ${g2} bytes`);
+  // The range slots were counted on the way (100.64.0.2 is in the one range).
+  assert.ok(inCounters.ranges[0]! >= BATCH, `range in_packets ${inCounters.ranges[0]}`);
+  assert.ok(outCounters.ranges[2]! >= BATCH, `range out_packets ${outCounters.ranges[2]}`);
 });
 
 test("relay customer policy (RFC 6732 §4.7): non-customers relayed plain or dropped, no allocation", () => {

@@ -147,3 +147,69 @@ describe("relay customer policy (RFC 6732 §4.7)", () => {
     assert.equal(toward(state({ nonCustomer: "drop" }), "2002:6440:2::100").sent, 1);
   });
 });
+
+describe("per PMT customer range counters (relay operator's totals)", () => {
+  test("packets and bytes each way land in the slots of the range the site is in; others nowhere", () => {
+    const ranges = [parseIpv4Prefix("100.64.0.0/24")!, parseIpv4Prefix("100.64.1.0/24")!];
+    const s = state({ pmtCustomerIpv4: ranges });
+    const counters = new DataplaneCounters();
+    counters.sizeRanges(ranges.length);
+    const inPath = new RelayInboundPath(counters);
+    const outPath = new RelayOutboundPath(counters);
+    const N = 5;
+    const payload = Buffer.alloc(8);
+    // N packets from 100.64.1.7 (range 1), 1 from 100.64.0.2 (range 0), 1 from a non-customer.
+    const from = (v4: string, site: string) =>
+      encapsulate6to4(
+        buildUdpPacket({ src: site, dst: SERVER, srcPort: 1, dstPort: 2, payload }),
+        v4,
+        "192.88.99.1",
+      );
+    const pkts = [
+      ...Array.from({ length: N }, () => from("100.64.1.7", "2002:6440:107::100")),
+      from("100.64.0.2", "2002:6440:2::100"),
+      from("203.0.113.7", "2002:cb00:7107::100"),
+    ];
+    inPath.processBatch(
+      s,
+      pkts,
+      pkts.map((p) => p.length),
+      pkts.length,
+      0,
+    );
+    assert.equal(inPath.toTun.count, N + 2);
+    const v6len = 40 + 8 + 8;
+    // N replies to range 1's translated address.
+    const bufs: Buffer[] = [];
+    for (let i = 0; i < N; i++) {
+      const v6 = buildUdpPacket({
+        src: SERVER,
+        dst: "2001:db8:6440:107::100",
+        srcPort: 2,
+        dstPort: 1,
+        payload,
+      });
+      const buf = Buffer.alloc(2048);
+      buf.set(v6, HEADROOM_BYTES);
+      bufs.push(buf);
+    }
+    outPath.processBatch(
+      s,
+      bufs,
+      bufs.map(() => v6len),
+      N,
+      0,
+    );
+    assert.equal(outPath.toWire.count, N);
+    assert.deepEqual(counters.rangeSnapshot(["100.64.0.0/24", "100.64.1.0/24"]), [
+      { range: "100.64.0.0/24", in_packets: 1, in_bytes: v6len, out_packets: 0, out_bytes: 0 },
+      {
+        range: "100.64.1.0/24",
+        in_packets: N,
+        in_bytes: N * v6len,
+        out_packets: N,
+        out_bytes: N * v6len,
+      },
+    ]);
+  });
+});
