@@ -147,7 +147,7 @@ test(
       }
       assert.ok((await restores()) > before, `${r.name}: kernel_restores not counted` + diag());
       expected++;
-      console.log(`# ${r.name}: restored in ${tookMs} ms`);
+      console.log(`${r.name}: restored in ${tookMs} ms`);
     }
     assert.ok((await restores()) >= expected);
     assert.match(cpe.stderr(), /restored address .* dev pmtkg0: removed from outside the daemon/);
