@@ -30,6 +30,7 @@ import { CpeInputs } from "./cpe-inputs.js";
 import { cpeStatus } from "./cpe-status.js";
 import { decide, type Decision } from "./decide.js";
 import { HealthMonitor, type EchoProber } from "./health.js";
+import { KernelGuard, type LossKind } from "./kernel-guard.js";
 import { LanAddressing } from "./lan-addressing.js";
 import { LanPrefixes } from "./lan-prefixes.js";
 import { LanRa } from "./lan-ra.js";
@@ -156,6 +157,7 @@ class CpeControlPlane implements CpeControl {
   private readonly addressing: LanAddressing;
   private readonly routes: TunRoutes | null;
   private readonly netifd: NetifdPublisher | null;
+  private readonly guard: KernelGuard | null;
   private ra: LanRa | null = null;
   private gro: WanGroWatch | null = null;
   private statusServer: StatusServer | null = null;
@@ -240,6 +242,16 @@ class CpeControlPlane implements CpeControl {
             log,
           })
         : null;
+    const lanManaged = (deps.manageLanAddress ?? cfg.ra === "builtin") && cfg.lanDevice !== "";
+    this.guard = deps.tunName
+      ? new KernelGuard({
+          devices: lanManaged ? [deps.tunName, cfg.lanDevice] : [deps.tunName],
+          runner,
+          clock,
+          log: (level, m) => log[level](m),
+          restore: (kinds) => this.restoreKernelState(kinds),
+        })
+      : null;
   }
 
   async start(): Promise<void> {
@@ -285,6 +297,7 @@ class CpeControlPlane implements CpeControl {
         });
       }
       this.health.start();
+      this.guard?.start();
       this.ra?.sender.start();
       this.gro = watchWanGro({
         clock: this.clock,
@@ -297,6 +310,7 @@ class CpeControlPlane implements CpeControl {
         linkDevice: () => this.inputs.wan.linkDevice,
       });
     } catch (e) {
+      this.guard?.stop();
       this.inputs.stop();
       await this.routes?.stop();
       this.health.stop();
@@ -379,6 +393,8 @@ class CpeControlPlane implements CpeControl {
         this.log.warn(`stop: ${what} failed: ${(e as Error).message}`);
       }
     };
+    // Our own withdrawals below must not be taken for removals from outside.
+    this.guard?.stop();
     await step("final router advertisement", () => this.ra?.stop()); // uses the state as it is
     this.stopped = true;
     await step("netifd", () => this.publishNetifd(true));
@@ -401,6 +417,49 @@ class CpeControlPlane implements CpeControl {
   abandon(): void {
     this.lan.saveForExit();
     this.statusServer?.removeFile();
+  }
+
+  /**
+   * kernel-guard.ts saw something removed: the TUN set up again (only while the data plane
+   * forwards; the routes need it), then the addresses and routes the control plane keeps put back
+   * where missing. One log line and one `kernel_restores` count per thing restored; returns what
+   * is still missing.
+   */
+  private async restoreKernelState(kinds: ReadonlySet<LossKind>): Promise<string[]> {
+    const tun = this.deps.tunName;
+    if (this.stopped || !tun) return [];
+    const restored: string[] = [];
+    const missing: string[] = [];
+    if (kinds.has("link") && this.current.forwarding?.enabled === true) {
+      const up = await this.linkUp(tun);
+      if (up === false) {
+        const r = await this.runner.run(["ip", "link", "set", "dev", tun, "up"], 5000);
+        if (r.code === 0 && (await this.linkUp(tun)) === true) restored.push(`link ${tun} up`);
+        else
+          missing.push(`link ${tun} up: ${(r.stderr ?? "").trim() || `ip exited with ${r.code}`}`);
+      }
+    }
+    const a = await this.addressing.reassert();
+    const rt = (await this.routes?.reassert()) ?? { restored: [], missing: [] };
+    restored.push(...a.restored, ...rt.restored);
+    missing.push(...a.missing, ...rt.missing);
+    for (const what of restored) {
+      this.count("kernel_restores");
+      this.log.warn(`restored ${what}: removed from outside the daemon`);
+    }
+    return this.stopped ? [] : missing;
+  }
+
+  /** Whether `dev` is administratively up; null when `ip` cannot tell. */
+  private async linkUp(dev: string): Promise<boolean | null> {
+    const r = await this.runner.run(["ip", "-j", "link", "show", "dev", dev], 5000);
+    if (r.code !== 0) return null;
+    try {
+      const links = JSON.parse(r.stdout) as Array<{ flags?: string[] }>;
+      return links[0]?.flags?.includes("UP") ?? null;
+    } catch {
+      return null;
+    }
   }
 
   private count(name: string): void {

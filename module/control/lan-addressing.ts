@@ -8,7 +8,7 @@
  * Changes run one after another in the order asked (a burst of WAN events must not interleave
  * `ip`s); a failed `ip` is logged and the rest goes on.
  */
-import { formatIpv6 } from "../addr/ipv6.js";
+import { formatIpv6, parseIpv6 } from "../addr/ipv6.js";
 import { bytesEqual } from "../codec/bytes.js";
 import type { Logger } from "../log/logger.js";
 import type { Plan } from "./decide.js";
@@ -65,6 +65,51 @@ export class LanAddressing {
   /** Resolves when every change asked so far has run. */
   settled(): Promise<void> {
     return this.queue;
+  }
+
+  /**
+   * Puts back the TUN and LAN router addresses this object keeps in the kernel when they are no
+   * longer there (removed from outside: kernel-guard.ts); runs after the changes asked before, so
+   * an address the plan replaced or withdrew is not brought back.
+   */
+  reassert(): Promise<{ restored: string[]; missing: string[] }> {
+    const result = { restored: [] as string[], missing: [] as string[] };
+    this.enqueue(async () => {
+      const wanted: Array<[string | null, Uint8Array | null, number]> = [
+        [this.o.tunName, this.tunAddress, 128],
+        [this.o.lanDevice, this.lanAddress, 64],
+      ];
+      for (const [dev, addr, len] of wanted) {
+        if (dev === null || addr === null) continue;
+        if (await this.hasAddress(dev, addr, len)) continue;
+        const what = `address ${formatIpv6(addr)}/${len} dev ${dev}`;
+        await this.ip(["-6", "addr", "replace", `${formatIpv6(addr)}/${len}`, "dev", dev, "nodad"]);
+        if (await this.hasAddress(dev, addr, len)) result.restored.push(what);
+        else result.missing.push(what);
+      }
+    });
+    return this.queue.then(() => result);
+  }
+
+  private async hasAddress(dev: string, addr: Uint8Array, len: number): Promise<boolean> {
+    const r = await this.o.runner.run(
+      ["ip", "-6", "-j", "addr", "show", "dev", dev],
+      IP_TIMEOUT_MS,
+    );
+    if (r.code !== 0) return false;
+    try {
+      const links = JSON.parse(r.stdout) as Array<{ addr_info?: Array<Record<string, unknown>> }>;
+      return links.some((l) =>
+        (l.addr_info ?? []).some(
+          (a) =>
+            a.prefixlen === len &&
+            typeof a.local === "string" &&
+            sameAddress(parseIpv6(a.local), addr),
+        ),
+      );
+    } catch {
+      return false;
+    }
   }
 
   private enqueue(job: () => Promise<void>): void {

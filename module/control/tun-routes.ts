@@ -65,6 +65,36 @@ export class TunRoutes {
     return this.queue;
   }
 
+  /**
+   * Puts back wanted routes that are gone from the kernel although installed (removed from
+   * outside: kernel-guard.ts); runs after the changes asked before, so a withdrawal is never
+   * undone. A route the kernel refuses stays missing and is retried as after a failed install.
+   */
+  reassert(): Promise<{ restored: string[]; missing: string[] }> {
+    const result = { restored: [] as string[], missing: [] as string[] };
+    const dev = this.o.tunName;
+    this.queue = this.queue.then(async () => {
+      if (!this.wanted || this.stopped) return;
+      const shown = await this.ip(["-6", "route", "show", "dev", dev]);
+      const have = new Set(
+        shown.code === 0 ? shown.stdout.split("\n").map((l) => l.split(" ")[0]) : [],
+      );
+      const lost = this.routes.filter(
+        (r) => r.installed && !have.has(r.prefix === "::/0" ? "default" : r.prefix),
+      );
+      if (lost.length === 0) return;
+      for (const r of lost) r.installed = false;
+      this.cancelRetry();
+      this.retryMs = ROUTE_RETRY_MIN_MS;
+      await this.sync();
+      for (const r of lost) {
+        if (r.installed) result.restored.push(`route ${r.prefix} dev ${dev}`);
+        else result.missing.push(`route ${r.prefix} dev ${dev}: ${r.error ?? "not installed"}`);
+      }
+    });
+    return this.queue.then(() => result);
+  }
+
   /** Wanted routes that are not installed yet, with their last error. */
   missing(): TunRouteStatus[] {
     if (!this.wanted) return [];

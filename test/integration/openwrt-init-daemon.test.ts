@@ -15,13 +15,22 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { queryStatusSocket } from "../../module/status/server.js";
 import type { StatusSnapshot } from "../../module/status/snapshot.js";
 import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
-import { InitStandin } from "../support/openwrt-standin.js";
+import { InitStandin, STANDIN_DIR, STANDIN_SHELL } from "../support/openwrt-standin.js";
 import {
   CAP_NET_ADMIN,
   CAP_NET_RAW,
@@ -148,6 +157,61 @@ config cpe 'cpe'
       lines.includes("update 6to4pmt0 2001:db8:6440:2::/64 2700 5400 1480"),
       lines.join("\n"),
     );
+
+    // `ifup 6to4pmt` or a network restart: netifd runs the proto handler's setup, which replays
+    // the package's netifd-prefix hook (here the real one, run as root in the CPE's namespace
+    // against the netifd-proto.sh stand-in, which with NETIFD_APPLY=1 does to a device handed over
+    // without the external flag what netifd does: down, addresses and routes flushed). The hook
+    // hands the TUN over as external: the daemon's address, routes and link stay as they were.
+    const tunState = (): string => {
+      const link = reg.exec(cpe, ["ip", "-6", "addr", "show", "dev", "6to4pmt0"]).stdout;
+      const up = /<[^>]*\bUP\b[^>]*>/.test(link.split("\n")[0] ?? "");
+      const addrs = [...link.matchAll(/inet6 (\S+) scope global/g)].map((m) => m[1]);
+      const routes = reg
+        .exec(cpe, ["ip", "-6", "route", "show", "dev", "6to4pmt0"])
+        .stdout.split("\n")
+        .map((l) => l.split(" ")[0])
+        .filter((w) => w === "default" || w === "2002::/16");
+      return JSON.stringify({ up, addrs, routes });
+    };
+    const before = tunState();
+    assert.match(before, /"up":true,"addrs":\["[^"]+\/128"\],"routes":\[[^\]]*"default"/);
+    const owroot = join(dir, "owroot");
+    mkdirSync(join(owroot, "lib/netifd"), { recursive: true });
+    mkdirSync(join(dir, "owuci"));
+    writeFileSync(join(owroot, "lib/functions.sh"), "# stand-in: nothing needed\n");
+    writeFileSync(
+      join(owroot, "lib/netifd/netifd-proto.sh"),
+      readFileSync(join(STANDIN_DIR, "netifd-proto.sh")),
+    );
+    const netifdLog = join(dir, "netifd.log");
+    const hookEnv = [
+      `PATH=${STANDIN_DIR}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+      `NODE=${process.execPath}`,
+      `STANDIN=${STANDIN_DIR}`,
+      `UCI_CONFIG_DIR=${join(dir, "owuci")}`,
+      `IPKG_INSTROOT=${owroot}`,
+      `NETIFD_LOG=${netifdLog}`,
+      `PMT_RUN_DIR=${join(dir, "owrun")}`,
+      "NETIFD_APPLY=1",
+    ];
+    const netifdPrefix = resolve("openwrt-package/6to4-pmt/files/netifd-prefix");
+    for (const args of [
+      ["update", "6to4pmt0", "2001:db8:6440:2::/64", "2700", "5400", "1480"],
+      ["setup", "6to4pmt", "wan"],
+    ]) {
+      const h = spawnSync(
+        "ip",
+        ["netns", "exec", cpe, "env", "-i", ...hookEnv, ...STANDIN_SHELL, netifdPrefix, ...args],
+        { encoding: "utf8", timeout: 20_000 },
+      );
+      assert.equal(h.status, 0, h.stderr);
+      // Straight after netifd handled the update: nothing was taken down or flushed.
+      assert.equal(tunState(), before, `after netifd-prefix ${args[0]}`);
+    }
+    assert.match(readFileSync(netifdLog, "utf8"), /^init_update 6to4pmt0 1 1$/m);
+    const after2 = (await queryStatusSocket(sock)) as StatusSnapshot;
+    assert.equal(after2.counters.kernel_restores, undefined, "nothing had to be restored");
 
     const code = await reg.stop(daemon, 10_000);
     assert.equal(code, 0, daemon.stderr());

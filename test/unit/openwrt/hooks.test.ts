@@ -66,7 +66,7 @@ test("update: prefix with lifetimes, tunnel device and zone go to netifd interfa
   const r = sh(e, [hook, "update", "6to4pmt0", "2001:db8:c000:201::/64", "2700", "5400", "1480"]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.log, [
-    "init_update 6to4pmt0 1",
+    "init_update 6to4pmt0 1 1",
     "add_ipv6_prefix 2001:db8:c000:201::/64,2700,5400",
     "add_data",
     "json_add_string zone wan",
@@ -93,7 +93,7 @@ test("withdraw: the prefix goes away (odhcpd deprecates it), the device stays in
   const r = sh(e, [hook, "withdraw", "pmt9"]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.log.slice(6), [
-    "init_update pmt9 1",
+    "init_update pmt9 1 1",
     "add_data",
     "json_add_string zone wan2",
     "close_data",
@@ -103,12 +103,41 @@ test("withdraw: the prefix goes away (odhcpd deprecates it), the device stays in
   // Setup without a published prefix: the configured tunnel device, no prefix.
   const s = sh(e, [hook, "setup", "6to4pmt", "wan2"]);
   assert.deepEqual(s.log.slice(11), [
-    "init_update pmt9 1",
+    "init_update pmt9 1 1",
     "add_data",
     "json_add_string zone wan2",
     "close_data",
     "send_update 6to4pmt",
   ]);
+});
+
+test("the stand-in's netifd claims a device handed over without the external flag, not one with it", () => {
+  // As observed on OpenWrt: netifd sets a non-external device down and flushes it on ifup and
+  // network restarts; the hook hands the TUN over as external, so none of its calls is a claim.
+  const e = env({ network: NETWORK });
+  const script = join(e.dir, "owned.sh");
+  writeFileSync(
+    script,
+    `. "${root}/lib/netifd/netifd-proto.sh"\nproto_init_update tunA 1\nproto_send_update x\n` +
+      "proto_init_update tunB 1 1\nproto_send_update x\n",
+  );
+  const r = sh(e, [script]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(
+    r.log.filter((l) => l.startsWith("claim")),
+    ["claim tunA: down, addresses and routes flushed"],
+  );
+  const h = env({ network: NETWORK });
+  for (const args of [
+    ["update", "6to4pmt0", "2001:db8:c000:201::/64", "2700", "5400", "1480"],
+    ["setup", "6to4pmt", "wan"],
+    ["withdraw", "6to4pmt0"],
+  ]) {
+    assert.equal(sh(h, [hook, ...args]).status, 0);
+  }
+  const log = readFileSync(h.log, "utf8");
+  assert.equal((log.match(/^send_update/gm) ?? []).length, 3);
+  assert.doesNotMatch(log, /^claim/m);
 });
 
 test("bad usage exits 2", () => {
