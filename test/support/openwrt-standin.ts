@@ -4,12 +4,24 @@
  * test/unit/openwrt/standin/ (not OpenWrt code), and returns the procd instances it opened.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const INIT_SCRIPT = resolve("openwrt-package/6to4-pmt/files/6to4-pmt.init");
 export const STANDIN_DIR = resolve("test/unit/openwrt/standin");
+/** The compiled CLI (`npx tsc`): the init script runs `6to4-pmt <role> --check-config` with it. */
+export const CLI_MAIN = resolve("out/module/cli/main.js");
+const NETIFD_HOOK = resolve("openwrt-package/6to4-pmt/files/netifd-prefix");
 export const STANDIN_SHELL = existsSync("/usr/bin/busybox")
   ? ["/usr/bin/busybox", "sh"]
   : ["/bin/sh"];
@@ -40,6 +52,24 @@ export class InitStandin {
       join(this.root, "lib/functions/network.sh"),
       'network_get_device() { eval "$1=\\"\\${STANDIN_DEVICE_$2:-}\\""; }\n' +
         'network_get_ipaddr() { eval "$1=\\"\\${STANDIN_IPADDR_$2:-}\\""; }\n',
+    );
+    // /usr/sbin/6to4-pmt: the real CLI (as the launcher runs the bundle). Its check resolves the
+    // package's netifd hook at /usr/lib/6to4-pmt/netifd-prefix: the CLI runs in a private mount
+    // namespace where an overlay adds that file (root-owned, 0755) to the host's /usr/lib.
+    const libAdd = join(this.root, "usr-lib-add");
+    mkdirSync(join(libAdd, "6to4-pmt"), { recursive: true, mode: 0o755 });
+    chmodSync(this.root, 0o755);
+    chmodSync(libAdd, 0o755);
+    chmodSync(join(libAdd, "6to4-pmt"), 0o755);
+    copyFileSync(NETIFD_HOOK, join(libAdd, "6to4-pmt/netifd-prefix"));
+    chmodSync(join(libAdd, "6to4-pmt/netifd-prefix"), 0o755);
+    mkdirSync(join(this.root, "usr/sbin"), { recursive: true });
+    writeFileSync(
+      join(this.root, "usr/sbin/6to4-pmt"),
+      "#!/bin/sh\n" +
+        `exec unshare -m sh -c 'mount -t overlay overlay -o lowerdir=${libAdd}:/usr/lib /usr/lib && ` +
+        `exec "$0" "$@"' "${process.execPath}" "${CLI_MAIN}" "$@"\n`,
+      { mode: 0o755 },
     );
   }
 
