@@ -180,14 +180,15 @@ test("conffiles, postinst and prerm", { skip }, () => {
   const postinst = readFileSync(join(mainDir, "control/postinst"), "utf8");
   assert.match(postinst, /add_group_and_user 6to4-pmt/);
   assert.match(postinst, /^\/etc\/init\.d\/6to4-pmt enable$/m);
-  assert.match(postinst, /^\/etc\/init\.d\/6to4-pmt restart$/m);
+  assert.match(postinst, /^\s*\/etc\/init\.d\/6to4-pmt restart$/m);
+  assert.match(postinst, /^\s*\/etc\/init\.d\/6to4-pmt start$/m);
   assert.match(
     postinst,
     /\[ -n "\$\{IPKG_INSTROOT\}" \] && exit 0/,
     "nothing runs in an image build",
   );
   const prerm = readFileSync(join(mainDir, "control/prerm"), "utf8");
-  assert.match(prerm, /^\/etc\/init\.d\/6to4-pmt stop$/m);
+  assert.match(prerm, /^\s*\/etc\/init\.d\/6to4-pmt stop$/m);
   assert.match(prerm, /^\/etc\/init\.d\/6to4-pmt disable$/m);
   assert.match(readFileSync(join(luciDir, "control/postinst"), "utf8"), /rpcd reload/);
 });
