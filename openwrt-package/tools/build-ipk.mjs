@@ -281,7 +281,7 @@ function main() {
       depends: "libc, node, kmod-tun, ip-full",
       section: "net",
       description:
-        "6to4 Provider Managed Tunnels (RFC 6732) CPE and relay. Disabled by default (6to4 is Historic, RFC 7526); set 6to4-pmt.cpe.enabled=1.",
+        "6to4 Provider Managed Tunnels (RFC 6732) CPE and relay. Disabled by default (6to4 is Historic, RFC 7526); set 6to4-pmt.cpe.enabled=1. Needs node from the packages feed: OpenWrt 23.05 (node 18.20; i386, x86_64, arm, aarch64, mipsel with FPU) or 24.10 (node 20; i386, x86_64, arm, aarch64 with FPU); OpenWrt 25.12 and later build node for the host only (not installable there).",
       data,
       conffiles: ["/etc/config/6to4-pmt"],
       requireUser: "6to4pmt:6to4pmt",
