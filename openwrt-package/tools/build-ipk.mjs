@@ -267,6 +267,7 @@ function main() {
     put(data, "usr/lib/6to4-pmt/pmt_native.node", addon, 0o644);
     put(data, "usr/lib/6to4-pmt/package.json", join(files, "package.json"), 0o644);
     put(data, "usr/lib/6to4-pmt/netifd-prefix", join(files, "netifd-prefix"), 0o755);
+    put(data, "usr/lib/6to4-pmt/wiring", join(files, "6to4-pmt.wiring"), 0o755);
     put(data, "usr/sbin/6to4-pmt", join(files, "6to4-pmt.launcher"), 0o755);
     put(data, "etc/config/6to4-pmt", join(files, "6to4-pmt.config"), 0o600);
     put(data, "etc/init.d/6to4-pmt", join(files, "6to4-pmt.init"), 0o755);
@@ -288,6 +289,7 @@ function main() {
       scripts: {
         postinst: join(PKG, "6to4-pmt/control/postinst"),
         prerm: join(PKG, "6to4-pmt/control/prerm"),
+        postrm: join(PKG, "6to4-pmt/control/postrm"),
       },
     });
 
@@ -314,6 +316,7 @@ function main() {
       scripts: {
         postinst: join(luciSrc, "control/postinst"),
         prerm: join(luciSrc, "control/prerm"),
+        postrm: join(luciSrc, "control/postrm"),
       },
     });
     for (const f of [main, app]) console.log(`ipk ${f}: ${statSync(f).size} bytes`);

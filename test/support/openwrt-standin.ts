@@ -22,6 +22,7 @@ export const STANDIN_DIR = resolve("test/unit/openwrt/standin");
 /** The compiled CLI (`npx tsc`): the init script runs `6to4-pmt <role> --check-config` with it. */
 export const CLI_MAIN = resolve("out/module/cli/main.js");
 const NETIFD_HOOK = resolve("openwrt-package/6to4-pmt/files/netifd-prefix");
+const WIRING = resolve("openwrt-package/6to4-pmt/files/6to4-pmt.wiring");
 export const STANDIN_SHELL = existsSync("/usr/bin/busybox")
   ? ["/usr/bin/busybox", "sh"]
   : ["/bin/sh"];
@@ -63,6 +64,18 @@ export class InitStandin {
     chmodSync(join(libAdd, "6to4-pmt"), 0o755);
     copyFileSync(NETIFD_HOOK, join(libAdd, "6to4-pmt/netifd-prefix"));
     chmodSync(join(libAdd, "6to4-pmt/netifd-prefix"), 0o755);
+    mkdirSync(join(this.root, "usr/lib/6to4-pmt"), { recursive: true });
+    copyFileSync(WIRING, join(this.root, "usr/lib/6to4-pmt/wiring"));
+    chmodSync(join(this.root, "usr/lib/6to4-pmt/wiring"), 0o755);
+    // /etc/init.d/network and firewall: record their action in the procd log.
+    mkdirSync(join(this.root, "etc/init.d"), { recursive: true });
+    for (const svc of ["network", "firewall"]) {
+      writeFileSync(
+        join(this.root, "etc/init.d", svc),
+        `#!/bin/sh\nprintf 'init.d/${svc} %s\\n' "$*" >> "$PROCD_LOG"\n`,
+        { mode: 0o755 },
+      );
+    }
     mkdirSync(join(this.root, "usr/sbin"), { recursive: true });
     writeFileSync(
       join(this.root, "usr/sbin/6to4-pmt"),
@@ -74,9 +87,12 @@ export class InitStandin {
   }
 
   /** Runs `/etc/init.d/6to4-pmt <action>` with `uci` as /etc/config/6to4-pmt. */
-  run(uci: string, action: "start" | "triggers", env: Record<string, string> = {}): InitRun {
-    const dir = join(this.root, `case${this.seq++}`);
-    mkdirSync(dir);
+  run(
+    uci: string,
+    action: "start" | "triggers",
+    env: Record<string, string> = {},
+    dir = this.caseDir(),
+  ): InitRun {
     writeFileSync(join(dir, "6to4-pmt"), uci);
     const log = join(dir, "procd.log");
     writeFileSync(log, "");
@@ -87,7 +103,7 @@ export class InitStandin {
         encoding: "utf8",
         timeout: 20_000,
         env: {
-          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          PATH: `${STANDIN_DIR}:${process.env.PATH ?? "/usr/bin:/bin"}`,
           NODE: process.execPath,
           STANDIN: STANDIN_DIR,
           UCI_CONFIG_DIR: dir,
@@ -118,6 +134,13 @@ export class InitStandin {
       }
     }
     return { status: r.status, stderr: r.stderr, log: lines, instances };
+  }
+
+  /** A new UCI config directory (/etc/config) for one run or a sequence of runs. */
+  caseDir(): string {
+    const dir = join(this.root, `case${this.seq++}`);
+    mkdirSync(dir);
+    return dir;
   }
 
   remove(): void {
