@@ -1,5 +1,7 @@
 /**
- * Logging: one line per event on stderr, naming the object and the value
+ * Logging: one line per event on stderr (with PMT_LOG_STDOUT=1 in the environment, as the OpenWrt
+ * init script sets it: debug/info on stdout, warn/error on stderr, so procd logs them at
+ * LOG_INFO and LOG_ERR), naming the object and the value
  * (`prefix 2002:c000:201::/48 not advertised: lifetime 0`). Levels follow the `log_level` option.
  */
 
@@ -18,11 +20,15 @@ export interface Logger {
 }
 
 /** Where lines go; tests pass an array sink. */
-export type LogSink = (line: string) => void;
+export type LogSink = (line: string, level: LogLevel) => void;
 
-const stderrSink: LogSink = (line) => {
-  process.stderr.write(line + "\n");
-};
+/** stderr, or with `split` debug/info on stdout and warn/error on stderr. */
+export function streamSink(split = process.env.PMT_LOG_STDOUT === "1"): LogSink {
+  return (line, level) => {
+    const out = split && (level === "info" || level === "debug") ? process.stdout : process.stderr;
+    out.write(line + "\n");
+  };
+}
 
 const MS_PER_DAY = 86_400_000;
 
@@ -68,12 +74,12 @@ export function formatIsoUtc(ms: number): string {
 export function createLogger(
   level: LogLevel = "info",
   tag = "6to4-pmt",
-  sink = stderrSink,
+  sink: LogSink = streamSink(),
 ): Logger {
   const threshold = LOG_LEVELS.indexOf(level);
   const write = (lvl: LogLevel, message: string): void => {
     if (LOG_LEVELS.indexOf(lvl) > threshold) return;
-    sink(`${formatIsoUtc(Date.now())} ${lvl} ${tag}: ${message.replace(/[\r\n]+/g, " ")}`);
+    sink(`${formatIsoUtc(Date.now())} ${lvl} ${tag}: ${message.replace(/[\r\n]+/g, " ")}`, lvl);
   };
   return {
     level,

@@ -267,6 +267,7 @@ function main() {
     put(data, "usr/lib/6to4-pmt/pmt_native.node", addon, 0o644);
     put(data, "usr/lib/6to4-pmt/package.json", join(files, "package.json"), 0o644);
     put(data, "usr/lib/6to4-pmt/netifd-prefix", join(files, "netifd-prefix"), 0o755);
+    put(data, "usr/lib/6to4-pmt/wiring", join(files, "6to4-pmt.wiring"), 0o755);
     put(data, "usr/sbin/6to4-pmt", join(files, "6to4-pmt.launcher"), 0o755);
     put(data, "etc/config/6to4-pmt", join(files, "6to4-pmt.config"), 0o600);
     put(data, "etc/init.d/6to4-pmt", join(files, "6to4-pmt.init"), 0o755);
@@ -281,13 +282,14 @@ function main() {
       depends: "libc, node, kmod-tun, ip-full",
       section: "net",
       description:
-        "6to4 Provider Managed Tunnels (RFC 6732) CPE and relay. Disabled by default (6to4 is Historic, RFC 7526); set 6to4-pmt.cpe.enabled=1.",
+        "6to4 Provider Managed Tunnels (RFC 6732) CPE and relay. Disabled by default (6to4 is Historic, RFC 7526); set 6to4-pmt.cpe.enabled=1. Needs node from the packages feed: OpenWrt 23.05 (node 18.20; i386, x86_64, arm, aarch64, mipsel with FPU) or 24.10 (node 20; i386, x86_64, arm, aarch64 with FPU); OpenWrt 25.12 and later build node for the host only (not installable there).",
       data,
       conffiles: ["/etc/config/6to4-pmt"],
       requireUser: "6to4pmt:6to4pmt",
       scripts: {
         postinst: join(PKG, "6to4-pmt/control/postinst"),
         prerm: join(PKG, "6to4-pmt/control/prerm"),
+        postrm: join(PKG, "6to4-pmt/control/postrm"),
       },
     });
 
@@ -314,6 +316,7 @@ function main() {
       scripts: {
         postinst: join(luciSrc, "control/postinst"),
         prerm: join(luciSrc, "control/prerm"),
+        postrm: join(luciSrc, "control/postrm"),
       },
     });
     for (const f of [main, app]) console.log(`ipk ${f}: ${statSync(f).size} bytes`);

@@ -118,7 +118,18 @@ config cpe 'cpe'
       "--status-socket",
       sock,
     ];
-    daemon = reg.spawn(cpe, [process.execPath, BUNDLE, ...argv.slice(1), ...paths]);
+    // procd starts the instance with its `env` param (PMT_LOG_STDOUT=1) and logs its stdout at
+    // LOG_INFO, its stderr at LOG_ERR.
+    const env = Object.fromEntries(
+      (r.instances[0]!.params.get("env") ?? []).map((kv) => [
+        kv.split("=")[0]!,
+        kv.slice(kv.indexOf("=") + 1),
+      ]),
+    );
+    assert.equal(env.PMT_LOG_STDOUT, "1");
+    daemon = reg.spawn(cpe, [process.execPath, BUNDLE, ...argv.slice(1), ...paths], {
+      env: { ...process.env, ...env },
+    });
     let st: StatusSnapshot | null = null;
     await reg.waitFor(() => existsSync(sock) || daemon!.hasExited(), 15_000);
     for (let i = 0; i < 100 && !daemon.hasExited(); i++) {
@@ -139,9 +150,12 @@ config cpe 'cpe'
     assert.equal(st.ra.mode, "netifd");
     // The drop follows the control plane's start (and so the status socket).
     assert.ok(
-      await reg.waitFor(() => /privileges: /.test(daemon!.stderr()), 10_000),
-      daemon.stderr(),
+      await reg.waitFor(() => /privileges: /.test(daemon!.stdout()), 10_000),
+      daemon.stdout() + daemon.stderr(),
     );
+    // Info and debug lines reach procd's LOG_INFO stream, never its LOG_ERR one.
+    assert.match(daemon.stdout(), /^\S+Z info cpe: /m);
+    assert.doesNotMatch(daemon.stderr(), /^\S+Z (info|debug) /m, daemon.stderr());
     const creds = parseProcStatus(readFileSync(`/proc/${daemon.pid}/status`, "utf8"));
     assert.ok(creds);
     assert.deepEqual(creds.uids, [65534, 65534, 65534, 65534], "runs as nobody");

@@ -4,12 +4,25 @@
  * test/unit/openwrt/standin/ (not OpenWrt code), and returns the procd instances it opened.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const INIT_SCRIPT = resolve("openwrt-package/6to4-pmt/files/6to4-pmt.init");
 export const STANDIN_DIR = resolve("test/unit/openwrt/standin");
+/** The compiled CLI (`npx tsc`): the init script runs `6to4-pmt <role> --check-config` with it. */
+export const CLI_MAIN = resolve("out/module/cli/main.js");
+const NETIFD_HOOK = resolve("openwrt-package/6to4-pmt/files/netifd-prefix");
+const WIRING = resolve("openwrt-package/6to4-pmt/files/6to4-pmt.wiring");
 export const STANDIN_SHELL = existsSync("/usr/bin/busybox")
   ? ["/usr/bin/busybox", "sh"]
   : ["/bin/sh"];
@@ -41,12 +54,45 @@ export class InitStandin {
       'network_get_device() { eval "$1=\\"\\${STANDIN_DEVICE_$2:-}\\""; }\n' +
         'network_get_ipaddr() { eval "$1=\\"\\${STANDIN_IPADDR_$2:-}\\""; }\n',
     );
+    // /usr/sbin/6to4-pmt: the real CLI (as the launcher runs the bundle). Its check resolves the
+    // package's netifd hook at /usr/lib/6to4-pmt/netifd-prefix: the CLI runs in a private mount
+    // namespace where an overlay adds that file (root-owned, 0755) to the host's /usr/lib.
+    const libAdd = join(this.root, "usr-lib-add");
+    mkdirSync(join(libAdd, "6to4-pmt"), { recursive: true, mode: 0o755 });
+    chmodSync(this.root, 0o755);
+    chmodSync(libAdd, 0o755);
+    chmodSync(join(libAdd, "6to4-pmt"), 0o755);
+    copyFileSync(NETIFD_HOOK, join(libAdd, "6to4-pmt/netifd-prefix"));
+    chmodSync(join(libAdd, "6to4-pmt/netifd-prefix"), 0o755);
+    mkdirSync(join(this.root, "usr/lib/6to4-pmt"), { recursive: true });
+    copyFileSync(WIRING, join(this.root, "usr/lib/6to4-pmt/wiring"));
+    chmodSync(join(this.root, "usr/lib/6to4-pmt/wiring"), 0o755);
+    // /etc/init.d/network and firewall: record their action in the procd log.
+    mkdirSync(join(this.root, "etc/init.d"), { recursive: true });
+    for (const svc of ["network", "firewall"]) {
+      writeFileSync(
+        join(this.root, "etc/init.d", svc),
+        `#!/bin/sh\nprintf 'init.d/${svc} %s\\n' "$*" >> "$PROCD_LOG"\n`,
+        { mode: 0o755 },
+      );
+    }
+    mkdirSync(join(this.root, "usr/sbin"), { recursive: true });
+    writeFileSync(
+      join(this.root, "usr/sbin/6to4-pmt"),
+      "#!/bin/sh\n" +
+        `exec unshare -m sh -c 'mount -t overlay overlay -o lowerdir=${libAdd}:/usr/lib /usr/lib && ` +
+        `exec "$0" "$@"' "${process.execPath}" "${CLI_MAIN}" "$@"\n`,
+      { mode: 0o755 },
+    );
   }
 
   /** Runs `/etc/init.d/6to4-pmt <action>` with `uci` as /etc/config/6to4-pmt. */
-  run(uci: string, action: "start" | "triggers", env: Record<string, string> = {}): InitRun {
-    const dir = join(this.root, `case${this.seq++}`);
-    mkdirSync(dir);
+  run(
+    uci: string,
+    action: "start" | "triggers",
+    env: Record<string, string> = {},
+    dir = this.caseDir(),
+  ): InitRun {
     writeFileSync(join(dir, "6to4-pmt"), uci);
     const log = join(dir, "procd.log");
     writeFileSync(log, "");
@@ -57,7 +103,7 @@ export class InitStandin {
         encoding: "utf8",
         timeout: 20_000,
         env: {
-          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          PATH: `${STANDIN_DIR}:${process.env.PATH ?? "/usr/bin:/bin"}`,
           NODE: process.execPath,
           STANDIN: STANDIN_DIR,
           UCI_CONFIG_DIR: dir,
@@ -88,6 +134,13 @@ export class InitStandin {
       }
     }
     return { status: r.status, stderr: r.stderr, log: lines, instances };
+  }
+
+  /** A new UCI config directory (/etc/config) for one run or a sequence of runs. */
+  caseDir(): string {
+    const dir = join(this.root, `case${this.seq++}`);
+    mkdirSync(dir);
+    return dir;
   }
 
   remove(): void {

@@ -1,6 +1,7 @@
 /** log/logger.ts: one line per event, level threshold, ISO time without ICU. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { spawnSync } from "node:child_process";
 import { createLogger, formatIsoUtc } from "../../../module/log/logger.js";
 
 test("logger: level threshold, one line per event, tag and level in the line", () => {
@@ -45,3 +46,38 @@ test("formatIsoUtc: the same text as Date.prototype.toISOString (without ICU)", 
     assert.throws(() => formatIsoUtc(bad), RangeError);
   }
 });
+
+// procd logs an instance's stdout at LOG_INFO and its stderr at LOG_ERR: with PMT_LOG_STDOUT=1
+// (set by the OpenWrt init script) info/debug go to stdout, warn/error to stderr; without it all
+// four stay on stderr. Real child processes, real streams.
+for (const split of [true, false]) {
+  test(`default sink with PMT_LOG_STDOUT ${split ? "=1" : "unset"}: which stream each level uses`, () => {
+    const logger = require.resolve("../../../module/log/logger.js");
+    const r = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const l = require(${JSON.stringify(logger)}).createLogger("debug", "cpe");` +
+          `l.debug("d1"); l.info("i1"); l.warn("w1"); l.error("e1");`,
+      ],
+      {
+        encoding: "utf8",
+        timeout: 20_000,
+        env: { ...process.env, PMT_LOG_STDOUT: split ? "1" : "" },
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const words = (s: string): string[] =>
+      s
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(" ").at(-1)!);
+    if (split) {
+      assert.deepEqual(words(r.stdout), ["d1", "i1"]);
+      assert.deepEqual(words(r.stderr), ["w1", "e1"]);
+    } else {
+      assert.deepEqual(words(r.stdout), []);
+      assert.deepEqual(words(r.stderr), ["d1", "i1", "w1", "e1"]);
+    }
+  });
+}

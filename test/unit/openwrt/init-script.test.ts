@@ -225,6 +225,40 @@ test("two bad options: both named", () => {
   assert.match(r.stderr, /option 'log_level'/);
 });
 
+// Values each datatype accepts but the daemon refuses: the init script runs the daemon's own
+// `--check-config` and refuses with its one line instead of handing procd a daemon that exits 2.
+const DAEMON_REFUSES: [string, string, RegExp][] = [
+  ["provider_prefix /48", "option provider_prefix '2001:db8::/48'", /--provider-prefix: expected/],
+  ["ra_min_interval 1000", "option ra_min_interval '1000'", /--ra-min-interval: expected at most/],
+];
+
+for (const [name, line, re] of DAEMON_REFUSES) {
+  test(`daemon check: ${name} is refused before procd gets an instance, named once`, () => {
+    const r = runInit(`config cpe 'cpe'\n\toption enabled '1'\n\t${line}\n`, "start");
+    assert.deepEqual(r.instances, [], "no instance for procd to respawn");
+    assert.match(r.stderr, re);
+    const logged = r.log.filter((l) => l.startsWith("logger -t 6to4-pmt -p daemon.err"));
+    assert.equal(logged.length, 1, r.log.join("\n"));
+    assert.match(logged[0]!, re);
+    assert.match(logged[0]!, /section 'cpe'.*not starting/);
+  });
+}
+
+test("daemon check: a valid config still starts (the check touches nothing)", () => {
+  const r = runInit("config cpe 'cpe'\n\toption enabled '1'\n\toption sla '3'\n", "start");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.instances.length, 1, r.stderr);
+  assert.ok(!r.log.some((l) => l.startsWith("logger")), r.log.join("\n"));
+});
+
+test("procd logs info as info: PMT_LOG_STDOUT=1 with stdout and stderr captured", () => {
+  const r = runInit("config cpe 'cpe'\n\toption enabled '1'\n", "start");
+  const i = r.instances[0]!;
+  assert.deepEqual(i.params.get("env"), ["PMT_LOG_STDOUT=1"]);
+  assert.deepEqual(i.params.get("stdout"), ["1"]);
+  assert.deepEqual(i.params.get("stderr"), ["1"]);
+});
+
 test("relay section: `6to4-pmt relay` instance with relay options", () => {
   const uci = `
 config cpe 'cpe'

@@ -137,6 +137,7 @@ test("6to4-pmt: data paths, owners and modes", { skip }, () => {
     "./usr/lib/6to4-pmt/netifd-prefix": "-rwxr-xr-x",
     "./usr/lib/6to4-pmt/package.json": "-rw-r--r--",
     "./usr/lib/6to4-pmt/pmt_native.node": "-rw-r--r--",
+    "./usr/lib/6to4-pmt/wiring": "-rwxr-xr-x",
     "./usr/sbin/6to4-pmt": "-rwxr-xr-x",
     "./usr/share/acl.d/6to4-pmt.json": "-rw-r--r--",
   });
@@ -180,16 +181,21 @@ test("conffiles, postinst and prerm", { skip }, () => {
   const postinst = readFileSync(join(mainDir, "control/postinst"), "utf8");
   assert.match(postinst, /add_group_and_user 6to4-pmt/);
   assert.match(postinst, /^\/etc\/init\.d\/6to4-pmt enable$/m);
-  assert.match(postinst, /^\/etc\/init\.d\/6to4-pmt restart$/m);
+  assert.match(postinst, /^\s*\/etc\/init\.d\/6to4-pmt restart$/m);
+  assert.match(postinst, /^\s*\/etc\/init\.d\/6to4-pmt start$/m);
   assert.match(
     postinst,
     /\[ -n "\$\{IPKG_INSTROOT\}" \] && exit 0/,
     "nothing runs in an image build",
   );
   const prerm = readFileSync(join(mainDir, "control/prerm"), "utf8");
-  assert.match(prerm, /^\/etc\/init\.d\/6to4-pmt stop$/m);
+  assert.match(prerm, /^\s*\/etc\/init\.d\/6to4-pmt stop$/m);
   assert.match(prerm, /^\/etc\/init\.d\/6to4-pmt disable$/m);
+  assert.match(prerm, /\/usr\/lib\/6to4-pmt\/wiring revert$/m);
+  assert.match(readFileSync(join(mainDir, "control/postrm"), "utf8"), /rmdir/);
   assert.match(readFileSync(join(luciDir, "control/postinst"), "utf8"), /rpcd reload/);
+  // After the plugin's files are gone rpcd must drop luci.6to4-pmt: postrm, not prerm.
+  assert.match(readFileSync(join(luciDir, "control/postrm"), "utf8"), /rpcd reload/);
 });
 
 test("every shell script in the packages parses (sh -n)", { skip }, () => {
@@ -197,6 +203,8 @@ test("every shell script in the packages parses (sh -n)", { skip }, () => {
   for (const f of [
     "control/postinst",
     "control/prerm",
+    "control/postrm",
+    "data/usr/lib/6to4-pmt/wiring",
     "data/etc/init.d/6to4-pmt",
     "data/etc/uci-defaults/60_6to4-pmt",
     "data/etc/udhcpc.user.d/6to4-pmt",

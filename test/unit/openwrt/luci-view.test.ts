@@ -27,7 +27,8 @@ const STATUS = {
   status: {
     version: "0.1.0",
     state: "running",
-    stateReason: null,
+    // A daemon-provided string with markup: LuCI's E() parses a single string child as HTML.
+    stateReason: '<img src=x onerror="window.__pmtXss=1"><b>bold</b>',
     wan: { device: "eth1", ipv4: "192.0.2.1", ipv4Class: "documentation", ipv4Source: "learned" },
     sixto4Prefix: "2002:c000:201::/48",
     lanPrefix: "2001:db8:c000:201::/64",
@@ -130,6 +131,11 @@ test("renders the status reply: state, prefixes, relay, health, counters", { ski
   }
   assert.ok(!t.includes("drop_ipv4_src_invalid"), "zero counters hidden");
   assert.ok(Number(result.statusRows) >= 10);
+});
+
+test("daemon-provided strings render as text, never as HTML", { skip }, () => {
+  assert.equal(result.statusMarkupElements, 0);
+  assert.ok(String(result.statusText).includes('<img src=x onerror="window.__pmtXss=1">'));
 });
 
 test("poll refreshes the status: not running", { skip }, () => {

@@ -5,7 +5,7 @@
 //       prints CONFIG_SECTIONS / CONFIG_<section>_TYPE / CONFIG_<section>_<option> assignments
 //   node uci-standin.mjs validate <confdir> <package> <type> <section> <name:datatype[:default]>...
 //       prints `name='value'` for each spec; exit 1 and a line per bad option on stderr if invalid
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { isIPv4, isIPv6 } from "node:net";
 import { join } from "node:path";
 
@@ -19,7 +19,12 @@ export function parseUci(text) {
     const words = [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
     const [kw, a, b] = words;
     if (kw === "config") {
-      sections.push({ type: a, name: b ?? `cfg${anon++}`, options: new Map() });
+      sections.push({
+        type: a,
+        name: b ?? `cfg${anon++}`,
+        anonymous: b === undefined,
+        options: new Map(),
+      });
     } else if (kw === "option" && sections.length > 0) {
       sections[sections.length - 1].options.set(a, b ?? "");
     } else if (kw === "list" && sections.length > 0) {
@@ -29,6 +34,29 @@ export function parseUci(text) {
     }
   }
   return sections;
+}
+
+/** A section by name or by `@type[index]` (anonymous sections count too, as in uci). */
+export function findSection(sections, ref) {
+  const m = /^@([^[]+)\[(-?\d+)\]$/.exec(ref ?? "");
+  if (!m) return sections.find((s) => s.name === ref);
+  const ofType = sections.filter((s) => s.type === m[1]);
+  const i = Number(m[2]);
+  return ofType[i < 0 ? ofType.length + i : i];
+}
+
+/** Sections back to UCI file text. */
+export function serializeUci(sections) {
+  const out = [];
+  for (const s of sections) {
+    out.push(s.anonymous ? `config ${s.type}` : `config ${s.type} '${s.name}'`);
+    for (const [k, v] of s.options) {
+      if (Array.isArray(v)) for (const e of v) out.push(`\tlist ${k} '${e}'`);
+      else out.push(`\toption ${k} '${v}'`);
+    }
+    out.push("");
+  }
+  return out.join("\n");
 }
 
 const sq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
@@ -134,13 +162,42 @@ if (cmd === "shell") {
   process.stdout.write(out.join("\n") + "\n");
   process.exitCode = bad > 0 ? 1 : 0;
 } else if (cmd === "get") {
-  // `uci -q get <package>.<section>.<option>` (named sections only); exit 1 when unset.
+  // `uci -q get <package>.<section>[.<option>]`, section by name or `@type[index]`; exit 1 when unset.
   const [, sec, opt] = rest[0].split(".");
-  const section = loadPackage(confdir, pkg).find((s) => s.name === sec);
+  const section = findSection(loadPackage(confdir, pkg), sec);
   const v = opt === undefined ? section?.type : section?.options.get(opt);
   if (v === undefined) process.exitCode = 1;
   else process.stdout.write((Array.isArray(v) ? v.join(" ") : v) + "\n");
+} else if (["set", "delete", "add_list", "del_list"].includes(cmd)) {
+  // `uci set|delete|add_list|del_list <package>.<section>[.<option>][=<value>]`, written at once
+  // (the stand-in has no staging: `uci commit` is a no-op).
+  const eq = rest[0].indexOf("=");
+  const ref = eq < 0 ? rest[0] : rest[0].slice(0, eq);
+  const value = eq < 0 ? undefined : rest[0].slice(eq + 1);
+  const [, sec, opt] = ref.split(".");
+  const sections = loadPackage(confdir, pkg);
+  let section = findSection(sections, sec);
+  if (cmd === "set" && opt === undefined) {
+    if (section) section.type = value;
+    else sections.push({ type: value, name: sec, anonymous: false, options: new Map() });
+  } else if (!section) {
+    process.exitCode = 1;
+  } else if (cmd === "delete") {
+    if (opt === undefined) sections.splice(sections.indexOf(section), 1);
+    else section.options.delete(opt);
+  } else if (cmd === "set") {
+    section.options.set(opt, value);
+  } else {
+    const cur = section.options.get(opt);
+    const list = cur === undefined ? [] : Array.isArray(cur) ? cur : [cur];
+    const next = cmd === "add_list" ? [...list, value] : list.filter((v) => v !== value);
+    if (next.length === 0) section.options.delete(opt);
+    else section.options.set(opt, next);
+  }
+  if (process.exitCode !== 1) writeFileSync(join(confdir, pkg), serializeUci(sections));
 } else {
-  process.stderr.write("usage: uci-standin.mjs shell|validate|get ...\n");
+  process.stderr.write(
+    "usage: uci-standin.mjs shell|validate|get|set|delete|add_list|del_list ...\n",
+  );
   process.exitCode = 2;
 }

@@ -52,14 +52,14 @@ function statusRows(st) {
 function renderStatus(reply) {
 	if (!reply || !reply.running)
 		return E('p', { 'class': 'pmt-not-running' }, [
-			E('em', {}, _('Not running')),
-			reply && reply.error ? ' – ' + reply.error : ''
+			E('em', {}, [ document.createTextNode(_('Not running')) ]),
+			document.createTextNode(reply && reply.error ? ' – ' + reply.error : '')
 		]);
 
 	return E('table', { 'class': 'table' }, statusRows(reply.status || {}).map(function(r) {
 		return E('tr', { 'class': 'tr' }, [
-			E('td', { 'class': 'td left', 'width': '33%' }, r[0]),
-			E('td', { 'class': 'td left' }, r[1])
+			E('td', { 'class': 'td left', 'width': '33%' }, [ document.createTextNode(r[0]) ]),
+			E('td', { 'class': 'td left' }, [ document.createTextNode(r[1]) ])
 		]);
 	}));
 }
