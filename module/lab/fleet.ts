@@ -26,7 +26,7 @@ import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
 import { NetnsRegistry, type NsProcess } from "./netns.js";
-import { spawnDaemon, waitDaemonReady } from "./topology.js";
+import { labStaticCpeArgs, spawnDaemon, waitDaemonReady } from "./topology.js";
 
 export const FLEET_ANYCAST = "192.88.99.1";
 export const FLEET_SERVER = "3fff:100::1";
@@ -385,30 +385,10 @@ export async function startFleetCpe(
   command: readonly string[],
   extra: readonly string[] = [],
 ): Promise<NsProcess> {
-  const [state, sock] = cpeFiles(c.ns);
   const p = spawnDaemon(f.reg, c.ns, command, [
-    "cpe",
-    "--enabled",
-    "--wan-device",
-    "wan0",
-    "--wan-ipv4",
-    c.wanIpv4,
-    "--lan-device",
-    "lan0",
-    "--allow-ipv4",
-    FLEET_CUSTOMERS,
-    "--ra",
-    "off",
-    "--use-dhcp-6rd",
-    "0",
+    ...labStaticCpeArgs(cpeFiles(c.ns), c.wanIpv4, FLEET_CUSTOMERS),
     "--provider-prefix",
     FLEET_PROVIDER_PREFIX,
-    "--state-file",
-    state,
-    "--status-socket",
-    sock,
-    "--log-level",
-    "info",
     ...extra,
   ]);
   c.daemon = p;

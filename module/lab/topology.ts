@@ -229,30 +229,46 @@ export function labRelaySocket(ns: string): string {
   return `/tmp/6to4-pmt-${process.pid}-${ns}.relay.sock`;
 }
 
-/** Flags for `6to4-pmt cpe` in the lab. */
-export function labCpeArgs(c: LabCpe, extra: readonly string[] = []): string[] {
-  const args = [
+/** What every lab CPE is given: enabled, the device names, its state file and status socket. */
+export function labCpeCommonArgs(files: readonly string[]): string[] {
+  return [
     "cpe",
     "--enabled",
     "--wan-device",
     "wan0",
-    "--wan-ipv4",
-    c.wanIpv4,
     "--lan-device",
     "lan0",
+    "--state-file",
+    files[0]!,
+    "--status-socket",
+    files[1]!,
+    "--log-level",
+    "info",
+  ];
+}
+
+/** A CPE told its WAN address and customer range, without RAs or DHCP option 212. */
+export function labStaticCpeArgs(
+  files: readonly string[],
+  wanIpv4: string,
+  allow: string,
+): string[] {
+  return [
+    ...labCpeCommonArgs(files),
+    "--wan-ipv4",
+    wanIpv4,
     "--allow-ipv4",
-    LAB_CUSTOMER_RANGE,
+    allow,
     "--ra",
     "off",
     "--use-dhcp-6rd",
     "0",
-    "--state-file",
-    labCpeFiles(c.ns)[0]!,
-    "--status-socket",
-    labCpeFiles(c.ns)[1]!,
-    "--log-level",
-    "info",
   ];
+}
+
+/** Flags for `6to4-pmt cpe` in the lab. */
+export function labCpeArgs(c: LabCpe, extra: readonly string[] = []): string[] {
+  const args = labStaticCpeArgs(labCpeFiles(c.ns), c.wanIpv4, LAB_CUSTOMER_RANGE);
   if (c.spec.pmt) args.push("--provider-prefix", LAB_PROVIDER_PREFIX);
   // A plain CPE on shared space runs only toward an operator-named relay (RFC 6732 §4.2,
   // control/wan-policy.ts): name the relay explicitly.
@@ -266,22 +282,7 @@ export function labCpeArgs(c: LabCpe, extra: readonly string[] = []): string[] {
  * socket go. WAN address, provider prefix and relay it learns (DHCP and option 212, lab/dhcp.ts).
  */
 export function labLearningCpeArgs(c: LabCpe): string[] {
-  return [
-    "cpe",
-    "--enabled",
-    "--wan-device",
-    "wan0",
-    "--lan-device",
-    "lan0",
-    "--ra",
-    "builtin",
-    "--state-file",
-    labCpeFiles(c.ns)[0]!,
-    "--status-socket",
-    labCpeFiles(c.ns)[1]!,
-    "--log-level",
-    "info",
-  ];
+  return [...labCpeCommonArgs(labCpeFiles(c.ns)), "--ra", "builtin"];
 }
 
 /** Flags for `6to4-pmt relay` in the lab. */
