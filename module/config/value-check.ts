@@ -6,6 +6,8 @@
  * packet being dropped later.
  *
  * CPE:
+ *   - allow_ipv4: only ranges an operator can re-enable (private, shared); 127.0.0.0/8 or a
+ *     multicast range could never take effect.
  *   - relay: at most MAX_RELAYS addresses, each unicast and allowed by RFC 3964 §5.3.1 (private or
  *     shared space only inside allow_ipv4), none equal to wan_ipv4.
  *   - lan_device: not the wan_device (RAs and the LAN address would go out on the WAN). A tun_name
@@ -21,6 +23,7 @@
  */
 import { formatIpv4 } from "../addr/ipv4.js";
 import type { Ipv4Prefix } from "../addr/ipv4.js";
+import { ineffectiveAllowedPrefixes } from "../addr/classify.js";
 import {
   customerRangeProblem,
   ipv6PeerProblem,
@@ -51,6 +54,15 @@ export function checkValues(
 
 function checkCpeValues(cfg: Readonly<Record<string, unknown>>, label: Label): void {
   const allow = cfg.allowIpv4 as readonly Ipv4Prefix[];
+  const never = ineffectiveAllowedPrefixes(allow);
+  if (never.length > 0) {
+    fail(
+      label,
+      "allow_ipv4",
+      `expected private or shared ranges (RFC 3964 §5.3.1 lets nothing else be allowed), ` +
+        `got "${never[0]}", which can never be a 6to4 address`,
+    );
+  }
   const wanIpv4 = cfg.wanIpv4 as number | null;
   const relays = cfg.relay as readonly number[];
   const relayProblem = relayListProblem(relays, {

@@ -61,6 +61,24 @@ test("cpe --relay: unicast, allowed by RFC 3964 §5.3.1, not wan_ipv4, at most 8
   assert.equal(parseCpeConfig({ "--relay": [eight] }).relay.length, 8);
 });
 
+test("cpe --allow-ipv4: only ranges RFC 3964 §5.3.1 lets an operator re-enable", () => {
+  for (const [range, shown] of [
+    ["127.0.0.0/8", "127.0.0.0/8"],
+    ["224.1.0.0/16", "224.1.0.0/16"],
+    ["100.64.0.0/10,169.254.0.0/16", "169.254.0.0/16"],
+  ]) {
+    refused(
+      () => parseCpeConfig({ "--allow-ipv4": [range!] }),
+      new RegExp(`^--allow-ipv4: expected private or shared ranges .*got "${esc(shown!)}"`),
+      "--allow-ipv4",
+    );
+  }
+  // Accepted: shared and private space, and a range that merely contains private space.
+  for (const range of ["100.64.0.0/10", "10.0.0.0/8,192.168.0.0/16", "172.16.5.0/24"]) {
+    assert.ok(parseCpeConfig({ "--allow-ipv4": [range] }).allowIpv4.length >= 1, range);
+  }
+});
+
 test("cpe relay in the JSON file: the label names the file", () => {
   const dir = mkdtempSync(join(tmpdir(), "pmt-cfg-"));
   try {
