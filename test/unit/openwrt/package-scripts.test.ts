@@ -5,7 +5,7 @@
 // `ubus` in PATH keeping procd's service table in a file. Root only (unshare -m).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -47,6 +47,27 @@ function runScript(script: string, registered: boolean): { out: string; calls: s
   writeFileSync(join(dir, "initd/6to4-pmt"), INIT, { mode: 0o755 });
   writeFileSync(join(dir, "services"), registered ? "6to4-pmt\n" : "");
   writeFileSync(join(dir, "calls"), "");
+  // ubusd: a process that records SIGHUP (ubusd reloads /usr/share/acl.d on it); `pidof ubusd`
+  // names it.
+  const ubusd = spawn(
+    "sh",
+    [
+      "-c",
+      `trap 'echo "ubusd HUP" >> "$1"; exit 0' HUP; echo ready; while :; do sleep 0.05; done`,
+      "sh",
+      join(dir, "calls"),
+    ],
+    { stdio: ["ignore", "pipe", "ignore"] },
+  );
+  const ready = spawnSync("sh", [
+    "-c",
+    `for i in $(seq 1 100); do [ -d /proc/${ubusd.pid} ] && exit 0; sleep 0.02; done; exit 1`,
+  ]);
+  assert.equal(ready.status, 0);
+  spawnSync("sleep", ["0.2"]);
+  writeFileSync(join(dir, "bin/pidof"), `#!/bin/sh\n[ "$1" = ubusd ] && echo ${ubusd.pid}\n`, {
+    mode: 0o755,
+  });
   const r = spawnSync(
     "unshare",
     [
@@ -69,6 +90,14 @@ function runScript(script: string, registered: boolean): { out: string; calls: s
     },
   );
   assert.equal(r.status, 0, r.stderr);
+  // The handler runs once the shell's current sleep ends: bounded wait, then stop it by PID.
+  spawnSync("sh", [
+    "-c",
+    `for i in $(seq 1 100); do grep -q "ubusd HUP" "$1" && exit 0; [ -d /proc/${ubusd.pid} ] || exit 0; sleep 0.02; done`,
+    "sh",
+    join(dir, "calls"),
+  ]);
+  ubusd.kill("SIGKILL");
   return {
     out: r.stdout + r.stderr,
     calls: readFileSync(join(dir, "calls"), "utf8").split("\n").filter(Boolean),
@@ -81,6 +110,13 @@ test("postinst on a fresh install: starts without procd's 'Command failed'", { s
   assert.ok(r.calls.includes("init enable"), r.calls.join("\n"));
   assert.ok(r.calls.includes("init start"), r.calls.join("\n"));
   assert.ok(!r.calls.includes("init restart"), r.calls.join("\n"));
+  // The package's ACL (the daemon user's ubus grants) is loaded before the service starts.
+  assert.ok(r.calls.includes("ubusd HUP"), r.calls.join("\n"));
+});
+
+test("postrm: ubusd drops the removed ACL (SIGHUP)", { skip }, () => {
+  const r = runScript("postrm", false);
+  assert.ok(r.calls.includes("ubusd HUP"), r.calls.join("\n"));
 });
 
 test("postinst on an upgrade of a registered service: restarts it, no error", { skip }, () => {
