@@ -65,6 +65,9 @@ export async function runCpe(args: readonly string[]): Promise<number> {
     (c) => {
       const ids = resolveDaemonUser(c.user);
       if (ids !== null && "error" in ids) return ids.error;
+      // As at start: the user owns the package's state and run directories after the first start
+      // (the init script and the privilege drop hand them over), and the check must accept them.
+      if (ids !== null) trustDaemonUser(ids.uid);
       const files = checkCpeFiles(c);
       return "error" in files ? files.error : undefined;
     },

@@ -59,6 +59,18 @@ function usage(): string {
   ].join("\n");
 }
 
+/**
+ * The search path for the programs the daemons run (`ip`), when the environment has none: procd's
+ * ujail starts a jailed instance with only its `env` parameters (no PATH), and `ip` (ip-full's
+ * /sbin/ip, /usr/sbin/ip) is not on the C library's or libuv's built-in default path.
+ */
+export const DEFAULT_SEARCH_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Sets `env.PATH` to DEFAULT_SEARCH_PATH when it is unset or empty; a given PATH is kept. */
+export function ensureSearchPath(env: NodeJS.ProcessEnv): void {
+  if (env.PATH === undefined || env.PATH === "") env.PATH = DEFAULT_SEARCH_PATH;
+}
+
 export interface MainIo {
   out(text: string): void;
   err(text: string): void;
@@ -71,6 +83,7 @@ const stdio: MainIo = {
 
 /** Runs the CLI with `argv` (without node and the script); resolves with the exit code. */
 export async function main(argv: readonly string[], io: MainIo = stdio): Promise<number> {
+  ensureSearchPath(process.env);
   try {
     const first = argv[0];
     if (first === undefined) {

@@ -7,7 +7,10 @@
  *   1. Bounding set: every capability outside `keep` is dropped (PR_CAPBSET_DROP), when the
  *      process holds CAP_SETPCAP (started as root); otherwise left as it is (a non-root start
  *      cannot regain anything through exec anyway: step 6).
- *   2. PR_SET_KEEPCAPS 1, so the uid change in step 3 keeps the permitted set of this thread.
+ *   2. PR_SET_KEEPCAPS 1, so the uid change in step 3 keeps the permitted set of this thread;
+ *      only when the uid changes: a process started as its user already (procd's ujail, which
+ *      locks the keep-caps securebit: PR_SET_KEEPCAPS then fails with EPERM) needs no uid
+ *      change and so no KEEPCAPS.
  *   3. uid >= 0: setgroups(0) and setresgid(gid), then setresuid(uid) (the C library, glibc or
  *      musl, applies the uid and gid changes to every thread; the other threads, without
  *      KEEPCAPS, lose all capabilities when they leave uid 0).
@@ -90,7 +93,7 @@ napi_value drop_privileges(napi_env env, napi_callback_info info) {
     }
     bounding = true;
   }
-  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+  if (uid >= 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
     return throw_errno(env, errno, "prctl", "PR_SET_KEEPCAPS");
   if (uid >= 0) {
     if (setgroups(0, NULL) != 0) return throw_errno(env, errno, "setgroups", "");
@@ -106,7 +109,7 @@ napi_value drop_privileges(napi_env env, napi_callback_info info) {
     if (((keep >> c) & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) != 0)
       return throw_errno(env, errno, "prctl", "PR_CAP_AMBIENT_RAISE");
   }
-  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0)
+  if (uid >= 0 && prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0)
     return throw_errno(env, errno, "prctl", "PR_SET_KEEPCAPS");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return throw_errno(env, errno, "prctl", "PR_SET_NO_NEW_PRIVS");

@@ -4,7 +4,10 @@
  *   - docs/openwrt.md's option tables (between `<!-- options -->` and `<!-- /options -->`),
  *   - openwrt-package/6to4-pmt/files/6to4-pmt.config (/etc/config/6to4-pmt),
  *   - the generated block of openwrt-package/6to4-pmt/files/6to4-pmt.init (uci_load_validate
- *     specs and the UCI -> command-line mapping).
+ *     specs and the UCI -> command-line mapping),
+ * and copies the package scripts (openwrt-package/<pkg>/control/{postinst,prerm,postrm}, which
+ * build-ipk.mjs packs) into the SDK Makefiles as `define Package/<pkg>/<script>` blocks, so the
+ * SDK's packages run the same scripts.
  * `node out/openwrt-package/tools/openwrt-gen.js --write` rewrites them (tsc compiles this file
  * with the rest); test/unit/openwrt/generated.test.ts fails when a file is stale.
  */
@@ -147,6 +150,41 @@ export function renderInitBlock(): string {
   return out.join("\n");
 }
 
+/** The SDK Makefiles and the control directories whose scripts they carry. */
+export const PACKAGE_SCRIPT_SOURCES = [
+  { pkg: "6to4-pmt", makefile: "openwrt-package/6to4-pmt/Makefile" },
+  { pkg: "luci-app-6to4-pmt", makefile: "openwrt-package/luci-app-6to4-pmt/Makefile" },
+] as const;
+export const PACKAGE_SCRIPTS = ["postinst", "prerm", "postrm"] as const;
+const MK_BEGIN = "# --- BEGIN GENERATED from control/ (openwrt-package/tools/openwrt-gen.ts) ---\n";
+const MK_END = "# --- END GENERATED ---\n";
+
+export function controlScriptPath(pkg: string, script: string): string {
+  return `openwrt-package/${pkg}/control/${script}`;
+}
+
+/**
+ * The Makefile block for `pkg`: one `define Package/<pkg>/<script>` per control script, with
+ * make's `$` escaped as `$$` (a define body is literal otherwise; the SDK writes the expanded
+ * text to the ipk's control/<script>). `read` returns a control script's text.
+ */
+export function renderMakefileScripts(pkg: string, read: (path: string) => string): string {
+  const out: string[] = [];
+  for (const script of PACKAGE_SCRIPTS) {
+    const body = read(controlScriptPath(pkg, script)).replace(/\n$/, "").replace(/\$/g, "$$$$");
+    out.push(`define Package/${pkg}/${script}`, body, "endef", "");
+  }
+  return out.join("\n");
+}
+
+export function expectedMakefile(
+  current: string,
+  pkg: string,
+  read: (path: string) => string = (p) => readFileSync(p, "utf8"),
+): string {
+  return replaceBetween(current, MK_BEGIN, MK_END, renderMakefileScripts(pkg, read), true);
+}
+
 /** Replaces the text between two markers; throws when they are missing. */
 export function replaceBetween(
   text: string,
@@ -177,6 +215,10 @@ if (require.main === module) {
     [README_PATH, expectedReadme(readFileSync(README_PATH, "utf8"))],
     [UCI_CONFIG_PATH, renderUciConfig()],
     [INIT_PATH, expectedInit(readFileSync(INIT_PATH, "utf8"))],
+    ...PACKAGE_SCRIPT_SOURCES.map(({ pkg, makefile }): [string, string] => [
+      makefile,
+      expectedMakefile(readFileSync(makefile, "utf8"), pkg),
+    ]),
   ];
   let stale = 0;
   for (const [path, text] of files) {

@@ -8,7 +8,11 @@ import {
   INIT_PATH,
   README_PATH,
   UCI_CONFIG_PATH,
+  PACKAGE_SCRIPT_SOURCES,
+  PACKAGE_SCRIPTS,
+  controlScriptPath,
   expectedInit,
+  expectedMakefile,
   expectedReadme,
   renderUciConfig,
 } from "../../../openwrt-package/tools/openwrt-gen.js";
@@ -69,4 +73,26 @@ test("SDK Makefiles carry package.json's version", () => {
   assert.match(sdk, /\$\(TARGET_CC\)/);
   assert.match(sdk, /-I\$\(STAGING_DIR\)\/usr\/include\/node/);
   assert.match(sdk, /define Package\/6to4-pmt\/conffiles\n\/etc\/config\/6to4-pmt\nendef/);
+});
+
+test("SDK Makefiles carry the same postinst/prerm/postrm as the ipks (control/)", () => {
+  const buildIpk = readFileSync("openwrt-package/tools/build-ipk.mjs", "utf8");
+  for (const { pkg, makefile } of PACKAGE_SCRIPT_SOURCES) {
+    const mk = readFileSync(makefile, "utf8");
+    assert.equal(mk, expectedMakefile(mk, pkg), `${makefile} is stale`);
+    for (const script of PACKAGE_SCRIPTS) {
+      // What make expands the define to ($$ -> $) is the control file, byte for byte.
+      const m = new RegExp(`^define Package/${pkg}/${script}\n([\\s\\S]*?)\nendef$`, "m").exec(mk);
+      assert.ok(m, `${makefile}: no define Package/${pkg}/${script}`);
+      const control = readFileSync(controlScriptPath(pkg, script), "utf8");
+      assert.equal(m[1]!.replace(/\$\$/g, "$") + "\n", control, `${pkg} ${script}`);
+      assert.doesNotMatch(
+        m[1]!.replace(/\$\$/g, ""),
+        /\$/,
+        "an unescaped $ would be expanded by make",
+      );
+      // build-ipk.mjs packs the same file into the ipk.
+      assert.ok(buildIpk.includes(`control/${script}"`), `build-ipk.mjs packs control/${script}`);
+    }
+  }
 });

@@ -342,6 +342,9 @@ test(
     assert.equal(r.status, 0, r.stderr);
     const i = r.instances[0]!;
     assert.deepEqual(i.params.get("user"), ["nobody"]);
+    // ujail without a group keeps gid 0: the user's primary group is set too.
+    const group = spawnSync("id", ["-gn", "nobody"], { encoding: "utf8" }).stdout.trim();
+    assert.deepEqual(i.params.get("group"), [group]);
     assert.deepEqual(i.params.get("capabilities"), ["/etc/capabilities/6to4-pmt.json"]);
     assert.deepEqual(i.params.get("no_new_privs"), ["1"]);
     assert.ok(r.log.includes("add_jail 6to4-pmt"), r.log.join("\n"));

@@ -121,3 +121,16 @@ test("disable keeps a value the user changed after enabling", () => {
   assert.equal(get(dir, "network.wan.reqopts"), "121");
   assert.equal(get(dir, "network.6to4pmt"), "");
 });
+
+test("a config the daemon refuses changes no router setting: the check runs before wiring apply", () => {
+  const dir = router();
+  // Passes the init script's datatypes (cidr6) but not the daemon's own check (/16../32).
+  const bad = ON + "\toption provider_prefix '2001:db8::/48'\n";
+  const r = standin.run(bad, "start", {}, dir);
+  assert.match(r.stderr, /--provider-prefix: expected an IPv6 prefix P\/L with 16 <= L <= 32/);
+  assert.deepEqual(r.instances, []);
+  assert.equal(readFileSync(join(dir, "network"), "utf8"), NETWORK);
+  assert.equal(readFileSync(join(dir, "firewall"), "utf8"), FIREWALL);
+  assert.ok(!r.log.some((l) => l.startsWith("init.d/") || l.startsWith("ubus ")), r.log.join("\n"));
+  assert.ok(!existsSync(join(standin.root, "etc/6to4-pmt/wiring.saved")));
+});
