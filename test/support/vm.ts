@@ -67,6 +67,8 @@ export interface VmRunResult {
   readonly guestBootS: number | undefined;
   /** Host wall time of the whole run, QEMU start to exit (ms). */
   readonly wallMs: number;
+  /** Regular files the script left in $PMT_VM_OUT (top level only), by name. */
+  readonly files: ReadonlyMap<string, Buffer>;
 }
 
 /** The prepared guest: kernel image, modules dir (host path), initramfs. */
@@ -424,11 +426,17 @@ function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** QEMU processes still running, killed by PID if this process exits first. */
+/**
+ * QEMU runs under coreutils `timeout`: the hard limit holds even if this process dies without its
+ * exit handlers (SIGKILL). `timeout` passes a SIGTERM on to QEMU, so QEMU is always stopped through it.
+ */
 const live = new Set<ChildProcess>();
 process.on("exit", () => {
-  for (const c of live) c.kill("SIGKILL");
+  for (const c of live) c.kill("SIGTERM");
 });
+
+/** Internal files in the xfer share; the script's own files go to its out/ (PMT_VM_OUT). */
+const XFER_OUT = "out";
 
 /** Runs `script` (sh) as root in a fresh VM; resolves when the VM is gone. Never rejects on VM failure. */
 export async function runInVm(script: string, options: VmRunOptions = {}): Promise<VmRunResult> {
@@ -436,13 +444,16 @@ export async function runInVm(script: string, options: VmRunOptions = {}): Promi
   const timeoutMs = options.timeoutMs ?? 180_000;
   const xfer = mkdtempSync(join(tmpdir(), "pmt-vm-"));
   chmodSync(xfer, 0o755);
+  mkdirSync(join(xfer, XFER_OUT));
   try {
-    const env = Object.entries(options.env ?? {})
+    if (/\s/.test(xfer + img.modulesDir))
+      throw new Error(`whitespace in ${xfer} or ${img.modulesDir}`);
+    const env = Object.entries({ ...options.env, PMT_VM_OUT: join(xfer, XFER_OUT) })
       .map(([k, v]) => `export ${k}=${shQuote(v)}\n`)
       .join("");
     const cwd = options.cwd ?? process.cwd();
     writeFileSync(join(xfer, "script.sh"), `cd ${shQuote(cwd)} || exit 125\n${env}${script}\n`);
-    const args = [
+    const qemu = [
       ...["-accel", "tcg,thread=multi", "-cpu", "max"],
       ...["-smp", String(options.smp ?? 2), "-m", String(options.memMb ?? 1024)],
       ...["-nographic", "-no-reboot", "-nic", "none", "-monitor", "none"],
@@ -455,8 +466,11 @@ export async function runInVm(script: string, options: VmRunOptions = {}): Promi
       `local,path=${xfer},mount_tag=xfer,security_model=none`,
       ...["-device", "virtio-rng-pci"],
     ];
+    const hardS = Math.ceil(timeoutMs / 1000) + 10;
     const started = Date.now();
-    const child = spawn(QEMU, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("timeout", ["-s", "KILL", String(hardS), QEMU, ...qemu], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     live.add(child);
     let consoleOut = "";
     const collect = (b: Buffer) => {
@@ -468,17 +482,18 @@ export async function runInVm(script: string, options: VmRunOptions = {}): Promi
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill("SIGKILL");
+      child.kill("SIGTERM");
     }, timeoutMs);
-    await new Promise<void>((resolve) => {
-      child.on("close", () => resolve());
+    const status = await new Promise<number | null>((resolve) => {
+      child.on("close", (code) => resolve(code));
       child.on("error", (e) => {
-        consoleOut += `\n${QEMU}: ${e.message}\n`;
-        resolve();
+        consoleOut += `\ntimeout ${QEMU}: ${e.message}\n`;
+        resolve(null);
       });
     });
     clearTimeout(timer);
     live.delete(child);
+    if (status === 137) timedOut = true; // the hard limit of `timeout` itself
     const wallMs = Date.now() - started;
     const read = (f: string) => {
       try {
@@ -487,6 +502,10 @@ export async function runInVm(script: string, options: VmRunOptions = {}): Promi
         return undefined;
       }
     };
+    const files = new Map<string, Buffer>();
+    for (const f of readdirSync(join(xfer, XFER_OUT), { withFileTypes: true })) {
+      if (f.isFile()) files.set(f.name, readFileSync(join(xfer, XFER_OUT, f.name)));
+    }
     const rc = read("rc");
     const boot = read("boot-uptime");
     return {
@@ -497,6 +516,7 @@ export async function runInVm(script: string, options: VmRunOptions = {}): Promi
       timedOut,
       guestBootS: boot === undefined ? undefined : Number(boot.trim()),
       wallMs,
+      files,
     };
   } finally {
     rmSync(xfer, { recursive: true, force: true });
