@@ -22,7 +22,8 @@
  *  - Chains `dnat6` / `snat6`: the PMT translation of the mapped /64 only (RFC 6732 §3.3),
  *    `dnat ip6 prefix to` in, `snat ip6 prefix to` out; conntrack keeps the flows (never notrack:
  *    the prefix NAT is skipped without it). Unmapped sources stay plain 6to4.
- *  - Chain `encap` (postrouting after srcnat, into the sit): RFC 3964 §5.1 on the 2002 form,
+ *  - Chain `encap` (postrouting after srcnat, into the sit): interface- and link-scope
+ *    multicast (the kernel's own MLD; `link_scope_multicast`), RFC 3964 §5.1 on the 2002 form,
  *    RFC 6324 §3.3 on the source (ISATAP identifier with V4ADDR under an off-link prefix).
  * Each drop has a named counter `drop_<reason>` with the reason's name from addr/drop-reason.ts,
  * so status shows the same names in both modes.
@@ -50,6 +51,7 @@ export const KERNEL_DROP_NAMES = [
   "encap_src_invalid",
   "encap_dst_invalid",
   "own_ipv4_embedded",
+  "link_scope_multicast",
 ] as const;
 /** 2002 sources decap4 passed to sit, and those sit delivered (their difference: spoofed). */
 const CHECKED = "sixto4_src_checked";
@@ -204,6 +206,8 @@ export function kernelTableBody(i: KernelPathInput): string[] {
     `counter name "${IN}"`,
   ];
   const encap = [
+    // The kernel's own link-local control traffic on the sit (MLD reports): never tunnelled.
+    `ip6 daddr ff00::/8 @nh,204,4 < 3 ${count("link_scope_multicast")}`,
     ...sanityRules({ field: "saddr" }, "ipv6_src_invalid", "ipv6_src_6to4_invalid_ipv4", allow),
     ...sanityRules({ field: "daddr" }, "ipv6_dst_invalid", "ipv6_dst_6to4_invalid_ipv4", allow),
     // §5.1: a 2002 source must embed our address.
