@@ -14,8 +14,13 @@
  *     the data plane its first forwarding snapshot (exit 4 when it cannot start); it routes
  *     default_route (::/0) and, with direct 6to4 on, 2002::/16 into the TUN only while the data
  *     plane forwards (control/tun-routes.ts).
+ *     With `dataplane kernel` (or auto where the kernel has sit and nft prefix NAT, probed with
+ *     scratch objects: control/kernel-path.ts) steps 2-3 differ: no TUN, no socket; a sit
+ *     device named tun_name is created instead and the control plane's snapshots program it,
+ *     its routes and one nft table (control/kernel-path.ts); the kernel forwards.
  *  4. Run the data plane until SIGTERM/SIGINT: then stop the control plane (final RA), remove the
- *     routes, close the TUN (the kernel deletes it with its address) and the socket, exit 0.
+ *     routes, close the TUN (the kernel deletes it with its address) and the socket, exit 0; in
+ *     kernel mode remove the nft table and the sit device (with its routes).
  *     SIGUSR1 logs the counters as one JSON line. A port that disappears -> exit 1.
  */
 import { formatIpv6Prefix } from "../addr/ipv6.js";
@@ -28,7 +33,9 @@ import { effectiveTunnelMtu } from "../control/decide.js";
 import { createEchoProber } from "../control/echo-prober.js";
 import { ICMPV6_ECHO_REPLY } from "../codec/constants.js";
 import { VERSION } from "./version.js";
-import { createDaemon } from "./daemon-lifecycle.js";
+import { createDaemon, waitForExit } from "./daemon-lifecycle.js";
+import { KernelPath, probeKernelPath, type DataplaneChoice } from "../control/kernel-path.js";
+import { createCommandRunner } from "../control/wan-watcher.js";
 import { loadDaemonConfig } from "./daemon-options.js";
 import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
 import { EXIT_INIT, EXIT_USAGE } from "./exit-codes.js";
@@ -103,7 +110,27 @@ export async function runCpe(args: readonly string[]): Promise<number> {
   }
 }
 
+/** `dataplane`: userspace as configured, kernel as configured (if the kernel can), or auto. */
+async function chooseDataplane(cfg: CpeConfig, log: Logger): Promise<DataplaneChoice | number> {
+  if (cfg.dataplane === "userspace") {
+    return { mode: "userspace", reason: "dataplane userspace" };
+  }
+  const probe = await probeKernelPath(createCommandRunner());
+  if (cfg.dataplane === "kernel") {
+    if (probe.ok) return { mode: "kernel", reason: `dataplane kernel; ${probe.reason}` };
+    log.error(`dataplane kernel: ${probe.reason}; not starting (dataplane auto falls back)`);
+    return EXIT_INIT;
+  }
+  return probe.ok
+    ? { mode: "kernel", reason: `auto: ${probe.reason}` }
+    : { mode: "userspace", reason: `auto: ${probe.reason}` };
+}
+
 async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
+  const choice = await chooseDataplane(cfg, log);
+  if (typeof choice === "number") return choice;
+  log.info(`data plane: ${choice.mode} (${choice.reason})`);
+  if (choice.mode === "kernel") return runCpeKernel(cfg, log, choice);
   // The TUN opens with the MTU the WAN device has now; the control plane sets the plan's MTU
   // when the WAN it learns says otherwise.
   const tunMtu = effectiveTunnelMtu(cfg.tunnelMtu, cfg.wanMtu ?? deviceMtu(cfg.wanDevice) ?? null);
@@ -138,6 +165,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
       }),
       netdevFeatures: (device, names, want) => netdevFeatures(device, names, want),
       lowerDevices: (device) => lowerDevices(device),
+      dataplaneMode: () => ({ ...choice, error: null }),
       ...(process.env.PMT_DHCP_FILE ? { dhcpLeaseFile: process.env.PMT_DHCP_FILE } : {}),
     });
   } catch (e) {
@@ -161,6 +189,69 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
   await control.stop();
   k.revert();
   daemon.stop();
+  exiting.release();
+  log.info(`cpe stopped (exit ${code})`);
+  return code;
+}
+
+/**
+ * Kernel mode: the sit device named tun_name, its routes and the nft table follow the control
+ * plane's snapshots (control/kernel-path.ts); the daemon forwards nothing itself.
+ */
+async function runCpeKernel(cfg: CpeConfig, log: Logger, choice: DataplaneChoice): Promise<number> {
+  const tunMtu = effectiveTunnelMtu(cfg.tunnelMtu, cfg.wanMtu ?? deviceMtu(cfg.wanDevice) ?? null);
+  const dev = cfg.tunName;
+  const kernel = new KernelPath({
+    device: dev,
+    defaultRoute: cfg.defaultRoute,
+    runner: createCommandRunner(),
+    log,
+  });
+  const err = await kernel.create();
+  if (err !== null) {
+    log.error(`sit ${dev}: ${err}`);
+    return EXIT_INIT;
+  }
+  const exiting = waitForExit(log, () => kernel.counters());
+  let control: CpeControl;
+  try {
+    control = await startCpeControl({
+      config: cfg,
+      log,
+      version: VERSION,
+      daemon: kernel,
+      tunName: dev,
+      tunMtu,
+      // The kernel path routes into the sit itself (next hop ::RELAY).
+      tunRoutes: [],
+      openNdSocket: (device, passTypes) => openIcmpV6({ device, passTypes }),
+      prober: createEchoProber({
+        open: (id) => openIcmpV6({ passTypes: [ICMPV6_ECHO_REPLY], echoIdentifier: id }),
+        onError: (m) => log.warn(m),
+      }),
+      netdevFeatures: (device, names, want) => netdevFeatures(device, names, want),
+      lowerDevices: (device) => lowerDevices(device),
+      dataplaneMode: () => ({ ...choice, error: kernel.error() }),
+      ...(process.env.PMT_DHCP_FILE ? { dhcpLeaseFile: process.env.PMT_DHCP_FILE } : {}),
+    });
+  } catch (e) {
+    log.error(`control plane init failed: ${(e as Error).message}`);
+    await kernel.stop();
+    exiting.release();
+    return EXIT_INIT;
+  }
+  exiting.onForce(() => control.abandon());
+  await kernel.settled();
+  if (!dropDaemonPrivileges("cpe", cfg.user, [cfg.stateFile, cfg.statusSocket], log)) {
+    exiting.exit(EXIT_INIT);
+  }
+  log.info(
+    `cpe up: kernel data plane, sit ${dev} mtu ${tunMtu}, nft table inet sixto4pmt` +
+      `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}`,
+  );
+  const code = await exiting.done;
+  await control.stop();
+  await kernel.stop();
   exiting.release();
   log.info(`cpe stopped (exit ${code})`);
   return code;

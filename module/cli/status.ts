@@ -208,6 +208,13 @@ export function formatStatus(s: StatusSnapshot): string {
   row("relays", src(s.relays.value.join(", ") || "-", s.relays.source));
   row("relay in use", s.relayInUse ?? "-");
   row("tunnel mtu", String(s.tunnelMtu));
+  if (s.dataplane) {
+    row(
+      "data plane",
+      `${s.dataplane.mode} (${s.dataplane.reason})` +
+        (s.dataplane.error ? `; error: ${s.dataplane.error}` : ""),
+    );
+  }
   row(
     "dhcp option 212",
     !s.dhcp.enabled

@@ -237,6 +237,16 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "",
     { choices: ["auto", "off", "keep"], default: "auto" },
   ),
+  opt(
+    "dataplane",
+    "enum",
+    CPE,
+    "Who forwards: kernel (a sit tunnel and an nft table with the prefix translation and the " +
+      "RFC 3964 checks; the daemon only controls them), userspace (the daemon over a TUN), or " +
+      "auto: kernel when the kernel has sit and nft prefix NAT, else userspace.",
+    "RFC 3056 §5, RFC 6732 §3.3",
+    { choices: ["auto", "kernel", "userspace"], default: "auto" },
+  ),
   // --- CPE: Router Advertisements --------------------------------------------------------------
   opt(
     "ra",

@@ -23,7 +23,7 @@ import type { CountersSnapshot } from "../dataplane/counters.js";
 import type { CpeForwardingState } from "../dataplane/forwarding-state.js";
 import type { IcmpV6Socket } from "../io/ports.js";
 import type { Logger } from "../log/logger.js";
-import type { DaemonState, StatusSnapshot } from "../status/snapshot.js";
+import type { DaemonState, DataplaneStatus, StatusSnapshot } from "../status/snapshot.js";
 import { startStatusServer, type StatusServer } from "../status/server.js";
 import { systemClock, type Clock } from "./clock.js";
 import { CpeInputs } from "./cpe-inputs.js";
@@ -81,6 +81,8 @@ interface CpeControlDeps {
   readonly openNdSocket: (device: string, passTypes: number[]) => IcmpV6Socket;
   /** Tunnel health probe (cli/cpe.ts passes control/echo-prober.ts over a raw ICMPv6 socket). */
   readonly prober: EchoProber;
+  /** The data plane in use and why, for status (cli/cpe.ts); absent: not shown. */
+  readonly dataplaneMode?: () => DataplaneStatus;
   /** Follow netifd (OpenWrt) instead of rtnetlink; default: `ubus` present and no wan_device. */
   readonly useUbus?: boolean;
   /** udhcpc hook lease file (PMT_DHCP_FILE). */
@@ -346,6 +348,7 @@ class CpeControlPlane implements CpeControl {
       dataplane: this.deps.daemon?.counters(),
       groTurnedOff: this.gro?.timesTurnedOff() ?? 0,
       tunRoutes: this.routes?.status() ?? [],
+      ...(this.deps.dataplaneMode ? { dataplaneMode: this.deps.dataplaneMode() } : {}),
     });
   }
 

@@ -10,7 +10,8 @@ import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
 import { sixToFourPrefix } from "../addr/sixto4.js";
 import type { CpeConfig } from "../config/parse.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
-import type { DaemonState, StatusSnapshot, TunRouteStatus } from "../status/snapshot.js";
+import type { DaemonState, DataplaneStatus, StatusSnapshot } from "../status/snapshot.js";
+import type { TunRouteStatus } from "../status/snapshot.js";
 import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
 import { ipv6Verdict } from "../status/verdict.js";
 import type { Decision } from "./decide.js";
@@ -44,6 +45,8 @@ interface CpeStatusInputs {
   readonly dataplane: CountersSnapshot | undefined;
   /** Times `wan_gro` turned features off (0: never, or not in use). */
   readonly groTurnedOff: number;
+  /** The data plane in use and why; undefined without one (control plane alone). */
+  readonly dataplaneMode?: DataplaneStatus;
   /** The routes into the TUN (tun-routes.ts); empty when none are managed. */
   readonly tunRoutes: readonly TunRouteStatus[];
 }
@@ -122,6 +125,7 @@ function facts(i: CpeStatusInputs): StatusSnapshot {
       notAdvertisedReason: i.notAdvertised,
     },
     tunRoutes: i.tunRoutes.map((r) => ({ ...r })),
+    ...(i.dataplaneMode ? { dataplane: { ...i.dataplaneMode } } : {}),
     counters: allCounters(i),
   };
 }

@@ -98,6 +98,12 @@ export interface Ipv6Verdict {
   readonly line: string;
 }
 
+export interface DataplaneStatus {
+  readonly mode: "kernel" | "userspace";
+  readonly reason: string;
+  readonly error: string | null;
+}
+
 export interface StatusSnapshot {
   readonly version: string;
   readonly pid: number;
@@ -125,6 +131,12 @@ export interface StatusSnapshot {
    * forwards; `error` names why a wanted one is missing (retried). Absent from older daemons.
    */
   readonly tunRoutes?: readonly TunRouteStatus[];
+  /**
+   * Who forwards: `kernel` (sit + nft table, control/kernel-path.ts) or `userspace` (TUN), and
+   * why (the `dataplane` option, or what auto found); `error` names a failure to program the
+   * kernel (retried). Absent from older daemons.
+   */
+  readonly dataplane?: DataplaneStatus;
   /** Whether IPv6 works, in one line (status/verdict.ts). Absent from older daemons. */
   readonly ipv6?: Ipv6Verdict;
   /** Counters by reason: RS/RA handling and the data plane's drop reasons (non-zero ones). */

@@ -36,6 +36,8 @@ function statusRows(st) {
 	add(_('Relays'), sourced(st.relays));
 	add(_('Relay in use'), st.relayInUse);
 	add(_('Tunnel MTU'), st.tunnelMtu);
+	if (st.dataplane)
+		add(_('Data plane'), st.dataplane.mode + ' (' + st.dataplane.reason + ')' + (st.dataplane.error ? '; ' + _('error: %s').format(st.dataplane.error) : ''));
 	if (st.health)
 		add(_('Tunnel health'), st.health.state + ' (' + _('%d consecutive failures').format(st.health.consecutiveFailures || 0) +
 			(st.health.lastRttMs != null ? ', ' + _('round trip %s ms').format(st.health.lastRttMs.toFixed(2)) : '') + ')');
@@ -217,6 +219,13 @@ return view.extend({
 		o.value('auto', _('Automatic'));
 		o.value('off', _('Off'));
 		o.value('keep', _('Keep'));
+		o.default = 'auto';
+
+		o = s.taboption('advanced', form.ListValue, 'dataplane', _('Data plane'),
+			_('Kernel: a sit tunnel and an nftables table of its own do the forwarding, the prefix translation and the RFC 3964 checks; the service only controls them (needs kmod-sit). Userspace: the service forwards over a TUN. Automatic: kernel when the kernel offers sit and nftables prefix NAT, else userspace.'));
+		o.value('auto', _('Automatic'));
+		o.value('kernel', _('Kernel (sit + nftables)'));
+		o.value('userspace', _('Userspace (TUN)'));
 		o.default = 'auto';
 
 		o = s.taboption('advanced', form.Value, 'health_target', _('Health probe target'),
