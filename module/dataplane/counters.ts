@@ -58,6 +58,13 @@ export class DataplaneCounters {
    * packet needs anyway. Sized once by `sizeRanges` (control plane); empty on the CPE.
    */
   ranges = new Float64Array(0);
+  /**
+   * Backpressure on the WAN send socket (loops.ts): times the TUN was left unread because the
+   * socket could take no more, and the milliseconds it stayed so (status: traffic
+   * `wan_backpressure`, `wan_paused_ms`, shown once non-zero).
+   */
+  wanBackpressure = 0;
+  wanPausedMs = 0;
 
   /** Makes room for `n` ranges (counts restart at 0 when the number changes). */
   sizeRanges(n: number): void {
@@ -91,6 +98,10 @@ export class DataplaneCounters {
     const traffic: Record<string, number> = {};
     for (let i = 0; i < TRAFFIC_COUNTER_NAMES.length; i++) {
       traffic[TRAFFIC_COUNTER_NAMES[i]!] = this.traffic[i]!;
+    }
+    if (this.wanBackpressure > 0) {
+      traffic.wan_backpressure = this.wanBackpressure;
+      traffic.wan_paused_ms = Math.round(this.wanPausedMs);
     }
     const drops: Record<string, number> = {};
     for (let i = 1; i < DROP_REASON_COUNT; i++) {

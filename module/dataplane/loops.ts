@@ -82,12 +82,111 @@ function flush(port: TunDevice, b: TxBatch, counters: DataplaneCounters): void {
   if (sent < b.count) counters.drops[DROP_TX_ERROR]! += b.count - sent;
 }
 
-/** `flush` on the wire: super-packets are cut while sending, so count what went out in packets. */
+/**
+ * `flush` on the wire: super-packets are cut while sending, so count what went out in packets.
+ * With backpressure (`raw.unsent`) a tail the socket had no room for is not a drop: the caller
+ * sends it again (`WireSender`), or, for packets that cannot wait, it is counted here.
+ */
 function flushWire(raw: Ipv4RawSocket, b: TxBatch, counters: DataplaneCounters): void {
   if (b.count === 0) return;
   const sent = raw.writeBatch(b.bufs, b.offsets, b.sizes, b.count, b.gso);
   if (sent < b.packets) counters.drops[DROP_TX_ERROR]! += b.packets - sent;
 }
+
+/**
+ * Backpressure of a TUN -> wire loop. When the send socket takes no more (its send buffer full:
+ * EAGAIN; or the qdisc behind it dropped a packet: ENOBUFS) the unsent tail of the batch stays in
+ * the TxBatch (its packets are in the TUN ring, which no read overwrites meanwhile), the TUN is
+ * paused, and the tail goes first once the socket is writable (EAGAIN) or after
+ * ENOBUFS_RETRY_MS (ENOBUFS: the socket's buffer is not what is full, so write readiness would
+ * come at once). Meanwhile the kernel's TUN queue (txqueuelen) drops what the LAN sends beyond
+ * what the WAN takes, before we pay for reading and encapsulating it. Nothing is allocated per
+ * event but the ENOBUFS timer, made once.
+ */
+class WireSender {
+  private entry = -1;
+  private skip = 0;
+  /** Wire packets not yet sent from `entry` on. */
+  private remaining = 0;
+  private pausedAt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  stopped = false;
+
+  constructor(
+    private readonly raw: Ipv4RawSocket,
+    private readonly tun: TunDevice,
+    private readonly b: TxBatch,
+    private readonly ctx: LoopContext<unknown>,
+  ) {}
+
+  /** Sends the batch just filled; pauses the TUN when a tail is left. */
+  flush(): void {
+    if (this.b.count === 0) return;
+    this.entry = 0;
+    this.skip = 0;
+    this.remaining = this.b.packets;
+    if (!this.send()) {
+      this.ctx.counters.wanBackpressure++;
+      this.pausedAt = this.ctx.now();
+      this.tun.pause!();
+      this.wait();
+    }
+  }
+
+  /** Sends from the tail on; true when nothing is left. */
+  private send(): boolean {
+    const b = this.b;
+    const sent = this.raw.writeBatch(
+      b.bufs,
+      b.offsets,
+      b.sizes,
+      b.count,
+      b.gso,
+      this.entry,
+      this.skip,
+    );
+    const tail = this.raw.unsent!;
+    const left = tail.entry < 0 ? 0 : tail.packets;
+    // refused and lost: ENOBUFS's one packet, or any other error
+    if (this.remaining > sent + left)
+      this.ctx.counters.drops[DROP_TX_ERROR]! += this.remaining - sent - left;
+    this.remaining = left;
+    if (tail.entry < 0) {
+      this.entry = -1;
+      return true;
+    }
+    this.entry = tail.entry;
+    this.skip = tail.segment;
+    return false;
+  }
+
+  private wait(): void {
+    if (this.raw.unsent!.full) {
+      this.raw.whenWritable!(this.retry);
+      return;
+    }
+    if (this.timer === undefined) this.timer = setTimeout(this.retry, ENOBUFS_RETRY_MS);
+    else this.timer.refresh();
+  }
+
+  private readonly retry = (): void => {
+    if (this.stopped || this.raw.closed || this.tun.closed) return;
+    if (!this.send()) {
+      this.wait();
+      return;
+    }
+    this.ctx.counters.wanPausedMs += this.ctx.now() - this.pausedAt;
+    this.tun.resume!();
+  };
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+}
+
+/** Wait after ENOBUFS (the WAN qdisc dropped a packet) before sending the tail. */
+const ENOBUFS_RETRY_MS = 1;
 
 /** Error handler shared by the loops; "degrade" logs at most once per second per loop. */
 function watchErrors(name: string, port: Port, ctx: LoopContext<unknown>): void {
@@ -126,16 +225,23 @@ export function runTunToWireLoop<S>(
   const ring = createTunRing();
   const gso = ring.gso!;
   watchErrors(name, tun, ctx as LoopContext<unknown>);
+  const sender =
+    raw.unsent !== undefined && raw.whenWritable !== undefined && tun.pause !== undefined
+      ? new WireSender(raw, tun, path.toWire, ctx as LoopContext<unknown>)
+      : undefined;
   tun.onBatch(ring, (bufs, sizes, count) => {
     path.processBatch(ctx.state(), bufs, sizes, count, ctx.now(), gso);
-    flushWire(raw, path.toWire, ctx.counters);
+    if (sender !== undefined) sender.flush();
+    else flushWire(raw, path.toWire, ctx.counters);
     flush(tun, path.toTun, ctx.counters);
   });
-  ctx.log.info(`${name} loop started: ${tun.name} -> protocol 41`);
+  const mode = sender !== undefined ? " (backpressure)" : "";
+  ctx.log.info(`${name} loop started: ${tun.name} -> protocol 41${mode}`);
   let stopped = false;
   return () => {
     if (stopped) return;
     stopped = true;
+    sender?.stop();
     ctx.log.info(`${name} loop stopped`);
   };
 }

@@ -21,6 +21,7 @@ import {
   POLL_KIND_TUN,
   type NativeBinding,
   type PollHandle,
+  type WritableHandle,
   type TunOffloadStats,
 } from "../native/loader.js";
 import { classifyErrno } from "./errno.js";
@@ -34,6 +35,7 @@ import type {
   Ipv4RxRing,
   PortStats,
   RxRing,
+  SendTail,
   TunDevice,
 } from "./ports.js";
 
@@ -62,7 +64,8 @@ abstract class LinuxPort {
   private txDropped = 0;
   private txStale = 0;
   private lastTxError = "";
-  protected readonly status = new Int32Array(3);
+  /** [first errno, not sent, stale retried, tail entry, tail segment, tail packets] (sendRaw4). */
+  protected readonly status = new Int32Array(6);
   private scratchOffsets = new Int32Array(64);
   private scratchSizes = new Int32Array(64);
 
@@ -122,13 +125,16 @@ abstract class LinuxPort {
     this.errorHandler?.(makeIoError(err.code, err.errno, `${this.label}: ${err.message}`));
   };
 
-  /** Bookkeeping after a batched send (status = [first errno, not sent, stale retried]). */
-  protected afterSend(sent: number): void {
+  /**
+   * Bookkeeping after a batched send (status = [first errno, not sent, stale retried]); `kept`
+   * of the packets not sent are a tail the caller sends again, not drops.
+   */
+  protected afterSend(sent: number, kept = 0): void {
     this.txPackets += sent;
     const st = this.status;
     if (st[2] !== 0) this.txStale += st[2] as number;
     if (st[1] === 0) return;
-    this.txDropped += st[1] as number;
+    this.txDropped += (st[1] as number) - kept;
     const code = this.binding.errnoName(st[0] as number);
     this.lastTxError = code;
     if (classifyErrno(code) === "gone" && !this.gone) {
@@ -227,6 +233,14 @@ class LinuxTun extends LinuxPort implements TunDevice {
     );
   }
 
+  pause(): void {
+    if (this.handle !== undefined && !this.closed) this.binding.pollPause(this.handle);
+  }
+
+  resume(): void {
+    if (this.handle !== undefined && !this.closed) this.binding.pollResume(this.handle);
+  }
+
   writeBatch(
     bufs: readonly Uint8Array[],
     offsets: ArrayLike<number>,
@@ -280,9 +294,25 @@ export interface Ipv4RawOptions {
    */
   recvErr?: boolean;
   rcvbufBytes?: number;
+  /** Send buffer; default BACKPRESSURE_SNDBUF_BYTES with backpressure, else 4 MiB. */
   sndbufBytes?: number;
+  /**
+   * The send socket stops at a full send buffer and reports the unsent tail (`unsent`,
+   * `whenWritable`) instead of dropping it; default on unless PMT_NO_BACKPRESSURE=1.
+   */
+  backpressure?: boolean;
   binding?: NativeBinding;
 }
+
+/**
+ * Send buffer of the protocol-41 send socket with backpressure (the kernel doubles it: 512 KiB of
+ * sk_wmem, about 680 packets of a 64-byte UDP flood at 768 bytes of truesize each, or 220 of
+ * 1500 bytes). A packet stays charged to the socket while it waits in the WAN qdisc and the
+ * driver's ring, so the socket fills before a qdisc of 1000 packets (pfifo_fast, txqueuelen
+ * 1000; fq_codel holds 10240) and the excess waits here, not in a queue that drops it after we
+ * paid for it. Measured: docs/native-addon.md#backpressure-on-the-wan.
+ */
+export const BACKPRESSURE_SNDBUF_BYTES = 256 * 1024;
 
 class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
   constructor(
@@ -291,14 +321,35 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     /** Send-only IPPROTO_RAW socket (see openIpv4Raw). */
     private readonly sendFd: number,
     label: string,
+    backpressure: boolean,
   ) {
     super(binding, fd, label);
+    if (backpressure) this.unsent = { entry: -1, segment: 0, packets: 0, full: false };
+  }
+
+  readonly unsent: SendTail | undefined;
+  private writable: WritableHandle | undefined;
+  private onWritable: (() => void) | undefined;
+
+  whenWritable(handler: () => void): void {
+    if (this.closed) return;
+    this.onWritable = handler;
+    if (this.writable === undefined) {
+      this.writable = this.binding.writableStart(this.sendFd, () => {
+        const h = this.onWritable;
+        this.onWritable = undefined;
+        if (h !== undefined && !this.closed) h();
+      });
+    }
+    this.binding.writableArm(this.writable);
   }
 
   private sendFdOpen = true;
 
   override close(): void {
     super.close();
+    if (this.writable !== undefined) this.binding.writableClose(this.writable);
+    this.onWritable = undefined;
     if (!this.sendFdOpen) return;
     this.sendFdOpen = false;
     try {
@@ -338,8 +389,14 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     sizes: ArrayLike<number>,
     count: number,
     gso?: Int32Array | null,
+    first = 0,
+    skip = 0,
   ): number {
+    const tail = this.unsent;
+    if (tail !== undefined) tail.entry = -1;
     if (this.closed || count <= 0) return 0;
+    const st = this.status;
+    st[3] = -1;
     const sent = this.binding.sendRaw4(
       this.sendFd,
       bufs,
@@ -347,10 +404,19 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
       this.int32(sizes, count, "sizes"),
       null,
       count,
-      this.status,
+      st,
       gso ?? null,
+      first,
+      skip,
     );
-    this.afterSend(sent);
+    let kept = 0;
+    if (tail !== undefined && (st[3] as number) >= 0) {
+      tail.entry = st[3] as number;
+      tail.segment = st[4] as number;
+      tail.packets = kept = st[5] as number;
+      tail.full = this.binding.errnoName(st[0] as number) !== "ENOBUFS";
+    }
+    this.afterSend(sent, kept);
     return sent;
   }
 }
@@ -369,7 +435,9 @@ export function openIpv4Raw(options: Ipv4RawOptions = {}): Ipv4RawSocket {
   const proto = options.protocol ?? PROTO_6IN4;
   const bind = (options.bindAddress ?? 0) >>> 0;
   const device = options.device ?? "";
-  const sndbuf = options.sndbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES;
+  const backpressure = options.backpressure ?? nativeIoOptions().backpressure;
+  const sndbuf =
+    options.sndbufBytes ?? (backpressure ? BACKPRESSURE_SNDBUF_BYTES : DEFAULT_SOCKET_BUFFER_BYTES);
   const fd = b.openRaw4(
     proto,
     bind,
@@ -377,18 +445,21 @@ export function openIpv4Raw(options: Ipv4RawOptions = {}): Ipv4RawSocket {
     true,
     options.recvErr ?? false,
     options.rcvbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
-    sndbuf,
+    options.sndbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
     IP_PMTUDISC_OMIT,
   );
   let sendFd: number;
   try {
-    sendFd = b.openRaw4(IPPROTO_RAW, bind, device, true, false, 0, sndbuf, IP_PMTUDISC_OMIT);
+    // IP_RECVERR with backpressure: a packet the qdisc drops then fails with ENOBUFS instead
+    // of passing for sent (raw_send_hdrinc hides ENOBUFS otherwise). Nothing reaches this
+    // socket's error queue but local errors (EMSGSIZE), bounded by its receive buffer.
+    sendFd = b.openRaw4(IPPROTO_RAW, bind, device, true, backpressure, 0, sndbuf, IP_PMTUDISC_OMIT);
   } catch (e) {
     b.close(fd);
     throw e;
   }
   const where = options.device ? ` on ${options.device}` : "";
-  return new LinuxIpv4Raw(b, fd, sendFd, `raw4 proto ${proto}${where}`);
+  return new LinuxIpv4Raw(b, fd, sendFd, `raw4 proto ${proto}${where}`, backpressure);
 }
 
 /** ff02::1 all-nodes and ff02::2 all-routers (RFC 4291 §2.7.1). */

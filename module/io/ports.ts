@@ -163,6 +163,26 @@ export interface TunDevice extends Port {
     sizes: ArrayLike<number>,
     count: number,
   ): number;
+  /**
+   * Stops delivering batches until `resume` (backpressure: the kernel's TUN queue, txqueuelen,
+   * drops what the LAN sends meanwhile). Absent where the port cannot.
+   */
+  pause?(): void;
+  resume?(): void;
+}
+
+/**
+ * Where a batched send stopped because the socket could take no more (backpressure): the
+ * unsent tail is `entry` on, `segment` segments of that entry already sent (a cut super-packet),
+ * `packets` wire packets in all. `full`: the socket's send buffer was full (EAGAIN; wait for
+ * `whenWritable`); else the queue behind it dropped one packet (ENOBUFS; that one is lost and
+ * counted, the tail starts after it). `entry` -1: the last send was not stopped so.
+ */
+export interface SendTail {
+  entry: number;
+  segment: number;
+  packets: number;
+  full: boolean;
 }
 
 /** A raw IPv4 socket for protocol 41 (6in4, RFC 4213 §3.5 / RFC 3056 §5). */
@@ -189,7 +209,9 @@ export interface Ipv4RawSocket extends Port {
    * `gso[i]` > 0 (see `RxRing.gso`): packet i is an encapsulated TCP super-packet, sent cut into
    * its segments, the IPv4 ID stepping by IPV4_ID_STEP from the one in its header. Returns the
    * number of packets accepted, a cut super-packet counting as its segments; the rest are
-   * dropped and counted (never throws on I/O).
+   * dropped and counted (never throws on I/O), except, on a port with `unsent`, a tail the
+   * socket had no room for: not counted, described by `unsent`, the caller's to send again
+   * (`first`, `skip`: start at that entry, that many of its segments already sent).
    */
   writeBatch(
     bufs: readonly Uint8Array[],
@@ -197,7 +219,16 @@ export interface Ipv4RawSocket extends Port {
     sizes: ArrayLike<number>,
     count: number,
     gso?: Int32Array | null,
+    first?: number,
+    skip?: number,
   ): number;
+  /**
+   * Backpressure (absent, or off with PMT_NO_BACKPRESSURE=1: what the socket refuses is dropped):
+   * the tail the last `writeBatch` left unsent (one object, rewritten by every call).
+   */
+  readonly unsent?: SendTail;
+  /** With `unsent`: `handler` runs once, when the socket can take more. */
+  whenWritable?(handler: () => void): void;
 }
 
 /**

@@ -26,6 +26,8 @@ export const POLL_KIND_ICMP6 = 2;
 
 /** Opaque handle of a running poller (a Node-API External). */
 export type PollHandle = { readonly __pmtPollHandle: unique symbol };
+/** Opaque write-readiness watcher (`writableStart`). */
+export type WritableHandle = { readonly __pmtWritableHandle: unique symbol };
 
 /** Counters of one poller since `pollStart`. */
 export interface NativePollStats {
@@ -148,7 +150,10 @@ export interface NativeBinding {
   /**
    * sendmmsg of `count` packets `bufs[i][offsets[i]..+lengths[i])` to `dsts[i]` (or, when `dsts`
    * is null, to the destination in each packet's IPv4 header). Returns the number accepted;
-   * `status` = [errno of first failure, packets not sent, stale ICMP errors retried].
+   * `status` = [errno of first failure, packets not sent, stale ICMP errors retried]; with 6
+   * slots also [first entry of the unsent tail (-1: none), its segments already sent, the tail's
+   * wire packets] when the socket refused more (EAGAIN, or ENOBUFS which lost that one packet).
+   * `first`/`skip` start the send at that entry and segment (the tail, once writable again).
    * `gso[i]` > 0 (only with `dsts` null): packet i is a TCP super-packet to cut while sending
    * (io/ports.ts `RxRing.gso`); the return value and `status` then count its segments.
    */
@@ -161,6 +166,8 @@ export interface NativeBinding {
     count: number,
     status: Int32Array,
     gso?: Int32Array | null,
+    first?: number,
+    skip?: number,
   ): number;
   /**
    * Writes `count` packets to a TUN, in order: one io_uring submission per 64 (linked writes)
@@ -201,6 +208,14 @@ export interface NativeBinding {
     onError: (err: Error & { code: string; errno: number }) => void,
   ): PollHandle;
   pollPause(h: PollHandle): void;
+  /**
+   * Write readiness of a send-only socket: `writableStart` makes an unarmed watcher,
+   * `writableArm` watches once (the socket's send buffer below half full: `onWritable()` runs and
+   * the watch stops), `writableClose` stops it for good (the fd stays open).
+   */
+  writableStart(fd: number, onWritable: () => void): WritableHandle;
+  writableArm(w: WritableHandle): void;
+  writableClose(w: WritableHandle): void;
   pollResume(h: PollHandle): void;
   /** Stops at once (safe inside onBatch); frees after libuv closes the handle. Keeps the fd. */
   pollClose(h: PollHandle): void;
@@ -347,6 +362,12 @@ interface NativeIoOptions {
   /** UDP super-packets written to a TUN with offload where the kernel takes them (USO);
    *  PMT_NO_TUN_USO=1: off. */
   tunUdpSuperPackets: boolean;
+  /**
+   * Backpressure on the WAN send socket (io/linux.ts `openIpv4Raw`, dataplane/loops.ts): a send
+   * buffer sized to a queue, IP_RECVERR, and the TUN left unread while the socket is full.
+   * PMT_NO_BACKPRESSURE=1: off (every packet read is sent at once, the excess dropped after).
+   */
+  backpressure: boolean;
 }
 
 function switchedOff(value: string | undefined): boolean {
@@ -360,6 +381,7 @@ export function nativeIoOptions(env: NodeJS.ProcessEnv = process.env): NativeIoO
     ioUringReads: !switchedOff(env.PMT_NO_IO_URING_READ),
     tunOffload: !switchedOff(env.PMT_NO_TUN_OFFLOAD),
     tunUdpSuperPackets: !switchedOff(env.PMT_NO_TUN_USO),
+    backpressure: !switchedOff(env.PMT_NO_BACKPRESSURE),
   };
 }
 

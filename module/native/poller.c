@@ -510,3 +510,134 @@ napi_value poll_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "icmpErrors", kinds);
   return o;
 }
+
+/*
+ * Write readiness of a send-only socket (backpressure): writableStart(fd, onWritable) returns an
+ * unarmed watcher; writableArm(w) watches the fd once: when the socket can take more (its send
+ * buffer is below half full, as sock_writeable says) the watch stops and onWritable() runs.
+ * Armed only while a send waits, so a packet freed downstream wakes nobody otherwise.
+ * writableClose(w) stops it (safe inside the callback, twice; the fd stays open).
+ */
+typedef struct wwatch {
+  uv_poll_t handle; /* first */
+  napi_env env;
+  napi_ref cb_ref;
+  napi_async_context async_ctx;
+  int closing;
+  int armed;
+  int owners;
+  double wakeups;
+} wwatch_t;
+
+static void wwatch_unref(wwatch_t *w) {
+  if (--w->owners == 0) free(w);
+}
+
+static void wwatch_release(wwatch_t *w) {
+  if (w->cb_ref) napi_delete_reference(w->env, w->cb_ref);
+  w->cb_ref = NULL;
+  if (w->async_ctx) napi_async_destroy(w->env, w->async_ctx);
+  w->async_ctx = NULL;
+}
+
+static void on_wwatch_close(uv_handle_t *h) {
+  wwatch_t *w = (wwatch_t *)h;
+  wwatch_release(w);
+  wwatch_unref(w);
+}
+
+static void on_wwatch_gc(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  wwatch_unref((wwatch_t *)data);
+}
+
+static void on_writable(uv_poll_t *h, int status, int events) {
+  wwatch_t *w = (wwatch_t *)h;
+  (void)status;
+  (void)events;
+  if (w->closing) return;
+  uv_poll_stop(&w->handle);
+  w->armed = 0;
+  w->wakeups++;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, recv, result;
+  if (napi_get_reference_value(env, w->cb_ref, &fn) == napi_ok && fn != NULL) {
+    napi_get_global(env, &recv);
+    napi_make_callback(env, w->async_ctx, recv, fn, 0, NULL, &result);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static wwatch_t *unwrap_wwatch(napi_env env, napi_value v) {
+  void *data = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return NULL;
+  return (wwatch_t *)data;
+}
+
+napi_value writable_start(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(2);
+  int32_t fd;
+  napi_valuetype t;
+  if (!get_i32(env, argv[0], &fd) || fd < 0 || napi_typeof(env, argv[1], &t) != napi_ok ||
+      t != napi_function)
+    return throw_type(env, "writableStart(fd: number, onWritable: function)");
+  wwatch_t *w = calloc(1, sizeof *w);
+  if (w == NULL) return throw_errno(env, ENOMEM, "writableStart", "calloc");
+  w->env = env;
+  uv_loop_t *loop;
+  int r;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || (r = uv_poll_init(loop, &w->handle, fd)) < 0) {
+    free(w);
+    return throw_errno(env, EINVAL, "writableStart", "uv_poll_init");
+  }
+  napi_create_reference(env, argv[1], 1, &w->cb_ref);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "pmtWritable", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &w->async_ctx);
+  napi_value ext;
+  w->owners = 2;
+  if (napi_create_external(env, w, on_wwatch_gc, NULL, &ext) != napi_ok) {
+    w->owners = 1;
+    w->closing = 1;
+    uv_close((uv_handle_t *)&w->handle, on_wwatch_close);
+    return throw_errno(env, ENOMEM, "writableStart", "napi_create_external");
+  }
+  return ext;
+}
+
+napi_value writable_arm(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  wwatch_t *w = unwrap_wwatch(env, argv[0]);
+  if (w == NULL) return throw_type(env, "writableArm(watcher)");
+  if (w->closing) return throw_errno(env, EBADF, "writableArm", "watcher closed");
+  if (!w->armed) {
+    int r = uv_poll_start(&w->handle, UV_WRITABLE, on_writable);
+    if (r < 0) return throw_errno(env, -r, "uv_poll_start", "writable");
+    w->armed = 1;
+  }
+  return undefined(env);
+}
+
+napi_value writable_close(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  wwatch_t *w = unwrap_wwatch(env, argv[0]);
+  if (w == NULL) return throw_type(env, "writableClose(watcher)");
+  if (!w->closing) {
+    w->closing = 1;
+    uv_poll_stop(&w->handle);
+    uv_close((uv_handle_t *)&w->handle, on_wwatch_close);
+  }
+  return undefined(env);
+}

@@ -308,31 +308,45 @@ static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const 
 }
 
 /* sendRaw4(fd, bufs, offsets: Int32Array, lengths: Int32Array, dsts: Uint32Array | null, count,
- *          status: Int32Array(3), gso?: Int32Array | null): number
+ *          status: Int32Array(3..6), gso?: Int32Array | null, first?: number, skip?: number): number
  * dsts null: each packet's destination is read from its IPv4 header (IP_HDRINCL sockets).
  * gso[i] > 0: packet i is a super-packet to cut (offload.c gso_send_seg; only with dsts null). The return value
- * and status count wire packets: a cut super-packet counts as its segments. */
+ * and status count wire packets: a cut super-packet counts as its segments.
+ * first/skip: start at entry `first`, `skip` segments of it already sent (a cut super-packet),
+ * which is how the unsent tail of an earlier call is sent once the socket is writable again.
+ * When the socket refuses more (EAGAIN: its send buffer is full; ENOBUFS: the queue behind it
+ * dropped that packet) the call stops; with status of 6 slots, status[3] = the first entry not
+ * attempted, or -1 when the call did not stop so, status[4] = its segments already sent,
+ * status[5] = the wire packets of that tail (counted in status[1] too). The packet that met
+ * ENOBUFS is lost (the kernel dropped it); one that met EAGAIN is part of the tail. */
 napi_value send_raw4(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(8);
-  int32_t fd, count, *offs, *lens, *status, *gso = NULL;
+  CHECK_ARGC(10);
+  int32_t fd, count, *offs, *lens, *status, *gso = NULL, first = 0, skip = 0;
   uint32_t *dsts;
-  size_t n_gso;
+  size_t n_gso, n_status = 0;
   napi_value bufs;
   if (!get_send_args(env, argv, 1, &fd, &bufs, &offs, &lens, &dsts, &count, &status) ||
       (!is_nullish(env, argv[7]) &&
        (dsts != NULL || !get_typed(env, argv[7], napi_int32_array, (void **)&gso, &n_gso) ||
-        n_gso < (size_t)count)))
+        n_gso < (size_t)count)) ||
+      (!is_nullish(env, argv[8]) && (!get_i32(env, argv[8], &first) || first < 0)) ||
+      (!is_nullish(env, argv[9]) && (!get_i32(env, argv[9], &skip) || skip < 0)))
     return throw_type(env,
                       "sendRaw4(fd, bufs: Uint8Array[], offsets: Int32Array, lengths: Int32Array, "
-                      "dsts: Uint32Array, count, status: Int32Array(3), gso?: Int32Array) with "
-                      "count within every array, dsts null with gso");
+                      "dsts: Uint32Array, count, status: Int32Array(3..6), gso?: Int32Array, first?, "
+                      "skip?) with "
+                      "count within every array, dsts null with gso, first >= 0, skip >= 0");
+  void *status_data;
+  get_typed(env, argv[6], napi_int32_array, &status_data, &n_status);
   send_result res = {status, 0, 0, 0};
   struct mmsghdr msgs[SEND_CHUNK];
   struct iovec iovs[SEND_CHUNK][2];
   struct sockaddr_in sins[SEND_CHUNK];
   uint8_t scratch[SEND_CHUNK][SEG_SCRATCH];
+  int ent[SEND_CHUNK], seg[SEND_CHUNK]; /* entry and segment each message of the chunk is */
+  int tail_i = -1, tail_k = 0, tail_pkts = 0;
   int sent = 0;
-  int i = 0;
+  int i = first;
   int k = 0; /* next segment of entry i when it is a super-packet being cut (g, cut) */
   gso_send_t g = {0, 0, 0, 0, 0};
   uint8_t *cut = NULL;
@@ -354,6 +368,7 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
         if (gso != NULL && gso[i] > 0) {
           cut = p;
           k = 0;
+          if (i == first && skip > 0 && skip < g.segs) k = skip; /* the rest of a tail */
         }
       }
       memset(&sins[n], 0, sizeof sins[n]);
@@ -366,6 +381,8 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
       msgs[n].msg_hdr.msg_name = &sins[n];
       msgs[n].msg_hdr.msg_namelen = sizeof sins[n];
       msgs[n].msg_hdr.msg_iov = iovs[n];
+      ent[n] = i;
+      seg[n] = cut == NULL ? 0 : k;
       if (cut == NULL) {
         iovs[n][0].iov_base = p;
         iovs[n][0].iov_len = (size_t)lens[i];
@@ -404,12 +421,22 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
       }
       if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || is_fatal_fd_error(e)) {
         note_failure(&res, e, n - done);
+        int before = res.failed;
+        if (!is_fatal_fd_error(e)) {
+          /* The tail: from the message after the one ENOBUFS dropped, or the one EAGAIN refused. */
+          int from = done + (e == ENOBUFS ? 1 : 0);
+          tail_i = from < n ? ent[from] : i;
+          tail_k = from < n ? seg[from] : (cut != NULL ? k : 0);
+          before -= n - from;
+        }
         /* never attempted: the rest of a super-packet being cut, and every later entry */
         if (cut != NULL) {
           res.failed += g.segs - k;
           i++;
         }
         for (; i < count; i++) res.failed += wire_units(env, bufs, offs, lens, gso, i);
+        if (tail_i >= 0 && tail_i >= count) tail_i = -1;
+        if (tail_i >= 0) tail_pkts = res.failed - before;
         stop = 1;
         break;
       }
@@ -420,5 +447,10 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
   status[0] = res.first_err;
   status[1] = res.failed;
   status[2] = res.stale;
+  if (n_status >= 6) {
+    status[3] = tail_i;
+    status[4] = tail_i >= 0 ? tail_k : 0;
+    status[5] = tail_i >= 0 ? tail_pkts : 0;
+  }
   return num(env, sent);
 }

@@ -17,7 +17,12 @@ import {
   openTun,
   setLinkUp,
 } from "../../../module/io/linux.js";
-import type { NativeBinding, NativePollStats, PollHandle } from "../../../module/native/loader.js";
+import type {
+  NativeBinding,
+  NativePollStats,
+  PollHandle,
+  WritableHandle,
+} from "../../../module/native/loader.js";
 import { createIcmpErrorRing, createIcmpv6RxRing } from "../../../module/io/ring.js";
 import { createIpv4RxRing, createRxRing } from "../../../module/io/ring.js";
 import type { IoError } from "../../../module/io/ports.js";
@@ -225,6 +230,11 @@ class FakeBinding implements NativeBinding {
   }
   pollPause() {}
   pollResume() {}
+  writableStart(): WritableHandle {
+    return {} as WritableHandle;
+  }
+  writableArm() {}
+  writableClose() {}
   pollClose(h: PollHandle) {
     const p = h as unknown as FakePoller;
     this.calls.push(`pollClose ${p.fd}`);
@@ -401,7 +411,13 @@ test("close: poller first, then the fd; idempotent; swallows a dead fd; safe ins
 
 test("openIpv4Raw: protocol 41, IP_HDRINCL, address as unsigned, buffers; sends read dst from headers", () => {
   const b = new FakeBinding();
-  const s = openIpv4Raw({ binding: b, bindAddress: 0xc0586301 | 0, device: "wan", recvErr: true });
+  const s = openIpv4Raw({
+    binding: b,
+    bindAddress: 0xc0586301 | 0,
+    device: "wan",
+    recvErr: true,
+    backpressure: false,
+  });
   assert.equal(b.calls[0], `openRaw4 41 ${0xc0586301} "wan" true true 4194304 4194304 5`);
   const ring = createIpv4RxRing(4, 2048);
   let srcsSeen: Uint32Array | undefined;
@@ -417,10 +433,21 @@ test("openIpv4Raw: protocol 41, IP_HDRINCL, address as unsigned, buffers; sends 
 
 test("openIpv4Raw: sends through a second, send-only IPPROTO_RAW socket; close releases both", () => {
   const b = new FakeBinding();
-  const s = openIpv4Raw({ binding: b, bindAddress: 0xc0586301 | 0, device: "wan", recvErr: true });
+  const s = openIpv4Raw({
+    binding: b,
+    bindAddress: 0xc0586301 | 0,
+    device: "wan",
+    recvErr: true,
+    backpressure: false,
+  });
   // Same address, device and send buffer; no IP_RECVERR and no receive buffer: it never receives.
   // Both with IP_PMTUDISC_OMIT (5): no ICMPv4 "fragmentation needed" lowers what they send.
   assert.equal(b.calls[1], `openRaw4 255 ${0xc0586301} "wan" true false 0 4194304 5`);
+  // With backpressure (the default): a send buffer sized to a queue, IP_RECVERR for ENOBUFS.
+  const bp = new FakeBinding();
+  openIpv4Raw({ binding: bp, bindAddress: 0xc0586301 | 0, device: "wan", backpressure: true });
+  assert.equal(bp.calls[0], `openRaw4 41 ${0xc0586301} "wan" true false 4194304 4194304 5`);
+  assert.equal(bp.calls[1], `openRaw4 255 ${0xc0586301} "wan" true true 0 262144 5`);
   s.onBatch(createIpv4RxRing(2, 2048), () => {});
   assert.equal(b.pollers.length, 1);
   assert.equal(b.pollers[0]!.fd, 40, "only the protocol-41 socket is polled");

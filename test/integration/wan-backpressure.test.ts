@@ -1,0 +1,164 @@
+/**
+ * Backpressure on the CPE's WAN (dataplane/loops.ts WireSender, native sendRaw4's unsent tail):
+ * when the WAN queue cannot take more, the CPE stops reading its TUN, so the kernel's TUN queue
+ * drops the excess before the daemon pays for it, and nothing the daemon read is lost.
+ *
+ * Deterministic: the WAN (wan0 in the CPE namespace) is given an htb class of 1 kbit/s (about one
+ * 132-byte packet a second) over a pfifo that holds 20 000 packets, so the queue never drops and
+ * the socket's send buffer (SO_SNDBUF, a few hundred packets) fills; the LAN host sends N
+ * datagrams. Then the class is raised to 1 Gbit/s and the queue drains.
+ *
+ * The server reads with a UDP socket (UDP_SINK_SCRIPT).
+ *
+ * Asserts: the daemon counted backpressure, dropped nothing (every drop counter 0), the TUN's
+ * queue dropped (kernel, TX dropped on the TUN) what the CPE did not read, the WAN qdisc dropped
+ * nothing; after the drain every packet the CPE encapsulated reached the server, and
+ * encapsulated + dropped in the TUN queue = N.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { LAB_SERVER } from "../../module/lab/topology.js";
+import { NetnsRegistry, netnsSkipReason } from "../support/netns.js";
+import {
+  readCounters,
+  startLab,
+  type Counters,
+  type RunningLab,
+} from "../support/dataplane-harness.js";
+
+const skip = netnsSkipReason();
+
+/** LAN datagrams: more than the send buffer, the batch and the TUN queue (2000) together hold. */
+const N = 5000;
+
+/** Sends `count` UDP datagrams of `size` bytes to [host]:port, then prints `sent <n>`. */
+const UDP_BURST_SCRIPT = `
+const dgram = require("dgram");
+const [host, port, count, size] = process.argv.slice(1);
+const s = dgram.createSocket("udp6");
+const payload = Buffer.alloc(Number(size), 7);
+let done = 0;
+for (let i = 0; i < Number(count); i++) {
+  s.send(payload, Number(port), host, () => {
+    if (++done === Number(count)) { console.log("sent " + done); s.close(); }
+  });
+}
+setTimeout(() => process.exit(1), 20000).unref();
+`;
+
+/**
+ * A UDP sink on [host]:port that reads and discards, so the relay's UDP super-packets are counted
+ * per datagram (the UDP layer cuts them for a socket; to a closed port one counts once).
+ */
+const UDP_SINK_SCRIPT = `
+const s = require("dgram").createSocket("udp6");
+s.on("message", () => {});
+s.bind(Number(process.argv[2]), process.argv[1], () => console.log("listening"));
+setTimeout(() => process.exit(0), 100000).unref();
+`;
+
+/** Datagrams that reached a namespace's IPv6 UDP layer (delivered, no port, or a full buffer). */
+function udp6Datagrams(reg: NetnsRegistry, ns: string): number {
+  const t = reg.exec(ns, ["cat", "/proc/net/snmp6"]).stdout;
+  const v = (k: string): number => Number(new RegExp(`^${k}\\s+(\\d+)`, "m").exec(t)?.[1] ?? 0);
+  return v("Udp6InDatagrams") + v("Udp6NoPorts") + v("Udp6InErrors");
+}
+
+/** TX packets and TX dropped of a device (`ip -s -j link`). */
+function linkTx(reg: NetnsRegistry, ns: string, dev: string): { packets: number; dropped: number } {
+  const j = JSON.parse(reg.exec(ns, ["ip", "-s", "-j", "link", "show", "dev", dev]).stdout) as {
+    stats64: { tx: { packets: number; dropped: number } };
+  }[];
+  return j[0]!.stats64.tx;
+}
+
+/** Packets dropped by the qdiscs of a device. */
+function qdiscDrops(reg: NetnsRegistry, ns: string, dev: string): number {
+  const j = JSON.parse(reg.exec(ns, ["tc", "-s", "-j", "qdisc", "show", "dev", dev]).stdout) as {
+    drops?: number;
+  }[];
+  return j.reduce((a, q) => a + (q.drops ?? 0), 0);
+}
+
+/**
+ * No drop counter of the CPE rose, but link_scope_multicast: the kernel's own router and
+ * listener solicitations on the TUN, dropped as always.
+ */
+function assertNoDrops(before: Counters, now: Counters): void {
+  for (const [name, n] of Object.entries(now.drops)) {
+    if (name === "link_scope_multicast") continue;
+    assert.equal(n - (before.drops[name] ?? 0), 0, `CPE dropped ${name}`);
+  }
+}
+
+describe("CPE backpressure: a full WAN queue stops TUN reads", { skip, timeout: 120_000 }, () => {
+  const reg = new NetnsRegistry();
+  let lab: RunningLab;
+  let tunDev = "";
+
+  before(async () => {
+    lab = await startLab(reg, { cpes: [{ index: 0, pmt: true }] });
+    const c = lab.t.cpes[0]!;
+    const tuns = reg.exec(c.ns, ["ip", "-o", "link", "show", "type", "tun"]).stdout;
+    tunDev = /^\d+: ([^:@]+)/.exec(tuns)?.[1] ?? "";
+    assert.notEqual(tunDev, "", `no TUN in ${c.ns}: ${tuns}`);
+    // Neighbours resolved before the queue is throttled (ARP would wait behind it).
+    reg.exec(c.ns, ["ping", "-c", "1", "-W", "2", c.wanGateway]);
+    reg.exec(c.lanNs, ["ping", "-6", "-c", "1", "-W", "2", LAB_SERVER]);
+    const sink = reg.spawn(lab.t.inet, [process.execPath, "-e", UDP_SINK_SCRIPT, LAB_SERVER, "9"]);
+    assert.ok(await reg.waitFor(() => sink.stdout().includes("listening"), 10_000), sink.stderr());
+  });
+  after(async () => {
+    await reg.cleanup();
+  });
+
+  test("excess dropped in the TUN queue, not by us; what we read is delivered once the WAN drains", async () => {
+    const c = lab.t.cpes[0]!;
+    const tc = (...args: string[]) => reg.must(["ip", "netns", "exec", c.ns, "tc", ...args]);
+    tc("qdisc", "replace", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1");
+    tc("class", "add", "dev", "wan0", "parent", "1:", "classid", "1:1", "htb", "rate", "1kbit");
+    tc("qdisc", "add", "dev", "wan0", "parent", "1:1", "pfifo", "limit", "20000");
+
+    const before = await readCounters(reg, lab.cpes[0]!);
+    const tun0 = linkTx(reg, c.ns, tunDev);
+    const server0 = udp6Datagrams(reg, lab.t.inet);
+    const sender = await reg.execAsync(
+      c.lanNs,
+      [process.execPath, "-e", UDP_BURST_SCRIPT, LAB_SERVER, "9", String(N), "64"],
+      30_000,
+    );
+    assert.match(sender.stdout, new RegExp(`sent ${N}`), sender.stderr);
+    // The LAN's N datagrams are all with the CPE now: read (and waiting in the socket or the
+    // batch's tail) or dropped in the TUN queue, or still in it (at most 2000).
+    const tunDropped = () => linkTx(reg, c.ns, tunDev).dropped - tun0.dropped;
+    let mid = await readCounters(reg, lab.cpes[0]!);
+    const read = () => (mid.traffic.out_packets ?? 0) - (before.traffic.out_packets ?? 0);
+    assert.ok(await reg.waitFor(() => tunDropped() > 0, 10_000), "TUN queue dropped nothing");
+    mid = await readCounters(reg, lab.cpes[0]!);
+    assert.ok((mid.traffic.wan_backpressure ?? 0) >= 1, JSON.stringify(mid.traffic));
+    assertNoDrops(before, mid);
+    assert.ok(read() < N - 2000, `the CPE read ${read()} of ${N}: it did not stop reading`);
+    assert.equal(qdiscDrops(reg, c.ns, "wan0"), 0, "the WAN qdisc dropped packets");
+
+    // Drain: the tail goes first, the TUN is read again, everything read reaches the server.
+    tc("class", "change", "dev", "wan0", "parent", "1:", "classid", "1:1", "htb", "rate", "1gbit");
+    const settled = await reg.waitFor(
+      () => udp6Datagrams(reg, lab.t.inet) - server0 + tunDropped() >= N,
+      20_000,
+      200,
+    );
+    const end = await readCounters(reg, lab.cpes[0]!);
+    const sent = (end.traffic.out_packets ?? 0) - (before.traffic.out_packets ?? 0);
+    const atServer = udp6Datagrams(reg, lab.t.inet) - server0;
+    assert.ok(settled, `server ${atServer}, TUN queue dropped ${tunDropped()}, CPE sent ${sent}`);
+    assert.equal(
+      sent + tunDropped(),
+      N,
+      "encapsulated + dropped in the TUN queue = sent by the LAN",
+    );
+    assert.equal(atServer, sent, "every packet the CPE read reached the server");
+    assertNoDrops(before, end);
+    assert.equal(qdiscDrops(reg, c.ns, "wan0"), 0, "the WAN qdisc dropped packets");
+    assert.ok((end.traffic.wan_paused_ms ?? 0) > 0, JSON.stringify(end.traffic));
+  });
+});
