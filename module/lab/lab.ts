@@ -15,21 +15,33 @@
  * (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
  * Exit codes (cli/exit-codes.ts): 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../cli/args.js";
 import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
 import { runFleetLab } from "./fleet.js";
+import { runOpenwrtLab } from "./openwrt.js";
+import {
+  counters,
+  fileTail,
+  LabFailure,
+  LAB_DIR_PREFIX,
+  LAB_MARKER,
+  LAB_ROLES,
+  labNsPrefix,
+  onPath,
+  pingSummary,
+  printCounters,
+  tcpTransfer,
+} from "./lab-common.js";
 import { NetnsRegistry, removeMarkedNamespaces, type NsProcess } from "./netns.js";
 import { runFaults } from "./faults.js";
 import { dhcpLogs, runLearning, type LabStep } from "./learning.js";
 import { sixto4Address } from "./observe.js";
 import { buildLabTopology, labLearningCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
-import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./traffic.js";
 
 const LAB_USAGE = `usage: 6to4-pmt lab [--keep] [--down] [--bytes N] [--faults]
 Builds network namespaces lan - cpe - isp - relay - inet (root) and runs this bundle as a 6to4-PMT
@@ -42,11 +54,10 @@ Exit 0 only if every step passed. Needs dnsmasq, busybox (udhcpc) and rdisc6 (nd
   --bytes N  size of the TCP transfer (default 4000000)
   --faults   then renumber the WAN by a new DHCP lease and kill and restart the relay, timing
              what the LAN host sees (new prefix and address, default route withdrawn, restored)
-  --relays N instead: a fleet of N relays behind anycast with BIRD (6to4-pmt lab --relays 2 --help)`;
-
-const LAB_ROLES = ["lan", "cpe", "isp", "relay", "inet"];
-/** The namespaces the lab made, with their identity (netns.ts `markerFile`); root only. */
-const LAB_MARKER = "/run/6to4-pmt/lab/namespaces";
+  --relays N instead: a fleet of N relays behind anycast with BIRD (6to4-pmt lab --relays 2 --help)
+  --openwrt-rootfs PATH  instead: the CPE inside a real OpenWrt x86-64 userland (directory or
+             rootfs tarball), the project's ipks installed with its opkg (--openwrt-rootfs x --help)
+Environment: PMT_LAB_NS_PREFIX=p1- names the namespaces p1-lan, p1-cpe, ... instead.`;
 
 /** Programs the lab runs besides iproute2 and node, with the Debian package that has each. */
 const LAB_TOOLS: ReadonlyArray<readonly [string, string]> = [
@@ -55,13 +66,6 @@ const LAB_TOOLS: ReadonlyArray<readonly [string, string]> = [
   ["rdisc6", "ndisc6"],
   ["ping", "iputils-ping"],
 ];
-
-function onPath(tool: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
-}
-
-/** Scratch directories of lab runs: /tmp/6to4-pmt-lab-XXXXXX (mkdtemp). */
-const LAB_DIR_PREFIX = "/tmp/6to4-pmt-lab-";
 
 const LAB_FLAGS: FlagSpecs = {
   keep: { kind: "boolean" },
@@ -75,6 +79,10 @@ const LAB_FLAGS: FlagSpecs = {
 export async function runLab(args: readonly string[]): Promise<number> {
   // `--relays N`: the relay fleet behind anycast on BIRD (fleet.ts).
   if (args.some((a) => a === "--relays" || a.startsWith("--relays="))) return runFleetLab(args);
+  // `--openwrt-rootfs PATH`: the CPE side in a real OpenWrt userland (openwrt.ts).
+  if (args.some((a) => a === "--openwrt-rootfs" || a.startsWith("--openwrt-rootfs="))) {
+    return runOpenwrtLab(args);
+  }
   const parsed = parseArgs(args, LAB_FLAGS);
   noPositionals(parsed, "expected only options (see 6to4-pmt lab --help)");
   if (flagOn(parsed, "help")) {
@@ -97,7 +105,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
     process.stderr.write("6to4-pmt lab: must run as root (network namespaces)\n");
     return EXIT_NOT_ROOT;
   }
-  const reg = new NetnsRegistry({ prefix: "", markerFile: LAB_MARKER });
+  const reg = new NetnsRegistry({ prefix: labNsPrefix(), markerFile: LAB_MARKER });
   if (down) {
     // Only the namespaces the lab made (recorded with their identity at creation): a namespace
     // named lan, cpe, ... that something else made is left alone.
@@ -121,7 +129,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
     );
     return EXIT_RUNTIME;
   }
-  const busy = LAB_ROLES.filter((r) => existsSync(`/run/netns/${r}`));
+  const busy = LAB_ROLES.map((r) => reg.name(r)).filter((ns) => existsSync(`/run/netns/${ns}`));
   if (busy.length > 0) {
     process.stderr.write(
       `6to4-pmt lab: namespaces ${busy.join(", ")} exist (a kept lab? 6to4-pmt lab --down removes the ones it made)\n`,
@@ -287,116 +295,6 @@ export async function runLab(args: readonly string[]): Promise<number> {
   return passed ? EXIT_OK : EXIT_RUNTIME;
 }
 
-/** A step failed: `detail` for the report, the message (logs) for stderr. */
-class LabFailure extends Error {
-  constructor(
-    readonly detail: string,
-    logs: string,
-  ) {
-    super(logs);
-  }
-}
-
-/** The last lines of a log file, headed by its name. */
-function fileTail(file: string): string {
-  let text = "";
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    text = "(none)";
-  }
-  return `--- ${file}:\n${text.split("\n").slice(-30).join("\n")}`;
-}
-
-interface TcpResult {
-  received: number;
-  peer: string;
-  detail: string;
-}
-
-/**
- * One TCP transfer of `bytes`: a sink listening on [sinkAddr]:port in `sinkNs`, a source in `srcNs`
- * connecting from `from` to [dst]:port. Resolves with what the sink received and the peer address it saw.
- */
-async function tcpTransfer(
-  reg: NetnsRegistry,
-  sinkNs: string,
-  sinkAddr: string,
-  srcNs: string,
-  from: string,
-  dst: string,
-  port: number,
-  bytes: number,
-): Promise<TcpResult> {
-  const sink = reg.spawn(sinkNs, [process.execPath, "-e", TCP_SINK_SCRIPT, sinkAddr, String(port)]);
-  await reg.waitFor(() => sink.stdout().includes("listening") || sink.hasExited(), 5000);
-  const src = await reg.execAsync(
-    srcNs,
-    [process.execPath, "-e", TCP_SOURCE_SCRIPT, dst, String(port), String(bytes), "0", from],
-    55000,
-  );
-  await reg.waitFor(() => sink.hasExited(), 5000);
-  reg.kill(sink, "SIGKILL");
-  const m = /peer (\S+) bytes (\d+)/.exec(sink.stdout());
-  const received = Number(m?.[2] ?? 0);
-  const ms = Number(/ms (\d+)/.exec(src.stdout)?.[1] ?? 0);
-  const mbps = ms > 0 ? ((received * 8) / ms / 1000).toFixed(1) : "?";
-  return {
-    received,
-    peer: m?.[1] ?? "(nothing)",
-    detail: `received ${received} bytes in ${ms} ms (${mbps} Mbit/s) from ${m?.[1] ?? "nobody"}`,
-  };
-}
-
-/** Log file of a lab daemon (kept with --keep; the hints print them). */
-function logPath(role: string): string {
-  return `/tmp/6to4-pmt-lab-${role}.log`;
-}
-
-function daemonLogs(...ps: NsProcess[]): string {
-  return ps
-    .map((p) => `--- ${p.ns} (exit ${p.hasExited() ? "yes" : "no"}):\n${p.stderr()}`)
-    .join("\n");
-}
-
-function pingSummary(out: string): string {
-  const loss = /(\d+)% packet loss/.exec(out)?.[0] ?? "no reply";
-  const rtt = /= [\d.]+\/([\d.]+)\//.exec(out)?.[1];
-  return rtt !== undefined ? `${loss}, avg rtt ${rtt} ms` : loss;
-}
-
-/** Asks a daemon for its counters (SIGUSR1 -> one `counters {json}` line on stderr). */
-async function counters(
-  reg: NetnsRegistry,
-  p: NsProcess,
-): Promise<Record<string, Record<string, number>> | null> {
-  const before = p.stderr().length;
-  reg.kill(p, "SIGUSR1");
-  await reg.waitFor(() => /counters (\{.*\})/.test(p.stderr().slice(before)), 2000);
-  const m = /counters (\{.*\})/.exec(p.stderr().slice(before));
-  if (m === null) return null;
-  try {
-    return JSON.parse(m[1]!) as Record<string, Record<string, number>>;
-  } catch {
-    return null;
-  }
-}
-
-function printCounters(name: string, c: Record<string, Record<string, number>> | null): void {
-  if (c === null) {
-    process.stdout.write(`${name} counters: unavailable\n`);
-    return;
-  }
-  const nonzero = (o: Record<string, number> | undefined): string =>
-    Object.entries(o ?? {})
-      .filter(([, v]) => v !== 0)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(" ") || "none";
-  process.stdout.write(
-    `${name} counters: ${nonzero(c.traffic)}\n${name} drops: ${nonzero(c.drops)}\n`,
-  );
-}
-
 function printKeepHints(t: LabTopology, host: string, dir: string): void {
   const lines = [
     "lab kept running; enter a namespace with:",
@@ -410,4 +308,15 @@ function printKeepHints(t: LabTopology, host: string, dir: string): void {
     "remove it with: 6to4-pmt lab --down",
   ];
   process.stdout.write(lines.join("\n") + "\n");
+}
+
+/** Log file of a lab daemon (kept with --keep; the hints print them). */
+function logPath(role: string): string {
+  return `/tmp/6to4-pmt-lab-${role}.log`;
+}
+
+function daemonLogs(...ps: NsProcess[]): string {
+  return ps
+    .map((p) => `--- ${p.ns} (exit ${p.hasExited() ? "yes" : "no"}):\n${p.stderr()}`)
+    .join("\n");
 }
