@@ -193,6 +193,11 @@ config cpe 'cpe'
     const owroot = join(dir, "owroot");
     mkdirSync(join(owroot, "lib/netifd"), { recursive: true });
     mkdirSync(join(dir, "owuci"));
+    // The interface wiring apply made: netifd has it (the stand-in fails updates for others).
+    writeFileSync(
+      join(dir, "owuci", "network"),
+      "config interface '6to4pmt'\n\toption proto '6to4pmt'\n\toption zone 'wan'\n",
+    );
     writeFileSync(join(owroot, "lib/functions.sh"), "# stand-in: nothing needed\n");
     writeFileSync(
       join(owroot, "lib/netifd/netifd-proto.sh"),

@@ -84,6 +84,20 @@ test("update: prefix with lifetimes, tunnel device and zone go to netifd interfa
   assert.deepEqual(s.log.slice(6), r.log);
 });
 
+test("withdraw after disable removed the interface: nothing to withdraw, no error", () => {
+  // Disable: the init script's `wiring revert` deletes network.6to4pmt and reloads netifd, then
+  // procd stops the daemon, whose last call is `withdraw`.
+  const e = env({ network: "config interface 'lan'\n\toption proto 'static'\n" });
+  const r = sh(e, [hook, "withdraw", "6to4pmt0"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, "");
+  assert.deepEqual(r.log, []);
+  // The stand-in fails an update for an interface netifd does not have, as netifd does.
+  const u = sh(e, [hook, "update", "6to4pmt0", "2001:db8:c000:201::/64", "2700", "5400", "1480"]);
+  assert.equal(u.status, 252);
+  assert.match(u.stderr, /notify_proto .*\(Not found\)/);
+});
+
 test("withdraw: the prefix goes away (odhcpd deprecates it), the device stays in the zone", () => {
   const e = env({
     network: NETWORK.replace("'wan'", "'wan2'"),
@@ -118,8 +132,8 @@ test("the stand-in's netifd claims a device handed over without the external fla
   const script = join(e.dir, "owned.sh");
   writeFileSync(
     script,
-    `. "${root}/lib/netifd/netifd-proto.sh"\nproto_init_update tunA 1\nproto_send_update x\n` +
-      "proto_init_update tunB 1 1\nproto_send_update x\n",
+    `. "${root}/lib/netifd/netifd-proto.sh"\nproto_init_update tunA 1\nproto_send_update 6to4pmt\n` +
+      "proto_init_update tunB 1 1\nproto_send_update 6to4pmt\n",
   );
   const r = sh(e, [script]);
   assert.equal(r.status, 0, r.stderr);

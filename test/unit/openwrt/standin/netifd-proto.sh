@@ -6,7 +6,8 @@
 # which on `ifup`, a network restart or a racy first start sets it down and flushes its addresses
 # and routes; an external device (`proto_init_update <dev> 1 1`) is left alone. The claim is
 # recorded as "claim <dev>: down, addresses and routes flushed"; with NETIFD_APPLY=1 it is also
-# carried out with `ip` (tests run the hook as root inside their own namespace).
+# carried out with `ip` (tests run the hook as root inside their own namespace). An update for an
+# interface /etc/config/network does not define fails with "(Not found)", exit 252, as there.
 _nrec() { printf '%s\n' "$*" >> "$NETIFD_LOG"; }
 proto_init_update() {
 	_nrec "init_update $*"
@@ -21,6 +22,12 @@ proto_close_data() { _nrec "close_data"; }
 json_add_string() { _nrec "json_add_string $*"; }
 proto_send_update() {
 	_nrec "send_update $*"
+	# netifd has the interface only while /etc/config/network defines it (after a reload); an
+	# update for one it does not have fails as `ubus call network.interface notify_proto` does.
+	if [ -z "$(uci -q get "network.$1")" ]; then
+		echo "Command failed: ubus call network.interface notify_proto { \"interface\": \"$1\" } (Not found)" >&2
+		return 252
+	fi
 	[ -n "$_N_DEV" ] && [ "$_N_EXTERNAL" != 1 ] || return 0
 	_nrec "claim $_N_DEV: down, addresses and routes flushed"
 	[ "$NETIFD_APPLY" = 1 ] || return 0
