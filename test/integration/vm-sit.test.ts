@@ -14,9 +14,10 @@
  * Checks: sit and the nft NAT modules load; 3 of 3 pings h1 -> h2 and h2 -> h1's translated
  * address; a TCP connection each way carries its data, and the listener sees the translated source
  * (2002:c000:201:1::10: prefix replaced, host bits kept) at h2 and h2's own address at h1;
- * a's NAT rules matched exactly the 2 new flows each way (nft counters). Also: the host's
- * node and the project's addon (build/Release/pmt_native.node) load in the guest. Boot and node
- * start-up times are printed (TCG is slow; not asserted).
+ * a's NAT rules matched exactly the 2 new flows each way (nft counters); the carrier forwarded
+ * the IPv4 packets (ForwDatagrams). Also: the host's node and the project's addon
+ * (build/Release/pmt_native.node) load in the guest. Boot and node start-up times are printed
+ * (TCG is slow; not asserted).
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -122,16 +123,17 @@ table ip6 ${P}nat {
 }
 EOF
 echo "T setup $(up)"
-set +e
-x h1 ping -c 3 -i 0.3 -W 10 2002:c633:6401:1::20 > /tmp/ping1; echo "PING h1-h2 $(grep -o '[0-9]* received' /tmp/ping1)"
-x h2 ping -c 3 -i 0.3 -W 10 2002:c000:201:1::10 > /tmp/ping2; echo "PING h2-h1 $(grep -o '[0-9]* received' /tmp/ping2)"
-echo "T ping $(up)"
+# the listeners start (slowly, under TCG) while the pings run
 cat > /tmp/listen.js <<'EOF'
 ${LISTENER}
 EOF
 listen() { x $1 timeout 120 node /tmp/listen.js $2 $3 > /tmp/l-$1 2>&1 & }
 ready() { i=0; while [ $i -lt 600 ] && ! grep -q listening /tmp/l-$1; do sleep 0.1; i=$((i+1)); done; }
 listen h2 2002:c633:6401:1::20 8080; listen h1 2001:db8:a::10 8081
+set +e
+x h1 ping -c 3 -i 0.3 -W 10 2002:c633:6401:1::20 > /tmp/ping1; echo "PING h1-h2 $(grep -o '[0-9]* received' /tmp/ping1)"
+x h2 ping -c 3 -i 0.3 -W 10 2002:c000:201:1::10 > /tmp/ping2; echo "PING h2-h1 $(grep -o '[0-9]* received' /tmp/ping2)"
+echo "T ping $(up)"
 ready h2; ready h1
 echo "T listeners $(up)"
 echo out-h1 | x h1 timeout 30 /.vm/busybox nc -w 10 2002:c633:6401:1::20 8080
@@ -140,6 +142,7 @@ wait
 echo "TCP h2 $(grep peer /tmp/l-h2)"
 echo "TCP h1 $(grep peer /tmp/l-h1)"
 x a nft list table ip6 ${P}nat | sed -n 's/.*counter packets \\([0-9]*\\).*\\(snat\\|dnat\\).*/NFT \\2 \\1/p'
+echo "FWD $(x c awk '/^Ip: [0-9]/ {print $7}' /proc/net/snmp)"
 echo "T done $(up)"
 `;
 
@@ -170,6 +173,8 @@ test(
     // Host bits kept, prefix replaced: 2001:db8:a::10 appears as 2002:c000:201:1::10.
     assert.equal(line("TCP h2"), "peer 2002:c000:201:1::10 out-h1", `outbound TCP, SNAT${diag}`);
     assert.equal(line("TCP h1"), "peer 2002:c633:6401:1::20 in-h2", `inbound TCP, DNAT${diag}`);
+    // The only way between the sites: IPv4 (protocol 41) through the carrier; 6 pings, 6 replies.
+    assert.ok(Number(line("FWD")) >= 12, `carrier IPv4 ForwDatagrams${diag}`);
     const nft = (k: string) => Number(r.stdout.match(new RegExp(`^NFT ${k} (\\d+)$`, "m"))?.[1]);
     // NAT chains see the first packet of each connection: one ping flow and one TCP flow each way.
     assert.equal(nft("snat"), 2, `nft snat counter${diag}`);

@@ -40,10 +40,11 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { gzipSync } from "node:zlib";
 
 export interface VmRunOptions {
@@ -94,6 +95,7 @@ const KERNEL_ARGS = "console=ttyS0 quiet panic=-1 mitigations=off audit=0 crypto
 /** Modules the init needs before it can mount the host's root (dependencies are added). */
 const INIT_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay"];
 
+/** Where the kernel, busybox-static and the initramfs are kept: $PMT_VM_CACHE, outside the clone. */
 export function vmCacheDir(): string {
   return process.env.PMT_VM_CACHE ?? "/var/cache/6to4-pmt-vm";
 }
@@ -141,9 +143,33 @@ function prepare(): VmImage | string {
     const kernel = prepareKernel(cache);
     const busybox = prepareBusybox(cache);
     const initrd = prepareInitrd(cache, kernel.kver, kernel.modulesDir, busybox);
+    pruneCache(cache, kernel.kver, initrd);
     return { ...kernel, initrd };
   } catch (e) {
     return (e as Error).message;
+  }
+}
+
+/**
+ * Removes what an older kernel or harness left in the cache (other kernels, their debs, other
+ * initramfs images, temp dirs of interrupted runs), once it is a day old: a concurrent run may
+ * still use something newer.
+ */
+function pruneCache(cache: string, kver: string, initrd: string): void {
+  const keep = new Set([`kernel-${kver}`, "busybox-static", "debs", basename(initrd)]);
+  const old = Date.now() - 86_400_000;
+  const prune = (dir: string, name: string) => {
+    const path = join(dir, name);
+    try {
+      if (statSync(path).mtimeMs < old) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone already
+    }
+  };
+  for (const f of readdirSync(cache)) if (!keep.has(f)) prune(cache, f);
+  const debs = join(cache, "debs");
+  for (const f of readdirSync(debs)) {
+    if (f.startsWith("linux-image-") && !f.startsWith(`linux-image-${kver}_`)) prune(debs, f);
   }
 }
 
@@ -464,7 +490,7 @@ export async function runInVm(script: string, options: VmRunOptions = {}): Promi
     const cwd = options.cwd ?? process.cwd();
     writeFileSync(join(xfer, "script.sh"), `cd ${shQuote(cwd)} || exit 125\n${env}${script}\n`);
     const qemu = [
-      ...["-accel", "tcg,thread=multi", "-cpu", "max"],
+      ...["-accel", process.env.PMT_VM_ACCEL ?? "tcg,thread=multi", "-cpu", "max"],
       ...["-smp", String(options.smp ?? 2), "-m", String(options.memMb ?? 1024)],
       ...["-nographic", "-no-reboot", "-nic", "none", "-monitor", "none"],
       ...["-kernel", img.vmlinuz, "-initrd", img.initrd],
