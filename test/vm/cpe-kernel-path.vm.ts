@@ -44,6 +44,7 @@ const SITE_HOST = "2002:6440:902:1::1";
 
 async function main(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
+  let cpeLog = (): string => "";
   const reg = new NetnsRegistry();
   const t0 = Date.now();
   const mark = (k: string) => ((out[`t_${k}`] = (Date.now() - t0) / 1000), undefined);
@@ -88,6 +89,7 @@ async function main(): Promise<Record<string, unknown>> {
     const cmd = daemonCommand();
     const relay = spawnDaemon(reg, t.relays[0]!.ns, cmd, labRelayArgs(t.relays[0]!));
     const cpe = spawnDaemon(reg, c.ns, cmd, labCpeArgs(c, ["--dataplane", "kernel"]));
+    cpeLog = () => cpe.stderr().split("\n").slice(-40).join("\n");
     out.relayReady = await waitDaemonReady(reg, relay, 120_000);
     await reg.waitFor(
       () => cpe.hasExited() || /cpe up: kernel data plane/.test(cpe.stderr()),
@@ -152,11 +154,11 @@ async function main(): Promise<Record<string, unknown>> {
     out.afterRoutes = reg.exec(c.ns, ["ip", "-6", "route", "show"]).stdout;
     out.afterTables = reg.exec(c.ns, ["nft", "list", "tables"]).stdout.trim().split("\n");
     out.fw4Intact = reg.exec(c.ns, ["nft", "list", "table", "inet", "fw4"]).stdout === fw4Before;
-    out.cpeLog = cpe.stderr().split("\n").slice(-40).join("\n");
     mark("stop");
   } catch (e) {
     out.error = (e as Error).stack ?? String(e);
   } finally {
+    out.cpeLog = cpeLog();
     await reg.cleanup();
   }
   return out;
