@@ -71,7 +71,7 @@ test("create: a sit device without an address of its own, not up yet", async () 
   const { runner, kp } = setup();
   assert.equal(await kp.create(), null);
   assert.deepEqual(runner.log, [
-    "ip link add name 6to4pmt0 type sit remote any ttl 64",
+    "ip link add name 6to4pmt0 type sit local 0.0.0.1 remote any ttl 64",
     "ip link set dev 6to4pmt0 addrgenmode none",
     "sysctl -qw net.ipv6.conf.6to4pmt0.accept_ra=0",
     "sysctl -qw net.ipv6.conf.6to4pmt0.router_solicitations=0",
@@ -79,6 +79,12 @@ test("create: a sit device without an address of its own, not up yet", async () 
   ]);
   runner.failing = "ip link add";
   assert.equal(await kp.create(), "Error: nope");
+  runner.failing = null;
+  runner.run = (argv) => {
+    runner.log.push(argv.join(" "));
+    return Promise.resolve({ code: 2, stdout: "", stderr: "RTNETLINK answers: File exists\n" });
+  };
+  assert.match((await kp.create()) ?? "", /File exists: a device 6to4pmt0 exists already/);
 });
 
 test("snapshots: sit local, routes, table; WAN change replaces; disabled withdraws; stop removes", async () => {
