@@ -42,6 +42,8 @@ const CMD_TIMEOUT_MS = 10_000;
 /** Counters read at most this often (status and the GRO watch both ask). */
 const COUNTERS_CACHE_MS = 200;
 const RETRY_MS = 5000;
+/** The sit device's local address before the WAN address is known (see `create`). */
+const PLACEHOLDER_LOCAL = "0.0.0.1";
 
 /** Runs a command synchronously (counters for the synchronous status snapshot). */
 export type SyncRunner = (argv: readonly string[]) => { code: number; stdout: string };
@@ -154,15 +156,28 @@ export class KernelPath {
 
   /**
    * Creates the sit device (down, no address of its own, no router solicitations): it comes up
-   * with the first snapshot that forwards. Returns the error text, or null.
+   * with the first snapshot that forwards. Until then its local address is 0.0.0.1, which no
+   * packet is sent to: `local any remote any` would be the same tunnel as the kernel's fallback
+   * device sit0 (refused: "File exists"), and the WAN address may not be known yet. Returns the
+   * error text, or null.
    */
   async create(): Promise<string | null> {
     const { device, runner } = this.o;
     const add = await runner.run(
-      ["ip", "link", "add", "name", device, "type", "sit", "remote", "any", "ttl", "64"],
+      ["ip", "link", "add", "name", device, "type", "sit", "local", PLACEHOLDER_LOCAL].concat([
+        "remote",
+        "any",
+        "ttl",
+        "64",
+      ]),
       CMD_TIMEOUT_MS,
     );
-    if (add.code !== 0) return firstLine(add.stderr, `ip exited with ${add.code}`);
+    if (add.code !== 0) {
+      const err = firstLine(add.stderr, `ip exited with ${add.code}`);
+      return /File exists/.test(err)
+        ? `${err}: a device ${device} exists already (left by a previous run? ip link del ${device})`
+        : err;
+    }
     await runner.run(["ip", "link", "set", "dev", device, "addrgenmode", "none"], CMD_TIMEOUT_MS);
     for (const key of ["accept_ra", "router_solicitations", "autoconf"]) {
       await runner.run(["sysctl", "-qw", `net.ipv6.conf.${device}.${key}=0`], CMD_TIMEOUT_MS);

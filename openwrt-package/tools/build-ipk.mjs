@@ -201,7 +201,7 @@ function controlText(fields) {
  */
 function buildIpk(
   tmp,
-  { name, arch, depends, description, section, data, conffiles, scripts, requireUser },
+  { name, arch, depends, suggests, description, section, data, conffiles, scripts, requireUser },
 ) {
   const work = join(tmp, `ipk-${name}`);
   const control = join(work, "control");
@@ -211,6 +211,8 @@ function buildIpk(
     Package: name,
     Version: version,
     Depends: depends,
+    // opkg's Suggests: named to the user, never installed with the package.
+    ...(suggests ? { Suggests: suggests } : {}),
     License: "MIT",
     Section: section,
     Architecture: arch,
@@ -280,6 +282,8 @@ function main() {
       name: "6to4-pmt",
       arch: "x86_64",
       depends: "libc, node, kmod-tun, ip-full",
+      // `dataplane auto` uses the kernel's sit + nft when kmod-sit is there, else the TUN.
+      suggests: "kmod-sit",
       section: "net",
       description:
         "6to4 Provider Managed Tunnels (RFC 6732) CPE and relay. Disabled by default (6to4 is Historic, RFC 7526); set 6to4-pmt.cpe.enabled=1. Needs node from the packages feed: OpenWrt 23.05 (node 18.20; i386, x86_64, arm, aarch64, mipsel with FPU) or 24.10 (node 20; i386, x86_64, arm, aarch64 with FPU); OpenWrt 25.12 and later build node for the host only (not installable there).",

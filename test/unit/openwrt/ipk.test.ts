@@ -101,6 +101,8 @@ test("6to4-pmt: control fields", { skip }, () => {
   assert.equal(f.get("Version"), version);
   assert.equal(f.get("Architecture"), "x86_64");
   assert.deepEqual(f.get("Depends")!.split(", ").sort(), ["ip-full", "kmod-tun", "libc", "node"]);
+  // The kernel data plane's sit is a suggestion: dataplane auto falls back without it.
+  assert.equal(f.get("Suggests"), "kmod-sit");
   assert.ok((f.get("Description") ?? "").length > 20);
   // The daemons' user, created by add_group_and_user at installation (docs/security.md).
   assert.equal(f.get("Require-User"), "6to4pmt:6to4pmt");
