@@ -10,21 +10,25 @@
  *   pfifo     the same class with pfifo limit 1000 (pfifo_fast's queue, txqueuelen 1000)
  *   none      no shaper, noqueue (veth): the path's capacity is the machine's CPU, shared by
  *             every namespace here (the capacity search offers 10, 20 and 40 k packets/s)
+ *   napi      as none, every veth receiving in its own NAPI thread (dataplane.bench.ts's model of
+ *             separate machines): a full veth ring drops at the sender, reported as ENOBUFS
  * For each variant, direction and mode (backpressure on, and off with PMT_NO_BACKPRESSURE=1, the
  * old behaviour), with fresh daemons: the capacity is found first, the best delivered rate of
  * iperf3 -u -l 64 at offered rates of 0.5, 1 and 1.5 × the link's nominal packet rate; then
  * 2 × and 5 × that capacity are offered (iperf3 -b; the generator may fall short of 5 ×: the
  * offered rate printed is what it sent). Printed: offered and delivered packets/s
  * (iperf3 server: datagrams sent by sequence number, and those received, per second), the packets
- * the sending daemon read from its TUN per second, delivered/peak, and backpressure events.
+ * the sending daemon read from its TUN per second, delivered/peak, what its WAN socket refused
+ * (tx_error), its CPU (% of one core, /proc/<pid>/stat) and backpressure events.
  * Medians over BENCH_ROUNDS rounds. Figures, not a timed test; nothing asserts.
  *
  * Environment: BENCH_ROUNDS 1..10 (default 3), BENCH_SECONDS per load 1..30 (default 3),
- * BENCH_RATE_MBIT 1..1000 (default 10), BENCH_QDISCS (default "fq_codel,pfifo,none").
+ * BENCH_RATE_MBIT 1..1000 (default 10), BENCH_QDISCS (default "fq_codel,pfifo,none,napi").
  *
  * Network safety: namespaces `p<pid>-*`, lab addresses only, every load bounded (iperf3 -t and a
  * kill timeout), the whole run bounded by a watchdog, cleanup in finally and on SIGINT/SIGTERM.
  */
+import { readFileSync } from "node:fs";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
 import { readCounters, startLab, type RunningLab } from "../support/dataplane-harness.js";
 import { startIperfServer } from "../support/iperf.js";
@@ -44,10 +48,10 @@ function envInt(name: string, def: number, min: number, max: number): number {
 const ROUNDS = envInt("BENCH_ROUNDS", 3, 1, 10);
 const SECONDS = envInt("BENCH_SECONDS", 3, 1, 30);
 const RATE_MBIT = envInt("BENCH_RATE_MBIT", 10, 1, 1000);
-const QDISCS = (process.env.BENCH_QDISCS ?? "fq_codel,pfifo,none").split(",");
+const QDISCS = (process.env.BENCH_QDISCS ?? "fq_codel,pfifo,none,napi").split(",");
 for (const q of QDISCS) {
-  if (!["fq_codel", "pfifo", "none"].includes(q)) {
-    process.stderr.write(`BENCH_QDISCS: expected fq_codel, pfifo or none, got ${q}\n`);
+  if (!["fq_codel", "pfifo", "none", "napi"].includes(q)) {
+    process.stderr.write(`BENCH_QDISCS: expected fq_codel, pfifo, none or napi, got ${q}\n`);
     process.exit(2);
   }
 }
@@ -66,11 +70,39 @@ interface Load {
   read: number;
   /** Of those, refused by the WAN socket (tx_error: ENOBUFS, or any error without backpressure). */
   txError: number;
+  /** CPU of the sending daemon during the load, in % of one core. */
+  cpu: number;
   backpressure: number;
 }
 
+/** utime + stime of a process in seconds (CLK_TCK 100). */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Variant napi: every veth of the run receives in its own NAPI thread (GRO on, TSO off, as
+ * dataplane.bench.ts models separate machines); a full veth ring then drops at the sender's
+ * xmit, which IP_RECVERR reports as ENOBUFS.
+ */
+function threadVeths(reg: NetnsRegistry): void {
+  for (const ns of reg.createdNamespaces()) {
+    const links = reg.must(["ip", "-n", ns, "-o", "link", "show", "type", "veth"]);
+    for (const [, dev] of links.matchAll(/^\d+: ([^:@\s]+)[@:]/gm)) {
+      reg.must(["ip", "netns", "exec", ns, "ethtool", "-K", dev!, "gro", "on", "tso", "off"]);
+      reg.must(["ip", "netns", "exec", ns, "sh", "-c", `echo 1 > /sys/class/net/${dev}/threaded`]);
+    }
+  }
+}
+
 function shape(reg: NetnsRegistry, ns: string, qdisc: string): void {
-  if (qdisc === "none") return;
+  if (qdisc === "none" || qdisc === "napi") return;
   const tc = (...a: string[]) => reg.must(["ip", "netns", "exec", ns, "tc", ...a]);
   tc("qdisc", "replace", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1");
   tc(
@@ -102,10 +134,12 @@ async function load(reg: NetnsRegistry, lab: RunningLab, dir: Dir, pps: number):
   const p = port++;
   const srv = await startIperfServer(reg, srvNs, srvAddr, p, { extra: ["-J"] });
   const before = await readCounters(reg, sender);
+  const cpu0 = cpuSeconds(sender.pid);
   const bps = pps === 0 ? "0" : String(Math.round(pps * 64 * 8));
   const cli = ["iperf3", "-c", target, "-p", String(p), "-u", "-l", "64", "-b", bps];
   if (dir === "down") cli.push("-B", LAB_SERVER);
   await reg.execAsync(cliNs, [...cli, "-t", String(SECONDS), "-J"], (SECONDS + 20) * 1000);
+  const cpu = ((cpuSeconds(sender.pid) - cpu0) / SECONDS) * 100;
   const after = await readCounters(reg, sender);
   await reg.waitFor(() => srv.hasExited(), 5000);
   await reg.stop(srv, 2000);
@@ -123,11 +157,12 @@ async function load(reg: NetnsRegistry, lab: RunningLab, dir: Dir, pps: number):
       delivered: (s.packets - s.lost_packets) / s.seconds,
       read,
       txError,
+      cpu,
       backpressure,
     };
   } catch {
     process.stderr.write(`iperf3 ${dir} failed: ${srv.stdout().slice(-300)}\n`);
-    return { offered: 0, delivered: 0, read, txError, backpressure };
+    return { offered: 0, delivered: 0, read, txError, cpu, backpressure };
   }
 }
 
@@ -143,7 +178,7 @@ interface Row {
 
 /** Whether this kernel has the qdisc (fq_codel is missing from some: then that variant is skipped). */
 function qdiscAvailable(qdisc: string): boolean {
-  if (qdisc === "none" || qdisc === "pfifo") return true;
+  if (qdisc === "none" || qdisc === "pfifo" || qdisc === "napi") return true;
   const reg = new NetnsRegistry({ prefix: `p${process.pid}-q-` });
   try {
     const ns = reg.createNamespace("probe");
@@ -159,9 +194,13 @@ async function measure(reg: NetnsRegistry, qdisc: string, dir: Dir, mode: Mode):
   else delete process.env.PMT_NO_BACKPRESSURE;
   const lab = await startLab(reg, { cpes: [{ index: 0, pmt: true }] });
   try {
+    if (qdisc === "napi") threadVeths(reg);
     shape(reg, lab.t.cpes[0]!.ns, qdisc);
     shape(reg, lab.t.relays[0]!.ns, qdisc);
-    const steps = qdisc === "none" ? UNSHAPED_STEPS : [0.5, 1, 1.5].map((f) => f * NOMINAL_PPS);
+    const steps =
+      qdisc === "none" || qdisc === "napi"
+        ? UNSHAPED_STEPS
+        : [0.5, 1, 1.5].map((f) => f * NOMINAL_PPS);
     let peak = 0;
     for (const pps of steps) peak = Math.max(peak, (await load(reg, lab, dir, pps)).delivered);
     const x2 = await load(reg, lab, dir, 2 * peak);
@@ -232,7 +271,7 @@ async function main(): Promise<void> {
       ` bp = backpressure, old = PMT_NO_BACKPRESSURE=1; read = the sender's TUN reads.\n`,
   );
   console.log(
-    "qdisc     dir  mode   peak | 2x offered deliv  read  d/peak | 5x offered deliv  read  d/peak  tx_err  bp-events",
+    "qdisc     dir  mode   peak | 2x offered deliv  read  d/peak | 5x offered deliv  read  d/peak  tx_err  cpu%  bp-events",
   );
   const json: Record<string, unknown>[] = [];
   for (const qdisc of qdiscs) {
@@ -247,7 +286,9 @@ async function main(): Promise<void> {
         };
         console.log(
           `${qdisc.padEnd(9)} ${dir.padEnd(4)} ${mode.padEnd(4)} ${k(peak)} |    ${cols((x) => x.x2)} |    ` +
-            `${cols((x) => x.x5)}  ${k(m((x) => x.x5.txError))}  ${m((x) => x.x5.backpressure).toFixed(0)}`,
+            `${cols((x) => x.x5)}  ${k(m((x) => x.x5.txError))}  ${m((x) => x.x5.cpu)
+              .toFixed(0)
+              .padStart(4)}  ${m((x) => x.x5.backpressure).toFixed(0)}`,
         );
         json.push({
           qdisc,
@@ -260,6 +301,7 @@ async function main(): Promise<void> {
           x5_delivered_pps: Math.round(m((x) => x.x5.delivered)),
           x5_read_pps: Math.round(m((x) => x.x5.read)),
           x5_tx_error_pps: Math.round(m((x) => x.x5.txError)),
+          x5_sender_cpu_pct: Math.round(m((x) => x.x5.cpu)),
         });
       }
     }
