@@ -28,7 +28,7 @@ import { effectiveTunnelMtu } from "../control/decide.js";
 import { createEchoProber } from "../control/echo-prober.js";
 import { ICMPV6_ECHO_REPLY } from "../codec/constants.js";
 import { VERSION } from "./version.js";
-import { createDaemon } from "./daemon-lifecycle.js";
+import { createDaemon, releaseStartupMemory } from "./daemon-lifecycle.js";
 import { loadDaemonConfig } from "./daemon-options.js";
 import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
 import { EXIT_INIT, EXIT_USAGE } from "./exit-codes.js";
@@ -154,6 +154,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
       `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}`,
   );
   daemon.start();
+  releaseStartupMemory(log);
   const code = await exiting.done;
   await control.stop();
   k.revert();

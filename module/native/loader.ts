@@ -212,6 +212,12 @@ export interface NativeBinding {
    */
   dropPrivileges(uid: number, gid: number, keep: number[]): { boundingReduced: boolean };
   /**
+   * MADV_DONTNEED on this process's read-only private file mappings that hold no private page
+   * (memory.c): pages start-up read leave the RSS, and come back from the page cache if used
+   * again. Returns the kB of RSS released.
+   */
+  releaseStartupPages(): number;
+  /**
    * Raw IPv4 pollers of sockets opened with `recvErr`: error-queue messages (ICMPv4 errors about
    * sent packets) go into `buf` (meta.length / 4 slots of equal size, at least 64 bytes) and
    * `meta` (type, code, info, quoted bytes per slot), `onErrors(count)` once per batch
