@@ -1,18 +1,24 @@
 /**
  * `npm run bench` (root): the same traffic, in one run, through
  *   (a) kernel   client --- router (Linux IPv6 forwarding) --- server          (the ceiling here)
+ *       kernel-nft the same with nftables prefix NAT on the router (snat/dnat ip6 prefix to,
+ *                  conntrack): what a router owner would set up by hand, the peer of issue 21
  *   (b) tayga    client --- router (Tayga NAT64 over a TUN, C) --- server (IPv4)
  *   (c) ours     lan --- cpe (6to4-pmt) === isp (IPv4) === relay (6to4-pmt) --- inet
  * For each: iperf3 TCP throughput, 64-byte UDP packets per second (iperf3 -u -l 64 unlimited),
  * CPU time of the translator/tunnel processes per packet they produced (over the run, and for
- * the TCP and the UDP64 part), and their resident memory at the start and end of the run (RSS,
+ * the TCP and the UDP64 part), the same per machine (`@`: the process plus the NAPI threads of
+ * its namespace's veths; for the kernel setups the router's NAPI threads, which do all of its
+ * forwarding and NAT), and their resident memory at the start and end of the run (RSS,
  * and anonymous RSS: heap and buffers, whose growth is a leak). The three setups run in turn in
  * each round, so a slow spell of this shared machine falls on all of them; the table holds each
  * figure's median over the rounds, and memory from the round where it was highest (a median
  * would hide a leak). Then the ratios of (c) to (a) and (b), the targets judged on the medians
  * (ours against Tayga: TCP at least 1.5 ×, UDP64 at least 1.1 ×; per daemon: CPU at most 2.5 µs
- * per packet, RSS at most 50 MB, anonymous RSS at most 1 MB above the start), and one JSON line,
- * last. Figures, not a timed test; nothing asserts.
+ * per packet, RSS at most 50 MB, anonymous RSS at most 1 MB above the start; against kernel-nft,
+ * each the median of the rounds' own ratios: TCP at least 0.7 x, CPU per packet at most 2 x, per
+ * daemon and per machine), and one JSON line, last. Figures, not a timed test; nothing asserts.
+ * Our daemons are measured in steady state: after a 3 s warm-up, from 12 s after their start.
  *
  * The namespaces model separate machines, as deployed: every process the bench starts (iperf3,
  * Tayga, the daemons) runs as SCHED_BATCH, so a process woken by a packet does not preempt the
@@ -28,6 +34,8 @@
  *   BENCH_ROUNDS   passes of the three setups, 1 to 10 (default 3)
  *   BENCH_SECONDS  length of each TCP test, 1 to 60 (default 10); each UDP64 test runs half
  *                  as long (at least 1 s)
+ *   BENCH_BASELINE another build's bundle (a copy of its dist/), run as "baseline" right before
+ *                  or after ours in every round (alternating): A/B in the same run
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
  * load bounded in time (iperf3 -t), the whole run bounded (a watchdog), cleanup in finally, on the
