@@ -118,7 +118,7 @@ function waitForExit(log: Logger, counters: () => CountersSnapshot): DaemonExit 
  */
 export function releaseStartupMemory(log: Logger): void {
   try {
-    log.debug(`released ${releaseStartupPages()} kB of start-up pages`);
+    log.debug(`start-up pages: ${Math.round(releaseStartupPages())} kB of read-only data released`);
   } catch (e) {
     log.debug(`start-up pages kept: ${(e as Error).message}`);
   }

@@ -6,7 +6,7 @@
  */
 import { loadNative, type NativeBinding } from "../native/loader.js";
 
-/** Releases them; returns the kB of RSS released. @throws Error when /proc/self/smaps is unreadable */
+/** Releases them; returns the kB of read-only segments advised (their resident part is released). */
 export function releaseStartupPages(binding: NativeBinding = loadNative()): number {
   return binding.releaseStartupPages();
 }

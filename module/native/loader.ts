@@ -212,9 +212,9 @@ export interface NativeBinding {
    */
   dropPrivileges(uid: number, gid: number, keep: number[]): { boundingReduced: boolean };
   /**
-   * MADV_DONTNEED on this process's read-only private file mappings that hold no private page
-   * (memory.c): pages start-up read leave the RSS, and come back from the page cache if used
-   * again. Returns the kB of RSS released.
+   * MADV_DONTNEED on the read-only data segments of every loaded object (memory.c; from the
+   * program headers, RELRO and objects with text relocations left out): pages start-up read
+   * leave the RSS, and come back from the page cache if used again. Returns the kB advised.
    */
   releaseStartupPages(): number;
   /**
