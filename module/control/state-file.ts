@@ -73,9 +73,10 @@ export function removeStateFileTemp(path: string): void {
 /** Replaces `path` with `value` as JSON, atomically (write temp + fsync + rename), mode 0600. */
 export function writeStateFileAtomic(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  // Unique per process and write; O_EXCL (TEMP_FLAGS) refuses a name that exists. Not
-  // crypto.randomBytes: node:crypto costs about 0.8 MB resident for this one name.
-  const tmp = `${path}.tmp-${process.pid}-${++tempSerial}-${Date.now().toString(36)}`;
+  // Unique per process and write, and not guessable in advance; O_EXCL (TEMP_FLAGS) refuses a
+  // name that exists. Not crypto.randomBytes: node:crypto costs about 0.8 MB resident for this.
+  const guess = Math.random().toString(36).slice(2, 10);
+  const tmp = `${path}.tmp-${process.pid}-${++tempSerial}-${guess}`;
   const fd = openSync(tmp, TEMP_FLAGS, 0o600);
   pendingTemps.add(tmp);
   try {
