@@ -5,6 +5,7 @@
       "sources": [
         "module/native/addon.c",
         "module/native/ethtool.c",
+        "module/native/memory.c",
         "module/native/napi-util.c",
         "module/native/netdev.c",
         "module/native/offload.c",

@@ -33,7 +33,7 @@ import { effectiveTunnelMtu } from "../control/decide.js";
 import { createEchoProber } from "../control/echo-prober.js";
 import { ICMPV6_ECHO_REPLY } from "../codec/constants.js";
 import { VERSION } from "./version.js";
-import { createDaemon, waitForExit } from "./daemon-lifecycle.js";
+import { createDaemon, releaseStartupMemory, waitForExit } from "./daemon-lifecycle.js";
 import { KernelPath, probeKernelPath, type DataplaneChoice } from "../control/kernel-path.js";
 import { createCommandRunner } from "../control/wan-watcher.js";
 import { loadDaemonConfig } from "./daemon-options.js";
@@ -185,6 +185,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
       `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}`,
   );
   daemon.start();
+  releaseStartupMemory(log);
   const code = await exiting.done;
   await control.stop();
   k.revert();

@@ -32,7 +32,7 @@ import { formatPrometheus } from "../dataplane/counters.js";
 import { createRelayForwardingState } from "../dataplane/forwarding-state.js";
 import type { RelayForwardingState } from "../dataplane/forwarding-state.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
-import { createDaemon } from "./daemon-lifecycle.js";
+import { createDaemon, releaseStartupMemory } from "./daemon-lifecycle.js";
 import { loadDaemonConfig } from "./daemon-options.js";
 import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
 import { EXIT_INIT, EXIT_USAGE } from "./exit-codes.js";
@@ -265,6 +265,7 @@ async function runRelayLocked(
   }
   daemon.start();
   announce?.start();
+  releaseStartupMemory(log);
   const groWatch = watchGroUnusable(
     systemClock,
     () => daemon.counters().offload?.wan_gro_unusable ?? 0,

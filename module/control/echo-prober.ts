@@ -17,7 +17,7 @@
 import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST } from "../codec/constants.js";
 import { createIcmpv6RxRing } from "../io/ring.js";
 import type { IcmpV6Socket, Icmpv6RxRing } from "../io/ports.js";
-import { systemClock, type Clock, type TimerHandle } from "./clock.js";
+import { monotonicMs, systemClock, type Clock, type TimerHandle } from "./clock.js";
 import type { EchoProber } from "./health.js";
 
 /** Bytes of an echo message of ours: type, code, checksum, identifier, sequence, cookie. */
@@ -34,7 +34,7 @@ interface EchoProberOptions {
    */
   readonly open: (identifier: number) => IcmpV6Socket;
   readonly clock?: Clock;
-  /** Monotonic milliseconds for the round-trip time (default performance.now). */
+  /** Monotonic milliseconds for the round-trip time (default monotonicMs). */
   readonly now?: () => number;
   /** Numbers in [0, 1) for the identifier and the cookie (default Math.random). */
   readonly random?: () => number;
@@ -53,7 +53,7 @@ interface Pending {
 export function createEchoProber(options: EchoProberOptions): EchoProber {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
-  const now = options.now ?? (() => performance.now());
+  const now = options.now ?? monotonicMs;
   const request = new Uint8Array(ECHO_PROBE_BYTES);
   const id = Math.floor(random() * 0x10000) & 0xffff;
   request[0] = ICMPV6_ECHO_REQUEST;

@@ -10,7 +10,6 @@
  * file that is a symlink, not a regular file, not owned by root, or not JSON (a file the daemon
  * did not write is never overwritten).
  */
-import { randomBytes } from "node:crypto";
 import {
   closeSync,
   constants,
@@ -30,6 +29,8 @@ import { untrustedDirChain, untrustedReason } from "./safe-path.js";
 
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/** Temp files written by this process so far (part of each temp name). */
+let tempSerial = 0;
 
 /**
  * Reads and parses the JSON state file; null when it does not exist. Throws on a symlink, a
@@ -72,7 +73,10 @@ export function removeStateFileTemp(path: string): void {
 /** Replaces `path` with `value` as JSON, atomically (write temp + fsync + rename), mode 0600. */
 export function writeStateFileAtomic(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.tmp-${randomBytes(8).toString("hex")}`;
+  // Unique per process and write, and not guessable in advance; O_EXCL (TEMP_FLAGS) refuses a
+  // name that exists. Not crypto.randomBytes: node:crypto costs about 0.8 MB resident for this.
+  const guess = Math.random().toString(36).slice(2, 10);
+  const tmp = `${path}.tmp-${process.pid}-${++tempSerial}-${guess}`;
   const fd = openSync(tmp, TEMP_FLAGS, 0o600);
   pendingTemps.add(tmp);
   try {

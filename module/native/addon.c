@@ -21,6 +21,7 @@
  *   socket-read.c  recvmmsg of a batch into the ring, the error queue
  *   poller.c       uv_poll per fd: pollStart/Pause/Resume/Close/Stats, the batch callback
  *   privileges.c   dropPrivileges: user, capabilities, no_new_privs (once, after start-up)
+ *   memory.c       releaseStartupPages: clean read-only file pages out of the RSS after start-up
  *   uring.c        io_uring set-up, linked writes, NOWAIT reads (no N-API)
  *   offload.c      checksums, GRO grouping, GSO cutting, 6in4 GRO repair (no N-API)
  *
@@ -117,6 +118,7 @@ static napi_value init(napi_env env, napi_value exports) {
       F("pollStats", poll_stats),
       F("dropPrivileges", drop_privileges),
       F("pollErrQueue", poll_err_queue),
+      F("releaseStartupPages", release_startup_pages),
 #undef F
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

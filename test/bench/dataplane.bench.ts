@@ -1,18 +1,24 @@
 /**
  * `npm run bench` (root): the same traffic, in one run, through
  *   (a) kernel   client --- router (Linux IPv6 forwarding) --- server          (the ceiling here)
+ *       kernel-nft the same with nftables prefix NAT on the router (snat/dnat ip6 prefix to,
+ *                  conntrack): what a router owner would set up by hand, the peer of issue 21
  *   (b) tayga    client --- router (Tayga NAT64 over a TUN, C) --- server (IPv4)
  *   (c) ours     lan --- cpe (6to4-pmt) === isp (IPv4) === relay (6to4-pmt) --- inet
  * For each: iperf3 TCP throughput, 64-byte UDP packets per second (iperf3 -u -l 64 unlimited),
  * CPU time of the translator/tunnel processes per packet they produced (over the run, and for
- * the TCP and the UDP64 part), and their resident memory at the start and end of the run (RSS,
+ * the TCP and the UDP64 part), the same per machine (`@`: the process plus the NAPI threads of
+ * its namespace's veths; for the kernel setups the router's NAPI threads, which do all of its
+ * forwarding and NAT), and their resident memory at the start and end of the run (RSS,
  * and anonymous RSS: heap and buffers, whose growth is a leak). The three setups run in turn in
  * each round, so a slow spell of this shared machine falls on all of them; the table holds each
  * figure's median over the rounds, and memory from the round where it was highest (a median
  * would hide a leak). Then the ratios of (c) to (a) and (b), the targets judged on the medians
  * (ours against Tayga: TCP at least 1.5 ×, UDP64 at least 1.1 ×; per daemon: CPU at most 2.5 µs
- * per packet, RSS at most 50 MB, anonymous RSS at most 1 MB above the start), and one JSON line,
- * last. Figures, not a timed test; nothing asserts.
+ * per packet, RSS at most 50 MB, anonymous RSS at most 1 MB above the start; against kernel-nft,
+ * each the median of the rounds' own ratios: TCP at least 0.7 x, CPU per packet at most 2 x, per
+ * daemon and per machine), and one JSON line, last. Figures, not a timed test; nothing asserts.
+ * Our daemons are measured in steady state: after a 3 s warm-up, from 12 s after their start.
  *
  * The namespaces model separate machines, as deployed: every process the bench starts (iperf3,
  * Tayga, the daemons) runs as SCHED_BATCH, so a process woken by a packet does not preempt the
@@ -28,6 +34,8 @@
  *   BENCH_ROUNDS   passes of the three setups, 1 to 10 (default 3)
  *   BENCH_SECONDS  length of each TCP test, 1 to 60 (default 10); each UDP64 test runs half
  *                  as long (at least 1 s)
+ *   BENCH_BASELINE another build's bundle (a copy of its dist/), run as "baseline" right before
+ *                  or after ours in every round (alternating): A/B in the same run
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
  * load bounded in time (iperf3 -t), the whole run bounded (a watchdog), cleanup in finally, on the
@@ -58,7 +66,16 @@ const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
 /** Every process the bench starts runs under this prefix: SCHED_BATCH (util-linux chrt). */
 const BATCH = ["chrt", "--batch", "0"];
 /** The targets for ours (see the header), per daemon where per process. */
-const TARGET = { tcpOursTayga: 1.5, udp64OursTayga: 1.1, cpuUs: 2.5, rssMb: 50, anonGrowthMb: 1 };
+const TARGET = {
+  tcpOursTayga: 1.5,
+  udp64OursTayga: 1.1,
+  cpuUs: 2.5,
+  rssMb: 50,
+  anonGrowthMb: 1,
+  /** Against kernel forwarding with nft prefix NAT (issue 21). */
+  cpuOursNft: 2,
+  tcpOursNft: 0.7,
+};
 
 /** An integer environment variable from `min` to `max`, `dflt` when unset; else throws one line. */
 function intEnv(name: string, dflt: number, min: number, max: number): number {
@@ -72,6 +89,10 @@ function intEnv(name: string, dflt: number, min: number, max: number): number {
 }
 
 let ROUNDS = 3;
+/** How old our daemons are, at least, when their measurement starts (benchOurs). */
+const WARM_MS = 12_000;
+/** Another build's bundle (its dist/ copied away) run beside ours in every round: A/B. */
+const BASELINE = process.env.BENCH_BASELINE || undefined;
 let TCP_SECONDS = 10;
 let UDP_SECONDS = 5;
 
@@ -85,6 +106,9 @@ interface Result {
   udpNicPps: number;
   /** Per process, CPU µs per packet it produced: [whole run, TCP part, UDP64 part]. */
   cpuUs: Record<string, [number, number, number]>;
+  /** The same per machine (namespace): its process plus the NAPI threads of its veths, which
+   * receive for it and forward what is not for a socket. For the kernel setups, the router. */
+  hostUs: Record<string, [number, number, number]>;
   /** Per process, MB at [start, end]. */
   rssMb: Record<string, [number, number]>;
   anonMb: Record<string, [number, number]>;
@@ -112,16 +136,20 @@ function batch(pid: number): void {
   if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr || r.error}`);
 }
 
-/** Pids of the NAPI kernel threads (`napi/<dev>-<id>`) running now. */
-function napiThreads(): number[] {
+/** Pid and name of the NAPI kernel threads (`napi/<dev>-<id>`) running now. */
+function napiThreads(): [number, string][] {
   const ps = spawnSync("ps", ["-eo", "pid=,comm="], { encoding: "utf8" }).stdout;
-  return [...ps.matchAll(/^\s*(\d+) napi\/\S+$/gm)].map((m) => Number(m[1]));
+  return [...ps.matchAll(/^\s*(\d+) (napi\/\S+)$/gm)].map((m) => [Number(m[1]), m[2]!]);
 }
+
+/** Per namespace, the pids of the NAPI threads of its veths (filled by threadVeths). */
+const nsNapi = new Map<string, number[]>();
 
 /**
  * Makes every veth of the registry's namespaces that is not yet threaded receive in its own
  * NAPI thread (GRO on and TSO off, which veth's NAPI path needs; GSO stays on, so a TCP sender
- * still hands over 64 KB), and puts the new threads under SCHED_BATCH.
+ * still hands over 64 KB), puts the new threads under SCHED_BATCH and records them in nsNapi
+ * (a thread is the device's when it appears as `napi/<dev>-<id>` right after threading it).
  */
 function threadVeths(reg: NetnsRegistry): void {
   for (const ns of reg.createdNamespaces()) {
@@ -129,10 +157,14 @@ function threadVeths(reg: NetnsRegistry): void {
     for (const [, dev] of links.matchAll(/^\d+: ([^:@\s]+)[@:]/gm)) {
       const sys = `/sys/class/net/${dev}/threaded`;
       if (reg.exec(ns, ["cat", sys]).stdout.trim() === "1") continue;
-      const before = new Set(napiThreads());
+      const before = new Set(napiThreads().map(([pid]) => pid));
       reg.must(["ip", "netns", "exec", ns, "ethtool", "-K", dev!, "gro", "on", "tso", "off"]);
       reg.must(["ip", "netns", "exec", ns, "sh", "-c", `echo 1 > ${sys}`]);
-      for (const pid of napiThreads()) if (!before.has(pid)) batch(pid);
+      for (const [pid, comm] of napiThreads()) {
+        if (before.has(pid)) continue;
+        batch(pid);
+        if (comm.startsWith(`napi/${dev}-`)) nsNapi.set(ns, [...(nsNapi.get(ns) ?? []), pid]);
+      }
     }
   }
 }
@@ -149,12 +181,13 @@ async function iperfTcp(
   bindAddr: string,
   target: string,
   port: number,
+  seconds = TCP_SECONDS,
 ): Promise<number> {
   const srv = await startIperfServer(reg, serverNs, bindAddr, port, { prefix: BATCH });
   const r = await reg.execAsync(
     clientNs,
-    [...BATCH, "iperf3", "-c", target, "-p", String(port), "-t", String(TCP_SECONDS), "-J"],
-    (TCP_SECONDS + 20) * 1000,
+    [...BATCH, "iperf3", "-c", target, "-p", String(port), "-t", String(seconds), "-J"],
+    (seconds + 20) * 1000,
   );
   await reg.stop(srv, 3000);
   try {
@@ -205,6 +238,7 @@ async function iperfUdp(
   bindAddr: string,
   target: string,
   port: number,
+  seconds = UDP_SECONDS,
 ): Promise<UdpRate> {
   const srv = await startIperfServer(reg, serverNs, bindAddr, port, {
     prefix: BATCH,
@@ -214,10 +248,10 @@ async function iperfUdp(
   const client = ["-c", target, "-p", String(port), "-u", "-l", "64", "-b", "0"];
   await reg.execAsync(
     clientNs,
-    [...BATCH, "iperf3", ...client, "-t", String(UDP_SECONDS), "-J"],
-    (UDP_SECONDS + 20) * 1000,
+    [...BATCH, "iperf3", ...client, "-t", String(seconds), "-J"],
+    (seconds + 20) * 1000,
   );
-  const nic = (nsUdpDatagrams(reg, serverNs) - rx0) / UDP_SECONDS;
+  const nic = (nsUdpDatagrams(reg, serverNs) - rx0) / seconds;
   await reg.waitFor(() => srv.hasExited(), 5000);
   await reg.stop(srv, 2000);
   try {
@@ -234,11 +268,18 @@ async function iperfUdp(
   }
 }
 
-/** (a) Kernel IPv6 forwarding through one router namespace. */
-async function benchKernel(reg: NetnsRegistry): Promise<Result> {
-  const c = reg.createNamespace("k-client");
-  const r = reg.createNamespace("k-router", { forwarding: true });
-  const s = reg.createNamespace("k-server");
+/**
+ * (a) Kernel IPv6 forwarding through one router namespace; with `nat`, also nftables prefix NAT
+ * both ways on the router (conntrack; the source /64 rewritten towards the server and back,
+ * unsolicited inbound through the DNAT rule), what a router owner would set up by hand. The
+ * router's CPU is that of the NAPI threads of its two veths, which do all of its forwarding;
+ * its packets are those its veths sent (segments: TSO is off).
+ */
+async function benchKernel(reg: NetnsRegistry, nat: boolean): Promise<Result> {
+  const tag = nat ? "n" : "k";
+  const c = reg.createNamespace(`${tag}-client`);
+  const r = reg.createNamespace(`${tag}-router`, { forwarding: true });
+  const s = reg.createNamespace(`${tag}-server`);
   reg.veth(c, "eth0", r, "c0");
   reg.veth(r, "s0", s, "eth0");
   reg.addr(c, "eth0", "3fff:1::2/64");
@@ -247,18 +288,34 @@ async function benchKernel(reg: NetnsRegistry): Promise<Result> {
   reg.addr(s, "eth0", "3fff:3::2/64");
   reg.route(c, "::/0 via 3fff:1::1");
   reg.route(s, "::/0 via 3fff:3::1");
-  threadVeths(reg);
-  const tcp = await iperfTcp(reg, c, s, "3fff:3::2", "3fff:3::2", 5301);
-  const udp = await iperfUdp(reg, c, s, "3fff:3::2", "3fff:3::2", 5302);
-  return {
-    name: "kernel",
-    tcpGbps: tcp,
-    udpPps: udp.app,
-    udpNicPps: udp.nic,
-    cpuUs: {},
-    rssMb: {},
-    anonMb: {},
-  };
+  if (nat) {
+    const rules = [
+      "table ip6 bench_nat {",
+      " chain post { type nat hook postrouting priority srcnat; policy accept;",
+      '  oifname "s0" ip6 saddr 3fff:1::/64 snat ip6 prefix to 3fff:5::/64; }',
+      " chain pre { type nat hook prerouting priority dstnat; policy accept;",
+      '  iifname "s0" ip6 daddr 3fff:5::/64 dnat ip6 prefix to 3fff:1::/64; }',
+      "}",
+    ];
+    reg.must(["ip", "netns", "exec", r, "nft", rules.join("\n")]);
+  }
+  const sent = (): number =>
+    ["c0", "s0"]
+      .map((d) => Number(reg.exec(r, ["cat", `/sys/class/net/${d}/statistics/tx_packets`]).stdout))
+      .reduce((a, b) => a + b, 0);
+  const port = nat ? 5307 : 5301;
+  const res = await measure(
+    reg,
+    {},
+    async (mark) => {
+      const tcp = await iperfTcp(reg, c, s, "3fff:3::2", "3fff:3::2", port);
+      await mark();
+      return { tcp, udp: await iperfUdp(reg, c, s, "3fff:3::2", "3fff:3::2", port + 1) };
+    },
+    async () => ({ router: sent() }),
+    { router: r },
+  );
+  return { name: nat ? "kernel-nft" : "kernel", ...res };
 }
 
 /** (b) Tayga (NAT64, RFC 6145 stateless translation in C over a TUN) in the same shape. */
@@ -306,6 +363,7 @@ async function benchTayga(reg: NetnsRegistry): Promise<Result> {
       return { tcp, udp: await iperfUdp(reg, c, s, "203.0.113.2", target, 5304) };
     },
     async () => ({ tayga: rxPackets(reg, r, "nat64") }),
+    { tayga: r },
   );
   await reg.stop(tayga, 2000);
   rmSync(dir, { recursive: true, force: true });
@@ -313,10 +371,10 @@ async function benchTayga(reg: NetnsRegistry): Promise<Result> {
 }
 
 /** (c) Our CPE and relay (lab topology, PMT mode), run from the bundle as on OpenWrt. */
-async function benchOurs(reg: NetnsRegistry): Promise<Result> {
+async function benchOurs(reg: NetnsRegistry, bundle = BUNDLE, name = "6to4-pmt"): Promise<Result> {
   const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 });
   const c = t.cpes[0]!;
-  const command = [process.execPath, BUNDLE];
+  const command = [process.execPath, bundle];
   const procs = {
     cpe: spawnDaemon(reg, c.ns, command, labCpeArgs(c, ["--health-interval", "3600"])),
     relay: spawnDaemon(reg, t.relays[0]!.ns, command, labRelayArgs(t.relays[0]!)),
@@ -327,6 +385,14 @@ async function benchOurs(reg: NetnsRegistry): Promise<Result> {
     }
     batch(p.pid); // node's flags only reach node when it is the command itself
   }
+  // Steady state, as on a router that forwards all day: 2 s of TCP and 1 s of UDP64 so the
+  // packet paths are compiled, then wait until the daemons are WARM_MS old, past the one-off
+  // full collections V8's memory reducer makes 8 s after start. Measured from here on.
+  const ready = Date.now();
+  threadVeths(reg);
+  await iperfTcp(reg, c.lanNs, t.inet, LAB_SERVER, LAB_SERVER, 5311, 2);
+  await iperfUdp(reg, c.lanNs, t.inet, LAB_SERVER, LAB_SERVER, 5312, 1);
+  await new Promise((res) => setTimeout(res, Math.max(0, WARM_MS - (Date.now() - ready))));
   /** Packets each daemon produced so far: sent into the tunnel plus written to its TUN. */
   const packets = async (): Promise<Record<string, number>> => {
     const out: Record<string, number> = {};
@@ -345,26 +411,37 @@ async function benchOurs(reg: NetnsRegistry): Promise<Result> {
       return { tcp, udp: await iperfUdp(reg, c.lanNs, t.inet, LAB_SERVER, LAB_SERVER, 5306) };
     },
     packets,
+    { cpe: c.ns, relay: t.relays[0]!.ns },
   );
-  return { name: "6to4-pmt", ...res };
+  return { name, ...res };
 }
 
 /** Runs the TCP test, calls `mark()`, runs the UDP test. */
 type Traffic = (mark: () => Promise<void>) => Promise<{ tcp: number; udp: UdpRate }>;
 
 /**
- * Runs `traffic` with the veths threaded and reads each process's CPU time, packets produced
- * (`packets`) and memory at the start, between the two tests and at the end.
+ * Runs `traffic` with the veths threaded and reads each process's CPU time, each machine's
+ * (`hosts`: key to namespace; the process of that key plus its veths' NAPI threads), packets
+ * produced (`packets`) and memory at the start, between the two tests and at the end.
  */
 async function measure(
   reg: NetnsRegistry,
   procs: Record<string, NsProcess>,
   traffic: Traffic,
   packets: () => Promise<Record<string, number>>,
+  hosts: Record<string, string>,
 ): Promise<Omit<Result, "name">> {
   threadVeths(reg);
-  const cpuAt = (): Record<string, number> =>
-    Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, cpuSeconds(p.pid)]));
+  const hostPids = Object.entries(hosts).map(([k, ns]): [string, number[]] => [
+    k,
+    [...(procs[k] ? [procs[k]!.pid] : []), ...(nsNapi.get(ns) ?? [])],
+  ]);
+  const cpuAt = (): Record<string, number> => ({
+    ...Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, cpuSeconds(p.pid)])),
+    ...Object.fromEntries(
+      hostPids.map(([k, pids]) => [`${k}@`, pids.reduce((a, pid) => a + cpuSeconds(pid), 0)]),
+    ),
+  });
   const memAt = (field: string): Record<string, number> =>
     Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, procStatusMb(p.pid, field)]));
   const [cpu0, rss0, anon0] = [cpuAt(), memAt("VmRSS"), memAt("RssAnon")];
@@ -383,15 +460,18 @@ async function measure(
     udpPps: t.udp.app,
     udpNicPps: t.udp.nic,
     cpuUs: {},
+    hostUs: {},
     rssMb: {},
     anonMb: {},
   };
+  const split = (c: string, k: string): [number, number, number] => [
+    perPacket(cpu1[c]! - cpu0[c]!, pk1[k]! - pk0[k]!),
+    perPacket(cpuMid[c]! - cpu0[c]!, pkMid[k]! - pk0[k]!),
+    perPacket(cpu1[c]! - cpuMid[c]!, pk1[k]! - pkMid[k]!),
+  ];
+  for (const k of Object.keys(hosts)) out.hostUs[k] = split(`${k}@`, k);
   for (const k of Object.keys(procs)) {
-    out.cpuUs[k] = [
-      perPacket(cpu1[k]! - cpu0[k]!, pk1[k]! - pk0[k]!),
-      perPacket(cpuMid[k]! - cpu0[k]!, pkMid[k]! - pk0[k]!),
-      perPacket(cpu1[k]! - cpuMid[k]!, pk1[k]! - pkMid[k]!),
-    ];
+    out.cpuUs[k] = split(k, k);
     out.rssMb[k] = [rss0[k]!, rss1[k]!];
     out.anonMb[k] = [anon0[k]!, anon1[k]!];
   }
@@ -421,17 +501,23 @@ function overRounds(per: readonly Result[]): Result {
     }
     return out;
   };
-  const cpuUs: Record<string, [number, number, number]> = {};
-  for (const k of Object.keys(per[0]!.cpuUs)) {
-    const at = (i: number): number => median(per.map((r) => r.cpuUs[k]?.[i] ?? NaN));
-    cpuUs[k] = [at(0), at(1), at(2)];
-  }
+  const medians = (
+    f: (r: Result) => Record<string, [number, number, number]>,
+  ): Record<string, [number, number, number]> => {
+    const out: Record<string, [number, number, number]> = {};
+    for (const k of Object.keys(f(per[0]!))) {
+      const at = (i: number): number => median(per.map((r) => f(r)[k]?.[i] ?? NaN));
+      out[k] = [at(0), at(1), at(2)];
+    }
+    return out;
+  };
   return {
     name: per[0]!.name,
     tcpGbps: median(per.map((r) => r.tcpGbps)),
     udpPps: median(per.map((r) => r.udpPps)),
     udpNicPps: median(per.map((r) => r.udpNicPps)),
-    cpuUs,
+    cpuUs: medians((r) => r.cpuUs),
+    hostUs: medians((r) => r.hostUs),
     rssMb: worst(
       (r) => r.rssMb,
       ([, end]) => end,
@@ -453,6 +539,7 @@ function summarize(results: readonly Result[]) {
   const ours = by("6to4-pmt")!;
   const tayga = by("tayga");
   const kernel = by("kernel");
+  const nft = by("kernel-nft")?.hostUs.router?.[0];
   const ratio = (a: number | undefined, b: number | undefined): number => (a && b ? a / b : NaN);
   const each = <T>(f: (r: Result) => T): Record<string, T> =>
     Object.fromEntries(results.map((r) => [r.name, f(r)]));
@@ -470,6 +557,24 @@ function summarize(results: readonly Result[]) {
     // relative to Tayga's in the same run is steadier than the absolute figure.
     ratio_cpu_ours_tayga: Object.fromEntries(
       Object.entries(ours.cpuUs).map(([k, [v]]) => [k, ratio(v, tayga?.cpuUs.tayga?.[0])]),
+    ),
+    ratio_tcp_ours_nft: ratio(ours.tcpGbps, by("kernel-nft")?.tcpGbps),
+    // Against the router's NAPI threads with nft NAT: the daemon alone, and its machine
+    // (daemon + its namespace's NAPI threads, which receive for it). `baseline/<daemon>` for
+    // BENCH_BASELINE's bundle.
+    ratio_cpu_ours_nft: Object.fromEntries(
+      [ours, by("baseline")].flatMap((r, b) =>
+        Object.entries(r?.cpuUs ?? {}).map(([k, [v]]) => [b ? `baseline/${k}` : k, ratio(v, nft)]),
+      ),
+    ),
+    ratio_host_cpu_ours_nft: Object.fromEntries(
+      [ours, by("baseline")].flatMap((r, b) =>
+        Object.entries(r?.hostUs ?? {}).map(([k, [v]]) => [b ? `baseline/${k}` : k, ratio(v, nft)]),
+      ),
+    ),
+    ratio_tcp_baseline_nft: ratio(by("baseline")?.tcpGbps, by("kernel-nft")?.tcpGbps),
+    host_cpu_us_per_packet: each((r) =>
+      Object.fromEntries(Object.entries(r.hostUs).map(([k, [v]]) => [k, v])),
     ),
     cpu_us_per_packet: each((r) =>
       Object.fromEntries(Object.entries(r.cpuUs).map(([k, [v]]) => [k, v])),
@@ -498,12 +603,16 @@ function targetsLine(out: ReturnType<typeof summarize>): { line: string; met: bo
     Object.fromEntries(Object.entries(r).map(([k, [, e]]) => [k, e]));
   const growth = (r: Record<string, [number, number]> = {}): Record<string, number> =>
     Object.fromEntries(Object.entries(r).map(([k, [s, e]]) => [k, e - s]));
+  const own = (r: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith("baseline/")));
   const parts = [
     `TCP ours/tayga >= ${TARGET.tcpOursTayga}: ${judge(out.ratio_tcp_ours_tayga, out.ratio_tcp_ours_tayga >= TARGET.tcpOursTayga)}`,
     `UDP64 ours/tayga >= ${TARGET.udp64OursTayga}: ${judge(out.ratio_pps_ours_tayga, out.ratio_pps_ours_tayga >= TARGET.udp64OursTayga)}`,
     `CPU µs/pkt <= ${TARGET.cpuUs}: ${perDaemon(out.cpu_us_per_packet["6to4-pmt"] ?? {}, (v) => v <= TARGET.cpuUs)}`,
     `RSS MB <= ${TARGET.rssMb}: ${perDaemon(end(out.rss_mb["6to4-pmt"]), (v) => v <= TARGET.rssMb, 1)}`,
     `anon RSS growth MB <= ${TARGET.anonGrowthMb}: ${perDaemon(growth(out.anon_rss_mb["6to4-pmt"]), (v) => v <= TARGET.anonGrowthMb, 1)}`,
+    `TCP ours/kernel-nft >= ${TARGET.tcpOursNft}: ${judge(out.ratio_tcp_ours_nft, out.ratio_tcp_ours_nft >= TARGET.tcpOursNft)}`,
+    `CPU/pkt ours/kernel-nft <= ${TARGET.cpuOursNft}: daemon ${perDaemon(own(out.ratio_cpu_ours_nft), (v) => v <= TARGET.cpuOursNft)}; machine ${perDaemon(own(out.ratio_host_cpu_ours_nft), (v) => v <= TARGET.cpuOursNft)}`,
   ];
   return { line: `targets: ${parts.join("; ")}`, met };
 }
@@ -513,11 +622,13 @@ function roundLine(i: number, results: readonly Result[]): string {
   const each = (f: (r: Result) => string): string =>
     results.map((r) => `${r.name} ${f(r)}`).join(", ");
   const cpu = results
-    .flatMap((r) => Object.entries(r.cpuUs).map(([k, [v]]) => `${k} ${fmt(v)}`))
+    .flatMap((r) =>
+      Object.entries(r.hostUs).map(([k, [v]]) => `${k} ${fmt(r.cpuUs[k]?.[0] ?? NaN)}/${fmt(v)}`),
+    )
     .join(", ");
   return (
     `round ${i} of ${ROUNDS}: TCP Gbit/s ${each((r) => fmt(r.tcpGbps))}; ` +
-    `UDP64 pps ${each((r) => fmt(r.udpPps, 0))}; CPU µs/pkt ${cpu}`
+    `UDP64 pps ${each((r) => fmt(r.udpPps, 0))}; CPU µs/pkt process/machine ${cpu}`
   );
 }
 
@@ -527,13 +638,15 @@ function report(results: readonly Result[], out: ReturnType<typeof summarize>): 
     ROUNDS > 1
       ? `medians of ${ROUNDS} rounds, each figure separately (memory: the round with the highest)`
       : "one round (BENCH_ROUNDS=1)",
-    "config      TCP Gbit/s   UDP64 pps  (at UDP)   CPU µs/pkt: run (TCP / UDP64)",
+    "config      TCP Gbit/s   UDP64 pps  (at UDP)   CPU µs/pkt: run (TCP / UDP64); @ the machine",
   ];
   for (const r of results) {
-    const cpu =
-      Object.entries(r.cpuUs)
-        .map(([k, [v, t, u]]) => `${k} ${fmt(v)} (${fmt(t)} / ${fmt(u)})`)
-        .join(", ") || "(kernel)";
+    const three = ([v, t, u]: [number, number, number]): string =>
+      `${fmt(v)} (${fmt(t)} / ${fmt(u)})`;
+    const cpu = [
+      ...Object.entries(r.cpuUs).map(([k, v]) => `${k} ${three(v)}`),
+      ...Object.entries(r.hostUs).map(([k, v]) => `${k}@ ${three(v)}`),
+    ].join(", ");
     lines.push(
       `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)} ${fmt(r.udpNicPps, 0).padStart(10)}   ${cpu}`,
     );
@@ -554,6 +667,16 @@ function report(results: readonly Result[], out: ReturnType<typeof summarize>): 
       `UDP64 ours/kernel ${fmt(out.ratio_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_pps_ours_tayga)} ` +
       `(reaching the server's UDP layer: ours/kernel ${fmt(out.ratio_nic_pps_ours_kernel)}, ours/tayga ${fmt(out.ratio_nic_pps_ours_tayga)}); ` +
       `CPU per packet ours/tayga ${cpuRatio}`,
+  );
+  const perKey = (r: Record<string, number>): string =>
+    Object.entries(r)
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(", ");
+  lines.push(
+    `against kernel-nft (medians of the rounds' ratios): TCP ${fmt(out.ratio_tcp_ours_nft)}` +
+      (BASELINE !== undefined ? ` (baseline ${fmt(out.ratio_tcp_baseline_nft)})` : "") +
+      "; " +
+      `CPU per packet daemon ${perKey(out.ratio_cpu_ours_nft)}, machine ${perKey(out.ratio_host_cpu_ours_nft)}`,
   );
   return lines;
 }
@@ -581,7 +704,9 @@ async function main(): Promise<number> {
     return 2;
   }
   // Traffic plus about 90 s of setup, servers and teardown per round.
-  const maxSeconds = ROUNDS * (3 * (TCP_SECONDS + UDP_SECONDS) + 105);
+  const setups = BASELINE === undefined ? 4 : 5;
+  const maxSeconds =
+    ROUNDS * (setups * (TCP_SECONDS + UDP_SECONDS) + 35 * setups + 15 * (setups - 3));
   const reg = new NetnsRegistry();
   const rounds: Result[][] = [];
   // Bound the whole run: iperf3 runs are bounded one by one, this catches anything else.
@@ -602,10 +727,24 @@ async function main(): Promise<number> {
   try {
     for (let i = 1; i <= ROUNDS; i++) {
       const results: Result[] = [];
-      results.push(await benchKernel(reg));
+      nsNapi.clear(); // the last round's threads went with its namespaces
+      results.push(await benchKernel(reg, false));
+      results.push(await benchKernel(reg, true));
       if (withTayga) results.push(await benchTayga(reg));
-      results.push(await benchOurs(reg));
-      await reg.cleanup(); // the next round builds the same namespaces again
+      // The baseline bundle needs the lab's namespace names too: one after the other, in
+      // alternating order, so neither always runs second.
+      const pair = [(): Promise<Result> => benchOurs(reg)];
+      if (BASELINE !== undefined) pair.push(() => benchOurs(reg, BASELINE!, "baseline"));
+      if (i % 2 === 0) pair.reverse();
+      const ours: Result[] = [];
+      for (const run of pair) {
+        ours.push(await run());
+        await reg.cleanup(); // the next run builds the same namespaces again
+        nsNapi.clear();
+      }
+      results.push(
+        ...ours.sort((a, b) => (a.name === "6to4-pmt" ? -1 : b.name === "6to4-pmt" ? 1 : 0)),
+      );
       rounds.push(results);
       if (ROUNDS > 1) process.stdout.write(roundLine(i, results) + "\n");
     }
@@ -614,7 +753,17 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
   const results = rounds[0]!.map((_, j) => overRounds(rounds.map((r) => r[j]!)));
+  // The nft ratios: the median of each round's own ratio (the machine's speed swings between
+  // rounds; within a round the setups ran minutes apart).
+  const perRound = rounds.map((r) => summarize(r));
   const out = summarize(results);
+  const medianOf = (f: (o: typeof out) => number): number => median(perRound.map(f));
+  const perDaemonMedian = (f: (o: typeof out) => Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.keys(f(out)).map((k) => [k, medianOf((o) => f(o)[k] ?? NaN)]));
+  out.ratio_tcp_ours_nft = medianOf((o) => o.ratio_tcp_ours_nft);
+  out.ratio_tcp_baseline_nft = medianOf((o) => o.ratio_tcp_baseline_nft);
+  out.ratio_cpu_ours_nft = perDaemonMedian((o) => o.ratio_cpu_ours_nft);
+  out.ratio_host_cpu_ours_nft = perDaemonMedian((o) => o.ratio_host_cpu_ours_nft);
   const targets = targetsLine(out);
   const lines = [...report(results, out), targets.line];
   const json = { ...out, rounds: ROUNDS, seconds: TCP_SECONDS, targets_met: targets.met };

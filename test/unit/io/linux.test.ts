@@ -243,6 +243,9 @@ class FakeBinding implements NativeBinding {
   dropPrivileges(): { boundingReduced: boolean } {
     throw new Error("not used here");
   }
+  releaseStartupPages(): number {
+    throw new Error("not used here");
+  }
   pollStats(): NativePollStats {
     return {
       batches: 3,

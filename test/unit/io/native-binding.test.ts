@@ -448,3 +448,36 @@ test("openRaw4: pmtuDisc must be a number >= 0 when given", { skip }, () => {
   assert.throws(() => b().openRaw4(41, 0, "", true, false, 0, 0, -1), TypeError);
   assert.throws(() => b().openRaw4(41, 0, "", true, false, 0, 0, "5" as never), TypeError);
 });
+
+test(
+  "releaseStartupPages: clean read-only file pages leave the RSS; the process runs on",
+  { skip },
+  () => {
+    // In a child, so this runner's own pages are not touched. The child then does work that
+    // needs the node binary's read-only data again (a builtin not loaded yet, a compression, a
+    // regular expression) and reads back a value written before: a dropped private page (RELRO,
+    // anything written) would crash it or lose the value.
+    const loader = path.join(__dirname, "..", "..", "..", "module", "native", "loader.js");
+    const script = `
+      const { loadNative } = require(${JSON.stringify(loader)});
+      const rss = (f) => Number(new RegExp("^" + f + ":\\\\s+(\\\\d+)", "m")
+        .exec(require("fs").readFileSync("/proc/self/status", "utf8"))[1]);
+      const kept = { value: "written before" };
+      const before = rss("RssFile");
+      const released = loadNative().releaseStartupPages();
+      const after = rss("RssFile");
+      const z = require("node:zlib").gzipSync(Buffer.alloc(100000, 7));
+      const back = require("node:zlib").gunzipSync(z).length;
+      const re = /^(\\d+)-(\\w+)$/.exec("12-ab");
+      process.stdout.write(JSON.stringify({ before, released, after, back, re: re && re[2], kept: kept.value }));
+    `;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 20000 });
+    assert.equal(r.status, 0, r.stderr);
+    const o = JSON.parse(r.stdout) as Record<string, number | string>;
+    assert.ok((o.released as number) > 1000, `released ${o.released} kB`);
+    assert.ok((o.after as number) < (o.before as number) - 1000, `${o.before} -> ${o.after} kB`);
+    assert.equal(o.back, 100000);
+    assert.equal(o.re, "ab");
+    assert.equal(o.kept, "written before");
+  },
+);
