@@ -202,6 +202,29 @@ test("udhcpc hook: option 212 reaches the daemon's lease file (RFC 5969 §7.1.1)
   assert.ok(!existsSync(file), "deconfig removes the lease");
 });
 
+test("udhcpc hook: option 212 intact after dhcp.script took $ip6rd apart for netifd's 6rd", () => {
+  // /lib/netifd/dhcp.script (OpenWrt 23.05), when IFACE6RD is not '0', shifts the fields off
+  // $ip6rd in place before it sources /etc/udhcpc.user.d/*: the hook then sees only the BR.
+  const e = env({ "6to4-pmt": "config cpe 'cpe'\n\toption enabled '1'\n" });
+  const file = join(e.dir, "lease");
+  const r = spawnSync(
+    SHELL[0]!,
+    [
+      ...SHELL.slice(1),
+      "-c",
+      'ip6rd="${ip6rd#* }"; ip6rd="${ip6rd#* }"; ip6rd="${ip6rd#* }"; . "$0" "$@"',
+      udhcpc,
+      "bound",
+    ],
+    { env: { ...e.vars, ...LEASE, PMT_DHCP_FILE: file }, encoding: "utf8", timeout: 20_000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const lease = parseLeaseFile(readFileSync(file, "utf8"));
+  assert.ok(lease.sixrd, String(lease.sixrdError));
+  assert.equal(formatIpv6Prefix(lease.sixrd.prefix), "2001:db8::/32");
+  assert.deepEqual(lease.sixrd.relays.map(formatIpv4), ["192.88.99.1"]);
+});
+
 test("udhcpc hook: other interfaces and use_dhcp_6rd '0' are ignored", () => {
   const e = env({ "6to4-pmt": "config cpe 'cpe'\n\toption wan_interface 'wan'\n" });
   const file = join(e.dir, "lease");

@@ -106,6 +106,9 @@ test("enable makes the settings and restarts netifd once; disable restores the r
   assert.equal(shellView(dir, "network"), original("network", NETWORK));
   assert.equal(shellView(dir, "firewall"), original("firewall", FIREWALL));
   assert.ok(off.log.includes("ubus call network reload"), off.log.join("\n"));
+  // The daemon is stopped before its settings are reverted, not after start_service.
+  const stop = off.log.indexOf('ubus call service delete {"name":"6to4-pmt","instance":"cpe"}');
+  assert.ok(stop >= 0 && stop < off.log.indexOf("ubus call network reload"), off.log.join("\n"));
   assert.ok(!existsSync(join(standin.root, "etc/6to4-pmt/wiring.saved")));
 });
 
