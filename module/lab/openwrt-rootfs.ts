@@ -175,9 +175,11 @@ export function lddPaths(out: string): string[] {
 
 /**
  * /etc/config/network of the container: the lab's devices (lan0 to the LAN host, wan0 to the
- * carrier), the stock LAN settings (bridge br-lan, ip6assign 60, which the package's wiring sets
- * to 64 on enable) with the LAN's IPv4 in 192.0.2.0/24, the WAN by DHCP, and no ULA prefix (the
- * lab uses documentation addresses only).
+ * carrier), the stock LAN settings (ip6assign 60, which the package's wiring sets to 64 on
+ * enable) with the LAN's IPv4 in 192.0.2.0/24, the WAN by DHCP, and no ULA prefix (the lab uses
+ * documentation addresses only). The LAN is lan0 itself, not the stock bridge br-lan over it:
+ * netifd in the container never creates a bridge whose only port is a veth (br-lan stays "not
+ * present"), so the CPE is told `lan_device lan0`.
  */
 export const CONTAINER_NETWORK = `config interface 'loopback'
 	option device 'lo'
@@ -187,13 +189,8 @@ export const CONTAINER_NETWORK = `config interface 'loopback'
 
 config globals 'globals'
 
-config device
-	option name 'br-lan'
-	option type 'bridge'
-	list ports 'lan0'
-
 config interface 'lan'
-	option device 'br-lan'
+	option device 'lan0'
 	option proto 'static'
 	option ipaddr '192.0.2.1'
 	option netmask '255.255.255.0'
