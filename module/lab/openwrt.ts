@@ -168,6 +168,8 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
   process.once("SIGTERM", onSignal);
   const steps: LabStep[] = [];
   const step = (s: LabStep): void => {
+    // After Ctrl-C the teardown kills what a step waits for: no verdict from that.
+    if (interrupted) return;
     steps.push(s);
     process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
   };
@@ -299,7 +301,8 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
       name: "ipks installed with opkg",
       ok: installed,
       detail:
-        `${listed.replace(/\n/g, ", ") || "nothing installed"}, both configured (postinst) ` +
+        `${listed.replace(/\n/g, ", ") || "nothing installed"}` +
+        (installed ? ", both configured (postinst) " : ", postinst did not complete ") +
         `(opkg exit ${install.code}` +
         (unsatisfied.length > 0
           ? `; forced dependencies not in the image: ${unsatisfied.join(", ")}`
@@ -569,6 +572,8 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
       process.stdout.write(
         "kept running; press Ctrl-C to remove everything (namespaces, container, " + dir + ")\n",
       );
+      // Until the signal handler removes it all and exits (the timer keeps node waiting).
+      setInterval(() => undefined, 1 << 30);
       await new Promise<void>(() => undefined);
     }
     await reg.cleanup();
