@@ -175,9 +175,11 @@ export function lddPaths(out: string): string[] {
 
 /**
  * /etc/config/network of the container: the lab's devices (lan0 to the LAN host, wan0 to the
- * carrier), the stock LAN settings (bridge br-lan, ip6assign 60, which the package's wiring sets
- * to 64 on enable) with the LAN's IPv4 in 192.0.2.0/24, the WAN by DHCP, and no ULA prefix (the
- * lab uses documentation addresses only).
+ * carrier), the stock LAN settings (ip6assign 60, which the package's wiring sets to 64 on
+ * enable) with the LAN's IPv4 in 192.0.2.0/24, the WAN by DHCP, and no ULA prefix (the lab uses
+ * documentation addresses only). The LAN is lan0 itself, not the stock bridge br-lan over it:
+ * netifd in the container never creates a bridge whose only port is a veth (br-lan stays "not
+ * present"), so the CPE is told `lan_device lan0`.
  */
 export const CONTAINER_NETWORK = `config interface 'loopback'
 	option device 'lo'
@@ -187,13 +189,8 @@ export const CONTAINER_NETWORK = `config interface 'loopback'
 
 config globals 'globals'
 
-config device
-	option name 'br-lan'
-	option type 'bridge'
-	list ports 'lan0'
-
 config interface 'lan'
-	option device 'br-lan'
+	option device 'lan0'
 	option proto 'static'
 	option ipaddr '192.0.2.1'
 	option netmask '255.255.255.0'
@@ -300,9 +297,19 @@ for p in sysrq-trigger irq bus; do
   if [ -e "$M/proc/$p" ]; then mount --bind "$M/proc/$p" "$M/proc/$p"; mount -o remount,bind,ro "$M/proc/$p"; fi
 done
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$M/sys"
-mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$M/dev"
-for n in null zero full random urandom tty; do touch "$M/dev/$n"; mount --bind "/dev/$n" "$M/dev/$n"; done
-mkdir -p "$M/dev/net"; touch "$M/dev/net/tun"; mount --bind /dev/net/tun "$M/dev/net/tun"
+# Device nodes of the container's own: a bind mount of the host's would let the package's
+# chgrp/chmod (the daemon user's access to the TUN) change the host's /dev.
+mount -t tmpfs -o mode=0755,nosuid tmpfs "$M/dev"
+mkdir -p "$M/dev/net"
+while read -r n maj min; do mknod -m 0666 "$M/dev/$n" c "$maj" "$min"; done <<'NODES'
+null 1 3
+zero 1 5
+full 1 7
+random 1 8
+urandom 1 9
+tty 5 0
+net/tun 10 200
+NODES
 touch "$M/dev/console" "$W/console.log"; mount --bind "$W/console.log" "$M/dev/console"
 mkdir -p "$M/dev/pts"; mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$M/dev/pts"
 ln -s pts/ptmx "$M/dev/ptmx"; ln -s /proc/self/fd "$M/dev/fd"

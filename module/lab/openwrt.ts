@@ -8,9 +8,9 @@
  * namespace the image runs as a container on the host's kernel: procd as PID 1 of a new
  * pid/mount/uts/ipc namespace, chrooted into an overlay of the image (never written: a tmpfs takes
  * the changes), which starts ubusd, logd, rpcd, netifd (WAN by DHCP with the image's udhcpc, LAN
- * bridge br-lan over lan0) and odhcpd (openwrt-rootfs.ts containerSetupScript). Then, as a user
- * would: the project's ipks (`npm run package`) installed with the image's opkg from local files,
- * `uci set 6to4-pmt.cpe.enabled=1; uci commit; reload_config`, and the checks, one PASS/FAIL line
+ * on lan0) and odhcpd (openwrt-rootfs.ts containerSetupScript). Then, as a user would: the
+ * project's ipks (`npm run package`) installed with the image's opkg from local files,
+ * `uci set 6to4-pmt.cpe.enabled=1`, `uci commit`, the init script's restart, and the checks, one PASS/FAIL line
  * each: booted, installed, WAN lease with option 212 through netifd, daemon started by procd,
  * what the daemon learned, the prefix netifd got, odhcpd's RA on the LAN host (rdisc6), the SLAAC
  * address, ping both ways and TCP to the server with the source address the server saw, and the
@@ -168,6 +168,8 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
   process.once("SIGTERM", onSignal);
   const steps: LabStep[] = [];
   const step = (s: LabStep): void => {
+    // After Ctrl-C the teardown kills what a step waits for: no verdict from that.
+    if (interrupted) return;
     steps.push(s);
     process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
   };
@@ -226,13 +228,23 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
     const stage = join(dir, "seed-tmp/6to4-pmt-lab");
     mkdirSync(stage, { recursive: true });
     for (const f of ipks) copyFileSync(f, join(stage, basename(f)));
+    // Host programs the image lacks: node (not in the official rootfs) and iproute2 (ip-full: the
+    // image's /sbin/ip is busybox's, without `ip -j` or a full `ip monitor`).
+    const binds: Array<readonly [string, string]> = [];
     let nodeFrom = `the image's /usr/bin/node`;
     if (!imageNode) {
       const addon = hostAddon(bundle);
       copyFileSync(addon, join(stage, "pmt_native.node"));
-      writeFileSync(join(dir, "binds"), hostNodeBinds(root).join("\n") + "\n");
-      nodeFrom = `the host's ${process.execPath} (${process.version}) with its libraries, addon ${addon}`;
+      binds.push([process.execPath, "/usr/bin/node"]);
+      nodeFrom = `the host's ${process.execPath} (${process.version}), addon ${addon}`;
     }
+    if (!existsSync(join(root, "usr/libexec/ip-full"))) {
+      const ip = spawnSync("sh", ["-c", 'readlink -f "$(command -v ip)"'], { encoding: "utf8" });
+      binds.push([ip.stdout.trim(), "/usr/sbin/ip"]);
+      nodeFrom += `; no ip-full in the image: the host's ${ip.stdout.trim()} at /usr/sbin/ip`;
+    }
+    if (binds.length > 0)
+      writeFileSync(join(dir, "binds"), hostBinds(root, binds).join("\n") + "\n");
     const setup = join(dir, "setup.sh");
     writeFileSync(setup, containerSetupScript(), { mode: 0o700 });
     chmodSync(setup, 0o700);
@@ -289,7 +301,8 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
       name: "ipks installed with opkg",
       ok: installed,
       detail:
-        `${listed.replace(/\n/g, ", ") || "nothing installed"}, both configured (postinst) ` +
+        `${listed.replace(/\n/g, ", ") || "nothing installed"}` +
+        (installed ? ", both configured (postinst) " : ", postinst did not complete ") +
         `(opkg exit ${install.code}` +
         (unsatisfied.length > 0
           ? `; forced dependencies not in the image: ${unsatisfied.join(", ")}`
@@ -302,7 +315,8 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
     // trigger needs a config.change event, and the first reload_config after boot only records
     // the files' checksums (it sends no event).
     const enable = await c.exec(
-      "uci set 6to4-pmt.cpe.enabled=1 && uci commit 6to4-pmt && /etc/init.d/6to4-pmt restart 2>&1",
+      "uci set 6to4-pmt.cpe.enabled=1 && uci set 6to4-pmt.cpe.lan_device=lan0 && " +
+        "uci commit 6to4-pmt && /etc/init.d/6to4-pmt restart 2>&1",
       60_000,
     );
     if (enable.stdout.trim() !== "")
@@ -321,7 +335,14 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
       500,
     );
     const wanNow = wan as IfStatus | null;
-    const leaseOk = wanNow?.ipv4 === cpe.wanIpv4 && /2001:db8::/.test(dhcpFile);
+    // ip6rd as udhcpc decodes OPTION_6RD: IPv4MaskLen 6rdPrefixLen 6rdPrefix BR... (RFC 5969 §7.1.1)
+    const ip6rd = /^ip6rd=(\d+) (\d+) (\S+) (.+)$/m.exec(dhcpFile);
+    const leaseOk =
+      wanNow?.ipv4 === cpe.wanIpv4 &&
+      ip6rd !== null &&
+      Number(ip6rd[1]) === LAB_OPTION_6RD.ipv4MaskLen &&
+      `${normIpv6(ip6rd[3]!)}/${ip6rd[2]}` === LAB_OPTION_6RD.prefix &&
+      ip6rd[4]!.trim() === LAB_OPTION_6RD.relays.join(" ");
     step({
       name: "WAN lease by netifd (udhcpc) with option 212",
       ok: leaseOk,
@@ -411,7 +432,7 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
 
     // 7. odhcpd's RA on the LAN host, then the kernel's SLAAC address.
     const lanLinkLocal =
-      /inet6 (fe80::[0-9a-f:]+)\//.exec(c.execSync("ip -6 addr show dev br-lan").stdout)?.[1] ?? "";
+      /inet6 (fe80::[0-9a-f:]+)\//.exec(c.execSync("ip -6 addr show dev lan0").stdout)?.[1] ?? "";
     let ra: RaSeen | undefined;
     const raOk = (r: RaSeen | undefined): boolean =>
       r !== undefined &&
@@ -436,7 +457,7 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
                 `preferred ${adv.preferredS} s)`
               : "") +
             `, MTU ${ra.mtu ?? "none"}, router lifetime ${ra.routerLifetimeS ?? "?"} s, ` +
-            `from ${ra.from ?? "?"} (br-lan of the OpenWrt CPE: ${lanLinkLocal || "?"})`,
+            `from ${ra.from ?? "?"} (lan0 of the OpenWrt CPE: ${lanLinkLocal || "?"})`,
     });
     let addr: ReturnType<typeof globalAddresses>[number] | undefined;
     await reg.waitFor(
@@ -551,6 +572,8 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
       process.stdout.write(
         "kept running; press Ctrl-C to remove everything (namespaces, container, " + dir + ")\n",
       );
+      // Until the signal handler removes it all and exits (the timer keeps node waiting).
+      setInterval(() => undefined, 1 << 30);
       await new Promise<void>(() => undefined);
     }
     await reg.cleanup();
@@ -605,21 +628,27 @@ function hostAddon(bundle: string): string {
 }
 
 /**
- * "source target" lines binding the host's node at /usr/bin/node and each library `ldd` names
- * at its own path. A library path the image itself has would hide the image's file: refused.
+ * "source target" lines binding host programs into the container (`programs`: host path ->
+ * path inside) and each library `ldd` names for them at its own path. A library path the image
+ * itself has would hide the image's file: refused.
  */
-function hostNodeBinds(root: string): string[] {
-  const r = spawnSync("ldd", [process.execPath], { encoding: "utf8" });
-  const paths = r.status === 0 ? lddPaths(r.stdout) : [];
-  const lines = [`${process.execPath} /usr/bin/node`];
-  for (const p of paths) {
-    if (existsSync(join(root, p))) {
-      throw new Failure(
-        `the host's node needs ${p}, which the image also has: cannot bind it in (use an image with node)`,
-      );
+function hostBinds(root: string, programs: ReadonlyArray<readonly [string, string]>): string[] {
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  for (const [src, dst] of programs) {
+    lines.push(`${src} ${dst}`);
+    const r = spawnSync("ldd", [src], { encoding: "utf8" });
+    for (const p of r.status === 0 ? lddPaths(r.stdout) : []) {
+      if (seen.has(p)) continue;
+      seen.add(p);
+      if (existsSync(join(root, p))) {
+        throw new Failure(
+          `the host's ${basename(src)} needs ${p}, which the image also has: cannot bind it in`,
+        );
+      }
+      const real = spawnSync("readlink", ["-f", p], { encoding: "utf8" }).stdout.trim() || p;
+      lines.push(`${real} ${p}`);
     }
-    const real = spawnSync("readlink", ["-f", p], { encoding: "utf8" }).stdout.trim() || p;
-    lines.push(`${real} ${p}`);
   }
   return lines;
 }
