@@ -28,7 +28,13 @@ function elfHeader(bits: 32 | 64, le: boolean, machine: number): Buffer {
 }
 
 test("nativeIoOptions: every switch on by default; PMT_NO_*=1 turns one off, '' and 0 do not", () => {
-  const on = { ioUring: true, ioUringReads: true, tunOffload: true, tunUdpSuperPackets: true };
+  const on = {
+    ioUring: true,
+    ioUringReads: true,
+    tunOffload: true,
+    tunUdpSuperPackets: true,
+    backpressure: true,
+  };
   assert.deepEqual(nativeIoOptions({}), on);
   assert.deepEqual(
     nativeIoOptions({ PMT_NO_IO_URING: "", PMT_NO_IO_URING_READ: "0", PMT_NO_TUN_USO: "0" }),
@@ -41,6 +47,7 @@ test("nativeIoOptions: every switch on by default; PMT_NO_*=1 turns one off, '' 
   });
   assert.deepEqual(nativeIoOptions({ PMT_NO_TUN_OFFLOAD: "1" }), { ...on, tunOffload: false });
   assert.deepEqual(nativeIoOptions({ PMT_NO_TUN_USO: "1" }), { ...on, tunUdpSuperPackets: false });
+  assert.deepEqual(nativeIoOptions({ PMT_NO_BACKPRESSURE: "1" }), { ...on, backpressure: false });
 });
 
 test("candidatePaths: an explicit path (option or PMT_NATIVE_PATH) is used alone", () => {
