@@ -44,7 +44,7 @@ const FORCE_AFTER_SIGNALS = 3;
  * third before `release()` forces the exit: the `onForce` cleanups run, then exit EXIT_RUNTIME. An uncaught exception logs one line and
  * stops the daemon through the normal cleanup with EXIT_RUNTIME; one during cleanup forces it.
  */
-function waitForExit(log: Logger, counters: () => CountersSnapshot): DaemonExit {
+export function waitForExit(log: Logger, counters: () => CountersSnapshot): DaemonExit {
   let resolve!: (code: number) => void;
   const done = new Promise<number>((r) => (resolve = r));
   let finished = false;

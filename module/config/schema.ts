@@ -510,6 +510,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
       default: "1000",
     },
   ),
+  opt(
+    "workers",
+    "int",
+    RELAY,
+    "Data-plane worker threads, each with its own TUN queue and share of the customers (by outer IPv4 source); 0 = one per CPU core, 1 = no worker thread (all in the main thread).",
+    "",
+    { min: 0, max: 256, default: "0" },
+  ),
   // --- Both -----------------------------------------------------------------------------------------
   opt(
     "log_level",

@@ -49,15 +49,46 @@ export interface RangeCounters {
 
 export class DataplaneCounters {
   /** Indexed by CTR_*. */
-  readonly traffic = new Float64Array(TRAFFIC_COUNTER_NAMES.length);
+  readonly traffic: Float64Array;
   /** Indexed by DropReason (DROP_NONE unused). */
-  readonly drops = new Float64Array(DROP_REASON_COUNT);
+  readonly drops: Float64Array;
   /**
    * Relay: RANGE_SLOTS per PMT customer range, indexed by `range * RANGE_SLOTS + RANGE_*` with
    * the range number addr/pmt-customers.ts `pmtSiteRange` finds in the customer lookup the
    * packet needs anyway. Sized once by `sizeRanges` (control plane); empty on the CPE.
    */
-  ranges = new Float64Array(0);
+  ranges: Float64Array;
+
+  /**
+   * `backing` (the relay's workers): the counters live in it, laid out as traffic, drops, then
+   * the ranges (`DataplaneCounters.length(ranges)` numbers), so that a Float64Array over a
+   * SharedArrayBuffer lets the main thread read a worker's counters without asking it.
+   */
+  constructor(backing?: Float64Array) {
+    const t = TRAFFIC_COUNTER_NAMES.length;
+    if (backing === undefined) {
+      this.traffic = new Float64Array(t);
+      this.drops = new Float64Array(DROP_REASON_COUNT);
+      this.ranges = new Float64Array(0);
+    } else {
+      this.traffic = backing.subarray(0, t);
+      this.drops = backing.subarray(t, t + DROP_REASON_COUNT);
+      this.ranges = backing.subarray(t + DROP_REASON_COUNT);
+    }
+  }
+
+  /** Numbers a `backing` holds for `ranges` PMT customer ranges. */
+  static length(ranges: number): number {
+    return TRAFFIC_COUNTER_NAMES.length + DROP_REASON_COUNT + ranges * RANGE_SLOTS;
+  }
+
+  /** Adds `other`'s counters to these (same number of ranges; off the hot path). */
+  add(other: DataplaneCounters): void {
+    for (let i = 0; i < this.traffic.length; i++) this.traffic[i]! += other.traffic[i]!;
+    for (let i = 0; i < this.drops.length; i++) this.drops[i]! += other.drops[i]!;
+    const n = Math.min(this.ranges.length, other.ranges.length);
+    for (let i = 0; i < n; i++) this.ranges[i]! += other.ranges[i]!;
+  }
 
   /** Makes room for `n` ranges (counts restart at 0 when the number changes). */
   sizeRanges(n: number): void {
@@ -114,6 +145,18 @@ export interface CountersSnapshot {
   offload?: Record<string, number>;
   /** Relay: traffic per PMT customer range (pmt_customer_ipv4), when there are any. */
   customers?: RangeCounters[];
+  /** Relay with more than one worker (option workers): each worker's share of the traffic. */
+  workers?: WorkerCounters[];
+}
+
+/** One relay worker's traffic (its share of `CountersSnapshot.traffic`). */
+export interface WorkerCounters {
+  readonly worker: number;
+  readonly in_packets: number;
+  readonly out_packets: number;
+  readonly batches_in: number;
+  readonly batches_out: number;
+  readonly drops: number;
 }
 
 /** Offload counter names as exported (snake case of io/ports.ts TunOffloadStats). */
