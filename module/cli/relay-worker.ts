@@ -21,7 +21,7 @@ import { RelayDaemon } from "../dataplane/relay-daemon.js";
 import { adoptIpv4Raw, adoptTun, type Ipv4RawFds } from "../io/linux.js";
 import type { PortStats } from "../io/ports.js";
 import { createLogger } from "../log/logger.js";
-import { planRelay } from "./relay.js";
+import { planRelay } from "./relay-plan.js";
 
 /** Marks the workerData of a relay worker (the bundle is also the worker's script). */
 export const RELAY_WORKER_ROLE = "6to4-pmt relay worker";

@@ -32,8 +32,13 @@ import {
   type CountersSnapshot,
   type WorkerCounters,
 } from "../dataplane/counters.js";
-import { openIpv4RawFds, openTunQueues, type Ipv4RawFds } from "../io/linux.js";
-import { loadNative } from "../native/loader.js";
+import {
+  closeFd,
+  openIpv4RawFds,
+  openTunQueues,
+  tunQueueOffloadStats,
+  type Ipv4RawFds,
+} from "../io/linux.js";
 import type { Logger } from "../log/logger.js";
 import { RELAY_WORKER_ROLE, type RelayWorkerData, type WorkerPortReport } from "./relay-worker.js";
 
@@ -74,7 +79,6 @@ export function openWorkerPorts(
   txQueueLen: number,
   count: number,
 ): WorkerPorts | undefined {
-  const b = loadNative();
   let tun: WorkerPorts["tun"] | undefined;
   const raws: Ipv4RawFds[] = [];
   try {
@@ -86,7 +90,7 @@ export function openWorkerPorts(
   } catch (e) {
     log.error(`init failed: ${(e as Error).message}`);
     for (const fd of [...(tun?.fds ?? []), ...raws.flatMap((r) => [r.fd, r.sendFd])]) {
-      b.close(fd);
+      closeFd(fd);
     }
     return undefined;
   }
@@ -211,11 +215,10 @@ export class RelayWorkers {
   /** TUN offload counters summed over the queues (the addon keeps them per fd, process-wide). */
   private offloadTotals(): Record<string, number> | null {
     if (!this.ports.tun.offload || this.stopping) return null;
-    const b = loadNative();
     const out: Record<string, number> = {};
     for (const name of Object.values(OFFLOAD_COUNTER_NAMES)) out[name] = 0;
     for (const fd of this.ports.tun.fds) {
-      const o = b.tunOffloadStats(fd);
+      const o = tunQueueOffloadStats(fd);
       if (o === null) continue;
       for (const [k, name] of Object.entries(OFFLOAD_COUNTER_NAMES)) {
         out[name]! += o[k as keyof typeof OFFLOAD_COUNTER_NAMES];
@@ -233,7 +236,6 @@ export class RelayWorkers {
     if (this.stopping) return;
     this.stopping = true;
     for (const s of this.slots) s.worker.postMessage({ type: "stop" });
-    const b = loadNative();
     await Promise.all(
       this.slots.map(async (s, i) => {
         let timer: NodeJS.Timeout | undefined;
@@ -248,13 +250,7 @@ export class RelayWorkers {
         }
         if (!s.stopped) {
           const r = this.ports.raws[i]!;
-          for (const fd of [this.ports.tun.fds[i]!, r.fd, r.sendFd]) {
-            try {
-              b.close(fd);
-            } catch {
-              // Closed by the worker already.
-            }
-          }
+          for (const fd of [this.ports.tun.fds[i]!, r.fd, r.sendFd]) closeFd(fd);
         }
       }),
     );
@@ -264,11 +260,7 @@ export class RelayWorkers {
         ...this.ports.tun.fds,
         ...this.ports.raws.flatMap((r) => [r.fd, r.sendFd]),
       ]) {
-        try {
-          b.close(fd);
-        } catch {
-          // Already closed.
-        }
+        closeFd(fd);
       }
     }
   }

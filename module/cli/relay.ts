@@ -26,14 +26,12 @@
 import type { Server } from "node:http";
 import { formatIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
-import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
 import { describePmtCustomerPolicy } from "../addr/pmt-customers.js";
-import { asConfigError } from "../config/config-error.js";
 import { parseRelayConfig, type RelayConfig } from "../config/parse.js";
 import { formatPrometheus, type CountersSnapshot } from "../dataplane/counters.js";
-import { createRelayForwardingState } from "../dataplane/forwarding-state.js";
 import type { RelayForwardingState } from "../dataplane/forwarding-state.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
+import { planRelay } from "./relay-plan.js";
 import { createDaemon, waitForExit, type DaemonExit } from "./daemon-lifecycle.js";
 import { loadDaemonConfig } from "./daemon-options.js";
 import { openDaemonPorts, prepareTun, TUN_TX_QUEUE_PACKETS } from "./daemon-ports.js";
@@ -65,39 +63,6 @@ SIGTERM/SIGINT stop (routes and TUN removed), SIGUSR1 logs the counters.
 Exit: 0 ok, 1 runtime failure, 2 bad option or busy metrics port, 3 not root (capabilities
 missing), 4 IPv6 forwarding off or strict rp_filter (one line names the sysctl), TUN/socket/addon
 init failed, privilege drop failed or another relay runs in this network namespace.`;
-
-/**
- * Step 2: the relay's forwarding snapshot from its options (each worker thread builds its own).
- * @throws ConfigError
- */
-export function planRelay(cfg: RelayConfig): RelayForwardingState {
-  let mapping: PmtMapping | null = null;
-  if (cfg.providerPrefix !== null) {
-    try {
-      mapping = createPmtMapping({
-        providerPrefix: cfg.providerPrefix,
-        ipv4PrefixLen: cfg.ipv4PrefixLen,
-        ipv4CommonPrefix: cfg.customerIpv4[0]?.addr ?? 0,
-        sla: cfg.sla,
-      });
-    } catch (e) {
-      throw asConfigError(e) ?? e;
-    }
-  }
-  return createRelayForwardingState({
-    enabled: true,
-    relayIpv4s: cfg.relayIpv4,
-    customerIpv4: cfg.customerIpv4,
-    pmtCustomerIpv4: cfg.pmtCustomerIpv4,
-    optOut: cfg.optOut,
-    nonCustomer: cfg.nonCustomer,
-    otherRelays: cfg.otherRelays,
-    mapping,
-    providerPrefix: cfg.providerPrefix,
-    tunnelMtu: cfg.tunnelMtu,
-    icmpRateLimit: cfg.icmpRateLimit,
-  });
-}
 
 /**
  * The data plane as runRelayLocked drives it: one RelayDaemon in the main thread (workers 1), or

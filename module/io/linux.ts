@@ -463,6 +463,22 @@ export function openIpv4RawFds(
   return { fd, sendFd, label: `raw4 proto ${proto}${where}${part}` };
 }
 
+/** Closes an fd opened by `openTunQueues` / `openIpv4RawFds` that no port owns; false if it was
+ * already closed. */
+export function closeFd(fd: number, binding?: NativeBinding): boolean {
+  try {
+    (binding ?? loadNative()).close(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Offload counters of a TUN queue fd (whichever thread of the process reads it), else null. */
+export function tunQueueOffloadStats(fd: number, binding?: NativeBinding): TunOffloadStats | null {
+  return (binding ?? loadNative()).tunOffloadStats(fd);
+}
+
 /** The port over fds opened by `openIpv4RawFds` (in this thread or another of the process). */
 export function adoptIpv4Raw(fds: Ipv4RawFds, binding?: NativeBinding): Ipv4RawSocket {
   return new LinuxIpv4Raw(binding ?? loadNative(), fds.fd, fds.sendFd, fds.label);

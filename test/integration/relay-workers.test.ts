@@ -231,6 +231,22 @@ describe(
       );
       assert.equal(w[0]!.out_packets + w[1]!.out_packets, back, JSON.stringify(w));
 
+      const text = await reg.execAsync(relay, [
+        ...daemonCommand(),
+        "status",
+        "--relay",
+        "--status-socket",
+        sock,
+      ]);
+      assert.match(
+        text.stdout,
+        new RegExp(`^  1: +in ${expectWorker[0]} packets, out \\d+ packets`, "m"),
+      );
+      assert.match(
+        text.stdout,
+        new RegExp(`^  2: +in ${expectWorker[1]} packets, out \\d+ packets`, "m"),
+      );
+
       // Graceful stop: exit 0, the TUN (every queue) gone.
       assert.equal(await reg.stop(d, 8000), 0, d.stderr());
       assert.equal(
