@@ -10,9 +10,11 @@
  * only the worker can read (ICMPv4 errors by kind, WAN GRO merges) it posts once a second and
  * when it stops.
  *
- * Messages: main -> worker `{ type: "stop" }`; worker -> main `{ type: "ports", ports }`,
+ * Messages: main -> worker `{ type: "stop" }`; worker -> main `{ type: "tid", tid }` (its thread
+ * id, once), `{ type: "ports", ports }`,
  * `{ type: "fatal", message }` (a port is gone: the relay stops), `{ type: "stopped", ports }`.
  */
+import { readlinkSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { parentPort } from "node:worker_threads";
 import type { RelayConfig } from "../config/parse.js";
@@ -78,6 +80,14 @@ export function runRelayWorker(data: RelayWorkerData): void {
     counters,
     onFatal: (err) => port.postMessage({ type: "fatal", message: err.message }),
   });
+  // The thread's id (as `top -H` and /proc/<pid>/task show it), for status.
+  let tid = 0;
+  try {
+    tid = Number(readlinkSync("/proc/thread-self").split("/").pop()) || 0;
+  } catch {
+    // No /proc: status shows 0.
+  }
+  port.postMessage({ type: "tid", tid });
   const timer = setInterval(
     () => port.postMessage({ type: "ports", ports: report() }),
     PORT_REPORT_MS,

@@ -100,6 +100,7 @@ interface WorkerSlot {
   readonly worker: Worker;
   readonly counters: DataplaneCounters;
   ports: WorkerPortReport;
+  tid: number;
   stopped: boolean;
   exited: Promise<void>;
 }
@@ -152,12 +153,15 @@ export class RelayWorkers {
           new Float64Array(this.shared, i * this.length * 8, this.length),
         ),
         ports: { wanGroMerged: 0, wanGroUnusable: 0 },
+        tid: 0,
         stopped: false,
         exited: new Promise((resolve) => worker.once("exit", () => resolve())),
       };
       const name = `relay worker ${i + 1}/${n}`;
-      worker.on("message", (m: { type?: string; message?: string; ports?: WorkerPortReport }) => {
+      type Message = { type?: string; message?: string; ports?: WorkerPortReport; tid?: number };
+      worker.on("message", (m: Message) => {
         if (m.ports !== undefined) slot.ports = m.ports;
+        if (m.type === "tid") slot.tid = m.tid ?? 0;
         if (m.type === "stopped") slot.stopped = true;
         if (m.type === "fatal") this.onFatal(`${name}: ${m.message ?? "failed"}`);
       });
@@ -186,6 +190,7 @@ export class RelayWorkers {
       const t = s.counters.traffic;
       workers.push({
         worker: i + 1,
+        tid: s.tid,
         in_packets: t[CTR_IN_PACKETS]!,
         out_packets: t[CTR_OUT_PACKETS]!,
         batches_in: t[CTR_BATCHES_IN]!,

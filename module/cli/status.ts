@@ -302,7 +302,7 @@ export function formatRelayStatus(s: RelayStatusSnapshot): string {
   for (const w of workers) {
     row(
       `  ${w.worker}`,
-      `in ${w.in_packets} packets, out ${w.out_packets} packets, drops ${w.drops}`,
+      `in ${w.in_packets} packets, out ${w.out_packets} packets, drops ${w.drops}, thread ${w.tid}`,
     );
   }
   return lines.join("\n") + "\n";

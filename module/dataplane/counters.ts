@@ -152,6 +152,8 @@ export interface CountersSnapshot {
 /** One relay worker's traffic (its share of `CountersSnapshot.traffic`). */
 export interface WorkerCounters {
   readonly worker: number;
+  /** The worker's thread id (`top -H`, /proc/<pid>/task/<tid>); 0 before it reported. */
+  readonly tid: number;
   readonly in_packets: number;
   readonly out_packets: number;
   readonly batches_in: number;

@@ -47,6 +47,7 @@ export interface RelayStatusSnapshot {
     /** Option workers > 1: each worker thread's share (its customers in, its TUN queue out). */
     readonly workers?: readonly {
       readonly worker: number;
+      readonly tid: number;
       readonly in_packets: number;
       readonly out_packets: number;
       readonly batches_in: number;
