@@ -53,10 +53,22 @@ export function isRelayWorkerData(d: unknown): d is RelayWorkerData {
 /** Port counters are posted this often (status and metrics show them that late at most). */
 const PORT_REPORT_MS = 1000;
 
-/** Runs the worker until the main thread says stop (or a port is gone). */
-export function runRelayWorker(data: RelayWorkerData): void {
-  const port = parentPort;
-  if (port === null) return;
+/** A running worker's data plane, wherever it runs. */
+export interface RelayWorkerHandle {
+  /** Its protocol-41 port's counters. */
+  report(): WorkerPortReport;
+  /** Stops its loops and closes its fds; returns the last report. */
+  stop(): WorkerPortReport;
+}
+
+/**
+ * Starts worker `data.index`'s data plane in the calling thread: a worker thread's (below), or
+ * the main thread's, which serves as worker 1 (cli/relay-workers.ts) and so saves one isolate.
+ */
+export function startRelayWorker(
+  data: Omit<RelayWorkerData, "role">,
+  onFatal: (message: string) => void,
+): RelayWorkerHandle {
   const log = createLogger(data.cfg.logLevel, `relay worker ${data.index + 1}/${data.count}`);
   const tun = adoptTun(data.tun.fd, data.tun.name, data.tun.mtu, data.tun.offload);
   const raw = adoptIpv4Raw(data.raw);
@@ -78,8 +90,24 @@ export function runRelayWorker(data: RelayWorkerData): void {
     log,
     now: () => performance.now(),
     counters,
-    onFatal: (err) => port.postMessage({ type: "fatal", message: err.message }),
+    onFatal: (err) => onFatal(err.message),
   });
+  daemon.start();
+  return {
+    report,
+    stop: () => {
+      const last = report();
+      daemon.stop();
+      return last;
+    },
+  };
+}
+
+/** Runs a worker thread until the main thread says stop (or a port is gone). */
+export function runRelayWorker(data: RelayWorkerData): void {
+  const port = parentPort;
+  if (port === null) return;
+  const w = startRelayWorker(data, (message) => port.postMessage({ type: "fatal", message }));
   // The thread's id (as `top -H` and /proc/<pid>/task show it), for status.
   let tid = 0;
   try {
@@ -89,17 +117,14 @@ export function runRelayWorker(data: RelayWorkerData): void {
   }
   port.postMessage({ type: "tid", tid });
   const timer = setInterval(
-    () => port.postMessage({ type: "ports", ports: report() }),
+    () => port.postMessage({ type: "ports", ports: w.report() }),
     PORT_REPORT_MS,
   );
   timer.unref();
   port.on("message", (m: { type?: string }) => {
     if (m?.type !== "stop") return;
     clearInterval(timer);
-    const last = report();
-    daemon.stop();
-    port.postMessage({ type: "stopped", ports: last });
+    port.postMessage({ type: "stopped", ports: w.stop() });
     port.close();
   });
-  daemon.start();
 }

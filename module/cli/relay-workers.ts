@@ -14,7 +14,7 @@
  *
  * The main thread opens every fd before the privilege drop and starts the threads after it (a new
  * thread gets the creating thread's credentials: the workers hold no capability); it keeps the
- * control plane (status socket, metrics, announcer, signals).
+ * control plane (status socket, metrics, announcer, signals) and serves as worker 1 itself.
  */
 import { existsSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
@@ -40,7 +40,13 @@ import {
   type Ipv4RawFds,
 } from "../io/linux.js";
 import type { Logger } from "../log/logger.js";
-import { RELAY_WORKER_ROLE, type RelayWorkerData, type WorkerPortReport } from "./relay-worker.js";
+import {
+  RELAY_WORKER_ROLE,
+  startRelayWorker,
+  type RelayWorkerData,
+  type RelayWorkerHandle,
+  type WorkerPortReport,
+} from "./relay-worker.js";
 
 /** The number of workers option `workers` asks for: 0 = one per core (Node 18.0 lacks
  * os.availableParallelism, added in 18.14). */
@@ -97,7 +103,9 @@ export function openWorkerPorts(
 }
 
 interface WorkerSlot {
-  readonly worker: Worker;
+  /** A worker thread; absent for worker 1, which runs in the main thread (`inline`). */
+  readonly worker?: Worker;
+  readonly inline?: RelayWorkerHandle;
   readonly counters: DataplaneCounters;
   ports: WorkerPortReport;
   tid: number;
@@ -126,7 +134,11 @@ export class RelayWorkers {
     return this.ports.raws.length;
   }
 
-  /** Starts the threads (after the privilege drop). */
+  /**
+   * Starts the workers (after the privilege drop): worker 1 in the main thread, beside the
+   * control plane (as with workers 1: a thread would cost one more isolate, about 8 MB), the
+   * others in threads.
+   */
   start(): void {
     const script = workerScript();
     const n = this.count;
@@ -146,18 +158,31 @@ export class RelayWorkers {
         counters: this.shared,
         length: this.length,
       };
+      const name = `relay worker ${i + 1}/${n}`;
+      const counters = new DataplaneCounters(
+        new Float64Array(this.shared, i * this.length * 8, this.length),
+      );
+      if (i === 0) {
+        const inline = startRelayWorker(data, (message) => this.onFatal(`${name}: ${message}`));
+        this.slots.push({
+          inline,
+          counters,
+          ports: inline.report(),
+          tid: process.pid,
+          stopped: false,
+          exited: Promise.resolve(),
+        });
+        continue;
+      }
       const worker = new Worker(script, { workerData: data });
       const slot: WorkerSlot = {
         worker,
-        counters: new DataplaneCounters(
-          new Float64Array(this.shared, i * this.length * 8, this.length),
-        ),
+        counters,
         ports: { wanGroMerged: 0, wanGroUnusable: 0 },
         tid: 0,
         stopped: false,
         exited: new Promise((resolve) => worker.once("exit", () => resolve())),
       };
-      const name = `relay worker ${i + 1}/${n}`;
       type Message = { type?: string; message?: string; ports?: WorkerPortReport; tid?: number };
       worker.on("message", (m: Message) => {
         if (m.ports !== undefined) slot.ports = m.ports;
@@ -171,7 +196,10 @@ export class RelayWorkers {
       });
       this.slots.push(slot);
     }
-    this.log.info(`data plane: ${n} worker threads, TUN ${this.ports.tun.name} with ${n} queues`);
+    this.log.info(
+      `data plane: ${n} workers (the main thread and ${n - 1} worker thread${n > 2 ? "s" : ""}), ` +
+        `TUN ${this.ports.tun.name} with ${n} queues`,
+    );
   }
 
   /**
@@ -186,6 +214,7 @@ export class RelayWorkers {
     let groMerged = 0;
     let groUnusable = 0;
     this.slots.forEach((s, i) => {
+      if (s.inline !== undefined && !s.stopped) s.ports = s.inline.report();
       total.add(s.counters);
       const t = s.counters.traffic;
       workers.push({
@@ -240,7 +269,14 @@ export class RelayWorkers {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const s of this.slots) s.worker.postMessage({ type: "stop" });
+    for (const s of this.slots) {
+      if (s.inline !== undefined) {
+        s.ports = s.inline.stop();
+        s.stopped = true;
+      } else {
+        s.worker?.postMessage({ type: "stop" });
+      }
+    }
     await Promise.all(
       this.slots.map(async (s, i) => {
         let timer: NodeJS.Timeout | undefined;
@@ -251,7 +287,7 @@ export class RelayWorkers {
         clearTimeout(timer);
         if (timedOut) {
           this.log.warn(`relay worker ${i + 1}: no answer to stop; terminating it`);
-          await s.worker.terminate();
+          await s.worker?.terminate();
         }
         if (!s.stopped) {
           const r = this.ports.raws[i]!;

@@ -153,7 +153,10 @@ describe(
         await reg.waitFor(() => (d.stderr().match(/loop started/g) ?? []).length >= 4, 8000),
         d.stderr(),
       );
-      assert.match(d.stderr(), /2 worker threads, TUN 6to4w0 with 2 queues/);
+      assert.match(
+        d.stderr(),
+        /2 workers \(the main thread and 1 worker thread\), TUN 6to4w0 with 2 queues/,
+      );
 
       // Inbound: PER_CUSTOMER datagrams from each customer, ids 0..N-1.
       const total = CUSTOMERS * PER_CUSTOMER;
