@@ -4,7 +4,10 @@
  * (100.64.1.1, .2, ...; their 6to4 sources 2002:6440:1cc::1) to the relay's 192.88.99.1, inner
  * destination 3fff:100::1, sent in batches of 64 through the addon's sendmmsg (io/linux.ts), for
  * `seconds` seconds at most `pps` packets per second (0: as fast as it can).
- * Prints one line: `sent <packets> failed <packets> seconds <s>`.
+ * Prints one line: `sent <packets> failed <packets> seconds <s> cpu_us <µs>`: its CPU time while
+ * sending, which includes the kernel's receive work for the packets on the relay's side of the
+ * veth (run in the sender's context: the relay's IP input, one skb clone and one socket-filter
+ * run per protocol-41 socket).
  *
  *   node relay-workers-gen.js <customers> <seconds> <pps>
  */
@@ -33,6 +36,7 @@ const offsets = new Int32Array(BATCH);
 const sizes = Int32Array.from(bufs, (b) => b.length);
 const raw = openIpv4Raw({});
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const cpu0 = process.cpuUsage();
 const start = performance.now();
 const end = start + seconds * 1000;
 let sent = 0;
@@ -52,5 +56,8 @@ for (;;) {
   failed += BATCH - n;
 }
 const elapsed = (performance.now() - start) / 1000;
+const cpu = process.cpuUsage(cpu0);
 raw.close();
-process.stdout.write(`sent ${sent} failed ${failed} seconds ${elapsed.toFixed(3)}\n`);
+process.stdout.write(
+  `sent ${sent} failed ${failed} seconds ${elapsed.toFixed(3)} cpu_us ${cpu.user + cpu.system}\n`,
+);

@@ -19,7 +19,10 @@
  *
  * Runs the shipped bundle (dist/6to4-pmt.js: `npm run build` first) with the launcher's V8 flags.
  * Environment: BENCH_ROUNDS (1..10, default 3), BENCH_SECONDS (1..30, default 4), BENCH_PPS
- * (offered packets/s, 0 = as fast as the generator can; default 0).
+ * (offered packets/s, 0 = as fast as the generator can; default 0), BENCH_WORKERS (the settings,
+ * default "1,2"; e.g. "1,2,8" at a BENCH_PPS both carry shows the generator's CPU per packet
+ * growing with the number of protocol-41 sockets: the kernel clones each packet once per raw
+ * socket before the filter drops it).
  *
  * Network safety: namespaces p<pid>-*, documentation / shared addresses only, every load bounded
  * in time, cleanup in finally and on SIGINT/SIGTERM.
@@ -73,6 +76,8 @@ function median(xs: number[]): number {
 
 interface Sample {
   offered: number;
+  /** The generator's CPU per packet sent, µs (with the relay side's kernel receive work). */
+  genUs: number;
   forwarded: number;
   /** µs of CPU per packet, per worker (index = worker). */
   workerUs: number[];
@@ -144,7 +149,7 @@ async function runOnce(
 ): Promise<Sample> {
   const sock = `/tmp/6to4-pmt-bench-${process.pid}-w${workers}.sock`;
   reg.removeOnCleanup(sock);
-  const relayCpus = workers === 1 ? "1" : "0,1";
+  const relayCpus = workers === 1 ? "1" : `0-${Math.max(1, cpus().length - 1)}`;
   const d: NsProcess = reg.spawn(net.relay, [
     "taskset",
     "-c",
@@ -193,11 +198,12 @@ async function runOnce(
     const s1 = await status(reg, net.relay, sock);
     const t1 = s1.tids.map((tid) => threadCpu(d.pid, tid));
     const p1 = processCpu(d.pid);
-    const m = /sent (\d+) failed (\d+) seconds ([\d.]+)/.exec(g.stdout);
+    const m = /sent (\d+) failed (\d+) seconds ([\d.]+) cpu_us (\d+)/.exec(g.stdout);
     const secs = m ? Number(m[3]) : seconds;
     const forwarded = rx1 - rx0;
     return {
       offered: (m ? Number(m[1]) : NaN) / secs,
+      genUs: m ? Number(m[4]) / Math.max(1, Number(m[1])) : NaN,
       forwarded: forwarded / secs,
       workerUs: t1.map((c, i) => ((c - t0[i]!) / Math.max(1, s1.in[i]! - s0.in[i]!)) * 1e6),
       processUs: ((p1 - p0) / Math.max(1, forwarded)) * 1e6,
@@ -227,18 +233,20 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const samples = new Map<number, Sample[]>([
-    [1, []],
-    [2, []],
-  ]);
+  const settings = (process.env.BENCH_WORKERS ?? "1,2").split(",").map(Number);
+  if (!settings.every((w) => Number.isInteger(w) && w >= 1 && w <= 16)) {
+    throw new RangeError("BENCH_WORKERS: expected a list of integers from 1 to 16, e.g. 1,2");
+  }
+  const samples = new Map<number, Sample[]>(settings.map((w) => [w, []]));
   try {
     const net = buildNet(reg);
     for (let r = 0; r < rounds; r++) {
-      for (const w of [1, 2]) {
+      for (const w of settings) {
         const s = await runOnce(reg, net, w, seconds, pps);
         samples.get(w)!.push(s);
         console.log(
-          `round ${r + 1} workers ${w}: offered ${Math.round(s.offered)}/s forwarded ` +
+          `round ${r + 1} workers ${w}: offered ${Math.round(s.offered)}/s ` +
+            `(generator ${s.genUs.toFixed(2)} µs/packet) forwarded ` +
             `${Math.round(s.forwarded)}/s, µs/packet per worker ` +
             `${s.workerUs.map((x) => x.toFixed(2)).join(" ")}, process ${s.processUs.toFixed(2)}, ` +
             `RSS ${s.rss.toFixed(1)} MB`,
@@ -255,12 +263,15 @@ async function main(): Promise<void> {
       `CPU 0, relay on CPU 1 (workers 1) / CPUs 0-1 (workers 2)` +
       (cores <= 2 ? " - on this machine one worker shares CPU 0 with the generator" : ""),
   );
-  console.log("workers  offered/s  forwarded/s  µs/packet per worker  process µs/packet  RSS MB");
+  console.log(
+    "workers  offered/s  gen µs/pkt  forwarded/s  µs/packet per worker  process µs/packet  RSS MB",
+  );
   const summary: Record<string, unknown> = {};
   for (const [w, ss] of samples) {
     const perWorker = Array.from({ length: w }, (_, i) => median(ss.map((s) => s.workerUs[i]!)));
     const row = {
       offered: Math.round(median(ss.map((s) => s.offered))),
+      genUs: Number(median(ss.map((s) => s.genUs)).toFixed(2)),
       forwarded: Math.round(median(ss.map((s) => s.forwarded))),
       workerUs: perWorker.map((x) => Number(x.toFixed(2))),
       processUs: Number(median(ss.map((s) => s.processUs)).toFixed(2)),
@@ -269,13 +280,16 @@ async function main(): Promise<void> {
     summary[`workers${w}`] = row;
     console.log(
       `${String(w).padStart(7)}  ${String(row.offered).padStart(9)}  ` +
+        `${String(row.genUs).padStart(10)}  ` +
         `${String(row.forwarded).padStart(11)}  ${row.workerUs.join(" ").padStart(20)}  ` +
         `${String(row.processUs).padStart(17)}  ${String(row.rssMb).padStart(6)}`,
     );
   }
-  const f1 = (summary.workers1 as { forwarded: number }).forwarded;
-  const f2 = (summary.workers2 as { forwarded: number }).forwarded;
-  console.log(`forwarded, 2 workers / 1 worker: ${(f2 / f1).toFixed(2)}`);
+  const f1 = (summary.workers1 as { forwarded: number } | undefined)?.forwarded;
+  const f2 = (summary.workers2 as { forwarded: number } | undefined)?.forwarded;
+  if (f1 !== undefined && f2 !== undefined) {
+    console.log(`forwarded, 2 workers / 1 worker: ${(f2 / f1).toFixed(2)}`);
+  }
   console.log(JSON.stringify({ bench: "relay-workers", rounds, seconds, pps, cores, ...summary }));
 }
 
