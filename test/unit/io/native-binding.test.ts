@@ -448,3 +448,27 @@ test("openRaw4: pmtuDisc must be a number >= 0 when given", { skip }, () => {
   assert.throws(() => b().openRaw4(41, 0, "", true, false, 0, 0, -1), TypeError);
   assert.throws(() => b().openRaw4(41, 0, "", true, false, 0, 0, "5" as never), TypeError);
 });
+
+test(
+  "splitRaw4: 0 <= index < count <= 256, else TypeError; errno-named on a non-socket",
+  { skip },
+  () => {
+    const fd = openFifo();
+    try {
+      for (const [i, n] of [
+        [0, 0],
+        [2, 2],
+        [-1, 2],
+        [0, 257],
+      ] as const) {
+        assert.throws(() => b().splitRaw4(fd, i, n), TypeError, `${i} of ${n}`);
+      }
+      assert.throws(
+        () => b().splitRaw4(fd, 0, 2),
+        (e: Error & { code?: string }) => e.code === "ENOTSOCK",
+      );
+    } finally {
+      b().close(fd);
+    }
+  },
+);
