@@ -514,7 +514,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "workers",
     "int",
     RELAY,
-    "Data-plane worker threads, each with its own TUN queue and share of the customers (by outer IPv4 source); 0 = one per CPU core, 1 = no worker thread (all in the main thread).",
+    "Data-plane workers, each with its own TUN queue and share of the customers (by outer IPv4 source): the main thread and workers - 1 worker threads; 0 = one per CPU core, 1 = the main thread alone.",
     "",
     { min: 0, max: 256, default: "0" },
   ),
