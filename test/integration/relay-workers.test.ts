@@ -9,9 +9,11 @@
  * (dataplane/relay-split.ts), both non-zero, summing to the total status reports.
  * Return: datagrams from the server to the 8 customers' 6to4 addresses (16 flows, spread over the
  * TUN's queues by the kernel's flow hash) each reach the customer once, encapsulated.
- * Then SIGTERM: exit 0, the TUN is gone.
+ * Worker 1 is the main thread, worker 2's thread holds no capability. Then SIGTERM: exit 0, the
+ * TUN is gone.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
 import { relayWorkerOf } from "../../module/dataplane/relay-split.js";
 import { buildUdpPacket, encapsulate6to4, addr4 } from "../support/packet-builder.js";
@@ -220,7 +222,7 @@ describe(
       const s = JSON.parse(json.stdout) as {
         counters: {
           traffic: Record<string, number>;
-          workers?: { worker: number; in_packets: number; out_packets: number }[];
+          workers?: { worker: number; tid: number; in_packets: number; out_packets: number }[];
         };
       };
       const w = s.counters.workers;
@@ -233,6 +235,13 @@ describe(
         `each worker decapsulated its customers' packets: ${JSON.stringify(w)}`,
       );
       assert.equal(w[0]!.out_packets + w[1]!.out_packets, back, JSON.stringify(w));
+      // Worker 1 is the main thread; worker 2's thread started after the privilege drop and holds
+      // no capability (docs/security.md).
+      assert.equal(w[0]!.tid, d.pid);
+      assert.notEqual(w[1]!.tid, d.pid);
+      const task = readFileSync(`/proc/${d.pid}/task/${w[1]!.tid}/status`, "utf8");
+      assert.match(task, /^CapEff:\s+0+$/m, task);
+      assert.match(task, /^CapPrm:\s+0+$/m, task);
 
       const text = await reg.execAsync(relay, [
         ...daemonCommand(),
