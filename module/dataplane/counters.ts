@@ -216,5 +216,17 @@ export function formatPrometheus(role: string, s: CountersSnapshot): string {
       );
     }
   }
+  if (s.workers !== undefined && s.workers.length > 0) {
+    lines.push(
+      "# HELP sixto4pmt_worker_packets_total Packets each relay worker decapsulated (in) and encapsulated (out).",
+    );
+    lines.push("# TYPE sixto4pmt_worker_packets_total counter");
+    for (const w of s.workers) {
+      lines.push(
+        `sixto4pmt_worker_packets_total{role="${role}",worker="${w.worker}",direction="in"} ${w.in_packets}`,
+        `sixto4pmt_worker_packets_total{role="${role}",worker="${w.worker}",direction="out"} ${w.out_packets}`,
+      );
+    }
+  }
   return lines.join("\n") + "\n";
 }
