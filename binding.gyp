@@ -13,6 +13,7 @@
         "module/native/privileges.c",
         "module/native/socket-read.c",
         "module/native/sockets.c",
+        "module/native/split.c",
         "module/native/tun-io.c",
         "module/native/tun.c",
         "module/native/uring.c"

@@ -14,7 +14,7 @@ import { ip } from "./net-device.js";
  * lost 44 000 packets there (as many TCP retransmissions); 1000 still lost about 0.2 %, 2000 none.
  * Worst case 2000 full-size packets (about 5 MB) queued for a moment. A tunable, not an RFC value.
  */
-const TUN_TX_QUEUE_PACKETS = 2000;
+export const TUN_TX_QUEUE_PACKETS = 2000;
 
 /**
  * Opens the daemon's TUN (down, MTU `mtu`, transmit queue TUN_TX_QUEUE_PACKETS) and raw

@@ -12,6 +12,8 @@ import { runCpe } from "./cpe.js";
 import { runDerive } from "./derive.js";
 import { EXIT_CODES_TEXT, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./exit-codes.js";
 import { runRelay } from "./relay.js";
+import { isRelayWorkerData, runRelayWorker } from "./relay-worker.js";
+import { isMainThread, workerData } from "node:worker_threads";
 import { runStatus } from "./status.js";
 import { VERSION } from "./version.js";
 
@@ -127,8 +129,10 @@ export async function main(argv: readonly string[], io: MainIo = stdio): Promise
 // Run only when this file is the program (the bundle, or `node out/module/cli/main.js`), so
 // tests can import `main` without side effects. process.exit: stdout/stderr are synchronous on
 // Linux (files, pipes, TTYs), and a daemon's stray handle must not keep a finished command alive.
-if (require.main === module) {
+// A relay worker thread runs the bundle as its script (cli/relay-workers.ts): it only serves.
+if (require.main === module && isMainThread) {
   void main(process.argv.slice(2)).then((code) => {
     process.exit(code);
   });
 }
+if (!isMainThread && isRelayWorkerData(workerData)) runRelayWorker(workerData);

@@ -9,7 +9,9 @@
  *     rp_filter not strict for every interface; else exit 4 naming the sysctl).
  *  3. One relay per network namespace (cli/instance-lock.ts; a second one exits 4 naming the
  *     first). Metrics, when asked for: metrics_address:metrics_port must be free (else exit 2).
- *  4. Open the TUN (MTU = tunnel_mtu) and the raw protocol-41 socket (exit 4 on failure). The
+ *  4. Open the TUN (MTU = tunnel_mtu) and the raw protocol-41 socket (exit 4 on failure); with
+ *     `workers` N > 1 (default: one per core) one TUN queue and one split socket per worker
+ *     thread (cli/relay-workers.ts), the threads started after step 5. The
  *     TUN gets the relay's own 6to4 address 2002:V4:: (RFC 6343 §4.4 item 4); the provider
  *     prefix and 2002::/16 are routed into it (the return path, RFC 6732 §4.7). The relay's
  *     IPv4 addresses (anycast on lo) and its IPv6 upstream are the operator's.
@@ -24,23 +26,27 @@
 import type { Server } from "node:http";
 import { formatIpv4 } from "../addr/ipv4.js";
 import { formatIpv6, formatIpv6Prefix } from "../addr/ipv6.js";
-import { createPmtMapping, type PmtMapping } from "../addr/pmt-mapping.js";
 import { describePmtCustomerPolicy } from "../addr/pmt-customers.js";
-import { asConfigError } from "../config/config-error.js";
 import { parseRelayConfig, type RelayConfig } from "../config/parse.js";
-import { formatPrometheus } from "../dataplane/counters.js";
-import { createRelayForwardingState } from "../dataplane/forwarding-state.js";
+import { formatPrometheus, type CountersSnapshot } from "../dataplane/counters.js";
 import type { RelayForwardingState } from "../dataplane/forwarding-state.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
-import { createDaemon, releaseStartupMemory } from "./daemon-lifecycle.js";
+import { planRelay } from "./relay-plan.js";
+import {
+  createDaemon,
+  releaseStartupMemory,
+  waitForExit,
+  type DaemonExit,
+} from "./daemon-lifecycle.js";
 import { loadDaemonConfig } from "./daemon-options.js";
-import { openDaemonPorts, prepareTun } from "./daemon-ports.js";
-import { EXIT_INIT, EXIT_USAGE } from "./exit-codes.js";
+import { openDaemonPorts, prepareTun, TUN_TX_QUEUE_PACKETS } from "./daemon-ports.js";
+import { EXIT_INIT, EXIT_RUNTIME, EXIT_USAGE } from "./exit-codes.js";
 import { acquireInstanceLock } from "./instance-lock.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { refuseToStart } from "./preflight.js";
 import { ANNOUNCE_KEEP_CAPS, dropDaemonPrivileges, resolveDaemonUser } from "./privilege-drop.js";
 import { relayAnnouncer } from "./relay-announce-setup.js";
+import { openWorkerPorts, RelayWorkers, resolveWorkers } from "./relay-workers.js";
 import { relayStatusSocketProblem, startRelayStatus } from "./relay-status.js";
 import { checkRelaySysctls, procSysctls } from "./relay-sysctl.js";
 import { VERSION } from "./version.js";
@@ -63,34 +69,51 @@ Exit: 0 ok, 1 runtime failure, 2 bad option or busy metrics port, 3 not root (ca
 missing), 4 IPv6 forwarding off or strict rp_filter (one line names the sysctl), TUN/socket/addon
 init failed, privilege drop failed or another relay runs in this network namespace.`;
 
-/** Step 2: the relay's forwarding snapshot from its options. @throws ConfigError */
-function planRelay(cfg: RelayConfig): RelayForwardingState {
-  let mapping: PmtMapping | null = null;
-  if (cfg.providerPrefix !== null) {
-    try {
-      mapping = createPmtMapping({
-        providerPrefix: cfg.providerPrefix,
-        ipv4PrefixLen: cfg.ipv4PrefixLen,
-        ipv4CommonPrefix: cfg.customerIpv4[0]?.addr ?? 0,
-        sla: cfg.sla,
-      });
-    } catch (e) {
-      throw asConfigError(e) ?? e;
-    }
+/**
+ * The data plane as runRelayLocked drives it: one RelayDaemon in the main thread (workers 1), or
+ * worker threads (cli/relay-workers.ts), each on its own TUN queue and share of the customers.
+ */
+interface RelayDataplane {
+  readonly tunName: string;
+  readonly exiting: DaemonExit;
+  counters(): CountersSnapshot;
+  start(): void;
+  stop(): void | Promise<void>;
+}
+
+/** Step 4: opens the ports (one pair per worker); undefined after `init failed` was logged. */
+function openRelayDataplane(
+  cfg: RelayConfig,
+  state: RelayForwardingState,
+  log: Logger,
+): RelayDataplane | undefined {
+  const workers = resolveWorkers(cfg.workers);
+  if (workers <= 1) {
+    const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, {});
+    if (ports === undefined) return undefined;
+    const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
+    return {
+      tunName: ports.tun.name,
+      exiting,
+      counters: () => daemon.counters(),
+      start: () => daemon.start(),
+      stop: () => daemon.stop(),
+    };
   }
-  return createRelayForwardingState({
-    enabled: true,
-    relayIpv4s: cfg.relayIpv4,
-    customerIpv4: cfg.customerIpv4,
-    pmtCustomerIpv4: cfg.pmtCustomerIpv4,
-    optOut: cfg.optOut,
-    nonCustomer: cfg.nonCustomer,
-    otherRelays: cfg.otherRelays,
-    mapping,
-    providerPrefix: cfg.providerPrefix,
-    tunnelMtu: cfg.tunnelMtu,
-    icmpRateLimit: cfg.icmpRateLimit,
+  const ports = openWorkerPorts(log, cfg.tunName, cfg.tunnelMtu, TUN_TX_QUEUE_PACKETS, workers);
+  if (ports === undefined) return undefined;
+  const pool: RelayWorkers = new RelayWorkers(cfg, ports, log, (message) => {
+    log.error(`stopping: ${message}`);
+    exiting.exit(EXIT_RUNTIME);
   });
+  const exiting = waitForExit(log, () => pool.counters());
+  return {
+    tunName: ports.tun.name,
+    exiting,
+    counters: () => pool.counters(),
+    start: () => pool.start(),
+    stop: () => pool.stop(),
+  };
 }
 
 /** Runs the subcommand with `args` (after "relay"); resolves with the exit code. */
@@ -208,13 +231,14 @@ async function runRelayLocked(
     metricsUrl = `http://${where}/metrics`;
     log.info(`metrics on ${metricsUrl}`);
   }
-  const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, {});
-  if (ports === undefined) {
+  const plane = openRelayDataplane(cfg, state, log);
+  if (plane === undefined) {
     metrics?.close();
     return EXIT_INIT;
   }
+  const { exiting } = plane;
   const k = new KernelSetup(log);
-  const dev = ports.tun.name;
+  const dev = plane.tunName;
   prepareTun(dev, log);
   const own = formatIpv6(state.ownSixToFour);
   k.addAddress128(own, dev);
@@ -223,7 +247,7 @@ async function runRelayLocked(
   // With announce_ipv4 the announcer owns the return routes (kernel proto 41, only while healthy).
   const announce = relayAnnouncer(cfg, dev, routes, log);
   if (announce === null) for (const r of routes) k.addRoute(r, dev);
-  const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
+  const daemon = plane;
   daemonCounters = () =>
     formatPrometheus("relay", daemon.counters()) + (announce?.prometheus() ?? "");
   const status = await startRelayStatus(
@@ -280,7 +304,7 @@ async function runRelayLocked(
   await status.close();
   // The TUN first: its address and routes go with it, so the relay, which keeps no capability
   // (cli/privilege-drop.ts), has nothing left for `ip` to remove.
-  daemon.stop();
+  await daemon.stop();
   k.revert();
   exiting.release();
   log.info(`relay stopped (exit ${code})`);

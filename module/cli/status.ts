@@ -304,6 +304,14 @@ export function formatRelayStatus(s: RelayStatusSnapshot): string {
       `in ${c.in_packets} packets ${c.in_bytes} bytes, out ${c.out_packets} packets ${c.out_bytes} bytes`,
     );
   }
+  const workers = s.counters.workers ?? [];
+  if (workers.length > 0) lines.push("workers:");
+  for (const w of workers) {
+    row(
+      `  ${w.worker}`,
+      `in ${w.in_packets} packets, out ${w.out_packets} packets, drops ${w.drops}, thread ${w.tid}`,
+    );
+  }
   return lines.join("\n") + "\n";
 }
 

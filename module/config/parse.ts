@@ -104,6 +104,8 @@ export interface RelayConfig {
   /** cli/relay-status.ts */
   readonly statusSocket: string;
   readonly icmpRateLimit: number;
+  /** Data-plane worker threads (cli/relay-workers.ts); 0 = one per CPU core. */
+  readonly workers: number;
   readonly logLevel: LogLevel;
   /** cli/privilege-drop.ts: the user to switch to after start-up; null = stay. */
   readonly user: string | null;

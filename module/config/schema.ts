@@ -520,6 +520,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
       default: "1000",
     },
   ),
+  opt(
+    "workers",
+    "int",
+    RELAY,
+    "Data-plane workers, each with its own TUN queue and share of the customers (by outer IPv4 source): the main thread and workers - 1 worker threads; 0 = one per CPU core, 1 = the main thread alone.",
+    "",
+    { min: 0, max: 256, default: "0" },
+  ),
   // --- Both -----------------------------------------------------------------------------------------
   opt(
     "log_level",

@@ -38,6 +38,11 @@ export const RANGE_OUT_PACKETS = 2; // encapsulated toward the range's sites
 export const RANGE_OUT_BYTES = 3;
 export const RANGE_SLOTS = 4;
 
+/** Indices into `DataplaneCounters.wan`. */
+const WAN_BACKPRESSURE = 0;
+const WAN_PAUSED_MS = 1;
+const WAN_SLOTS = 2;
+
 /** Traffic of one PMT customer range (relay), as status and metrics show it. */
 export interface RangeCounters {
   readonly range: string;
@@ -49,22 +54,71 @@ export interface RangeCounters {
 
 export class DataplaneCounters {
   /** Indexed by CTR_*. */
-  readonly traffic = new Float64Array(TRAFFIC_COUNTER_NAMES.length);
+  readonly traffic: Float64Array;
   /** Indexed by DropReason (DROP_NONE unused). */
-  readonly drops = new Float64Array(DROP_REASON_COUNT);
+  readonly drops: Float64Array;
   /**
    * Relay: RANGE_SLOTS per PMT customer range, indexed by `range * RANGE_SLOTS + RANGE_*` with
    * the range number addr/pmt-customers.ts `pmtSiteRange` finds in the customer lookup the
    * packet needs anyway. Sized once by `sizeRanges` (control plane); empty on the CPE.
    */
-  ranges = new Float64Array(0);
+  ranges: Float64Array;
   /**
-   * Backpressure on the WAN send socket (loops.ts): times the TUN was left unread because the
-   * socket could take no more, and the milliseconds it stayed so (status: traffic
-   * `wan_backpressure`, `wan_paused_ms`, shown once non-zero).
+   * Backpressure on the WAN send socket (loops.ts), [WAN_BACKPRESSURE] times the TUN was left
+   * unread because the socket could take no more and [WAN_PAUSED_MS] the milliseconds it stayed
+   * so (status: traffic `wan_backpressure`, `wan_paused_ms`, shown once non-zero). In the
+   * backing, so a relay worker's pauses reach the main thread's sum too.
    */
-  wanBackpressure = 0;
-  wanPausedMs = 0;
+  readonly wan: Float64Array;
+
+  /**
+   * `backing` (the relay's workers): the counters live in it, laid out as traffic, drops, the
+   * two WAN backpressure numbers, then the ranges (`DataplaneCounters.length(ranges)` numbers),
+   * so that a Float64Array over a SharedArrayBuffer lets the main thread read a worker's
+   * counters without asking it.
+   */
+  constructor(backing?: Float64Array) {
+    const t = TRAFFIC_COUNTER_NAMES.length;
+    const d = t + DROP_REASON_COUNT;
+    if (backing === undefined) {
+      this.traffic = new Float64Array(t);
+      this.drops = new Float64Array(DROP_REASON_COUNT);
+      this.wan = new Float64Array(WAN_SLOTS);
+      this.ranges = new Float64Array(0);
+    } else {
+      this.traffic = backing.subarray(0, t);
+      this.drops = backing.subarray(t, d);
+      this.wan = backing.subarray(d, d + WAN_SLOTS);
+      this.ranges = backing.subarray(d + WAN_SLOTS);
+    }
+  }
+
+  get wanBackpressure(): number {
+    return this.wan[WAN_BACKPRESSURE]!;
+  }
+  set wanBackpressure(n: number) {
+    this.wan[WAN_BACKPRESSURE] = n;
+  }
+  get wanPausedMs(): number {
+    return this.wan[WAN_PAUSED_MS]!;
+  }
+  set wanPausedMs(ms: number) {
+    this.wan[WAN_PAUSED_MS] = ms;
+  }
+
+  /** Numbers a `backing` holds for `ranges` PMT customer ranges. */
+  static length(ranges: number): number {
+    return TRAFFIC_COUNTER_NAMES.length + DROP_REASON_COUNT + WAN_SLOTS + ranges * RANGE_SLOTS;
+  }
+
+  /** Adds `other`'s counters to these (same number of ranges; off the hot path). */
+  add(other: DataplaneCounters): void {
+    for (let i = 0; i < this.traffic.length; i++) this.traffic[i]! += other.traffic[i]!;
+    for (let i = 0; i < this.drops.length; i++) this.drops[i]! += other.drops[i]!;
+    for (let i = 0; i < WAN_SLOTS; i++) this.wan[i]! += other.wan[i]!;
+    const n = Math.min(this.ranges.length, other.ranges.length);
+    for (let i = 0; i < n; i++) this.ranges[i]! += other.ranges[i]!;
+  }
 
   /** Makes room for `n` ranges (counts restart at 0 when the number changes). */
   sizeRanges(n: number): void {
@@ -125,6 +179,20 @@ export interface CountersSnapshot {
   offload?: Record<string, number>;
   /** Relay: traffic per PMT customer range (pmt_customer_ipv4), when there are any. */
   customers?: RangeCounters[];
+  /** Relay with more than one worker (option workers): each worker's share of the traffic. */
+  workers?: WorkerCounters[];
+}
+
+/** One relay worker's traffic (its share of `CountersSnapshot.traffic`). */
+export interface WorkerCounters {
+  readonly worker: number;
+  /** The worker's thread id (`top -H`, /proc/<pid>/task/<tid>); 0 before it reported. */
+  readonly tid: number;
+  readonly in_packets: number;
+  readonly out_packets: number;
+  readonly batches_in: number;
+  readonly batches_out: number;
+  readonly drops: number;
 }
 
 /** Offload counter names as exported (snake case of io/ports.ts TunOffloadStats). */
@@ -179,6 +247,18 @@ export function formatPrometheus(role: string, s: CountersSnapshot): string {
       lines.push(
         `sixto4pmt_customer_range_bytes_total{role="${role}",range="${c.range}",direction="in"} ${c.in_bytes}`,
         `sixto4pmt_customer_range_bytes_total{role="${role}",range="${c.range}",direction="out"} ${c.out_bytes}`,
+      );
+    }
+  }
+  if (s.workers !== undefined && s.workers.length > 0) {
+    lines.push(
+      "# HELP sixto4pmt_worker_packets_total Packets each relay worker decapsulated (in) and encapsulated (out).",
+    );
+    lines.push("# TYPE sixto4pmt_worker_packets_total counter");
+    for (const w of s.workers) {
+      lines.push(
+        `sixto4pmt_worker_packets_total{role="${role}",worker="${w.worker}",direction="in"} ${w.in_packets}`,
+        `sixto4pmt_worker_packets_total{role="${role}",worker="${w.worker}",direction="out"} ${w.out_packets}`,
       );
     }
   }

@@ -21,6 +21,8 @@ export interface DaemonOptions<S> {
   now: () => number;
   /** Called once when a port is gone; the daemon has already stopped. */
   onFatal?: (err: Error) => void;
+  /** Where the counters live (a relay worker's shared memory); default: its own. */
+  counters?: DataplaneCounters;
 }
 
 /** The two loops' names (they appear in the "started"/"stopped" log lines). */
@@ -31,7 +33,7 @@ export interface DaemonLoopNames {
 
 export class DataplaneDaemon<S> {
   /** The live counters (hot path writes them; read with `counters()`). */
-  readonly stats = new DataplaneCounters();
+  readonly stats: DataplaneCounters;
   private current: S;
   private stops: (() => void)[] = [];
   private running = false;
@@ -47,6 +49,7 @@ export class DataplaneDaemon<S> {
     createFromWire: (stats: DataplaneCounters) => WireBatchPath<S>,
     private readonly errorContext: (state: S) => TunnelErrorContext,
   ) {
+    this.stats = options.counters ?? new DataplaneCounters();
     this.current = options.state;
     this.fromTun = createFromTun(this.stats, options.now());
     this.fromWire = createFromWire(this.stats);

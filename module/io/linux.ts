@@ -261,6 +261,54 @@ class LinuxTun extends LinuxPort implements TunDevice {
   }
 }
 
+/**
+ * Opens `queues` queues of the multi-queue TUN `name` (IFF_MULTI_QUEUE; the relay's workers,
+ * one queue each): what the kernel routes into the device is spread over the queues by flow
+ * hash, and any queue may write. Same MTU, transmit queue and link state as `openTun`. The
+ * device goes away with the last queue's fd. Returns the fds (queue 0 first).
+ */
+export function openTunQueues(
+  options: TunOptions,
+  queues: number,
+): { fds: number[]; name: string; offload: boolean } {
+  const b = options.binding ?? loadNative();
+  const io = nativeIoOptions();
+  const fds: number[] = [];
+  let name = options.name;
+  let offload = true;
+  try {
+    for (let i = 0; i < queues; i++) {
+      const q = b.openTun(
+        name,
+        options.offload ?? io.tunOffload,
+        options.udpSuperPackets ?? io.tunUdpSuperPackets,
+        true,
+      );
+      fds.push(q.fd);
+      name = q.name;
+      offload &&= q.offload;
+      b.setMtu(name, options.mtu, q.fd);
+    }
+    if (options.txQueueLen !== undefined) b.setTxQueueLen(name, options.txQueueLen);
+    if (options.up ?? true) b.setUp(name, true);
+  } catch (e) {
+    for (const fd of fds) b.close(fd);
+    throw e;
+  }
+  return { fds, name, offload };
+}
+
+/** A TunDevice over a queue fd opened elsewhere in this process (`openTunQueues`). */
+export function adoptTun(
+  fd: number,
+  name: string,
+  mtu: number,
+  offload: boolean,
+  binding?: NativeBinding,
+): TunDevice {
+  return new LinuxTun(binding ?? loadNative(), fd, name, mtu, offload);
+}
+
 /** Opens (creating if needed) TUN device `name`, sets its MTU and brings it up. */
 export function openTun(options: TunOptions): TunDevice {
   const b = options.binding ?? loadNative();
@@ -432,6 +480,30 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
  */
 export function openIpv4Raw(options: Ipv4RawOptions = {}): Ipv4RawSocket {
   const b = options.binding ?? loadNative();
+  const fds = openIpv4RawFds(options);
+  return adoptIpv4Raw(fds, b);
+}
+
+/** The two fds of a protocol-41 port (`openIpv4Raw`), to hand to a relay worker. */
+export interface Ipv4RawFds {
+  fd: number;
+  sendFd: number;
+  label: string;
+  /** The send socket was opened for backpressure (IP_RECVERR, a queue-sized buffer). */
+  backpressure: boolean;
+}
+
+/**
+ * `openIpv4Raw` without the port object: the relay opens its workers' sockets in the main thread
+ * (before the privilege drop) and each worker adopts its pair (`adoptIpv4Raw`). With `split`,
+ * the receiving socket keeps only the packets of worker `split.index` of `split.count`
+ * (native/split.c, dataplane/relay-split.ts).
+ */
+export function openIpv4RawFds(
+  options: Ipv4RawOptions = {},
+  split?: { index: number; count: number },
+): Ipv4RawFds {
+  const b = options.binding ?? loadNative();
   const proto = options.protocol ?? PROTO_6IN4;
   const bind = (options.bindAddress ?? 0) >>> 0;
   const device = options.device ?? "";
@@ -450,6 +522,7 @@ export function openIpv4Raw(options: Ipv4RawOptions = {}): Ipv4RawSocket {
   );
   let sendFd: number;
   try {
+    if (split !== undefined) b.splitRaw4(fd, split.index, split.count);
     // IP_RECVERR with backpressure: a packet the qdisc drops then fails with ENOBUFS instead
     // of passing for sent (raw_send_hdrinc hides ENOBUFS otherwise). Nothing reaches this
     // socket's error queue but local errors (EMSGSIZE), bounded by its receive buffer.
@@ -459,7 +532,29 @@ export function openIpv4Raw(options: Ipv4RawOptions = {}): Ipv4RawSocket {
     throw e;
   }
   const where = options.device ? ` on ${options.device}` : "";
-  return new LinuxIpv4Raw(b, fd, sendFd, `raw4 proto ${proto}${where}`, backpressure);
+  const part = split !== undefined ? ` (worker ${split.index + 1}/${split.count})` : "";
+  return { fd, sendFd, label: `raw4 proto ${proto}${where}${part}`, backpressure };
+}
+
+/** Closes an fd opened by `openTunQueues` / `openIpv4RawFds` that no port owns; false if it was
+ * already closed. */
+export function closeFd(fd: number, binding?: NativeBinding): boolean {
+  try {
+    (binding ?? loadNative()).close(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Offload counters of a TUN queue fd (whichever thread of the process reads it), else null. */
+export function tunQueueOffloadStats(fd: number, binding?: NativeBinding): TunOffloadStats | null {
+  return (binding ?? loadNative()).tunOffloadStats(fd);
+}
+
+/** The port over fds opened by `openIpv4RawFds` (in this thread or another of the process). */
+export function adoptIpv4Raw(fds: Ipv4RawFds, binding?: NativeBinding): Ipv4RawSocket {
+  return new LinuxIpv4Raw(binding ?? loadNative(), fds.fd, fds.sendFd, fds.label, fds.backpressure);
 }
 
 /** ff02::1 all-nodes and ff02::2 all-routers (RFC 4291 §2.7.1). */

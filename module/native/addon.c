@@ -19,6 +19,7 @@
  *   ethtool.c      netdev features through SIOCETHTOOL
  *   sockets.c      raw protocol-41 and ICMPv6 sockets: open, sendRaw4, sendIcmp6, SO_ERROR
  *   socket-read.c  recvmmsg of a batch into the ring, the error queue
+ *   split.c        splitRaw4: the relay workers' share of inbound protocol 41 (classic BPF)
  *   poller.c       uv_poll per fd: pollStart/Pause/Resume/Close/Stats, the batch callback
  *   privileges.c   dropPrivileges: user, capabilities, no_new_privs (once, after start-up)
  *   memory.c       releaseStartupPages: clean read-only file pages out of the RSS after start-up
@@ -119,6 +120,7 @@ static napi_value init(napi_env env, napi_value exports) {
       F("dropPrivileges", drop_privileges),
       F("pollErrQueue", poll_err_queue),
       F("releaseStartupPages", release_startup_pages),
+      F("splitRaw4", split_raw4),
 #undef F
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

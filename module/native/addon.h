@@ -45,6 +45,8 @@ napi_value send_raw4(napi_env env, napi_callback_info info);
 napi_value get_socket_error(napi_env env, napi_callback_info info);
 /* memory.c */
 napi_value release_startup_pages(napi_env env, napi_callback_info info);
+/* split.c */
+napi_value split_raw4(napi_env env, napi_callback_info info);
 /* poller.c */
 napi_value poll_start(napi_env env, napi_callback_info info);
 napi_value poll_pause(napi_env env, napi_callback_info info);

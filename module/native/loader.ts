@@ -90,6 +90,7 @@ export interface NativeBinding {
     name: string,
     offload?: boolean,
     udpSuperPackets?: boolean,
+    multiQueue?: boolean,
   ): { fd: number; name: string; offload: boolean };
   /** Offload counters of a TUN opened with offload, else null. */
   tunOffloadStats(fd: number): TunOffloadStats | null;
@@ -244,6 +245,13 @@ export interface NativeBinding {
     meta: Int32Array,
     onErrors: (n: number) => void,
   ): void;
+  /**
+   * The relay workers' inbound split (split.c): a classic BPF filter on the raw protocol-41
+   * socket `fd` that keeps only the packets whose outer IPv4 source hashes to worker `index` of
+   * `count` (dataplane/relay-split.ts `relayWorkerOf`); then discards what was queued before.
+   * Returns the number discarded.
+   */
+  splitRaw4(fd: number, index: number, count: number): number;
   readonly POLL_KIND_TUN: number;
   readonly POLL_KIND_RAW4: number;
   readonly POLL_KIND_ICMP6: number;

@@ -31,6 +31,9 @@
 #ifndef IFF_NO_PI
 #define IFF_NO_PI 0x1000
 #endif
+#ifndef IFF_MULTI_QUEUE
+#define IFF_MULTI_QUEUE 0x0100
+#endif
 #ifndef IFF_VNET_HDR
 #define IFF_VNET_HDR 0x4000
 #endif
@@ -71,22 +74,30 @@ void tun_forget(int fd) {
   if (fd >= 0 && fd < TUN_FD_TABLE) tun_off[fd].vnet = 0;
 }
 
-/* openTun(name: string, offload?: boolean, udpSuperPackets?: boolean): { fd, name, offload }
+/* openTun(name: string, offload?: boolean, udpSuperPackets?: boolean, multiQueue?: boolean):
+ * { fd, name, offload }
  * IFF_TUN | IFF_NO_PI, O_NONBLOCK. With offload: IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM |
  * TUN_F_TSO6) (offload.h); offload is false in the result when the kernel refuses either (then
  * the device works as without it). udpSuperPackets (default true): probe whether the kernel
- * takes UDP super-packets (USO), which writeTun then writes; false: never write them. */
+ * takes UDP super-packets (USO), which writeTun then writes; false: never write them.
+ * multiQueue: IFF_MULTI_QUEUE; each call with the same name attaches one more queue (fd) to the
+ * device, and the kernel spreads what it sends into the TUN over the queues by flow hash (the
+ * relay's workers, one queue each). Every queue must be opened with the same flags. */
 napi_value open_tun(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(3);
+  CHECK_ARGC(4);
   char name[64];
   if (!get_str(env, argv[0], name, sizeof name) || !name_ok(name))
     return throw_type(env, "openTun(name): name must be a string of 1..15 bytes");
-  bool want_offload = false, want_uso = true;
+  bool want_offload = false, want_uso = true, multi_queue = false;
   if ((argc > 1 && !is_nullish(env, argv[1]) &&
        napi_get_value_bool(env, argv[1], &want_offload) != napi_ok) ||
       (argc > 2 && !is_nullish(env, argv[2]) &&
-       napi_get_value_bool(env, argv[2], &want_uso) != napi_ok))
-    return throw_type(env, "openTun(name, offload?: boolean, udpSuperPackets?: boolean)");
+       napi_get_value_bool(env, argv[2], &want_uso) != napi_ok) ||
+      (argc > 3 && !is_nullish(env, argv[3]) &&
+       napi_get_value_bool(env, argv[3], &multi_queue) != napi_ok))
+    return throw_type(env,
+                      "openTun(name, offload?: boolean, udpSuperPackets?: boolean, "
+                      "multiQueue?: boolean)");
   struct ifreq ifr;
   int fd = -1;
   int vnet = 0, uso = 0;
@@ -94,7 +105,8 @@ napi_value open_tun(napi_env env, napi_callback_info info) {
     fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return throw_errno(env, errno, "open", "/dev/net/tun");
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (attempt == 0 ? IFF_VNET_HDR : 0);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (attempt == 0 ? IFF_VNET_HDR : 0) |
+                    (multi_queue ? IFF_MULTI_QUEUE : 0);
     memcpy(ifr.ifr_name, name, strlen(name));
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
       int e = errno;

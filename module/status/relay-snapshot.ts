@@ -44,6 +44,16 @@ export interface RelayStatusSnapshot {
       readonly out_packets: number;
       readonly out_bytes: number;
     }[];
+    /** Option workers > 1: each worker thread's share (its customers in, its TUN queue out). */
+    readonly workers?: readonly {
+      readonly worker: number;
+      readonly tid: number;
+      readonly in_packets: number;
+      readonly out_packets: number;
+      readonly batches_in: number;
+      readonly batches_out: number;
+      readonly drops: number;
+    }[];
   };
 }
 

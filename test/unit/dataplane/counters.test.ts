@@ -39,6 +39,17 @@ test("Prometheus exposition: one line per counter and reason", () => {
   const off = formatPrometheus("cpe", { ...c.snapshot(), offload: { segments_cut: 44 } });
   assert.match(off, /^# TYPE sixto4pmt_tun_offload_total counter$/m);
   assert.match(off, /^sixto4pmt_tun_offload_total\{role="cpe",counter="segments_cut"\} 44$/m);
+  assert.doesNotMatch(text, /worker_packets/, "no worker family with one worker");
+  const w = { worker: 2, tid: 9, in_packets: 5, out_packets: 6, batches_in: 1, batches_out: 1 };
+  const workers = formatPrometheus("relay", { ...c.snapshot(), workers: [{ ...w, drops: 0 }] });
+  assert.match(
+    workers,
+    /^sixto4pmt_worker_packets_total\{role="relay",worker="2",direction="in"\} 5$/m,
+  );
+  assert.match(
+    workers,
+    /^sixto4pmt_worker_packets_total\{role="relay",worker="2",direction="out"\} 6$/m,
+  );
 });
 
 test("token bucket: burst, refill by elapsed time, rate 0 never sends", () => {

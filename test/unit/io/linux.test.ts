@@ -100,6 +100,10 @@ class FakeBinding implements NativeBinding {
   getSocketError() {
     return 0;
   }
+  splitRaw4(fd: number, index: number, count: number) {
+    this.calls.push(`splitRaw4 ${fd} ${index} ${count}`);
+    return 0;
+  }
   setIoUring(on: boolean) {
     return on;
   }

@@ -481,3 +481,27 @@ test(
     assert.equal(o.kept, "written before");
   },
 );
+
+test(
+  "splitRaw4: 0 <= index < count <= 256, else TypeError; errno-named on a non-socket",
+  { skip },
+  () => {
+    const fd = openFifo();
+    try {
+      for (const [i, n] of [
+        [0, 0],
+        [2, 2],
+        [-1, 2],
+        [0, 257],
+      ] as const) {
+        assert.throws(() => b().splitRaw4(fd, i, n), TypeError, `${i} of ${n}`);
+      }
+      assert.throws(
+        () => b().splitRaw4(fd, 0, 2),
+        (e: Error & { code?: string }) => e.code === "ENOTSOCK",
+      );
+    } finally {
+      b().close(fd);
+    }
+  },
+);

@@ -1,0 +1,130 @@
+/**
+ * One relay data-plane worker thread (option workers > 1; cli/relay-workers.ts starts them).
+ *
+ * The main thread opened everything before the privilege drop: one queue of the multi-queue TUN
+ * and one protocol-41 socket pair whose filter keeps this worker's share of the customers
+ * (native/split.c). The worker wraps those fds (io/linux.ts adoptTun, adoptIpv4Raw), builds the
+ * forwarding snapshot from the same options as the main thread (stateless mapping: workers share
+ * nothing) and runs the ordinary RelayDaemon loops on them in its own event loop. Its counters
+ * live in shared memory the main thread sums for status, metrics and SIGUSR1; the port counters
+ * only the worker can read (ICMPv4 errors by kind, WAN GRO merges) it posts once a second and
+ * when it stops.
+ *
+ * Messages: main -> worker `{ type: "stop" }`; worker -> main `{ type: "tid", tid }` (its thread
+ * id, once), `{ type: "ports", ports }`,
+ * `{ type: "fatal", message }` (a port is gone: the relay stops), `{ type: "stopped", ports }`.
+ */
+import { readlinkSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { parentPort } from "node:worker_threads";
+import type { RelayConfig } from "../config/parse.js";
+import { DataplaneCounters } from "../dataplane/counters.js";
+import { RelayDaemon } from "../dataplane/relay-daemon.js";
+import { adoptIpv4Raw, adoptTun, type Ipv4RawFds } from "../io/linux.js";
+import type { PortStats } from "../io/ports.js";
+import { createLogger } from "../log/logger.js";
+import { planRelay } from "./relay-plan.js";
+
+/** Marks the workerData of a relay worker (the bundle is also the worker's script). */
+export const RELAY_WORKER_ROLE = "6to4-pmt relay worker";
+
+export interface RelayWorkerData {
+  readonly role: typeof RELAY_WORKER_ROLE;
+  /** 0-based. */
+  readonly index: number;
+  readonly count: number;
+  readonly cfg: RelayConfig;
+  readonly tun: { fd: number; name: string; mtu: number; offload: boolean };
+  readonly raw: Ipv4RawFds;
+  /** Every worker's counters, `length` Float64 numbers each, this one's at `index * length`. */
+  readonly counters: SharedArrayBuffer;
+  readonly length: number;
+}
+
+/** What a worker reports of its protocol-41 port (the parts of PortStats status shows). */
+export type WorkerPortReport = Pick<PortStats, "wanGroMerged" | "wanGroUnusable" | "icmpErrors">;
+
+export function isRelayWorkerData(d: unknown): d is RelayWorkerData {
+  return (
+    typeof d === "object" && d !== null && (d as { role?: unknown }).role === RELAY_WORKER_ROLE
+  );
+}
+
+/** Port counters are posted this often (status and metrics show them that late at most). */
+const PORT_REPORT_MS = 1000;
+
+/** A running worker's data plane, wherever it runs. */
+export interface RelayWorkerHandle {
+  /** Its protocol-41 port's counters. */
+  report(): WorkerPortReport;
+  /** Stops its loops and closes its fds; returns the last report. */
+  stop(): WorkerPortReport;
+}
+
+/**
+ * Starts worker `data.index`'s data plane in the calling thread: a worker thread's (below), or
+ * the main thread's, which serves as worker 1 (cli/relay-workers.ts) and so saves one isolate.
+ */
+export function startRelayWorker(
+  data: Omit<RelayWorkerData, "role">,
+  onFatal: (message: string) => void,
+): RelayWorkerHandle {
+  const log = createLogger(data.cfg.logLevel, `relay worker ${data.index + 1}/${data.count}`);
+  const tun = adoptTun(data.tun.fd, data.tun.name, data.tun.mtu, data.tun.offload);
+  const raw = adoptIpv4Raw(data.raw);
+  const counters = new DataplaneCounters(
+    new Float64Array(data.counters, data.index * data.length * 8, data.length),
+  );
+  const report = (): WorkerPortReport => {
+    const s = raw.stats();
+    return {
+      wanGroMerged: s.wanGroMerged,
+      wanGroUnusable: s.wanGroUnusable,
+      ...(s.icmpErrors !== undefined ? { icmpErrors: s.icmpErrors } : {}),
+    };
+  };
+  const daemon = new RelayDaemon({
+    tun,
+    raw,
+    state: planRelay(data.cfg),
+    log,
+    now: () => performance.now(),
+    counters,
+    onFatal: (err) => onFatal(err.message),
+  });
+  daemon.start();
+  return {
+    report,
+    stop: () => {
+      const last = report();
+      daemon.stop();
+      return last;
+    },
+  };
+}
+
+/** Runs a worker thread until the main thread says stop (or a port is gone). */
+export function runRelayWorker(data: RelayWorkerData): void {
+  const port = parentPort;
+  if (port === null) return;
+  const w = startRelayWorker(data, (message) => port.postMessage({ type: "fatal", message }));
+  // The thread's id (as `top -H` and /proc/<pid>/task show it), for status.
+  let tid = 0;
+  try {
+    tid = Number(readlinkSync("/proc/thread-self").split("/").pop()) || 0;
+  } catch {
+    // No /proc: status shows 0.
+  }
+  port.postMessage({ type: "tid", tid });
+  const timer = setInterval(
+    () => port.postMessage({ type: "ports", ports: w.report() }),
+    PORT_REPORT_MS,
+  );
+  timer.unref();
+  port.on("message", (m: { type?: string }) => {
+    if (m?.type !== "stop") return;
+    clearInterval(timer);
+    port.postMessage({ type: "stopped", ports: w.stop() });
+    port.close();
+  });
+}

@@ -1,0 +1,308 @@
+/**
+ * The relay's data plane over N worker threads (option workers; 1 = no thread, the data plane runs
+ * in the main thread as RelayDaemon): what scales with the cores.
+ *
+ *  - Return path: one queue of a multi-queue TUN (IFF_MULTI_QUEUE) per worker; the kernel spreads
+ *    what it routes into the TUN over the queues by flow hash.
+ *  - Inbound: one protocol-41 socket per worker whose classic BPF filter keeps the customers whose
+ *    outer IPv4 source hashes to it (native/split.c, dataplane/relay-split.ts): every packet is
+ *    queued on exactly one socket. ICMPv4 errors about sent packets (IP_RECVERR) go to worker 1's
+ *    socket only, so each is answered once.
+ *  - Stateless mapping (RFC 6732 §3.4): each worker builds its own forwarding snapshot from the
+ *    same options; workers share nothing but their counters, which live in one SharedArrayBuffer
+ *    (a Float64Array per worker) that the main thread sums when status, metrics or SIGUSR1 ask.
+ *
+ * The main thread opens every fd before the privilege drop and starts the threads after it (a new
+ * thread gets the creating thread's credentials: the workers hold no capability); it keeps the
+ * control plane (status socket, metrics, announcer, signals) and serves as worker 1 itself.
+ */
+import { existsSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
+import path from "node:path";
+import { Worker } from "node:worker_threads";
+import { formatIpv4Prefix } from "../addr/ipv4.js";
+import type { RelayConfig } from "../config/parse.js";
+import {
+  CTR_BATCHES_IN,
+  CTR_BATCHES_OUT,
+  CTR_IN_PACKETS,
+  CTR_OUT_PACKETS,
+  DataplaneCounters,
+  OFFLOAD_COUNTER_NAMES,
+  type CountersSnapshot,
+  type WorkerCounters,
+} from "../dataplane/counters.js";
+import {
+  closeFd,
+  openIpv4RawFds,
+  openTunQueues,
+  tunQueueOffloadStats,
+  type Ipv4RawFds,
+} from "../io/linux.js";
+import type { Logger } from "../log/logger.js";
+import {
+  RELAY_WORKER_ROLE,
+  startRelayWorker,
+  type RelayWorkerData,
+  type RelayWorkerHandle,
+  type WorkerPortReport,
+} from "./relay-worker.js";
+
+/** The number of workers option `workers` asks for: 0 = one per core (Node 18.0 lacks
+ * os.availableParallelism, added in 18.14). */
+export function resolveWorkers(option: number): number {
+  if (option > 0) return option;
+  const n = typeof availableParallelism === "function" ? availableParallelism() : cpus().length;
+  return Math.max(1, n);
+}
+
+/** How long a worker has to stop before it is terminated. */
+const STOP_WAIT_MS = 3000;
+
+/**
+ * The worker's script: compiled, out/module/cli/relay-worker-main.js beside this file; bundled,
+ * the bundle itself (cli/main.ts dispatches a worker at its end).
+ */
+function workerScript(): string {
+  const own = path.join(__dirname, "relay-worker-main.js");
+  return existsSync(own) ? own : __filename;
+}
+
+/** The ports of all workers, opened in the main thread. */
+export interface WorkerPorts {
+  tun: { fds: number[]; name: string; offload: boolean };
+  raws: Ipv4RawFds[];
+}
+
+/**
+ * Opens the TUN's `count` queues (down, as openDaemonPorts) and `count` split protocol-41
+ * sockets; on failure logs `init failed: ...`, closes what was opened and returns undefined.
+ */
+export function openWorkerPorts(
+  log: Logger,
+  tunName: string,
+  mtu: number,
+  txQueueLen: number,
+  count: number,
+): WorkerPorts | undefined {
+  let tun: WorkerPorts["tun"] | undefined;
+  const raws: Ipv4RawFds[] = [];
+  try {
+    tun = openTunQueues({ name: tunName, mtu, txQueueLen, up: false }, count);
+    for (let i = 0; i < count; i++) {
+      raws.push(openIpv4RawFds({ recvErr: i === 0 }, { index: i, count }));
+    }
+    return { tun, raws };
+  } catch (e) {
+    log.error(`init failed: ${(e as Error).message}`);
+    for (const fd of [...(tun?.fds ?? []), ...raws.flatMap((r) => [r.fd, r.sendFd])]) {
+      closeFd(fd);
+    }
+    return undefined;
+  }
+}
+
+interface WorkerSlot {
+  /** A worker thread; absent for worker 1, which runs in the main thread (`inline`). */
+  readonly worker?: Worker;
+  readonly inline?: RelayWorkerHandle;
+  readonly counters: DataplaneCounters;
+  ports: WorkerPortReport;
+  tid: number;
+  stopped: boolean;
+  exited: Promise<void>;
+}
+
+export class RelayWorkers {
+  private readonly slots: WorkerSlot[] = [];
+  private readonly length: number;
+  private readonly shared: SharedArrayBuffer;
+  private stopping = false;
+
+  constructor(
+    private readonly cfg: RelayConfig,
+    private readonly ports: WorkerPorts,
+    private readonly log: Logger,
+    /** A worker failed (a port gone, the thread died): the relay stops. */
+    private readonly onFatal: (message: string) => void,
+  ) {
+    this.length = DataplaneCounters.length(cfg.pmtCustomerIpv4.length);
+    this.shared = new SharedArrayBuffer(8 * this.length * ports.raws.length);
+  }
+
+  get count(): number {
+    return this.ports.raws.length;
+  }
+
+  /**
+   * Starts the workers (after the privilege drop): worker 1 in the main thread, beside the
+   * control plane (as with workers 1: a thread would cost one more isolate, about 8 MB), the
+   * others in threads.
+   */
+  start(): void {
+    const script = workerScript();
+    const n = this.count;
+    for (let i = 0; i < n; i++) {
+      const data: RelayWorkerData = {
+        role: RELAY_WORKER_ROLE,
+        index: i,
+        count: n,
+        cfg: this.cfg,
+        tun: {
+          fd: this.ports.tun.fds[i]!,
+          name: this.ports.tun.name,
+          mtu: this.cfg.tunnelMtu,
+          offload: this.ports.tun.offload,
+        },
+        raw: this.ports.raws[i]!,
+        counters: this.shared,
+        length: this.length,
+      };
+      const name = `relay worker ${i + 1}/${n}`;
+      const counters = new DataplaneCounters(
+        new Float64Array(this.shared, i * this.length * 8, this.length),
+      );
+      if (i === 0) {
+        const inline = startRelayWorker(data, (message) => this.onFatal(`${name}: ${message}`));
+        this.slots.push({
+          inline,
+          counters,
+          ports: inline.report(),
+          tid: process.pid,
+          stopped: false,
+          exited: Promise.resolve(),
+        });
+        continue;
+      }
+      const worker = new Worker(script, { workerData: data });
+      const slot: WorkerSlot = {
+        worker,
+        counters,
+        ports: { wanGroMerged: 0, wanGroUnusable: 0 },
+        tid: 0,
+        stopped: false,
+        exited: new Promise((resolve) => worker.once("exit", () => resolve())),
+      };
+      type Message = { type?: string; message?: string; ports?: WorkerPortReport; tid?: number };
+      worker.on("message", (m: Message) => {
+        if (m.ports !== undefined) slot.ports = m.ports;
+        if (m.type === "tid") slot.tid = m.tid ?? 0;
+        if (m.type === "stopped") slot.stopped = true;
+        if (m.type === "fatal") this.onFatal(`${name}: ${m.message ?? "failed"}`);
+      });
+      worker.on("error", (e) => this.onFatal(`${name}: ${e.message.split("\n")[0]}`));
+      worker.once("exit", (code) => {
+        if (!this.stopping) this.onFatal(`${name} exited (${code})`);
+      });
+      this.slots.push(slot);
+    }
+    this.log.info(
+      `data plane: ${n} workers (the main thread and ${n - 1} worker thread${n > 2 ? "s" : ""}), ` +
+        `TUN ${this.ports.tun.name} with ${n} queues`,
+    );
+  }
+
+  /**
+   * The sum of the workers' counters (shared memory: exact at any time, up to the batch a
+   * worker is in), per worker too (`workers`), with the TUN offload and the workers' last port
+   * reports.
+   */
+  counters(): CountersSnapshot {
+    const total = new DataplaneCounters(new Float64Array(this.length));
+    const workers: WorkerCounters[] = [];
+    const icmp: Record<string, number> = {};
+    let groMerged = 0;
+    let groUnusable = 0;
+    this.slots.forEach((s, i) => {
+      if (s.inline !== undefined && !s.stopped) s.ports = s.inline.report();
+      total.add(s.counters);
+      const t = s.counters.traffic;
+      workers.push({
+        worker: i + 1,
+        tid: s.tid,
+        in_packets: t[CTR_IN_PACKETS]!,
+        out_packets: t[CTR_OUT_PACKETS]!,
+        batches_in: t[CTR_BATCHES_IN]!,
+        batches_out: t[CTR_BATCHES_OUT]!,
+        drops: s.counters.totalDrops(),
+      });
+      groMerged += s.ports.wanGroMerged;
+      groUnusable += s.ports.wanGroUnusable;
+      for (const [k, v] of Object.entries(s.ports.icmpErrors ?? {})) icmp[k] = (icmp[k] ?? 0) + v;
+    });
+    const snap = total.snapshot();
+    for (const [kind, n] of Object.entries(icmp)) snap.traffic[`icmpv4_${kind}`] = n;
+    const offload = this.offloadTotals();
+    if (offload !== null || groMerged > 0 || groUnusable > 0) {
+      snap.offload = {
+        ...(offload ?? {}),
+        wan_gro_merged: groMerged,
+        wan_gro_unusable: groUnusable,
+      };
+    }
+    const names = this.cfg.pmtCustomerIpv4.map(formatIpv4Prefix);
+    if (names.length > 0) snap.customers = total.rangeSnapshot(names);
+    snap.workers = workers;
+    return snap;
+  }
+
+  /** TUN offload counters summed over the queues (the addon keeps them per fd, process-wide). */
+  private offloadTotals(): Record<string, number> | null {
+    if (!this.ports.tun.offload || this.stopping) return null;
+    const out: Record<string, number> = {};
+    for (const name of Object.values(OFFLOAD_COUNTER_NAMES)) out[name] = 0;
+    for (const fd of this.ports.tun.fds) {
+      const o = tunQueueOffloadStats(fd);
+      if (o === null) continue;
+      for (const [k, name] of Object.entries(OFFLOAD_COUNTER_NAMES)) {
+        out[name]! += o[k as keyof typeof OFFLOAD_COUNTER_NAMES];
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Stops every worker (each closes its TUN queue and sockets) and waits for the threads; one
+   * that does not answer within STOP_WAIT_MS is terminated and its fds closed here, so the TUN
+   * is gone when this resolves.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const s of this.slots) {
+      if (s.inline !== undefined) {
+        s.ports = s.inline.stop();
+        s.stopped = true;
+      } else {
+        s.worker?.postMessage({ type: "stop" });
+      }
+    }
+    await Promise.all(
+      this.slots.map(async (s, i) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), STOP_WAIT_MS);
+        });
+        const timedOut = await Promise.race([s.exited.then(() => false), late]);
+        clearTimeout(timer);
+        if (timedOut) {
+          this.log.warn(`relay worker ${i + 1}: no answer to stop; terminating it`);
+          await s.worker?.terminate();
+        }
+        if (!s.stopped) {
+          const r = this.ports.raws[i]!;
+          for (const fd of [this.ports.tun.fds[i]!, r.fd, r.sendFd]) closeFd(fd);
+        }
+      }),
+    );
+    // Not started (a failed start-up): the fds are still the main thread's.
+    if (this.slots.length === 0) {
+      for (const fd of [
+        ...this.ports.tun.fds,
+        ...this.ports.raws.flatMap((r) => [r.fd, r.sendFd]),
+      ]) {
+        closeFd(fd);
+      }
+    }
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * Relay workers (option workers; cli/relay-workers.ts), root:
+ *
+ *   gen (protocol 41 from 8 customers) === relay (6to4-pmt, workers 1 or 2) --- sink (drops)
+ *
+ * The same offered load, one generator (test/bench/relay-workers-gen.ts, sendmmsg batches of 64
+ * encapsulated 64-byte UDP datagrams from 8 customer addresses, 4 per worker of 2), through the
+ * relay with workers 1 and then 2, in turn in each round. Printed per setting, medians of the
+ * rounds: packets/s offered (what the generator got out) and forwarded (the sink's receive
+ * counter; the sink, IPv6 forwarding off, drops them silently), each worker's CPU per packet it
+ * forwarded (its thread's utime + stime from /proc/<pid>/task/<tid>/stat, the thread id from
+ * `status --json`; workers 1: the main thread), the process's CPU per packet, and its RSS after
+ * the load. Figures, not a timed test; nothing asserts.
+ *
+ * Placement: the generator runs pinned to CPU 0 (taskset). Workers 1: the relay pinned to CPU 1.
+ * Workers 2: the relay on both CPUs, so on a 2-core machine one worker shares CPU 0 with the
+ * generator and with the kernel's receive work for the generator's packets (softirq, on the
+ * sender's CPU for veth); the line says so. Other users of the machine share both.
+ *
+ * Runs the shipped bundle (dist/6to4-pmt.js: `npm run build` first) with the launcher's V8 flags.
+ * Environment: BENCH_ROUNDS (1..10, default 3), BENCH_SECONDS (1..30, default 4), BENCH_PPS
+ * (offered packets/s, 0 = as fast as the generator can; default 0), BENCH_WORKERS (the settings,
+ * default "1,2"; e.g. "1,2,8" at a BENCH_PPS both carry shows the generator's CPU per packet
+ * growing with the number of protocol-41 sockets: the kernel clones each packet once per raw
+ * socket before the filter drops it).
+ *
+ * Network safety: namespaces p<pid>-*, documentation / shared addresses only, every load bounded
+ * in time, cleanup in finally and on SIGINT/SIGTERM.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import * as path from "node:path";
+import { DAEMON_NODE_FLAGS } from "../../module/lab/topology.js";
+import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
+
+const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
+const GEN = path.join(__dirname, "relay-workers-gen.js");
+const CLK_TCK = 100;
+const CUSTOMERS = 8;
+
+function intEnv(name: string, dflt: number, min: number, max: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === "") return dflt;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new RangeError(`${name}: expected an integer from ${min} to ${max}, got ${v}`);
+  }
+  return n;
+}
+
+/** utime + stime of one thread (or, with tid = pid, of the main thread) in seconds. */
+function threadCpu(pid: number, tid: number): number {
+  const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+}
+
+/** utime + stime of the whole process (every thread) in seconds. */
+function processCpu(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+interface Sample {
+  offered: number;
+  /** The generator's CPU per packet sent, µs (with the relay side's kernel receive work). */
+  genUs: number;
+  forwarded: number;
+  /** µs of CPU per packet, per worker (index = worker). */
+  workerUs: number[];
+  processUs: number;
+  rss: number;
+}
+
+interface Net {
+  gen: string;
+  relay: string;
+  sink: string;
+}
+
+function buildNet(reg: NetnsRegistry): Net {
+  const gen = reg.createNamespace("bgen");
+  const relay = reg.createNamespace("brelay", { forwarding: true });
+  const sink = reg.createNamespace("bsink");
+  reg.veth(gen, "g0", relay, "r0");
+  reg.veth(relay, "r1", sink, "s0");
+  reg.addr(gen, "g0", "100.64.0.2/10");
+  reg.addr(relay, "r0", "100.64.0.1/10");
+  reg.addr(relay, "lo", "192.88.99.1/32");
+  reg.route(gen, "192.88.99.1/32 via 100.64.0.1");
+  reg.addr(relay, "r1", "3fff:1::1/64");
+  reg.addr(sink, "s0", "3fff:1::2/64");
+  reg.route(relay, "3fff:100::/64 via 3fff:1::2");
+  // The generator's ND/ARP entries stay put during the runs.
+  reg.exec(gen, ["ping", "-c1", "-W1", "100.64.0.1"]);
+  reg.exec(relay, ["ping", "-6", "-c1", "-W1", "3fff:1::2"]);
+  return { gen, relay, sink };
+}
+
+function rxPackets(reg: NetnsRegistry, ns: string, dev: string): number {
+  return Number(reg.exec(ns, ["cat", `/sys/class/net/${dev}/statistics/rx_packets`]).stdout);
+}
+
+async function status(
+  reg: NetnsRegistry,
+  ns: string,
+  sock: string,
+): Promise<{ in: number[]; tids: number[] }> {
+  const r = await reg.execAsync(ns, [
+    process.execPath,
+    BUNDLE,
+    "status",
+    "--json",
+    "--relay",
+    "--status-socket",
+    sock,
+  ]);
+  const s = JSON.parse(r.stdout) as {
+    pid: number;
+    counters: {
+      traffic: Record<string, number>;
+      workers?: { in_packets: number; tid: number }[];
+    };
+  };
+  const w = s.counters.workers;
+  if (w === undefined) return { in: [s.counters.traffic.in_packets!], tids: [s.pid] };
+  return { in: w.map((x) => x.in_packets), tids: w.map((x) => x.tid) };
+}
+
+async function runOnce(
+  reg: NetnsRegistry,
+  net: Net,
+  workers: number,
+  seconds: number,
+  pps: number,
+): Promise<Sample> {
+  const sock = `/tmp/6to4-pmt-bench-${process.pid}-w${workers}.sock`;
+  reg.removeOnCleanup(sock);
+  const relayCpus = workers === 1 ? "1" : `0-${Math.max(1, cpus().length - 1)}`;
+  const d: NsProcess = reg.spawn(net.relay, [
+    "taskset",
+    "-c",
+    relayCpus,
+    process.execPath,
+    ...DAEMON_NODE_FLAGS,
+    BUNDLE,
+    "relay",
+    "--enabled",
+    "--relay-ipv4",
+    "192.88.99.1",
+    "--customer-ipv4",
+    "100.64.0.0/10",
+    "--provider-prefix",
+    "2001:db8::/32",
+    "--workers",
+    String(workers),
+    "--tun-name",
+    "6to4bw0",
+    "--status-socket",
+    sock,
+    "--log-level",
+    "info",
+  ]);
+  try {
+    const ready = await reg.waitFor(
+      () => d.hasExited() || (d.stderr().match(/loop started/g) ?? []).length >= 2 * workers,
+      15000,
+    );
+    if (!ready || d.hasExited()) throw new Error(`relay did not start:\n${d.stderr()}`);
+    const gen = (s: number): Promise<{ code: number; stdout: string; stderr: string }> =>
+      reg.execAsync(
+        net.gen,
+        ["taskset", "-c", "0", process.execPath, GEN, String(CUSTOMERS), String(s), String(pps)],
+        (s + 10) * 1000,
+      );
+    await gen(1); // warm-up: TurboFan, neighbour entries
+    const s0 = await status(reg, net.relay, sock);
+    const rx0 = rxPackets(reg, net.sink, "s0");
+    const t0 = s0.tids.map((tid) => threadCpu(d.pid, tid));
+    const p0 = processCpu(d.pid);
+    const g = await gen(seconds);
+    if (g.code !== 0) throw new Error(`generator failed: ${g.stderr}`);
+    await new Promise((r) => setTimeout(r, 200)); // the last batches drain
+    const rx1 = rxPackets(reg, net.sink, "s0");
+    const s1 = await status(reg, net.relay, sock);
+    const t1 = s1.tids.map((tid) => threadCpu(d.pid, tid));
+    const p1 = processCpu(d.pid);
+    const m = /sent (\d+) failed (\d+) seconds ([\d.]+) cpu_us (\d+)/.exec(g.stdout);
+    const secs = m ? Number(m[3]) : seconds;
+    const forwarded = rx1 - rx0;
+    return {
+      offered: (m ? Number(m[1]) : NaN) / secs,
+      genUs: m ? Number(m[4]) / Math.max(1, Number(m[1])) : NaN,
+      forwarded: forwarded / secs,
+      workerUs: t1.map((c, i) => ((c - t0[i]!) / Math.max(1, s1.in[i]! - s0.in[i]!)) * 1e6),
+      processUs: ((p1 - p0) / Math.max(1, forwarded)) * 1e6,
+      rss: rssMb(d.pid),
+    };
+  } finally {
+    await reg.stop(d, 8000);
+  }
+}
+
+async function main(): Promise<void> {
+  const skip = netnsSkipReason();
+  if (skip !== undefined) {
+    console.log(`relay-workers bench skipped: ${skip}`);
+    return;
+  }
+  if (!existsSync(BUNDLE)) {
+    console.log(`relay-workers bench skipped: ${BUNDLE} missing (npm run build)`);
+    return;
+  }
+  const rounds = intEnv("BENCH_ROUNDS", 3, 1, 10);
+  const seconds = intEnv("BENCH_SECONDS", 4, 1, 30);
+  const pps = intEnv("BENCH_PPS", 0, 0, 10_000_000);
+  const reg = new NetnsRegistry();
+  const onSignal = (): void => {
+    void reg.cleanup().then(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const settings = (process.env.BENCH_WORKERS ?? "1,2").split(",").map(Number);
+  if (!settings.every((w) => Number.isInteger(w) && w >= 1 && w <= 16)) {
+    throw new RangeError("BENCH_WORKERS: expected a list of integers from 1 to 16, e.g. 1,2");
+  }
+  const samples = new Map<number, Sample[]>(settings.map((w) => [w, []]));
+  try {
+    const net = buildNet(reg);
+    for (let r = 0; r < rounds; r++) {
+      for (const w of settings) {
+        const s = await runOnce(reg, net, w, seconds, pps);
+        samples.get(w)!.push(s);
+        console.log(
+          `round ${r + 1} workers ${w}: offered ${Math.round(s.offered)}/s ` +
+            `(generator ${s.genUs.toFixed(2)} µs/packet) forwarded ` +
+            `${Math.round(s.forwarded)}/s, µs/packet per worker ` +
+            `${s.workerUs.map((x) => x.toFixed(2)).join(" ")}, process ${s.processUs.toFixed(2)}, ` +
+            `RSS ${s.rss.toFixed(1)} MB`,
+        );
+      }
+    }
+  } finally {
+    await reg.cleanup();
+  }
+  const cores = cpus().length;
+  console.log(
+    `\nrelay workers, ${rounds} rounds of ${seconds} s, ${CUSTOMERS} customers, offered ` +
+      `${pps === 0 ? "as fast as one generator can" : `${pps}/s`}; ${cores} cores: generator on ` +
+      `CPU 0, relay on CPU 1 (workers 1) / CPUs 0-1 (workers 2)` +
+      (cores <= 2 ? " - on this machine one worker shares CPU 0 with the generator" : ""),
+  );
+  console.log(
+    "workers  offered/s  gen µs/pkt  forwarded/s  µs/packet per worker  process µs/packet  RSS MB",
+  );
+  const summary: Record<string, unknown> = {};
+  for (const [w, ss] of samples) {
+    const perWorker = Array.from({ length: w }, (_, i) => median(ss.map((s) => s.workerUs[i]!)));
+    const row = {
+      offered: Math.round(median(ss.map((s) => s.offered))),
+      genUs: Number(median(ss.map((s) => s.genUs)).toFixed(2)),
+      forwarded: Math.round(median(ss.map((s) => s.forwarded))),
+      workerUs: perWorker.map((x) => Number(x.toFixed(2))),
+      processUs: Number(median(ss.map((s) => s.processUs)).toFixed(2)),
+      rssMb: Number(Math.max(...ss.map((s) => s.rss)).toFixed(1)),
+    };
+    summary[`workers${w}`] = row;
+    console.log(
+      `${String(w).padStart(7)}  ${String(row.offered).padStart(9)}  ` +
+        `${String(row.genUs).padStart(10)}  ` +
+        `${String(row.forwarded).padStart(11)}  ${row.workerUs.join(" ").padStart(20)}  ` +
+        `${String(row.processUs).padStart(17)}  ${String(row.rssMb).padStart(6)}`,
+    );
+  }
+  const f1 = (summary.workers1 as { forwarded: number } | undefined)?.forwarded;
+  const f2 = (summary.workers2 as { forwarded: number } | undefined)?.forwarded;
+  if (f1 !== undefined && f2 !== undefined) {
+    console.log(`forwarded, 2 workers / 1 worker: ${(f2 / f1).toFixed(2)}`);
+  }
+  console.log(JSON.stringify({ bench: "relay-workers", rounds, seconds, pps, cores, ...summary }));
+}
+
+void main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
