@@ -231,7 +231,7 @@ function prepareKernel(cache: string): { kver: string; vmlinuz: string; modulesD
       // Indexes for modprobe (kmod's depmod, else busybox's applet, which busybox modprobe reads).
       const d = run("sh", ["-c", "command -v depmod"]).ok
         ? run("depmod", ["-b", dir, kver])
-        : run(join(prepareBusybox(cache)), ["depmod", "-b", dir, kver]);
+        : run(prepareBusybox(cache), ["depmod", "-b", dir, kver]);
       if (!d.ok) fail(`depmod for ${kver} failed: ${d.out.trim()}`);
     });
   }
