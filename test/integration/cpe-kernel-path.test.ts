@@ -46,7 +46,7 @@ test(
       /dataplane kernel; the kernel has sit and nft prefix NAT/,
     );
     assert.equal(o.dataplane?.error, null, d);
-    assert.match(o.sitShow, /sit remote any local 100\.64\.0\.2 ttl 64/, d);
+    assert.match(o.sitShow, /sit any remote any local 100\.64\.0\.2 ttl 64/, d);
     assert.match(o.routes, /default via ::192\.88\.99\.1/, d);
     assert.match(o.routes, /2002::\/16/, d);
     assert.deepEqual([...o.tables].sort(), ["table inet fw4", "table inet sixto4pmt"], d);
