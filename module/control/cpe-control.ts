@@ -50,6 +50,11 @@ import { createCommandRunner, type CommandRunner } from "./wan-watcher.js";
 interface ForwardingSink {
   setForwardingState(state: CpeForwardingState): void;
   counters(): CountersSnapshot;
+  /**
+   * Packets the WAN's GRO merged beyond repair, for `wan_gro` (every few seconds); absent: read
+   * from `counters()`. The kernel data plane answers 0 without reading its nft counters.
+   */
+  groUnusable?(): number;
 }
 
 interface CpeControlDeps {
@@ -307,7 +312,8 @@ class CpeControlPlane implements CpeControl {
         mode: cfg.wanGro,
         ...(deps.netdevFeatures !== undefined ? { features: deps.netdevFeatures } : {}),
         ...(deps.lowerDevices !== undefined ? { lowerDevices: deps.lowerDevices } : {}),
-        unusable: () => deps.daemon?.counters().offload?.wan_gro_unusable ?? 0,
+        unusable: () =>
+          deps.daemon?.groUnusable?.() ?? deps.daemon?.counters().offload?.wan_gro_unusable ?? 0,
         wanDevice: () => this.inputs.wan.device ?? cfg.wanInterface,
         linkDevice: () => this.inputs.wan.linkDevice,
       });

@@ -207,6 +207,11 @@ export class KernelPath {
     return this.applied?.ruleset ?? null;
   }
 
+  /** Nothing reads 6in4 in user space here (cpe-control.ts wan_gro check): always 0. */
+  groUnusable(): number {
+    return 0;
+  }
+
   counters(): CountersSnapshot {
     const now = Date.now();
     if (this.cache === null || now - this.cache.atMs > COUNTERS_CACHE_MS) {
