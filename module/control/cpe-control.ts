@@ -55,6 +55,13 @@ interface ForwardingSink {
    * from `counters()`. The kernel data plane answers 0 without reading its nft counters.
    */
   groUnusable?(): number;
+  /**
+   * Resolves when the last snapshot is carried out (the kernel data plane programs sit and nft
+   * asynchronously): nothing is sent through the tunnel before, so that no flow, the health
+   * probe's included, is tracked by conntrack without the prefix NAT (NAT is bound when a flow
+   * starts).
+   */
+  settled?(): Promise<void>;
 }
 
 interface CpeControlDeps {
@@ -289,6 +296,7 @@ class CpeControlPlane implements CpeControl {
       // The data plane may forward once this resolves: the TUN has its address by then.
       await this.addressing.settled();
       await this.routes?.settled();
+      await deps.daemon?.settled?.();
       if (deps.statusSocket ?? true) {
         this.statusServer = await startStatusServer(cfg.statusSocket, {
           snapshot: () => this.snapshot(),

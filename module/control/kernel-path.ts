@@ -317,13 +317,8 @@ export class KernelPath {
       );
       this.deviceLocal = s.ownIpv4;
     }
-    await this.ip(["link", "set", "dev", device, "mtu", String(s.tunnelMtu), "up"]);
-    // Routes to prefixes no longer wanted go (a relay switch only changes a next hop: the
-    // `replace` below covers it).
-    for (const old of this.applied?.routes ?? []) {
-      if (!routes.some((r) => r[3] === old[3])) await this.delRoute(old);
-    }
-    for (const r of routes) await this.ip(r);
+    // The table before the link and the routes: a flow that conntrack saw first without the
+    // prefix NAT would keep going out untranslated (NAT is bound when a flow starts).
     if (this.applied?.ruleset !== ruleset) {
       this.keepCounts();
       const err = await nftApply(this.o.runner, ruleset);
@@ -337,6 +332,13 @@ export class KernelPath {
           (input.nat ? `, ${fmt(input.nat.provider)} <-> ${fmt(input.nat.sixToFour)}` : ""),
       );
     }
+    await this.ip(["link", "set", "dev", device, "mtu", String(s.tunnelMtu), "up"]);
+    // Routes to prefixes no longer wanted go (a relay switch only changes a next hop: the
+    // `replace` below covers it).
+    for (const old of this.applied?.routes ?? []) {
+      if (!routes.some((r) => r[3] === old[3])) await this.delRoute(old);
+    }
+    for (const r of routes) await this.ip(r);
     this.applied = { ruleset, routes };
     this.lastError = null;
   }

@@ -38,7 +38,6 @@ test(
           .map((k) => `${k} ${o[`t_${k}`]} s`)
           .join(", "),
     );
-    if (o.dmesg?.length) console.log(`decap6 foreign destinations:\n${o.dmesg.join("\n")}`);
     assert.equal(o.error, undefined, `driver error${d}`);
     assert.equal(o.cpeUp, true, `cpe up in kernel mode${d}`);
     assert.equal(o.dataplane?.mode, "kernel", d);
