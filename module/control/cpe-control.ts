@@ -50,6 +50,18 @@ import { createCommandRunner, type CommandRunner } from "./wan-watcher.js";
 interface ForwardingSink {
   setForwardingState(state: CpeForwardingState): void;
   counters(): CountersSnapshot;
+  /**
+   * Packets the WAN's GRO merged beyond repair, for `wan_gro` (every few seconds); absent: read
+   * from `counters()`. The kernel data plane answers 0 without reading its nft counters.
+   */
+  groUnusable?(): number;
+  /**
+   * Resolves when the last snapshot is carried out (the kernel data plane programs sit and nft
+   * asynchronously): nothing is sent through the tunnel before, so that no flow, the health
+   * probe's included, is tracked by conntrack without the prefix NAT (NAT is bound when a flow
+   * starts).
+   */
+  settled?(): Promise<void>;
 }
 
 interface CpeControlDeps {
@@ -284,6 +296,7 @@ class CpeControlPlane implements CpeControl {
       // The data plane may forward once this resolves: the TUN has its address by then.
       await this.addressing.settled();
       await this.routes?.settled();
+      await deps.daemon?.settled?.();
       if (deps.statusSocket ?? true) {
         this.statusServer = await startStatusServer(cfg.statusSocket, {
           snapshot: () => this.snapshot(),
@@ -307,7 +320,8 @@ class CpeControlPlane implements CpeControl {
         mode: cfg.wanGro,
         ...(deps.netdevFeatures !== undefined ? { features: deps.netdevFeatures } : {}),
         ...(deps.lowerDevices !== undefined ? { lowerDevices: deps.lowerDevices } : {}),
-        unusable: () => deps.daemon?.counters().offload?.wan_gro_unusable ?? 0,
+        unusable: () =>
+          deps.daemon?.groUnusable?.() ?? deps.daemon?.counters().offload?.wan_gro_unusable ?? 0,
         wanDevice: () => this.inputs.wan.device ?? cfg.wanInterface,
         linkDevice: () => this.inputs.wan.linkDevice,
       });

@@ -207,6 +207,11 @@ export class KernelPath {
     return this.applied?.ruleset ?? null;
   }
 
+  /** Nothing reads 6in4 in user space here (cpe-control.ts wan_gro check): always 0. */
+  groUnusable(): number {
+    return 0;
+  }
+
   counters(): CountersSnapshot {
     const now = Date.now();
     if (this.cache === null || now - this.cache.atMs > COUNTERS_CACHE_MS) {
@@ -312,13 +317,8 @@ export class KernelPath {
       );
       this.deviceLocal = s.ownIpv4;
     }
-    await this.ip(["link", "set", "dev", device, "mtu", String(s.tunnelMtu), "up"]);
-    // Routes to prefixes no longer wanted go (a relay switch only changes a next hop: the
-    // `replace` below covers it).
-    for (const old of this.applied?.routes ?? []) {
-      if (!routes.some((r) => r[3] === old[3])) await this.delRoute(old);
-    }
-    for (const r of routes) await this.ip(r);
+    // The table before the link and the routes: a flow that conntrack saw first without the
+    // prefix NAT would keep going out untranslated (NAT is bound when a flow starts).
     if (this.applied?.ruleset !== ruleset) {
       this.keepCounts();
       const err = await nftApply(this.o.runner, ruleset);
@@ -332,6 +332,13 @@ export class KernelPath {
           (input.nat ? `, ${fmt(input.nat.provider)} <-> ${fmt(input.nat.sixToFour)}` : ""),
       );
     }
+    await this.ip(["link", "set", "dev", device, "mtu", String(s.tunnelMtu), "up"]);
+    // Routes to prefixes no longer wanted go (a relay switch only changes a next hop: the
+    // `replace` below covers it).
+    for (const old of this.applied?.routes ?? []) {
+      if (!routes.some((r) => r[3] === old[3])) await this.delRoute(old);
+    }
+    for (const r of routes) await this.ip(r);
     this.applied = { ruleset, routes };
     this.lastError = null;
   }

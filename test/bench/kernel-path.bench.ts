@@ -48,6 +48,8 @@ async function main(): Promise<void> {
     rounds: { ours: Figures; hand: Figures }[];
   };
   if (o.error) console.log(`error: ${o.error}`);
+  const failure = (o as { iperfFailure?: string }).iperfFailure;
+  if (failure) console.log(`iperf3 failed:\n${failure.slice(0, 2000)}`);
   for (const [i, x] of o.rounds.entries()) {
     console.log(
       `round ${i + 1}: ours TCP ${x.ours.tcpMbps.toFixed(1)} Mbit/s, UDP64 ${x.ours.udp64Pps.toFixed(0)}/s, ` +

@@ -10,7 +10,8 @@
  *  - interop with a plain Linux sit 6to4 site both ways (LAN -> site seen as 2002:6440:2::100,
  *    site -> LAN host's 6to4 form);
  *  - each hostile CPE case of test/support/attack-cases.ts, sent 3 times, grows exactly its
- *    userspace drop name by 3 and no other drop counter;
+ *    userspace drop name by 3 and no other drop counter (read from the table as the daemon
+ *    reads it), and the daemon's status shows the same counts under the same names;
  *  - on SIGTERM the daemon exits 0 and the sit device, its routes and the nft table are gone,
  *    while the stand-in fw4 table is as it was.
  */
@@ -45,7 +46,7 @@ test(
       /dataplane kernel; the kernel has sit and nft prefix NAT/,
     );
     assert.equal(o.dataplane?.error, null, d);
-    assert.match(o.sitShow, /sit remote any local 100\.64\.0\.2 ttl 64/, d);
+    assert.match(o.sitShow, /sit any remote any local 100\.64\.0\.2 ttl 64/, d);
     assert.match(o.routes, /default via ::192\.88\.99\.1/, d);
     assert.match(o.routes, /2002::\/16/, d);
     assert.deepEqual([...o.tables].sort(), ["table inet fw4", "table inet sixto4pmt"], d);
@@ -65,6 +66,11 @@ test(
       assert.equal(a.delta, 3, `${a.name}: drop_${a.reason}${d}`);
       assert.deepEqual(a.moved, [], `${a.name}: other drop counters moved${d}`);
     }
+    // Status shows the table's counts under the same names.
+    for (const a of o.attacks) {
+      assert.ok(o.statusDrops[`drop_${a.reason}`] >= 3, `status: ${a.reason}${d}`);
+    }
+    assert.deepEqual(o.statusDrops, o.tableDrops, d);
 
     assert.equal(o.cpeExit, 0, `exit code${d}`);
     assert.notEqual(o.afterSit, 0, `sit device left behind${d}`);

@@ -99,6 +99,7 @@ async function main(): Promise<Record<string, unknown>> {
         end?: { sum?: { packets?: number; lost_packets?: number; seconds?: number } };
       };
       const s = uj.end?.sum;
+      if (!tj.end || !s) out.iperfFailure = `${tcp.stdout}${tcp.stderr}${udp.stdout}${udp.stderr}`;
       return {
         tcpMbps: (tj.end?.sum_received?.bits_per_second ?? 0) / 1e6,
         udp64Pps: s ? ((s.packets ?? 0) - (s.lost_packets ?? 0)) / (s.seconds ?? SECONDS) : 0,
@@ -129,12 +130,12 @@ async function main(): Promise<Record<string, unknown>> {
       // By hand: the same sit, routes and prefix NAT without the daemon or its checks.
       reg.must([
         "sh",
-        "-c",
+        "-ec",
         `ip -n ${c.ns} -b - <<'EOF'
 tunnel add 6to4pmt0 mode sit remote any local ${c.wanIpv4} ttl 64
 link set 6to4pmt0 mtu 1480 up
--6 route replace ::/0 via ::192.88.99.1 dev 6to4pmt0 onlink
--6 route replace 2002::/16 dev 6to4pmt0
+route replace ::/0 via ::192.88.99.1 dev 6to4pmt0 onlink
+route replace 2002::/16 dev 6to4pmt0
 EOF
 ip netns exec ${c.ns} nft -f - <<'EOF'
 ${HAND_NFT}EOF`,

@@ -93,10 +93,10 @@ test("snapshots: sit local, routes, table; WAN change replaces; disabled withdra
   await kp.settled();
   assert.deepEqual(runner.log, [
     "ip tunnel change 6to4pmt0 mode sit local 100.64.0.2 remote any ttl 64",
+    "nft -f FILE",
     "ip link set dev 6to4pmt0 mtu 1480 up",
     "ip -6 route replace ::/0 via ::192.88.99.1 dev 6to4pmt0 onlink",
     "ip -6 route replace 2002::/16 dev 6to4pmt0",
-    "nft -f FILE",
   ]);
   assert.match(runner.nftFiles[0]!, /snat ip6 prefix to 2002:6440:2::\/64/);
   assert.equal(kp.ruleset(), runner.nftFiles[0]);
