@@ -336,7 +336,8 @@ function modName(path: string): string {
  * The guest's /init (busybox ash): modules for virtio-9p, the host's root read-only as the lower
  * layer of an overlay, fresh tmpfs and kernel file systems, the guest kernel's modules at
  * /lib/modules/<kver>, then the script in a chroot; its output and exit code go to the xfer share.
- * Kernel command line: pmt.xfer=<host temp dir> pmt.mods=<host path of the modules dir>.
+ * Kernel command line: pmt.xfer=<host temp dir> pmt.mods=<host path of the modules dir>
+ * pmt.cwd=<the script's working directory>.
  */
 const INIT = `#!/bin/sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -348,7 +349,9 @@ die() { echo "vm-init: $*"; sync; reboot -f; sleep 10; }
 for m in $(cat /mods/order); do insmod "/mods/$m" || echo "vm-init: insmod $m failed"; done
 XFER=; MODS=; KVER=$(uname -r)
 for a in $(cat /proc/cmdline); do
-  case "$a" in pmt.xfer=*) XFER="\${a#pmt.xfer=}";; pmt.mods=*) MODS="\${a#pmt.mods=}";; esac
+  case "$a" in
+  pmt.xfer=*) XFER="\${a#pmt.xfer=}";; pmt.mods=*) MODS="\${a#pmt.mods=}";; pmt.cwd=*) CWD="\${a#pmt.cwd=}";;
+  esac
 done
 [ -n "$XFER" ] && [ -n "$MODS" ] || die "pmt.xfer= and pmt.mods= missing on the command line"
 O9P=trans=virtio,version=9p2000.L,msize=512000
@@ -368,6 +371,14 @@ mount -t tmpfs -o mode=1777 tmp $R/tmp
 mount -t tmpfs -o mode=1777 vartmp $R/var/tmp
 mount -t tmpfs -o mode=0755 run $R/run
 mkdir -p $R/run/netns $R/run/lock $R/etc/netns
+# A working directory under one of those fresh mounts (a clone in /tmp): the host's, writable
+# through an overlay of its own.
+case "$CWD" in
+/tmp/*|/var/tmp/*|/run/*|/dev/shm/*)
+  mkdir -p /rw/cwd-upper /rw/cwd-work "$R$CWD"
+  mount -t overlay -o "lowerdir=/host$CWD,upperdir=/rw/cwd-upper,workdir=/rw/cwd-work" overlay "$R$CWD" ||
+    die "overlay over the working directory $CWD failed";;
+esac
 mkdir -p /lib/modules/$KVER $R/lib/modules/$KVER
 mount -o bind,ro "/host$MODS" /lib/modules/$KVER
 mount -o bind,ro "/host$MODS" $R/lib/modules/$KVER
@@ -479,8 +490,8 @@ process.on("exit", () => {
  * tsc_early_khz with tsc=reliable (TCG's guest TSC is the host's constant TSC); only when the host
  * states a constant, known TSC rate. The initramfs has the drivers for both.
  */
-function machineArgs(img: VmImage, xfer: string): string[] {
-  const append = `${KERNEL_ARGS} pmt.xfer=${xfer} pmt.mods=${img.modulesDir}`;
+function machineArgs(img: VmImage, xfer: string, cwd: string): string[] {
+  const append = `${KERNEL_ARGS} pmt.xfer=${xfer} pmt.mods=${img.modulesDir} pmt.cwd=${cwd}`;
   const shares = [
     ["hostroot", "local,path=/,security_model=none,readonly=on,multidevs=remap"],
     ["xfer", `local,path=${xfer},security_model=none`],
@@ -526,19 +537,19 @@ export async function runInVm(script: string, options: VmRunOptions = {}): Promi
   chmodSync(xfer, 0o755);
   mkdirSync(join(xfer, XFER_OUT));
   try {
-    if (/\s/.test(xfer + img.modulesDir))
-      throw new Error(`whitespace in ${xfer} or ${img.modulesDir}`);
+    const cwd = options.cwd ?? process.cwd();
+    if (/[\s,:]/.test(xfer + img.modulesDir + cwd))
+      throw new Error(`whitespace, comma or colon in ${xfer}, ${img.modulesDir} or ${cwd}`);
     const env = Object.entries({ ...options.env, PMT_VM: "1", PMT_VM_OUT: join(xfer, XFER_OUT) })
       .map(([k, v]) => `export ${k}=${shQuote(v)}\n`)
       .join("");
-    const cwd = options.cwd ?? process.cwd();
     writeFileSync(join(xfer, "script.sh"), `cd ${shQuote(cwd)} || exit 125\n${env}${script}\n`);
     const qemu = [
       ...["-accel", process.env.PMT_VM_ACCEL ?? "tcg,thread=multi", "-cpu", "max"],
       ...["-smp", String(options.smp ?? 2), "-m", String(options.memMb ?? 1024)],
       ...["-nographic", "-no-reboot", "-nic", "none", "-monitor", "none"],
       ...["-kernel", img.vmlinuz, "-initrd", img.initrd],
-      ...machineArgs(img, xfer),
+      ...machineArgs(img, xfer, cwd),
     ];
     const hardS = Math.ceil(timeoutMs / 1000) + 10;
     const started = Date.now();
