@@ -7,6 +7,9 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../config/config-error.js";
 import type { NetnsRegistry, NsProcess } from "./netns.js";
+import type { LabStep } from "./learning.js";
+import { sixto4Address } from "./observe.js";
+import { LAB_SERVER } from "./topology.js";
 import { TCP_SINK_SCRIPT, TCP_SOURCE_SCRIPT } from "./traffic.js";
 
 /** The lab's namespace roles (named prefix + role, see labNsPrefix). */
@@ -137,4 +140,61 @@ export function printCounters(
   process.stdout.write(
     `${name} counters: ${nonzero(c.traffic)}\n${name} drops: ${nonzero(c.drops)}\n`,
   );
+}
+
+/**
+ * The traffic steps both lab modes run once the LAN host has its address `host`: ping both ways,
+ * TCP of `bytes` from the LAN host to the server, and the source address the server saw (the
+ * relay must have translated the 6to4 form of `host`, built from `wanIpv4`, back to it). Returns
+ * the TCP result.
+ */
+export async function outboundTrafficSteps(
+  reg: NetnsRegistry,
+  o: { lanNs: string; serverNs: string; host: string; wanIpv4: string; bytes: number },
+  step: (s: LabStep) => void,
+): Promise<TcpResult> {
+  const ping1 = await reg.execAsync(
+    o.lanNs,
+    ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", LAB_SERVER],
+    15000,
+  );
+  step({
+    name: `ping lan ${o.host} -> server ${LAB_SERVER}`,
+    ok: ping1.code === 0,
+    detail: pingSummary(ping1.stdout),
+  });
+  const ping2 = await reg.execAsync(
+    o.serverNs,
+    ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAB_SERVER, o.host],
+    15000,
+  );
+  step({
+    name: `ping server -> lan ${o.host}`,
+    ok: ping2.code === 0,
+    detail: pingSummary(ping2.stdout),
+  });
+  const up = await tcpTransfer(
+    reg,
+    o.serverNs,
+    LAB_SERVER,
+    o.lanNs,
+    o.host,
+    LAB_SERVER,
+    5001,
+    o.bytes,
+  );
+  step({
+    name: `TCP lan -> server (${o.bytes} bytes)`,
+    ok: up.received === o.bytes,
+    detail: up.detail,
+  });
+  const wire = sixto4Address(o.wanIpv4, o.host) ?? "?";
+  step({
+    name: "source address the server saw",
+    ok: up.peer === o.host,
+    detail:
+      `${up.peer} (expected the LAN host's ${o.host}: the relay translated ` +
+      `${wire} on the IPv4 wire back to the provider prefix)`,
+  });
+  return up;
 }

@@ -32,14 +32,13 @@ import {
   LAB_ROLES,
   labNsPrefix,
   onPath,
-  pingSummary,
+  outboundTrafficSteps,
   printCounters,
   tcpTransfer,
 } from "./lab-common.js";
 import { NetnsRegistry, removeMarkedNamespaces, type NsProcess } from "./netns.js";
 import { runFaults } from "./faults.js";
 import { dhcpLogs, runLearning, type LabStep } from "./learning.js";
-import { sixto4Address } from "./observe.js";
 import { buildLabTopology, labLearningCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
 
@@ -200,41 +199,11 @@ export async function runLab(args: readonly string[]): Promise<number> {
     const host = story.hostAddress;
     if (interrupted) return 130;
 
-    const ping1 = await reg.execAsync(
-      cpe.lanNs,
-      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", LAB_SERVER],
-      15000,
+    await outboundTrafficSteps(
+      reg,
+      { lanNs: cpe.lanNs, serverNs: t.inet, host, wanIpv4: story.wanIpv4, bytes },
+      step,
     );
-    step({
-      name: `ping lan ${host} -> server ${LAB_SERVER}`,
-      ok: ping1.code === 0,
-      detail: pingSummary(ping1.stdout),
-    });
-    const ping2 = await reg.execAsync(
-      t.inet,
-      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAB_SERVER, host],
-      15000,
-    );
-    step({
-      name: `ping server -> lan ${host}`,
-      ok: ping2.code === 0,
-      detail: pingSummary(ping2.stdout),
-    });
-
-    const up = await tcpTransfer(reg, t.inet, LAB_SERVER, cpe.lanNs, host, LAB_SERVER, 5001, bytes);
-    step({
-      name: `TCP lan -> server (${bytes} bytes)`,
-      ok: up.received === bytes,
-      detail: up.detail,
-    });
-    const wire = sixto4Address(story.wanIpv4, host) ?? "?";
-    step({
-      name: "source address the server saw",
-      ok: up.peer === host,
-      detail:
-        `${up.peer} (expected the LAN host's ${host}: the relay translated ` +
-        `${wire} on the IPv4 wire back to the provider prefix)`,
-    });
     const back = await tcpTransfer(reg, cpe.lanNs, host, t.inet, LAB_SERVER, host, 5002, bytes);
     step({
       name: `TCP server -> lan (${bytes} bytes)`,

@@ -50,9 +50,8 @@ import {
   LAB_ROLES,
   labNsPrefix,
   onPath,
-  pingSummary,
+  outboundTrafficSteps,
   printCounters,
-  tcpTransfer,
 } from "./lab-common.js";
 import { dhcpLogs, LAB_OPTION_6RD, startDhcpServer, type LabStep } from "./learning.js";
 import { NetnsRegistry, type NsProcess } from "./netns.js";
@@ -61,7 +60,6 @@ import {
   inIpv6Prefix,
   normIpv6,
   parseRdisc6,
-  sixto4Address,
   translatedPrefix64,
   type RaSeen,
 } from "./observe.js";
@@ -491,48 +489,11 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
 
     // 8. Traffic: ping both ways (OpenWrt's firewall forwards ICMPv6 echo from the WAN), TCP
     // from the LAN host to the server and the source address the server saw.
-    const ping1 = await reg.execAsync(
-      cpe.lanNs,
-      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", LAB_SERVER],
-      15000,
-    );
-    step({
-      name: `ping lan ${host} -> server ${LAB_SERVER}`,
-      ok: ping1.code === 0,
-      detail: pingSummary(ping1.stdout),
-    });
-    const ping2 = await reg.execAsync(
-      t.inet,
-      ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", LAB_SERVER, host],
-      15000,
-    );
-    step({
-      name: `ping server -> lan ${host}`,
-      ok: ping2.code === 0,
-      detail: pingSummary(ping2.stdout),
-    });
-    const up = await tcpTransfer(
+    await outboundTrafficSteps(
       reg,
-      t.inet,
-      LAB_SERVER,
-      cpe.lanNs,
-      host,
-      LAB_SERVER,
-      5001,
-      opts.bytes,
+      { lanNs: cpe.lanNs, serverNs: t.inet, host, wanIpv4: cpe.wanIpv4, bytes: opts.bytes },
+      step,
     );
-    step({
-      name: `TCP lan -> server (${opts.bytes} bytes)`,
-      ok: up.received === opts.bytes,
-      detail: up.detail,
-    });
-    step({
-      name: "source address the server saw",
-      ok: up.peer === host,
-      detail:
-        `${up.peer} (expected the LAN host's ${host}: the relay translated ` +
-        `${sixto4Address(cpe.wanIpv4, host) ?? "?"} on the IPv4 wire back to the provider prefix)`,
-    });
 
     // 9. Status over ubus: the LuCI app's rpcd plugin.
     const viaUbus = await c.exec("ubus call luci.6to4-pmt status", 20_000);
