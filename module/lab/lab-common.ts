@@ -1,11 +1,14 @@
 /**
  * What `6to4-pmt lab` and its OpenWrt mode (openwrt.ts) share: the namespace roles and their name
- * prefix, the marker and scratch locations, the report's helpers (ping summary, TCP transfer,
- * counters) and the failure type.
+ * prefix, the marker and scratch locations, the host checks, the run's scaffolding (scratch
+ * directory, Ctrl-C teardown, the PASS/FAIL step printer: startLabRun), the report's helpers
+ * (ping summary, TCP transfer, counters) and the failure type.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
+import type { Logger } from "../log/logger.js";
 import type { NetnsRegistry, NsProcess } from "./netns.js";
 import type { LabStep } from "./learning.js";
 import { sixto4Address } from "./observe.js";
@@ -40,14 +43,122 @@ export function labNsPrefix(env: NodeJS.ProcessEnv = process.env): string {
   return p;
 }
 
-/** A step failed: `detail` for the report, the message (logs) for stderr. */
+/**
+ * Why the host cannot run the lab, printed to stderr, with the exit code (EXIT_RUNTIME): a
+ * program of `tools` ([program, Debian package]) is missing, or namespaces of the lab's names
+ * exist. undefined when it can.
+ */
+export function labHostProblem(
+  reg: NetnsRegistry,
+  tools: ReadonlyArray<readonly [string, string]>,
+): number | undefined {
+  const missing = tools.filter(([tool]) => !onPath(tool));
+  if (missing.length > 0) {
+    process.stderr.write(
+      `6to4-pmt lab: needs ${missing.map(([t, pkg]) => `${t} (Debian package ${pkg})`).join(", ")}\n`,
+    );
+    return EXIT_RUNTIME;
+  }
+  const busy = LAB_ROLES.map((r) => reg.name(r)).filter((ns) => existsSync(`/run/netns/${ns}`));
+  if (busy.length > 0) {
+    process.stderr.write(
+      `6to4-pmt lab: namespaces ${busy.join(", ")} exist (a kept lab? 6to4-pmt lab --down removes the ones it made)\n`,
+    );
+    return EXIT_RUNTIME;
+  }
+  return undefined;
+}
+
+/** A step failed: `detail` for the report, the message (logs, may be empty) for stderr. */
 export class LabFailure extends Error {
   constructor(
     readonly detail: string,
-    logs: string,
+    logs = "",
   ) {
     super(logs);
   }
+}
+
+/** Exit code of a run ended by SIGINT or SIGTERM (128 + SIGINT, as a shell reports it). */
+export const EXIT_INTERRUPTED = 130;
+
+/** One lab run's scaffolding (startLabRun). */
+export interface LabRun {
+  /** The run's scratch directory (LAB_DIR_PREFIX + mkdtemp), removed by `teardown`. */
+  readonly dir: string;
+  /** The steps reported so far. */
+  readonly steps: readonly LabStep[];
+  /** True once SIGINT or SIGTERM arrived. */
+  readonly interrupted: boolean;
+  /**
+   * Records a step and prints its PASS/FAIL line. After an interruption it does nothing: the
+   * teardown kills what the step waited for, so its outcome says nothing.
+   */
+  step(s: LabStep): void;
+  /** Reports what a run's `catch` caught as the failed step "lab", its logs on stderr. */
+  fail(e: unknown): void;
+  /** At least one step and every step passed. */
+  passed(): boolean;
+  /**
+   * Kills the processes, deletes the namespaces and the scratch directory and drops the signal
+   * handlers; the same promise on every call (the signal handler's and the run's own).
+   */
+  teardown(): Promise<void>;
+  /** `--keep`: drops the signal handlers only; the namespaces, processes and files stay. */
+  keep(): void;
+}
+
+/**
+ * Starts a lab run on `reg`: makes the scratch directory and installs the SIGINT/SIGTERM handler
+ * that stops reporting steps, tears everything down and then exits with EXIT_INTERRUPTED (the run
+ * itself may be waiting on something the teardown killed; it never gets to report it). A repeated
+ * signal during the teardown is ignored, so that it completes.
+ */
+export function startLabRun(reg: NetnsRegistry, log: Logger): LabRun {
+  const dir = mkdtempSync(LAB_DIR_PREFIX);
+  const steps: LabStep[] = [];
+  let interrupted = false;
+  let torn: Promise<void> | undefined;
+  const dropHandlers = (): void => {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
+  };
+  const teardown = (): Promise<void> => {
+    torn ??= reg.cleanup().then(() => {
+      rmSync(dir, { recursive: true, force: true });
+      dropHandlers();
+    });
+    return torn;
+  };
+  function onSignal(): void {
+    if (interrupted) return;
+    interrupted = true;
+    log.warn("interrupted: tearing down");
+    void teardown().then(() => process.exit(EXIT_INTERRUPTED));
+  }
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const step = (s: LabStep): void => {
+    if (interrupted) return;
+    steps.push(s);
+    process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
+  };
+  return {
+    dir,
+    steps,
+    get interrupted() {
+      return interrupted;
+    },
+    step,
+    fail(e) {
+      step({ name: "lab", ok: false, detail: e instanceof LabFailure ? e.detail : String(e) });
+      if (!interrupted && e instanceof LabFailure && e.message !== "")
+        process.stderr.write(e.message + "\n");
+    },
+    passed: () => steps.length > 0 && steps.every((s) => s.ok),
+    teardown,
+    keep: dropHandlers,
+  };
 }
 
 /** The last lines of a log file, headed by its name. */

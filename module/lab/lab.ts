@@ -15,7 +15,7 @@
  * (then it prints how to enter each namespace; `6to4-pmt lab --down` removes it).
  * Exit codes (cli/exit-codes.ts): 0 demonstration passed, 1 it failed, 2 usage, 3 not root.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "../cli/args.js";
 import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
@@ -25,20 +25,20 @@ import { runFleetLab } from "./fleet.js";
 import { runOpenwrtLab } from "./openwrt.js";
 import {
   counters,
+  EXIT_INTERRUPTED,
   fileTail,
   LabFailure,
-  LAB_DIR_PREFIX,
   LAB_MARKER,
-  LAB_ROLES,
+  labHostProblem,
   labNsPrefix,
-  onPath,
   outboundTrafficSteps,
   printCounters,
+  startLabRun,
   tcpTransfer,
 } from "./lab-common.js";
 import { NetnsRegistry, removeMarkedNamespaces, type NsProcess } from "./netns.js";
 import { runFaults } from "./faults.js";
-import { dhcpLogs, runLearning, type LabStep } from "./learning.js";
+import { dhcpLogs, runLearning } from "./learning.js";
 import { buildLabTopology, labLearningCpeArgs, labRelayArgs, LAB_SERVER } from "./topology.js";
 import { spawnDaemon, waitDaemonReady, type LabTopology } from "./topology.js";
 
@@ -121,43 +121,16 @@ export async function runLab(args: readonly string[]): Promise<number> {
       rmSync(f, { force: true, recursive: true });
     return EXIT_OK;
   }
-  const missing = LAB_TOOLS.filter(([tool]) => !onPath(tool));
-  if (missing.length > 0) {
-    process.stderr.write(
-      `6to4-pmt lab: needs ${missing.map(([t, pkg]) => `${t} (Debian package ${pkg})`).join(", ")}\n`,
-    );
-    return EXIT_RUNTIME;
-  }
-  const busy = LAB_ROLES.map((r) => reg.name(r)).filter((ns) => existsSync(`/run/netns/${ns}`));
-  if (busy.length > 0) {
-    process.stderr.write(
-      `6to4-pmt lab: namespaces ${busy.join(", ")} exist (a kept lab? 6to4-pmt lab --down removes the ones it made)\n`,
-    );
-    return EXIT_RUNTIME;
-  }
+  const problem = labHostProblem(reg, LAB_TOOLS);
+  if (problem !== undefined) return problem;
   const command = [process.execPath, process.argv[1] ?? ""];
   // Scratch files of this run (udhcpc script, lease files, dnsmasq's pid and log): removed at the
   // end, or by `lab --down` after --keep.
-  const dir = mkdtempSync(LAB_DIR_PREFIX);
-  let interrupted = false;
-  const onSignal = (): void => {
-    interrupted = true;
-    log.warn("interrupted: tearing down");
-    void reg.cleanup().then(() => {
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(130);
-    });
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  const steps: LabStep[] = [];
-  const step = (s: LabStep): void => {
-    steps.push(s);
-    process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
-  };
-  let passed = false;
+  const run = startLabRun(reg, log);
+  const { dir, step } = run;
   // The daemons whose counters end the report (also after a failed step: they tell why).
   const daemons: Array<[string, NsProcess]> = [];
+  let kept = false;
   try {
     log.info("building namespaces lan - cpe - isp - relay - inet");
     const t = buildLabTopology(reg, {
@@ -187,7 +160,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
         : "see logs below",
     });
     if (!ready) throw new LabFailure("daemon failed", daemonLogs(relay, cpeProc));
-    if (interrupted) return 130;
+    if (run.interrupted) return EXIT_INTERRUPTED;
 
     const story = await runLearning(reg, t, cpe, dir, leaseFile, step);
     if (story === null) {
@@ -197,7 +170,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
       );
     }
     const host = story.hostAddress;
-    if (interrupted) return 130;
+    if (run.interrupted) return EXIT_INTERRUPTED;
 
     await outboundTrafficSteps(
       reg,
@@ -212,7 +185,7 @@ export async function runLab(args: readonly string[]): Promise<number> {
     });
 
     let keptHost = host;
-    if (faults && steps.every((s) => s.ok)) {
+    if (faults && run.passed()) {
       const after = await runFaults(
         {
           reg,
@@ -237,31 +210,29 @@ export async function runLab(args: readonly string[]): Promise<number> {
       else keptHost = after.hostAddress;
     }
 
-    passed = steps.every((s) => s.ok);
-    if (keep) printKeepHints(t, keptHost, dir);
-  } catch (e) {
-    step({
-      name: "lab",
-      ok: false,
-      detail: e instanceof LabFailure ? e.detail : String(e),
-    });
-    if (e instanceof LabFailure) process.stderr.write(e.message + "\n");
-  } finally {
-    for (const [name, p] of daemons) {
-      if (!p.hasExited()) printCounters(name, await counters(reg, p));
+    if (keep && run.passed()) {
+      printKeepHints(t, keptHost, dir);
+      kept = true;
     }
-    process.stdout.write(`verdict: ${passed ? "PASSED" : "FAILED"}\n`);
-    if (keep && passed) {
+  } catch (e) {
+    run.fail(e);
+  } finally {
+    if (!run.interrupted) {
+      for (const [name, p] of daemons) {
+        if (!p.hasExited()) printCounters(name, await counters(reg, p));
+      }
+      process.stdout.write(`verdict: ${run.passed() ? "PASSED" : "FAILED"}\n`);
+    }
+    if (kept) {
       reg.release();
+      run.keep();
     } else {
-      await reg.cleanup();
-      rmSync(dir, { recursive: true, force: true });
+      await run.teardown();
       log.info("namespaces removed");
     }
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
   }
-  return passed ? EXIT_OK : EXIT_RUNTIME;
+  if (run.interrupted) return EXIT_INTERRUPTED;
+  return run.passed() ? EXIT_OK : EXIT_RUNTIME;
 }
 
 function printKeepHints(t: LabTopology, host: string, dir: string): void {

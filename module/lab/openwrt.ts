@@ -31,10 +31,8 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -44,16 +42,18 @@ import { createLogger } from "../log/logger.js";
 import type { StatusSnapshot } from "../status/snapshot.js";
 import {
   counters,
+  EXIT_INTERRUPTED,
   fileTail,
-  LAB_DIR_PREFIX,
+  LabFailure,
   LAB_MARKER,
   LAB_ROLES,
+  labHostProblem,
   labNsPrefix,
-  onPath,
   outboundTrafficSteps,
   printCounters,
+  startLabRun,
 } from "./lab-common.js";
-import { dhcpLogs, LAB_OPTION_6RD, startDhcpServer, type LabStep } from "./learning.js";
+import { dhcpLogs, LAB_OPTION_6RD, startDhcpServer } from "./learning.js";
 import { NetnsRegistry, type NsProcess } from "./netns.js";
 import {
   globalAddresses,
@@ -136,42 +136,12 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
     process.stderr.write("6to4-pmt lab: must run as root (namespaces, mounts)\n");
     return EXIT_NOT_ROOT;
   }
-  const missing = TOOLS.filter(([tool]) => !onPath(tool));
-  if (missing.length > 0) {
-    process.stderr.write(
-      `6to4-pmt lab: needs ${missing.map(([t, pkg]) => `${t} (Debian package ${pkg})`).join(", ")}\n`,
-    );
-    return EXIT_RUNTIME;
-  }
   const reg = new NetnsRegistry({ prefix, markerFile: LAB_MARKER });
-  const busy = LAB_ROLES.map((r) => reg.name(r)).filter((ns) => existsSync(`/run/netns/${ns}`));
-  if (busy.length > 0) {
-    process.stderr.write(
-      `6to4-pmt lab: namespaces ${busy.join(", ")} exist (a kept lab? 6to4-pmt lab --down removes the ones it made)\n`,
-    );
-    return EXIT_RUNTIME;
-  }
+  const problem = labHostProblem(reg, TOOLS);
+  if (problem !== undefined) return problem;
 
-  const dir = mkdtempSync(LAB_DIR_PREFIX);
-  let interrupted = false;
-  const onSignal = (): void => {
-    interrupted = true;
-    log.warn("interrupted: tearing down");
-    void reg.cleanup().then(() => {
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(130);
-    });
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  const steps: LabStep[] = [];
-  const step = (s: LabStep): void => {
-    // After Ctrl-C the teardown kills what a step waits for: no verdict from that.
-    if (interrupted) return;
-    steps.push(s);
-    process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
-  };
-  let passed = false;
+  const run = startLabRun(reg, log);
+  const { dir, step } = run;
   let relay: NsProcess | undefined;
   let container: Container | undefined;
   try {
@@ -195,7 +165,7 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
       );
       const problem = rootfsProblem(root);
       if (problem !== undefined)
-        throw new Failure(`rootfs: ${problem.replace(root, basename(rootArg))}`);
+        throw new LabFailure(`rootfs: ${problem.replace(root, basename(rootArg))}`);
     }
     const release = openwrtRelease(root).get("DISTRIB_DESCRIPTION") ?? "OpenWrt";
     const imageNode = existsSync(join(root, "usr/bin/node"));
@@ -216,7 +186,7 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
       join(dir, "relay.log"),
     );
     if (!(await waitDaemonReady(reg, relay)))
-      throw new Failure("relay did not start", relay.stderr());
+      throw new LabFailure("relay did not start", relay.stderr());
     await startDhcpServer(reg, t, cpe, dir, cpe.wanIpv4);
 
     // The container's files: configuration over the image, ipks (and the host addon) in /tmp.
@@ -271,8 +241,8 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
         (booted ? "" : ` (missing ${wanted.filter((n) => !running.includes(n)).join(", ")})`) +
         `; node: ${nodeFrom}`,
     });
-    if (!booted) throw new Failure("OpenWrt did not boot", fileTail(join(dir, "console.log")));
-    if (interrupted) return 130;
+    if (!booted) throw new LabFailure("OpenWrt did not boot", fileTail(join(dir, "console.log")));
+    if (run.interrupted) return EXIT_INTERRUPTED;
 
     // 2. opkg install of the project's ipks, from local files.
     const names = ipks.map((f) => `/tmp/6to4-pmt-lab/${basename(f)}`);
@@ -307,7 +277,7 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
           : "") +
         `)`,
     });
-    if (!installed) throw new Failure("opkg install failed", install.stdout);
+    if (!installed) throw new LabFailure("opkg install failed", install.stdout);
 
     // 3. Enabled as docs/openwrt.md says, applied by the init script directly: procd's reload
     // trigger needs a config.change event, and the first reload_config after boot only records
@@ -349,7 +319,7 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
         `(dnsmasq in ${t.isp}); the package's udhcpc hook wrote /var/run/6to4-pmt.dhcp: ` +
         `${dhcpFile.replace(/\s+/g, " ") || "nothing"}`,
     });
-    if (!leaseOk) throw new Failure("no WAN lease", dhcpLogs(dir).map(fileTail).join("\n"));
+    if (!leaseOk) throw new LabFailure("no WAN lease", dhcpLogs(dir).map(fileTail).join("\n"));
 
     // 5. procd runs the daemon; it learned the provider prefix and relay from option 212.
     const want64 = translatedPrefix64(
@@ -403,7 +373,7 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
             (sNow.health.lastRttMs !== null ? `, rtt ${sNow.health.lastRttMs} ms` : "") +
             (sNow.stateReason !== null ? `; ${sNow.stateReason}` : ""),
     });
-    if (!learnedOk) throw new Failure("the daemon did not come up", logread(c));
+    if (!learnedOk) throw new LabFailure("the daemon did not come up", logread(c));
 
     // 6. netifd got the prefix from the hook and assigned it to the LAN.
     let lanAssigned = "";
@@ -426,7 +396,7 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
         `device ${pmtNow?.device ?? "?"}, prefix ${pmtNow?.prefixes.join(" ") || "none"}; ` +
         `ifstatus lan: assigned ${lanAssigned || "nothing"} (ip6assign)`,
     });
-    if (lanAssigned !== want64) throw new Failure("no LAN prefix", logread(c));
+    if (lanAssigned !== want64) throw new LabFailure("no LAN prefix", logread(c));
 
     // 7. odhcpd's RA on the LAN host, then the kernel's SLAAC address.
     const lanLinkLocal =
@@ -483,9 +453,9 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
           : `${addr.address}/${addr.prefixLen} on ${cpe.lanNs} eth0 (valid ${addr.validS} s, ` +
             `preferred ${addr.preferredS} s); default route via ${route || "none"}`,
     });
-    if (addr === undefined) throw new Failure("no SLAAC address", logread(c));
+    if (addr === undefined) throw new LabFailure("no SLAAC address", logread(c));
     const host = addr.address;
-    if (interrupted) return 130;
+    if (run.interrupted) return EXIT_INTERRUPTED;
 
     // 8. Traffic: ping both ways (OpenWrt's firewall forwards ICMPv6 echo from the WAN), TCP
     // from the LAN host to the server and the source address the server saw.
@@ -520,16 +490,16 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
       );
     }
 
-    passed = steps.every((x) => x.ok);
     if (opts.keep) printKeepHints(c, cpe.lanNs, t.inet, dir);
   } catch (e) {
-    step({ name: "lab", ok: false, detail: e instanceof Failure ? e.message : String(e) });
-    if (e instanceof Failure && e.logs !== "") process.stderr.write(e.logs + "\n");
+    run.fail(e);
   } finally {
-    if (relay !== undefined && !relay.hasExited())
-      printCounters("relay", await counters(reg, relay));
-    process.stdout.write(`verdict: ${passed ? "PASSED" : "FAILED"}\n`);
-    if (opts.keep && !interrupted) {
+    if (!run.interrupted) {
+      if (relay !== undefined && !relay.hasExited())
+        printCounters("relay", await counters(reg, relay));
+      process.stdout.write(`verdict: ${run.passed() ? "PASSED" : "FAILED"}\n`);
+    }
+    if (opts.keep && !run.interrupted) {
       process.stdout.write(
         "kept running; press Ctrl-C to remove everything (namespaces, container, " + dir + ")\n",
       );
@@ -537,23 +507,11 @@ export async function runOpenwrtLab(args: readonly string[]): Promise<number> {
       setInterval(() => undefined, 1 << 30);
       await new Promise<void>(() => undefined);
     }
-    await reg.cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    await run.teardown();
     log.info("namespaces, container and temporary files removed");
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
   }
-  return passed ? EXIT_OK : EXIT_RUNTIME;
-}
-
-/** A failed step: the message for the report, the logs for stderr. */
-class Failure extends Error {
-  constructor(
-    message: string,
-    readonly logs = "",
-  ) {
-    super(message);
-  }
+  if (run.interrupted) return EXIT_INTERRUPTED;
+  return run.passed() ? EXIT_OK : EXIT_RUNTIME;
 }
 
 /** The ipks of `npm run package` in `dir`. @throws ConfigError naming --ipk-dir */
@@ -585,7 +543,7 @@ function hostAddon(bundle: string): string {
   ]) {
     if (existsSync(p)) return p;
   }
-  throw new Failure(`no pmt_native.node beside ${bundle} nor in build/Release (npm run build)`);
+  throw new LabFailure(`no pmt_native.node beside ${bundle} nor in build/Release (npm run build)`);
 }
 
 /**
@@ -603,7 +561,7 @@ function hostBinds(root: string, programs: ReadonlyArray<readonly [string, strin
       if (seen.has(p)) continue;
       seen.add(p);
       if (existsSync(join(root, p))) {
-        throw new Failure(
+        throw new LabFailure(
           `the host's ${basename(src)} needs ${p}, which the image also has: cannot bind it in`,
         );
       }
@@ -655,7 +613,7 @@ async function startContainer(
     20_000,
     100,
   );
-  if (initPid === 0) throw new Failure("the container did not start", proc.stderr());
+  if (initPid === 0) throw new LabFailure("the container did not start", proc.stderr());
   const enter = (cmd: string): string[] => [
     "nsenter",
     "-t",
