@@ -130,14 +130,12 @@ export function monitorLineConcerns(line: string, device: string): boolean {
  * Parses `ubus call network.interface.<x> status`: first IPv4 address, l3 device (and the device
  * under it when netifd names a different one, e.g. `eth1` under `pppoe-wan`), up.
  */
-export function parseUbusInterfaceStatus(
-  text: string,
-): LearnedWan & { up: boolean; ip6rd: string | null } {
+export function parseUbusInterfaceStatus(text: string): LearnedWan & { up: boolean } {
   let o: Record<string, unknown>;
   try {
     o = JSON.parse(text) as Record<string, unknown>;
   } catch {
-    return { ipv4: null, mtu: null, device: null, up: false, ip6rd: null };
+    return { ipv4: null, mtu: null, device: null, up: false };
   }
   const up = o.up === true;
   const device =
@@ -153,10 +151,9 @@ export function parseUbusInterfaceStatus(
       if (ipv4 !== null) break;
     }
   }
-  // netifd keeps proto-specific data under `data`; OpenWrt's dhcp proto can publish ip6rd there.
-  const data = o.data as Record<string, unknown> | undefined;
-  const ip6rd = data && typeof data.ip6rd === "string" ? data.ip6rd : null;
-  return { ipv4: up ? ipv4 : null, mtu: null, device, linkDevice, up, ip6rd };
+  // Option 212 does not come this way: netifd's dhcp proto hands ip6rd to a dynamic 6rd
+  // interface, and the package's udhcpc hook writes it to the lease file (dhcp-6rd.ts).
+  return { ipv4: up ? ipv4 : null, mtu: null, device, linkDevice, up };
 }
 
 /** Parses `ubus call network.device status '{"name":"X"}'`: the MTU. */
@@ -208,8 +205,6 @@ export class WanWatcher {
   private running = false;
   private refreshing: Promise<void> | null = null;
   private refreshAgain = false;
-  /** Last ip6rd seen in netifd interface data (OpenWrt), for the DHCP intake. */
-  ubusIp6rd: string | null = null;
 
   constructor(options: WanWatcherOptions) {
     this.o = options;
@@ -299,7 +294,6 @@ export class WanWatcher {
         WAN_QUERY_TIMEOUT_MS,
       );
       const parsed = parseUbusInterfaceStatus(st.code === 0 ? st.stdout : "");
-      this.ubusIp6rd = parsed.ip6rd;
       const device = this.o.device ?? parsed.device;
       let mtu: number | null = null;
       if (device) {

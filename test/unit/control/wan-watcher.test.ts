@@ -72,13 +72,11 @@ test("default route, ubus interface/device status and events", () => {
       up: true,
       l3_device: "eth0.2",
       "ipv4-address": [{ address: "100.64.1.2", mask: 10 }],
-      data: { ip6rd: "0 32 2001:db8:: 100.64.0.1" },
     }),
   );
   assert.equal(formatIpv4(st.ipv4 ?? 0), "100.64.1.2");
   assert.equal(st.device, "eth0.2");
   assert.equal(st.linkDevice, null, "no device of its own named under it");
-  assert.equal(st.ip6rd, "0 32 2001:db8:: 100.64.0.1");
   const pppoe = parseUbusInterfaceStatus(
     JSON.stringify({ up: true, l3_device: "pppoe-wan", device: "eth1" }),
   );
