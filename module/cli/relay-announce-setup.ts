@@ -34,14 +34,17 @@ export function relayAnnouncer(
     log,
     ...(target !== null
       ? {
-          health: (onChange) => {
+          health: (onChange, onError) => {
             const m = new HealthMonitor({
               intervalS: cfg.healthInterval,
               failures: cfg.healthFailures,
               clock: systemClock,
               prober: createEchoProber({
                 open: (id) => openIcmpV6({ passTypes: [ICMPV6_ECHO_REPLY], echoIdentifier: id }),
-                onError: (msg) => log.warn(msg),
+                onError: (msg) => {
+                  log.warn(msg);
+                  onError(msg);
+                },
               }),
               onChange,
               reportFirstUp: true,

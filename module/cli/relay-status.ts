@@ -12,9 +12,14 @@ import { formatIpv4, formatIpv4Prefix } from "../addr/ipv4.js";
 import { formatIpv6Prefix } from "../addr/ipv6.js";
 import { describePmtCustomerPolicy } from "../addr/pmt-customers.js";
 import type { RelayConfig } from "../config/parse.js";
+import type { RelayAnnounceSnapshot } from "../control/relay-announce.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
-import type { Logger } from "../log/logger.js";
-import type { RelayState, RelayStatusSnapshot } from "../status/relay-snapshot.js";
+import { formatIsoUtc, type Logger } from "../log/logger.js";
+import type {
+  RelayAnnounceStatus,
+  RelayState,
+  RelayStatusSnapshot,
+} from "../status/relay-snapshot.js";
 import { startStatusServer, statusSocketProblem, type StatusServer } from "../status/server.js";
 
 export interface RelayStatusSource {
@@ -26,6 +31,8 @@ export interface RelayStatusSource {
   readonly translating: boolean;
   readonly metrics: string | null;
   readonly counters: () => CountersSnapshot;
+  /** The announcer's snapshot, or null without announce_ipv4. */
+  readonly announce: (() => RelayAnnounceSnapshot) | null;
 }
 
 /** The one-line problem with the configured status_socket path, or undefined. */
@@ -61,8 +68,35 @@ export function relaySnapshot(
     optOut: cfg.optOut.map(formatIpv4Prefix),
     nonCustomer: cfg.nonCustomer,
     otherRelays: cfg.otherRelays.map(formatIpv4),
+    announce: src.announce !== null ? announceStatus(src.announce(), nowMs) : null,
     metrics: src.metrics,
     counters: src.counters(),
+  };
+}
+
+/** The announcer's snapshot with its times as text and ages (`nowMs`: the same clock). */
+export function announceStatus(a: RelayAnnounceSnapshot, nowMs: number): RelayAnnounceStatus {
+  const ago = (ms: number): number => Math.max(0, Math.floor((nowMs - ms) / 1000));
+  return {
+    state: a.state,
+    reason: a.reason,
+    since: formatIsoUtc(a.sinceMs),
+    sinceS: ago(a.sinceMs),
+    routes: a.routes,
+    changes: a.changes,
+    errors: a.errors,
+    lastError:
+      a.lastError !== null
+        ? {
+            message: a.lastError.message,
+            at: formatIsoUtc(a.lastError.atMs),
+            agoS: ago(a.lastError.atMs),
+          }
+        : null,
+    upstream:
+      a.health !== null
+        ? { target: a.health.target, state: a.health.state, lastRttMs: a.health.lastRttMs }
+        : null,
   };
 }
 

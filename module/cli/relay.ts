@@ -260,6 +260,7 @@ async function runRelayLocked(
       translating: state.mapping !== null,
       metrics: metricsUrl ?? null,
       counters: () => daemon.counters(),
+      announce: announce !== null ? () => announce.snapshot() : null,
     },
     log,
   );

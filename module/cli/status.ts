@@ -285,6 +285,31 @@ export function formatRelayStatus(s: RelayStatusSnapshot): string {
   row("pmt customers", s.pmtCustomerIpv4.join(", ") || "-");
   row("opt-out", s.optOut.join(", ") || "-");
   row("other relays", s.otherRelays.join(", ") || "-");
+  const a = s.announce;
+  if (a === null) row("announcement", "off (announce_ipv4 not set: static routes)");
+  else {
+    row(
+      "announcement",
+      `${a.state === "announced" ? "up" : "withdrawn"} since ${a.since} ` +
+        `(${formatDuration(a.sinceS)} ago): ${a.reason}; ${plural(a.changes, "change")}`,
+    );
+    if (a.upstream !== null) {
+      row(
+        "upstream",
+        `${a.upstream.target ?? "-"} ${a.upstream.state}` +
+          (a.upstream.state === "up" && a.upstream.lastRttMs !== null
+            ? `, rtt ${a.upstream.lastRttMs.toFixed(2)} ms`
+            : ""),
+      );
+    }
+    row(
+      "last error",
+      a.lastError === null
+        ? "none"
+        : `${a.lastError.at} (${formatDuration(a.lastError.agoS)} ago): ${a.lastError.message}` +
+            ` (${plural(a.errors, "error")} since the start)`,
+    );
+  }
   row("metrics", s.metrics ?? "off");
   const counters = [
     ...Object.entries(s.counters.traffic),
@@ -313,6 +338,10 @@ export function formatRelayStatus(s: RelayStatusSnapshot): string {
     );
   }
   return lines.join("\n") + "\n";
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function formatDuration(s: number): string {

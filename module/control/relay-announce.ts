@@ -18,6 +18,7 @@
  * address are delivered by the local table, which the kernel consults first.
  */
 import type { Logger } from "../log/logger.js";
+import { systemClock } from "./clock.js";
 import type { HealthMonitor, HealthSnapshot } from "./health.js";
 
 /** Kernel route protocol of announced routes (rtnetlink rtm_protocol; unassigned in Linux). */
@@ -25,12 +26,26 @@ export const RELAY_ANNOUNCE_PROTO = 41;
 
 export type AnnounceState = "announced" | "withdrawn";
 
+/** Something that kept or took the announcement down, and when (clock ms). */
+export interface AnnounceError {
+  readonly message: string;
+  readonly atMs: number;
+}
+
 export interface RelayAnnounceSnapshot {
   readonly state: AnnounceState;
   /** Why the routes are (not) announced: "healthy", "no health target", "upstream down", ... */
   readonly reason: string;
+  /** When `state` began (clock ms): the last announcement or withdrawal, else the start. */
+  readonly sinceMs: number;
   readonly routes: readonly string[];
   readonly changes: number;
+  /**
+   * Errors so far: `ip` commands that failed, probes that could not be sent, and each time the
+   * health monitor found the upstream down.
+   */
+  readonly errors: number;
+  readonly lastError: AnnounceError | null;
   readonly health: HealthSnapshot | null;
 }
 
@@ -44,9 +59,15 @@ export interface RelayAnnouncerOptions {
   readonly log: Logger;
   /**
    * Builds the upstream prober (null: no health target, healthy while running). `onChange` is
-   * to be the monitor's onChange with reportFirstUp set.
+   * to be the monitor's onChange with reportFirstUp set; `onError` takes what the prober could
+   * not do (a probe not sent), for the status's last error.
    */
-  readonly health?: (onChange: (up: boolean, s: HealthSnapshot) => void) => HealthMonitor;
+  readonly health?: (
+    onChange: (up: boolean, s: HealthSnapshot) => void,
+    onError: (message: string) => void,
+  ) => HealthMonitor;
+  /** Wall-clock milliseconds for `sinceMs` and the last error's time (default Date.now). */
+  readonly now?: () => number;
 }
 
 /** `ip` arguments that add (replace) or delete one announced route. */
@@ -59,19 +80,34 @@ export class RelayAnnouncer {
   private state: AnnounceState = "withdrawn";
   private reason = "starting";
   private changes = 0;
+  private errors = 0;
+  private lastError: AnnounceError | null = null;
+  private readonly now: () => number;
+  private sinceMs: number;
   private readonly monitor: HealthMonitor | null;
   private stopped = false;
 
   constructor(private readonly opts: RelayAnnouncerOptions) {
+    this.now = opts.now ?? (() => systemClock.now());
+    this.sinceMs = this.now();
     this.monitor = opts.health
-      ? opts.health((up, s) => {
-          if (this.stopped) return;
-          const why = up
-            ? `upstream ${s.target} answers`
-            : `upstream ${s.target} down (${s.consecutiveFailures} probes unanswered)`;
-          if (up) this.announce(why);
-          else this.withdraw(why);
-        })
+      ? opts.health(
+          (up, s) => {
+            if (this.stopped) return;
+            if (up) {
+              this.announce(`upstream ${s.target} answers`);
+              return;
+            }
+            const why = `upstream ${s.target} down (${s.consecutiveFailures} probes unanswered)`;
+            // One time for both: the loss is what withdrew it.
+            const at = this.now();
+            this.error(why, at);
+            this.withdraw(why, at);
+          },
+          (message) => {
+            if (!this.stopped) this.error(message);
+          },
+        )
       : null;
   }
 
@@ -99,8 +135,11 @@ export class RelayAnnouncer {
     return {
       state: this.state,
       reason: this.reason,
+      sinceMs: this.sinceMs,
       routes: this.opts.routes,
       changes: this.changes,
+      errors: this.errors,
+      lastError: this.lastError,
       health: this.monitor?.snapshot() ?? null,
     };
   }
@@ -113,9 +152,18 @@ export class RelayAnnouncer {
       "# HELP sixto4pmt_relay_announced 1 while the relay announces its routes (healthy), else 0.",
       "# TYPE sixto4pmt_relay_announced gauge",
       `sixto4pmt_relay_announced ${s.state === "announced" ? 1 : 0}`,
+      "# HELP sixto4pmt_relay_announced_since_timestamp_seconds Unix time the announcement last went up or down (else the start).",
+      "# TYPE sixto4pmt_relay_announced_since_timestamp_seconds gauge",
+      `sixto4pmt_relay_announced_since_timestamp_seconds ${seconds(s.sinceMs)}`,
       "# HELP sixto4pmt_relay_announce_changes_total Announcements and withdrawals.",
       "# TYPE sixto4pmt_relay_announce_changes_total counter",
       `sixto4pmt_relay_announce_changes_total ${s.changes}`,
+      "# HELP sixto4pmt_relay_announce_errors_total Failed route commands, unsent probes, upstream losses.",
+      "# TYPE sixto4pmt_relay_announce_errors_total counter",
+      `sixto4pmt_relay_announce_errors_total ${s.errors}`,
+      "# HELP sixto4pmt_relay_announce_last_error_timestamp_seconds Unix time of the last of those (0: none yet).",
+      "# TYPE sixto4pmt_relay_announce_last_error_timestamp_seconds gauge",
+      `sixto4pmt_relay_announce_last_error_timestamp_seconds ${s.lastError !== null ? seconds(s.lastError.atMs) : 0}`,
     ];
     if (h !== null) {
       lines.push(
@@ -131,6 +179,12 @@ export class RelayAnnouncer {
     return lines.join("\n") + "\n";
   }
 
+  /** Counts an error and keeps it as the last one (the caller logs it). */
+  private error(message: string, atMs = this.now()): void {
+    this.errors++;
+    this.lastError = { message, atMs };
+  }
+
   private announce(why: string): void {
     this.reason = why;
     let ok = true;
@@ -139,11 +193,13 @@ export class RelayAnnouncer {
       const err = this.opts.ip(args);
       if (err !== "") {
         ok = false;
+        this.error(`ip ${args.join(" ")} failed: ${err}`);
         this.opts.log.error(`announce: ip ${args.join(" ")} failed: ${err}`);
       }
     }
     if (this.state !== "announced") {
       this.state = "announced";
+      this.sinceMs = this.now();
       this.changes++;
       this.opts.log.info(
         `announce: ${this.opts.routes.join(" ")} announced (${why})${ok ? "" : " with errors"}`,
@@ -151,7 +207,7 @@ export class RelayAnnouncer {
     }
   }
 
-  private withdraw(why: string): void {
+  private withdraw(why: string, atMs = this.now()): void {
     this.reason = why;
     if (this.state === "withdrawn") {
       this.opts.log.warn(`announce: still withdrawn (${why})`);
@@ -162,11 +218,18 @@ export class RelayAnnouncer {
       const err = this.opts.ip(args);
       // Gone with the TUN already (stop after a TUN failure): nothing left to withdraw.
       if (err !== "" && !/Cannot find device|No such process|does not exist/.test(err)) {
+        this.error(`ip ${args.join(" ")} failed: ${err}`);
         this.opts.log.error(`announce: ip ${args.join(" ")} failed: ${err}`);
       }
     }
     this.state = "withdrawn";
+    this.sinceMs = atMs;
     this.changes++;
     this.opts.log.warn(`announce: ${this.opts.routes.join(" ")} withdrawn (${why})`);
   }
+}
+
+/** Milliseconds as Prometheus seconds (three decimals at most). */
+function seconds(ms: number): string {
+  return String(Math.round(ms) / 1000);
 }

@@ -29,6 +29,11 @@ export interface RelayStatusSnapshot {
   readonly optOut: readonly string[];
   readonly nonCustomer: "relay" | "drop";
   readonly otherRelays: readonly string[];
+  /**
+   * The anycast announcement (announce_ipv4, control/relay-announce.ts), or null without it
+   * (static routes into the TUN).
+   */
+  readonly announce: RelayAnnounceStatus | null;
   /** `http://address:port/metrics`, or null without metrics_port. */
   readonly metrics: string | null;
   /** The data plane's counters (dataplane/counters.ts names): traffic, drops, offload. */
@@ -55,6 +60,32 @@ export interface RelayStatusSnapshot {
       readonly drops: number;
     }[];
   };
+}
+
+/** The announcer's health as the status shows it. */
+export interface RelayAnnounceStatus {
+  /** `announced`: the routes are in the TUN with kernel protocol 41 (BIRD exports them). */
+  readonly state: "announced" | "withdrawn";
+  readonly reason: string;
+  /** When `state` began (ISO 8601 UTC), and how many seconds ago. */
+  readonly since: string;
+  readonly sinceS: number;
+  readonly routes: readonly string[];
+  /** Announcements and withdrawals since the start. */
+  readonly changes: number;
+  /** Failed route commands, unsent probes, upstream losses since the start. */
+  readonly errors: number;
+  readonly lastError: {
+    readonly message: string;
+    readonly at: string;
+    readonly agoS: number;
+  } | null;
+  /** The IPv6 upstream probed (health_target), or null without one. */
+  readonly upstream: {
+    readonly target: string | null;
+    readonly state: string;
+    readonly lastRttMs: number | null;
+  } | null;
 }
 
 /** Whether a status answer is the relay's. */

@@ -51,6 +51,8 @@ describe("relay status socket and `6to4-pmt status --relay`", { skip, timeout: 1
       /^customer policy: +PMT customers only \(RFC 6732 §4\.7\): translates 100\.64\.0\.0\/10;/m,
     );
     assert.match(text.stdout, /^metrics: +off$/m);
+    // No announce_ipv4: the routes are static, nothing to announce (relay-announce-status.test.ts).
+    assert.match(text.stdout, /^announcement: +off \(announce_ipv4 not set: static routes\)$/m);
 
     const json = await reg.execAsync(r.ns, [
       ...daemonCommand(),
@@ -67,6 +69,7 @@ describe("relay status socket and `6to4-pmt status --relay`", { skip, timeout: 1
     assert.equal(s.exitCode, 0);
     assert.deepEqual(s.relayIpv4, [LAB_ANYCAST, r.unicast]);
     assert.equal(s.providerPrefix, "2001:db8::/32");
+    assert.equal(s.announce, null);
     assert.deepEqual(s.pmtCustomerIpv4, ["100.64.0.0/10"]);
     // The pings (3 requests in, 3 replies back, translated both ways), as SIGUSR1 reports them.
     assert.ok(s.counters.traffic.in_packets! >= 3, JSON.stringify(s.counters.traffic));

@@ -18,7 +18,9 @@ const log = createLogger("error", "test");
 
 class FakeProber implements EchoProber {
   ok = true;
-  probe(): Promise<number | null> {
+  /** Reported through the announcer's onError on each probe, as the echo prober reports a send error. */
+  sendError = "";
+  probe(_target?: Uint8Array, _timeoutMs?: number): Promise<number | null> {
     return Promise.resolve(this.ok ? 1 : null);
   }
   close(): void {}
@@ -37,14 +39,21 @@ function announcer(clock: FakeClock, prober?: FakeProber, failing = "") {
       return failing;
     },
     log,
+    now: () => clock.now(),
     ...(prober
       ? {
-          health: (onChange) => {
+          health: (onChange, onError) => {
             const m = new HealthMonitor({
               intervalS: 1,
               failures: 2,
               clock,
-              prober,
+              prober: {
+                probe: (t, ms) => {
+                  if (prober.sendError !== "") onError(prober.sendError);
+                  return prober.probe(t, ms);
+                },
+                close: () => prober.close(),
+              },
               onChange,
               reportFirstUp: true,
               formatTarget: formatIpv6,
@@ -146,4 +155,78 @@ test("stop while withdrawn deletes nothing", () => {
   const { a, calls } = announcer(clock, new FakeProber());
   a.stop();
   assert.equal(calls.length, 0);
+});
+
+test("since, last error and their metrics: upstream lost, probe not sent, route command failed", async () => {
+  const clock = new FakeClock();
+  const t0 = clock.now();
+  const prober = new FakeProber();
+  const { a } = announcer(clock, prober);
+  assert.equal(a.snapshot().sinceMs, t0, "withdrawn since the start");
+  a.start();
+  clock.advance(0);
+  await flush();
+  assert.equal(a.snapshot().state, "announced");
+  assert.equal(a.snapshot().sinceMs, t0, "the first probe answered at once");
+  assert.equal(a.snapshot().lastError, null);
+  assert.match(a.prometheus(), /^sixto4pmt_relay_announce_errors_total 0$/m);
+  assert.match(a.prometheus(), /^sixto4pmt_relay_announce_last_error_timestamp_seconds 0$/m);
+  assert.match(
+    a.prometheus(),
+    new RegExp(`^sixto4pmt_relay_announced_since_timestamp_seconds ${t0 / 1000}$`, "m"),
+  );
+
+  prober.ok = false;
+  clock.advance(1000);
+  await flush();
+  clock.advance(1000);
+  await flush();
+  const down = a.snapshot();
+  assert.equal(down.state, "withdrawn");
+  assert.equal(down.sinceMs, t0 + 2000);
+  assert.deepEqual(down.lastError, {
+    message: "upstream 3fff:100::1 down (2 probes unanswered)",
+    atMs: t0 + 2000,
+  });
+  assert.equal(down.errors, 1);
+  assert.match(a.prometheus(), /^sixto4pmt_relay_announced 0$/m);
+  assert.match(a.prometheus(), /^sixto4pmt_relay_announce_errors_total 1$/m);
+  assert.match(
+    a.prometheus(),
+    new RegExp(
+      `^sixto4pmt_relay_announce_last_error_timestamp_seconds ${(t0 + 2000) / 1000}$`,
+      "m",
+    ),
+  );
+
+  // A probe the prober could not send is an error too; the announcement's time stays.
+  prober.sendError = "health probe socket: ENETUNREACH: network unreachable";
+  clock.advance(1000);
+  await flush();
+  assert.equal(a.snapshot().errors, 2);
+  assert.equal(a.snapshot().lastError?.message, prober.sendError);
+  assert.equal(a.snapshot().sinceMs, t0 + 2000);
+
+  prober.sendError = "";
+  prober.ok = true;
+  clock.advance(1000);
+  await flush();
+  const up = a.snapshot();
+  assert.equal(up.state, "announced");
+  assert.equal(up.sinceMs, t0 + 4000);
+  assert.equal(up.lastError?.atMs, t0 + 3000, "the last error stays until another one");
+  a.stop();
+});
+
+test("a route command that fails is the last error", () => {
+  const clock = new FakeClock();
+  const { a } = announcer(clock, undefined, "RTNETLINK answers: Operation not permitted");
+  a.start();
+  const s = a.snapshot();
+  assert.equal(s.state, "announced");
+  assert.equal(s.errors, 3, "one per route");
+  assert.equal(
+    s.lastError?.message,
+    "ip -6 route replace 2002::/16 dev 6to4pmt-r0 proto 41 failed: RTNETLINK answers: Operation not permitted",
+  );
 });
