@@ -16,53 +16,37 @@
  *   - ENOBUFS: a pfifo of 4 packets under a large send buffer overflows; with IP_RECVERR the
  *     send stops there, the packet the qdisc dropped is counted as dropped, the tail starts after it.
  */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { inNetns, openIpv4Raw, type Ipv4RawOptions } from "../../module/io/linux.js";
 import { createIpv4RxRing } from "../../module/io/ring.js";
-import type { Ipv4RawSocket } from "../../module/io/ports.js";
-import { NetnsRegistry } from "../support/netns.js";
+
 import { buildTcpPacket, encapsulate6to4 } from "../support/packet-builder.js";
 import {
-  closeTrackedPorts,
+  openRaw4In,
+  RAW4_A as A,
+  RAW4_B as B,
+  raw4VethPair,
   ipv4Packet,
   nativeSkipReason,
-  nsPath,
-  track,
   until,
 } from "../support/native-fixtures.js";
 
 const skip = nativeSkipReason();
-const reg = new NetnsRegistry();
-let nsA = "";
-let nsB = "";
+const pair = raw4VethPair(skip, ["bpa", "bpb"], [], (p) => {
+  // Neighbour resolved before the queue is throttled.
+  p.reg.exec(p.a, ["ping", "-c", "1", "-W", "2", "192.0.2.2"]);
+});
+const reg = pair.reg;
 
-const A = 0xc0000201; // 192.0.2.1
-const B = 0xc0000202; // 192.0.2.2
 const COUNT = 64;
 
-before(() => {
-  if (skip) return;
-  nsA = reg.createNamespace("bpa");
-  nsB = reg.createNamespace("bpb");
-  reg.veth(nsA, "va", nsB, "vb", 1500);
-  reg.addr(nsA, "va", "192.0.2.1/24");
-  reg.addr(nsB, "vb", "192.0.2.2/24");
-  // Neighbour resolved before the queue is throttled.
-  reg.exec(nsA, ["ping", "-c", "1", "-W", "2", "192.0.2.2"]);
-});
-after(async () => {
-  closeTrackedPorts();
-  await reg.cleanup();
-});
-
 function tc(...args: string[]): void {
-  reg.must(["ip", "netns", "exec", nsA, "tc", ...args]);
+  reg.must(["ip", "netns", "exec", pair.a, "tc", ...args]);
 }
 
 /** htb root with one class of `rate` and a pfifo of `limit` packets under it. */
 function throttle(rate: string, limit: number): void {
-  reg.exec(nsA, ["tc", "qdisc", "del", "dev", "va", "root"]);
+  reg.exec(pair.a, ["tc", "qdisc", "del", "dev", "va", "root"]);
   tc("qdisc", "add", "dev", "va", "root", "handle", "1:", "htb", "default", "1");
   tc("class", "add", "dev", "va", "parent", "1:", "classid", "1:1", "htb", "rate", rate);
   tc(
@@ -78,10 +62,6 @@ function throttle(rate: string, limit: number): void {
     "limit",
     `${limit}`,
   );
-}
-
-function openIn(ns: string, options: Ipv4RawOptions = {}): Ipv4RawSocket {
-  return track(inNetns(nsPath(ns), () => openIpv4Raw(options)));
 }
 
 /** COUNT packets A -> B, 200 bytes, byte 60 (after the IPv6 header) = the packet's number. */
@@ -102,7 +82,7 @@ function batch(): { bufs: Buffer[]; offsets: Int32Array; sizes: Int32Array } {
 /** Receives on B, recording the number in each packet. */
 function collect(): number[] {
   const got: number[] = [];
-  const rx = openIn(nsB, { bindAddress: B });
+  const rx = openRaw4In(pair.b, { bindAddress: B });
   rx.onBatch(createIpv4RxRing(64, 2048, 0), (bufs, sizes, count) => {
     for (let i = 0; i < count; i++) got.push(bufs[i]![60]!);
   });
@@ -116,7 +96,7 @@ test(
     throttle("1kbit", 10_000);
     const got = collect();
     // 16 KiB (the kernel doubles it): a few dozen packets of 200 bytes, fewer than COUNT.
-    const tx = openIn(nsA, { backpressure: true, sndbufBytes: 16 * 1024 });
+    const tx = openRaw4In(pair.a, { backpressure: true, sndbufBytes: 16 * 1024 });
     const { bufs, offsets, sizes } = batch();
     const sent = tx.writeBatch(bufs, offsets, sizes, COUNT);
     const tail = tx.unsent!;
@@ -147,7 +127,7 @@ test(
 
 test("raw4 backpressure: a qdisc overflow (ENOBUFS) loses that packet only", { skip }, async () => {
   throttle("1kbit", 4);
-  const tx = openIn(nsA, { backpressure: true });
+  const tx = openRaw4In(pair.a, { backpressure: true });
   const { bufs, offsets, sizes } = batch();
   const sent = tx.writeBatch(bufs, offsets, sizes, COUNT);
   const tail = tx.unsent!;
@@ -158,7 +138,7 @@ test("raw4 backpressure: a qdisc overflow (ENOBUFS) loses that packet only", { s
   assert.equal(tx.stats().txDropped, 1);
   assert.equal(tx.stats().lastTxError, "ENOBUFS");
   // Without backpressure the same overflow passes for sent (no IP_RECVERR): nothing reported.
-  const old = openIn(nsA, { backpressure: false });
+  const old = openRaw4In(pair.a, { backpressure: false });
   assert.equal(old.unsent, undefined);
   assert.equal(old.writeBatch(bufs, offsets, sizes, COUNT), COUNT);
   assert.equal(old.stats().txDropped, 0);
@@ -174,12 +154,12 @@ test(
     const MSS = 1000;
     const SEGS = 40;
     const seqs: number[] = [];
-    const rx = openIn(nsB, { bindAddress: B });
+    const rx = openRaw4In(pair.b, { bindAddress: B });
     rx.onBatch(createIpv4RxRing(64, 2048, 0), (bufs, sizes, count) => {
       // IPv4 20 + IPv6 40 (next header at 6): the TCP sequence number at byte 4 of the TCP header
       for (let i = 0; i < count; i++) if (bufs[i]![26] === 6) seqs.push(bufs[i]!.readUInt32BE(64));
     });
-    const tx = openIn(nsA, { backpressure: true, sndbufBytes: 16 * 1024 });
+    const tx = openRaw4In(pair.a, { backpressure: true, sndbufBytes: 16 * 1024 });
     // Two encapsulated TCP super-packets of SEGS segments each; seq counts on across both.
     const bufs = [0, 1].map((j) =>
       encapsulate6to4(

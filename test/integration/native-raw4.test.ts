@@ -11,49 +11,27 @@
  * a callback, no fd leak, and the pending-socket-error pitfall: an ICMP protocol unreachable
  * (RFC 792) from a peer without a protocol-41 socket must not stop receiving or fail a send.
  */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { inNetns, openIpv4Raw, type Ipv4RawOptions } from "../../module/io/linux.js";
 import { createIpv4RxRing } from "../../module/io/ring.js";
 import type { IoError, Ipv4RawSocket } from "../../module/io/ports.js";
-import { NetnsRegistry } from "../support/netns.js";
 import {
-  closeTrackedPorts,
+  openRaw4In,
+  RAW4_A as A,
+  RAW4_B as B,
+  raw4VethPair,
   ipv4Packet,
   nativeSkipReason,
-  nsPath,
   openFdCount,
   sleep,
-  track,
   until,
 } from "../support/native-fixtures.js";
 
 const skip = nativeSkipReason();
-const reg = new NetnsRegistry();
-let nsA = "";
-let nsB = "";
+const pair = raw4VethPair(skip, ["r4a", "r4b"], ["192.0.2.3/24"]);
+const reg = pair.reg;
 
-const A = 0xc0000201; // 192.0.2.1
-const B = 0xc0000202; // 192.0.2.2
 const B2 = 0xc0000203; // 192.0.2.3
-
-before(() => {
-  if (skip) return;
-  nsA = reg.createNamespace("r4a");
-  nsB = reg.createNamespace("r4b");
-  reg.veth(nsA, "va", nsB, "vb", 1500);
-  reg.addr(nsA, "va", "192.0.2.1/24");
-  reg.addr(nsB, "vb", "192.0.2.2/24");
-  reg.addr(nsB, "vb", "192.0.2.3/24");
-});
-after(async () => {
-  closeTrackedPorts();
-  await reg.cleanup();
-});
-
-function openIn(ns: string, options: Ipv4RawOptions = {}): Ipv4RawSocket {
-  return track(inNetns(nsPath(ns), () => openIpv4Raw(options)));
-}
 
 /** Packets the kernel of `ns` delivered to its sockets (/proc/net/snmp Ip InDelivers). */
 function ipInDelivers(ns: string): number {
@@ -94,8 +72,8 @@ test(
   { skip },
   async () => {
     const fdsBefore = openFdCount();
-    const a = openIn(nsA);
-    const b = openIn(nsB);
+    const a = openRaw4In(pair.a);
+    const b = openRaw4In(pair.b);
     try {
       const n = 24;
       const bufs: Buffer[] = [];
@@ -113,11 +91,11 @@ test(
       }
       // All 24 wait in a's socket before a reads (the kernel delivered them: InDelivers): the
       // first read takes a full ring (16), whatever the scheduler does.
-      const delivered0 = ipInDelivers(nsA);
+      const delivered0 = ipInDelivers(pair.a);
       assert.equal(b.writeBatch(bufs, offsets, sizes, n), n);
       assert.ok(
-        await until(() => ipInDelivers(nsA) - delivered0 >= n, 10_000),
-        `delivered ${ipInDelivers(nsA) - delivered0}/${n}`,
+        await until(() => ipInDelivers(pair.a) - delivered0 >= n, 10_000),
+        `delivered ${ipInDelivers(pair.a) - delivered0}/${n}`,
       );
       const { got, batches } = collect(a, 16);
       assert.ok(await until(() => got.length === n, 10_000), `received ${got.length}/${n}`);
@@ -139,8 +117,8 @@ test(
 );
 
 test("raw4: a socket bound to one address receives only packets to it", { skip }, async () => {
-  const a = openIn(nsA);
-  const b3 = openIn(nsB, { bindAddress: B2 });
+  const a = openRaw4In(pair.a);
+  const b3 = openRaw4In(pair.b, { bindAddress: B2 });
   try {
     const { got } = collect(b3);
     const p2 = ipv4Packet(A, B, 60);
@@ -160,8 +138,8 @@ test(
   "raw4: a packet over the device MTU is refused (EMSGSIZE) and counted; the rest go out",
   { skip },
   async () => {
-    const a = openIn(nsA);
-    const b = openIn(nsB);
+    const a = openRaw4In(pair.a);
+    const b = openRaw4In(pair.b);
     try {
       const { got } = collect(b);
       const small = ipv4Packet(A, B, 100);
@@ -183,8 +161,8 @@ test(
   { skip },
   async () => {
     const fdsBefore = openFdCount();
-    const a = openIn(nsA);
-    const b = openIn(nsB);
+    const a = openRaw4In(pair.a);
+    const b = openRaw4In(pair.b);
     let calls = 0;
     b.onBatch(createIpv4RxRing(2, 2048, 0), () => {
       calls++;
@@ -209,7 +187,7 @@ test(
  */
 async function pitfall(recvErr: boolean): Promise<void> {
   const fdsBefore = openFdCount();
-  const a = openIn(nsA, { recvErr });
+  const a = openRaw4In(pair.a, { recvErr });
   const errors: IoError[] = [];
   a.onError((e) => errors.push(e));
   const { got } = collect(a);
@@ -231,7 +209,7 @@ async function pitfall(recvErr: boolean): Promise<void> {
     assert.equal(mid.txDropped, 0, `a send failed: ${JSON.stringify(mid)}`);
 
     // B opens its socket now; A must still be receiving.
-    const b = openIn(nsB);
+    const b = openRaw4In(pair.b);
     try {
       const p = ipv4Packet(B, A, 60);
       assert.equal(b.writeBatch([p, p, p], [0, 0, 0], [80, 80, 80], 3), 3);

@@ -1,11 +1,14 @@
 /**
  * Helpers for the native-addon integration tests (test/integration/native-*.test.ts): why they
- * skip, open-fd counting, and small waits. Namespaces come from test/support/netns.ts.
+ * skip, open-fd counting, small waits, and the veth pair of the raw-socket tests
+ * (raw4VethPair). Namespaces come from test/support/netns.ts.
  */
 import { existsSync, readdirSync } from "node:fs";
+import { after, before } from "node:test";
+import { inNetns, openIpv4Raw, type Ipv4RawOptions } from "../../module/io/linux.js";
 import { loadNative, type NativeBinding } from "../../module/native/loader.js";
-import type { Port } from "../../module/io/ports.js";
-import { netnsSkipReason } from "./netns.js";
+import type { Ipv4RawSocket, Port } from "../../module/io/ports.js";
+import { NetnsRegistry, netnsSkipReason } from "./netns.js";
 
 /** The addon, or the reason it cannot be loaded. */
 export function tryLoadNative(): { binding?: NativeBinding; reason?: string } {
@@ -90,4 +93,50 @@ export function track<T extends Port>(port: T): T {
 
 export function closeTrackedPorts(): void {
   for (const p of tracked.splice(0)) p.close();
+}
+
+/** The addresses of raw4VethPair: 192.0.2.1 in `a`, 192.0.2.2 in `b`. */
+export const RAW4_A = 0xc0000201;
+export const RAW4_B = 0xc0000202;
+
+/** The namespaces of raw4VethPair (names set by its `before` hook). */
+export interface Raw4Pair {
+  readonly reg: NetnsRegistry;
+  a: string;
+  b: string;
+}
+
+/**
+ * Registers the `before`/`after` hooks of a raw-socket test file: two namespaces (`tags`) joined
+ * by a veth, `va` 192.0.2.1/24 in a, `vb` 192.0.2.2/24 and `extraB` in b; `setup` then runs
+ * (e.g. to resolve the neighbour). After: the tracked ports closed, everything removed. Nothing
+ * is built when `skip` is set.
+ */
+export function raw4VethPair(
+  skip: string | undefined,
+  tags: readonly [string, string],
+  extraB: readonly string[] = [],
+  setup?: (p: Raw4Pair) => void,
+): Raw4Pair {
+  const p: Raw4Pair = { reg: new NetnsRegistry(), a: "", b: "" };
+  before(() => {
+    if (skip) return;
+    p.a = p.reg.createNamespace(tags[0]);
+    p.b = p.reg.createNamespace(tags[1]);
+    p.reg.veth(p.a, "va", p.b, "vb", 1500);
+    p.reg.addr(p.a, "va", "192.0.2.1/24");
+    p.reg.addr(p.b, "vb", "192.0.2.2/24");
+    for (const cidr of extraB) p.reg.addr(p.b, "vb", cidr);
+    setup?.(p);
+  });
+  after(async () => {
+    closeTrackedPorts();
+    await p.reg.cleanup();
+  });
+  return p;
+}
+
+/** A protocol-41 raw socket opened inside `ns`, tracked (closed by closeTrackedPorts). */
+export function openRaw4In(ns: string, options: Ipv4RawOptions = {}): Ipv4RawSocket {
+  return track(inNetns(nsPath(ns), () => openIpv4Raw(options)));
 }
