@@ -32,18 +32,20 @@ import type { StatusSnapshot } from "../../module/status/snapshot.js";
 import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
 import { InitStandin, STANDIN_DIR, STANDIN_SHELL } from "../support/openwrt-standin.js";
 import {
+  buildOpenwrtCpeNamespaces,
+  DIST_BUNDLE,
+  distSkipReason,
+  waitStatusRunning,
+} from "../support/openwrt-cpe.js";
+import {
   CAP_NET_ADMIN,
   CAP_NET_RAW,
   capabilityMask,
   parseProcStatus,
 } from "../../module/io/privileges.js";
 
-const BUNDLE = resolve("dist/6to4-pmt.js");
-const skip =
-  netnsSkipReason() ??
-  (existsSync(BUNDLE) && existsSync(resolve("dist/pmt_native.node"))
-    ? undefined
-    : "dist/6to4-pmt.js or dist/pmt_native.node missing: run `npm run build`");
+const BUNDLE = DIST_BUNDLE;
+const skip = netnsSkipReason() ?? distSkipReason();
 
 describe("OpenWrt init script -> real daemon (netns)", { skip, timeout: 120_000 }, () => {
   const reg = new NetnsRegistry();
@@ -57,14 +59,7 @@ describe("OpenWrt init script -> real daemon (netns)", { skip, timeout: 120_000 
   });
 
   test("UCI config -> init script command line -> daemon running, netifd hook called", async () => {
-    const cpe = reg.createNamespace("owcpe");
-    const isp = reg.createNamespace("owisp", { forwarding: true });
-    reg.veth(cpe, "wan0", isp, "isp0");
-    reg.addr(cpe, "wan0", "100.64.0.2/24");
-    reg.addr(isp, "isp0", "100.64.0.1/24");
-    reg.route(cpe, ["default", "via", "100.64.0.1"]);
-    const lan = reg.createNamespace("owlan");
-    reg.veth(cpe, "lan0", lan, "eth0");
+    const { cpe } = buildOpenwrtCpeNamespaces(reg, "ow");
 
     // The daemon runs as `user` once set up: it must reach the scratch directory, and the hook it
     // runs as that user appends to a log the test created.
@@ -130,17 +125,7 @@ config cpe 'cpe'
     daemon = reg.spawn(cpe, [process.execPath, BUNDLE, ...argv.slice(1), ...paths], {
       env: { ...process.env, ...env },
     });
-    let st: StatusSnapshot | null = null;
-    await reg.waitFor(() => existsSync(sock) || daemon!.hasExited(), 15_000);
-    for (let i = 0; i < 100 && !daemon.hasExited(); i++) {
-      try {
-        st = (await queryStatusSocket(sock)) as StatusSnapshot;
-        if (st.state === "running") break;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    const st = await waitStatusRunning(reg, daemon, sock);
     assert.ok(st, `no status; daemon output:\n${daemon.stderr()}`);
     assert.equal(st.state, "running", `${st.stateReason}\n${daemon.stderr()}`);
     assert.equal(st.wan.device, "wan0");

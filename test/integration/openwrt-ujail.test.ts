@@ -15,20 +15,17 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { spawnSync } from "node:child_process";
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-} from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { queryStatusSocket } from "../../module/status/server.js";
-import type { StatusSnapshot } from "../../module/status/snapshot.js";
+import { join } from "node:path";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
+import {
+  buildOpenwrtCpeNamespaces,
+  DIST_ADDON,
+  DIST_BUNDLE,
+  distSkipReason,
+  waitStatusRunning,
+} from "../support/openwrt-cpe.js";
 import {
   CAP_NET_ADMIN,
   CAP_NET_RAW,
@@ -36,16 +33,14 @@ import {
   parseProcStatus,
 } from "../../module/io/privileges.js";
 
-const BUNDLE = resolve("dist/6to4-pmt.js");
-const ADDON = resolve("dist/pmt_native.node");
+const BUNDLE = DIST_BUNDLE;
+const ADDON = DIST_ADDON;
 const nobody = spawnSync("id", ["-u", "nobody"], { encoding: "utf8" });
 const skip =
   netnsSkipReason() ??
   toolSkipReason("setpriv") ??
   (nobody.status !== 0 ? "no user nobody" : undefined) ??
-  (existsSync(BUNDLE) && existsSync(ADDON)
-    ? undefined
-    : "dist/6to4-pmt.js or dist/pmt_native.node missing: run `npm run build`");
+  distSkipReason();
 
 describe("CPE started the way procd's ujail starts it (netns)", { skip, timeout: 120_000 }, () => {
   const reg = new NetnsRegistry();
@@ -58,14 +53,7 @@ describe("CPE started the way procd's ujail starts it (netns)", { skip, timeout:
   test("check as root accepts the user's state directory; the jailed daemon runs, routes in place", async () => {
     const uid = Number(nobody.stdout.trim());
     const gid = Number(spawnSync("id", ["-g", "nobody"], { encoding: "utf8" }).stdout.trim());
-    const cpe = reg.createNamespace("ujcpe");
-    const isp = reg.createNamespace("ujisp", { forwarding: true });
-    reg.veth(cpe, "wan0", isp, "isp0");
-    reg.addr(cpe, "wan0", "100.64.0.2/24");
-    reg.addr(isp, "isp0", "100.64.0.1/24");
-    reg.route(cpe, ["default", "via", "100.64.0.1"]);
-    const lan = reg.createNamespace("ujlan");
-    reg.veth(cpe, "lan0", lan, "eth0");
+    const { cpe } = buildOpenwrtCpeNamespaces(reg, "uj");
 
     // The package's state/run directory as the init script leaves it after a first start:
     // owned by the user, 0750 (pmt_privileges).
@@ -121,17 +109,7 @@ describe("CPE started the way procd's ujail starts it (netns)", { skip, timeout:
       BUNDLE,
       ...args,
     ]);
-    let st: StatusSnapshot | null = null;
-    await reg.waitFor(() => existsSync(sock) || daemon.hasExited(), 15_000);
-    for (let i = 0; i < 100 && !daemon.hasExited(); i++) {
-      try {
-        st = (await queryStatusSocket(sock)) as StatusSnapshot;
-        if (st.state === "running") break;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    const st = await waitStatusRunning(reg, daemon, sock);
     const out = (): string => daemon.stdout() + daemon.stderr();
     assert.ok(st, `no status:\n${out()}`);
     assert.equal(st.state, "running", `${st.stateReason}\n${out()}`);
