@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { LAB_ANYCAST, LAB_SERVER, labRelaySocket } from "../../module/lab/topology.js";
 import type { RelayStatusSnapshot } from "../../module/status/relay-snapshot.js";
-import { daemonCommand, ping, startLab } from "../support/dataplane-harness.js";
+import { fetchMetrics, ping, relayStatusCli, startLab } from "../support/dataplane-harness.js";
 import { NetnsRegistry, netnsSkipReason } from "../support/netns.js";
 
 const skip = netnsSkipReason();
@@ -46,23 +46,18 @@ describe("relay status and metrics: the announcement's health", { skip, timeout:
     ]);
     const r = lab.t.relays[0]!;
     const lanNs = lab.t.cpes[0]!.lanNs;
-    const statusArgs = ["status", "--relay", "--status-socket", labRelaySocket(r.ns)];
+    const sock = labRelaySocket(r.ns);
     const status = async (): Promise<RelayStatusSnapshot> => {
-      const j = await reg.execAsync(r.ns, [...daemonCommand(), ...statusArgs, "--json"]);
+      const j = await relayStatusCli(reg, r.ns, sock, ["--json"]);
       assert.equal(j.code, 0, j.stderr);
       return JSON.parse(j.stdout) as RelayStatusSnapshot;
     };
     const text = async (): Promise<string> => {
-      const t = await reg.execAsync(r.ns, [...daemonCommand(), ...statusArgs]);
+      const t = await relayStatusCli(reg, r.ns, sock);
       assert.equal(t.code, 0, t.stderr);
       return t.stdout;
     };
-    const metrics = async (): Promise<string> => {
-      const script =
-        `require("http").get("http://127.0.0.1:${METRICS_PORT}/metrics", (s) => ` +
-        `{ let b = ""; s.on("data", (d) => (b += d)); s.on("end", () => console.log(b)); })`;
-      return (await reg.execAsync(r.ns, [process.execPath, "-e", script], 10_000)).stdout;
-    };
+    const metrics = (): Promise<string> => fetchMetrics(reg, r.ns, METRICS_PORT);
     /** The routes of kernel protocol 41 in the relay (what BIRD would export). */
     const proto41 = (): string[] =>
       ["-4", "-6"].flatMap((f) =>

@@ -31,7 +31,7 @@ import {
   type FleetRelay,
 } from "../../module/lab/fleet.js";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
-import { daemonCommand, readCounters } from "../support/dataplane-harness.js";
+import { daemonCommand, fetchMetrics, readCounters } from "../support/dataplane-harness.js";
 import { startIperfServer } from "../support/iperf.js";
 
 const skip = netnsSkipReason() ?? toolSkipReason("bird") ?? toolSkipReason("iperf3");
@@ -93,13 +93,7 @@ describe("relay fleet behind anycast on BIRD", { skip, timeout: 240_000 }, () =>
     return afterC.map((c, i) => c.traffic.in_packets! - before[i]!.traffic.in_packets!);
   }
 
-  async function metrics(r: FleetRelay): Promise<string> {
-    const script =
-      `require("http").get("http://127.0.0.1:${METRICS_PORT}/metrics", (s) => ` +
-      `{ let b = ""; s.on("data", (d) => (b += d)); s.on("end", () => console.log(b)); })`;
-    const res = await reg.execAsync(r.ns, [process.execPath, "-e", script], 10_000);
-    return res.stdout;
-  }
+  const metrics = (r: FleetRelay): Promise<string> => fetchMetrics(reg, r.ns, METRICS_PORT);
 
   /** Waits until the relays received each CPE's one start-up health probe (bounded). */
   async function settled(): Promise<void> {

@@ -13,7 +13,13 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { LAB_ANYCAST, LAB_SERVER, labRelaySocket } from "../../module/lab/topology.js";
 import type { RelayStatusSnapshot } from "../../module/status/relay-snapshot.js";
-import { daemonCommand, ping, readCounters, startLab } from "../support/dataplane-harness.js";
+import {
+  daemonCommand,
+  ping,
+  readCounters,
+  relayStatusCli,
+  startLab,
+} from "../support/dataplane-harness.js";
 import { NetnsRegistry, netnsSkipReason } from "../support/netns.js";
 
 const skip = netnsSkipReason();
@@ -31,13 +37,7 @@ describe("relay status socket and `6to4-pmt status --relay`", { skip, timeout: 1
     const p = await ping(reg, lab.t.cpes[0]!.lanNs, LAB_SERVER);
     assert.equal(p.code, 0, p.stdout);
 
-    const text = await reg.execAsync(r.ns, [
-      ...daemonCommand(),
-      "status",
-      "--relay",
-      "--status-socket",
-      sock,
-    ]);
+    const text = await relayStatusCli(reg, r.ns, sock);
     assert.equal(text.code, 0, text.stderr);
     const lines = text.stdout.split("\n");
     assert.equal(
@@ -54,14 +54,7 @@ describe("relay status socket and `6to4-pmt status --relay`", { skip, timeout: 1
     // No announce_ipv4: the routes are static, nothing to announce (relay-announce-status.test.ts).
     assert.match(text.stdout, /^announcement: +off \(announce_ipv4 not set: static routes\)$/m);
 
-    const json = await reg.execAsync(r.ns, [
-      ...daemonCommand(),
-      "status",
-      "--json",
-      "--relay",
-      "--status-socket",
-      sock,
-    ]);
+    const json = await relayStatusCli(reg, r.ns, sock, ["--json"]);
     assert.equal(json.code, 0, json.stderr);
     const s = JSON.parse(json.stdout) as RelayStatusSnapshot & { exitCode: number };
     assert.equal(s.role, "relay");
@@ -115,13 +108,7 @@ describe("relay status socket and `6to4-pmt status --relay`", { skip, timeout: 1
     assert.equal(viaSignal.traffic.in_packets, s.counters.traffic.in_packets);
 
     assert.equal(await reg.stop(lab.relays[0]!, 5000), 0);
-    const gone = await reg.execAsync(r.ns, [
-      ...daemonCommand(),
-      "status",
-      "--relay",
-      "--status-socket",
-      sock,
-    ]);
+    const gone = await relayStatusCli(reg, r.ns, sock);
     assert.equal(gone.code, 5, gone.stderr);
     assert.equal(gone.stderr, `6to4-pmt: no daemon running (status socket ${sock}: ENOENT)\n`);
   });

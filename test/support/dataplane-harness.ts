@@ -4,7 +4,7 @@
  * line), run traffic programs.
  */
 import * as path from "node:path";
-import type { NetnsRegistry, NsProcess } from "./netns.js";
+import type { ExecResult, NetnsRegistry, NsProcess } from "./netns.js";
 import {
   buildLabTopology,
   labCpeArgs,
@@ -112,4 +112,29 @@ export function ping(
   extra: string[] = [],
 ): Promise<{ code: number; stdout: string }> {
   return reg.execAsync(ns, ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", ...extra, dst], 15000);
+}
+
+/** A daemon's Prometheus text, fetched from inside `ns` at http://127.0.0.1:`port`/metrics. */
+export async function fetchMetrics(reg: NetnsRegistry, ns: string, port: number): Promise<string> {
+  const script =
+    `require("http").get("http://127.0.0.1:${port}/metrics", (s) => ` +
+    `{ let b = ""; s.on("data", (d) => (b += d)); s.on("end", () => console.log(b)); })`;
+  return (await reg.execAsync(ns, [process.execPath, "-e", script], 10_000)).stdout;
+}
+
+/** Runs `6to4-pmt status --relay --status-socket sock` (and `extra`, e.g. --json) in `ns`. */
+export function relayStatusCli(
+  reg: NetnsRegistry,
+  ns: string,
+  sock: string,
+  extra: readonly string[] = [],
+): Promise<ExecResult> {
+  return reg.execAsync(ns, [
+    ...daemonCommand(),
+    "status",
+    ...extra,
+    "--relay",
+    "--status-socket",
+    sock,
+  ]);
 }
