@@ -15,6 +15,7 @@ import { createCpeForwardingState } from "../../module/dataplane/forwarding-stat
 import { inNetns, openIpv4Raw, openTun } from "../../module/io/linux.js";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
 import { daemonCommand } from "../support/dataplane-harness.js";
+import { buildSharedWanCpe, sharedWanCpeArgs } from "../support/cpe-isp.js";
 
 const skip = netnsSkipReason();
 
@@ -24,15 +25,7 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
   let isp = "";
 
   before(() => {
-    cpe = reg.createNamespace("cpe", { forwarding: true });
-    isp = reg.createNamespace("isp", { forwarding: true });
-    reg.veth(cpe, "wan0", isp, "cpe0");
-    reg.addr(cpe, "wan0", "100.64.0.2/24");
-    // The LAN device must differ from the WAN's (config/value-check.ts); nothing is on it here.
-    reg.exec(cpe, ["ip", "link", "add", "lan0", "type", "dummy"]);
-    reg.exec(cpe, ["ip", "link", "set", "lan0", "up"]);
-    reg.addr(isp, "cpe0", "100.64.0.1/24");
-    reg.route(cpe, "default via 100.64.0.1");
+    ({ cpe, isp } = buildSharedWanCpe(reg, { cpe: "cpe", isp: "isp" }));
     reg.removeOnCleanup(`/tmp/6to4-pmt-${process.pid}-life.state.json`);
     reg.removeOnCleanup(`/tmp/6to4-pmt-${process.pid}-life.sock`);
   });
@@ -40,31 +33,12 @@ describe("CPE and relay daemon life cycle", { skip, timeout: 120_000 }, () => {
     await reg.cleanup();
   });
 
-  const cpeArgs = (extra: string[] = []): string[] => [
-    "cpe",
-    "--enabled",
-    "--wan-device",
-    "wan0",
-    "--wan-ipv4",
-    "100.64.0.2",
-    "--provider-prefix",
-    "2001:db8::/32",
-    "--allow-ipv4",
-    "100.64.0.0/10",
-    "--lan-device",
-    "lan0",
-    "--ra",
-    "off",
-    "--use-dhcp-6rd",
-    "0",
-    "--health-interval",
-    "3600",
-    "--state-file",
-    `/tmp/6to4-pmt-${process.pid}-life.state.json`,
-    "--status-socket",
-    `/tmp/6to4-pmt-${process.pid}-life.sock`,
-    ...extra,
-  ];
+  const cpeArgs = (extra: string[] = []): string[] =>
+    sharedWanCpeArgs(
+      `/tmp/6to4-pmt-${process.pid}-life.state.json`,
+      `/tmp/6to4-pmt-${process.pid}-life.sock`,
+      extra,
+    );
 
   function links(ns: string): string {
     return reg.exec(ns, ["ip", "-o", "link", "show"]).stdout;

@@ -13,6 +13,7 @@ import { queryStatusSocket } from "../../module/status/server.js";
 import type { StatusSnapshot } from "../../module/status/snapshot.js";
 import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
 import { daemonCommand } from "../support/dataplane-harness.js";
+import { buildCpeIsp } from "../support/cpe-isp.js";
 
 const TUN = "pmtrt0";
 
@@ -27,13 +28,11 @@ describe(
     let p: NsProcess | undefined;
 
     before(() => {
-      cpe = reg.createNamespace("cpe", { forwarding: true });
-      const isp = reg.createNamespace("isp", { forwarding: true });
-      reg.veth(cpe, "wan0", isp, "cpe0");
-      reg.addr(isp, "cpe0", "100.64.0.1/24");
-      reg.addr(isp, "cpe0", "192.0.2.254/24");
-      reg.exec(cpe, ["ip", "link", "add", "lan0", "type", "dummy"]);
-      reg.exec(cpe, ["ip", "link", "set", "lan0", "up"]);
+      ({ cpe } = buildCpeIsp(
+        reg,
+        { cpe: "cpe", isp: "isp" },
+        { ispAddresses: ["100.64.0.1/24", "192.0.2.254/24"] },
+      ));
       reg.removeOnCleanup(sock);
       reg.removeOnCleanup(stateFile);
     });

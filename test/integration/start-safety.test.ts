@@ -29,6 +29,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
 import { daemonCommand } from "../support/dataplane-harness.js";
+import { buildSharedWanCpe, sharedWanCpeArgs } from "../support/cpe-isp.js";
 
 const skip = netnsSkipReason();
 
@@ -48,14 +49,7 @@ describe(
     let nofwd = "";
 
     before(() => {
-      cpe = reg.createNamespace("sfcpe", { forwarding: true });
-      isp = reg.createNamespace("sfisp", { forwarding: true });
-      reg.veth(cpe, "wan0", isp, "cpe0");
-      reg.addr(cpe, "wan0", "100.64.0.2/24");
-      reg.addr(isp, "cpe0", "100.64.0.1/24");
-      reg.route(cpe, "default via 100.64.0.1");
-      reg.exec(cpe, ["ip", "link", "add", "lan0", "type", "dummy"]);
-      reg.exec(cpe, ["ip", "link", "set", "lan0", "up"]);
+      ({ cpe, isp } = buildSharedWanCpe(reg, { cpe: "sfcpe", isp: "sfisp" }));
       nofwd = reg.createNamespace("sfnofwd");
     });
     after(async () => {
@@ -63,31 +57,8 @@ describe(
       rmSync(dir, { recursive: true, force: true });
     });
 
-    const cpeArgs = (name: string, extra: string[] = []): string[] => [
-      "cpe",
-      "--enabled",
-      "--wan-device",
-      "wan0",
-      "--wan-ipv4",
-      "100.64.0.2",
-      "--provider-prefix",
-      "2001:db8::/32",
-      "--allow-ipv4",
-      "100.64.0.0/10",
-      "--lan-device",
-      "lan0",
-      "--ra",
-      "off",
-      "--use-dhcp-6rd",
-      "0",
-      "--health-interval",
-      "3600",
-      "--state-file",
-      join(dir, `${name}.state.json`),
-      "--status-socket",
-      join(dir, `${name}.sock`),
-      ...extra,
-    ];
+    const cpeArgs = (name: string, extra: string[] = []): string[] =>
+      sharedWanCpeArgs(join(dir, `${name}.state.json`), join(dir, `${name}.sock`), extra);
     const relayArgs = (extra: string[] = []): string[] => [
       "relay",
       "--enabled",
