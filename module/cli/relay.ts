@@ -78,6 +78,8 @@ interface RelayDataplane {
   readonly exiting: DaemonExit;
   counters(): CountersSnapshot;
   start(): void;
+  /** Resolves once the data plane runs in every thread (worker threads start asynchronously). */
+  started(): Promise<void>;
   stop(): void | Promise<void>;
 }
 
@@ -97,6 +99,7 @@ function openRelayDataplane(
       exiting,
       counters: () => daemon.counters(),
       start: () => daemon.start(),
+      started: () => Promise.resolve(),
       stop: () => daemon.stop(),
     };
   }
@@ -112,6 +115,7 @@ function openRelayDataplane(
     exiting,
     counters: () => pool.counters(),
     start: () => pool.start(),
+    started: () => pool.started(),
     stop: () => pool.stop(),
   };
 }
@@ -289,6 +293,8 @@ async function runRelayLocked(
   }
   daemon.start();
   announce?.start();
+  // After the worker threads' start-up, which pages much of the node binary in again.
+  await Promise.race([daemon.started(), exiting.done]);
   releaseStartupMemory(log);
   const groWatch = watchGroUnusable(
     systemClock,
