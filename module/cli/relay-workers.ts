@@ -48,12 +48,24 @@ import {
   type WorkerPortReport,
 } from "./relay-worker.js";
 
-/** The number of workers option `workers` asks for: 0 = one per core (Node 18.0 lacks
- * os.availableParallelism, added in 18.14). */
-export function resolveWorkers(option: number): number {
+/**
+ * At most this many workers by default (`workers 0`): each worker thread beyond the first costs
+ * about 8 MB of RSS idle and 9 MB under load (a V8 isolate of its own; docs/benchmark.md, Relay
+ * workers: RSS), and with 2 the relay stays within its 50 MB under load (41 MB measured), with
+ * 3 it would be at the limit and with 4 above it (58 MB). More cores: set `workers` explicitly.
+ */
+export const DEFAULT_MAX_WORKERS = 2;
+
+/** The number of workers option `workers` asks for: 0 = one per core, at most
+ * DEFAULT_MAX_WORKERS (Node 18.0 lacks os.availableParallelism, added in 18.14). */
+export function resolveWorkers(
+  option: number,
+  cores: number = typeof availableParallelism === "function"
+    ? availableParallelism()
+    : cpus().length,
+): number {
   if (option > 0) return option;
-  const n = typeof availableParallelism === "function" ? availableParallelism() : cpus().length;
-  return Math.max(1, n);
+  return Math.max(1, Math.min(cores, DEFAULT_MAX_WORKERS));
 }
 
 /** How long a worker has to stop before it is terminated. */
