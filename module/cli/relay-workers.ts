@@ -50,9 +50,9 @@ import {
 
 /**
  * At most this many workers by default (`workers 0`): each worker thread beyond the first costs
- * about 8 MB of RSS idle and 9 MB under load (a V8 isolate of its own; docs/benchmark.md, Relay
- * workers: RSS), and with 2 the relay stays within its 50 MB under load (41 MB measured), with
- * 3 it would be at the limit and with 4 above it (58 MB). More cores: set `workers` explicitly.
+ * about 8.5 MB of RSS idle and 10 MB under load (a V8 isolate of its own; docs/benchmark.md,
+ * Relay workers: RSS), and with 2 the relay stays within its 50 MB under load (41 MB measured),
+ * with 3 it is at the limit (50 MB) and with 4 above it (60 MB). More cores: set `workers`.
  */
 export const DEFAULT_MAX_WORKERS = 2;
 
