@@ -1,6 +1,7 @@
 // One bundle for the router: dist/6to4-pmt.js, CommonJS so plain `node` (18+) runs it with no
 // package.json beside it; the native addon is copied next to it and loaded at run time.
 import typescript from "@rollup/plugin-typescript";
+import { rollup } from "rollup";
 import { copyFileSync, existsSync, renameSync, statSync, chmodSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 
@@ -48,6 +49,60 @@ function asciiOnly() {
   };
 }
 
+const external = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+
+/** The TypeScript plugin as both builds use it (comments left out, see asciiOnly). */
+function compileTs() {
+  return typescript({
+    tsconfig: "tsconfig.json",
+    include: ["module/**/*.ts"],
+    compilerOptions: {
+      module: "esnext",
+      moduleResolution: "bundler",
+      outDir: "dist",
+      rootDir: ".",
+      sourceMap: false,
+      noEmit: false,
+      removeComments: true,
+    },
+  });
+}
+
+/** The name of the function that holds the relay worker's code in the bundle. */
+const WORKER_FUNCTION = "__pmtRelayWorker";
+
+/**
+ * A relay worker thread (cli/relay-workers.ts) runs only the modules its data plane needs
+ * (cli/relay-worker-main.ts and what it imports, about a fifth of the bundle): each thread is a
+ * V8 isolate of its own, and the whole bundle's source, top-level objects and compiled code
+ * would cost it about 1.5 MB more. They are built separately and appended to the bundle as the
+ * body of one function that the main thread never calls (V8 only pre-parses it); the main thread
+ * passes that function's source text to each worker (`eval`), so one file is still all there is
+ * to install.
+ */
+function relayWorkerSection() {
+  return {
+    name: "6to4-pmt-relay-worker",
+    async renderChunk(code) {
+      const b = await rollup({
+        input: "module/cli/relay-worker-main.ts",
+        external,
+        plugins: [compileTs()],
+      });
+      const { output } = await b.generate({
+        format: "cjs",
+        generatedCode: "es2015",
+        inlineDynamicImports: true,
+        dynamicImportInCjs: false,
+      });
+      await b.close();
+      const body = output[0].code;
+      const fn = `function ${WORKER_FUNCTION}(require, module, exports, __filename, __dirname) {\n${body}}\n`;
+      return { code: `${code}\n${fn}`, map: null };
+    },
+  };
+}
+
 export default {
   input: "module/cli/main.ts",
   output: {
@@ -59,22 +114,6 @@ export default {
     inlineDynamicImports: true,
     dynamicImportInCjs: false,
   },
-  external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
-  plugins: [
-    typescript({
-      tsconfig: "tsconfig.json",
-      include: ["module/**/*.ts"],
-      compilerOptions: {
-        module: "esnext",
-        moduleResolution: "bundler",
-        outDir: "dist",
-        rootDir: ".",
-        sourceMap: false,
-        noEmit: false,
-        removeComments: true,
-      },
-    }),
-    asciiOnly(),
-    finish(),
-  ],
+  external,
+  plugins: [compileTs(), relayWorkerSection(), asciiOnly(), finish()],
 };

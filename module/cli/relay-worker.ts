@@ -15,7 +15,6 @@
  * `{ type: "fatal", message }` (a port is gone: the relay stops), `{ type: "stopped", ports }`.
  */
 import { readlinkSync } from "node:fs";
-import { performance } from "node:perf_hooks";
 import { parentPort } from "node:worker_threads";
 import type { RelayConfig } from "../config/parse.js";
 import { DataplaneCounters } from "../dataplane/counters.js";
@@ -23,6 +22,8 @@ import { RelayDaemon } from "../dataplane/relay-daemon.js";
 import { adoptIpv4Raw, adoptTun, type Ipv4RawFds } from "../io/linux.js";
 import type { PortStats } from "../io/ports.js";
 import { createLogger } from "../log/logger.js";
+import { monotonicMs } from "../control/clock.js";
+import { heapHousekeeping } from "./heap-housekeeping.js";
 import { planRelay } from "./relay-plan.js";
 
 /** Marks the workerData of a relay worker (the bundle is also the worker's script). */
@@ -88,7 +89,7 @@ export function startRelayWorker(
     raw,
     state: planRelay(data.cfg),
     log,
-    now: () => performance.now(),
+    now: monotonicMs,
     counters,
     onFatal: (err) => onFatal(err.message),
   });
@@ -121,9 +122,12 @@ export function runRelayWorker(data: RelayWorkerData): void {
     PORT_REPORT_MS,
   );
   timer.unref();
+  // Each isolate has its own heap: the thread's periodic full collection, as the main thread's.
+  const stopHousekeeping = heapHousekeeping();
   port.on("message", (m: { type?: string }) => {
     if (m?.type !== "stop") return;
     clearInterval(timer);
+    stopHousekeeping();
     port.postMessage({ type: "stopped", ports: w.stop() });
     port.close();
   });

@@ -48,24 +48,53 @@ import {
   type WorkerPortReport,
 } from "./relay-worker.js";
 
-/** The number of workers option `workers` asks for: 0 = one per core (Node 18.0 lacks
- * os.availableParallelism, added in 18.14). */
-export function resolveWorkers(option: number): number {
+/**
+ * At most this many workers by default (`workers 0`): each worker thread beyond the first costs
+ * about 8.5 MB of RSS idle and 10 MB under load (a V8 isolate of its own; docs/benchmark.md,
+ * Relay workers: RSS), and with 2 the relay stays within its 50 MB under load (41 MB measured),
+ * with 3 it is at the limit (50 MB) and with 4 above it (60 MB). More cores: set `workers`.
+ */
+export const DEFAULT_MAX_WORKERS = 2;
+
+/** The number of workers option `workers` asks for: 0 = one per core, at most
+ * DEFAULT_MAX_WORKERS (Node 18.0 lacks os.availableParallelism, added in 18.14). */
+export function resolveWorkers(
+  option: number,
+  cores: number = typeof availableParallelism === "function"
+    ? availableParallelism()
+    : cpus().length,
+): number {
   if (option > 0) return option;
-  const n = typeof availableParallelism === "function" ? availableParallelism() : cpus().length;
-  return Math.max(1, n);
+  return Math.max(1, Math.min(cores, DEFAULT_MAX_WORKERS));
 }
 
 /** How long a worker has to stop before it is terminated. */
 const STOP_WAIT_MS = 3000;
 
 /**
- * The worker's script: compiled, out/module/cli/relay-worker-main.js beside this file; bundled,
- * the bundle itself (cli/main.ts dispatches a worker at its end).
+ * In the bundle, the relay worker's own modules (cli/relay-worker-main.ts and what it imports) as
+ * the body of this function, which the main thread never calls (rollup.config.mjs); absent when
+ * run from `out/`.
  */
-function workerScript(): string {
+declare const __pmtRelayWorker:
+  | ((require: NodeJS.Require, module: object, exports: object, file: string, dir: string) => void)
+  | undefined;
+
+/**
+ * The worker's script. Bundled: the source of __pmtRelayWorker, run with the bundle's file and
+ * directory (where the addon is), so the thread evaluates about a fifth of the bundle (each
+ * thread is an isolate of its own: ~1.5 MB less RSS per thread). Compiled:
+ * out/module/cli/relay-worker-main.js beside this file; failing both, the bundle itself
+ * (cli/main.ts dispatches a worker at its end).
+ */
+function workerScript(): { script: string; evaluate: boolean } {
+  if (typeof __pmtRelayWorker === "function") {
+    const args = [JSON.stringify(__filename), JSON.stringify(__dirname)].join(", ");
+    const call = `(${__pmtRelayWorker.toString()})(require, { exports: {} }, {}, ${args});\n`;
+    return { script: call, evaluate: true };
+  }
   const own = path.join(__dirname, "relay-worker-main.js");
-  return existsSync(own) ? own : __filename;
+  return { script: existsSync(own) ? own : __filename, evaluate: false };
 }
 
 /** The ports of all workers, opened in the main thread. */
@@ -111,6 +140,8 @@ interface WorkerSlot {
   tid: number;
   stopped: boolean;
   exited: Promise<void>;
+  /** Resolves once the thread runs its data plane (its `tid` message) or has exited. */
+  started: Promise<void>;
 }
 
 export class RelayWorkers {
@@ -140,7 +171,7 @@ export class RelayWorkers {
    * others in threads.
    */
   start(): void {
-    const script = workerScript();
+    const { script, evaluate } = workerScript();
     const n = this.count;
     for (let i = 0; i < n; i++) {
       const data: RelayWorkerData = {
@@ -171,22 +202,29 @@ export class RelayWorkers {
           tid: process.pid,
           stopped: false,
           exited: Promise.resolve(),
+          started: Promise.resolve(),
         });
         continue;
       }
-      const worker = new Worker(script, { workerData: data });
+      const worker = new Worker(script, { workerData: data, eval: evaluate });
+      const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      let onStarted = (): void => undefined;
       const slot: WorkerSlot = {
         worker,
         counters,
         ports: { wanGroMerged: 0, wanGroUnusable: 0 },
         tid: 0,
         stopped: false,
-        exited: new Promise((resolve) => worker.once("exit", () => resolve())),
+        exited,
+        started: Promise.race([new Promise<void>((resolve) => (onStarted = resolve)), exited]),
       };
       type Message = { type?: string; message?: string; ports?: WorkerPortReport; tid?: number };
       worker.on("message", (m: Message) => {
         if (m.ports !== undefined) slot.ports = m.ports;
-        if (m.type === "tid") slot.tid = m.tid ?? 0;
+        if (m.type === "tid") {
+          slot.tid = m.tid ?? 0;
+          onStarted();
+        }
         if (m.type === "stopped") slot.stopped = true;
         if (m.type === "fatal") this.onFatal(`${name}: ${m.message ?? "failed"}`);
       });
@@ -200,6 +238,15 @@ export class RelayWorkers {
       `data plane: ${n} workers (the main thread and ${n - 1} worker thread${n > 2 ? "s" : ""}), ` +
         `TUN ${this.ports.tun.name} with ${n} queues`,
     );
+  }
+
+  /**
+   * Resolves once every worker thread runs its data plane (or has exited): what a thread's
+   * start-up reads of the node binary (its isolate's snapshot, the script's compilation) is
+   * resident until then, so the daemon releases its start-up pages after this.
+   */
+  async started(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.started));
   }
 
   /**

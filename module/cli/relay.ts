@@ -10,7 +10,7 @@
  *  3. One relay per network namespace (cli/instance-lock.ts; a second one exits 4 naming the
  *     first). Metrics, when asked for: metrics_address:metrics_port must be free (else exit 2).
  *  4. Open the TUN (MTU = tunnel_mtu) and the raw protocol-41 socket (exit 4 on failure); with
- *     `workers` N > 1 (default: one per core) one TUN queue and one split socket per worker
+ *     `workers` N > 1 (default: one per core, at most 2) one TUN queue and one split socket per worker
  *     thread (cli/relay-workers.ts), the threads started after step 5. The
  *     TUN gets the relay's own 6to4 address 2002:V4:: (RFC 6343 §4.4 item 4); the provider
  *     prefix and 2002::/16 are routed into it (the return path, RFC 6732 §4.7). The relay's
@@ -78,6 +78,8 @@ interface RelayDataplane {
   readonly exiting: DaemonExit;
   counters(): CountersSnapshot;
   start(): void;
+  /** Resolves once the data plane runs in every thread (worker threads start asynchronously). */
+  started(): Promise<void>;
   stop(): void | Promise<void>;
 }
 
@@ -97,6 +99,7 @@ function openRelayDataplane(
       exiting,
       counters: () => daemon.counters(),
       start: () => daemon.start(),
+      started: () => Promise.resolve(),
       stop: () => daemon.stop(),
     };
   }
@@ -112,6 +115,7 @@ function openRelayDataplane(
     exiting,
     counters: () => pool.counters(),
     start: () => pool.start(),
+    started: () => pool.started(),
     stop: () => pool.stop(),
   };
 }
@@ -290,6 +294,8 @@ async function runRelayLocked(
   }
   daemon.start();
   announce?.start();
+  // After the worker threads' start-up, which pages much of the node binary in again.
+  await Promise.race([daemon.started(), exiting.done]);
   releaseStartupMemory(log);
   const groWatch = watchGroUnusable(
     systemClock,

@@ -228,11 +228,12 @@ export interface NativeBinding {
    */
   dropPrivileges(uid: number, gid: number, keep: number[]): { boundingReduced: boolean };
   /**
-   * MADV_DONTNEED on the read-only data segments of every loaded object (memory.c; from the
-   * program headers, RELRO and objects with text relocations left out): pages start-up read
-   * leave the RSS, and come back from the page cache if used again. Returns the kB advised.
+   * MADV_DONTNEED on the read-only data segments of every loaded object, with `code` its
+   * read-and-execute segments too (memory.c; from the program headers, RELRO and objects with
+   * text relocations left out): pages start-up read leave the RSS, and come back from the page
+   * cache if used again. Returns the kB advised.
    */
-  releaseStartupPages(): number;
+  releaseStartupPages(code?: boolean): number;
   /**
    * Raw IPv4 pollers of sockets opened with `recvErr`: error-queue messages (ICMPv4 errors about
    * sent packets) go into `buf` (meta.length / 4 slots of equal size, at least 64 bytes) and

@@ -1,7 +1,9 @@
 /*
  * memory.c: releaseStartupPages, which unmaps from this process the pages of its read-only data
  * segments (those of the node binary hold its symbol and relocation tables, the start-up
- * snapshot and read-only data), most of which only start-up reads.
+ * snapshot and read-only data), most of which only start-up reads, and optionally those of its
+ * code segments (start-up runs much of node's code once: bootstrap, module loading, the
+ * compilers; a worker thread's start-up as well).
  *
  * Of a daemon's ~50 MB RSS, ~37-41 MB are pages of the node binary; 14-16 MB of them sit in its
  * read-only, non-executable segments and are not touched again once the daemon runs (measured:
@@ -13,19 +15,26 @@
  * Which pages were never written comes from the ELF program headers of every loaded object
  * (dl_iterate_phdr; glibc and musl alike, no /proc needed): PT_LOAD segments mapped read-only
  * (PF_R without PF_W or PF_X), less the PT_GNU_RELRO range (written by relocation, then made
- * read-only), whole pages only; objects with text relocations are skipped whole. Code stays.
+ * read-only), whole pages only; objects with text relocations are skipped whole. With `code`,
+ * also PT_LOAD segments mapped read-and-execute (PF_R | PF_X, no PF_W): the same holds for them
+ * (clean file pages; what runs again faults back in from the page cache, about 9 MB under load
+ * against ~17 MB resident after start-up). Not when node's --use-largepages has copied its code
+ * into anonymous memory (the caller checks, io/startup-pages.ts): MADV_DONTNEED would zero it.
  */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <link.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "addon.h"
+#include "napi-util.h"
 
 typedef struct {
   uintptr_t page;
+  int code; /* code segments too */
   double advised; /* bytes */
 } release_t;
 
@@ -57,7 +66,9 @@ static int release_object(struct dl_phdr_info *info, size_t size, void *data) {
   }
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD || (ph->p_flags & (PF_R | PF_W | PF_X)) != PF_R) continue;
+    if (ph->p_type != PT_LOAD) continue;
+    int perm = ph->p_flags & (PF_R | PF_W | PF_X);
+    if (perm != PF_R && !(r->code && perm == (PF_R | PF_X))) continue;
     /* Only what the file backs (p_filesz; the rest would be zero-fill) and whole pages. */
     uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
     uintptr_t hi = lo + ph->p_filesz;
@@ -69,12 +80,17 @@ static int release_object(struct dl_phdr_info *info, size_t size, void *data) {
   return 0;
 }
 
-/* releaseStartupPages(): number. The kB of read-only segments advised (their resident part
- * leaves the RSS). */
+/* releaseStartupPages(code?: boolean): number. The kB of read-only (and with `code` true,
+ * read-and-execute) segments advised (their resident part leaves the RSS). */
 napi_value release_startup_pages(napi_env env, napi_callback_info info) {
-  (void)info;
+  CHECK_ARGC(1);
+  bool code = false;
+  napi_valuetype t;
+  if (argc >= 1 && napi_typeof(env, argv[0], &t) == napi_ok && t == napi_boolean) {
+    napi_get_value_bool(env, argv[0], &code);
+  }
   long page = sysconf(_SC_PAGESIZE);
-  release_t r = {(uintptr_t)(page > 0 ? page : 4096), 0};
+  release_t r = {(uintptr_t)(page > 0 ? page : 4096), code ? 1 : 0, 0};
   dl_iterate_phdr(release_object, &r);
   napi_value v;
   napi_create_double(env, r.advised / 1024, &v);

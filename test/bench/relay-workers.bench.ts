@@ -9,8 +9,9 @@
  * rounds: packets/s offered (what the generator got out) and forwarded (the sink's receive
  * counter; the sink, IPv6 forwarding off, drops them silently), each worker's CPU per packet it
  * forwarded (its thread's utime + stime from /proc/<pid>/task/<tid>/stat, the thread id from
- * `status --json`; workers 1: the main thread), the process's CPU per packet, and its RSS after
- * the load. Figures, not a timed test; nothing asserts.
+ * `status --json`; workers 1: the main thread), the process's CPU per packet, and its RSS and
+ * anonymous RSS (/proc/<pid>/status VmRSS, RssAnon) idle (1 s after the threads started, before
+ * any traffic) and after the load. Figures, not a timed test; nothing asserts.
  *
  * Placement: the generator runs pinned to CPU 0 (taskset). Workers 1: the relay pinned to CPU 1.
  * Workers 2: the relay on both CPUs, so on a 2-core machine one worker shares CPU 0 with the
@@ -22,7 +23,8 @@
  * (offered packets/s, 0 = as fast as the generator can; default 0), BENCH_WORKERS (the settings,
  * default "1,2"; e.g. "1,2,8" at a BENCH_PPS both carry shows the generator's CPU per packet
  * growing with the number of protocol-41 sockets: the kernel clones each packet once per raw
- * socket before the filter drops it).
+ * socket before the filter drops it), BENCH_BASELINE (another build's bundle, a copy of its
+ * dist/: each setting runs with it too, right before this build's, for a before/after in one run).
  *
  * Network safety: namespaces p<pid>-*, documentation / shared addresses only, every load bounded
  * in time, cleanup in finally and on SIGINT/SIGTERM.
@@ -62,9 +64,14 @@ function processCpu(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
+/** VmRSS and RssAnon of /proc/<pid>/status in MB. */
+function memMb(pid: number): { rss: number; anon: number } {
+  const st = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string): number => {
+    const m = new RegExp(`${name}:\\s+(\\d+) kB`).exec(st);
+    return m ? Number(m[1]) / 1024 : NaN;
+  };
+  return { rss: field("VmRSS"), anon: field("RssAnon") };
 }
 
 function median(xs: number[]): number {
@@ -82,7 +89,19 @@ interface Sample {
   /** µs of CPU per packet, per worker (index = worker). */
   workerUs: number[];
   processUs: number;
+  /** MB, 1 s after start, before any traffic. */
+  idleRss: number;
+  idleAnon: number;
+  /** MB, after the load. */
   rss: number;
+  anon: number;
+}
+
+/** One setting: a bundle (this build's or BENCH_BASELINE's) with a number of workers. */
+interface Setting {
+  label: string;
+  bundle: string;
+  workers: number;
 }
 
 interface Net {
@@ -143,10 +162,11 @@ async function status(
 async function runOnce(
   reg: NetnsRegistry,
   net: Net,
-  workers: number,
+  setting: Setting,
   seconds: number,
   pps: number,
 ): Promise<Sample> {
+  const { workers, bundle } = setting;
   const sock = `/tmp/6to4-pmt-bench-${process.pid}-w${workers}.sock`;
   reg.removeOnCleanup(sock);
   const relayCpus = workers === 1 ? "1" : `0-${Math.max(1, cpus().length - 1)}`;
@@ -156,7 +176,7 @@ async function runOnce(
     relayCpus,
     process.execPath,
     ...DAEMON_NODE_FLAGS,
-    BUNDLE,
+    bundle,
     "relay",
     "--enabled",
     "--relay-ipv4",
@@ -180,6 +200,8 @@ async function runOnce(
       15000,
     );
     if (!ready || d.hasExited()) throw new Error(`relay did not start:\n${d.stderr()}`);
+    await new Promise((r) => setTimeout(r, 1000)); // start-up settles (pages released)
+    const idle = memMb(d.pid);
     const gen = (s: number): Promise<{ code: number; stdout: string; stderr: string }> =>
       reg.execAsync(
         net.gen,
@@ -207,7 +229,9 @@ async function runOnce(
       forwarded: forwarded / secs,
       workerUs: t1.map((c, i) => ((c - t0[i]!) / Math.max(1, s1.in[i]! - s0.in[i]!)) * 1e6),
       processUs: ((p1 - p0) / Math.max(1, forwarded)) * 1e6,
-      rss: rssMb(d.pid),
+      idleRss: idle.rss,
+      idleAnon: idle.anon,
+      ...memMb(d.pid),
     };
   } finally {
     await reg.stop(d, 8000);
@@ -233,11 +257,19 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const settings = (process.env.BENCH_WORKERS ?? "1,2").split(",").map(Number);
-  if (!settings.every((w) => Number.isInteger(w) && w >= 1 && w <= 16)) {
+  const counts = (process.env.BENCH_WORKERS ?? "1,2").split(",").map(Number);
+  if (!counts.every((w) => Number.isInteger(w) && w >= 1 && w <= 16)) {
     throw new RangeError("BENCH_WORKERS: expected a list of integers from 1 to 16, e.g. 1,2");
   }
-  const samples = new Map<number, Sample[]>(settings.map((w) => [w, []]));
+  const baseline = process.env.BENCH_BASELINE || undefined;
+  if (baseline !== undefined && !existsSync(baseline)) {
+    throw new RangeError(`BENCH_BASELINE: ${baseline} does not exist`);
+  }
+  const settings: Setting[] = counts.flatMap((w) => [
+    ...(baseline !== undefined ? [{ label: `baseline ${w}`, bundle: baseline, workers: w }] : []),
+    { label: baseline !== undefined ? `this ${w}` : String(w), bundle: BUNDLE, workers: w },
+  ]);
+  const samples = new Map<Setting, Sample[]>(settings.map((w) => [w, []]));
   try {
     const net = buildNet(reg);
     for (let r = 0; r < rounds; r++) {
@@ -245,11 +277,12 @@ async function main(): Promise<void> {
         const s = await runOnce(reg, net, w, seconds, pps);
         samples.get(w)!.push(s);
         console.log(
-          `round ${r + 1} workers ${w}: offered ${Math.round(s.offered)}/s ` +
+          `round ${r + 1} workers ${w.label}: offered ${Math.round(s.offered)}/s ` +
             `(generator ${s.genUs.toFixed(2)} µs/packet) forwarded ` +
             `${Math.round(s.forwarded)}/s, µs/packet per worker ` +
             `${s.workerUs.map((x) => x.toFixed(2)).join(" ")}, process ${s.processUs.toFixed(2)}, ` +
-            `RSS ${s.rss.toFixed(1)} MB`,
+            `RSS idle ${s.idleRss.toFixed(1)} (anon ${s.idleAnon.toFixed(1)}) MB, ` +
+            `after the load ${s.rss.toFixed(1)} (anon ${s.anon.toFixed(1)}) MB`,
         );
       }
     }
@@ -264,10 +297,13 @@ async function main(): Promise<void> {
       (cores <= 2 ? " - on this machine one worker shares CPU 0 with the generator" : ""),
   );
   console.log(
-    "workers  offered/s  gen µs/pkt  forwarded/s  µs/packet per worker  process µs/packet  RSS MB",
+    "workers  offered/s  gen µs/pkt  forwarded/s  µs/packet per worker  process µs/packet  " +
+      "RSS MB idle (anon)  RSS MB loaded (anon)",
   );
   const summary: Record<string, unknown> = {};
-  for (const [w, ss] of samples) {
+  const mb = (xs: number[]): number => Number(Math.max(...xs).toFixed(1));
+  for (const [setting, ss] of samples) {
+    const w = setting.workers;
     const perWorker = Array.from({ length: w }, (_, i) => median(ss.map((s) => s.workerUs[i]!)));
     const row = {
       offered: Math.round(median(ss.map((s) => s.offered))),
@@ -275,18 +311,24 @@ async function main(): Promise<void> {
       forwarded: Math.round(median(ss.map((s) => s.forwarded))),
       workerUs: perWorker.map((x) => Number(x.toFixed(2))),
       processUs: Number(median(ss.map((s) => s.processUs)).toFixed(2)),
-      rssMb: Number(Math.max(...ss.map((s) => s.rss)).toFixed(1)),
+      idleRssMb: mb(ss.map((s) => s.idleRss)),
+      idleAnonMb: mb(ss.map((s) => s.idleAnon)),
+      rssMb: mb(ss.map((s) => s.rss)),
+      anonMb: mb(ss.map((s) => s.anon)),
     };
-    summary[`workers${w}`] = row;
+    summary[`workers${setting.label.replace(" ", "_")}`] = row;
     console.log(
-      `${String(w).padStart(7)}  ${String(row.offered).padStart(9)}  ` +
+      `${setting.label.padStart(7)}  ${String(row.offered).padStart(9)}  ` +
         `${String(row.genUs).padStart(10)}  ` +
         `${String(row.forwarded).padStart(11)}  ${row.workerUs.join(" ").padStart(20)}  ` +
-        `${String(row.processUs).padStart(17)}  ${String(row.rssMb).padStart(6)}`,
+        `${String(row.processUs).padStart(17)}  ` +
+        `${`${row.idleRssMb} (${row.idleAnonMb})`.padStart(18)}  ` +
+        `${`${row.rssMb} (${row.anonMb})`.padStart(20)}`,
     );
   }
-  const f1 = (summary.workers1 as { forwarded: number } | undefined)?.forwarded;
-  const f2 = (summary.workers2 as { forwarded: number } | undefined)?.forwarded;
+  type Row = { forwarded: number } | undefined;
+  const f1 = ((summary.workers1 ?? summary.workersthis_1) as Row)?.forwarded;
+  const f2 = ((summary.workers2 ?? summary.workersthis_2) as Row)?.forwarded;
   if (f1 !== undefined && f2 !== undefined) {
     console.log(`forwarded, 2 workers / 1 worker: ${(f2 / f1).toFixed(2)}`);
   }

@@ -11,9 +11,13 @@
  * TUN's queues by the kernel's flow hash) each reach the customer once, encapsulated.
  * Worker 1 is the main thread, worker 2's thread holds no capability. Then SIGTERM: exit 0, the
  * TUN is gone.
+ * Run twice: from the compiled sources (the thread runs out/module/cli/relay-worker-main.js) and
+ * from the shipped bundle (dist/6to4-pmt.js, `npm run build`; the thread evaluates only the
+ * bundle's worker section, rollup.config.mjs).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { after, describe, test } from "node:test";
 import { relayWorkerOf } from "../../module/dataplane/relay-split.js";
 import { buildUdpPacket, encapsulate6to4, addr4 } from "../support/packet-builder.js";
@@ -23,6 +27,16 @@ import { NetnsRegistry, netnsSkipReason } from "../support/netns.js";
 import { spawnDaemon, waitDaemonReady } from "../../module/lab/topology.js";
 
 const skip = netnsSkipReason();
+const BUNDLE = path.resolve(__dirname, "../../../dist/6to4-pmt.js");
+
+const BUILDS: { name: string; command: string[]; skip?: string }[] = [
+  { name: "compiled", command: daemonCommand() },
+  {
+    name: "bundle",
+    command: [process.execPath, BUNDLE],
+    ...(existsSync(BUNDLE) ? {} : { skip: `${BUNDLE} missing (npm run build)` }),
+  },
+];
 
 const CUSTOMERS = 8;
 const PER_CUSTOMER = 25;
@@ -110,163 +124,168 @@ function sixToFour(c: number): string {
   return `2002:6440:1${c.toString(16).padStart(2, "0")}::1`;
 }
 
-describe(
-  "relay with 2 workers: each packet forwarded once, both workers busy",
-  { skip, timeout: 120_000 },
-  () => {
-    const reg = new NetnsRegistry();
-    after(async () => {
-      await reg.cleanup();
-    });
+for (const build of BUILDS) {
+  describe(
+    `relay with 2 workers (${build.name}): each packet forwarded once, both workers busy`,
+    { skip: skip ?? build.skip, timeout: 120_000 },
+    () => {
+      const reg = new NetnsRegistry();
+      after(async () => {
+        await reg.cleanup();
+      });
 
-    test("inbound split by customer, return spread by flow, clean stop", async () => {
-      const isp = reg.createNamespace("wisp");
-      const relay = reg.createNamespace("wrelay", { forwarding: true });
-      const inet = reg.createNamespace("winet");
-      reg.veth(isp, "i0", relay, "r0");
-      reg.veth(relay, "r1", inet, "n0");
-      reg.addr(relay, "r0", "100.64.0.1/10");
-      reg.addr(relay, "lo", "192.88.99.1/32");
-      for (let c = 1; c <= CUSTOMERS; c++) reg.addr(isp, "i0", `${customer(c)}/10`);
-      reg.addr(relay, "r1", "3fff:1::1/64");
-      reg.addr(inet, "n0", "3fff:1::2/64");
-      reg.route(inet, "2002::/16 via 3fff:1::1");
-      const sock = `/tmp/6to4-pmt-test-${process.pid}-workers.sock`;
-      reg.removeOnCleanup(sock);
-      const d = spawnDaemon(reg, relay, daemonCommand(), [
-        "relay",
-        "--enabled",
-        "--relay-ipv4",
-        "192.88.99.1",
-        "--customer-ipv4",
-        "100.64.0.0/10",
-        "--workers",
-        "2",
-        "--tun-name",
-        "6to4w0",
-        "--status-socket",
-        sock,
-        "--log-level",
-        "info",
-      ]);
-      // Both workers' two loops.
-      assert.ok(await waitDaemonReady(reg, d), d.stderr());
-      assert.ok(
-        await reg.waitFor(() => (d.stderr().match(/loop started/g) ?? []).length >= 4, 8000),
-        d.stderr(),
-      );
-      assert.match(
-        d.stderr(),
-        /2 workers \(the main thread and 1 worker thread\), TUN 6to4w0 with 2 queues/,
-      );
+      test("inbound split by customer, return spread by flow, clean stop", async () => {
+        const isp = reg.createNamespace("wisp");
+        const relay = reg.createNamespace("wrelay", { forwarding: true });
+        const inet = reg.createNamespace("winet");
+        reg.veth(isp, "i0", relay, "r0");
+        reg.veth(relay, "r1", inet, "n0");
+        reg.addr(relay, "r0", "100.64.0.1/10");
+        reg.addr(relay, "lo", "192.88.99.1/32");
+        for (let c = 1; c <= CUSTOMERS; c++) reg.addr(isp, "i0", `${customer(c)}/10`);
+        reg.addr(relay, "r1", "3fff:1::1/64");
+        reg.addr(inet, "n0", "3fff:1::2/64");
+        reg.route(inet, "2002::/16 via 3fff:1::1");
+        const sock = `/tmp/6to4-pmt-test-${process.pid}-workers-${build.name}.sock`;
+        reg.removeOnCleanup(sock);
+        const d = spawnDaemon(reg, relay, build.command, [
+          "relay",
+          "--enabled",
+          "--relay-ipv4",
+          "192.88.99.1",
+          "--customer-ipv4",
+          "100.64.0.0/10",
+          "--workers",
+          "2",
+          "--tun-name",
+          "6to4w0",
+          "--status-socket",
+          sock,
+          "--log-level",
+          "info",
+        ]);
+        // Both workers' two loops.
+        assert.ok(await waitDaemonReady(reg, d), d.stderr());
+        assert.ok(
+          await reg.waitFor(() => (d.stderr().match(/loop started/g) ?? []).length >= 4, 8000),
+          d.stderr(),
+        );
+        assert.match(
+          d.stderr(),
+          /2 workers \(the main thread and 1 worker thread\), TUN 6to4w0 with 2 queues/,
+        );
 
-      // Inbound: PER_CUSTOMER datagrams from each customer, ids 0..N-1.
-      const total = CUSTOMERS * PER_CUSTOMER;
-      const sink = reg.spawn(inet, ["python3", "-c", UDP_SINK_PY, "3fff:1::2", String(total)]);
-      assert.ok(await reg.waitFor(() => sink.stdout().includes("ready"), 5000), sink.stderr());
-      const packets: Buffer[] = [];
-      const expectWorker = [0, 0];
-      for (let k = 0; k < PER_CUSTOMER; k++) {
-        for (let c = 1; c <= CUSTOMERS; c++) {
-          const id = k * CUSTOMERS + (c - 1);
-          const inner = buildUdpPacket({
-            src: sixToFour(c),
-            dst: "3fff:1::2",
-            srcPort: 30000 + c,
-            dstPort: PORT,
-            payload: Buffer.from(String(id)),
-          });
-          packets.push(encapsulate6to4(inner, customer(c), "192.88.99.1", { id: id + 1 }));
-          expectWorker[relayWorkerOf(addr4(customer(c)), 2)]!++;
+        // Inbound: PER_CUSTOMER datagrams from each customer, ids 0..N-1.
+        const total = CUSTOMERS * PER_CUSTOMER;
+        const sink = reg.spawn(inet, ["python3", "-c", UDP_SINK_PY, "3fff:1::2", String(total)]);
+        assert.ok(await reg.waitFor(() => sink.stdout().includes("ready"), 5000), sink.stderr());
+        const packets: Buffer[] = [];
+        const expectWorker = [0, 0];
+        for (let k = 0; k < PER_CUSTOMER; k++) {
+          for (let c = 1; c <= CUSTOMERS; c++) {
+            const id = k * CUSTOMERS + (c - 1);
+            const inner = buildUdpPacket({
+              src: sixToFour(c),
+              dst: "3fff:1::2",
+              srcPort: 30000 + c,
+              dstPort: PORT,
+              payload: Buffer.from(String(id)),
+            });
+            packets.push(encapsulate6to4(inner, customer(c), "192.88.99.1", { id: id + 1 }));
+            expectWorker[relayWorkerOf(addr4(customer(c)), 2)]!++;
+          }
         }
-      }
-      assert.ok(expectWorker[0]! > 0 && expectWorker[1]! > 0, "the customers hash to both workers");
-      await injectIpv4(reg, isp, "i0", linkMac(reg, relay, "r0"), packets);
-      const code = await sink.exited;
-      assert.equal(code, 0, sink.stderr());
-      const ids = /ids ?(.*)/.exec(sink.stdout())![1]!.split(" ").filter(Boolean);
-      assert.equal(new Set(ids).size, total, `distinct datagrams: ${ids.length} received`);
-      assert.equal(ids.length, total, "no datagram arrived twice");
+        assert.ok(
+          expectWorker[0]! > 0 && expectWorker[1]! > 0,
+          "the customers hash to both workers",
+        );
+        await injectIpv4(reg, isp, "i0", linkMac(reg, relay, "r0"), packets);
+        const code = await sink.exited;
+        assert.equal(code, 0, sink.stderr());
+        const ids = /ids ?(.*)/.exec(sink.stdout())![1]!.split(" ").filter(Boolean);
+        assert.equal(new Set(ids).size, total, `distinct datagrams: ${ids.length} received`);
+        assert.equal(ids.length, total, "no datagram arrived twice");
 
-      // Return: RETURN_FLOWS flows to the customers' 6to4 addresses.
-      const back = RETURN_FLOWS * PER_FLOW;
-      const p41 = reg.spawn(isp, ["python3", "-c", P41_SINK_PY, String(back)]);
-      assert.ok(await reg.waitFor(() => p41.stdout().includes("ready"), 5000), p41.stderr());
-      const src = await reg.execAsync(inet, [
-        "python3",
-        "-c",
-        UDP_SOURCE_PY,
-        String(RETURN_FLOWS),
-        String(PER_FLOW),
-      ]);
-      assert.equal(src.code, 0, src.stderr);
-      assert.equal(await p41.exited, 0, p41.stderr());
-      const got = /ids ?(.*)/.exec(p41.stdout())![1]!.split(" ").filter(Boolean);
-      assert.equal(new Set(got).size, back, `distinct encapsulated datagrams: ${got.length}`);
-      assert.equal(got.length, back, "none encapsulated twice");
-      for (const g of got) {
-        const [id, dst] = g.split("@");
-        assert.equal(dst, customer(((Number(id) % RETURN_FLOWS) % CUSTOMERS) + 1), g);
-      }
+        // Return: RETURN_FLOWS flows to the customers' 6to4 addresses.
+        const back = RETURN_FLOWS * PER_FLOW;
+        const p41 = reg.spawn(isp, ["python3", "-c", P41_SINK_PY, String(back)]);
+        assert.ok(await reg.waitFor(() => p41.stdout().includes("ready"), 5000), p41.stderr());
+        const src = await reg.execAsync(inet, [
+          "python3",
+          "-c",
+          UDP_SOURCE_PY,
+          String(RETURN_FLOWS),
+          String(PER_FLOW),
+        ]);
+        assert.equal(src.code, 0, src.stderr);
+        assert.equal(await p41.exited, 0, p41.stderr());
+        const got = /ids ?(.*)/.exec(p41.stdout())![1]!.split(" ").filter(Boolean);
+        assert.equal(new Set(got).size, back, `distinct encapsulated datagrams: ${got.length}`);
+        assert.equal(got.length, back, "none encapsulated twice");
+        for (const g of got) {
+          const [id, dst] = g.split("@");
+          assert.equal(dst, customer(((Number(id) % RETURN_FLOWS) % CUSTOMERS) + 1), g);
+        }
 
-      // Status: the sum and each worker's share.
-      const json = await reg.execAsync(relay, [
-        ...daemonCommand(),
-        "status",
-        "--json",
-        "--relay",
-        "--status-socket",
-        sock,
-      ]);
-      assert.equal(json.code, 0, json.stderr);
-      const s = JSON.parse(json.stdout) as {
-        counters: {
-          traffic: Record<string, number>;
-          workers?: { worker: number; tid: number; in_packets: number; out_packets: number }[];
+        // Status: the sum and each worker's share.
+        const json = await reg.execAsync(relay, [
+          ...build.command,
+          "status",
+          "--json",
+          "--relay",
+          "--status-socket",
+          sock,
+        ]);
+        assert.equal(json.code, 0, json.stderr);
+        const s = JSON.parse(json.stdout) as {
+          counters: {
+            traffic: Record<string, number>;
+            workers?: { worker: number; tid: number; in_packets: number; out_packets: number }[];
+          };
         };
-      };
-      const w = s.counters.workers;
-      assert.equal(w?.length, 2, JSON.stringify(s.counters));
-      assert.equal(s.counters.traffic.in_packets, total, JSON.stringify(s.counters.traffic));
-      assert.equal(s.counters.traffic.out_packets, back, JSON.stringify(s.counters.traffic));
-      assert.deepEqual(
-        w.map((x) => x.in_packets),
-        expectWorker,
-        `each worker decapsulated its customers' packets: ${JSON.stringify(w)}`,
-      );
-      assert.equal(w[0]!.out_packets + w[1]!.out_packets, back, JSON.stringify(w));
-      // Worker 1 is the main thread; worker 2's thread started after the privilege drop and holds
-      // no capability (docs/security.md).
-      assert.equal(w[0]!.tid, d.pid);
-      assert.notEqual(w[1]!.tid, d.pid);
-      const task = readFileSync(`/proc/${d.pid}/task/${w[1]!.tid}/status`, "utf8");
-      assert.match(task, /^CapEff:\s+0+$/m, task);
-      assert.match(task, /^CapPrm:\s+0+$/m, task);
+        const w = s.counters.workers;
+        assert.equal(w?.length, 2, JSON.stringify(s.counters));
+        assert.equal(s.counters.traffic.in_packets, total, JSON.stringify(s.counters.traffic));
+        assert.equal(s.counters.traffic.out_packets, back, JSON.stringify(s.counters.traffic));
+        assert.deepEqual(
+          w.map((x) => x.in_packets),
+          expectWorker,
+          `each worker decapsulated its customers' packets: ${JSON.stringify(w)}`,
+        );
+        assert.equal(w[0]!.out_packets + w[1]!.out_packets, back, JSON.stringify(w));
+        // Worker 1 is the main thread; worker 2's thread started after the privilege drop and holds
+        // no capability (docs/security.md).
+        assert.equal(w[0]!.tid, d.pid);
+        assert.notEqual(w[1]!.tid, d.pid);
+        const task = readFileSync(`/proc/${d.pid}/task/${w[1]!.tid}/status`, "utf8");
+        assert.match(task, /^CapEff:\s+0+$/m, task);
+        assert.match(task, /^CapPrm:\s+0+$/m, task);
 
-      const text = await reg.execAsync(relay, [
-        ...daemonCommand(),
-        "status",
-        "--relay",
-        "--status-socket",
-        sock,
-      ]);
-      assert.match(
-        text.stdout,
-        new RegExp(`^  1: +in ${expectWorker[0]} packets, out \\d+ packets`, "m"),
-      );
-      assert.match(
-        text.stdout,
-        new RegExp(`^  2: +in ${expectWorker[1]} packets, out \\d+ packets`, "m"),
-      );
+        const text = await reg.execAsync(relay, [
+          ...build.command,
+          "status",
+          "--relay",
+          "--status-socket",
+          sock,
+        ]);
+        assert.match(
+          text.stdout,
+          new RegExp(`^  1: +in ${expectWorker[0]} packets, out \\d+ packets`, "m"),
+        );
+        assert.match(
+          text.stdout,
+          new RegExp(`^  2: +in ${expectWorker[1]} packets, out \\d+ packets`, "m"),
+        );
 
-      // Graceful stop: exit 0, the TUN (every queue) gone.
-      assert.equal(await reg.stop(d, 8000), 0, d.stderr());
-      assert.equal(
-        reg.exec(relay, ["ip", "link", "show", "6to4w0"]).code !== 0,
-        true,
-        "TUN removed",
-      );
-      assert.doesNotMatch(d.stderr(), /terminating it|uncaught/);
-    });
-  },
-);
+        // Graceful stop: exit 0, the TUN (every queue) gone.
+        assert.equal(await reg.stop(d, 8000), 0, d.stderr());
+        assert.equal(
+          reg.exec(relay, ["ip", "link", "show", "6to4w0"]).code !== 0,
+          true,
+          "TUN removed",
+        );
+        assert.doesNotMatch(d.stderr(), /terminating it|uncaught/);
+      });
+    },
+  );
+}

@@ -113,3 +113,27 @@ test("the bundle runs with plain node and no node_modules beside it", { skip }, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  "the relay worker section: only the worker's modules, in a function of its own",
+  { skip },
+  () => {
+    const text = readFileSync(BUNDLE, "utf8");
+    const at = text.indexOf(
+      "\nfunction __pmtRelayWorker(require, module, exports, __filename, __dirname) {\n",
+    );
+    assert.ok(at > 0, "the bundle ends with the worker section");
+    const section = text.slice(at);
+    // What a worker thread evaluates: its data plane and nothing of the CLI or control plane.
+    assert.match(section, /runRelayWorker\(/);
+    assert.match(section, /require\('node:worker_threads'\)/);
+    for (const mod of ["node:child_process", "node:http", "node:net", "node:perf_hooks"]) {
+      assert.ok(!section.includes(`require('${mod}')`), `${mod} is not in the worker section`);
+    }
+    assert.ok(!section.includes("runRelay("), "the relay's CLI is not in the worker section");
+    assert.ok(
+      section.length < text.length / 4,
+      `worker section ${section.length} of ${text.length} bytes`,
+    );
+  },
+);

@@ -483,6 +483,47 @@ test(
 );
 
 test(
+  "releaseStartupPages(true): code pages leave the RSS too; node, a worker thread and the addon run on",
+  { skip },
+  async () => {
+    // In a child, as above. After the data-only release, the code release takes more file pages
+    // out; then code that start-up did not run, a new worker thread (its isolate, its start-up),
+    // TurboFan (a hot loop) and the addon itself must work, each faulting its code back in.
+    const loader = path.join(__dirname, "..", "..", "..", "module", "native", "loader.js");
+    const script = `
+      const { loadNative } = require(${JSON.stringify(loader)});
+      const { Worker } = require("node:worker_threads");
+      const rss = (f) => Number(new RegExp("^" + f + ":\\\\s+(\\\\d+)", "m")
+        .exec(require("fs").readFileSync("/proc/self/status", "utf8"))[1]);
+      const n = loadNative();
+      n.releaseStartupPages();
+      const data = rss("RssFile");
+      const released = n.releaseStartupPages(true);
+      const code = rss("RssFile");
+      const z = require("node:zlib").gzipSync(Buffer.alloc(100000, 7));
+      const back = require("node:zlib").gunzipSync(z).length;
+      let sum = 0;
+      for (let i = 0; i < 3e6; i++) sum = (sum + ((i * 7) ^ (i >>> 3))) | 0;
+      const w = new Worker("require('node:worker_threads').parentPort.postMessage(6 * 7)", { eval: true });
+      w.once("message", (m) => {
+        const again = n.releaseStartupPages(true);
+        process.stdout.write(JSON.stringify({ data, released, code, back, sum, m, again }));
+      });
+    `;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 20000 });
+    assert.equal(r.status, 0, r.stderr);
+    const o = JSON.parse(r.stdout) as Record<string, number>;
+    assert.ok(o.code! < o.data! - 1000, `RssFile ${o.data} -> ${o.code} kB`);
+    assert.equal(o.back, 100000);
+    let sum = 0;
+    for (let i = 0; i < 3e6; i++) sum = (sum + ((i * 7) ^ (i >>> 3))) | 0;
+    assert.equal(o.sum, sum);
+    assert.equal(o.m, 42);
+    assert.equal(o.again, o.released, "the addon's own code ran again after its release");
+  },
+);
+
+test(
   "splitRaw4: 0 <= index < count <= 256, else TypeError; errno-named on a non-socket",
   { skip },
   () => {
