@@ -12,18 +12,30 @@
  *             every namespace here (the capacity search offers 10, 20 and 40 k packets/s)
  *   napi      as none, every veth receiving in its own NAPI thread (dataplane.bench.ts's model of
  *             separate machines): a full veth ring drops at the sender, reported as ENOBUFS
+ *   lan       (down only) the htb + pfifo class on the CPE's lan0 instead, no WAN shaper: the LAN
+ *             is the bottleneck of relay -> CPE -> TUN -> LAN, where no backpressure exists (a
+ *             TUN write never blocks); reads and CPU are then the CPE's
  * For each variant, direction and mode (backpressure on, and off with PMT_NO_BACKPRESSURE=1, the
  * old behaviour), with fresh daemons: the capacity is found first, the best delivered rate of
  * iperf3 -u -l 64 at offered rates of 0.5, 1 and 1.5 × the link's nominal packet rate; then
- * 2 × and 5 × that capacity are offered (iperf3 -b; the generator may fall short of 5 ×: the
- * offered rate printed is what it sent). Printed: offered and delivered packets/s
- * (iperf3 server: datagrams sent by sequence number, and those received, per second), the packets
- * the sending daemon read from its TUN per second, delivered/peak, what its WAN socket refused
- * (tx_error), its CPU (% of one core, /proc/<pid>/stat) and backpressure events.
- * Medians over BENCH_ROUNDS rounds. Figures, not a timed test; nothing asserts.
+ * 2 × and 5 × that capacity are offered (iperf3 -b; the generator may fall short: the offered
+ * rate printed, and offered / capacity, is what it sent). Printed: offered and delivered
+ * packets/s (iperf3 server: datagrams sent by sequence number, and those received, per second),
+ * packets/s the bottleneck device sent (its qdisc's count) and its qdisc dropped, the packets the
+ * sending daemon read from its TUN per second and the share of time its TUN was paused,
+ * delivered/peak, what its WAN socket refused (tx_error), its CPU (% of one core,
+ * /proc/<pid>/stat) and backpressure events. Medians over BENCH_ROUNDS rounds. Figures, not a
+ * timed test; nothing asserts.
+ *
+ * BENCH_VM=1 runs the same bench in the QEMU VM (test/support/vm.ts: Debian's kernel, which has
+ * sch_fq_codel and sch_htb, unlike this host's) and prints its table; under TCG the daemons
+ * forward a few k packets/s, so the shaped link defaults to 1 Mbit/s there.
  *
  * Environment: BENCH_ROUNDS 1..10 (default 3), BENCH_SECONDS per load 1..30 (default 3),
- * BENCH_RATE_MBIT 1..1000 (default 10), BENCH_QDISCS (default "fq_codel,pfifo,none,napi").
+ * BENCH_RATE_MBIT 1..1000 (default 10, VM 1), BENCH_QDISCS (default "fq_codel,pfifo,none,napi",
+ * VM "fq_codel,pfifo"; also "lan"), BENCH_DIRS (default "up,down"), BENCH_MODES (default
+ * "bp,old"), BENCH_HOG 0..8 busy loops on the host's CPUs during the run (a loaded machine,
+ * the same for every case; default 0), BENCH_VM=1.
  *
  * Network safety: namespaces `p<pid>-*`, lab addresses only, every load bounded (iperf3 -t and a
  * kill timeout), the whole run bounded by a watchdog, cleanup in finally and on SIGINT/SIGTERM.
@@ -224,7 +236,11 @@ async function load(
   const bps = pps === 0 ? "0" : String(Math.round(pps * 64 * 8));
   const cli = ["iperf3", "-c", target, "-p", String(p), "-u", "-l", "64", "-b", bps];
   if (dir === "down") cli.push("-B", LAB_SERVER);
-  await reg.execAsync(cliNs, [...cli, "-t", String(SECONDS), "-J"], (SECONDS + 20) * 1000);
+  const client = await reg.execAsync(
+    cliNs,
+    [...cli, "-t", String(SECONDS), "-J"],
+    (SECONDS + 20) * 1000,
+  );
   const cpu = ((cpuSeconds(sender.pid) - cpu0) / SECONDS) * 100;
   const after = await readCounters(reg, sender);
   const dev1 = await devCounts(reg, devNs, dev);
@@ -243,12 +259,21 @@ async function load(
       end: { sum: { packets: number; lost_packets: number; seconds: number } };
     };
     const s = j.end.sum;
+    // offered: what the client sent (its own count); the server's count by sequence number
+    // misses what is still queued when the test ends (seconds of queue at a slow link)
+    let offered = s.packets / s.seconds;
+    try {
+      const c = (JSON.parse(client.stdout) as typeof j).end.sum;
+      if (c.packets > 0 && c.seconds > 0) offered = c.packets / c.seconds;
+    } catch {
+      // the server's figure stands
+    }
     // per second of the load as the iperf3 server timed it (the device counters also cover the
     // run's start and the queue's drain)
     const wan = (dev1.tx - dev0.tx) / s.seconds;
     const qdrop = (dev1.drops - dev0.drops) / s.seconds;
     return {
-      offered: s.packets / s.seconds,
+      offered,
       delivered: (s.packets - s.lost_packets) / s.seconds,
       wan,
       qdrop,
