@@ -20,7 +20,7 @@
  * iperf3 -u -l 64 at offered rates of 0.5, 1 and 1.5 × the link's nominal packet rate; then
  * 2 × and 5 × that capacity are offered (iperf3 -b; the generator may fall short: the offered
  * rate printed, and offered / capacity, is what it sent). Printed: offered and delivered
- * packets/s (iperf3 server: datagrams sent by sequence number, and those received, per second),
+ * packets/s (what the iperf3 client sent, and what the server received, per second),
  * packets/s the bottleneck device sent (its qdisc's count) and its qdisc dropped, the packets the
  * sending daemon read from its TUN per second and the share of time its TUN was paused,
  * delivered/peak, what its WAN socket refused (tx_error), its CPU (% of one core,
