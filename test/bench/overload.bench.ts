@@ -400,11 +400,11 @@ async function main(): Promise<void> {
   if (IN_VM) {
     for (const m of ["veth", "sch_htb", "sch_fq_codel"]) reg.run(["modprobe", m]);
   }
-  // bounded by coreutils timeout as well as killed (by PID) when the run ends
+  // bounded by coreutils timeout; SIGTERM to timeout (by PID) ends its loop too (SIGKILL would not)
   const hogs = Array.from({ length: HOG }, () =>
     spawn("timeout", ["3600", "sh", "-c", "while :; do :; done"], { stdio: "ignore" }),
   );
-  process.once("exit", () => hogs.forEach((h) => h.kill("SIGKILL")));
+  process.once("exit", () => hogs.forEach((h) => h.kill("SIGTERM")));
   const rows: Row[] = [];
   const qdiscs = QDISCS.filter((q) => {
     if (qdiscAvailable(q)) return true;
@@ -434,7 +434,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const h of hogs) h.kill("SIGKILL");
+    for (const h of hogs) h.kill("SIGTERM");
     await reg.cleanup();
   }
   const k = (n: number): string => (n / 1000).toFixed(1).padStart(5);
