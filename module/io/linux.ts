@@ -354,8 +354,9 @@ export interface Ipv4RawOptions {
 
 /**
  * Send buffer of the protocol-41 send socket with backpressure (the kernel doubles it: 512 KiB of
- * sk_wmem, about 680 packets of a 64-byte UDP flood at 768 bytes of truesize each, or 220 of
- * 1500 bytes). A packet stays charged to the socket while it waits in the WAN qdisc and the
+ * sk_wmem, 632 packets of a 64-byte UDP flood at about 830 bytes of truesize each, measured on
+ * Linux 6.18, or about 220 of 1500 bytes). It becomes writable again at half (316 packets, 37 ms
+ * of a 10 Mbit/s link), which is the slack the loop has to resume before the queue runs dry. A packet stays charged to the socket while it waits in the WAN qdisc and the
  * driver's ring, so the socket fills before a qdisc of 1000 packets (pfifo_fast, txqueuelen
  * 1000; fq_codel holds 10240) and the excess waits here, not in a queue that drops it after we
  * paid for it. Measured: docs/native-addon.md#backpressure-on-the-wan.
