@@ -197,9 +197,11 @@ abstract class LinuxPort {
       const b = bufs[i];
       const o = offsets[i] as number;
       const n = sizes[i] as number;
+      const at = b !== undefined ? b.byteOffset + o : -1;
+      // (an offset past 2^31 - 1 would wrap in the Int32Array: looked up instead)
       abs[i] =
-        b !== undefined && b.buffer === slab && o >= 0 && n > 0 && o + n <= b.length
-          ? b.byteOffset + o
+        b !== undefined && b.buffer === slab && o >= 0 && n > 0 && o + n <= b.length && at < 2 ** 31
+          ? at
           : -1;
     }
     return slab;
