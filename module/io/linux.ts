@@ -68,6 +68,8 @@ abstract class LinuxPort {
   protected readonly status = new Int32Array(6);
   private scratchOffsets = new Int32Array(64);
   private scratchSizes = new Int32Array(64);
+  /** Per entry of a send: its byte offset in the batch's slab, -1 if not in it (slabOffsets). */
+  protected slabAbs = new Int32Array(64);
 
   protected constructor(
     protected readonly binding: NativeBinding,
@@ -173,6 +175,38 @@ abstract class LinuxPort {
     return scratch;
   }
 
+  /**
+   * The ArrayBuffer of `bufs[0]` (the slab of a receive ring, which most batches alias) and, in
+   * `slabAbs`, each entry's byte offset in it: -1 for an entry that is a view of another buffer or
+   * whose range is not within its view (the native side then looks it up in `bufs`, and refuses
+   * what is out of range, as before). One lookup per batch on the native side instead of two
+   * N-API calls per packet. Null for an empty batch.
+   */
+  protected slabOffsets(
+    bufs: readonly Uint8Array[],
+    offsets: Int32Array,
+    sizes: Int32Array,
+    count: number,
+  ): ArrayBufferLike | null {
+    const first = bufs[0];
+    if (first === undefined || count <= 0) return null;
+    const slab = first.buffer;
+    let abs = this.slabAbs;
+    if (abs.length < count) abs = this.slabAbs = new Int32Array(Math.max(count, abs.length * 2));
+    for (let i = 0; i < count; i++) {
+      const b = bufs[i];
+      const o = offsets[i] as number;
+      const n = sizes[i] as number;
+      const at = b !== undefined ? b.byteOffset + o : -1;
+      // (an offset past 2^31 - 1 would wrap in the Int32Array: looked up instead)
+      abs[i] =
+        b !== undefined && b.buffer === slab && o >= 0 && n > 0 && o + n <= b.length && at < 2 ** 31
+          ? at
+          : -1;
+    }
+    return slab;
+  }
+
   protected startOnce(): void {
     if (this.handle !== undefined) throw new Error(`${this.label}: onBatch called twice`);
     if (this.closed) throw new Error(`${this.label}: onBatch after close`);
@@ -248,13 +282,18 @@ class LinuxTun extends LinuxPort implements TunDevice {
     count: number,
   ): number {
     if (this.closed || count <= 0) return 0;
+    const offs = this.int32(offsets, count, "offsets");
+    const lens = this.int32(sizes, count, "sizes");
+    const slab = this.slabOffsets(bufs, offs, lens, count);
     const sent = this.binding.writeTun(
       this.fd,
       bufs,
-      this.int32(offsets, count, "offsets"),
-      this.int32(sizes, count, "sizes"),
+      offs,
+      lens,
       count,
       this.status,
+      slab,
+      this.slabAbs,
     );
     this.afterSend(sent);
     return sent;
@@ -446,17 +485,22 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     if (this.closed || count <= 0) return 0;
     const st = this.status;
     st[3] = -1;
+    const offs = this.int32(offsets, count, "offsets");
+    const lens = this.int32(sizes, count, "sizes");
+    const slab = this.slabOffsets(bufs, offs, lens, count);
     const sent = this.binding.sendRaw4(
       this.sendFd,
       bufs,
-      this.int32(offsets, count, "offsets"),
-      this.int32(sizes, count, "sizes"),
+      offs,
+      lens,
       null,
       count,
       st,
       gso ?? null,
       first,
       skip,
+      slab,
+      this.slabAbs,
     );
     let kept = 0;
     if (tail !== undefined && (st[3] as number) >= 0) {

@@ -157,6 +157,9 @@ export interface NativeBinding {
    * `first`/`skip` start the send at that entry and segment (the tail, once writable again).
    * `gso[i]` > 0 (only with `dsts` null): packet i is a TCP super-packet to cut while sending
    * (io/ports.ts `RxRing.gso`); the return value and `status` then count its segments.
+   * `slab`/`abs`: the ArrayBuffer most `bufs[i]` are views of and each entry's byte offset in it
+   * (-1: look the entry up in `bufs`), so the addon finds the packets without a lookup per
+   * packet; absent or null: every entry is looked up.
    */
   sendRaw4(
     fd: number,
@@ -169,10 +172,13 @@ export interface NativeBinding {
     gso?: Int32Array | null,
     first?: number,
     skip?: number,
+    slab?: ArrayBufferLike | null,
+    abs?: Int32Array | null,
   ): number;
   /**
    * Writes `count` packets to a TUN, in order: one io_uring submission per 64 (linked writes)
-   * when the kernel allows it, else a write(2) loop; same return and `status` as `sendRaw4`.
+   * when the kernel allows it, else a write(2) loop; same return, `status`, `slab` and `abs` as
+   * `sendRaw4`.
    */
   writeTun(
     fd: number,
@@ -181,6 +187,8 @@ export interface NativeBinding {
     lengths: Int32Array,
     count: number,
     status: Int32Array,
+    slab?: ArrayBufferLike | null,
+    abs?: Int32Array | null,
   ): number;
   /**
    * TUN writes through io_uring (set up on the first call that enables it; `false` closes it and

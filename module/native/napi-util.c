@@ -4,6 +4,7 @@
 #include "napi-util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -150,6 +151,35 @@ uint8_t *packet_at(napi_env env, napi_value bufs, int32_t i, int32_t off, int32_
   if (!get_bytes(env, el, &data, &blen)) return NULL;
   if (off < 0 || len <= 0 || (size_t)off + (size_t)len > blen) return NULL;
   return data + off;
+}
+
+void get_send_slab(napi_env env, napi_value slab, napi_value abs, send_slab_t *out) {
+  out->data = NULL;
+  out->len = 0;
+  out->abs = NULL;
+  out->n = 0;
+  bool is_ab = false;
+  void *data = NULL;
+  size_t len = 0;
+  if (is_nullish(env, slab) || is_nullish(env, abs) ||
+      napi_is_arraybuffer(env, slab, &is_ab) != napi_ok || !is_ab ||
+      napi_get_arraybuffer_info(env, slab, &data, &len) != napi_ok || data == NULL ||
+      !get_typed(env, abs, napi_int32_array, (void **)&out->abs, &out->n)) {
+    out->abs = NULL;
+    out->n = 0;
+    return;
+  }
+  out->data = data;
+  out->len = len;
+}
+
+uint8_t *entry_at(napi_env env, const send_slab_t *s, napi_value bufs, int32_t i, int32_t off,
+                  int32_t len) {
+  if (s->data != NULL && (size_t)i < s->n) {
+    int32_t a = s->abs[i];
+    if (a >= 0 && len > 0 && (size_t)a + (size_t)len <= s->len) return s->data + a;
+  }
+  return packet_at(env, bufs, i, off, len);
 }
 
 /* errnoName(n): "EAGAIN", ... ("ERRNO_<n>" when unknown) — names for the numbers in the send

@@ -43,4 +43,22 @@ int get_send_args(napi_env env, napi_value *argv, int with_dsts, int32_t *fd, na
                   int32_t **status);
 uint8_t *packet_at(napi_env env, napi_value bufs, int32_t i, int32_t off, int32_t len);
 
+/*
+ * The slab of a batched send: the ArrayBuffer most entries are views of (a receive ring is one
+ * slab) and each entry's byte offset in it, -1 for an entry that is not (io/linux.ts slabOffsets).
+ * Found once per call, it spares the per-entry bufs[i] lookup (napi_get_element and
+ * napi_get_typedarray_info, ~3 % of the relay's CPU). Empty (data NULL) when not given.
+ */
+typedef struct {
+  uint8_t *data;
+  size_t len;
+  const int32_t *abs;
+  size_t n;
+} send_slab_t;
+/* Reads (slab: ArrayBuffer | null, abs: Int32Array | null); either absent or wrong: empty. */
+void get_send_slab(napi_env env, napi_value slab, napi_value abs, send_slab_t *out);
+/* Entry i at [off, off+len) of bufs[i]: from the slab when it holds it, else packet_at. */
+uint8_t *entry_at(napi_env env, const send_slab_t *s, napi_value bufs, int32_t i, int32_t off,
+                  int32_t len);
+
 #endif

@@ -104,8 +104,10 @@ int drain_socket(rx_ring_t *p, int *err) {
   int is6 = p->kind == POLL_KIND_ICMP6;
   for (int i = 0; i < p->max; i++) {
     struct msghdr *h = &p->msgs[i].msg_hdr;
-    h->msg_name = &p->names[i];
-    h->msg_namelen = is6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    /* IPv4: no address asked for (the kernel would copy one out per packet); an IPv4 raw socket
+     * hands over the whole IPv4 header, and the source it would report is the header's. */
+    h->msg_name = is6 ? &p->names[i] : NULL;
+    h->msg_namelen = is6 ? sizeof(struct sockaddr_in6) : 0;
     h->msg_iov = &p->iovs[i];
     h->msg_iovlen = 1;
     h->msg_control = is6 ? p->cmsgs + (size_t)i * ICMP6_CMSG_BYTES : NULL;
@@ -138,11 +140,17 @@ int drain_socket(rx_ring_t *p, int *err) {
     }
     p->sizes[i] = len;
     if (!is6) {
+      const uint8_t *ip = p->iovs[i].iov_base;
+      /* the header's source (bytes 12-15), read before complete_gro_6in4 touches the packet;
+       * the buffer holds at least the header even when truncated */
+      if (p->addrs4)
+        p->addrs4[i] = p->msgs[i].msg_len >= 20 && p->iovs[i].iov_len >= 20
+                           ? (uint32_t)ip[12] << 24 | (uint32_t)ip[13] << 16 |
+                                 (uint32_t)ip[14] << 8 | ip[15]
+                           : 0;
       int merged = len > 0 ? complete_gro_6in4(p->iovs[i].iov_base, len) : 0;
       if (merged > 0) p->wan_gro_merged++;
       if (merged < 0) p->wan_gro_unusable++;
-      struct sockaddr_in *sin = (struct sockaddr_in *)&p->names[i];
-      if (p->addrs4) p->addrs4[i] = ntohl(sin->sin_addr.s_addr);
     } else {
       struct sockaddr_in6 *sin6 = &p->names[i];
       if (p->addrs6) memcpy(p->addrs6 + (size_t)i * 16, &sin6->sin6_addr, 16);

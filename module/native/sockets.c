@@ -318,9 +318,11 @@ static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const 
  * dropped that packet) the call stops; with status of 6 slots, status[3] = the first entry not
  * attempted, or -1 when the call did not stop so, status[4] = its segments already sent,
  * status[5] = the wire packets of that tail (counted in status[1] too). The packet that met
- * ENOBUFS is lost (the kernel dropped it); one that met EAGAIN is part of the tail. */
+ * ENOBUFS is lost (the kernel dropped it); one that met EAGAIN is part of the tail.
+ * slab?, abs?: the ArrayBuffer most bufs[i] are views of and each entry's offset in it (-1: not),
+ * see napi-util.h send_slab_t; absent: every entry is looked up in bufs. */
 napi_value send_raw4(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(10);
+  CHECK_ARGC(12);
   int32_t fd, count, *offs, *lens, *status, *gso = NULL, first = 0, skip = 0;
   uint32_t *dsts;
   size_t n_gso, n_status = 0;
@@ -338,6 +340,8 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
                       "count within every array, dsts null with gso, first >= 0, skip >= 0");
   void *status_data;
   get_typed(env, argv[6], napi_int32_array, &status_data, &n_status);
+  send_slab_t slab;
+  get_send_slab(env, argv[10], argv[11], &slab);
   send_result res = {status, 0, 0, 0};
   struct mmsghdr msgs[SEND_CHUNK];
   struct iovec iovs[SEND_CHUNK][2];
@@ -357,7 +361,7 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
     while (i < count && n < SEND_CHUNK) {
       uint8_t *p = cut;
       if (p == NULL) {
-        p = packet_at(env, bufs, i, offs[i], lens[i]);
+        p = entry_at(env, &slab, bufs, i, offs[i], lens[i]);
         if (p == NULL || (dsts == NULL && lens[i] < 20) ||
             (gso != NULL && gso[i] > 0 &&
              (p[0] != 0x45 || !gso_info_ok(p + 20, lens[i] - 20, gso[i], &g)))) {

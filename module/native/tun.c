@@ -174,17 +174,20 @@ napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
   return o;
 }
 
-/* writeTun(fd, bufs, offsets: Int32Array, lengths: Int32Array, count, status: Int32Array(3))
+/* writeTun(fd, bufs, offsets: Int32Array, lengths: Int32Array, count, status: Int32Array(3),
+ *          slab?: ArrayBuffer, abs?: Int32Array) (slab and abs as sendRaw4's)
  * On a TUN opened with offload, in-order TCP segments of one flow are written as one
  * super-packet (gro_group); the return value and status still count packets. */
 napi_value write_tun(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(6);
+  CHECK_ARGC(8);
   int32_t fd, count, *offs, *lens, *status;
   napi_value bufs;
   if (!get_send_args(env, argv, 0, &fd, &bufs, &offs, &lens, NULL, &count, &status))
     return throw_type(env,
                       "writeTun(fd, bufs: Uint8Array[], offsets: Int32Array, lengths: Int32Array, "
                       "count, status: Int32Array(3)) with count within every array");
+  send_slab_t slab;
+  get_send_slab(env, argv[6], argv[7], &slab);
   env_state_t *st = env_state(env);
   if (st == NULL) return throw_errno(env, ENOMEM, "writeTun", "addon state");
   gro_scratch_t *g = &st->gro; /* per environment; no allocation per call */
@@ -198,7 +201,7 @@ napi_value write_tun(napi_env env, napi_callback_info info) {
   while (i < count) {
     int n = 0;
     while (i < count && n < SEND_CHUNK) {
-      uint8_t *p = packet_at(env, bufs, i, offs[i], lens[i]);
+      uint8_t *p = entry_at(env, &slab, bufs, i, offs[i], lens[i]);
       if (p == NULL) {
         note_failure(&res, EINVAL, 1);
       } else {

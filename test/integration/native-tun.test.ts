@@ -206,6 +206,19 @@ for (const mode of ["io_uring", "write loop"] as const) {
         assert.equal(st2.txPackets, 6);
         assert.equal(st2.txDropped, 3);
         assert.equal(st2.lastTxError, "EINVAL");
+        // Views of one slab (found by offset in it) mixed with another buffer (looked up per
+        // entry): a range outside its view is refused even where the slab holds those bytes.
+        const slab = Buffer.alloc(4096);
+        good.copy(slab, 0);
+        good.copy(slab, 200);
+        good.copy(slab, 210); // a packet the kernel would take, 10 bytes into b (below)
+        const [a, b] = [slab.subarray(0, 60), slab.subarray(200, 260)];
+        const mixed = [a, good, b, b, a];
+        assert.equal(tun.writeBatch(mixed, [0, 0, 0, 10, 0], [60, 60, 60, 60, 60], 5), 4);
+        const st3 = tun.stats();
+        assert.equal(st3.txPackets, 10);
+        assert.equal(st3.txDropped, 4);
+        assert.equal(st3.lastTxError, "EINVAL");
         // A batch larger than one io_uring chain (64).
         const big = new Array<Buffer>(150).fill(good);
         assert.equal(
