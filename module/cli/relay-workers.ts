@@ -49,15 +49,11 @@ import {
 } from "./relay-worker.js";
 
 /**
- * At most this many workers by default (`workers 0`): each worker thread beyond the first costs
- * about 8.5 MB of RSS idle and 10 MB under load (a V8 isolate of its own; docs/benchmark.md,
- * Relay workers: RSS), and with 2 the relay stays within its 50 MB under load (41 MB measured),
- * with 3 it is at the limit (50 MB) and with 4 above it (60 MB). More cores: set `workers`.
+ * The number of workers option `workers` asks for: 0 = one per core (Node 18.0 lacks
+ * os.availableParallelism, added in 18.14). Each worker thread beyond the first costs about
+ * 8.5 MB of RSS idle and 10 MB under load (a V8 isolate of its own; docs/benchmark.md, Relay
+ * workers: RSS): a relay host has that per core; a small one can set `workers`.
  */
-export const DEFAULT_MAX_WORKERS = 2;
-
-/** The number of workers option `workers` asks for: 0 = one per core, at most
- * DEFAULT_MAX_WORKERS (Node 18.0 lacks os.availableParallelism, added in 18.14). */
 export function resolveWorkers(
   option: number,
   cores: number = typeof availableParallelism === "function"
@@ -65,7 +61,7 @@ export function resolveWorkers(
     : cpus().length,
 ): number {
   if (option > 0) return option;
-  return Math.max(1, Math.min(cores, DEFAULT_MAX_WORKERS));
+  return Math.max(1, cores);
 }
 
 /** How long a worker has to stop before it is terminated. */

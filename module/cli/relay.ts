@@ -10,7 +10,7 @@
  *  3. One relay per network namespace (cli/instance-lock.ts; a second one exits 4 naming the
  *     first). Metrics, when asked for: metrics_address:metrics_port must be free (else exit 2).
  *  4. Open the TUN (MTU = tunnel_mtu) and the raw protocol-41 socket (exit 4 on failure); with
- *     `workers` N > 1 (default: one per core, at most 2) one TUN queue and one split socket per worker
+ *     `workers` N > 1 (default: one per core) one TUN queue and one split socket per worker
  *     thread (cli/relay-workers.ts), the threads started after step 5. The
  *     TUN gets the relay's own 6to4 address 2002:V4:: (RFC 6343 §4.4 item 4); the provider
  *     prefix and 2002::/16 are routed into it (the return path, RFC 6732 §4.7). The relay's

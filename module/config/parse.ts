@@ -104,7 +104,7 @@ export interface RelayConfig {
   /** cli/relay-status.ts */
   readonly statusSocket: string;
   readonly icmpRateLimit: number;
-  /** Data-plane worker threads (cli/relay-workers.ts); 0 = one per CPU core, at most 2. */
+  /** Data-plane worker threads (cli/relay-workers.ts); 0 = one per CPU core. */
   readonly workers: number;
   readonly logLevel: LogLevel;
   /** cli/privilege-drop.ts: the user to switch to after start-up; null = stay. */

@@ -524,7 +524,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "workers",
     "int",
     RELAY,
-    "Data-plane workers, each with its own TUN queue and share of the customers (by outer IPv4 source): the main thread and workers - 1 worker threads; 0 = one per CPU core, at most 2 (each worker thread costs about 10 MB of RSS; more: set the number), 1 = the main thread alone.",
+    "Data-plane workers, each with its own TUN queue and share of the customers (by outer IPv4 source): the main thread and workers - 1 worker threads; 0 = one per CPU core (each worker thread beyond the first costs about 10 MB of RSS), 1 = the main thread alone.",
     "",
     { min: 0, max: 256, default: "0" },
   ),

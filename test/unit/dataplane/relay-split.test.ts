@@ -12,7 +12,7 @@ import {
   RANGE_SLOTS,
 } from "../../../module/dataplane/counters.js";
 import { relayWorkerOf } from "../../../module/dataplane/relay-split.js";
-import { DEFAULT_MAX_WORKERS, resolveWorkers } from "../../../module/cli/relay-workers.js";
+import { resolveWorkers } from "../../../module/cli/relay-workers.js";
 
 const ip = (a: number, b: number, c: number, d: number): number =>
   ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
@@ -63,14 +63,13 @@ test("DataplaneCounters over a shared buffer: each worker's slice, summed with a
   assert.equal(total.totalDrops(), 3);
 });
 
-test("resolveWorkers: 0 = one per core up to DEFAULT_MAX_WORKERS, else as given", () => {
+test("resolveWorkers: 0 = one per core, else as given", () => {
   // os.availableParallelism: Node 18.14+.
   const cores = os.availableParallelism?.() ?? os.cpus().length;
-  assert.equal(resolveWorkers(0), Math.min(cores, DEFAULT_MAX_WORKERS));
-  assert.equal(DEFAULT_MAX_WORKERS, 2);
+  assert.equal(resolveWorkers(0), cores);
   assert.equal(resolveWorkers(0, 1), 1);
   assert.equal(resolveWorkers(0, 2), 2);
-  assert.equal(resolveWorkers(0, 8), 2);
+  assert.equal(resolveWorkers(0, 8), 8);
   assert.equal(resolveWorkers(0, 0), 1, "a count of 0 cores still runs one");
   assert.equal(resolveWorkers(1, 8), 1);
   assert.equal(resolveWorkers(5, 2), 5, "an explicit count is taken as given");
