@@ -1,23 +1,26 @@
 /**
  * Runs inside the VM (test/bench/kernel-path.bench.ts boots it): the CPE's kernel data plane
- * against the same sit + nft prefix NAT set up by hand, same topology, same run:
+ * against the same sit + nft prefix NAT set up by hand, same topology (test/vm/kernel-topology.ts),
+ * same run, the order alternating per round (ours first in even rounds, the hand setup first in
+ * odd ones) so that neither always runs on a warmer or a more loaded VM:
  *
  *   lan (2001:db8:6440:2::100) -- cpe == isp == site (plain sit 6to4, iperf3 on 2002:6440:902:1::1)
  *
- * Per round and mode: iperf3 TCP (Mbit/s received) and UDP with 64-byte payloads (datagrams/s
- * received), and in "ours" the daemon's own CPU (utime + stime) during those runs. Prints one
- * line `RESULT <json>`; figures only, nothing asserted.
+ * Per round and setup: iperf3 TCP (Mbit/s received) and UDP with 64-byte payloads (datagrams/s
+ * received). With ours, the daemon's own CPU (utime + stime of all its threads and of its
+ * children, the `ip monitor` watchers) is read right before and after each iperf3 client, so it
+ * covers forwarding only, not the daemon's start nor the iperf3 servers' set-up; the threads that
+ * used any are named. Prints one line `RESULT <json>`; figures only, nothing asserted.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { startIperfServer } from "../support/iperf.js";
 import { daemonCommand } from "../support/dataplane-harness.js";
 import { NetnsRegistry, type NsProcess } from "../support/netns.js";
-import { buildLabTopology, labCpeArgs, spawnDaemon } from "../../module/lab/topology.js";
+import { labCpeArgs, spawnDaemon } from "../../module/lab/topology.js";
+import { buildKernelPathTopology, SITE_HOST } from "./kernel-topology.js";
 
-const SITE_V4 = "100.64.9.2";
-const SITE_HOST = "2002:6440:902:1::1";
 const SECONDS = Number(process.env.PMT_BENCH_SECONDS ?? "5");
-const ROUNDS = Number(process.env.PMT_BENCH_ROUNDS ?? "2");
+const ROUNDS = Number(process.env.PMT_BENCH_ROUNDS ?? "5");
 
 /** The same data plane by hand: sit, routes and the prefix NAT only (what a router owner would do). */
 const HAND_NFT = `table ip6 hand {
@@ -32,104 +35,119 @@ const HAND_NFT = `table ip6 hand {
 }
 `;
 
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+/** utime + stime (ms, 100 Hz ticks) and name of one /proc stat file; null when it is gone. */
+function statCpu(path: string): { name: string; ms: number; ppid: number } | null {
+  let f: string;
+  try {
+    f = readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+  const name = f.slice(f.indexOf("(") + 1, f.lastIndexOf(")"));
   const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  // utime, stime: fields 14 and 15 (1-based), in clock ticks (100 Hz).
-  return (Number(rest[11]) + Number(rest[12])) * 10;
+  return { name, ms: (Number(rest[11]) + Number(rest[12])) * 10, ppid: Number(rest[1]) };
+}
+
+/** CPU ms by thread of `pid` and by child process (their threads summed). */
+function cpuByThread(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const s = statCpu(`/proc/${pid}/task/${tid}/stat`);
+    if (s) out[`thread ${tid} ${s.name}`] = s.ms;
+  }
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    const s = statCpu(`/proc/${p}/stat`);
+    if (s && s.ppid === pid) out[`child ${p} ${s.name}`] = s.ms;
+  }
+  return out;
+}
+
+function cpuDelta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b)) if (v - (a[k] ?? 0) > 0) out[k] = v - (a[k] ?? 0);
+  return out;
+}
+
+interface Figures {
+  tcpMbps: number;
+  udp64Pps: number;
+  /** ms of CPU over `forwardingS` seconds of iperf3 runs (ours only). */
+  daemonCpuMs: number | null;
+  forwardingS: number;
+  /** Where that CPU went, by thread or child. */
+  daemonCpuBy: Record<string, number> | null;
 }
 
 async function main(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { seconds: SECONDS, rounds: [] };
   const reg = new NetnsRegistry();
   try {
-    for (const m of ["sit", "nft_nat", "nft_chain_nat", "veth"]) reg.run(["modprobe", m]);
-    const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }] });
-    const c = t.cpes[0]!;
-    const site = reg.createNamespace("site", { forwarding: true });
-    reg.veth(t.isp, "site0", site, "wan0");
-    reg.addr(t.isp, "site0", "100.64.9.1/24");
-    reg.addr(site, "wan0", `${SITE_V4}/24`);
-    reg.route(site, "default via 100.64.9.1");
-    reg.must(
-      ["ip", "-n", site, "tunnel", "add", "tun6to4", "mode", "sit", "remote", "any"].concat([
-        "local",
-        SITE_V4,
-        "ttl",
-        "64",
-      ]),
-    );
-    reg.must(["ip", "-n", site, "link", "set", "tun6to4", "up"]);
-    reg.addr(site, "tun6to4", "2002:6440:902::1/16");
-    reg.addr(site, "lo", `${SITE_HOST}/128`);
+    const { c, site } = buildKernelPathTopology(reg);
+    let port = 5201;
 
-    const measure = async (port: number, cpePid: number | null) => {
-      const cpu0 = cpePid !== null ? cpuMs(cpePid) : 0;
-      const srv = await startIperfServer(reg, site, SITE_HOST, port);
-      const tcp = await reg.execAsync(
-        c.lanNs,
-        ["iperf3", "-6", "-c", SITE_HOST, "-p", String(port), "-t", String(SECONDS), "-J"],
-        SECONDS * 1000 + 60_000,
-      );
+    /** One iperf3 client run; the daemon's CPU (if any) across the client's run only. */
+    const iperf = async (udp: boolean, cpePid: number | null) => {
+      const p = port++;
+      const srv = await startIperfServer(reg, site, SITE_HOST, p);
+      const args = ["iperf3", "-6", "-c", SITE_HOST, "-p", String(p), "-t", String(SECONDS)];
+      if (udp) args.push("-u", "-l", "64", "-b", "0");
+      const cpu0 = cpePid !== null ? cpuByThread(cpePid) : {};
+      const t0 = Date.now();
+      const r = await reg.execAsync(c.lanNs, [...args, "-J"], SECONDS * 1000 + 60_000);
+      const wallS = (Date.now() - t0) / 1000;
+      const cpu = cpePid !== null ? cpuDelta(cpu0, cpuByThread(cpePid)) : {};
       await reg.waitFor(() => srv.hasExited(), 10_000);
-      const srv2 = await startIperfServer(reg, site, SITE_HOST, port + 1);
-      const udp = await reg.execAsync(
-        c.lanNs,
-        [
-          "iperf3",
-          "-6",
-          "-c",
-          SITE_HOST,
-          "-p",
-          String(port + 1),
-          "-u",
-          "-l",
-          "64",
-          "-b",
-          "0",
-        ].concat(["-t", String(SECONDS), "-J"]),
-        SECONDS * 1000 + 60_000,
-      );
-      await reg.waitFor(() => srv2.hasExited(), 10_000);
-      const cpu = cpePid !== null ? cpuMs(cpePid) - cpu0 : null;
-      const tj = JSON.parse(tcp.stdout || "{}") as {
-        end?: { sum_received?: { bits_per_second?: number } };
+      const j = JSON.parse(r.stdout || "{}") as {
+        end?: {
+          sum_received?: { bits_per_second?: number };
+          sum?: { packets?: number; lost_packets?: number; seconds?: number };
+        };
       };
-      const uj = JSON.parse(udp.stdout || "{}") as {
-        end?: { sum?: { packets?: number; lost_packets?: number; seconds?: number } };
-      };
-      const s = uj.end?.sum;
-      if (!tj.end || !s) out.iperfFailure = `${tcp.stdout}${tcp.stderr}${udp.stdout}${udp.stderr}`;
+      if (!j.end) out.iperfFailure = `${r.stdout}${r.stderr}`;
+      return { j, cpu, wallS };
+    };
+
+    const measure = async (cpePid: number | null): Promise<Figures> => {
+      const tcp = await iperf(false, cpePid);
+      const udp = await iperf(true, cpePid);
+      const s = udp.j.end?.sum;
+      const by: Record<string, number> = { ...tcp.cpu };
+      for (const [k, v] of Object.entries(udp.cpu)) by[k] = (by[k] ?? 0) + v;
+      const ms = Object.values(by).reduce((a, b) => a + b, 0);
       return {
-        tcpMbps: (tj.end?.sum_received?.bits_per_second ?? 0) / 1e6,
+        tcpMbps: (tcp.j.end?.sum_received?.bits_per_second ?? 0) / 1e6,
         udp64Pps: s ? ((s.packets ?? 0) - (s.lost_packets ?? 0)) / (s.seconds ?? SECONDS) : 0,
-        daemonCpuMs: cpu,
+        daemonCpuMs: cpePid !== null ? ms : null,
+        forwardingS: tcp.wallS + udp.wallS,
+        daemonCpuBy: cpePid !== null ? by : null,
       };
     };
 
-    let port = 5201;
-    for (let round = 0; round < ROUNDS; round++) {
-      const r: Record<string, unknown> = {};
-      // Ours: the daemon in kernel mode.
+    const ours = async (): Promise<Figures> => {
       const cpe: NsProcess = spawnDaemon(
         reg,
         c.ns,
         daemonCommand(),
         labCpeArgs(c, ["--dataplane", "kernel", "--health-interval", "3600"]),
       );
-      await reg.waitFor(
-        () => cpe.hasExited() || /cpe up: kernel data plane/.test(cpe.stderr()),
-        120_000,
-        100,
-      );
-      if (cpe.hasExited()) throw new Error(`cpe exited: ${cpe.stderr().slice(-2000)}`);
-      // Past the daemon's start-up (JIT, first probe): its CPU below is what forwarding costs it.
-      await new Promise((r) => setTimeout(r, 5000));
-      r.ours = await measure(port, cpe.pid);
-      port += 2;
-      reg.kill(cpe, "SIGTERM");
-      await cpe.exited;
-      // By hand: the same sit, routes and prefix NAT without the daemon or its checks.
+      try {
+        await reg.waitFor(
+          () => cpe.hasExited() || /cpe up: kernel data plane/.test(cpe.stderr()),
+          120_000,
+          100,
+        );
+        if (cpe.hasExited()) throw new Error(`cpe exited: ${cpe.stderr().slice(-2000)}`);
+        // Past the daemon's start-up (JIT, first probe).
+        await new Promise((r) => setTimeout(r, 3000));
+        return await measure(cpe.pid);
+      } finally {
+        reg.kill(cpe, "SIGTERM");
+        await cpe.exited;
+      }
+    };
+
+    const hand = async (): Promise<Figures> => {
       reg.must([
         "sh",
         "-ec",
@@ -142,10 +160,23 @@ EOF
 ip netns exec ${c.ns} nft -f - <<'EOF'
 ${HAND_NFT}EOF`,
       ]);
-      r.hand = await measure(port, null);
-      port += 2;
-      reg.must(["ip", "-n", c.ns, "link", "del", "6to4pmt0"]);
-      reg.must(["ip", "netns", "exec", c.ns, "nft", "delete", "table", "ip6", "hand"]);
+      try {
+        return await measure(null);
+      } finally {
+        reg.must(["ip", "-n", c.ns, "link", "del", "6to4pmt0"]);
+        reg.must(["ip", "netns", "exec", c.ns, "nft", "delete", "table", "ip6", "hand"]);
+      }
+    };
+
+    for (let round = 0; round < ROUNDS; round++) {
+      const r: Record<string, unknown> = { oursFirst: round % 2 === 0 };
+      if (round % 2 === 0) {
+        r.ours = await ours();
+        r.hand = await hand();
+      } else {
+        r.hand = await hand();
+        r.ours = await ours();
+      }
       (out.rounds as unknown[]).push(r);
     }
   } catch (e) {
