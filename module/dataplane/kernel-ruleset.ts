@@ -231,12 +231,13 @@ export function kernelTableBodies(i: KernelPathInput): { ip: string[]; ip6: stri
     count("dst_not_own_prefix"),
   ];
   const encap = [
-    // Fast accepts, first: from our /48 to a global native destination (via the relay) or to a
-    // 6to4 peer whose V4ADDR is valid and not ours, which passes every check below.
+    // Fast accept, first: from our /48 to anything the destination checks below let pass (most
+    // traffic), in one set lookup: not in ::/16, fe80::/9, ff00::/8, not ourselves, not 2002 of
+    // an invalid V4ADDR. (A 2002 source passes them all when it is ours and ours is valid.)
     ...(ownValid
       ? [
-          `ip6 saddr ${own48} ip6 daddr 2000::/3 ip6 daddr != 2002::/16 accept`,
-          `ip6 saddr ${own48} ip6 daddr 2002::/16 ip6 daddr != ${own48} ip6 daddr != ${inv6to4} accept`,
+          `ip6 saddr ${own48} ip6 daddr != ` +
+            `{ ::/16, fe80::/9, ff00::/8, ${own48}, ${invalid.map(sixToFourOf).join(", ")} } accept`,
         ]
       : []),
     // The kernel's own link-local control traffic on the sit (MLD reports): never tunnelled.

@@ -147,6 +147,8 @@ async function main(): Promise<Record<string, unknown>> {
     };
 
     const measure = async (lanNs: string, seconds = SECONDS): Promise<Figures> => {
+      // A pause first: the previous UDP flood's backlog is not the next run's to pay.
+      await new Promise((r) => setTimeout(r, 1000));
       const tcp = await iperf(lanNs, false, seconds);
       const udp = await iperf(lanNs, true, seconds);
       const s = udp.j.end?.sum;

@@ -158,7 +158,7 @@ test("fast accepts come first, and only when our own address and the relay pass 
   const encap = text.slice(text.indexOf("chain encap"));
   assert.match(
     encap,
-    /^chain encap \{\n\s*ip6 saddr 2002:6440:2::\/48 ip6 daddr 2000::\/3 ip6 daddr != 2002::\/16 accept\n\s*ip6 saddr 2002:6440:2::\/48 ip6 daddr 2002::\/16 ip6 daddr != 2002:6440:2::\/48 ip6 daddr != \{ 2002::\/24, /,
+    /^chain encap \{\n\s*ip6 saddr 2002:6440:2::\/48 ip6 daddr != \{ ::\/16, fe80::\/9, ff00::\/8, 2002:6440:2::\/48, 2002::\/24, [^}]*2002:c0a8::\/32, [^}]*\} accept\n\s*ip6 daddr ff00::\/8 @nh,204,4 < 3 counter/,
   );
   // Our own address in shared space without allow_ipv4: no shortcut, every check runs.
   const own = kernelRuleset(input({ allow: [] }));
@@ -328,8 +328,7 @@ table ip6 sixto4pmt {
 \t\toifname "6to4pmt0" jump encap
 \t}
 \tchain encap {
-\t\tip6 saddr 2002:6440:2::/48 ip6 daddr 2000::/3 ip6 daddr != 2002::/16 accept
-\t\tip6 saddr 2002:6440:2::/48 ip6 daddr 2002::/16 ip6 daddr != 2002:6440:2::/48 ip6 daddr != { 2002::/24, 2002:a00::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:ac10::/28, 2002:c0a8::/32, 2002:e000::/20, 2002:f000::/20 } accept
+\t\tip6 saddr 2002:6440:2::/48 ip6 daddr != { ::/16, fe80::/9, ff00::/8, 2002:6440:2::/48, 2002::/24, 2002:a00::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:ac10::/28, 2002:c0a8::/32, 2002:e000::/20, 2002:f000::/20 } accept
 \t\tip6 daddr ff00::/8 @nh,204,4 < 3 counter name "drop_link_scope_multicast" drop
 \t\tip6 saddr { ::/16, fe80::/9, ff00::/8 } counter name "drop_ipv6_src_invalid" drop
 \t\tip6 saddr { 2002::/24, 2002:a00::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:ac10::/28, 2002:c0a8::/32, 2002:e000::/20, 2002:f000::/20 } counter name "drop_ipv6_src_6to4_invalid_ipv4" drop
