@@ -247,7 +247,7 @@ async function runCpeKernel(cfg: CpeConfig, log: Logger, choice: DataplaneChoice
     exiting.exit(EXIT_INIT);
   }
   log.info(
-    `cpe up: kernel data plane, sit ${dev} mtu ${tunMtu}, nft table inet sixto4pmt` +
+    `cpe up: kernel data plane, sit ${dev} mtu ${tunMtu}, nft tables ip/ip6 sixto4pmt` +
       `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}`,
   );
   const code = await exiting.done;

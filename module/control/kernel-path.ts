@@ -6,14 +6,17 @@
  *   1. the sit device named tun_name: `local` = V4ADDR, `remote any`, TTL 64, MTU = tunnel MTU;
  *   2. its routes: default_route via ::RELAY (onlink; sit takes the IPv4 from the next hop) and,
  *      with direct_6to4, 2002::/16 on the sit (embedded IPv4, RFC 3056 §5.3);
- *   3. one nft table of its own, `inet sixto4pmt` (dataplane/kernel-ruleset.ts): the PMT prefix
- *      translation and the RFC 3964 §5.1/§5.2 and RFC 6324 §3.3 checks with named counters.
+ *   3. nft tables of its own, `ip sixto4pmt` and `ip6 sixto4pmt` (dataplane/kernel-ruleset.ts):
+ *      the PMT prefix translation and the RFC 3964 §5.1/§5.2 and RFC 6324 §3.3 checks with named
+ *      counters on the drops.
  * A disabled snapshot (no WAN, refused) withdraws the routes and the table; a new one (WAN
  * change, relay switch) replaces them; `stop()` deletes the table and the sit device (its routes
  * go with it). Nothing else is touched: no other table, chain or route.
  *
- * Counters: read with `nft -j list table` when asked (status, SIGUSR1); a table that is replaced
- * or removed has its counts added to a base first, so they never go back.
+ * Counters: read with `nft -j list counters` and the sit's own counts (`ip -s -s -j link`) only
+ * when asked (status, SIGUSR1): nothing in the daemon runs per packet. A table that is replaced or
+ * removed has its counts added to a base first, so they never go back (the sit device, and its
+ * counts, stay until stop).
  *
  * `probeKernelPath` answers whether this kernel offers the kernel data plane at all: a scratch
  * sit device and an nft transaction with a prefix-NAT rule in a scratch table, both undone.
@@ -28,12 +31,16 @@ import type { CountersSnapshot } from "../dataplane/counters.js";
 import type { CpeForwardingState } from "../dataplane/forwarding-state.js";
 import {
   KERNEL_TABLE,
+  NFT_COUNTERS_ARGV,
   kernelCounters,
   kernelRuleset,
   kernelRulesetRemoval,
   parseNftCounters,
+  parseSitStats,
   sitDefaultRoute,
+  sitStatsArgv,
   type KernelPathInput,
+  type SitStats,
 } from "../dataplane/kernel-ruleset.js";
 import type { Logger } from "../log/logger.js";
 import type { CommandRunner } from "./wan-watcher.js";
@@ -89,13 +96,13 @@ export async function probeKernelPath(
 ): Promise<{ ok: boolean; reason: string }> {
   const table = `sixto4pmt_probe_${process.pid}`;
   const nftText = [
-    `table inet ${table} {`,
+    `table ip6 ${table} {`,
     "\tchain p {",
     "\t\ttype nat hook postrouting priority srcnat; policy accept;",
     '\t\toifname "probe" ip6 saddr 2001:db8::/64 snat ip6 prefix to 2002:c000:201::/64',
     "\t}",
     "}",
-    `delete table inet ${table}`,
+    `delete table ip6 ${table}`,
     "",
   ].join("\n");
   const nftErr = await nftApply(runner, nftText).catch((e: Error) => e.message);
@@ -146,7 +153,7 @@ export class KernelPath {
   private lastError: string | null = null;
   /** Counts of tables already replaced or removed, by nft counter name. */
   private readonly base: Record<string, number> = {};
-  private cache: { atMs: number; raw: Record<string, number> } | null = null;
+  private cache: { atMs: number; raw: Record<string, number>; sit: SitStats | null } | null = null;
 
   constructor(options: KernelPathOptions) {
     this.o = options;
@@ -215,11 +222,15 @@ export class KernelPath {
   counters(): CountersSnapshot {
     const now = Date.now();
     if (this.cache === null || now - this.cache.atMs > COUNTERS_CACHE_MS) {
-      this.cache = { atMs: now, raw: this.tableExists ? this.readCounters() : {} };
+      this.cache = {
+        atMs: now,
+        raw: this.tableExists ? this.readCounters() : {},
+        sit: this.readSitStats(),
+      };
     }
     const sum: Record<string, number> = { ...this.base };
     for (const [k, v] of Object.entries(this.cache.raw)) sum[k] = (sum[k] ?? 0) + v;
-    return kernelCounters(sum);
+    return kernelCounters(sum, this.cache.sit);
   }
 
   /** Removes the table and the sit device (routes go with it). Safe twice. */
@@ -256,8 +267,13 @@ export class KernelPath {
   }
 
   private readCounters(): Record<string, number> {
-    const r = this.runSync(["nft", "-j", "list", "table", "inet", this.table]);
-    return r.code === 0 ? parseNftCounters(r.stdout) : {};
+    const r = this.runSync(NFT_COUNTERS_ARGV);
+    return r.code === 0 ? parseNftCounters(r.stdout, this.table) : {};
+  }
+
+  private readSitStats(): SitStats | null {
+    const r = this.runSync(sitStatsArgv(this.o.device));
+    return r.code === 0 ? parseSitStats(r.stdout) : null;
   }
 
   /** Adds the live table's counts to the base before the table goes. */
@@ -272,7 +288,7 @@ export class KernelPath {
     if (!this.tableExists) return;
     this.keepCounts();
     const err = await nftApply(this.o.runner, kernelRulesetRemoval(this.table));
-    if (err !== null) this.o.log.warn(`nft table inet ${this.table} not removed: ${err}`);
+    if (err !== null) this.o.log.warn(`nft tables ip/ip6 ${this.table} not removed: ${err}`);
     this.tableExists = false;
   }
 
@@ -297,7 +313,7 @@ export class KernelPath {
       for (const route of this.applied.routes) await this.delRoute(route);
       await this.removeTable();
       this.applied = null;
-      log.info(`kernel data plane off: routes and nft table inet ${this.table} withdrawn`);
+      log.info(`kernel data plane off: routes and nft tables ip/ip6 ${this.table} withdrawn`);
       return;
     }
     const input = kernelInput(device, this.o.defaultRoute, s);
@@ -322,13 +338,13 @@ export class KernelPath {
     if (this.applied?.ruleset !== ruleset) {
       this.keepCounts();
       const err = await nftApply(this.o.runner, ruleset);
-      if (err !== null) throw new Error(`nft -f (table inet ${this.table}): ${err}`);
+      if (err !== null) throw new Error(`nft -f (tables ip/ip6 ${this.table}): ${err}`);
       this.tableExists = true;
       log.info(
         `kernel data plane: sit ${device} local ${formatIpv4(s.ownIpv4)}, default via ` +
           `::${formatIpv4(s.relayIpv4)}` +
           (routes.length > 1 ? ", 2002::/16 direct" : "") +
-          `, nft table inet ${this.table}` +
+          `, nft tables ip/ip6 ${this.table}` +
           (input.nat ? `, ${fmt(input.nat.provider)} <-> ${fmt(input.nat.sixToFour)}` : ""),
       );
     }

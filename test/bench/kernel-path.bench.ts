@@ -1,19 +1,24 @@
 /**
- * Bench: the CPE's kernel data plane (`--dataplane kernel`: sit + the nft table with prefix NAT
+ * Bench: the CPE's kernel data plane (`--dataplane kernel`: sit + the nft tables with prefix NAT
  * and the RFC 3964 checks, the daemon as control plane) against the same sit + nft prefix NAT set
- * up by hand, in one VM run (Debian's kernel under QEMU TCG: test/support/vm.ts;
- * test/vm/kernel-path-bench.vm.ts does the work). Prints TCP and UDP64 for both and their ratio
- * (ours / hand, medians of rounds) and the daemon's own CPU while forwarding. Figures only: TCG
- * makes absolute numbers meaningless, the ratio within one run is what counts.
+ * up by hand on a second CPE of the same shape, in one VM run (Debian's kernel under QEMU TCG:
+ * test/support/vm.ts; test/vm/kernel-path-bench.vm.ts does the work, the order alternating per
+ * round). Prints TCP and
+ * UDP64 for both per round, the medians of each round's ratio ours / hand, and the daemon's own
+ * CPU per second of forwarding (median of rounds, and where it went). Figures only: TCG makes
+ * absolute numbers meaningless, the ratio within one run is what counts.
  *
- *   node out/test/bench/kernel-path.bench.js   (root; PMT_BENCH_ROUNDS, PMT_BENCH_SECONDS)
+ *   node out/test/bench/kernel-path.bench.js   (root; BENCH_ROUNDS (default 5), BENCH_SECONDS
+ *                                               (default 5); PMT_BENCH_* are read too)
  */
 import { runInVm, vmSkipReason } from "../support/vm.js";
 
 interface Figures {
   tcpMbps: number;
   udp64Pps: number;
-  daemonCpuMs: number | null;
+  daemonCpuMs: number;
+  forwardingS: number;
+  daemonCpuBy: Record<string, number>;
 }
 
 const median = (xs: number[]): number => {
@@ -28,12 +33,11 @@ async function main(): Promise<void> {
     console.log(`kernel-path bench skipped: ${skip}`);
     return;
   }
+  const rounds = process.env.BENCH_ROUNDS ?? process.env.PMT_BENCH_ROUNDS ?? "5";
+  const seconds = process.env.BENCH_SECONDS ?? process.env.PMT_BENCH_SECONDS ?? "5";
   const r = await runInVm("node out/test/vm/kernel-path-bench.vm.js", {
     timeoutMs: 1_500_000,
-    env: {
-      PMT_BENCH_ROUNDS: process.env.PMT_BENCH_ROUNDS ?? "2",
-      PMT_BENCH_SECONDS: process.env.PMT_BENCH_SECONDS ?? "5",
-    },
+    env: { PMT_BENCH_ROUNDS: rounds, PMT_BENCH_SECONDS: seconds },
   });
   const line = /^RESULT (.*)$/m.exec(r.stdout)?.[1];
   if (!line) {
@@ -44,28 +48,56 @@ async function main(): Promise<void> {
   }
   const o = JSON.parse(line) as {
     error?: string;
+    iperfFailure?: string;
     seconds: number;
-    rounds: { ours: Figures; hand: Figures }[];
+    settleS?: number;
+    rounds: { oursFirst: boolean; ours: Figures; hand: Figures }[];
   };
   if (o.error) console.log(`error: ${o.error}`);
-  const failure = (o as { iperfFailure?: string }).iperfFailure;
-  if (failure) console.log(`iperf3 failed:\n${failure.slice(0, 2000)}`);
+  if (o.iperfFailure) console.log(`iperf3 failed:\n${o.iperfFailure.slice(0, 2000)}`);
+  const cpuPerS = (f: Figures) => f.daemonCpuMs / f.forwardingS;
+  console.log(
+    `daemon quiet ${o.settleS ?? "?"} s after the warm-up (its start-up CPU is not counted)`,
+  );
   for (const [i, x] of o.rounds.entries()) {
+    const first = x.oursFirst ? "ours first" : "hand first";
     console.log(
-      `round ${i + 1}: ours TCP ${x.ours.tcpMbps.toFixed(1)} Mbit/s, UDP64 ${x.ours.udp64Pps.toFixed(0)}/s, ` +
-        `daemon CPU ${x.ours.daemonCpuMs} ms in ${2 * o.seconds} s; hand TCP ${x.hand.tcpMbps.toFixed(1)} ` +
-        `Mbit/s, UDP64 ${x.hand.udp64Pps.toFixed(0)}/s`,
+      `round ${i + 1} (${first}): ours TCP ${x.ours.tcpMbps.toFixed(1)} Mbit/s, UDP64 ` +
+        `${x.ours.udp64Pps.toFixed(0)}/s; hand TCP ${x.hand.tcpMbps.toFixed(1)} Mbit/s, UDP64 ` +
+        `${x.hand.udp64Pps.toFixed(0)}/s; ratio TCP ${(x.ours.tcpMbps / x.hand.tcpMbps).toFixed(3)}, ` +
+        `UDP64 ${(x.ours.udp64Pps / x.hand.udp64Pps).toFixed(3)}; daemon CPU ` +
+        `${x.ours.daemonCpuMs} ms in ${x.ours.forwardingS.toFixed(1)} s of forwarding` +
+        (x.ours.daemonCpuMs ? ` (${JSON.stringify(x.ours.daemonCpuBy)})` : ""),
     );
   }
   if (o.rounds.length > 0) {
     const tcp = median(o.rounds.map((x) => x.ours.tcpMbps / x.hand.tcpMbps));
     const udp = median(o.rounds.map((x) => x.ours.udp64Pps / x.hand.udp64Pps));
-    const cpu = median(o.rounds.map((x) => x.ours.daemonCpuMs ?? 0));
+    // Position-balanced too: the geometric mean of each pair of rounds (one with ours first,
+    // one with the hand-made first), so that a penalty for running second cancels out.
+    const paired = (f: (x: Figures) => number): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i + 1 < o.rounds.length; i += 2) {
+        const [a, b] = [o.rounds[i]!, o.rounds[i + 1]!];
+        out.push(Math.sqrt((f(a.ours) / f(a.hand)) * (f(b.ours) / f(b.hand))));
+      }
+      return out;
+    };
+    const tcpPairs = paired((x) => x.tcpMbps);
+    const udpPairs = paired((x) => x.udp64Pps);
+    const cpu = median(o.rounds.map((x) => cpuPerS(x.ours)));
+    const idle = median(o.rounds.map((x) => cpuPerS(x.hand)));
     console.log(
-      `kernel path / hand-made sit + nft (median of ${o.rounds.length}): TCP ${tcp.toFixed(3)}, ` +
-        `UDP64 ${udp.toFixed(3)}; daemon CPU while forwarding ${cpu} ms over ${2 * o.seconds} s ` +
-        `(wall ${(r.wallMs / 1000).toFixed(0)} s, VM, TCG)`,
+      `kernel path / hand-made sit + nft (median of ${o.rounds.length} rounds, ${o.seconds} s ` +
+        `each): TCP ${tcp.toFixed(3)}, UDP64 ${udp.toFixed(3)}; daemon CPU while forwarding ` +
+        `${cpu.toFixed(1)} ms/s (${idle.toFixed(1)} ms/s while the hand-made one forwards; wall ${(r.wallMs / 1000).toFixed(0)} s, VM, TCG)`,
     );
+    if (tcpPairs.length > 0) {
+      console.log(
+        `position-balanced (median of ${tcpPairs.length} round pairs): TCP ` +
+          `${median(tcpPairs).toFixed(3)}, UDP64 ${median(udpPairs).toFixed(3)}`,
+      );
+    }
   }
 }
 

@@ -5,11 +5,12 @@
  *
  *   lan (2001:db8:6440:2::100) -- cpe [wan0 100.64.0.2, "6to4pmt0" veth] == isp
  *
- * The table (dataplane/kernel-ruleset.ts, applied with control/kernel-path.ts nftApply) must:
+ * The tables (dataplane/kernel-ruleset.ts, applied with control/kernel-path.ts nftApply) must:
  * translate the mapped provider /64 <-> 2002:6440:2::/64 both ways with conntrack (LAN ping out,
  * unsolicited ping in), leave unmapped sources untranslated (dropped as native_to_native, as the
  * userspace path does), drop the hostile protocol-41 and decapsulated cases under their userspace
- * names (counters read with `nft -j`), be replaced atomically and removed without touching a
+ * names (counters read with `nft -j`; traffic from the stand-in's own counts, as from sit's),
+ * be replaced atomically and removed without touching a
  * stand-in fw4 table; and the probe must answer "userspace" here, leaving nothing behind.
  */
 import assert from "node:assert/strict";
@@ -21,10 +22,13 @@ import { nftApply, kernelInput, probeKernelPath } from "../../module/control/ker
 import type { CommandRunner } from "../../module/control/wan-watcher.js";
 import { createCpeForwardingState } from "../../module/dataplane/forwarding-state.js";
 import {
+  NFT_COUNTERS_ARGV,
   kernelCounters,
   kernelRuleset,
   kernelRulesetRemoval,
   parseNftCounters,
+  parseSitStats,
+  sitStatsArgv,
 } from "../../module/dataplane/kernel-ruleset.js";
 import { echo, encap } from "../support/attack-cases.js";
 import { injectIpv4, linkMac } from "../support/frame-inject.js";
@@ -34,8 +38,7 @@ const skip = netnsSkipReason() ?? toolSkipReason("nft") ?? toolSkipReason("pytho
 
 /**
  * Counters the stand-in moves on its own: the CPE's own MLD reports into it
- * (link_scope_multicast), and 6to4_src_spoofed, which needs sit (without it every 2002 source
- * decap4 passes looks spoofed).
+ * (link_scope_multicast), and 6to4_src_spoofed, which is the sit's own count.
  */
 const QUIETLESS = new Set(["link_scope_multicast", "6to4_src_spoofed"]);
 
@@ -82,9 +85,15 @@ describe("kernel data plane: the nft table (host, veth stand-in for sit)", { ski
   const input = kernelInput("6to4pmt0", parseIpv6Prefix("::/0")!, state);
   const nft = (ns: string, args: string[]): string =>
     reg.must(["ip", "netns", "exec", ns, "nft", ...args]);
+  // Read as the daemon reads them: every named counter (ours picked by table), and the counts of
+  // the device in the sit's place.
   const counters = (): Record<string, number> => {
-    const raw = parseNftCounters(nft(cpe, ["-j", "list", "table", "inet", "sixto4pmt"]));
-    const c = kernelCounters(raw);
+    const raw = parseNftCounters(
+      reg.must(["ip", "netns", "exec", cpe, ...NFT_COUNTERS_ARGV]),
+      "sixto4pmt",
+    );
+    const sit = parseSitStats(reg.must(["ip", "-n", cpe, ...sitStatsArgv("6to4pmt0").slice(1)]));
+    const c = kernelCounters(raw, sit);
     return { ...c.drops, ...c.traffic };
   };
   const ping = (ns: string, args: string[]) =>
@@ -150,7 +159,7 @@ describe("kernel data plane: the nft table (host, veth stand-in for sit)", { ski
     assert.equal(await nftApply(runner, kernelRuleset(input)), null);
     assert.equal(await nftApply(runner, kernelRuleset(input)), null);
     const tables = nft(cpe, ["list", "tables"]).trim().split("\n").sort();
-    assert.deepEqual(tables, ["table inet fw4", "table inet sixto4pmt"]);
+    assert.deepEqual(tables, ["table inet fw4", "table ip sixto4pmt", "table ip6 sixto4pmt"]);
     assert.equal(nft(cpe, ["list", "table", "inet", "fw4"]), fw4Before);
     const c = counters();
     for (const name of ["native_to_native", "6to4_dst_mismatch", "ipv4_src_invalid"]) {
@@ -227,11 +236,12 @@ describe("kernel data plane: the nft table (host, veth stand-in for sit)", { ski
         }
       }
     }
-    // A good packet from the relay passes every check (counted as a checked 2002 source when it
-    // has one; here the native source from the anycast relay).
+    // Good packets pass every check (each chain's first rule): the native source from the
+    // anycast relay, and a 6to4 peer in shared space (allow_ipv4 100.64.0.0/10).
     const before = counters();
     await injectIpv4(reg, isp, "cpe0", mac, [
       encap(echo("3fff:300::1", "2002:6440:2::100"), "192.88.99.1", own),
+      encap(echo("2002:6440:9::1", "2002:6440:2::100"), "100.64.0.9", own),
     ]);
     const c = counters();
     for (const k of Object.keys(c)) {
@@ -239,7 +249,7 @@ describe("kernel data plane: the nft table (host, veth stand-in for sit)", { ski
     }
   });
 
-  test("removal deletes only our table; fw4's stays as it was", async () => {
+  test("removal deletes only our tables; fw4's stays as it was", async () => {
     const fw4Before = nft(cpe, ["list", "table", "inet", "fw4"]);
     assert.equal(await nftApply(runner, kernelRulesetRemoval()), null);
     assert.deepEqual(nft(cpe, ["list", "tables"]).trim().split("\n"), ["table inet fw4"]);

@@ -4,15 +4,16 @@
  * project's relay and the CPE started with `--dataplane kernel`, a plain Linux sit 6to4 site and
  * a stand-in fw4 table. Asserted here from its RESULT line:
  *  - status says the kernel data plane is in use, and why; the sit device, its routes (::/0 via
- *    ::192.88.99.1, 2002::/16) and one nft table of its own are in place;
+ *    ::192.88.99.1, 2002::/16) and its nft tables (ip and ip6 sixto4pmt) are in place, and the
+ *    daemon holds no TUN and no protocol-41 socket (the kernel forwards alone);
  *  - the LAN host pings the server through the relay and opens TCP to it, seen there with the
  *    translated provider source (as in userspace mode);
  *  - interop with a plain Linux sit 6to4 site both ways (LAN -> site seen as 2002:6440:2::100,
  *    site -> LAN host's 6to4 form);
  *  - each hostile CPE case of test/support/attack-cases.ts, sent 3 times, grows exactly its
  *    userspace drop name by 3 and no other drop counter (read from the table as the daemon
- *    reads it), and the daemon's status shows the same counts under the same names;
- *  - on SIGTERM the daemon exits 0 and the sit device, its routes and the nft table are gone,
+ *    reads it: nft counters and the sit's own), and the daemon's status shows the same counts under the same names;
+ *  - on SIGTERM the daemon exits 0 and the sit device, its routes and the nft tables are gone,
  *    while the stand-in fw4 table is as it was.
  */
 import assert from "node:assert/strict";
@@ -49,7 +50,13 @@ test(
     assert.match(o.sitShow, /sit any remote any local 100\.64\.0\.2 ttl 64/, d);
     assert.match(o.routes, /default via ::192\.88\.99\.1/, d);
     assert.match(o.routes, /2002::\/16/, d);
-    assert.deepEqual([...o.tables].sort(), ["table inet fw4", "table inet sixto4pmt"], d);
+    assert.deepEqual(
+      [...o.tables].sort(),
+      ["table inet fw4", "table ip sixto4pmt", "table ip6 sixto4pmt"],
+      d,
+    );
+    // No TUN, no protocol-41 socket: nothing in the daemon sees a forwarded packet.
+    assert.deepEqual(o.dataPlaneFds, [], d);
 
     assert.equal(o.pingServer, "3", `LAN -> server through the relay${d}`);
     assert.equal(o.tcpServer.peer, o.tcpServer.expected, `translated provider source${d}`);

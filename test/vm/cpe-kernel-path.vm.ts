@@ -1,25 +1,28 @@
 /**
  * Runs inside the VM (test/integration/cpe-kernel-path.test.ts boots it; test/support/vm.ts): the
- * lab topology with this project's relay (userspace, TUN) and the CPE in kernel mode
- * (`--dataplane kernel`: sit + nft), a plain Linux sit 6to4 site on the carrier, and a stand-in
- * fw4 table in the CPE's namespace:
- *
- *   lan -- cpe [sit + nft] == isp == relay -- inet (server 3fff:100::1)
- *                              \== site (plain sit 6to4, 100.64.9.2, 2002:6440:902:1::1)
+ * topology of test/vm/kernel-topology.ts with this project's relay (userspace, TUN) and the CPE
+ * in kernel mode (`--dataplane kernel`: sit + nft), a plain Linux sit 6to4 site on the carrier,
+ * and a stand-in fw4 table in the CPE's namespace.
  *
  * Prints one line `RESULT <json>` with what it measured; the host test asserts on it. Errors are
  * recorded in the result (`error`), never thrown past the cleanup.
  */
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { statusCommand } from "../support/daemon-assert.js";
 import { queryStatusSocket } from "../../module/status/server.js";
-import { kernelCounters, parseNftCounters } from "../../module/dataplane/kernel-ruleset.js";
+import {
+  NFT_COUNTERS_ARGV,
+  kernelCounters,
+  parseNftCounters,
+  parseSitStats,
+  sitStatsArgv,
+} from "../../module/dataplane/kernel-ruleset.js";
 import { daemonCommand, ping, tcpTransfer } from "../support/dataplane-harness.js";
 import { attackCases } from "../support/attack-cases.js";
 import { injectIpv4, linkMac } from "../support/frame-inject.js";
 import { NetnsRegistry } from "../support/netns.js";
 import {
   LAB_SERVER,
-  buildLabTopology,
   labCpeArgs,
   labCpeFiles,
   labRelayArgs,
@@ -27,6 +30,7 @@ import {
   waitDaemonReady,
 } from "../../module/lab/topology.js";
 import type { StatusSnapshot } from "../../module/status/snapshot.js";
+import { buildKernelPathTopology, SITE_HOST } from "./kernel-topology.js";
 
 const FW4 = `table inet fw4 {
 \tchain input {
@@ -41,8 +45,35 @@ const FW4 = `table inet fw4 {
 \t}
 }
 `;
-const SITE_V4 = "100.64.9.2";
-const SITE_HOST = "2002:6440:902:1::1";
+
+/**
+ * What of the data plane the daemon holds open: the TUN, raw protocol-41 sockets (both belong to
+ * the userspace path; in kernel mode there must be none).
+ */
+function dataPlaneFds(pid: number): string[] {
+  const found: string[] = [];
+  const sockets = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target = "";
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target === "/dev/net/tun") found.push(`fd ${fd}: ${target}`);
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode !== undefined) sockets.add(inode);
+  }
+  // /proc/PID/net/raw: the raw IPv4 sockets of the daemon's namespace; the local "port" is the
+  // protocol (0029 = 41), the 10th column the inode.
+  for (const line of readFileSync(`/proc/${pid}/net/raw`, "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 9 && /:0029$/.test(f[1]!) && sockets.has(f[9]!)) {
+      found.push(`raw protocol-41 socket ${f[9]}`);
+    }
+  }
+  return found;
+}
 
 async function main(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
@@ -51,28 +82,7 @@ async function main(): Promise<Record<string, unknown>> {
   const t0 = Date.now();
   const mark = (k: string) => ((out[`t_${k}`] = (Date.now() - t0) / 1000), undefined);
   try {
-    for (const m of ["sit", "nft_nat", "nft_chain_nat", "veth"]) {
-      reg.run(["modprobe", m]);
-    }
-    const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }] });
-    const c = t.cpes[0]!;
-    // A plain Linux 6to4 site on the carrier (the interop peer).
-    const site = reg.createNamespace("site", { forwarding: true });
-    reg.veth(t.isp, "site0", site, "wan0");
-    reg.addr(t.isp, "site0", "100.64.9.1/24");
-    reg.addr(site, "wan0", `${SITE_V4}/24`);
-    reg.route(site, "default via 100.64.9.1");
-    reg.must(
-      ["ip", "-n", site, "tunnel", "add", "tun6to4", "mode", "sit", "remote", "any"].concat([
-        "local",
-        SITE_V4,
-        "ttl",
-        "64",
-      ]),
-    );
-    reg.must(["ip", "-n", site, "link", "set", "tun6to4", "up"]);
-    reg.addr(site, "tun6to4", "2002:6440:902::1/16");
-    reg.addr(site, "lo", `${SITE_HOST}/128`);
+    const { t, c, site } = buildKernelPathTopology(reg);
     // The stand-in fw4 table, before the CPE starts.
     reg.must(["sh", "-c", `ip netns exec ${c.ns} nft -f - <<'EOF'\n${FW4}EOF`]);
     const fw4Before = reg.must([
@@ -110,6 +120,7 @@ async function main(): Promise<Record<string, unknown>> {
     out.sitShow = reg.exec(c.ns, ["ip", "-d", "link", "show", "6to4pmt0"]).stdout;
     out.routes = reg.exec(c.ns, ["ip", "-6", "route", "show", "dev", "6to4pmt0"]).stdout;
     out.tables = reg.exec(c.ns, ["nft", "list", "tables"]).stdout.trim().split("\n");
+    out.dataPlaneFds = dataPlaneFds(cpe.pid);
 
     const p1 = await ping(reg, c.lanNs, LAB_SERVER, ["-W", "10"]);
     out.pingServer = /(\d+) received/.exec(p1.stdout)?.[1] ?? p1.stdout;
@@ -127,11 +138,15 @@ async function main(): Promise<Record<string, unknown>> {
     mark("site");
 
     // Hostile protocol 41 to the CPE: each case 3 times, the counter of its name must grow by 3.
-    // Read from the table as the daemon reads it (each status query runs nft, seconds under TCG);
+    // Read from the tables and the sit as the daemon reads them (each status query runs nft, seconds under TCG);
     // status itself is asked once afterwards.
     const drops = (): Record<string, number> => {
-      const j = reg.exec(c.ns, ["nft", "-j", "list", "table", "inet", "sixto4pmt"], 60_000);
-      const d = kernelCounters(parseNftCounters(j.stdout)).drops;
+      const j = reg.exec(c.ns, NFT_COUNTERS_ARGV, 60_000);
+      const sit = reg.exec(c.ns, sitStatsArgv("6to4pmt0"), 60_000);
+      const d = kernelCounters(
+        parseNftCounters(j.stdout, "sixto4pmt"),
+        parseSitStats(sit.stdout),
+      ).drops;
       return Object.fromEntries(Object.entries(d).map(([k, v]) => [`drop_${k}`, v]));
     };
     const mac = linkMac(reg, c.ns, "wan0");

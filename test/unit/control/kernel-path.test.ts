@@ -1,5 +1,5 @@
 // control/kernel-path.ts: the kernel data plane follows the control plane's snapshots with `ip`
-// and `nft` commands, in order (fake runner): sit device, routes via ::RELAY, one nft table
+// and `nft` commands, in order (fake runner): sit device, routes via ::RELAY, nft tables
 // replaced on a WAN change with its counts kept, everything withdrawn when forwarding stops and
 // removed at stop. Real kernel: test/integration/cpe-kernel-nft.test.ts (nft), cpe-kernel-path
 // (sit, VM).
@@ -50,6 +50,7 @@ const state = (wan: string, relay = "192.88.99.1") =>
 function setup() {
   const runner = new Runner();
   let counts: Record<string, number> = {};
+  let sitTx = 0;
   const syncLog: string[] = [];
   const kp = new KernelPath({
     device: "6to4pmt0",
@@ -57,14 +58,25 @@ function setup() {
     runner,
     runSync: (argv) => {
       syncLog.push(argv.join(" "));
+      if (argv[0] === "ip") {
+        // The sit's own counts: what it sent is out_packets.
+        const stats64 = { rx: { packets: 0, errors: 0 }, tx: { packets: sitTx } };
+        return { code: 0, stdout: JSON.stringify([{ ifname: "6to4pmt0", stats64 }]) };
+      }
       const nftables = Object.entries(counts).map(([name, packets]) => ({
-        counter: { name, packets, bytes: 0 },
+        counter: { family: "ip6", table: "sixto4pmt", name, packets, bytes: 0 },
       }));
       return { code: 0, stdout: JSON.stringify({ nftables }) };
     },
     log: silentLogger,
   });
-  return { runner, kp, syncLog, setCounts: (c: Record<string, number>) => (counts = c) };
+  return {
+    runner,
+    kp,
+    syncLog,
+    setCounts: (c: Record<string, number>) => (counts = c),
+    setSitTx: (n: number) => (sitTx = n),
+  };
 }
 
 test("create: a sit device without an address of its own, not up yet", async () => {
@@ -88,7 +100,7 @@ test("create: a sit device without an address of its own, not up yet", async () 
 });
 
 test("snapshots: sit local, routes, table; WAN change replaces; disabled withdraws; stop removes", async () => {
-  const { runner, kp, setCounts } = setup();
+  const { runner, kp, setCounts, setSitTx } = setup();
   kp.setForwardingState(state("100.64.0.2"));
   await kp.settled();
   assert.deepEqual(runner.log, [
@@ -109,7 +121,8 @@ test("snapshots: sit local, routes, table; WAN change replaces; disabled withdra
   assert.ok(!runner.log.includes("nft -f FILE"));
 
   // Counts of the table in place, then a WAN change: a new local, a new table, counts kept.
-  setCounts({ drop_native_to_native: 5, out_packets: 9 });
+  setCounts({ drop_native_to_native: 5 });
+  setSitTx(9);
   assert.equal(kp.counters().drops.native_to_native, 5);
   runner.log.length = 0;
   kp.setForwardingState(state("100.64.0.3"));
@@ -134,7 +147,10 @@ test("snapshots: sit local, routes, table; WAN change replaces; disabled withdra
     "ip -6 route del 2002::/16 dev 6to4pmt0",
     "nft -f FILE",
   ]);
-  assert.equal(runner.nftFiles[2], "table inet sixto4pmt\ndelete table inet sixto4pmt\n");
+  assert.equal(
+    runner.nftFiles[2],
+    "table ip sixto4pmt\ndelete table ip sixto4pmt\ntable ip6 sixto4pmt\ndelete table ip6 sixto4pmt\n",
+  );
   // The removed table's counts stay in the sum.
   assert.equal(kp.counters().drops.native_to_native, 7);
 
@@ -164,7 +180,7 @@ test("an nft failure is reported (status) and leaves the previous state", async 
   runner.failing = "nft";
   kp.setForwardingState(state("100.64.0.2"));
   await kp.settled();
-  assert.match(kp.error() ?? "", /nft -f \(table inet sixto4pmt\): Error: nope/);
+  assert.match(kp.error() ?? "", /nft -f \(tables ip\/ip6 sixto4pmt\): Error: nope/);
   assert.equal(kp.ruleset(), null);
   await kp.stop();
 });
@@ -175,7 +191,7 @@ test("probe: both parts asked, scratch objects undone, the reason names what is 
     ok: true,
     reason: "the kernel has sit and nft prefix NAT",
   });
-  assert.match(runner.nftFiles[0]!, /snat ip6 prefix to[^]*delete table inet sixto4pmt_probe_/);
+  assert.match(runner.nftFiles[0]!, /snat ip6 prefix to[^]*delete table ip6 sixto4pmt_probe_/);
   assert.ok(runner.log.includes("ip link del pmtprobe1"));
   runner.failing = "ip link add";
   const p = await probeKernelPath(runner, "pmtprobe1");

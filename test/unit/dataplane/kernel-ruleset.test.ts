@@ -1,4 +1,4 @@
-// dataplane/kernel-ruleset.ts: the kernel data plane's nft table as text, its counters read back
+// dataplane/kernel-ruleset.ts: the kernel data plane's nft tables as text, its counters read back
 // under the userspace drop names. Behaviour on a real kernel: test/integration/cpe-kernel-nft.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,7 +15,9 @@ import {
   kernelRulesetRemoval,
   minimalPrefixes,
   parseNftCounters,
+  parseSitStats,
   sitDefaultRoute,
+  subtractPrefixes,
 } from "../../../module/dataplane/kernel-ruleset.js";
 
 const v4 = (s: string) => parseIpv4(s)!;
@@ -38,45 +40,79 @@ test("every counted drop has the userspace path's name", () => {
   for (const n of KERNEL_DROP_NAMES) assert.ok(DROP_REASON_NAMES.includes(n), n);
 });
 
-test("every counter a rule names is declared in the table, and each once", () => {
+/** The body of our table of `family` in the ruleset text. */
+function tableBody(text: string, family: "ip" | "ip6"): string {
+  const start = text.indexOf(`table ${family} sixto4pmt {\n`);
+  assert.ok(start >= 0, family);
+  return text.slice(start, text.indexOf("\n}\n", start));
+}
+
+test("every counter a rule names is declared in its table, each once; only drops count", () => {
   const text = kernelRuleset(input({ pmt: true }));
-  const declared = [...text.matchAll(/^\s*counter (\S+) \{$/gm)].map((m) => m[1]!);
-  assert.equal(new Set(declared).size, declared.length);
-  for (const m of text.matchAll(/counter name "([^"]+)"/g))
-    assert.ok(declared.includes(m[1]!), m[1]);
-  // Every drop name but the one sit decides (6to4_src_spoofed, a difference) has its counter.
+  const all: string[] = [];
+  for (const f of ["ip", "ip6"] as const) {
+    const body = tableBody(text, f);
+    const declared = [...body.matchAll(/^\s*counter (\S+) \{$/gm)].map((m) => m[1]!);
+    assert.equal(new Set(declared).size, declared.length);
+    for (const m of body.matchAll(/counter name "([^"]+)"/g))
+      assert.ok(declared.includes(m[1]!), `${f}: ${m[1]}`);
+    all.push(...declared);
+  }
+  // Every drop name but the one sit decides (6to4_src_spoofed, its rx_errors) has its counter.
   for (const n of KERNEL_DROP_NAMES) {
-    if (n !== "6to4_src_spoofed") assert.ok(declared.includes(`drop_${n}`), n);
+    if (n !== "6to4_src_spoofed") assert.ok(all.includes(`drop_${n}`), n);
+  }
+  // No rule counts a packet it lets through: a counter only where the rule drops.
+  for (const line of text.split("\n").filter((l) => /counter name/.test(l))) {
+    assert.match(line, /counter name "[^"]+" drop$/, line);
   }
 });
 
-test("one transaction: create, delete, create anew; only our table is named", () => {
+test("one transaction: create, delete, create anew; only our tables are named", () => {
   const text = kernelRuleset(input());
-  const lines = text.split("\n");
-  assert.deepEqual(lines.slice(0, 3), [
+  assert.deepEqual(text.split("\n").slice(0, 7), [
     "table inet sixto4pmt",
     "delete table inet sixto4pmt",
-    "table inet sixto4pmt {",
+    "table ip sixto4pmt",
+    "delete table ip sixto4pmt",
+    "table ip6 sixto4pmt",
+    "delete table ip6 sixto4pmt",
+    "table ip sixto4pmt {",
   ]);
   assert.deepEqual(
-    [...text.matchAll(/table (\S+) (\S+)/g)].map((m) => `${m[1]} ${m[2]}`),
-    ["inet sixto4pmt", "inet sixto4pmt", "inet sixto4pmt"],
+    [...text.matchAll(/^(?:delete )?table (\S+) (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`),
+    [
+      "inet sixto4pmt",
+      "inet sixto4pmt",
+      "ip sixto4pmt",
+      "ip sixto4pmt",
+      "ip6 sixto4pmt",
+      "ip6 sixto4pmt",
+      "ip sixto4pmt",
+      "ip6 sixto4pmt",
+    ],
   );
-  assert.equal(kernelRulesetRemoval("t1"), "table inet t1\ndelete table inet t1\n");
+  assert.equal(
+    kernelRulesetRemoval("t1"),
+    "table ip t1\ndelete table ip t1\ntable ip6 t1\ndelete table ip6 t1\n",
+  );
   assert.doesNotMatch(text, /notrack/);
 });
 
-test("PMT: prefix NAT of the mapped /64 only, both ways; plain 6to4 has no NAT chain", () => {
+test("PMT: prefix NAT of the mapped /64 only, both ways, in the ip6 table; plain 6to4 has none", () => {
   const pmt = kernelRuleset(input({ pmt: true }));
+  const ip6 = tableBody(pmt, "ip6");
   assert.match(
-    pmt,
+    ip6,
     /iifname "6to4pmt0" ip6 daddr 2002:6440:2::\/64 dnat ip6 prefix to 2001:db8:6440:2::\/64/,
   );
   assert.match(
-    pmt,
+    ip6,
     /oifname "6to4pmt0" ip6 saddr 2001:db8:6440:2::\/64 snat ip6 prefix to 2002:6440:2::\/64/,
   );
   assert.equal(pmt.match(/prefix to/g)!.length, 2);
+  // IPv4 conntrack is not asked for: no NAT in the ip table.
+  assert.doesNotMatch(tableBody(pmt, "ip"), /type nat/);
   const sla = kernelRuleset(input({ pmt: true, sla: 5 }));
   assert.match(sla, /ip6 saddr 2001:db8:6440:2::\/64 snat ip6 prefix to 2002:6440:2:5::\/64/);
   const plain = kernelRuleset(input());
@@ -85,14 +121,16 @@ test("PMT: prefix NAT of the mapped /64 only, both ways; plain 6to4 has no NAT c
 
 test("decapsulation checks: own address, relays, embedded V4ADDR", () => {
   const text = kernelRuleset(input({ relays: ["192.0.2.7"] }));
-  assert.match(text, /ip daddr 100\.64\.0\.2 ip protocol 41 jump decap4/);
+  assert.match(tableBody(text, "ip"), /ip protocol 41 ip daddr 100\.64\.0\.2 jump decap4/);
   assert.match(text, /@th,208,32 != 0x64400002 counter name "drop_6to4_dst_mismatch" drop/);
   // Native sources from the configured relay and the anycast (createCpeForwardingState).
   assert.match(
     text,
     /ip saddr != \{ 192\.0\.2\.7, 192\.88\.99\.1 \} counter name "drop_native_src_not_from_relay"/,
   );
-  assert.match(text, /ip6 daddr != 2002:6440:2::\/48 counter name "drop_dst_not_own_prefix" drop/);
+  // decap6: our /48 returns at once; anything else is native-to-native or not ours.
+  assert.match(text, /ip6 daddr 2002:6440:2::\/48 return\n\s*ip6 saddr != 2002::\/16 ip6 daddr/);
+  assert.match(text, /\tcounter name "drop_dst_not_own_prefix" drop/);
   assert.match(
     text,
     /ip6 saddr 2002::\/16 ip6 saddr != 2002:6440:2::\/48 counter name "drop_encap_src_invalid"/,
@@ -100,20 +138,51 @@ test("decapsulation checks: own address, relays, embedded V4ADDR", () => {
   assert.match(text, /::5efe:6440:2 counter name "drop_own_ipv4_embedded"/);
 });
 
-test("allow_ipv4 re-enables private/shared space only; none given, no exception clause", () => {
+test("fast accepts come first, and only when our own address and the relay pass the checks", () => {
+  const text = kernelRuleset(input({ relays: ["192.0.2.7", "10.9.9.9"] }));
+  const decap4 = text.slice(text.indexOf("chain decap4"));
+  const lines = decap4
+    .split("\n")
+    .slice(1, 4)
+    .map((l) => l.trim());
+  assert.match(
+    lines[0]!,
+    /^ip saddr != \{.*\} @th,64,16 0x2002 @th,80,32 != \{.*\} @th,192,48 0x200264400002 accept$/,
+  );
+  // The relay in private space is not waved through (its packets meet ipv4_src_invalid).
+  assert.match(
+    lines[1]!,
+    /^ip saddr \{ 192\.0\.2\.7, 192\.88\.99\.1 \} @th,64,3 1 @th,64,16 != 0x2002 @th,192,48 0x200264400002 accept$/,
+  );
+  assert.match(lines[2]!, /counter name "drop_ipv4_src_invalid" drop$/);
+  const encap = text.slice(text.indexOf("chain encap"));
+  assert.match(
+    encap,
+    /^chain encap \{\n\s*ip6 saddr 2002:6440:2::\/48 ip6 daddr != \{ ::\/16, fe80::\/9, ff00::\/8, 2002:6440:2::\/48, 2002::\/24, [^}]*2002:c0a8::\/32, [^}]*\} accept\n\s*ip6 daddr ff00::\/8 @nh,204,4 < 3 counter/,
+  );
+  // Our own address in shared space without allow_ipv4: no shortcut, every check runs.
+  const own = kernelRuleset(input({ allow: [] }));
+  assert.doesNotMatch(own, /accept$/m);
+});
+
+test("allow_ipv4 re-enables private/shared space only, carved out of the invalid set", () => {
   const allowed = kernelRuleset(input({ allow: ["100.64.0.0/10", "100.64.1.0/24"] }));
-  assert.match(allowed, /ip saddr != 100\.64\.0\.0\/10 counter name "drop_ipv4_src_invalid"/);
-  assert.match(allowed, /ip6 saddr != 2002:6440::\/26 counter/);
-  // Loopback and multicast stay in the list that has no exception.
   assert.match(
     allowed,
-    /ip saddr \{ 0\.0\.0\.0\/8, 127\.0\.0\.0\/8, 169\.254\.0\.0\/16, 224\.0\.0\.0\/4, 240\.0\.0\.0\/4 \} counter/,
+    /ip saddr \{ 0\.0\.0\.0\/8, 10\.0\.0\.0\/8, 127\.0\.0\.0\/8, 169\.254\.0\.0\/16, 172\.16\.0\.0\/12, 192\.168\.0\.0\/16, 224\.0\.0\.0\/4, 240\.0\.0\.0\/4 \} counter name "drop_ipv4_src_invalid"/,
   );
+  assert.doesNotMatch(allowed, /2002:6440::\/26/);
+  // Loopback and multicast stay whatever is allowed.
+  const loop = kernelRuleset(input({ allow: ["127.0.0.0/8", "10.1.2.0/24"] }));
+  assert.match(
+    loop,
+    /ip saddr \{ 0\.0\.0\.0\/8, 10\.0\.0\.0\/16, 10\.1\.0\.0\/23, 10\.1\.3\.0\/24, /,
+  );
+  assert.match(loop, /127\.0\.0\.0\/8/);
   const none = kernelRuleset(input({ allow: [] }));
-  assert.doesNotMatch(none, /ip saddr != 10|ip saddr != 100/);
   assert.match(
     none,
-    /ip saddr \{ 10\.0\.0\.0\/8, 100\.64\.0\.0\/10, 172\.16\.0\.0\/12, 192\.168\.0\.0\/16 \} counter/,
+    /ip saddr \{ 0\.0\.0\.0\/8, 10\.0\.0\.0\/8, 100\.64\.0\.0\/10, 127\.0\.0\.0\/8, 169\.254\.0\.0\/16, 172\.16\.0\.0\/12, 192\.168\.0\.0\/16, 224\.0\.0\.0\/4, 240\.0\.0\.0\/4 \} counter/,
   );
 });
 
@@ -122,6 +191,17 @@ test("minimalPrefixes drops prefixes inside others and normalises host bits", ()
     minimalPrefixes([p4("10.1.0.0/16"), p4("10.0.0.0/8"), { addr: v4("192.0.2.9"), len: 24 }]),
     [p4("10.0.0.0/8"), p4("192.0.2.0/24")],
   );
+});
+
+test("subtractPrefixes: what is left of a prefix, split; nothing of one covered", () => {
+  assert.deepEqual(subtractPrefixes([p4("10.0.0.0/8")], [p4("10.0.0.0/9")]), [p4("10.128.0.0/9")]);
+  assert.deepEqual(subtractPrefixes([p4("10.0.0.0/8")], [p4("0.0.0.0/0")]), []);
+  assert.deepEqual(subtractPrefixes([p4("10.0.0.0/8")], [p4("192.0.2.0/24")]), [p4("10.0.0.0/8")]);
+  const left = subtractPrefixes([p4("10.0.0.0/8")], [p4("10.1.2.0/24")]);
+  assert.equal(left.length, 16);
+  // Together with the removed /24 they cover the /8 exactly: 2^24 addresses.
+  const size = (p: { len: number }) => 2 ** (32 - p.len);
+  assert.equal(left.reduce((n, p) => n + size(p), 0) + 256, 2 ** 24);
 });
 
 test("default route via the relay's IPv4-compatible address, onlink", () => {
@@ -138,80 +218,126 @@ test("default route via the relay's IPv4-compatible address, onlink", () => {
   ]);
 });
 
-test("counters: nft -j parsed; spoofed = checked minus decapsulated, never negative", () => {
+test("counters: nft -j summed over our tables only; spoofed and traffic from the sit's counts", () => {
   const json = JSON.stringify({
     nftables: [
       { metainfo: { version: "1.0.6" } },
-      { counter: { family: "inet", name: "drop_native_to_native", packets: 3, bytes: 300 } },
-      { counter: { family: "inet", name: "sixto4_src_checked", packets: 10, bytes: 1 } },
-      { counter: { family: "inet", name: "sixto4_src_decapsulated", packets: 7, bytes: 1 } },
-      { counter: { family: "inet", name: "in_packets", packets: 7, bytes: 1 } },
+      { counter: { family: "ip", table: "sixto4pmt", name: "drop_ipv6_src_invalid", packets: 2 } },
+      { counter: { family: "ip6", table: "sixto4pmt", name: "drop_ipv6_src_invalid", packets: 1 } },
+      { counter: { family: "ip6", table: "sixto4pmt", name: "drop_native_to_native", packets: 3 } },
+      {
+        counter: {
+          family: "ip6",
+          table: "sixto4pmt",
+          name: "drop_native_to_native_in",
+          packets: 4,
+        },
+      },
+      {
+        counter: { family: "ip6", table: "sixto4pmt", name: "drop_dst_not_own_prefix", packets: 1 },
+      },
+      { counter: { family: "inet", table: "fw4", name: "drop_native_to_native", packets: 100 } },
       { chain: { name: "pre" } },
     ],
   });
-  const c = kernelCounters(parseNftCounters(json));
-  assert.equal(c.drops.native_to_native, 3);
-  assert.equal(c.drops["6to4_src_spoofed"], 3);
-  assert.equal(c.drops.ipv4_src_invalid, 0);
-  assert.deepEqual(c.traffic, { in_packets: 7, out_packets: 0 });
-  assert.equal(
-    kernelCounters({ sixto4_src_checked: 1, sixto4_src_decapsulated: 2 }).drops["6to4_src_spoofed"],
-    0,
+  const raw = parseNftCounters(json, "sixto4pmt");
+  const sit = parseSitStats(
+    JSON.stringify([
+      {
+        ifname: "6to4pmt0",
+        stats64: {
+          rx: { packets: 20, errors: 7, frame_errors: 2 },
+          tx: { packets: 11, errors: 0 },
+        },
+      },
+    ]),
   );
+  assert.deepEqual(sit, { rxPackets: 20, rxErrors: 7, rxFrameErrors: 2, txPackets: 11 });
+  const c = kernelCounters(raw, sit);
+  assert.equal(c.drops.ipv6_src_invalid, 3);
+  assert.equal(c.drops.native_to_native, 7);
+  assert.equal(c.drops.dst_not_own_prefix, 1);
+  assert.equal(c.drops["6to4_src_spoofed"], 5);
+  assert.equal(c.drops.ipv4_src_invalid, 0);
+  // Delivered by sit less what decap6 dropped after it.
+  assert.deepEqual(c.traffic, { in_packets: 15, out_packets: 11 });
+  // Without the sit's counts: zeros, not a guess.
+  assert.deepEqual(kernelCounters(raw, null).traffic, { in_packets: 0, out_packets: 0 });
+  assert.equal(kernelCounters(raw, null).drops["6to4_src_spoofed"], 0);
   assert.deepEqual(parseNftCounters("not json"), {});
   assert.deepEqual(parseNftCounters("{}"), {});
+  assert.equal(parseSitStats("[]"), null);
+  assert.equal(parseSitStats("nope"), null);
 });
 
 test("golden: plain 6to4, default options", () => {
-  const text = kernelRuleset(input({ allow: [] }));
-  const body = text.slice(text.indexOf("chain pre"));
+  const text = kernelRuleset(input());
+  const body = text.slice(text.indexOf("\tchain pre"));
   assert.equal(
     body,
-    `chain pre {
+    `\tchain pre {
 \t\ttype filter hook prerouting priority raw; policy accept;
-\t\tmeta nfproto ipv4 ip daddr 100.64.0.2 ip protocol 41 jump decap4
-\t\tmeta nfproto ipv6 iifname "6to4pmt0" jump decap6
+\t\tip protocol 41 ip daddr 100.64.0.2 jump decap4
 \t}
 \tchain decap4 {
-\t\tip saddr { 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 240.0.0.0/4 } counter name "drop_ipv4_src_invalid" drop
-\t\tip saddr { 10.0.0.0/8, 100.64.0.0/10, 172.16.0.0/12, 192.168.0.0/16 } counter name "drop_ipv4_src_invalid" drop
-\t\t@th,64,16 0x0000 counter name "drop_ipv6_src_invalid" drop
-\t\t@th,64,9 0x1fd counter name "drop_ipv6_src_invalid" drop
-\t\t@th,64,8 0xff counter name "drop_ipv6_src_invalid" drop
-\t\t@th,64,16 0x2002 @th,80,32 { 0x00000000-0x00ffffff, 0x7f000000-0x7fffffff, 0xa9fe0000-0xa9feffff, 0xe0000000-0xefffffff, 0xf0000000-0xffffffff } counter name "drop_ipv6_src_6to4_invalid_ipv4" drop
-\t\t@th,64,16 0x2002 @th,80,32 { 0x0a000000-0x0affffff, 0x64400000-0x647fffff, 0xac100000-0xac1fffff, 0xc0a80000-0xc0a8ffff } counter name "drop_ipv6_src_6to4_invalid_ipv4" drop
-\t\t@th,192,16 0x0000 counter name "drop_ipv6_dst_invalid" drop
-\t\t@th,192,9 0x1fd counter name "drop_ipv6_dst_invalid" drop
-\t\t@th,192,8 0xff counter name "drop_ipv6_dst_invalid" drop
-\t\t@th,192,16 0x2002 @th,208,32 { 0x00000000-0x00ffffff, 0x7f000000-0x7fffffff, 0xa9fe0000-0xa9feffff, 0xe0000000-0xefffffff, 0xf0000000-0xffffffff } counter name "drop_ipv6_dst_6to4_invalid_ipv4" drop
-\t\t@th,192,16 0x2002 @th,208,32 { 0x0a000000-0x0affffff, 0x64400000-0x647fffff, 0xac100000-0xac1fffff, 0xc0a80000-0xc0a8ffff } counter name "drop_ipv6_dst_6to4_invalid_ipv4" drop
+\t\tip saddr != { 0.0.0.0/8, 10.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4, 240.0.0.0/4 } @th,64,16 0x2002 @th,80,32 != { 0x00000000-0x00ffffff, 0x0a000000-0x0affffff, 0x7f000000-0x7fffffff, 0xa9fe0000-0xa9feffff, 0xac100000-0xac1fffff, 0xc0a80000-0xc0a8ffff, 0xe0000000-0xefffffff, 0xf0000000-0xffffffff } @th,192,48 0x200264400002 accept
+\t\tip saddr 192.88.99.1 @th,64,3 1 @th,64,16 != 0x2002 @th,192,48 0x200264400002 accept
+\t\tip saddr { 0.0.0.0/8, 10.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4, 240.0.0.0/4 } counter name "drop_ipv4_src_invalid" drop
+\t\t@th,64,16 { 0x0000, 0xfe80-0xffff } counter name "drop_ipv6_src_invalid" drop
+\t\t@th,64,16 0x2002 @th,80,32 { 0x00000000-0x00ffffff, 0x0a000000-0x0affffff, 0x7f000000-0x7fffffff, 0xa9fe0000-0xa9feffff, 0xac100000-0xac1fffff, 0xc0a80000-0xc0a8ffff, 0xe0000000-0xefffffff, 0xf0000000-0xffffffff } counter name "drop_ipv6_src_6to4_invalid_ipv4" drop
+\t\t@th,192,16 { 0x0000, 0xfe80-0xffff } counter name "drop_ipv6_dst_invalid" drop
+\t\t@th,192,16 0x2002 @th,208,32 { 0x00000000-0x00ffffff, 0x0a000000-0x0affffff, 0x7f000000-0x7fffffff, 0xa9fe0000-0xa9feffff, 0xac100000-0xac1fffff, 0xc0a80000-0xc0a8ffff, 0xe0000000-0xefffffff, 0xf0000000-0xffffffff } counter name "drop_ipv6_dst_6to4_invalid_ipv4" drop
 \t\t@th,192,16 0x2002 @th,208,32 != 0x64400002 counter name "drop_6to4_dst_mismatch" drop
 \t\t@th,192,16 0x2002 @th,64,16 != 0x2002 ip saddr != 192.88.99.1 counter name "drop_native_src_not_from_relay" drop
-\t\t@th,64,16 0x2002 counter name "sixto4_src_checked"
+\t}
+}
+table ip6 sixto4pmt {
+\tcounter drop_ipv6_src_invalid {
+\t}
+\tcounter drop_ipv6_src_6to4_invalid_ipv4 {
+\t}
+\tcounter drop_ipv6_dst_invalid {
+\t}
+\tcounter drop_ipv6_dst_6to4_invalid_ipv4 {
+\t}
+\tcounter drop_native_to_native {
+\t}
+\tcounter drop_dst_not_own_prefix {
+\t}
+\tcounter drop_encap_src_invalid {
+\t}
+\tcounter drop_encap_dst_invalid {
+\t}
+\tcounter drop_own_ipv4_embedded {
+\t}
+\tcounter drop_link_scope_multicast {
+\t}
+\tcounter drop_native_to_native_in {
+\t}
+\tchain pre {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "6to4pmt0" jump decap6
 \t}
 \tchain decap6 {
-\t\tip6 saddr 2002::/16 counter name "sixto4_src_decapsulated"
-\t\tip6 saddr != 2002::/16 ip6 daddr != 2002::/16 counter name "drop_native_to_native" drop
-\t\tip6 daddr != 2002:6440:2::/48 counter name "drop_dst_not_own_prefix" drop
-\t\tcounter name "in_packets"
+\t\tip6 daddr 2002:6440:2::/48 return
+\t\tip6 saddr != 2002::/16 ip6 daddr != 2002::/16 counter name "drop_native_to_native_in" drop
+\t\tcounter name "drop_dst_not_own_prefix" drop
 \t}
 \tchain post {
 \t\ttype filter hook postrouting priority srcnat + 10; policy accept;
-\t\tmeta nfproto ipv6 oifname "6to4pmt0" jump encap
+\t\toifname "6to4pmt0" jump encap
 \t}
 \tchain encap {
+\t\tip6 saddr 2002:6440:2::/48 ip6 daddr != { ::/16, fe80::/9, ff00::/8, 2002:6440:2::/48, 2002::/24, 2002:a00::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:ac10::/28, 2002:c0a8::/32, 2002:e000::/20, 2002:f000::/20 } accept
 \t\tip6 daddr ff00::/8 @nh,204,4 < 3 counter name "drop_link_scope_multicast" drop
 \t\tip6 saddr { ::/16, fe80::/9, ff00::/8 } counter name "drop_ipv6_src_invalid" drop
-\t\tip6 saddr { 2002::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:e000::/20, 2002:f000::/20 } counter name "drop_ipv6_src_6to4_invalid_ipv4" drop
-\t\tip6 saddr { 2002:a00::/24, 2002:6440::/26, 2002:ac10::/28, 2002:c0a8::/32 } counter name "drop_ipv6_src_6to4_invalid_ipv4" drop
+\t\tip6 saddr { 2002::/24, 2002:a00::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:ac10::/28, 2002:c0a8::/32, 2002:e000::/20, 2002:f000::/20 } counter name "drop_ipv6_src_6to4_invalid_ipv4" drop
 \t\tip6 daddr { ::/16, fe80::/9, ff00::/8 } counter name "drop_ipv6_dst_invalid" drop
-\t\tip6 daddr { 2002::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:e000::/20, 2002:f000::/20 } counter name "drop_ipv6_dst_6to4_invalid_ipv4" drop
-\t\tip6 daddr { 2002:a00::/24, 2002:6440::/26, 2002:ac10::/28, 2002:c0a8::/32 } counter name "drop_ipv6_dst_6to4_invalid_ipv4" drop
+\t\tip6 daddr { 2002::/24, 2002:a00::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:ac10::/28, 2002:c0a8::/32, 2002:e000::/20, 2002:f000::/20 } counter name "drop_ipv6_dst_6to4_invalid_ipv4" drop
 \t\tip6 saddr 2002::/16 ip6 saddr != 2002:6440:2::/48 counter name "drop_encap_src_invalid" drop
 \t\tip6 daddr 2002:6440:2::/48 counter name "drop_encap_dst_invalid" drop
 \t\tip6 saddr != 2002::/16 ip6 daddr != 2002::/16 counter name "drop_native_to_native" drop
 \t\tip6 saddr != 2002::/16 ip6 saddr & ::fcff:ffff:ffff:ffff == ::5efe:6440:2 counter name "drop_own_ipv4_embedded" drop
-\t\tcounter name "out_packets"
 \t}
 }
 `,
