@@ -10,6 +10,10 @@
  *
  *   node out/test/bench/kernel-path.bench.js   (root; BENCH_ROUNDS (default 5), BENCH_SECONDS
  *                                               (default 5); PMT_BENCH_* are read too)
+ *
+ * BENCH_AB=netdev|bare: an A/B of our ruleset in the same run, by pairs of rounds (the variant in
+ * rounds 3-4, 7-8, ...; test/vm/kernel-path-bench.vm.ts says what each does); each variant's
+ * position-balanced pairs are printed apart.
  */
 import { runInVm, vmSkipReason } from "../support/vm.js";
 

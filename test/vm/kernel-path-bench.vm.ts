@@ -29,7 +29,9 @@ const ROUNDS = Number(process.env.PMT_BENCH_ROUNDS ?? "5");
  * A/B of a candidate ruleset shape in the same run: `netdev` swaps our decap6 from the `ip6`
  * prerouting hook (an `iifname` rule every IPv6 packet meets) to a netdev ingress hook on the sit
  * (only the sit's packets meet it), by pairs of rounds (rounds 0-1 as the daemon made it, 2-3
- * swapped, 4-5 as made, ...), so each pair has both orders.
+ * swapped, 4-5 as made, ...), so each pair has both orders. `bare` (a ceiling, not a candidate:
+ * no checks) takes both our `ip6` hooks away instead (prerouting `pre`, postrouting `post`), so
+ * what the `ip6` checks cost at all shows apart from the rest of the set-up.
  */
 const AB = process.env.PMT_BENCH_AB ?? "";
 
@@ -213,13 +215,31 @@ table ip6 sixto4pmt {
 \t}
 }
 `;
+    const toBare = `flush chain ip6 sixto4pmt pre
+delete chain ip6 sixto4pmt pre
+flush chain ip6 sixto4pmt post
+delete chain ip6 sixto4pmt post
+`;
+    const fromBare = `table ip6 sixto4pmt {
+\tchain pre {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "${sit}" jump decap6
+\t}
+\tchain post {
+\t\ttype filter hook postrouting priority srcnat + 10; policy accept;
+\t\toifname "${sit}" jump encap
+\t}
+}
+`;
     let variant = "made";
     const nftIn = (text: string) =>
       reg.must(["sh", "-ec", `ip netns exec ${c.ns} nft -f - <<'EOF'\n${text}EOF`]);
     for (let round = 0; round < ROUNDS; round++) {
-      const want = AB === "netdev" && Math.floor(round / 2) % 2 === 1 ? "netdev" : "made";
+      const want = AB !== "" && Math.floor(round / 2) % 2 === 1 ? AB : "made";
       if (want !== variant) {
-        nftIn(want === "netdev" ? toNetdev : toMade);
+        if (want === "netdev") nftIn(toNetdev);
+        else if (want === "bare") nftIn(toBare);
+        else nftIn(variant === "bare" ? fromBare : toMade);
         variant = want;
       }
       const r: Record<string, unknown> = { oursFirst: round % 2 === 0, variant };
