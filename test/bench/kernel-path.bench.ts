@@ -10,6 +10,10 @@
  *
  *   node out/test/bench/kernel-path.bench.js   (root; BENCH_ROUNDS (default 5), BENCH_SECONDS
  *                                               (default 5); PMT_BENCH_* are read too)
+ *
+ * BENCH_AB=netdev|bare: an A/B of our ruleset in the same run, by pairs of rounds (the variant in
+ * rounds 3-4, 7-8, ...; test/vm/kernel-path-bench.vm.ts says what each does); each variant's
+ * position-balanced pairs are printed apart.
  */
 import { runInVm, vmSkipReason } from "../support/vm.js";
 
@@ -37,7 +41,11 @@ async function main(): Promise<void> {
   const seconds = process.env.BENCH_SECONDS ?? process.env.PMT_BENCH_SECONDS ?? "5";
   const r = await runInVm("node out/test/vm/kernel-path-bench.vm.js", {
     timeoutMs: 1_500_000,
-    env: { PMT_BENCH_ROUNDS: rounds, PMT_BENCH_SECONDS: seconds },
+    env: {
+      PMT_BENCH_ROUNDS: rounds,
+      PMT_BENCH_SECONDS: seconds,
+      PMT_BENCH_AB: process.env.BENCH_AB ?? "",
+    },
   });
   const line = /^RESULT (.*)$/m.exec(r.stdout)?.[1];
   if (!line) {
@@ -51,7 +59,7 @@ async function main(): Promise<void> {
     iperfFailure?: string;
     seconds: number;
     settleS?: number;
-    rounds: { oursFirst: boolean; ours: Figures; hand: Figures }[];
+    rounds: { oursFirst: boolean; variant?: string; ours: Figures; hand: Figures }[];
   };
   if (o.error) console.log(`error: ${o.error}`);
   if (o.iperfFailure) console.log(`iperf3 failed:\n${o.iperfFailure.slice(0, 2000)}`);
@@ -62,7 +70,7 @@ async function main(): Promise<void> {
   for (const [i, x] of o.rounds.entries()) {
     const first = x.oursFirst ? "ours first" : "hand first";
     console.log(
-      `round ${i + 1} (${first}): ours TCP ${x.ours.tcpMbps.toFixed(1)} Mbit/s, UDP64 ` +
+      `round ${i + 1} (${first}${x.variant ? ", " + x.variant : ""}): ours TCP ${x.ours.tcpMbps.toFixed(1)} Mbit/s, UDP64 ` +
         `${x.ours.udp64Pps.toFixed(0)}/s; hand TCP ${x.hand.tcpMbps.toFixed(1)} Mbit/s, UDP64 ` +
         `${x.hand.udp64Pps.toFixed(0)}/s; ratio TCP ${(x.ours.tcpMbps / x.hand.tcpMbps).toFixed(3)}, ` +
         `UDP64 ${(x.ours.udp64Pps / x.hand.udp64Pps).toFixed(3)}; daemon CPU ` +
@@ -92,6 +100,25 @@ async function main(): Promise<void> {
         `each): TCP ${tcp.toFixed(3)}, UDP64 ${udp.toFixed(3)}; daemon CPU while forwarding ` +
         `${cpu.toFixed(1)} ms/s (${idle.toFixed(1)} ms/s while the hand-made one forwards; wall ${(r.wallMs / 1000).toFixed(0)} s, VM, TCG)`,
     );
+    // BENCH_AB: each variant's pairs of rounds apart (a pair shares one variant).
+    const variants = [...new Set(o.rounds.map((x) => x.variant ?? "made"))];
+    if (variants.length > 1) {
+      for (const v of variants) {
+        const pairs: number[][] = [];
+        for (let i = 0; i + 1 < o.rounds.length; i += 2) {
+          const [a, b] = [o.rounds[i]!, o.rounds[i + 1]!];
+          if ((a.variant ?? "made") !== v) continue;
+          const g = (f: (x: Figures) => number) =>
+            Math.sqrt((f(a.ours) / f(a.hand)) * (f(b.ours) / f(b.hand)));
+          pairs.push([g((x) => x.tcpMbps), g((x) => x.udp64Pps)]);
+        }
+        console.log(
+          `variant ${v}: position-balanced pairs TCP ${pairs.map((p) => p[0]!.toFixed(3)).join(", ")}; ` +
+            `UDP64 ${pairs.map((p) => p[1]!.toFixed(3)).join(", ")}; median TCP ` +
+            `${median(pairs.map((p) => p[0]!)).toFixed(3)}, UDP64 ${median(pairs.map((p) => p[1]!)).toFixed(3)}`,
+        );
+      }
+    }
     if (tcpPairs.length > 0) {
       console.log(
         `position-balanced (median of ${tcpPairs.length} round pairs): TCP ` +

@@ -25,6 +25,15 @@ import { buildKernelPathTopology, SITE_HOST } from "./kernel-topology.js";
 
 const SECONDS = Number(process.env.PMT_BENCH_SECONDS ?? "5");
 const ROUNDS = Number(process.env.PMT_BENCH_ROUNDS ?? "5");
+/**
+ * A/B of a candidate ruleset shape in the same run: `netdev` swaps our decap6 from the `ip6`
+ * prerouting hook (an `iifname` rule every IPv6 packet meets) to a netdev ingress hook on the sit
+ * (only the sit's packets meet it), by pairs of rounds (rounds 0-1 as the daemon made it, 2-3
+ * swapped, 4-5 as made, ...), so each pair has both orders. `bare` (a ceiling, not a candidate:
+ * no checks) takes both our `ip6` hooks away instead (prerouting `pre`, postrouting `post`), so
+ * what the `ip6` checks cost at all shows apart from the rest of the set-up.
+ */
+const AB = process.env.PMT_BENCH_AB ?? "";
 
 /** The 2002:V4ADDR::/64 (SLA 0) of an IPv4 address. */
 function sixToFour64(v4: string): string {
@@ -179,8 +188,61 @@ async function main(): Promise<Record<string, unknown>> {
     }
     out.settleS = (Date.now() - quiet0) / 1000;
 
+    const sit = reg
+      .must(["ip", "-n", c.ns, "-o", "link", "show", "type", "sit"])
+      .split("\n")
+      .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1])
+      .find((n) => n !== undefined && n !== "sit0");
+    const own48 = sixToFour64(c.wanIpv4).replace("/64", "/48");
+    const toNetdev = `table netdev abx
+delete table netdev abx
+flush chain ip6 sixto4pmt pre
+delete chain ip6 sixto4pmt pre
+table netdev abx {
+\tchain decap6 {
+\t\ttype filter hook ingress device "${sit}" priority 0; policy accept;
+\t\tip6 daddr ${own48} return
+\t\tip6 saddr != 2002::/16 ip6 daddr != 2002::/16 counter drop
+\t\tcounter drop
+\t}
+}
+`;
+    const toMade = `delete table netdev abx
+table ip6 sixto4pmt {
+\tchain pre {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "${sit}" jump decap6
+\t}
+}
+`;
+    const toBare = `flush chain ip6 sixto4pmt pre
+delete chain ip6 sixto4pmt pre
+flush chain ip6 sixto4pmt post
+delete chain ip6 sixto4pmt post
+`;
+    const fromBare = `table ip6 sixto4pmt {
+\tchain pre {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname "${sit}" jump decap6
+\t}
+\tchain post {
+\t\ttype filter hook postrouting priority srcnat + 10; policy accept;
+\t\toifname "${sit}" jump encap
+\t}
+}
+`;
+    let variant = "made";
+    const nftIn = (text: string) =>
+      reg.must(["sh", "-ec", `ip netns exec ${c.ns} nft -f - <<'EOF'\n${text}EOF`]);
     for (let round = 0; round < ROUNDS; round++) {
-      const r: Record<string, unknown> = { oursFirst: round % 2 === 0 };
+      const want = AB !== "" && Math.floor(round / 2) % 2 === 1 ? AB : "made";
+      if (want !== variant) {
+        if (want === "netdev") nftIn(toNetdev);
+        else if (want === "bare") nftIn(toBare);
+        else nftIn(variant === "bare" ? fromBare : toMade);
+        variant = want;
+      }
+      const r: Record<string, unknown> = { oursFirst: round % 2 === 0, variant };
       if (round % 2 === 0) {
         r.ours = await measure(c.lanNs);
         r.hand = await measure(hand.lanNs);
