@@ -51,6 +51,7 @@ import {
   type NsProcess,
 } from "../support/netns.js";
 import { readCounters } from "../support/dataplane-harness.js";
+import { intEnv } from "../support/bench-env.js";
 import { startIperfServer } from "../support/iperf.js";
 import {
   buildLabTopology,
@@ -76,17 +77,6 @@ const TARGET = {
   cpuOursNft: 2,
   tcpOursNft: 0.7,
 };
-
-/** An integer environment variable from `min` to `max`, `dflt` when unset; else throws one line. */
-function intEnv(name: string, dflt: number, min: number, max: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === "") return dflt;
-  const n = /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!(n >= min && n <= max)) {
-    throw new RangeError(`${name}: expected an integer from ${min} to ${max}, got ${v}`);
-  }
-  return n;
-}
 
 let ROUNDS = 3;
 /** How old our daemons are, at least, when their measurement starts (benchOurs). */

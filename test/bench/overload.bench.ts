@@ -59,25 +59,15 @@ import {
   waitDaemonReady,
 } from "../../module/lab/topology.js";
 import { runInVm, vmSkipReason } from "../support/vm.js";
-
-function envInt(name: string, def: number, min: number, max: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === "") return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    process.stderr.write(`${name}: expected an integer ${min}..${max}, got ${v}\n`);
-    process.exit(2);
-  }
-  return n;
-}
+import { intEnv } from "../support/bench-env.js";
 
 /** Run the bench in the QEMU VM (test/support/vm.ts; a kernel with sch_fq_codel and sch_htb). */
 const IN_VM = process.env.PMT_VM === "1";
 const VM = !IN_VM && process.env.BENCH_VM === "1";
-const ROUNDS = envInt("BENCH_ROUNDS", 3, 1, 10);
-const SECONDS = envInt("BENCH_SECONDS", 3, 1, 30);
+const ROUNDS = intEnv("BENCH_ROUNDS", 3, 1, 10);
+const SECONDS = intEnv("BENCH_SECONDS", 3, 1, 30);
 // in the VM (TCG) the daemons forward a few k packets/s: a slower link keeps the shaper the limit
-const RATE_MBIT = envInt("BENCH_RATE_MBIT", IN_VM || VM ? 1 : 10, 1, 1000);
+const RATE_MBIT = intEnv("BENCH_RATE_MBIT", IN_VM || VM ? 1 : 10, 1, 1000);
 const QDISC_NAMES = ["fq_codel", "pfifo", "none", "napi", "lan"];
 function envList<T extends string>(name: string, def: string, allowed: readonly T[]): T[] {
   const xs = (process.env[name] || def).split(",");
@@ -95,7 +85,7 @@ const QDISCS = envList(
   QDISC_NAMES,
 );
 /** Busy loops on the host's CPUs during the run (a loaded machine, the same for every case). */
-const HOG = envInt("BENCH_HOG", 0, 0, 8);
+const HOG = intEnv("BENCH_HOG", 0, 0, 8);
 const DIRS = envList("BENCH_DIRS", "up,down", ["up", "down"] as const);
 const MODES = envList("BENCH_MODES", "bp,old", ["bp", "old"] as const);
 /** Bytes htb counts per datagram of 64: Ethernet 14 + IPv4 20 + IPv6 40 + UDP 8 + 64. */

@@ -34,21 +34,12 @@ import { cpus } from "node:os";
 import * as path from "node:path";
 import { DAEMON_NODE_FLAGS } from "../../module/lab/topology.js";
 import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
+import { intEnv } from "../support/bench-env.js";
 
 const BUNDLE = path.join(__dirname, "..", "..", "..", "dist", "6to4-pmt.js");
 const GEN = path.join(__dirname, "relay-workers-gen.js");
 const CLK_TCK = 100;
 const CUSTOMERS = 8;
-
-function intEnv(name: string, dflt: number, min: number, max: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === "") return dflt;
-  const n = /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!(n >= min && n <= max)) {
-    throw new RangeError(`${name}: expected an integer from ${min} to ${max}, got ${v}`);
-  }
-  return n;
-}
 
 /** utime + stime of one thread (or, with tid = pid, of the main thread) in seconds. */
 function threadCpu(pid: number, tid: number): number {
