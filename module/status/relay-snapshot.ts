@@ -3,6 +3,7 @@
  * and `6to4-pmt status` prints (cli/status.ts). Plain JSON: addresses and prefixes as text,
  * times in seconds; `role: "relay"` tells it from the CPE's (status/snapshot.ts).
  */
+import type { WorkerCounters } from "../dataplane/counters.js";
 
 /** `running` while the data plane forwards; `stopping` once SIGTERM/SIGINT arrived. */
 export type RelayState = "running" | "stopping";
@@ -50,15 +51,7 @@ export interface RelayStatusSnapshot {
       readonly out_bytes: number;
     }[];
     /** Option workers > 1: each worker thread's share (its customers in, its TUN queue out). */
-    readonly workers?: readonly {
-      readonly worker: number;
-      readonly tid: number;
-      readonly in_packets: number;
-      readonly out_packets: number;
-      readonly batches_in: number;
-      readonly batches_out: number;
-      readonly drops: number;
-    }[];
+    readonly workers?: readonly WorkerCounters[];
   };
 }
 
