@@ -26,6 +26,7 @@ import { EXIT_NOT_ROOT, EXIT_OK, EXIT_RUNTIME } from "../cli/exit-codes.js";
 import { ConfigError } from "../config/config-error.js";
 import { createLogger } from "../log/logger.js";
 import { NetnsRegistry, type NsProcess } from "./netns.js";
+import { EXIT_INTERRUPTED, LabFailure, startLabRun } from "./lab-common.js";
 import { labStaticCpeArgs, spawnDaemon, waitDaemonReady } from "./topology.js";
 
 export const FLEET_ANYCAST = "192.88.99.1";
@@ -445,12 +446,8 @@ export async function runFleetLab(args: readonly string[]): Promise<number> {
     return EXIT_RUNTIME;
   }
   const command = [process.execPath, process.argv[1] ?? ""];
-  const steps: { name: string; ok: boolean; detail: string }[] = [];
-  const onSignal = (): void => {
-    void reg.cleanup().then(() => process.exit(130));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const run = startLabRun(reg, log);
+  const { step } = run;
   try {
     log.info(
       `building a fleet of ${n} relays with BIRD (${FLEET_LAB_PREFIX}rtr, srv, relay1..${n})`,
@@ -459,7 +456,7 @@ export async function runFleetLab(args: readonly string[]): Promise<number> {
     for (const r of f.relays) await startFleetRelay(f, r, command);
     const all = f.relays.map((r) => r.unicast);
     const conv = await waitAnycastNextHops(f, all);
-    steps.push({
+    step({
       name: `rtr routes ${FLEET_ANYCAST} over all ${n} relays (OSPF ECMP)`,
       ok: conv !== null,
       detail: anycastNextHops(f).join(" "),
@@ -476,7 +473,7 @@ export async function runFleetLab(args: readonly string[]): Promise<number> {
         ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", FLEET_SERVER],
         15000,
       );
-      steps.push({
+      step({
         name: `cpe${idx} (${c.wanIpv4}) -> server through relay${r.index}`,
         ok: pg.code === 0,
         detail: /(\d+)% packet loss/.exec(pg.stdout)?.[0] ?? "no reply",
@@ -487,7 +484,7 @@ export async function runFleetLab(args: readonly string[]): Promise<number> {
     reg.kill(victim.daemon!, "SIGKILL");
     const rest = all.filter((a) => a !== victim.unicast);
     const moved = await waitAnycastNextHops(f, rest);
-    steps.push({
+    step({
       name: `relay1 daemon killed (SIGKILL): rtr withdrew it`,
       ok: moved !== null,
       detail: moved !== null ? `after ${Date.now() - t0} ms` : "not withdrawn",
@@ -499,22 +496,19 @@ export async function runFleetLab(args: readonly string[]): Promise<number> {
         ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", FLEET_SERVER],
         15000,
       );
-      steps.push({
+      step({
         name: `cpe${c1.index} -> server through the other relays`,
         ok: pg.code === 0,
         detail: /(\d+)% packet loss/.exec(pg.stdout)?.[0] ?? "no reply",
       });
     }
   } catch (e) {
-    steps.push({ name: "fleet lab", ok: false, detail: (e as Error).message.split("\n")[0]! });
+    run.fail(e instanceof LabFailure ? e : new LabFailure((e as Error).message.split("\n")[0]!));
   } finally {
-    for (const s of steps)
-      process.stdout.write(`${s.ok ? "PASS" : "FAIL"}  ${s.name}: ${s.detail}\n`);
-    await reg.cleanup();
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
+    await run.teardown();
   }
-  const passed = steps.length > 0 && steps.every((s) => s.ok);
+  if (run.interrupted) return EXIT_INTERRUPTED;
+  const passed = run.passed();
   process.stdout.write(`verdict: ${passed ? "PASSED" : "FAILED"}\n`);
   return passed ? EXIT_OK : EXIT_RUNTIME;
 }

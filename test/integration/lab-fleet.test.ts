@@ -2,10 +2,12 @@
  * `6to4-pmt lab --relays N` as a user runs it (root, bird installed): the bundle builds the fleet
  * (namespaces fleet-*), shows one CPE per relay reaching the server, kills relay1's daemon, sees
  * rtr withdraw it and its CPE reach the server through another relay, and exits 0 with
- * "verdict: PASSED"; afterwards no fleet-* namespace is left. A bad count exits 2 with one line.
+ * "verdict: PASSED"; afterwards no fleet-* namespace is left. Ctrl-C in the middle of a run tears
+ * it down (namespaces, BIRD, daemons) and exits 130 with nothing reported after the interruption.
+ * A bad count exits 2 with one line.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
@@ -17,6 +19,21 @@ function fleetNamespaces(): string[] {
   return existsSync("/run/netns")
     ? readdirSync("/run/netns").filter((n) => n.startsWith("fleet-"))
     : [];
+}
+
+/** PIDs of processes whose network namespace is `ns` (by `ip netns pids`). */
+function pidsIn(ns: string): number[] {
+  const r = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.split("\n").filter(Boolean).map(Number) : [];
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function skipReason(): string | undefined {
@@ -46,6 +63,48 @@ test(
     );
     assert.match(r.stdout, /verdict: PASSED/);
     assert.deepEqual(fleetNamespaces(), []);
+  },
+);
+
+test(
+  "6to4-pmt lab --relays 2 interrupted by SIGINT tears down and exits 130",
+  { skip: skipReason(), timeout: 120_000 },
+  async () => {
+    const argv = [process.execPath, BUNDLE, "lab", "--relays", "2"];
+    // stdout and stderr in one pipe, so the order of step lines and the log line is kept.
+    const child = spawn("sh", ["-c", 'exec "$0" "$@" 2>&1', ...argv], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    try {
+      // Interrupt once the anycast converged: BIRD in every namespace and both relay daemons run.
+      for (const end = Date.now() + 90_000; Date.now() < end;) {
+        if (/^(PASS|FAIL) {2}rtr routes/m.test(out) || child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(out, /^PASS {2}rtr routes/m, out);
+      const running = fleetNamespaces().flatMap(pidsIn);
+      assert.ok(running.length >= 4, `BIRD on rtr, srv, two relays and their daemons: ${running}`);
+      child.kill("SIGINT");
+      const code = await Promise.race([
+        exited,
+        new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 30_000).unref()),
+      ]);
+      assert.equal(code, 130, out);
+      const at = out.indexOf("interrupted: tearing down");
+      assert.ok(at >= 0, out);
+      assert.doesNotMatch(out.slice(at), /^(PASS|FAIL) {2}|^verdict:/m, out);
+      assert.deepEqual(fleetNamespaces(), []);
+      for (const pid of running) assert.equal(isAlive(pid), false, `process ${pid}`);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      for (const n of fleetNamespaces()) {
+        for (const pid of pidsIn(n)) process.kill(pid, "SIGKILL");
+        spawnSync("ip", ["netns", "del", n]);
+      }
+    }
   },
 );
 
