@@ -27,7 +27,10 @@ import { formatIpv6Prefix } from "../addr/ipv6.js";
 import { parseCpeConfig, type CpeConfig } from "../config/parse.js";
 import { CpeDaemon } from "../dataplane/cpe-daemon.js";
 import { CPE_FORWARDING_DISABLED } from "../dataplane/forwarding-state.js";
-import { lowerDevices, netdevFeatures, openIcmpV6 } from "../io/linux.js";
+import { ifIndexOf, lowerDevices, netdevFeatures, neighbourUse4, openIcmpV6 } from "../io/linux.js";
+import { resolveNextHop4 } from "../io/linux.js";
+import { WanNextHop } from "../control/wan-next-hop.js";
+import { systemClock } from "../control/clock.js";
 import { startCpeControl, type CpeControl } from "../control/cpe-control.js";
 import { effectiveTunnelMtu } from "../control/decide.js";
 import { createEchoProber } from "../control/echo-prober.js";
@@ -134,9 +137,26 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
   // The TUN opens with the MTU the WAN device has now; the control plane sets the plan's MTU
   // when the WAN it learns says otherwise.
   const tunMtu = effectiveTunnelMtu(cfg.tunnelMtu, cfg.wanMtu ?? deviceMtu(cfg.wanDevice) ?? null);
-  const rawOptions = cfg.wanDevice !== null ? { device: cfg.wanDevice } : {};
+  const rawOptions = {
+    ...(cfg.wanDevice !== null ? { device: cfg.wanDevice } : {}),
+    ...(cfg.wanSend === "packet" ? { packetSend: true } : {}),
+  };
   const ports = openDaemonPorts(log, cfg.tunName, tunMtu, rawOptions);
   if (ports === undefined) return EXIT_INIT;
+  // wan_send packet: the next hop of the relay, resolved by the control plane (wan-next-hop.ts).
+  const packetPath = ports.raw.packetPath;
+  const wanDevice = cfg.wanDevice;
+  const wanSend =
+    packetPath === undefined
+      ? undefined
+      : new WanNextHop({
+          path: packetPath,
+          lookup: (dst, oif) => resolveNextHop4(dst, oif),
+          neighUse: (ifindex, addr) => neighbourUse4(ifindex, addr),
+          boundIfindex: () => (wanDevice !== null ? ifIndexOf(wanDevice) : 0),
+          clock: systemClock,
+          log,
+        });
   const k = new KernelSetup(log);
   const dev = ports.tun.name;
   prepareTun(dev, log);
@@ -167,9 +187,11 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
       lowerDevices: (device) => lowerDevices(device),
       dataplaneMode: () => ({ ...choice, error: null }),
       ...(process.env.PMT_DHCP_FILE ? { dhcpLeaseFile: process.env.PMT_DHCP_FILE } : {}),
+      ...(wanSend !== undefined ? { wanSend } : {}),
     });
   } catch (e) {
     log.error(`control plane init failed: ${(e as Error).message}`);
+    wanSend?.stop();
     k.revert();
     ports.tun.close();
     ports.raw.close();
@@ -185,8 +207,10 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
       `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}`,
   );
   daemon.start();
+  wanSend?.start();
   releaseStartupMemory(log);
   const code = await exiting.done;
+  wanSend?.stop();
   await control.stop();
   k.revert();
   daemon.stop();

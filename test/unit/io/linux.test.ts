@@ -104,6 +104,15 @@ class FakeBinding implements NativeBinding {
     this.calls.push(`splitRaw4 ${fd} ${index} ${count}`);
     return 0;
   }
+  openPacket4(sndbuf: number) {
+    this.calls.push(`openPacket4 ${sndbuf}`);
+    return 90;
+  }
+  nextHop4() {
+    return null;
+  }
+  neighUse4() {}
+  finishIpv4Header() {}
   setIoUring(on: boolean) {
     return on;
   }
