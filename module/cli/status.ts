@@ -217,7 +217,9 @@ export function formatStatus(s: StatusSnapshot): string {
   }
   if (s.wanSend) {
     const w = s.wanSend;
-    const hop = w.nextHop ? ` via ${w.nextHop.gateway} ${w.nextHop.lladdr} on ${w.nextHop.device}` : "";
+    const hop = w.nextHop
+      ? ` via ${w.nextHop.gateway} ${w.nextHop.lladdr} on ${w.nextHop.device}`
+      : "";
     row(
       "wan send",
       `${w.configured}: ${w.active === "packet" ? "AF_PACKET" : "raw socket"}${hop} (${w.reason}); ` +

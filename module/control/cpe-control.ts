@@ -372,7 +372,9 @@ class CpeControlPlane implements CpeControl {
       tunRoutes: this.routes?.status() ?? [],
       ...(this.deps.dataplaneMode ? { dataplaneMode: this.deps.dataplaneMode() } : {}),
       ...(this.deps.wanSend
-        ? { wanSend: { status: this.deps.wanSend.status(), counters: this.deps.wanSend.counters() } }
+        ? {
+            wanSend: { status: this.deps.wanSend.status(), counters: this.deps.wanSend.counters() },
+          }
         : {}),
     });
   }

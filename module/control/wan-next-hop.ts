@@ -36,8 +36,7 @@ export const NUD_PROBE = 0x10;
 export const NUD_FAILED = 0x20;
 export const NUD_NOARP = 0x40;
 export const NUD_PERMANENT = 0x80;
-const NUD_USABLE =
-  NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_NOARP | NUD_PERMANENT;
+const NUD_USABLE = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_NOARP | NUD_PERMANENT;
 
 /** What `lookup` returns (native/packet.c nextHop4). */
 export interface NextHopLookup {
@@ -190,9 +189,13 @@ export class WanNextHop {
       (prev.device !== hop.device || prev.gateway !== hop.gateway || prev.lladdr !== hop.lladdr)
     ) {
       this.changes++;
-      d.log.info(`wan_send: next hop of ${to} now ${gw} ${lladdr || "(no link-layer address)"} on ${h.ifname}`);
+      d.log.info(
+        `wan_send: next hop of ${to} now ${gw} ${lladdr || "(no link-layer address)"} on ${h.ifname}`,
+      );
     } else if (prev === null) {
-      d.log.info(`wan_send: AF_PACKET to ${to} via ${gw} ${lladdr || "(no link-layer address)"} on ${h.ifname}`);
+      d.log.info(
+        `wan_send: AF_PACKET to ${to} via ${gw} ${lladdr || "(no link-layer address)"} on ${h.ifname}`,
+      );
     }
     d.path.set(t, h.oif, h.lladdr);
     this.hop = hop;

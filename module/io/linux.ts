@@ -510,7 +510,9 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     this.onWritable = undefined;
     if (!this.sendFdOpen) return;
     this.sendFdOpen = false;
-    for (const fd of this.packetPath !== undefined ? [this.sendFd, this.packetPath.fd] : [this.sendFd]) {
+    for (const fd of this.packetPath !== undefined
+      ? [this.sendFd, this.packetPath.fd]
+      : [this.sendFd]) {
       try {
         this.binding.close(fd);
       } catch {
