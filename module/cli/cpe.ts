@@ -7,7 +7,9 @@
  *     network namespace (cli/instance-lock.ts; else exit 4 naming the running one). The files
  *     options name are safe to use (cli/file-checks.ts; else exit 2).
  *  2. Open the TUN (MTU: tunnel_mtu, else the WAN device's MTU - 20, never below 1280,
- *     RFC 4213 §3.2; up) and the raw protocol-41 socket (exit 4 on failure).
+ *     RFC 4213 §3.2; up) and the raw protocol-41 socket (exit 4 on failure); with `wan_send
+ *     packet` also an AF_PACKET send socket, used for the relay's packets once the control plane
+ *     has resolved its next hop (control/wan-next-hop.ts).
  *  3. Build the data plane (dataplane/cpe-daemon.ts) with forwarding off, and start the control
  *     plane (control/cpe-control.ts): it learns the WAN, decides (control/decide.ts: PMT LAN
  *     mode or plain 6to4, the LAN /64, the relay), gives the TUN its router address and hands
@@ -204,7 +206,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
   }
   log.info(
     `cpe up: tun ${dev} mtu ${tunMtu}, routes ${tunRoutes.join(" ")} while forwarding` +
-      `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}`,
+      `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}, wan send ${cfg.wanSend}`,
   );
   daemon.start();
   wanSend?.start();
@@ -226,6 +228,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
 async function runCpeKernel(cfg: CpeConfig, log: Logger, choice: DataplaneChoice): Promise<number> {
   const tunMtu = effectiveTunnelMtu(cfg.tunnelMtu, cfg.wanMtu ?? deviceMtu(cfg.wanDevice) ?? null);
   const dev = cfg.tunName;
+  if (cfg.wanSend === "packet") log.info("wan_send packet: the kernel data plane sends itself");
   const kernel = new KernelPath({
     device: dev,
     defaultRoute: cfg.defaultRoute,

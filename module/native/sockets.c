@@ -333,6 +333,13 @@ static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const 
  * outright (0: none; the packets it refused went through fd instead), status[7] = packets
  * accepted by pfd, status[8] = 1 when the tail (status[3]) was left by pfd (wait for it). */
 #define NEXT_HOP_BYTES 20
+
+/* Errors of an AF_PACKET send that concern the next hop, not the packet: the device is down or
+ * gone (ENETDOWN, ENXIO, ENODEV), or refuses the address (EINVAL: its length). */
+static int packet_path_broken(int e) {
+  return e == ENETDOWN || e == ENXIO || e == ENODEV || e == EINVAL || e == EBADF ||
+         e == ENOTSOCK || e == EADDRNOTAVAIL;
+}
 napi_value send_raw4(napi_env env, napi_callback_info info) {
   CHECK_ARGC(14);
   int32_t fd, count, *offs, *lens, *status, *gso = NULL, first = 0, skip = 0;
@@ -463,10 +470,11 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
       }
       int e = r < 0 ? errno : EIO;
       if (e == EINTR) continue;
-      if (chunk_pkt && e != EAGAIN && e != EWOULDBLOCK && e != ENOBUFS) {
+      if (chunk_pkt && packet_path_broken(e)) {
         /* The AF_PACKET path itself fails (device down or gone, address refused): the rest of
          * this call goes through the raw socket, whose kernel routes and resolves as usual, and
-         * the caller drops the next hop. */
+         * the caller drops the next hop. A packet the device cannot take (EMSGSIZE) is skipped
+         * below, as on the raw socket. */
         if (pkt_err == 0) pkt_err = e;
         pfd = -1;
         chunk_pkt = cut_pkt = 0;
