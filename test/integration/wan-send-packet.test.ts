@@ -3,7 +3,8 @@
  * protocol-41 packets to the relay leave over AF_PACKET to the resolved next hop's MAC
  * (control/wan-next-hop.ts, native/packet.c), in the lab topology (lan - cpe - isp - relay - inet).
  *
- * Checks: ping6 and TCP through the relay over AF_PACKET (counted as such); the outer IPv4 header
+ * Checks: ping6 and TCP through the relay over AF_PACKET (counted as such); pings to a direct
+ * 6to4 peer (a second CPE) during a TCP transfer go through the raw socket; the outer IPv4 header
  * on the wire as the raw socket would send it (captured by dumpcap on the isp side of the CPE's
  * WAN: header checksum valid, protocol 41, TTL 64, DF clear, ID not 0, source and destination,
  * and the Ethernet destination the gateway's MAC); an unresolved neighbour falls back to the raw
@@ -76,9 +77,15 @@ describe(
     before(async () => {
       lab = await startLab(
         reg,
-        { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 },
+        {
+          cpes: [
+            { index: 0, pmt: true },
+            { index: 1, pmt: false, sla: 1 },
+          ],
+          lanMtu: 1500,
+        },
         () => [],
-        () => ["--wan-send", "packet"],
+        (i) => (i === 0 ? ["--wan-send", "packet"] : []),
       );
       sock = labCpeFiles(lab.t.cpes[0]!.ns)[1];
       // The health probe's packets went through the raw socket and resolved the gateway.
@@ -120,6 +127,27 @@ describe(
       // 2 MB of TCP segments of at most 1440 bytes: over 1300 packets, plus the pings.
       assert.ok(sent > 1300, `${sent} packets over AF_PACKET`);
       assert.equal((await status()).wanSend!.active, "packet");
+    });
+
+    test("a direct 6to4 peer at the same time goes through the raw socket (RFC 3056 §5.3)", async () => {
+      const a = lab.t.cpes[0]!;
+      const b = lab.t.cpes[1]!;
+      const out0 = (await readCounters(reg, lab.cpes[0]!)).traffic.out_packets ?? 0;
+      const pkt0 = await counter("wan_send_af_packet");
+      // Batches that mix both: TCP to the server (relay, AF_PACKET) and pings to the peer (raw).
+      const [tcp, direct] = await Promise.all([
+        tcpTransfer(reg, a.lanNs, lab.t.inet, LAB_SERVER, 5302, 2_000_000),
+        ping(reg, a.lanNs, b.hostAddress, ["-c", "20", "-i", "0.05"]),
+      ]);
+      assert.equal(tcp.received, 2_000_000, tcp.sent);
+      assert.equal(direct.code, 0, direct.stdout);
+      assert.match(direct.stdout, / 20 received/);
+      const sent = ((await readCounters(reg, lab.cpes[0]!)).traffic.out_packets ?? 0) - out0;
+      const overPacket = (await counter("wan_send_af_packet")) - pkt0;
+      assert.ok(overPacket > 1300, `${overPacket} over AF_PACKET`);
+      // The 20 echo requests to the peer's IPv4 address, not the relay's, went the raw way.
+      assert.ok(sent - overPacket >= 20, `${sent} sent, ${overPacket} over AF_PACKET`);
+      assert.equal((await status()).wanSend!.fallbacks, 0);
     });
 
     test("the outer IPv4 header on the wire: checksum, protocol 41, TTL 64, DF clear, ID, addresses", async () => {
