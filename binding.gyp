@@ -9,6 +9,7 @@
         "module/native/napi-util.c",
         "module/native/netdev.c",
         "module/native/offload.c",
+        "module/native/packet.c",
         "module/native/poller.c",
         "module/native/privileges.c",
         "module/native/socket-read.c",

@@ -7,7 +7,9 @@
  *     network namespace (cli/instance-lock.ts; else exit 4 naming the running one). The files
  *     options name are safe to use (cli/file-checks.ts; else exit 2).
  *  2. Open the TUN (MTU: tunnel_mtu, else the WAN device's MTU - 20, never below 1280,
- *     RFC 4213 §3.2; up) and the raw protocol-41 socket (exit 4 on failure).
+ *     RFC 4213 §3.2; up) and the raw protocol-41 socket (exit 4 on failure); with `wan_send
+ *     packet` also an AF_PACKET send socket, used for the relay's packets once the control plane
+ *     has resolved its next hop (control/wan-next-hop.ts).
  *  3. Build the data plane (dataplane/cpe-daemon.ts) with forwarding off, and start the control
  *     plane (control/cpe-control.ts): it learns the WAN, decides (control/decide.ts: PMT LAN
  *     mode or plain 6to4, the LAN /64, the relay), gives the TUN its router address and hands
@@ -27,7 +29,10 @@ import { formatIpv6Prefix } from "../addr/ipv6.js";
 import { parseCpeConfig, type CpeConfig } from "../config/parse.js";
 import { CpeDaemon } from "../dataplane/cpe-daemon.js";
 import { CPE_FORWARDING_DISABLED } from "../dataplane/forwarding-state.js";
-import { lowerDevices, netdevFeatures, openIcmpV6 } from "../io/linux.js";
+import { ifIndexOf, lowerDevices, netdevFeatures, neighbourUse4, openIcmpV6 } from "../io/linux.js";
+import { resolveNextHop4 } from "../io/linux.js";
+import { WanNextHop } from "../control/wan-next-hop.js";
+import { systemClock } from "../control/clock.js";
 import { startCpeControl, type CpeControl } from "../control/cpe-control.js";
 import { effectiveTunnelMtu } from "../control/decide.js";
 import { createEchoProber } from "../control/echo-prober.js";
@@ -134,9 +139,26 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
   // The TUN opens with the MTU the WAN device has now; the control plane sets the plan's MTU
   // when the WAN it learns says otherwise.
   const tunMtu = effectiveTunnelMtu(cfg.tunnelMtu, cfg.wanMtu ?? deviceMtu(cfg.wanDevice) ?? null);
-  const rawOptions = cfg.wanDevice !== null ? { device: cfg.wanDevice } : {};
+  const rawOptions = {
+    ...(cfg.wanDevice !== null ? { device: cfg.wanDevice } : {}),
+    ...(cfg.wanSend === "packet" ? { packetSend: true } : {}),
+  };
   const ports = openDaemonPorts(log, cfg.tunName, tunMtu, rawOptions);
   if (ports === undefined) return EXIT_INIT;
+  // wan_send packet: the next hop of the relay, resolved by the control plane (wan-next-hop.ts).
+  const packetPath = ports.raw.packetPath;
+  const wanDevice = cfg.wanDevice;
+  const wanSend =
+    packetPath === undefined
+      ? undefined
+      : new WanNextHop({
+          path: packetPath,
+          lookup: (dst, oif) => resolveNextHop4(dst, oif),
+          neighUse: (ifindex, addr) => neighbourUse4(ifindex, addr),
+          boundIfindex: () => (wanDevice !== null ? ifIndexOf(wanDevice) : 0),
+          clock: systemClock,
+          log,
+        });
   const k = new KernelSetup(log);
   const dev = ports.tun.name;
   prepareTun(dev, log);
@@ -167,9 +189,11 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
       lowerDevices: (device) => lowerDevices(device),
       dataplaneMode: () => ({ ...choice, error: null }),
       ...(process.env.PMT_DHCP_FILE ? { dhcpLeaseFile: process.env.PMT_DHCP_FILE } : {}),
+      ...(wanSend !== undefined ? { wanSend } : {}),
     });
   } catch (e) {
     log.error(`control plane init failed: ${(e as Error).message}`);
+    wanSend?.stop();
     k.revert();
     ports.tun.close();
     ports.raw.close();
@@ -182,11 +206,13 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
   }
   log.info(
     `cpe up: tun ${dev} mtu ${tunMtu}, routes ${tunRoutes.join(" ")} while forwarding` +
-      `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}`,
+      `, direct-6to4 ${cfg.direct6to4 ? "on" : "off"}, wan send ${cfg.wanSend}`,
   );
   daemon.start();
+  wanSend?.start();
   releaseStartupMemory(log);
   const code = await exiting.done;
+  wanSend?.stop();
   await control.stop();
   k.revert();
   daemon.stop();
@@ -202,6 +228,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
 async function runCpeKernel(cfg: CpeConfig, log: Logger, choice: DataplaneChoice): Promise<number> {
   const tunMtu = effectiveTunnelMtu(cfg.tunnelMtu, cfg.wanMtu ?? deviceMtu(cfg.wanDevice) ?? null);
   const dev = cfg.tunName;
+  if (cfg.wanSend === "packet") log.info("wan_send packet: the kernel data plane sends itself");
   const kernel = new KernelPath({
     device: dev,
     defaultRoute: cfg.defaultRoute,

@@ -215,6 +215,17 @@ export function formatStatus(s: StatusSnapshot): string {
         (s.dataplane.error ? `; error: ${s.dataplane.error}` : ""),
     );
   }
+  if (s.wanSend) {
+    const w = s.wanSend;
+    const hop = w.nextHop
+      ? ` via ${w.nextHop.gateway} ${w.nextHop.lladdr} on ${w.nextHop.device}`
+      : "";
+    row(
+      "wan send",
+      `${w.configured}: ${w.active === "packet" ? "AF_PACKET" : "raw socket"}${hop} (${w.reason}); ` +
+        `${w.packets} packets, ${w.fallbacks} fallbacks, ${w.unresolved} unresolved`,
+    );
+  }
   row(
     "dhcp option 212",
     !s.dhcp.enabled

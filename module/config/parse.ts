@@ -49,6 +49,8 @@ export interface CpeConfig {
   readonly allowIpv4: readonly Ipv4Prefix[];
   /** control/wan-gro.ts */
   readonly wanGro: "auto" | "off" | "keep";
+  /** control/wan-next-hop.ts: the WAN send socket of the userspace data plane. */
+  readonly wanSend: "raw" | "packet";
   /** control/kernel-path.ts: the kernel's sit + nft, the userspace TUN path, or auto. */
   readonly dataplane: "auto" | "kernel" | "userspace";
   readonly ra: RaMode;

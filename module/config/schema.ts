@@ -238,6 +238,18 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     { choices: ["auto", "off", "keep"], default: "auto" },
   ),
   opt(
+    "wan_send",
+    "enum",
+    CPE,
+    "How the userspace data plane sends protocol 41 to the relay: raw (a raw IPv4 socket; the " +
+      "kernel routes, resolves ARP and runs netfilter OUTPUT/POSTROUTING per packet) or packet " +
+      "(AF_PACKET straight to the next hop's link-layer address, resolved by the daemon from the " +
+      "routing and neighbour tables; less CPU per packet, but firewall output rules and counters " +
+      "do not see these packets and policy routing is followed only when resolved).",
+    "",
+    { choices: ["raw", "packet"], default: "raw" },
+  ),
+  opt(
     "dataplane",
     "enum",
     CPE,

@@ -43,6 +43,7 @@ import {
   type PrefixLifetimes,
   type RandomSource,
 } from "./ra-timing.js";
+import type { WanNextHop } from "./wan-next-hop.js";
 import { watchWanGro, type FeatureAccess, type LowerDevices, type WanGroWatch } from "./wan-gro.js";
 import { createCommandRunner, type CommandRunner } from "./wan-watcher.js";
 
@@ -113,6 +114,11 @@ interface CpeControlDeps {
    * the real device under a VLAN or macvlan WAN; absent: only the WAN device itself.
    */
   readonly lowerDevices?: LowerDevices;
+  /**
+   * `wan_send packet` (wan-next-hop.ts): follows the relay in use, shows in status, and answers
+   * the status socket's `resolve` command (`reload` resolves too); absent with raw.
+   */
+  readonly wanSend?: WanNextHop;
 }
 
 export interface CpeControl {
@@ -301,8 +307,10 @@ class CpeControlPlane implements CpeControl {
         this.statusServer = await startStatusServer(cfg.statusSocket, {
           snapshot: () => this.snapshot(),
           command: (c) => {
+            if (c === "resolve" && deps.wanSend !== undefined) return deps.wanSend.resolve();
             if (c === "reload") {
               this.inputs.reload();
+              deps.wanSend?.resolve();
               // The GRO count too: what the periodic check would find, now.
               this.gro?.checkNow();
               return { ok: true };
@@ -363,6 +371,11 @@ class CpeControlPlane implements CpeControl {
       groTurnedOff: this.gro?.timesTurnedOff() ?? 0,
       tunRoutes: this.routes?.status() ?? [],
       ...(this.deps.dataplaneMode ? { dataplaneMode: this.deps.dataplaneMode() } : {}),
+      ...(this.deps.wanSend
+        ? {
+            wanSend: { status: this.deps.wanSend.status(), counters: this.deps.wanSend.counters() },
+          }
+        : {}),
     });
   }
 
@@ -499,6 +512,7 @@ class CpeControlPlane implements CpeControl {
     cur.decision = d;
     cur.forwarding = d.forwarding;
     this.deps.daemon?.setForwardingState(d.forwarding);
+    this.deps.wanSend?.setTarget(d.forwarding.enabled ? d.forwarding.relayIpv4 : 0);
     // The routes into the TUN exist only while the data plane forwards (no blackhole).
     this.routes?.want(d.forwarding.enabled);
     const plan = d.plan;

@@ -11,7 +11,7 @@ import { sixToFourPrefix } from "../addr/sixto4.js";
 import type { CpeConfig } from "../config/parse.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
 import type { DaemonState, DataplaneStatus, StatusSnapshot } from "../status/snapshot.js";
-import type { TunRouteStatus } from "../status/snapshot.js";
+import type { TunRouteStatus, WanSendSnapshot } from "../status/snapshot.js";
 import { formatIsoUtc, isoOrNull } from "../status/snapshot.js";
 import { ipv6Verdict } from "../status/verdict.js";
 import type { Decision } from "./decide.js";
@@ -49,6 +49,8 @@ interface CpeStatusInputs {
   readonly dataplaneMode?: DataplaneStatus;
   /** The routes into the TUN (tun-routes.ts); empty when none are managed. */
   readonly tunRoutes: readonly TunRouteStatus[];
+  /** `wan_send packet` (wan-next-hop.ts): the send path and its counters; absent with raw. */
+  readonly wanSend?: { status: WanSendSnapshot; counters: Readonly<Record<string, number>> };
 }
 
 export function cpeStatus(i: CpeStatusInputs): StatusSnapshot {
@@ -126,6 +128,7 @@ function facts(i: CpeStatusInputs): StatusSnapshot {
     },
     tunRoutes: i.tunRoutes.map((r) => ({ ...r })),
     ...(i.dataplaneMode ? { dataplane: { ...i.dataplaneMode } } : {}),
+    ...(i.wanSend ? { wanSend: i.wanSend.status } : {}),
     counters: allCounters(i),
   };
 }
@@ -141,5 +144,6 @@ function allCounters(i: CpeStatusInputs): Record<string, number> {
     for (const [k, v] of Object.entries(dp.offload ?? {})) all[`tun_offload_${k}`] = v;
   }
   if (i.groTurnedOff > 0) all.wan_gro_turned_off = i.groTurnedOff;
+  for (const [k, v] of Object.entries(i.wanSend?.counters ?? {})) all[k] = v;
   return all;
 }

@@ -33,6 +33,7 @@ import type {
   IoError,
   Ipv4RawSocket,
   Ipv4RxRing,
+  PacketSendPath,
   PortStats,
   RxRing,
   SendTail,
@@ -64,8 +65,11 @@ abstract class LinuxPort {
   private txDropped = 0;
   private txStale = 0;
   private lastTxError = "";
-  /** [first errno, not sent, stale retried, tail entry, tail segment, tail packets] (sendRaw4). */
-  protected readonly status = new Int32Array(6);
+  /**
+   * [first errno, not sent, stale retried, tail entry, tail segment, tail packets,
+   * AF_PACKET failure errno, AF_PACKET packets, tail left by AF_PACKET] (sendRaw4).
+   */
+  protected readonly status = new Int32Array(9);
   private scratchOffsets = new Int32Array(64);
   private scratchSizes = new Int32Array(64);
   /** Per entry of a send: its byte offset in the batch's slab, -1 if not in it (slabOffsets). */
@@ -388,6 +392,11 @@ export interface Ipv4RawOptions {
    * `whenWritable`) instead of dropping it; default on unless PMT_NO_BACKPRESSURE=1.
    */
   backpressure?: boolean;
+  /**
+   * `wan_send packet`: also open an AF_PACKET send socket (`packetPath`), used once the control
+   * plane resolved the next hop (control/wan-next-hop.ts); default false.
+   */
+  packetSend?: boolean;
   binding?: NativeBinding;
 }
 
@@ -402,6 +411,54 @@ export interface Ipv4RawOptions {
  */
 export const BACKPRESSURE_SNDBUF_BYTES = 256 * 1024;
 
+/** The next hop of sendRaw4's AF_PACKET path (native/sockets.c NEXT_HOP_BYTES). */
+const NEXT_HOP_BYTES = 20;
+
+/** io/ports.ts PacketSendPath over an `openPacket4` socket; sendRaw4 reads `nextHop`. */
+class PacketPath implements PacketSendPath {
+  /** [0, 4) destination (network order), [4, 8) ifindex (host order), [8] length, [12, ..) address. */
+  readonly nextHop = new Uint8Array(NEXT_HOP_BYTES);
+  private readonly view = new DataView(this.nextHop.buffer);
+  active = false;
+  packets = 0;
+  lastError = "";
+  private failureHandler: ((code: string) => void) | undefined;
+
+  constructor(readonly fd: number) {}
+
+  set(dstV4: number, ifindex: number, lladdr: Uint8Array): void {
+    if (lladdr.length > 8) throw new RangeError(`link-layer address of ${lladdr.length} bytes`);
+    this.nextHop.fill(0);
+    this.view.setUint32(0, dstV4 >>> 0, false);
+    this.view.setUint32(4, ifindex >>> 0, littleEndianHost());
+    this.nextHop[8] = lladdr.length;
+    this.nextHop.set(lladdr, 12);
+    this.active = true;
+  }
+
+  clear(): void {
+    this.active = false;
+  }
+
+  onFailure(handler: (code: string) => void): void {
+    this.failureHandler = handler;
+  }
+
+  /** After a send whose AF_PACKET part failed with `code`: off, and tell the owner once. */
+  failed(code: string): void {
+    this.active = false;
+    this.lastError = code;
+    const h = this.failureHandler;
+    if (h !== undefined) setImmediate(() => h(code));
+  }
+}
+
+let hostLittleEndian: boolean | undefined;
+function littleEndianHost(): boolean {
+  hostLittleEndian ??= new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  return hostLittleEndian;
+}
+
 class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
   constructor(
     binding: NativeBinding,
@@ -410,25 +467,37 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     private readonly sendFd: number,
     label: string,
     backpressure: boolean,
+    /** `wan_send packet`: the AF_PACKET socket (openPacket4), else -1. */
+    packetFd = -1,
   ) {
     super(binding, fd, label);
     if (backpressure) this.unsent = { entry: -1, segment: 0, packets: 0, full: false };
+    if (packetFd >= 0) this.packetPath = new PacketPath(packetFd);
   }
 
   readonly unsent: SendTail | undefined;
+  readonly packetPath: PacketPath | undefined;
+  /** Write readiness of the raw send socket and of the AF_PACKET socket. */
   private writable: WritableHandle | undefined;
+  private packetWritable: WritableHandle | undefined;
   private onWritable: (() => void) | undefined;
+  /** The last send's tail was left by the AF_PACKET socket: wait for that one. */
+  private tailOnPacket = false;
 
   whenWritable(handler: () => void): void {
     if (this.closed) return;
     this.onWritable = handler;
-    if (this.writable === undefined) {
-      this.writable = this.binding.writableStart(this.sendFd, () => {
-        const h = this.onWritable;
-        this.onWritable = undefined;
-        if (h !== undefined && !this.closed) h();
-      });
+    const fire = (): void => {
+      const h = this.onWritable;
+      this.onWritable = undefined;
+      if (h !== undefined && !this.closed) h();
+    };
+    if (this.tailOnPacket && this.packetPath !== undefined) {
+      this.packetWritable ??= this.binding.writableStart(this.packetPath.fd, fire);
+      this.binding.writableArm(this.packetWritable);
+      return;
     }
+    this.writable ??= this.binding.writableStart(this.sendFd, fire);
     this.binding.writableArm(this.writable);
   }
 
@@ -437,13 +506,18 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
   override close(): void {
     super.close();
     if (this.writable !== undefined) this.binding.writableClose(this.writable);
+    if (this.packetWritable !== undefined) this.binding.writableClose(this.packetWritable);
     this.onWritable = undefined;
     if (!this.sendFdOpen) return;
     this.sendFdOpen = false;
-    try {
-      this.binding.close(this.sendFd);
-    } catch {
-      // Already invalid: nothing left to release.
+    for (const fd of this.packetPath !== undefined
+      ? [this.sendFd, this.packetPath.fd]
+      : [this.sendFd]) {
+      try {
+        this.binding.close(fd);
+      } catch {
+        // Already invalid: nothing left to release.
+      }
     }
   }
 
@@ -488,6 +562,9 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     const offs = this.int32(offsets, count, "offsets");
     const lens = this.int32(sizes, count, "sizes");
     const slab = this.slabOffsets(bufs, offs, lens, count);
+    const pp = this.packetPath;
+    const viaPacket = pp !== undefined && pp.active;
+    st[6] = st[7] = st[8] = 0;
     const sent = this.binding.sendRaw4(
       this.sendFd,
       bufs,
@@ -501,6 +578,8 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
       skip,
       slab,
       this.slabAbs,
+      viaPacket ? pp.fd : null,
+      viaPacket ? pp.nextHop : null,
     );
     let kept = 0;
     if (tail !== undefined && (st[3] as number) >= 0) {
@@ -508,6 +587,13 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
       tail.segment = st[4] as number;
       tail.packets = kept = st[5] as number;
       tail.full = this.binding.errnoName(st[0] as number) !== "ENOBUFS";
+    }
+    if (viaPacket) {
+      pp.packets += st[7] as number;
+      this.tailOnPacket = st[8] === 1;
+      if (st[6] !== 0) pp.failed(this.binding.errnoName(st[6] as number));
+    } else {
+      this.tailOnPacket = false;
     }
     this.afterSend(sent, kept);
     return sent;
@@ -536,6 +622,8 @@ export interface Ipv4RawFds {
   label: string;
   /** The send socket was opened for backpressure (IP_RECVERR, a queue-sized buffer). */
   backpressure: boolean;
+  /** `packetSend`: the AF_PACKET send socket (native/packet.c openPacket4). */
+  packetFd?: number;
 }
 
 /**
@@ -576,9 +664,35 @@ export function openIpv4RawFds(
     b.close(fd);
     throw e;
   }
+  let packetFd = -1;
+  if (options.packetSend === true) {
+    try {
+      packetFd = b.openPacket4(sndbuf);
+    } catch (e) {
+      b.close(sendFd);
+      b.close(fd);
+      throw e;
+    }
+  }
   const where = options.device ? ` on ${options.device}` : "";
   const part = split !== undefined ? ` (worker ${split.index + 1}/${split.count})` : "";
-  return { fd, sendFd, label: `raw4 proto ${proto}${where}${part}`, backpressure };
+  const label = `raw4 proto ${proto}${where}${part}`;
+  return { fd, sendFd, label, backpressure, ...(packetFd >= 0 ? { packetFd } : {}) };
+}
+
+/** Route and next-hop neighbour for `dst` (native/packet.c nextHop4); null: no route. */
+export function resolveNextHop4(dst: number, oif: number, binding?: NativeBinding) {
+  return (binding ?? loadNative()).nextHop4(dst >>> 0, oif);
+}
+
+/** Marks the neighbour entry `addr` on `ifindex` used: a STALE one is probed again. */
+export function neighbourUse4(ifindex: number, addr: number, binding?: NativeBinding): void {
+  (binding ?? loadNative()).neighUse4(ifindex, addr >>> 0);
+}
+
+/** if_nametoindex; throws ENODEV when absent. */
+export function ifIndexOf(name: string, binding?: NativeBinding): number {
+  return (binding ?? loadNative()).ifIndex(name);
 }
 
 /** Closes an fd opened by `openTunQueues` / `openIpv4RawFds` that no port owns; false if it was
@@ -599,7 +713,8 @@ export function tunQueueOffloadStats(fd: number, binding?: NativeBinding): TunOf
 
 /** The port over fds opened by `openIpv4RawFds` (in this thread or another of the process). */
 export function adoptIpv4Raw(fds: Ipv4RawFds, binding?: NativeBinding): Ipv4RawSocket {
-  return new LinuxIpv4Raw(binding ?? loadNative(), fds.fd, fds.sendFd, fds.label, fds.backpressure);
+  const b = binding ?? loadNative();
+  return new LinuxIpv4Raw(b, fds.fd, fds.sendFd, fds.label, fds.backpressure, fds.packetFd ?? -1);
 }
 
 /** ff02::1 all-nodes and ff02::2 all-routers (RFC 4291 §2.7.1). */

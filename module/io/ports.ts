@@ -229,6 +229,33 @@ export interface Ipv4RawSocket extends Port {
   readonly unsent?: SendTail;
   /** With `unsent`: `handler` runs once, when the socket can take more. */
   whenWritable?(handler: () => void): void;
+  /** `wan_send packet`: the AF_PACKET send path beside the raw socket; absent otherwise. */
+  readonly packetPath?: PacketSendPath;
+}
+
+/**
+ * The opt-in WAN send path over AF_PACKET (native/packet.c): packets to the one destination whose
+ * next hop the control plane resolved (control/wan-next-hop.ts) go out of its device to its
+ * link-layer address, the rest through the raw socket. Off until `set`.
+ */
+export interface PacketSendPath {
+  /**
+   * From the next `writeBatch` on, packets to `dstV4` (unsigned) leave device `ifindex` for
+   * `lladdr` (empty: a device without link-layer addresses, PPP) over AF_PACKET.
+   */
+  set(dstV4: number, ifindex: number, lladdr: Uint8Array): void;
+  /** Everything through the raw socket again. */
+  clear(): void;
+  /** Whether `set` is in force (false after `clear` or a failure). */
+  readonly active: boolean;
+  /** Packets sent over AF_PACKET since open. */
+  readonly packets: number;
+  /**
+   * `handler(code)` runs (from the event loop) when a send over AF_PACKET failed outright
+   * (device down or gone, ...): the path has cleared itself and those packets went through the
+   * raw socket.
+   */
+  onFailure(handler: (code: string) => void): void;
 }
 
 /**

@@ -18,6 +18,7 @@
  *   netdev.c       MTU, txqueuelen, IFF_UP, ifindex, network namespace, close
  *   ethtool.c      netdev features through SIOCETHTOOL
  *   sockets.c      raw protocol-41 and ICMPv6 sockets: open, sendRaw4, sendIcmp6, SO_ERROR
+ *   packet.c       the AF_PACKET WAN send socket, next hop and neighbour by rtnetlink
  *   socket-read.c  recvmmsg of a batch into the ring, the error queue
  *   split.c        splitRaw4: the relay workers' share of inbound protocol 41 (classic BPF)
  *   poller.c       uv_poll per fd: pollStart/Pause/Resume/Close/Stats, the batch callback
@@ -121,6 +122,10 @@ static napi_value init(napi_env env, napi_value exports) {
       F("pollErrQueue", poll_err_queue),
       F("releaseStartupPages", release_startup_pages),
       F("splitRaw4", split_raw4),
+      F("openPacket4", open_packet4),
+      F("nextHop4", next_hop4),
+      F("neighUse4", neigh_use4),
+      F("finishIpv4Header", finish_ipv4_header),
 #undef F
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -72,6 +72,21 @@ export interface TunOffloadStats {
   udpSuperPackets: boolean;
 }
 
+/** `nextHop4`: rtm_type, output device, gateway (0: on link), neighbour state (NUD_* bits). */
+export interface NativeNextHop {
+  type: number;
+  oif: number;
+  ifname: string;
+  ifFlags: number;
+  /** Link-layer address length of the device (0: none, e.g. PPP). */
+  addrLen: number;
+  gateway: number;
+  prefsrc: number;
+  /** NUD_* bits of the next hop's neighbour entry; 0 when there is none. */
+  neighState: number;
+  lladdr: Uint8Array;
+}
+
 /**
  * The addon's functions. Every failing call throws an Error whose `code` is the errno name
  * ("ENODEV", ...), with `errno` (number) and `syscall`; argument mistakes throw TypeError.
@@ -160,6 +175,11 @@ export interface NativeBinding {
    * `slab`/`abs`: the ArrayBuffer most `bufs[i]` are views of and each entry's byte offset in it
    * (-1: look the entry up in `bufs`), so the addon finds the packets without a lookup per
    * packet; absent or null: every entry is looked up.
+   * `pfd`/`nextHop` (`dsts` null): an `openPacket4` socket and a 20-byte next hop (IPv4
+   * destination in network order, ifindex, link-layer address length, address at 12): packets to
+   * that destination go through `pfd` (io/linux.ts PacketPath); `status` of 9 slots then also
+   * gets [errno that made `pfd` fail (its packets went through `fd`), packets `pfd` took, 1 when
+   * the tail was left by `pfd`].
    */
   sendRaw4(
     fd: number,
@@ -174,6 +194,8 @@ export interface NativeBinding {
     skip?: number,
     slab?: ArrayBufferLike | null,
     abs?: Int32Array | null,
+    pfd?: number | null,
+    nextHop?: Uint8Array | null,
   ): number;
   /**
    * Writes `count` packets to a TUN, in order: one io_uring submission per 64 (linked writes)
@@ -261,6 +283,20 @@ export interface NativeBinding {
    * Returns the number discarded.
    */
   splitRaw4(fd: number, index: number, count: number): number;
+  /**
+   * AF_PACKET SOCK_DGRAM socket that only sends (native/packet.c): `sendRaw4`'s `pfd` for the
+   * packets bound to a resolved next hop (`wan_send packet`). `sndbuf` bytes, 0 = default.
+   */
+  openPacket4(sndbuf: number): number;
+  /**
+   * The route to `dst` (unsigned IPv4; `oif` > 0: as for a socket bound to that device), its
+   * output device and the next hop's neighbour entry, by rtnetlink; null when there is no route.
+   */
+  nextHop4(dst: number, oif: number): NativeNextHop | null;
+  /** RTM_NEWNEIGH NTF_USE: a STALE neighbour entry is probed again (CAP_NET_ADMIN). */
+  neighUse4(ifindex: number, addr: number): void;
+  /** The IPv4 header at `offset`: ID when 0 without DF, and checksum, as AF_PACKET sends it. */
+  finishIpv4Header(buf: Uint8Array, offset: number): void;
   readonly POLL_KIND_TUN: number;
   readonly POLL_KIND_RAW4: number;
   readonly POLL_KIND_ICMP6: number;

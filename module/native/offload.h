@@ -139,6 +139,10 @@ int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int32_t
 /* dataplane/outbound-core.ts IPV4_ID_STEP: odd, and not 1 (GRO would merge the segments). */
 #define IPV4_ID_STEP 0x9e37
 
+/* packet.c: the IPv4 header's ID (when 0 without DF) and checksum, as the raw socket's kernel
+ * fills them, for packets sent over AF_PACKET. */
+void ip4_header_finish(uint8_t *h);
+
 typedef struct {
   int th, hl, mss, segs;
   uint64_t addr_sum; /* the pseudo-header's addresses, the same in every segment */

@@ -17,6 +17,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+
 /* Classic BPF for the echo socket's filter: musl toolchains (OpenWrt, musl-gcc) often ship
  * without kernel UAPI headers, and these are stable ABI (include/uapi/linux/filter.h,
  * bpf_common.h). */
@@ -320,9 +323,25 @@ static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const 
  * status[5] = the wire packets of that tail (counted in status[1] too). The packet that met
  * ENOBUFS is lost (the kernel dropped it); one that met EAGAIN is part of the tail.
  * slab?, abs?: the ArrayBuffer most bufs[i] are views of and each entry's offset in it (-1: not),
- * see napi-util.h send_slab_t; absent: every entry is looked up in bufs. */
+ * see napi-util.h send_slab_t; absent: every entry is looked up in bufs.
+ * pfd?, nh?: the AF_PACKET socket (packet.c openPacket4) and the resolved next hop, NEXT_HOP_BYTES
+ * (dsts null only): [0..4) the IPv4 destination it was resolved for (network order), [4..8) the
+ * output ifindex (host order), [8] the link-layer address length (0: a device without one,
+ * PPP), [12..12+len) that address. Packets to that destination go through pfd with their header
+ * completed here (packet.c ip4_header_finish), the others through fd; a chunk of sendmmsg holds
+ * packets of one socket. With status of 9 slots: status[6] = the errno that made pfd fail
+ * outright (0: none; the packets it refused went through fd instead), status[7] = packets
+ * accepted by pfd, status[8] = 1 when the tail (status[3]) was left by pfd (wait for it). */
+#define NEXT_HOP_BYTES 20
+
+/* Errors of an AF_PACKET send that concern the next hop, not the packet: the device is down or
+ * gone (ENETDOWN, ENXIO, ENODEV), or refuses the address (EINVAL: its length). */
+static int packet_path_broken(int e) {
+  return e == ENETDOWN || e == ENXIO || e == ENODEV || e == EINVAL || e == EBADF ||
+         e == ENOTSOCK || e == EADDRNOTAVAIL;
+}
 napi_value send_raw4(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(12);
+  CHECK_ARGC(14);
   int32_t fd, count, *offs, *lens, *status, *gso = NULL, first = 0, skip = 0;
   uint32_t *dsts;
   size_t n_gso, n_status = 0;
@@ -342,10 +361,30 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
   get_typed(env, argv[6], napi_int32_array, &status_data, &n_status);
   send_slab_t slab;
   get_send_slab(env, argv[10], argv[11], &slab);
+  int32_t pfd = -1;
+  uint8_t *nh = NULL;
+  size_t nh_len = 0;
+  if (!is_nullish(env, argv[12]) &&
+      (!get_i32(env, argv[12], &pfd) || !get_bytes(env, argv[13], &nh, &nh_len) ||
+       nh_len < NEXT_HOP_BYTES || dsts != NULL || nh[8] > 8))
+    return throw_type(env, "sendRaw4: pfd needs nh: Uint8Array(20) and dsts null");
+  struct sockaddr_ll sll;
+  uint32_t nh_dst = 0;
+  if (pfd >= 0) {
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_IP);
+    memcpy(&sll.sll_ifindex, nh + 4, 4);
+    sll.sll_halen = nh[8];
+    memcpy(sll.sll_addr, nh + 12, nh[8]);
+    memcpy(&nh_dst, nh, 4);
+  }
+  int pkt_err = 0, pkt_sent = 0, tail_pkt = 0;
   send_result res = {status, 0, 0, 0};
   struct mmsghdr msgs[SEND_CHUNK];
   struct iovec iovs[SEND_CHUNK][2];
   struct sockaddr_in sins[SEND_CHUNK];
+  int chunk_pkt = 0, cut_pkt = 0; /* the chunk's socket is pfd; the super-packet being cut's */
   uint8_t scratch[SEND_CHUNK][SEG_SCRATCH];
   int ent[SEND_CHUNK], seg[SEND_CHUNK]; /* entry and segment each message of the chunk is */
   int tail_i = -1, tail_k = 0, tail_pkts = 0;
@@ -369,11 +408,19 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
           i++;
           continue;
         }
+        int via = pfd >= 0 && p[0] == 0x45 && memcmp(p + 16, &nh_dst, 4) == 0;
+        if (n > 0 && via != chunk_pkt) break; /* one socket per sendmmsg */
+        chunk_pkt = via;
         if (gso != NULL && gso[i] > 0) {
           cut = p;
+          cut_pkt = via;
           k = 0;
           if (i == first && skip > 0 && skip < g.segs) k = skip; /* the rest of a tail */
+        } else if (via) {
+          ip4_header_finish(p);
         }
+      } else if (n == 0) {
+        chunk_pkt = cut_pkt;
       }
       memset(&sins[n], 0, sizeof sins[n]);
       sins[n].sin_family = AF_INET;
@@ -384,6 +431,10 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
       memset(&msgs[n], 0, sizeof msgs[n]);
       msgs[n].msg_hdr.msg_name = &sins[n];
       msgs[n].msg_hdr.msg_namelen = sizeof sins[n];
+      if (chunk_pkt) {
+        msgs[n].msg_hdr.msg_name = &sll;
+        msgs[n].msg_hdr.msg_namelen = sizeof sll;
+      }
       msgs[n].msg_hdr.msg_iov = iovs[n];
       ent[n] = i;
       seg[n] = cut == NULL ? 0 : k;
@@ -394,6 +445,7 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
         i++;
       } else {
         int seg = gso_send_seg(scratch[n], cut, lens[i], &g, k);
+        if (chunk_pkt) ip4_header_finish(scratch[n]);
         iovs[n][0].iov_base = scratch[n];
         iovs[n][0].iov_len = (size_t)(20 + g.hl);
         iovs[n][1].iov_base = cut + 20 + g.hl + (size_t)k * (size_t)g.mss;
@@ -409,14 +461,29 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
     int done = 0;
     int retried_at = -1;
     while (done < n) {
-      int r = sendmmsg(fd, msgs + done, (unsigned)(n - done), 0);
+      int r = sendmmsg(chunk_pkt ? pfd : fd, msgs + done, (unsigned)(n - done), 0);
       if (r > 0) {
         done += r;
         sent += r;
+        if (chunk_pkt) pkt_sent += r;
         continue;
       }
       int e = r < 0 ? errno : EIO;
       if (e == EINTR) continue;
+      if (chunk_pkt && packet_path_broken(e)) {
+        /* The AF_PACKET path itself fails (device down or gone, address refused): the rest of
+         * this call goes through the raw socket, whose kernel routes and resolves as usual, and
+         * the caller drops the next hop. A packet the device cannot take (EMSGSIZE) is skipped
+         * below, as on the raw socket. */
+        if (pkt_err == 0) pkt_err = e;
+        pfd = -1;
+        chunk_pkt = cut_pkt = 0;
+        for (int m = done; m < n; m++) {
+          msgs[m].msg_hdr.msg_name = &sins[m];
+          msgs[m].msg_hdr.msg_namelen = sizeof sins[m];
+        }
+        continue;
+      }
       if (is_stale_icmp_error(e) && retried_at != done) {
         /* The error belongs to an earlier packet (pending sk_err, now cleared): retry once. */
         retried_at = done;
@@ -441,6 +508,7 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
         for (; i < count; i++) res.failed += wire_units(env, bufs, offs, lens, gso, i);
         if (tail_i >= 0 && tail_i >= count) tail_i = -1;
         if (tail_i >= 0) tail_pkts = res.failed - before;
+        tail_pkt = chunk_pkt;
         stop = 1;
         break;
       }
@@ -455,6 +523,11 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
     status[3] = tail_i;
     status[4] = tail_i >= 0 ? tail_k : 0;
     status[5] = tail_i >= 0 ? tail_pkts : 0;
+  }
+  if (n_status >= 9) {
+    status[6] = pkt_err;
+    status[7] = pkt_sent;
+    status[8] = tail_i >= 0 ? tail_pkt : 0;
   }
   return num(env, sent);
 }

@@ -104,6 +104,20 @@ export interface DataplaneStatus {
   readonly error: string | null;
 }
 
+/** `wan_send` of the userspace data plane (control/wan-next-hop.ts). */
+export interface WanSendSnapshot {
+  readonly configured: "raw" | "packet";
+  /** What the packets to the relay use now. */
+  readonly active: "raw" | "packet";
+  readonly reason: string;
+  readonly nextHop: { device: string; gateway: string; lladdr: string } | null;
+  readonly packets: number;
+  readonly fallbacks: number;
+  readonly unresolved: number;
+  readonly nextHopChanges: number;
+  readonly resolves: number;
+}
+
 export interface StatusSnapshot {
   readonly version: string;
   readonly pid: number;
@@ -137,6 +151,8 @@ export interface StatusSnapshot {
    * kernel (retried). Absent from older daemons.
    */
   readonly dataplane?: DataplaneStatus;
+  /** The WAN send path (`wan_send`): absent with raw, the default, and from older daemons. */
+  readonly wanSend?: WanSendSnapshot;
   /** Whether IPv6 works, in one line (status/verdict.ts). Absent from older daemons. */
   readonly ipv6?: Ipv6Verdict;
   /** Counters by reason: RS/RA handling and the data plane's drop reasons (non-zero ones). */

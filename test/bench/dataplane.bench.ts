@@ -36,6 +36,10 @@
  *                  as long (at least 1 s)
  *   BENCH_BASELINE another build's bundle (a copy of its dist/), run as "baseline" right before
  *                  or after ours in every round (alternating): A/B in the same run
+ *   BENCH_WAN_SEND raw (default) or packet: packet also runs ours with the CPE's `wan_send
+ *                  packet` (AF_PACKET to the next hop) as "wan-packet", beside ours with the raw
+ *                  socket and kernel-nft in every round, and prints the share of its CPE's
+ *                  packets that went over AF_PACKET
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
  * load bounded in time (iperf3 -t), the whole run bounded (a watchdog), cleanup in finally, on the
@@ -51,11 +55,14 @@ import {
   type NsProcess,
 } from "../support/netns.js";
 import { readCounters } from "../support/dataplane-harness.js";
+import { statusCommand } from "../support/daemon-assert.js";
+import type { StatusSnapshot } from "../../module/status/snapshot.js";
 import { intEnv } from "../support/bench-env.js";
 import { startIperfServer } from "../support/iperf.js";
 import {
   buildLabTopology,
   labCpeArgs,
+  labCpeFiles,
   labRelayArgs,
   LAB_SERVER,
   spawnDaemon,
@@ -83,6 +90,9 @@ let ROUNDS = 3;
 const WARM_MS = 12_000;
 /** Another build's bundle (its dist/ copied away) run beside ours in every round: A/B. */
 const BASELINE = process.env.BENCH_BASELINE || undefined;
+/** BENCH_WAN_SEND=packet: ours with `wan_send packet` too, as WAN_PACKET (main checks it). */
+let WAN_PACKET = false;
+const WAN_PACKET_NAME = "wan-packet";
 let TCP_SECONDS = 10;
 let UDP_SECONDS = 5;
 
@@ -102,6 +112,8 @@ interface Result {
   /** Per process, MB at [start, end]. */
   rssMb: Record<string, [number, number]>;
   anonMb: Record<string, [number, number]>;
+  /** `wan_send packet` runs: the CPE's packets to the relay sent over AF_PACKET, of all it sent. */
+  afPacketShare?: number;
 }
 
 /** User + system CPU seconds of a process. */
@@ -361,12 +373,17 @@ async function benchTayga(reg: NetnsRegistry): Promise<Result> {
 }
 
 /** (c) Our CPE and relay (lab topology, PMT mode), run from the bundle as on OpenWrt. */
-async function benchOurs(reg: NetnsRegistry, bundle = BUNDLE, name = "6to4-pmt"): Promise<Result> {
+async function benchOurs(
+  reg: NetnsRegistry,
+  bundle = BUNDLE,
+  name = "6to4-pmt",
+  cpeExtra: readonly string[] = [],
+): Promise<Result> {
   const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 });
   const c = t.cpes[0]!;
   const command = [process.execPath, bundle];
   const procs = {
-    cpe: spawnDaemon(reg, c.ns, command, labCpeArgs(c, ["--health-interval", "3600"])),
+    cpe: spawnDaemon(reg, c.ns, command, labCpeArgs(c, ["--health-interval", "3600", ...cpeExtra])),
     relay: spawnDaemon(reg, t.relays[0]!.ns, command, labRelayArgs(t.relays[0]!)),
   };
   for (const p of Object.values(procs)) {
@@ -392,6 +409,15 @@ async function benchOurs(reg: NetnsRegistry, bundle = BUNDLE, name = "6to4-pmt")
     }
     return out;
   };
+  // `wan_send packet`: what went over AF_PACKET (status counters, control/wan-next-hop.ts) of all
+  // the CPE sent while measured.
+  const viaPacket = async (): Promise<[number, number]> => {
+    if (!cpeExtra.includes("packet")) return [0, 0];
+    const s = (await statusCommand(labCpeFiles(c.ns)[1], "status")) as StatusSnapshot;
+    const ct = await readCounters(reg, procs.cpe);
+    return [s.counters.wan_send_af_packet ?? 0, ct.traffic.out_packets ?? 0];
+  };
+  const [pkt0, out0] = await viaPacket();
   const res = await measure(
     reg,
     procs,
@@ -403,6 +429,10 @@ async function benchOurs(reg: NetnsRegistry, bundle = BUNDLE, name = "6to4-pmt")
     packets,
     { cpe: c.ns, relay: t.relays[0]!.ns },
   );
+  if (cpeExtra.includes("packet")) {
+    const [pkt1, out1] = await viaPacket();
+    return { name, ...res, afPacketShare: (pkt1 - pkt0) / Math.max(1, out1 - out0) };
+  }
   return { name, ...res };
 }
 
@@ -531,6 +561,12 @@ function summarize(results: readonly Result[]) {
   const kernel = by("kernel");
   const nft = by("kernel-nft")?.hostUs.router?.[0];
   const ratio = (a: number | undefined, b: number | undefined): number => (a && b ? a / b : NaN);
+  // Ours, BENCH_BASELINE's bundle and ours with `wan_send packet`, keyed `<prefix><daemon>`.
+  const variants: [string, Result | undefined][] = [
+    ["", ours],
+    ["baseline/", by("baseline")],
+    [`${WAN_PACKET_NAME}/`, by(WAN_PACKET_NAME)],
+  ];
   const each = <T>(f: (r: Result) => T): Record<string, T> =>
     Object.fromEntries(results.map((r) => [r.name, f(r)]));
   return {
@@ -553,15 +589,17 @@ function summarize(results: readonly Result[]) {
     // (daemon + its namespace's NAPI threads, which receive for it). `baseline/<daemon>` for
     // BENCH_BASELINE's bundle.
     ratio_cpu_ours_nft: Object.fromEntries(
-      [ours, by("baseline")].flatMap((r, b) =>
-        Object.entries(r?.cpuUs ?? {}).map(([k, [v]]) => [b ? `baseline/${k}` : k, ratio(v, nft)]),
+      variants.flatMap(([pre, r]) =>
+        Object.entries(r?.cpuUs ?? {}).map(([k, [v]]) => [pre + k, ratio(v, nft)]),
       ),
     ),
     ratio_host_cpu_ours_nft: Object.fromEntries(
-      [ours, by("baseline")].flatMap((r, b) =>
-        Object.entries(r?.hostUs ?? {}).map(([k, [v]]) => [b ? `baseline/${k}` : k, ratio(v, nft)]),
+      variants.flatMap(([pre, r]) =>
+        Object.entries(r?.hostUs ?? {}).map(([k, [v]]) => [pre + k, ratio(v, nft)]),
       ),
     ),
+    ratio_tcp_wan_packet_nft: ratio(by(WAN_PACKET_NAME)?.tcpGbps, by("kernel-nft")?.tcpGbps),
+    af_packet_share: by(WAN_PACKET_NAME)?.afPacketShare ?? NaN,
     ratio_tcp_baseline_nft: ratio(by("baseline")?.tcpGbps, by("kernel-nft")?.tcpGbps),
     host_cpu_us_per_packet: each((r) =>
       Object.fromEntries(Object.entries(r.hostUs).map(([k, [v]]) => [k, v])),
@@ -594,7 +632,7 @@ function targetsLine(out: ReturnType<typeof summarize>): { line: string; met: bo
   const growth = (r: Record<string, [number, number]> = {}): Record<string, number> =>
     Object.fromEntries(Object.entries(r).map(([k, [s, e]]) => [k, e - s]));
   const own = (r: Record<string, number>): Record<string, number> =>
-    Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith("baseline/")));
+    Object.fromEntries(Object.entries(r).filter(([k]) => !k.includes("/")));
   const parts = [
     `TCP ours/tayga >= ${TARGET.tcpOursTayga}: ${judge(out.ratio_tcp_ours_tayga, out.ratio_tcp_ours_tayga >= TARGET.tcpOursTayga)}`,
     `UDP64 ours/tayga >= ${TARGET.udp64OursTayga}: ${judge(out.ratio_pps_ours_tayga, out.ratio_pps_ours_tayga >= TARGET.udp64OursTayga)}`,
@@ -665,9 +703,18 @@ function report(results: readonly Result[], out: ReturnType<typeof summarize>): 
   lines.push(
     `against kernel-nft (medians of the rounds' ratios): TCP ${fmt(out.ratio_tcp_ours_nft)}` +
       (BASELINE !== undefined ? ` (baseline ${fmt(out.ratio_tcp_baseline_nft)})` : "") +
+      (WAN_PACKET ? ` (${WAN_PACKET_NAME} ${fmt(out.ratio_tcp_wan_packet_nft)})` : "") +
       "; " +
       `CPU per packet daemon ${perKey(out.ratio_cpu_ours_nft)}, machine ${perKey(out.ratio_host_cpu_ours_nft)}`,
   );
+  if (WAN_PACKET) {
+    lines.push(
+      `${WAN_PACKET_NAME}: the CPE sent ${fmt(out.af_packet_share * 100, 1)} % of its packets over AF_PACKET ` +
+        `(wan_send packet); CPE CPU per packet ${WAN_PACKET_NAME}/raw socket: daemon ` +
+        `${fmt((out.ratio_cpu_ours_nft[`${WAN_PACKET_NAME}/cpe`] ?? NaN) / (out.ratio_cpu_ours_nft.cpe ?? NaN))}, ` +
+        `machine ${fmt((out.ratio_host_cpu_ours_nft[`${WAN_PACKET_NAME}/cpe`] ?? NaN) / (out.ratio_host_cpu_ours_nft.cpe ?? NaN))}`,
+    );
+  }
   return lines;
 }
 
@@ -689,12 +736,17 @@ async function main(): Promise<number> {
     ROUNDS = intEnv("BENCH_ROUNDS", 3, 1, 10);
     TCP_SECONDS = intEnv("BENCH_SECONDS", 10, 1, 60);
     UDP_SECONDS = Math.max(1, Math.floor(TCP_SECONDS / 2));
+    const wanSend = process.env.BENCH_WAN_SEND || "raw";
+    if (wanSend !== "raw" && wanSend !== "packet") {
+      throw new Error(`BENCH_WAN_SEND must be raw or packet, not ${JSON.stringify(wanSend)}`);
+    }
+    WAN_PACKET = wanSend === "packet";
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
   }
   // Traffic plus about 90 s of setup, servers and teardown per round.
-  const setups = BASELINE === undefined ? 4 : 5;
+  const setups = 4 + (BASELINE === undefined ? 0 : 1) + (WAN_PACKET ? 1 : 0);
   const maxSeconds =
     ROUNDS * (setups * (TCP_SECONDS + UDP_SECONDS) + 35 * setups + 15 * (setups - 3));
   const reg = new NetnsRegistry();
@@ -725,6 +777,9 @@ async function main(): Promise<number> {
       // alternating order, so neither always runs second.
       const pair = [(): Promise<Result> => benchOurs(reg)];
       if (BASELINE !== undefined) pair.push(() => benchOurs(reg, BASELINE!, "baseline"));
+      if (WAN_PACKET) {
+        pair.push(() => benchOurs(reg, BUNDLE, WAN_PACKET_NAME, ["--wan-send", "packet"]));
+      }
       if (i % 2 === 0) pair.reverse();
       const ours: Result[] = [];
       for (const run of pair) {
@@ -732,9 +787,9 @@ async function main(): Promise<number> {
         await reg.cleanup(); // the next run builds the same namespaces again
         nsNapi.clear();
       }
-      results.push(
-        ...ours.sort((a, b) => (a.name === "6to4-pmt" ? -1 : b.name === "6to4-pmt" ? 1 : 0)),
-      );
+      // The same order in every round (the medians pair results by position).
+      const rank = (r: Result): number => ["6to4-pmt", "baseline", WAN_PACKET_NAME].indexOf(r.name);
+      results.push(...ours.sort((a, b) => rank(a) - rank(b)));
       rounds.push(results);
       if (ROUNDS > 1) process.stdout.write(roundLine(i, results) + "\n");
     }
@@ -752,6 +807,8 @@ async function main(): Promise<number> {
     Object.fromEntries(Object.keys(f(out)).map((k) => [k, medianOf((o) => f(o)[k] ?? NaN)]));
   out.ratio_tcp_ours_nft = medianOf((o) => o.ratio_tcp_ours_nft);
   out.ratio_tcp_baseline_nft = medianOf((o) => o.ratio_tcp_baseline_nft);
+  out.ratio_tcp_wan_packet_nft = medianOf((o) => o.ratio_tcp_wan_packet_nft);
+  out.af_packet_share = medianOf((o) => o.af_packet_share);
   out.ratio_cpu_ours_nft = perDaemonMedian((o) => o.ratio_cpu_ours_nft);
   out.ratio_host_cpu_ours_nft = perDaemonMedian((o) => o.ratio_host_cpu_ours_nft);
   const targets = targetsLine(out);

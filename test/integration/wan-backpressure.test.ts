@@ -8,7 +8,9 @@
  * the socket's send buffer (SO_SNDBUF, a few hundred packets) fills; the LAN host sends N
  * datagrams. Then the class is raised to 1 Gbit/s and the queue drains.
  *
- * The server reads with a UDP socket (UDP_SINK_SCRIPT).
+ * The server reads with a UDP socket (UDP_SINK_SCRIPT). Run for both WAN send paths: the raw
+ * socket and `wan_send packet` (AF_PACKET, whose EAGAIN and ENOBUFS carry the same meaning; there
+ * every packet the CPE sent must have gone over AF_PACKET).
  *
  * Asserts: the daemon counted backpressure, dropped nothing (every drop counter 0), the TUN's
  * queue dropped (kernel, TX dropped on the TUN) what the CPE did not read, the WAN qdisc dropped
@@ -19,7 +21,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { LAB_SERVER } from "../../module/lab/topology.js";
+import { LAB_SERVER, labCpeFiles } from "../../module/lab/topology.js";
+import { statusCommand } from "../support/daemon-assert.js";
+import type { StatusSnapshot, WanSendSnapshot } from "../../module/status/snapshot.js";
 import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
 import { sleep } from "../support/native-fixtures.js";
 import {
@@ -128,140 +132,196 @@ async function settle(
   return r;
 }
 
-describe("CPE backpressure: a full WAN queue stops TUN reads", { skip, timeout: 120_000 }, () => {
-  const reg = new NetnsRegistry();
-  let lab: RunningLab;
-  let tunDev = "";
+/** Packets the CPE sent over AF_PACKET (`wan_send packet`: status counter), 0 with raw. */
+async function viaPacket(lab: RunningLab): Promise<number> {
+  const s = (await statusCommand(labCpeFiles(lab.t.cpes[0]!.ns)[1], "status")) as StatusSnapshot;
+  return s.counters.wan_send_af_packet ?? 0;
+}
 
-  before(async () => {
-    // No health probe during the test: its echo would cross the CPE as one more packet.
-    lab = await startLab(
-      reg,
-      { cpes: [{ index: 0, pmt: true }] },
-      () => [],
-      () => ["--health-interval", "3600"],
-    );
-    const c = lab.t.cpes[0]!;
-    const tuns = reg.exec(c.ns, ["ip", "-o", "link", "show", "type", "tun"]).stdout;
-    tunDev = /^\d+: ([^:@]+)/.exec(tuns)?.[1] ?? "";
-    assert.notEqual(tunDev, "", `no TUN in ${c.ns}: ${tuns}`);
-    // A permanent neighbour for the gateway: no ARP waits behind (or is dropped by) the queue.
-    const mac = reg.exec(lab.t.isp, ["cat", `/sys/class/net/${c.ispDevice}/address`]).stdout.trim();
-    reg.must([
-      "ip",
-      "-n",
-      c.ns,
-      "neigh",
-      "replace",
-      c.wanGateway,
-      "lladdr",
-      mac,
-      "dev",
-      "wan0",
-      "nud",
-      "permanent",
-    ]);
-    reg.exec(c.lanNs, ["ping", "-6", "-c", "1", "-W", "2", LAB_SERVER]);
-    const sink = reg.spawn(lab.t.inet, [process.execPath, "-e", UDP_SINK_SCRIPT, LAB_SERVER, "9"]);
-    assert.ok(await reg.waitFor(() => sink.stdout().includes("listening"), 10_000), sink.stderr());
-  });
-  after(async () => {
-    await reg.cleanup();
-  });
+// Both WAN send paths: the raw socket (default) and AF_PACKET (`wan_send packet`, whose socket
+// reports EAGAIN and ENOBUFS the same way), one after the other.
+for (const wanSend of ["raw", "packet"] as const) {
+  describe(
+    `CPE backpressure (wan_send ${wanSend}): a full WAN queue stops TUN reads`,
+    { skip, timeout: 120_000 },
+    () => {
+      const reg = new NetnsRegistry({ prefix: `p${process.pid}${wanSend === "raw" ? "" : "k"}-` });
+      let lab: RunningLab;
+      let tunDev = "";
 
-  test("excess dropped in the TUN queue, not by us; what we read is delivered once the WAN drains", async () => {
-    const c = lab.t.cpes[0]!;
-    const tc = (...args: string[]) => reg.must(["ip", "netns", "exec", c.ns, "tc", ...args]);
-    tc("qdisc", "replace", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1");
-    tc("class", "add", "dev", "wan0", "parent", "1:", "classid", "1:1", "htb", "rate", "1kbit");
-    tc("qdisc", "add", "dev", "wan0", "parent", "1:1", "pfifo", "limit", "20000");
+      before(async () => {
+        // No health probe during the test: its echo would cross the CPE as one more packet.
+        lab = await startLab(
+          reg,
+          { cpes: [{ index: 0, pmt: true }] },
+          () => [],
+          () => ["--health-interval", "3600", "--wan-send", wanSend],
+        );
+        const c = lab.t.cpes[0]!;
+        const tuns = reg.exec(c.ns, ["ip", "-o", "link", "show", "type", "tun"]).stdout;
+        tunDev = /^\d+: ([^:@]+)/.exec(tuns)?.[1] ?? "";
+        assert.notEqual(tunDev, "", `no TUN in ${c.ns}: ${tuns}`);
+        // A permanent neighbour for the gateway: no ARP waits behind (or is dropped by) the queue.
+        const mac = reg
+          .exec(lab.t.isp, ["cat", `/sys/class/net/${c.ispDevice}/address`])
+          .stdout.trim();
+        reg.must([
+          "ip",
+          "-n",
+          c.ns,
+          "neigh",
+          "replace",
+          c.wanGateway,
+          "lladdr",
+          mac,
+          "dev",
+          "wan0",
+          "nud",
+          "permanent",
+        ]);
+        if (wanSend === "packet") {
+          const w = (await statusCommand(labCpeFiles(c.ns)[1], "resolve")) as WanSendSnapshot;
+          assert.equal(w.active, "packet", JSON.stringify(w));
+        }
+        reg.exec(c.lanNs, ["ping", "-6", "-c", "1", "-W", "2", LAB_SERVER]);
+        const sink = reg.spawn(lab.t.inet, [
+          process.execPath,
+          "-e",
+          UDP_SINK_SCRIPT,
+          LAB_SERVER,
+          "9",
+        ]);
+        assert.ok(
+          await reg.waitFor(() => sink.stdout().includes("listening"), 10_000),
+          sink.stderr(),
+        );
+      });
+      after(async () => {
+        await reg.cleanup();
+      });
 
-    const before = await readCounters(reg, lab.cpes[0]!);
-    const tun0 = linkTx(reg, c.ns, tunDev);
-    const server0 = udp6Datagrams(reg, lab.t.inet);
-    const own0 = ip6OwnOut(reg, c.ns);
-    const sender = await reg.execAsync(
-      c.lanNs,
-      [process.execPath, "-e", UDP_BURST_SCRIPT, LAB_SERVER, "9", String(N), "64"],
-      30_000,
-    );
-    assert.match(sender.stdout, new RegExp(`sent ${N}`), sender.stderr);
-    // The LAN's N datagrams are with the CPE now: read (waiting in the socket or the batch's
-    // tail), dropped in the TUN queue or still in it (at most 2000), or lost on the way there.
-    const tunDropped = () => linkTx(reg, c.ns, tunDev).dropped - tun0.dropped;
-    let mid = await readCounters(reg, lab.cpes[0]!);
-    const read = () => (mid.traffic.out_packets ?? 0) - (before.traffic.out_packets ?? 0);
-    assert.ok(await reg.waitFor(() => tunDropped() > 0, 10_000), "TUN queue dropped nothing");
-    mid = await readCounters(reg, lab.cpes[0]!);
-    assert.ok((mid.traffic.wan_backpressure ?? 0) >= 1, JSON.stringify(mid.traffic));
-    assertNoDrops(before, mid);
-    assert.ok(read() < N - 2000, `the CPE read ${read()} of ${N}: it did not stop reading`);
-    assert.equal(qdiscDrops(reg, c.ns, "wan0"), 0, "the WAN qdisc dropped packets");
+      test("excess dropped in the TUN queue, not by us; what we read is delivered once the WAN drains", async () => {
+        const c = lab.t.cpes[0]!;
+        const tc = (...args: string[]) => reg.must(["ip", "netns", "exec", c.ns, "tc", ...args]);
+        tc("qdisc", "replace", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1");
+        tc("class", "add", "dev", "wan0", "parent", "1:", "classid", "1:1", "htb", "rate", "1kbit");
+        tc("qdisc", "add", "dev", "wan0", "parent", "1:1", "pfifo", "limit", "20000");
 
-    // Drain: the tail goes first, the TUN is read again, everything read reaches the server.
-    tc("class", "change", "dev", "wan0", "parent", "1:", "classid", "1:1", "htb", "rate", "1gbit");
-    const { ok, sent, atServer, end } = await settle(
-      reg,
-      lab.cpes[0]!,
-      lab.t.inet,
-      before,
-      server0,
-    );
-    assert.ok(ok, `server ${atServer}, TUN queue dropped ${tunDropped()}, CPE sent ${sent}`);
-    // Packets can also be lost before the TUN (the LAN host's queue, the CPE's backlog): <=. The
-    // TUN queue also drops what the CPE's own kernel sent into it meanwhile (ND, MLD).
-    const own = ip6OwnOut(reg, c.ns) - own0;
-    assert.ok(
-      sent + tunDropped() <= N + own,
-      `encapsulated ${sent} + dropped in the TUN queue ${tunDropped()} <= ` +
-        `sent by the LAN ${N} + by the CPE's kernel ${own}`,
-    );
-    assert.equal(atServer, sent, "every packet the CPE read reached the server");
-    assertNoDrops(before, end);
-    assert.equal(qdiscDrops(reg, c.ns, "wan0"), 0, "the WAN qdisc dropped packets");
-    assert.ok((end.traffic.wan_paused_ms ?? 0) > 0, JSON.stringify(end.traffic));
-  });
-  test("a WAN queue shorter than the send buffer: a drop it reports (ENOBUFS) is counted, all else delivered", async () => {
-    const c = lab.t.cpes[0]!;
-    const tc = (...args: string[]) => reg.must(["ip", "netns", "exec", c.ns, "tc", ...args]);
-    reg.exec(c.ns, ["tc", "qdisc", "del", "dev", "wan0", "root"]);
-    tc("qdisc", "add", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1");
-    tc("class", "add", "dev", "wan0", "parent", "1:", "classid", "1:1", "htb", "rate", "1kbit");
-    tc("qdisc", "add", "dev", "wan0", "parent", "1:1", "pfifo", "limit", "8");
+        const before = await readCounters(reg, lab.cpes[0]!);
+        const pkt0 = await viaPacket(lab);
+        const tun0 = linkTx(reg, c.ns, tunDev);
+        const server0 = udp6Datagrams(reg, lab.t.inet);
+        const own0 = ip6OwnOut(reg, c.ns);
+        const sender = await reg.execAsync(
+          c.lanNs,
+          [process.execPath, "-e", UDP_BURST_SCRIPT, LAB_SERVER, "9", String(N), "64"],
+          30_000,
+        );
+        assert.match(sender.stdout, new RegExp(`sent ${N}`), sender.stderr);
+        // The LAN's N datagrams are with the CPE now: read (waiting in the socket or the batch's
+        // tail), dropped in the TUN queue or still in it (at most 2000), or lost on the way there.
+        const tunDropped = () => linkTx(reg, c.ns, tunDev).dropped - tun0.dropped;
+        let mid = await readCounters(reg, lab.cpes[0]!);
+        const read = () => (mid.traffic.out_packets ?? 0) - (before.traffic.out_packets ?? 0);
+        assert.ok(await reg.waitFor(() => tunDropped() > 0, 10_000), "TUN queue dropped nothing");
+        mid = await readCounters(reg, lab.cpes[0]!);
+        assert.ok((mid.traffic.wan_backpressure ?? 0) >= 1, JSON.stringify(mid.traffic));
+        assertNoDrops(before, mid);
+        assert.ok(read() < N - 2000, `the CPE read ${read()} of ${N}: it did not stop reading`);
+        assert.equal(qdiscDrops(reg, c.ns, "wan0"), 0, "the WAN qdisc dropped packets");
 
-    const before = await readCounters(reg, lab.cpes[0]!);
-    const tun0 = linkTx(reg, c.ns, tunDev);
-    const server0 = udp6Datagrams(reg, lab.t.inet);
-    const sender = await reg.execAsync(
-      c.lanNs,
-      [process.execPath, "-e", UDP_BURST_SCRIPT, LAB_SERVER, "9", String(N), "64"],
-      30_000,
-    );
-    assert.match(sender.stdout, new RegExp(`sent ${N}`), sender.stderr);
-    const tunDropped = () => linkTx(reg, c.ns, tunDev).dropped - tun0.dropped;
-    assert.ok(await reg.waitFor(() => tunDropped() > 0, 10_000), "TUN queue dropped nothing");
-    tc("class", "change", "dev", "wan0", "parent", "1:", "classid", "1:1", "htb", "rate", "1gbit");
-    const { ok, sent, atServer, txError, end } = await settle(
-      reg,
-      lab.cpes[0]!,
-      lab.t.inet,
-      before,
-      server0,
-    );
-    const wanDropped = qdiscDrops(reg, c.ns, "wan0");
-    assert.ok(
-      ok,
-      `server ${atServer}, TUN queue ${tunDropped()}, tx_error ${txError}, WAN queue ${wanDropped}`,
-    );
-    assert.ok((end.traffic.wan_backpressure ?? 0) > (before.traffic.wan_backpressure ?? 0));
-    // A drop that sendmmsg reports (ENOBUFS on its first message) is counted; one it hides (on a
-    // later message it returns the count sent before) is sent again by the next call.
-    assert.ok(txError > 0, "no ENOBUFS reported");
-    assert.ok(txError <= wanDropped, `tx_error ${txError}, WAN queue ${wanDropped}`);
-    assert.ok(
-      sent + tunDropped() <= N,
-      `encapsulated ${sent} + dropped in the TUN queue ${tunDropped()} <= sent by the LAN ${N}`,
-    );
-    assert.equal(atServer, sent - txError, "all else the CPE read reached the server");
-  });
-});
+        // Drain: the tail goes first, the TUN is read again, everything read reaches the server.
+        tc(
+          "class",
+          "change",
+          "dev",
+          "wan0",
+          "parent",
+          "1:",
+          "classid",
+          "1:1",
+          "htb",
+          "rate",
+          "1gbit",
+        );
+        const { ok, sent, atServer, end } = await settle(
+          reg,
+          lab.cpes[0]!,
+          lab.t.inet,
+          before,
+          server0,
+        );
+        assert.ok(ok, `server ${atServer}, TUN queue dropped ${tunDropped()}, CPE sent ${sent}`);
+        // Packets can also be lost before the TUN (the LAN host's queue, the CPE's backlog): <=. The
+        // TUN queue also drops what the CPE's own kernel sent into it meanwhile (ND, MLD).
+        const own = ip6OwnOut(reg, c.ns) - own0;
+        assert.ok(
+          sent + tunDropped() <= N + own,
+          `encapsulated ${sent} + dropped in the TUN queue ${tunDropped()} <= ` +
+            `sent by the LAN ${N} + by the CPE's kernel ${own}`,
+        );
+        assert.equal(atServer, sent, "every packet the CPE read reached the server");
+        assertNoDrops(before, end);
+        assert.equal(qdiscDrops(reg, c.ns, "wan0"), 0, "the WAN qdisc dropped packets");
+        assert.ok((end.traffic.wan_paused_ms ?? 0) > 0, JSON.stringify(end.traffic));
+        if (wanSend === "packet")
+          assert.equal((await viaPacket(lab)) - pkt0, sent, "all over AF_PACKET");
+      });
+      test("a WAN queue shorter than the send buffer: a drop it reports (ENOBUFS) is counted, all else delivered", async () => {
+        const c = lab.t.cpes[0]!;
+        const tc = (...args: string[]) => reg.must(["ip", "netns", "exec", c.ns, "tc", ...args]);
+        reg.exec(c.ns, ["tc", "qdisc", "del", "dev", "wan0", "root"]);
+        tc("qdisc", "add", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1");
+        tc("class", "add", "dev", "wan0", "parent", "1:", "classid", "1:1", "htb", "rate", "1kbit");
+        tc("qdisc", "add", "dev", "wan0", "parent", "1:1", "pfifo", "limit", "8");
+
+        const before = await readCounters(reg, lab.cpes[0]!);
+        const tun0 = linkTx(reg, c.ns, tunDev);
+        const server0 = udp6Datagrams(reg, lab.t.inet);
+        const sender = await reg.execAsync(
+          c.lanNs,
+          [process.execPath, "-e", UDP_BURST_SCRIPT, LAB_SERVER, "9", String(N), "64"],
+          30_000,
+        );
+        assert.match(sender.stdout, new RegExp(`sent ${N}`), sender.stderr);
+        const tunDropped = () => linkTx(reg, c.ns, tunDev).dropped - tun0.dropped;
+        assert.ok(await reg.waitFor(() => tunDropped() > 0, 10_000), "TUN queue dropped nothing");
+        tc(
+          "class",
+          "change",
+          "dev",
+          "wan0",
+          "parent",
+          "1:",
+          "classid",
+          "1:1",
+          "htb",
+          "rate",
+          "1gbit",
+        );
+        const { ok, sent, atServer, txError, end } = await settle(
+          reg,
+          lab.cpes[0]!,
+          lab.t.inet,
+          before,
+          server0,
+        );
+        const wanDropped = qdiscDrops(reg, c.ns, "wan0");
+        assert.ok(
+          ok,
+          `server ${atServer}, TUN queue ${tunDropped()}, tx_error ${txError}, WAN queue ${wanDropped}`,
+        );
+        assert.ok((end.traffic.wan_backpressure ?? 0) > (before.traffic.wan_backpressure ?? 0));
+        // A drop that sendmmsg reports (ENOBUFS on its first message) is counted; one it hides (on a
+        // later message it returns the count sent before) is sent again by the next call.
+        assert.ok(txError > 0, "no ENOBUFS reported");
+        assert.ok(txError <= wanDropped, `tx_error ${txError}, WAN queue ${wanDropped}`);
+        assert.ok(
+          sent + tunDropped() <= N,
+          `encapsulated ${sent} + dropped in the TUN queue ${tunDropped()} <= sent by the LAN ${N}`,
+        );
+        assert.equal(atServer, sent - txError, "all else the CPE read reached the server");
+      });
+    },
+  );
+}

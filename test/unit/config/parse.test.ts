@@ -179,6 +179,11 @@ const BAD: [string, Record<string, string[]>, RegExp][] = [
     { "--ra": ["radvd"] },
     /^--ra: expected one of builtin\|netifd\|off, got "radvd"$/,
   ],
+  [
+    "wan_send not raw or packet",
+    { "--wan-send": ["xdp"] },
+    /^--wan-send: expected one of raw\|packet, got "xdp"$/,
+  ],
   ["bool", { "--enabled": ["maybe"] }, /^--enabled: expected 0 or 1, got "maybe"$/],
   ["relative path", { "--state-file": ["state.json"] }, /^--state-file: expected an absolute path/],
   [
@@ -318,4 +323,15 @@ test("notAnOption, expectedValue and parseBooleanWord word the CLI's errors as p
   for (const w of ["0", "false", "no", "Off", "disabled"])
     assert.equal(parseBooleanWord(w), false, w);
   for (const w of ["", "2", "maybe", "192.0.2.1"]) assert.equal(parseBooleanWord(w), undefined, w);
+});
+
+test("wan_send: raw by default, packet by flag or JSON; a CPE option only", () => {
+  assert.equal(parseCpeConfig({}).wanSend, "raw");
+  assert.equal(parseCpeConfig({ "wan-send": ["packet"] }).wanSend, "packet");
+  assert.equal(parseCpeConfig({}, jsonFile({ wan_send: "packet" })).wanSend, "packet");
+  assert.throws(
+    () => parseRelayConfig({ "wan-send": ["packet"] }),
+    (e: unknown) =>
+      e instanceof ConfigError && /^--wan-send: a cpe option, not relay$/.test(e.message),
+  );
 });

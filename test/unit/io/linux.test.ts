@@ -104,6 +104,15 @@ class FakeBinding implements NativeBinding {
     this.calls.push(`splitRaw4 ${fd} ${index} ${count}`);
     return 0;
   }
+  openPacket4(sndbuf: number) {
+    this.calls.push(`openPacket4 ${sndbuf}`);
+    return 90;
+  }
+  nextHop4() {
+    return null;
+  }
+  neighUse4() {}
+  finishIpv4Header() {}
   setIoUring(on: boolean) {
     return on;
   }
@@ -183,6 +192,9 @@ class FakeBinding implements NativeBinding {
     status[2] = stale;
     return sent;
   }
+  /** What the next sendRaw4 reports in status[6..8] (AF_PACKET errno, packets, tail on it). */
+  packetResult: [number, number, number] = [0, 0, 0];
+  lastPacket: { pfd: number | null; nextHop: Uint8Array | null } | undefined;
   sendRaw4(
     fd: number,
     _b: readonly Uint8Array[],
@@ -191,9 +203,19 @@ class FakeBinding implements NativeBinding {
     d: Uint32Array | null,
     c: number,
     s: Int32Array,
+    _gso?: Int32Array | null,
+    _first?: number,
+    _skip?: number,
+    _slab?: ArrayBufferLike | null,
+    _abs?: Int32Array | null,
+    pfd?: number | null,
+    nextHop?: Uint8Array | null,
   ) {
     this.calls.push(`sendRaw4 ${fd} ${c}`);
-    return this.send(o, l, d, c, s);
+    this.lastPacket = { pfd: pfd ?? null, nextHop: nextHop ? Uint8Array.from(nextHop) : null };
+    const sent = this.send(o, l, d, c, s);
+    if (s.length >= 9) [s[6], s[7], s[8]] = this.packetResult;
+    return sent;
   }
   writeTun(
     _fd: number,
@@ -623,4 +645,36 @@ test("openIpv4Raw: onIcmpErrors registers the error ring on the socket's poller;
   b.errQueues[0]!.onErrors(3);
   assert.equal(got, 3);
   assert.deepEqual(s.stats().icmpErrors, { host_unreachable: 7 });
+});
+
+test("wan_send packet: an AF_PACKET socket beside the raw one; the next hop goes with each send", async () => {
+  const b = new FakeBinding();
+  const s = openIpv4Raw({ binding: b, device: "wan", backpressure: true, packetSend: true });
+  assert.equal(b.calls[2], "openPacket4 262144", "the send buffer of the raw send socket");
+  const pp = s.packetPath!;
+  assert.equal(pp.active, false);
+  s.writeBatch([Buffer.alloc(60)], [0], [60], 1);
+  assert.deepEqual(b.lastPacket, { pfd: null, nextHop: null }, "not resolved: raw only");
+  pp.set(0xc0586301, 7, Uint8Array.from([2, 0, 0x5e, 0, 0, 1]));
+  b.packetResult = [0, 1, 0];
+  s.writeBatch([Buffer.alloc(60)], [0], [60], 1);
+  assert.equal(b.lastPacket!.pfd, 90);
+  const nh = (b.lastPacket as unknown as { nextHop: Uint8Array }).nextHop;
+  assert.deepEqual([...nh.subarray(0, 4)], [192, 88, 99, 1], "destination, network order");
+  assert.equal(new DataView(nh.buffer).getUint32(4, true), 7, "ifindex, host order");
+  assert.equal(nh[8], 6);
+  assert.deepEqual([...nh.subarray(12, 18)], [2, 0, 0x5e, 0, 0, 1]);
+  assert.equal(pp.packets, 1);
+  // The AF_PACKET socket failed outright (ENETDOWN): the path clears itself and says so once.
+  const failures: string[] = [];
+  pp.onFailure((code) => failures.push(code));
+  b.packetResult = [100, 0, 0];
+  s.writeBatch([Buffer.alloc(60)], [0], [60], 1);
+  assert.equal(pp.active, false);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(failures, [b.errnoName(100)]);
+  s.writeBatch([Buffer.alloc(60)], [0], [60], 1);
+  assert.deepEqual(b.lastPacket, { pfd: null, nextHop: null });
+  s.close();
+  assert.ok(b.calls.includes("close 90"), "the AF_PACKET socket is closed with the port");
 });

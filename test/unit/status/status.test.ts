@@ -138,3 +138,41 @@ test("formatStatus names every part of the state", () => {
     assert.match(text, re);
   }
 });
+
+test("wan send row: the path in use, its next hop and counts; absent with raw", () => {
+  const plain = formatStatus(sampleStatus());
+  assert.doesNotMatch(plain, /wan send/);
+  const text = formatStatus({
+    ...sampleStatus(),
+    wanSend: {
+      configured: "packet",
+      active: "packet",
+      reason: "neighbour 100.64.0.1 on wan0: REACHABLE",
+      nextHop: { device: "wan0", gateway: "100.64.0.1", lladdr: "02:00:5e:00:00:01" },
+      packets: 1234,
+      fallbacks: 1,
+      unresolved: 2,
+      nextHopChanges: 0,
+      resolves: 9,
+    },
+  });
+  assert.match(
+    text,
+    /^wan send: +packet: AF_PACKET via 100\.64\.0\.1 02:00:5e:00:00:01 on wan0 \(neighbour 100\.64\.0\.1 on wan0: REACHABLE\); 1234 packets, 1 fallbacks, 2 unresolved$/m,
+  );
+  const raw = formatStatus({
+    ...sampleStatus(),
+    wanSend: {
+      configured: "packet",
+      active: "raw",
+      reason: "neighbour 100.64.0.1 on wan0: FAILED",
+      nextHop: null,
+      packets: 0,
+      fallbacks: 1,
+      unresolved: 1,
+      nextHopChanges: 0,
+      resolves: 3,
+    },
+  });
+  assert.match(raw, /^wan send: +packet: raw socket \(neighbour 100\.64\.0\.1 on wan0: FAILED\)/m);
+});

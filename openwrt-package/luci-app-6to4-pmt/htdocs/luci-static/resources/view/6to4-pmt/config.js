@@ -38,6 +38,8 @@ function statusRows(st) {
 	add(_('Tunnel MTU'), st.tunnelMtu);
 	if (st.dataplane)
 		add(_('Data plane'), st.dataplane.mode + ' (' + st.dataplane.reason + ')' + (st.dataplane.error ? '; ' + _('error: %s').format(st.dataplane.error) : ''));
+	if (st.wanSend)
+		add(_('WAN send path'), (st.wanSend.active == 'packet' ? _('AF_PACKET') : _('Raw socket')) + (st.wanSend.nextHop ? ' ' + _('via %s (%s) on %s').format(st.wanSend.nextHop.gateway, st.wanSend.nextHop.lladdr, st.wanSend.nextHop.device) : '') + ' (' + st.wanSend.reason + '); ' + _('%d fallbacks').format(st.wanSend.fallbacks));
 	if (st.health)
 		add(_('Tunnel health'), st.health.state + ' (' + _('%d consecutive failures').format(st.health.consecutiveFailures || 0) +
 			(st.health.lastRttMs != null ? ', ' + _('round trip %s ms').format(st.health.lastRttMs.toFixed(2)) : '') + ')');
@@ -227,6 +229,14 @@ return view.extend({
 		o.value('kernel', _('Kernel (sit + nftables)'));
 		o.value('userspace', _('Userspace (TUN)'));
 		o.default = 'auto';
+
+		o = s.taboption('advanced', form.ListValue, 'wan_send', _('WAN send path'),
+			_('How the userspace data plane sends 6to4 packets to the relay. Raw socket: the kernel routes each packet, resolves ARP and runs the firewall\'s output rules. AF_PACKET: straight to the gateway\'s MAC address, which the service looks up in the routing and neighbour tables every few seconds; less CPU per packet, but firewall output rules and counters do not see these packets and policy routing (mwan3) is followed only when looked up.'));
+		o.value('raw', _('Raw socket'));
+		o.value('packet', _('AF_PACKET'));
+		o.default = 'raw';
+		o.depends('dataplane', 'userspace');
+		o.depends('dataplane', 'auto');
 
 		o = s.taboption('advanced', form.Value, 'health_target', _('Health probe target'),
 			_('IPv6 address probed through the relay (RFC 6343 §4.4).'));

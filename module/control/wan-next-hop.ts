@@ -1,0 +1,244 @@
+/**
+ * `wan_send packet`: the control plane's half of the AF_PACKET WAN send path. It resolves, now and
+ * then, never per packet, where the raw socket's kernel would send the packets for the relay in
+ * use: the route (the output device and gateway, as for the raw socket: bound to wan_device when
+ * that is set) and the gateway's neighbour entry (its link-layer address). While that entry is
+ * usable the data plane sends those packets over AF_PACKET to that address
+ * (io/ports.ts PacketSendPath); otherwise everything goes through the raw socket, whose kernel
+ * resolves ARP itself (the fallback), and the next resolve tries again.
+ *
+ * Resolved: at start, whenever the forwarding snapshot changes (WAN address, relay), when a send
+ * over AF_PACKET fails, every RESOLVE_INTERVAL_MS, and on the status socket's `resolve` (and
+ * `reload`) command. Usable neighbour states: REACHABLE, STALE, DELAY, PROBE (the kernel sends
+ * to a STALE entry too while it re-validates it), PERMANENT, NOARP. A STALE entry is marked used
+ * (RTM_NEWNEIGH NTF_USE), since our frames pass the kernel's neighbour code and would never make
+ * it probe again: the kernel then confirms the address by unicast ARP or, when that fails, marks
+ * the entry FAILED, and the next resolve falls back. INCOMPLETE, FAILED or no entry: raw.
+ * Counted: `wan_send_fallbacks` (times the path went from AF_PACKET back to the raw socket),
+ * `wan_send_unresolved` (resolves that found no usable next hop), `wan_send_next_hop_changes`.
+ */
+import { formatIpv4 } from "../addr/ipv4.js";
+import type { PacketSendPath } from "../io/ports.js";
+import type { Logger } from "../log/logger.js";
+import type { Clock, TimerHandle } from "./clock.js";
+
+/** Re-resolve period: bounds how long a changed route or failed neighbour goes unnoticed. */
+export const RESOLVE_INTERVAL_MS = 2000;
+
+/** rtnetlink RTN_UNICAST. */
+const RTN_UNICAST = 1;
+/** NUD_* (linux/neighbour.h). */
+export const NUD_INCOMPLETE = 0x01;
+export const NUD_REACHABLE = 0x02;
+export const NUD_STALE = 0x04;
+export const NUD_DELAY = 0x08;
+export const NUD_PROBE = 0x10;
+export const NUD_FAILED = 0x20;
+export const NUD_NOARP = 0x40;
+export const NUD_PERMANENT = 0x80;
+const NUD_USABLE = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_NOARP | NUD_PERMANENT;
+
+/** What `lookup` returns (native/packet.c nextHop4). */
+export interface NextHopLookup {
+  type: number;
+  oif: number;
+  ifname: string;
+  addrLen: number;
+  gateway: number;
+  neighState: number;
+  lladdr: Uint8Array;
+}
+
+export interface WanNextHopDeps {
+  path: PacketSendPath;
+  /** Route + neighbour for `dst` (unsigned IPv4), `oif` 0 or the bound WAN device; null: no route. */
+  lookup(dst: number, oif: number): NextHopLookup | null;
+  /** Marks the neighbour entry used (the kernel re-validates a STALE one); may throw. */
+  neighUse(ifindex: number, addr: number): void;
+  /** ifindex of wan_device when the raw socket is bound to it, else 0; may throw (device gone). */
+  boundIfindex(): number;
+  clock: Clock;
+  log: Logger;
+}
+
+/** The send path as status shows it. */
+export interface WanSendStatus {
+  readonly configured: "raw" | "packet";
+  /** What the packets to the relay use now. */
+  readonly active: "raw" | "packet";
+  readonly reason: string;
+  /** The resolved next hop while `active` is packet. */
+  readonly nextHop: { device: string; gateway: string; lladdr: string } | null;
+  readonly packets: number;
+  readonly fallbacks: number;
+  readonly unresolved: number;
+  readonly nextHopChanges: number;
+  readonly resolves: number;
+}
+
+/** NUD bits as the `ip neigh` word for the reason text. */
+export function nudName(state: number): string {
+  if (state === 0) return "none";
+  const names: [number, string][] = [
+    [NUD_INCOMPLETE, "INCOMPLETE"],
+    [NUD_REACHABLE, "REACHABLE"],
+    [NUD_STALE, "STALE"],
+    [NUD_DELAY, "DELAY"],
+    [NUD_PROBE, "PROBE"],
+    [NUD_FAILED, "FAILED"],
+    [NUD_NOARP, "NOARP"],
+    [NUD_PERMANENT, "PERMANENT"],
+  ];
+  return names
+    .filter(([b]) => (state & b) !== 0)
+    .map(([, n]) => n)
+    .join(",");
+}
+
+export function formatLladdr(a: Uint8Array): string {
+  return Array.from(a, (b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+export class WanNextHop {
+  private target = 0;
+  private timer: TimerHandle | null = null;
+  private reason = "not resolved yet";
+  private hop: { device: string; gateway: string; lladdr: string } | null = null;
+  private fallbacks = 0;
+  private unresolved = 0;
+  private changes = 0;
+  private resolves = 0;
+
+  constructor(private readonly d: WanNextHopDeps) {
+    d.path.onFailure((code) => {
+      this.fallbacks++;
+      this.hop = null;
+      this.reason = `send over AF_PACKET failed: ${code}`;
+      d.log.warn(`wan_send: ${this.reason}; raw socket until the next hop resolves again`);
+      this.resolve();
+    });
+  }
+
+  /** Starts the periodic re-resolve. */
+  start(): void {
+    if (this.timer === null) {
+      this.timer = this.d.clock.setRepeating(() => this.resolve(), RESOLVE_INTERVAL_MS);
+    }
+  }
+
+  stop(): void {
+    if (this.timer !== null) this.d.clock.clearTimer(this.timer);
+    this.timer = null;
+    this.d.path.clear();
+  }
+
+  /**
+   * The destination whose next hop to resolve (the relay in use; 0: not forwarding), resolved
+   * now: the control plane calls it on every WAN or lease change.
+   */
+  setTarget(dstV4: number): void {
+    this.target = dstV4 >>> 0;
+    this.resolve();
+  }
+
+  /** Resolves now; returns the status after it. */
+  resolve(): WanSendStatus {
+    this.resolves++;
+    const d = this.d;
+    const t = this.target;
+    if (t === 0) {
+      this.toRaw("not forwarding", false);
+      return this.status();
+    }
+    let h: NextHopLookup | null;
+    try {
+      h = d.lookup(t, d.boundIfindex());
+    } catch (e) {
+      this.toRaw(`route lookup failed: ${(e as Error).message}`);
+      return this.status();
+    }
+    const to = formatIpv4(t);
+    if (h === null || h.oif === 0) {
+      this.toRaw(`no route to ${to}`);
+      return this.status();
+    }
+    if (h.type !== RTN_UNICAST) {
+      this.toRaw(`route to ${to} is not unicast (type ${h.type})`);
+      return this.status();
+    }
+    const via = h.gateway !== 0 ? h.gateway : t;
+    const gw = formatIpv4(via);
+    if (h.addrLen > 0) {
+      if ((h.neighState & NUD_USABLE) === 0 || h.lladdr.length !== h.addrLen) {
+        this.toRaw(`neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`);
+        return this.status();
+      }
+      if ((h.neighState & NUD_STALE) !== 0) {
+        try {
+          d.neighUse(h.oif, via);
+        } catch (e) {
+          d.log.debug(`wan_send: neighbour ${gw} NTF_USE: ${(e as Error).message}`);
+        }
+      }
+    }
+    const lladdr = formatLladdr(h.lladdr);
+    const hop = { device: h.ifname, gateway: gw, lladdr };
+    const prev = this.hop;
+    if (
+      prev !== null &&
+      (prev.device !== hop.device || prev.gateway !== hop.gateway || prev.lladdr !== hop.lladdr)
+    ) {
+      this.changes++;
+      d.log.info(
+        `wan_send: next hop of ${to} now ${gw} ${lladdr || "(no link-layer address)"} on ${h.ifname}`,
+      );
+    } else if (prev === null) {
+      d.log.info(
+        `wan_send: AF_PACKET to ${to} via ${gw} ${lladdr || "(no link-layer address)"} on ${h.ifname}`,
+      );
+    }
+    d.path.set(t, h.oif, h.lladdr);
+    this.hop = hop;
+    this.reason =
+      h.addrLen > 0
+        ? `neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`
+        : `${h.ifname} has no link-layer addresses`;
+    return this.status();
+  }
+
+  private toRaw(reason: string, count = true): void {
+    if (this.d.path.active) {
+      this.fallbacks++;
+      this.d.log.info(`wan_send: raw socket: ${reason}`);
+    }
+    this.d.path.clear();
+    if (count) this.unresolved++;
+    this.hop = null;
+    this.reason = reason;
+  }
+
+  status(): WanSendStatus {
+    const active = this.d.path.active;
+    return {
+      configured: "packet",
+      active: active ? "packet" : "raw",
+      reason: this.reason,
+      nextHop: active ? this.hop : null,
+      packets: this.d.path.packets,
+      fallbacks: this.fallbacks,
+      unresolved: this.unresolved,
+      nextHopChanges: this.changes,
+      resolves: this.resolves,
+    };
+  }
+
+  /** Counters for status `counters` and the SIGUSR1 line. */
+  counters(): Record<string, number> {
+    return {
+      wan_send_af_packet: this.d.path.packets,
+      wan_send_fallbacks: this.fallbacks,
+      wan_send_unresolved: this.unresolved,
+      wan_send_next_hop_changes: this.changes,
+    };
+  }
+}

@@ -1,0 +1,367 @@
+/*
+ * packet.c: the opt-in WAN send path over AF_PACKET (`wan_send packet`) and what the control
+ * plane resolves for it, once, not per packet:
+ *   openPacket4        an AF_PACKET SOCK_DGRAM socket that only sends (protocol 0: the kernel
+ *                      hands it no received frame);
+ *   nextHop4           rtnetlink RTM_GETROUTE for an IPv4 destination (as the raw socket's own
+ *                      lookup: optionally bound to a device), then RTM_GETLINK of the output
+ *                      device (flags, link-layer address length) and the neighbour entry of the
+ *                      next hop (RTM_GETNEIGH dump, filtered here): state and link-layer address;
+ *   neighUse4          RTM_NEWNEIGH with NTF_USE: the kernel treats the entry as used, so a STALE
+ *                      one is probed again (the frames we send past it confirm nothing);
+ *   finishIpv4Header   the header fields the raw socket's kernel fills and AF_PACKET does not
+ *                      (ip4_header_finish), for the unit test.
+ * sendRaw4 (sockets.c) sends the packets bound to the resolved next hop through the AF_PACKET
+ * socket; SOCK_DGRAM lets the kernel build the link header (dev_hard_header), so Ethernet, VLAN
+ * and header-less devices (PPP: address length 0) all work.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <linux/if_packet.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include "addon.h"
+#include "napi-util.h"
+#include "offload.h"
+
+#ifndef NTF_USE
+#define NTF_USE 0x01
+#endif
+
+/* The IPv4 header at h (20 bytes, no options) as the raw socket's kernel would send it: an ID
+ * of 0 on a datagram without DF gets one (RFC 6864 §4.2: IDs of non-atomic datagrams must
+ * differ; raw_send_hdrinc calls ip_select_ident for ID 0, which keeps 0 with DF), and the header
+ * checksum. The data plane never writes ID 0 without DF (outbound-core.ts); a cut segment can. */
+void ip4_header_finish(uint8_t *h) {
+  static uint16_t fallback_id = 1;
+  if (h[4] == 0 && h[5] == 0 && (h[6] & 0x40) == 0) {
+    fallback_id = (uint16_t)(fallback_id + IPV4_ID_STEP);
+    if (fallback_id == 0) fallback_id = IPV4_ID_STEP;
+    wr16(h + 4, fallback_id);
+  }
+  h[10] = h[11] = 0;
+  uint16_t c = (uint16_t)~csum_fold(csum_add(0, h, 20));
+  memcpy(h + 10, &c, 2);
+}
+
+/* finishIpv4Header(buf, offset): void */
+napi_value finish_ipv4_header(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(2);
+  uint8_t *buf;
+  size_t len;
+  int32_t off;
+  if (!get_bytes(env, argv[0], &buf, &len) || !get_i32(env, argv[1], &off) || off < 0 ||
+      (size_t)off + 20 > len)
+    return throw_type(env, "finishIpv4Header(buf: Uint8Array, offset) with 20 bytes at offset");
+  ip4_header_finish(buf + off);
+  return undefined(env);
+}
+
+/* openPacket4(sndbuf): fd. Non-blocking, close-on-exec; sndbuf > 0 sets SO_SNDBUF(FORCE).
+ * Not bound: each message names its device (sll_ifindex), so a next hop on another device
+ * needs no new socket, and with protocol 0 nothing received is queued to it. No
+ * PACKET_QDISC_BYPASS: the WAN qdisc (fq_codel, SQM) sees every packet. */
+napi_value open_packet4(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  int32_t sndbuf;
+  if (!get_i32(env, argv[0], &sndbuf)) return throw_type(env, "openPacket4(sndbuf: number)");
+  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", "AF_PACKET SOCK_DGRAM");
+  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "openPacket4", "SO_SNDBUF");
+  }
+  return num(env, fd);
+}
+
+/* --- rtnetlink ----------------------------------------------------------------------------- */
+
+#define NL_BUF 32768
+
+/* Sends req (a complete netlink message) on a fresh NETLINK_ROUTE socket and calls cb for each
+ * answer message until NLMSG_DONE or the answer to a non-dump request. Returns 0, or -errno. */
+typedef int (*nl_cb)(struct nlmsghdr *h, void *arg);
+static int nl_request(struct nlmsghdr *req, nl_cb cb, void *arg) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -errno;
+  struct timeval tv = {.tv_sec = 2, .tv_usec = 0}; /* the kernel answers at once; never hang */
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  req->nlmsg_seq = (uint32_t)time(NULL);
+  int rc = 0;
+  if (sendto(fd, req, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    rc = -errno;
+    close(fd);
+    return rc;
+  }
+  bool dump = (req->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+  static __thread uint8_t buf[NL_BUF] __attribute__((aligned(8)));
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      rc = -errno;
+      break;
+    }
+    if (n == 0) break;
+    bool done = false;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (uint32_t)n);
+         h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_seq != req->nlmsg_seq) continue;
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = true;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *e = NLMSG_DATA(h);
+        rc = e->error; /* 0 = ack */
+        done = true;
+        break;
+      }
+      int r = cb != NULL ? cb(h, arg) : 0;
+      if (r < 0) rc = r;
+      if (!dump) done = true;
+    }
+    if (done) break;
+  }
+  close(fd);
+  return rc;
+}
+
+static void add_attr(struct nlmsghdr *h, uint16_t type, const void *data, uint16_t len) {
+  struct rtattr *rta = (struct rtattr *)((uint8_t *)h + NLMSG_ALIGN(h->nlmsg_len));
+  rta->rta_type = type;
+  rta->rta_len = (uint16_t)RTA_LENGTH(len);
+  memcpy(RTA_DATA(rta), data, len);
+  h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+
+typedef struct {
+  int found;
+  uint32_t oif, gateway, prefsrc; /* addresses in network order */
+  uint8_t type;
+} route_t;
+
+static int route_cb(struct nlmsghdr *h, void *arg) {
+  route_t *r = arg;
+  if (h->nlmsg_type != RTM_NEWROUTE) return 0;
+  struct rtmsg *rtm = NLMSG_DATA(h);
+  r->found = 1;
+  r->type = rtm->rtm_type;
+  int len = (int)RTM_PAYLOAD(h);
+  for (struct rtattr *a = RTM_RTA(rtm); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    if (a->rta_type == RTA_OIF) memcpy(&r->oif, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_GATEWAY) memcpy(&r->gateway, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_PREFSRC) memcpy(&r->prefsrc, RTA_DATA(a), 4);
+  }
+  return 0;
+}
+
+typedef struct {
+  int found;
+  unsigned flags;
+  int addr_len;
+  char name[IFNAMSIZ];
+} link_t;
+
+static int link_cb(struct nlmsghdr *h, void *arg) {
+  link_t *l = arg;
+  if (h->nlmsg_type != RTM_NEWLINK) return 0;
+  struct ifinfomsg *ifi = NLMSG_DATA(h);
+  l->found = 1;
+  l->flags = ifi->ifi_flags;
+  int len = (int)IFLA_PAYLOAD(h);
+  for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    if (a->rta_type == IFLA_ADDRESS) l->addr_len = (int)RTA_PAYLOAD(a);
+    if (a->rta_type == IFLA_IFNAME) {
+      size_t n = RTA_PAYLOAD(a) < IFNAMSIZ ? RTA_PAYLOAD(a) : IFNAMSIZ - 1;
+      memcpy(l->name, RTA_DATA(a), n);
+      l->name[n] = 0;
+    }
+  }
+  return 0;
+}
+
+typedef struct {
+  int ifindex;
+  uint32_t addr;
+  int found;
+  uint16_t state;
+  uint8_t lladdr[32];
+  int lladdr_len;
+} neigh_t;
+
+static int neigh_cb(struct nlmsghdr *h, void *arg) {
+  neigh_t *n = arg;
+  if (h->nlmsg_type != RTM_NEWNEIGH) return 0;
+  struct ndmsg *nd = NLMSG_DATA(h);
+  if (nd->ndm_family != AF_INET || nd->ndm_ifindex != n->ifindex) return 0;
+  int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *nd));
+  uint32_t dst = 0;
+  int has_dst = 0, ll_len = 0;
+  const uint8_t *ll = NULL;
+  for (struct rtattr *a = (struct rtattr *)((uint8_t *)nd + NLMSG_ALIGN(sizeof *nd));
+       RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == 4) {
+      memcpy(&dst, RTA_DATA(a), 4);
+      has_dst = 1;
+    }
+    if (a->rta_type == NDA_LLADDR) {
+      ll = RTA_DATA(a);
+      ll_len = (int)RTA_PAYLOAD(a);
+    }
+  }
+  if (!has_dst || dst != n->addr) return 0;
+  n->found = 1;
+  n->state = nd->ndm_state;
+  n->lladdr_len = ll != NULL && ll_len <= (int)sizeof n->lladdr ? ll_len : 0;
+  if (n->lladdr_len > 0) memcpy(n->lladdr, ll, (size_t)n->lladdr_len);
+  return 0;
+}
+
+static void set_str(napi_env env, napi_value o, const char *key, const char *s) {
+  napi_value v;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, key, v);
+}
+
+/*
+ * nextHop4(dst: number, oif: number): {type, oif, ifname, ifFlags, addrLen, gateway, prefsrc,
+ *   neighState, lladdr: Uint8Array} | null (no route: ENETUNREACH and the like)
+ *   dst: IPv4 as unsigned 32-bit number; oif > 0: the lookup as for a socket bound to that
+ *   device. gateway 0: the destination is on link (the neighbour looked up is dst itself).
+ *   neighState: the NUD_* bits of the entry, 0 when there is none; lladdr empty then.
+ */
+napi_value next_hop4(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(2);
+  uint32_t dst;
+  int32_t oif;
+  if (!get_u32(env, argv[0], &dst) || !get_i32(env, argv[1], &oif) || oif < 0)
+    return throw_type(env, "nextHop4(dst: number, oif: number >= 0)");
+  struct {
+    struct nlmsghdr h;
+    struct rtmsg r;
+    uint8_t attrs[64];
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.r);
+  req.h.nlmsg_type = RTM_GETROUTE;
+  req.h.nlmsg_flags = NLM_F_REQUEST;
+  req.r.rtm_family = AF_INET;
+  req.r.rtm_dst_len = 32;
+  uint32_t d = htonl(dst);
+  add_attr(&req.h, RTA_DST, &d, 4);
+  if (oif > 0) add_attr(&req.h, RTA_OIF, &oif, 4);
+  route_t rt;
+  memset(&rt, 0, sizeof rt);
+  int rc = nl_request(&req.h, route_cb, &rt);
+  if (rc == -ENETUNREACH || rc == -EHOSTUNREACH || rc == -ENETDOWN || rc == -ENODEV ||
+      rc == -EINVAL) {
+    napi_value nul;
+    napi_get_null(env, &nul);
+    return nul;
+  }
+  if (rc < 0) return throw_errno(env, -rc, "nextHop4", "RTM_GETROUTE");
+  if (!rt.found) {
+    napi_value nul;
+    napi_get_null(env, &nul);
+    return nul;
+  }
+  link_t ln;
+  memset(&ln, 0, sizeof ln);
+  struct {
+    struct nlmsghdr h;
+    struct ifinfomsg i;
+  } lreq;
+  memset(&lreq, 0, sizeof lreq);
+  lreq.h.nlmsg_len = NLMSG_LENGTH(sizeof lreq.i);
+  lreq.h.nlmsg_type = RTM_GETLINK;
+  lreq.h.nlmsg_flags = NLM_F_REQUEST;
+  lreq.i.ifi_family = AF_UNSPEC;
+  lreq.i.ifi_index = (int)rt.oif;
+  if (rt.oif != 0) {
+    rc = nl_request(&lreq.h, link_cb, &ln);
+    if (rc < 0 && rc != -ENODEV) return throw_errno(env, -rc, "nextHop4", "RTM_GETLINK");
+  }
+  neigh_t nb;
+  memset(&nb, 0, sizeof nb);
+  nb.ifindex = (int)rt.oif;
+  nb.addr = rt.gateway != 0 ? rt.gateway : d;
+  if (rt.oif != 0 && ln.addr_len > 0) {
+    struct {
+      struct nlmsghdr h;
+      struct ndmsg n;
+    } nreq;
+    memset(&nreq, 0, sizeof nreq);
+    nreq.h.nlmsg_len = NLMSG_LENGTH(sizeof nreq.n);
+    nreq.h.nlmsg_type = RTM_GETNEIGH;
+    nreq.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nreq.n.ndm_family = AF_INET;
+    nreq.n.ndm_ifindex = (int)rt.oif; /* honoured by kernels with strict dump filtering */
+    rc = nl_request(&nreq.h, neigh_cb, &nb);
+    if (rc < 0) return throw_errno(env, -rc, "nextHop4", "RTM_GETNEIGH");
+  }
+  napi_value o;
+  napi_create_object(env, &o);
+  set_num(env, o, "type", rt.type);
+  set_num(env, o, "oif", rt.oif);
+  set_str(env, o, "ifname", ln.name);
+  set_num(env, o, "ifFlags", ln.flags);
+  set_num(env, o, "addrLen", ln.addr_len);
+  set_num(env, o, "gateway", ntohl(rt.gateway));
+  set_num(env, o, "prefsrc", ntohl(rt.prefsrc));
+  set_num(env, o, "neighState", nb.found ? nb.state : 0);
+  napi_value ab, ll;
+  void *data = NULL;
+  napi_create_arraybuffer(env, (size_t)nb.lladdr_len, &data, &ab);
+  if (nb.lladdr_len > 0) memcpy(data, nb.lladdr, (size_t)nb.lladdr_len);
+  napi_create_typedarray(env, napi_uint8_array, (size_t)nb.lladdr_len, ab, 0, &ll);
+  napi_set_named_property(env, o, "lladdr", ll);
+  return o;
+}
+
+/* neighUse4(ifindex, addr): void. RTM_NEWNEIGH with NTF_USE for an existing entry
+ * (CAP_NET_ADMIN): neigh_event_send, as if the kernel had sent through it, so a STALE entry
+ * goes to DELAY and PROBE and is confirmed or fails. */
+napi_value neigh_use4(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(2);
+  int32_t ifindex;
+  uint32_t addr;
+  if (!get_i32(env, argv[0], &ifindex) || ifindex <= 0 || !get_u32(env, argv[1], &addr))
+    return throw_type(env, "neighUse4(ifindex: number > 0, addr: number)");
+  struct {
+    struct nlmsghdr h;
+    struct ndmsg n;
+    uint8_t attrs[32];
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.n);
+  req.h.nlmsg_type = RTM_NEWNEIGH;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  req.n.ndm_family = AF_INET;
+  req.n.ndm_ifindex = ifindex;
+  req.n.ndm_flags = NTF_USE;
+  uint32_t a = htonl(addr);
+  add_attr(&req.h, NDA_DST, &a, 4);
+  int rc = nl_request(&req.h, NULL, NULL);
+  if (rc < 0) return throw_errno(env, -rc, "neighUse4", "RTM_NEWNEIGH");
+  return undefined(env);
+}

@@ -1,0 +1,183 @@
+/**
+ * control/wan-next-hop.ts: which next hop `wan_send packet` uses, from what the route and
+ * neighbour lookup says (a scripted lookup, a recording send path, a fake clock), and what is
+ * counted: fallbacks from AF_PACKET to the raw socket, unresolved resolves, next-hop changes.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseIpv4 } from "../../../module/addr/ipv4.js";
+import {
+  NUD_DELAY,
+  NUD_FAILED,
+  NUD_INCOMPLETE,
+  NUD_REACHABLE,
+  NUD_STALE,
+  RESOLVE_INTERVAL_MS,
+  WanNextHop,
+  nudName,
+  type NextHopLookup,
+} from "../../../module/control/wan-next-hop.js";
+import type { PacketSendPath } from "../../../module/io/ports.js";
+import { createLogger } from "../../../module/log/logger.js";
+import { FakeClock } from "../../support/fake-clock.js";
+
+const RELAY = parseIpv4("192.88.99.1")!;
+const GW = parseIpv4("100.64.0.1")!;
+const MAC = Uint8Array.from([2, 0, 0x5e, 0, 0, 1]);
+const MAC2 = Uint8Array.from([2, 0, 0x5e, 0, 0, 2]);
+
+class RecordingPath implements PacketSendPath {
+  active = false;
+  packets = 0;
+  sets: [number, number, string][] = [];
+  failure: ((code: string) => void) | undefined;
+  set(dst: number, ifindex: number, lladdr: Uint8Array): void {
+    this.active = true;
+    this.sets.push([dst, ifindex, Buffer.from(lladdr).toString("hex")]);
+  }
+  clear(): void {
+    this.active = false;
+  }
+  onFailure(h: (code: string) => void): void {
+    this.failure = h;
+  }
+}
+
+function setup(first: NextHopLookup | null) {
+  const path = new RecordingPath();
+  const clock = new FakeClock(0);
+  const used: [number, number][] = [];
+  const lookups: [number, number][] = [];
+  let answer: NextHopLookup | null = first;
+  const r = new WanNextHop({
+    path,
+    lookup: (dst, oif) => {
+      lookups.push([dst, oif]);
+      return answer;
+    },
+    neighUse: (ifindex, addr) => used.push([ifindex, addr]),
+    boundIfindex: () => 7,
+    clock,
+    log: createLogger("error", "test"),
+  });
+  return { r, path, clock, used, lookups, answer: (a: NextHopLookup | null) => (answer = a) };
+}
+
+const hop = (state: number, lladdr = MAC, extra: Partial<NextHopLookup> = {}): NextHopLookup => ({
+  type: 1,
+  oif: 7,
+  ifname: "wan0",
+  addrLen: 6,
+  gateway: GW,
+  neighState: state,
+  lladdr,
+  ...extra,
+});
+
+test("a REACHABLE gateway: packets to the relay go over AF_PACKET to its MAC", () => {
+  const t = setup(hop(NUD_REACHABLE));
+  const s = (t.r.setTarget(RELAY), t.r.status());
+  assert.deepEqual(t.lookups, [[RELAY, 7]], "looked up as the raw socket bound to wan_device");
+  assert.deepEqual(t.path.sets, [[RELAY, 7, "02005e000001"]]);
+  assert.equal(s.active, "packet");
+  assert.deepEqual(s.nextHop, {
+    device: "wan0",
+    gateway: "100.64.0.1",
+    lladdr: "02:00:5e:00:00:01",
+  });
+  assert.deepEqual(t.r.counters(), {
+    wan_send_af_packet: 0,
+    wan_send_fallbacks: 0,
+    wan_send_unresolved: 0,
+    wan_send_next_hop_changes: 0,
+  });
+  assert.deepEqual(t.used, [], "a REACHABLE entry is not touched");
+});
+
+test("unusable neighbour (none, INCOMPLETE, FAILED) or no route: raw socket, counted", () => {
+  for (const [answer, reason] of [
+    [hop(0, new Uint8Array(0)), /neighbour 100\.64\.0\.1 on wan0: none/],
+    [hop(NUD_INCOMPLETE, new Uint8Array(0)), /INCOMPLETE/],
+    [hop(NUD_FAILED, new Uint8Array(0)), /FAILED/],
+    [null, /no route to 192\.88\.99\.1/],
+    [hop(NUD_REACHABLE, MAC, { type: 2 }), /not unicast/],
+  ] as const) {
+    const t = setup(answer);
+    t.r.setTarget(RELAY);
+    const s = t.r.status();
+    assert.equal(s.active, "raw");
+    assert.match(s.reason, reason);
+    assert.equal(s.unresolved, 1);
+    assert.equal(s.fallbacks, 0, "never was on AF_PACKET: no fallback");
+    assert.deepEqual(t.path.sets, []);
+  }
+});
+
+test("AF_PACKET -> neighbour FAILED: one fallback; back once REACHABLE again", () => {
+  const t = setup(hop(NUD_REACHABLE));
+  t.r.setTarget(RELAY);
+  t.answer(hop(NUD_FAILED, new Uint8Array(0)));
+  assert.equal(t.r.resolve().active, "raw");
+  assert.equal(t.path.active, false);
+  t.r.resolve(); // still failed: no second fallback
+  assert.equal(t.r.status().fallbacks, 1);
+  assert.equal(t.r.status().unresolved, 2);
+  t.answer(hop(NUD_REACHABLE));
+  assert.equal(t.r.resolve().active, "packet");
+});
+
+test("a STALE entry stays in use and is marked used so the kernel probes it again", () => {
+  const t = setup(hop(NUD_STALE));
+  t.r.setTarget(RELAY);
+  assert.equal(t.r.status().active, "packet");
+  assert.deepEqual(t.used, [[7, GW]]);
+  t.answer(hop(NUD_DELAY));
+  t.r.resolve();
+  assert.equal(t.r.status().active, "packet");
+  assert.equal(t.used.length, 1, "DELAY: the kernel is probing already");
+});
+
+test("the gateway's MAC changes: the new one is used, counted as a next-hop change", () => {
+  const t = setup(hop(NUD_REACHABLE));
+  t.r.setTarget(RELAY);
+  t.answer(hop(NUD_REACHABLE, MAC2));
+  const s = t.r.resolve();
+  assert.equal(s.nextHopChanges, 1);
+  assert.equal(s.nextHop?.lladdr, "02:00:5e:00:00:02");
+  assert.deepEqual(t.path.sets.at(-1), [RELAY, 7, "02005e000002"]);
+});
+
+test("a device without link-layer addresses (PPP): AF_PACKET with an empty address", () => {
+  const t = setup(hop(0, new Uint8Array(0), { addrLen: 0, gateway: 0, ifname: "pppoe-wan" }));
+  t.r.setTarget(RELAY);
+  assert.deepEqual(t.path.sets, [[RELAY, 7, ""]]);
+  assert.match(t.r.status().reason, /pppoe-wan has no link-layer addresses/);
+});
+
+test("not forwarding: raw, not counted as unresolved; re-resolved on the timer and on failure", () => {
+  const t = setup(hop(NUD_REACHABLE));
+  t.r.setTarget(0);
+  assert.equal(t.r.status().active, "raw");
+  assert.equal(t.r.status().unresolved, 0);
+  assert.equal(t.lookups.length, 0);
+  t.r.setTarget(RELAY);
+  t.r.start();
+  const n = t.lookups.length;
+  t.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(t.lookups.length, n + 1, "one resolve per interval");
+  // The send path failed (device down): it cleared itself; one fallback, resolved at once.
+  t.path.active = false;
+  t.path.failure!("ENETDOWN");
+  assert.equal(t.r.status().fallbacks, 1);
+  assert.equal(t.lookups.length, n + 2);
+  t.r.stop();
+  t.clock.advance(RESOLVE_INTERVAL_MS * 3);
+  assert.equal(t.lookups.length, n + 2, "stopped");
+  assert.equal(t.path.active, false);
+});
+
+test("nudName", () => {
+  assert.equal(nudName(0), "none");
+  assert.equal(nudName(NUD_STALE), "STALE");
+  assert.equal(nudName(NUD_REACHABLE | NUD_STALE), "REACHABLE,STALE");
+});
