@@ -323,6 +323,7 @@ delete chain ip6 sixto4pmt post
      * Those without `revert` are terminal: once applied they stay for the rest of the run.
      */
     let fastRules: string[] = [];
+    let saved: { nft: string; routes: string[]; addrs: string[] } | null = null;
     const variants: Record<string, { apply: () => unknown; revert?: () => unknown }> = {
       // Our ruleset's shape (see AB above).
       netdev: { apply: () => nftIn(c.ns, toNetdev), revert: () => nftIn(c.ns, toMade) },
@@ -426,6 +427,56 @@ EOF`,
               .join("\n") + "\n",
           ),
       },
+      // Our CPE set up by hand (reversible): the daemon stopped, its tables and sit taken away
+      // and the hand-made set-up put in their place; back to the daemon's own (the same
+      // commands it runs, its tables as they were) at the end of the pair. Against `made` in the
+      // same run this is ours against the hand-made set-up on the same CPE: no asymmetry of the
+      // two CPEs' places in the topology is in it.
+      ashand: {
+        apply: () => {
+          for (const pid of [cpe.pid, ...children()]) process.kill(pid, "SIGSTOP");
+          const x = (argv: string[]) => reg.must(["ip", "netns", "exec", c.ns, ...argv]);
+          saved = {
+            nft: ["ip", "ip6"].map((f) => x(["nft", "list", "table", f, "sixto4pmt"])).join("\n"),
+            routes: x(["ip", "-6", "route", "show", "dev", sit!])
+              .split("\n")
+              .filter((l) => l.trim() !== "" && !/proto kernel/.test(l)),
+            addrs: [
+              ...x(["ip", "-6", "-o", "addr", "show", "dev", sit!, "scope", "global"]).matchAll(
+                /inet6 (\S+)/g,
+              ),
+            ].map((m) => m[1]!),
+          };
+          reg.must([
+            "sh",
+            "-ec",
+            `ip netns exec ${c.ns} nft delete table ip sixto4pmt
+ip netns exec ${c.ns} nft delete table ip6 sixto4pmt
+ip -n ${c.ns} link del ${sit}
+${handSetup(c)}`,
+          ]);
+        },
+        revert: () => {
+          const d = sit!;
+          reg.must([
+            "sh",
+            "-ec",
+            `ip netns exec ${c.ns} nft delete table ip6 hand
+ip -n ${c.ns} link del ${d}
+ip -n ${c.ns} link add name ${d} type sit local 0.0.0.1 remote any ttl 64
+ip -n ${c.ns} link set dev ${d} addrgenmode none
+${sitSysctls(c.ns, d, ["0", "0", "0"])}
+ip -n ${c.ns} tunnel change ${d} mode sit local ${c.wanIpv4} remote any ttl 64
+ip netns exec ${c.ns} nft -f - <<'EOF'
+${saved!.nft}
+EOF
+ip -n ${c.ns} link set dev ${d} mtu 1480 up
+${saved!.routes.map((r) => `ip -n ${c.ns} -6 route replace ${r} dev ${d}`).join("\n")}
+${saved!.addrs.map((a) => `ip -n ${c.ns} -6 addr replace ${a} dev ${d} nodad`).join("\n")}`,
+          ]);
+          for (const pid of [cpe.pid, ...children()]) process.kill(pid, "SIGCONT");
+        },
+      },
       // A/A (terminal): the daemon killed, its set-up removed and the hand-made one put in its
       // place, so that both CPEs are set up alike: what is left is the topology's own asymmetry.
       aa: {
@@ -481,7 +532,7 @@ ${handSetup(c)}`,
       (out.rounds as unknown[]).push(r);
     }
     out.cpeLog = cpe.stderr().slice(-1500);
-    if (variant === "stop") variants.stop!.revert!();
+    if (variant === "stop" || variant === "ashand") variants[variant]!.revert!();
     reg.kill(cpe, "SIGTERM");
     await cpe.exited;
   } catch (e) {
