@@ -318,12 +318,12 @@ delete chain ip6 sixto4pmt post
         .join("\n");
     const handIp = handSetup(hand).split("EOF\n")[0] + "EOF";
     const handRouterAddress = `${hand.lanPrefix.replace(/::\/64$/, "::1")}/128`;
+    let fastRules: string[] = [];
+    let saved: { nft: string; routes: string[]; addrs: string[] } | null = null;
     /**
      * The variants of BENCH_AB, one difference each between our set-up and the hand-made one.
      * Those without `revert` are terminal: once applied they stay for the rest of the run.
      */
-    let fastRules: string[] = [];
-    let saved: { nft: string; routes: string[]; addrs: string[] } | null = null;
     const variants: Record<string, { apply: () => unknown; revert?: () => unknown }> = {
       // Our ruleset's shape (see AB above).
       netdev: { apply: () => nftIn(c.ns, toNetdev), revert: () => nftIn(c.ns, toMade) },
