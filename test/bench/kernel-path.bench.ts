@@ -11,10 +11,19 @@
  *   node out/test/bench/kernel-path.bench.js   (root; BENCH_ROUNDS (default 5), BENCH_SECONDS
  *                                               (default 5); PMT_BENCH_* are read too)
  *
- * BENCH_AB=netdev|bare: an A/B of our ruleset in the same run, by pairs of rounds (the variant in
- * rounds 3-4, 7-8, ...; test/vm/kernel-path-bench.vm.ts says what each does); each variant's
- * position-balanced pairs are printed apart.
+ * BENCH_AB=<variant>[,<variant>...]: an A/B in the same run, by pairs of rounds: the list is the
+ * variant of each pair in turn, repeated ("made", the set-up as the daemon makes it, is put first
+ * when absent: BENCH_AB=stop runs made, stop, made, stop, ...). Variants (test/vm/
+ * kernel-path-bench.vm.ts says what each does): netdev, bare, nofast (our ruleset's shape), stop
+ * (the daemon SIGSTOPped), handsit, handip (the hand-made set-up plus one part of ours), aa
+ * (terminal: the daemon killed and its CPE set up by hand too, an A/A of the two CPEs). Each
+ * variant's position-balanced pairs are printed apart.
+ * BENCH_TCP=0: UDP64 only. BENCH_SWAP=1: the daemon on the second CPE, the hand-made one on the
+ * first. BENCH_TOGETHER=1: both UDP64 floods at the same time in each round. BENCH_REVERSE=1: the
+ * site sends (iperf3 -R). BENCH_DUMP=1: both CPEs' state (links, addresses, routes, nft, sysctls,
+ * sockets, conntrack during a flood) into kernel-path-dump.json.
  */
+import { writeFileSync } from "node:fs";
 import { runInVm, vmSkipReason } from "../support/vm.js";
 
 interface Figures {
@@ -45,6 +54,11 @@ async function main(): Promise<void> {
       PMT_BENCH_ROUNDS: rounds,
       PMT_BENCH_SECONDS: seconds,
       PMT_BENCH_AB: process.env.BENCH_AB ?? "",
+      PMT_BENCH_DUMP: process.env.BENCH_DUMP ?? "",
+      PMT_BENCH_TCP: process.env.BENCH_TCP ?? "",
+      PMT_BENCH_SWAP: process.env.BENCH_SWAP ?? "",
+      PMT_BENCH_TOGETHER: process.env.BENCH_TOGETHER ?? "",
+      PMT_BENCH_REVERSE: process.env.BENCH_REVERSE ?? "",
     },
   });
   const line = /^RESULT (.*)$/m.exec(r.stdout)?.[1];
@@ -54,6 +68,7 @@ async function main(): Promise<void> {
     );
     return;
   }
+  if (process.env.BENCH_DUMP === "1") writeFileSync("kernel-path-dump.json", line);
   const o = JSON.parse(line) as {
     error?: string;
     iperfFailure?: string;

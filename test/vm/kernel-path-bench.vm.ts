@@ -16,7 +16,7 @@
  * forwarding only; the threads that used any are named. Prints one line `RESULT <json>`; figures
  * only, nothing asserted.
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { startIperfServer } from "../support/iperf.js";
 import { daemonCommand } from "../support/dataplane-harness.js";
 import { NetnsRegistry, type NsProcess } from "../support/netns.js";
@@ -26,14 +26,23 @@ import { buildKernelPathTopology, SITE_HOST } from "./kernel-topology.js";
 const SECONDS = Number(process.env.PMT_BENCH_SECONDS ?? "5");
 const ROUNDS = Number(process.env.PMT_BENCH_ROUNDS ?? "5");
 /**
- * A/B of a candidate ruleset shape in the same run: `netdev` swaps our decap6 from the `ip6`
- * prerouting hook (an `iifname` rule every IPv6 packet meets) to a netdev ingress hook on the sit
- * (only the sit's packets meet it), by pairs of rounds (rounds 0-1 as the daemon made it, 2-3
- * swapped, 4-5 as made, ...), so each pair has both orders. `bare` (a ceiling, not a candidate:
- * no checks) takes both our `ip6` hooks away instead (prerouting `pre`, postrouting `post`), so
- * what the `ip6` checks cost at all shows apart from the rest of the set-up.
+ * A/B in the same run, by pairs of rounds (each pair has both orders): PMT_BENCH_AB lists the
+ * variant of each pair in turn ("made" first when absent). `netdev` swaps our decap6 from the
+ * `ip6` prerouting hook (an `iifname` rule every IPv6 packet meets) to a netdev ingress hook on
+ * the sit; `bare` (a ceiling, not a candidate: no checks) takes both our `ip6` hooks away
+ * (prerouting `pre`, postrouting `post`); the others are described at `variants` below.
  */
 const AB = process.env.PMT_BENCH_AB ?? "";
+/** PMT_BENCH_TCP=0: UDP64 only (twice the rounds in the same time, for an A/B of UDP64). */
+const TCP = process.env.PMT_BENCH_TCP !== "0";
+const SWAP = process.env.PMT_BENCH_SWAP === "1";
+/**
+ * PMT_BENCH_TOGETHER=1: per round, the UDP64 floods through ours and the hand-made one at the
+ * same time (no TCP), so that the host's swings hit both alike.
+ */
+const TOGETHER = process.env.PMT_BENCH_TOGETHER === "1";
+/** PMT_BENCH_REVERSE=1: the site sends, the LAN host receives (iperf3 -R): the inbound checks. */
+const REVERSE = process.env.PMT_BENCH_REVERSE === "1";
 
 /** The 2002:V4ADDR::/64 (SLA 0) of an IPv4 address. */
 function sixToFour64(v4: string): string {
@@ -84,6 +93,7 @@ function statCpu(path: string): { name: string; ms: number; ppid: number } | nul
 /** CPU ms by thread of `pid` and by child process (their threads summed). */
 function cpuByThread(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
+  if (!existsSync(`/proc/${pid}/task`)) return out;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     const s = statCpu(`/proc/${pid}/task/${tid}/stat`);
     if (s) out[`thread ${tid} ${s.name}`] = s.ms;
@@ -116,8 +126,10 @@ async function main(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { seconds: SECONDS, rounds: [] };
   const reg = new NetnsRegistry();
   try {
-    const { c, c2, site } = buildKernelPathTopology(reg, { second: true });
-    const hand = c2!;
+    const t = buildKernelPathTopology(reg, { second: true });
+    const site = t.site;
+    // PMT_BENCH_SWAP=1: the daemon on the second CPE, the hand-made set-up on the first.
+    const [c, hand] = SWAP ? [t.c2!, t.c] : [t.c, t.c2!];
     reg.must(["sh", "-ec", handSetup(hand)]);
     const cpe: NsProcess = spawnDaemon(
       reg,
@@ -139,6 +151,7 @@ async function main(): Promise<Record<string, unknown>> {
       const srv = await startIperfServer(reg, site, SITE_HOST, p);
       const args = ["iperf3", "-6", "-c", SITE_HOST, "-p", String(p), "-t", String(seconds)];
       if (udp) args.push("-u", "-l", "64", "-b", "0");
+      if (REVERSE) args.push("-R");
       const cpu0 = cpuByThread(cpe.pid);
       const t0 = Date.now();
       const r = await reg.execAsync(lanNs, [...args, "-J"], seconds * 1000 + 60_000);
@@ -158,7 +171,7 @@ async function main(): Promise<Record<string, unknown>> {
     const measure = async (lanNs: string, seconds = SECONDS): Promise<Figures> => {
       // A pause first: the previous UDP flood's backlog is not the next run's to pay.
       await new Promise((r) => setTimeout(r, 1000));
-      const tcp = await iperf(lanNs, false, seconds);
+      const tcp = TCP ? await iperf(lanNs, false, seconds) : { j: {}, cpu: {}, wallS: 0 };
       const udp = await iperf(lanNs, true, seconds);
       const s = udp.j.end?.sum;
       const by: Record<string, number> = { ...tcp.cpu };
@@ -169,6 +182,17 @@ async function main(): Promise<Record<string, unknown>> {
         daemonCpuMs: Object.values(by).reduce((a, b) => a + b, 0),
         forwardingS: tcp.wallS + udp.wallS,
         daemonCpuBy: by,
+      };
+    };
+
+    const udpOnly = (u: Awaited<ReturnType<typeof iperf>>): Figures => {
+      const s = u.j.end?.sum;
+      return {
+        tcpMbps: 0,
+        udp64Pps: s ? ((s.packets ?? 0) - (s.lost_packets ?? 0)) / (s.seconds ?? SECONDS) : 0,
+        daemonCpuMs: Object.values(u.cpu).reduce((x, y) => x + y, 0),
+        forwardingS: u.wallS,
+        daemonCpuBy: u.cpu,
       };
     };
 
@@ -231,19 +255,274 @@ delete chain ip6 sixto4pmt post
 \t}
 }
 `;
+    if (process.env.PMT_BENCH_DUMP === "1") {
+      const sh = (ns: string, cmd: string) =>
+        reg.run(["ip", "netns", "exec", ns, "sh", "-c", cmd], 30_000).stdout;
+      const state = (ns: string) =>
+        sh(
+          ns,
+          "ip -d link; ip -d addr; ip -6 -d route show table all; ip -4 -d route show table all; " +
+            "ip -6 rule; ip -6 neigh; ip -4 neigh; nft list ruleset; " +
+            'for d in $(ls /sys/class/net); do echo "== $d"; ethtool -k $d 2>/dev/null | grep -v fixed; ' +
+            "cat /sys/class/net/$d/threaded /sys/class/net/$d/tx_queue_len /sys/class/net/$d/gro_flush_timeout 2>/dev/null; tc qdisc show dev $d; done; " +
+            "sysctl -a 2>/dev/null | grep '^net' | grep -v 'stable_secret\\|invariant'; ss -anp; ls /proc/sys/net/netfilter 2>/dev/null",
+        );
+      const dump: Record<string, string> = {};
+      for (const [k, ns] of [
+        ["ours", c.ns],
+        ["hand", hand.ns],
+        ["oursLan", c.lanNs],
+        ["handLan", hand.lanNs],
+      ] as const) {
+        dump[k] = state(ns);
+      }
+      dump.daemonFds = reg.run([
+        "sh",
+        "-c",
+        `ls -l /proc/${cpe.pid}/fd; cat /proc/${cpe.pid}/net/packet; cat /proc/${cpe.pid}/status`,
+      ]).stdout;
+      // Conntrack and netfilter counts during a UDP flood through each.
+      for (const [k, cns, lns] of [
+        ["ours", c.ns, c.lanNs],
+        ["hand", hand.ns, hand.lanNs],
+      ] as const) {
+        const before = sh(
+          cns,
+          "cat /proc/net/stat/nf_conntrack; cat /proc/net/snmp; cat /proc/net/snmp6; cat /proc/net/softnet_stat",
+        );
+        const run = iperf(lns, true, 4);
+        await new Promise((r) => setTimeout(r, 2500));
+        const mid = sh(
+          cns,
+          "cat /proc/sys/net/netfilter/nf_conntrack_count; conntrack -L 2>&1 | head -20; cat /proc/net/nf_conntrack 2>/dev/null | head",
+        );
+        await run;
+        const after = sh(
+          cns,
+          "cat /proc/net/stat/nf_conntrack; cat /proc/net/snmp; cat /proc/net/snmp6; cat /proc/net/softnet_stat",
+        );
+        dump[`${k}Flood`] = `${before}\n=== mid\n${mid}\n=== after\n${after}`;
+      }
+      out.dump = dump;
+    }
+    const nftIn = (ns: string, text: string) =>
+      reg.must(["sh", "-ec", `ip netns exec ${ns} nft -f - <<'EOF'\n${text}EOF`]);
+    /** The daemon's children (its `ip monitor` watchers), by PID. */
+    const children = (): number[] =>
+      readdirSync("/proc")
+        .filter((p) => /^\d+$/.test(p) && statCpu(`/proc/${p}/stat`)?.ppid === cpe.pid)
+        .map(Number);
+    const sitSysctls = (ns: string, dev: string, v: [string, string, string]) =>
+      ["accept_ra", "autoconf", "router_solicitations"]
+        .map((k, i) => `ip netns exec ${ns} sysctl -qw net.ipv6.conf.${dev}.${k}=${v[i]}`)
+        .join("\n");
+    const handIp = handSetup(hand).split("EOF\n")[0] + "EOF";
+    const handRouterAddress = `${hand.lanPrefix.replace(/::\/64$/, "::1")}/128`;
+    let fastRules: string[] = [];
+    let saved: { nft: string; routes: string[]; addrs: string[] } | null = null;
+    /**
+     * The variants of BENCH_AB, one difference each between our set-up and the hand-made one.
+     * Those without `revert` are terminal: once applied they stay for the rest of the run.
+     */
+    const variants: Record<string, { apply: () => unknown; revert?: () => unknown }> = {
+      // Our ruleset's shape (see AB above).
+      netdev: { apply: () => nftIn(c.ns, toNetdev), revert: () => nftIn(c.ns, toMade) },
+      bare: { apply: () => nftIn(c.ns, toBare), revert: () => nftIn(c.ns, fromBare) },
+      // The daemon's process stopped (SIGSTOP) with its whole set-up left in place.
+      stop: {
+        apply: () => {
+          for (const pid of [cpe.pid, ...children()]) process.kill(pid, "SIGSTOP");
+        },
+        revert: () => {
+          for (const pid of [cpe.pid, ...children()]) process.kill(pid, "SIGCONT");
+        },
+      },
+      // The hand-made sit made the way the daemon makes its own: `ip link add` (mode any),
+      // addrgenmode none, no RA/RS/autoconf, `ip tunnel change` to the local address, and the
+      // router's LAN address as a /128 on it.
+      handsit: {
+        apply: () =>
+          reg.must([
+            "sh",
+            "-ec",
+            `ip -n ${hand.ns} link del 6to4pmt0
+ip -n ${hand.ns} link add name 6to4pmt0 type sit local 0.0.0.1 remote any ttl 64
+ip -n ${hand.ns} link set dev 6to4pmt0 addrgenmode none
+${sitSysctls(hand.ns, "6to4pmt0", ["0", "0", "0"])}
+ip -n ${hand.ns} tunnel change 6to4pmt0 mode sit local ${hand.wanIpv4} remote any ttl 64
+ip -n ${hand.ns} -b - <<'EOF'
+link set dev 6to4pmt0 mtu 1480 up
+route replace ::/0 via ::192.88.99.1 dev 6to4pmt0 onlink
+route replace 2002::/16 dev 6to4pmt0
+addr add ${handRouterAddress} dev 6to4pmt0 nodad
+EOF`,
+          ]),
+        revert: () => reg.must(["sh", "-ec", `ip -n ${hand.ns} link del 6to4pmt0\n${handIp}`]),
+      },
+      // The hand-made one plus a copy of our `ip sixto4pmt` table (the RFC 3964 checks on
+      // incoming protocol 41), its addresses made the hand-made CPE's.
+      handip: {
+        apply: () => {
+          const own = reg.must([
+            "ip",
+            "netns",
+            "exec",
+            c.ns,
+            "nft",
+            "list",
+            "table",
+            "ip",
+            "sixto4pmt",
+          ]);
+          const hex = (v4: string) =>
+            v4
+              .split(".")
+              .map((x) => Number(x).toString(16).padStart(2, "0"))
+              .join("");
+          const text = own
+            .replaceAll(c.wanIpv4, hand.wanIpv4)
+            .replaceAll(`0x2002${hex(c.wanIpv4)}`, `0x2002${hex(hand.wanIpv4)}`)
+            .replaceAll(`0x${hex(c.wanIpv4)}`, `0x${hex(hand.wanIpv4)}`)
+            .replace("table ip sixto4pmt", "table ip handx");
+          nftIn(hand.ns, text);
+        },
+        revert: () => nftIn(hand.ns, "delete table ip handx\n"),
+      },
+      // Our chains without their fast accepts (the first rules of decap4 and encap): every
+      // packet then meets each check in turn, as the drops' order has it.
+      nofast: {
+        apply: () => {
+          fastRules = [];
+          for (const [family, chain] of [
+            ["ip", "decap4"],
+            ["ip6", "encap"],
+          ] as const) {
+            const listing = reg.must([
+              "ip",
+              "netns",
+              "exec",
+              c.ns,
+              "nft",
+              "-a",
+              "list",
+              "chain",
+              family,
+              "sixto4pmt",
+              chain,
+            ]);
+            for (const m of listing.matchAll(/^\s*(.* accept) # handle (\d+)$/gm)) {
+              fastRules.push(`add rule ${family} sixto4pmt ${chain} position 0 ${m[1]}`);
+              nftIn(c.ns, `delete rule ${family} sixto4pmt ${chain} handle ${m[2]}\n`);
+            }
+          }
+          if (fastRules.length === 0) throw new Error("nofast: no fast accept found");
+        },
+        // `insert` at the head, last first, so they come back in their order.
+        revert: () =>
+          nftIn(
+            c.ns,
+            fastRules
+              .reverse()
+              .map((r) => r.replace(/^add rule (\S+ \S+ \S+) position 0 /, "insert rule $1 "))
+              .join("\n") + "\n",
+          ),
+      },
+      // Our CPE set up by hand (reversible): the daemon stopped, its tables and sit taken away
+      // and the hand-made set-up put in their place; back to the daemon's own (the same
+      // commands it runs, its tables as they were) at the end of the pair. Against `made` in the
+      // same run this is ours against the hand-made set-up on the same CPE: no asymmetry of the
+      // two CPEs' places in the topology is in it.
+      ashand: {
+        apply: () => {
+          for (const pid of [cpe.pid, ...children()]) process.kill(pid, "SIGSTOP");
+          const x = (argv: string[]) => reg.must(["ip", "netns", "exec", c.ns, ...argv]);
+          saved = {
+            nft: ["ip", "ip6"].map((f) => x(["nft", "list", "table", f, "sixto4pmt"])).join("\n"),
+            routes: x(["ip", "-6", "route", "show", "dev", sit!])
+              .split("\n")
+              .filter((l) => l.trim() !== "" && !/proto kernel/.test(l)),
+            addrs: [
+              ...x(["ip", "-6", "-o", "addr", "show", "dev", sit!, "scope", "global"]).matchAll(
+                /inet6 (\S+)/g,
+              ),
+            ].map((m) => m[1]!),
+          };
+          reg.must([
+            "sh",
+            "-ec",
+            `ip netns exec ${c.ns} nft delete table ip sixto4pmt
+ip netns exec ${c.ns} nft delete table ip6 sixto4pmt
+ip -n ${c.ns} link del ${sit}
+${handSetup(c)}`,
+          ]);
+        },
+        revert: () => {
+          const d = sit!;
+          reg.must([
+            "sh",
+            "-ec",
+            `ip netns exec ${c.ns} nft delete table ip6 hand
+ip -n ${c.ns} link del ${d}
+ip -n ${c.ns} link add name ${d} type sit local 0.0.0.1 remote any ttl 64
+ip -n ${c.ns} link set dev ${d} addrgenmode none
+${sitSysctls(c.ns, d, ["0", "0", "0"])}
+ip -n ${c.ns} tunnel change ${d} mode sit local ${c.wanIpv4} remote any ttl 64
+ip netns exec ${c.ns} nft -f - <<'EOF'
+${saved!.nft}
+EOF
+ip -n ${c.ns} link set dev ${d} mtu 1480 up
+${saved!.routes.map((r) => `ip -n ${c.ns} -6 route replace ${r} dev ${d}`).join("\n")}
+${saved!.addrs.map((a) => `ip -n ${c.ns} -6 addr replace ${a} dev ${d} nodad`).join("\n")}`,
+          ]);
+          for (const pid of [cpe.pid, ...children()]) process.kill(pid, "SIGCONT");
+        },
+      },
+      // A/A (terminal): the daemon killed, its set-up removed and the hand-made one put in its
+      // place, so that both CPEs are set up alike: what is left is the topology's own asymmetry.
+      aa: {
+        apply: async () => {
+          const kids = children();
+          reg.kill(cpe, "SIGKILL");
+          for (const pid of kids) process.kill(pid, "SIGKILL");
+          await cpe.exited;
+          reg.must([
+            "sh",
+            "-ec",
+            `ip netns exec ${c.ns} nft delete table ip sixto4pmt
+ip netns exec ${c.ns} nft delete table ip6 sixto4pmt
+ip -n ${c.ns} link del ${sit}
+${handSetup(c)}`,
+          ]);
+        },
+      },
+    };
+    const schedule = AB === "" ? ["made"] : AB.split(",");
+    if (!schedule.includes("made")) schedule.unshift("made");
+    for (const v of schedule) {
+      if (v !== "made" && variants[v] === undefined) throw new Error(`BENCH_AB: no variant ${v}`);
+    }
     let variant = "made";
-    const nftIn = (text: string) =>
-      reg.must(["sh", "-ec", `ip netns exec ${c.ns} nft -f - <<'EOF'\n${text}EOF`]);
     for (let round = 0; round < ROUNDS; round++) {
-      const want = AB !== "" && Math.floor(round / 2) % 2 === 1 ? AB : "made";
-      if (want !== variant) {
-        if (want === "netdev") nftIn(toNetdev);
-        else if (want === "bare") nftIn(toBare);
-        else nftIn(variant === "bare" ? fromBare : toMade);
+      const want = schedule[Math.floor(round / 2) % schedule.length]!;
+      if (want !== variant && (variant === "made" || variants[variant]!.revert)) {
+        if (variant !== "made") variants[variant]!.revert!();
+        if (want !== "made") await variants[want]!.apply();
         variant = want;
       }
       const r: Record<string, unknown> = { oursFirst: round % 2 === 0, variant };
-      if (round % 2 === 0) {
+      if (TOGETHER) {
+        // Both UDP64 floods at once (the first started first): whatever slows the host slows both.
+        await new Promise((res) => setTimeout(res, 1000));
+        const first = round % 2 === 0 ? c.lanNs : hand.lanNs;
+        const second = round % 2 === 0 ? hand.lanNs : c.lanNs;
+        const [a, b] = await Promise.all([
+          iperf(first, true, SECONDS),
+          iperf(second, true, SECONDS),
+        ]);
+        const [o, h] = round % 2 === 0 ? [a, b] : [b, a];
+        r.ours = udpOnly(o);
+        r.hand = udpOnly(h);
+      } else if (round % 2 === 0) {
         r.ours = await measure(c.lanNs);
         r.hand = await measure(hand.lanNs);
       } else {
@@ -253,6 +532,7 @@ delete chain ip6 sixto4pmt post
       (out.rounds as unknown[]).push(r);
     }
     out.cpeLog = cpe.stderr().slice(-1500);
+    if (variant === "stop" || variant === "ashand") variants[variant]!.revert!();
     reg.kill(cpe, "SIGTERM");
     await cpe.exited;
   } catch (e) {
