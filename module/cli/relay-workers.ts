@@ -51,7 +51,7 @@ import {
 /**
  * The number of workers option `workers` asks for: 0 = one per core (Node 18.0 lacks
  * os.availableParallelism, added in 18.14). Each worker thread beyond the first costs about
- * 8.5 MB of RSS idle and 10 MB under load (a V8 isolate of its own; docs/benchmark.md, Relay
+ * 8.5 MB of RSS idle and 10 MB under load (a V8 isolate of its own; docs/performance.md, Relay
  * workers: RSS): a relay host has that per core; a small one can set `workers`.
  */
 export function resolveWorkers(

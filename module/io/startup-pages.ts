@@ -2,7 +2,7 @@
  * Start-up pages out of a daemon's RSS once it runs (native/memory.c): the clean pages of
  * read-only file mappings (mostly the node binary's symbol tables, start-up snapshot and
  * read-only data) and of its code leave this process's page tables; they stay in the page cache
- * and fault back in from there if used again (docs/benchmark.md, Memory).
+ * and fault back in from there if used again (docs/performance.md, Memory).
  */
 import { loadNative, type NativeBinding } from "../native/loader.js";
 

@@ -316,12 +316,12 @@ export function labRelayArgs(r: LabRelay, extra: readonly string[] = []): string
  *   --no-sparkplug           no baseline (Sparkplug) tier between the interpreter and TurboFan:
  *                            its compiler and the builtins its code calls are 0.4-0.7 MB of the node
  *                            binary resident per daemon; the packet path is TurboFan code either
- *                            way, so CPU per packet is unchanged (docs/benchmark.md);
+ *                            way, so CPU per packet is unchanged (docs/performance.md);
  *   --optimize-for-size      full collections while the old generation is a few MB above what is
  *                            live, not tens: without it V8 lets promoted garbage pile up to its
  *                            limit (the first full collection at ~110 MB of heap on a 2-core VM
  *                            unless the memory reducer runs; after one, at live + ~20 MB), which a
- *                            long-running daemon reaches (docs/benchmark.md, Memory).
+ *                            long-running daemon reaches (docs/performance.md, Memory).
  *   --expose-gc              node's gc(), for the daemons' full collection every 10 minutes
  *                            (cli/heap-housekeeping.ts): what little is promoted
  *                            under load still piles up between V8's own full collections.
