@@ -20,6 +20,7 @@
 import { formatIpv4 } from "../addr/ipv4.js";
 import type { PacketSendPath } from "../io/ports.js";
 import type { Logger } from "../log/logger.js";
+import type { WanSendSnapshot } from "../status/snapshot.js";
 import type { Clock, TimerHandle } from "./clock.js";
 
 /** Re-resolve period: bounds how long a changed route or failed neighbour goes unnoticed. */
@@ -61,20 +62,8 @@ export interface WanNextHopDeps {
   log: Logger;
 }
 
-/** The send path as status shows it. */
-export interface WanSendStatus {
-  readonly configured: "raw" | "packet";
-  /** What the packets to the relay use now. */
-  readonly active: "raw" | "packet";
-  readonly reason: string;
-  /** The resolved next hop while `active` is packet. */
-  readonly nextHop: { device: string; gateway: string; lladdr: string } | null;
-  readonly packets: number;
-  readonly fallbacks: number;
-  readonly unresolved: number;
-  readonly nextHopChanges: number;
-  readonly resolves: number;
-}
+/** The send path as status shows it (one definition, in status/snapshot.ts). */
+export type WanSendStatus = WanSendSnapshot;
 
 /** NUD bits as the `ip neigh` word for the reason text. */
 export function nudName(state: number): string {

@@ -8,10 +8,11 @@
  * Ctrl-C). Skips when the bundle is not built, a tool is missing or a lab is already running.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
+import { spawnMerged } from "../support/merged-run.js";
 import { netnsSkipReason, toolSkipReason } from "../support/netns.js";
 import { isAlive } from "../../module/lab/netns.js";
 
@@ -252,26 +253,17 @@ test(
   { skip: skipReason(), timeout: 120_000 },
   async () => {
     const stale = labFiles();
-    // stdout and stderr into one pipe (the shell execs node in its place, same PID), so that the
-    // order of the step lines and the "interrupted" log line is the order the lab wrote them.
     // A transfer long enough to be in flight when the signal comes (100 MB; the source gives up
-    // after 55 s, the interrupt comes long before).
-    const argv = [process.execPath, BUNDLE, "lab", "--bytes", "100000000"];
-    const child = spawn("sh", ["-c", 'exec "$0" "$@" 2>&1', ...argv], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    // after 55 s, the interrupt comes long before). One pipe for stdout and stderr keeps the
+    // order of the step lines and the "interrupted" log line.
+    const run = spawnMerged([process.execPath, BUNDLE, "lab", "--bytes", "100000000"]);
+    const { child } = run;
     try {
       // Interrupt once the TCP transfer began (the step after "ping server -> lan"): daemons,
       // dnsmasq and udhcpc run, files exist, and the step in flight waits on processes the
       // teardown kills, so it would end (as a FAIL) while the teardown still runs.
-      for (const end = Date.now() + 60_000; Date.now() < end;) {
-        if (/^(PASS|FAIL) {2}ping server -> lan/m.test(out) || child.exitCode !== null) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.match(out, /^PASS {2}ping server -> lan/m, out);
+      await run.waitFor(/^(PASS|FAIL) {2}ping server -> lan/m, 60_000);
+      assert.match(run.out(), /^PASS {2}ping server -> lan/m, run.out());
       const running = [
         ...pidsIn("isp", /^dnsmasq /),
         ...pidsIn("cpe", /^busybox udhcpc |6to4-pmt\.js/),
@@ -279,11 +271,8 @@ test(
       ];
       assert.equal(running.length, 4, `dnsmasq, udhcpc and two daemons: ${running.join(",")}`);
       assert.ok(labFiles().length > stale.length, "the run made its files");
-      child.kill("SIGINT");
-      const code = await Promise.race([
-        exited,
-        new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 30_000).unref()),
-      ]);
+      const code = await run.interrupt("SIGINT", 30_000);
+      const out = run.out();
       assert.equal(code, 130, out);
       // Nothing reported after the interruption: the teardown killed what the step in flight
       // waited for, so no PASS/FAIL line, no counters, no verdict.

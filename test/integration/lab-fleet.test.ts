@@ -7,11 +7,13 @@
  * A bad count exits 2 with one line.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
+import { spawnMerged } from "../support/merged-run.js";
 import { netnsSkipReason, toolSkipReason } from "../support/netns.js";
+import { isAlive } from "../../module/lab/netns.js";
 
 const BUNDLE = path.resolve(__dirname, "../../../dist/6to4-pmt.js");
 
@@ -25,15 +27,6 @@ function fleetNamespaces(): string[] {
 function pidsIn(ns: string): number[] {
   const r = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" });
   return r.status === 0 ? r.stdout.split("\n").filter(Boolean).map(Number) : [];
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function skipReason(): string | undefined {
@@ -70,28 +63,16 @@ test(
   "6to4-pmt lab --relays 2 interrupted by SIGINT tears down and exits 130",
   { skip: skipReason(), timeout: 120_000 },
   async () => {
-    const argv = [process.execPath, BUNDLE, "lab", "--relays", "2"];
-    // stdout and stderr in one pipe, so the order of step lines and the log line is kept.
-    const child = spawn("sh", ["-c", 'exec "$0" "$@" 2>&1', ...argv], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    const run = spawnMerged([process.execPath, BUNDLE, "lab", "--relays", "2"]);
+    const { child } = run;
     try {
       // Interrupt once the anycast converged: BIRD in every namespace and both relay daemons run.
-      for (const end = Date.now() + 90_000; Date.now() < end;) {
-        if (/^(PASS|FAIL) {2}rtr routes/m.test(out) || child.exitCode !== null) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.match(out, /^PASS {2}rtr routes/m, out);
+      await run.waitFor(/^(PASS|FAIL) {2}rtr routes/m, 90_000);
+      assert.match(run.out(), /^PASS {2}rtr routes/m, run.out());
       const running = fleetNamespaces().flatMap(pidsIn);
       assert.ok(running.length >= 4, `BIRD on rtr, srv, two relays and their daemons: ${running}`);
-      child.kill("SIGINT");
-      const code = await Promise.race([
-        exited,
-        new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 30_000).unref()),
-      ]);
+      const code = await run.interrupt("SIGINT", 30_000);
+      const out = run.out();
       assert.equal(code, 130, out);
       const at = out.indexOf("interrupted: tearing down");
       assert.ok(at >= 0, out);
