@@ -13,6 +13,7 @@
  *     through a second, send-only IPPROTO_RAW socket (openIpv4Raw).
  */
 import { openSync, closeSync, readdirSync } from "node:fs";
+import { endianness } from "node:os";
 import {
   loadNative,
   nativeIoOptions,
@@ -430,7 +431,7 @@ class PacketPath implements PacketSendPath {
     if (lladdr.length > 8) throw new RangeError(`link-layer address of ${lladdr.length} bytes`);
     this.nextHop.fill(0);
     this.view.setUint32(0, dstV4 >>> 0, false);
-    this.view.setUint32(4, ifindex >>> 0, littleEndianHost());
+    this.view.setUint32(4, ifindex >>> 0, endianness() === "LE");
     this.nextHop[8] = lladdr.length;
     this.nextHop.set(lladdr, 12);
     this.active = true;
@@ -451,12 +452,6 @@ class PacketPath implements PacketSendPath {
     const h = this.failureHandler;
     if (h !== undefined) setImmediate(() => h(code));
   }
-}
-
-let hostLittleEndian: boolean | undefined;
-function littleEndianHost(): boolean {
-  hostLittleEndian ??= new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-  return hostLittleEndian;
 }
 
 class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {

@@ -231,19 +231,7 @@ for (const wanSend of ["raw", "packet"] as const) {
         assert.equal(qdiscDrops(reg, c.ns, "wan0"), 0, "the WAN qdisc dropped packets");
 
         // Drain: the tail goes first, the TUN is read again, everything read reaches the server.
-        tc(
-          "class",
-          "change",
-          "dev",
-          "wan0",
-          "parent",
-          "1:",
-          "classid",
-          "1:1",
-          "htb",
-          "rate",
-          "1gbit",
-        );
+        tc(..."class change dev wan0 parent 1: classid 1:1 htb rate 1gbit".split(" "));
         const { ok, sent, atServer, end } = await settle(
           reg,
           lab.cpes[0]!,
@@ -286,19 +274,7 @@ for (const wanSend of ["raw", "packet"] as const) {
         assert.match(sender.stdout, new RegExp(`sent ${N}`), sender.stderr);
         const tunDropped = () => linkTx(reg, c.ns, tunDev).dropped - tun0.dropped;
         assert.ok(await reg.waitFor(() => tunDropped() > 0, 10_000), "TUN queue dropped nothing");
-        tc(
-          "class",
-          "change",
-          "dev",
-          "wan0",
-          "parent",
-          "1:",
-          "classid",
-          "1:1",
-          "htb",
-          "rate",
-          "1gbit",
-        );
+        tc(..."class change dev wan0 parent 1: classid 1:1 htb rate 1gbit".split(" "));
         const { ok, sent, atServer, txError, end } = await settle(
           reg,
           lab.cpes[0]!,
