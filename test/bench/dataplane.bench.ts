@@ -3,6 +3,9 @@
  *   (a) kernel   client --- router (Linux IPv6 forwarding) --- server          (the ceiling here)
  *       kernel-nft the same with nftables prefix NAT on the router (snat/dnat ip6 prefix to,
  *                  conntrack): what a router owner would set up by hand, the peer of issue 21
+ *       kernel-nft-lab  the kernel in the shape of (c): client --- cpe --- isp --- relay ---
+ *                  server, nft prefix NAT on the CPE (LAN /64 <-> 2002::/64) and on the relay
+ *                  (2002::/64 <-> provider /64), no encapsulation: as many machines as (c)
  *   (b) tayga    client --- router (Tayga NAT64 over a TUN, C) --- server (IPv4)
  *   (c) ours     lan --- cpe (6to4-pmt) === isp (IPv4) === relay (6to4-pmt) --- inet
  * For each: iperf3 TCP throughput, 64-byte UDP packets per second (iperf3 -u -l 64 unlimited),
@@ -320,6 +323,70 @@ async function benchKernel(reg: NetnsRegistry, nat: boolean): Promise<Result> {
   return { name: nat ? "kernel-nft" : "kernel", ...res };
 }
 
+/**
+ * (a') kernel-nft in the shape of ours (`kernel-nft-lab`): client --- cpe --- isp --- relay ---
+ * server, each a kernel router, with nft prefix NAT where ours translates: the CPE rewrites its
+ * LAN /64 to the customer's 2002::/64 (as our CPE sends its LAN's packets on the wire) and the
+ * relay rewrites that to the provider /64 (RFC 6732 Figure 3), both ways, conntrack on both. No
+ * encapsulation (this host has no sit), so it is an upper bound for the kernel's own 6to4 in
+ * this shape. The same number of machines forward as in ours, so TCP against it compares like
+ * with like; CPU per packet is per machine (its routers' NAPI threads; packets its veths sent).
+ */
+async function benchKernelLab(reg: NetnsRegistry): Promise<Result> {
+  const c = reg.createNamespace("l-client");
+  const cpe = reg.createNamespace("l-cpe", { forwarding: true });
+  const isp = reg.createNamespace("l-isp", { forwarding: true });
+  const relay = reg.createNamespace("l-relay", { forwarding: true });
+  const s = reg.createNamespace("l-server");
+  reg.veth(c, "eth0", cpe, "c0");
+  reg.veth(cpe, "w0", isp, "i0");
+  reg.veth(isp, "i1", relay, "r0");
+  reg.veth(relay, "s0", s, "eth0");
+  reg.addr(c, "eth0", "3fff:11::2/64");
+  reg.addr(cpe, "c0", "3fff:11::1/64");
+  reg.addr(cpe, "w0", "3fff:12::1/64");
+  reg.addr(isp, "i0", "3fff:12::2/64");
+  reg.addr(isp, "i1", "3fff:13::1/64");
+  reg.addr(relay, "r0", "3fff:13::2/64");
+  reg.addr(relay, "s0", "3fff:14::1/64");
+  reg.addr(s, "eth0", "3fff:14::2/64");
+  reg.route(c, "::/0 via 3fff:11::1");
+  reg.route(cpe, "::/0 via 3fff:12::2");
+  reg.route(isp, "2002::/16 via 3fff:12::1");
+  reg.route(isp, "::/0 via 3fff:13::2");
+  reg.route(relay, "2002::/16 via 3fff:13::1");
+  reg.route(s, "::/0 via 3fff:14::1");
+  const site = "2002:c633:6402::/64"; // 198.51.100.2's 6to4 /48, SLA 0
+  const nat = (dev: string, from: string, to: string): string =>
+    [
+      "table ip6 bench_nat {",
+      " chain post { type nat hook postrouting priority srcnat; policy accept;",
+      `  oifname "${dev}" ip6 saddr ${from} snat ip6 prefix to ${to}; }`,
+      " chain pre { type nat hook prerouting priority dstnat; policy accept;",
+      `  iifname "${dev}" ip6 daddr ${to} dnat ip6 prefix to ${from}; }`,
+      "}",
+    ].join("\n");
+  reg.must(["ip", "netns", "exec", cpe, "nft", nat("w0", "3fff:11::/64", site)]);
+  reg.must(["ip", "netns", "exec", relay, "nft", nat("s0", site, "3fff:15::/64")]);
+  const sent = (ns: string, devs: string[]) => (): number =>
+    devs
+      .map((d) => Number(reg.exec(ns, ["cat", `/sys/class/net/${d}/statistics/tx_packets`]).stdout))
+      .reduce((a, b) => a + b, 0);
+  const [cpeSent, relaySent] = [sent(cpe, ["c0", "w0"]), sent(relay, ["r0", "s0"])];
+  const res = await measure(
+    reg,
+    {},
+    async (mark) => {
+      const tcp = await iperfTcp(reg, c, s, "3fff:14::2", "3fff:14::2", 5309);
+      await mark();
+      return { tcp, udp: await iperfUdp(reg, c, s, "3fff:14::2", "3fff:14::2", 5310) };
+    },
+    async () => ({ cpe: cpeSent(), relay: relaySent() }),
+    { cpe, relay },
+  );
+  return { name: "kernel-nft-lab", ...res };
+}
+
 /** (b) Tayga (NAT64, RFC 6145 stateless translation in C over a TUN) in the same shape. */
 async function benchTayga(reg: NetnsRegistry): Promise<Result> {
   const c = reg.createNamespace("t-client");
@@ -560,6 +627,7 @@ function summarize(results: readonly Result[]) {
   const tayga = by("tayga");
   const kernel = by("kernel");
   const nft = by("kernel-nft")?.hostUs.router?.[0];
+  const lab = by("kernel-nft-lab");
   const ratio = (a: number | undefined, b: number | undefined): number => (a && b ? a / b : NaN);
   // Ours, BENCH_BASELINE's bundle and ours with `wan_send packet`, keyed `<prefix><daemon>`.
   const variants: [string, Result | undefined][] = [
@@ -599,6 +667,15 @@ function summarize(results: readonly Result[]) {
       ),
     ),
     ratio_tcp_wan_packet_nft: ratio(by(WAN_PACKET_NAME)?.tcpGbps, by("kernel-nft")?.tcpGbps),
+    // Against kernel-nft in the shape of ours (benchKernelLab): TCP, and per machine the CPE's
+    // and the relay's CPU per packet against the kernel CPE's and relay's.
+    ratio_tcp_ours_nft_lab: ratio(ours.tcpGbps, lab?.tcpGbps),
+    ratio_tcp_wan_packet_nft_lab: ratio(by(WAN_PACKET_NAME)?.tcpGbps, lab?.tcpGbps),
+    ratio_host_cpu_ours_nft_lab: Object.fromEntries(
+      variants.flatMap(([pre, r]) =>
+        Object.entries(r?.hostUs ?? {}).map(([k, [v]]) => [pre + k, ratio(v, lab?.hostUs[k]?.[0])]),
+      ),
+    ),
     af_packet_share: by(WAN_PACKET_NAME)?.afPacketShare ?? NaN,
     ratio_tcp_baseline_nft: ratio(by("baseline")?.tcpGbps, by("kernel-nft")?.tcpGbps),
     host_cpu_us_per_packet: each((r) =>
@@ -707,6 +784,11 @@ function report(results: readonly Result[], out: ReturnType<typeof summarize>): 
       "; " +
       `CPU per packet daemon ${perKey(out.ratio_cpu_ours_nft)}, machine ${perKey(out.ratio_host_cpu_ours_nft)}`,
   );
+  lines.push(
+    `against kernel-nft-lab, the kernel in our shape (medians of the rounds' ratios): TCP ${fmt(out.ratio_tcp_ours_nft_lab)}` +
+      (WAN_PACKET ? ` (${WAN_PACKET_NAME} ${fmt(out.ratio_tcp_wan_packet_nft_lab)})` : "") +
+      `; CPU per packet, each machine against its kernel counterpart: ${perKey(out.ratio_host_cpu_ours_nft_lab)}`,
+  );
   if (WAN_PACKET) {
     lines.push(
       `${WAN_PACKET_NAME}: the CPE sent ${fmt(out.af_packet_share * 100, 1)} % of its packets over AF_PACKET ` +
@@ -746,7 +828,7 @@ async function main(): Promise<number> {
     return 2;
   }
   // Traffic plus about 90 s of setup, servers and teardown per round.
-  const setups = 4 + (BASELINE === undefined ? 0 : 1) + (WAN_PACKET ? 1 : 0);
+  const setups = 5 + (BASELINE === undefined ? 0 : 1) + (WAN_PACKET ? 1 : 0);
   const maxSeconds =
     ROUNDS * (setups * (TCP_SECONDS + UDP_SECONDS) + 35 * setups + 15 * (setups - 3));
   const reg = new NetnsRegistry();
@@ -772,6 +854,7 @@ async function main(): Promise<number> {
       nsNapi.clear(); // the last round's threads went with its namespaces
       results.push(await benchKernel(reg, false));
       results.push(await benchKernel(reg, true));
+      results.push(await benchKernelLab(reg));
       if (withTayga) results.push(await benchTayga(reg));
       // The baseline bundle needs the lab's namespace names too: one after the other, in
       // alternating order, so neither always runs second.
@@ -811,6 +894,9 @@ async function main(): Promise<number> {
   out.af_packet_share = medianOf((o) => o.af_packet_share);
   out.ratio_cpu_ours_nft = perDaemonMedian((o) => o.ratio_cpu_ours_nft);
   out.ratio_host_cpu_ours_nft = perDaemonMedian((o) => o.ratio_host_cpu_ours_nft);
+  out.ratio_tcp_ours_nft_lab = medianOf((o) => o.ratio_tcp_ours_nft_lab);
+  out.ratio_tcp_wan_packet_nft_lab = medianOf((o) => o.ratio_tcp_wan_packet_nft_lab);
+  out.ratio_host_cpu_ours_nft_lab = perDaemonMedian((o) => o.ratio_host_cpu_ours_nft_lab);
   const targets = targetsLine(out);
   const lines = [...report(results, out), targets.line];
   const json = { ...out, rounds: ROUNDS, seconds: TCP_SECONDS, targets_met: targets.met };
