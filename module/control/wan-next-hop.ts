@@ -14,6 +14,10 @@
  * (RTM_NEWNEIGH NTF_USE), since our frames pass the kernel's neighbour code and would never make
  * it probe again: the kernel then confirms the address by unicast ARP or, when that fails, marks
  * the entry FAILED, and the next resolve falls back. INCOMPLETE, FAILED or no entry: raw.
+ * After each resolve that keeps AF_PACKET the next batch goes through the raw socket, so the
+ * firewall's connection tracking sees the tunnel's packets at least every RESOLVE_INTERVAL_MS
+ * while it carries traffic: a firewall that admits the relay's packets only as replies (fw4)
+ * keeps admitting them after its conntrack entry was flushed or expired.
  * Counted: `wan_send_fallbacks` (times the path went from AF_PACKET back to the raw socket),
  * `wan_send_unresolved` (resolves that found no usable next hop), `wan_send_next_hop_changes`.
  */
@@ -187,6 +191,9 @@ export class WanNextHop {
       );
     }
     d.path.set(t, h.oif, h.lladdr);
+    // One batch per resolve through the raw socket: it keeps the firewall's conntrack entry
+    // for protocol 41 to the relay, without which fw4 drops the relay's packets (PacketSendPath).
+    d.path.rawOnce();
     this.hop = hop;
     this.reason =
       h.addrLen > 0

@@ -441,6 +441,13 @@ class PacketPath implements PacketSendPath {
     this.active = false;
   }
 
+  /** Set by rawOnce, cleared by the next writeBatch (which then ignores this path). */
+  rawNext = false;
+
+  rawOnce(): void {
+    this.rawNext = true;
+  }
+
   onFailure(handler: (code: string) => void): void {
     this.failureHandler = handler;
   }
@@ -558,7 +565,8 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     const lens = this.int32(sizes, count, "sizes");
     const slab = this.slabOffsets(bufs, offs, lens, count);
     const pp = this.packetPath;
-    const viaPacket = pp !== undefined && pp.active;
+    const viaPacket = pp !== undefined && pp.active && !pp.rawNext;
+    if (pp !== undefined) pp.rawNext = false;
     st[6] = st[7] = st[8] = 0;
     const sent = this.binding.sendRaw4(
       this.sendFd,

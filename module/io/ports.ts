@@ -246,6 +246,14 @@ export interface PacketSendPath {
   set(dstV4: number, ifindex: number, lladdr: Uint8Array): void;
   /** Everything through the raw socket again. */
   clear(): void;
+  /**
+   * The next batch goes through the raw socket in full. AF_PACKET passes no netfilter hook, so
+   * the firewall's connection tracking never sees those packets; a firewall that admits the
+   * relay's packets only as replies (fw4's input: `ct state established`) drops them once the
+   * protocol-41 entry is gone (flushed, expired, the firewall restarted). A batch through the
+   * raw socket makes or refreshes that entry.
+   */
+  rawOnce(): void;
   /** Whether `set` is in force (false after `clear` or a failure). */
   readonly active: boolean;
   /** Packets sent over AF_PACKET since open. */

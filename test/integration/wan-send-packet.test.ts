@@ -9,7 +9,10 @@
  * WAN: header checksum valid, protocol 41, TTL 64, DF clear, ID not 0, source and destination,
  * and the Ethernet destination the gateway's MAC); an unresolved neighbour falls back to the raw
  * socket without losing pings; a gateway whose MAC changes is found out by the kernel's neighbour
- * probing (which the resolver asks for) and traffic recovers, the fallback counted.
+ * probing (which the resolver asks for) and traffic recovers, the fallback counted; behind a
+ * firewall that admits protocol 41 only as replies (as OpenWrt's fw4 input does), a flushed
+ * conntrack table does not cut the tunnel: a batch through the raw socket after each resolve
+ * makes the entry again (conntrack-tools lists it).
  * Re-resolves are triggered with the status socket's `resolve` command, never waited for.
  */
 import assert from "node:assert/strict";
@@ -29,6 +32,7 @@ import { decodePcap } from "../support/pcap.js";
 import type { StatusSnapshot, WanSendSnapshot } from "../../module/status/snapshot.js";
 
 const skip = netnsSkipReason() ?? toolSkipReason("dumpcap");
+const noConntrack = toolSkipReason("conntrack") ?? toolSkipReason("nft");
 
 /** RFC 1071 sum over the 20-byte header: 0xffff when the checksum field is right. */
 function headerSumOk(h: Buffer): boolean {
@@ -256,9 +260,47 @@ describe(
       assert.equal(w.active, "packet", JSON.stringify(w));
       assert.equal(w.nextHop?.lladdr, newMac);
       const before = w.packets;
-      const again = await ping(reg, c.lanNs, LAB_SERVER, ["-c", "3", "-i", "0.2"]);
+      // 5 echo requests over 0.8 s: the batch after a resolve (this one, and at most one
+      // periodic one) goes through the raw socket, at least 3 over AF_PACKET.
+      const again = await ping(reg, c.lanNs, LAB_SERVER, ["-c", "5", "-i", "0.2"]);
       assert.equal(again.code, 0, again.stdout);
       assert.ok((await resolve()).packets >= before + 3, "over AF_PACKET to the new MAC");
     });
+
+    test(
+      "behind a firewall that admits protocol 41 only as replies (fw4), a flushed conntrack table does not cut the tunnel",
+      { skip: noConntrack },
+      async () => {
+        const c = lab.t.cpes[0]!;
+        // As fw4's input chain treats the relay's packets: accepted as part of a tracked flow,
+        // dropped otherwise (fw4 rejects everything else from the WAN zone).
+        const rules = [
+          "table inet pmt_fw {",
+          " chain input { type filter hook input priority filter; policy accept;",
+          "  meta l4proto 41 ct state established,related accept",
+          "  meta l4proto 41 counter drop; }",
+          "}",
+        ];
+        reg.must(["ip", "netns", "exec", c.ns, "nft", rules.join("\n")]);
+        try {
+          reg.must(["ip", "netns", "exec", c.ns, "conntrack", "-F"]);
+          const w = await resolve();
+          assert.equal(w.active, "packet", JSON.stringify(w));
+          const before = w.packets;
+          const out = await ping(reg, c.lanNs, LAB_SERVER, ["-c", "5", "-i", "0.2"]);
+          assert.equal(out.code, 0, out.stdout);
+          assert.match(out.stdout, / 5 received/);
+          const tracked = reg.must(["ip", "netns", "exec", c.ns, "conntrack", "-L", "-p", "41"]);
+          assert.match(
+            tracked,
+            new RegExp(`src=${c.wanIpv4} dst=${LAB_ANYCAST} .*src=${LAB_ANYCAST} dst=${c.wanIpv4}`),
+          );
+          // The rest still went over AF_PACKET: one batch per resolve goes through the raw socket.
+          assert.ok((await status()).wanSend!.packets >= before + 3, "over AF_PACKET");
+        } finally {
+          reg.exec(c.ns, ["nft", "delete", "table", "inet", "pmt_fw"]);
+        }
+      },
+    );
   },
 );

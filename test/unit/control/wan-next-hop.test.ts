@@ -38,6 +38,10 @@ class RecordingPath implements PacketSendPath {
   clear(): void {
     this.active = false;
   }
+  rawOnces = 0;
+  rawOnce(): void {
+    this.rawOnces++;
+  }
   onFailure(h: (code: string) => void): void {
     this.failure = h;
   }
@@ -92,6 +96,20 @@ test("a REACHABLE gateway: packets to the relay go over AF_PACKET to its MAC", (
     wan_send_next_hop_changes: 0,
   });
   assert.deepEqual(t.used, [], "a REACHABLE entry is not touched");
+});
+
+test("every resolve that keeps AF_PACKET sends one batch through the raw socket (the firewall's conntrack)", () => {
+  const t = setup(hop(NUD_REACHABLE));
+  t.r.setTarget(RELAY);
+  t.r.start();
+  assert.equal(t.path.rawOnces, 1, "at the first resolve");
+  t.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(t.path.rawOnces, 2, "at each periodic resolve, next hop unchanged");
+  t.answer(hop(NUD_FAILED, new Uint8Array(0)));
+  t.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(t.path.active, false);
+  assert.equal(t.path.rawOnces, 2, "not when the path went back to the raw socket anyway");
+  t.r.stop();
 });
 
 test("unusable neighbour (none, INCOMPLETE, FAILED) or no route: raw socket, counted", () => {
