@@ -317,6 +317,7 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$M/tmp"
 mkdir -p "$M/tmp/run" "$M/tmp/lock" "$M/tmp/state"
 if [ -d "$W/seed" ]; then cp -a "$W/seed/." "$M/"; fi
 if [ -d "$W/seed-tmp" ]; then cp -a "$W/seed-tmp/." "$M/tmp/"; fi
+chmod 1777 "$M/tmp" # cp -a gave it seed-tmp's mode; procd's /tmp is world-writable and sticky
 if [ -f "$W/binds" ]; then
   while read -r src dst; do
     [ -n "$src" ] || continue
