@@ -274,6 +274,29 @@ async function iperfUdp(
 }
 
 /**
+ * The nft prefix NAT of the kernel setups, as a router owner writes it: the source /64 `from`
+ * rewritten to `to` on the way out of `dev` and back (conntrack), unsolicited inbound through
+ * the DNAT rule.
+ */
+function prefixNat(dev: string, from: string, to: string): string {
+  return [
+    "table ip6 bench_nat {",
+    " chain post { type nat hook postrouting priority srcnat; policy accept;",
+    `  oifname "${dev}" ip6 saddr ${from} snat ip6 prefix to ${to}; }`,
+    " chain pre { type nat hook prerouting priority dstnat; policy accept;",
+    `  iifname "${dev}" ip6 daddr ${to} dnat ip6 prefix to ${from}; }`,
+    "}",
+  ].join("\n");
+}
+
+/** Packets the veths `devs` of namespace `ns` sent: what a kernel router forwarded. */
+function txPackets(reg: NetnsRegistry, ns: string, devs: readonly string[]): number {
+  return devs
+    .map((d) => Number(reg.exec(ns, ["cat", `/sys/class/net/${d}/statistics/tx_packets`]).stdout))
+    .reduce((a, b) => a + b, 0);
+}
+
+/**
  * (a) Kernel IPv6 forwarding through one router namespace; with `nat`, also nftables prefix NAT
  * both ways on the router (conntrack; the source /64 rewritten towards the server and back,
  * unsolicited inbound through the DNAT rule), what a router owner would set up by hand. The
@@ -293,21 +316,8 @@ async function benchKernel(reg: NetnsRegistry, nat: boolean): Promise<Result> {
   reg.addr(s, "eth0", "3fff:3::2/64");
   reg.route(c, "::/0 via 3fff:1::1");
   reg.route(s, "::/0 via 3fff:3::1");
-  if (nat) {
-    const rules = [
-      "table ip6 bench_nat {",
-      " chain post { type nat hook postrouting priority srcnat; policy accept;",
-      '  oifname "s0" ip6 saddr 3fff:1::/64 snat ip6 prefix to 3fff:5::/64; }',
-      " chain pre { type nat hook prerouting priority dstnat; policy accept;",
-      '  iifname "s0" ip6 daddr 3fff:5::/64 dnat ip6 prefix to 3fff:1::/64; }',
-      "}",
-    ];
-    reg.must(["ip", "netns", "exec", r, "nft", rules.join("\n")]);
-  }
-  const sent = (): number =>
-    ["c0", "s0"]
-      .map((d) => Number(reg.exec(r, ["cat", `/sys/class/net/${d}/statistics/tx_packets`]).stdout))
-      .reduce((a, b) => a + b, 0);
+  if (nat)
+    reg.must(["ip", "netns", "exec", r, "nft", prefixNat("s0", "3fff:1::/64", "3fff:5::/64")]);
   const port = nat ? 5307 : 5301;
   const res = await measure(
     reg,
@@ -317,7 +327,7 @@ async function benchKernel(reg: NetnsRegistry, nat: boolean): Promise<Result> {
       await mark();
       return { tcp, udp: await iperfUdp(reg, c, s, "3fff:3::2", "3fff:3::2", port + 1) };
     },
-    async () => ({ router: sent() }),
+    async () => ({ router: txPackets(reg, r, ["c0", "s0"]) }),
     { router: r },
   );
   return { name: nat ? "kernel-nft" : "kernel", ...res };
@@ -357,22 +367,8 @@ async function benchKernelLab(reg: NetnsRegistry): Promise<Result> {
   reg.route(relay, "2002::/16 via 3fff:13::1");
   reg.route(s, "::/0 via 3fff:14::1");
   const site = "2002:c633:6402::/64"; // 198.51.100.2's 6to4 /48, SLA 0
-  const nat = (dev: string, from: string, to: string): string =>
-    [
-      "table ip6 bench_nat {",
-      " chain post { type nat hook postrouting priority srcnat; policy accept;",
-      `  oifname "${dev}" ip6 saddr ${from} snat ip6 prefix to ${to}; }`,
-      " chain pre { type nat hook prerouting priority dstnat; policy accept;",
-      `  iifname "${dev}" ip6 daddr ${to} dnat ip6 prefix to ${from}; }`,
-      "}",
-    ].join("\n");
-  reg.must(["ip", "netns", "exec", cpe, "nft", nat("w0", "3fff:11::/64", site)]);
-  reg.must(["ip", "netns", "exec", relay, "nft", nat("s0", site, "3fff:15::/64")]);
-  const sent = (ns: string, devs: string[]) => (): number =>
-    devs
-      .map((d) => Number(reg.exec(ns, ["cat", `/sys/class/net/${d}/statistics/tx_packets`]).stdout))
-      .reduce((a, b) => a + b, 0);
-  const [cpeSent, relaySent] = [sent(cpe, ["c0", "w0"]), sent(relay, ["r0", "s0"])];
+  reg.must(["ip", "netns", "exec", cpe, "nft", prefixNat("w0", "3fff:11::/64", site)]);
+  reg.must(["ip", "netns", "exec", relay, "nft", prefixNat("s0", site, "3fff:15::/64")]);
   const res = await measure(
     reg,
     {},
@@ -381,7 +377,10 @@ async function benchKernelLab(reg: NetnsRegistry): Promise<Result> {
       await mark();
       return { tcp, udp: await iperfUdp(reg, c, s, "3fff:14::2", "3fff:14::2", 5310) };
     },
-    async () => ({ cpe: cpeSent(), relay: relaySent() }),
+    async () => ({
+      cpe: txPackets(reg, cpe, ["c0", "w0"]),
+      relay: txPackets(reg, relay, ["r0", "s0"]),
+    }),
     { cpe, relay },
   );
   return { name: "kernel-nft-lab", ...res };
