@@ -742,7 +742,7 @@ function report(results: readonly Result[], out: ReturnType<typeof summarize>): 
     ROUNDS > 1
       ? `medians of ${ROUNDS} rounds, each figure separately (memory: the round with the highest)`
       : "one round (BENCH_ROUNDS=1)",
-    "config      TCP Gbit/s   UDP64 pps  (at UDP)   CPU µs/pkt: run (TCP / UDP64); @ the machine",
+    "config         TCP Gbit/s   UDP64 pps  (at UDP)   CPU µs/pkt: run (TCP / UDP64); @ the machine",
   ];
   for (const r of results) {
     const three = ([v, t, u]: [number, number, number]): string =>
@@ -752,7 +752,7 @@ function report(results: readonly Result[], out: ReturnType<typeof summarize>): 
       ...Object.entries(r.hostUs).map(([k, v]) => `${k}@ ${three(v)}`),
     ].join(", ");
     lines.push(
-      `${r.name.padEnd(11)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)} ${fmt(r.udpNicPps, 0).padStart(10)}   ${cpu}`,
+      `${r.name.padEnd(14)} ${fmt(r.tcpGbps, 3).padStart(10)} ${fmt(r.udpPps, 0).padStart(11)} ${fmt(r.udpNicPps, 0).padStart(10)}   ${cpu}`,
     );
   }
   lines.push("memory MB start->end   RSS            anon (RssAnon)");
