@@ -40,6 +40,90 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+interface Profile {
+  packets: number;
+  pps: number;
+  filter: string;
+  runs: {
+    setup: string;
+    round: number;
+    sit: string;
+    sitTx: number;
+    sent: number | null;
+    lost: number | null;
+    wallS: number;
+    perCpu: { events: number; overrun: number; dropped: number }[];
+    counts: Record<string, number>;
+  }[];
+}
+
+/** Function hits differing by at least this much per packet between two set-ups are printed. */
+const PROFILE_MIN_DIFF = Number(process.env.BENCH_PROFILE_DIFF ?? "0.05");
+
+/**
+ * BENCH_PROFILE: each run's packets and events, then every function whose hits per packet differ
+ * by >= PROFILE_MIN_DIFF between two set-ups in every round (the lowest of one set-up's rounds
+ * above the highest of the other's), with its hits per packet in each run.
+ */
+function printProfile(p: Profile): void {
+  console.log(
+    `profile: ${p.packets} UDP datagrams of 64 bytes per run at ${p.pps}/s; filter ` +
+      `${p.filter === "" ? "(every function)" : p.filter}; hits per packet = hits / the sit's tx_packets`,
+  );
+  const setups = [...new Set(p.runs.map((r) => r.setup))];
+  for (const r of p.runs) {
+    const ev = r.perCpu.reduce((a, x) => a + x.events, 0);
+    const lostEv = r.perCpu.reduce((a, x) => a + x.overrun + x.dropped, 0);
+    console.log(
+      `  ${r.setup} round ${r.round + 1} (${r.sit}): sit tx ${r.sitTx}, iperf3 sent ${r.sent} ` +
+        `lost ${r.lost}, ${r.wallS.toFixed(1)} s; ${ev} events (${(ev / r.sitTx).toFixed(1)} per packet)` +
+        (lostEv > 0 ? `; ${lostEv} EVENTS LOST (buffer too small: BENCH_TRACE_KB)` : ""),
+    );
+  }
+  const per = (r: Profile["runs"][number], f: string) => (r.counts[f] ?? 0) / r.sitTx;
+  const fns = new Set(p.runs.flatMap((r) => Object.keys(r.counts)));
+  const rows: { f: string; spread: number; cells: string[] }[] = [];
+  for (const f of fns) {
+    const range = setups.map((s) => {
+      const xs = p.runs.filter((r) => r.setup === s).map((r) => per(r, f));
+      return { lo: Math.min(...xs), hi: Math.max(...xs), xs };
+    });
+    let spread = 0;
+    for (const a of range)
+      for (const b of range)
+        if (a.lo - b.hi >= PROFILE_MIN_DIFF) spread = Math.max(spread, a.lo - b.hi);
+    if (spread === 0) continue;
+    rows.push({ f, spread, cells: range.map((x) => x.xs.map((v) => v.toFixed(3)).join("/")) });
+  }
+  rows.sort((a, b) => b.spread - a.spread);
+  console.log(
+    `functions whose hits per packet differ by >= ${PROFILE_MIN_DIFF} between two set-ups in ` +
+      `every round (${rows.length}; per set-up, each round's hits per packet):`,
+  );
+  console.log(`  ${"context function".padEnd(40)} ${setups.map((s) => s.padStart(16)).join(" ")}`);
+  for (const r of rows) {
+    const f = r.f.replace(/^s /, "softirq ").replace(/^t /, "task    ").replace(/^i /, "irq     ");
+    console.log(`  ${f.padEnd(40)} ${r.cells.map((c) => c.padStart(16)).join(" ")}`);
+  }
+  // Totals per context: how much of each run's work the differences are.
+  for (const ctx of ["s", "t", "i"]) {
+    const cells = setups.map((s) =>
+      p.runs
+        .filter((r) => r.setup === s)
+        .map((r) => {
+          let n = 0;
+          for (const [k, v] of Object.entries(r.counts)) if (k[0] === ctx) n += v;
+          return (n / r.sitTx).toFixed(1);
+        })
+        .join("/"),
+    );
+    const name = { s: "softirq", t: "task", i: "irq" }[ctx]!;
+    console.log(
+      `  ${`(all ${name} hits)`.padEnd(40)} ${cells.map((c) => c.padStart(16)).join(" ")}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const skip = vmSkipReason();
   if (skip !== undefined) {
@@ -48,6 +132,8 @@ async function main(): Promise<void> {
   }
   const rounds = process.env.BENCH_ROUNDS ?? process.env.PMT_BENCH_ROUNDS ?? "5";
   const seconds = process.env.BENCH_SECONDS ?? process.env.PMT_BENCH_SECONDS ?? "5";
+  const p = process.env.BENCH_PROFILE ?? "";
+  const profileSetups = p === "" || p === "0" ? "" : p === "1" ? "made,hand,ashand" : p;
   const r = await runInVm("node out/test/vm/kernel-path-bench.vm.js", {
     timeoutMs: 1_500_000,
     env: {
@@ -59,7 +145,15 @@ async function main(): Promise<void> {
       PMT_BENCH_SWAP: process.env.BENCH_SWAP ?? "",
       PMT_BENCH_TOGETHER: process.env.BENCH_TOGETHER ?? "",
       PMT_BENCH_REVERSE: process.env.BENCH_REVERSE ?? "",
+      PMT_BENCH_PROFILE: profileSetups,
+      PMT_BENCH_PROFILE_ROUNDS: process.env.BENCH_PROFILE_ROUNDS ?? "2",
+      PMT_BENCH_PACKETS: process.env.BENCH_PACKETS ?? "2000",
+      PMT_BENCH_PROFILE_FILTER: process.env.BENCH_PROFILE_FILTER ?? "",
+      PMT_BENCH_PPS: process.env.BENCH_PPS ?? "1000",
+      PMT_BENCH_TRACE_KB: process.env.BENCH_TRACE_KB ?? "131072",
     },
+    // The trace buffers (PMT_BENCH_TRACE_KB per CPU) need room beside the set-ups.
+    ...(profileSetups !== "" ? { memMb: 2048 } : {}),
   });
   const line = /^RESULT (.*)$/m.exec(r.stdout)?.[1];
   if (!line) {
@@ -74,9 +168,11 @@ async function main(): Promise<void> {
     iperfFailure?: string;
     seconds: number;
     settleS?: number;
+    profile?: Profile;
     rounds: { oursFirst: boolean; variant?: string; ours: Figures; hand: Figures }[];
   };
   if (o.error) console.log(`error: ${o.error}`);
+  if (o.profile) printProfile(o.profile);
   if (o.iperfFailure) console.log(`iperf3 failed:\n${o.iperfFailure.slice(0, 2000)}`);
   const cpuPerS = (f: Figures) => f.daemonCpuMs / f.forwardingS;
   console.log(
