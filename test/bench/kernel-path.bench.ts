@@ -22,6 +22,17 @@
  * first. BENCH_TOGETHER=1: both UDP64 floods at the same time in each round. BENCH_REVERSE=1: the
  * site sends (iperf3 -R). BENCH_DUMP=1: both CPEs' state (links, addresses, routes, nft, sysctls,
  * sockets, conntrack during a flood) into kernel-path-dump.json.
+ *
+ * BENCH_PROFILE=1 (or a list of set-ups: made, hand, any variant above): no timing; the kernel's
+ * function calls per forwarded packet of each set-up (ftrace `function` tracer in the VM, every
+ * function, every CPU), BENCH_PROFILE_ROUNDS (default 2) times over: BENCH_PACKETS (default
+ * 2000) 64-byte UDP datagrams at BENCH_PPS (default 1000) per run; the hits of each function over
+ * the packets the set-up's sit sent (received with BENCH_REVERSE=1), split into softirq, task and
+ * irq context. Prints every function whose hits per packet differ by >= BENCH_PROFILE_DIFF
+ * (default 0.05) between two set-ups in every round, and the totals; kernel-path-profile.json
+ * holds all counts. Deterministic where timing is not: the forwarding path's calls repeat to
+ * within 0.01 per packet; task and irq context (the sender's syscalls, wake-ups) is noisier.
+ * BENCH_PROFILE_FILTER: set_ftrace_filter globs; BENCH_TRACE_KB: trace buffer per CPU.
  */
 import { writeFileSync } from "node:fs";
 import { runInVm, vmSkipReason } from "../support/vm.js";
@@ -66,16 +77,17 @@ const PROFILE_MIN_DIFF = Number(process.env.BENCH_PROFILE_DIFF ?? "0.05");
  * above the highest of the other's), with its hits per packet in each run.
  */
 function printProfile(p: Profile): void {
+  const dir = process.env.BENCH_REVERSE === "1" ? "rx" : "tx";
   console.log(
     `profile: ${p.packets} UDP datagrams of 64 bytes per run at ${p.pps}/s; filter ` +
-      `${p.filter === "" ? "(every function)" : p.filter}; hits per packet = hits / the sit's tx_packets`,
+      `${p.filter === "" ? "(every function)" : p.filter}; hits per packet = hits / the sit's ${dir}_packets; all of it in kernel-path-profile.json`,
   );
   const setups = [...new Set(p.runs.map((r) => r.setup))];
   for (const r of p.runs) {
     const ev = r.perCpu.reduce((a, x) => a + x.events, 0);
     const lostEv = r.perCpu.reduce((a, x) => a + x.overrun + x.dropped, 0);
     console.log(
-      `  ${r.setup} round ${r.round + 1} (${r.sit}): sit tx ${r.sitTx}, iperf3 sent ${r.sent} ` +
+      `  ${r.setup} round ${r.round + 1} (${r.sit}): sit ${dir} ${r.sitTx}, iperf3 sent ${r.sent} ` +
         `lost ${r.lost}, ${r.wallS.toFixed(1)} s; ${ev} events (${(ev / r.sitTx).toFixed(1)} per packet)` +
         (lostEv > 0 ? `; ${lostEv} EVENTS LOST (buffer too small: BENCH_TRACE_KB)` : ""),
     );
@@ -172,7 +184,10 @@ async function main(): Promise<void> {
     rounds: { oursFirst: boolean; variant?: string; ours: Figures; hand: Figures }[];
   };
   if (o.error) console.log(`error: ${o.error}`);
-  if (o.profile) printProfile(o.profile);
+  if (o.profile) {
+    writeFileSync("kernel-path-profile.json", JSON.stringify(o.profile));
+    printProfile(o.profile);
+  }
   if (o.iperfFailure) console.log(`iperf3 failed:\n${o.iperfFailure.slice(0, 2000)}`);
   const cpuPerS = (f: Figures) => f.daemonCpuMs / f.forwardingS;
   console.log(

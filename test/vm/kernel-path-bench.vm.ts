@@ -56,7 +56,7 @@ const TOGETHER = process.env.PMT_BENCH_TOGETHER === "1";
  * number of 64-byte UDP datagrams (PMT_BENCH_PACKETS, iperf3 -u -n, at a bounded rate) from the
  * set-up's LAN host to the site, with the tracer on from just before the client starts to just
  * after it ends; each function's hits (every CPU, the whole VM) over the packets the set-up's
- * sit sent, apart by context (softirq, task, irq). `made` and `hand` are the two CPEs as they are; any BENCH_AB variant name is that
+ * sit sent (received, with PMT_BENCH_REVERSE), apart by context (softirq, task, irq). `made` and `hand` are the two CPEs as they are; any BENCH_AB variant name is that
  * variant applied for its run (through the CPE it changes) and reverted after.
  * PMT_BENCH_PROFILE_FILTER: set_ftrace_filter globs (default: every traceable function).
  */
@@ -567,11 +567,12 @@ ${handSetup(c)}`,
       if (d === undefined) throw new Error(`no sit in ${ns}`);
       return d;
     };
-    const txPackets = (ns: string, dev: string): number => {
+    /** Packets the sit sent (received, with PMT_BENCH_REVERSE: the site sends). */
+    const sitPackets = (ns: string, dev: string): number => {
       const j = JSON.parse(reg.must(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev])) as {
-        stats64: { tx: { packets: number } };
+        stats64: { tx: { packets: number }; rx: { packets: number } };
       }[];
-      return j[0]!.stats64.tx.packets;
+      return REVERSE ? j[0]!.stats64.rx.packets : j[0]!.stats64.tx.packets;
     };
     /** PMT_BENCH_PROFILE: per-packet function hits of each set-up, PROFILE_ROUNDS times over. */
     const profile = async (setups: string[]) => {
@@ -598,7 +599,7 @@ ${handSetup(c)}`,
             const p = port++;
             const srv = await startIperfServer(reg, site, SITE_HOST, p);
             tw("trace", "");
-            const tx0 = txPackets(via.ns, dev);
+            const tx0 = sitPackets(via.ns, dev);
             const t0 = Date.now();
             tw("tracing_on", "1");
             const r = await reg.execAsync(
@@ -609,12 +610,13 @@ ${handSetup(c)}`,
                 "-b",
                 String(pps * 64 * 8),
                 "-J",
+                ...(REVERSE ? ["-R"] : []),
               ]),
               PROFILE_PACKETS * 50 + 120_000,
             );
             tw("tracing_on", "0");
             const wallS = (Date.now() - t0) / 1000;
-            const tx = txPackets(via.ns, dev) - tx0;
+            const tx = sitPackets(via.ns, dev) - tx0;
             await reg.waitFor(() => srv.hasExited(), 10_000);
             const j = JSON.parse(r.stdout || "{}") as {
               end?: { sum?: { packets?: number; lost_packets?: number } };
