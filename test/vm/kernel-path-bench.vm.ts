@@ -380,6 +380,26 @@ delete chain ip6 sixto4pmt post
     const handIp = handSetup(hand).split("EOF\n")[0] + "EOF";
     const handRouterAddress = `${hand.lanPrefix.replace(/::\/64$/, "::1")}/128`;
     let fastRules: string[] = [];
+    let oldFast: string[] = [];
+    /** The rules of an `nft -a list chain` listing: [line, text, handle]. */
+    const ruleLines = (listing: string) =>
+      [...listing.matchAll(/^\s*(.*) # handle (\d+)$/gm)].filter(
+        (m) => !/^(table|chain) /.test(m[1]!),
+      );
+    const nftList = (ns: string, chain: string) =>
+      reg.must([
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "nft",
+        "-a",
+        "list",
+        "chain",
+        "ip6",
+        "sixto4pmt",
+        chain,
+      ]);
     let saved: { nft: string; routes: string[]; addrs: string[] } | null = null;
     /**
      * The variants of BENCH_AB, one difference each between our set-up and the hand-made one.
@@ -487,6 +507,42 @@ EOF`,
               .map((r) => r.replace(/^add rule (\S+ \S+ \S+) position 0 /, "insert rule $1 "))
               .join("\n") + "\n",
           ),
+      },
+      // encap's fast accepts as they were before they were written with inline compares only:
+      // one rule, a 48-bit load and an interval-set lookup (a before/after in one run).
+      oldfast: {
+        apply: () => {
+          const listing = nftList(c.ns, "encap");
+          const fast = ruleLines(listing).slice(0, 3);
+          const inv = /ip6 daddr \{ ([^}]*) \} counter name "drop_ipv6_dst_6to4_invalid_ipv4"/.exec(
+            listing,
+          )?.[1];
+          if (
+            fast.length < 3 ||
+            !/accept$/.test(fast[0]![1]!) ||
+            !/accept$/.test(fast[2]![1]!) ||
+            !inv
+          )
+            throw new Error(`oldfast: encap not as expected:\n${listing}`);
+          oldFast = fast.map((m) => m[1]!);
+          nftIn(
+            c.ns,
+            fast.map((m) => `delete rule ip6 sixto4pmt encap handle ${m[2]}\n`).join("") +
+              `insert rule ip6 sixto4pmt encap ip6 saddr ${own48} ip6 daddr != ` +
+              `{ ::/16, fe80::/9, ff00::/8, ${own48}, ${inv} } accept\n`,
+          );
+        },
+        revert: () => {
+          const first = ruleLines(nftList(c.ns, "encap"))[0]![2];
+          nftIn(
+            c.ns,
+            `delete rule ip6 sixto4pmt encap handle ${first}\n` +
+              [...oldFast]
+                .reverse()
+                .map((r) => `insert rule ip6 sixto4pmt encap ${r}\n`)
+                .join(""),
+          );
+        },
       },
       // Our CPE set up by hand (reversible): the daemon stopped, its tables and sit taken away
       // and the hand-made set-up put in their place; back to the daemon's own (the same
