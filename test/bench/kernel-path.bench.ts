@@ -14,10 +14,10 @@
  * BENCH_AB=<variant>[,<variant>...]: an A/B in the same run, by pairs of rounds: the list is the
  * variant of each pair in turn, repeated ("made", the set-up as the daemon makes it, is put first
  * when absent: BENCH_AB=stop runs made, stop, made, stop, ...). Variants (test/vm/
- * kernel-path-bench.vm.ts says what each does): netdev, bare, nofast (our ruleset's shape), stop
- * (the daemon SIGSTOPped), handsit, handip (the hand-made set-up plus one part of ours), aa
- * (terminal: the daemon killed and its CPE set up by hand too, an A/A of the two CPEs). Each
- * variant's position-balanced pairs are printed apart.
+ * kernel-path-bench.vm.ts says what each does): netdev, bare, nofast, oldfast (our ruleset's
+ * shape), stop (the daemon SIGSTOPped), handsit, handip (the hand-made set-up plus one part of
+ * ours), ashand (our CPE set up by hand), aa (terminal: the daemon killed and its CPE set up by
+ * hand too, an A/A of the two CPEs). Each variant's position-balanced pairs are printed apart.
  * BENCH_TCP=0: UDP64 only. BENCH_SWAP=1: the daemon on the second CPE, the hand-made one on the
  * first. BENCH_TOGETHER=1: both UDP64 floods at the same time in each round. BENCH_REVERSE=1: the
  * site sends (iperf3 -R). BENCH_DUMP=1: both CPEs' state (links, addresses, routes, nft, sysctls,
