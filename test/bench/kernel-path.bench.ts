@@ -14,14 +14,25 @@
  * BENCH_AB=<variant>[,<variant>...]: an A/B in the same run, by pairs of rounds: the list is the
  * variant of each pair in turn, repeated ("made", the set-up as the daemon makes it, is put first
  * when absent: BENCH_AB=stop runs made, stop, made, stop, ...). Variants (test/vm/
- * kernel-path-bench.vm.ts says what each does): netdev, bare, nofast (our ruleset's shape), stop
- * (the daemon SIGSTOPped), handsit, handip (the hand-made set-up plus one part of ours), aa
- * (terminal: the daemon killed and its CPE set up by hand too, an A/A of the two CPEs). Each
- * variant's position-balanced pairs are printed apart.
+ * kernel-path-bench.vm.ts says what each does): netdev, bare, nofast, oldfast (our ruleset's
+ * shape), stop (the daemon SIGSTOPped), handsit, handip (the hand-made set-up plus one part of
+ * ours), ashand (our CPE set up by hand), aa (terminal: the daemon killed and its CPE set up by
+ * hand too, an A/A of the two CPEs). Each variant's position-balanced pairs are printed apart.
  * BENCH_TCP=0: UDP64 only. BENCH_SWAP=1: the daemon on the second CPE, the hand-made one on the
  * first. BENCH_TOGETHER=1: both UDP64 floods at the same time in each round. BENCH_REVERSE=1: the
  * site sends (iperf3 -R). BENCH_DUMP=1: both CPEs' state (links, addresses, routes, nft, sysctls,
  * sockets, conntrack during a flood) into kernel-path-dump.json.
+ *
+ * BENCH_PROFILE=1 (or a list of set-ups: made, hand, any variant above): no timing; the kernel's
+ * function calls per forwarded packet of each set-up (ftrace `function` tracer in the VM, every
+ * function, every CPU), BENCH_PROFILE_ROUNDS (default 2) times over: BENCH_PACKETS (default
+ * 2000) 64-byte UDP datagrams at BENCH_PPS (default 1000) per run; the hits of each function over
+ * the packets the set-up's sit sent (received with BENCH_REVERSE=1), split into softirq, task and
+ * irq context. Prints every function whose hits per packet differ by >= BENCH_PROFILE_DIFF
+ * (default 0.05) between two set-ups in every round, and the totals; kernel-path-profile.json
+ * holds all counts. Deterministic where timing is not: the forwarding path's calls repeat to
+ * within 0.01 per packet; task and irq context (the sender's syscalls, wake-ups) is noisier.
+ * BENCH_PROFILE_FILTER: set_ftrace_filter globs; BENCH_TRACE_KB: trace buffer per CPU.
  */
 import { writeFileSync } from "node:fs";
 import { runInVm, vmSkipReason } from "../support/vm.js";
@@ -40,6 +51,91 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+interface Profile {
+  packets: number;
+  pps: number;
+  filter: string;
+  runs: {
+    setup: string;
+    round: number;
+    sit: string;
+    sitTx: number;
+    sent: number | null;
+    lost: number | null;
+    wallS: number;
+    perCpu: { events: number; overrun: number; dropped: number }[];
+    counts: Record<string, number>;
+  }[];
+}
+
+/** Function hits differing by at least this much per packet between two set-ups are printed. */
+const PROFILE_MIN_DIFF = Number(process.env.BENCH_PROFILE_DIFF ?? "0.05");
+
+/**
+ * BENCH_PROFILE: each run's packets and events, then every function whose hits per packet differ
+ * by >= PROFILE_MIN_DIFF between two set-ups in every round (the lowest of one set-up's rounds
+ * above the highest of the other's), with its hits per packet in each run.
+ */
+function printProfile(p: Profile): void {
+  const dir = process.env.BENCH_REVERSE === "1" ? "rx" : "tx";
+  console.log(
+    `profile: ${p.packets} UDP datagrams of 64 bytes per run at ${p.pps}/s; filter ` +
+      `${p.filter === "" ? "(every function)" : p.filter}; hits per packet = hits / the sit's ${dir}_packets; all of it in kernel-path-profile.json`,
+  );
+  const setups = [...new Set(p.runs.map((r) => r.setup))];
+  for (const r of p.runs) {
+    const ev = r.perCpu.reduce((a, x) => a + x.events, 0);
+    const lostEv = r.perCpu.reduce((a, x) => a + x.overrun + x.dropped, 0);
+    console.log(
+      `  ${r.setup} round ${r.round + 1} (${r.sit}): sit ${dir} ${r.sitTx}, iperf3 sent ${r.sent} ` +
+        `lost ${r.lost}, ${r.wallS.toFixed(1)} s; ${ev} events (${(ev / r.sitTx).toFixed(1)} per packet)` +
+        (lostEv > 0 ? `; ${lostEv} EVENTS LOST (buffer too small: BENCH_TRACE_KB)` : ""),
+    );
+  }
+  const per = (r: Profile["runs"][number], f: string) => (r.counts[f] ?? 0) / r.sitTx;
+  const fns = new Set(p.runs.flatMap((r) => Object.keys(r.counts)));
+  const rows: { f: string; spread: number; cells: string[] }[] = [];
+  for (const f of fns) {
+    const range = setups.map((s) => {
+      const xs = p.runs.filter((r) => r.setup === s).map((r) => per(r, f));
+      return { lo: Math.min(...xs), hi: Math.max(...xs), xs };
+    });
+    let spread = 0;
+    for (const a of range)
+      for (const b of range)
+        if (a.lo - b.hi >= PROFILE_MIN_DIFF) spread = Math.max(spread, a.lo - b.hi);
+    if (spread === 0) continue;
+    rows.push({ f, spread, cells: range.map((x) => x.xs.map((v) => v.toFixed(3)).join("/")) });
+  }
+  rows.sort((a, b) => b.spread - a.spread);
+  console.log(
+    `functions whose hits per packet differ by >= ${PROFILE_MIN_DIFF} between two set-ups in ` +
+      `every round (${rows.length}; per set-up, each round's hits per packet):`,
+  );
+  console.log(`  ${"context function".padEnd(40)} ${setups.map((s) => s.padStart(16)).join(" ")}`);
+  for (const r of rows) {
+    const f = r.f.replace(/^s /, "softirq ").replace(/^t /, "task    ").replace(/^i /, "irq     ");
+    console.log(`  ${f.padEnd(40)} ${r.cells.map((c) => c.padStart(16)).join(" ")}`);
+  }
+  // Totals per context: how much of each run's work the differences are.
+  for (const ctx of ["s", "t", "i"]) {
+    const cells = setups.map((s) =>
+      p.runs
+        .filter((r) => r.setup === s)
+        .map((r) => {
+          let n = 0;
+          for (const [k, v] of Object.entries(r.counts)) if (k[0] === ctx) n += v;
+          return (n / r.sitTx).toFixed(1);
+        })
+        .join("/"),
+    );
+    const name = { s: "softirq", t: "task", i: "irq" }[ctx]!;
+    console.log(
+      `  ${`(all ${name} hits)`.padEnd(40)} ${cells.map((c) => c.padStart(16)).join(" ")}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const skip = vmSkipReason();
   if (skip !== undefined) {
@@ -48,6 +144,8 @@ async function main(): Promise<void> {
   }
   const rounds = process.env.BENCH_ROUNDS ?? process.env.PMT_BENCH_ROUNDS ?? "5";
   const seconds = process.env.BENCH_SECONDS ?? process.env.PMT_BENCH_SECONDS ?? "5";
+  const p = process.env.BENCH_PROFILE ?? "";
+  const profileSetups = p === "" || p === "0" ? "" : p === "1" ? "made,hand,ashand" : p;
   const r = await runInVm("node out/test/vm/kernel-path-bench.vm.js", {
     timeoutMs: 1_500_000,
     env: {
@@ -59,7 +157,15 @@ async function main(): Promise<void> {
       PMT_BENCH_SWAP: process.env.BENCH_SWAP ?? "",
       PMT_BENCH_TOGETHER: process.env.BENCH_TOGETHER ?? "",
       PMT_BENCH_REVERSE: process.env.BENCH_REVERSE ?? "",
+      PMT_BENCH_PROFILE: profileSetups,
+      PMT_BENCH_PROFILE_ROUNDS: process.env.BENCH_PROFILE_ROUNDS ?? "2",
+      PMT_BENCH_PACKETS: process.env.BENCH_PACKETS ?? "2000",
+      PMT_BENCH_PROFILE_FILTER: process.env.BENCH_PROFILE_FILTER ?? "",
+      PMT_BENCH_PPS: process.env.BENCH_PPS ?? "1000",
+      PMT_BENCH_TRACE_KB: process.env.BENCH_TRACE_KB ?? "131072",
     },
+    // The trace buffers (PMT_BENCH_TRACE_KB per CPU) need room beside the set-ups.
+    ...(profileSetups !== "" ? { memMb: 2048 } : {}),
   });
   const line = /^RESULT (.*)$/m.exec(r.stdout)?.[1];
   if (!line) {
@@ -74,9 +180,14 @@ async function main(): Promise<void> {
     iperfFailure?: string;
     seconds: number;
     settleS?: number;
+    profile?: Profile;
     rounds: { oursFirst: boolean; variant?: string; ours: Figures; hand: Figures }[];
   };
   if (o.error) console.log(`error: ${o.error}`);
+  if (o.profile) {
+    writeFileSync("kernel-path-profile.json", JSON.stringify(o.profile));
+    printProfile(o.profile);
+  }
   if (o.iperfFailure) console.log(`iperf3 failed:\n${o.iperfFailure.slice(0, 2000)}`);
   const cpuPerS = (f: Figures) => f.daemonCpuMs / f.forwardingS;
   console.log(

@@ -16,7 +16,15 @@
  * forwarding only; the threads that used any are named. Prints one line `RESULT <json>`; figures
  * only, nothing asserted.
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  writeFileSync,
+} from "node:fs";
 import { startIperfServer } from "../support/iperf.js";
 import { daemonCommand } from "../support/dataplane-harness.js";
 import { NetnsRegistry, type NsProcess } from "../support/netns.js";
@@ -41,6 +49,59 @@ const SWAP = process.env.PMT_BENCH_SWAP === "1";
  * same time (no TCP), so that the host's swings hit both alike.
  */
 const TOGETHER = process.env.PMT_BENCH_TOGETHER === "1";
+/**
+ * PMT_BENCH_PROFILE=<set-up>[,<set-up>...]: no timed rounds; a count of the kernel's function
+ * calls per forwarded packet instead (ftrace's `function` tracer: this kernel has no
+ * CONFIG_FUNCTION_PROFILER). Per set-up in turn, PMT_BENCH_PROFILE_ROUNDS times over: a fixed
+ * number of 64-byte UDP datagrams (PMT_BENCH_PACKETS, iperf3 -u -n, at a bounded rate) from the
+ * set-up's LAN host to the site, with the tracer on from just before the client starts to just
+ * after it ends; each function's hits (every CPU, the whole VM) over the packets the set-up's
+ * sit sent (received, with PMT_BENCH_REVERSE), apart by context (softirq, task, irq). `made` and `hand` are the two CPEs as they are; any BENCH_AB variant name is that
+ * variant applied for its run (through the CPE it changes) and reverted after.
+ * PMT_BENCH_PROFILE_FILTER: set_ftrace_filter globs (default: every traceable function).
+ */
+const PROFILE = process.env.PMT_BENCH_PROFILE ?? "";
+const PROFILE_ROUNDS = Number(process.env.PMT_BENCH_PROFILE_ROUNDS ?? "2");
+const PROFILE_PACKETS = Number(process.env.PMT_BENCH_PACKETS ?? "2000");
+const PROFILE_FILTER = process.env.PMT_BENCH_PROFILE_FILTER ?? "";
+/** The variants that change the hand-made CPE: their profile runs through that one. */
+const HAND_SIDE = new Set(["hand", "handsit", "handip"]);
+const TRACING = "/sys/kernel/tracing";
+
+/**
+ * Hits by context and function in one CPU's trace buffer (`function` tracer, no parent): keys
+ * `s <function>` (softirq: a forwarded packet's path through every namespace), `t <function>`
+ * (task: the sender's syscalls, the scheduler, ...) and `i <function>` (hard irq, NMI).
+ */
+function countTrace(path: string, into: Record<string, number>): number {
+  const fd = openSync(path, "r");
+  const buf = Buffer.alloc(1 << 20);
+  let rest = "";
+  let lines = 0;
+  // "  <task>-<pid>  [001] ..s1.  123.456789: ipv6_rcv": the third flag is the irq context.
+  const re = /\[\d+\]\s+\S\S(\S)\S*\s+[\d.]+:\s+(\S+)/;
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      const text = rest + buf.toString("latin1", 0, n);
+      const parts = text.split("\n");
+      rest = parts.pop()!;
+      for (const l of parts) {
+        const m = re.exec(l);
+        if (m === null) continue;
+        const c = m[1]!;
+        const key = `${c === "s" || c === "H" ? "s" : c === "." ? "t" : "i"} ${m[2]!}`;
+        into[key] = (into[key] ?? 0) + 1;
+        lines++;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return lines;
+}
+
 /** PMT_BENCH_REVERSE=1: the site sends, the LAN host receives (iperf3 -R): the inbound checks. */
 const REVERSE = process.env.PMT_BENCH_REVERSE === "1";
 
@@ -319,6 +380,26 @@ delete chain ip6 sixto4pmt post
     const handIp = handSetup(hand).split("EOF\n")[0] + "EOF";
     const handRouterAddress = `${hand.lanPrefix.replace(/::\/64$/, "::1")}/128`;
     let fastRules: string[] = [];
+    let oldFast: string[] = [];
+    /** The rules of an `nft -a list chain` listing: [line, text, handle]. */
+    const ruleLines = (listing: string) =>
+      [...listing.matchAll(/^\s*(.*) # handle (\d+)$/gm)].filter(
+        (m) => !/^(table|chain) /.test(m[1]!),
+      );
+    const nftList = (ns: string, chain: string) =>
+      reg.must([
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "nft",
+        "-a",
+        "list",
+        "chain",
+        "ip6",
+        "sixto4pmt",
+        chain,
+      ]);
     let saved: { nft: string; routes: string[]; addrs: string[] } | null = null;
     /**
      * The variants of BENCH_AB, one difference each between our set-up and the hand-made one.
@@ -427,6 +508,42 @@ EOF`,
               .join("\n") + "\n",
           ),
       },
+      // encap's fast accepts as they were before they were written with inline compares only:
+      // one rule, a 48-bit load and an interval-set lookup (a before/after in one run).
+      oldfast: {
+        apply: () => {
+          const listing = nftList(c.ns, "encap");
+          const fast = ruleLines(listing).slice(0, 3);
+          const inv = /ip6 daddr \{ ([^}]*) \} counter name "drop_ipv6_dst_6to4_invalid_ipv4"/.exec(
+            listing,
+          )?.[1];
+          if (
+            fast.length < 3 ||
+            !/accept$/.test(fast[0]![1]!) ||
+            !/accept$/.test(fast[2]![1]!) ||
+            !inv
+          )
+            throw new Error(`oldfast: encap not as expected:\n${listing}`);
+          oldFast = fast.map((m) => m[1]!);
+          nftIn(
+            c.ns,
+            fast.map((m) => `delete rule ip6 sixto4pmt encap handle ${m[2]}\n`).join("") +
+              `insert rule ip6 sixto4pmt encap ip6 saddr ${own48} ip6 daddr != ` +
+              `{ ::/16, fe80::/9, ff00::/8, ${own48}, ${inv} } accept\n`,
+          );
+        },
+        revert: () => {
+          const first = ruleLines(nftList(c.ns, "encap"))[0]![2];
+          nftIn(
+            c.ns,
+            `delete rule ip6 sixto4pmt encap handle ${first}\n` +
+              [...oldFast]
+                .reverse()
+                .map((r) => `insert rule ip6 sixto4pmt encap ${r}\n`)
+                .join(""),
+          );
+        },
+      },
       // Our CPE set up by hand (reversible): the daemon stopped, its tables and sit taken away
       // and the hand-made set-up put in their place; back to the daemon's own (the same
       // commands it runs, its tables as they were) at the end of the pair. Against `made` in the
@@ -496,6 +613,108 @@ ${handSetup(c)}`,
         },
       },
     };
+    /** The set-ups' sit device in `ns` (the first sit that is not the fallback sit0). */
+    const sitOf = (ns: string): string => {
+      const d = reg
+        .must(["ip", "-n", ns, "-o", "link", "show", "type", "sit"])
+        .split("\n")
+        .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1])
+        .find((n) => n !== undefined && n !== "sit0");
+      if (d === undefined) throw new Error(`no sit in ${ns}`);
+      return d;
+    };
+    /** Packets the sit sent (received, with PMT_BENCH_REVERSE: the site sends). */
+    const sitPackets = (ns: string, dev: string): number => {
+      const j = JSON.parse(reg.must(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev])) as {
+        stats64: { tx: { packets: number }; rx: { packets: number } };
+      }[];
+      return REVERSE ? j[0]!.stats64.rx.packets : j[0]!.stats64.tx.packets;
+    };
+    /** PMT_BENCH_PROFILE: per-packet function hits of each set-up, PROFILE_ROUNDS times over. */
+    const profile = async (setups: string[]) => {
+      const tw = (f: string, v: string) => writeFileSync(`${TRACING}/${f}`, v);
+      if (!existsSync(`${TRACING}/trace`)) reg.must(["mount", "-t", "tracefs", "nodev", TRACING]);
+      tw("tracing_on", "0");
+      tw("current_tracer", "nop");
+      tw("set_ftrace_filter", PROFILE_FILTER);
+      tw("buffer_size_kb", process.env.PMT_BENCH_TRACE_KB ?? "131072");
+      tw("trace_options", "noprint-parent");
+      tw("current_tracer", "function");
+      tw("tracing_on", "0");
+      const pps = Number(process.env.PMT_BENCH_PPS ?? "1000");
+      const runs: Record<string, unknown>[] = [];
+      for (let round = 0; round < PROFILE_ROUNDS; round++) {
+        for (const setup of setups) {
+          const via = HAND_SIDE.has(setup) ? hand : c;
+          const v = setup === "made" || setup === "hand" ? undefined : variants[setup];
+          if (setup !== "made" && setup !== "hand" && v === undefined)
+            throw new Error(`BENCH_PROFILE: no set-up ${setup}`);
+          if (v) await v.apply();
+          try {
+            const dev = sitOf(via.ns);
+            const p = port++;
+            const srv = await startIperfServer(reg, site, SITE_HOST, p);
+            tw("trace", "");
+            const tx0 = sitPackets(via.ns, dev);
+            const t0 = Date.now();
+            tw("tracing_on", "1");
+            const r = await reg.execAsync(
+              via.lanNs,
+              ["iperf3", "-6", "-c", SITE_HOST, "-p", String(p), "-u", "-l", "64"].concat([
+                "-n",
+                String(PROFILE_PACKETS * 64),
+                "-b",
+                String(pps * 64 * 8),
+                "-J",
+                ...(REVERSE ? ["-R"] : []),
+              ]),
+              PROFILE_PACKETS * 50 + 120_000,
+            );
+            tw("tracing_on", "0");
+            const wallS = (Date.now() - t0) / 1000;
+            const tx = sitPackets(via.ns, dev) - tx0;
+            await reg.waitFor(() => srv.hasExited(), 10_000);
+            const j = JSON.parse(r.stdout || "{}") as {
+              end?: { sum?: { packets?: number; lost_packets?: number } };
+            };
+            const counts: Record<string, number> = {};
+            const perCpu: { events: number; overrun: number; dropped: number }[] = [];
+            for (const cpu of readdirSync(`${TRACING}/per_cpu`).sort()) {
+              const stats = readFileSync(`${TRACING}/per_cpu/${cpu}/stats`, "utf8");
+              const num = (k: string) =>
+                Number(new RegExp(`^${k}: (\\d+)`, "m").exec(stats)?.[1] ?? 0);
+              perCpu.push({
+                events: countTrace(`${TRACING}/per_cpu/${cpu}/trace`, counts),
+                overrun: num("overrun"),
+                dropped: num("dropped events"),
+              });
+            }
+            runs.push({
+              setup,
+              round,
+              sit: `${via.ns} ${dev}`,
+              sitTx: tx,
+              sent: j.end?.sum?.packets ?? null,
+              lost: j.end?.sum?.lost_packets ?? null,
+              wallS,
+              perCpu,
+              counts,
+            });
+          } finally {
+            if (v?.revert) v.revert();
+          }
+        }
+      }
+      tw("current_tracer", "nop");
+      tw("buffer_size_kb", "1");
+      return { packets: PROFILE_PACKETS, pps, filter: PROFILE_FILTER, runs };
+    };
+    if (PROFILE !== "") {
+      out.profile = await profile(PROFILE.split(","));
+      reg.kill(cpe, "SIGTERM");
+      await cpe.exited;
+      return out;
+    }
     const schedule = AB === "" ? ["made"] : AB.split(",");
     if (!schedule.includes("made")) schedule.unshift("made");
     for (const v of schedule) {

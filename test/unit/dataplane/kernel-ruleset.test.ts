@@ -129,7 +129,10 @@ test("decapsulation checks: own address, relays, embedded V4ADDR", () => {
     /ip saddr != \{ 192\.0\.2\.7, 192\.88\.99\.1 \} counter name "drop_native_src_not_from_relay"/,
   );
   // decap6: our /48 returns at once; anything else is native-to-native or not ours.
-  assert.match(text, /ip6 daddr 2002:6440:2::\/48 return\n\s*ip6 saddr != 2002::\/16 ip6 daddr/);
+  assert.match(
+    text,
+    /@nh,192,32 0x20026440 @nh,224,16 0x0002 return\n\s*ip6 saddr != 2002::\/16 ip6 daddr/,
+  );
   assert.match(text, /\tcounter name "drop_dst_not_own_prefix" drop/);
   assert.match(
     text,
@@ -147,22 +150,62 @@ test("fast accepts come first, and only when our own address and the relay pass 
     .map((l) => l.trim());
   assert.match(
     lines[0]!,
-    /^ip saddr != \{.*\} @th,64,16 0x2002 @th,80,32 != \{.*\} @th,192,48 0x200264400002 accept$/,
+    /^@nh,96,32 & 0xff000000 != 0x00000000 .*@nh,96,32 & 0xf0000000 != 0xf0000000 @th,64,32 & 0xffff0000 == 0x20020000 @th,64,32 & 0xffffff00 != 0x20020000 .* @th,192,32 0x20026440 @th,224,16 0x0002 accept$/,
   );
   // The relay in private space is not waved through (its packets meet ipv4_src_invalid).
   assert.match(
     lines[1]!,
-    /^ip saddr \{ 192\.0\.2\.7, 192\.88\.99\.1 \} @th,64,3 1 @th,64,16 != 0x2002 @th,192,48 0x200264400002 accept$/,
+    /^ip saddr \{ 192\.0\.2\.7, 192\.88\.99\.1 \} @th,64,32 & 0xe0000000 == 0x20000000 @th,64,16 != 0x2002 @th,192,32 0x20026440 @th,224,16 0x0002 accept$/,
   );
   assert.match(lines[2]!, /counter name "drop_ipv4_src_invalid" drop$/);
   const encap = text.slice(text.indexOf("chain encap"));
+  const own48 = "@nh,64,32 0x20026440 @nh,96,16 0x0002";
+  assert.ok(
+    encap.startsWith(
+      `chain encap {\n\t\t${own48} @nh,192,16 != 0x2002 @nh,192,16 != 0x0000 @nh,192,32 & 0xff800000 != 0xfe800000 @nh,192,8 != 0xff accept\n` +
+        `\t\t${own48} @nh,192,32 0x20026440 @nh,224,16 0x0002 counter name "drop_encap_dst_invalid" drop\n` +
+        `\t\t${own48} @nh,192,32 & 0xffff0000 == 0x20020000 @nh,192,32 & 0xffffff00 != 0x20020000 `,
+    ),
+    encap,
+  );
   assert.match(
     encap,
-    /^chain encap \{\n\s*ip6 saddr 2002:6440:2::\/48 ip6 daddr != \{ ::\/16, fe80::\/9, ff00::\/8, 2002:6440:2::\/48, 2002::\/24, [^}]*2002:c0a8::\/32, [^}]*\} accept\n\s*ip6 daddr ff00::\/8 @nh,204,4 < 3 counter/,
+    /@nh,192,32 != 0x2002c0a8 [^\n]*accept\n\s*ip6 daddr ff00::\/8 @nh,204,4 < 3 counter/,
   );
   // Our own address in shared space without allow_ipv4: no shortcut, every check runs.
   const own = kernelRuleset(input({ allow: [] }));
   assert.doesNotMatch(own, /accept$/m);
+});
+
+test("fast accepts use inline compares only (no set, no load over 4 bytes, 32-bit masks)", () => {
+  for (const allow of [
+    ["100.64.0.0/10"],
+    ["100.64.0.0/10", "10.1.2.0/24"],
+    ["100.64.0.0/10", "192.168.7.128/25"],
+  ]) {
+    const text = kernelRuleset(input({ allow }));
+    const fast = text.split("\n").filter((l) => /(accept|return)$/.test(l) && !/policy/.test(l));
+    assert.equal(fast.length, 5, text);
+    for (const l of fast) {
+      assert.doesNotMatch(l, /[{}]|ip6? [sd]addr (?!192\.88\.99\.1)|@\w+,\d+,(48|64|128)\b/, l);
+      // A mask is nft's fast bitwise only on a 32-bit load; a load is inline at an aligned offset.
+      for (const m of l.matchAll(/@(\w+),(\d+),(\d+)( &)?/g)) {
+        const [off, len] = [Number(m[2]), Number(m[3])];
+        assert.ok([8, 16, 32].includes(len) && off % len === 0, `${m[0]} in ${l}`);
+        if (m[4]) assert.equal(len, 32, `${m[0]} in ${l}`);
+      }
+    }
+  }
+  // An allowed /24 inside 10/8: the fast accepts refuse all of 10.1/16 (rounded out), never the
+  // rest of 10/8; the checks after them still see the exact prefixes.
+  const text = kernelRuleset(input({ allow: ["100.64.0.0/10", "10.1.2.0/24"] }));
+  const fast2002 = text.split("\n").find((l) => /^\s*@nh,64,32 .*0x20020000 .*accept$/.test(l))!;
+  assert.match(
+    fast2002,
+    / @nh,192,32 != 0x20020a00 @nh,192,32 != 0x20020a01 @nh,192,32 & 0xfffffffe != 0x20020a02 /,
+  );
+  assert.equal(fast2002.match(/0x20020a01/g)?.length, 1);
+  assert.match(text, /2002:a01:300::\/40/);
 });
 
 test("allow_ipv4 re-enables private/shared space only, carved out of the invalid set", () => {
@@ -280,8 +323,8 @@ test("golden: plain 6to4, default options", () => {
 \t\tip protocol 41 ip daddr 100.64.0.2 jump decap4
 \t}
 \tchain decap4 {
-\t\tip saddr != { 0.0.0.0/8, 10.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4, 240.0.0.0/4 } @th,64,16 0x2002 @th,80,32 != { 0x00000000-0x00ffffff, 0x0a000000-0x0affffff, 0x7f000000-0x7fffffff, 0xa9fe0000-0xa9feffff, 0xac100000-0xac1fffff, 0xc0a80000-0xc0a8ffff, 0xe0000000-0xefffffff, 0xf0000000-0xffffffff } @th,192,48 0x200264400002 accept
-\t\tip saddr 192.88.99.1 @th,64,3 1 @th,64,16 != 0x2002 @th,192,48 0x200264400002 accept
+\t\t@nh,96,32 & 0xff000000 != 0x00000000 @nh,96,32 & 0xff000000 != 0x0a000000 @nh,96,32 & 0xff000000 != 0x7f000000 @nh,96,32 & 0xffff0000 != 0xa9fe0000 @nh,96,32 & 0xfff00000 != 0xac100000 @nh,96,32 & 0xffff0000 != 0xc0a80000 @nh,96,32 & 0xf0000000 != 0xe0000000 @nh,96,32 & 0xf0000000 != 0xf0000000 @th,64,32 & 0xffff0000 == 0x20020000 @th,64,32 & 0xffffff00 != 0x20020000 @th,64,32 & 0xffffff00 != 0x20020a00 @th,64,32 & 0xffffff00 != 0x20027f00 @th,64,32 != 0x2002a9fe @th,64,32 & 0xfffffff0 != 0x2002ac10 @th,64,32 != 0x2002c0a8 @th,64,32 & 0xfffff000 != 0x2002e000 @th,64,32 & 0xfffff000 != 0x2002f000 @th,192,32 0x20026440 @th,224,16 0x0002 accept
+\t\tip saddr 192.88.99.1 @th,64,32 & 0xe0000000 == 0x20000000 @th,64,16 != 0x2002 @th,192,32 0x20026440 @th,224,16 0x0002 accept
 \t\tip saddr { 0.0.0.0/8, 10.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4, 240.0.0.0/4 } counter name "drop_ipv4_src_invalid" drop
 \t\t@th,64,16 { 0x0000, 0xfe80-0xffff } counter name "drop_ipv6_src_invalid" drop
 \t\t@th,64,16 0x2002 @th,80,32 { 0x00000000-0x00ffffff, 0x0a000000-0x0affffff, 0x7f000000-0x7fffffff, 0xa9fe0000-0xa9feffff, 0xac100000-0xac1fffff, 0xc0a80000-0xc0a8ffff, 0xe0000000-0xefffffff, 0xf0000000-0xffffffff } counter name "drop_ipv6_src_6to4_invalid_ipv4" drop
@@ -319,7 +362,7 @@ table ip6 sixto4pmt {
 \t\tiifname "6to4pmt0" jump decap6
 \t}
 \tchain decap6 {
-\t\tip6 daddr 2002:6440:2::/48 return
+\t\t@nh,192,32 0x20026440 @nh,224,16 0x0002 return
 \t\tip6 saddr != 2002::/16 ip6 daddr != 2002::/16 counter name "drop_native_to_native_in" drop
 \t\tcounter name "drop_dst_not_own_prefix" drop
 \t}
@@ -328,7 +371,9 @@ table ip6 sixto4pmt {
 \t\toifname "6to4pmt0" jump encap
 \t}
 \tchain encap {
-\t\tip6 saddr 2002:6440:2::/48 ip6 daddr != { ::/16, fe80::/9, ff00::/8, 2002:6440:2::/48, 2002::/24, 2002:a00::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:ac10::/28, 2002:c0a8::/32, 2002:e000::/20, 2002:f000::/20 } accept
+\t\t@nh,64,32 0x20026440 @nh,96,16 0x0002 @nh,192,16 != 0x2002 @nh,192,16 != 0x0000 @nh,192,32 & 0xff800000 != 0xfe800000 @nh,192,8 != 0xff accept
+\t\t@nh,64,32 0x20026440 @nh,96,16 0x0002 @nh,192,32 0x20026440 @nh,224,16 0x0002 counter name "drop_encap_dst_invalid" drop
+\t\t@nh,64,32 0x20026440 @nh,96,16 0x0002 @nh,192,32 & 0xffff0000 == 0x20020000 @nh,192,32 & 0xffffff00 != 0x20020000 @nh,192,32 & 0xffffff00 != 0x20020a00 @nh,192,32 & 0xffffff00 != 0x20027f00 @nh,192,32 != 0x2002a9fe @nh,192,32 & 0xfffffff0 != 0x2002ac10 @nh,192,32 != 0x2002c0a8 @nh,192,32 & 0xfffff000 != 0x2002e000 @nh,192,32 & 0xfffff000 != 0x2002f000 accept
 \t\tip6 daddr ff00::/8 @nh,204,4 < 3 counter name "drop_link_scope_multicast" drop
 \t\tip6 saddr { ::/16, fe80::/9, ff00::/8 } counter name "drop_ipv6_src_invalid" drop
 \t\tip6 saddr { 2002::/24, 2002:a00::/24, 2002:7f00::/24, 2002:a9fe::/32, 2002:ac10::/28, 2002:c0a8::/32, 2002:e000::/20, 2002:f000::/20 } counter name "drop_ipv6_src_6to4_invalid_ipv4" drop
