@@ -136,6 +136,9 @@ function printProfile(p: Profile): void {
   }
 }
 
+/** A ratio with 3 decimals; "-" when not measured (BENCH_TCP=0 gives 0 / 0). */
+const r3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : "-");
+
 async function main(): Promise<void> {
   const skip = vmSkipReason();
   if (skip !== undefined) {
@@ -151,18 +154,23 @@ async function main(): Promise<void> {
     env: {
       PMT_BENCH_ROUNDS: rounds,
       PMT_BENCH_SECONDS: seconds,
-      PMT_BENCH_AB: process.env.BENCH_AB ?? "",
-      PMT_BENCH_DUMP: process.env.BENCH_DUMP ?? "",
-      PMT_BENCH_TCP: process.env.BENCH_TCP ?? "",
-      PMT_BENCH_SWAP: process.env.BENCH_SWAP ?? "",
-      PMT_BENCH_TOGETHER: process.env.BENCH_TOGETHER ?? "",
-      PMT_BENCH_REVERSE: process.env.BENCH_REVERSE ?? "",
       PMT_BENCH_PROFILE: profileSetups,
-      PMT_BENCH_PROFILE_ROUNDS: process.env.BENCH_PROFILE_ROUNDS ?? "2",
-      PMT_BENCH_PACKETS: process.env.BENCH_PACKETS ?? "2000",
-      PMT_BENCH_PROFILE_FILTER: process.env.BENCH_PROFILE_FILTER ?? "",
-      PMT_BENCH_PPS: process.env.BENCH_PPS ?? "1000",
-      PMT_BENCH_TRACE_KB: process.env.BENCH_TRACE_KB ?? "131072",
+      // The rest as given (BENCH_X -> PMT_BENCH_X), with these defaults.
+      ...Object.fromEntries(
+        Object.entries({
+          AB: "",
+          DUMP: "",
+          TCP: "",
+          SWAP: "",
+          TOGETHER: "",
+          REVERSE: "",
+          PROFILE_ROUNDS: "2",
+          PACKETS: "2000",
+          PROFILE_FILTER: "",
+          PPS: "1000",
+          TRACE_KB: "131072",
+        }).map(([k, v]) => [`PMT_BENCH_${k}`, process.env[`BENCH_${k}`] ?? v]),
+      ),
     },
     // The trace buffers (PMT_BENCH_TRACE_KB per CPU) need room beside the set-ups.
     ...(profileSetups !== "" ? { memMb: 2048 } : {}),
@@ -198,7 +206,7 @@ async function main(): Promise<void> {
     console.log(
       `round ${i + 1} (${first}${x.variant ? ", " + x.variant : ""}): ours TCP ${x.ours.tcpMbps.toFixed(1)} Mbit/s, UDP64 ` +
         `${x.ours.udp64Pps.toFixed(0)}/s; hand TCP ${x.hand.tcpMbps.toFixed(1)} Mbit/s, UDP64 ` +
-        `${x.hand.udp64Pps.toFixed(0)}/s; ratio TCP ${(x.ours.tcpMbps / x.hand.tcpMbps).toFixed(3)}, ` +
+        `${x.hand.udp64Pps.toFixed(0)}/s; ratio TCP ${r3(x.ours.tcpMbps / x.hand.tcpMbps)}, ` +
         `UDP64 ${(x.ours.udp64Pps / x.hand.udp64Pps).toFixed(3)}; daemon CPU ` +
         `${x.ours.daemonCpuMs} ms in ${x.ours.forwardingS.toFixed(1)} s of forwarding` +
         (x.ours.daemonCpuMs ? ` (${JSON.stringify(x.ours.daemonCpuBy)})` : ""),
@@ -223,7 +231,7 @@ async function main(): Promise<void> {
     const idle = median(o.rounds.map((x) => cpuPerS(x.hand)));
     console.log(
       `kernel path / hand-made sit + nft (median of ${o.rounds.length} rounds, ${o.seconds} s ` +
-        `each): TCP ${tcp.toFixed(3)}, UDP64 ${udp.toFixed(3)}; daemon CPU while forwarding ` +
+        `each): TCP ${r3(tcp)}, UDP64 ${udp.toFixed(3)}; daemon CPU while forwarding ` +
         `${cpu.toFixed(1)} ms/s (${idle.toFixed(1)} ms/s while the hand-made one forwards; wall ${(r.wallMs / 1000).toFixed(0)} s, VM, TCG)`,
     );
     // BENCH_AB: each variant's pairs of rounds apart (a pair shares one variant).
@@ -239,16 +247,16 @@ async function main(): Promise<void> {
           pairs.push([g((x) => x.tcpMbps), g((x) => x.udp64Pps)]);
         }
         console.log(
-          `variant ${v}: position-balanced pairs TCP ${pairs.map((p) => p[0]!.toFixed(3)).join(", ")}; ` +
+          `variant ${v}: position-balanced pairs TCP ${pairs.map((p) => r3(p[0]!)).join(", ")}; ` +
             `UDP64 ${pairs.map((p) => p[1]!.toFixed(3)).join(", ")}; median TCP ` +
-            `${median(pairs.map((p) => p[0]!)).toFixed(3)}, UDP64 ${median(pairs.map((p) => p[1]!)).toFixed(3)}`,
+            `${r3(median(pairs.map((p) => p[0]!)))}, UDP64 ${median(pairs.map((p) => p[1]!)).toFixed(3)}`,
         );
       }
     }
     if (tcpPairs.length > 0) {
       console.log(
         `position-balanced (median of ${tcpPairs.length} round pairs): TCP ` +
-          `${median(tcpPairs).toFixed(3)}, UDP64 ${median(udpPairs).toFixed(3)}`,
+          `${r3(median(tcpPairs))}, UDP64 ${median(udpPairs).toFixed(3)}`,
       );
     }
   }
