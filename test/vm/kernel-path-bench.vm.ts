@@ -386,19 +386,21 @@ delete chain ip6 sixto4pmt post
       [...listing.matchAll(/^\s*(.*) # handle (\d+)$/gm)].filter(
         (m) => !/^(table|chain) /.test(m[1]!),
       );
-    const nftList = (ns: string, chain: string) =>
+    /** `nft args...` in namespace `ns`; its output. */
+    const nftOut = (ns: string, ...args: string[]) =>
+      reg.must(["ip", "netns", "exec", ns, "nft", ...args]);
+    /** A chain of our table with rule handles (`nft -a`); family ip6 unless given. */
+    const nftList = (ns: string, chain: string, family = "ip6") =>
+      nftOut(ns, "-a", "list", "chain", family, "sixto4pmt", chain);
+    /** Our CPE's set-up (both tables, the sit) replaced by the hand-made one's. */
+    const ourToHand = () =>
       reg.must([
-        "ip",
-        "netns",
-        "exec",
-        ns,
-        "nft",
-        "-a",
-        "list",
-        "chain",
-        "ip6",
-        "sixto4pmt",
-        chain,
+        "sh",
+        "-ec",
+        `ip netns exec ${c.ns} nft delete table ip sixto4pmt
+ip netns exec ${c.ns} nft delete table ip6 sixto4pmt
+ip -n ${c.ns} link del ${sit}
+${handSetup(c)}`,
       ]);
     let saved: { nft: string; routes: string[]; addrs: string[] } | null = null;
     /**
@@ -444,17 +446,7 @@ EOF`,
       // incoming protocol 41), its addresses made the hand-made CPE's.
       handip: {
         apply: () => {
-          const own = reg.must([
-            "ip",
-            "netns",
-            "exec",
-            c.ns,
-            "nft",
-            "list",
-            "table",
-            "ip",
-            "sixto4pmt",
-          ]);
+          const own = nftOut(c.ns, "list", "table", "ip", "sixto4pmt");
           const hex = (v4: string) =>
             v4
               .split(".")
@@ -472,41 +464,25 @@ EOF`,
       // Our chains without their fast accepts (the first rules of decap4 and encap): every
       // packet then meets each check in turn, as the drops' order has it.
       nofast: {
+        // The fast block of each chain: its leading rules up to the last accept (encap's has
+        // its own-/48-to-own-/48 drop between its two accepts), removed in one go.
         apply: () => {
           fastRules = [];
           for (const [family, chain] of [
             ["ip", "decap4"],
             ["ip6", "encap"],
           ] as const) {
-            const listing = reg.must([
-              "ip",
-              "netns",
-              "exec",
-              c.ns,
-              "nft",
-              "-a",
-              "list",
-              "chain",
-              family,
-              "sixto4pmt",
-              chain,
-            ]);
-            for (const m of listing.matchAll(/^\s*(.* accept) # handle (\d+)$/gm)) {
-              fastRules.push(`add rule ${family} sixto4pmt ${chain} position 0 ${m[1]}`);
+            const rules = ruleLines(nftList(c.ns, chain, family));
+            const last = rules.map((m) => / accept$/.test(m[1]!)).lastIndexOf(true);
+            for (const m of rules.slice(0, last + 1)) {
+              fastRules.push(`insert rule ${family} sixto4pmt ${chain} ${m[1]}`);
               nftIn(c.ns, `delete rule ${family} sixto4pmt ${chain} handle ${m[2]}\n`);
             }
           }
           if (fastRules.length === 0) throw new Error("nofast: no fast accept found");
         },
         // `insert` at the head, last first, so they come back in their order.
-        revert: () =>
-          nftIn(
-            c.ns,
-            fastRules
-              .reverse()
-              .map((r) => r.replace(/^add rule (\S+ \S+ \S+) position 0 /, "insert rule $1 "))
-              .join("\n") + "\n",
-          ),
+        revert: () => nftIn(c.ns, [...fastRules].reverse().join("\n") + "\n"),
       },
       // encap's fast accepts as they were before they were written with inline compares only:
       // one rule, a 48-bit load and an interval-set lookup (a before/after in one run).
@@ -564,14 +540,7 @@ EOF`,
               ),
             ].map((m) => m[1]!),
           };
-          reg.must([
-            "sh",
-            "-ec",
-            `ip netns exec ${c.ns} nft delete table ip sixto4pmt
-ip netns exec ${c.ns} nft delete table ip6 sixto4pmt
-ip -n ${c.ns} link del ${sit}
-${handSetup(c)}`,
-          ]);
+          ourToHand();
         },
         revert: () => {
           const d = sit!;
@@ -602,14 +571,7 @@ ${saved!.addrs.map((a) => `ip -n ${c.ns} -6 addr replace ${a} dev ${d} nodad`).j
           reg.kill(cpe, "SIGKILL");
           for (const pid of kids) process.kill(pid, "SIGKILL");
           await cpe.exited;
-          reg.must([
-            "sh",
-            "-ec",
-            `ip netns exec ${c.ns} nft delete table ip sixto4pmt
-ip netns exec ${c.ns} nft delete table ip6 sixto4pmt
-ip -n ${c.ns} link del ${sit}
-${handSetup(c)}`,
-          ]);
+          ourToHand();
         },
       },
     };
