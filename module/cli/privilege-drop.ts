@@ -14,6 +14,7 @@
  *         CAP_NET_RAW: the health prober opens its raw ICMPv6 socket at the first probe and
  *         again after a failure.
  *   relay nothing: it opens everything at start; its address and routes go with its TUN at stop.
+ *         With packet_receive (PACKET_RECEIVE_KEEP_CAPS): CAP_NET_ADMIN for `nft` at exit.
  *         With announce_ipv4 (ANNOUNCE_KEEP_CAPS): CAP_NET_ADMIN for `ip route` as health comes
  *         and goes (cli/relay-announce-setup.ts), CAP_NET_RAW for the upstream prober's socket.
  */
@@ -55,6 +56,9 @@ export const KEEP_CAPS: Readonly<Record<Role, readonly number[]>> = {
 
 /** What a relay with announce_ipv4 keeps (file comment). */
 export const ANNOUNCE_KEEP_CAPS: readonly number[] = [CAP_NET_ADMIN, CAP_NET_RAW];
+
+/** What a relay with packet_receive keeps: CAP_NET_ADMIN for `nft` to delete its table at exit. */
+export const PACKET_RECEIVE_KEEP_CAPS: readonly number[] = [CAP_NET_ADMIN];
 
 /** Directory name of the package's own state and run directories, handed to the daemon's user. */
 const OWN_DIR_NAME = "6to4-pmt";

@@ -38,6 +38,7 @@ import {
   openTunQueues,
   tunQueueOffloadStats,
   type Ipv4RawFds,
+  type Ipv4RawOptions,
 } from "../io/linux.js";
 import type { Logger } from "../log/logger.js";
 import {
@@ -109,18 +110,20 @@ export function openWorkerPorts(
   mtu: number,
   txQueueLen: number,
   count: number,
+  rawOptions: Ipv4RawOptions = {},
 ): WorkerPorts | undefined {
   let tun: WorkerPorts["tun"] | undefined;
   const raws: Ipv4RawFds[] = [];
   try {
     tun = openTunQueues({ name: tunName, mtu, txQueueLen, up: false }, count);
     for (let i = 0; i < count; i++) {
-      raws.push(openIpv4RawFds({ recvErr: i === 0 }, { index: i, count }));
+      raws.push(openIpv4RawFds({ ...rawOptions, recvErr: i === 0 }, { index: i, count }));
     }
     return { tun, raws };
   } catch (e) {
     log.error(`init failed: ${(e as Error).message}`);
-    for (const fd of [...(tun?.fds ?? []), ...raws.flatMap((r) => [r.fd, r.sendFd])]) {
+    const rawFds = raws.flatMap((r) => [r.fd, r.sendFd, ...(r.packetRxFds ?? [])]);
+    for (const fd of [...(tun?.fds ?? []), ...rawFds]) {
       closeFd(fd);
     }
     return undefined;

@@ -45,6 +45,12 @@ import { acquireInstanceLock } from "./instance-lock.js";
 import { KernelSetup } from "./kernel-setup.js";
 import { refuseToStart } from "./preflight.js";
 import { ANNOUNCE_KEEP_CAPS, dropDaemonPrivileges, resolveDaemonUser } from "./privilege-drop.js";
+import { PACKET_RECEIVE_KEEP_CAPS } from "./privilege-drop.js";
+import {
+  installPacketReceive,
+  PACKET_RECEIVE_TABLE,
+  removePacketReceive,
+} from "../control/packet-receive.js";
 import { relayAnnouncer } from "./relay-announce-setup.js";
 import { openWorkerPorts, RelayWorkers, resolveWorkers } from "./relay-workers.js";
 import { relayStatusSocketProblem, startRelayStatus } from "./relay-status.js";
@@ -90,8 +96,12 @@ function openRelayDataplane(
   log: Logger,
 ): RelayDataplane | undefined {
   const workers = resolveWorkers(cfg.workers);
+  const rawOptions =
+    cfg.packetReceive.length > 0
+      ? { packetReceive: { devices: cfg.packetReceive, dsts: cfg.relayIpv4 } }
+      : {};
   if (workers <= 1) {
-    const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, {});
+    const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, rawOptions);
     if (ports === undefined) return undefined;
     const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
     return {
@@ -103,7 +113,14 @@ function openRelayDataplane(
       stop: () => daemon.stop(),
     };
   }
-  const ports = openWorkerPorts(log, cfg.tunName, cfg.tunnelMtu, TUN_TX_QUEUE_PACKETS, workers);
+  const ports = openWorkerPorts(
+    log,
+    cfg.tunName,
+    cfg.tunnelMtu,
+    TUN_TX_QUEUE_PACKETS,
+    workers,
+    rawOptions,
+  );
   if (ports === undefined) return undefined;
   const pool: RelayWorkers = new RelayWorkers(cfg, ports, log, (message) => {
     log.error(`stopping: ${message}`);
@@ -241,6 +258,20 @@ async function runRelayLocked(
     return EXIT_INIT;
   }
   const { exiting } = plane;
+  // After the AF_PACKET sockets are open (their filters on), so no packet is dropped unread.
+  if (cfg.packetReceive.length > 0) {
+    const err = installPacketReceive(cfg.packetReceive, cfg.relayIpv4);
+    if (err !== null) {
+      log.error(`packet_receive: nft: ${err}; not starting`);
+      await plane.stop();
+      metrics?.close();
+      return EXIT_INIT;
+    }
+    log.info(
+      `packet_receive: protocol 41 on ${cfg.packetReceive.join(",")} read through AF_PACKET ` +
+        `(nft table netdev ${PACKET_RECEIVE_TABLE})`,
+    );
+  }
   const k = new KernelSetup(log);
   const dev = plane.tunName;
   prepareTun(dev, log);
@@ -269,7 +300,13 @@ async function runRelayLocked(
     log,
   );
   // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
-  const keep = announce !== null ? ANNOUNCE_KEEP_CAPS : undefined;
+  // packet_receive: CAP_NET_ADMIN to delete its nft table at exit.
+  const keep =
+    announce !== null
+      ? ANNOUNCE_KEEP_CAPS
+      : cfg.packetReceive.length > 0
+        ? PACKET_RECEIVE_KEEP_CAPS
+        : undefined;
   if (!dropDaemonPrivileges("relay", cfg.user, [cfg.statusSocket], log, keep)) {
     exiting.exit(EXIT_INIT);
   }
@@ -309,6 +346,12 @@ async function runRelayLocked(
   metrics?.close();
   announce?.stop();
   await status.close();
+  // Before the sockets close: from here protocol 41 takes the raw socket again.
+  if (cfg.packetReceive.length > 0) {
+    const err = removePacketReceive();
+    if (err !== null)
+      log.warn(`packet_receive: nft delete table netdev ${PACKET_RECEIVE_TABLE}: ${err}`);
+  }
   // The TUN first: its address and routes go with it, so the relay, which keeps no capability
   // (cli/privilege-drop.ts), has nothing left for `ip` to remove.
   await daemon.stop();

@@ -108,6 +108,8 @@ export interface RelayConfig {
   readonly icmpRateLimit: number;
   /** Data-plane worker threads (cli/relay-workers.ts); 0 = one per CPU core. */
   readonly workers: number;
+  /** Devices read through AF_PACKET with GRO's segment size (control/packet-receive.ts). */
+  readonly packetReceive: readonly string[];
   readonly logLevel: LogLevel;
   /** cli/privilege-drop.ts: the user to switch to after start-up; null = stay. */
   readonly user: string | null;

@@ -540,6 +540,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "",
     { min: 0, max: 256, default: "0" },
   ),
+  opt(
+    "packet_receive",
+    "list<string>",
+    RELAY,
+    "Devices on which protocol 41 to relay_ipv4 is read through AF_PACKET instead of the raw socket: where GRO on the device merges the 6in4 segments of an inner TCP flow (Linux 6to4 senders), the merged packet is forwarded whole and cut at the sender's segment size (the raw socket loses it and cuts at 1280). An nft netdev ingress rule of the relay's own drops those packets before the IP stack (needs nft); fragments take the raw socket as before. Empty: the raw socket only.",
+    "",
+    { format: "netdev", default: [] },
+  ),
   // --- Both -----------------------------------------------------------------------------------------
   opt(
     "log_level",

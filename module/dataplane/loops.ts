@@ -54,6 +54,8 @@ export interface WireBatchPath<S> {
     sizes: ArrayLike<number>,
     count: number,
     rxOffset: number,
+    /** Per packet: the segment size of a TCP packet GRO merged, else 0 (`Ipv4RawSocket.onBatch`). */
+    gso?: Int32Array,
   ): void;
 }
 
@@ -78,7 +80,7 @@ function createTunRing(): RxRing {
 /** Sends a batch and counts the packets the port refused as `tx_error`. */
 function flush(port: TunDevice, b: TxBatch, counters: DataplaneCounters): void {
   if (b.count === 0) return;
-  const sent = port.writeBatch(b.bufs, b.offsets, b.sizes, b.count);
+  const sent = port.writeBatch(b.bufs, b.offsets, b.sizes, b.count, b.merged ? b.gso : null);
   if (sent < b.count) counters.drops[DROP_TX_ERROR]! += b.count - sent;
 }
 
@@ -259,8 +261,8 @@ export function runWireToTunLoop<S>(
 ): () => void {
   const ring = createIpv4RxRing(BATCH_SIZE_PACKETS, PACKET_BUFFER_BYTES);
   watchErrors(name, raw, ctx as LoopContext<unknown>);
-  raw.onBatch(ring, (bufs, sizes, count) => {
-    path.processBatch(ctx.state(), bufs, sizes, count, ring.offset);
+  raw.onBatch(ring, (bufs, sizes, count, _srcs, gso) => {
+    path.processBatch(ctx.state(), bufs, sizes, count, ring.offset, gso);
     flush(tun, path.toTun, ctx.counters);
     if (path.toWire !== undefined) flushWire(raw, path.toWire, ctx.counters);
   });

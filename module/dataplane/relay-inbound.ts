@@ -78,19 +78,30 @@ export class RelayInboundPath {
     sizes: ArrayLike<number>,
     count: number,
     rxOffset: number,
+    gso?: Int32Array,
   ): void {
     this.toTun.clear();
     this.toWire.clear();
     const c = this.counters;
     c.traffic[CTR_BATCHES_IN]!++;
     for (let i = 0; i < count; i++) {
-      const reason = this.processPacket(state, bufs[i]!, rxOffset, sizes[i]!);
+      const seg = gso !== undefined ? gso[i]! : 0;
+      const reason = this.processPacket(state, bufs[i]!, rxOffset, sizes[i]!, seg);
       if (reason !== DROP_NONE) c.drops[reason]!++;
     }
   }
 
-  /** Steps 1-10 for one packet; DROP_NONE when it was queued (TUN, or an echo reply on the wire). */
-  processPacket(state: RelayForwardingState, buf: Buffer, off: number, len: number): DropReason {
+  /**
+   * Steps 1-10 for one packet; DROP_NONE when it was queued (TUN, or an echo reply on the wire).
+   * `segment` > 0: a TCP packet GRO merged from segments of that size, cut there on the TUN.
+   */
+  processPacket(
+    state: RelayForwardingState,
+    buf: Buffer,
+    off: number,
+    len: number,
+    segment = 0,
+  ): DropReason {
     // 1.
     if (!state.enabled) return DROP_NO_ROUTE;
     // 2.
@@ -135,7 +146,11 @@ export class RelayInboundPath {
     if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
     buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
     // 10.
-    if (!this.toTun.push(buf, v6, v6len)) return DROP_TX_ERROR;
+    const queued =
+      segment > 0
+        ? this.toTun.pushMerged(buf, v6, v6len, segment)
+        : this.toTun.push(buf, v6, v6len);
+    if (!queued) return DROP_TX_ERROR;
     this.counters.traffic[CTR_IN_PACKETS]!++;
     this.counters.traffic[CTR_IN_BYTES]! += v6len;
     const ranges = this.counters.ranges;

@@ -7,8 +7,13 @@ export class TxBatch {
   readonly bufs: Buffer[];
   readonly offsets: Int32Array;
   readonly sizes: Int32Array;
-  /** Per entry: 0, or a super-packet's th << 16 | mss, cut while sending (io/ports.ts). */
+  /**
+   * Per entry: 0, or a super-packet's cut: for the wire th << 16 | mss, cut while sending; for
+   * the TUN the segment size of a TCP packet GRO merged (io/ports.ts).
+   */
   readonly gso: Int32Array;
+  /** Some entry of this batch has a TUN `gso` (`pushMerged`). */
+  merged = false;
   count = 0;
   /** Packets on the wire once sent: one per entry, a super-packet's segments for one of those. */
   packets = 0;
@@ -37,9 +42,17 @@ export class TxBatch {
     return true;
   }
 
+  /** `push` of a TCP packet GRO merged from segments of `segmentBytes` (for the TUN). */
+  pushMerged(buf: Buffer, offset: number, size: number, segmentBytes: number): boolean {
+    if (!this.push(buf, offset, size, segmentBytes)) return false;
+    this.merged = true;
+    return true;
+  }
+
   clear(): void {
     this.count = 0;
     this.packets = 0;
+    this.merged = false;
   }
 }
 

@@ -18,6 +18,7 @@ import {
   loadNative,
   nativeIoOptions,
   POLL_KIND_ICMP6,
+  POLL_KIND_PACKET4,
   POLL_KIND_RAW4,
   POLL_KIND_TUN,
   type NativeBinding,
@@ -27,6 +28,7 @@ import {
 } from "../native/loader.js";
 import { classifyErrno } from "./errno.js";
 import { makeIoError, toIoError } from "./io-error.js";
+import { createIpv4RxRing } from "./ring.js";
 import type {
   IcmpErrorRing,
   Icmpv6RxRing,
@@ -285,6 +287,7 @@ class LinuxTun extends LinuxPort implements TunDevice {
     offsets: ArrayLike<number>,
     sizes: ArrayLike<number>,
     count: number,
+    gso?: Int32Array | null,
   ): number {
     if (this.closed || count <= 0) return 0;
     const offs = this.int32(offsets, count, "offsets");
@@ -299,6 +302,7 @@ class LinuxTun extends LinuxPort implements TunDevice {
       this.status,
       slab,
       this.slabAbs,
+      gso ?? null,
     );
     this.afterSend(sent);
     return sent;
@@ -398,6 +402,13 @@ export interface Ipv4RawOptions {
    * plane resolved the next hop (control/wan-next-hop.ts); default false.
    */
   packetSend?: boolean;
+  /**
+   * `packet_receive`: also read protocol 41 to `dsts` (unsigned IPv4s) on each of `devices`
+   * through an AF_PACKET socket that keeps GRO's super-packets whole with their segment size
+   * (native/split.c openPacketRx4). Only with the nft netdev rule that drops the same packets
+   * before the IP stack (dataplane/packet-receive.ts), else each arrives twice.
+   */
+  packetReceive?: { devices: readonly string[]; dsts: readonly number[] };
   binding?: NativeBinding;
 }
 
@@ -471,6 +482,8 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     backpressure: boolean,
     /** `wan_send packet`: the AF_PACKET socket (openPacket4), else -1. */
     packetFd = -1,
+    /** `packet_receive`: AF_PACKET receive sockets (openPacketRx4), polled beside `fd`. */
+    private readonly packetRxFds: readonly number[] = [],
   ) {
     super(binding, fd, label);
     if (backpressure) this.unsent = { entry: -1, segment: 0, packets: 0, full: false };
@@ -504,9 +517,36 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
   }
 
   private sendFdOpen = true;
+  /** Pollers of `packetRxFds`, started by onBatch. */
+  private readonly rxHandles: PollHandle[] = [];
+
+  override stats(): PortStats {
+    const s = super.stats();
+    for (const h of this.rxHandles) {
+      const p = this.binding.pollStats(h);
+      s.rxPackets += p.packets;
+      s.rxBatches += p.batches;
+      s.rxTruncated += p.truncated;
+      s.wanGroMerged += p.wanGroMerged;
+      s.wanGroUnusable += p.wanGroUnusable;
+      s.pollRestarts += p.restarts;
+    }
+    return s;
+  }
 
   override close(): void {
+    const wasOpen = this.sendFdOpen;
     super.close();
+    if (wasOpen) {
+      for (const h of this.rxHandles) this.binding.pollClose(h);
+      for (const f of this.packetRxFds) {
+        try {
+          this.binding.close(f);
+        } catch {
+          // Already invalid: nothing left to release.
+        }
+      }
+    }
     if (this.writable !== undefined) this.binding.writableClose(this.writable);
     if (this.packetWritable !== undefined) this.binding.writableClose(this.packetWritable);
     this.onWritable = undefined;
@@ -525,7 +565,13 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
 
   onBatch(
     ring: Ipv4RxRing,
-    handler: (bufs: Buffer[], sizes: Int32Array, count: number, srcs: Uint32Array) => void,
+    handler: (
+      bufs: Buffer[],
+      sizes: Int32Array,
+      count: number,
+      srcs: Uint32Array,
+      gso?: Int32Array,
+    ) => void,
   ): void {
     this.startOnce();
     const { bufs, sizes, srcs } = ring;
@@ -540,6 +586,24 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
       (count) => handler(bufs, sizes, count, srcs),
       this.onNativeError,
     );
+    const slot = bufs[0]?.length ?? 0;
+    for (const fd of this.packetRxFds) {
+      const r = createIpv4RxRing(bufs.length, slot, ring.offset);
+      const gso = new Int32Array(bufs.length);
+      this.rxHandles.push(
+        this.binding.pollStart(
+          fd,
+          POLL_KIND_PACKET4,
+          r.bufs,
+          r.offset,
+          r.sizes,
+          r.srcs,
+          gso,
+          (count) => handler(r.bufs, r.sizes, count, r.srcs, gso),
+          this.onNativeError,
+        ),
+      );
+    }
   }
 
   onIcmpErrors(ring: IcmpErrorRing, handler: (count: number) => void): void {
@@ -627,6 +691,8 @@ export interface Ipv4RawFds {
   backpressure: boolean;
   /** `packetSend`: the AF_PACKET send socket (native/packet.c openPacket4). */
   packetFd?: number;
+  /** `packetReceive`: one AF_PACKET receive socket per device (native/split.c openPacketRx4). */
+  packetRxFds?: number[];
 }
 
 /**
@@ -668,19 +734,37 @@ export function openIpv4RawFds(
     throw e;
   }
   let packetFd = -1;
-  if (options.packetSend === true) {
-    try {
-      packetFd = b.openPacket4(sndbuf);
-    } catch (e) {
-      b.close(sendFd);
-      b.close(fd);
-      throw e;
+  const packetRxFds: number[] = [];
+  try {
+    if (options.packetSend === true) packetFd = b.openPacket4(sndbuf);
+    const rx = options.packetReceive;
+    for (const dev of rx?.devices ?? []) {
+      const dsts = Uint32Array.from(rx!.dsts, (d) => d >>> 0);
+      packetRxFds.push(
+        b.openPacketRx4(
+          dev,
+          dsts,
+          split?.index ?? 0,
+          split?.count ?? 1,
+          options.rcvbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
+        ),
+      );
     }
+  } catch (e) {
+    for (const f of [...packetRxFds, packetFd, sendFd, fd]) if (f >= 0) b.close(f);
+    throw e;
   }
   const where = options.device ? ` on ${options.device}` : "";
   const part = split !== undefined ? ` (worker ${split.index + 1}/${split.count})` : "";
   const label = `raw4 proto ${proto}${where}${part}`;
-  return { fd, sendFd, label, backpressure, ...(packetFd >= 0 ? { packetFd } : {}) };
+  return {
+    fd,
+    sendFd,
+    label,
+    backpressure,
+    ...(packetFd >= 0 ? { packetFd } : {}),
+    ...(packetRxFds.length > 0 ? { packetRxFds } : {}),
+  };
 }
 
 /** Route and next-hop neighbour for `dst` (native/packet.c nextHop4); null: no route. */
@@ -717,7 +801,15 @@ export function tunQueueOffloadStats(fd: number, binding?: NativeBinding): TunOf
 /** The port over fds opened by `openIpv4RawFds` (in this thread or another of the process). */
 export function adoptIpv4Raw(fds: Ipv4RawFds, binding?: NativeBinding): Ipv4RawSocket {
   const b = binding ?? loadNative();
-  return new LinuxIpv4Raw(b, fds.fd, fds.sendFd, fds.label, fds.backpressure, fds.packetFd ?? -1);
+  return new LinuxIpv4Raw(
+    b,
+    fds.fd,
+    fds.sendFd,
+    fds.label,
+    fds.backpressure,
+    fds.packetFd ?? -1,
+    fds.packetRxFds ?? [],
+  );
 }
 
 /** ff02::1 all-nodes and ff02::2 all-routers (RFC 4291 §2.7.1). */

@@ -155,13 +155,16 @@ export interface TunDevice extends Port {
   /**
    * Writes `count` packets: packet i is `bufs[i][offsets[i] .. offsets[i] + sizes[i])`. Returns
    * the number the kernel accepted; the rest are dropped and counted (never throws on I/O).
-   * `offsets`/`sizes` are best passed as Int32Array (plain arrays are copied).
+   * `offsets`/`sizes` are best passed as Int32Array (plain arrays are copied). `gso[i]` > 0:
+   * packet i is a TCP packet GRO merged on the way in, written for the kernel to cut into
+   * segments of that many payload bytes (the sender's; `Ipv4RawSocket.onBatch`).
    */
   writeBatch(
     bufs: readonly Uint8Array[],
     offsets: ArrayLike<number>,
     sizes: ArrayLike<number>,
     count: number,
+    gso?: Int32Array | null,
   ): number;
   /**
    * Stops delivering batches until `resume` (backpressure: the kernel's TUN queue, txqueuelen,
@@ -190,11 +193,20 @@ export interface Ipv4RawSocket extends Port {
   /**
    * Starts delivering received packets into `ring` (use `createIpv4RxRing(n, bytes, 0)`). Each
    * packet starts with its full IPv4 header (as the kernel received it); `ring.srcs[i]` is the
-   * IPv4 source as an unsigned number.
+   * IPv4 source as an unsigned number. A port opened with `packetReceive` also delivers the
+   * batches of its AF_PACKET sockets, from rings of its own of the same shape, with `gso`:
+   * `gso[i]` > 0 is the segment size of a TCP packet that GRO merged (for the TUN's
+   * `writeBatch`), else 0.
    */
   onBatch(
     ring: Ipv4RxRing,
-    handler: (bufs: Buffer[], sizes: Int32Array, count: number, srcs: Uint32Array) => void,
+    handler: (
+      bufs: Buffer[],
+      sizes: Int32Array,
+      count: number,
+      srcs: Uint32Array,
+      gso?: Int32Array,
+    ) => void,
   ): void;
   /**
    * Sockets opened with `recvErr` (after `onBatch`): ICMPv4 errors about packets sent are

@@ -122,6 +122,7 @@ static napi_value init(napi_env env, napi_value exports) {
       F("pollErrQueue", poll_err_queue),
       F("releaseStartupPages", release_startup_pages),
       F("splitRaw4", split_raw4),
+      F("openPacketRx4", open_packet_rx4),
       F("openPacket4", open_packet4),
       F("nextHop4", next_hop4),
       F("neighUse4", neigh_use4),
@@ -136,6 +137,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "POLL_KIND_RAW4", v);
   napi_create_int32(env, POLL_KIND_ICMP6, &v);
   napi_set_named_property(env, exports, "POLL_KIND_ICMP6", v);
+  napi_create_int32(env, POLL_KIND_PACKET4, &v);
+  napi_set_named_property(env, exports, "POLL_KIND_PACKET4", v);
   napi_create_int32(env, MAX_BATCH, &v);
   napi_set_named_property(env, exports, "MAX_BATCH", v);
   return exports;

@@ -23,6 +23,8 @@ import * as path from "node:path";
 export const POLL_KIND_TUN = 0;
 export const POLL_KIND_RAW4 = 1;
 export const POLL_KIND_ICMP6 = 2;
+/** AF_PACKET protocol 41 with virtio-net headers (`openPacketRx4`); meta = segment sizes. */
+export const POLL_KIND_PACKET4 = 3;
 
 /** Opaque handle of a running poller (a Node-API External). */
 export type PollHandle = { readonly __pmtPollHandle: unique symbol };
@@ -211,6 +213,8 @@ export interface NativeBinding {
     status: Int32Array,
     slab?: ArrayBufferLike | null,
     abs?: Int32Array | null,
+    /** Per packet: 0, or the segment size of a TCP packet GRO merged (cut there on write). */
+    gso?: Int32Array | null,
   ): number;
   /**
    * TUN writes through io_uring (set up on the first call that enables it; `false` closes it and
@@ -288,6 +292,18 @@ export interface NativeBinding {
    * packets bound to a resolved next hop (`wan_send packet`). `sndbuf` bytes, 0 = default.
    */
   openPacket4(sndbuf: number): number;
+  /**
+   * AF_PACKET socket on `device` reading protocol 41 to `dsts` (unsigned IPv4s) as GRO merged it,
+   * with the segment size (native/split.c): poll it with POLL_KIND_PACKET4. `index`/`count`: the
+   * worker's share by outer source, as `splitRaw4`.
+   */
+  openPacketRx4(
+    device: string,
+    dsts: Uint32Array,
+    index: number,
+    count: number,
+    rcvbuf: number,
+  ): number;
   /**
    * The route to `dst` (unsigned IPv4; `oif` > 0: as for a socket bound to that device), its
    * output device and the next hop's neighbour entry, by rtnetlink; null when there is no route.

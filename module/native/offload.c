@@ -152,6 +152,14 @@ static const vnet_hdr_t VNET_PLAIN = {0, VNET_GSO_NONE, 0, 0, 0, 0};
  */
 int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int32_t *lens, int n,
               tun_offload_t *stats) {
+  return gro_group_gso(g, vnet, uso, ptrs, lens, NULL, n, stats);
+}
+
+/* gro_group, where gsos[i] > 0 gives packet i's segment size: a TCP packet GRO merged on the
+ * way in whose reader was told the size (AF_PACKET's virtio-net header, packet_rx_finish) is
+ * written as a super-packet cut at that size. */
+int gro_group_gso(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int32_t *lens,
+                  const int32_t *gsos, int n, tun_offload_t *stats) {
   int mtu = stats != NULL ? stats->mtu : 0;
   int nu = 0;
   for (int i = 0; i < n; i++) {
@@ -207,7 +215,18 @@ int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int32_t
     gro_unit_t *gu = &g->units[nu];
     gu->oversized = 0;
     int over_gso = 0;
-    if (proto == 6 && mtu >= 1280 && len > mtu) {
+    int given = gsos != NULL && proto == 6 ? gsos[i] : 0;
+    if (given > 0) {
+      /* Merged, with the sender's segment size known: cut there (no larger than the MTU). */
+      int thl = len >= 60 && 40 + rd16(q + 4) == len ? (q[52] >> 4) * 4 : 0;
+      if (thl >= 20 && 40 + thl + given < len) {
+        int32_t seg = mtu >= 1280 && given > mtu - 40 - thl ? mtu - 40 - thl : given;
+        gu->oversized = 1;
+        cand = 1;
+        hl = 40 + thl;
+        over_gso = seg;
+      }
+    } else if (proto == 6 && mtu >= 1280 && len > mtu) {
       /* Longer than the device takes: a segment run that GRO merged on the way in (see
        * complete_gro_6in4), written as a super-packet for the kernel to cut. Plain GRO (checksum
        * completed on read, so it verifies): cut at the IPv6 minimum MTU, which every path beyond

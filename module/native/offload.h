@@ -129,6 +129,8 @@ typedef struct {
 
 int gro_group(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int32_t *lens, int n,
               tun_offload_t *stats);
+int gro_group_gso(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int32_t *lens,
+                  const int32_t *gsos, int n, tun_offload_t *stats);
 
 /* --- GSO cutting ------------------------------------------------------------------------------ */
 

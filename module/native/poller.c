@@ -81,6 +81,8 @@ static void poller_release(poller_t *p) {
   free(p->r.q_pos);
   free(p->r.q_len);
   free(p->r.q_hdr);
+  free(p->r.vh);
+  free(p->r.lhdr);
   p->r.gso_buf = p->r.spill = NULL;
   p->r.q_pos = NULL;
   p->r.q_len = NULL;
@@ -271,7 +273,9 @@ static const char *typed_arg(napi_env env, napi_value v, napi_typedarray_type ty
  * pollStart(fd, kind, bufs: Uint8Array[], offset, sizes: Int32Array, addrs, meta,
  *           onBatch(count), onError(err)): PollHandle
  *   kind 0 TUN (addrs, meta null), 1 raw IPv4 (addrs Uint32Array, meta null),
- *   2 ICMPv6 (addrs Uint8Array 16*N, meta Int32Array 2*N: [hopLimit, ifindex]).
+ *   2 ICMPv6 (addrs Uint8Array 16*N, meta Int32Array 2*N: [hopLimit, ifindex]),
+ *   3 AF_PACKET protocol 41 of openPacketRx4 (addrs as 1; meta Int32Array N: the segment size
+ *     of a packet GRO merged, else 0; socket-read.c packet_rx_finish).
  * The handle is an opaque External. Polling goes on until pollClose (a handle dropped without
  * pollClose keeps polling: the fd is still open); after pollClose the handle may still be
  * passed to pollStats/pollClose safely.
@@ -281,10 +285,10 @@ napi_value poll_start(napi_env env, napi_callback_info info) {
   int32_t fd, kind, offset;
   bool is_array;
   uint32_t nbufs;
-  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &kind) || kind < 0 || kind > 2 ||
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &kind) || kind < 0 || kind > 3 ||
       napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array ||
       !get_i32(env, argv[3], &offset) || offset < 0)
-    return throw_type(env, "pollStart(fd, kind 0..2, bufs: Uint8Array[], offset >= 0, ...)");
+    return throw_type(env, "pollStart(fd, kind 0..3, bufs: Uint8Array[], offset >= 0, ...)");
   napi_get_array_length(env, argv[2], &nbufs);
   if (nbufs == 0 || nbufs > MAX_BATCH)
     return throw_type(env, "pollStart: bufs must hold 1..1024 buffers");
@@ -312,17 +316,23 @@ napi_value poll_start(napi_env env, napi_callback_info info) {
     p->r.q_len = calloc(nbufs, sizeof *p->r.q_len);
     p->r.q_hdr = calloc(nbufs, sizeof *p->r.q_hdr);
   }
+  int pk = kind == POLL_KIND_PACKET4;
   if (kind != POLL_KIND_TUN) {
     p->r.msgs = calloc(nbufs, sizeof *p->r.msgs);
-    p->r.iovs = calloc(nbufs, sizeof *p->r.iovs);
+    p->r.iovs = calloc(pk ? 3 * (size_t)nbufs : nbufs, sizeof *p->r.iovs);
     p->r.names = calloc(nbufs, sizeof *p->r.names);
     if (kind == POLL_KIND_ICMP6) p->r.cmsgs = calloc(nbufs, ICMP6_CMSG_BYTES);
+  }
+  if (pk) {
+    p->r.vh = calloc(nbufs, sizeof *p->r.vh);
+    p->r.lhdr = calloc(nbufs, 16);
+    p->r.link_hlen = packet_link_header_len(fd);
   }
   const char *bad = NULL;
   if (!p->r.bufs || !p->r.caps || !p->buf_refs ||
       (p->r.off != NULL && (!p->r.gso_buf || !p->r.q_pos || !p->r.q_len || !p->r.q_hdr)) ||
       (kind != POLL_KIND_TUN && (!p->r.msgs || !p->r.iovs || !p->r.names)) ||
-      (kind == POLL_KIND_ICMP6 && !p->r.cmsgs)) {
+      (kind == POLL_KIND_ICMP6 && !p->r.cmsgs) || (pk && (!p->r.vh || !p->r.lhdr))) {
     poller_free(p);
     return throw_errno(env, ENOMEM, "pollStart", "calloc");
   }
@@ -338,7 +348,15 @@ napi_value poll_start(napi_env env, napi_callback_info info) {
       p->r.bufs[i] = data;
       p->r.caps[i] = len;
       napi_create_reference(env, el, 1, &p->buf_refs[i]);
-      if (p->r.iovs) {
+      if (pk) {
+        /* virtio-net header, link header (when the device has one), then the IPv4 packet */
+        struct iovec *v = &p->r.iovs[3 * (size_t)i];
+        int k = 0;
+        v[k++] = (struct iovec){&p->r.vh[i], sizeof p->r.vh[i]};
+        if (p->r.link_hlen > 0)
+          v[k++] = (struct iovec){p->r.lhdr + 16 * (size_t)i, (size_t)p->r.link_hlen};
+        v[k] = (struct iovec){data + offset, len - (size_t)offset};
+      } else if (p->r.iovs) {
         p->r.iovs[i].iov_base = data + offset;
         p->r.iovs[i].iov_len = len - (size_t)offset;
       }
@@ -361,7 +379,12 @@ napi_value poll_start(napi_env env, napi_callback_info info) {
   if (bad == NULL)
     bad = typed_arg(env, argv[4], napi_int32_array, nbufs, (void **)&p->r.sizes, &p->sizes_ref,
                     "pollStart: sizes must be an Int32Array with one slot per buffer");
-  if (bad == NULL && kind == POLL_KIND_RAW4 && !is_nullish(env, argv[5]))
+  if (bad == NULL && pk && (p->r.link_hlen < 0 || p->r.link_hlen > 16))
+    bad = "pollStart: kind 3 needs an openPacketRx4 socket (Ethernet, PPP or header-less device)";
+  if (bad == NULL && pk)
+    bad = typed_arg(env, argv[6], napi_int32_array, nbufs, (void **)&p->r.gso_info, &p->meta_ref,
+                    "pollStart: kind 3 needs meta: an Int32Array with one slot per buffer");
+  if (bad == NULL && (kind == POLL_KIND_RAW4 || pk) && !is_nullish(env, argv[5]))
     bad = typed_arg(env, argv[5], napi_uint32_array, nbufs, (void **)&p->r.addrs4, &p->addrs_ref,
                     "pollStart: addrs must be a Uint32Array with one slot per buffer");
   if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[5]))

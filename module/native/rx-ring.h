@@ -20,6 +20,8 @@
 #define POLL_KIND_TUN 0
 #define POLL_KIND_RAW4 1
 #define POLL_KIND_ICMP6 2
+/* AF_PACKET with virtio-net headers (split.c openPacketRx4): protocol 41 as GRO left it */
+#define POLL_KIND_PACKET4 3
 
 /* Upper bound on one batch (ring size); the data plane uses 64. */
 #define MAX_BATCH 1024
@@ -62,6 +64,11 @@ typedef struct {
   int q_head, q_n;
   int recent_super;  /* > 0: a super-packet was read within the last reads (drain_tun_vnet) */
   int32_t *gso_info; /* off: super-packets handed over whole, gso_info[slot] = th << 16 | mss */
+  /* packet4: a virtio-net header and the link header (link_hlen bytes, at most 16) per slot,
+   * read into their own iovecs so the IPv4 packet lands at the offset as on a raw socket */
+  vnet_hdr_t *vh;
+  uint8_t *lhdr;
+  int link_hlen;
   /* sockets */
   struct mmsghdr *msgs;
   struct iovec *iovs;
@@ -87,5 +94,8 @@ int drain_socket(rx_ring_t *p, int *err);
  * queue (IP_RECVERR), counting them by ICMP type and code and, with an error ring, storing each
  * one's quoted packet and meta in its slot. Returns the number read. */
 int drain_errqueue(rx_ring_t *p);
+/* split.c: link header bytes in front of the network header on an AF_PACKET SOCK_RAW socket's
+ * device (Ethernet 14; PPP, raw IP and header-less devices 0); -1 for other link types. */
+int packet_link_header_len(int fd);
 
 #endif

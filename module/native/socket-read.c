@@ -100,16 +100,65 @@ int drain_errqueue(rx_ring_t *p) {
 }
 
 
+/*
+ * Packet i of an AF_PACKET read (POLL_KIND_PACKET4) of msg_len bytes: virtio-net header, link
+ * header, IPv4 packet. Returns the IPv4 packet's length (0: drop it) and sets gso_info[i]:
+ * - Ethernet pads short frames: cut to the IPv4 total length (the IP stack's ip_rcv does so;
+ *   every other check of the header is the path's, checkIpv4Header);
+ * - a packet GRO merged (gso_type TCPV6: the inner TCP of 6in4) keeps it whole: gso_info[i] =
+ *   the segment size the header reports, and the TUN write cuts at that size (gro_group). The
+ *   inner checksum field then holds the pseudo-header sum (plain GRO) or the first segment's
+ *   checksum (fraglist GRO): left alone, since the write's header copy gets the pseudo-header sum
+ *   the kernel completes per segment. Any other merge (UDP, or not 6in4) cannot be cut: counted
+ *   unusable and dropped;
+ * - a single packet whose inner checksum was left partial (NEEDS_CSUM, a local sender's
+ *   offload) gets it completed, as a raw socket's reader would get it (UDP: 0 sent as 0xffff).
+ */
+static int32_t packet_rx_finish(rx_ring_t *p, int i, int32_t msg_len) {
+  int32_t skip = (int32_t)sizeof(vnet_hdr_t) + p->link_hlen;
+  const vnet_hdr_t *h = &p->vh[i];
+  p->gso_info[i] = 0;
+  if (msg_len <= skip) return 0;
+  int32_t len = msg_len - skip;
+  uint8_t *ip = p->bufs[i] + p->offset;
+  if (len >= 20) {
+    int32_t total = rd16(ip + 2);
+    if (total >= 20 && total < len) len = total;
+  }
+  int gso = h->gso_type & ~VNET_GSO_ECN;
+  if (gso != VNET_GSO_NONE) {
+    int ihl = (ip[0] & 15) * 4;
+    if (gso != VNET_GSO_TCPV6 || h->gso_size == 0 || len < ihl + 60 || ip[9] != 41 ||
+        (ip[ihl] >> 4) != 6 || ip[ihl + 6] != 6) {
+      p->wan_gro_unusable++;
+      return 0;
+    }
+    p->gso_info[i] = h->gso_size;
+    p->wan_gro_merged++;
+    return len;
+  }
+  if (h->flags & VNET_F_NEEDS_CSUM) {
+    size_t at = (size_t)h->csum_start + h->csum_offset;
+    if (h->csum_start >= len || at + 2 > (size_t)len) return 0;
+    /* the field holds the pseudo-header sum: summed with the rest, as complete_csum does */
+    uint16_t c = (uint16_t)~csum_fold(csum_add(0, ip + h->csum_start, (size_t)len - h->csum_start));
+    if (c == 0 && len >= (ip[0] & 15) * 4 + 40 && ip[(ip[0] & 15) * 4 + 6] == 17) c = 0xffff;
+    memcpy(ip + at, &c, 2);
+  }
+  return len;
+}
+
 int drain_socket(rx_ring_t *p, int *err) {
   int is6 = p->kind == POLL_KIND_ICMP6;
+  int pk = p->kind == POLL_KIND_PACKET4;
   for (int i = 0; i < p->max; i++) {
     struct msghdr *h = &p->msgs[i].msg_hdr;
     /* IPv4: no address asked for (the kernel would copy one out per packet); an IPv4 raw socket
      * hands over the whole IPv4 header, and the source it would report is the header's. */
     h->msg_name = is6 ? &p->names[i] : NULL;
     h->msg_namelen = is6 ? sizeof(struct sockaddr_in6) : 0;
-    h->msg_iov = &p->iovs[i];
-    h->msg_iovlen = 1;
+    h->msg_iov = pk ? &p->iovs[3 * i] : &p->iovs[i];
+    h->msg_iovlen = pk ? (p->link_hlen > 0 ? 3 : 2) : 1;
     h->msg_control = is6 ? p->cmsgs + (size_t)i * ICMP6_CMSG_BYTES : NULL;
     h->msg_controllen = is6 ? ICMP6_CMSG_BYTES : 0;
     h->msg_flags = 0;
@@ -121,6 +170,12 @@ int drain_socket(rx_ring_t *p, int *err) {
     int e = errno;
     if (e == EINTR) continue;
     if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+    if (pk && e == EINVAL && attempt < 64) {
+      /* A merged packet the virtio-net header cannot describe (packet_rcv_vnet): the kernel
+       * freed it and failed this read; the next one goes on. */
+      p->wan_gro_unusable++;
+      continue;
+    }
     if (is_stale_icmp_error(e) && attempt < 4) {
       /* recvmmsg returned (and cleared) a pending sk_err: count it and read again. */
       p->so_errors++;
@@ -138,8 +193,15 @@ int drain_socket(rx_ring_t *p, int *err) {
       p->truncated++;
       len = 0;
     }
+    if (pk) len = packet_rx_finish(p, i, len);
     p->sizes[i] = len;
-    if (!is6) {
+    if (pk) {
+      const uint8_t *ip = p->bufs[i] + p->offset;
+      if (p->addrs4)
+        p->addrs4[i] = len >= 20 ? (uint32_t)ip[12] << 24 | (uint32_t)ip[13] << 16 |
+                                       (uint32_t)ip[14] << 8 | ip[15]
+                                 : 0;
+    } else if (!is6) {
       const uint8_t *ip = p->iovs[i].iov_base;
       /* the header's source (bytes 12-15), read before complete_gro_6in4 touches the packet;
        * the buffer holds at least the header even when truncated */

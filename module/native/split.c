@@ -1,5 +1,6 @@
 /*
- * split.c: the relay's inbound load split between worker threads (splitRaw4).
+ * split.c: the relay's inbound load split between worker threads (splitRaw4), and the AF_PACKET
+ * socket that reads protocol 41 as GRO left it (openPacketRx4, same split), both classic BPF.
  *
  * Every raw IPv4 socket of a protocol gets its own copy of every packet (raw_v4_input), so N
  * workers with one protocol-41 socket each would each read all the traffic. A classic BPF filter
@@ -14,8 +15,18 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <net/if_arp.h>
 #include <sys/socket.h>
+
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 
 #if defined(__has_include)
 #if __has_include(<linux/filter.h>)
@@ -135,4 +146,182 @@ napi_value split_raw4(napi_env env, napi_callback_info info) {
     discarded++;
   }
   return num(env, discarded);
+}
+
+/* --- AF_PACKET receive of GRO super-packets ----------------------------------------------------- */
+
+#ifndef SKF_AD_OFF
+#define SKF_AD_OFF (-0x1000)
+#endif
+#ifndef SKF_AD_PROTOCOL
+#define SKF_AD_PROTOCOL 0
+#endif
+#ifndef SKF_AD_PKTTYPE
+#define SKF_AD_PKTTYPE 4
+#endif
+#ifndef SKF_NET_OFF
+#define SKF_NET_OFF (-0x100000)
+#endif
+#ifndef BPF_H
+#define BPF_H 0x08
+#endif
+#ifndef BPF_B
+#define BPF_B 0x10
+#endif
+#ifndef BPF_JA
+#define BPF_JA 0x00
+#endif
+#ifndef BPF_JSET
+#define BPF_JSET 0x40
+#endif
+#ifndef ARPHRD_RAWIP
+#define ARPHRD_RAWIP 519
+#endif
+#ifndef PACKET_VNET_HDR
+#define PACKET_VNET_HDR 15
+#endif
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+/* Most relay addresses one receive filter matches (relative jumps are 8 bits). */
+#define PACKET_RX_MAX_DSTS 64
+
+/*
+ * openPacketRx4(device, dsts: Uint32Array, index, count, rcvbuf): fd
+ * An AF_PACKET SOCK_RAW socket on `device` with PACKET_VNET_HDR, for `packet_receive`: GRO on
+ * the device merges the 6in4 segments of one inner TCP flow, and the virtio-net header of each
+ * read says the merged packet's segment size (the sender's), which a raw IPv4 socket loses.
+ * Its classic BPF filter takes exactly what the relay's nft netdev ingress rule drops
+ * (dataplane/packet-receive.ts): addressed to this host (PACKET_HOST), IPv4, protocol 41, not a
+ * fragment (fragments go on to the kernel's reassembly and the raw socket), destination one of
+ * `dsts`; with count > 1 only worker `index`'s share by outer source (the hash of splitRaw4).
+ * Bound with protocol 0 first, so nothing is queued before the filter is on; then to ETH_P_ALL on
+ * the device (a tap sees the frame before the netdev ingress hook drops it).
+ */
+napi_value open_packet_rx4(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(5);
+  char dev[64];
+  uint32_t *dsts = NULL;
+  size_t ndst = 0;
+  int32_t index, count, rcvbuf;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t byte_off;
+  bool is_ta = false;
+  if (!get_str(env, argv[0], dev, sizeof dev) || dev[0] == 0 ||
+      napi_is_typedarray(env, argv[1], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[1], &type, &ndst, (void **)&dsts, &ab, &byte_off) !=
+          napi_ok ||
+      type != napi_uint32_array || ndst < 1 || ndst > PACKET_RX_MAX_DSTS ||
+      !get_i32(env, argv[2], &index) || !get_i32(env, argv[3], &count) || count < 1 ||
+      count > SPLIT_MAX || index < 0 || index >= count || !get_i32(env, argv[4], &rcvbuf))
+    return throw_type(env, "openPacketRx4(device: string, dsts: Uint32Array (1..64), index: "
+                           "number, count: 1..256, rcvbuf: number), index < count");
+  unsigned ifindex = if_nametoindex(dev);
+  if (ifindex == 0) return throw_errno(env, errno, "if_nametoindex", dev);
+  struct sock_filter code[16 + PACKET_RX_MAX_DSTS + 12];
+  int n = 0;
+  /* reject = the last instruction; offsets are filled in below, once its index is known */
+  code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
+  int j_host = n++;
+  code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL);
+  int j_ip = n++;
+  code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF + 9);
+  int j_41 = n++;
+  code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_NET_OFF + 6);
+  int j_frag = n++;
+  code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 16);
+  int j_dst0 = n;
+  n += (int)ndst;
+  int j_nodst = n++;
+  int match = n;
+  if (count > 1) {
+    struct sock_filter h[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + IPV4_SRC_OFFSET),
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),
+        BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),
+        BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 8),
+        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xff),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)count),
+    };
+    for (size_t k = 0; k < sizeof h / sizeof h[0]; k++) code[n++] = h[k];
+    code[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)index, 0, 1);
+    n++;
+  }
+  int accept = n++;
+  int reject = n++;
+  code[accept] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0x40000);
+  code[reject] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+#define TO(from, to) ((uint8_t)((to) - (from)-1))
+  code[j_host] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* PACKET_HOST */, 0,
+                                              TO(j_host, reject));
+  code[j_ip] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, TO(j_ip, reject));
+  code[j_41] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 41, 0, TO(j_41, reject));
+  code[j_frag] =
+      (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, TO(j_frag, reject), 0);
+  for (size_t k = 0; k < ndst; k++) {
+    int at = j_dst0 + (int)k;
+    code[at] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, dsts[k], TO(at, match), 0);
+  }
+  code[j_nodst] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (uint32_t)(reject - j_nodst - 1));
+#undef TO
+  struct sock_fprog prog = {.len = (unsigned short)n, .filter = code};
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", "AF_PACKET SOCK_RAW");
+  const char *step = "";
+  int one = 1;
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_ifindex = (int)ifindex;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) {
+    step = "PACKET_VNET_HDR";
+    goto fail;
+  }
+  /* Best effort (Linux >= 4.20): the filter's PACKET_HOST already leaves out what we send. */
+  setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+    step = "SO_ATTACH_FILTER";
+    goto fail;
+  }
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) {
+    step = "SO_RCVBUF";
+    goto fail;
+  }
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+    step = "bind";
+    goto fail;
+  }
+  if (packet_link_header_len(fd) < 0) {
+    errno = EPROTONOSUPPORT;
+    step = "link type (Ethernet, PPP or none)";
+    goto fail;
+  }
+  return num(env, fd);
+fail: {
+  int e = errno;
+  close(fd);
+  return throw_errno(env, e, "openPacketRx4", step);
+}
+}
+
+int packet_link_header_len(int fd) {
+  struct sockaddr_ll sll;
+  socklen_t len = sizeof sll;
+  if (getsockname(fd, (struct sockaddr *)&sll, &len) < 0 || sll.sll_family != AF_PACKET) return -1;
+  switch (sll.sll_hatype) {
+  case ARPHRD_ETHER:
+    return 14;
+  case ARPHRD_NONE:
+  case ARPHRD_PPP:
+  case ARPHRD_RAWIP:
+    return 0;
+  default:
+    return -1;
+  }
 }

@@ -175,11 +175,12 @@ napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
 }
 
 /* writeTun(fd, bufs, offsets: Int32Array, lengths: Int32Array, count, status: Int32Array(3),
- *          slab?: ArrayBuffer, abs?: Int32Array) (slab and abs as sendRaw4's)
+ *          slab?: ArrayBuffer, abs?: Int32Array, gso?: Int32Array) (slab and abs as sendRaw4's)
  * On a TUN opened with offload, in-order TCP segments of one flow are written as one
- * super-packet (gro_group); the return value and status still count packets. */
+ * super-packet (gro_group); the return value and status still count packets. gso[i] > 0: packet
+ * i is a TCP packet merged by GRO, to be cut at that segment size (gro_group_gso). */
 napi_value write_tun(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(8);
+  CHECK_ARGC(9);
   int32_t fd, count, *offs, *lens, *status;
   napi_value bufs;
   if (!get_send_args(env, argv, 0, &fd, &bufs, &offs, &lens, NULL, &count, &status))
@@ -188,6 +189,12 @@ napi_value write_tun(napi_env env, napi_callback_info info) {
                       "count, status: Int32Array(3)) with count within every array");
   send_slab_t slab;
   get_send_slab(env, argv[6], argv[7], &slab);
+  int32_t *gso_in = NULL;
+  size_t gso_n = 0;
+  if (argc >= 9 && !is_nullish(env, argv[8]) &&
+      (!get_typed(env, argv[8], napi_int32_array, (void **)&gso_in, &gso_n) ||
+       gso_n < (size_t)count))
+    return throw_type(env, "writeTun: gso must be an Int32Array with count entries");
   env_state_t *st = env_state(env);
   if (st == NULL) return throw_errno(env, ENOMEM, "writeTun", "addon state");
   gro_scratch_t *g = &st->gro; /* per environment; no allocation per call */
@@ -196,7 +203,7 @@ napi_value write_tun(napi_env env, napi_callback_info info) {
   uring_t *u = &st->uring;
   int sent = 0;
   uint8_t *ptrs[SEND_CHUNK];
-  int32_t plen[SEND_CHUNK];
+  int32_t plen[SEND_CHUNK], pgso[SEND_CHUNK];
   int i = 0;
   while (i < count) {
     int n = 0;
@@ -207,11 +214,13 @@ napi_value write_tun(napi_env env, napi_callback_info info) {
       } else {
         ptrs[n] = p;
         plen[n] = lens[i];
+        pgso[n] = gso_in != NULL ? gso_in[i] : 0;
         n++;
       }
       i++;
     }
-    int nu = gro_group(g, off != NULL, off != NULL && off->uso, ptrs, plen, n, off);
+    int nu = gro_group_gso(g, off != NULL, off != NULL && off->uso, ptrs, plen,
+                           gso_in != NULL ? pgso : NULL, n, off);
     int stopped;
     sent += write_units(u, fd, g->w, nu, &res, &stopped);
     if (stopped) {

@@ -26,6 +26,7 @@ import {
   buildLabTopology,
   labCpeArgs,
   labCpeFiles,
+  labRelayArgs,
   LAB_ANYCAST,
   LAB_SERVER,
   spawnDaemon,
@@ -44,7 +45,12 @@ import {
   tcpTransfer,
   type RunningLab,
 } from "../support/dataplane-harness.js";
-import { buildTcpPacket, buildUdpPacket, encapsulate6to4 } from "../support/packet-builder.js";
+import {
+  buildIcmpv6EchoPacket,
+  buildTcpPacket,
+  buildUdpPacket,
+  encapsulate6to4,
+} from "../support/packet-builder.js";
 import { injectIpv4, linkMac } from "../support/frame-inject.js";
 import { okWithCounters, statusCommand, waitForCounters } from "../support/daemon-assert.js";
 import { fold, internetChecksum, pseudoHeaderSumV6 } from "../../module/codec/checksum.js";
@@ -559,6 +565,127 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
       return [Number(q) - 0x10000000, Number(n)];
     });
   }
+
+  // Last: restarts the relay with packet_receive on wan0 (the tests above use the raw socket).
+  test("packet_receive wan0: a burst GRO merged reaches the server in the sender's segments; fragments still take the raw socket; the nft table goes at exit", async () => {
+    const c = lab.t.cpes[0]!;
+    const relay = lab.t.relays[0]!;
+    await reg.stop(lab.relays[0]!, 5000, "SIGTERM");
+    const p = spawnDaemon(
+      reg,
+      relay.ns,
+      daemonCommand(),
+      labRelayArgs(relay, ["--packet-receive", "wan0"]),
+    );
+    lab.relays[0] = p;
+    assert.ok(await waitDaemonReady(reg, p), p.stderr());
+    const table = [
+      "ip",
+      "netns",
+      "exec",
+      relay.ns,
+      "nft",
+      "list",
+      "table",
+      "netdev",
+      "sixto4pmt_relay_rx",
+    ];
+    assert.match(reg.must(table), /hook ingress device "wan0"[^]*ip protocol ipv6[^]*drop/);
+
+    // 1. The Linux-style burst of the test above: merged into one packet on wan0, read whole
+    // with its segment size, so the server gets the sender's 24 segments of 1200 bytes (the raw
+    // socket's path cut them at 1220).
+    const SEGMENTS = 24;
+    const BYTES = 1200;
+    const src6 = `2002:6440:2::${c.hostAddress.split("::")[1]}`;
+    const frames: Buffer[] = [];
+    for (let i = 0; i < SEGMENTS; i++) {
+      const tcp = buildTcpPacket({
+        src: src6,
+        dst: LAB_SERVER,
+        srcPort: 5997,
+        dstPort: 5996,
+        seq: 0x20000000 + i * BYTES,
+        ack: 1,
+        flags: 0x10,
+        payload: Buffer.alloc(BYTES, (i * 7 + 1) & 0xff),
+      });
+      frames.push(encapsulate6to4(tcp, c.wanIpv4, LAB_ANYCAST, { df: true, id: 0 }));
+    }
+    const burst = injector("relay", frames);
+    // The relay's kernel cuts the super-packet it forwards at inet0 (else the server's capture
+    // sees one packet of 28 800 bytes, as a veth passes super-packets on).
+    reg.must([
+      "ip",
+      "netns",
+      "exec",
+      relay.ns,
+      "ethtool",
+      "-K",
+      "inet0",
+      "tso",
+      "off",
+      "gso",
+      "off",
+    ]);
+    let merged = 0;
+    const atServer = await capture(
+      lab.t.inet,
+      "relay0",
+      "tcp src port 5997",
+      ["tcp.seq", "tcp.len"],
+      async () => {
+        ({ counted: merged } = await burstOnWanCounted(relay.ns, p, "wan_gro_merged", burst));
+        await new Promise((r) => setTimeout(r, 500));
+      },
+    );
+    assert.equal(merged, 1, "one merged packet read with its segment size (wan_gro_merged)");
+    assert.deepEqual(
+      atServer.map(([, len]) => Number(len)),
+      new Array<number>(SEGMENTS).fill(BYTES),
+      "the segments at the server",
+    );
+
+    // 2. An echo request to the relay's own 6to4 address in two IPv4 fragments: the netdev rule
+    // and the socket's filter leave fragments to the kernel, which reassembles them for the raw
+    // socket; the relay answers (icmp_sent).
+    const echo = buildIcmpv6EchoPacket({
+      src: src6,
+      dst: "2002:c058:6301::",
+      data: Buffer.alloc(600, 0x5a),
+    });
+    const whole = encapsulate6to4(echo, c.wanIpv4, LAB_ANYCAST, { df: false, id: 0x4242 });
+    const cut = 20 + 304;
+    const frag = (from: number, to: number, more: boolean): Buffer => {
+      const f = Buffer.concat([whole.subarray(0, 20), whole.subarray(from, to)]);
+      f.writeUInt16BE(f.length, 2);
+      f.writeUInt16BE((more ? 0x2000 : 0) | ((from - 20) >> 3), 6);
+      f.writeUInt16BE(0, 10);
+      f.writeUInt16BE(internetChecksum(f, 0, 20), 10);
+      return f;
+    };
+    const before = await readCounters(reg, p);
+    await injectIpv4(reg, lab.t.isp, "relay0", linkMac(reg, relay.ns, "wan0"), [
+      frag(20, cut, true),
+      frag(cut, whole.length, false),
+    ]);
+    const after = await waitForCounters(
+      reg,
+      p,
+      (x) => (x.traffic.icmp_sent ?? 0) > (before.traffic.icmp_sent ?? 0),
+    );
+    assert.equal((after.traffic.icmp_sent ?? 0) - (before.traffic.icmp_sent ?? 0), 1, "echo reply");
+
+    // 3. TCP through the CPE both ways still arrives whole (single packets over AF_PACKET).
+    const up = await tcpTransfer(reg, c.lanNs, lab.t.inet, LAB_SERVER, 5995, 2_000_000);
+    assert.equal(up.received, 2_000_000, "bytes LAN -> server");
+    const down = await tcpTransfer(reg, lab.t.inet, c.lanNs, c.hostAddress, 5994, 2_000_000);
+    assert.equal(down.received, 2_000_000, "bytes server -> LAN");
+
+    // 4. Exit removes the table: protocol 41 takes the raw socket again.
+    await reg.stop(p, 5000, "SIGTERM");
+    assert.notEqual(reg.exec(relay.ns, table.slice(4)).code, 0, "table left after exit");
+  });
 });
 
 describe(

@@ -414,6 +414,34 @@ static int gro_oversized_cut_at_1280(void) {
   return 1;
 }
 
+static int gro_merged_cut_at_given_size(void) {
+  /* A packet GRO merged from 1400-byte segments whose reader was told so (AF_PACKET's virtio-net
+   * header): cut at 1400, not 1220; the same with a segment size over the MTU is cut at the
+   * MTU; one that is no longer than its segment size stays a plain packet. */
+  static int32_t gsos[2];
+  ptrs[0] = pk[0];
+  lens[0] = tcp6(pk[0], 0, 9000, TCP_ACK, 1400 * 3);
+  ptrs[1] = pk[1];
+  lens[1] = tcp6(pk[1], 0, 70000, TCP_ACK, 900);
+  gsos[0] = 1400;
+  gsos[1] = 1400;
+  tun_offload_t st = {.vnet = 1, .mtu = 1500};
+  int nu = gro_group_gso(&g, 1, 0, ptrs, lens, gsos, 2, &st);
+  EXPECT(nu == 2 && g.w[0].packets == 1 && g.w[1].packets == 1, "units %s", shape(nu));
+  const vnet_hdr_t *v = unit_vnet(0);
+  EXPECT(v->gso_type == VNET_GSO_TCPV6 && v->gso_size == 1400 && v->hdr_len == 60 &&
+             v->flags == VNET_F_NEEDS_CSUM,
+         "vnet type %u gso_size %u hdr_len %u", v->gso_type, v->gso_size, v->hdr_len);
+  EXPECT(unit_vnet(1)->gso_type == VNET_GSO_NONE, "the short one was cut");
+  EXPECT(st.oversized_split == 1, "oversized %g", st.oversized_split);
+  gsos[0] = 1460;
+  st.mtu = 1400;
+  nu = gro_group_gso(&g, 1, 0, ptrs, lens, gsos, 1, &st);
+  EXPECT(nu == 1 && unit_vnet(0)->gso_size == 1400 - 60, "gso_size %u at MTU 1400",
+         unit_vnet(0)->gso_size);
+  return 1;
+}
+
 /* --- GSO cutting ------------------------------------------------------------------------------- */
 
 static uint8_t sp[20 + 60 + 2500];
@@ -568,6 +596,8 @@ static const struct {
     {"gro_group: UDP datagrams coalesce only where the kernel takes USO", gro_udp_only_with_uso},
     {"gro_group: without vnet headers every packet is written alone", gro_without_vnet},
     {"gro_group: a TCP packet over the MTU is cut at 1280", gro_oversized_cut_at_1280},
+    {"gro_group_gso: a merged packet is cut at the segment size it came with",
+     gro_merged_cut_at_given_size},
     {"gso_send_seg: 2500 bytes at mss 1000 make three exact segments", gso_send_three_segments},
     {"gso_cut_segment: segments cut on read equal those built directly", gso_cut_on_read_equals_built},
     {"gso_info_ok: super-packets that cannot be cut are refused", gso_info_refusals},

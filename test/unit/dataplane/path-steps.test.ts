@@ -93,3 +93,17 @@ test("CPE inbound: a padded packet is forwarded trimmed, a short one dropped", (
   assert.equal(path.toTun.count, 0);
   assert.equal(counters.drops[dr.DROP_IPV6_LENGTH_MISMATCH], 1);
 });
+
+test("relay inbound: a packet GRO merged keeps its segment size for the TUN; others have none", () => {
+  const path = new RelayInboundPath(new DataplaneCounters());
+  const state = createRelayForwardingState({ customerIpv4: allow });
+  const a = encapsulate6to4(echo, "100.64.0.9", "192.88.99.1", { df: false });
+  const b = encapsulate6to4(echo, "100.64.0.9", "192.88.99.1", { df: false });
+  path.processBatch(state, [a, b], [a.length, b.length], 2, 0, Int32Array.of(1400, 0));
+  assert.equal(path.toTun.count, 2);
+  assert.deepEqual(Array.from(path.toTun.gso.subarray(0, 2)), [1400, 0]);
+  assert.equal(path.toTun.merged, true);
+  path.processBatch(state, [b], [b.length], 1, 0);
+  assert.equal(path.toTun.merged, false, "a batch without merged packets");
+  assert.equal(path.toTun.gso[0], 0);
+});

@@ -108,6 +108,10 @@ class FakeBinding implements NativeBinding {
     this.calls.push(`openPacket4 ${sndbuf}`);
     return 90;
   }
+  openPacketRx4(device: string, dsts: Uint32Array, index: number, count: number) {
+    this.calls.push(`openPacketRx4 ${device} ${Array.from(dsts).join(",")} ${index}/${count}`);
+    return 91;
+  }
   nextHop4() {
     return null;
   }
