@@ -145,18 +145,20 @@ export class RelayInboundPath {
     const hopLimit = buf[v6 + IPV6_OFF_HOP_LIMIT]!;
     if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
     buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
-    // 10.
+    // 10. A merged packet counts as the segments it carries (the native layer checked that it
+    // is TCP right after the IPv6 header).
+    const packets = segment > 0 ? mergedSegments(buf, v6, v6len, segment) : 1;
     const queued =
       segment > 0
-        ? this.toTun.pushMerged(buf, v6, v6len, segment)
+        ? this.toTun.pushMerged(buf, v6, v6len, segment, packets)
         : this.toTun.push(buf, v6, v6len);
     if (!queued) return DROP_TX_ERROR;
-    this.counters.traffic[CTR_IN_PACKETS]!++;
+    this.counters.traffic[CTR_IN_PACKETS]! += packets;
     this.counters.traffic[CTR_IN_BYTES]! += v6len;
     const ranges = this.counters.ranges;
     const slot = range * RANGE_SLOTS;
     if (range >= 0 && slot < ranges.length) {
-      ranges[slot + RANGE_IN_PACKETS]!++;
+      ranges[slot + RANGE_IN_PACKETS]! += packets;
       ranges[slot + RANGE_IN_BYTES]! += v6len;
     }
     return DROP_NONE;
@@ -210,6 +212,12 @@ export class RelayInboundPath {
     this.counters.traffic[CTR_ICMP_SENT]!++;
     return DROP_NONE;
   }
+}
+
+/** TCP segments of `segment` payload bytes in the merged IPv6 packet at `v6` (at least 1). */
+function mergedSegments(buf: Buffer, v6: number, v6len: number, segment: number): number {
+  const payload = v6len - IPV6_HEADER_BYTES - ((buf[v6 + IPV6_HEADER_BYTES + 12]! >>> 4) << 2);
+  return payload > segment ? Math.ceil(payload / segment) : 1;
 }
 
 /** Step 7 test: destination == our 6to4 address, first header ICMPv6 echo request. */

@@ -42,9 +42,15 @@ export class TxBatch {
     return true;
   }
 
-  /** `push` of a TCP packet GRO merged from segments of `segmentBytes` (for the TUN). */
-  pushMerged(buf: Buffer, offset: number, size: number, segmentBytes: number): boolean {
-    if (!this.push(buf, offset, size, segmentBytes)) return false;
+  /** `push` of a TCP packet GRO merged into `segments` of `segmentBytes` (for the TUN). */
+  pushMerged(
+    buf: Buffer,
+    offset: number,
+    size: number,
+    segmentBytes: number,
+    segments: number,
+  ): boolean {
+    if (!this.push(buf, offset, size, segmentBytes, segments)) return false;
     this.merged = true;
     return true;
   }

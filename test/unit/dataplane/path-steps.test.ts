@@ -16,7 +16,12 @@ import {
 } from "../../../module/dataplane/forwarding-state.js";
 import { checkInnerIpv6, ipv6PacketLength } from "../../../module/dataplane/path-steps.js";
 import { RelayInboundPath } from "../../../module/dataplane/relay-inbound.js";
-import { buildIcmpv6EchoPacket, encapsulate6to4 } from "../../support/packet-builder.js";
+import {
+  buildIcmpv6EchoPacket,
+  buildTcpPacket,
+  encapsulate6to4,
+} from "../../support/packet-builder.js";
+import { CTR_IN_PACKETS } from "../../../module/dataplane/counters.js";
 
 const allow = [parseIpv4Prefix("100.64.0.0/10")!];
 const echo = buildIcmpv6EchoPacket({ src: "2002:6440:9::1", dst: "3fff:100::1", hopLimit: 64 });
@@ -94,15 +99,29 @@ test("CPE inbound: a padded packet is forwarded trimmed, a short one dropped", (
   assert.equal(counters.drops[dr.DROP_IPV6_LENGTH_MISMATCH], 1);
 });
 
-test("relay inbound: a packet GRO merged keeps its segment size for the TUN; others have none", () => {
-  const path = new RelayInboundPath(new DataplaneCounters());
+test("relay inbound: a packet GRO merged keeps its segment size for the TUN and counts its segments", () => {
+  const counters = new DataplaneCounters();
+  const path = new RelayInboundPath(counters);
   const state = createRelayForwardingState({ customerIpv4: allow });
-  const a = encapsulate6to4(echo, "100.64.0.9", "192.88.99.1", { df: false });
+  const tcp = buildTcpPacket({
+    src: "2002:6440:9::1",
+    dst: "3fff:100::1",
+    srcPort: 4000,
+    dstPort: 80,
+    seq: 1,
+    ack: 1,
+    flags: 0x10,
+    payload: Buffer.alloc(2500, 1),
+    hopLimit: 64,
+  });
+  const a = encapsulate6to4(tcp, "100.64.0.9", "192.88.99.1", { df: false });
   const b = encapsulate6to4(echo, "100.64.0.9", "192.88.99.1", { df: false });
-  path.processBatch(state, [a, b], [a.length, b.length], 2, 0, Int32Array.of(1400, 0));
+  path.processBatch(state, [a, b], [a.length, b.length], 2, 0, Int32Array.of(1000, 0));
   assert.equal(path.toTun.count, 2);
-  assert.deepEqual(Array.from(path.toTun.gso.subarray(0, 2)), [1400, 0]);
+  assert.deepEqual(Array.from(path.toTun.gso.subarray(0, 2)), [1000, 0]);
   assert.equal(path.toTun.merged, true);
+  assert.equal(path.toTun.packets, 3 + 1, "2500 bytes in segments of 1000, and the echo");
+  assert.equal(counters.traffic[CTR_IN_PACKETS], 4);
   path.processBatch(state, [b], [b.length], 1, 0);
   assert.equal(path.toTun.merged, false, "a batch without merged packets");
   assert.equal(path.toTun.gso[0], 0);
