@@ -24,7 +24,13 @@
  * default "1,2"; e.g. "1,2,8" at a BENCH_PPS both carry shows the generator's CPU per packet
  * growing with the number of protocol-41 sockets: the kernel clones each packet once per raw
  * socket before the filter drops it), BENCH_BASELINE (another build's bundle, a copy of its
- * dist/: each setting runs with it too, right before this build's, for a before/after in one run).
+ * dist/: each setting runs with it too, right before this build's, for a before/after in one run),
+ * BENCH_INNER (udp64, default, or tcp: 1400-byte TCP segments that GRO on the relay's device
+ * merges, relay-workers-gen.ts; then r0 has GRO on and receives in a NAPI thread, the relay's
+ * device towards the sink cuts what it forwards, and "forwarded" counts the generator's segments
+ * by the payload bytes the sink received: the process's CPU per packet is then per segment
+ * sent, the workers' per packet the relay counted), BENCH_RECEIVE
+ * (raw, default, packet, or both: "raw,packet"; packet runs the relay with `packet_receive r0`).
  *
  * Network safety: namespaces p<pid>-*, documentation / shared addresses only, every load bounded
  * in time, cleanup in finally and on SIGINT/SIGTERM.
@@ -77,6 +83,8 @@ interface Sample {
   /** The generator's CPU per packet sent, µs (with the relay side's kernel receive work). */
   genUs: number;
   forwarded: number;
+  /** Packets GRO merged that the relay read, per second (wan_gro_merged). */
+  merged: number;
   /** µs of CPU per packet, per worker (index = worker). */
   workerUs: number[];
   processUs: number;
@@ -93,6 +101,8 @@ interface Setting {
   label: string;
   bundle: string;
   workers: number;
+  /** `packet_receive r0`. */
+  packet: boolean;
 }
 
 interface Net {
@@ -101,7 +111,7 @@ interface Net {
   sink: string;
 }
 
-function buildNet(reg: NetnsRegistry): Net {
+function buildNet(reg: NetnsRegistry, tcp: boolean): Net {
   const gen = reg.createNamespace("bgen");
   const relay = reg.createNamespace("brelay", { forwarding: true });
   const sink = reg.createNamespace("bsink");
@@ -114,6 +124,15 @@ function buildNet(reg: NetnsRegistry): Net {
   reg.addr(relay, "r1", "3fff:1::1/64");
   reg.addr(sink, "s0", "3fff:1::2/64");
   reg.route(relay, "3fff:100::/64 via 3fff:1::2");
+  // What the relay forwards leaves r1 cut into segments, so the sink's counter counts segments.
+  reg.exec(relay, ["ethtool", "-K", "r1", "tso", "off", "gso", "off"]);
+  if (tcp) {
+    // r0 receives through NAPI and GRO, in a kernel thread, as a NIC does (a veth does so only
+    // for a sender without TSO).
+    reg.exec(gen, ["ethtool", "-K", "g0", "tso", "off"]);
+    reg.exec(relay, ["ethtool", "-K", "r0", "gro", "on"]);
+    reg.exec(relay, ["sh", "-c", "echo 1 > /sys/class/net/r0/threaded"]);
+  }
   // The generator's ND/ARP entries stay put during the runs.
   reg.exec(gen, ["ping", "-c1", "-W1", "100.64.0.1"]);
   reg.exec(relay, ["ping", "-6", "-c1", "-W1", "3fff:1::2"]);
@@ -124,11 +143,19 @@ function rxPackets(reg: NetnsRegistry, ns: string, dev: string): number {
   return Number(reg.exec(ns, ["cat", `/sys/class/net/${dev}/statistics/rx_packets`]).stdout);
 }
 
+function rxBytes(reg: NetnsRegistry, ns: string, dev: string): number {
+  return Number(reg.exec(ns, ["cat", `/sys/class/net/${dev}/statistics/rx_bytes`]).stdout);
+}
+
+/** Ethernet + IPv6 + TCP header bytes of a frame the sink receives (BENCH_INNER=tcp). */
+const TCP_FRAME_HEADERS = 14 + 40 + 20;
+const TCP_SEGMENT = 1400;
+
 async function status(
   reg: NetnsRegistry,
   ns: string,
   sock: string,
-): Promise<{ in: number[]; tids: number[] }> {
+): Promise<{ in: number[]; tids: number[]; merged: number }> {
   const r = await reg.execAsync(ns, [
     process.execPath,
     BUNDLE,
@@ -142,12 +169,14 @@ async function status(
     pid: number;
     counters: {
       traffic: Record<string, number>;
+      offload?: Record<string, number>;
       workers?: { in_packets: number; tid: number }[];
     };
   };
   const w = s.counters.workers;
-  if (w === undefined) return { in: [s.counters.traffic.in_packets!], tids: [s.pid] };
-  return { in: w.map((x) => x.in_packets), tids: w.map((x) => x.tid) };
+  const merged = s.counters.offload?.wan_gro_merged ?? 0;
+  if (w === undefined) return { in: [s.counters.traffic.in_packets!], tids: [s.pid], merged };
+  return { in: w.map((x) => x.in_packets), tids: w.map((x) => x.tid), merged };
 }
 
 async function runOnce(
@@ -156,6 +185,7 @@ async function runOnce(
   setting: Setting,
   seconds: number,
   pps: number,
+  inner: string,
 ): Promise<Sample> {
   const { workers, bundle } = setting;
   const sock = `/tmp/6to4-pmt-bench-${process.pid}-w${workers}.sock`;
@@ -184,6 +214,7 @@ async function runOnce(
     sock,
     "--log-level",
     "info",
+    ...(setting.packet ? ["--packet-receive", "r0"] : []),
   ]);
   try {
     const ready = await reg.waitFor(
@@ -196,28 +227,44 @@ async function runOnce(
     const gen = (s: number): Promise<{ code: number; stdout: string; stderr: string }> =>
       reg.execAsync(
         net.gen,
-        ["taskset", "-c", "0", process.execPath, GEN, String(CUSTOMERS), String(s), String(pps)],
+        [
+          "taskset",
+          "-c",
+          "0",
+          process.execPath,
+          GEN,
+          String(CUSTOMERS),
+          String(s),
+          String(pps),
+          inner,
+        ],
         (s + 10) * 1000,
       );
     await gen(1); // warm-up: TurboFan, neighbour entries
     const s0 = await status(reg, net.relay, sock);
     const rx0 = rxPackets(reg, net.sink, "s0");
+    const b0 = rxBytes(reg, net.sink, "s0");
     const t0 = s0.tids.map((tid) => threadCpu(d.pid, tid));
     const p0 = processCpu(d.pid);
     const g = await gen(seconds);
     if (g.code !== 0) throw new Error(`generator failed: ${g.stderr}`);
     await new Promise((r) => setTimeout(r, 200)); // the last batches drain
     const rx1 = rxPackets(reg, net.sink, "s0");
+    const b1 = rxBytes(reg, net.sink, "s0");
     const s1 = await status(reg, net.relay, sock);
     const t1 = s1.tids.map((tid) => threadCpu(d.pid, tid));
     const p1 = processCpu(d.pid);
     const m = /sent (\d+) failed (\d+) seconds ([\d.]+) cpu_us (\d+)/.exec(g.stdout);
     const secs = m ? Number(m[3]) : seconds;
-    const forwarded = rx1 - rx0;
+    // tcp: the generator's segments that arrived, from the payload bytes (the raw socket's path
+    // cuts a merged packet at 1280, into more and smaller segments than were sent).
+    const forwarded =
+      inner === "tcp" ? (b1 - b0 - TCP_FRAME_HEADERS * (rx1 - rx0)) / TCP_SEGMENT : rx1 - rx0;
     return {
       offered: (m ? Number(m[1]) : NaN) / secs,
       genUs: m ? Number(m[4]) / Math.max(1, Number(m[1])) : NaN,
       forwarded: forwarded / secs,
+      merged: (s1.merged - s0.merged) / secs,
       workerUs: t1.map((c, i) => ((c - t0[i]!) / Math.max(1, s1.in[i]! - s0.in[i]!)) * 1e6),
       processUs: ((p1 - p0) / Math.max(1, forwarded)) * 1e6,
       idleRss: idle.rss,
@@ -256,21 +303,40 @@ async function main(): Promise<void> {
   if (baseline !== undefined && !existsSync(baseline)) {
     throw new RangeError(`BENCH_BASELINE: ${baseline} does not exist`);
   }
-  const settings: Setting[] = counts.flatMap((w) => [
-    ...(baseline !== undefined ? [{ label: `baseline ${w}`, bundle: baseline, workers: w }] : []),
-    { label: baseline !== undefined ? `this ${w}` : String(w), bundle: BUNDLE, workers: w },
-  ]);
+  const inner = process.env.BENCH_INNER ?? "udp64";
+  if (inner !== "udp64" && inner !== "tcp") throw new RangeError("BENCH_INNER: udp64 or tcp");
+  const modes = (process.env.BENCH_RECEIVE ?? "raw").split(",");
+  if (!modes.every((m) => m === "raw" || m === "packet")) {
+    throw new RangeError('BENCH_RECEIVE: raw, packet or "raw,packet"');
+  }
+  const settings: Setting[] = counts.flatMap((w) =>
+    modes.flatMap((mode) => {
+      const packet = mode === "packet";
+      const tag = modes.length > 1 ? ` ${mode}` : "";
+      return [
+        ...(baseline !== undefined
+          ? [{ label: `baseline ${w}${tag}`, bundle: baseline, workers: w, packet }]
+          : []),
+        {
+          label: `${baseline !== undefined ? `this ${w}` : String(w)}${tag}`,
+          bundle: BUNDLE,
+          workers: w,
+          packet,
+        },
+      ];
+    }),
+  );
   const samples = new Map<Setting, Sample[]>(settings.map((w) => [w, []]));
   try {
-    const net = buildNet(reg);
+    const net = buildNet(reg, inner === "tcp");
     for (let r = 0; r < rounds; r++) {
       for (const w of settings) {
-        const s = await runOnce(reg, net, w, seconds, pps);
+        const s = await runOnce(reg, net, w, seconds, pps, inner);
         samples.get(w)!.push(s);
         console.log(
           `round ${r + 1} workers ${w.label}: offered ${Math.round(s.offered)}/s ` +
             `(generator ${s.genUs.toFixed(2)} µs/packet) forwarded ` +
-            `${Math.round(s.forwarded)}/s, µs/packet per worker ` +
+            `${Math.round(s.forwarded)}/s (merged reads ${Math.round(s.merged)}/s), µs/packet per worker ` +
             `${s.workerUs.map((x) => x.toFixed(2)).join(" ")}, process ${s.processUs.toFixed(2)}, ` +
             `RSS idle ${s.idleRss.toFixed(1)} (anon ${s.idleAnon.toFixed(1)}) MB, ` +
             `after the load ${s.rss.toFixed(1)} (anon ${s.anon.toFixed(1)}) MB`,
@@ -282,7 +348,7 @@ async function main(): Promise<void> {
   }
   const cores = cpus().length;
   console.log(
-    `\nrelay workers, ${rounds} rounds of ${seconds} s, ${CUSTOMERS} customers, offered ` +
+    `\nrelay workers, ${rounds} rounds of ${seconds} s, ${CUSTOMERS} customers, ${inner}, offered ` +
       `${pps === 0 ? "as fast as one generator can" : `${pps}/s`}; ${cores} cores: generator on ` +
       `CPU 0, relay on CPU 1 (workers 1) / CPUs 0-1 (workers 2)` +
       (cores <= 2 ? " - on this machine one worker shares CPU 0 with the generator" : ""),
@@ -307,9 +373,9 @@ async function main(): Promise<void> {
       rssMb: mb(ss.map((s) => s.rss)),
       anonMb: mb(ss.map((s) => s.anon)),
     };
-    summary[`workers${setting.label.replace(" ", "_")}`] = row;
+    summary[`workers${setting.label.replace(/ /g, "_")}`] = row;
     console.log(
-      `${setting.label.padStart(7)}  ${String(row.offered).padStart(9)}  ` +
+      `${setting.label.padStart(14)}  ${String(row.offered).padStart(9)}  ` +
         `${String(row.genUs).padStart(10)}  ` +
         `${String(row.forwarded).padStart(11)}  ${row.workerUs.join(" ").padStart(20)}  ` +
         `${String(row.processUs).padStart(17)}  ` +
@@ -323,7 +389,9 @@ async function main(): Promise<void> {
   if (f1 !== undefined && f2 !== undefined) {
     console.log(`forwarded, 2 workers / 1 worker: ${(f2 / f1).toFixed(2)}`);
   }
-  console.log(JSON.stringify({ bench: "relay-workers", rounds, seconds, pps, cores, ...summary }));
+  console.log(
+    JSON.stringify({ bench: "relay-workers", rounds, seconds, pps, inner, cores, ...summary }),
+  );
 }
 
 void main().catch((e) => {
