@@ -321,7 +321,7 @@ int gro_group_gso(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int
  * offset in the IPv6 packet, payload bytes per segment), 0 for a plain packet. The path checks,
  * translates and encapsulates it once, as one packet (one IPv4 header in the headroom), and
  * sendRaw4 cuts it here, one message per segment: a copy of the headers in scratch (IPv4 total
- * length and an ID stepping by IPV4_ID_STEP from the one given; IPv6 payload length; TCP
+ * length and an ID stepping by g->id_step from the one given; IPv6 payload length; TCP
  * sequence, flags and checksum as the kernel's tcp_gso_segment) and the segment's payload in
  * place as a second iovec. The payload is then copied once, by the kernel, instead of into
  * gso_buf and a ring slot first; and the per-packet work in JavaScript and N-API is done once
@@ -342,6 +342,7 @@ int gso_info_ok(const uint8_t *q, int32_t len, int32_t info, gso_send_t *g) {
   g->mss = mss;
   g->segs = (len - hl + mss - 1) / mss;
   g->addr_sum = csum_add(0, q + 8, 32);
+  g->id_step = IPV4_ID_STEP;
   return 1;
 }
 
@@ -355,7 +356,7 @@ int gso_send_seg(uint8_t *h, const uint8_t *p, int32_t len, const gso_send_t *g,
   memcpy(h, p, (size_t)(20 + hl));
   wr16(h + 2, (uint32_t)(20 + hl + seg)); /* the kernel rewrites both with IP_HDRINCL, but */
   h[10] = h[11] = 0;                      /* write what goes out */
-  wr16(h + 4, rd16(p + 4) + (uint32_t)k * IPV4_ID_STEP);
+  wr16(h + 4, rd16(p + 4) + (uint32_t)k * (uint32_t)g->id_step);
   uint16_t ic = (uint16_t)~csum_fold(csum_add(0, h, 20));
   memcpy(h + 10, &ic, 2);
   uint8_t *q = h + 20;

@@ -331,7 +331,9 @@ static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const 
  * completed here (packet.c ip4_header_finish), the others through fd; a chunk of sendmmsg holds
  * packets of one socket. With status of 9 slots: status[6] = the errno that made pfd fail
  * outright (0: none; the packets it refused went through fd instead), status[7] = packets
- * accepted by pfd, status[8] = 1 when the tail (status[3]) was left by pfd (wait for it). */
+ * accepted by pfd, status[8] = 1 when the tail (status[3]) was left by pfd (wait for it).
+ * idStep?: the IPv4 ID step between the segments of a cut super-packet (1..65535; absent:
+ * IPV4_ID_STEP). */
 #define NEXT_HOP_BYTES 20
 
 /* Errors of an AF_PACKET send that concern the next hop, not the packet: the device is down or
@@ -341,7 +343,7 @@ static int packet_path_broken(int e) {
          e == ENOTSOCK || e == EADDRNOTAVAIL;
 }
 napi_value send_raw4(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(14);
+  CHECK_ARGC(15);
   int32_t fd, count, *offs, *lens, *status, *gso = NULL, first = 0, skip = 0;
   uint32_t *dsts;
   size_t n_gso, n_status = 0;
@@ -368,6 +370,10 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
       (!get_i32(env, argv[12], &pfd) || !get_bytes(env, argv[13], &nh, &nh_len) ||
        nh_len < NEXT_HOP_BYTES || dsts != NULL || nh[8] > 8))
     return throw_type(env, "sendRaw4: pfd needs nh: Uint8Array(20) and dsts null");
+  int32_t id_step = IPV4_ID_STEP;
+  if (argc >= 15 && !is_nullish(env, argv[14]) &&
+      (!get_i32(env, argv[14], &id_step) || id_step < 1 || id_step > 65535))
+    return throw_type(env, "sendRaw4: idStep must be 1..65535");
   struct sockaddr_ll sll;
   uint32_t nh_dst = 0;
   if (pfd >= 0) {
@@ -391,7 +397,7 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
   int sent = 0;
   int i = first;
   int k = 0; /* next segment of entry i when it is a super-packet being cut (g, cut) */
-  gso_send_t g = {0, 0, 0, 0, 0};
+  gso_send_t g = {0, 0, 0, 0, 0, 0};
   uint8_t *cut = NULL;
   int stop = 0;
   while (i < count && !stop) {
@@ -414,6 +420,7 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
         if (gso != NULL && gso[i] > 0) {
           cut = p;
           cut_pkt = via;
+          g.id_step = id_step;
           k = 0;
           if (i == first && skip > 0 && skip < g.segs) k = skip; /* the rest of a tail */
         } else if (via) {

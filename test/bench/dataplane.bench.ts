@@ -43,6 +43,8 @@
  *                  packet` (AF_PACKET to the next hop) as "wan-packet", beside ours with the raw
  *                  socket and kernel-nft in every round, and prints the share of its CPE's
  *                  packets that went over AF_PACKET
+ *   BENCH_RELAY_RECEIVE raw (default) or packet: our relays (and the baseline's) read protocol 41
+ *                  with `packet_receive wan0` (AF_PACKET, GRO's merged packets kept whole)
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
  * load bounded in time (iperf3 -t), the whole run bounded (a watchdog), cleanup in finally, on the
@@ -96,6 +98,8 @@ const BASELINE = process.env.BENCH_BASELINE || undefined;
 /** BENCH_WAN_SEND=packet: ours with `wan_send packet` too, as WAN_PACKET (main checks it). */
 let WAN_PACKET = false;
 const WAN_PACKET_NAME = "wan-packet";
+/** BENCH_RELAY_RECEIVE=packet: every relay (ours and the baseline) with `packet_receive wan0`. */
+let RELAY_PACKET_RECEIVE = false;
 let TCP_SECONDS = 10;
 let UDP_SECONDS = 5;
 
@@ -450,7 +454,12 @@ async function benchOurs(
   const command = [process.execPath, bundle];
   const procs = {
     cpe: spawnDaemon(reg, c.ns, command, labCpeArgs(c, ["--health-interval", "3600", ...cpeExtra])),
-    relay: spawnDaemon(reg, t.relays[0]!.ns, command, labRelayArgs(t.relays[0]!)),
+    relay: spawnDaemon(
+      reg,
+      t.relays[0]!.ns,
+      command,
+      labRelayArgs(t.relays[0]!, RELAY_PACKET_RECEIVE ? ["--packet-receive", "wan0"] : []),
+    ),
   };
   for (const p of Object.values(procs)) {
     if (!(await waitDaemonReady(reg, p))) {
@@ -822,6 +831,11 @@ async function main(): Promise<number> {
       throw new Error(`BENCH_WAN_SEND must be raw or packet, not ${JSON.stringify(wanSend)}`);
     }
     WAN_PACKET = wanSend === "packet";
+    const receive = process.env.BENCH_RELAY_RECEIVE || "raw";
+    if (receive !== "raw" && receive !== "packet") {
+      throw new Error(`BENCH_RELAY_RECEIVE must be raw or packet, not ${JSON.stringify(receive)}`);
+    }
+    RELAY_PACKET_RECEIVE = receive === "packet";
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;

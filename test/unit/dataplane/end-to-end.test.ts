@@ -539,8 +539,8 @@ describe("TCP super-packets handed over whole by the TUN (RxRing.gso), cut while
     checkSegments(out.slice(0, 3), translated, 1400);
     assert.deepEqual(
       ids.map((id) => (id - ids[0]! + 0x10000) & 0xffff),
-      [0, 0x9e37, (2 * 0x9e37) & 0xffff, (3 * 0x9e37) & 0xffff],
-      "segment k gets ID + k * IPV4_ID_STEP; the next packet goes on from there",
+      [0, 1, 2, 3],
+      "segment k gets ID + k * CPE_IPV4_ID_STEP (1); the next packet goes on from there",
     );
     const c = p.cpe.counters();
     assert.equal(c.traffic.out_packets, 4);
