@@ -544,7 +544,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "packet_receive",
     "list<string>",
     RELAY,
-    "Devices on which protocol 41 to relay_ipv4 is read through AF_PACKET instead of the raw socket: where GRO on the device merges the 6in4 segments of an inner TCP flow (Linux 6to4 senders), the merged packet is forwarded whole and cut at the sender's segment size (the raw socket loses it and cuts at 1280). An nft netdev ingress rule of the relay's own drops those packets before the IP stack (needs nft); fragments take the raw socket as before. Empty: the raw socket only.",
+    "Devices on which protocol 41 to relay_ipv4 is read through AF_PACKET instead of the raw socket: where GRO on the device merges the 6in4 segments of an inner TCP flow (Linux 6to4 senders, our CPE), the merged packet is forwarded whole and cut at the sender's segment size (the raw socket loses it and cuts at 1280; merged UDP it cannot take apart at all). An nft netdev ingress rule of the relay's own drops those packets before the IP stack (needs nft); fragments take the raw socket as before. Empty: the raw socket only.",
     "",
     { format: "netdev", default: [] },
   ),

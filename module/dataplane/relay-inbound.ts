@@ -39,6 +39,7 @@ import {
 import { checksumAdjust } from "../codec/checksum.js";
 import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_OFF_CHECKSUM } from "../codec/constants.js";
 import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV4_MIN_HEADER_BYTES } from "../codec/constants.js";
+import { IPPROTO_UDP, UDP_HEADER_BYTES } from "../codec/constants.js";
 import {
   IPV4_OFF_DST,
   IPV4_OFF_SRC,
@@ -145,8 +146,7 @@ export class RelayInboundPath {
     const hopLimit = buf[v6 + IPV6_OFF_HOP_LIMIT]!;
     if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
     buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
-    // 10. A merged packet counts as the segments it carries (the native layer checked that it
-    // is TCP right after the IPv6 header).
+    // 10. A merged packet counts as the segments (datagrams) it carries.
     const packets = segment > 0 ? mergedSegments(buf, v6, v6len, segment) : 1;
     const queued =
       segment > 0
@@ -214,9 +214,16 @@ export class RelayInboundPath {
   }
 }
 
-/** TCP segments of `segment` payload bytes in the merged IPv6 packet at `v6` (at least 1). */
+/**
+ * TCP segments (or UDP datagrams) of `segment` payload bytes in the merged IPv6 packet at `v6`
+ * (at least 1). The native layer checked that TCP or UDP follows the IPv6 header.
+ */
 function mergedSegments(buf: Buffer, v6: number, v6len: number, segment: number): number {
-  const payload = v6len - IPV6_HEADER_BYTES - ((buf[v6 + IPV6_HEADER_BYTES + 12]! >>> 4) << 2);
+  const l4 =
+    buf[v6 + IPV6_OFF_NEXT_HEADER] === IPPROTO_UDP
+      ? UDP_HEADER_BYTES
+      : (buf[v6 + IPV6_HEADER_BYTES + 12]! >>> 4) << 2;
+  const payload = v6len - IPV6_HEADER_BYTES - l4;
   return payload > segment ? Math.ceil(payload / segment) : 1;
 }
 

@@ -215,8 +215,18 @@ int gro_group_gso(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int
     gro_unit_t *gu = &g->units[nu];
     gu->oversized = 0;
     int over_gso = 0;
-    int given = gsos != NULL && proto == 6 ? gsos[i] : 0;
-    if (given > 0) {
+    int given = gsos != NULL && (proto == 6 || proto == 17) ? gsos[i] : 0;
+    if (given > 0 && proto == 17) {
+      /* UDP merged (rx-udp-gro-forwarding, rx-gro-list): datagrams of `given` payload bytes, the
+       * last maybe shorter; written as a UDP super-packet (USO) that the kernel cuts there. The
+       * caller drops it where the TUN takes none (write_tun). */
+      if (uso && len >= 48 + 1 && 40 + rd16(q + 4) == len && 48 + given < len) {
+        gu->oversized = 1;
+        cand = 1;
+        hl = 48;
+        over_gso = given;
+      }
+    } else if (given > 0) {
       /* Merged, with the sender's segment size known: cut there (no larger than the MTU). */
       int thl = len >= 60 && 40 + rd16(q + 4) == len ? (q[52] >> 4) * 4 : 0;
       if (thl >= 20 && 40 + thl + given < len) {

@@ -105,12 +105,12 @@ int drain_errqueue(rx_ring_t *p) {
  * header, IPv4 packet. Returns the IPv4 packet's length (0: drop it) and sets gso_info[i]:
  * - Ethernet pads short frames: cut to the IPv4 total length (the IP stack's ip_rcv does so;
  *   every other check of the header is the path's, checkIpv4Header);
- * - a packet GRO merged (gso_type TCPV6: the inner TCP of 6in4) keeps it whole: gso_info[i] =
- *   the segment size the header reports, and the TUN write cuts at that size (gro_group). The
- *   inner checksum field then holds the pseudo-header sum (plain GRO) or the first segment's
- *   checksum (fraglist GRO): left alone, since the write's header copy gets the pseudo-header sum
- *   the kernel completes per segment. Any other merge (UDP, or not 6in4) cannot be cut: counted
- *   unusable and dropped;
+ * - a packet GRO merged (gso_type TCPV6 or UDP_L4: the inner TCP or UDP of 6in4) keeps it
+ *   whole: gso_info[i] = the segment (datagram payload) size the header reports, and the TUN write
+ *   cuts at that size (gro_group_gso; UDP where the TUN takes UDP super-packets). The inner
+ *   checksum field then holds the pseudo-header sum (plain GRO) or the first segment's checksum
+ *   (fraglist GRO): left alone, since the write's header copy gets the pseudo-header sum the
+ *   kernel completes per segment. Any other merge cannot be cut: counted unusable and dropped;
  * - a single packet whose inner checksum was left partial (NEEDS_CSUM, a local sender's
  *   offload) gets it completed, as a raw socket's reader would get it (UDP: 0 sent as 0xffff).
  */
@@ -128,8 +128,9 @@ static int32_t packet_rx_finish(rx_ring_t *p, int i, int32_t msg_len) {
   int gso = h->gso_type & ~VNET_GSO_ECN;
   if (gso != VNET_GSO_NONE) {
     int ihl = (ip[0] & 15) * 4;
-    if (gso != VNET_GSO_TCPV6 || h->gso_size == 0 || len < ihl + 60 || ip[9] != 41 ||
-        (ip[ihl] >> 4) != 6 || ip[ihl + 6] != 6) {
+    int tcp = gso == VNET_GSO_TCPV6, udp = gso == VNET_GSO_UDP_L4;
+    if (!(tcp || udp) || h->gso_size == 0 || len < ihl + (tcp ? 60 : 48) || ip[9] != 41 ||
+        (ip[ihl] >> 4) != 6 || ip[ihl + 6] != (tcp ? 6 : 17)) {
       p->wan_gro_unusable++;
       return 0;
     }

@@ -209,7 +209,11 @@ napi_value write_tun(napi_env env, napi_callback_info info) {
     int n = 0;
     while (i < count && n < SEND_CHUNK) {
       uint8_t *p = entry_at(env, &slab, bufs, i, offs[i], lens[i]);
-      if (p == NULL) {
+      if (p != NULL && gso_in != NULL && gso_in[i] > 0 && lens[i] >= 48 && p[6] == 17 &&
+          (off == NULL || !off->uso)) {
+        /* merged UDP for a TUN that takes no UDP super-packets: it cannot go out as sent */
+        note_failure(&res, EINVAL, 1);
+      } else if (p == NULL) {
         note_failure(&res, EINVAL, 1);
       } else {
         ptrs[n] = p;

@@ -130,7 +130,8 @@ describe(
         await new Promise((r) => setTimeout(r, 300));
         await reg.stop(cap, 5000, "SIGINT");
       }
-      const args = ["-o", "tcp.relative_sequence_numbers:FALSE", "-T", "fields"];
+      const args = ["-o", "tcp.relative_sequence_numbers:FALSE", "-o", "udp.check_checksum:TRUE"];
+      args.push("-T", "fields");
       for (const f of fields) args.push("-e", f);
       const out = reg.must(["tshark", "-n", "-r", file, ...args], 60_000);
       return out
@@ -629,8 +630,9 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
         frames.push(encapsulate6to4(tcp, c.wanIpv4, LAB_ANYCAST, { df: true, id: 0 }));
       }
       const burst = injector("relay", frames);
-      // The relay's kernel cuts the super-packet it forwards at inet0 (else the server's capture
-      // sees one packet of 28 800 bytes, as a veth passes super-packets on).
+      // The relay's kernel cuts the super-packets it forwards at inet0 (else the server's capture
+      // sees one packet of 28 800 bytes, as a veth passes super-packets on; UDP's too) and
+      // completes their checksums (else the capture shows the pseudo-header sums).
       reg.must([
         "ip",
         "netns",
@@ -642,6 +644,10 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
         "tso",
         "off",
         "gso",
+        "off",
+        "tx-udp-segmentation",
+        "off",
+        "tx",
         "off",
       ]);
       let merged = 0;
@@ -662,7 +668,73 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
         "the segments at the server",
       );
 
-      // 2. An echo request to the relay's own 6to4 address in two IPv4 fragments: the netdev rule
+      // 2. UDP merged (rx-udp-gro-forwarding on wan0): the header gives the datagrams' size, so the
+      // relay writes them to the TUN as a UDP super-packet cut there (the raw socket's path cannot
+      // take merged UDP apart): every datagram reaches the server as sent, checksum intact.
+      const DATAGRAMS = 24;
+      const DBYTES = 1000;
+      const udpFrames: Buffer[] = [];
+      for (let i = 0; i < DATAGRAMS; i++) {
+        const udp = buildUdpPacket({
+          src: src6,
+          dst: LAB_SERVER,
+          srcPort: 5993,
+          dstPort: 5992,
+          payload: Buffer.alloc(DBYTES, i + 1),
+        });
+        udpFrames.push(encapsulate6to4(udp, c.wanIpv4, LAB_ANYCAST, { df: true, id: 0 }));
+      }
+      const udpBurst = injector("relay", udpFrames);
+      const u0 = await readCounters(reg, p);
+      reg.must([
+        "ip",
+        "netns",
+        "exec",
+        relay.ns,
+        "ethtool",
+        "-K",
+        "wan0",
+        "rx-udp-gro-forwarding",
+        "on",
+      ]);
+      let udpAtServer: string[][] = [];
+      try {
+        udpAtServer = await capture(
+          lab.t.inet,
+          "relay0",
+          "udp src port 5993",
+          ["udp.length", "udp.checksum.status"],
+          async () => {
+            await burstOnWanCounted(relay.ns, p, "wan_gro_merged", udpBurst);
+            await new Promise((r) => setTimeout(r, 500));
+          },
+        );
+      } finally {
+        reg.must([
+          "ip",
+          "netns",
+          "exec",
+          relay.ns,
+          "ethtool",
+          "-K",
+          "wan0",
+          "rx-udp-gro-forwarding",
+          "off",
+        ]);
+      }
+      const u1 = await readCounters(reg, p);
+      assert.equal(
+        (u1.offload?.wan_gro_unusable ?? 0) - (u0.offload?.wan_gro_unusable ?? 0),
+        0,
+        "merged UDP counted unusable",
+      );
+      assert.deepEqual(
+        udpAtServer,
+        new Array<string[]>(DATAGRAMS).fill([String(8 + DBYTES), "1"]),
+        "datagrams at the server: length, checksum status (1 = good)",
+      );
+
+      // 3. An echo request to the relay's own 6to4 address in two IPv4 fragments: the netdev rule
       // and the socket's filter leave fragments to the kernel, which reassembles them for the raw
       // socket; the relay answers (icmp_sent).
       const echo = buildIcmpv6EchoPacket({
@@ -696,13 +768,13 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
         "echo reply",
       );
 
-      // 3. TCP through the CPE both ways still arrives whole (single packets over AF_PACKET).
+      // 4. TCP through the CPE both ways still arrives whole (single packets over AF_PACKET).
       const up = await tcpTransfer(reg, c.lanNs, lab.t.inet, LAB_SERVER, 5995, 2_000_000);
       assert.equal(up.received, 2_000_000, "bytes LAN -> server");
       const down = await tcpTransfer(reg, lab.t.inet, c.lanNs, c.hostAddress, 5994, 2_000_000);
       assert.equal(down.received, 2_000_000, "bytes server -> LAN");
 
-      // 4. Exit removes the table: protocol 41 takes the raw socket again.
+      // 5. Exit removes the table: protocol 41 takes the raw socket again.
       await reg.stop(p, 5000, "SIGTERM");
       assert.notEqual(reg.exec(relay.ns, table.slice(4)).code, 0, "table left after exit");
     });

@@ -442,6 +442,26 @@ static int gro_merged_cut_at_given_size(void) {
   return 1;
 }
 
+static int gro_merged_udp_needs_uso(void) {
+  /* UDP merged from datagrams of 500 bytes: a UDP super-packet cut at 500 on a TUN that takes
+   * them (uso), left alone (the caller drops it, write_tun) on one that does not. */
+  static int32_t gsos[1] = {500};
+  ptrs[0] = pk[0];
+  lens[0] = udp6(pk[0], 0, 3, 500 * 3);
+  tun_offload_t st = {.vnet = 1, .mtu = 1500, .uso = 1};
+  int nu = gro_group_gso(&g, 1, 1, ptrs, lens, gsos, 1, &st);
+  const vnet_hdr_t *v = unit_vnet(0);
+  EXPECT(nu == 1 && v->gso_type == VNET_GSO_UDP_L4 && v->gso_size == 500 && v->hdr_len == 48 &&
+             v->csum_offset == 6,
+         "vnet type %u gso_size %u hdr_len %u", v->gso_type, v->gso_size, v->hdr_len);
+  const uint8_t *h = g.w[0].iov[1].iov_base;
+  EXPECT(rd16(h + 44) == 8 + 1500, "UDP length %u (the whole)", rd16(h + 44));
+  st.uso = 0;
+  nu = gro_group_gso(&g, 1, 0, ptrs, lens, gsos, 1, &st);
+  EXPECT(nu == 1 && unit_vnet(0)->gso_type == VNET_GSO_NONE, "without USO: not a super-packet");
+  return 1;
+}
+
 /* --- GSO cutting ------------------------------------------------------------------------------- */
 
 static uint8_t sp[20 + 60 + 2500];
@@ -598,6 +618,8 @@ static const struct {
     {"gro_group: a TCP packet over the MTU is cut at 1280", gro_oversized_cut_at_1280},
     {"gro_group_gso: a merged packet is cut at the segment size it came with",
      gro_merged_cut_at_given_size},
+    {"gro_group_gso: merged UDP becomes a UDP super-packet only where the TUN takes one",
+     gro_merged_udp_needs_uso},
     {"gso_send_seg: 2500 bytes at mss 1000 make three exact segments", gso_send_three_segments},
     {"gso_cut_segment: segments cut on read equal those built directly", gso_cut_on_read_equals_built},
     {"gso_info_ok: super-packets that cannot be cut are refused", gso_info_refusals},
