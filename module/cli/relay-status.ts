@@ -57,6 +57,7 @@ export function relaySnapshot(
     pid: process.pid,
     uptimeS: Math.max(0, Math.floor((nowMs - startedMs) / 1000)),
     relayIpv4: cfg.relayIpv4.map(formatIpv4),
+    packetReceive: cfg.packetReceive,
     tun: { name: src.tunName, mtu: cfg.tunnelMtu, address: src.tunAddress },
     providerPrefix: cfg.providerPrefix !== null ? formatIpv6Prefix(cfg.providerPrefix) : null,
     ipv4PrefixLen: cfg.ipv4PrefixLen,

@@ -283,6 +283,12 @@ export function formatRelayStatus(s: RelayStatusSnapshot): string {
   row("state", s.state);
   row("version", `${s.version}, pid ${s.pid}, up ${formatDuration(s.uptimeS)}`);
   row("relay ipv4", s.relayIpv4.join(", "));
+  row(
+    "receive",
+    (s.packetReceive ?? []).length > 0
+      ? `AF_PACKET on ${s.packetReceive.join(", ")} (packet_receive), raw socket elsewhere`
+      : "raw socket",
+  );
   row("tun", `${s.tun.name} mtu ${s.tun.mtu}, address ${s.tun.address}`);
   row(
     "provider prefix",

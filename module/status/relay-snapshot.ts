@@ -16,6 +16,8 @@ export interface RelayStatusSnapshot {
   readonly uptimeS: number;
   /** Addresses protocol 41 is received on; the first is the source of what the relay sends. */
   readonly relayIpv4: readonly string[];
+  /** Devices read through AF_PACKET (packet_receive, control/packet-receive.ts); empty: none. */
+  readonly packetReceive: readonly string[];
   readonly tun: { readonly name: string; readonly mtu: number; readonly address: string };
   /** The provider prefix (PMT) or null (a plain 6to4 relay, RFC 3068). */
   readonly providerPrefix: string | null;

@@ -45,6 +45,7 @@ describe("relay status socket and `6to4-pmt status --relay`", { skip, timeout: 1
       `relay running: protocol 41 on ${LAB_ANYCAST}, ${r.unicast}, PMT provider 2001:db8::/32`,
     );
     assert.match(text.stdout, /^tun: +6to4pmt-r0 mtu 1480, address 2002:c058:6301::$/m);
+    assert.match(text.stdout, /^receive: +raw socket$/m);
     assert.match(text.stdout, /^routes into tun: +2001:db8::\/32, 2002::\/16$/m);
     assert.match(
       text.stdout,
@@ -61,6 +62,7 @@ describe("relay status socket and `6to4-pmt status --relay`", { skip, timeout: 1
     assert.equal(s.state, "running");
     assert.equal(s.exitCode, 0);
     assert.deepEqual(s.relayIpv4, [LAB_ANYCAST, r.unicast]);
+    assert.deepEqual(s.packetReceive, []);
     assert.equal(s.providerPrefix, "2001:db8::/32");
     assert.equal(s.announce, null);
     assert.deepEqual(s.pmtCustomerIpv4, ["100.64.0.0/10"]);

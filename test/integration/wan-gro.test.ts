@@ -29,6 +29,7 @@ import {
   labCpeArgs,
   labCpeFiles,
   labRelayArgs,
+  labRelaySocket,
   LAB_ANYCAST,
   LAB_SERVER,
   spawnDaemon,
@@ -608,6 +609,18 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
         "sixto4pmt_relay_rx",
       ];
       assert.match(reg.must(table), /hook ingress device "wan0"[^]*ip protocol ipv6[^]*drop/);
+      const st = await reg.execAsync(relay.ns, [
+        ...daemonCommand(),
+        "status",
+        "--relay",
+        "--status-socket",
+        labRelaySocket(relay.ns),
+      ]);
+      assert.match(
+        st.stdout,
+        /^receive: +AF_PACKET on wan0 \(packet_receive\), raw socket elsewhere$/m,
+        st.stdout,
+      );
 
       // 1. The Linux-style burst of the test above: merged into one packet on wan0, read whole
       // with its segment size, so the server gets the sender's 24 segments of 1200 bytes (the raw
