@@ -45,6 +45,7 @@
  *                  packets that went over AF_PACKET
  *   BENCH_RELAY_RECEIVE raw (default) or packet: our relays (and the baseline's) read protocol 41
  *                  with `packet_receive wan0` (AF_PACKET, GRO's merged packets kept whole)
+ *   BENCH_TCP_DIRECTION up (default: LAN host -> server) or down (server -> LAN host, iperf3 -R)
  *
  * Network safety: namespaces `p<pid>-*`, documentation / shared / 3fff::/20 addresses only, every
  * load bounded in time (iperf3 -t), the whole run bounded (a watchdog), cleanup in finally, on the
@@ -98,6 +99,8 @@ const BASELINE = process.env.BENCH_BASELINE || undefined;
 /** BENCH_WAN_SEND=packet: ours with `wan_send packet` too, as WAN_PACKET (main checks it). */
 let WAN_PACKET = false;
 const WAN_PACKET_NAME = "wan-packet";
+/** BENCH_TCP_DIRECTION=down: the TCP test runs from the server to the LAN host (iperf3 -R). */
+let TCP_DOWN = false;
 /** BENCH_RELAY_RECEIVE=packet: every relay (ours and the baseline) with `packet_receive wan0`. */
 let RELAY_PACKET_RECEIVE = false;
 let TCP_SECONDS = 10;
@@ -195,7 +198,18 @@ async function iperfTcp(
   const srv = await startIperfServer(reg, serverNs, bindAddr, port, { prefix: BATCH });
   const r = await reg.execAsync(
     clientNs,
-    [...BATCH, "iperf3", "-c", target, "-p", String(port), "-t", String(seconds), "-J"],
+    [
+      ...BATCH,
+      "iperf3",
+      "-c",
+      target,
+      "-p",
+      String(port),
+      "-t",
+      String(seconds),
+      "-J",
+      ...(TCP_DOWN ? ["-R"] : []),
+    ],
     (seconds + 20) * 1000,
   );
   await reg.stop(srv, 3000);
@@ -836,6 +850,11 @@ async function main(): Promise<number> {
       throw new Error(`BENCH_RELAY_RECEIVE must be raw or packet, not ${JSON.stringify(receive)}`);
     }
     RELAY_PACKET_RECEIVE = receive === "packet";
+    const tcpDir = process.env.BENCH_TCP_DIRECTION || "up";
+    if (tcpDir !== "up" && tcpDir !== "down") {
+      throw new Error(`BENCH_TCP_DIRECTION must be up or down, not ${JSON.stringify(tcpDir)}`);
+    }
+    TCP_DOWN = tcpDir === "down";
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
