@@ -379,7 +379,13 @@ static void fuzz_gro_group(int iterations, time_t deadline) {
     stats.vnet = (uint8_t)vnet;
     stats.uso = (uint8_t)uso;
     stats.mtu = mtus[below(5)];
-    int nu = gro_group(&g, vnet, uso, ptrs, lens, n, vnet ? &stats : NULL);
+    /* Half the batches with segment sizes as packet_receive gives them (gro_group_gso): any
+     * size, on any packet, merged or not. */
+    int32_t gsos[SEND_CHUNK];
+    int given = (int)below(2);
+    for (int i = 0; i < n; i++) gsos[i] = below(3) == 0 ? 0 : (int32_t)below(70000) - 1000;
+    int nu = gro_group_gso(&g, vnet, uso, ptrs, lens, given ? gsos : NULL, n,
+                           vnet ? &stats : NULL);
     batches++;
     CHECK(nu >= 1 && nu <= n, "%d units for %d packets", nu, n);
     int seen[SEND_CHUNK] = {0};
@@ -446,9 +452,19 @@ static void fuzz_gro_group(int iterations, time_t deadline) {
       CHECK(count == w->packets, "super-packet %d: %d members, says %d", u, count, w->packets);
       if (w->packets == 1) {
         oversized++;
-        CHECK(tcp && stats.mtu >= 1280 && hl + (int)body > stats.mtu, "oversized unit over MTU");
-        CHECK(vh->gso_size + hl <= stats.mtu, "oversized unit cut at %u + %d > MTU %d",
-              vh->gso_size, hl, stats.mtu);
+        int32_t seg = given ? gsos[prev] : 0;
+        if (seg > 0) {
+          /* cut at the size it came with, no larger than the MTU; UDP only with USO */
+          CHECK(tcp || uso, "UDP super-packet without USO");
+          CHECK((int)body > (int)vh->gso_size && vh->gso_size <= seg,
+                "given %d: cut at %u, %zu bytes of data", seg, vh->gso_size, body);
+          CHECK(!tcp || stats.mtu < 1280 || vh->gso_size + hl <= stats.mtu,
+                "merged unit cut at %u + %d > MTU %d", vh->gso_size, hl, stats.mtu);
+        } else {
+          CHECK(tcp && stats.mtu >= 1280 && hl + (int)body > stats.mtu, "oversized unit over MTU");
+          CHECK(vh->gso_size + hl <= stats.mtu, "oversized unit cut at %u + %d > MTU %d",
+                vh->gso_size, hl, stats.mtu);
+        }
       } else {
         coalesced += w->packets;
       }
