@@ -50,7 +50,10 @@ import {
   installPacketReceive,
   PACKET_RECEIVE_TABLE,
   removePacketReceive,
+  watchPacketReceive,
+  type PacketReceiveWatch,
 } from "../control/packet-receive.js";
+import { ifIndexOf } from "../io/linux.js";
 import { relayAnnouncer } from "./relay-announce-setup.js";
 import { openWorkerPorts, RelayWorkers, resolveWorkers } from "./relay-workers.js";
 import { relayStatusSocketProblem, startRelayStatus } from "./relay-status.js";
@@ -135,6 +138,15 @@ function openRelayDataplane(
     started: () => pool.started(),
     stop: () => pool.stop(),
   };
+}
+
+/** The device's ifindex, 0 when there is none (packet_receive's watch). */
+function deviceIndex(dev: string): number {
+  try {
+    return ifIndexOf(dev);
+  } catch {
+    return 0;
+  }
 }
 
 /** Runs the subcommand with `args` (after "relay"); resolves with the exit code. */
@@ -259,7 +271,9 @@ async function runRelayLocked(
   }
   const { exiting } = plane;
   // After the AF_PACKET sockets are open (their filters on), so no packet is dropped unread.
+  let rxWatch: PacketReceiveWatch | undefined;
   if (cfg.packetReceive.length > 0) {
+    const bound = cfg.packetReceive.map(deviceIndex);
     const err = installPacketReceive(cfg.packetReceive, cfg.relayIpv4);
     if (err !== null) {
       log.error(`packet_receive: nft: ${err}; not starting`);
@@ -270,6 +284,15 @@ async function runRelayLocked(
     log.info(
       `packet_receive: protocol 41 on ${cfg.packetReceive.join(",")} read through AF_PACKET ` +
         `(nft table netdev ${PACKET_RECEIVE_TABLE})`,
+    );
+    rxWatch = watchPacketReceive(
+      systemClock,
+      cfg.packetReceive,
+      bound,
+      deviceIndex,
+      (devices) => installPacketReceive(devices, cfg.relayIpv4),
+      removePacketReceive,
+      (m) => log.warn(m),
     );
   }
   const k = new KernelSetup(log);
@@ -347,6 +370,7 @@ async function runRelayLocked(
   announce?.stop();
   await status.close();
   // Before the sockets close: from here protocol 41 takes the raw socket again.
+  rxWatch?.stop();
   if (cfg.packetReceive.length > 0) {
     const err = removePacketReceive();
     if (err !== null)

@@ -13,6 +13,7 @@
 import { spawnSync } from "node:child_process";
 
 import { formatIpv4 } from "../addr/ipv4.js";
+import type { Clock } from "./clock.js";
 
 export const PACKET_RECEIVE_TABLE = "sixto4pmt_relay_rx";
 const NFT_TIMEOUT_MS = 10_000;
@@ -59,4 +60,56 @@ export function installPacketReceive(
 export function removePacketReceive(): string | null {
   const t = `netdev ${PACKET_RECEIVE_TABLE}`;
   return nft(`table ${t}\ndelete table ${t}\n`);
+}
+
+/** How often the devices' ifindexes are compared with the ones the sockets were bound to. */
+export const PACKET_RECEIVE_CHECK_MS = 5_000;
+
+/** A running watch: `checkNow()` checks at once; `stop()` ends it. */
+export interface PacketReceiveWatch {
+  checkNow(): void;
+  stop(): void;
+}
+
+/**
+ * An AF_PACKET socket stays bound to the ifindex its device had at start. When a device is
+ * deleted and made again (a PPP or VLAN device re-created, a driver reloaded), the new one has
+ * another ifindex: no socket reads it, while our netdev rule, hooked again by name on newer
+ * kernels, would still drop its protocol 41. So: every PACKET_RECEIVE_CHECK_MS (and on
+ * `checkNow`), a device whose ifindex changed or that is gone leaves the table (`apply` with the
+ * rest; none left: `remove`), and its protocol 41 takes the raw socket again; one warning each.
+ * `ifindex(dev)` returns 0 for a device that does not exist.
+ */
+export function watchPacketReceive(
+  clock: Clock,
+  devices: readonly string[],
+  bound: readonly number[],
+  ifindex: (dev: string) => number,
+  apply: (devices: readonly string[]) => string | null,
+  remove: () => string | null,
+  warn: (message: string) => void,
+): PacketReceiveWatch {
+  const active = new Set(devices);
+  let stopped = false;
+  const check = (): void => {
+    if (stopped || active.size === 0) return;
+    const changed = devices.filter((d, i) => active.has(d) && ifindex(d) !== bound[i]);
+    if (changed.length === 0) return;
+    for (const d of changed) active.delete(d);
+    const rest = devices.filter((d) => active.has(d));
+    const err = rest.length > 0 ? apply(rest) : remove();
+    warn(
+      `packet_receive: ${changed.join(", ")} is gone or was made again (another ifindex): its ` +
+        `protocol 41 takes the raw socket until the relay restarts` +
+        (err !== null ? `; nft failed: ${err}` : ""),
+    );
+  };
+  const timer = clock.setRepeating(check, PACKET_RECEIVE_CHECK_MS);
+  return {
+    checkNow: check,
+    stop: () => {
+      stopped = true;
+      clock.clearTimer(timer);
+    },
+  };
 }

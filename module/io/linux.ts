@@ -61,7 +61,7 @@ const DEFAULT_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Common state of a native-backed port: fd, poller, counters, error reporting. */
 abstract class LinuxPort {
   protected handle: PollHandle | undefined;
-  private errorHandler: ((err: IoError) => void) | undefined;
+  protected errorHandler: ((err: IoError) => void) | undefined;
   private closedFlag = false;
   private gone = false;
   private txPackets = 0;
@@ -599,19 +599,34 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     for (const fd of this.packetRxFds) {
       const r = createIpv4RxRing(bufs.length, slot, ring.offset);
       const gso = new Int32Array(bufs.length);
-      this.rxHandles.push(
-        this.binding.pollStart(
-          fd,
-          POLL_KIND_PACKET4,
-          r.bufs,
-          r.offset,
-          r.sizes,
-          r.srcs,
-          gso,
-          (count) => handler(r.bufs, r.sizes, count, r.srcs, gso),
-          this.onNativeError,
-        ),
+      let h: PollHandle | undefined;
+      // Never the port's end: when its device is gone, the raw socket still receives (and
+      // packet_receive's watch takes the device out of the nft table). Only this poller stops.
+      const onPacketError = (e: Error): void => {
+        const err = toIoError(e);
+        if (err.errnoClass === "wait") return;
+        if (err.errnoClass === "gone" && h !== undefined && !this.closed) {
+          this.binding.pollClose(h);
+        }
+        const degraded = Object.assign(new Error(`${this.label} packet_receive: ${err.message}`), {
+          code: err.code,
+          errno: err.errno,
+          errnoClass: "degrade" as const,
+        });
+        this.errorHandler?.(degraded);
+      };
+      h = this.binding.pollStart(
+        fd,
+        POLL_KIND_PACKET4,
+        r.bufs,
+        r.offset,
+        r.sizes,
+        r.srcs,
+        gso,
+        (count) => handler(r.bufs, r.sizes, count, r.srcs, gso),
+        onPacketError,
       );
+      this.rxHandles.push(h);
     }
   }
 

@@ -186,6 +186,33 @@ napi_value split_raw4(napi_env env, napi_callback_info info) {
 /* Most relay addresses one receive filter matches (relative jumps are 8 bits). */
 #define PACKET_RX_MAX_DSTS 64
 
+/* Link header length + 1 of each openPacketRx4 fd (0: not one), set where it is opened: a
+ * worker thread may start polling it after its device is gone, when getsockname no longer
+ * tells the device's type. Written once per open, before the fd is handed on. */
+#define LINK_HLEN_FDS 4096
+static int8_t link_hlen_by_fd[LINK_HLEN_FDS];
+
+static int link_header_len_now(int fd) {
+  struct sockaddr_ll sll;
+  socklen_t len = sizeof sll;
+  if (getsockname(fd, (struct sockaddr *)&sll, &len) < 0 || sll.sll_family != AF_PACKET) return -1;
+  switch (sll.sll_hatype) {
+  case ARPHRD_ETHER:
+    return 14;
+  case ARPHRD_NONE:
+  case ARPHRD_PPP:
+  case ARPHRD_RAWIP:
+    return 0;
+  default:
+    return -1;
+  }
+}
+
+int packet_link_header_len(int fd) {
+  if (fd >= 0 && fd < LINK_HLEN_FDS && link_hlen_by_fd[fd] > 0) return link_hlen_by_fd[fd] - 1;
+  return link_header_len_now(fd);
+}
+
 /*
  * openPacketRx4(device, dsts: Uint32Array, index, count, rcvbuf): fd
  * An AF_PACKET SOCK_RAW socket on `device` with PACKET_VNET_HDR, for `packet_receive`: GRO on
@@ -297,31 +324,17 @@ napi_value open_packet_rx4(napi_env env, napi_callback_info info) {
     step = "bind";
     goto fail;
   }
-  if (packet_link_header_len(fd) < 0) {
+  int hlen = link_header_len_now(fd);
+  if (hlen < 0) {
     errno = EPROTONOSUPPORT;
     step = "link type (Ethernet, PPP or none)";
     goto fail;
   }
+  if (fd < LINK_HLEN_FDS) link_hlen_by_fd[fd] = (int8_t)(hlen + 1);
   return num(env, fd);
 fail: {
   int e = errno;
   close(fd);
   return throw_errno(env, e, "openPacketRx4", step);
 }
-}
-
-int packet_link_header_len(int fd) {
-  struct sockaddr_ll sll;
-  socklen_t len = sizeof sll;
-  if (getsockname(fd, (struct sockaddr *)&sll, &len) < 0 || sll.sll_family != AF_PACKET) return -1;
-  switch (sll.sll_hatype) {
-  case ARPHRD_ETHER:
-    return 14;
-  case ARPHRD_NONE:
-  case ARPHRD_PPP:
-  case ARPHRD_RAWIP:
-    return 0;
-  default:
-    return -1;
-  }
 }

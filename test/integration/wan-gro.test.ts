@@ -776,6 +776,33 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     await reg.stop(p, 5000, "SIGTERM");
     assert.notEqual(reg.exec(relay.ns, table.slice(4)).code, 0, "table left after exit");
   });
+
+  // Last of all: deletes the relay's wan0.
+  test("packet_receive: when its device goes, the relay takes it out of the nft table within a check", async () => {
+    const relay = lab.t.relays[0]!;
+    await reg.stop(lab.relays[0]!, 5000, "SIGTERM"); // the one before, if it still runs
+    const p = spawnDaemon(
+      reg,
+      relay.ns,
+      daemonCommand(),
+      labRelayArgs(relay, ["--packet-receive", "wan0"]),
+    );
+    lab.relays[0] = p;
+    assert.ok(await waitDaemonReady(reg, p), p.stderr());
+    const table = ["nft", "list", "table", "netdev", "sixto4pmt_relay_rx"];
+    assert.equal(reg.exec(relay.ns, table).code, 0, "table while wan0 is there");
+    // Every worker polls its socket (one per core by default), then the device goes.
+    const polling = (): boolean => {
+      const workers = Number(/data plane: (\d+) workers/.exec(p.stderr())?.[1] ?? 1);
+      return (p.stderr().match(/inbound loop started/g) ?? []).length >= workers;
+    };
+    assert.ok(await reg.waitFor(polling, 10_000), p.stderr().slice(-2000));
+    reg.must(["ip", "-n", relay.ns, "link", "del", "wan0"]);
+    const warned = /packet_receive: wan0 is gone or was made again/;
+    assert.ok(await reg.waitFor(() => warned.test(p.stderr()), 15_000), p.stderr().slice(-3000));
+    assert.notEqual(reg.exec(relay.ns, table).code, 0, "table left with its only device gone");
+    assert.equal(await reg.stop(p, 5000, "SIGTERM"), 0, p.stderr().slice(-2000));
+  });
 });
 
 describe(
