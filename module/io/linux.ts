@@ -34,6 +34,7 @@ import type {
   Icmpv6RxRing,
   IcmpV6Socket,
   IoError,
+  Ipv4BatchHandler,
   Ipv4RawSocket,
   Ipv4RxRing,
   PacketSendPath,
@@ -572,16 +573,7 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     }
   }
 
-  onBatch(
-    ring: Ipv4RxRing,
-    handler: (
-      bufs: Buffer[],
-      sizes: Int32Array,
-      count: number,
-      srcs: Uint32Array,
-      gso?: Int32Array,
-    ) => void,
-  ): void {
+  onBatch(ring: Ipv4RxRing, handler: Ipv4BatchHandler): void {
     this.startOnce();
     const { bufs, sizes, srcs } = ring;
     this.handle = this.binding.pollStart(

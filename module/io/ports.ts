@@ -188,6 +188,15 @@ export interface SendTail {
   full: boolean;
 }
 
+/** What `Ipv4RawSocket.onBatch` calls once per batch (`gso`: see there). */
+export type Ipv4BatchHandler = (
+  bufs: Buffer[],
+  sizes: Int32Array,
+  count: number,
+  srcs: Uint32Array,
+  gso?: Int32Array,
+) => void;
+
 /** A raw IPv4 socket for protocol 41 (6in4, RFC 4213 §3.5 / RFC 3056 §5). */
 export interface Ipv4RawSocket extends Port {
   /**
@@ -198,16 +207,7 @@ export interface Ipv4RawSocket extends Port {
    * `gso[i]` > 0 is the segment size of a TCP packet that GRO merged (for the TUN's
    * `writeBatch`), else 0.
    */
-  onBatch(
-    ring: Ipv4RxRing,
-    handler: (
-      bufs: Buffer[],
-      sizes: Int32Array,
-      count: number,
-      srcs: Uint32Array,
-      gso?: Int32Array,
-    ) => void,
-  ): void;
+  onBatch(ring: Ipv4RxRing, handler: Ipv4BatchHandler): void;
   /**
    * Sockets opened with `recvErr` (after `onBatch`): ICMPv4 errors about packets sent are
    * delivered into `ring`, `handler(count)` once per batch, from the event loop. Absent where

@@ -165,6 +165,52 @@ describe("GRO on the WAN and our 6in4", { skip, timeout: 180_000 }, () => {
    * TCP tests above poll in a kernel thread; for an injected burst that thread could wake on the
    * other core and poll before the last frame is queued).
    */
+  /** Stops the relay (if it still runs) and starts it again with `extra` flags. */
+  async function restartRelay(extra: string[]): Promise<NsProcess> {
+    await reg.stop(lab.relays[0]!, 5000, "SIGTERM");
+    const relay = lab.t.relays[0]!;
+    const p = spawnDaemon(reg, relay.ns, daemonCommand(), labRelayArgs(relay, extra));
+    lab.relays[0] = p;
+    assert.ok(await waitDaemonReady(reg, p), p.stderr());
+    return p;
+  }
+
+  /**
+   * `n` 6in4 packets of one flow as Linux's sit sends them (DF, ID 0), `bytes` of payload each
+   * (every byte `fill(i)`): TCP segments following on from `seq`, or UDP datagrams; `up`: from
+   * the LAN host's 6to4 address to the server (to the relay), else the other way (to the CPE).
+   */
+  function sitBurst(o: {
+    proto: "tcp" | "udp";
+    n: number;
+    bytes: number;
+    ports: [number, number];
+    up: boolean;
+    seq?: number;
+    fill: (i: number) => number;
+  }): Buffer[] {
+    const c = lab.t.cpes[0]!;
+    const host = `2002:6440:2::${c.hostAddress.split("::")[1]}`;
+    const [src, dst] = o.up ? [host, LAB_SERVER] : [LAB_SERVER, host];
+    const [from, to] = o.up ? [c.wanIpv4, LAB_ANYCAST] : [LAB_ANYCAST, c.wanIpv4];
+    const frames: Buffer[] = [];
+    for (let i = 0; i < o.n; i++) {
+      const spec = {
+        src,
+        dst,
+        srcPort: o.ports[0],
+        dstPort: o.ports[1],
+        payload: Buffer.alloc(o.bytes, o.fill(i) & 0xff),
+      };
+      const pkt =
+        o.proto === "tcp"
+          ? buildTcpPacket({ ...spec, seq: (o.seq ?? 0) + i * o.bytes, ack: 1, flags: 0x10 })
+          : buildUdpPacket(spec);
+      frames.push(encapsulate6to4(pkt, from, to, { df: true, id: 0 }));
+    }
+    return frames;
+  }
+
   function injector(target: "cpe" | "relay", frames: Buffer[]): () => Promise<void> {
     const ns = target === "cpe" ? lab.t.cpes[0]!.ns : lab.t.relays[0]!.ns;
     reg.must(["ip", "netns", "exec", ns, "sh", "-c", "echo 0 > /sys/class/net/wan0/threaded"]);
@@ -374,17 +420,14 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     const c = lab.t.cpes[0]!;
     const DATAGRAMS = 24;
     const BYTES = 1200;
-    const frames: Buffer[] = [];
-    for (let i = 0; i < DATAGRAMS; i++) {
-      const udp = buildUdpPacket({
-        src: LAB_SERVER,
-        dst: `2002:6440:2::${c.hostAddress.split("::")[1]}`,
-        srcPort: 5999,
-        dstPort: 5998,
-        payload: Buffer.alloc(BYTES, i + 1),
-      });
-      frames.push(encapsulate6to4(udp, LAB_ANYCAST, c.wanIpv4, { df: true, id: 0 }));
-    }
+    const frames = sitBurst({
+      proto: "udp",
+      n: DATAGRAMS,
+      bytes: BYTES,
+      ports: [5999, 5998],
+      up: false,
+      fill: (i) => i + 1,
+    });
     const burst = injector("cpe", frames);
 
     // 1. rx-gro-list on: one burst, merged by GRO into one packet, which the CPE counts.
@@ -457,24 +500,18 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
   test("the relay: TCP from a Linux-style 6to4 host that GRO merges on its wan0 reaches the server byte for byte", async () => {
     // The same repair on the relay's side: a customer whose 6to4 comes from the Linux sit driver
     // (DF, ID 0), merged by the relay's NIC, translated (Figure 3) and forwarded to the Internet.
-    const c = lab.t.cpes[0]!;
     const relay = lab.t.relays[0]!;
     const SEGMENTS = 24;
     const BYTES = 1200;
-    const frames: Buffer[] = [];
-    for (let i = 0; i < SEGMENTS; i++) {
-      const tcp = buildTcpPacket({
-        src: `2002:6440:2::${c.hostAddress.split("::")[1]}`,
-        dst: LAB_SERVER,
-        srcPort: 5999,
-        dstPort: 5998,
-        seq: 0x10000000 + i * BYTES,
-        ack: 1,
-        flags: 0x10,
-        payload: Buffer.alloc(BYTES, (i * 5 + 3) & 0xff),
-      });
-      frames.push(encapsulate6to4(tcp, c.wanIpv4, LAB_ANYCAST, { df: true, id: 0 }));
-    }
+    const frames = sitBurst({
+      proto: "tcp",
+      n: SEGMENTS,
+      bytes: BYTES,
+      ports: [5999, 5998],
+      up: true,
+      seq: 0x10000000,
+      fill: (i) => i * 5 + 3,
+    });
     const burst = injector("relay", frames);
     const relay0 = await readCounters(reg, lab.relays[0]!);
     const segs0 = tcpMib(lab.t.inet).InSegs!;
@@ -577,15 +614,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
   test("packet_receive wan0: a burst GRO merged reaches the server in the sender's segments; fragments still take the raw socket; the nft table goes at exit", async () => {
     const c = lab.t.cpes[0]!;
     const relay = lab.t.relays[0]!;
-    await reg.stop(lab.relays[0]!, 5000, "SIGTERM");
-    const p = spawnDaemon(
-      reg,
-      relay.ns,
-      daemonCommand(),
-      labRelayArgs(relay, ["--packet-receive", "wan0"]),
-    );
-    lab.relays[0] = p;
-    assert.ok(await waitDaemonReady(reg, p), p.stderr());
+    const p = await restartRelay(["--packet-receive", "wan0"]);
     const table = [
       "ip",
       "netns",
@@ -617,20 +646,15 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     const SEGMENTS = 24;
     const BYTES = 1200;
     const src6 = `2002:6440:2::${c.hostAddress.split("::")[1]}`;
-    const frames: Buffer[] = [];
-    for (let i = 0; i < SEGMENTS; i++) {
-      const tcp = buildTcpPacket({
-        src: src6,
-        dst: LAB_SERVER,
-        srcPort: 5997,
-        dstPort: 5996,
-        seq: 0x20000000 + i * BYTES,
-        ack: 1,
-        flags: 0x10,
-        payload: Buffer.alloc(BYTES, (i * 7 + 1) & 0xff),
-      });
-      frames.push(encapsulate6to4(tcp, c.wanIpv4, LAB_ANYCAST, { df: true, id: 0 }));
-    }
+    const frames = sitBurst({
+      proto: "tcp",
+      n: SEGMENTS,
+      bytes: BYTES,
+      ports: [5997, 5996],
+      up: true,
+      seq: 0x20000000,
+      fill: (i) => i * 7 + 1,
+    });
     const burst = injector("relay", frames);
     // The relay's kernel cuts the super-packets it forwards at inet0 (else the server's capture
     // sees one packet of 28 800 bytes, as a veth passes super-packets on; UDP's too) and
@@ -675,17 +699,14 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     // take merged UDP apart): every datagram reaches the server as sent, checksum intact.
     const DATAGRAMS = 24;
     const DBYTES = 1000;
-    const udpFrames: Buffer[] = [];
-    for (let i = 0; i < DATAGRAMS; i++) {
-      const udp = buildUdpPacket({
-        src: src6,
-        dst: LAB_SERVER,
-        srcPort: 5993,
-        dstPort: 5992,
-        payload: Buffer.alloc(DBYTES, i + 1),
-      });
-      udpFrames.push(encapsulate6to4(udp, c.wanIpv4, LAB_ANYCAST, { df: true, id: 0 }));
-    }
+    const udpFrames = sitBurst({
+      proto: "udp",
+      n: DATAGRAMS,
+      bytes: DBYTES,
+      ports: [5993, 5992],
+      up: true,
+      fill: (i) => i + 1,
+    });
     const udpBurst = injector("relay", udpFrames);
     const u0 = await readCounters(reg, p);
     reg.must([
@@ -780,15 +801,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
   // Last of all: deletes the relay's wan0.
   test("packet_receive: when its device goes, the relay takes it out of the nft table within a check", async () => {
     const relay = lab.t.relays[0]!;
-    await reg.stop(lab.relays[0]!, 5000, "SIGTERM"); // the one before, if it still runs
-    const p = spawnDaemon(
-      reg,
-      relay.ns,
-      daemonCommand(),
-      labRelayArgs(relay, ["--packet-receive", "wan0"]),
-    );
-    lab.relays[0] = p;
-    assert.ok(await waitDaemonReady(reg, p), p.stderr());
+    const p = await restartRelay(["--packet-receive", "wan0"]);
     const table = ["nft", "list", "table", "netdev", "sixto4pmt_relay_rx"];
     assert.equal(reg.exec(relay.ns, table).code, 0, "table while wan0 is there");
     // Every worker polls its socket (one per core by default), then the device goes.
