@@ -87,6 +87,8 @@ static void poller_release(poller_t *p) {
   p->r.q_pos = NULL;
   p->r.q_len = NULL;
   p->r.q_hdr = NULL;
+  p->r.vh = NULL;
+  p->r.lhdr = NULL;
   p->r.bufs = NULL;
   p->r.caps = NULL;
   p->buf_refs = NULL;
