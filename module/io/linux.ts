@@ -757,15 +757,20 @@ export function openIpv4RawFds(
     const rx = options.packetReceive;
     for (const dev of rx?.devices ?? []) {
       const dsts = Uint32Array.from(rx!.dsts, (d) => d >>> 0);
-      packetRxFds.push(
-        b.openPacketRx4(
-          dev,
-          dsts,
-          split?.index ?? 0,
-          split?.count ?? 1,
-          options.rcvbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
-        ),
-      );
+      try {
+        packetRxFds.push(
+          b.openPacketRx4(
+            dev,
+            dsts,
+            split?.index ?? 0,
+            split?.count ?? 1,
+            options.rcvbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
+          ),
+        );
+      } catch (e) {
+        (e as Error).message = `packet_receive ${dev}: ${(e as Error).message}`;
+        throw e;
+      }
     }
   } catch (e) {
     for (const f of [...packetRxFds, packetFd, sendFd, fd]) if (f >= 0) b.close(f);
