@@ -407,7 +407,7 @@ export interface Ipv4RawOptions {
    * `packet_receive`: also read protocol 41 to `dsts` (unsigned IPv4s) on each of `devices`
    * through an AF_PACKET socket that keeps GRO's super-packets whole with their segment size
    * (native/split.c openPacketRx4). Only with the nft netdev rule that drops the same packets
-   * before the IP stack (dataplane/packet-receive.ts), else each arrives twice.
+   * before the IP stack (control/packet-receive.ts), else each arrives twice.
    */
   packetReceive?: { devices: readonly string[]; dsts: readonly number[] };
   binding?: NativeBinding;

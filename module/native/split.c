@@ -219,7 +219,7 @@ int packet_link_header_len(int fd) {
  * the device merges the 6in4 segments of one inner TCP flow, and the virtio-net header of each
  * read says the merged packet's segment size (the sender's), which a raw IPv4 socket loses.
  * Its classic BPF filter takes exactly what the relay's nft netdev ingress rule drops
- * (dataplane/packet-receive.ts): addressed to this host (PACKET_HOST), IPv4, protocol 41, not a
+ * (control/packet-receive.ts): addressed to this host (PACKET_HOST), IPv4, protocol 41, not a
  * fragment (fragments go on to the kernel's reassembly and the raw socket), destination one of
  * `dsts`; with count > 1 only worker `index`'s share by outer source (the hash of splitRaw4).
  * Bound with protocol 0 first, so nothing is queued before the filter is on; then to ETH_P_ALL on
