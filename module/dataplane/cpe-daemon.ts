@@ -12,7 +12,6 @@
  */
 import { CpeInboundPath } from "./cpe-inbound.js";
 import { CpeOutboundPath } from "./cpe-outbound.js";
-import { CPE_IPV4_ID_STEP } from "./outbound-core.js";
 import { DataplaneDaemon, type DaemonOptions } from "./daemon.js";
 import type { CpeForwardingState } from "./forwarding-state.js";
 
@@ -20,8 +19,6 @@ export type CpeDaemonOptions = DaemonOptions<CpeForwardingState>;
 
 export class CpeDaemon extends DataplaneDaemon<CpeForwardingState> {
   constructor(options: CpeDaemonOptions) {
-    // The IDs of the segments the port cuts follow the outbound path's (CPE_IPV4_ID_STEP).
-    options.raw.setIpv4IdStep?.(CPE_IPV4_ID_STEP);
     super(
       options,
       { tunToWire: "cpe outbound", wireToTun: "cpe inbound" },

@@ -35,7 +35,7 @@ import type { UpperLayer } from "../codec/ipv6.js";
 import { CTR_BATCHES_IN, CTR_IN_BYTES, CTR_IN_PACKETS, CTR_TRANSLATED } from "./counters.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { CpeForwardingState } from "./forwarding-state.js";
-import { checkInnerIpv6, ipv6PacketLength } from "./path-steps.js";
+import { checkInnerIpv6, ipv6PacketLength, packetsCarried } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateDestinationToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -113,9 +113,10 @@ export class CpeInboundPath {
         this.counters.traffic[CTR_TRANSLATED]!++;
       }
     }
-    // 9.
+    // 9. A packet GRO merged counts as the segments it carries.
     if (!this.toTun.push(buf, v6, v6len)) return DROP_TX_ERROR;
-    this.counters.traffic[CTR_IN_PACKETS]!++;
+    this.counters.traffic[CTR_IN_PACKETS]! +=
+      v6len > state.tunnelMtu ? packetsCarried(buf, v6, v6len, 0, state.tunnelMtu) : 1;
     this.counters.traffic[CTR_IN_BYTES]! += v6len;
     return DROP_NONE;
   }

@@ -28,7 +28,7 @@ import { IPV6_OFF_DST } from "../codec/constants.js";
 import { CTR_TRANSLATED } from "./counters.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { CpeForwardingState } from "./forwarding-state.js";
-import { CPE_IPV4_ID_STEP, OutboundCore } from "./outbound-core.js";
+import { OutboundCore } from "./outbound-core.js";
 import { TRANSLATE_NOT_MAPPED, translateSourceTo6to4 } from "./pmt-translate.js";
 import { HEADROOM_BYTES } from "./tunables.js";
 import type { TxBatch } from "./tx-batch.js";
@@ -45,7 +45,7 @@ export class CpeOutboundPath {
     private readonly counters: DataplaneCounters,
     nowMs = 0,
   ) {
-    this.core = new OutboundCore(counters, 100, nowMs, CPE_IPV4_ID_STEP);
+    this.core = new OutboundCore(counters, 100, nowMs);
     this.toWire = this.core.toWire;
     this.toTun = this.core.toTun;
   }

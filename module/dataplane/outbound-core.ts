@@ -32,22 +32,18 @@ import { ICMP_ERROR_BUFFER_BYTES, ICMP_ERROR_POOL_BUFFERS } from "./tunables.js"
 import { PacketPool, TxBatch } from "./tx-batch.js";
 
 /**
- * Step between the IPv4 IDs of consecutive encapsulated packets the relay sends. Odd, so the IDs
- * still run through all 65536 values before one repeats (the uniqueness RFC 6864 §4 asks of
- * datagrams without DF, same as a step of 1); not 1, because Linux GRO merges protocol-41 packets
- * of one inner TCP flow whose IDs without DF go up by exactly 1 (sit_offload, inet_gro_flush), and
- * the CPE's raw socket then reads one 64 KB packet without the sender's segment size, which it
- * cuts at 1280 bytes (test/integration/wan-gro.test.ts).
+ * IPv4 IDs of the encapsulated packets, on both daemons (datagrams without DF, RFC 4213 §3.2.1):
+ * the segments of a cut TCP super-packet step by 1 (IPV4_SEGMENT_ID_STEP, native/offload.h), one
+ * packet to the next by 2. GRO on the receiver's device merges protocol-41 packets of one inner
+ * flow only when their IDs without DF rise by exactly 1 (sit_offload, inet_gro_flush): so it
+ * merges the segments of one super-packet (the relay reads one packet per up to 64 segments of an
+ * upload, the CPE of a download) and never datagrams sent one by one, such as UDP, which a raw
+ * socket could not take apart. The IDs only ever rise, by 1 or 2: none repeats within 32768
+ * packets (RFC 6864 §4). Measured: docs/performance.md#the-ipv4-id-step.
  */
-export const IPV4_ID_STEP = 0x9e37;
-
-/**
- * The CPE's step: 1, as Linux's sit sends (and so the CPE's kernel data plane), so that GRO on the
- * relay's device merges an upload's segments: a relay reads one packet per up to 64 segments, and
- * ours with `packet_receive` forwards it cut at the sender's segment size (a relay on the raw
- * socket cuts it at 1280). Measured: docs/performance.md#the-relays-packet_receive.
- */
-export const CPE_IPV4_ID_STEP = 1;
+export const IPV4_ID_STEP = 2;
+/** native/offload.h IPV4_SEGMENT_ID_STEP. */
+export const IPV4_SEGMENT_ID_STEP = 1;
 
 /** Most IPv6 + extension + TCP header bytes of a super-packet cut while sending (SEG_HDR_MAX). */
 const GSO_HEADERS_MAX = 192;
@@ -75,8 +71,6 @@ export class OutboundCore {
     private readonly counters: DataplaneCounters,
     initialRatePerS: number,
     nowMs: number,
-    /** IPv4 ID step between packets and between a cut super-packet's segments. */
-    private readonly ipv4IdStep = IPV4_ID_STEP,
   ) {
     this.limiterRate = initialRatePerS;
     this.limiter = new IcmpRateLimiter(this.limiterRate, this.limiterRate, nowMs);
@@ -175,7 +169,7 @@ export class OutboundCore {
     buf[off + IPV6_OFF_HOP_LIMIT] = buf[off + IPV6_OFF_HOP_LIMIT]! - hopLimitDecrement;
     const total = len + IPV4_MIN_HEADER_BYTES;
     const n = this.segments;
-    this.ipv4Id = (this.ipv4Id + this.ipv4IdStep) & 0xffff;
+    this.ipv4Id = (this.ipv4Id + IPV4_ID_STEP) & 0xffff;
     // A super-packet's total length may not fit 16 bits: each segment gets its own when cut.
     writeIpv4Header(buf, 0, total & 0xffff, IPPROTO_IPV6, srcV4, dstV4, ttl, this.ipv4Id, false);
     if (gso <= 0) {
@@ -185,9 +179,8 @@ export class OutboundCore {
       return DROP_NONE;
     }
     // Cut while sending even into one segment: its checksum is only begun (TUN offload).
-    // Segment k goes out with ID + k * step (native/offload.c gso_send_seg; the port is told the
-    // same step: Ipv4RawSocket.setIpv4IdStep).
-    this.ipv4Id = (this.ipv4Id + (n - 1) * this.ipv4IdStep) & 0xffff;
+    // Segment k goes out with ID + k * IPV4_SEGMENT_ID_STEP (native/offload.c gso_send_seg).
+    this.ipv4Id = (this.ipv4Id + (n - 1) * IPV4_SEGMENT_ID_STEP) & 0xffff;
     if (!this.toWire.push(buf, 0, total, gso, n)) return DROP_TX_ERROR;
     this.counters.traffic[CTR_OUT_PACKETS]! += n;
     this.counters.traffic[CTR_OUT_BYTES]! += len + (n - 1) * this.segmentHeaders;

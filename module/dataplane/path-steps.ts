@@ -8,6 +8,12 @@
 import { DROP_IPV6_BAD_VERSION, DROP_IPV6_LENGTH_MISMATCH } from "../addr/drop-reason.js";
 import { DROP_IPV6_TRUNCATED, DROP_NONE, type DropReason } from "../addr/drop-reason.js";
 import { IPV6_HEADER_BYTES, IPV6_OFF_PAYLOAD_LEN, IPV6_VERSION } from "../codec/constants.js";
+import {
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV6_OFF_NEXT_HEADER,
+  UDP_HEADER_BYTES,
+} from "../codec/constants.js";
 
 /**
  * Inbound step "inner IPv6 sanity" for the packet a protocol-41 packet carries at
@@ -35,4 +41,28 @@ export function ipv6PacketLength(buf: Buffer, v6: number): number {
 export function includesIpv4(list: readonly number[], v: number): boolean {
   for (let i = 0; i < list.length; i++) if ((list[i]! | 0) === v) return true;
   return false;
+}
+
+/**
+ * Packets the received IPv6 packet at buf[v6, v6 + v6len) stands for in the counters: a packet
+ * GRO merged counts as the segments it carries. `segment` > 0: TCP (UDP) merged from segments of
+ * that many payload bytes (AF_PACKET's virtio-net header says so; the native layer checked that
+ * TCP or UDP follows the IPv6 header). 0: read from a raw socket, which loses the segment size:
+ * TCP longer than `tunnelMtu` (only a merge makes one) counts as segments of the most the tunnel
+ * carries, which a sender fills; anything else as 1.
+ */
+export function packetsCarried(
+  buf: Buffer,
+  v6: number,
+  v6len: number,
+  segment: number,
+  tunnelMtu: number,
+): number {
+  const next = buf[v6 + IPV6_OFF_NEXT_HEADER];
+  if (segment <= 0 && (v6len <= tunnelMtu || next !== IPPROTO_TCP)) return 1;
+  const l4 =
+    next === IPPROTO_UDP ? UDP_HEADER_BYTES : (buf[v6 + IPV6_HEADER_BYTES + 12]! >>> 4) << 2;
+  const size = segment > 0 ? segment : tunnelMtu - IPV6_HEADER_BYTES - l4;
+  const payload = v6len - IPV6_HEADER_BYTES - l4;
+  return size > 0 && payload > size ? Math.ceil(payload / size) : 1;
 }

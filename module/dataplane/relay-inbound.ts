@@ -39,7 +39,6 @@ import {
 import { checksumAdjust } from "../codec/checksum.js";
 import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_OFF_CHECKSUM } from "../codec/constants.js";
 import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV4_MIN_HEADER_BYTES } from "../codec/constants.js";
-import { IPPROTO_UDP, UDP_HEADER_BYTES } from "../codec/constants.js";
 import {
   IPV4_OFF_DST,
   IPV4_OFF_SRC,
@@ -54,7 +53,7 @@ import { CTR_BATCHES_IN, CTR_ICMP_SENT, CTR_IN_BYTES, CTR_IN_PACKETS } from "./c
 import { CTR_TRANSLATED, CTR_UNTRANSLATED, type DataplaneCounters } from "./counters.js";
 import { RANGE_IN_BYTES, RANGE_IN_PACKETS, RANGE_SLOTS } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
-import { checkInnerIpv6, includesIpv4, ipv6PacketLength } from "./path-steps.js";
+import { checkInnerIpv6, includesIpv4, ipv6PacketLength, packetsCarried } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateSourceToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -147,7 +146,10 @@ export class RelayInboundPath {
     if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
     buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
     // 10. A merged packet counts as the segments (datagrams) it carries.
-    const packets = segment > 0 ? mergedSegments(buf, v6, v6len, segment) : 1;
+    const packets =
+      segment > 0 || v6len > state.tunnelMtu
+        ? packetsCarried(buf, v6, v6len, segment, state.tunnelMtu)
+        : 1;
     const queued =
       segment > 0
         ? this.toTun.pushMerged(buf, v6, v6len, segment, packets)
@@ -212,19 +214,6 @@ export class RelayInboundPath {
     this.counters.traffic[CTR_ICMP_SENT]!++;
     return DROP_NONE;
   }
-}
-
-/**
- * TCP segments (or UDP datagrams) of `segment` payload bytes in the merged IPv6 packet at `v6`
- * (at least 1). The native layer checked that TCP or UDP follows the IPv6 header.
- */
-function mergedSegments(buf: Buffer, v6: number, v6len: number, segment: number): number {
-  const l4 =
-    buf[v6 + IPV6_OFF_NEXT_HEADER] === IPPROTO_UDP
-      ? UDP_HEADER_BYTES
-      : (buf[v6 + IPV6_HEADER_BYTES + 12]! >>> 4) << 2;
-  const payload = v6len - IPV6_HEADER_BYTES - l4;
-  return payload > segment ? Math.ceil(payload / segment) : 1;
 }
 
 /** Step 7 test: destination == our 6to4 address, first header ICMPv6 echo request. */

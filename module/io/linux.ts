@@ -518,14 +518,6 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
   }
 
   private sendFdOpen = true;
-  private idStep: number | null = null;
-
-  setIpv4IdStep(step: number): void {
-    if (!Number.isInteger(step) || step < 1 || step > 0xffff) {
-      throw new RangeError(`IPv4 ID step must be 1..65535, got ${step}`);
-    }
-    this.idStep = step;
-  }
 
   /** Pollers of `packetRxFds`, started by onBatch. */
   private readonly rxHandles: PollHandle[] = [];
@@ -663,7 +655,6 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
       this.slabAbs,
       viaPacket ? pp.fd : null,
       viaPacket ? pp.nextHop : null,
-      this.idStep,
     );
     let kept = 0;
     if (tail !== undefined && (st[3] as number) >= 0) {

@@ -379,12 +379,6 @@ export class MemoryIpv4Socket extends MemoryBatchPort implements Ipv4RawSocket {
     return this.addresses.includes(addr);
   }
 
-  private idStep = 0x9e37;
-
-  setIpv4IdStep(step: number): void {
-    this.idStep = step;
-  }
-
   /** As the native sendRaw4: entries with `gso[i]` > 0 go out cut into their TCP segments. */
   override writeBatch(
     bufs: readonly Uint8Array[],
@@ -400,7 +394,7 @@ export class MemoryIpv4Socket extends MemoryBatchPort implements Ipv4RawSocket {
       const pkt = this.checkPacket(bufs, offsets, sizes, i);
       if (pkt === null) continue;
       const info = gso[i] ?? 0;
-      const segments = info > 0 ? cutEncapsulatedSuper(pkt, info, this.idStep) : [pkt];
+      const segments = info > 0 ? cutEncapsulatedSuper(pkt, info) : [pkt];
       if (segments === null) {
         this.refuse("EINVAL");
         continue;
@@ -554,10 +548,10 @@ function fillIpv4LengthAndChecksum(p: Uint8Array): void {
  * The TCP segments of an encapsulated super-packet (IPv4 header of 20 bytes, then the IPv6
  * packet; `info` = th << 16 | mss), as the native gso_send_seg makes them: sequence numbers
  * advancing, FIN and PSH only on the last, CWR only on the first, every checksum complete, the
- * IPv4 ID stepping by `idStep` (setIpv4IdStep; 0x9e37 by default). Null when the offsets do
+ * IPv4 ID stepping by 1 (native/offload.h IPV4_SEGMENT_ID_STEP). Null when the offsets do
  * not fit the packet. Allocates: a test fake, not the data path.
  */
-function cutEncapsulatedSuper(p: Uint8Array, info: number, idStep: number): Uint8Array[] | null {
+function cutEncapsulatedSuper(p: Uint8Array, info: number): Uint8Array[] | null {
   const th = info >>> 16;
   const mss = info & 0xffff;
   const len6 = p.length - IPV4_MIN_HEADER_BYTES;
@@ -575,7 +569,7 @@ function cutEncapsulatedSuper(p: Uint8Array, info: number, idStep: number): Uint
     s.set(p.subarray(0, 20 + hl));
     s.set(p.subarray(20 + hl + pos, 20 + hl + pos + seg), 20 + hl);
     const v = new DataView(s.buffer);
-    v.setUint16(4, (id0 + k * idStep) & 0xffff);
+    v.setUint16(4, (id0 + k) & 0xffff);
     v.setUint16(20 + 4, hl - 40 + seg);
     v.setUint32(20 + th + 4, (seq0 + pos) >>> 0);
     if (pos + seg < len6 - hl) s[20 + th + 13]! &= ~0x09; // FIN, PSH

@@ -215,17 +215,12 @@ export interface Ipv4RawSocket extends Port {
    */
   onIcmpErrors?(ring: IcmpErrorRing, handler: (count: number) => void): void;
   /**
-   * The IPv4 ID step between the segments `writeBatch` cuts a super-packet into (default
-   * 0x9e37, dataplane/outbound-core.ts IPV4_ID_STEP).
-   */
-  setIpv4IdStep?(step: number): void;
-  /**
    * Sends `count` complete IPv4 packets, header included (IP_HDRINCL): packet i is
    * `bufs[i][offsets[i] .. offsets[i] + sizes[i])` and goes to the destination in its header
    * (bytes 16..19). The kernel fills the header checksum and total length (and the ID when 0).
    * `gso[i]` > 0 (see `RxRing.gso`): packet i is an encapsulated TCP super-packet, sent cut into
-   * its segments, the IPv4 ID stepping by `setIpv4IdStep`'s step from the one in its header. Returns the
-   * number of packets accepted, a cut super-packet counting as its segments; the rest are
+   * its segments, the IPv4 ID stepping by 1 (IPV4_SEGMENT_ID_STEP) from the one in its header. Returns
+   * the number of packets accepted, a cut super-packet counting as its segments; the rest are
    * dropped and counted (never throws on I/O), except, on a port with `unsent`, a tail the
    * socket had no room for: not counted, described by `unsent`, the caller's to send again
    * (`first`, `skip`: start at that entry, that many of its segments already sent).

@@ -198,8 +198,6 @@ export interface NativeBinding {
     abs?: Int32Array | null,
     pfd?: number | null,
     nextHop?: Uint8Array | null,
-    /** IPv4 ID step between a cut super-packet's segments (absent: 0x9e37). */
-    idStep?: number | null,
   ): number;
   /**
    * Writes `count` packets to a TUN, in order: one io_uring submission per 64 (linked writes)

@@ -352,7 +352,7 @@ int gso_info_ok(const uint8_t *q, int32_t len, int32_t info, gso_send_t *g) {
   g->mss = mss;
   g->segs = (len - hl + mss - 1) / mss;
   g->addr_sum = csum_add(0, q + 8, 32);
-  g->id_step = IPV4_ID_STEP;
+  g->id_step = IPV4_SEGMENT_ID_STEP;
   return 1;
 }
 

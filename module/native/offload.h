@@ -138,9 +138,9 @@ int gro_group_gso(gro_scratch_t *g, int vnet, int uso, uint8_t **ptrs, const int
 #define SEG_HDR_MAX 192
 /* Scratch for one cut segment's headers: IPv4 (20) + IPv6 and TCP. */
 #define SEG_SCRATCH (20 + SEG_HDR_MAX)
-/* dataplane/outbound-core.ts IPV4_ID_STEP: odd, and not 1 (GRO would merge the segments); the
- * CPE's sendRaw4 calls pass 1 (CPE_IPV4_ID_STEP there). */
-#define IPV4_ID_STEP 0x9e37
+/* IPv4 ID step between the segments of a cut super-packet: 1, so that GRO at the receiver merges
+ * them (packet to packet the ID steps by 2: dataplane/outbound-core.ts IPV4_ID_STEP). */
+#define IPV4_SEGMENT_ID_STEP 1
 
 /* packet.c: the IPv4 header's ID (when 0 without DF) and checksum, as the raw socket's kernel
  * fills them, for packets sent over AF_PACKET. */
@@ -149,7 +149,7 @@ void ip4_header_finish(uint8_t *h);
 typedef struct {
   int th, hl, mss, segs;
   uint64_t addr_sum; /* the pseudo-header's addresses, the same in every segment */
-  int id_step;       /* IPv4 ID step from one segment to the next (gso_info_ok: IPV4_ID_STEP) */
+  int id_step;       /* IPv4 ID step from one segment to the next (gso_info_ok: IPV4_SEGMENT_ID_STEP) */
 } gso_send_t;
 
 int gso_info_ok(const uint8_t *q, int32_t len, int32_t info, gso_send_t *g);

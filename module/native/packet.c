@@ -49,8 +49,8 @@
 void ip4_header_finish(uint8_t *h) {
   static uint16_t fallback_id = 1;
   if (h[4] == 0 && h[5] == 0 && (h[6] & 0x40) == 0) {
-    fallback_id = (uint16_t)(fallback_id + IPV4_ID_STEP);
-    if (fallback_id == 0) fallback_id = IPV4_ID_STEP;
+    fallback_id = (uint16_t)(fallback_id + 1);
+    if (fallback_id == 0) fallback_id = 1;
     wr16(h + 4, fallback_id);
   }
   h[10] = h[11] = 0;

@@ -332,8 +332,7 @@ static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const 
  * packets of one socket. With status of 9 slots: status[6] = the errno that made pfd fail
  * outright (0: none; the packets it refused went through fd instead), status[7] = packets
  * accepted by pfd, status[8] = 1 when the tail (status[3]) was left by pfd (wait for it).
- * idStep?: the IPv4 ID step between the segments of a cut super-packet (1..65535; absent:
- * IPV4_ID_STEP). */
+ * The segments of a cut super-packet get IDs stepping by IPV4_SEGMENT_ID_STEP from its header's. */
 #define NEXT_HOP_BYTES 20
 
 /* Errors of an AF_PACKET send that concern the next hop, not the packet: the device is down or
@@ -343,7 +342,7 @@ static int packet_path_broken(int e) {
          e == ENOTSOCK || e == EADDRNOTAVAIL;
 }
 napi_value send_raw4(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(15);
+  CHECK_ARGC(14);
   int32_t fd, count, *offs, *lens, *status, *gso = NULL, first = 0, skip = 0;
   uint32_t *dsts;
   size_t n_gso, n_status = 0;
@@ -370,10 +369,6 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
       (!get_i32(env, argv[12], &pfd) || !get_bytes(env, argv[13], &nh, &nh_len) ||
        nh_len < NEXT_HOP_BYTES || dsts != NULL || nh[8] > 8))
     return throw_type(env, "sendRaw4: pfd needs nh: Uint8Array(20) and dsts null");
-  int32_t id_step = IPV4_ID_STEP;
-  if (argc >= 15 && !is_nullish(env, argv[14]) &&
-      (!get_i32(env, argv[14], &id_step) || id_step < 1 || id_step > 65535))
-    return throw_type(env, "sendRaw4: idStep must be 1..65535");
   struct sockaddr_ll sll;
   uint32_t nh_dst = 0;
   if (pfd >= 0) {
@@ -420,7 +415,6 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
         if (gso != NULL && gso[i] > 0) {
           cut = p;
           cut_pkt = via;
-          g.id_step = id_step;
           k = 0;
           if (i == first && skip > 0 && skip < g.segs) k = skip; /* the rest of a tail */
         } else if (via) {

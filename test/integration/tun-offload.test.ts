@@ -300,7 +300,7 @@ test(
     assert.equal(b.offloadStats!()!.segmentsCut, 8, "counted as the 8 segments it carries");
     for (let k = 0; k < 8; k++) {
       const w = wire[k]!;
-      assert.equal(w.readUInt16BE(4), (0x4000 + k * 0x9e37) & 0xffff, `segment ${k} IPv4 ID`);
+      assert.equal(w.readUInt16BE(4), 0x4000 + k, `segment ${k} IPv4 ID`);
       assert.equal(w.readUInt16BE(2), w.length, `segment ${k} IPv4 total length`);
       const want = Buffer.from(segs[k]!);
       want[7] = want[7]! - 1; // forwarded once

@@ -661,7 +661,7 @@ static void match_cut_super(rx_ring_t *p, int i, int any_hostile, int round, int
     CHECK(n > 0 && n <= g.mss, "segment %d of %d: %d bytes, mss %d", k, g.segs, n, g.mss);
     memcpy(seg + 20 + g.hl, enc + 20 + g.hl + (size_t)k * (size_t)g.mss, (size_t)n);
     CHECK(rd16(seg + 2) == (uint32_t)(20 + g.hl + n), "IPv4 total length %u", rd16(seg + 2));
-    CHECK(rd16(seg + 4) == ((id + (uint32_t)k * IPV4_ID_STEP) & 0xffff), "IPv4 ID %u, segment %d",
+    CHECK(rd16(seg + 4) == ((id + (uint32_t)k * IPV4_SEGMENT_ID_STEP) & 0xffff), "IPv4 ID %u, segment %d",
           rd16(seg + 4), k);
     CHECK(csum_fold(csum_add(0, seg, 20)) == 0xffff, "IPv4 header checksum, segment %d", k);
     match_packet(seg + 20, g.hl + n, any_hostile, round, i, e, t);

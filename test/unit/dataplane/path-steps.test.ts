@@ -14,7 +14,11 @@ import {
   createCpeForwardingState,
   createRelayForwardingState,
 } from "../../../module/dataplane/forwarding-state.js";
-import { checkInnerIpv6, ipv6PacketLength } from "../../../module/dataplane/path-steps.js";
+import {
+  checkInnerIpv6,
+  ipv6PacketLength,
+  packetsCarried,
+} from "../../../module/dataplane/path-steps.js";
 import { RelayInboundPath } from "../../../module/dataplane/relay-inbound.js";
 import {
   buildIcmpv6EchoPacket,
@@ -125,4 +129,36 @@ test("relay inbound: a packet GRO merged keeps its segment size for the TUN and 
   path.processBatch(state, [b], [b.length], 1, 0);
   assert.equal(path.toTun.merged, false, "a batch without merged packets");
   assert.equal(path.toTun.gso[0], 0);
+});
+
+test("raw socket reads: TCP longer than the tunnel MTU (merged by GRO) counts as full-size segments, anything else as 1", () => {
+  const merged = (bytes: number): Uint8Array =>
+    buildTcpPacket({
+      src: "3fff:100::1",
+      dst: "2002:6440:2::100",
+      srcPort: 80,
+      dstPort: 4000,
+      seq: 1,
+      ack: 1,
+      flags: 0x10,
+      payload: Buffer.alloc(bytes, 1),
+      hopLimit: 64,
+    });
+  const b = (p: Uint8Array): Buffer => Buffer.from(p);
+  // Tunnel MTU 1480: a sender's full segment carries 1480 - 40 - 20 = 1420 bytes.
+  assert.equal(packetsCarried(b(merged(1420)), 0, 1480, 0, 1480), 1, "one full segment");
+  assert.equal(packetsCarried(b(merged(3 * 1420)), 0, 60 + 3 * 1420, 0, 1480), 3);
+  assert.equal(packetsCarried(b(merged(3 * 1420 + 1)), 0, 60 + 3 * 1420 + 1, 0, 1480), 4);
+  assert.equal(packetsCarried(b(echo), 0, echo.length, 0, 1480), 1, "not TCP");
+  // With the sender's segment size (AF_PACKET) that size counts, whatever the tunnel MTU.
+  assert.equal(packetsCarried(b(merged(2500)), 0, 2560, 1000, 1480), 3);
+
+  // The CPE's inbound path counts them so (in_packets).
+  const counters = new DataplaneCounters();
+  const path = new CpeInboundPath(counters);
+  const state = createCpeForwardingState({ ownIpv4: 0x64400002, allowIpv4: allow });
+  const big = encapsulate6to4(merged(10 * 1420), "192.88.99.1", "100.64.0.2", { df: false });
+  path.processBatch(state, [big], [big.length], 1, 0);
+  assert.equal(path.toTun.count, 1, "forwarded whole (the native layer cuts it)");
+  assert.equal(counters.traffic[CTR_IN_PACKETS], 10);
 });
