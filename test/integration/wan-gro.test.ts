@@ -393,6 +393,56 @@ d.bind(5998, process.argv[1], () => console.log("listening"));
 process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: seen.size })); process.exit(0); });
 `;
 
+  /** Starts UDP_COUNTER on the LAN host for `expected` datagrams of `bytes`, once it listens. */
+  async function startUdpSink(bytes: number, expected: number): Promise<NsProcess> {
+    const c = lab.t.cpes[0]!;
+    const sink = reg.spawn(c.lanNs, [
+      process.execPath,
+      "-e",
+      UDP_COUNTER,
+      c.hostAddress,
+      String(bytes),
+      String(expected),
+    ]);
+    assert.ok(await reg.waitFor(() => sink.stdout().includes("listening"), 10_000), sink.stderr());
+    return sink;
+  }
+
+  /** Waits (at most `waitMs`) until the sink got all it expected, stops it: what it counted. */
+  async function stopUdpSink(
+    sink: NsProcess,
+    waitMs: number,
+  ): Promise<{ n: number; bad: number; distinct: number }> {
+    await reg.waitFor(() => sink.stdout().includes("all"), waitMs);
+    await reg.stop(sink, 3000, "SIGTERM");
+    const line = sink
+      .stdout()
+      .split("\n")
+      .find((l) => l.startsWith("{"));
+    assert.ok(line, sink.stdout() + sink.stderr());
+    return JSON.parse(line) as { n: number; bad: number; distinct: number };
+  }
+
+  /**
+   * A burst of 24 UDP datagrams of 1200 bytes (each filled with its number) from the server to the
+   * LAN host's 6to4 address, injected into the CPE's wan0 in one poll; outer IPv4 IDs `id(i)`, DF
+   * clear, or as Linux tunnels send (sitBurst).
+   */
+  function lanUdpBurst(id?: (i: number) => number): () => Promise<void> {
+    return injector(
+      "cpe",
+      sitBurst({
+        proto: "udp",
+        n: 24,
+        bytes: 1200,
+        ports: [5999, 5998],
+        up: false,
+        fill: (i) => i + 1,
+        ...(id !== undefined ? { id } : {}),
+      }),
+    );
+  }
+
   /** The TCP counters of namespace `ns` (/proc/net/snmp, "Tcp:" rows). */
   function tcpMib(ns: string): Record<string, number> {
     const l = reg.exec(ns, ["cat", "/proc/net/snmp"]).stdout.split("\n");
@@ -418,15 +468,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     const c = lab.t.cpes[0]!;
     const DATAGRAMS = 24;
     const BYTES = 1200;
-    const frames = sitBurst({
-      proto: "udp",
-      n: DATAGRAMS,
-      bytes: BYTES,
-      ports: [5999, 5998],
-      up: false,
-      fill: (i) => i + 1,
-    });
-    const burst = injector("cpe", frames);
+    const burst = lanUdpBurst();
 
     // 1. rx-gro-list on: one burst, merged by GRO into one packet, which the CPE counts.
     reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "on"]);
@@ -467,30 +509,11 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     );
 
     // 2. With rx-gro-list off (plain GRO still on) every datagram reaches the socket.
-    const sink = reg.spawn(c.lanNs, [
-      process.execPath,
-      "-e",
-      UDP_COUNTER,
-      c.hostAddress,
-      String(BYTES),
-      String(3 * DATAGRAMS),
-    ]);
-    assert.ok(await reg.waitFor(() => sink.stdout().includes("listening"), 10_000), sink.stderr());
+    const sink = await startUdpSink(BYTES, 3 * DATAGRAMS);
     const cpe1 = await readCounters(reg, lab.cpes[0]!);
     for (let b = 0; b < 3; b++) await burst();
-    await reg.waitFor(() => sink.stdout().includes("all"), 15_000);
-    await reg.stop(sink, 3000, "SIGTERM");
+    const got = await stopUdpSink(sink, 15_000);
     const cpe2 = await readCounters(reg, lab.cpes[0]!);
-    const got = JSON.parse(
-      sink
-        .stdout()
-        .split("\n")
-        .find((l) => l.startsWith("{"))!,
-    ) as {
-      n: number;
-      bad: number;
-      distinct: number;
-    };
     assert.deepEqual(got, { n: 3 * DATAGRAMS, bad: 0, distinct: DATAGRAMS });
     assert.equal(cpe2.offload!.wan_gro_unusable, cpe1.offload!.wan_gro_unusable);
   });
@@ -502,55 +525,21 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     const DATAGRAMS = 24;
     const BYTES = 1200;
     const burstWith = (step: number): (() => Promise<void>) =>
-      injector(
-        "cpe",
-        sitBurst({
-          proto: "udp",
-          n: DATAGRAMS,
-          bytes: BYTES,
-          ports: [5999, 5998],
-          up: false,
-          fill: (i) => i + 1,
-          id: (i) => 0x7000 + i * step,
-        }),
-      );
-    const features = ["rx-gro-list", "rx-udp-gro-forwarding"];
-    reg.must([
-      "ip",
-      "netns",
-      "exec",
-      c.ns,
-      "ethtool",
-      "-K",
-      "wan0",
-      ...features.flatMap((f) => [f, "on"]),
-    ]);
+      lanUdpBurst((i) => 0x7000 + i * step);
+    const features = (state: "on" | "off"): void => {
+      const args = ["rx-gro-list", "rx-udp-gro-forwarding"].flatMap((f) => [f, state]);
+      reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", ...args]);
+    };
+    features("on");
     try {
-      const sink = reg.spawn(c.lanNs, [
-        process.execPath,
-        "-e",
-        UDP_COUNTER,
-        c.hostAddress,
-        String(BYTES),
-        String(DATAGRAMS),
-      ]);
-      assert.ok(
-        await reg.waitFor(() => sink.stdout().includes("listening"), 10_000),
-        sink.stderr(),
-      );
+      const sink = await startUdpSink(BYTES, DATAGRAMS);
       const cpe0 = await readCounters(reg, lab.cpes[0]!);
       const frames = await captureWan(c.ns, async () => {
         await burstWith(2)();
         await reg.waitFor(() => sink.stdout().includes("all"), 10_000);
       });
-      await reg.stop(sink, 3000, "SIGTERM");
+      const got = await stopUdpSink(sink, 0);
       const cpe1 = await readCounters(reg, lab.cpes[0]!);
-      const got = JSON.parse(
-        sink
-          .stdout()
-          .split("\n")
-          .find((l) => l.startsWith("{"))!,
-      ) as object;
       assert.deepEqual(
         got,
         { n: DATAGRAMS, bad: 0, distinct: DATAGRAMS },
@@ -574,16 +563,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
       );
       assert.equal(control.counted, 1, "the CPE counted the merged burst");
     } finally {
-      reg.must([
-        "ip",
-        "netns",
-        "exec",
-        c.ns,
-        "ethtool",
-        "-K",
-        "wan0",
-        ...features.flatMap((f) => [f, "off"]),
-      ]);
+      features("off");
     }
   });
 
