@@ -48,25 +48,39 @@ export class CpeInboundPath {
 
   constructor(private readonly counters: DataplaneCounters) {}
 
-  /** Processes one raw-socket read batch: IPv4 packets at bufs[i][rxOffset, + sizes[i]). */
+  /**
+   * Processes one raw-socket read batch: IPv4 packets at bufs[i][rxOffset, + sizes[i]); `gso[i]`
+   * > 0: a packet GRO merged, cut into segments of that size on the TUN (io/ports.ts onBatch).
+   */
   processBatch(
     state: CpeForwardingState,
     bufs: readonly Buffer[],
     sizes: ArrayLike<number>,
     count: number,
     rxOffset: number,
+    gso?: Int32Array,
   ): void {
     this.toTun.clear();
     const c = this.counters;
     c.traffic[CTR_BATCHES_IN]!++;
     for (let i = 0; i < count; i++) {
-      const reason = this.processPacket(state, bufs[i]!, rxOffset, sizes[i]!);
+      const seg = gso !== undefined ? gso[i]! : 0;
+      const reason = this.processPacket(state, bufs[i]!, rxOffset, sizes[i]!, seg);
       if (reason !== DROP_NONE) c.drops[reason]!++;
     }
   }
 
-  /** Steps 1-9 for one packet; DROP_NONE when it was queued on `toTun`. */
-  processPacket(state: CpeForwardingState, buf: Buffer, off: number, len: number): DropReason {
+  /**
+   * Steps 1-9 for one packet; DROP_NONE when it was queued on `toTun`. `segment` > 0: a TCP
+   * packet GRO merged, cut there on the TUN.
+   */
+  processPacket(
+    state: CpeForwardingState,
+    buf: Buffer,
+    off: number,
+    len: number,
+    segment = 0,
+  ): DropReason {
     // 1.
     if (!state.enabled) return DROP_NO_ROUTE;
     // 2.
@@ -114,9 +128,16 @@ export class CpeInboundPath {
       }
     }
     // 9. A packet GRO merged counts as the segments it carries.
-    if (!this.toTun.push(buf, v6, v6len)) return DROP_TX_ERROR;
-    this.counters.traffic[CTR_IN_PACKETS]! +=
-      v6len > state.tunnelMtu ? packetsCarried(buf, v6, v6len, 0, state.tunnelMtu) : 1;
+    const packets =
+      segment > 0 || v6len > state.tunnelMtu
+        ? packetsCarried(buf, v6, v6len, segment, state.tunnelMtu)
+        : 1;
+    const queued =
+      segment > 0
+        ? this.toTun.pushMerged(buf, v6, v6len, segment, packets)
+        : this.toTun.push(buf, v6, v6len);
+    if (!queued) return DROP_TX_ERROR;
+    this.counters.traffic[CTR_IN_PACKETS]! += packets;
     this.counters.traffic[CTR_IN_BYTES]! += v6len;
     return DROP_NONE;
   }

@@ -45,11 +45,11 @@ export function includesIpv4(list: readonly number[], v: number): boolean {
 
 /**
  * Packets the received IPv6 packet at buf[v6, v6 + v6len) stands for in the counters: a packet
- * GRO merged counts as the segments it carries. `segment` > 0: TCP (UDP) merged from segments of
- * that many payload bytes (AF_PACKET's virtio-net header says so; the native layer checked that
- * TCP or UDP follows the IPv6 header). 0: read from a raw socket, which loses the segment size:
- * TCP longer than `tunnelMtu` (only a merge makes one) counts as segments of the most the tunnel
- * carries, which a sender fills; anything else as 1.
+ * GRO merged counts as the segments it is cut into. `segment` > 0: TCP (UDP) merged, to be cut
+ * into segments of that many payload bytes (the read's `gso`; the native layer checked that TCP
+ * or UDP follows the IPv6 header). 0 (a port that does not say, or a TCP packet reassembled from
+ * fragments): TCP longer than `tunnelMtu` counts as segments of the most the tunnel carries;
+ * anything else as 1.
  */
 export function packetsCarried(
   buf: Buffer,

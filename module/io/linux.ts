@@ -568,6 +568,8 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
   onBatch(ring: Ipv4RxRing, handler: Ipv4BatchHandler): void {
     this.startOnce();
     const { bufs, sizes, srcs } = ring;
+    // Where GRO merged a packet on the way in: the size to cut it at again (complete_gro_6in4).
+    const gso = new Int32Array(bufs.length);
     this.handle = this.binding.pollStart(
       this.fd,
       POLL_KIND_RAW4,
@@ -575,8 +577,8 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
       ring.offset,
       sizes,
       srcs,
-      null,
-      (count) => handler(bufs, sizes, count, srcs),
+      gso,
+      (count) => handler(bufs, sizes, count, srcs, gso),
       this.onNativeError,
     );
     const slot = bufs[0]?.length ?? 0;

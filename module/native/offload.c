@@ -406,7 +406,8 @@ void gso_cut_segment(uint8_t *d, const uint8_t *src, int th, int hl, int pos, in
  * A protocol-41 packet that the receiving NIC's GRO merged from several (the kernel's sit_offload:
  * Linux tunnels send with DF and a fixed ID, which GRO merges whatever we do on our side). A raw
  * socket hands it over as the merge left it. Returns 1 when it was one and is usable now, -1 when
- * it was one that cannot be taken apart, else 0.
+ * it was one that cannot be taken apart, else 0. With 1, *seg = the payload size to cut it at
+ * again (the TUN write's gso, gro_group_gso), 0 where it holds one segment only.
  * - TCP, plain GRO: only the pseudo-header sum is in the checksum field (tcp6_gro_complete), as
  *   for CHECKSUM_PARTIAL. One intact packet in 65536 has such a field: it verifies, so it is left
  *   alone.
@@ -415,15 +416,16 @@ void gso_cut_segment(uint8_t *d, const uint8_t *src, int th, int hl, int pos, in
  * - TCP, fraglist GRO: the first segment's checksum (flist_first_len), looked for only in packets
  *   longer than an Ethernet frame (1500) whose checksum fails; left in place (-1 when none is
  *   found).
- *   Either way write_tun sends a TCP packet longer than the TUN's MTU as a super-packet that the
- *   kernel cuts into segments (gro_group, "oversized"): at the first segment's size for fraglist,
- *   at 1280 bytes for plain GRO.
+ *   Either way it goes to the TUN as a super-packet that the kernel cuts into segments: at the
+ *   first segment's size for fraglist, at 1280 bytes for plain GRO (the sender's size is lost).
+ *   One pass over the packet: the sum that checks it also completes it.
  * - UDP (rx-gro-list or rx-udp-gro-forwarding; the kernel merges inner UDP of 6in4 the plain way
  *   under both): the datagrams' length went with their checksums, replaced by the pseudo-header
  *   sum of the whole. Nothing tells where one datagram ended: counted (-1), passed on as it is,
  *   and lost at the receiver.
  */
-int complete_gro_6in4(uint8_t *pkt, int32_t len) {
+int complete_gro_6in4(uint8_t *pkt, int32_t len, int32_t *seg) {
+  *seg = 0;
   if (len < 20 + 60 || pkt[0] < 0x45 || (pkt[0] >> 4) != 4 || pkt[9] != 41) return 0;
   int ihl = (pkt[0] & 15) * 4;
   if (len < ihl + 60) return 0;
@@ -435,16 +437,24 @@ int complete_gro_6in4(uint8_t *pkt, int32_t len) {
     uint16_t pu = csum_fold(pseudo6(q, tl, 17));
     return rd16(q + 44) == tl && memcmp(q + 46, &pu, 2) == 0 && !udp6_csum_ok(q, ql) ? -1 : 0;
   }
-  uint16_t ps = csum_fold(pseudo6(q, tl, 6));
+  uint64_t whole = csum_add(0, q + 40, tl); /* TCP header, checksum field as it is, payload */
+  uint64_t pseudo = pseudo6(q, tl, 6);
+  if (csum_fold(pseudo + whole) == 0xffff) return 0; /* verifies: one intact packet */
+  int thl = (q[52] >> 4) * 4;
+  uint16_t ps = csum_fold(pseudo);
   if (memcmp(q + 56, &ps, 2) == 0) {
-    if (tcp6_csum_ok(q, ql)) return 0;
-  } else if (len <= 1500 || tcp6_csum_ok(q, ql)) {
-    return 0;
-  } else {
-    /* fraglist: left as it is; write_tun finds the segment size again and cuts there */
-    return flist_first_len(q, ql) > 0 ? 1 : -1;
+    /* plain GRO: the field holds the pseudo-header sum, so the sum over the segment with it in
+     * place is the checksum, complemented */
+    uint16_t c = (uint16_t)~csum_fold(whole);
+    memcpy(q + 56, &c, 2);
+    int32_t cut = 1280 - 40 - thl;
+    if (thl >= 20 && 40 + thl + cut < ql) *seg = cut;
+    return 1;
   }
-  uint16_t c = (uint16_t)~csum_fold(csum_add(0, q + 40, tl));
-  memcpy(q + 56, &c, 2);
+  if (len <= 1500) return 0;
+  /* fraglist: left as it is; cut again at the first segment's size */
+  int32_t first = flist_first_len(q, ql);
+  if (first <= 0) return -1;
+  if (40 + thl + first < ql) *seg = first;
   return 1;
 }

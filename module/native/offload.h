@@ -158,6 +158,6 @@ void gso_cut_segment(uint8_t *d, const uint8_t *src, int th, int hl, int pos, in
 
 /* --- 6in4 packets merged by the receiving NIC's GRO ------------------------------------------- */
 
-int complete_gro_6in4(uint8_t *pkt, int32_t len);
+int complete_gro_6in4(uint8_t *pkt, int32_t len, int32_t *seg);
 
 #endif

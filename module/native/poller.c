@@ -392,6 +392,9 @@ napi_value poll_start(napi_env env, napi_callback_info info) {
   if (bad == NULL && kind == POLL_KIND_ICMP6 && !is_nullish(env, argv[5]))
     bad = typed_arg(env, argv[5], napi_uint8_array, 16 * (size_t)nbufs, (void **)&p->r.addrs6,
                     &p->addrs_ref, "pollStart: addrs must be a Uint8Array with 16 bytes per buffer");
+  if (bad == NULL && kind == POLL_KIND_RAW4 && !is_nullish(env, argv[6]))
+    bad = typed_arg(env, argv[6], napi_int32_array, nbufs, (void **)&p->r.gso_info, &p->meta_ref,
+                    "pollStart: gso must be an Int32Array with one slot per buffer");
   if (bad == NULL && kind == POLL_KIND_TUN && p->r.off != NULL && !is_nullish(env, argv[6]))
     bad = typed_arg(env, argv[6], napi_int32_array, nbufs, (void **)&p->r.gso_info, &p->meta_ref,
                     "pollStart: gso must be an Int32Array with one slot per buffer");

@@ -211,9 +211,11 @@ int drain_socket(rx_ring_t *p, int *err) {
                            ? (uint32_t)ip[12] << 24 | (uint32_t)ip[13] << 16 |
                                  (uint32_t)ip[14] << 8 | ip[15]
                            : 0;
-      int merged = len > 0 ? complete_gro_6in4(p->iovs[i].iov_base, len) : 0;
+      int32_t seg = 0;
+      int merged = len > 0 ? complete_gro_6in4(p->iovs[i].iov_base, len, &seg) : 0;
       if (merged > 0) p->wan_gro_merged++;
       if (merged < 0) p->wan_gro_unusable++;
+      if (p->gso_info != NULL) p->gso_info[i] = merged > 0 ? seg : 0;
     } else {
       struct sockaddr_in6 *sin6 = &p->names[i];
       if (p->addrs6) memcpy(p->addrs6 + (size_t)i * 16, &sin6->sin6_addr, 16);

@@ -555,7 +555,9 @@ static int gro6in4_intact_left_alone(void) {
   ip4(m4, (uint32_t)(20 + l6), 1);
   uint8_t before[20 + 1060];
   memcpy(before, m4, (size_t)(20 + l6));
-  EXPECT(complete_gro_6in4(m4, 20 + l6) == 0, "not 0");
+  int32_t seg = -1;
+  EXPECT(complete_gro_6in4(m4, 20 + l6, &seg) == 0, "not 0");
+  EXPECT(seg == 0, "cut at %d", seg);
   EXPECT(memcmp(before, m4, (size_t)(20 + l6)) == 0, "changed");
   return 1;
 }
@@ -565,8 +567,26 @@ static int gro6in4_plain_tcp_completed(void) {
   int32_t l6 = tcp6(m4 + 20, 0, 1000, TCP_ACK, 3000);
   ip4(m4, (uint32_t)(20 + l6), 1);
   wr16(m4 + 20 + 56, 0x674b);
-  EXPECT(complete_gro_6in4(m4, 20 + l6) == 1, "not 1");
+  int32_t seg = -1;
+  EXPECT(complete_gro_6in4(m4, 20 + l6, &seg) == 1, "not 1");
   EXPECT(rd16(m4 + 20 + 56) == 0x026d, "checksum %#06x", rd16(m4 + 20 + 56));
+  EXPECT(seg == 1280 - 40 - 20, "cut at %d: the sender's size is lost, 1280 bytes", seg);
+  return 1;
+}
+
+static int gro6in4_fraglist_cut_at_first(void) {
+  /* Fraglist GRO merged 3 segments of 1000: the field still holds the first segment's checksum. */
+  int32_t l6 = tcp6(m4 + 20, 0, 1000, TCP_ACK, 1000);
+  uint16_t first = rd16(m4 + 20 + 56);
+  l6 = tcp6(m4 + 20, 0, 1000, TCP_ACK, 3000);
+  ip4(m4, (uint32_t)(20 + l6), 1);
+  wr16(m4 + 20 + 56, first);
+  uint8_t before[20 + 60 + 3000];
+  memcpy(before, m4, (size_t)(20 + l6));
+  int32_t seg = -1;
+  EXPECT(complete_gro_6in4(m4, 20 + l6, &seg) == 1, "not 1");
+  EXPECT(seg == 1000, "cut at %d, not at the first segment's 1000", seg);
+  EXPECT(memcmp(before, m4, (size_t)(20 + l6)) == 0, "changed");
   return 1;
 }
 
@@ -575,7 +595,9 @@ static int gro6in4_udp_unusable(void) {
   int32_t l6 = udp6(m4 + 20, 0, 9, 2000);
   ip4(m4, (uint32_t)(20 + l6), 1);
   wr16(m4 + 20 + 46, 0x6362);
-  EXPECT(complete_gro_6in4(m4, 20 + l6) == -1, "not -1");
+  int32_t seg = -1;
+  EXPECT(complete_gro_6in4(m4, 20 + l6, &seg) == -1, "not -1");
+  EXPECT(seg == 0, "cut at %d", seg);
   return 1;
 }
 
@@ -584,7 +606,8 @@ static int gro6in4_other_protocol(void) {
   ip4(m4, (uint32_t)(20 + l6), 1);
   wr16(m4 + 20 + 56, 0x674b);
   m4[9] = 4; /* IPv4 in IPv4 */
-  EXPECT(complete_gro_6in4(m4, 20 + l6) == 0, "not 0");
+  int32_t seg = -1;
+  EXPECT(complete_gro_6in4(m4, 20 + l6, &seg) == 0, "not 0");
   EXPECT(rd16(m4 + 20 + 56) == 0x674b, "changed");
   return 1;
 }
@@ -625,6 +648,8 @@ static const struct {
     {"gso_info_ok: super-packets that cannot be cut are refused", gso_info_refusals},
     {"complete_gro_6in4: an intact TCP segment is left alone", gro6in4_intact_left_alone},
     {"complete_gro_6in4: merged TCP (plain GRO) gets its checksum", gro6in4_plain_tcp_completed},
+    {"complete_gro_6in4: merged TCP (fraglist GRO) is cut at its first segment's size",
+     gro6in4_fraglist_cut_at_first},
     {"complete_gro_6in4: merged UDP is unusable", gro6in4_udp_unusable},
     {"complete_gro_6in4: a packet that is not protocol 41 is left alone", gro6in4_other_protocol},
 };
