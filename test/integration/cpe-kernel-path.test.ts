@@ -28,7 +28,11 @@ test(
   async () => {
     const r = await runInVm("node out/test/vm/cpe-kernel-path.vm.js", { timeoutMs: 840_000 });
     const diag = `\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-3000)}\n--- console\n${r.console.slice(-2000)}`;
-    assert.equal(r.timedOut, false, `VM timed out${diag}`);
+    assert.equal(
+      r.timedOut,
+      false,
+      `VM timed out (guest reached the script after ${r.guestBootS ?? "never"} s)${diag}`,
+    );
     const line = /^RESULT (.*)$/m.exec(r.stdout)?.[1];
     assert.ok(line, `no RESULT line${diag}`);
     const o = JSON.parse(line) as Record<string, any>;

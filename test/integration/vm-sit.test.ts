@@ -153,7 +153,11 @@ test(
     assert.ok(existsSync(ADDON), `${ADDON} missing: build the addon first`);
     const r = await runInVm(SCRIPT, { timeoutMs: 480_000 });
     const diag = `\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n--- console\n${r.console.slice(-4000)}`;
-    assert.equal(r.timedOut, false, `VM timed out${diag}`);
+    assert.equal(
+      r.timedOut,
+      false,
+      `VM timed out (guest reached the script after ${r.guestBootS ?? "never"} s)${diag}`,
+    );
     assert.equal(r.code, 0, `script exit code${diag}`);
     const line = (key: string) => r.stdout.match(new RegExp(`^${key} (.*)$`, "m"))?.[1];
     const t = (k: string) => Number(line(`T ${k}`));
