@@ -45,11 +45,11 @@ export function includesIpv4(list: readonly number[], v: number): boolean {
 
 /**
  * Packets the received IPv6 packet at buf[v6, v6 + v6len) stands for in the counters: a packet
- * GRO merged counts as the segments it is cut into. `segment` > 0: TCP (UDP) merged, to be cut
- * into segments of that many payload bytes (the read's `gso`; the native layer checked that TCP
- * or UDP follows the IPv6 header). 0 (a port that does not say, or a TCP packet reassembled from
- * fragments): TCP longer than `tunnelMtu` counts as segments of the most the tunnel carries;
- * anything else as 1.
+ * GRO merged counts as the segments the sender sent. `segment` (the read's `gso`, io/ports.ts;
+ * the native layer checked that TCP or UDP follows the IPv6 header) > 0: TCP (UDP) merged from
+ * segments of that many payload bytes. Otherwise (the sender's size lost, a port that does not
+ * say, a TCP packet reassembled from fragments): TCP longer than `tunnelMtu` counts as segments
+ * of the most the tunnel carries, which a sender fills; anything else as 1.
  */
 export function packetsCarried(
   buf: Buffer,
@@ -65,4 +65,13 @@ export function packetsCarried(
   const size = segment > 0 ? segment : tunnelMtu - IPV6_HEADER_BYTES - l4;
   const payload = v6len - IPV6_HEADER_BYTES - l4;
   return size > 0 && payload > size ? Math.ceil(payload / size) : 1;
+}
+
+/**
+ * The payload size to cut a received packet at on the TUN (0: none): the read's `gso`
+ * (`segment`) when it is the sender's (> 0); when the sender's size is lost (< 0: cut at
+ * -segment) only where the packet is longer than the tunnel carries, else it goes on whole.
+ */
+export function mergedCut(segment: number, v6len: number, tunnelMtu: number): number {
+  return segment > 0 ? segment : segment < 0 && v6len > tunnelMtu ? -segment : 0;
 }

@@ -53,7 +53,8 @@ import { CTR_BATCHES_IN, CTR_ICMP_SENT, CTR_IN_BYTES, CTR_IN_PACKETS } from "./c
 import { CTR_TRANSLATED, CTR_UNTRANSLATED, type DataplaneCounters } from "./counters.js";
 import { RANGE_IN_BYTES, RANGE_IN_PACKETS, RANGE_SLOTS } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
-import { checkInnerIpv6, includesIpv4, ipv6PacketLength, packetsCarried } from "./path-steps.js";
+import { checkInnerIpv6, includesIpv4, ipv6PacketLength } from "./path-steps.js";
+import { mergedCut, packetsCarried } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateSourceToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -147,12 +148,13 @@ export class RelayInboundPath {
     buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
     // 10. A merged packet counts as the segments (datagrams) it carries.
     const packets =
-      segment > 0 || v6len > state.tunnelMtu
+      segment !== 0 || v6len > state.tunnelMtu
         ? packetsCarried(buf, v6, v6len, segment, state.tunnelMtu)
         : 1;
+    const cut = mergedCut(segment, v6len, state.tunnelMtu);
     const queued =
-      segment > 0
-        ? this.toTun.pushMerged(buf, v6, v6len, segment, packets)
+      cut > 0
+        ? this.toTun.pushMerged(buf, v6, v6len, cut, packets)
         : this.toTun.push(buf, v6, v6len);
     if (!queued) return DROP_TX_ERROR;
     this.counters.traffic[CTR_IN_PACKETS]! += packets;

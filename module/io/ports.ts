@@ -202,11 +202,12 @@ export interface Ipv4RawSocket extends Port {
   /**
    * Starts delivering received packets into `ring` (use `createIpv4RxRing(n, bytes, 0)`). Each
    * packet starts with its full IPv4 header (as the kernel received it); `ring.srcs[i]` is the
-   * IPv4 source as an unsigned number. `gso[i]` > 0: packet i is TCP (UDP) that GRO merged, to
-   * be cut into segments (datagrams) of that payload size (for the TUN's `writeBatch`), else 0:
-   * the sender's size where the port was told it, else 1280 bytes or, under fraglist GRO, the
-   * first segment's (native complete_gro_6in4). A port opened with `packetReceive` also delivers
-   * the batches of its AF_PACKET sockets, from rings of its own of the same shape.
+   * IPv4 source as an unsigned number. `gso[i]` != 0: packet i is TCP (UDP) that GRO merged,
+   * to be cut into segments (datagrams) of that payload size for the TUN's `writeBatch`: the
+   * sender's (AF_PACKET's header, or the first segment's under fraglist GRO), or, negated, 1280
+   * bytes where the sender's is lost (plain GRO; native complete_gro_6in4); else 0. A port opened
+   * with `packetReceive` also delivers the batches of its AF_PACKET sockets, from rings of its
+   * own of the same shape.
    */
   onBatch(ring: Ipv4RxRing, handler: Ipv4BatchHandler): void;
   /**

@@ -407,7 +407,8 @@ void gso_cut_segment(uint8_t *d, const uint8_t *src, int th, int hl, int pos, in
  * Linux tunnels send with DF and a fixed ID, which GRO merges whatever we do on our side). A raw
  * socket hands it over as the merge left it. Returns 1 when it was one and is usable now, -1 when
  * it was one that cannot be taken apart, else 0. With 1, *seg = the payload size to cut it at
- * again (the TUN write's gso, gro_group_gso), 0 where it holds one segment only.
+ * again (the TUN write's gso, gro_group_gso): the sender's segment size, or negated where that
+ * is lost (plain GRO: -(1280 - 40 - TCP header)); 0 where it holds one segment only.
  * - TCP, plain GRO: only the pseudo-header sum is in the checksum field (tcp6_gro_complete), as
  *   for CHECKSUM_PARTIAL. One intact packet in 65536 has such a field: it verifies, so it is left
  *   alone.
@@ -448,7 +449,7 @@ int complete_gro_6in4(uint8_t *pkt, int32_t len, int32_t *seg) {
     uint16_t c = (uint16_t)~csum_fold(whole);
     memcpy(q + 56, &c, 2);
     int32_t cut = 1280 - 40 - thl;
-    if (thl >= 20 && 40 + thl + cut < ql) *seg = cut;
+    if (thl >= 20 && 40 + thl + cut < ql) *seg = -cut;
     return 1;
   }
   if (len <= 1500) return 0;

@@ -64,7 +64,8 @@ typedef struct {
   int q_head, q_n;
   int recent_super;  /* > 0: a super-packet was read within the last reads (drain_tun_vnet) */
   /* TUN with off: super-packets handed over whole, gso_info[slot] = th << 16 | mss; raw IPv4 and
-   * packet4 (optional on raw): a GRO-merged packet's segment payload size, else 0 */
+   * packet4 (optional on raw): a GRO-merged packet's segment payload size (negated where the
+   * sender's is lost: complete_gro_6in4), else 0 */
   int32_t *gso_info;
   /* packet4: a virtio-net header and the link header (link_hlen bytes, at most 16) per slot,
    * read into their own iovecs so the IPv4 packet lands at the offset as on a raw socket */

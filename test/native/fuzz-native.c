@@ -286,8 +286,8 @@ static void fuzz_complete_gro(int iterations, time_t deadline) {
     int r = complete_gro_6in4(pkt, len, &seg);
     CHECK(r >= -1 && r <= 1, "result %d", r);
     /* a cut size only for a usable merge, and one that leaves more than one segment */
-    CHECK(seg >= 0 && (r == 1 || seg == 0) && (seg == 0 || seg < len - 20 - 60), "seg %d, result %d",
-          seg, r);
+    CHECK((r == 1 || seg == 0) && (seg == 0 || (seg < 0 ? -seg : seg) < len - 20 - 60),
+          "seg %d, result %d", seg, r);
     results[k][r + 1]++;
     runs++;
     if (r != 1) {

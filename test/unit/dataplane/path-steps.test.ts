@@ -17,6 +17,7 @@ import {
 import {
   checkInnerIpv6,
   ipv6PacketLength,
+  mergedCut,
   packetsCarried,
 } from "../../../module/dataplane/path-steps.js";
 import { RelayInboundPath } from "../../../module/dataplane/relay-inbound.js";
@@ -161,4 +162,32 @@ test("raw socket reads: TCP longer than the tunnel MTU (merged by GRO) counts as
   path.processBatch(state, [big], [big.length], 1, 0);
   assert.equal(path.toTun.count, 1, "forwarded whole (the native layer cuts it)");
   assert.equal(counters.traffic[CTR_IN_PACKETS], 10);
+});
+
+test("a merged read whose sender's size is lost (gso < 0) is cut there only when longer than the tunnel carries, and counted as full-size segments", () => {
+  assert.equal(mergedCut(1000, 500, 1480), 1000, "the sender's size: always");
+  assert.equal(mergedCut(-1220, 3000, 1480), 1220);
+  assert.equal(mergedCut(-1220, 1400, 1480), 0, "fits the tunnel: on whole");
+  assert.equal(mergedCut(0, 3000, 1480), 0);
+
+  const counters = new DataplaneCounters();
+  const path = new CpeInboundPath(counters);
+  const state = createCpeForwardingState({ ownIpv4: 0x64400002, allowIpv4: allow });
+  const tcp = buildTcpPacket({
+    src: "3fff:100::1",
+    dst: "2002:6440:2::100",
+    srcPort: 80,
+    dstPort: 4000,
+    seq: 1,
+    ack: 1,
+    flags: 0x10,
+    payload: Buffer.alloc(10 * 1420, 1),
+    hopLimit: 64,
+  });
+  const big = encapsulate6to4(tcp, "192.88.99.1", "100.64.0.2", { df: false });
+  path.processBatch(state, [big], [big.length], 1, 0, Int32Array.of(-1220));
+  assert.equal(path.toTun.count, 1);
+  assert.equal(path.toTun.merged, true);
+  assert.equal(path.toTun.gso[0], 1220, "cut at 1280 bytes on the TUN");
+  assert.equal(counters.traffic[CTR_IN_PACKETS], 10, "as the sender sent it: 10 of 1420");
 });
