@@ -250,9 +250,12 @@ function printKeepHints(t: LabTopology, host: string, dir: string): void {
   process.stdout.write(lines.join("\n") + "\n");
 }
 
-/** Log file of a lab daemon (kept with --keep; the hints print them). */
+/**
+ * Log file of a lab daemon (kept with --keep; the hints print them), named after the namespaces'
+ * prefix so that a second lab on the host (PMT_LAB_NS_PREFIX) keeps its own.
+ */
 function logPath(role: string): string {
-  return `/tmp/6to4-pmt-lab-${role}.log`;
+  return `/tmp/6to4-pmt-lab-${labNsPrefix()}${role}.log`;
 }
 
 function daemonLogs(...ps: NsProcess[]): string {
