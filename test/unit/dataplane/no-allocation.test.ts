@@ -131,6 +131,28 @@ test("CPE inbound (decapsulate + translate): no allocation per packet", () => {
   assert.ok(g >= 0 && g < LIMIT, `heap grew ${g} bytes (-1: collected garbage)`);
 });
 
+test("CPE inbound, packets GRO merged (gso from the read, the sender's size lost): no allocation per packet", () => {
+  const path = new CpeInboundPath(new DataplaneCounters());
+  const merged = buildTcpPacket({
+    src: "3fff:100::1",
+    dst: "2002:6440:2::100",
+    srcPort: 80,
+    dstPort: 40000,
+    seq: 1,
+    flags: 0x10,
+    payload: Buffer.alloc(1900, 7),
+  });
+  const r = ring(encapsulate6to4(merged, "192.88.99.1", "100.64.0.2"), 0);
+  const gso = new Int32Array(BATCH).fill(-1220);
+  const g = growth(() => {
+    r.reset();
+    path.processBatch(cpeState, r.bufs, r.sizes, BATCH, 0, gso);
+    assert.equal(path.toTun.count, BATCH);
+    assert.equal(path.toTun.packets, 2 * BATCH, "two segments of 1420 each");
+  }, ROUNDS);
+  assert.ok(g >= 0 && g < LIMIT, `heap grew ${g} bytes (-1: collected garbage)`);
+});
+
 /** Counters as the relay daemon sizes them: one slot group per PMT customer range. */
 function relayCounters(): DataplaneCounters {
   const c = new DataplaneCounters();
