@@ -132,19 +132,22 @@ test("relay inbound: a packet GRO merged keeps its segment size for the TUN and 
   assert.equal(path.toTun.gso[0], 0);
 });
 
+/** A TCP packet from the server to the LAN host's 6to4 address with `bytes` of payload. */
+function merged(bytes: number): Uint8Array {
+  return buildTcpPacket({
+    src: "3fff:100::1",
+    dst: "2002:6440:2::100",
+    srcPort: 80,
+    dstPort: 4000,
+    seq: 1,
+    ack: 1,
+    flags: 0x10,
+    payload: Buffer.alloc(bytes, 1),
+    hopLimit: 64,
+  });
+}
+
 test("raw socket reads: TCP longer than the tunnel MTU (merged by GRO) counts as full-size segments, anything else as 1", () => {
-  const merged = (bytes: number): Uint8Array =>
-    buildTcpPacket({
-      src: "3fff:100::1",
-      dst: "2002:6440:2::100",
-      srcPort: 80,
-      dstPort: 4000,
-      seq: 1,
-      ack: 1,
-      flags: 0x10,
-      payload: Buffer.alloc(bytes, 1),
-      hopLimit: 64,
-    });
   const b = (p: Uint8Array): Buffer => Buffer.from(p);
   // Tunnel MTU 1480: a sender's full segment carries 1480 - 40 - 20 = 1420 bytes.
   assert.equal(packetsCarried(b(merged(1420)), 0, 1480, 0, 1480), 1, "one full segment");
@@ -173,18 +176,7 @@ test("a merged read whose sender's size is lost (gso < 0) is cut there only when
   const counters = new DataplaneCounters();
   const path = new CpeInboundPath(counters);
   const state = createCpeForwardingState({ ownIpv4: 0x64400002, allowIpv4: allow });
-  const tcp = buildTcpPacket({
-    src: "3fff:100::1",
-    dst: "2002:6440:2::100",
-    srcPort: 80,
-    dstPort: 4000,
-    seq: 1,
-    ack: 1,
-    flags: 0x10,
-    payload: Buffer.alloc(10 * 1420, 1),
-    hopLimit: 64,
-  });
-  const big = encapsulate6to4(tcp, "192.88.99.1", "100.64.0.2", { df: false });
+  const big = encapsulate6to4(merged(10 * 1420), "192.88.99.1", "100.64.0.2", { df: false });
   path.processBatch(state, [big], [big.length], 1, 0, Int32Array.of(-1220));
   assert.equal(path.toTun.count, 1);
   assert.equal(path.toTun.merged, true);
