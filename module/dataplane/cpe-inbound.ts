@@ -50,7 +50,7 @@ export class CpeInboundPath {
 
   /**
    * Processes one raw-socket read batch: IPv4 packets at bufs[i][rxOffset, + sizes[i]); `gso[i]`
-   * > 0: a packet GRO merged, cut into segments of that size on the TUN (io/ports.ts onBatch).
+   * != 0: a packet GRO merged, and where to cut it on the TUN (io/ports.ts onBatch).
    */
   processBatch(
     state: CpeForwardingState,
@@ -71,8 +71,8 @@ export class CpeInboundPath {
   }
 
   /**
-   * Steps 1-9 for one packet; DROP_NONE when it was queued on `toTun`. `segment` > 0: a TCP
-   * packet GRO merged, cut there on the TUN.
+   * Steps 1-9 for one packet; DROP_NONE when it was queued on `toTun`. `segment` != 0: a TCP
+   * packet GRO merged, cut on the TUN as path-steps.ts mergedCut says.
    */
   processPacket(
     state: CpeForwardingState,

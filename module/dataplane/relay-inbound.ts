@@ -94,7 +94,7 @@ export class RelayInboundPath {
 
   /**
    * Steps 1-10 for one packet; DROP_NONE when it was queued (TUN, or an echo reply on the wire).
-   * `segment` > 0: a TCP packet GRO merged from segments of that size, cut there on the TUN.
+   * `segment` != 0: a TCP packet GRO merged, cut on the TUN as path-steps.ts mergedCut says.
    */
   processPacket(
     state: RelayForwardingState,
