@@ -64,6 +64,11 @@ const skip =
   toolSkipReason("python3");
 const WIRE_MTU = 1500;
 
+/** `ethtool -K <dev> <feature> <on|off> ...` in namespace `ns`. */
+function ethtoolK(reg: NetnsRegistry, ns: string, dev: string, ...features: string[]): void {
+  reg.must(["ip", "netns", "exec", ns, "ethtool", "-K", dev, ...features]);
+}
+
 describe("GRO on the WAN and our 6in4", { skip, timeout: 180_000 }, () => {
   const reg = new NetnsRegistry();
   let lab: RunningLab;
@@ -76,17 +81,17 @@ describe("GRO on the WAN and our 6in4", { skip, timeout: 180_000 }, () => {
     const relay = t.relays[0]!;
     const cpe = t.cpes[0]!;
     for (const ns of [relay.ns, cpe.ns]) {
-      reg.must(["ip", "netns", "exec", ns, "ethtool", "-K", "wan0", "gro", "on"]);
+      ethtoolK(reg, ns, "wan0", "gro", "on");
       // Polled in a kernel thread, as a NIC's interrupt moderation would: frames queue up and one
       // poll sees many of them (GRO merges only within a poll).
       reg.must(["ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /sys/class/net/wan0/threaded"]);
     }
     for (const dev of ["relay0", "cpe0"]) {
-      reg.must(["ip", "netns", "exec", t.isp, "ethtool", "-K", dev, "tso", "off"]);
+      ethtoolK(reg, t.isp, dev, "tso", "off");
     }
     // The CPE's LAN side cuts super-packets itself, so the LAN host's capture shows the segments
     // the CPE's kernel made (their size is what the tests below look at).
-    reg.must(["ip", "netns", "exec", cpe.ns, "ethtool", "-K", "lan0", "tso", "off"]);
+    ethtoolK(reg, cpe.ns, "lan0", "tso", "off");
   });
   after(async () => {
     await reg.cleanup();
@@ -292,13 +297,11 @@ describe("GRO on the WAN and our 6in4", { skip, timeout: 180_000 }, () => {
     const how = list ? "fraglist GRO (rx-gro-list, OpenWrt's default)" : "GRO";
     test(`a sender that ${how} merges (DF, fixed ID 0, as Linux tunnels send): the LAN host gets every byte`, async () => {
       const c = lab.t.cpes[0]!;
-      if (list)
-        reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "on"]);
+      if (list) ethtoolK(reg, c.ns, "wan0", "rx-gro-list", "on");
       try {
         await foreignRuns(list);
       } finally {
-        if (list)
-          reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "off"]);
+        if (list) ethtoolK(reg, c.ns, "wan0", "rx-gro-list", "off");
       }
     });
   }
@@ -424,6 +427,22 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
   }
 
   /**
+   * A burst of 24 TCP segments of 1200 bytes (segment i filled with `fill(i)`) from the LAN host's
+   * 6to4 address to the server, as Linux's sit sends them (DF, ID 0), injected into the relay's
+   * wan0 in one poll.
+   */
+  function relayTcpBurst(
+    ports: [number, number],
+    seq: number,
+    fill: (i: number) => number,
+  ): () => Promise<void> {
+    return injector(
+      "relay",
+      sitBurst({ proto: "tcp", n: 24, bytes: 1200, ports, up: true, seq, fill }),
+    );
+  }
+
+  /**
    * A burst of 24 UDP datagrams of 1200 bytes (each filled with its number) from the server to the
    * LAN host's 6to4 address, injected into the CPE's wan0 in one poll; outer IPv4 IDs `id(i)`, DF
    * clear, or as Linux tunnels send (sitBurst).
@@ -471,7 +490,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     const burst = lanUdpBurst();
 
     // 1. rx-gro-list on: one burst, merged by GRO into one packet, which the CPE counts.
-    reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "on"]);
+    ethtoolK(reg, c.ns, "wan0", "rx-gro-list", "on");
     let unusable = 0;
     let wanFrames: Array<[number, number]> = [];
     let turnedOff = false;
@@ -483,8 +502,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
       assert.deepEqual(await statusCommand(labCpeFiles(c.ns)[1], "reload"), { ok: true });
       turnedOff = !groListOn(c.ns);
     } finally {
-      if (!turnedOff)
-        reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", "rx-gro-list", "off"]);
+      if (!turnedOff) ethtoolK(reg, c.ns, "wan0", "rx-gro-list", "off");
     }
     const merged = wanFrames.filter(([p, n]) => p === 41 && n > 20 + 40 + 8 + BYTES);
     await okWithCounters(
@@ -526,10 +544,8 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     const BYTES = 1200;
     const burstWith = (step: number): (() => Promise<void>) =>
       lanUdpBurst((i) => 0x7000 + i * step);
-    const features = (state: "on" | "off"): void => {
-      const args = ["rx-gro-list", "rx-udp-gro-forwarding"].flatMap((f) => [f, state]);
-      reg.must(["ip", "netns", "exec", c.ns, "ethtool", "-K", "wan0", ...args]);
-    };
+    const features = (state: "on" | "off"): void =>
+      ethtoolK(reg, c.ns, "wan0", "rx-gro-list", state, "rx-udp-gro-forwarding", state);
     features("on");
     try {
       const sink = await startUdpSink(BYTES, DATAGRAMS);
@@ -573,16 +589,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     const relay = lab.t.relays[0]!;
     const SEGMENTS = 24;
     const BYTES = 1200;
-    const frames = sitBurst({
-      proto: "tcp",
-      n: SEGMENTS,
-      bytes: BYTES,
-      ports: [5999, 5998],
-      up: true,
-      seq: 0x10000000,
-      fill: (i) => i * 5 + 3,
-    });
-    const burst = injector("relay", frames);
+    const burst = relayTcpBurst([5999, 5998], 0x10000000, (i) => i * 5 + 3);
     const relay0 = await readCounters(reg, lab.relays[0]!);
     const segs0 = tcpMib(lab.t.inet).InSegs!;
     let run = { frames: [] as Array<[number, number]>, counted: 0 };
@@ -716,26 +723,13 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     const SEGMENTS = 24;
     const BYTES = 1200;
     const src6 = `2002:6440:2::${c.hostAddress.split("::")[1]}`;
-    const frames = sitBurst({
-      proto: "tcp",
-      n: SEGMENTS,
-      bytes: BYTES,
-      ports: [5997, 5996],
-      up: true,
-      seq: 0x20000000,
-      fill: (i) => i * 7 + 1,
-    });
-    const burst = injector("relay", frames);
+    const burst = relayTcpBurst([5997, 5996], 0x20000000, (i) => i * 7 + 1);
     // The relay's kernel cuts the super-packets it forwards at inet0 (else the server's capture
     // sees one packet of 28 800 bytes, as a veth passes super-packets on; UDP's too) and
     // completes their checksums (else the capture shows the pseudo-header sums).
-    reg.must([
-      "ip",
-      "netns",
-      "exec",
+    ethtoolK(
+      reg,
       relay.ns,
-      "ethtool",
-      "-K",
       "inet0",
       "tso",
       "off",
@@ -745,7 +739,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
       "off",
       "tx",
       "off",
-    ]);
+    );
     let merged = 0;
     const atServer = await capture(
       lab.t.inet,
@@ -779,17 +773,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
     });
     const udpBurst = injector("relay", udpFrames);
     const u0 = await readCounters(reg, p);
-    reg.must([
-      "ip",
-      "netns",
-      "exec",
-      relay.ns,
-      "ethtool",
-      "-K",
-      "wan0",
-      "rx-udp-gro-forwarding",
-      "on",
-    ]);
+    ethtoolK(reg, relay.ns, "wan0", "rx-udp-gro-forwarding", "on");
     let udpAtServer: string[][] = [];
     try {
       udpAtServer = await capture(
@@ -803,17 +787,7 @@ process.on("SIGTERM", () => { console.log(JSON.stringify({ n, bad, distinct: see
         },
       );
     } finally {
-      reg.must([
-        "ip",
-        "netns",
-        "exec",
-        relay.ns,
-        "ethtool",
-        "-K",
-        "wan0",
-        "rx-udp-gro-forwarding",
-        "off",
-      ]);
+      ethtoolK(reg, relay.ns, "wan0", "rx-udp-gro-forwarding", "off");
     }
     const u1 = await readCounters(reg, p);
     assert.equal(
@@ -912,19 +886,7 @@ describe(
           .filter((l) => /^rx-(gro-list|udp-gro-forwarding):/.test(l))
           .join(" ");
       // As a WAN device made anew would come up (a PPPoE reconnect): both on, behind the CPE's back.
-      reg.must([
-        "ip",
-        "netns",
-        "exec",
-        c.ns,
-        "ethtool",
-        "-K",
-        "wan0",
-        "rx-gro-list",
-        "on",
-        "rx-udp-gro-forwarding",
-        "on",
-      ]);
+      ethtoolK(reg, c.ns, "wan0", "rx-gro-list", "on", "rx-udp-gro-forwarding", "on");
       // The CPE's check (every GRO_CHECK_MS), now: "reload".
       assert.deepEqual(await statusCommand(labCpeFiles(c.ns)[1], "reload"), { ok: true });
       assert.equal(
