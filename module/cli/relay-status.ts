@@ -11,6 +11,7 @@
 import { formatIpv4, formatIpv4Prefix } from "../addr/ipv4.js";
 import { formatIpv6Prefix } from "../addr/ipv6.js";
 import { describePmtCustomerPolicy } from "../addr/pmt-customers.js";
+import type { WanSendSnapshot } from "../status/snapshot.js";
 import type { RelayConfig } from "../config/parse.js";
 import type { RelayAnnounceSnapshot } from "../control/relay-announce.js";
 import type { CountersSnapshot } from "../dataplane/counters.js";
@@ -33,6 +34,8 @@ export interface RelayStatusSource {
   readonly counters: () => CountersSnapshot;
   /** The announcer's snapshot, or null without announce_ipv4. */
   readonly announce: (() => RelayAnnounceSnapshot) | null;
+  /** `wan_send packet`: the send path's status, and a resolve now (the `resolve` command). */
+  readonly wanSend?: { status(): WanSendSnapshot; resolve(): WanSendSnapshot };
 }
 
 /** The one-line problem with the configured status_socket path, or undefined. */
@@ -58,6 +61,7 @@ export function relaySnapshot(
     uptimeS: Math.max(0, Math.floor((nowMs - startedMs) / 1000)),
     relayIpv4: cfg.relayIpv4.map(formatIpv4),
     packetReceive: cfg.packetReceive,
+    ...(src.wanSend !== undefined ? { wanSend: src.wanSend.status() } : {}),
     tun: { name: src.tunName, mtu: cfg.tunnelMtu, address: src.tunAddress },
     providerPrefix: cfg.providerPrefix !== null ? formatIpv6Prefix(cfg.providerPrefix) : null,
     ipv4PrefixLen: cfg.ipv4PrefixLen,
@@ -115,6 +119,9 @@ export async function startRelayStatus(src: RelayStatusSource, log: Logger): Pro
   try {
     server = await startStatusServer(src.cfg.statusSocket, {
       snapshot: () => relaySnapshot(src, state, startedMs, Date.now()),
+      ...(src.wanSend !== undefined
+        ? { command: (c: string) => (c === "resolve" ? src.wanSend!.resolve() : undefined) }
+        : {}),
     });
     log.info(`status socket ${src.cfg.statusSocket}`);
   } catch (e) {

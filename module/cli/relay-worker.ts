@@ -19,10 +19,13 @@ import { parentPort } from "node:worker_threads";
 import type { RelayConfig } from "../config/parse.js";
 import { DataplaneCounters } from "../dataplane/counters.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
-import { adoptIpv4Raw, adoptTun, type Ipv4RawFds } from "../io/linux.js";
-import type { PortStats } from "../io/ports.js";
-import { createLogger } from "../log/logger.js";
-import { monotonicMs } from "../control/clock.js";
+import { adoptIpv4Raw, adoptTun, dumpRoutes4, type Ipv4RawFds } from "../io/linux.js";
+import { neighbourUse4, resolveNextHop4 } from "../io/linux.js";
+import type { PacketSendPath, PortStats } from "../io/ports.js";
+import { createLogger, type Logger } from "../log/logger.js";
+import { monotonicMs, systemClock } from "../control/clock.js";
+import { RelayWanSend } from "../control/relay-wan-send.js";
+import type { WanSendSnapshot } from "../status/snapshot.js";
 import { heapHousekeeping } from "./heap-housekeeping.js";
 import { planRelay } from "./relay-plan.js";
 
@@ -43,7 +46,32 @@ export interface RelayWorkerData {
 }
 
 /** What a worker reports of its protocol-41 port (the parts of PortStats status shows). */
-export type WorkerPortReport = Pick<PortStats, "wanGroMerged" | "wanGroUnusable" | "icmpErrors">;
+export type WorkerPortReport = Pick<PortStats, "wanGroMerged" | "wanGroUnusable" | "icmpErrors"> & {
+  /** `wan_send packet`: the resolver's counters (summed over workers) and status. */
+  wanSend?: { counters: Record<string, number>; status: WanSendSnapshot };
+};
+
+/**
+ * `wan_send packet` on the relay: the resolver of a worker's AF_PACKET path (each worker has
+ * its own socket and resolves for itself), or undefined with `wan_send raw`.
+ */
+export function relayWanSend(
+  cfg: RelayConfig,
+  path: PacketSendPath | undefined,
+  log: Logger,
+): RelayWanSend | undefined {
+  if (path === undefined) return undefined;
+  const ranges = [...cfg.pmtCustomerIpv4, ...cfg.customerIpv4];
+  return new RelayWanSend({
+    path,
+    dump: (max) => dumpRoutes4(max),
+    lookup: (dst, oif) => resolveNextHop4(dst, oif),
+    neighUse: (ifindex, addr) => neighbourUse4(ifindex, addr),
+    ranges,
+    clock: systemClock,
+    log,
+  });
+}
 
 export function isRelayWorkerData(d: unknown): d is RelayWorkerData {
   return (
@@ -60,6 +88,8 @@ export interface RelayWorkerHandle {
   report(): WorkerPortReport;
   /** Stops its loops and closes its fds; returns the last report. */
   stop(): WorkerPortReport;
+  /** `wan_send packet`: resolves now (the status socket's `resolve`); undefined with raw. */
+  resolve(): WanSendSnapshot | undefined;
 }
 
 /**
@@ -76,12 +106,16 @@ export function startRelayWorker(
   const counters = new DataplaneCounters(
     new Float64Array(data.counters, data.index * data.length * 8, data.length),
   );
+  const wanSend = relayWanSend(data.cfg, raw.packetPath, log);
   const report = (): WorkerPortReport => {
     const s = raw.stats();
     return {
       wanGroMerged: s.wanGroMerged,
       wanGroUnusable: s.wanGroUnusable,
       ...(s.icmpErrors !== undefined ? { icmpErrors: s.icmpErrors } : {}),
+      ...(wanSend !== undefined
+        ? { wanSend: { counters: wanSend.counters(), status: wanSend.status() } }
+        : {}),
     };
   };
   const daemon = new RelayDaemon({
@@ -94,13 +128,16 @@ export function startRelayWorker(
     onFatal: (err) => onFatal(err.message),
   });
   daemon.start();
+  wanSend?.start();
   return {
     report,
     stop: () => {
       const last = report();
+      wanSend?.stop();
       daemon.stop();
       return last;
     },
+    resolve: () => wanSend?.resolve(),
   };
 }
 
@@ -125,6 +162,11 @@ export function runRelayWorker(data: RelayWorkerData): void {
   // Each isolate has its own heap: the thread's periodic full collection, as the main thread's.
   const stopHousekeeping = heapHousekeeping();
   port.on("message", (m: { type?: string }) => {
+    if (m?.type === "resolve") {
+      w.resolve();
+      port.postMessage({ type: "ports", ports: w.report() });
+      return;
+    }
     if (m?.type !== "stop") return;
     clearInterval(timer);
     stopHousekeeping();

@@ -41,6 +41,7 @@ import {
   type Ipv4RawOptions,
 } from "../io/linux.js";
 import type { Logger } from "../log/logger.js";
+import type { WanSendSnapshot } from "../status/snapshot.js";
 import {
   RELAY_WORKER_ROLE,
   startRelayWorker,
@@ -259,6 +260,7 @@ export class RelayWorkers {
     const icmp: Record<string, number> = {};
     let groMerged = 0;
     let groUnusable = 0;
+    const wanSend: Record<string, number> = {};
     this.slots.forEach((s, i) => {
       if (s.inline !== undefined && !s.stopped) s.ports = s.inline.report();
       total.add(s.counters);
@@ -275,8 +277,12 @@ export class RelayWorkers {
       groMerged += s.ports.wanGroMerged;
       groUnusable += s.ports.wanGroUnusable;
       for (const [k, v] of Object.entries(s.ports.icmpErrors ?? {})) icmp[k] = (icmp[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(s.ports.wanSend?.counters ?? {})) {
+        wanSend[k] = (wanSend[k] ?? 0) + v;
+      }
     });
     const snap = total.snapshot();
+    for (const [k, v] of Object.entries(wanSend)) snap.traffic[k] = v;
     for (const [kind, n] of Object.entries(icmp)) snap.traffic[`icmpv4_${kind}`] = n;
     const offload = this.offloadTotals();
     if (offload !== null || groMerged > 0 || groUnusable > 0) {
@@ -290,6 +296,23 @@ export class RelayWorkers {
     if (names.length > 0) snap.customers = total.rangeSnapshot(names);
     snap.workers = workers;
     return snap;
+  }
+
+  /** `wan_send packet`: worker 1's send path (each worker resolves the same tables alike). */
+  wanSendStatus(): WanSendSnapshot | undefined {
+    const s = this.slots[0];
+    if (s?.inline !== undefined && !s.stopped) s.ports = s.inline.report();
+    return s?.ports.wanSend?.status;
+  }
+
+  /** `wan_send packet`: every worker resolves now; worker 1's status after it. */
+  resolveWanSend(): WanSendSnapshot | undefined {
+    for (const s of this.slots) {
+      if (s.stopped) continue;
+      if (s.inline !== undefined) s.inline.resolve();
+      else s.worker?.postMessage({ type: "resolve" });
+    }
+    return this.wanSendStatus();
   }
 
   /** TUN offload counters summed over the queues (the addon keeps them per fd, process-wide). */

@@ -56,6 +56,8 @@ import {
 import { ifIndexOf } from "../io/linux.js";
 import { relayAnnouncer } from "./relay-announce-setup.js";
 import { openWorkerPorts, RelayWorkers, resolveWorkers } from "./relay-workers.js";
+import { relayWanSend } from "./relay-worker.js";
+import type { WanSendSnapshot } from "../status/snapshot.js";
 import { relayStatusSocketProblem, startRelayStatus } from "./relay-status.js";
 import { checkRelaySysctls, procSysctls } from "./relay-sysctl.js";
 import { VERSION } from "./version.js";
@@ -86,6 +88,8 @@ interface RelayDataplane {
   readonly tunName: string;
   readonly exiting: DaemonExit;
   counters(): CountersSnapshot;
+  /** `wan_send packet`: the send path's status and a resolve now; undefined with raw. */
+  readonly wanSend?: { status(): WanSendSnapshot; resolve(): WanSendSnapshot };
   start(): void;
   /** Resolves once the data plane runs in every thread (worker threads start asynchronously). */
   started(): Promise<void>;
@@ -99,21 +103,37 @@ function openRelayDataplane(
   log: Logger,
 ): RelayDataplane | undefined {
   const workers = resolveWorkers(cfg.workers);
-  const rawOptions =
-    cfg.packetReceive.length > 0
+  const rawOptions = {
+    ...(cfg.packetReceive.length > 0
       ? { packetReceive: { devices: cfg.packetReceive, dsts: cfg.relayIpv4 } }
-      : {};
+      : {}),
+    ...(cfg.wanSend === "packet" ? { packetSend: true } : {}),
+  };
   if (workers <= 1) {
     const ports = openDaemonPorts(log, cfg.tunName, cfg.tunnelMtu, rawOptions);
     if (ports === undefined) return undefined;
     const { daemon, exiting } = createDaemon(RelayDaemon, ports, state, log);
+    const send = relayWanSend(cfg, ports.raw.packetPath, log);
     return {
       tunName: ports.tun.name,
       exiting,
-      counters: () => daemon.counters(),
-      start: () => daemon.start(),
+      counters: () => {
+        const c = daemon.counters();
+        for (const [k, v] of Object.entries(send?.counters() ?? {})) c.traffic[k] = v;
+        return c;
+      },
+      ...(send !== undefined
+        ? { wanSend: { status: () => send.status(), resolve: () => send.resolve() } }
+        : {}),
+      start: () => {
+        daemon.start();
+        send?.start();
+      },
       started: () => Promise.resolve(),
-      stop: () => daemon.stop(),
+      stop: () => {
+        send?.stop();
+        return daemon.stop();
+      },
     };
   }
   const ports = openWorkerPorts(
@@ -130,10 +150,29 @@ function openRelayDataplane(
     exiting.exit(EXIT_RUNTIME);
   });
   const exiting = waitForExit(log, () => pool.counters());
+  const none = (): WanSendSnapshot => ({
+    configured: "packet",
+    active: "raw",
+    reason: "workers not started",
+    nextHop: null,
+    packets: 0,
+    fallbacks: 0,
+    unresolved: 0,
+    nextHopChanges: 0,
+    resolves: 0,
+  });
   return {
     tunName: ports.tun.name,
     exiting,
     counters: () => pool.counters(),
+    ...(cfg.wanSend === "packet"
+      ? {
+          wanSend: {
+            status: () => pool.wanSendStatus() ?? none(),
+            resolve: () => pool.resolveWanSend() ?? none(),
+          },
+        }
+      : {}),
     start: () => pool.start(),
     started: () => pool.started(),
     stop: () => pool.stop(),
@@ -319,6 +358,7 @@ async function runRelayLocked(
       metrics: metricsUrl ?? null,
       counters: () => daemon.counters(),
       announce: announce !== null ? () => announce.snapshot() : null,
+      ...(plane.wanSend !== undefined ? { wanSend: plane.wanSend } : {}),
     },
     log,
   );

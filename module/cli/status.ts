@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { asConfigError, ConfigError } from "../config/config-error.js";
 import { queryStatusSocket } from "../status/server.js";
 import { isRelaySnapshot, type RelayStatusSnapshot } from "../status/relay-snapshot.js";
-import type { Ipv6Verdict, StatusSnapshot } from "../status/snapshot.js";
+import type { Ipv6Verdict, StatusSnapshot, WanSendSnapshot } from "../status/snapshot.js";
 import { ipv6Verdict } from "../status/verdict.js";
 import { flagOn, lastValue, noPositionals, parseArgs, type FlagSpecs } from "./args.js";
 import {
@@ -185,6 +185,18 @@ async function queryAndPrint(
 }
 
 /** Human-readable form, one fact per line. */
+
+/** The `wan send` row (CPE and relay): the path in use, why, and its counts. */
+function wanSendText(w: WanSendSnapshot): string {
+  const hop = w.nextHop
+    ? ` via ${w.nextHop.gateway} ${w.nextHop.lladdr} on ${w.nextHop.device}`
+    : "";
+  return (
+    `${w.configured}: ${w.active === "packet" ? "AF_PACKET" : "raw socket"}${hop} (${w.reason}); ` +
+    `${w.packets} packets, ${w.fallbacks} fallbacks, ${w.unresolved} unresolved`
+  );
+}
+
 export function formatStatus(s: StatusSnapshot): string {
   const lines: string[] = [];
   const row = (k: string, v: string): void => {
@@ -215,17 +227,7 @@ export function formatStatus(s: StatusSnapshot): string {
         (s.dataplane.error ? `; error: ${s.dataplane.error}` : ""),
     );
   }
-  if (s.wanSend) {
-    const w = s.wanSend;
-    const hop = w.nextHop
-      ? ` via ${w.nextHop.gateway} ${w.nextHop.lladdr} on ${w.nextHop.device}`
-      : "";
-    row(
-      "wan send",
-      `${w.configured}: ${w.active === "packet" ? "AF_PACKET" : "raw socket"}${hop} (${w.reason}); ` +
-        `${w.packets} packets, ${w.fallbacks} fallbacks, ${w.unresolved} unresolved`,
-    );
-  }
+  if (s.wanSend) row("wan send", wanSendText(s.wanSend));
   row(
     "dhcp option 212",
     !s.dhcp.enabled
@@ -289,6 +291,7 @@ export function formatRelayStatus(s: RelayStatusSnapshot): string {
       ? `AF_PACKET on ${s.packetReceive.join(", ")} (packet_receive), raw socket elsewhere`
       : "raw socket",
   );
+  if (s.wanSend) row("wan send", wanSendText(s.wanSend));
   row("tun", `${s.tun.name} mtu ${s.tun.mtu}, address ${s.tun.address}`);
   row(
     "provider prefix",

@@ -110,6 +110,8 @@ export interface RelayConfig {
   readonly workers: number;
   /** Devices read through AF_PACKET with GRO's segment size (control/packet-receive.ts). */
   readonly packetReceive: readonly string[];
+  /** `packet`: protocol 41 to customers over AF_PACKET (control/relay-wan-send.ts). */
+  readonly wanSend: "raw" | "packet";
   readonly logLevel: LogLevel;
   /** cli/privilege-drop.ts: the user to switch to after start-up; null = stay. */
   readonly user: string | null;

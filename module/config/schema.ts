@@ -240,12 +240,13 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   opt(
     "wan_send",
     "enum",
-    CPE,
-    "How the userspace data plane sends protocol 41 to the relay: raw (a raw IPv4 socket; the " +
-      "kernel routes, resolves ARP and runs netfilter OUTPUT/POSTROUTING per packet) or packet " +
-      "(AF_PACKET straight to the next hop's link-layer address, resolved by the daemon from the " +
-      "routing and neighbour tables; less CPU per packet, but firewall output rules and counters " +
-      "do not see these packets and policy routing is followed only when resolved).",
+    BOTH,
+    "How the userspace data plane sends protocol 41: raw (a raw IPv4 socket; the kernel routes, " +
+      "resolves ARP and runs netfilter OUTPUT/POSTROUTING per packet) or packet (AF_PACKET " +
+      "straight to the next hop's link-layer address, resolved by the daemon from the routing " +
+      "and neighbour tables: the CPE's for the relay, the relay's for the customer ranges routed " +
+      "through one gateway of the main table; less CPU per packet, but firewall output rules and " +
+      "counters do not see these packets and policy routing is followed only when resolved).",
     "",
     { choices: ["raw", "packet"], default: "raw" },
   ),

@@ -426,12 +426,19 @@ export const BACKPRESSURE_SNDBUF_BYTES = 256 * 1024;
 
 /** The next hop of sendRaw4's AF_PACKET path (native/sockets.c NEXT_HOP_BYTES). */
 const NEXT_HOP_BYTES = 20;
+/** native/sockets.c NEXT_HOP_MAX_INTERVALS. */
+const NEXT_HOP_MAX_INTERVALS = 4096;
 
 /** io/ports.ts PacketSendPath over an `openPacket4` socket; sendRaw4 reads `nextHop`. */
 class PacketPath implements PacketSendPath {
-  /** [0, 4) destination (network order), [4, 8) ifindex (host order), [8] length, [12, ..) address. */
-  readonly nextHop = new Uint8Array(NEXT_HOP_BYTES);
-  private readonly view = new DataView(this.nextHop.buffer);
+  /**
+   * [0, 4) destination (network order), [4, 8) ifindex (host order), [8] length, [12, ..)
+   * address; with `setIntervals`, then the intervals as uint32 pairs (host order).
+   */
+  nextHop: Uint8Array = new Uint8Array(NEXT_HOP_BYTES);
+  private view: DataView = new DataView(this.nextHop.buffer);
+  /** setIntervals' buffer, made on its first call (the CPE never needs it). */
+  private wide: Uint8Array | undefined;
   active = false;
   packets = 0;
   lastError = "";
@@ -441,12 +448,30 @@ class PacketPath implements PacketSendPath {
 
   set(dstV4: number, ifindex: number, lladdr: Uint8Array): void {
     if (lladdr.length > 8) throw new RangeError(`link-layer address of ${lladdr.length} bytes`);
+    if (this.nextHop.length !== NEXT_HOP_BYTES) {
+      this.nextHop = (this.wide ?? new Uint8Array(NEXT_HOP_BYTES)).subarray(0, NEXT_HOP_BYTES);
+      this.view = new DataView(this.nextHop.buffer, this.nextHop.byteOffset, NEXT_HOP_BYTES);
+    }
     this.nextHop.fill(0);
     this.view.setUint32(0, dstV4 >>> 0, false);
     this.view.setUint32(4, ifindex >>> 0, endianness() === "LE");
     this.nextHop[8] = lladdr.length;
     this.nextHop.set(lladdr, 12);
     this.active = true;
+  }
+
+  setIntervals(intervals: Uint32Array, ifindex: number, lladdr: Uint8Array): void {
+    const n = intervals.length >>> 1;
+    if (n === 0 || n > NEXT_HOP_MAX_INTERVALS || intervals.length % 2 !== 0) {
+      throw new RangeError(`${intervals.length / 2} intervals (1 to ${NEXT_HOP_MAX_INTERVALS})`);
+    }
+    const wide = (this.wide ??= new Uint8Array(NEXT_HOP_BYTES + 8 * NEXT_HOP_MAX_INTERVALS));
+    this.nextHop = wide.subarray(0, NEXT_HOP_BYTES);
+    this.view = new DataView(wide.buffer, wide.byteOffset, wide.byteLength);
+    this.set(0, ifindex, lladdr);
+    const le = endianness() === "LE";
+    for (let i = 0; i < 2 * n; i++) this.view.setUint32(NEXT_HOP_BYTES + 4 * i, intervals[i]!, le);
+    this.nextHop = wide.subarray(0, NEXT_HOP_BYTES + 8 * n);
   }
 
   clear(): void {
@@ -780,6 +805,11 @@ export function openIpv4RawFds(
     ...(packetFd >= 0 ? { packetFd } : {}),
     ...(packetRxFds.length > 0 ? { packetRxFds } : {}),
   };
+}
+
+/** Every IPv4 route (native/packet.c routeDump4); null: more than `max`. */
+export function dumpRoutes4(max: number, binding?: NativeBinding): Uint32Array | null {
+  return (binding ?? loadNative()).routeDump4(max);
 }
 
 /** Route and next-hop neighbour for `dst` (native/packet.c nextHop4); null: no route. */

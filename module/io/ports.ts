@@ -248,9 +248,10 @@ export interface Ipv4RawSocket extends Port {
 }
 
 /**
- * The opt-in WAN send path over AF_PACKET (native/packet.c): packets to the one destination whose
- * next hop the control plane resolved (control/wan-next-hop.ts) go out of its device to its
- * link-layer address, the rest through the raw socket. Off until `set`.
+ * The opt-in WAN send path over AF_PACKET (native/packet.c): packets to the destination (the CPE's
+ * relay, control/wan-next-hop.ts) or destinations (the relay's customers routed through one
+ * gateway, control/relay-wan-send.ts) whose next hop the control plane resolved go out of its
+ * device to its link-layer address, the rest through the raw socket. Off until `set`.
  */
 export interface PacketSendPath {
   /**
@@ -258,6 +259,12 @@ export interface PacketSendPath {
    * `lladdr` (empty: a device without link-layer addresses, PPP) over AF_PACKET.
    */
   set(dstV4: number, ifindex: number, lladdr: Uint8Array): void;
+  /**
+   * From the next `writeBatch` on, packets to destinations in `intervals` ([first, last] pairs of
+   * unsigned IPv4 addresses, sorted and disjoint, at most 4096 pairs) leave device `ifindex` for
+   * `lladdr` over AF_PACKET (the relay: control/relay-wan-send.ts).
+   */
+  setIntervals(intervals: Uint32Array, ifindex: number, lladdr: Uint8Array): void;
   /** Everything through the raw socket again. */
   clear(): void;
   /**

@@ -125,6 +125,7 @@ static napi_value init(napi_env env, napi_value exports) {
       F("openPacketRx4", open_packet_rx4),
       F("openPacket4", open_packet4),
       F("nextHop4", next_hop4),
+      F("routeDump4", route_dump4),
       F("neighUse4", neigh_use4),
       F("finishIpv4Header", finish_ipv4_header),
 #undef F

@@ -46,6 +46,7 @@ napi_value get_socket_error(napi_env env, napi_callback_info info);
 /* packet.c */
 napi_value open_packet4(napi_env env, napi_callback_info info);
 napi_value next_hop4(napi_env env, napi_callback_info info);
+napi_value route_dump4(napi_env env, napi_callback_info info);
 napi_value neigh_use4(napi_env env, napi_callback_info info);
 napi_value finish_ipv4_header(napi_env env, napi_callback_info info);
 /* memory.c */

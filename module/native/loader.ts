@@ -309,6 +309,11 @@ export interface NativeBinding {
    * output device and the next hop's neighbour entry, by rtnetlink; null when there is no route.
    */
   nextHop4(dst: number, oif: number): NativeNextHop | null;
+  /**
+   * Every IPv4 route of every table, 6 numbers each (destination, prefix length, table,
+   * rtm_type | 0x100 for multipath, output ifindex, gateway); null when there are more than `max`.
+   */
+  routeDump4(max: number): Uint32Array | null;
   /** RTM_NEWNEIGH NTF_USE: a STALE neighbour entry is probed again (CAP_NET_ADMIN). */
   neighUse4(ifindex: number, addr: number): void;
   /** The IPv4 header at `offset`: ID when 0 without DF, and checksum, as AF_PACKET sends it. */

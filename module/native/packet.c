@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -336,6 +337,97 @@ napi_value next_hop4(napi_env env, napi_callback_info info) {
   napi_create_typedarray(env, napi_uint8_array, (size_t)nb.lladdr_len, ab, 0, &ll);
   napi_set_named_property(env, o, "lladdr", ll);
   return o;
+}
+
+/* routeDump4's collection: ROUTE_FIELDS uint32 per route, at most `max` routes. */
+#define ROUTE_FIELDS 6
+#define ROUTE_MULTIPATH 0x1u
+typedef struct {
+  uint32_t *out;
+  uint32_t max, n, cap;
+  int over, nomem;
+} route_dump_t;
+
+static int route_dump_cb(struct nlmsghdr *h, void *arg) {
+  route_dump_t *d = arg;
+  if (h->nlmsg_type != RTM_NEWROUTE) return 0;
+  struct rtmsg *rtm = NLMSG_DATA(h);
+  if (rtm->rtm_family != AF_INET || d->over || d->nomem) return 0;
+  if (d->n >= d->max) {
+    d->over = 1;
+    return 0;
+  }
+  if (d->n == d->cap) {
+    uint32_t cap = d->cap == 0 ? 64 : d->cap * 2;
+    uint32_t *o = realloc(d->out, (size_t)cap * ROUTE_FIELDS * 4);
+    if (o == NULL) {
+      d->nomem = 1;
+      return 0;
+    }
+    d->out = o;
+    d->cap = cap;
+  }
+  uint32_t dst = 0, oif = 0, gw = 0, table = rtm->rtm_table, flags = 0;
+  int len = (int)RTM_PAYLOAD(h);
+  for (struct rtattr *a = RTM_RTA(rtm); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) == 4) memcpy(&dst, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) == 4) memcpy(&oif, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_GATEWAY && RTA_PAYLOAD(a) == 4) memcpy(&gw, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) == 4) memcpy(&table, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_MULTIPATH) flags |= ROUTE_MULTIPATH;
+  }
+  uint32_t *o = d->out + (size_t)d->n * ROUTE_FIELDS;
+  o[0] = ntohl(dst);
+  o[1] = rtm->rtm_dst_len;
+  o[2] = table;
+  o[3] = (uint32_t)rtm->rtm_type | (flags << 8);
+  o[4] = oif;
+  o[5] = ntohl(gw);
+  d->n++;
+  return 0;
+}
+
+/*
+ * routeDump4(max: number): Uint32Array | null. Every IPv4 route of every table (RTM_GETROUTE
+ * dump), ROUTE_FIELDS numbers each: destination (host order), prefix length, table, rtm_type
+ * (bits 0-7; bit 8: a multipath route, whose next hops are not listed), output ifindex,
+ * gateway (host order, 0: on link). null when there are more than `max` routes.
+ */
+napi_value route_dump4(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  uint32_t max;
+  if (!get_u32(env, argv[0], &max) || max == 0 || max > (1u << 20))
+    return throw_type(env, "routeDump4(max: number 1..1048576)");
+  struct {
+    struct nlmsghdr h;
+    struct rtmsg r;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.r);
+  req.h.nlmsg_type = RTM_GETROUTE;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.r.rtm_family = AF_INET;
+  route_dump_t d = {NULL, max, 0, 0, 0, 0};
+  int rc = nl_request(&req.h, route_dump_cb, &d);
+  if (rc < 0 || d.nomem) {
+    free(d.out);
+    return throw_errno(env, rc < 0 ? -rc : ENOMEM, "routeDump4", "RTM_GETROUTE");
+  }
+  if (d.over) {
+    free(d.out);
+    napi_value nul;
+    napi_get_null(env, &nul);
+    return nul;
+  }
+  napi_value ab, arr;
+  void *data = NULL;
+  size_t bytes = (size_t)d.n * ROUTE_FIELDS * 4;
+  napi_status st = napi_create_arraybuffer(env, bytes, &data, &ab);
+  if (st == napi_ok && bytes > 0) memcpy(data, d.out, bytes);
+  free(d.out);
+  if (st != napi_ok) return throw_type(env, "routeDump4: no memory");
+  napi_create_typedarray(env, napi_uint32_array, (size_t)d.n * ROUTE_FIELDS, ab, 0, &arr);
+  return arr;
 }
 
 /* neighUse4(ifindex, addr): void. RTM_NEWNEIGH with NTF_USE for an existing entry

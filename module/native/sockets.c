@@ -327,13 +327,33 @@ static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const 
  * pfd?, nh?: the AF_PACKET socket (packet.c openPacket4) and the resolved next hop, NEXT_HOP_BYTES
  * (dsts null only): [0..4) the IPv4 destination it was resolved for (network order), [4..8) the
  * output ifindex (host order), [8] the link-layer address length (0: a device without one,
- * PPP), [12..12+len) that address. Packets to that destination go through pfd with their header
- * completed here (packet.c ip4_header_finish), the others through fd; a chunk of sendmmsg holds
- * packets of one socket. With status of 9 slots: status[6] = the errno that made pfd fail
+ * PPP), [12..12+len) that address; then, optionally, destination intervals routed through that
+ * next hop: pairs of uint32 (first, last; host order), sorted, disjoint (at most
+ * NEXT_HOP_MAX_INTERVALS). Packets to that destination (no intervals) or into an interval go
+ * through pfd with their header completed here (packet.c ip4_header_finish), the others through
+ * fd; a chunk of sendmmsg holds packets of one socket. With status of 9 slots: status[6] = the errno that made pfd fail
  * outright (0: none; the packets it refused went through fd instead), status[7] = packets
  * accepted by pfd, status[8] = 1 when the tail (status[3]) was left by pfd (wait for it).
  * The segments of a cut super-packet get IDs stepping by IPV4_SEGMENT_ID_STEP from its header's. */
 #define NEXT_HOP_BYTES 20
+#define NEXT_HOP_MAX_INTERVALS 4096
+
+/* Whether IPv4 destination `dst` (host order) lies in one of `n` sorted, disjoint intervals. */
+static int in_intervals(const uint8_t *iv, uint32_t n, uint32_t dst) {
+  uint32_t lo = 0, hi = n;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2, first, last;
+    memcpy(&first, iv + (size_t)mid * 8, 4);
+    memcpy(&last, iv + (size_t)mid * 8 + 4, 4);
+    if (dst < first)
+      hi = mid;
+    else if (dst > last)
+      lo = mid + 1;
+    else
+      return 1;
+  }
+  return 0;
+}
 
 /* Errors of an AF_PACKET send that concern the next hop, not the packet: the device is down or
  * gone (ENETDOWN, ENXIO, ENODEV), or refuses the address (EINVAL: its length). */
@@ -367,8 +387,11 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
   size_t nh_len = 0;
   if (!is_nullish(env, argv[12]) &&
       (!get_i32(env, argv[12], &pfd) || !get_bytes(env, argv[13], &nh, &nh_len) ||
-       nh_len < NEXT_HOP_BYTES || dsts != NULL || nh[8] > 8))
-    return throw_type(env, "sendRaw4: pfd needs nh: Uint8Array(20) and dsts null");
+       nh_len < NEXT_HOP_BYTES || (nh_len - NEXT_HOP_BYTES) % 8 != 0 ||
+       (nh_len - NEXT_HOP_BYTES) / 8 > NEXT_HOP_MAX_INTERVALS || dsts != NULL || nh[8] > 8))
+    return throw_type(env, "sendRaw4: pfd needs nh: Uint8Array(20 + 8 * intervals) and dsts null");
+  const uint8_t *intervals = pfd >= 0 ? nh + NEXT_HOP_BYTES : NULL;
+  uint32_t n_intervals = pfd >= 0 ? (uint32_t)((nh_len - NEXT_HOP_BYTES) / 8) : 0;
   struct sockaddr_ll sll;
   uint32_t nh_dst = 0;
   if (pfd >= 0) {
@@ -409,7 +432,16 @@ napi_value send_raw4(napi_env env, napi_callback_info info) {
           i++;
           continue;
         }
-        int via = pfd >= 0 && p[0] == 0x45 && memcmp(p + 16, &nh_dst, 4) == 0;
+        int via = 0;
+        if (pfd >= 0 && p[0] == 0x45) {
+          if (n_intervals == 0) {
+            via = memcmp(p + 16, &nh_dst, 4) == 0;
+          } else {
+            uint32_t d;
+            memcpy(&d, p + 16, 4);
+            via = in_intervals(intervals, n_intervals, ntohl(d));
+          }
+        }
         if (n > 0 && via != chunk_pkt) break; /* one socket per sendmmsg */
         chunk_pkt = via;
         if (gso != NULL && gso[i] > 0) {

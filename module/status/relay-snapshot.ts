@@ -4,6 +4,7 @@
  * times in seconds; `role: "relay"` tells it from the CPE's (status/snapshot.ts).
  */
 import type { WorkerCounters } from "../dataplane/counters.js";
+import type { WanSendSnapshot } from "./snapshot.js";
 
 /** `running` while the data plane forwards; `stopping` once SIGTERM/SIGINT arrived. */
 export type RelayState = "running" | "stopping";
@@ -18,6 +19,8 @@ export interface RelayStatusSnapshot {
   readonly relayIpv4: readonly string[];
   /** Devices read through AF_PACKET (packet_receive, control/packet-receive.ts); empty: none. */
   readonly packetReceive: readonly string[];
+  /** `wan_send packet` (control/relay-wan-send.ts): the first worker's send path; absent with raw. */
+  readonly wanSend?: WanSendSnapshot;
   readonly tun: { readonly name: string; readonly mtu: number; readonly address: string };
   /** The provider prefix (PMT) or null (a plain 6to4 relay, RFC 3068). */
   readonly providerPrefix: string | null;

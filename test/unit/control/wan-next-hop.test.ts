@@ -35,6 +35,11 @@ class RecordingPath implements PacketSendPath {
     this.active = true;
     this.sets.push([dst, ifindex, Buffer.from(lladdr).toString("hex")]);
   }
+  intervals: Uint32Array[] = [];
+  setIntervals(iv: Uint32Array, ifindex: number, lladdr: Uint8Array): void {
+    this.set(0, ifindex, lladdr);
+    this.intervals.push(iv);
+  }
   clear(): void {
     this.active = false;
   }

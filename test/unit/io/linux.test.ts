@@ -116,6 +116,9 @@ class FakeBinding implements NativeBinding {
     return null;
   }
   neighUse4() {}
+  routeDump4() {
+    return null;
+  }
   finishIpv4Header() {}
   setIoUring(on: boolean) {
     return on;

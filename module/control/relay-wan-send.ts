@@ -1,0 +1,372 @@
+/**
+ * The relay's `wan_send packet`: protocol 41 to customers over AF_PACKET to the next hop's
+ * link-layer address instead of the raw socket (io/ports.ts PacketSendPath, native/sockets.c
+ * sendRaw4), which spares the kernel's route lookup, output hooks and neighbour lookup per
+ * packet. A relay sends to many destinations, so the control plane resolves, now and then and
+ * never per packet, which destinations the kernel would send through one gateway:
+ *
+ *  1. The IPv4 routing table (RTM_GETROUTE dump) is cut into the intervals each of which has one
+ *     longest match in the main table (`lpmIntervals`), within the customer ranges
+ *     (pmt_customer_ipv4 and customer_ipv4; the relay sends to other 6to4 sites through the raw
+ *     socket).
+ *  2. An interval qualifies when its route is a plain unicast route through a gateway (not on
+ *     link, where every customer is its own neighbour; not multipath; not two routes of the same
+ *     prefix that differ). Of the qualifying gateways, the one that carries the most customer
+ *     addresses is used (`packetIntervals`).
+ *  3. The kernel's own lookup (RTM_GETROUTE, policy rules included) for the first address of
+ *     those intervals must give the same device and gateway, and the gateway's neighbour entry
+ *     must be usable (as for the CPE, control/wan-next-hop.ts; a STALE one is marked used so the
+ *     kernel probes it).
+ * Then packets into those intervals leave over AF_PACKET; all others, and everything while no
+ * gateway qualifies, through the raw socket. Routes of tables other than main (policy routing
+ * by source or mark) are not followed: a relay that routes customers so keeps `wan_send raw`.
+ *
+ * Resolved at start, every RESOLVE_INTERVAL_MS, when a send over AF_PACKET fails, and on the
+ * status socket's `resolve` command. A table of more than MAX_ROUTES routes (a full Internet
+ * table) is not cut: raw socket, and the reason says so.
+ */
+import { formatIpv4 } from "../addr/ipv4.js";
+import type { Ipv4Prefix } from "../addr/ipv4.js";
+import type { PacketSendPath } from "../io/ports.js";
+import type { Logger } from "../log/logger.js";
+import type { WanSendSnapshot } from "../status/snapshot.js";
+import type { Clock, TimerHandle } from "./clock.js";
+import {
+  formatLladdr,
+  NUD_STALE,
+  NUD_USABLE,
+  nudName,
+  RESOLVE_INTERVAL_MS,
+} from "./wan-next-hop.js";
+import type { NextHopLookup } from "./wan-next-hop.js";
+
+/** Routes the resolver reads at most (native routeDump4's cap). */
+export const MAX_ROUTES = 65536;
+/** Intervals sendRaw4 takes at most (native/sockets.c NEXT_HOP_MAX_INTERVALS). */
+export const MAX_INTERVALS = 4096;
+/** Numbers per route in routeDump4's answer (native/packet.c ROUTE_FIELDS). */
+export const ROUTE_FIELDS = 6;
+const RT_TABLE_MAIN = 254;
+/** rtm_type RTN_UNICAST; a multipath route (0x100 set, native ROUTE_MULTIPATH) never equals it. */
+const RTN_UNICAST = 1;
+const TWO32 = 0x1_0000_0000;
+
+/** One route of the main table, as the resolver sees it. */
+export interface Route4 {
+  /** First address (unsigned). */
+  readonly start: number;
+  readonly len: number;
+  /** rtm_type; ROUTE_MULTIPATH (0x100) set for a multipath route. */
+  readonly type: number;
+  readonly oif: number;
+  /** 0: on link. */
+  readonly gateway: number;
+}
+
+/** An interval of addresses [first, last] (unsigned) and the route that matches it longest. */
+export interface LpmInterval {
+  readonly first: number;
+  readonly last: number;
+  /** null: no route of the table matches. */
+  readonly route: Route4 | null;
+}
+
+/** The main table's routes of a routeDump4 answer. */
+export function mainRoutes(dump: Uint32Array): Route4[] {
+  const out: Route4[] = [];
+  for (let i = 0; i + ROUTE_FIELDS <= dump.length; i += ROUTE_FIELDS) {
+    if (dump[i + 2] !== RT_TABLE_MAIN) continue;
+    out.push({
+      start: dump[i]!,
+      len: dump[i + 1]!,
+      type: dump[i + 3]!,
+      oif: dump[i + 4]!,
+      gateway: dump[i + 5]!,
+    });
+  }
+  return out;
+}
+
+function routeEnd(r: { start: number; len: number }): number {
+  return r.start + 2 ** (32 - r.len) - 1;
+}
+
+/** Same prefix twice (other metric or TOS) with different next hops: no single answer. */
+const AMBIGUOUS: Route4 = { start: 0, len: 0, type: -1, oif: 0, gateway: 0 };
+
+/**
+ * Cuts the IPv4 space into intervals that each have one longest-prefix match among `routes`
+ * (prefixes nest, so one sweep with a stack of the prefixes containing the current address).
+ * Two routes of one prefix that differ give AMBIGUOUS (type -1), which qualifies nowhere.
+ */
+export function lpmIntervals(routes: readonly Route4[]): LpmInterval[] {
+  const byPrefix = new Map<string, Route4>();
+  for (const r of routes) {
+    const start = r.len === 0 ? 0 : r.start - (r.start % 2 ** (32 - r.len));
+    const key = `${start}/${r.len}`;
+    const n = { ...r, start };
+    const prev = byPrefix.get(key);
+    if (prev === undefined) byPrefix.set(key, n);
+    else if (prev.type !== n.type || prev.oif !== n.oif || prev.gateway !== n.gateway) {
+      byPrefix.set(key, { ...AMBIGUOUS, start, len: r.len });
+    }
+  }
+  const sorted = [...byPrefix.values()].sort((a, b) => a.start - b.start || a.len - b.len);
+  const out: LpmInterval[] = [];
+  const stack: Route4[] = [];
+  let pos = 0;
+  const emit = (last: number): void => {
+    if (last < pos) return;
+    const route = stack.length > 0 ? stack[stack.length - 1]! : null;
+    const prev = out[out.length - 1];
+    if (prev !== undefined && prev.route === route && prev.last === pos - 1) {
+      out[out.length - 1] = { first: prev.first, last, route };
+    } else {
+      out.push({ first: pos, last, route });
+    }
+    pos = last + 1;
+  };
+  const popEndingBefore = (addr: number): void => {
+    while (stack.length > 0 && routeEnd(stack[stack.length - 1]!) < addr) {
+      emit(routeEnd(stack[stack.length - 1]!));
+      stack.pop();
+    }
+  };
+  for (const r of sorted) {
+    popEndingBefore(r.start);
+    emit(r.start - 1);
+    stack.push(r);
+  }
+  popEndingBefore(TWO32);
+  emit(TWO32 - 1);
+  return out;
+}
+
+/** What `packetIntervals` found: the gateway and its intervals, or why none. */
+export type PacketIntervals =
+  | { readonly oif: number; readonly gateway: number; readonly intervals: Uint32Array }
+  | { readonly none: string };
+
+/**
+ * The customer addresses the kernel would send through one gateway: the parts of `ranges` whose
+ * longest match is a unicast, single-path route via a gateway, for the gateway (device and
+ * address) that carries the most of them; as sorted [first, last] pairs, adjacent ones merged.
+ */
+export function packetIntervals(
+  table: readonly LpmInterval[],
+  ranges: readonly Ipv4Prefix[],
+): PacketIntervals {
+  if (ranges.length === 0) return { none: "no customer ranges (customer_ipv4)" };
+  // The customer ranges, merged into sorted disjoint intervals.
+  const cust = ranges
+    .map((p) => {
+      const first = p.len === 0 ? 0 : (p.addr >>> 0) - ((p.addr >>> 0) % 2 ** (32 - p.len));
+      return [first, first + 2 ** (32 - p.len) - 1] as [number, number];
+    })
+    .sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const c of cust) {
+    const m = merged[merged.length - 1];
+    if (m !== undefined && c[0] <= m[1] + 1) m[1] = Math.max(m[1], c[1]);
+    else merged.push([c[0], c[1]]);
+  }
+  // Their intersection with the table's intervals, by gateway.
+  const byHop = new Map<string, { oif: number; gateway: number; size: number; iv: number[] }>();
+  let j = 0;
+  for (const [lo, hi] of merged) {
+    while (j < table.length && table[j]!.last < lo) j++;
+    for (let k = j; k < table.length && table[k]!.first <= hi; k++) {
+      const t = table[k]!;
+      const r = t.route;
+      if (r === null || r.type !== RTN_UNICAST || r.gateway === 0 || r.oif === 0) continue;
+      const first = Math.max(lo, t.first);
+      const last = Math.min(hi, t.last);
+      const key = `${r.oif}/${r.gateway}`;
+      let h = byHop.get(key);
+      if (h === undefined)
+        byHop.set(key, (h = { oif: r.oif, gateway: r.gateway, size: 0, iv: [] }));
+      h.size += last - first + 1;
+      const n = h.iv.length;
+      if (n > 0 && h.iv[n - 1] === first - 1) h.iv[n - 1] = last;
+      else h.iv.push(first, last);
+    }
+  }
+  let best: { oif: number; gateway: number; size: number; iv: number[] } | undefined;
+  for (const h of byHop.values()) if (best === undefined || h.size > best.size) best = h;
+  if (best === undefined) {
+    return {
+      none: "no customer range is routed through a gateway (on link, multipath or no route)",
+    };
+  }
+  if (best.iv.length / 2 > MAX_INTERVALS) {
+    return { none: `over ${MAX_INTERVALS} customer intervals through ${formatIpv4(best.gateway)}` };
+  }
+  return { oif: best.oif, gateway: best.gateway, intervals: Uint32Array.from(best.iv) };
+}
+
+export interface RelayWanSendDeps {
+  path: PacketSendPath;
+  /** native routeDump4: every table's IPv4 routes, or null when there are more than `max`. */
+  dump(max: number): Uint32Array | null;
+  /** Route + neighbour for `dst` (unsigned IPv4), as the kernel looks it up; null: no route. */
+  lookup(dst: number, oif: number): NextHopLookup | null;
+  /** Marks the neighbour entry used (the kernel re-validates a STALE one); may throw. */
+  neighUse(ifindex: number, addr: number): void;
+  /** pmt_customer_ipv4 and customer_ipv4. */
+  ranges: readonly Ipv4Prefix[];
+  clock: Clock;
+  log: Logger;
+}
+
+export class RelayWanSend {
+  private timer: TimerHandle | null = null;
+  private reason = "not resolved yet";
+  private hop: { device: string; gateway: string; lladdr: string } | null = null;
+  private intervals = 0;
+  private fallbacks = 0;
+  private unresolved = 0;
+  private changes = 0;
+  private resolves = 0;
+
+  constructor(private readonly d: RelayWanSendDeps) {
+    d.path.onFailure((code) => {
+      this.fallbacks++;
+      this.hop = null;
+      this.reason = `send over AF_PACKET failed: ${code}`;
+      d.log.warn(`wan_send: ${this.reason}; raw socket until the next hop resolves again`);
+      this.resolve();
+    });
+  }
+
+  start(): void {
+    this.resolve();
+    if (this.timer === null) {
+      this.timer = this.d.clock.setRepeating(() => this.resolve(), RESOLVE_INTERVAL_MS);
+    }
+  }
+
+  stop(): void {
+    if (this.timer !== null) this.d.clock.clearTimer(this.timer);
+    this.timer = null;
+    this.d.path.clear();
+  }
+
+  /** Resolves now; returns the status after it. */
+  resolve(): WanSendSnapshot {
+    this.resolves++;
+    const d = this.d;
+    let found: PacketIntervals;
+    try {
+      const dump = d.dump(MAX_ROUTES);
+      if (dump === null) {
+        this.toRaw(`routing table over ${MAX_ROUTES} routes`);
+        return this.status();
+      }
+      found = packetIntervals(lpmIntervals(mainRoutes(dump)), d.ranges);
+    } catch (e) {
+      this.toRaw(`route dump failed: ${(e as Error).message}`);
+      return this.status();
+    }
+    if ("none" in found) {
+      this.toRaw(found.none);
+      return this.status();
+    }
+    const gw = formatIpv4(found.gateway);
+    const first = found.intervals[0]!;
+    let h: NextHopLookup | null;
+    try {
+      h = d.lookup(first, 0);
+    } catch (e) {
+      this.toRaw(`route lookup failed: ${(e as Error).message}`);
+      return this.status();
+    }
+    if (h === null) {
+      this.toRaw(`no route to ${formatIpv4(first)}`);
+      return this.status();
+    }
+    if (h.oif !== found.oif || h.gateway !== found.gateway || h.type !== RTN_UNICAST) {
+      this.toRaw(
+        `the kernel routes ${formatIpv4(first)} otherwise than the main table (policy routing)`,
+      );
+      return this.status();
+    }
+    if (h.addrLen > 0) {
+      if ((h.neighState & NUD_USABLE) === 0 || h.lladdr.length !== h.addrLen) {
+        this.toRaw(`neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`);
+        return this.status();
+      }
+      if ((h.neighState & NUD_STALE) !== 0) {
+        try {
+          d.neighUse(h.oif, found.gateway);
+        } catch (e) {
+          d.log.debug(`wan_send: neighbour ${gw} NTF_USE: ${(e as Error).message}`);
+        }
+      }
+    }
+    const lladdr = formatLladdr(h.lladdr);
+    const hop = { device: h.ifname, gateway: gw, lladdr };
+    const prev = this.hop;
+    const n = found.intervals.length / 2;
+    if (
+      prev === null ||
+      prev.device !== hop.device ||
+      prev.gateway !== gw ||
+      prev.lladdr !== lladdr
+    ) {
+      if (prev !== null) this.changes++;
+      d.log.info(
+        `wan_send: AF_PACKET to ${n} customer interval(s) via ${gw} ` +
+          `${lladdr || "(no link-layer address)"} on ${h.ifname}`,
+      );
+    }
+    d.path.setIntervals(found.intervals, h.oif, h.lladdr);
+    this.hop = hop;
+    this.intervals = n;
+    this.reason =
+      `${n} customer interval(s) via ${gw}; ` +
+      (h.addrLen > 0
+        ? `neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`
+        : `${h.ifname} has no link-layer addresses`);
+    return this.status();
+  }
+
+  private toRaw(reason: string): void {
+    if (this.d.path.active) {
+      this.fallbacks++;
+      this.d.log.info(`wan_send: raw socket: ${reason}`);
+    } else if (reason !== this.reason) {
+      this.d.log.info(`wan_send: raw socket: ${reason}`);
+    }
+    this.d.path.clear();
+    this.unresolved++;
+    this.hop = null;
+    this.intervals = 0;
+    this.reason = reason;
+  }
+
+  status(): WanSendSnapshot {
+    const active = this.d.path.active;
+    return {
+      configured: "packet",
+      active: active ? "packet" : "raw",
+      reason: this.reason,
+      nextHop: active ? this.hop : null,
+      packets: this.d.path.packets,
+      fallbacks: this.fallbacks,
+      unresolved: this.unresolved,
+      nextHopChanges: this.changes,
+      resolves: this.resolves,
+    };
+  }
+
+  /** Counters for status, metrics and the SIGUSR1 line (summed over workers). */
+  counters(): Record<string, number> {
+    return {
+      wan_send_af_packet: this.d.path.packets,
+      wan_send_fallbacks: this.fallbacks,
+      wan_send_unresolved: this.unresolved,
+      wan_send_next_hop_changes: this.changes,
+      wan_send_intervals: this.intervals,
+    };
+  }
+}

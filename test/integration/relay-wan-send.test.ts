@@ -1,0 +1,223 @@
+/**
+ * The relay's `wan_send packet` end to end (root, network namespaces named per run): protocol 41
+ * to customers leaves over AF_PACKET to the gateway's MAC (control/relay-wan-send.ts,
+ * native/sockets.c), in the lab topology (lan - cpe - isp - relay - inet), with two relay
+ * workers (each resolves for its own socket).
+ *
+ * Checks: status shows the AF_PACKET path, the gateway and the customer interval; TCP server ->
+ * LAN goes over AF_PACKET (counted, every byte delivered); the outer IPv4 header on the wire as
+ * the raw socket would send it (captured by dumpcap on the isp side of the relay's link: header
+ * checksum, protocol 41, DF clear, ID not 0, source the anycast, Ethernet destination the
+ * gateway's MAC); a more specific route for the CPE through another gateway takes it out of the
+ * AF_PACKET intervals (its packets go through the raw socket, and arrive); a flushed neighbour
+ * entry falls back to the raw socket without losing pings.
+ * Re-resolves are triggered with the status socket's `resolve` command, never waited for.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { LAB_ANYCAST, labRelaySocket } from "../../module/lab/topology.js";
+import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
+import { ping, startLab, tcpTransfer, type RunningLab } from "../support/dataplane-harness.js";
+import { statusCommand } from "../support/daemon-assert.js";
+import { decodePcap } from "../support/pcap.js";
+import type { WanSendSnapshot } from "../../module/status/snapshot.js";
+import type { RelayStatusSnapshot } from "../../module/status/relay-snapshot.js";
+
+const skip = netnsSkipReason() ?? toolSkipReason("dumpcap");
+
+/** RFC 1071 sum over the 20-byte header: 0xffff when the checksum field is right. */
+function headerSumOk(h: Buffer): boolean {
+  let s = 0;
+  for (let i = 0; i < 20; i += 2) s += h.readUInt16BE(i);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s === 0xffff;
+}
+
+describe(
+  "wan_send packet: the relay sends protocol 41 over AF_PACKET",
+  { skip, timeout: 180_000 },
+  () => {
+    const reg = new NetnsRegistry();
+    let lab: RunningLab;
+    let sock: string;
+
+    const status = async (): Promise<RelayStatusSnapshot> =>
+      (await statusCommand(sock, "status")) as RelayStatusSnapshot;
+    const counter = async (name: string): Promise<number> =>
+      (await status()).counters.traffic[name] ?? 0;
+    /** Every worker resolves; the answer is worker 1's status (the others' follow by message). */
+    const resolve = async (): Promise<WanSendSnapshot> =>
+      (await statusCommand(sock, "resolve")) as WanSendSnapshot;
+    /** Resolves until `pred` holds for worker 1 and the summed counters, at most `ms`. */
+    async function resolveUntil(
+      pred: (w: WanSendSnapshot, c: Record<string, number>) => boolean,
+      ms: number,
+    ): Promise<WanSendSnapshot> {
+      const end = Date.now() + ms;
+      let w = await resolve();
+      while (Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 200));
+        const s = await status();
+        if (pred(s.wanSend!, s.counters.traffic)) return s.wanSend!;
+        w = await resolve();
+      }
+      return w;
+    }
+    const ispMac = (): string => {
+      const j = JSON.parse(reg.must(["ip", "-n", lab.t.isp, "-j", "link", "show", "relay0"])) as {
+        address: string;
+      }[];
+      return j[0]!.address;
+    };
+    const relayNs = (): string => lab.t.relays[0]!.ns;
+
+    before(async () => {
+      lab = await startLab(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 }, () => [
+        "--wan-send",
+        "packet",
+        "--workers",
+        "2",
+      ]);
+      sock = labRelaySocket(relayNs());
+      // The CPE's health probe made the relay answer through the raw socket, whose kernel
+      // resolved the gateway: both workers then use AF_PACKET for the customer range.
+      const w = await resolveUntil(
+        (x, c) => x.active === "packet" && c.wan_send_intervals === 2,
+        20_000,
+      );
+      assert.equal(w.active, "packet", JSON.stringify(w));
+    });
+    after(async () => {
+      await reg.cleanup();
+    });
+
+    test("status shows the AF_PACKET path, the gateway's MAC and one customer interval", async () => {
+      const s = await status();
+      const w = s.wanSend!;
+      assert.equal(w.configured, "packet");
+      assert.equal(w.active, "packet");
+      assert.deepEqual(w.nextHop, {
+        device: "wan0",
+        gateway: lab.t.relays[0]!.ispSide,
+        lladdr: ispMac(),
+      });
+      assert.match(w.reason, /^1 customer interval\(s\) via /);
+      const text = reg.run([
+        process.execPath,
+        require.resolve("../support/daemon-runner.js"),
+        "status",
+        "--status-socket",
+        sock,
+      ]).stdout;
+      assert.match(text, /wan send:\s+packet: AF_PACKET via /);
+    });
+
+    test("TCP server -> LAN leaves the relay over AF_PACKET, every byte delivered", async () => {
+      const c = lab.t.cpes[0]!;
+      const before = await counter("wan_send_af_packet");
+      const r = await tcpTransfer(reg, lab.t.inet, c.lanNs, c.hostAddress, 5302, 2_000_000);
+      assert.equal(r.received, 2_000_000, r.sent);
+      const sent = (await counter("wan_send_af_packet")) - before;
+      // 2 MB of TCP segments of at most 1440 bytes: over 1300 packets.
+      assert.ok(sent > 1300, `${sent} packets over AF_PACKET`);
+    });
+
+    test("the outer IPv4 header on the wire is what the raw socket would send", async () => {
+      const c = lab.t.cpes[0]!;
+      const pcap = `/tmp/6to4-pmt-relay-wan-send-${process.pid}.pcap`;
+      reg.removeOnCleanup(pcap);
+      const cap = reg.spawn(lab.t.isp, [
+        "dumpcap",
+        "-q",
+        "-i",
+        "relay0",
+        "-P",
+        "-f",
+        `ip proto 41 and dst host ${c.wanIpv4}`,
+        "-c",
+        "10",
+        "-w",
+        pcap,
+      ]);
+      assert.ok(
+        await reg.waitFor(() => {
+          try {
+            return readFileSync(pcap).length >= 24;
+          } catch {
+            return false;
+          }
+        }, 15_000),
+        cap.stderr(),
+      );
+      const pkt0 = await counter("wan_send_af_packet");
+      const out = await ping(reg, lab.t.inet, c.hostAddress, [
+        "-c",
+        "10",
+        "-i",
+        "0.2",
+        "-s",
+        "1000",
+      ]);
+      assert.equal(out.code, 0, out.stdout);
+      await reg.waitFor(() => cap.hasExited(), 10_000);
+      await reg.stop(cap, 2000, "SIGINT");
+      assert.ok((await counter("wan_send_af_packet")) - pkt0 >= 10, "the echo replies' way back");
+      const { linktype, records } = decodePcap(readFileSync(pcap));
+      assert.equal(linktype, 1, "Ethernet");
+      assert.equal(records.length, 10, `${records.length} frames`);
+      const gwMac = ispMac().replace(/:/g, "");
+      for (const r of records) {
+        const f = r.data;
+        assert.equal(f.subarray(0, 6).toString("hex"), gwMac, "Ethernet destination: the gateway");
+        assert.equal(f.readUInt16BE(12), 0x0800, "EtherType IPv4");
+        const h = f.subarray(14, 34);
+        assert.equal(h[0], 0x45);
+        assert.ok(headerSumOk(h), `header checksum ${h.toString("hex")}`);
+        assert.equal(h[9], 41, "protocol 41");
+        assert.equal(h.readUInt16BE(6), 0, "DF clear, no fragment (RFC 4213 §3.2.1 static MTU)");
+        assert.notEqual(h.readUInt16BE(4), 0, "ID");
+        assert.equal(h.readUInt16BE(2), f.length - 14, "total length");
+        assert.equal([...h.subarray(12, 16)].join("."), LAB_ANYCAST);
+        assert.equal([...h.subarray(16, 20)].join("."), c.wanIpv4);
+      }
+    });
+
+    test("a more specific route through another gateway takes the CPE out of AF_PACKET", async () => {
+      const c = lab.t.cpes[0]!;
+      const r0 = lab.t.relays[0]!;
+      // A second address of the ISP router on the relay's link: another gateway, same wire.
+      const gw2 = r0.ispSide.replace(/\.1$/, ".3");
+      reg.must(["ip", "-n", lab.t.isp, "addr", "add", `${gw2}/24`, "dev", "relay0"]);
+      reg.must(["ip", "-n", relayNs(), "route", "add", `${c.wanIpv4}/32`, "via", gw2]);
+      try {
+        // The /10 is cut around the CPE's /32: two intervals per worker.
+        const w = await resolveUntil((_x, k) => k.wan_send_intervals === 4, 10_000);
+        assert.match(w.reason, /^2 customer interval\(s\) via /);
+        const pkt0 = await counter("wan_send_af_packet");
+        const out = await ping(reg, lab.t.inet, c.hostAddress, ["-c", "5", "-i", "0.2"]);
+        assert.equal(out.code, 0, out.stdout);
+        assert.match(out.stdout, / 5 received/);
+        assert.equal((await counter("wan_send_af_packet")) - pkt0, 0, "all through the raw socket");
+      } finally {
+        reg.must(["ip", "-n", relayNs(), "route", "del", `${c.wanIpv4}/32`]);
+      }
+      const back = await resolveUntil((_x, k) => k.wan_send_intervals === 2, 10_000);
+      assert.equal(back.active, "packet", JSON.stringify(back));
+    });
+
+    test("a flushed neighbour entry: raw socket fallback, no ping lost, then AF_PACKET again", async () => {
+      const c = lab.t.cpes[0]!;
+      reg.must(["ip", "-n", relayNs(), "neigh", "flush", "dev", "wan0"]);
+      const w = await resolve();
+      assert.equal(w.active, "raw", JSON.stringify(w));
+      assert.match(w.reason, /neighbour .* (none|INCOMPLETE|FAILED)/);
+      const out = await ping(reg, lab.t.inet, c.hostAddress, ["-c", "5", "-i", "0.2"]);
+      assert.equal(out.code, 0, out.stdout);
+      assert.match(out.stdout, / 5 received/);
+      const back = await resolveUntil((x) => x.active === "packet", 10_000);
+      assert.equal(back.active, "packet", JSON.stringify(back));
+      assert.ok((await counter("wan_send_fallbacks")) >= 1);
+    });
+  },
+);

@@ -1,0 +1,298 @@
+/**
+ * control/relay-wan-send.ts: which customer addresses the relay's `wan_send packet` sends over
+ * AF_PACKET, from a routing table (longest-prefix intervals of the main table, the gateway that
+ * carries most customers) and the kernel's lookup and neighbour entry (scripted), and what is
+ * counted and shown when it falls back to the raw socket.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { formatIpv4, parseIpv4, parseIpv4Prefix } from "../../../module/addr/ipv4.js";
+import {
+  MAX_ROUTES,
+  RelayWanSend,
+  lpmIntervals,
+  mainRoutes,
+  packetIntervals,
+  type Route4,
+} from "../../../module/control/relay-wan-send.js";
+import {
+  NUD_FAILED,
+  NUD_REACHABLE,
+  NUD_STALE,
+  RESOLVE_INTERVAL_MS,
+  type NextHopLookup,
+} from "../../../module/control/wan-next-hop.js";
+import type { PacketSendPath } from "../../../module/io/ports.js";
+import { createLogger } from "../../../module/log/logger.js";
+import { FakeClock } from "../../support/fake-clock.js";
+
+const ip = (s: string): number => parseIpv4(s)!;
+const pfx = (s: string) => parseIpv4Prefix(s)!;
+const GW = ip("192.0.2.1");
+const GW2 = ip("192.0.2.2");
+const MAC = Uint8Array.from([2, 0, 0x5e, 0, 0, 1]);
+
+/** A routeDump4 answer: [prefix, table, type, oif, gateway] per route. */
+function dump(routes: [string, number, number, number, string][]): Uint32Array {
+  const out: number[] = [];
+  for (const [p, table, type, oif, gw] of routes) {
+    const x = pfx(p);
+    out.push(x.addr >>> 0, x.len, table, type, oif, gw === "" ? 0 : ip(gw));
+  }
+  return Uint32Array.from(out);
+}
+
+/** The intervals as "first-last" strings. */
+function show(iv: Uint32Array): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < iv.length; i += 2)
+    out.push(`${formatIpv4(iv[i]!)}-${formatIpv4(iv[i + 1]!)}`);
+  return out;
+}
+
+function route(p: string, oif: number, gw: string, type = 1): Route4 {
+  const x = pfx(p);
+  return { start: x.addr >>> 0, len: x.len, type, oif, gateway: gw === "" ? 0 : ip(gw) };
+}
+
+test("lpmIntervals: nested prefixes cut the space into longest-match intervals", () => {
+  const def = route("0.0.0.0/0", 2, "192.0.2.1");
+  const net = route("100.64.0.0/10", 2, "192.0.2.2");
+  const hole = route("100.64.9.0/24", 3, "");
+  const t = lpmIntervals([hole, def, net]);
+  const text = t.map(
+    (i) => `${formatIpv4(i.first)}-${formatIpv4(i.last)} ${i.route ? i.route.len : "none"}`,
+  );
+  assert.deepEqual(text, [
+    "0.0.0.0-100.63.255.255 0",
+    "100.64.0.0-100.64.8.255 10",
+    "100.64.9.0-100.64.9.255 24",
+    "100.64.10.0-100.127.255.255 10",
+    "100.128.0.0-255.255.255.255 0",
+  ]);
+});
+
+test("lpmIntervals: without a default route the gaps have no route; a host route is one address", () => {
+  const t = lpmIntervals([
+    route("198.51.100.0/24", 2, "192.0.2.1"),
+    route("198.51.100.7/32", 2, ""),
+  ]);
+  const text = t.map((i) => `${formatIpv4(i.first)}-${formatIpv4(i.last)} ${i.route?.len ?? "-"}`);
+  assert.deepEqual(text, [
+    "0.0.0.0-198.51.99.255 -",
+    "198.51.100.0-198.51.100.6 24",
+    "198.51.100.7-198.51.100.7 32",
+    "198.51.100.8-198.51.100.255 24",
+    "198.51.101.0-255.255.255.255 -",
+  ]);
+});
+
+test("lpmIntervals: one prefix twice with different next hops qualifies nowhere", () => {
+  const t = lpmIntervals([
+    route("100.64.0.0/10", 2, "192.0.2.1"),
+    route("100.64.0.0/10", 2, "192.0.2.2"),
+  ]);
+  const mid = t.find((i) => i.first === ip("100.64.0.0"))!;
+  assert.equal(mid.route?.type, -1);
+  const r = packetIntervals(t, [pfx("100.64.0.0/10")]);
+  assert.ok("none" in r);
+});
+
+test("packetIntervals: the customer ranges through one gateway, minus more specific routes", () => {
+  const t = lpmIntervals([
+    route("0.0.0.0/0", 2, "192.0.2.1"),
+    route("100.64.9.0/24", 2, "192.0.2.2"),
+    route("192.0.2.0/24", 2, ""),
+  ]);
+  const r = packetIntervals(t, [pfx("100.64.0.0/10"), pfx("198.51.100.0/24"), pfx("192.0.2.0/25")]);
+  assert.ok(!("none" in r));
+  assert.equal(r.gateway, GW);
+  assert.equal(r.oif, 2);
+  assert.deepEqual(show(r.intervals), [
+    "100.64.0.0-100.64.8.255",
+    "100.64.10.0-100.127.255.255",
+    "198.51.100.0-198.51.100.255",
+  ]);
+});
+
+test("packetIntervals: overlapping and adjacent customer ranges merge; the larger gateway wins", () => {
+  const t = lpmIntervals([
+    route("100.64.0.0/11", 2, "192.0.2.1"),
+    route("100.96.0.0/11", 4, "192.0.2.2"),
+  ]);
+  const r = packetIntervals(t, [
+    pfx("100.64.0.0/12"),
+    pfx("100.80.0.0/12"),
+    pfx("100.64.0.0/16"),
+    pfx("100.96.0.0/16"),
+  ]);
+  assert.ok(!("none" in r));
+  assert.equal(r.gateway, GW);
+  assert.deepEqual(show(r.intervals), ["100.64.0.0-100.95.255.255"]);
+});
+
+test("packetIntervals: on-link, multipath, unreachable and unrouted customers leave nothing", () => {
+  assert.deepEqual(packetIntervals(lpmIntervals([]), [pfx("100.64.0.0/10")]), {
+    none: "no customer range is routed through a gateway (on link, multipath or no route)",
+  });
+  for (const r of [
+    route("100.64.0.0/10", 2, ""),
+    route("100.64.0.0/10", 0, "", 1 | 0x100),
+    route("100.64.0.0/10", 0, "", 7),
+  ]) {
+    assert.ok("none" in packetIntervals(lpmIntervals([r]), [pfx("100.64.0.0/10")]));
+  }
+  assert.deepEqual(packetIntervals(lpmIntervals([route("0.0.0.0/0", 2, "192.0.2.1")]), []), {
+    none: "no customer ranges (customer_ipv4)",
+  });
+});
+
+test("packetIntervals: more intervals than sendRaw4 takes leave nothing", () => {
+  const routes = [route("0.0.0.0/0", 2, "192.0.2.1")];
+  for (let i = 0; i < 5000; i++)
+    routes.push({ ...route("100.64.0.0/32", 3, ""), start: ip("100.64.0.0") + 2 * i });
+  const r = packetIntervals(lpmIntervals(routes), [pfx("100.64.0.0/10")]);
+  assert.deepEqual(r, { none: "over 4096 customer intervals through 192.0.2.1" });
+});
+
+test("mainRoutes: only the main table", () => {
+  const d = dump([
+    ["0.0.0.0/0", 254, 1, 2, "192.0.2.1"],
+    ["100.64.0.0/10", 100, 1, 3, "192.0.2.2"],
+    ["192.0.2.255/32", 255, 3, 2, ""],
+  ]);
+  assert.deepEqual(mainRoutes(d), [route("0.0.0.0/0", 2, "192.0.2.1")]);
+});
+
+class RecordingPath implements PacketSendPath {
+  active = false;
+  packets = 0;
+  last: { iv: string[]; ifindex: number; mac: string } | null = null;
+  failure: ((code: string) => void) | undefined;
+  set(): void {
+    throw new Error("the relay sets intervals");
+  }
+  setIntervals(iv: Uint32Array, ifindex: number, lladdr: Uint8Array): void {
+    this.active = true;
+    this.last = { iv: show(iv), ifindex, mac: Buffer.from(lladdr).toString("hex") };
+  }
+  clear(): void {
+    this.active = false;
+  }
+  rawOnce(): void {}
+  onFailure(h: (code: string) => void): void {
+    this.failure = h;
+  }
+}
+
+function setup(table: Uint32Array | null, answer: NextHopLookup | null) {
+  const path = new RecordingPath();
+  const clock = new FakeClock(0);
+  const used: number[] = [];
+  const lookups: number[] = [];
+  const deps = {
+    table,
+    answer,
+  };
+  const r = new RelayWanSend({
+    path,
+    dump: (max) => {
+      assert.equal(max, MAX_ROUTES);
+      return deps.table;
+    },
+    lookup: (dst) => {
+      lookups.push(dst);
+      return deps.answer;
+    },
+    neighUse: (_i, addr) => void used.push(addr),
+    ranges: [pfx("100.64.0.0/10")],
+    clock,
+    log: createLogger("error"),
+  });
+  return { r, path, clock, used, lookups, deps };
+}
+
+const TABLE = dump([
+  ["0.0.0.0/0", 254, 1, 2, "192.0.2.1"],
+  ["192.0.2.0/24", 254, 1, 2, ""],
+]);
+const hop = (state: number, gateway = GW): NextHopLookup => ({
+  type: 1,
+  oif: 2,
+  ifname: "wan0",
+  addrLen: 6,
+  gateway,
+  neighState: state,
+  lladdr: state & (NUD_REACHABLE | NUD_STALE) ? MAC : new Uint8Array(0),
+});
+
+test("RelayWanSend: customers behind one gateway go over AF_PACKET to its MAC", () => {
+  const s = setup(TABLE, hop(NUD_REACHABLE));
+  s.r.start();
+  assert.deepEqual(s.path.last, {
+    iv: ["100.64.0.0-100.127.255.255"],
+    ifindex: 2,
+    mac: "02005e000001",
+  });
+  assert.deepEqual(s.lookups, [ip("100.64.0.0")]);
+  const st = s.r.status();
+  assert.equal(st.active, "packet");
+  assert.deepEqual(st.nextHop, {
+    device: "wan0",
+    gateway: "192.0.2.1",
+    lladdr: "02:00:5e:00:00:01",
+  });
+  assert.match(
+    st.reason,
+    /^1 customer interval\(s\) via 192\.0\.2\.1; neighbour 192\.0\.2\.1 on wan0: REACHABLE$/,
+  );
+  assert.equal(s.r.counters().wan_send_intervals, 1);
+  s.r.stop();
+  assert.equal(s.path.active, false);
+});
+
+test("RelayWanSend: re-resolved every interval; a failed neighbour falls back, counted", () => {
+  const s = setup(TABLE, hop(NUD_STALE));
+  s.r.start();
+  assert.equal(s.path.active, true);
+  assert.deepEqual(s.used, [GW], "a STALE gateway is marked used so the kernel probes it");
+  s.deps.answer = hop(NUD_FAILED);
+  s.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(s.path.active, false);
+  const c = s.r.counters();
+  assert.equal(c.wan_send_fallbacks, 1);
+  assert.equal(c.wan_send_unresolved, 1);
+  assert.equal(s.r.status().reason, "neighbour 192.0.2.1 on wan0: FAILED");
+  s.deps.answer = hop(NUD_REACHABLE);
+  s.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(s.path.active, true);
+  s.r.stop();
+});
+
+test("RelayWanSend: the kernel's lookup disagreeing with the main table (policy routing) keeps raw", () => {
+  const s = setup(TABLE, hop(NUD_REACHABLE, GW2));
+  s.r.start();
+  assert.equal(s.path.active, false);
+  assert.equal(
+    s.r.status().reason,
+    "the kernel routes 100.64.0.0 otherwise than the main table (policy routing)",
+  );
+  s.r.stop();
+});
+
+test("RelayWanSend: a table too large to cut, or a failed send, goes back to the raw socket", () => {
+  const s = setup(null, hop(NUD_REACHABLE));
+  s.r.start();
+  assert.equal(s.path.active, false);
+  assert.equal(s.r.status().reason, `routing table over ${MAX_ROUTES} routes`);
+  s.deps.table = TABLE;
+  s.r.resolve();
+  assert.equal(s.path.active, true);
+  // A send failure: the path cleared itself; the resolver counts it and resolves again.
+  s.path.active = false;
+  s.deps.answer = null;
+  s.path.failure!("ENETDOWN");
+  assert.equal(s.r.counters().wan_send_fallbacks, 1);
+  assert.equal(s.path.active, false);
+  s.r.stop();
+});
