@@ -14,7 +14,9 @@
  *         CAP_NET_RAW: the health prober opens its raw ICMPv6 socket at the first probe and
  *         again after a failure.
  *   relay nothing: it opens everything at start; its address and routes go with its TUN at stop.
- *         With packet_receive (PACKET_RECEIVE_KEEP_CAPS): CAP_NET_ADMIN for `nft` at exit.
+ *         With packet_receive (PACKET_RECEIVE_KEEP_CAPS): CAP_NET_ADMIN for `nft` at exit;
+ *         the same with wan_send packet, for NTF_USE on a STALE gateway entry
+ *         (control/relay-wan-send.ts).
  *         With announce_ipv4 (ANNOUNCE_KEEP_CAPS): CAP_NET_ADMIN for `ip route` as health comes
  *         and goes (cli/relay-announce-setup.ts), CAP_NET_RAW for the upstream prober's socket.
  */

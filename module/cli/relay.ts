@@ -363,11 +363,12 @@ async function runRelayLocked(
     log,
   );
   // Least privilege from here on (cli/privilege-drop.ts); a failed drop stops the daemon.
-  // packet_receive: CAP_NET_ADMIN to delete its nft table at exit.
+  // packet_receive: CAP_NET_ADMIN to delete its nft table at exit; wan_send packet: to mark a
+  // STALE gateway entry used (RTM_NEWNEIGH NTF_USE), so the kernel re-validates it.
   const keep =
     announce !== null
       ? ANNOUNCE_KEEP_CAPS
-      : cfg.packetReceive.length > 0
+      : cfg.packetReceive.length > 0 || cfg.wanSend === "packet"
         ? PACKET_RECEIVE_KEEP_CAPS
         : undefined;
   if (!dropDaemonPrivileges("relay", cfg.user, [cfg.statusSocket], log, keep)) {

@@ -39,10 +39,10 @@
  *                  as long (at least 1 s)
  *   BENCH_BASELINE another build's bundle (a copy of its dist/), run as "baseline" right before
  *                  or after ours in every round (alternating): A/B in the same run
- *   BENCH_WAN_SEND raw (default) or packet: packet also runs ours with the CPE's `wan_send
- *                  packet` (AF_PACKET to the next hop) as "wan-packet", beside ours with the raw
- *                  socket and kernel-nft in every round, and prints the share of its CPE's
- *                  packets that went over AF_PACKET
+ *   BENCH_WAN_SEND raw (default) or packet: packet also runs ours with `wan_send packet` on
+ *                  the CPE and the relay (AF_PACKET to the next hop) as "wan-packet", beside ours
+ *                  with the raw socket and kernel-nft in every round, and prints the share of its
+ *                  CPE's packets that went over AF_PACKET
  *   BENCH_RELAY_RECEIVE raw (default) or packet: our relays (and the baseline's) read protocol 41
  *                  with `packet_receive wan0` (AF_PACKET, GRO's merged packets kept whole)
  *   BENCH_TCP_DIRECTION up (default: LAN host -> server) or down (server -> LAN host, iperf3 -R)
@@ -124,6 +124,8 @@ interface Result {
   anonMb: Record<string, [number, number]>;
   /** `wan_send packet` runs: the CPE's packets to the relay sent over AF_PACKET, of all it sent. */
   afPacketShare?: number;
+  /** The same for the relay (`wan_send packet` on both ends). */
+  relayAfPacketShare?: number;
 }
 
 /** User + system CPU seconds of a process. */
@@ -462,6 +464,7 @@ async function benchOurs(
   bundle = BUNDLE,
   name = "6to4-pmt",
   cpeExtra: readonly string[] = [],
+  relayExtra: readonly string[] = [],
 ): Promise<Result> {
   const t = buildLabTopology(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 });
   const c = t.cpes[0]!;
@@ -472,7 +475,10 @@ async function benchOurs(
       reg,
       t.relays[0]!.ns,
       command,
-      labRelayArgs(t.relays[0]!, RELAY_PACKET_RECEIVE ? ["--packet-receive", "wan0"] : []),
+      labRelayArgs(t.relays[0]!, [
+        ...(RELAY_PACKET_RECEIVE ? ["--packet-receive", "wan0"] : []),
+        ...relayExtra,
+      ]),
     ),
   };
   for (const p of Object.values(procs)) {
@@ -500,13 +506,19 @@ async function benchOurs(
   };
   // `wan_send packet`: what went over AF_PACKET (status counters, control/wan-next-hop.ts) of all
   // the CPE sent while measured.
-  const viaPacket = async (): Promise<[number, number]> => {
-    if (!cpeExtra.includes("packet")) return [0, 0];
+  const viaPacket = async (): Promise<[number, number, number, number]> => {
+    if (!cpeExtra.includes("packet")) return [0, 0, 0, 0];
     const s = (await statusCommand(labCpeFiles(c.ns)[1], "status")) as StatusSnapshot;
     const ct = await readCounters(reg, procs.cpe);
-    return [s.counters.wan_send_af_packet ?? 0, ct.traffic.out_packets ?? 0];
+    const rt = await readCounters(reg, procs.relay);
+    return [
+      s.counters.wan_send_af_packet ?? 0,
+      ct.traffic.out_packets ?? 0,
+      rt.traffic.wan_send_af_packet ?? 0,
+      rt.traffic.out_packets ?? 0,
+    ];
   };
-  const [pkt0, out0] = await viaPacket();
+  const [pkt0, out0, rpkt0, rout0] = await viaPacket();
   const res = await measure(
     reg,
     procs,
@@ -519,8 +531,13 @@ async function benchOurs(
     { cpe: c.ns, relay: t.relays[0]!.ns },
   );
   if (cpeExtra.includes("packet")) {
-    const [pkt1, out1] = await viaPacket();
-    return { name, ...res, afPacketShare: (pkt1 - pkt0) / Math.max(1, out1 - out0) };
+    const [pkt1, out1, rpkt1, rout1] = await viaPacket();
+    return {
+      name,
+      ...res,
+      afPacketShare: (pkt1 - pkt0) / Math.max(1, out1 - out0),
+      relayAfPacketShare: (rpkt1 - rpkt0) / Math.max(1, rout1 - rout0),
+    };
   }
   return { name, ...res };
 }
@@ -699,6 +716,7 @@ function summarize(results: readonly Result[]) {
       ),
     ),
     af_packet_share: by(WAN_PACKET_NAME)?.afPacketShare ?? NaN,
+    relay_af_packet_share: by(WAN_PACKET_NAME)?.relayAfPacketShare ?? NaN,
     ratio_tcp_baseline_nft: ratio(by("baseline")?.tcpGbps, by("kernel-nft")?.tcpGbps),
     host_cpu_us_per_packet: each((r) =>
       Object.fromEntries(Object.entries(r.hostUs).map(([k, [v]]) => [k, v])),
@@ -813,10 +831,13 @@ function report(results: readonly Result[], out: ReturnType<typeof summarize>): 
   );
   if (WAN_PACKET) {
     lines.push(
-      `${WAN_PACKET_NAME}: the CPE sent ${fmt(out.af_packet_share * 100, 1)} % of its packets over AF_PACKET ` +
-        `(wan_send packet); CPE CPU per packet ${WAN_PACKET_NAME}/raw socket: daemon ` +
+      `${WAN_PACKET_NAME}: the CPE sent ${fmt(out.af_packet_share * 100, 1)} % of its packets over AF_PACKET, ` +
+        `the relay ${fmt(out.relay_af_packet_share * 100, 1)} % (wan_send packet); CPU per packet ` +
+        `${WAN_PACKET_NAME}/raw socket: CPE daemon ` +
         `${fmt((out.ratio_cpu_ours_nft[`${WAN_PACKET_NAME}/cpe`] ?? NaN) / (out.ratio_cpu_ours_nft.cpe ?? NaN))}, ` +
-        `machine ${fmt((out.ratio_host_cpu_ours_nft[`${WAN_PACKET_NAME}/cpe`] ?? NaN) / (out.ratio_host_cpu_ours_nft.cpe ?? NaN))}`,
+        `machine ${fmt((out.ratio_host_cpu_ours_nft[`${WAN_PACKET_NAME}/cpe`] ?? NaN) / (out.ratio_host_cpu_ours_nft.cpe ?? NaN))}; ` +
+        `relay daemon ${fmt((out.ratio_cpu_ours_nft[`${WAN_PACKET_NAME}/relay`] ?? NaN) / (out.ratio_cpu_ours_nft.relay ?? NaN))}, ` +
+        `machine ${fmt((out.ratio_host_cpu_ours_nft[`${WAN_PACKET_NAME}/relay`] ?? NaN) / (out.ratio_host_cpu_ours_nft.relay ?? NaN))}`,
     );
   }
   return lines;
@@ -893,7 +914,15 @@ async function main(): Promise<number> {
       const pair = [(): Promise<Result> => benchOurs(reg)];
       if (BASELINE !== undefined) pair.push(() => benchOurs(reg, BASELINE!, "baseline"));
       if (WAN_PACKET) {
-        pair.push(() => benchOurs(reg, BUNDLE, WAN_PACKET_NAME, ["--wan-send", "packet"]));
+        pair.push(() =>
+          benchOurs(
+            reg,
+            BUNDLE,
+            WAN_PACKET_NAME,
+            ["--wan-send", "packet"],
+            ["--wan-send", "packet"],
+          ),
+        );
       }
       if (i % 2 === 0) pair.reverse();
       const ours: Result[] = [];
@@ -924,6 +953,7 @@ async function main(): Promise<number> {
   out.ratio_tcp_baseline_nft = medianOf((o) => o.ratio_tcp_baseline_nft);
   out.ratio_tcp_wan_packet_nft = medianOf((o) => o.ratio_tcp_wan_packet_nft);
   out.af_packet_share = medianOf((o) => o.af_packet_share);
+  out.relay_af_packet_share = medianOf((o) => o.relay_af_packet_share);
   out.ratio_cpu_ours_nft = perDaemonMedian((o) => o.ratio_cpu_ours_nft);
   out.ratio_host_cpu_ours_nft = perDaemonMedian((o) => o.ratio_host_cpu_ours_nft);
   out.ratio_tcp_ours_nft_lab = medianOf((o) => o.ratio_tcp_ours_nft_lab);

@@ -4,7 +4,8 @@
  * native/sockets.c), in the lab topology (lan - cpe - isp - relay - inet), with two relay
  * workers (each resolves for its own socket).
  *
- * Checks: status shows the AF_PACKET path, the gateway and the customer interval; TCP server ->
+ * Checks: status shows the AF_PACKET path, the gateway and the customer interval; every thread
+ * (main and worker) keeps CAP_NET_ADMIN and nothing else after the privilege drop; TCP server ->
  * LAN goes over AF_PACKET (counted, every byte delivered); the outer IPv4 header on the wire as
  * the raw socket would send it (captured by dumpcap on the isp side of the relay's link: header
  * checksum, protocol 41, DF clear, ID not 0, source the anycast, Ethernet destination the
@@ -21,6 +22,7 @@ import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns
 import { ping, startLab, tcpTransfer, type RunningLab } from "../support/dataplane-harness.js";
 import { statusCommand } from "../support/daemon-assert.js";
 import { decodePcap } from "../support/pcap.js";
+import { CAP_NET_ADMIN, capabilityMask, parseProcStatus } from "../../module/io/privileges.js";
 import type { WanSendSnapshot } from "../../module/status/snapshot.js";
 import type { RelayStatusSnapshot } from "../../module/status/relay-snapshot.js";
 
@@ -111,6 +113,17 @@ describe(
         sock,
       ]).stdout;
       assert.match(text, /wan send:\s+packet: AF_PACKET via /);
+    });
+
+    test("the relay keeps CAP_NET_ADMIN alone, its worker thread too (NTF_USE on a STALE gateway)", async () => {
+      const pid = lab.relays[0]!.pid!;
+      const caps = (path: string): bigint => parseProcStatus(readFileSync(path, "utf8"))!.capEff;
+      const admin = capabilityMask([CAP_NET_ADMIN]);
+      assert.equal(caps(`/proc/${pid}/status`), admin, "main thread (worker 1)");
+      // Worker 2 runs in a thread started after the drop (status names its thread id).
+      const tid = (await status()).counters.workers?.[1]?.tid ?? 0;
+      assert.ok(tid > 0 && tid !== pid, `worker 2's thread ${tid}`);
+      assert.equal(caps(`/proc/${pid}/task/${tid}/status`), admin, "worker 2's thread");
     });
 
     test("TCP server -> LAN leaves the relay over AF_PACKET, every byte delivered", async () => {

@@ -79,6 +79,19 @@ test("errors carry code, errno and syscall", { skip }, () => {
   assert.throws(() => b().setMtu("nosuchdev0", 1400), { code: "ENODEV" });
 });
 
+test("routeDump4: six numbers per IPv4 route, the main table's among them", { skip }, () => {
+  const d = b().routeDump4(1 << 16);
+  assert.ok(d instanceof Uint32Array);
+  assert.equal(d.length % 6, 0);
+  const tables = new Set<number>();
+  for (let i = 0; i < d.length; i += 6) {
+    assert.ok(d[i + 1]! <= 32, "prefix length");
+    tables.add(d[i + 2]!);
+  }
+  // Every host with an IPv4 address has local routes (table 255) for it.
+  assert.ok(tables.has(255), [...tables].join(","));
+});
+
 test("bad arguments throw TypeError, never crash", { skip }, () => {
   const st = new Int32Array(3);
   assert.throws(() => b().openTun(123 as unknown as string), TypeError);
@@ -88,6 +101,31 @@ test("bad arguments throw TypeError, never crash", { skip }, () => {
     () => b().sendRaw4(0, [Buffer.alloc(10)], new Int32Array(1), new Int32Array(1), null, 2, st),
     TypeError,
   );
+  // The AF_PACKET next hop: 20 bytes, then whole (first, last) pairs, at most 4096 of them.
+  for (const nh of [new Uint8Array(19), new Uint8Array(27), new Uint8Array(20 + 8 * 4097)]) {
+    assert.throws(
+      () =>
+        b().sendRaw4(
+          0,
+          [Buffer.alloc(40)],
+          new Int32Array(1),
+          Int32Array.of(40),
+          null,
+          1,
+          st,
+          null,
+          0,
+          0,
+          null,
+          null,
+          0,
+          nh,
+        ),
+      TypeError,
+      `next hop of ${nh.length} bytes`,
+    );
+  }
+  assert.throws(() => b().routeDump4(0), TypeError);
   assert.throws(
     () =>
       b().writeTun(
