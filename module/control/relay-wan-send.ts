@@ -30,15 +30,8 @@ import type { Ipv4Prefix } from "../addr/ipv4.js";
 import type { PacketSendPath } from "../io/ports.js";
 import type { Logger } from "../log/logger.js";
 import type { WanSendSnapshot } from "../status/snapshot.js";
-import type { Clock, TimerHandle } from "./clock.js";
-import {
-  formatLladdr,
-  NUD_STALE,
-  NUD_USABLE,
-  nudName,
-  RESOLVE_INTERVAL_MS,
-} from "./wan-next-hop.js";
-import type { NextHopLookup } from "./wan-next-hop.js";
+import type { Clock } from "./clock.js";
+import { NextHopResolver, type NextHopLookup } from "./wan-next-hop.js";
 
 /** Routes the resolver reads at most (native routeDump4's cap). */
 export const MAX_ROUTES = 65536;
@@ -218,43 +211,24 @@ export interface RelayWanSendDeps {
   log: Logger;
 }
 
-export class RelayWanSend {
-  private timer: TimerHandle | null = null;
-  private reason = "not resolved yet";
-  private hop: { device: string; gateway: string; lladdr: string } | null = null;
+export class RelayWanSend extends NextHopResolver {
   private intervals = 0;
-  private fallbacks = 0;
-  private unresolved = 0;
-  private changes = 0;
-  private resolves = 0;
 
   constructor(private readonly d: RelayWanSendDeps) {
-    d.path.onFailure((code) => {
-      this.fallbacks++;
-      this.hop = null;
-      this.reason = `send over AF_PACKET failed: ${code}`;
-      d.log.warn(`wan_send: ${this.reason}; raw socket until the next hop resolves again`);
-      this.resolve();
-    });
+    super(d.path, d.clock, d.log);
   }
 
-  start(): void {
-    this.resolve();
-    if (this.timer === null) {
-      this.timer = this.d.clock.setRepeating(() => this.resolve(), RESOLVE_INTERVAL_MS);
-    }
+  /** Resolves now, then every RESOLVE_INTERVAL_MS. */
+  override start(): void {
+    const w = this.resolve();
+    if (w.active === "raw") this.log.info(`wan_send: raw socket for now: ${w.reason}`);
+    super.start();
   }
 
-  stop(): void {
-    if (this.timer !== null) this.d.clock.clearTimer(this.timer);
-    this.timer = null;
-    this.d.path.clear();
-  }
-
-  /** Resolves now; returns the status after it. */
   resolve(): WanSendSnapshot {
     this.resolves++;
     const d = this.d;
+    this.intervals = 0;
     let found: PacketIntervals;
     try {
       const dump = d.dump(MAX_ROUTES);
@@ -271,7 +245,6 @@ export class RelayWanSend {
       this.toRaw(found.none);
       return this.status();
     }
-    const gw = formatIpv4(found.gateway);
     const first = found.intervals[0]!;
     let h: NextHopLookup | null;
     try {
@@ -290,83 +263,21 @@ export class RelayWanSend {
       );
       return this.status();
     }
-    if (h.addrLen > 0) {
-      if ((h.neighState & NUD_USABLE) === 0 || h.lladdr.length !== h.addrLen) {
-        this.toRaw(`neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`);
-        return this.status();
-      }
-      if ((h.neighState & NUD_STALE) !== 0) {
-        try {
-          d.neighUse(h.oif, found.gateway);
-        } catch (e) {
-          d.log.debug(`wan_send: neighbour ${gw} NTF_USE: ${(e as Error).message}`);
-        }
-      }
+    const problem = this.neighbourProblem(h, found.gateway, d.neighUse);
+    if (problem !== null) {
+      this.toRaw(problem);
+      return this.status();
     }
-    const lladdr = formatLladdr(h.lladdr);
-    const hop = { device: h.ifname, gateway: gw, lladdr };
-    const prev = this.hop;
     const n = found.intervals.length / 2;
-    if (
-      prev === null ||
-      prev.device !== hop.device ||
-      prev.gateway !== gw ||
-      prev.lladdr !== lladdr
-    ) {
-      if (prev !== null) this.changes++;
-      d.log.info(
-        `wan_send: AF_PACKET to ${n} customer interval(s) via ${gw} ` +
-          `${lladdr || "(no link-layer address)"} on ${h.ifname}`,
-      );
-    }
     d.path.setIntervals(found.intervals, h.oif, h.lladdr);
-    this.hop = hop;
     this.intervals = n;
-    this.reason =
-      `${n} customer interval(s) via ${gw}; ` +
-      (h.addrLen > 0
-        ? `neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`
-        : `${h.ifname} has no link-layer addresses`);
+    const what = `${n} customer interval(s)`;
+    this.adopt(h, found.gateway, what, `${what} via ${formatIpv4(found.gateway)}; `);
     return this.status();
   }
 
-  private toRaw(reason: string): void {
-    if (this.d.path.active) {
-      this.fallbacks++;
-      this.d.log.info(`wan_send: raw socket: ${reason}`);
-    } else if (reason !== this.reason) {
-      this.d.log.info(`wan_send: raw socket: ${reason}`);
-    }
-    this.d.path.clear();
-    this.unresolved++;
-    this.hop = null;
-    this.intervals = 0;
-    this.reason = reason;
-  }
-
-  status(): WanSendSnapshot {
-    const active = this.d.path.active;
-    return {
-      configured: "packet",
-      active: active ? "packet" : "raw",
-      reason: this.reason,
-      nextHop: active ? this.hop : null,
-      packets: this.d.path.packets,
-      fallbacks: this.fallbacks,
-      unresolved: this.unresolved,
-      nextHopChanges: this.changes,
-      resolves: this.resolves,
-    };
-  }
-
   /** Counters for status, metrics and the SIGUSR1 line (summed over workers). */
-  counters(): Record<string, number> {
-    return {
-      wan_send_af_packet: this.d.path.packets,
-      wan_send_fallbacks: this.fallbacks,
-      wan_send_unresolved: this.unresolved,
-      wan_send_next_hop_changes: this.changes,
-      wan_send_intervals: this.intervals,
-    };
+  override counters(): Record<string, number> {
+    return { ...super.counters(), wan_send_intervals: this.intervals };
   }
 }

@@ -93,37 +93,149 @@ export function formatLladdr(a: Uint8Array): string {
   return Array.from(a, (b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
-export class WanNextHop {
-  private target = 0;
+/** The next hop as status shows it. */
+export interface NextHopShown {
+  device: string;
+  gateway: string;
+  lladdr: string;
+}
+
+/**
+ * What the CPE's resolver (below) and the relay's (control/relay-wan-send.ts) share: the periodic
+ * resolve, the fallback after a failed send, the neighbour check, and the reasons and counts that
+ * status shows.
+ */
+export abstract class NextHopResolver {
   private timer: TimerHandle | null = null;
-  private reason = "not resolved yet";
-  private hop: { device: string; gateway: string; lladdr: string } | null = null;
+  protected reason = "not resolved yet";
+  protected hop: NextHopShown | null = null;
   private fallbacks = 0;
   private unresolved = 0;
   private changes = 0;
-  private resolves = 0;
+  protected resolves = 0;
 
-  constructor(private readonly d: WanNextHopDeps) {
-    d.path.onFailure((code) => {
+  constructor(
+    protected readonly path: PacketSendPath,
+    private readonly clock: Clock,
+    protected readonly log: Logger,
+  ) {
+    path.onFailure((code) => {
       this.fallbacks++;
       this.hop = null;
       this.reason = `send over AF_PACKET failed: ${code}`;
-      d.log.warn(`wan_send: ${this.reason}; raw socket until the next hop resolves again`);
+      log.warn(`wan_send: ${this.reason}; raw socket until the next hop resolves again`);
       this.resolve();
     });
   }
 
+  /** Resolves now; returns the status after it. */
+  abstract resolve(): WanSendStatus;
+
   /** Starts the periodic re-resolve. */
   start(): void {
     if (this.timer === null) {
-      this.timer = this.d.clock.setRepeating(() => this.resolve(), RESOLVE_INTERVAL_MS);
+      this.timer = this.clock.setRepeating(() => this.resolve(), RESOLVE_INTERVAL_MS);
     }
   }
 
   stop(): void {
-    if (this.timer !== null) this.d.clock.clearTimer(this.timer);
+    if (this.timer !== null) this.clock.clearTimer(this.timer);
     this.timer = null;
-    this.d.path.clear();
+    this.path.clear();
+  }
+
+  /**
+   * Whether `h`'s neighbour entry for `via` can be sent to: null, or why not. A STALE entry is
+   * marked used (`neighUse`), since our frames pass the kernel's neighbour code and would never
+   * make it probe again.
+   */
+  protected neighbourProblem(
+    h: NextHopLookup,
+    via: number,
+    neighUse: (ifindex: number, addr: number) => void,
+  ): string | null {
+    if (h.addrLen === 0) return null;
+    const gw = formatIpv4(via);
+    if ((h.neighState & NUD_USABLE) === 0 || h.lladdr.length !== h.addrLen) {
+      return `neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`;
+    }
+    if ((h.neighState & NUD_STALE) !== 0) {
+      try {
+        neighUse(h.oif, via);
+      } catch (e) {
+        this.log.debug(`wan_send: neighbour ${gw} NTF_USE: ${(e as Error).message}`);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Takes `h` (through gateway `via`) as the next hop of `what`: counts and logs a change, and
+   * sets the reason status shows (`prefix` before the neighbour's state).
+   */
+  protected adopt(h: NextHopLookup, via: number, what: string, prefix = ""): void {
+    const gw = formatIpv4(via);
+    const lladdr = formatLladdr(h.lladdr);
+    const hop = { device: h.ifname, gateway: gw, lladdr };
+    const prev = this.hop;
+    const shown = `${gw} ${lladdr || "(no link-layer address)"} on ${h.ifname}`;
+    if (prev === null) {
+      this.log.info(`wan_send: AF_PACKET to ${what} via ${shown}`);
+    } else if (prev.device !== hop.device || prev.gateway !== gw || prev.lladdr !== lladdr) {
+      this.changes++;
+      this.log.info(`wan_send: next hop of ${what} now ${shown}`);
+    }
+    this.hop = hop;
+    this.reason =
+      prefix +
+      (h.addrLen > 0
+        ? `neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`
+        : `${h.ifname} has no link-layer addresses`);
+  }
+
+  /** Everything through the raw socket, for `reason` (`count`: as an unresolved resolve). */
+  protected toRaw(reason: string, count = true): void {
+    if (this.path.active) {
+      this.fallbacks++;
+      this.log.info(`wan_send: raw socket: ${reason}`);
+    }
+    this.path.clear();
+    if (count) this.unresolved++;
+    this.hop = null;
+    this.reason = reason;
+  }
+
+  status(): WanSendStatus {
+    const active = this.path.active;
+    return {
+      configured: "packet",
+      active: active ? "packet" : "raw",
+      reason: this.reason,
+      nextHop: active ? this.hop : null,
+      packets: this.path.packets,
+      fallbacks: this.fallbacks,
+      unresolved: this.unresolved,
+      nextHopChanges: this.changes,
+      resolves: this.resolves,
+    };
+  }
+
+  /** Counters for status `counters` and the SIGUSR1 line. */
+  counters(): Record<string, number> {
+    return {
+      wan_send_af_packet: this.path.packets,
+      wan_send_fallbacks: this.fallbacks,
+      wan_send_unresolved: this.unresolved,
+      wan_send_next_hop_changes: this.changes,
+    };
+  }
+}
+
+export class WanNextHop extends NextHopResolver {
+  private target = 0;
+
+  constructor(private readonly d: WanNextHopDeps) {
+    super(d.path, d.clock, d.log);
   }
 
   /**
@@ -135,7 +247,6 @@ export class WanNextHop {
     this.resolve();
   }
 
-  /** Resolves now; returns the status after it. */
   resolve(): WanSendStatus {
     this.resolves++;
     const d = this.d;
@@ -161,81 +272,16 @@ export class WanNextHop {
       return this.status();
     }
     const via = h.gateway !== 0 ? h.gateway : t;
-    const gw = formatIpv4(via);
-    if (h.addrLen > 0) {
-      if ((h.neighState & NUD_USABLE) === 0 || h.lladdr.length !== h.addrLen) {
-        this.toRaw(`neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`);
-        return this.status();
-      }
-      if ((h.neighState & NUD_STALE) !== 0) {
-        try {
-          d.neighUse(h.oif, via);
-        } catch (e) {
-          d.log.debug(`wan_send: neighbour ${gw} NTF_USE: ${(e as Error).message}`);
-        }
-      }
-    }
-    const lladdr = formatLladdr(h.lladdr);
-    const hop = { device: h.ifname, gateway: gw, lladdr };
-    const prev = this.hop;
-    if (
-      prev !== null &&
-      (prev.device !== hop.device || prev.gateway !== hop.gateway || prev.lladdr !== hop.lladdr)
-    ) {
-      this.changes++;
-      d.log.info(
-        `wan_send: next hop of ${to} now ${gw} ${lladdr || "(no link-layer address)"} on ${h.ifname}`,
-      );
-    } else if (prev === null) {
-      d.log.info(
-        `wan_send: AF_PACKET to ${to} via ${gw} ${lladdr || "(no link-layer address)"} on ${h.ifname}`,
-      );
+    const problem = this.neighbourProblem(h, via, d.neighUse);
+    if (problem !== null) {
+      this.toRaw(problem);
+      return this.status();
     }
     d.path.set(t, h.oif, h.lladdr);
     // One batch per resolve through the raw socket: it keeps the firewall's conntrack entry
     // for protocol 41 to the relay, without which fw4 drops the relay's packets (PacketSendPath).
     d.path.rawOnce();
-    this.hop = hop;
-    this.reason =
-      h.addrLen > 0
-        ? `neighbour ${gw} on ${h.ifname}: ${nudName(h.neighState)}`
-        : `${h.ifname} has no link-layer addresses`;
+    this.adopt(h, via, to);
     return this.status();
-  }
-
-  private toRaw(reason: string, count = true): void {
-    if (this.d.path.active) {
-      this.fallbacks++;
-      this.d.log.info(`wan_send: raw socket: ${reason}`);
-    }
-    this.d.path.clear();
-    if (count) this.unresolved++;
-    this.hop = null;
-    this.reason = reason;
-  }
-
-  status(): WanSendStatus {
-    const active = this.d.path.active;
-    return {
-      configured: "packet",
-      active: active ? "packet" : "raw",
-      reason: this.reason,
-      nextHop: active ? this.hop : null,
-      packets: this.d.path.packets,
-      fallbacks: this.fallbacks,
-      unresolved: this.unresolved,
-      nextHopChanges: this.changes,
-      resolves: this.resolves,
-    };
-  }
-
-  /** Counters for status `counters` and the SIGUSR1 line. */
-  counters(): Record<string, number> {
-    return {
-      wan_send_af_packet: this.d.path.packets,
-      wan_send_fallbacks: this.fallbacks,
-      wan_send_unresolved: this.unresolved,
-      wan_send_next_hop_changes: this.changes,
-    };
   }
 }

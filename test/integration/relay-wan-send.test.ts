@@ -22,19 +22,12 @@ import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns
 import { ping, startLab, tcpTransfer, type RunningLab } from "../support/dataplane-harness.js";
 import { statusCommand } from "../support/daemon-assert.js";
 import { decodePcap } from "../support/pcap.js";
+import { assertOuter6in4, startCapture } from "../support/outer-ipv4.js";
 import { CAP_NET_ADMIN, capabilityMask, parseProcStatus } from "../../module/io/privileges.js";
 import type { WanSendSnapshot } from "../../module/status/snapshot.js";
 import type { RelayStatusSnapshot } from "../../module/status/relay-snapshot.js";
 
 const skip = netnsSkipReason() ?? toolSkipReason("dumpcap");
-
-/** RFC 1071 sum over the 20-byte header: 0xffff when the checksum field is right. */
-function headerSumOk(h: Buffer): boolean {
-  let s = 0;
-  for (let i = 0; i < 20; i += 2) s += h.readUInt16BE(i);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s === 0xffff;
-}
 
 describe(
   "wan_send packet: the relay sends protocol 41 over AF_PACKET",
@@ -139,30 +132,8 @@ describe(
     test("the outer IPv4 header on the wire is what the raw socket would send", async () => {
       const c = lab.t.cpes[0]!;
       const pcap = `/tmp/6to4-pmt-relay-wan-send-${process.pid}.pcap`;
-      reg.removeOnCleanup(pcap);
-      const cap = reg.spawn(lab.t.isp, [
-        "dumpcap",
-        "-q",
-        "-i",
-        "relay0",
-        "-P",
-        "-f",
-        `ip proto 41 and dst host ${c.wanIpv4}`,
-        "-c",
-        "10",
-        "-w",
-        pcap,
-      ]);
-      assert.ok(
-        await reg.waitFor(() => {
-          try {
-            return readFileSync(pcap).length >= 24;
-          } catch {
-            return false;
-          }
-        }, 15_000),
-        cap.stderr(),
-      );
+      const filter = `ip proto 41 and dst host ${c.wanIpv4}`;
+      const cap = await startCapture(reg, lab.t.isp, "relay0", filter, 10, pcap);
       const pkt0 = await counter("wan_send_af_packet");
       const out = await ping(reg, lab.t.inet, c.hostAddress, [
         "-c",
@@ -179,21 +150,7 @@ describe(
       const { linktype, records } = decodePcap(readFileSync(pcap));
       assert.equal(linktype, 1, "Ethernet");
       assert.equal(records.length, 10, `${records.length} frames`);
-      const gwMac = ispMac().replace(/:/g, "");
-      for (const r of records) {
-        const f = r.data;
-        assert.equal(f.subarray(0, 6).toString("hex"), gwMac, "Ethernet destination: the gateway");
-        assert.equal(f.readUInt16BE(12), 0x0800, "EtherType IPv4");
-        const h = f.subarray(14, 34);
-        assert.equal(h[0], 0x45);
-        assert.ok(headerSumOk(h), `header checksum ${h.toString("hex")}`);
-        assert.equal(h[9], 41, "protocol 41");
-        assert.equal(h.readUInt16BE(6), 0, "DF clear, no fragment (RFC 4213 §3.2.1 static MTU)");
-        assert.notEqual(h.readUInt16BE(4), 0, "ID");
-        assert.equal(h.readUInt16BE(2), f.length - 14, "total length");
-        assert.equal([...h.subarray(12, 16)].join("."), LAB_ANYCAST);
-        assert.equal([...h.subarray(16, 20)].join("."), c.wanIpv4);
-      }
+      for (const r of records) assertOuter6in4(r.data, ispMac(), LAB_ANYCAST, c.wanIpv4);
     });
 
     test("a more specific route through another gateway takes the CPE out of AF_PACKET", async () => {

@@ -29,18 +29,11 @@ import {
 } from "../support/dataplane-harness.js";
 import { statusCommand } from "../support/daemon-assert.js";
 import { decodePcap } from "../support/pcap.js";
+import { assertOuter6in4, startCapture } from "../support/outer-ipv4.js";
 import type { StatusSnapshot, WanSendSnapshot } from "../../module/status/snapshot.js";
 
 const skip = netnsSkipReason() ?? toolSkipReason("dumpcap");
 const noConntrack = toolSkipReason("conntrack") ?? toolSkipReason("nft");
-
-/** RFC 1071 sum over the 20-byte header: 0xffff when the checksum field is right. */
-function headerSumOk(h: Buffer): boolean {
-  let s = 0;
-  for (let i = 0; i < 20; i += 2) s += h.readUInt16BE(i);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s === 0xffff;
-}
 
 describe(
   "wan_send packet: the CPE sends protocol 41 over AF_PACKET",
@@ -157,30 +150,13 @@ describe(
     test("the outer IPv4 header on the wire: checksum, protocol 41, TTL 64, DF clear, ID, addresses", async () => {
       const c = lab.t.cpes[0]!;
       const pcap = `/tmp/6to4-pmt-${process.pid}-wansend.pcap`;
-      reg.removeOnCleanup(pcap);
-      const cap = reg.spawn(lab.t.isp, [
-        "dumpcap",
-        "-q",
-        "-i",
+      const cap = await startCapture(
+        reg,
+        lab.t.isp,
         c.ispDevice,
-        "-P",
-        "-f",
         `ip proto 41 and src host ${c.wanIpv4}`,
-        "-c",
-        "20",
-        "-w",
+        20,
         pcap,
-      ]);
-      // dumpcap says nothing on stdout with -q; it is ready once the file exists with its header.
-      assert.ok(
-        await reg.waitFor(() => {
-          try {
-            return readFileSync(pcap).length >= 24;
-          } catch {
-            return false;
-          }
-        }, 15_000),
-        cap.stderr(),
       );
       const out = await ping(reg, c.lanNs, LAB_SERVER, ["-c", "10", "-i", "0.2", "-s", "1000"]);
       assert.equal(out.code, 0, out.stdout);
@@ -189,22 +165,7 @@ describe(
       const { linktype, records } = decodePcap(readFileSync(pcap));
       assert.equal(linktype, 1, "Ethernet");
       assert.ok(records.length >= 10, `${records.length} frames`);
-      const gwMac = cpeMac().replace(/:/g, "");
-      for (const r of records) {
-        const f = r.data;
-        assert.equal(f.subarray(0, 6).toString("hex"), gwMac, "Ethernet destination: the gateway");
-        assert.equal(f.readUInt16BE(12), 0x0800, "EtherType IPv4");
-        const h = f.subarray(14, 34);
-        assert.equal(h[0], 0x45);
-        assert.ok(headerSumOk(h), `header checksum ${h.toString("hex")}`);
-        assert.equal(h[9], 41, "protocol 41");
-        assert.equal(h[8], 64, "TTL");
-        assert.equal(h.readUInt16BE(6), 0, "DF clear, no fragment (RFC 4213 §3.2.1 static MTU)");
-        assert.notEqual(h.readUInt16BE(4), 0, "ID");
-        assert.equal(h.readUInt16BE(2), f.length - 14, "total length");
-        assert.equal([...h.subarray(12, 16)].join("."), c.wanIpv4);
-        assert.equal([...h.subarray(16, 20)].join("."), LAB_ANYCAST);
-      }
+      for (const r of records) assertOuter6in4(r.data, cpeMac(), c.wanIpv4, LAB_ANYCAST);
     });
 
     test("unresolved neighbour: raw socket fallback, no ping lost", async () => {
