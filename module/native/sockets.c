@@ -331,9 +331,10 @@ static int wire_units(napi_env env, napi_value bufs, const int32_t *offs, const 
  * next hop: pairs of uint32 (first, last; host order), sorted, disjoint (at most
  * NEXT_HOP_MAX_INTERVALS). Packets to that destination (no intervals) or into an interval go
  * through pfd with their header completed here (packet.c ip4_header_finish), the others through
- * fd; a chunk of sendmmsg holds packets of one socket. With status of 9 slots: status[6] = the errno that made pfd fail
- * outright (0: none; the packets it refused went through fd instead), status[7] = packets
- * accepted by pfd, status[8] = 1 when the tail (status[3]) was left by pfd (wait for it).
+ * fd; a chunk of sendmmsg holds packets of one socket. With status of 9 slots: status[6] = the
+ * errno that made pfd fail outright (0: none; the packets it refused went through fd instead),
+ * status[7] = packets accepted by pfd, status[8] = 1 when the tail (status[3]) was left by pfd
+ * (wait for it).
  * The segments of a cut super-packet get IDs stepping by IPV4_SEGMENT_ID_STEP from its header's. */
 #define NEXT_HOP_BYTES 20
 #define NEXT_HOP_MAX_INTERVALS 4096
