@@ -206,13 +206,26 @@ export const OFFLOAD_COUNTER_NAMES = {
   oversizedSplit: "oversized_split",
 } as const;
 
+/** Entries of `traffic` that are levels, not counts: exported as gauges of their own. */
+const TRAFFIC_GAUGES: Readonly<Record<string, string>> = {
+  wan_send_intervals:
+    "Customer address intervals the relay sends to over AF_PACKET (wan_send packet), summed over workers.",
+};
+
 /** Prometheus text exposition (version 0.0.4) of a snapshot, prefixed `sixto4pmt_`. */
 export function formatPrometheus(role: string, s: CountersSnapshot): string {
   const lines: string[] = [];
   lines.push("# HELP sixto4pmt_traffic_total Data-plane packets/bytes/events by counter.");
   lines.push("# TYPE sixto4pmt_traffic_total counter");
   for (const [name, v] of Object.entries(s.traffic)) {
+    if (name in TRAFFIC_GAUGES) continue;
     lines.push(`sixto4pmt_traffic_total{role="${role}",counter="${name}"} ${v}`);
+  }
+  for (const [name, help] of Object.entries(TRAFFIC_GAUGES)) {
+    const v = s.traffic[name];
+    if (v === undefined) continue;
+    lines.push(`# HELP sixto4pmt_${name} ${help}`, `# TYPE sixto4pmt_${name} gauge`);
+    lines.push(`sixto4pmt_${name}{role="${role}"} ${v}`);
   }
   lines.push("# HELP sixto4pmt_drops_total Packets dropped, by reason.");
   lines.push("# TYPE sixto4pmt_drops_total counter");

@@ -40,6 +40,15 @@ test("Prometheus exposition: one line per counter and reason", () => {
   assert.match(off, /^# TYPE sixto4pmt_tun_offload_total counter$/m);
   assert.match(off, /^sixto4pmt_tun_offload_total\{role="cpe",counter="segments_cut"\} 44$/m);
   assert.doesNotMatch(text, /worker_packets/, "no worker family with one worker");
+  assert.doesNotMatch(text, /wan_send_intervals/, "no gauge without wan_send packet");
+  const snap = c.snapshot();
+  snap.traffic.wan_send_af_packet = 7;
+  snap.traffic.wan_send_intervals = 2;
+  const ws = formatPrometheus("relay", snap);
+  assert.match(ws, /^sixto4pmt_traffic_total\{role="relay",counter="wan_send_af_packet"\} 7$/m);
+  assert.match(ws, /^# TYPE sixto4pmt_wan_send_intervals gauge$/m);
+  assert.match(ws, /^sixto4pmt_wan_send_intervals\{role="relay"\} 2$/m);
+  assert.doesNotMatch(ws, /counter="wan_send_intervals"/, "a level is no counter");
   const w = { worker: 2, tid: 9, in_packets: 5, out_packets: 6, batches_in: 1, batches_out: 1 };
   const workers = formatPrometheus("relay", { ...c.snapshot(), workers: [{ ...w, drops: 0 }] });
   assert.match(
