@@ -2,7 +2,7 @@
  * The relay's `wan_send packet` end to end (root, network namespaces named per run): protocol 41
  * to customers leaves over AF_PACKET to the gateway's MAC (control/relay-wan-send.ts,
  * native/sockets.c), in the lab topology (lan - cpe - isp - relay - inet), with two relay
- * workers (each resolves for its own socket).
+ * workers (each resolves for its own socket) and with one.
  *
  * Checks: status shows the AF_PACKET path, the gateway and the customer interval; every thread
  * (main and worker) keeps CAP_NET_ADMIN and nothing else after the privilege drop; TCP server ->
@@ -29,165 +29,172 @@ import type { RelayStatusSnapshot } from "../../module/status/relay-snapshot.js"
 
 const skip = netnsSkipReason() ?? toolSkipReason("dumpcap");
 
-describe(
-  "wan_send packet: the relay sends protocol 41 over AF_PACKET",
-  { skip, timeout: 180_000 },
-  () => {
-    const reg = new NetnsRegistry();
-    let lab: RunningLab;
-    let sock: string;
+// Two workers (worker 2 in a thread of its own) and one (the main thread's daemon alone).
+for (const workers of [2, 1])
+  describe(
+    `wan_send packet: the relay sends protocol 41 over AF_PACKET (workers ${workers})`,
+    { skip, timeout: 180_000 },
+    () => {
+      const reg = new NetnsRegistry();
+      let lab: RunningLab;
+      let sock: string;
 
-    const status = async (): Promise<RelayStatusSnapshot> =>
-      (await statusCommand(sock, "status")) as RelayStatusSnapshot;
-    const counter = async (name: string): Promise<number> =>
-      (await status()).counters.traffic[name] ?? 0;
-    /** Every worker resolves; the answer is worker 1's status (the others' follow by message). */
-    const resolve = async (): Promise<WanSendSnapshot> =>
-      (await statusCommand(sock, "resolve")) as WanSendSnapshot;
-    /** Resolves until `pred` holds for worker 1 and the summed counters, at most `ms`. */
-    async function resolveUntil(
-      pred: (w: WanSendSnapshot, c: Record<string, number>) => boolean,
-      ms: number,
-    ): Promise<WanSendSnapshot> {
-      const end = Date.now() + ms;
-      let w = await resolve();
-      while (Date.now() < end) {
-        await new Promise((r) => setTimeout(r, 200));
-        const s = await status();
-        if (pred(s.wanSend!, s.counters.traffic)) return s.wanSend!;
-        w = await resolve();
+      const status = async (): Promise<RelayStatusSnapshot> =>
+        (await statusCommand(sock, "status")) as RelayStatusSnapshot;
+      const counter = async (name: string): Promise<number> =>
+        (await status()).counters.traffic[name] ?? 0;
+      /** Every worker resolves; the answer is worker 1's status (the others' follow by message). */
+      const resolve = async (): Promise<WanSendSnapshot> =>
+        (await statusCommand(sock, "resolve")) as WanSendSnapshot;
+      /** Resolves until `pred` holds for worker 1 and the summed counters, at most `ms`. */
+      async function resolveUntil(
+        pred: (w: WanSendSnapshot, c: Record<string, number>) => boolean,
+        ms: number,
+      ): Promise<WanSendSnapshot> {
+        const end = Date.now() + ms;
+        let w = await resolve();
+        while (Date.now() < end) {
+          await new Promise((r) => setTimeout(r, 200));
+          const s = await status();
+          if (pred(s.wanSend!, s.counters.traffic)) return s.wanSend!;
+          w = await resolve();
+        }
+        return w;
       }
-      return w;
-    }
-    const ispMac = (): string => {
-      const j = JSON.parse(reg.must(["ip", "-n", lab.t.isp, "-j", "link", "show", "relay0"])) as {
-        address: string;
-      }[];
-      return j[0]!.address;
-    };
-    const relayNs = (): string => lab.t.relays[0]!.ns;
+      const ispMac = (): string => {
+        const j = JSON.parse(reg.must(["ip", "-n", lab.t.isp, "-j", "link", "show", "relay0"])) as {
+          address: string;
+        }[];
+        return j[0]!.address;
+      };
+      const relayNs = (): string => lab.t.relays[0]!.ns;
 
-    before(async () => {
-      lab = await startLab(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 }, () => [
-        "--wan-send",
-        "packet",
-        "--workers",
-        "2",
-      ]);
-      sock = labRelaySocket(relayNs());
-      // The CPE's health probe made the relay answer through the raw socket, whose kernel
-      // resolved the gateway: both workers then use AF_PACKET for the customer range.
-      const w = await resolveUntil(
-        (x, c) => x.active === "packet" && c.wan_send_intervals === 2,
-        20_000,
-      );
-      assert.equal(w.active, "packet", JSON.stringify(w));
-    });
-    after(async () => {
-      await reg.cleanup();
-    });
-
-    test("status shows the AF_PACKET path, the gateway's MAC and one customer interval", async () => {
-      const s = await status();
-      const w = s.wanSend!;
-      assert.equal(w.configured, "packet");
-      assert.equal(w.active, "packet");
-      assert.deepEqual(w.nextHop, {
-        device: "wan0",
-        gateway: lab.t.relays[0]!.ispSide,
-        lladdr: ispMac(),
+      before(async () => {
+        lab = await startLab(reg, { cpes: [{ index: 0, pmt: true }], lanMtu: 1500 }, () => [
+          "--wan-send",
+          "packet",
+          "--workers",
+          String(workers),
+        ]);
+        sock = labRelaySocket(relayNs());
+        // The CPE's health probe made the relay answer through the raw socket, whose kernel
+        // resolved the gateway: both workers then use AF_PACKET for the customer range.
+        const w = await resolveUntil(
+          (x, c) => x.active === "packet" && c.wan_send_intervals === workers,
+          20_000,
+        );
+        assert.equal(w.active, "packet", JSON.stringify(w));
       });
-      assert.match(w.reason, /^1 customer interval\(s\) via /);
-      const text = reg.run([
-        process.execPath,
-        require.resolve("../support/daemon-runner.js"),
-        "status",
-        "--status-socket",
-        sock,
-      ]).stdout;
-      assert.match(text, /wan send:\s+packet: AF_PACKET via /);
-    });
+      after(async () => {
+        await reg.cleanup();
+      });
 
-    test("the relay keeps CAP_NET_ADMIN alone, its worker thread too (NTF_USE on a STALE gateway)", async () => {
-      const pid = lab.relays[0]!.pid!;
-      const caps = (path: string): bigint => parseProcStatus(readFileSync(path, "utf8"))!.capEff;
-      const admin = capabilityMask([CAP_NET_ADMIN]);
-      assert.equal(caps(`/proc/${pid}/status`), admin, "main thread (worker 1)");
-      // Worker 2 runs in a thread started after the drop (status names its thread id).
-      const tid = (await status()).counters.workers?.[1]?.tid ?? 0;
-      assert.ok(tid > 0 && tid !== pid, `worker 2's thread ${tid}`);
-      assert.equal(caps(`/proc/${pid}/task/${tid}/status`), admin, "worker 2's thread");
-    });
+      test("status shows the AF_PACKET path, the gateway's MAC and one customer interval", async () => {
+        const s = await status();
+        const w = s.wanSend!;
+        assert.equal(w.configured, "packet");
+        assert.equal(w.active, "packet");
+        assert.deepEqual(w.nextHop, {
+          device: "wan0",
+          gateway: lab.t.relays[0]!.ispSide,
+          lladdr: ispMac(),
+        });
+        assert.match(w.reason, /^1 customer interval\(s\) via /);
+        const text = reg.run([
+          process.execPath,
+          require.resolve("../support/daemon-runner.js"),
+          "status",
+          "--status-socket",
+          sock,
+        ]).stdout;
+        assert.match(text, /wan send:\s+packet: AF_PACKET via /);
+      });
 
-    test("TCP server -> LAN leaves the relay over AF_PACKET, every byte delivered", async () => {
-      const c = lab.t.cpes[0]!;
-      const before = await counter("wan_send_af_packet");
-      const r = await tcpTransfer(reg, lab.t.inet, c.lanNs, c.hostAddress, 5302, 2_000_000);
-      assert.equal(r.received, 2_000_000, r.sent);
-      const sent = (await counter("wan_send_af_packet")) - before;
-      // 2 MB of TCP segments of at most 1440 bytes: over 1300 packets.
-      assert.ok(sent > 1300, `${sent} packets over AF_PACKET`);
-    });
+      test("the relay keeps CAP_NET_ADMIN alone, a worker thread too (NTF_USE on a STALE gateway)", async () => {
+        const pid = lab.relays[0]!.pid!;
+        const caps = (path: string): bigint => parseProcStatus(readFileSync(path, "utf8"))!.capEff;
+        const admin = capabilityMask([CAP_NET_ADMIN]);
+        assert.equal(caps(`/proc/${pid}/status`), admin, "main thread (worker 1)");
+        if (workers === 1) return;
+        // Worker 2 runs in a thread started after the drop (status names its thread id).
+        const tid = (await status()).counters.workers?.[1]?.tid ?? 0;
+        assert.ok(tid > 0 && tid !== pid, `worker 2's thread ${tid}`);
+        assert.equal(caps(`/proc/${pid}/task/${tid}/status`), admin, "worker 2's thread");
+      });
 
-    test("the outer IPv4 header on the wire is what the raw socket would send", async () => {
-      const c = lab.t.cpes[0]!;
-      const pcap = `/tmp/6to4-pmt-relay-wan-send-${process.pid}.pcap`;
-      const filter = `ip proto 41 and dst host ${c.wanIpv4}`;
-      const cap = await startCapture(reg, lab.t.isp, "relay0", filter, 10, pcap);
-      const pkt0 = await counter("wan_send_af_packet");
-      const out = await ping(reg, lab.t.inet, c.hostAddress, [
-        "-c",
-        "10",
-        "-i",
-        "0.2",
-        "-s",
-        "1000",
-      ]);
-      assert.equal(out.code, 0, out.stdout);
-      await reg.waitFor(() => cap.hasExited(), 10_000);
-      await reg.stop(cap, 2000, "SIGINT");
-      assert.ok((await counter("wan_send_af_packet")) - pkt0 >= 10, "the echo replies' way back");
-      const { linktype, records } = decodePcap(readFileSync(pcap));
-      assert.equal(linktype, 1, "Ethernet");
-      assert.equal(records.length, 10, `${records.length} frames`);
-      for (const r of records) assertOuter6in4(r.data, ispMac(), LAB_ANYCAST, c.wanIpv4);
-    });
+      test("TCP server -> LAN leaves the relay over AF_PACKET, every byte delivered", async () => {
+        const c = lab.t.cpes[0]!;
+        const before = await counter("wan_send_af_packet");
+        const r = await tcpTransfer(reg, lab.t.inet, c.lanNs, c.hostAddress, 5302, 2_000_000);
+        assert.equal(r.received, 2_000_000, r.sent);
+        const sent = (await counter("wan_send_af_packet")) - before;
+        // 2 MB of TCP segments of at most 1440 bytes: over 1300 packets.
+        assert.ok(sent > 1300, `${sent} packets over AF_PACKET`);
+      });
 
-    test("a more specific route through another gateway takes the CPE out of AF_PACKET", async () => {
-      const c = lab.t.cpes[0]!;
-      const r0 = lab.t.relays[0]!;
-      // A second address of the ISP router on the relay's link: another gateway, same wire.
-      const gw2 = r0.ispSide.replace(/\.1$/, ".3");
-      reg.must(["ip", "-n", lab.t.isp, "addr", "add", `${gw2}/24`, "dev", "relay0"]);
-      reg.must(["ip", "-n", relayNs(), "route", "add", `${c.wanIpv4}/32`, "via", gw2]);
-      try {
-        // The /10 is cut around the CPE's /32: two intervals per worker.
-        const w = await resolveUntil((_x, k) => k.wan_send_intervals === 4, 10_000);
-        assert.match(w.reason, /^2 customer interval\(s\) via /);
+      test("the outer IPv4 header on the wire is what the raw socket would send", async () => {
+        const c = lab.t.cpes[0]!;
+        const pcap = `/tmp/6to4-pmt-relay-wan-send-${process.pid}.pcap`;
+        const filter = `ip proto 41 and dst host ${c.wanIpv4}`;
+        const cap = await startCapture(reg, lab.t.isp, "relay0", filter, 10, pcap);
         const pkt0 = await counter("wan_send_af_packet");
+        const out = await ping(reg, lab.t.inet, c.hostAddress, [
+          "-c",
+          "10",
+          "-i",
+          "0.2",
+          "-s",
+          "1000",
+        ]);
+        assert.equal(out.code, 0, out.stdout);
+        await reg.waitFor(() => cap.hasExited(), 10_000);
+        await reg.stop(cap, 2000, "SIGINT");
+        assert.ok((await counter("wan_send_af_packet")) - pkt0 >= 10, "the echo replies' way back");
+        const { linktype, records } = decodePcap(readFileSync(pcap));
+        assert.equal(linktype, 1, "Ethernet");
+        assert.equal(records.length, 10, `${records.length} frames`);
+        for (const r of records) assertOuter6in4(r.data, ispMac(), LAB_ANYCAST, c.wanIpv4);
+      });
+
+      test("a more specific route through another gateway takes the CPE out of AF_PACKET", async () => {
+        const c = lab.t.cpes[0]!;
+        const r0 = lab.t.relays[0]!;
+        // A second address of the ISP router on the relay's link: another gateway, same wire.
+        const gw2 = r0.ispSide.replace(/\.1$/, ".3");
+        reg.must(["ip", "-n", lab.t.isp, "addr", "add", `${gw2}/24`, "dev", "relay0"]);
+        reg.must(["ip", "-n", relayNs(), "route", "add", `${c.wanIpv4}/32`, "via", gw2]);
+        try {
+          // The /10 is cut around the CPE's /32: two intervals per worker.
+          const w = await resolveUntil((_x, k) => k.wan_send_intervals === 2 * workers, 10_000);
+          assert.match(w.reason, /^2 customer interval\(s\) via /);
+          const pkt0 = await counter("wan_send_af_packet");
+          const out = await ping(reg, lab.t.inet, c.hostAddress, ["-c", "5", "-i", "0.2"]);
+          assert.equal(out.code, 0, out.stdout);
+          assert.match(out.stdout, / 5 received/);
+          assert.equal(
+            (await counter("wan_send_af_packet")) - pkt0,
+            0,
+            "all through the raw socket",
+          );
+        } finally {
+          reg.must(["ip", "-n", relayNs(), "route", "del", `${c.wanIpv4}/32`]);
+        }
+        const back = await resolveUntil((_x, k) => k.wan_send_intervals === workers, 10_000);
+        assert.equal(back.active, "packet", JSON.stringify(back));
+      });
+
+      test("a flushed neighbour entry: raw socket fallback, no ping lost, then AF_PACKET again", async () => {
+        const c = lab.t.cpes[0]!;
+        reg.must(["ip", "-n", relayNs(), "neigh", "flush", "dev", "wan0"]);
+        const w = await resolve();
+        assert.equal(w.active, "raw", JSON.stringify(w));
+        assert.match(w.reason, /neighbour .* (none|INCOMPLETE|FAILED)/);
         const out = await ping(reg, lab.t.inet, c.hostAddress, ["-c", "5", "-i", "0.2"]);
         assert.equal(out.code, 0, out.stdout);
         assert.match(out.stdout, / 5 received/);
-        assert.equal((await counter("wan_send_af_packet")) - pkt0, 0, "all through the raw socket");
-      } finally {
-        reg.must(["ip", "-n", relayNs(), "route", "del", `${c.wanIpv4}/32`]);
-      }
-      const back = await resolveUntil((_x, k) => k.wan_send_intervals === 2, 10_000);
-      assert.equal(back.active, "packet", JSON.stringify(back));
-    });
-
-    test("a flushed neighbour entry: raw socket fallback, no ping lost, then AF_PACKET again", async () => {
-      const c = lab.t.cpes[0]!;
-      reg.must(["ip", "-n", relayNs(), "neigh", "flush", "dev", "wan0"]);
-      const w = await resolve();
-      assert.equal(w.active, "raw", JSON.stringify(w));
-      assert.match(w.reason, /neighbour .* (none|INCOMPLETE|FAILED)/);
-      const out = await ping(reg, lab.t.inet, c.hostAddress, ["-c", "5", "-i", "0.2"]);
-      assert.equal(out.code, 0, out.stdout);
-      assert.match(out.stdout, / 5 received/);
-      const back = await resolveUntil((x) => x.active === "packet", 10_000);
-      assert.equal(back.active, "packet", JSON.stringify(back));
-      assert.ok((await counter("wan_send_fallbacks")) >= 1);
-    });
-  },
-);
+        const back = await resolveUntil((x) => x.active === "packet", 10_000);
+        assert.equal(back.active, "packet", JSON.stringify(back));
+        assert.ok((await counter("wan_send_fallbacks")) >= 1);
+      });
+    },
+  );
