@@ -35,7 +35,7 @@ import type { UpperLayer } from "../codec/ipv6.js";
 import { CTR_BATCHES_IN, CTR_IN_BYTES, CTR_IN_PACKETS, CTR_TRANSLATED } from "./counters.js";
 import type { DataplaneCounters } from "./counters.js";
 import type { CpeForwardingState } from "./forwarding-state.js";
-import { checkInnerIpv6, ipv6PacketLength, mergedCut, packetsCarried } from "./path-steps.js";
+import { checkInnerIpv6, ipv6PacketLength, queueReceived } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateDestinationToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -128,16 +128,8 @@ export class CpeInboundPath {
       }
     }
     // 9. A packet GRO merged counts as the segments it carries.
-    const packets =
-      segment !== 0 || v6len > state.tunnelMtu
-        ? packetsCarried(buf, v6, v6len, segment, state.tunnelMtu)
-        : 1;
-    const cut = mergedCut(segment, v6len, state.tunnelMtu);
-    const queued =
-      cut > 0
-        ? this.toTun.pushMerged(buf, v6, v6len, cut, packets)
-        : this.toTun.push(buf, v6, v6len);
-    if (!queued) return DROP_TX_ERROR;
+    const packets = queueReceived(this.toTun, buf, v6, v6len, segment, state.tunnelMtu);
+    if (packets === 0) return DROP_TX_ERROR;
     this.counters.traffic[CTR_IN_PACKETS]! += packets;
     this.counters.traffic[CTR_IN_BYTES]! += v6len;
     return DROP_NONE;

@@ -8,6 +8,7 @@
 import { DROP_IPV6_BAD_VERSION, DROP_IPV6_LENGTH_MISMATCH } from "../addr/drop-reason.js";
 import { DROP_IPV6_TRUNCATED, DROP_NONE, type DropReason } from "../addr/drop-reason.js";
 import { IPV6_HEADER_BYTES, IPV6_OFF_PAYLOAD_LEN, IPV6_VERSION } from "../codec/constants.js";
+import type { TxBatch } from "./tx-batch.js";
 import {
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -74,4 +75,25 @@ export function packetsCarried(
  */
 export function mergedCut(segment: number, v6len: number, tunnelMtu: number): number {
   return segment > 0 ? segment : segment < 0 && v6len > tunnelMtu ? -segment : 0;
+}
+
+/**
+ * Queues the received IPv6 packet at buf[v6, v6 + v6len) on `toTun`, a GRO merge to be cut as
+ * `mergedCut` says (`segment`: the read's gso); returns the packets it counts as
+ * (`packetsCarried`), 0 when the batch is full.
+ */
+export function queueReceived(
+  toTun: TxBatch,
+  buf: Buffer,
+  v6: number,
+  v6len: number,
+  segment: number,
+  tunnelMtu: number,
+): number {
+  const packets =
+    segment !== 0 || v6len > tunnelMtu ? packetsCarried(buf, v6, v6len, segment, tunnelMtu) : 1;
+  const cut = mergedCut(segment, v6len, tunnelMtu);
+  const queued =
+    cut > 0 ? toTun.pushMerged(buf, v6, v6len, cut, packets) : toTun.push(buf, v6, v6len);
+  return queued ? packets : 0;
 }

@@ -54,7 +54,7 @@ import { CTR_TRANSLATED, CTR_UNTRANSLATED, type DataplaneCounters } from "./coun
 import { RANGE_IN_BYTES, RANGE_IN_PACKETS, RANGE_SLOTS } from "./counters.js";
 import type { RelayForwardingState } from "./forwarding-state.js";
 import { checkInnerIpv6, includesIpv4, ipv6PacketLength } from "./path-steps.js";
-import { mergedCut, packetsCarried } from "./path-steps.js";
+import { queueReceived } from "./path-steps.js";
 import { createUpperLayer, TRANSLATE_NOT_MAPPED } from "./pmt-translate.js";
 import { translateSourceToProvider } from "./pmt-translate.js";
 import { BATCH_SIZE_PACKETS } from "./tunables.js";
@@ -147,16 +147,8 @@ export class RelayInboundPath {
     if (hopLimit <= state.hopLimitDecrement || hopLimit === 0) return DROP_HOP_LIMIT_EXCEEDED;
     buf[v6 + IPV6_OFF_HOP_LIMIT] = hopLimit - state.hopLimitDecrement;
     // 10. A merged packet counts as the segments (datagrams) it carries.
-    const packets =
-      segment !== 0 || v6len > state.tunnelMtu
-        ? packetsCarried(buf, v6, v6len, segment, state.tunnelMtu)
-        : 1;
-    const cut = mergedCut(segment, v6len, state.tunnelMtu);
-    const queued =
-      cut > 0
-        ? this.toTun.pushMerged(buf, v6, v6len, cut, packets)
-        : this.toTun.push(buf, v6, v6len);
-    if (!queued) return DROP_TX_ERROR;
+    const packets = queueReceived(this.toTun, buf, v6, v6len, segment, state.tunnelMtu);
+    if (packets === 0) return DROP_TX_ERROR;
     this.counters.traffic[CTR_IN_PACKETS]! += packets;
     this.counters.traffic[CTR_IN_BYTES]! += v6len;
     const ranges = this.counters.ranges;

@@ -429,6 +429,17 @@ const NEXT_HOP_BYTES = 20;
 /** native/sockets.c NEXT_HOP_MAX_INTERVALS. */
 const NEXT_HOP_MAX_INTERVALS = 4096;
 
+/** The 20-byte head of sendRaw4's next hop (see PacketPath.nextHop) into b[0, 20). */
+function writeNextHop(b: Uint8Array, dstV4: number, ifindex: number, lladdr: Uint8Array): void {
+  if (lladdr.length > 8) throw new RangeError(`link-layer address of ${lladdr.length} bytes`);
+  const v = new DataView(b.buffer, b.byteOffset, NEXT_HOP_BYTES);
+  b.fill(0, 0, NEXT_HOP_BYTES);
+  v.setUint32(0, dstV4 >>> 0, false);
+  v.setUint32(4, ifindex >>> 0, endianness() === "LE");
+  b[8] = lladdr.length;
+  b.set(lladdr, 12);
+}
+
 /** io/ports.ts PacketSendPath over an `openPacket4` socket; sendRaw4 reads `nextHop`. */
 class PacketPath implements PacketSendPath {
   /**
@@ -436,9 +447,8 @@ class PacketPath implements PacketSendPath {
    * address; with `setIntervals`, then the intervals as uint32 pairs (host order).
    */
   nextHop: Uint8Array = new Uint8Array(NEXT_HOP_BYTES);
-  private view: DataView = new DataView(this.nextHop.buffer);
-  /** setIntervals' buffer, made on its first call (the CPE never needs it). */
-  private wide: Uint8Array | undefined;
+  /** `set`'s bytes, reused on every resolve. */
+  private readonly head = this.nextHop;
   active = false;
   packets = 0;
   lastError = "";
@@ -447,16 +457,8 @@ class PacketPath implements PacketSendPath {
   constructor(readonly fd: number) {}
 
   set(dstV4: number, ifindex: number, lladdr: Uint8Array): void {
-    if (lladdr.length > 8) throw new RangeError(`link-layer address of ${lladdr.length} bytes`);
-    if (this.nextHop.length !== NEXT_HOP_BYTES) {
-      this.nextHop = (this.wide ?? new Uint8Array(NEXT_HOP_BYTES)).subarray(0, NEXT_HOP_BYTES);
-      this.view = new DataView(this.nextHop.buffer, this.nextHop.byteOffset, NEXT_HOP_BYTES);
-    }
-    this.nextHop.fill(0);
-    this.view.setUint32(0, dstV4 >>> 0, false);
-    this.view.setUint32(4, ifindex >>> 0, endianness() === "LE");
-    this.nextHop[8] = lladdr.length;
-    this.nextHop.set(lladdr, 12);
+    writeNextHop(this.head, dstV4, ifindex, lladdr);
+    this.nextHop = this.head;
     this.active = true;
   }
 
@@ -465,13 +467,11 @@ class PacketPath implements PacketSendPath {
     if (n === 0 || n > NEXT_HOP_MAX_INTERVALS || intervals.length % 2 !== 0) {
       throw new RangeError(`${intervals.length / 2} intervals (1 to ${NEXT_HOP_MAX_INTERVALS})`);
     }
-    const wide = (this.wide ??= new Uint8Array(NEXT_HOP_BYTES + 8 * NEXT_HOP_MAX_INTERVALS));
-    this.nextHop = wide.subarray(0, NEXT_HOP_BYTES);
-    this.view = new DataView(wide.buffer, wide.byteOffset, wide.byteLength);
-    this.set(0, ifindex, lladdr);
-    const le = endianness() === "LE";
-    for (let i = 0; i < 2 * n; i++) this.view.setUint32(NEXT_HOP_BYTES + 4 * i, intervals[i]!, le);
-    this.nextHop = wide.subarray(0, NEXT_HOP_BYTES + 8 * n);
+    const b = new Uint8Array(NEXT_HOP_BYTES + 8 * n);
+    writeNextHop(b, 0, ifindex, lladdr);
+    new Uint32Array(b.buffer, NEXT_HOP_BYTES, 2 * n).set(intervals); // host order, as C reads
+    this.nextHop = b;
+    this.active = true;
   }
 
   clear(): void {
