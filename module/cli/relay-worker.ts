@@ -10,8 +10,14 @@
  * only the worker can read (ICMPv4 errors by kind, WAN GRO merges) it posts once a second and
  * when it stops.
  *
- * Messages: main -> worker `{ type: "stop" }`; worker -> main `{ type: "tid", tid }` (its thread
- * id, once), `{ type: "ports", ports }`,
+ * With `wan_send packet` the main thread resolves the next hop for every worker
+ * (control/packet-path-fanout.ts): a worker applies what it is sent to its own AF_PACKET path and
+ * reports a failed send. A worker thread needs no capability (its fds are open), so it drops the
+ * ones the main thread kept (CAP_NET_ADMIN for nft at exit, routes, NTF_USE).
+ *
+ * Messages: main -> worker `{ type: "stop" }`, `{ type: "wanSend", command }`; worker -> main
+ * `{ type: "tid", tid }` (its thread id, once), `{ type: "ports", ports }`,
+ * `{ type: "wanSendFailed", code }` (its path cleared itself: the main thread resolves again),
  * `{ type: "fatal", message }` (a port is gone: the relay stops), `{ type: "stopped", ports }`.
  */
 import { readlinkSync } from "node:fs";
@@ -21,11 +27,12 @@ import { DataplaneCounters } from "../dataplane/counters.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
 import { adoptIpv4Raw, adoptTun, dumpRoutes4, type Ipv4RawFds } from "../io/linux.js";
 import { neighbourUse4, resolveNextHop4 } from "../io/linux.js";
+import { dropPrivileges } from "../io/privileges.js";
 import type { PacketSendPath, PortStats } from "../io/ports.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { monotonicMs, systemClock } from "../control/clock.js";
 import { RelayWanSend } from "../control/relay-wan-send.js";
-import type { WanSendSnapshot } from "../status/snapshot.js";
+import { applyPacketPathCommand, type PacketPathCommand } from "../control/packet-path-fanout.js";
 import { heapHousekeeping } from "./heap-housekeeping.js";
 import { planRelay } from "./relay-plan.js";
 
@@ -43,17 +50,16 @@ export interface RelayWorkerData {
   /** Every worker's counters, `length` Float64 numbers each, this one's at `index * length`. */
   readonly counters: SharedArrayBuffer;
   readonly length: number;
+  /** `wan_send packet`: every worker's packets sent over AF_PACKET, one Float64 each. */
+  readonly wanSendPackets: SharedArrayBuffer;
 }
 
 /** What a worker reports of its protocol-41 port (the parts of PortStats status shows). */
-export type WorkerPortReport = Pick<PortStats, "wanGroMerged" | "wanGroUnusable" | "icmpErrors"> & {
-  /** `wan_send packet`: the resolver's counters (summed over workers) and status. */
-  wanSend?: { counters: Record<string, number>; status: WanSendSnapshot };
-};
+export type WorkerPortReport = Pick<PortStats, "wanGroMerged" | "wanGroUnusable" | "icmpErrors">;
 
 /**
- * `wan_send packet` on the relay: the resolver of a worker's AF_PACKET path (each worker has
- * its own socket and resolves for itself), or undefined with `wan_send raw`.
+ * `wan_send packet` on the relay: the resolver that drives `path` (the single daemon's own, or
+ * the main thread's fan-out to every worker), or undefined with `wan_send raw`.
  */
 export function relayWanSend(
   cfg: RelayConfig,
@@ -88,8 +94,8 @@ export interface RelayWorkerHandle {
   report(): WorkerPortReport;
   /** Stops its loops and closes its fds; returns the last report. */
   stop(): WorkerPortReport;
-  /** `wan_send packet`: resolves now (the status socket's `resolve`); undefined with raw. */
-  resolve(): WanSendSnapshot | undefined;
+  /** `wan_send packet`: applies the main thread's resolve to this worker's path. */
+  wanSend(c: PacketPathCommand): void;
 }
 
 /**
@@ -99,23 +105,26 @@ export interface RelayWorkerHandle {
 export function startRelayWorker(
   data: Omit<RelayWorkerData, "role">,
   onFatal: (message: string) => void,
+  onWanSendFailure: (code: string) => void = () => undefined,
 ): RelayWorkerHandle {
   const log = createLogger(data.cfg.logLevel, `relay worker ${data.index + 1}/${data.count}`);
   const tun = adoptTun(data.tun.fd, data.tun.name, data.tun.mtu, data.tun.offload);
-  const raw = adoptIpv4Raw(data.raw);
+  const raw = adoptIpv4Raw(
+    data.raw,
+    undefined,
+    new Float64Array(data.wanSendPackets, data.index * 8, 1),
+  );
   const counters = new DataplaneCounters(
     new Float64Array(data.counters, data.index * data.length * 8, data.length),
   );
-  const wanSend = relayWanSend(data.cfg, raw.packetPath, log);
+  const path = raw.packetPath;
+  path?.onFailure(onWanSendFailure);
   const report = (): WorkerPortReport => {
     const s = raw.stats();
     return {
       wanGroMerged: s.wanGroMerged,
       wanGroUnusable: s.wanGroUnusable,
       ...(s.icmpErrors !== undefined ? { icmpErrors: s.icmpErrors } : {}),
-      ...(wanSend !== undefined
-        ? { wanSend: { counters: wanSend.counters(), status: wanSend.status() } }
-        : {}),
     };
   };
   const daemon = new RelayDaemon({
@@ -128,16 +137,17 @@ export function startRelayWorker(
     onFatal: (err) => onFatal(err.message),
   });
   daemon.start();
-  wanSend?.start();
   return {
     report,
     stop: () => {
       const last = report();
-      wanSend?.stop();
+      path?.clear();
       daemon.stop();
       return last;
     },
-    resolve: () => wanSend?.resolve(),
+    wanSend: (c) => {
+      if (path !== undefined) applyPacketPathCommand(path, c);
+    },
   };
 }
 
@@ -145,7 +155,19 @@ export function startRelayWorker(
 export function runRelayWorker(data: RelayWorkerData): void {
   const port = parentPort;
   if (port === null) return;
-  const w = startRelayWorker(data, (message) => port.postMessage({ type: "fatal", message }));
+  const w = startRelayWorker(
+    data,
+    (message) => port.postMessage({ type: "fatal", message }),
+    (code) => port.postMessage({ type: "wanSendFailed", code }),
+  );
+  // This thread got the main thread's kept capabilities at its start; it uses none.
+  try {
+    dropPrivileges(null, []);
+  } catch (e) {
+    createLogger(data.cfg.logLevel, `relay worker ${data.index + 1}/${data.count}`).warn(
+      `capabilities not dropped: ${(e as Error).message}`,
+    );
+  }
   // The thread's id (as `top -H` and /proc/<pid>/task show it), for status.
   let tid = 0;
   try {
@@ -161,10 +183,9 @@ export function runRelayWorker(data: RelayWorkerData): void {
   timer.unref();
   // Each isolate has its own heap: the thread's periodic full collection, as the main thread's.
   const stopHousekeeping = heapHousekeeping();
-  port.on("message", (m: { type?: string }) => {
-    if (m?.type === "resolve") {
-      w.resolve();
-      port.postMessage({ type: "ports", ports: w.report() });
+  port.on("message", (m: { type?: string; command?: PacketPathCommand }) => {
+    if (m?.type === "wanSend" && m.command !== undefined) {
+      w.wanSend(m.command);
       return;
     }
     if (m?.type !== "stop") return;

@@ -13,8 +13,10 @@
  *    (a Float64Array per worker) that the main thread sums when status, metrics or SIGUSR1 ask.
  *
  * The main thread opens every fd before the privilege drop and starts the threads after it (a new
- * thread gets the creating thread's credentials: the workers hold no capability); it keeps the
- * control plane (status socket, metrics, announcer, signals) and serves as worker 1 itself.
+ * thread gets the creating thread's credentials; a worker thread then drops what the main thread
+ * kept: it holds no capability); it keeps the control plane (status socket, metrics, announcer,
+ * signals, the one `wan_send packet` resolver for every worker's AF_PACKET path:
+ * control/packet-path-fanout.ts) and serves as worker 1 itself.
  */
 import { existsSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
@@ -42,8 +44,15 @@ import {
 } from "../io/linux.js";
 import type { Logger } from "../log/logger.js";
 import type { WanSendSnapshot } from "../status/snapshot.js";
+import type { RelayWanSend } from "../control/relay-wan-send.js";
+import {
+  FanOutPacketPath,
+  type PacketPathCommand,
+  type PacketPathTarget,
+} from "../control/packet-path-fanout.js";
 import {
   RELAY_WORKER_ROLE,
+  relayWanSend,
   startRelayWorker,
   type RelayWorkerData,
   type RelayWorkerHandle,
@@ -148,7 +157,12 @@ export class RelayWorkers {
   private readonly slots: WorkerSlot[] = [];
   private readonly length: number;
   private readonly shared: SharedArrayBuffer;
+  /** `wan_send packet`: each worker's packets over AF_PACKET (RelayWorkerData.wanSendPackets). */
+  private readonly afPackets: Float64Array;
   private stopping = false;
+  /** `wan_send packet`: the resolver for every worker, and the path it drives. */
+  private wanSend: RelayWanSend | undefined;
+  private fanOut: FanOutPacketPath | undefined;
 
   constructor(
     private readonly cfg: RelayConfig,
@@ -159,6 +173,7 @@ export class RelayWorkers {
   ) {
     this.length = DataplaneCounters.length(cfg.pmtCustomerIpv4.length);
     this.shared = new SharedArrayBuffer(8 * this.length * ports.raws.length);
+    this.afPackets = new Float64Array(new SharedArrayBuffer(8 * ports.raws.length));
   }
 
   get count(): number {
@@ -173,6 +188,8 @@ export class RelayWorkers {
   start(): void {
     const { script, evaluate } = workerScript();
     const n = this.count;
+    const targets: PacketPathTarget[] = [];
+    const failed = (code: string): void => this.fanOut?.failed(code);
     for (let i = 0; i < n; i++) {
       const data: RelayWorkerData = {
         role: RELAY_WORKER_ROLE,
@@ -188,14 +205,20 @@ export class RelayWorkers {
         raw: this.ports.raws[i]!,
         counters: this.shared,
         length: this.length,
+        wanSendPackets: this.afPackets.buffer as SharedArrayBuffer,
       };
+      const packets = (): number => this.afPackets[i]!;
       const name = `relay worker ${i + 1}/${n}`;
       const counters = new DataplaneCounters(
         new Float64Array(this.shared, i * this.length * 8, this.length),
       );
       if (i === 0) {
-        const inline = startRelayWorker(data, (message) => this.onFatal(`${name}: ${message}`));
-        this.slots.push({
+        const inline = startRelayWorker(
+          data,
+          (message) => this.onFatal(`${name}: ${message}`),
+          failed,
+        );
+        const slot: WorkerSlot = {
           inline,
           counters,
           ports: inline.report(),
@@ -203,7 +226,14 @@ export class RelayWorkers {
           stopped: false,
           exited: Promise.resolve(),
           started: Promise.resolve(),
+        };
+        targets.push({
+          send: (c) => {
+            if (!slot.stopped) inline.wanSend(c);
+          },
+          packets,
         });
+        this.slots.push(slot);
         continue;
       }
       const worker = new Worker(script, { workerData: data, eval: evaluate });
@@ -218,9 +248,16 @@ export class RelayWorkers {
         exited,
         started: Promise.race([new Promise<void>((resolve) => (onStarted = resolve)), exited]),
       };
-      type Message = { type?: string; message?: string; ports?: WorkerPortReport; tid?: number };
+      type Message = {
+        type?: string;
+        message?: string;
+        ports?: WorkerPortReport;
+        tid?: number;
+        code?: string;
+      };
       worker.on("message", (m: Message) => {
         if (m.ports !== undefined) slot.ports = m.ports;
+        if (m.type === "wanSendFailed") failed(m.code ?? "failed");
         if (m.type === "tid") {
           slot.tid = m.tid ?? 0;
           onStarted();
@@ -232,7 +269,18 @@ export class RelayWorkers {
       worker.once("exit", (code) => {
         if (!this.stopping) this.onFatal(`${name} exited (${code})`);
       });
+      targets.push({
+        send: (c: PacketPathCommand) => {
+          if (!this.stopping) worker.postMessage({ type: "wanSend", command: c });
+        },
+        packets,
+      });
       this.slots.push(slot);
+    }
+    if (this.cfg.wanSend === "packet") {
+      this.fanOut = new FanOutPacketPath(targets);
+      this.wanSend = relayWanSend(this.cfg, this.fanOut, this.log);
+      this.wanSend?.start();
     }
     this.log.info(
       `data plane: ${n} workers (the main thread and ${n - 1} worker thread${n > 2 ? "s" : ""}), ` +
@@ -260,7 +308,6 @@ export class RelayWorkers {
     const icmp: Record<string, number> = {};
     let groMerged = 0;
     let groUnusable = 0;
-    const wanSend: Record<string, number> = {};
     this.slots.forEach((s, i) => {
       if (s.inline !== undefined && !s.stopped) s.ports = s.inline.report();
       total.add(s.counters);
@@ -277,12 +324,9 @@ export class RelayWorkers {
       groMerged += s.ports.wanGroMerged;
       groUnusable += s.ports.wanGroUnusable;
       for (const [k, v] of Object.entries(s.ports.icmpErrors ?? {})) icmp[k] = (icmp[k] ?? 0) + v;
-      for (const [k, v] of Object.entries(s.ports.wanSend?.counters ?? {})) {
-        wanSend[k] = (wanSend[k] ?? 0) + v;
-      }
     });
     const snap = total.snapshot();
-    for (const [k, v] of Object.entries(wanSend)) snap.traffic[k] = v;
+    for (const [k, v] of Object.entries(this.wanSend?.counters() ?? {})) snap.traffic[k] = v;
     for (const [kind, n] of Object.entries(icmp)) snap.traffic[`icmpv4_${kind}`] = n;
     const offload = this.offloadTotals();
     if (offload !== null || groMerged > 0 || groUnusable > 0) {
@@ -298,21 +342,17 @@ export class RelayWorkers {
     return snap;
   }
 
-  /** `wan_send packet`: worker 1's send path (each worker resolves the same tables alike). */
+  /**
+   * `wan_send packet`: the send path of every worker (one resolver; `packets` summed over the
+   * workers' last reports).
+   */
   wanSendStatus(): WanSendSnapshot | undefined {
-    const s = this.slots[0];
-    if (s?.inline !== undefined && !s.stopped) s.ports = s.inline.report();
-    return s?.ports.wanSend?.status;
+    return this.wanSend?.status();
   }
 
-  /** `wan_send packet`: every worker resolves now; worker 1's status after it. */
+  /** `wan_send packet`: resolves now for every worker; the status after it. */
   resolveWanSend(): WanSendSnapshot | undefined {
-    for (const s of this.slots) {
-      if (s.stopped) continue;
-      if (s.inline !== undefined) s.inline.resolve();
-      else s.worker?.postMessage({ type: "resolve" });
-    }
-    return this.wanSendStatus();
+    return this.wanSend?.resolve();
   }
 
   /** TUN offload counters summed over the queues (the addon keeps them per fd, process-wide). */
@@ -337,6 +377,7 @@ export class RelayWorkers {
    */
   async stop(): Promise<void> {
     if (this.stopping) return;
+    this.wanSend?.stop();
     this.stopping = true;
     for (const s of this.slots) {
       if (s.inline !== undefined) {

@@ -276,7 +276,7 @@ export class RelayWanSend extends NextHopResolver {
     return this.status();
   }
 
-  /** Counters for status, metrics and the SIGUSR1 line (summed over workers). */
+  /** Counters for status, metrics and the SIGUSR1 line (one resolver for every worker). */
   override counters(): Record<string, number> {
     return { ...super.counters(), wan_send_intervals: this.intervals };
   }

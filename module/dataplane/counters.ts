@@ -209,7 +209,7 @@ export const OFFLOAD_COUNTER_NAMES = {
 /** Entries of `traffic` that are levels, not counts: exported as gauges of their own. */
 const TRAFFIC_GAUGES: Readonly<Record<string, string>> = {
   wan_send_intervals:
-    "Customer address intervals the relay sends to over AF_PACKET (wan_send packet), summed over workers.",
+    "Customer address intervals the relay sends to over AF_PACKET (wan_send packet).",
 };
 
 /** Prometheus text exposition (version 0.0.4) of a snapshot, prefixed `sixto4pmt_`. */

@@ -450,11 +450,26 @@ class PacketPath implements PacketSendPath {
   /** `set`'s bytes, reused on every resolve. */
   private readonly head = this.nextHop;
   active = false;
-  packets = 0;
   lastError = "";
   private failureHandler: ((code: string) => void) | undefined;
 
-  constructor(readonly fd: number) {}
+  constructor(
+    readonly fd: number,
+    /**
+     * Where the packets sent over AF_PACKET are counted: one Float64 of the owner's (a relay
+     * worker's in shared memory, so the main thread reads it exact at any time).
+     */
+    private readonly count: Float64Array = new Float64Array(1),
+  ) {}
+
+  get packets(): number {
+    return this.count[0]!;
+  }
+
+  /** After a send: `n` packets left over AF_PACKET. */
+  sent(n: number): void {
+    this.count[0]! += n;
+  }
 
   set(dstV4: number, ifindex: number, lladdr: Uint8Array): void {
     writeNextHop(this.head, dstV4, ifindex, lladdr);
@@ -510,10 +525,12 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
     packetFd = -1,
     /** `packet_receive`: AF_PACKET receive sockets (openPacketRx4), polled beside `fd`. */
     private readonly packetRxFds: readonly number[] = [],
+    /** `wan_send packet`: where the packets sent over AF_PACKET are counted (PacketPath). */
+    packetCount?: Float64Array,
   ) {
     super(binding, fd, label);
     if (backpressure) this.unsent = { entry: -1, segment: 0, packets: 0, full: false };
-    if (packetFd >= 0) this.packetPath = new PacketPath(packetFd);
+    if (packetFd >= 0) this.packetPath = new PacketPath(packetFd, packetCount);
   }
 
   readonly unsent: SendTail | undefined;
@@ -691,7 +708,7 @@ class LinuxIpv4Raw extends LinuxPort implements Ipv4RawSocket {
       tail.full = this.binding.errnoName(st[0] as number) !== "ENOBUFS";
     }
     if (viaPacket) {
-      pp.packets += st[7] as number;
+      pp.sent(st[7] as number);
       this.tailOnPacket = st[8] === 1;
       if (st[6] !== 0) pp.failed(this.binding.errnoName(st[6] as number));
     } else {
@@ -843,8 +860,15 @@ export function tunQueueOffloadStats(fd: number, binding?: NativeBinding): TunOf
   return (binding ?? loadNative()).tunOffloadStats(fd);
 }
 
-/** The port over fds opened by `openIpv4RawFds` (in this thread or another of the process). */
-export function adoptIpv4Raw(fds: Ipv4RawFds, binding?: NativeBinding): Ipv4RawSocket {
+/**
+ * The port over fds opened by `openIpv4RawFds` (in this thread or another of the process);
+ * `packetCount`: where `wan_send packet` counts its packets (a Float64 of shared memory).
+ */
+export function adoptIpv4Raw(
+  fds: Ipv4RawFds,
+  binding?: NativeBinding,
+  packetCount?: Float64Array,
+): Ipv4RawSocket {
   const b = binding ?? loadNative();
   return new LinuxIpv4Raw(
     b,
@@ -854,6 +878,7 @@ export function adoptIpv4Raw(fds: Ipv4RawFds, binding?: NativeBinding): Ipv4RawS
     fds.backpressure,
     fds.packetFd ?? -1,
     fds.packetRxFds ?? [],
+    packetCount,
   );
 }
 
