@@ -197,6 +197,14 @@ export function packetIntervals(
   return { oif: best.oif, gateway: best.gateway, intervals: Uint32Array.from(best.iv) };
 }
 
+/** Whether two routeDump4 answers are the same routes in the same order. */
+function sameRoutes(a: Uint32Array | null, b: Uint32Array): boolean {
+  if (a === null || a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
+
 export interface RelayWanSendDeps {
   path: PacketSendPath;
   /** native routeDump4: every table's IPv4 routes, or null when there are more than `max`. */
@@ -213,6 +221,12 @@ export interface RelayWanSendDeps {
 
 export class RelayWanSend extends NextHopResolver {
   private intervals = 0;
+  /**
+   * The last dump and what it gave: an unchanged table is not cut again (cutting 10 000 routes
+   * takes about 4 times as long as dumping them).
+   */
+  private lastDump: Uint32Array | null = null;
+  private lastFound: PacketIntervals | null = null;
 
   constructor(private readonly d: RelayWanSendDeps) {
     super(d.path, d.clock, d.log);
@@ -236,7 +250,13 @@ export class RelayWanSend extends NextHopResolver {
         this.toRaw(`routing table over ${MAX_ROUTES} routes`);
         return this.status();
       }
-      found = packetIntervals(lpmIntervals(mainRoutes(dump)), d.ranges);
+      if (this.lastFound !== null && sameRoutes(this.lastDump, dump)) {
+        found = this.lastFound;
+      } else {
+        found = packetIntervals(lpmIntervals(mainRoutes(dump)), d.ranges);
+        this.lastDump = dump;
+        this.lastFound = found;
+      }
     } catch (e) {
       this.toRaw(`route dump failed: ${(e as Error).message}`);
       return this.status();

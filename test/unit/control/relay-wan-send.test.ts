@@ -296,3 +296,22 @@ test("RelayWanSend: a table too large to cut, or a failed send, goes back to the
   assert.equal(s.path.active, false);
   s.r.stop();
 });
+
+test("RelayWanSend: a changed table of the same size is cut anew, an unchanged one gives the same", () => {
+  const s = setup(TABLE, hop(NUD_REACHABLE));
+  s.r.start();
+  assert.deepEqual(s.path.last?.iv, ["100.64.0.0-100.127.255.255"]);
+  // The same routes again (a fresh dump): the same intervals.
+  s.deps.table = TABLE.slice();
+  s.r.resolve();
+  assert.deepEqual(s.path.last?.iv, ["100.64.0.0-100.127.255.255"]);
+  // As many routes, one of them now a customer /16 through the gateway (was the on-link /24).
+  s.deps.table = dump([
+    ["0.0.0.0/0", 254, 1, 2, "192.0.2.1"],
+    ["100.64.0.0/16", 254, 1, 2, ""],
+  ]);
+  s.r.resolve();
+  assert.deepEqual(s.path.last?.iv, ["100.65.0.0-100.127.255.255"]);
+  assert.equal(s.lookups.at(-1), ip("100.65.0.0"));
+  s.r.stop();
+});
