@@ -126,8 +126,17 @@ export function openWorkerPorts(
   const raws: Ipv4RawFds[] = [];
   try {
     tun = openTunQueues({ name: tunName, mtu, txQueueLen, up: false }, count);
+    // packet_receive: each device's PACKET_FANOUT group, made by worker 1's socket.
+    const fanout = new Map<string, number>();
     for (let i = 0; i < count; i++) {
-      raws.push(openIpv4RawFds({ ...rawOptions, recvErr: i === 0 }, { index: i, count }));
+      raws.push(openIpv4RawFds({ ...rawOptions, recvErr: i === 0 }, { index: i, count, fanout }));
+    }
+    for (const [dev, id] of fanout) {
+      log.info(
+        id >= 0
+          ? `packet_receive ${dev}: ${count} sockets in PACKET_FANOUT group ${id} (by flow hash)`
+          : `packet_receive ${dev}: no PACKET_FANOUT group; shared by outer source (filters)`,
+      );
     }
     return { tun, raws };
   } catch (e) {

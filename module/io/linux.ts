@@ -748,15 +748,60 @@ export interface Ipv4RawFds {
 }
 
 /**
+ * A worker's share of the inbound protocol 41 (`openIpv4RawFds`): worker `index` of `count`.
+ * `fanout`, shared by the calls of one set of workers: the PACKET_FANOUT group of each
+ * packet_receive device (filled by the first worker's call; -1 where the kernel made none, and
+ * the sockets then share by outer source as the raw sockets do).
+ */
+export interface RawSplit {
+  index: number;
+  count: number;
+  fanout?: Map<string, number>;
+}
+
+/** openPacketRx4's `fanout` that makes a new group. */
+const FANOUT_NEW = -2;
+
+/**
+ * One packet_receive socket on `dev` (native/split.c openPacketRx4). Workers with a `fanout`
+ * map share each device's packets through one PACKET_FANOUT group (each frame reaches one
+ * socket; the kernel's flow hash keeps a flow on one worker); without it, where the kernel
+ * refuses the group, or with PMT_NO_PACKET_FANOUT=1, each socket's filter takes its worker's
+ * share by outer source.
+ */
+function openPacketRx(
+  b: NativeBinding,
+  dev: string,
+  dsts: Uint32Array,
+  split: RawSplit | undefined,
+  rcvbuf: number,
+): number {
+  const index = split?.index ?? 0;
+  const count = split?.count ?? 1;
+  const groups = split?.fanout;
+  if (count <= 1 || groups === undefined || !nativeIoOptions().packetFanout) {
+    return b.openPacketRx4(dev, dsts, index, count, rcvbuf, -1);
+  }
+  const known = groups.get(dev);
+  if (known !== undefined) return b.openPacketRx4(dev, dsts, index, count, rcvbuf, known);
+  let fd: number;
+  try {
+    fd = b.openPacketRx4(dev, dsts, index, count, rcvbuf, FANOUT_NEW);
+  } catch {
+    groups.set(dev, -1);
+    return b.openPacketRx4(dev, dsts, index, count, rcvbuf, -1);
+  }
+  groups.set(dev, b.packetFanout(fd));
+  return fd;
+}
+
+/**
  * `openIpv4Raw` without the port object: the relay opens its workers' sockets in the main thread
  * (before the privilege drop) and each worker adopts its pair (`adoptIpv4Raw`). With `split`,
  * the receiving socket keeps only the packets of worker `split.index` of `split.count`
  * (native/split.c, dataplane/relay-split.ts).
  */
-export function openIpv4RawFds(
-  options: Ipv4RawOptions = {},
-  split?: { index: number; count: number },
-): Ipv4RawFds {
+export function openIpv4RawFds(options: Ipv4RawOptions = {}, split?: RawSplit): Ipv4RawFds {
   const b = options.binding ?? loadNative();
   const proto = options.protocol ?? PROTO_6IN4;
   const bind = (options.bindAddress ?? 0) >>> 0;
@@ -794,13 +839,7 @@ export function openIpv4RawFds(
       const dsts = Uint32Array.from(rx!.dsts, (d) => d >>> 0);
       try {
         packetRxFds.push(
-          b.openPacketRx4(
-            dev,
-            dsts,
-            split?.index ?? 0,
-            split?.count ?? 1,
-            options.rcvbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES,
-          ),
+          openPacketRx(b, dev, dsts, split, options.rcvbufBytes ?? DEFAULT_SOCKET_BUFFER_BYTES),
         );
       } catch (e) {
         (e as Error).message = `packet_receive ${dev}: ${(e as Error).message}`;

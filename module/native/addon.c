@@ -20,7 +20,8 @@
  *   sockets.c      raw protocol-41 and ICMPv6 sockets: open, sendRaw4, sendIcmp6, SO_ERROR
  *   packet.c       the AF_PACKET WAN send socket, next hop and neighbour by rtnetlink
  *   socket-read.c  recvmmsg of a batch into the ring, the error queue
- *   split.c        splitRaw4: the relay workers' share of inbound protocol 41 (classic BPF)
+ *   split.c        splitRaw4: the relay workers' share of inbound protocol 41 (classic BPF);
+ *                  openPacketRx4 (packet_receive; BPF share or PACKET_FANOUT), packetFanout
  *   poller.c       uv_poll per fd: pollStart/Pause/Resume/Close/Stats, the batch callback
  *   privileges.c   dropPrivileges: user, capabilities, no_new_privs (once, after start-up)
  *   memory.c       releaseStartupPages: clean read-only file pages out of the RSS after start-up
@@ -123,6 +124,7 @@ static napi_value init(napi_env env, napi_value exports) {
       F("releaseStartupPages", release_startup_pages),
       F("splitRaw4", split_raw4),
       F("openPacketRx4", open_packet_rx4),
+      F("packetFanout", packet_fanout),
       F("openPacket4", open_packet4),
       F("nextHop4", next_hop4),
       F("routeDump4", route_dump4),

@@ -54,6 +54,7 @@ napi_value release_startup_pages(napi_env env, napi_callback_info info);
 /* split.c */
 napi_value split_raw4(napi_env env, napi_callback_info info);
 napi_value open_packet_rx4(napi_env env, napi_callback_info info);
+napi_value packet_fanout(napi_env env, napi_callback_info info);
 /* poller.c */
 napi_value poll_start(napi_env env, napi_callback_info info);
 napi_value poll_pause(napi_env env, napi_callback_info info);

@@ -294,8 +294,9 @@ export interface NativeBinding {
   openPacket4(sndbuf: number): number;
   /**
    * AF_PACKET socket on `device` reading protocol 41 to `dsts` (unsigned IPv4s) as GRO merged it,
-   * with the segment size (native/split.c): poll it with POLL_KIND_PACKET4. `index`/`count`: the
-   * worker's share by outer source, as `splitRaw4`.
+   * with the segment size (native/split.c): poll it with POLL_KIND_PACKET4. With `count` > 1
+   * the workers share the packets: `fanout` -1, worker `index`'s share by outer source in the
+   * filter, as `splitRaw4`; -2, a new PACKET_FANOUT group (hash); 0..65535, join that group.
    */
   openPacketRx4(
     device: string,
@@ -303,7 +304,10 @@ export interface NativeBinding {
     index: number,
     count: number,
     rcvbuf: number,
+    fanout: number,
   ): number;
+  /** The PACKET_FANOUT group id of an `openPacketRx4` socket opened with `fanout` != -1. */
+  packetFanout(fd: number): number;
   /**
    * The route to `dst` (unsigned IPv4; `oif` > 0: as for a socket bound to that device), its
    * output device and the next hop's neighbour entry, by rtnetlink; null when there is no route.
@@ -448,6 +452,11 @@ interface NativeIoOptions {
    * PMT_NO_BACKPRESSURE=1: off (every packet read is sent at once, the excess dropped after).
    */
   backpressure: boolean;
+  /**
+   * Relay workers with packet_receive share each device's packets through one PACKET_FANOUT
+   * group (io/linux.ts `openIpv4RawFds`); PMT_NO_PACKET_FANOUT=1: by each socket's filter.
+   */
+  packetFanout: boolean;
 }
 
 function switchedOff(value: string | undefined): boolean {
@@ -462,6 +471,7 @@ export function nativeIoOptions(env: NodeJS.ProcessEnv = process.env): NativeIoO
     tunOffload: !switchedOff(env.PMT_NO_TUN_OFFLOAD),
     tunUdpSuperPackets: !switchedOff(env.PMT_NO_TUN_USO),
     backpressure: !switchedOff(env.PMT_NO_BACKPRESSURE),
+    packetFanout: !switchedOff(env.PMT_NO_PACKET_FANOUT),
   };
 }
 

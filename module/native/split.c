@@ -183,6 +183,15 @@ napi_value split_raw4(napi_env env, napi_callback_info info) {
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
 #endif
+#ifndef PACKET_FANOUT
+#define PACKET_FANOUT 18
+#endif
+#ifndef PACKET_FANOUT_HASH
+#define PACKET_FANOUT_HASH 0
+#endif
+#ifndef PACKET_FANOUT_FLAG_UNIQUEID
+#define PACKET_FANOUT_FLAG_UNIQUEID 0x2000
+#endif
 /* Most relay addresses one receive filter matches (relative jumps are 8 bits). */
 #define PACKET_RX_MAX_DSTS 64
 
@@ -214,23 +223,29 @@ int packet_link_header_len(int fd) {
 }
 
 /*
- * openPacketRx4(device, dsts: Uint32Array, index, count, rcvbuf): fd
+ * openPacketRx4(device, dsts: Uint32Array, index, count, rcvbuf, fanout): fd
  * An AF_PACKET SOCK_RAW socket on `device` with PACKET_VNET_HDR, for `packet_receive`: GRO on
  * the device merges the 6in4 segments of one inner TCP flow, and the virtio-net header of each
  * read says the merged packet's segment size (the sender's), which a raw IPv4 socket loses.
  * Its classic BPF filter takes exactly what the relay's nft netdev ingress rule drops
  * (control/packet-receive.ts): addressed to this host (PACKET_HOST), IPv4, protocol 41, not a
  * fragment (fragments go on to the kernel's reassembly and the raw socket), destination one of
- * `dsts`; with count > 1 only worker `index`'s share by outer source (the hash of splitRaw4).
- * Bound with protocol 0 first, so nothing is queued before the filter is on; then to ETH_P_ALL on
- * the device (a tap sees the frame before the netdev ingress hook drops it).
+ * `dsts`. Bound with protocol 0 first, so nothing is queued before the filter is on; then to
+ * ETH_P_ALL on the device (a tap sees the frame before the netdev ingress hook drops it).
+ * With count > 1 the workers' sockets of one device share the packets in one of two ways:
+ *   fanout -1   each filter also keeps only worker `index`'s share by outer source (the hash of
+ *               splitRaw4): every socket runs its filter on every frame of the device;
+ *   otherwise   a PACKET_FANOUT group in hash mode (the kernel's flow hash: one flow, one
+ *               socket): each frame reaches one socket and one filter. -2 makes a new group
+ *               (the kernel picks an unused id, PACKET_FANOUT_FLAG_UNIQUEID: never another
+ *               program's group); 0..65535 joins that group (packetFanout of its first socket).
  */
 napi_value open_packet_rx4(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(5);
+  CHECK_ARGC(6);
   char dev[64];
   uint32_t *dsts = NULL;
   size_t ndst = 0;
-  int32_t index, count, rcvbuf;
+  int32_t index, count, rcvbuf, fanout;
   napi_typedarray_type type;
   napi_value ab;
   size_t byte_off;
@@ -241,9 +256,12 @@ napi_value open_packet_rx4(napi_env env, napi_callback_info info) {
           napi_ok ||
       type != napi_uint32_array || ndst < 1 || ndst > PACKET_RX_MAX_DSTS ||
       !get_i32(env, argv[2], &index) || !get_i32(env, argv[3], &count) || count < 1 ||
-      count > SPLIT_MAX || index < 0 || index >= count || !get_i32(env, argv[4], &rcvbuf))
+      count > SPLIT_MAX || index < 0 || index >= count || !get_i32(env, argv[4], &rcvbuf) ||
+      !get_i32(env, argv[5], &fanout) || fanout < -2 || fanout > 0xffff)
     return throw_type(env, "openPacketRx4(device: string, dsts: Uint32Array (1..64), index: "
-                           "number, count: 1..256, rcvbuf: number), index < count");
+                           "number, count: 1..256, rcvbuf: number, fanout: -2..65535), "
+                           "index < count");
+  bool group = fanout != -1 && count > 1;
   unsigned ifindex = if_nametoindex(dev);
   if (ifindex == 0) return throw_errno(env, errno, "if_nametoindex", dev);
   struct sock_filter code[16 + PACKET_RX_MAX_DSTS + 12];
@@ -262,7 +280,7 @@ napi_value open_packet_rx4(napi_env env, napi_callback_info info) {
   n += (int)ndst;
   int j_nodst = n++;
   int match = n;
-  if (count > 1) {
+  if (count > 1 && !group) {
     struct sock_filter h[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + IPV4_SRC_OFFSET),
         BPF_STMT(BPF_MISC | BPF_TAX, 0),
@@ -330,6 +348,14 @@ napi_value open_packet_rx4(napi_env env, napi_callback_info info) {
     step = "link type (Ethernet, PPP or none)";
     goto fail;
   }
+  if (group) {
+    int arg = fanout == -2 ? (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID) << 16
+                           : (PACKET_FANOUT_HASH << 16) | fanout;
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) {
+      step = "PACKET_FANOUT";
+      goto fail;
+    }
+  }
   if (fd < LINK_HLEN_FDS) link_hlen_by_fd[fd] = (int8_t)(hlen + 1);
   return num(env, fd);
 fail: {
@@ -337,4 +363,17 @@ fail: {
   close(fd);
   return throw_errno(env, e, "openPacketRx4", step);
 }
+}
+
+/* packetFanout(fd): the PACKET_FANOUT group id of an openPacketRx4 socket that joined one (the
+ * kernel answers 0 for none too: ask only of a socket opened with fanout != -1). */
+napi_value packet_fanout(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return throw_type(env, "packetFanout(fd: number)");
+  int val = 0;
+  socklen_t len = sizeof val;
+  if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &val, &len) < 0)
+    return throw_errno(env, errno, "getsockopt", "PACKET_FANOUT");
+  return num(env, val & 0xffff);
 }

@@ -3,15 +3,17 @@
  *
  *   isp (customers 100.64.1.1-8, frames injected) == relay (192.88.99.1, workers 2) -- inet (3fff:1::2)
  *
- * Inbound: 8 customers' protocol-41 packets (crafted, distinct outer IPv4 sources) are each
- * forwarded exactly once: every UDP datagram arrives at the server once, none twice, and each
- * worker's in_packets is exactly the number sent by the customers whose source hashes to it
- * (dataplane/relay-split.ts), both non-zero, summing to the total status reports.
+ * Inbound: 8 customers' protocol-41 packets (crafted, distinct outer IPv4 sources, each datagram
+ * a flow of its own) are each forwarded exactly once: every UDP datagram arrives at the server
+ * once, none twice, and each worker's in_packets is exactly the number sent by the customers whose
+ * source hashes to it (dataplane/relay-split.ts), both non-zero, summing to the total status
+ * reports. With packet_receive (a PACKET_FANOUT group, shared by flow) all come from one customer
+ * and both workers get some of its flows.
  * Return: datagrams from the server to the 8 customers' 6to4 addresses (16 flows, spread over the
  * TUN's queues by the kernel's flow hash) each reach the customer once, encapsulated.
  * Worker 1 is the main thread, worker 2's thread holds no capability. Then SIGTERM: exit 0, the
  * TUN is gone.
- * Run twice: from the compiled sources (the thread runs out/module/cli/relay-worker-main.js) and
+ * Run three times: from the compiled sources (the thread runs out/module/cli/relay-worker-main.js) and
  * from the shipped bundle (dist/6to4-pmt.js, `npm run build`; the thread evaluates only the
  * bundle's worker section, rollup.config.mjs).
  */
@@ -38,24 +40,32 @@ const BUILDS: {
   command: string[];
   extra: string[];
   caps: RegExp;
+  /**
+   * How the workers share the inbound packets: by the customer's outer source (each raw
+   * socket's filter) or by flow (packet_receive's PACKET_FANOUT group, the kernel's flow hash).
+   */
+  share: "source" | "flow";
   skip?: string;
 }[] = [
-  { name: "compiled", command: daemonCommand(), extra: [], caps: /^0+$/ },
+  { name: "compiled", command: daemonCommand(), extra: [], caps: /^0+$/, share: "source" },
   {
     name: "bundle",
     command: [process.execPath, BUNDLE],
     extra: [],
     caps: /^0+$/,
+    share: "source",
     ...(existsSync(BUNDLE) ? {} : { skip: `${BUNDLE} missing (npm run build)` }),
   },
-  // packet_receive: each worker's AF_PACKET socket takes its share by the same hash, and the
-  // nft netdev rule keeps the raw sockets from getting the packets a second time. The main
-  // thread keeps CAP_NET_ADMIN (bit 12) to delete that table at exit; the worker thread drops it.
+  // packet_receive: the workers' AF_PACKET sockets form one PACKET_FANOUT group (each frame
+  // reaches one socket), and the nft netdev rule keeps the raw sockets from getting the packets
+  // a second time. The main thread keeps CAP_NET_ADMIN (bit 12) to delete that table at exit;
+  // the worker thread drops it.
   {
     name: "compiled, packet_receive r0",
     command: daemonCommand(),
     extra: ["--packet-receive", "r0"],
     caps: /^0+1000$/,
+    share: "flow",
   },
 ];
 
@@ -204,12 +214,16 @@ for (const build of BUILDS) {
         const packets: Buffer[] = [];
         const expectWorker = [0, 0];
         for (let k = 0; k < PER_CUSTOMER; k++) {
-          for (let c = 1; c <= CUSTOMERS; c++) {
-            const id = k * CUSTOMERS + (c - 1);
+          for (let n = 1; n <= CUSTOMERS; n++) {
+            const id = k * CUSTOMERS + (n - 1);
+            // Shared by flow: everything from one customer, whose flows both workers must get
+            // (a share by outer source would give them all to one).
+            const c = build.share === "flow" ? 1 : n;
+            // Every datagram a flow of its own (its source port).
             const inner = buildUdpPacket({
               src: sixToFour(c),
               dst: "3fff:1::2",
-              srcPort: 30000 + c,
+              srcPort: 30000 + id,
               dstPort: PORT,
               payload: Buffer.from(String(id)),
             });
@@ -217,10 +231,12 @@ for (const build of BUILDS) {
             expectWorker[relayWorkerOf(addr4(customer(c)), 2)]!++;
           }
         }
-        assert.ok(
-          expectWorker[0]! > 0 && expectWorker[1]! > 0,
-          "the customers hash to both workers",
-        );
+        if (build.share === "source") {
+          assert.ok(
+            expectWorker[0]! > 0 && expectWorker[1]! > 0,
+            "the customers hash to both workers",
+          );
+        }
         await injectIpv4(reg, isp, "i0", linkMac(reg, relay, "r0"), packets);
         const code = await sink.exited;
         assert.equal(code, 0, sink.stderr());
@@ -269,11 +285,21 @@ for (const build of BUILDS) {
         assert.equal(w?.length, 2, JSON.stringify(s.counters));
         assert.equal(s.counters.traffic.in_packets, total, JSON.stringify(s.counters.traffic));
         assert.equal(s.counters.traffic.out_packets, back, JSON.stringify(s.counters.traffic));
-        assert.deepEqual(
-          w.map((x) => x.in_packets),
-          expectWorker,
-          `each worker decapsulated its customers' packets: ${JSON.stringify(w)}`,
-        );
+        if (build.share === "source") {
+          assert.deepEqual(
+            w.map((x) => x.in_packets),
+            expectWorker,
+            `each worker decapsulated its customers' packets: ${JSON.stringify(w)}`,
+          );
+        } else {
+          // One customer, 200 flows: both workers got some (2^-199 that the flow hash puts them
+          // all on one), none twice (the sum above).
+          assert.ok(
+            w[0]!.in_packets > 0 && w[1]!.in_packets > 0,
+            `one customer's flows reached both workers: ${JSON.stringify(w)}`,
+          );
+          assert.match(d.stderr(), /packet_receive r0: 2 sockets in PACKET_FANOUT group \d+/);
+        }
         assert.equal(w[0]!.out_packets + w[1]!.out_packets, back, JSON.stringify(w));
         // Worker 1 is the main thread, which keeps what the options need; worker 2's thread
         // started after the privilege drop and then dropped everything (docs/security.md).
@@ -298,11 +324,11 @@ for (const build of BUILDS) {
         ]);
         assert.match(
           text.stdout,
-          new RegExp(`^  1: +in ${expectWorker[0]} packets, out \\d+ packets`, "m"),
+          new RegExp(`^  1: +in ${w[0]!.in_packets} packets, out \\d+ packets`, "m"),
         );
         assert.match(
           text.stdout,
-          new RegExp(`^  2: +in ${expectWorker[1]} packets, out \\d+ packets`, "m"),
+          new RegExp(`^  2: +in ${w[1]!.in_packets} packets, out \\d+ packets`, "m"),
         );
 
         // Graceful stop: exit 0, the TUN (every queue) gone.

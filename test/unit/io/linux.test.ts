@@ -14,6 +14,7 @@ import {
   interfaceIndex,
   openIcmpV6,
   openIpv4Raw,
+  openIpv4RawFds,
   openTun,
   setLinkUp,
 } from "../../../module/io/linux.js";
@@ -108,9 +109,27 @@ class FakeBinding implements NativeBinding {
     this.calls.push(`openPacket4 ${sndbuf}`);
     return 90;
   }
-  openPacketRx4(device: string, dsts: Uint32Array, index: number, count: number) {
-    this.calls.push(`openPacketRx4 ${device} ${Array.from(dsts).join(",")} ${index}/${count}`);
-    return 91;
+  /** openPacketRx4 with `fanout` -2 (a new group) throws (a kernel without the group). */
+  failFanoutNew = false;
+  /** The group id packetFanout answers. */
+  fanoutId = 0;
+  openPacketRx4(
+    device: string,
+    dsts: Uint32Array,
+    index: number,
+    count: number,
+    _rcvbuf: number,
+    fanout: number,
+  ) {
+    this.calls.push(
+      `openPacketRx4 ${device} ${Array.from(dsts).join(",")} ${index}/${count} fanout ${fanout}`,
+    );
+    if (fanout === -2 && this.failFanoutNew) throw nativeError("EINVAL", 22);
+    return this.nextFd++;
+  }
+  packetFanout(fd: number) {
+    this.calls.push(`packetFanout ${fd}`);
+    return this.fanoutId;
   }
   nextHop4() {
     return null;
@@ -684,4 +703,52 @@ test("wan_send packet: an AF_PACKET socket beside the raw one; the next hop goes
   assert.deepEqual(b.lastPacket, { pfd: null, nextHop: null });
   s.close();
   assert.ok(b.calls.includes("close 90"), "the AF_PACKET socket is closed with the port");
+});
+
+test("openIpv4RawFds packet_receive: worker 1 makes each device's PACKET_FANOUT group, the others join it", () => {
+  const b = new FakeBinding();
+  // The kernel's first unique id is 0: a group all the same.
+  b.fanoutId = 0;
+  const fanout = new Map<string, number>();
+  const packetReceive = { devices: ["r0", "r1"], dsts: [0xc0586301] };
+  for (let i = 0; i < 2; i++) {
+    openIpv4RawFds({ binding: b, packetReceive }, { index: i, count: 2, fanout });
+  }
+  const rx = b.calls.filter((c) => c.startsWith("openPacketRx4") || c.startsWith("packetFanout"));
+  assert.deepEqual(rx, [
+    "openPacketRx4 r0 3227017985 0/2 fanout -2",
+    "packetFanout 42",
+    "openPacketRx4 r1 3227017985 0/2 fanout -2",
+    "packetFanout 43",
+    "openPacketRx4 r0 3227017985 1/2 fanout 0",
+    "openPacketRx4 r1 3227017985 1/2 fanout 0",
+  ]);
+  assert.deepEqual(
+    [...fanout],
+    [
+      ["r0", 0],
+      ["r1", 0],
+    ],
+  );
+});
+
+test("openIpv4RawFds packet_receive: no group from the kernel, or no map, shares by outer source", () => {
+  const b = new FakeBinding();
+  b.failFanoutNew = true;
+  const fanout = new Map<string, number>();
+  const packetReceive = { devices: ["r0"], dsts: [1] };
+  for (let i = 0; i < 2; i++) {
+    openIpv4RawFds({ binding: b, packetReceive }, { index: i, count: 2, fanout });
+  }
+  openIpv4RawFds({ binding: b, packetReceive }, { index: 0, count: 2 });
+  openIpv4RawFds({ binding: b, packetReceive });
+  const rx = b.calls.filter((c) => c.startsWith("openPacketRx4"));
+  assert.deepEqual(rx, [
+    "openPacketRx4 r0 1 0/2 fanout -2",
+    "openPacketRx4 r0 1 0/2 fanout -1",
+    "openPacketRx4 r0 1 1/2 fanout -1",
+    "openPacketRx4 r0 1 0/2 fanout -1",
+    "openPacketRx4 r0 1 0/1 fanout -1",
+  ]);
+  assert.deepEqual([...fanout], [["r0", -1]]);
 });

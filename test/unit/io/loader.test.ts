@@ -34,6 +34,7 @@ test("nativeIoOptions: every switch on by default; PMT_NO_*=1 turns one off, '' 
     tunOffload: true,
     tunUdpSuperPackets: true,
     backpressure: true,
+    packetFanout: true,
   };
   assert.deepEqual(nativeIoOptions({}), on);
   assert.deepEqual(
@@ -48,6 +49,7 @@ test("nativeIoOptions: every switch on by default; PMT_NO_*=1 turns one off, '' 
   assert.deepEqual(nativeIoOptions({ PMT_NO_TUN_OFFLOAD: "1" }), { ...on, tunOffload: false });
   assert.deepEqual(nativeIoOptions({ PMT_NO_TUN_USO: "1" }), { ...on, tunUdpSuperPackets: false });
   assert.deepEqual(nativeIoOptions({ PMT_NO_BACKPRESSURE: "1" }), { ...on, backpressure: false });
+  assert.deepEqual(nativeIoOptions({ PMT_NO_PACKET_FANOUT: "1" }), { ...on, packetFanout: false });
 });
 
 test("candidatePaths: an explicit path (option or PMT_NATIVE_PATH) is used alone", () => {

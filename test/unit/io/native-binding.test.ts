@@ -126,6 +126,15 @@ test("bad arguments throw TypeError, never crash", { skip }, () => {
     );
   }
   assert.throws(() => b().routeDump4(0), TypeError);
+  // openPacketRx4: `fanout` -2 (new group), -1 (none) or a group id of 16 bits.
+  for (const fanout of [-3, 65536]) {
+    assert.throws(
+      () => b().openPacketRx4("lo", Uint32Array.of(1), 0, 2, 0, fanout),
+      TypeError,
+      `fanout ${fanout}`,
+    );
+  }
+  assert.throws(() => b().packetFanout("x" as unknown as number), TypeError);
   assert.throws(
     () =>
       b().writeTun(
