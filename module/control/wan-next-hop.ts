@@ -131,10 +131,15 @@ export abstract class NextHopResolver {
   /** Resolves now; returns the status after it. */
   abstract resolve(): WanSendStatus;
 
+  /** What the timer runs every RESOLVE_INTERVAL_MS: a resolve. */
+  protected periodic(): void {
+    this.resolve();
+  }
+
   /** Starts the periodic re-resolve. */
   start(): void {
     if (this.timer === null) {
-      this.timer = this.clock.setRepeating(() => this.resolve(), RESOLVE_INTERVAL_MS);
+      this.timer = this.clock.setRepeating(() => this.periodic(), RESOLVE_INTERVAL_MS);
     }
   }
 

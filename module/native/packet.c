@@ -96,7 +96,8 @@ napi_value open_packet4(napi_env env, napi_callback_info info) {
 #define NL_BUF 32768
 
 /* Sends req (a complete netlink message) on a fresh NETLINK_ROUTE socket and calls cb for each
- * answer message until NLMSG_DONE or the answer to a non-dump request. Returns 0, or -errno. */
+ * answer message until NLMSG_DONE, the answer to a non-dump request, or cb returns > 0 (enough:
+ * the socket is closed and the kernel drops the rest of the dump). Returns 0, or -errno. */
 typedef int (*nl_cb)(struct nlmsghdr *h, void *arg);
 static int nl_request(struct nlmsghdr *req, nl_cb cb, void *arg) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -139,7 +140,8 @@ static int nl_request(struct nlmsghdr *req, nl_cb cb, void *arg) {
       }
       int r = cb != NULL ? cb(h, arg) : 0;
       if (r < 0) rc = r;
-      if (!dump) done = true;
+      if (!dump || r > 0) done = true;
+      if (done) break;
     }
     if (done) break;
   }
@@ -352,17 +354,18 @@ static int route_dump_cb(struct nlmsghdr *h, void *arg) {
   route_dump_t *d = arg;
   if (h->nlmsg_type != RTM_NEWROUTE) return 0;
   struct rtmsg *rtm = NLMSG_DATA(h);
-  if (rtm->rtm_family != AF_INET || d->over || d->nomem) return 0;
+  if (rtm->rtm_family != AF_INET) return 0;
+  if (d->over || d->nomem) return 1;
   if (d->n >= d->max) {
     d->over = 1;
-    return 0;
+    return 1; /* a full Internet table is not read to its end */
   }
   if (d->n == d->cap) {
     uint32_t cap = d->cap == 0 ? 64 : d->cap * 2;
     uint32_t *o = realloc(d->out, (size_t)cap * ROUTE_FIELDS * 4);
     if (o == NULL) {
       d->nomem = 1;
-      return 0;
+      return 1;
     }
     d->out = o;
     d->cap = cap;

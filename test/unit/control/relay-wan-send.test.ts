@@ -193,13 +193,20 @@ function setup(table: Uint32Array | null, answer: NextHopLookup | null) {
   const deps = {
     table,
     answer,
+    /** Monotonic milliseconds; a dump takes `dumpMs` of them. */
+    mono: 0,
+    dumpMs: 0,
+    dumps: 0,
   };
   const r = new RelayWanSend({
     path,
     dump: (max) => {
       assert.equal(max, MAX_ROUTES);
+      deps.dumps++;
+      deps.mono += deps.dumpMs;
       return deps.table;
     },
+    monotonic: () => deps.mono,
     lookup: (dst) => {
       lookups.push(dst);
       return deps.answer;
@@ -313,5 +320,49 @@ test("RelayWanSend: a changed table of the same size is cut anew, an unchanged o
   s.r.resolve();
   assert.deepEqual(s.path.last?.iv, ["100.65.0.0-100.127.255.255"]);
   assert.equal(s.lookups.at(-1), ip("100.65.0.0"));
+  s.r.stop();
+});
+
+test("RelayWanSend: a slow dump is repeated less often; the neighbour is still checked every interval", () => {
+  const s = setup(TABLE, hop(NUD_REACHABLE));
+  // 50 ms per dump: the periodic resolve dumps every 100 x 50 ms = 5 s.
+  s.deps.dumpMs = 50;
+  s.r.start();
+  assert.equal(s.deps.dumps, 1);
+  const seen: [number, number, boolean][] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i === 1) s.deps.answer = hop(NUD_FAILED);
+    if (i === 2) s.deps.answer = hop(NUD_REACHABLE);
+    s.clock.advance(RESOLVE_INTERVAL_MS);
+    seen.push([s.deps.dumps, s.lookups.length, s.path.active]);
+  }
+  // 2 s and 4 s: no dump, but the kernel's lookup and the neighbour (FAILED at 4 s: raw);
+  // 6 s: a dump again.
+  assert.deepEqual(seen, [
+    [1, 2, true],
+    [1, 3, false],
+    [2, 4, true],
+  ]);
+  // The `resolve` command and a failed send always dump.
+  s.r.resolve();
+  assert.equal(s.deps.dumps, 3);
+  s.path.failure!("ENETDOWN");
+  assert.equal(s.deps.dumps, 4);
+  s.r.stop();
+});
+
+test("RelayWanSend: a table over the cap stays raw between dumps, with the reason", () => {
+  const s = setup(null, hop(NUD_REACHABLE));
+  s.deps.dumpMs = 40;
+  s.r.start();
+  s.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(s.deps.dumps, 1, "4 s between dumps");
+  assert.equal(s.path.active, false);
+  assert.equal(s.r.status().reason, `routing table over ${MAX_ROUTES} routes`);
+  assert.deepEqual(s.lookups, [], "nothing to look up");
+  s.deps.table = TABLE;
+  s.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(s.deps.dumps, 2);
+  assert.equal(s.path.active, true);
   s.r.stop();
 });

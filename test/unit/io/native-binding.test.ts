@@ -90,6 +90,11 @@ test("routeDump4: six numbers per IPv4 route, the main table's among them", { sk
   }
   // Every host with an IPv4 address has local routes (table 255) for it.
   assert.ok(tables.has(255), [...tables].join(","));
+  // More routes than `max`: null, the dump left unread; the next dump is whole again.
+  const n = d.length / 6;
+  assert.ok(n >= 2, `${n} routes`);
+  assert.equal(b().routeDump4(n - 1), null);
+  assert.equal(b().routeDump4(1 << 16)?.length, d.length);
 });
 
 test("bad arguments throw TypeError, never crash", { skip }, () => {
