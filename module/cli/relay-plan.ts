@@ -10,9 +10,11 @@ import type { RelayForwardingState } from "../dataplane/forwarding-state.js";
 
 /**
  * Step 2: the relay's forwarding snapshot from its options (each worker thread builds its own).
+ * `workers`: how many data planes share icmp_rate_limit; each gets an equal part of it, so that
+ * all of them together send at most icmp_rate_limit ICMPv6 errors per second (RFC 4443 §2.4 (f)).
  * @throws ConfigError
  */
-export function planRelay(cfg: RelayConfig): RelayForwardingState {
+export function planRelay(cfg: RelayConfig, workers = 1): RelayForwardingState {
   let mapping: PmtMapping | null = null;
   if (cfg.providerPrefix !== null) {
     try {
@@ -37,6 +39,6 @@ export function planRelay(cfg: RelayConfig): RelayForwardingState {
     mapping,
     providerPrefix: cfg.providerPrefix,
     tunnelMtu: cfg.tunnelMtu,
-    icmpRateLimit: cfg.icmpRateLimit,
+    icmpRateLimit: cfg.icmpRateLimit / Math.max(1, workers),
   });
 }

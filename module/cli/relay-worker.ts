@@ -130,7 +130,7 @@ export function startRelayWorker(
   const daemon = new RelayDaemon({
     tun,
     raw,
-    state: planRelay(data.cfg),
+    state: planRelay(data.cfg, data.count),
     log,
     now: monotonicMs,
     counters,

@@ -524,7 +524,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
     "icmp_rate_limit",
     "int",
     RELAY,
-    "ICMPv6 error messages per second at most.",
+    "ICMPv6 error messages per second at most, all workers together (each gets an equal part).",
     "RFC 6343 §4.4, RFC 4443 §2.4(f)",
     {
       min: 1,

@@ -73,7 +73,7 @@ export class OutboundCore {
     nowMs: number,
   ) {
     this.limiterRate = initialRatePerS;
-    this.limiter = new IcmpRateLimiter(this.limiterRate, this.limiterRate, nowMs);
+    this.limiter = new IcmpRateLimiter(this.limiterRate, Math.max(1, this.limiterRate), nowMs);
   }
 
   /** Empties both outputs, rebuilds the limiter when the snapshot's rate changed, counts the batch. */

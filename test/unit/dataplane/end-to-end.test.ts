@@ -325,6 +325,28 @@ describe("CPE + relay over in-memory ports", () => {
     stopAll(p);
   });
 
+  test("a rate below 1/s (a relay worker's part of icmp_rate_limit) still sends one error, then one per 1/rate s", () => {
+    const p = makePair({ tunnelMtu: 1280, icmpRateLimit: 0.5 });
+    const big = buildUdpPacket({
+      src: LAN_HOST,
+      dst: SERVER,
+      srcPort: 1,
+      dstPort: 2,
+      payload: Buffer.alloc(1300),
+    });
+    const burst = (): number => {
+      for (let i = 0; i < 5; i++) p.cpeTun.inject(big);
+      p.flush();
+      return p.cpeTun.takeWritten().length;
+    };
+    assert.equal(burst(), 1, "a bucket of one token");
+    p.clock.ms += 1000;
+    assert.equal(burst(), 0, "half a token after 1 s");
+    p.clock.ms += 1000;
+    assert.equal(burst(), 1, "one after 2 s");
+    stopAll(p);
+  });
+
   test("ICMPv6 error from the Internet: the quoted packet is translated too (RFC 3022 §4.3)", () => {
     const p = makePair();
     // What the LAN host sent, as the server saw it (translated source).
