@@ -55,6 +55,9 @@ napi_value release_startup_pages(napi_env env, napi_callback_info info);
 napi_value split_raw4(napi_env env, napi_callback_info info);
 napi_value open_packet_rx4(napi_env env, napi_callback_info info);
 napi_value packet_fanout(napi_env env, napi_callback_info info);
+/* sockets.c: an int socket option of argv[0] & mask (getSocketError, packetFanout). */
+napi_value int_sockopt(napi_env env, napi_callback_info info, int level, int opt, uint32_t mask,
+                       const char *usage, const char *name);
 /* poller.c */
 napi_value poll_start(napi_env env, napi_callback_info info);
 napi_value poll_pause(napi_env env, napi_callback_info info);

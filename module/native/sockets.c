@@ -286,16 +286,23 @@ napi_value send_icmp6(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* getSocketError(fd): number — reads and clears SO_ERROR (0 = none). */
-napi_value get_socket_error(napi_env env, napi_callback_info info) {
+/* The int socket option `level`/`opt` of argv[0] (an fd) & `mask`, for the JS functions that read
+ * one; `usage` is their TypeError text, `name` the option's in an errno error. */
+napi_value int_sockopt(napi_env env, napi_callback_info info, int level, int opt, uint32_t mask,
+                       const char *usage, const char *name) {
   CHECK_ARGC(1);
   int32_t fd;
-  if (!get_i32(env, argv[0], &fd)) return throw_type(env, "getSocketError(fd: number)");
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-    return throw_errno(env, errno, "getsockopt", "SO_ERROR");
-  return num(env, err);
+  if (!get_i32(env, argv[0], &fd)) return throw_type(env, usage);
+  int val = 0;
+  socklen_t len = sizeof val;
+  if (getsockopt(fd, level, opt, &val, &len) < 0) return throw_errno(env, errno, "getsockopt", name);
+  return num(env, (int)((uint32_t)val & mask));
+}
+
+/* getSocketError(fd): number — reads and clears SO_ERROR (0 = none). */
+napi_value get_socket_error(napi_env env, napi_callback_info info) {
+  return int_sockopt(env, info, SOL_SOCKET, SO_ERROR, 0xffffffffu, "getSocketError(fd: number)",
+                     "SO_ERROR");
 }
 
 

@@ -368,12 +368,6 @@ fail: {
 /* packetFanout(fd): the PACKET_FANOUT group id of an openPacketRx4 socket that joined one (the
  * kernel answers 0 for none too: ask only of a socket opened with fanout != -1). */
 napi_value packet_fanout(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(1);
-  int32_t fd;
-  if (!get_i32(env, argv[0], &fd)) return throw_type(env, "packetFanout(fd: number)");
-  int val = 0;
-  socklen_t len = sizeof val;
-  if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &val, &len) < 0)
-    return throw_errno(env, errno, "getsockopt", "PACKET_FANOUT");
-  return num(env, val & 0xffff);
+  return int_sockopt(env, info, SOL_PACKET, PACKET_FANOUT, 0xffff, "packetFanout(fd: number)",
+                     "PACKET_FANOUT");
 }

@@ -303,15 +303,19 @@ describe("CPE + relay over in-memory ports", () => {
     stopAll(p);
   });
 
-  test("ICMPv6 errors are rate-limited by a token bucket on the passed-in clock (RFC 6343 §4.4)", () => {
-    const p = makePair({ tunnelMtu: 1280, icmpRateLimit: 10 });
-    const big = buildUdpPacket({
+  /** A UDP packet the CPE answers with Packet Too Big on a 1280-byte tunnel. */
+  const tooBigFor1280 = (): Buffer =>
+    buildUdpPacket({
       src: LAN_HOST,
       dst: SERVER,
       srcPort: 1,
       dstPort: 2,
       payload: Buffer.alloc(1300),
     });
+
+  test("ICMPv6 errors are rate-limited by a token bucket on the passed-in clock (RFC 6343 §4.4)", () => {
+    const p = makePair({ tunnelMtu: 1280, icmpRateLimit: 10 });
+    const big = tooBigFor1280();
     for (let i = 0; i < 30; i++) p.cpeTun.inject(big);
     p.flush();
     assert.equal(p.cpeTun.takeWritten().length, 10, "burst = one second's worth");
@@ -327,13 +331,7 @@ describe("CPE + relay over in-memory ports", () => {
 
   test("a rate below 1/s (a relay worker's part of icmp_rate_limit) still sends one error, then one per 1/rate s", () => {
     const p = makePair({ tunnelMtu: 1280, icmpRateLimit: 0.5 });
-    const big = buildUdpPacket({
-      src: LAN_HOST,
-      dst: SERVER,
-      srcPort: 1,
-      dstPort: 2,
-      payload: Buffer.alloc(1300),
-    });
+    const big = tooBigFor1280();
     const burst = (): number => {
       for (let i = 0; i < 5; i++) p.cpeTun.inject(big);
       p.flush();
