@@ -11,7 +11,9 @@
  * checksum, protocol 41, DF clear, ID not 0, source the anycast, Ethernet destination the
  * gateway's MAC); a more specific route for the CPE through another gateway takes it out of the
  * AF_PACKET intervals (its packets go through the raw socket, and arrive); a flushed neighbour
- * entry falls back to the raw socket without losing pings.
+ * entry falls back to the raw socket without losing pings; with the gateway's link down, the next
+ * send over AF_PACKET fails (ENETDOWN: those packets take the raw socket), the main thread resolves
+ * at once for every worker, and the backup route's link carries it all, no ping lost.
  * Re-resolves are triggered with the status socket's `resolve` command, never waited for.
  */
 import assert from "node:assert/strict";
@@ -196,6 +198,87 @@ for (const workers of [2, 1])
         const back = await resolveUntil((x) => x.active === "packet", 10_000);
         assert.equal(back.active, "packet", JSON.stringify(back));
         assert.ok((await counter("wan_send_fallbacks")) >= 1);
+      });
+
+      // Last: it takes the lab's relay link down and puts it back.
+      test("the gateway's link goes down: every worker sends over the backup route's link, no ping lost", async () => {
+        const c = lab.t.cpes[0]!;
+        const r0 = lab.t.relays[0]!;
+        const relay = relayNs();
+        // A second link relay - isp (203.0.113.0/24, unused with one relay) and backup routes
+        // both ways (higher metric), used once the first link is down.
+        reg.veth(lab.t.isp, "relayb", relay, "wan1");
+        reg.must(["ip", "-n", lab.t.isp, "addr", "add", "203.0.113.1/24", "dev", "relayb"]);
+        reg.must(["ip", "-n", relay, "addr", "add", "203.0.113.2/24", "dev", "wan1"]);
+        reg.must([
+          "ip",
+          "-n",
+          relay,
+          "route",
+          "add",
+          "default",
+          "via",
+          "203.0.113.1",
+          "metric",
+          "200",
+        ]);
+        reg.must([
+          "ip",
+          "-n",
+          lab.t.isp,
+          "route",
+          "add",
+          `${LAB_ANYCAST}/32`,
+          "via",
+          "203.0.113.2",
+          "metric",
+          "200",
+        ]);
+        // The backup gateway's neighbour entry exists before the switch.
+        reg.must(["ip", "netns", "exec", relay, "ping", "-c", "1", "-W", "2", "203.0.113.1"]);
+        const w0 = (await status()).wanSend!;
+        assert.equal(w0.nextHop?.device, "wan0", JSON.stringify(w0));
+        const moved0 = w0.fallbacks + w0.nextHopChanges;
+        try {
+          reg.must(["ip", "-n", relay, "link", "set", "wan0", "down"]);
+          reg.must(["ip", "-n", lab.t.isp, "link", "set", "relay0", "down"]);
+          // Whatever comes first, the periodic resolve or a send over AF_PACKET failing on the
+          // down device (those packets then go through the raw socket): nothing is lost.
+          const out = await ping(reg, lab.t.inet, c.hostAddress, ["-c", "10", "-i", "0.2"]);
+          assert.equal(out.code, 0, out.stdout);
+          assert.match(out.stdout, / 10 received/);
+          const w = await resolveUntil((x) => x.nextHop?.device === "wan1", 10_000);
+          assert.equal(w.active, "packet", JSON.stringify(w));
+          assert.deepEqual(w.nextHop, {
+            device: "wan1",
+            gateway: "203.0.113.1",
+            lladdr: JSON.parse(reg.must(["ip", "-n", lab.t.isp, "-j", "link", "show", "relayb"]))[0]
+              .address,
+          });
+          assert.ok(w.fallbacks + w.nextHopChanges > moved0, JSON.stringify(w));
+          // Every worker sends over the new link: a TCP transfer (its flows spread over the
+          // TUN's queues) all over AF_PACKET.
+          const pkt0 = await counter("wan_send_af_packet");
+          const r = await tcpTransfer(reg, lab.t.inet, c.lanNs, c.hostAddress, 5303, 1_000_000);
+          assert.equal(r.received, 1_000_000, r.sent);
+          assert.ok((await counter("wan_send_af_packet")) - pkt0 > 650, "over AF_PACKET");
+        } finally {
+          reg.must(["ip", "-n", lab.t.isp, "link", "set", "relay0", "up"]);
+          reg.must(["ip", "-n", relay, "link", "set", "wan0", "up"]);
+          // Routes through a link that went down are gone: the lab's again.
+          reg.run(["ip", "-n", relay, "route", "replace", "default", "via", r0.ispSide]);
+          reg.run([
+            "ip",
+            "-n",
+            lab.t.isp,
+            "route",
+            "replace",
+            `${LAB_ANYCAST}/32`,
+            "via",
+            r0.unicast,
+          ]);
+          reg.run(["ip", "-n", relay, "link", "del", "wan1"]);
+        }
       });
     },
   );
