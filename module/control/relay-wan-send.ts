@@ -47,7 +47,7 @@ export const MAX_DUMP_INTERVAL_MS = 60_000;
 /** Intervals sendRaw4 takes at most (native/sockets.c NEXT_HOP_MAX_INTERVALS). */
 export const MAX_INTERVALS = 4096;
 /** Numbers per route in routeDump4's answer (native/packet.c ROUTE_FIELDS). */
-export const ROUTE_FIELDS = 6;
+export const ROUTE_FIELDS = 7;
 const RT_TABLE_MAIN = 254;
 /** rtm_type RTN_UNICAST; a multipath route (0x100 set, native ROUTE_MULTIPATH) never equals it. */
 const RTN_UNICAST = 1;
@@ -63,6 +63,8 @@ export interface Route4 {
   readonly oif: number;
   /** 0: on link. */
   readonly gateway: number;
+  /** The metric (RTA_PRIORITY): of two routes of one prefix the kernel uses the lower. */
+  readonly priority: number;
 }
 
 /** An interval of addresses [first, last] (unsigned) and the route that matches it longest. */
@@ -84,6 +86,7 @@ export function mainRoutes(dump: Uint32Array): Route4[] {
       type: dump[i + 3]!,
       oif: dump[i + 4]!,
       gateway: dump[i + 5]!,
+      priority: dump[i + 6]!,
     });
   }
   return out;
@@ -93,13 +96,15 @@ function routeEnd(r: { start: number; len: number }): number {
   return r.start + 2 ** (32 - r.len) - 1;
 }
 
-/** Same prefix twice (other metric or TOS) with different next hops: no single answer. */
-const AMBIGUOUS: Route4 = { start: 0, len: 0, type: -1, oif: 0, gateway: 0 };
+/** Same prefix and metric twice (other TOS) with different next hops: no single answer. */
+const AMBIGUOUS: Route4 = { start: 0, len: 0, type: -1, oif: 0, gateway: 0, priority: 0 };
 
 /**
  * Cuts the IPv4 space into intervals that each have one longest-prefix match among `routes`
  * (prefixes nest, so one sweep with a stack of the prefixes containing the current address).
- * Two routes of one prefix that differ give AMBIGUOUS (type -1), which qualifies nowhere.
+ * Of two routes of one prefix the one with the lower metric is the match (a backup route with a
+ * higher metric waits until the first is gone); two of the same metric that differ give
+ * AMBIGUOUS (type -1), which qualifies nowhere.
  */
 export function lpmIntervals(routes: readonly Route4[]): LpmInterval[] {
   const byPrefix = new Map<string, Route4>();
@@ -108,9 +113,12 @@ export function lpmIntervals(routes: readonly Route4[]): LpmInterval[] {
     const key = `${start}/${r.len}`;
     const n = { ...r, start };
     const prev = byPrefix.get(key);
-    if (prev === undefined) byPrefix.set(key, n);
-    else if (prev.type !== n.type || prev.oif !== n.oif || prev.gateway !== n.gateway) {
-      byPrefix.set(key, { ...AMBIGUOUS, start, len: r.len });
+    if (prev === undefined || n.priority < prev.priority) byPrefix.set(key, n);
+    else if (
+      n.priority === prev.priority &&
+      (prev.type !== n.type || prev.oif !== n.oif || prev.gateway !== n.gateway)
+    ) {
+      byPrefix.set(key, { ...AMBIGUOUS, start, len: r.len, priority: n.priority });
     }
   }
   const sorted = [...byPrefix.values()].sort((a, b) => a.start - b.start || a.len - b.len);

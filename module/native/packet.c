@@ -342,7 +342,7 @@ napi_value next_hop4(napi_env env, napi_callback_info info) {
 }
 
 /* routeDump4's collection: ROUTE_FIELDS uint32 per route, at most `max` routes. */
-#define ROUTE_FIELDS 6
+#define ROUTE_FIELDS 7
 #define ROUTE_MULTIPATH 0x1u
 typedef struct {
   uint32_t *out;
@@ -370,7 +370,7 @@ static int route_dump_cb(struct nlmsghdr *h, void *arg) {
     d->out = o;
     d->cap = cap;
   }
-  uint32_t dst = 0, oif = 0, gw = 0, table = rtm->rtm_table, flags = 0;
+  uint32_t dst = 0, oif = 0, gw = 0, table = rtm->rtm_table, flags = 0, prio = 0;
   int len = (int)RTM_PAYLOAD(h);
   for (struct rtattr *a = RTM_RTA(rtm); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
     if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) == 4) memcpy(&dst, RTA_DATA(a), 4);
@@ -378,6 +378,7 @@ static int route_dump_cb(struct nlmsghdr *h, void *arg) {
     if (a->rta_type == RTA_GATEWAY && RTA_PAYLOAD(a) == 4) memcpy(&gw, RTA_DATA(a), 4);
     if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) == 4) memcpy(&table, RTA_DATA(a), 4);
     if (a->rta_type == RTA_MULTIPATH) flags |= ROUTE_MULTIPATH;
+    if (a->rta_type == RTA_PRIORITY && RTA_PAYLOAD(a) == 4) memcpy(&prio, RTA_DATA(a), 4);
   }
   uint32_t *o = d->out + (size_t)d->n * ROUTE_FIELDS;
   o[0] = ntohl(dst);
@@ -386,6 +387,7 @@ static int route_dump_cb(struct nlmsghdr *h, void *arg) {
   o[3] = (uint32_t)rtm->rtm_type | (flags << 8);
   o[4] = oif;
   o[5] = ntohl(gw);
+  o[6] = prio;
   d->n++;
   return 0;
 }
@@ -394,7 +396,8 @@ static int route_dump_cb(struct nlmsghdr *h, void *arg) {
  * routeDump4(max: number): Uint32Array | null. Every IPv4 route of every table (RTM_GETROUTE
  * dump), ROUTE_FIELDS numbers each: destination (host order), prefix length, table, rtm_type
  * (bits 0-7; bit 8: a multipath route, whose next hops are not listed), output ifindex,
- * gateway (host order, 0: on link). null when there are more than `max` routes.
+ * gateway (host order, 0: on link), metric (RTA_PRIORITY). null when there are more than `max`
+ * routes.
  */
 napi_value route_dump4(napi_env env, napi_callback_info info) {
   CHECK_ARGC(1);

@@ -236,7 +236,9 @@ for (const workers of [2, 1])
         ]);
         // The backup gateway's neighbour entry exists before the switch.
         reg.must(["ip", "netns", "exec", relay, "ping", "-c", "1", "-W", "2", "203.0.113.1"]);
-        const w0 = (await status()).wanSend!;
+        // The backup route (metric 200) waits: AF_PACKET through the first link still.
+        const w0 = await resolve();
+        assert.equal(w0.active, "packet", JSON.stringify(w0));
         assert.equal(w0.nextHop?.device, "wan0", JSON.stringify(w0));
         const moved0 = w0.fallbacks + w0.nextHopChanges;
         try {

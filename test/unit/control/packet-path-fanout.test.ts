@@ -69,7 +69,7 @@ function workers(n: number): { paths: WorkerPath[]; targets: PacketPathTarget[] 
 }
 
 /** The routeDump4 answer of a main table with a default route via GW on ifindex 2. */
-const TABLE = Uint32Array.from([0, 0, 254, 1, 2, GW]);
+const TABLE = Uint32Array.from([0, 0, 254, 1, 2, GW, 0]);
 
 function resolver(fan: FanOutPacketPath) {
   const clock = new FakeClock(0);

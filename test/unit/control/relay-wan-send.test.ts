@@ -32,12 +32,12 @@ const GW = ip("192.0.2.1");
 const GW2 = ip("192.0.2.2");
 const MAC = Uint8Array.from([2, 0, 0x5e, 0, 0, 1]);
 
-/** A routeDump4 answer: [prefix, table, type, oif, gateway] per route. */
-function dump(routes: [string, number, number, number, string][]): Uint32Array {
+/** A routeDump4 answer: [prefix, table, type, oif, gateway, metric?] per route. */
+function dump(routes: [string, number, number, number, string, number?][]): Uint32Array {
   const out: number[] = [];
-  for (const [p, table, type, oif, gw] of routes) {
+  for (const [p, table, type, oif, gw, metric] of routes) {
     const x = pfx(p);
-    out.push(x.addr >>> 0, x.len, table, type, oif, gw === "" ? 0 : ip(gw));
+    out.push(x.addr >>> 0, x.len, table, type, oif, gw === "" ? 0 : ip(gw), metric ?? 0);
   }
   return Uint32Array.from(out);
 }
@@ -50,9 +50,9 @@ function show(iv: Uint32Array): string[] {
   return out;
 }
 
-function route(p: string, oif: number, gw: string, type = 1): Route4 {
+function route(p: string, oif: number, gw: string, type = 1, priority = 0): Route4 {
   const x = pfx(p);
-  return { start: x.addr >>> 0, len: x.len, type, oif, gateway: gw === "" ? 0 : ip(gw) };
+  return { start: x.addr >>> 0, len: x.len, type, oif, gateway: gw === "" ? 0 : ip(gw), priority };
 }
 
 test("lpmIntervals: nested prefixes cut the space into longest-match intervals", () => {
@@ -96,6 +96,31 @@ test("lpmIntervals: one prefix twice with different next hops qualifies nowhere"
   assert.equal(mid.route?.type, -1);
   const r = packetIntervals(t, [pfx("100.64.0.0/10")]);
   assert.ok("none" in r);
+});
+
+test("lpmIntervals: of one prefix the lower metric matches (a backup route waits), in any order", () => {
+  const main = route("0.0.0.0/0", 2, "192.0.2.1", 1, 100);
+  const backup = route("0.0.0.0/0", 3, "198.51.100.1", 1, 200);
+  for (const order of [
+    [main, backup],
+    [backup, main],
+  ]) {
+    const t = lpmIntervals(order);
+    assert.equal(t.length, 1);
+    assert.equal(t[0]!.route?.gateway, GW);
+    const r = packetIntervals(t, [pfx("100.64.0.0/10")]);
+    assert.ok(!("none" in r));
+    assert.equal(r.oif, 2);
+  }
+  // The first gone (its link down): the backup.
+  assert.equal(lpmIntervals([backup])[0]!.route?.gateway, ip("198.51.100.1"));
+  // The same metric through two gateways: no single answer.
+  const twin = route("0.0.0.0/0", 3, "198.51.100.1", 1, 100);
+  assert.equal(lpmIntervals([main, twin])[0]!.route?.type, -1);
+  assert.equal(
+    lpmIntervals([main, twin, route("0.0.0.0/0", 4, "192.0.2.9", 1, 50)])[0]!.route?.oif,
+    4,
+  );
 });
 
 test("packetIntervals: the customer ranges through one gateway, minus more specific routes", () => {
@@ -155,13 +180,13 @@ test("packetIntervals: more intervals than sendRaw4 takes leave nothing", () => 
   assert.deepEqual(r, { none: "over 4096 customer intervals through 192.0.2.1" });
 });
 
-test("mainRoutes: only the main table", () => {
+test("mainRoutes: only the main table, with the metric", () => {
   const d = dump([
-    ["0.0.0.0/0", 254, 1, 2, "192.0.2.1"],
+    ["0.0.0.0/0", 254, 1, 2, "192.0.2.1", 100],
     ["100.64.0.0/10", 100, 1, 3, "192.0.2.2"],
     ["192.0.2.255/32", 255, 3, 2, ""],
   ]);
-  assert.deepEqual(mainRoutes(d), [route("0.0.0.0/0", 2, "192.0.2.1")]);
+  assert.deepEqual(mainRoutes(d), [route("0.0.0.0/0", 2, "192.0.2.1", 1, 100)]);
 });
 
 class RecordingPath implements PacketSendPath {
