@@ -191,9 +191,14 @@ function wanSendText(w: WanSendSnapshot): string {
   const hop = w.nextHop
     ? ` via ${w.nextHop.gateway} ${w.nextHop.lladdr} on ${w.nextHop.device}`
     : "";
+  const r = w.routes;
+  const routes =
+    r === undefined
+      ? ""
+      : `; routes: ${r.count ?? "over the cap,"} read in ${r.ms} ms, every ${r.everyS} s`;
   return (
     `${w.configured}: ${w.active === "packet" ? "AF_PACKET" : "raw socket"}${hop} (${w.reason}); ` +
-    `${w.packets} packets, ${w.fallbacks} fallbacks, ${w.unresolved} unresolved`
+    `${w.packets} packets, ${w.fallbacks} fallbacks, ${w.unresolved} unresolved${routes}`
   );
 }
 

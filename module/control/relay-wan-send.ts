@@ -249,6 +249,8 @@ export class RelayWanSend extends NextHopResolver {
   /** When the last dump was (clock.now()) and how long until the periodic resolve dumps again. */
   private dumpedAt = 0;
   private dumpEveryMs = RESOLVE_INTERVAL_MS;
+  /** What status shows of the last dump: routes read (null: over the cap), milliseconds. */
+  private dumped: { count: number | null; ms: number } | null = null;
 
   constructor(private readonly d: RelayWanSendDeps) {
     super(d.path, d.clock, d.log);
@@ -341,11 +343,22 @@ export class RelayWanSend extends NextHopResolver {
     this.lastFound = found;
     this.dumpedAt = d.clock.now();
     const took = Math.max(0, mono() - t0);
+    this.dumped = {
+      count: table === null ? null : table.length / ROUTE_FIELDS,
+      ms: Math.round(took * 10) / 10,
+    };
     this.dumpEveryMs = Math.min(
       MAX_DUMP_INTERVAL_MS,
       Math.max(RESOLVE_INTERVAL_MS, DUMP_SHARE * took),
     );
     return found;
+  }
+
+  override status(): WanSendSnapshot {
+    const s = super.status();
+    const d = this.dumped;
+    if (d === null) return s;
+    return { ...s, routes: { ...d, everyS: Math.round(this.dumpEveryMs / 100) / 10 } };
   }
 
   /** Counters for status, metrics and the SIGUSR1 line (one resolver for every worker). */

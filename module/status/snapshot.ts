@@ -116,6 +116,11 @@ export interface WanSendSnapshot {
   readonly unresolved: number;
   readonly nextHopChanges: number;
   readonly resolves: number;
+  /**
+   * The relay: its last routing-table dump (routes read, null above the cap; milliseconds the
+   * dump and cut took) and how often the periodic resolve dumps (control/relay-wan-send.ts).
+   */
+  readonly routes?: { readonly count: number | null; readonly ms: number; readonly everyS: number };
 }
 
 export interface StatusSnapshot {

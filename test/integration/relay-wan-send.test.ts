@@ -102,6 +102,8 @@ for (const workers of [2, 1])
           lladdr: ispMac(),
         });
         assert.match(w.reason, /^1 customer interval\(s\) via /);
+        // The last routing-table dump: every table's routes (main and local at least).
+        assert.ok((w.routes?.count ?? 0) >= 3 && w.routes!.everyS >= 2, JSON.stringify(w.routes));
         const text = reg.run([
           process.execPath,
           require.resolve("../support/daemon-runner.js"),

@@ -363,6 +363,7 @@ test("RelayWanSend: a slow dump is repeated less often; the neighbour is still c
   }
   // 2 s and 4 s: no dump, but the kernel's lookup and the neighbour (FAILED at 4 s: raw);
   // 6 s: a dump again.
+  assert.deepEqual(s.r.status().routes, { count: 2, ms: 50, everyS: 5 });
   assert.deepEqual(seen, [
     [1, 2, true],
     [1, 3, false],
@@ -384,6 +385,7 @@ test("RelayWanSend: a table over the cap stays raw between dumps, with the reaso
   assert.equal(s.deps.dumps, 1, "4 s between dumps");
   assert.equal(s.path.active, false);
   assert.equal(s.r.status().reason, `routing table over ${MAX_ROUTES} routes`);
+  assert.deepEqual(s.r.status().routes, { count: null, ms: 40, everyS: 4 });
   assert.deepEqual(s.lookups, [], "nothing to look up");
   s.deps.table = TABLE;
   s.clock.advance(RESOLVE_INTERVAL_MS);

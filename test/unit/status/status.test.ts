@@ -175,4 +175,23 @@ test("wan send row: the path in use, its next hop and counts; absent with raw", 
     },
   });
   assert.match(raw, /^wan send: +packet: raw socket \(neighbour 100\.64\.0\.1 on wan0: FAILED\)/m);
+  // The relay's: what its last routing-table dump read, took, and how often it comes.
+  const relay = (count: number | null): string =>
+    formatStatus({
+      ...sampleStatus(),
+      wanSend: {
+        configured: "packet",
+        active: "raw",
+        reason: "x",
+        nextHop: null,
+        packets: 0,
+        fallbacks: 0,
+        unresolved: 0,
+        nextHopChanges: 0,
+        resolves: 1,
+        routes: { count, ms: 34.2, everyS: 3.4 },
+      },
+    });
+  assert.match(relay(60007), /0 unresolved; routes: 60007 read in 34\.2 ms, every 3\.4 s$/m);
+  assert.match(relay(null), /; routes: over the cap, read in 34\.2 ms, every 3\.4 s$/m);
 });
