@@ -22,7 +22,7 @@ import { after, before, describe, test } from "node:test";
 import { LAB_ANYCAST, labRelaySocket } from "../../module/lab/topology.js";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
 import { ping, startLab, tcpTransfer, type RunningLab } from "../support/dataplane-harness.js";
-import { statusCommand } from "../support/daemon-assert.js";
+import { resolveWanSendUntil, statusCommand } from "../support/daemon-assert.js";
 import { decodePcap } from "../support/pcap.js";
 import { assertOuter6in4, startCapture } from "../support/outer-ipv4.js";
 import { CAP_NET_ADMIN, capabilityMask, parseProcStatus } from "../../module/io/privileges.js";
@@ -48,21 +48,12 @@ for (const workers of [2, 1])
       /** The main thread resolves for every worker; the answer is the status after it. */
       const resolve = async (): Promise<WanSendSnapshot> =>
         (await statusCommand(sock, "resolve")) as WanSendSnapshot;
-      /** Resolves until `pred` holds for the status and the counters, at most `ms`. */
-      async function resolveUntil(
-        pred: (w: WanSendSnapshot, c: Record<string, number>) => boolean,
-        ms: number,
-      ): Promise<WanSendSnapshot> {
-        const end = Date.now() + ms;
-        let w = await resolve();
-        while (Date.now() < end) {
-          await new Promise((r) => setTimeout(r, 200));
-          const s = await status();
-          if (pred(s.wanSend!, s.counters.traffic)) return s.wanSend!;
-          w = await resolve();
-        }
-        return w;
-      }
+      /** Resolves until `pred` holds for the status after it, at most `ms`. */
+      const resolveUntil = (pred: (w: WanSendSnapshot) => boolean, ms: number) =>
+        resolveWanSendUntil(sock, pred, ms);
+      /** The customer intervals a status reason names ("2 customer interval(s) via ..."). */
+      const intervals = (w: WanSendSnapshot): number =>
+        Number(/^(\d+) customer interval/.exec(w.reason)?.[1] ?? 0);
       const ispMac = (): string => {
         const j = JSON.parse(reg.must(["ip", "-n", lab.t.isp, "-j", "link", "show", "relay0"])) as {
           address: string;
@@ -81,10 +72,7 @@ for (const workers of [2, 1])
         sock = labRelaySocket(relayNs());
         // The CPE's health probe made the relay answer through the raw socket, whose kernel
         // resolved the gateway: every worker then uses AF_PACKET for the customer range.
-        const w = await resolveUntil(
-          (x, c) => x.active === "packet" && c.wan_send_intervals === 1,
-          20_000,
-        );
+        const w = await resolveUntil((x) => x.active === "packet" && intervals(x) === 1, 20_000);
         assert.equal(w.active, "packet", JSON.stringify(w));
       });
       after(async () => {
@@ -102,6 +90,7 @@ for (const workers of [2, 1])
           lladdr: ispMac(),
         });
         assert.match(w.reason, /^1 customer interval\(s\) via /);
+        assert.equal(s.counters.traffic.wan_send_intervals, 1, "the intervals gauge");
         // The last routing-table dump: every table's routes (main and local at least).
         assert.ok((w.routes?.count ?? 0) >= 3 && w.routes!.everyS >= 2, JSON.stringify(w.routes));
         const text = reg.run([
@@ -169,7 +158,7 @@ for (const workers of [2, 1])
         reg.must(["ip", "-n", relayNs(), "route", "add", `${c.wanIpv4}/32`, "via", gw2]);
         try {
           // The /10 is cut around the CPE's /32: two intervals (for every worker).
-          const w = await resolveUntil((_x, k) => k.wan_send_intervals === 2, 10_000);
+          const w = await resolveUntil((x) => intervals(x) === 2, 10_000);
           assert.match(w.reason, /^2 customer interval\(s\) via /);
           const pkt0 = await counter("wan_send_af_packet");
           const out = await ping(reg, lab.t.inet, c.hostAddress, ["-c", "5", "-i", "0.2"]);
@@ -183,7 +172,7 @@ for (const workers of [2, 1])
         } finally {
           reg.must(["ip", "-n", relayNs(), "route", "del", `${c.wanIpv4}/32`]);
         }
-        const back = await resolveUntil((_x, k) => k.wan_send_intervals === 1, 10_000);
+        const back = await resolveUntil((x) => intervals(x) === 1, 10_000);
         assert.equal(back.active, "packet", JSON.stringify(back));
         assert.match(back.reason, /^1 customer interval\(s\) via /);
       });

@@ -27,7 +27,7 @@ import {
   tcpTransfer,
   type RunningLab,
 } from "../support/dataplane-harness.js";
-import { statusCommand } from "../support/daemon-assert.js";
+import { resolveWanSendUntil, statusCommand } from "../support/daemon-assert.js";
 import { decodePcap } from "../support/pcap.js";
 import { assertOuter6in4, startCapture } from "../support/outer-ipv4.js";
 import type { StatusSnapshot, WanSendSnapshot } from "../../module/status/snapshot.js";
@@ -48,18 +48,8 @@ describe(
     const resolve = async (): Promise<WanSendSnapshot> =>
       (await statusCommand(sock, "resolve")) as WanSendSnapshot;
     /** Resolves until `pred` holds (each round a `resolve` command), at most `ms`. */
-    async function resolveUntil(
-      pred: (w: WanSendSnapshot) => boolean,
-      ms: number,
-    ): Promise<WanSendSnapshot> {
-      const end = Date.now() + ms;
-      let w = await resolve();
-      while (!pred(w) && Date.now() < end) {
-        await new Promise((r) => setTimeout(r, 200));
-        w = await resolve();
-      }
-      return w;
-    }
+    const resolveUntil = (pred: (w: WanSendSnapshot) => boolean, ms: number) =>
+      resolveWanSendUntil(sock, pred, ms);
     const counter = async (name: string): Promise<number> => (await status()).counters[name] ?? 0;
     const cpeMac = (): string => {
       const c = lab.t.cpes[0]!;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { NetnsRegistry, NsProcess } from "./netns.js";
 import { readCounters, type Counters } from "./dataplane-harness.js";
 import { queryStatusSocket } from "../../module/status/server.js";
+import type { WanSendSnapshot } from "../../module/status/snapshot.js";
 
 /** Counters and log tail of each daemon, one block per daemon (a failed read says why). */
 export async function daemonsReport(
@@ -93,4 +94,23 @@ export async function statusCommand(
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/**
+ * `wan_send packet` (CPE and relay): sends the status socket's `resolve` command at `path` until
+ * `pred` holds for its answer (the send path's status after the resolve), every 200 ms, at most
+ * `ms`; returns the last answer (the caller asserts on it).
+ */
+export async function resolveWanSendUntil(
+  path: string,
+  pred: (w: WanSendSnapshot) => boolean,
+  ms: number,
+): Promise<WanSendSnapshot> {
+  const end = Date.now() + ms;
+  let w = (await statusCommand(path, "resolve")) as WanSendSnapshot;
+  while (!pred(w) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    w = (await statusCommand(path, "resolve")) as WanSendSnapshot;
+  }
+  return w;
 }
