@@ -29,7 +29,14 @@ import { formatIpv6Prefix } from "../addr/ipv6.js";
 import { parseCpeConfig, type CpeConfig } from "../config/parse.js";
 import { CpeDaemon } from "../dataplane/cpe-daemon.js";
 import { CPE_FORWARDING_DISABLED } from "../dataplane/forwarding-state.js";
-import { ifIndexOf, lowerDevices, netdevFeatures, neighbourUse4, openIcmpV6 } from "../io/linux.js";
+import {
+  ifIndexOf,
+  lowerDevices,
+  netdevFeatures,
+  neighbourUse4,
+  openIcmpV6,
+  watchRouteEvents,
+} from "../io/linux.js";
 import { resolveNextHop4 } from "../io/linux.js";
 import { WanNextHop } from "../control/wan-next-hop.js";
 import { systemClock } from "../control/clock.js";
@@ -156,6 +163,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
           lookup: (dst, oif) => resolveNextHop4(dst, oif),
           neighUse: (ifindex, addr) => neighbourUse4(ifindex, addr),
           boundIfindex: () => (wanDevice !== null ? ifIndexOf(wanDevice) : 0),
+          watch: (onChange, neighIfindex) => watchRouteEvents(onChange, neighIfindex),
           clock: systemClock,
           log,
         });

@@ -25,8 +25,15 @@ import { parentPort } from "node:worker_threads";
 import type { RelayConfig } from "../config/parse.js";
 import { DataplaneCounters } from "../dataplane/counters.js";
 import { RelayDaemon } from "../dataplane/relay-daemon.js";
-import { adoptIpv4Raw, adoptTun, dumpRoutes4, type Ipv4RawFds } from "../io/linux.js";
-import { neighbourUse4, resolveNextHop4 } from "../io/linux.js";
+import {
+  adoptIpv4Raw,
+  adoptTun,
+  dumpRoutes4,
+  neighbourUse4,
+  resolveNextHop4,
+  watchRouteEvents,
+  type Ipv4RawFds,
+} from "../io/linux.js";
 import { dropPrivileges } from "../io/privileges.js";
 import type { PacketSendPath, PortStats } from "../io/ports.js";
 import { createLogger, type Logger } from "../log/logger.js";
@@ -73,6 +80,7 @@ export function relayWanSend(
     dump: (max) => dumpRoutes4(max),
     lookup: (dst, oif) => resolveNextHop4(dst, oif),
     neighUse: (ifindex, addr) => neighbourUse4(ifindex, addr),
+    watch: (onChange, neighIfindex) => watchRouteEvents(onChange, neighIfindex),
     ranges,
     clock: systemClock,
     log,

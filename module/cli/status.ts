@@ -192,13 +192,16 @@ function wanSendText(w: WanSendSnapshot): string {
     ? ` via ${w.nextHop.gateway} ${w.nextHop.lladdr} on ${w.nextHop.device}`
     : "";
   const r = w.routes;
+  const watched = w.routeEvents !== undefined;
   const routes =
     r === undefined
       ? ""
-      : `; routes: ${r.count ?? "over the cap,"} read in ${r.ms} ms, every ${r.everyS} s`;
+      : `; routes: ${r.count ?? "over the cap,"} read in ${r.ms} ms, ` +
+        `${watched ? "on change and " : ""}every ${r.everyS} s`;
+  const events = watched ? `, ${w.routeEvents} route events` : ", route changes not watched";
   return (
     `${w.configured}: ${w.active === "packet" ? "AF_PACKET" : "raw socket"}${hop} (${w.reason}); ` +
-    `${w.packets} packets, ${w.fallbacks} fallbacks, ${w.unresolved} unresolved${routes}`
+    `${w.packets} packets, ${w.fallbacks} fallbacks, ${w.unresolved} unresolved${events}${routes}`
   );
 }
 

@@ -21,18 +21,27 @@
  * gateway qualifies, through the raw socket. Routes of tables other than main (policy routing
  * by source or mark) are not followed: a relay that routes customers so keeps `wan_send raw`.
  *
- * Resolved at start, every RESOLVE_INTERVAL_MS, when a send over AF_PACKET fails, and on the
- * status socket's `resolve` command. A table of more than MAX_ROUTES routes (a full Internet
- * table) is not cut, nor read past that many routes: raw socket, and the reason says so.
- * The dump runs in the main thread, which is also worker 1: the periodic resolve dumps the table
- * at most every DUMP_SHARE times as long as the last dump took (10 000 routes: 7 ms, so every
- * 2 s; 60 000: 34 ms, every 3.4 s; never less often than every MAX_DUMP_INTERVAL_MS) and in
- * between checks only the kernel's lookup and the neighbour entry; a failed send and the
- * `resolve` command always dump.
+ * Resolved at start, when the kernel reports a change (rtnetlink events: a link, IPv4 address,
+ * route or rule: dump; the gateway's neighbour entry: lookup only), every RESOLVE_INTERVAL_MS,
+ * when a send over AF_PACKET fails, and on the status socket's `resolve` command. A table of more
+ * than MAX_ROUTES routes (a full Internet table) is not cut, nor read past that many routes: raw
+ * socket, and the reason says so.
+ * The dump runs in the main thread, which is also worker 1, so it takes at most 1 / DUMP_SHARE of
+ * its time: a change is dumped no sooner than DUMP_SHARE times as long as the last dump took
+ * after it (10 000 routes: 7 ms, so 0.7 s; 60 000: 34 ms, 3.4 s); while the events are watched
+ * the periodic resolve dumps only every MAX_DUMP_INTERVAL_MS (in case one was missed) and in
+ * between checks the kernel's lookup and the neighbour entry; unwatched, it dumps as often as
+ * that share allows (at least every RESOLVE_INTERVAL_MS). A failed send and the `resolve`
+ * command always dump.
  */
 import { formatIpv4 } from "../addr/ipv4.js";
 import type { Ipv4Prefix } from "../addr/ipv4.js";
-import type { PacketSendPath } from "../io/ports.js";
+import {
+  ROUTE_EVENT_LOST,
+  ROUTE_EVENT_ROUTE,
+  type PacketSendPath,
+  type WatchRouteEvents,
+} from "../io/ports.js";
 import type { Logger } from "../log/logger.js";
 import type { WanSendSnapshot } from "../status/snapshot.js";
 import { monotonicMs, type Clock } from "./clock.js";
@@ -232,6 +241,8 @@ export interface RelayWanSendDeps {
   neighUse(ifindex: number, addr: number): void;
   /** pmt_customer_ipv4 and customer_ipv4. */
   ranges: readonly Ipv4Prefix[];
+  /** Watches the kernel's route and neighbour changes (io/linux.ts); absent: periodic only. */
+  watch?: WatchRouteEvents;
   clock: Clock;
   log: Logger;
   /** Milliseconds, monotonic: what a dump took (default control/clock.ts monotonicMs). */
@@ -249,11 +260,24 @@ export class RelayWanSend extends NextHopResolver {
   /** When the last dump was (clock.now()) and how long until the periodic resolve dumps again. */
   private dumpedAt = 0;
   private dumpEveryMs = RESOLVE_INTERVAL_MS;
+  /** DUMP_SHARE times what the last dump took: no dump for a change sooner after it. */
+  private dumpGapMs = 0;
   /** What status shows of the last dump: routes read (null: over the cap), milliseconds. */
   private dumped: { count: number | null; ms: number } | null = null;
 
   constructor(private readonly d: RelayWanSendDeps) {
-    super(d.path, d.clock, d.log);
+    super(d.path, d.clock, d.log, d.watch);
+  }
+
+  /** A changed link, address, route or rule (or lost events) dumps; a neighbour, lookup only. */
+  protected override onEvents(mask: number): void {
+    this.resolve((mask & (ROUTE_EVENT_ROUTE | ROUTE_EVENT_LOST)) !== 0);
+  }
+
+  /** A dump waits until the last one is DUMP_SHARE times its duration ago. */
+  protected override eventHold(mask: number): number {
+    if ((mask & (ROUTE_EVENT_ROUTE | ROUTE_EVENT_LOST)) === 0) return 0;
+    return Math.max(0, this.dumpedAt + this.dumpGapMs - this.d.clock.now());
   }
 
   /** The periodic resolve: with the last dump's outcome while that is recent enough. */
@@ -262,11 +286,11 @@ export class RelayWanSend extends NextHopResolver {
     this.resolve(!(fresh && this.lastFound !== null));
   }
 
-  /** Resolves now, then every RESOLVE_INTERVAL_MS. */
+  /** Watches the kernel's changes and resolves now, then every RESOLVE_INTERVAL_MS. */
   override start(): void {
+    super.start();
     const w = this.resolve();
     if (w.active === "raw") this.log.info(`wan_send: raw socket for now: ${w.reason}`);
-    super.start();
   }
 
   /** Resolves now (`dump` false: with the last dump's intervals); the status after it. */
@@ -347,10 +371,10 @@ export class RelayWanSend extends NextHopResolver {
       count: table === null ? null : table.length / ROUTE_FIELDS,
       ms: Math.round(took * 10) / 10,
     };
-    this.dumpEveryMs = Math.min(
-      MAX_DUMP_INTERVAL_MS,
-      Math.max(RESOLVE_INTERVAL_MS, DUMP_SHARE * took),
-    );
+    this.dumpGapMs = Math.min(MAX_DUMP_INTERVAL_MS, DUMP_SHARE * took);
+    this.dumpEveryMs = this.watching
+      ? MAX_DUMP_INTERVAL_MS
+      : Math.max(RESOLVE_INTERVAL_MS, this.dumpGapMs);
     return found;
   }
 

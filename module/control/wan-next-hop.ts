@@ -8,8 +8,9 @@
  * resolves ARP itself (the fallback), and the next resolve tries again.
  *
  * Resolved: at start, whenever the forwarding snapshot changes (WAN address, relay), when a send
- * over AF_PACKET fails, every RESOLVE_INTERVAL_MS, and on the status socket's `resolve` (and
- * `reload`) command. Usable neighbour states: REACHABLE, STALE, DELAY, PROBE (the kernel sends
+ * over AF_PACKET fails, when the kernel reports a changed link, IPv4 address, route, rule or
+ * neighbour entry on the next hop's device (rtnetlink events, EVENT_DELAY_MS after the first of a
+ * burst), every RESOLVE_INTERVAL_MS, and on the status socket's `resolve` (and `reload`) command. Usable neighbour states: REACHABLE, STALE, DELAY, PROBE (the kernel sends
  * to a STALE entry too while it re-validates it), PERMANENT, NOARP. A STALE entry is marked used
  * (RTM_NEWNEIGH NTF_USE), since our frames pass the kernel's neighbour code and would never make
  * it probe again: the kernel then confirms the address by unicast ARP or, when that fails, marks
@@ -22,13 +23,22 @@
  * `wan_send_unresolved` (resolves that found no usable next hop), `wan_send_next_hop_changes`.
  */
 import { formatIpv4 } from "../addr/ipv4.js";
-import type { PacketSendPath } from "../io/ports.js";
+import type { PacketSendPath, RouteEventWatch, WatchRouteEvents } from "../io/ports.js";
 import type { Logger } from "../log/logger.js";
 import type { WanSendSnapshot } from "../status/snapshot.js";
 import type { Clock, TimerHandle } from "./clock.js";
 
-/** Re-resolve period: bounds how long a changed route or failed neighbour goes unnoticed. */
+/**
+ * Re-resolve period: bounds how long a changed route or failed neighbour goes unnoticed when the
+ * kernel's change events are not watched (or lost), and how often the firewall's connection
+ * tracking sees a batch through the raw socket.
+ */
 export const RESOLVE_INTERVAL_MS = 2000;
+/**
+ * A change event is resolved this long after it came: the rest of its burst (a device that goes
+ * down deletes its routes and neighbours one message each) is resolved with it.
+ */
+export const EVENT_DELAY_MS = 50;
 
 /** rtnetlink RTN_UNICAST. */
 const RTN_UNICAST = 1;
@@ -63,6 +73,8 @@ export interface WanNextHopDeps {
   neighUse(ifindex: number, addr: number): void;
   /** ifindex of wan_device when the raw socket is bound to it, else 0; may throw (device gone). */
   boundIfindex(): number;
+  /** Watches the kernel's route and neighbour changes (io/linux.ts); absent: periodic only. */
+  watch?: WatchRouteEvents;
   clock: Clock;
   log: Logger;
 }
@@ -113,11 +125,19 @@ export abstract class NextHopResolver {
   private unresolved = 0;
   private changes = 0;
   protected resolves = 0;
+  /** The kernel's change events: the watch while it runs, what came since the last resolve. */
+  private events: RouteEventWatch | null = null;
+  private eventTimer: TimerHandle | null = null;
+  private pendingEvents = 0;
+  private eventWakeups = 0;
+  /** The device whose neighbour changes matter: the last looked-up route's (0: none yet). */
+  private neighIfindex = 0;
 
   constructor(
     protected readonly path: PacketSendPath,
-    private readonly clock: Clock,
+    protected readonly clock: Clock,
     protected readonly log: Logger,
+    private readonly watch?: WatchRouteEvents,
   ) {
     path.onFailure((code) => {
       this.fallbacks++;
@@ -136,16 +156,74 @@ export abstract class NextHopResolver {
     this.resolve();
   }
 
-  /** Starts the periodic re-resolve. */
+  /**
+   * What a batch of change events runs (`mask`: ROUTE_EVENT_* bits of everything since the last
+   * one): a resolve.
+   */
+  protected onEvents(mask: number): void {
+    void mask;
+    this.resolve();
+  }
+
+  /** How much longer change events with `mask` wait before `onEvents` runs (0: not at all). */
+  protected eventHold(mask: number): number {
+    void mask;
+    return 0;
+  }
+
+  /** Whether the kernel's change events are watched. */
+  protected get watching(): boolean {
+    return this.events !== null;
+  }
+
+  /** Takes a wake-up's change events (`mask`: ROUTE_EVENT_* bits); resolves them soon. */
+  changed(mask: number): void {
+    this.eventWakeups++;
+    this.pendingEvents |= mask;
+    if (this.eventTimer === null) this.armEvents(EVENT_DELAY_MS);
+  }
+
+  private armEvents(ms: number): void {
+    this.eventTimer = this.clock.setTimer(() => {
+      this.eventTimer = null;
+      const hold = this.eventHold(this.pendingEvents);
+      if (hold > 0) {
+        this.armEvents(hold);
+        return;
+      }
+      const m = this.pendingEvents;
+      this.pendingEvents = 0;
+      this.onEvents(m);
+    }, ms);
+  }
+
+  /** Starts the periodic re-resolve and the watch of the kernel's changes. */
   start(): void {
     if (this.timer === null) {
       this.timer = this.clock.setRepeating(() => this.periodic(), RESOLVE_INTERVAL_MS);
+    }
+    if (this.watch !== undefined && this.events === null) {
+      try {
+        this.events = this.watch(
+          (m) => this.changed(m),
+          () => this.neighIfindex,
+        );
+      } catch (e) {
+        this.log.warn(
+          `wan_send: route changes not watched (${(e as Error).message}); ` +
+            `resolving every ${RESOLVE_INTERVAL_MS / 1000} s`,
+        );
+      }
     }
   }
 
   stop(): void {
     if (this.timer !== null) this.clock.clearTimer(this.timer);
     this.timer = null;
+    if (this.eventTimer !== null) this.clock.clearTimer(this.eventTimer);
+    this.eventTimer = null;
+    this.events?.close();
+    this.events = null;
     this.path.clear();
   }
 
@@ -159,6 +237,7 @@ export abstract class NextHopResolver {
     via: number,
     neighUse: (ifindex: number, addr: number) => void,
   ): string | null {
+    this.neighIfindex = h.oif;
     if (h.addrLen === 0) return null;
     const gw = formatIpv4(via);
     if ((h.neighState & NUD_USABLE) === 0 || h.lladdr.length !== h.addrLen) {
@@ -222,6 +301,7 @@ export abstract class NextHopResolver {
       unresolved: this.unresolved,
       nextHopChanges: this.changes,
       resolves: this.resolves,
+      ...(this.watching ? { routeEvents: this.eventWakeups } : {}),
     };
   }
 
@@ -232,6 +312,7 @@ export abstract class NextHopResolver {
       wan_send_fallbacks: this.fallbacks,
       wan_send_unresolved: this.unresolved,
       wan_send_next_hop_changes: this.changes,
+      wan_send_route_events: this.eventWakeups,
     };
   }
 }
@@ -240,7 +321,7 @@ export class WanNextHop extends NextHopResolver {
   private target = 0;
 
   constructor(private readonly d: WanNextHopDeps) {
-    super(d.path, d.clock, d.log);
+    super(d.path, d.clock, d.log, d.watch);
   }
 
   /**

@@ -39,6 +39,7 @@ import type {
   Ipv4RxRing,
   PacketSendPath,
   PortStats,
+  RouteEventWatch,
   RxRing,
   SendTail,
   TunDevice,
@@ -876,6 +877,39 @@ export function resolveNextHop4(dst: number, oif: number, binding?: NativeBindin
 /** Marks the neighbour entry `addr` on `ifindex` used: a STALE one is probed again. */
 export function neighbourUse4(ifindex: number, addr: number, binding?: NativeBinding): void {
   (binding ?? loadNative()).neighUse4(ifindex, addr >>> 0);
+}
+
+/**
+ * Watches the kernel's link, IPv4 address, route, rule and neighbour changes (native/packet.c
+ * openRouteEvents, routeEvents; ports.ts WatchRouteEvents). Throws when the socket cannot open.
+ */
+export function watchRouteEvents(
+  onChange: (mask: number) => void,
+  neighIfindex: () => number,
+  binding?: NativeBinding,
+): RouteEventWatch {
+  const b = binding ?? loadNative();
+  const fd = b.openRouteEvents();
+  let closed = false;
+  let w: WritableHandle;
+  try {
+    w = b.readableStart(fd, () => {
+      if (closed) return;
+      const mask = b.routeEvents(fd, neighIfindex());
+      if (mask !== 0) onChange(mask);
+    });
+  } catch (e) {
+    b.close(fd);
+    throw e;
+  }
+  return {
+    close: () => {
+      if (closed) return;
+      closed = true;
+      b.writableClose(w);
+      b.close(fd);
+    },
+  };
 }
 
 /** if_nametoindex; throws ENODEV when absent. */

@@ -287,6 +287,27 @@ export interface PacketSendPath {
   onFailure(handler: (code: string) => void): void;
 }
 
+/** What changed, as a route event watch reports it (native/packet.c routeEvents). */
+export const ROUTE_EVENT_ROUTE = 1; // a link, an IPv4 address, route or rule
+export const ROUTE_EVENT_NEIGH = 2; // an IPv4 neighbour entry on the watched device
+export const ROUTE_EVENT_LOST = 4; // the kernel dropped events: anything may have changed
+
+/** A running watch of the kernel's route and neighbour changes. */
+export interface RouteEventWatch {
+  /** Stops it for good. */
+  close(): void;
+}
+
+/**
+ * Starts a watch (io/linux.ts watchRouteEvents): `onChange(mask)` runs from the event loop after
+ * each wake-up that saw a change; neighbour changes count only on device `neighIfindex()` (read
+ * at each wake-up; 0: any device).
+ */
+export type WatchRouteEvents = (
+  onChange: (mask: number) => void,
+  neighIfindex: () => number,
+) => RouteEventWatch;
+
 /**
  * A raw ICMPv6 socket bound to one interface, for Neighbor Discovery (RS in, RA out), or an
  * unbound one (device "", ifindex 0) for the health probe's echo.

@@ -117,6 +117,7 @@ static napi_value init(napi_env env, napi_value exports) {
       F("writableStart", writable_start),
       F("writableArm", writable_arm),
       F("writableClose", writable_close),
+      F("readableStart", readable_start),
       F("pollClose", poll_close),
       F("pollStats", poll_stats),
       F("dropPrivileges", drop_privileges),
@@ -129,6 +130,8 @@ static napi_value init(napi_env env, napi_value exports) {
       F("nextHop4", next_hop4),
       F("routeDump4", route_dump4),
       F("neighUse4", neigh_use4),
+      F("openRouteEvents", open_route_events),
+      F("routeEvents", route_events),
       F("finishIpv4Header", finish_ipv4_header),
 #undef F
   };

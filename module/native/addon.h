@@ -48,6 +48,8 @@ napi_value open_packet4(napi_env env, napi_callback_info info);
 napi_value next_hop4(napi_env env, napi_callback_info info);
 napi_value route_dump4(napi_env env, napi_callback_info info);
 napi_value neigh_use4(napi_env env, napi_callback_info info);
+napi_value open_route_events(napi_env env, napi_callback_info info);
+napi_value route_events(napi_env env, napi_callback_info info);
 napi_value finish_ipv4_header(napi_env env, napi_callback_info info);
 /* memory.c */
 napi_value release_startup_pages(napi_env env, napi_callback_info info);
@@ -65,6 +67,7 @@ napi_value poll_resume(napi_env env, napi_callback_info info);
 napi_value writable_start(napi_env env, napi_callback_info info);
 napi_value writable_arm(napi_env env, napi_callback_info info);
 napi_value writable_close(napi_env env, napi_callback_info info);
+napi_value readable_start(napi_env env, napi_callback_info info);
 napi_value poll_close(napi_env env, napi_callback_info info);
 napi_value poll_stats(napi_env env, napi_callback_info info);
 napi_value poll_err_queue(napi_env env, napi_callback_info info);

@@ -251,6 +251,11 @@ export interface NativeBinding {
   writableStart(fd: number, onWritable: () => void): WritableHandle;
   writableArm(w: WritableHandle): void;
   writableClose(w: WritableHandle): void;
+  /**
+   * A watcher, armed at once, that calls `onReadable()` whenever `fd` has something to read (it
+   * must read it); stopped by `writableClose`. The fd stays open.
+   */
+  readableStart(fd: number, onReadable: () => void): WritableHandle;
   pollResume(h: PollHandle): void;
   /** Stops at once (safe inside onBatch); frees after libuv closes the handle. Keeps the fd. */
   pollClose(h: PollHandle): void;
@@ -314,12 +319,24 @@ export interface NativeBinding {
    */
   nextHop4(dst: number, oif: number): NativeNextHop | null;
   /**
-   * Every IPv4 route of every table, 6 numbers each (destination, prefix length, table,
-   * rtm_type | 0x100 for multipath, output ifindex, gateway); null when there are more than `max`.
+   * Every IPv4 route of every table, 7 numbers each (destination, prefix length, table,
+   * rtm_type | 0x100 for multipath, output ifindex, gateway, metric); null when there are more
+   * than `max`.
    */
   routeDump4(max: number): Uint32Array | null;
   /** RTM_NEWNEIGH NTF_USE: a STALE neighbour entry is probed again (CAP_NET_ADMIN). */
   neighUse4(ifindex: number, addr: number): void;
+  /**
+   * A non-blocking rtnetlink socket subscribed to link, IPv4 address, route and rule changes and
+   * to neighbour changes (no capability needed); read it with `routeEvents`.
+   */
+  openRouteEvents(): number;
+  /**
+   * Reads what is queued on an `openRouteEvents` socket: a mask of ROUTE_EVENT_ROUTE (a link,
+   * IPv4 address, route or rule changed), ROUTE_EVENT_NEIGH (an IPv4 neighbour on `ifindex`,
+   * 0: any), ROUTE_EVENT_LOST (the kernel dropped events: anything may have changed).
+   */
+  routeEvents(fd: number, ifindex: number): number;
   /** The IPv4 header at `offset`: ID when 0 without DF, and checksum, as AF_PACKET sends it. */
   finishIpv4Header(buf: Uint8Array, offset: number): void;
   readonly POLL_KIND_TUN: number;

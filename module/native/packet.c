@@ -10,7 +10,11 @@
  *   neighUse4          RTM_NEWNEIGH with NTF_USE: the kernel treats the entry as used, so a STALE
  *                      one is probed again (the frames we send past it confirm nothing);
  *   finishIpv4Header   the header fields the raw socket's kernel fills and AF_PACKET does not
- *                      (ip4_header_finish), for the unit test.
+ *                      (ip4_header_finish), for the unit test;
+ *   openRouteEvents    a NETLINK_ROUTE socket subscribed to what changes a resolve's answer
+ *   routeEvents        (links, IPv4 addresses, routes and rules; IPv4 neighbours), drained as
+ *                      one bit mask per wake-up, so a changed route or next hop is resolved at
+ *                      once instead of at the next periodic resolve.
  * sendRaw4 (sockets.c) sends the packets bound to the resolved next hop through the AF_PACKET
  * socket; SOCK_DGRAM lets the kernel build the link header (dev_hard_header), so Ethernet, VLAN
  * and header-less devices (PPP: address length 0) all work.
@@ -462,4 +466,107 @@ napi_value neigh_use4(napi_env env, napi_callback_info info) {
   int rc = nl_request(&req.h, NULL, NULL);
   if (rc < 0) return throw_errno(env, -rc, "neighUse4", "RTM_NEWNEIGH");
   return undefined(env);
+}
+
+/* --- route and neighbour change events --------------------------------------------------- */
+
+/* routeEvents' mask: a link, IPv4 address, route or rule changed; an IPv4 neighbour entry (on
+ * the filter's device) changed; the kernel dropped events (socket buffer overrun). */
+#define ROUTE_EVENT_ROUTE 1
+#define ROUTE_EVENT_NEIGH 2
+#define ROUTE_EVENT_LOST 4
+/* recv calls per routeEvents call: a burst larger than this (a full table's churn) is read by
+ * the next wake-up, so one call never holds the event loop long. */
+#define ROUTE_EVENT_READS 64
+/* Requested receive buffer: a link going down with many routes emits a burst of messages. */
+#define ROUTE_EVENT_RCVBUF (1 << 20)
+
+/*
+ * openRouteEvents(): number. A non-blocking NETLINK_ROUTE socket bound to the multicast groups
+ * of links, IPv4 addresses, routes and rules, and neighbours (reading them needs no
+ * capability). IPv4 removes the routes of a device that goes down without a message per route,
+ * hence the link group. The receive buffer is forced to ROUTE_EVENT_RCVBUF when
+ * CAP_NET_ADMIN allows, else asked for (capped by net.core.rmem_max).
+ */
+napi_value open_route_events(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (fd < 0) return throw_errno(env, errno, "socket", "AF_NETLINK");
+  int rcv = ROUTE_EVENT_RCVBUF;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE |
+                 RTMGRP_IPV4_RULE;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "bind", "rtnetlink groups");
+  }
+  return num(env, fd);
+}
+
+/* The family byte every rtnetlink header of these messages starts with (rtmsg, ifaddrmsg,
+ * fib_rule_hdr, ndmsg: rtm_family, ifa_family, family, ndm_family), or -1 when too short. */
+static int nl_family(const struct nlmsghdr *h) {
+  if (h->nlmsg_len < NLMSG_LENGTH(4)) return -1;
+  return *(const uint8_t *)NLMSG_DATA(h);
+}
+
+static int route_event_bit(const struct nlmsghdr *h, int ifindex) {
+  switch (h->nlmsg_type) {
+  case RTM_NEWLINK:
+  case RTM_DELLINK:
+    return ROUTE_EVENT_ROUTE;
+  case RTM_NEWADDR:
+  case RTM_DELADDR:
+  case RTM_NEWROUTE:
+  case RTM_DELROUTE:
+  case RTM_NEWRULE:
+  case RTM_DELRULE:
+    return nl_family(h) == AF_INET ? ROUTE_EVENT_ROUTE : 0;
+  case RTM_NEWNEIGH:
+  case RTM_DELNEIGH: {
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ndmsg))) return 0;
+    const struct ndmsg *n = NLMSG_DATA(h);
+    if (n->ndm_family != AF_INET) return 0;
+    return ifindex == 0 || n->ndm_ifindex == ifindex ? ROUTE_EVENT_NEIGH : 0;
+  }
+  default:
+    return 0;
+  }
+}
+
+/*
+ * routeEvents(fd, ifindex): number. Reads what is queued on an openRouteEvents socket (at most
+ * ROUTE_EVENT_READS datagrams) and returns the mask of what changed: ROUTE_EVENT_ROUTE,
+ * ROUTE_EVENT_NEIGH for IPv4 neighbours on `ifindex` (0: any device), ROUTE_EVENT_LOST when
+ * the kernel dropped events (ENOBUFS, which this read clears): then anything may have changed.
+ */
+napi_value route_events(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(2);
+  int32_t fd, ifindex;
+  if (!get_i32(env, argv[0], &fd) || fd < 0 || !get_i32(env, argv[1], &ifindex) || ifindex < 0)
+    return throw_type(env, "routeEvents(fd: number, ifindex: number >= 0)");
+  static __thread uint8_t buf[NL_BUF] __attribute__((aligned(8)));
+  int mask = 0;
+  for (int i = 0; i < ROUTE_EVENT_READS; i++) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == ENOBUFS) {
+        mask |= ROUTE_EVENT_LOST;
+        continue;
+      }
+      return throw_errno(env, errno, "recv", "rtnetlink events");
+    }
+    if (n == 0) break;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (uint32_t)n);
+         h = NLMSG_NEXT(h, n))
+      mask |= route_event_bit(h, ifindex);
+  }
+  return num(env, mask);
 }

@@ -580,14 +580,8 @@ static void on_wwatch_gc(napi_env env, void *data, void *hint) {
   wwatch_unref((wwatch_t *)data);
 }
 
-static void on_writable(uv_poll_t *h, int status, int events) {
-  wwatch_t *w = (wwatch_t *)h;
-  (void)status;
-  (void)events;
-  if (w->closing) return;
-  uv_poll_stop(&w->handle);
-  w->armed = 0;
-  w->wakeups++;
+/* Calls the watcher's JavaScript callback (no arguments). */
+static void wwatch_call(wwatch_t *w) {
   napi_env env = w->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -606,6 +600,28 @@ static void on_writable(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
+static void on_writable(uv_poll_t *h, int status, int events) {
+  wwatch_t *w = (wwatch_t *)h;
+  (void)status;
+  (void)events;
+  if (w->closing) return;
+  uv_poll_stop(&w->handle);
+  w->armed = 0;
+  w->wakeups++;
+  wwatch_call(w);
+}
+
+/* A readable watcher stays armed; a pending socket error (EPOLLERR: libuv stopped the handle
+ * and reports UV_EBADF) also calls back, whose read clears it, and the watch starts again. */
+static void on_readable(uv_poll_t *h, int status, int events) {
+  wwatch_t *w = (wwatch_t *)h;
+  (void)events;
+  if (w->closing) return;
+  w->wakeups++;
+  wwatch_call(w);
+  if (status < 0 && !w->closing) uv_poll_start(&w->handle, UV_READABLE, on_readable);
+}
+
 static wwatch_t *unwrap_wwatch(napi_env env, napi_value v) {
   void *data = NULL;
   napi_valuetype t;
@@ -614,21 +630,24 @@ static wwatch_t *unwrap_wwatch(napi_env env, napi_value v) {
   return (wwatch_t *)data;
 }
 
-napi_value writable_start(napi_env env, napi_callback_info info) {
+/* writableStart and readableStart: an unarmed watcher of `fd` (argv[0]) calling argv[1]. */
+static napi_value watch_start(napi_env env, napi_callback_info info, const char *name,
+                              const char *usage, wwatch_t **out) {
   CHECK_ARGC(2);
   int32_t fd;
   napi_valuetype t;
+  *out = NULL;
   if (!get_i32(env, argv[0], &fd) || fd < 0 || napi_typeof(env, argv[1], &t) != napi_ok ||
       t != napi_function)
-    return throw_type(env, "writableStart(fd: number, onWritable: function)");
+    return throw_type(env, usage);
   wwatch_t *w = calloc(1, sizeof *w);
-  if (w == NULL) return throw_errno(env, ENOMEM, "writableStart", "calloc");
+  if (w == NULL) return throw_errno(env, ENOMEM, name, "calloc");
   w->env = env;
   uv_loop_t *loop;
   int r;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || (r = uv_poll_init(loop, &w->handle, fd)) < 0) {
     free(w);
-    return throw_errno(env, EINVAL, "writableStart", "uv_poll_init");
+    return throw_errno(env, EINVAL, name, "uv_poll_init");
   }
   napi_create_reference(env, argv[1], 1, &w->cb_ref);
   napi_value resource_name;
@@ -640,8 +659,35 @@ napi_value writable_start(napi_env env, napi_callback_info info) {
     w->owners = 1;
     w->closing = 1;
     uv_close((uv_handle_t *)&w->handle, on_wwatch_close);
-    return throw_errno(env, ENOMEM, "writableStart", "napi_create_external");
+    return throw_errno(env, ENOMEM, name, "napi_create_external");
   }
+  *out = w;
+  return ext;
+}
+
+napi_value writable_start(napi_env env, napi_callback_info info) {
+  wwatch_t *w = NULL;
+  return watch_start(env, info, "writableStart", "writableStart(fd: number, onWritable: function)",
+                     &w);
+}
+
+/*
+ * readableStart(fd, onReadable): a watcher armed at once that calls onReadable() whenever `fd`
+ * has something to read, until writableClose (which stops either kind). onReadable must read
+ * what is queued, or it runs again at once.
+ */
+napi_value readable_start(napi_env env, napi_callback_info info) {
+  wwatch_t *w = NULL;
+  napi_value ext = watch_start(env, info, "readableStart",
+                               "readableStart(fd: number, onReadable: function)", &w);
+  if (w == NULL) return ext;
+  int r = uv_poll_start(&w->handle, UV_READABLE, on_readable);
+  if (r < 0) {
+    w->closing = 1;
+    uv_close((uv_handle_t *)&w->handle, on_wwatch_close);
+    return throw_errno(env, -r, "uv_poll_start", "readable");
+  }
+  w->armed = 1;
   return ext;
 }
 

@@ -117,6 +117,11 @@ export interface WanSendSnapshot {
   readonly nextHopChanges: number;
   readonly resolves: number;
   /**
+   * Wake-ups by the kernel's route and neighbour change events, each resolved at once; absent
+   * when those are not watched (then only the periodic resolve notices a change).
+   */
+  readonly routeEvents?: number;
+  /**
    * The relay: its last routing-table dump (routes read, null above the cap; milliseconds the
    * dump and cut took) and how often the periodic resolve dumps (control/relay-wan-send.ts).
    */

@@ -14,7 +14,9 @@
  * entry falls back to the raw socket without losing pings; with the gateway's link down, the next
  * send over AF_PACKET fails (ENETDOWN: those packets take the raw socket), the main thread resolves
  * at once for every worker, and the backup route's link carries it all, no ping lost.
- * Re-resolves are triggered with the status socket's `resolve` command, never waited for.
+ * Re-resolves are triggered with the status socket's `resolve` command, never waited for, but
+ * in the test of the kernel's change events: a route added and deleted is followed with no
+ * command, well before the periodic dump (every 60 s while the events are watched) could.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -175,6 +177,42 @@ for (const workers of [2, 1])
         const back = await resolveUntil((x) => intervals(x) === 1, 10_000);
         assert.equal(back.active, "packet", JSON.stringify(back));
         assert.match(back.reason, /^1 customer interval\(s\) via /);
+      });
+
+      test("a route change is followed when the kernel reports it, without a resolve command or a periodic dump", async () => {
+        const c = lab.t.cpes[0]!;
+        const r0 = lab.t.relays[0]!;
+        const gw4 = r0.ispSide.replace(/\.1$/, ".4");
+        // A dump now: the periodic resolve dumps next MAX_DUMP_INTERVAL_MS (60 s) from here, so
+        // what changes within the next seconds was read because of the kernel's event.
+        const w0 = await resolve();
+        assert.equal(intervals(w0), 1, JSON.stringify(w0));
+        assert.equal(w0.routes?.everyS, 60, "periodic dumps only as a safety net");
+        const ev0 = w0.routeEvents;
+        assert.equal(typeof ev0, "number", "change events watched");
+        const t0 = Date.now();
+        const wanSend = async (): Promise<WanSendSnapshot> => (await status()).wanSend!;
+        const until = async (pred: (w: WanSendSnapshot) => boolean): Promise<WanSendSnapshot> => {
+          let w = await wanSend();
+          while (!pred(w) && Date.now() - t0 < 15_000) {
+            await new Promise((r) => setTimeout(r, 100));
+            w = await wanSend();
+          }
+          return w;
+        };
+        reg.must(["ip", "-n", lab.t.isp, "addr", "add", `${gw4}/24`, "dev", "relay0"]);
+        reg.must(["ip", "-n", relayNs(), "route", "add", `${c.wanIpv4}/32`, "via", gw4]);
+        try {
+          const w = await until((x) => intervals(x) === 2);
+          assert.equal(intervals(w), 2, JSON.stringify(w));
+          assert.ok(w.routeEvents! > ev0!, JSON.stringify(w));
+        } finally {
+          reg.must(["ip", "-n", relayNs(), "route", "del", `${c.wanIpv4}/32`]);
+          reg.must(["ip", "-n", lab.t.isp, "addr", "del", `${gw4}/24`, "dev", "relay0"]);
+        }
+        const back = await until((x) => intervals(x) === 1 && x.active === "packet");
+        assert.equal(intervals(back), 1, JSON.stringify(back));
+        assert.ok(Date.now() - t0 < 60_000, "before any periodic dump");
       });
 
       test("a flushed neighbour entry: raw socket fallback, no ping lost, then AF_PACKET again", async () => {

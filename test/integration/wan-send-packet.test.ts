@@ -181,6 +181,54 @@ describe(
       assert.equal(back.active, "packet", JSON.stringify(back));
     });
 
+    test("a changed neighbour entry of the gateway is followed when the kernel reports it", async () => {
+      const c = lab.t.cpes[0]!;
+      const w0 = await resolve();
+      assert.equal(w0.active, "packet");
+      const ev0 = w0.routeEvents;
+      assert.equal(typeof ev0, "number", "change events watched");
+      const realMac = cpeMac();
+      const otherMac = "02:00:5e:10:00:99";
+      const until = async (pred: (w: WanSendSnapshot) => boolean): Promise<WanSendSnapshot> => {
+        const end = Date.now() + 10_000;
+        let w = (await status()).wanSend!;
+        while (!pred(w) && Date.now() < end) {
+          await new Promise((r) => setTimeout(r, 100));
+          w = (await status()).wanSend!;
+        }
+        return w;
+      };
+      // What a gratuitous ARP from a replaced gateway does to the CPE's neighbour table.
+      const setMac = (mac: string): void =>
+        void reg.must([
+          "ip",
+          "-n",
+          c.ns,
+          "neigh",
+          "replace",
+          c.wanGateway,
+          "lladdr",
+          mac,
+          "dev",
+          "wan0",
+          "nud",
+          "reachable",
+        ]);
+      try {
+        setMac(otherMac);
+        const w = await until((x) => x.nextHop?.lladdr === otherMac);
+        assert.equal(w.nextHop?.lladdr, otherMac, JSON.stringify(w));
+        assert.ok(w.routeEvents! > ev0!, JSON.stringify(w));
+        assert.ok(w.nextHopChanges > w0.nextHopChanges);
+      } finally {
+        setMac(realMac);
+      }
+      const back = await until((x) => x.nextHop?.lladdr === realMac);
+      assert.equal(back.nextHop?.lladdr, realMac, JSON.stringify(back));
+      const out = await ping(reg, c.lanNs, LAB_SERVER, ["-c", "3", "-i", "0.2"]);
+      assert.equal(out.code, 0, out.stdout);
+    });
+
     test("the gateway's MAC changes: the neighbour probe fails, fallback counted, traffic recovers", async () => {
       const c = lab.t.cpes[0]!;
       const w0 = await resolve();

@@ -8,6 +8,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { formatIpv4, parseIpv4, parseIpv4Prefix } from "../../../module/addr/ipv4.js";
 import {
+  DUMP_SHARE,
+  MAX_DUMP_INTERVAL_MS,
   MAX_ROUTES,
   RelayWanSend,
   lpmIntervals,
@@ -19,12 +21,19 @@ import {
   NUD_FAILED,
   NUD_REACHABLE,
   NUD_STALE,
+  EVENT_DELAY_MS,
   RESOLVE_INTERVAL_MS,
   type NextHopLookup,
 } from "../../../module/control/wan-next-hop.js";
-import type { PacketSendPath } from "../../../module/io/ports.js";
+import {
+  ROUTE_EVENT_LOST,
+  ROUTE_EVENT_NEIGH,
+  ROUTE_EVENT_ROUTE,
+  type PacketSendPath,
+} from "../../../module/io/ports.js";
 import { createLogger } from "../../../module/log/logger.js";
 import { FakeClock } from "../../support/fake-clock.js";
+import { FakeRouteEvents } from "../../support/fake-route-events.js";
 
 const ip = (s: string): number => parseIpv4(s)!;
 const pfx = (s: string) => parseIpv4Prefix(s)!;
@@ -210,7 +219,7 @@ class RecordingPath implements PacketSendPath {
   }
 }
 
-function setup(table: Uint32Array | null, answer: NextHopLookup | null) {
+function setup(table: Uint32Array | null, answer: NextHopLookup | null, events?: FakeRouteEvents) {
   const path = new RecordingPath();
   const clock = new FakeClock(0);
   const used: number[] = [];
@@ -238,6 +247,7 @@ function setup(table: Uint32Array | null, answer: NextHopLookup | null) {
     },
     neighUse: (_i, addr) => void used.push(addr),
     ranges: [pfx("100.64.0.0/10")],
+    ...(events !== undefined ? { watch: events.watch } : {}),
     clock,
     log: createLogger("error"),
   });
@@ -391,5 +401,90 @@ test("RelayWanSend: a table over the cap stays raw between dumps, with the reaso
   s.clock.advance(RESOLVE_INTERVAL_MS);
   assert.equal(s.deps.dumps, 2);
   assert.equal(s.path.active, true);
+  s.r.stop();
+});
+
+test("RelayWanSend: a route change dumps at once, a neighbour change looks up; periodic dumps only every MAX_DUMP_INTERVAL_MS", () => {
+  const ev = new FakeRouteEvents();
+  const s = setup(TABLE, hop(NUD_REACHABLE), ev);
+  s.deps.dumpMs = 5; // a change is dumped no sooner than 100 x 5 ms after the last dump
+  s.r.start();
+  assert.equal(s.deps.dumps, 1);
+  assert.equal(ev.neighIfindex!(), 2, "neighbour changes on the gateway's device");
+  assert.deepEqual(s.r.status().routes, { count: 2, ms: 5, everyS: MAX_DUMP_INTERVAL_MS / 1000 });
+  // A customer /16 now on link: one dump for the burst, EVENT_DELAY_MS after it began.
+  s.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(s.deps.dumps, 1, "the periodic resolve only looks up");
+  s.deps.table = dump([
+    ["0.0.0.0/0", 254, 1, 2, "192.0.2.1"],
+    ["100.64.0.0/16", 254, 1, 2, ""],
+  ]);
+  ev.fire(ROUTE_EVENT_ROUTE);
+  ev.fire(ROUTE_EVENT_ROUTE | ROUTE_EVENT_NEIGH);
+  s.clock.advance(EVENT_DELAY_MS);
+  assert.equal(s.deps.dumps, 2);
+  assert.deepEqual(s.path.last?.iv, ["100.65.0.0-100.127.255.255"]);
+  // The gateway's neighbour entry failed: lookup only, raw.
+  s.deps.answer = hop(NUD_FAILED);
+  ev.fire(ROUTE_EVENT_NEIGH);
+  s.clock.advance(EVENT_DELAY_MS);
+  assert.equal(s.deps.dumps, 2);
+  assert.equal(s.path.active, false);
+  assert.equal(s.r.status().routeEvents, 3);
+  assert.equal(s.r.counters().wan_send_route_events, 3);
+  s.deps.answer = hop(NUD_REACHABLE);
+  // Lost events (the socket overran): a dump, once the last is 100 x 5 ms ago.
+  ev.fire(ROUTE_EVENT_LOST);
+  s.clock.advance(EVENT_DELAY_MS);
+  assert.equal(s.deps.dumps, 2, "the last dump was 100 ms ago");
+  s.clock.advance(DUMP_SHARE * 5);
+  assert.equal(s.deps.dumps, 3);
+  assert.equal(s.path.active, true);
+  // No change: the periodic resolve dumps again MAX_DUMP_INTERVAL_MS after the last dump.
+  s.clock.advance(MAX_DUMP_INTERVAL_MS - RESOLVE_INTERVAL_MS);
+  assert.equal(s.deps.dumps, 3);
+  s.clock.advance(2 * RESOLVE_INTERVAL_MS);
+  assert.equal(s.deps.dumps, 4);
+  s.r.stop();
+  assert.equal(ev.closed, 1);
+});
+
+test("RelayWanSend: changes keep the dump's share of the main thread: a slow dump holds the next", () => {
+  const ev = new FakeRouteEvents();
+  const s = setup(TABLE, hop(NUD_REACHABLE), ev);
+  s.deps.dumpMs = 40;
+  s.r.start();
+  const gap = DUMP_SHARE * 40;
+  const t0 = s.clock.now();
+  // BGP churn: a change every 100 ms for 10 s gives one dump per `gap`, not one per change.
+  for (let t = 0; t < 10_000; t += 100) {
+    ev.fire(ROUTE_EVENT_ROUTE);
+    s.clock.advance(100);
+  }
+  s.clock.advance(gap);
+  assert.equal(s.clock.now() - t0, 10_000 + gap);
+  // Dumps at 4, 8 and 12 s (the last for the changes of 8-10 s), besides the first.
+  assert.equal(s.deps.dumps, 1 + Math.floor((10_000 + gap) / gap));
+  // A neighbour change is not held.
+  s.deps.answer = hop(NUD_FAILED);
+  s.r.resolve();
+  const dumps = s.deps.dumps;
+  s.deps.answer = hop(NUD_REACHABLE);
+  ev.fire(ROUTE_EVENT_NEIGH);
+  s.clock.advance(EVENT_DELAY_MS);
+  assert.equal(s.path.active, true);
+  assert.equal(s.deps.dumps, dumps);
+  s.r.stop();
+});
+
+test("RelayWanSend: without the change events the periodic dump keeps its share (at least every interval)", () => {
+  const ev = new FakeRouteEvents();
+  ev.fail = true;
+  const s = setup(TABLE, hop(NUD_REACHABLE), ev);
+  s.r.start();
+  assert.equal(s.r.status().routeEvents, undefined);
+  assert.deepEqual(s.r.status().routes, { count: 2, ms: 0, everyS: RESOLVE_INTERVAL_MS / 1000 });
+  s.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(s.deps.dumps, 2);
   s.r.stop();
 });

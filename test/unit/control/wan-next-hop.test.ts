@@ -12,14 +12,20 @@ import {
   NUD_INCOMPLETE,
   NUD_REACHABLE,
   NUD_STALE,
+  EVENT_DELAY_MS,
   RESOLVE_INTERVAL_MS,
   WanNextHop,
   nudName,
   type NextHopLookup,
 } from "../../../module/control/wan-next-hop.js";
-import type { PacketSendPath } from "../../../module/io/ports.js";
+import {
+  ROUTE_EVENT_NEIGH,
+  ROUTE_EVENT_ROUTE,
+  type PacketSendPath,
+} from "../../../module/io/ports.js";
 import { createLogger } from "../../../module/log/logger.js";
 import { FakeClock } from "../../support/fake-clock.js";
+import { FakeRouteEvents } from "../../support/fake-route-events.js";
 
 const RELAY = parseIpv4("192.88.99.1")!;
 const GW = parseIpv4("100.64.0.1")!;
@@ -52,7 +58,7 @@ class RecordingPath implements PacketSendPath {
   }
 }
 
-function setup(first: NextHopLookup | null) {
+function setup(first: NextHopLookup | null, events?: FakeRouteEvents) {
   const path = new RecordingPath();
   const clock = new FakeClock(0);
   const used: [number, number][] = [];
@@ -66,6 +72,7 @@ function setup(first: NextHopLookup | null) {
     },
     neighUse: (ifindex, addr) => used.push([ifindex, addr]),
     boundIfindex: () => 7,
+    ...(events !== undefined ? { watch: events.watch } : {}),
     clock,
     log: createLogger("error", "test"),
   });
@@ -99,7 +106,9 @@ test("a REACHABLE gateway: packets to the relay go over AF_PACKET to its MAC", (
     wan_send_fallbacks: 0,
     wan_send_unresolved: 0,
     wan_send_next_hop_changes: 0,
+    wan_send_route_events: 0,
   });
+  assert.equal(s.routeEvents, undefined, "change events not watched");
   assert.deepEqual(t.used, [], "a REACHABLE entry is not touched");
 });
 
@@ -197,6 +206,58 @@ test("not forwarding: raw, not counted as unresolved; re-resolved on the timer a
   t.clock.advance(RESOLVE_INTERVAL_MS * 3);
   assert.equal(t.lookups.length, n + 2, "stopped");
   assert.equal(t.path.active, false);
+});
+
+test("change events: a burst resolves once, EVENT_DELAY_MS after its first; neighbours on the route's device", () => {
+  const ev = new FakeRouteEvents();
+  const t = setup(hop(NUD_REACHABLE), ev);
+  t.r.start();
+  t.r.setTarget(RELAY);
+  assert.equal(ev.opened, 1);
+  assert.equal(ev.neighIfindex!(), 7, "the looked-up route's device");
+  assert.equal(t.r.status().routeEvents, 0);
+  const n = t.lookups.length;
+  // The gateway's MAC changed (a new router, gratuitous ARP): resolved without waiting for the
+  // periodic resolve.
+  t.answer(hop(NUD_REACHABLE, MAC2));
+  ev.fire(ROUTE_EVENT_NEIGH);
+  ev.fire(ROUTE_EVENT_ROUTE);
+  t.clock.advance(EVENT_DELAY_MS - 1);
+  assert.equal(t.lookups.length, n, "the rest of the burst is waited for");
+  t.clock.advance(1);
+  assert.equal(t.lookups.length, n + 1, "one resolve for the burst");
+  assert.deepEqual(t.path.sets.at(-1), [RELAY, 7, "02005e000002"]);
+  const s = t.r.status();
+  assert.equal(s.routeEvents, 2);
+  assert.equal(s.nextHopChanges, 1);
+  assert.equal(t.r.counters().wan_send_route_events, 2);
+  // The route went away: raw at once.
+  t.answer(null);
+  ev.fire(ROUTE_EVENT_ROUTE);
+  t.clock.advance(EVENT_DELAY_MS);
+  assert.equal(t.path.active, false);
+  assert.match(t.r.status().reason, /no route to 192\.88\.99\.1/);
+  // Stopped: the watch is closed and a pending burst is dropped.
+  ev.fire(ROUTE_EVENT_ROUTE);
+  t.r.stop();
+  assert.equal(ev.closed, 1);
+  const m = t.lookups.length;
+  t.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(t.lookups.length, m);
+});
+
+test("change events that cannot be watched: a warning, the periodic resolve goes on", () => {
+  const ev = new FakeRouteEvents();
+  ev.fail = true;
+  const t = setup(hop(NUD_REACHABLE), ev);
+  t.r.setTarget(RELAY);
+  t.r.start();
+  assert.equal(t.r.status().routeEvents, undefined);
+  const n = t.lookups.length;
+  t.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(t.lookups.length, n + 1);
+  t.r.stop();
+  assert.equal(ev.closed, 0);
 });
 
 test("nudName", () => {

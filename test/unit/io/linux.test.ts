@@ -17,6 +17,7 @@ import {
   openIpv4RawFds,
   openTun,
   setLinkUp,
+  watchRouteEvents,
 } from "../../../module/io/linux.js";
 import type {
   NativeBinding,
@@ -137,6 +138,24 @@ class FakeBinding implements NativeBinding {
   neighUse4() {}
   routeDump4() {
     return null;
+  }
+  /** routeEvents answers these masks in turn (0 when empty); the watcher's callback. */
+  routeMasks: number[] = [];
+  onReadable: (() => void) | null = null;
+  failReadable = false;
+  openRouteEvents() {
+    this.calls.push("openRouteEvents");
+    return this.nextFd++;
+  }
+  routeEvents(fd: number, ifindex: number) {
+    this.calls.push(`routeEvents ${fd} ${ifindex}`);
+    return this.routeMasks.shift() ?? 0;
+  }
+  readableStart(fd: number, onReadable: () => void): WritableHandle {
+    if (this.failReadable) throw nativeError("EBADF", 9);
+    this.calls.push(`readableStart ${fd}`);
+    this.onReadable = onReadable;
+    return {} as WritableHandle;
   }
   finishIpv4Header() {}
   setIoUring(on: boolean) {
@@ -286,7 +305,9 @@ class FakeBinding implements NativeBinding {
     return {} as WritableHandle;
   }
   writableArm() {}
-  writableClose() {}
+  writableClose() {
+    this.calls.push("watchClose");
+  }
   pollClose(h: PollHandle) {
     const p = h as unknown as FakePoller;
     this.calls.push(`pollClose ${p.fd}`);
@@ -655,6 +676,48 @@ test("interfaceIndex and setLinkUp go to the binding", () => {
   assert.equal(interfaceIndex("br-lan", b), 7);
   setLinkUp("6to4pmt0", true, b);
   assert.deepEqual(b.calls, ["ifIndex br-lan", "setUp 6to4pmt0 true"]);
+});
+
+test("watchRouteEvents: each wake-up reads the socket with the device of the moment; a change calls back, none does not; close once", () => {
+  const b = new FakeBinding();
+  const seen: number[] = [];
+  let ifindex = 0;
+  const w = watchRouteEvents(
+    (m) => seen.push(m),
+    () => ifindex,
+    b,
+  );
+  const fd = b.nextFd - 1;
+  assert.deepEqual(b.calls, ["openRouteEvents", `readableStart ${fd}`]);
+  b.routeMasks.push(0, 2 | 1);
+  b.onReadable!();
+  ifindex = 5;
+  b.onReadable!();
+  assert.deepEqual(seen, [3]);
+  w.close();
+  w.close();
+  b.onReadable!();
+  assert.deepEqual(b.calls.slice(2), [
+    `routeEvents ${fd} 0`,
+    `routeEvents ${fd} 5`,
+    "watchClose",
+    `close ${fd}`,
+  ]);
+});
+
+test("watchRouteEvents: a watcher that cannot start closes the socket and throws", () => {
+  const b = new FakeBinding();
+  b.failReadable = true;
+  assert.throws(
+    () =>
+      watchRouteEvents(
+        () => undefined,
+        () => 0,
+        b,
+      ),
+    (e: Error & { code?: string }) => e.code === "EBADF",
+  );
+  assert.deepEqual(b.calls, ["openRouteEvents", `close ${b.nextFd - 1}`]);
 });
 
 test("openIpv4Raw: onIcmpErrors registers the error ring on the socket's poller; stats carry the kinds", () => {

@@ -154,11 +154,12 @@ test("wan send row: the path in use, its next hop and counts; absent with raw", 
       unresolved: 2,
       nextHopChanges: 0,
       resolves: 9,
+      routeEvents: 5,
     },
   });
   assert.match(
     text,
-    /^wan send: +packet: AF_PACKET via 100\.64\.0\.1 02:00:5e:00:00:01 on wan0 \(neighbour 100\.64\.0\.1 on wan0: REACHABLE\); 1234 packets, 1 fallbacks, 2 unresolved$/m,
+    /^wan send: +packet: AF_PACKET via 100\.64\.0\.1 02:00:5e:00:00:01 on wan0 \(neighbour 100\.64\.0\.1 on wan0: REACHABLE\); 1234 packets, 1 fallbacks, 2 unresolved, 5 route events$/m,
   );
   const raw = formatStatus({
     ...sampleStatus(),
@@ -174,9 +175,12 @@ test("wan send row: the path in use, its next hop and counts; absent with raw", 
       resolves: 3,
     },
   });
-  assert.match(raw, /^wan send: +packet: raw socket \(neighbour 100\.64\.0\.1 on wan0: FAILED\)/m);
+  assert.match(
+    raw,
+    /^wan send: +packet: raw socket \(neighbour 100\.64\.0\.1 on wan0: FAILED\); 0 packets, 1 fallbacks, 1 unresolved, route changes not watched$/m,
+  );
   // The relay's: what its last routing-table dump read, took, and how often it comes.
-  const relay = (count: number | null): string =>
+  const relay = (count: number | null, routeEvents?: number): string =>
     formatStatus({
       ...sampleStatus(),
       wanSend: {
@@ -190,8 +194,16 @@ test("wan send row: the path in use, its next hop and counts; absent with raw", 
         nextHopChanges: 0,
         resolves: 1,
         routes: { count, ms: 34.2, everyS: 3.4 },
+        ...(routeEvents !== undefined ? { routeEvents } : {}),
       },
     });
-  assert.match(relay(60007), /0 unresolved; routes: 60007 read in 34\.2 ms, every 3\.4 s$/m);
+  assert.match(
+    relay(60007),
+    /0 unresolved, route changes not watched; routes: 60007 read in 34\.2 ms, every 3\.4 s$/m,
+  );
   assert.match(relay(null), /; routes: over the cap, read in 34\.2 ms, every 3\.4 s$/m);
+  assert.match(
+    relay(60007, 3),
+    /0 unresolved, 3 route events; routes: 60007 read in 34\.2 ms, on change and every 3\.4 s$/m,
+  );
 });

@@ -1,0 +1,106 @@
+/**
+ * The kernel's change events that `wan_send packet` resolves on (native/packet.c
+ * openRouteEvents and routeEvents through io/linux.ts watchRouteEvents), in namespaces named per
+ * run: an IPv4 route change reports ROUTE, an IPv6 one nothing; an IPv4 neighbour change reports
+ * NEIGH on the watched device only (0: any); a burst larger than the socket's buffer, read by
+ * nobody meanwhile, reports LOST and the watch goes on; closing releases the socket.
+ *
+ * Each check ends with a marker change of the other kind and waits for it: netlink keeps the
+ * order of one socket's messages, so whatever the change under test reported has been read by
+ * then.
+ */
+import { test } from "node:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import assert from "node:assert/strict";
+import { inNetns, interfaceIndex, watchRouteEvents } from "../../module/io/linux.js";
+import {
+  ROUTE_EVENT_LOST,
+  ROUTE_EVENT_NEIGH,
+  ROUTE_EVENT_ROUTE,
+  type RouteEventWatch,
+} from "../../module/io/ports.js";
+import {
+  nativeSkipReason,
+  nsPath,
+  openFdCount,
+  raw4VethPair,
+  until,
+} from "../support/native-fixtures.js";
+
+const skip = nativeSkipReason();
+const pair = raw4VethPair(skip, ["rea", "reb"], [], (p) => {
+  p.reg.veth(p.a, "vc", p.b, "vd", 1500);
+});
+const reg = pair.reg;
+
+test(
+  "route and neighbour change events: what each reports, on which device",
+  { skip },
+  async () => {
+    const a = pair.a;
+    const va = inNetns(nsPath(a), () => interfaceIndex("va"));
+    const fds = openFdCount();
+    let masks: number[] = [];
+    let device = va;
+    const seen = (bit: number): boolean => masks.some((m) => (m & bit) !== 0);
+    const w: RouteEventWatch = inNetns(nsPath(a), () =>
+      watchRouteEvents(
+        (m) => masks.push(m),
+        () => device,
+      ),
+    );
+    const ip = (...args: string[]): void => void reg.must(["ip", "-n", a, ...args]);
+    const neigh = (addr: string, dev: string): void =>
+      ip("neigh", "replace", addr, "lladdr", "02:00:5e:00:53:01", "dev", dev, "nud", "permanent");
+    try {
+      ip("route", "add", "198.51.100.0/24", "via", "192.0.2.2");
+      assert.ok(await until(() => seen(ROUTE_EVENT_ROUTE)), "an IPv4 route");
+
+      masks = [];
+      ip("-6", "route", "add", "2001:db8:1::/64", "dev", "va");
+      neigh("192.0.2.9", "va");
+      assert.ok(await until(() => seen(ROUTE_EVENT_NEIGH)), "an IPv4 neighbour on va");
+      assert.ok(!seen(ROUTE_EVENT_ROUTE), `an IPv6 route reports nothing: ${masks.join(",")}`);
+
+      masks = [];
+      neigh("192.0.2.10", "vc");
+      ip("route", "add", "203.0.113.0/24", "via", "192.0.2.2");
+      assert.ok(await until(() => seen(ROUTE_EVENT_ROUTE)));
+      assert.ok(!seen(ROUTE_EVENT_NEIGH), `a neighbour on another device: ${masks.join(",")}`);
+
+      masks = [];
+      device = 0;
+      neigh("192.0.2.11", "vc");
+      assert.ok(await until(() => seen(ROUTE_EVENT_NEIGH)), "any device when 0");
+
+      // 4000 routes while this thread is blocked (spawnSync): far more than the socket holds.
+      masks = [];
+      const file = join(mkdtempSync(join(tmpdir(), "pmt-route-events-")), "routes");
+      writeFileSync(
+        file,
+        Array.from(
+          { length: 4000 },
+          (_, i) => `route add 100.${64 + (i >> 8)}.${i & 255}.0/24 via 192.0.2.2\n`,
+        ).join(""),
+      );
+      try {
+        reg.must(["ip", "-n", a, "-batch", file], 60_000);
+      } finally {
+        rmSync(dirname(file), { recursive: true, force: true });
+      }
+      assert.ok(await until(() => seen(ROUTE_EVENT_LOST)), `overrun: ${masks.join(",")}`);
+      masks = [];
+      ip("route", "add", "192.88.99.0/24", "via", "192.0.2.2");
+      assert.ok(await until(() => seen(ROUTE_EVENT_ROUTE)), "the watch goes on after an overrun");
+    } finally {
+      w.close();
+    }
+    masks = [];
+    ip("route", "del", "192.88.99.0/24");
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(masks, [], "closed: nothing more");
+    assert.ok(await until(() => openFdCount() <= fds), "the socket is closed");
+  },
+);

@@ -1,0 +1,31 @@
+/**
+ * A scripted stand-in for io/linux.ts watchRouteEvents in the resolvers' unit tests: `fire(mask)`
+ * is one wake-up of the kernel's change events; `fail` makes the watch fail to start.
+ */
+import type { RouteEventWatch, WatchRouteEvents } from "../../module/io/ports.js";
+
+export class FakeRouteEvents {
+  onChange: ((mask: number) => void) | null = null;
+  neighIfindex: (() => number) | null = null;
+  opened = 0;
+  closed = 0;
+  fail = false;
+
+  readonly watch: WatchRouteEvents = (onChange, neighIfindex): RouteEventWatch => {
+    if (this.fail) throw new Error("socket AF_NETLINK: EPERM");
+    this.opened++;
+    this.onChange = onChange;
+    this.neighIfindex = neighIfindex;
+    return {
+      close: () => {
+        this.closed++;
+        this.onChange = null;
+      },
+    };
+  };
+
+  fire(mask: number): void {
+    if (this.onChange === null) throw new Error("no watch running");
+    this.onChange(mask);
+  }
+}
