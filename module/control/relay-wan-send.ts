@@ -166,17 +166,8 @@ export type PacketIntervals =
   | { readonly oif: number; readonly gateway: number; readonly intervals: Uint32Array }
   | { readonly none: string };
 
-/**
- * The customer addresses the kernel would send through one gateway: the parts of `ranges` whose
- * longest match is a unicast, single-path route via a gateway, for the gateway (device and
- * address) that carries the most of them; as sorted [first, last] pairs, adjacent ones merged.
- */
-export function packetIntervals(
-  table: readonly LpmInterval[],
-  ranges: readonly Ipv4Prefix[],
-): PacketIntervals {
-  if (ranges.length === 0) return { none: "no customer ranges (customer_ipv4)" };
-  // The customer ranges, merged into sorted disjoint intervals.
+/** `ranges` as sorted, disjoint [first, last] pairs of unsigned addresses, adjacent ones merged. */
+export function customerIntervals(ranges: readonly Ipv4Prefix[]): [number, number][] {
   const cust = ranges
     .map((p) => {
       const first = p.len === 0 ? 0 : (p.addr >>> 0) - ((p.addr >>> 0) % 2 ** (32 - p.len));
@@ -189,6 +180,20 @@ export function packetIntervals(
     if (m !== undefined && c[0] <= m[1] + 1) m[1] = Math.max(m[1], c[1]);
     else merged.push([c[0], c[1]]);
   }
+  return merged;
+}
+
+/**
+ * The customer addresses the kernel would send through one gateway: the parts of `ranges` whose
+ * longest match is a unicast, single-path route via a gateway, for the gateway (device and
+ * address) that carries the most of them; as sorted [first, last] pairs, adjacent ones merged.
+ */
+export function packetIntervals(
+  table: readonly LpmInterval[],
+  ranges: readonly Ipv4Prefix[],
+): PacketIntervals {
+  if (ranges.length === 0) return { none: "no customer ranges (customer_ipv4)" };
+  const merged = customerIntervals(ranges);
   // Their intersection with the table's intervals, by gateway.
   const byHop = new Map<string, { oif: number; gateway: number; size: number; iv: number[] }>();
   let j = 0;
@@ -265,8 +270,17 @@ export class RelayWanSend extends NextHopResolver {
   /** What status shows of the last dump: routes read (null: over the cap), milliseconds. */
   private dumped: { count: number | null; ms: number } | null = null;
 
+  /** The customer ranges, whose routes' changes matter (the event filter). */
+  private readonly customers: Uint32Array;
+
   constructor(private readonly d: RelayWanSendDeps) {
     super(d.path, d.clock, d.log, d.watch);
+    this.customers = Uint32Array.from(customerIntervals(d.ranges).flat());
+  }
+
+  /** Route changes matter when they meet a customer range (BGP churn elsewhere does not). */
+  protected override routeRanges(): Uint32Array {
+    return this.customers;
   }
 
   /** A changed link, address, route or rule (or lost events) dumps; a neighbour, lookup only. */

@@ -171,6 +171,12 @@ export abstract class NextHopResolver {
     return 0;
   }
 
+  /**
+   * The destinations whose routes matter, as [first, last] pairs of unsigned addresses: a route
+   * change elsewhere is not resolved (links, addresses and rules always are).
+   */
+  protected abstract routeRanges(): Uint32Array;
+
   /** Whether the kernel's change events are watched. */
   protected get watching(): boolean {
     return this.events !== null;
@@ -204,10 +210,10 @@ export abstract class NextHopResolver {
     }
     if (this.watch !== undefined && this.events === null) {
       try {
-        this.events = this.watch(
-          (m) => this.changed(m),
-          () => this.neighIfindex,
-        );
+        this.events = this.watch((m) => this.changed(m), {
+          neighIfindex: () => this.neighIfindex,
+          routeRanges: () => this.routeRanges(),
+        });
       } catch (e) {
         this.log.warn(
           `wan_send: route changes not watched (${(e as Error).message}); ` +
@@ -319,6 +325,8 @@ export abstract class NextHopResolver {
 
 export class WanNextHop extends NextHopResolver {
   private target = 0;
+  /** The target as the event filter's one [first, last] pair (none while not forwarding). */
+  private targetRange = new Uint32Array(0);
 
   constructor(private readonly d: WanNextHopDeps) {
     super(d.path, d.clock, d.log, d.watch);
@@ -329,8 +337,15 @@ export class WanNextHop extends NextHopResolver {
    * now: the control plane calls it on every WAN or lease change.
    */
   setTarget(dstV4: number): void {
-    this.target = dstV4 >>> 0;
+    const t = dstV4 >>> 0;
+    if (t !== this.target) this.targetRange = t === 0 ? new Uint32Array(0) : Uint32Array.of(t, t);
+    this.target = t;
     this.resolve();
+  }
+
+  /** Only routes that cover the relay in use matter. */
+  protected override routeRanges(): Uint32Array {
+    return this.targetRange;
   }
 
   resolve(): WanSendStatus {

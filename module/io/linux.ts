@@ -39,6 +39,7 @@ import type {
   Ipv4RxRing,
   PacketSendPath,
   PortStats,
+  RouteEventFilter,
   RouteEventWatch,
   RxRing,
   SendTail,
@@ -885,7 +886,7 @@ export function neighbourUse4(ifindex: number, addr: number, binding?: NativeBin
  */
 export function watchRouteEvents(
   onChange: (mask: number) => void,
-  neighIfindex: () => number,
+  filter: RouteEventFilter,
   binding?: NativeBinding,
 ): RouteEventWatch {
   const b = binding ?? loadNative();
@@ -895,7 +896,7 @@ export function watchRouteEvents(
   try {
     w = b.readableStart(fd, () => {
       if (closed) return;
-      const mask = b.routeEvents(fd, neighIfindex());
+      const mask = b.routeEvents(fd, filter.neighIfindex(), filter.routeRanges());
       if (mask !== 0) onChange(mask);
     });
   } catch (e) {

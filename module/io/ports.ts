@@ -298,14 +298,24 @@ export interface RouteEventWatch {
   close(): void;
 }
 
+/** Which changes a route event watch reports, read at each wake-up. */
+export interface RouteEventFilter {
+  /** Neighbour changes count only on this device (0: any). */
+  neighIfindex(): number;
+  /**
+   * Route changes count only when the route's prefix meets one of these [first, last] pairs of
+   * unsigned IPv4 addresses (null: every route); links, addresses and rules always count.
+   */
+  routeRanges(): Uint32Array | null;
+}
+
 /**
  * Starts a watch (io/linux.ts watchRouteEvents): `onChange(mask)` runs from the event loop after
- * each wake-up that saw a change; neighbour changes count only on device `neighIfindex()` (read
- * at each wake-up; 0: any device).
+ * each wake-up that saw a change that `filter` lets through.
  */
 export type WatchRouteEvents = (
   onChange: (mask: number) => void,
-  neighIfindex: () => number,
+  filter: RouteEventFilter,
 ) => RouteEventWatch;
 
 /**

@@ -333,10 +333,11 @@ export interface NativeBinding {
   openRouteEvents(): number;
   /**
    * Reads what is queued on an `openRouteEvents` socket: a mask of ROUTE_EVENT_ROUTE (a link,
-   * IPv4 address, route or rule changed), ROUTE_EVENT_NEIGH (an IPv4 neighbour on `ifindex`,
-   * 0: any), ROUTE_EVENT_LOST (the kernel dropped events: anything may have changed).
+   * IPv4 address or rule changed; an IPv4 route whose prefix meets one of `ranges`' [first, last]
+   * pairs, null: any route), ROUTE_EVENT_NEIGH (an IPv4 neighbour on `ifindex`, 0: any),
+   * ROUTE_EVENT_LOST (the kernel dropped events: anything may have changed).
    */
-  routeEvents(fd: number, ifindex: number): number;
+  routeEvents(fd: number, ifindex: number, ranges: Uint32Array | null): number;
   /** The IPv4 header at `offset`: ID when 0 without DF, and checksum, as AF_PACKET sends it. */
   finishIpv4Header(buf: Uint8Array, offset: number): void;
   readonly POLL_KIND_TUN: number;

@@ -515,15 +515,35 @@ static int nl_family(const struct nlmsghdr *h) {
   return *(const uint8_t *)NLMSG_DATA(h);
 }
 
-static int route_event_bit(const struct nlmsghdr *h, int ifindex) {
+/* Whether an IPv4 route message's prefix shares an address with one of the `n` [first, last]
+ * pairs (host order) of `ranges`; every route when `ranges` is NULL. */
+static bool route_in_ranges(const struct nlmsghdr *h, const uint32_t *ranges, size_t n) {
+  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtmsg))) return false;
+  const struct rtmsg *r = NLMSG_DATA(h);
+  if (r->rtm_family != AF_INET || r->rtm_dst_len > 32) return false;
+  if (ranges == NULL) return true;
+  uint32_t dst = 0;
+  int len = (int)RTM_PAYLOAD(h);
+  for (struct rtattr *a = RTM_RTA(r); RTA_OK(a, len); a = RTA_NEXT(a, len))
+    if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) == 4) memcpy(&dst, RTA_DATA(a), 4);
+  uint32_t host = r->rtm_dst_len == 32 ? 0 : 0xffffffffu >> r->rtm_dst_len;
+  uint32_t first = ntohl(dst) & ~host, last = first | host;
+  for (size_t i = 0; i < n; i++)
+    if (first <= ranges[2 * i + 1] && ranges[2 * i] <= last) return true;
+  return false;
+}
+
+static int route_event_bit(const struct nlmsghdr *h, int ifindex, const uint32_t *ranges,
+                           size_t n) {
   switch (h->nlmsg_type) {
   case RTM_NEWLINK:
   case RTM_DELLINK:
     return ROUTE_EVENT_ROUTE;
-  case RTM_NEWADDR:
-  case RTM_DELADDR:
   case RTM_NEWROUTE:
   case RTM_DELROUTE:
+    return route_in_ranges(h, ranges, n) ? ROUTE_EVENT_ROUTE : 0;
+  case RTM_NEWADDR:
+  case RTM_DELADDR:
   case RTM_NEWRULE:
   case RTM_DELRULE:
     return nl_family(h) == AF_INET ? ROUTE_EVENT_ROUTE : 0;
@@ -540,16 +560,30 @@ static int route_event_bit(const struct nlmsghdr *h, int ifindex) {
 }
 
 /*
- * routeEvents(fd, ifindex): number. Reads what is queued on an openRouteEvents socket (at most
- * ROUTE_EVENT_READS datagrams) and returns the mask of what changed: ROUTE_EVENT_ROUTE,
+ * routeEvents(fd, ifindex, ranges): number. Reads what is queued on an openRouteEvents socket (at
+ * most ROUTE_EVENT_READS datagrams) and returns the mask of what changed: ROUTE_EVENT_ROUTE (a
+ * link, an IPv4 address or rule; an IPv4 route of any table whose prefix shares an address with
+ * one of `ranges`, a Uint32Array of [first, last] pairs in host order, or null: any route),
  * ROUTE_EVENT_NEIGH for IPv4 neighbours on `ifindex` (0: any device), ROUTE_EVENT_LOST when
  * the kernel dropped events (ENOBUFS, which this read clears): then anything may have changed.
  */
 napi_value route_events(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(2);
+  CHECK_ARGC(3);
   int32_t fd, ifindex;
-  if (!get_i32(env, argv[0], &fd) || fd < 0 || !get_i32(env, argv[1], &ifindex) || ifindex < 0)
-    return throw_type(env, "routeEvents(fd: number, ifindex: number >= 0)");
+  uint32_t *ranges = NULL;
+  size_t nwords = 0;
+  if (!get_i32(env, argv[0], &fd) || fd < 0 || !get_i32(env, argv[1], &ifindex) ||
+      ifindex < 0 ||
+      (!is_nullish(env, argv[2]) &&
+       (!get_typed(env, argv[2], napi_uint32_array, (void **)&ranges, &nwords) ||
+        nwords % 2 != 0)))
+    return throw_type(env,
+                      "routeEvents(fd: number, ifindex: number >= 0, ranges: Uint32Array of "
+                      "[first, last] pairs | null)");
+  /* An empty array (whose data pointer may be NULL) filters every route out. */
+  static const uint32_t no_range[2] = {0, 0};
+  if (!is_nullish(env, argv[2]) && ranges == NULL) ranges = (uint32_t *)no_range;
+  if (ranges == NULL) nwords = 0;
   static __thread uint8_t buf[NL_BUF] __attribute__((aligned(8)));
   int mask = 0;
   for (int i = 0; i < ROUTE_EVENT_READS; i++) {
@@ -566,7 +600,7 @@ napi_value route_events(napi_env env, napi_callback_info info) {
     if (n == 0) break;
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (uint32_t)n);
          h = NLMSG_NEXT(h, n))
-      mask |= route_event_bit(h, ifindex);
+      mask |= route_event_bit(h, ifindex, ranges, nwords / 2);
   }
   return num(env, mask);
 }

@@ -2,20 +2,24 @@
  * A scripted stand-in for io/linux.ts watchRouteEvents in the resolvers' unit tests: `fire(mask)`
  * is one wake-up of the kernel's change events; `fail` makes the watch fail to start.
  */
-import type { RouteEventWatch, WatchRouteEvents } from "../../module/io/ports.js";
+import type {
+  RouteEventFilter,
+  RouteEventWatch,
+  WatchRouteEvents,
+} from "../../module/io/ports.js";
 
 export class FakeRouteEvents {
   onChange: ((mask: number) => void) | null = null;
-  neighIfindex: (() => number) | null = null;
+  filter: RouteEventFilter | null = null;
   opened = 0;
   closed = 0;
   fail = false;
 
-  readonly watch: WatchRouteEvents = (onChange, neighIfindex): RouteEventWatch => {
+  readonly watch: WatchRouteEvents = (onChange, filter): RouteEventWatch => {
     if (this.fail) throw new Error("socket AF_NETLINK: EPERM");
     this.opened++;
     this.onChange = onChange;
-    this.neighIfindex = neighIfindex;
+    this.filter = filter;
     return {
       close: () => {
         this.closed++;

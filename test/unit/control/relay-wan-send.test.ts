@@ -410,7 +410,12 @@ test("RelayWanSend: a route change dumps at once, a neighbour change looks up; p
   s.deps.dumpMs = 5; // a change is dumped no sooner than 100 x 5 ms after the last dump
   s.r.start();
   assert.equal(s.deps.dumps, 1);
-  assert.equal(ev.neighIfindex!(), 2, "neighbour changes on the gateway's device");
+  assert.equal(ev.filter!.neighIfindex(), 2, "neighbour changes on the gateway's device");
+  assert.deepEqual(
+    show(ev.filter!.routeRanges()!),
+    ["100.64.0.0-100.127.255.255"],
+    "route changes that meet a customer range",
+  );
   assert.deepEqual(s.r.status().routes, { count: 2, ms: 5, everyS: MAX_DUMP_INTERVAL_MS / 1000 });
   // A customer /16 now on link: one dump for the burst, EVENT_DELAY_MS after it began.
   s.clock.advance(RESOLVE_INTERVAL_MS);

@@ -214,7 +214,12 @@ test("change events: a burst resolves once, EVENT_DELAY_MS after its first; neig
   t.r.start();
   t.r.setTarget(RELAY);
   assert.equal(ev.opened, 1);
-  assert.equal(ev.neighIfindex!(), 7, "the looked-up route's device");
+  assert.equal(ev.filter!.neighIfindex(), 7, "the looked-up route's device");
+  assert.deepEqual(
+    [...ev.filter!.routeRanges()!],
+    [RELAY, RELAY],
+    "route changes that cover the relay in use",
+  );
   assert.equal(t.r.status().routeEvents, 0);
   const n = t.lookups.length;
   // The gateway's MAC changed (a new router, gratuitous ARP): resolved without waiting for the

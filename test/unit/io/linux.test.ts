@@ -147,8 +147,8 @@ class FakeBinding implements NativeBinding {
     this.calls.push("openRouteEvents");
     return this.nextFd++;
   }
-  routeEvents(fd: number, ifindex: number) {
-    this.calls.push(`routeEvents ${fd} ${ifindex}`);
+  routeEvents(fd: number, ifindex: number, ranges: Uint32Array | null) {
+    this.calls.push(`routeEvents ${fd} ${ifindex} ${ranges === null ? "null" : ranges.join(",")}`);
     return this.routeMasks.shift() ?? 0;
   }
   readableStart(fd: number, onReadable: () => void): WritableHandle {
@@ -678,13 +678,14 @@ test("interfaceIndex and setLinkUp go to the binding", () => {
   assert.deepEqual(b.calls, ["ifIndex br-lan", "setUp 6to4pmt0 true"]);
 });
 
-test("watchRouteEvents: each wake-up reads the socket with the device of the moment; a change calls back, none does not; close once", () => {
+test("watchRouteEvents: each wake-up reads the socket with the filter of the moment; a change calls back, none does not; close once", () => {
   const b = new FakeBinding();
   const seen: number[] = [];
   let ifindex = 0;
+  let ranges: Uint32Array | null = null;
   const w = watchRouteEvents(
     (m) => seen.push(m),
-    () => ifindex,
+    { neighIfindex: () => ifindex, routeRanges: () => ranges },
     b,
   );
   const fd = b.nextFd - 1;
@@ -692,14 +693,15 @@ test("watchRouteEvents: each wake-up reads the socket with the device of the mom
   b.routeMasks.push(0, 2 | 1);
   b.onReadable!();
   ifindex = 5;
+  ranges = Uint32Array.of(1, 2);
   b.onReadable!();
   assert.deepEqual(seen, [3]);
   w.close();
   w.close();
   b.onReadable!();
   assert.deepEqual(b.calls.slice(2), [
-    `routeEvents ${fd} 0`,
-    `routeEvents ${fd} 5`,
+    `routeEvents ${fd} 0 null`,
+    `routeEvents ${fd} 5 1,2`,
     "watchClose",
     `close ${fd}`,
   ]);
@@ -712,7 +714,7 @@ test("watchRouteEvents: a watcher that cannot start closes the socket and throws
     () =>
       watchRouteEvents(
         () => undefined,
-        () => 0,
+        { neighIfindex: () => 0, routeRanges: () => null },
         b,
       ),
     (e: Error & { code?: string }) => e.code === "EBADF",

@@ -131,6 +131,16 @@ test("bad arguments throw TypeError, never crash", { skip }, () => {
     );
   }
   assert.throws(() => b().routeDump4(0), TypeError);
+  // routeEvents: ranges are whole [first, last] pairs of a Uint32Array, or null.
+  for (const ranges of [new Uint32Array(3), new Int32Array(2), [1, 2]]) {
+    assert.throws(
+      () => b().routeEvents(0, 0, ranges as unknown as Uint32Array),
+      TypeError,
+      `ranges ${String(ranges)}`,
+    );
+  }
+  assert.throws(() => b().routeEvents(0, -1, null), TypeError);
+  assert.throws(() => b().readableStart(-1, () => undefined), TypeError);
   // openPacketRx4: `fanout` -2 (new group), -1 (none) or a group id of 16 bits.
   for (const fanout of [-3, 65536]) {
     assert.throws(
