@@ -2,11 +2,7 @@
  * A scripted stand-in for io/linux.ts watchRouteEvents in the resolvers' unit tests: `fire(mask)`
  * is one wake-up of the kernel's change events; `fail` makes the watch fail to start.
  */
-import type {
-  RouteEventFilter,
-  RouteEventWatch,
-  WatchRouteEvents,
-} from "../../module/io/ports.js";
+import type { RouteEventFilter, RouteEventWatch, WatchRouteEvents } from "../../module/io/ports.js";
 
 export class FakeRouteEvents {
   onChange: ((mask: number) => void) | null = null;

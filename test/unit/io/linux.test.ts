@@ -711,12 +711,7 @@ test("watchRouteEvents: a watcher that cannot start closes the socket and throws
   const b = new FakeBinding();
   b.failReadable = true;
   assert.throws(
-    () =>
-      watchRouteEvents(
-        () => undefined,
-        { neighIfindex: () => 0, routeRanges: () => null },
-        b,
-      ),
+    () => watchRouteEvents(() => undefined, { neighIfindex: () => 0, routeRanges: () => null }, b),
     (e: Error & { code?: string }) => e.code === "EBADF",
   );
   assert.deepEqual(b.calls, ["openRouteEvents", `close ${b.nextFd - 1}`]);
