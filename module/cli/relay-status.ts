@@ -35,7 +35,11 @@ export interface RelayStatusSource {
   /** The announcer's snapshot, or null without announce_ipv4. */
   readonly announce: (() => RelayAnnounceSnapshot) | null;
   /** `wan_send packet`: the send path's status, and a resolve now (the `resolve` command). */
-  readonly wanSend?: { status(): WanSendSnapshot; resolve(): WanSendSnapshot };
+  readonly wanSend?: {
+    status(): WanSendSnapshot;
+    /** Resolves with a new routing-table dump; the status once applied. */
+    resolve(): Promise<WanSendSnapshot>;
+  };
 }
 
 /** The one-line problem with the configured status_socket path, or undefined. */

@@ -77,7 +77,7 @@ export function relayWanSend(
   const ranges = [...cfg.pmtCustomerIpv4, ...cfg.customerIpv4];
   return new RelayWanSend({
     path,
-    dump: (max) => dumpRoutes4(max),
+    dump: (max, ranges, done) => dumpRoutes4(max, ranges, done),
     lookup: (dst, oif) => resolveNextHop4(dst, oif),
     neighUse: (ifindex, addr) => neighbourUse4(ifindex, addr),
     watch: (onChange, neighIfindex) => watchRouteEvents(onChange, neighIfindex),

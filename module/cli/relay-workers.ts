@@ -359,9 +359,9 @@ export class RelayWorkers {
     return this.wanSend?.status();
   }
 
-  /** `wan_send packet`: resolves now for every worker; the status after it. */
-  resolveWanSend(): WanSendSnapshot | undefined {
-    return this.wanSend?.resolve();
+  /** `wan_send packet`: resolves with a new dump for every worker; the status once applied. */
+  resolveWanSend(): Promise<WanSendSnapshot> | undefined {
+    return this.wanSend?.resolveNow();
   }
 
   /** TUN offload counters summed over the queues (the addon keeps them per fd, process-wide). */

@@ -89,7 +89,11 @@ interface RelayDataplane {
   readonly exiting: DaemonExit;
   counters(): CountersSnapshot;
   /** `wan_send packet`: the send path's status and a resolve now; undefined with raw. */
-  readonly wanSend?: { status(): WanSendSnapshot; resolve(): WanSendSnapshot };
+  readonly wanSend?: {
+    status(): WanSendSnapshot;
+    /** Resolves with a new routing-table dump; the status once applied. */
+    resolve(): Promise<WanSendSnapshot>;
+  };
   start(): void;
   /** Resolves once the data plane runs in every thread (worker threads start asynchronously). */
   started(): Promise<void>;
@@ -123,7 +127,7 @@ function openRelayDataplane(
         return c;
       },
       ...(send !== undefined
-        ? { wanSend: { status: () => send.status(), resolve: () => send.resolve() } }
+        ? { wanSend: { status: () => send.status(), resolve: () => send.resolveNow() } }
         : {}),
       start: () => {
         daemon.start();
@@ -169,7 +173,7 @@ function openRelayDataplane(
       ? {
           wanSend: {
             status: () => pool.wanSendStatus() ?? none(),
-            resolve: () => pool.resolveWanSend() ?? none(),
+            resolve: () => pool.resolveWanSend() ?? Promise.resolve(none()),
           },
         }
       : {}),

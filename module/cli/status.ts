@@ -196,7 +196,8 @@ function wanSendText(w: WanSendSnapshot): string {
   const routes =
     r === undefined
       ? ""
-      : `; routes: ${r.count ?? "over the cap,"} read in ${r.ms} ms, ` +
+      : `; routes: ${r.count ?? "over the cap,"} read` +
+        `${r.kept !== undefined ? ` (${r.kept} for customers)` : ""} in ${r.ms} ms, ` +
         `${watched ? "on change and " : ""}every ${r.everyS} s`;
   const events = watched ? `, ${w.routeEvents} route events` : ", route changes not watched";
   return (

@@ -47,8 +47,10 @@ import type { WanSendSnapshot } from "../status/snapshot.js";
 import { monotonicMs, type Clock } from "./clock.js";
 import { NextHopResolver, RESOLVE_INTERVAL_MS, type NextHopLookup } from "./wan-next-hop.js";
 
-/** Routes the resolver reads at most (native routeDump4's cap). */
-export const MAX_ROUTES = 65536;
+/** Routes the resolver reads at most (a full Internet table is about a million). */
+export const MAX_ROUTES = 1 << 22;
+/** Routes that meet the customer ranges, at most (native packet.c ROUTE_KEEP_MAX). */
+export const MAX_KEPT = 65536;
 /** The periodic dump takes at most 1 / DUMP_SHARE of the main thread's time. */
 export const DUMP_SHARE = 100;
 /** The longest the periodic resolve goes without a dump. */
@@ -238,8 +240,16 @@ function sameRoutes(a: Uint32Array | null, b: Uint32Array): boolean {
 
 export interface RelayWanSendDeps {
   path: PacketSendPath;
-  /** native routeDump4: every table's IPv4 routes, or null when there are more than `max`. */
-  dump(max: number): Uint32Array | null;
+  /**
+   * native routeDump4Async (io/linux.ts dumpRoutes4): every table's IPv4 routes that meet
+   * `ranges` ([first, last] pairs), read off the event loop; `done(null, routes, read)`, routes
+   * null when the table has more than `max` routes or more than MAX_KEPT meet the ranges.
+   */
+  dump(
+    max: number,
+    ranges: Uint32Array,
+    done: (err: Error | null, routes: Uint32Array | null, read: number) => void,
+  ): void;
   /** Route + neighbour for `dst` (unsigned IPv4), as the kernel looks it up; null: no route. */
   lookup(dst: number, oif: number): NextHopLookup | null;
   /** Marks the neighbour entry used (the kernel re-validates a STALE one); may throw. */
@@ -257,8 +267,8 @@ export interface RelayWanSendDeps {
 export class RelayWanSend extends NextHopResolver {
   private intervals = 0;
   /**
-   * The last dump and what it gave: an unchanged table is not cut again (cutting 10 000 routes
-   * takes about 4 times as long as dumping them).
+   * The last dump's routes (those that meet a customer range) and what they gave: unchanged ones
+   * are not cut again.
    */
   private lastDump: Uint32Array | null = null;
   private lastFound: PacketIntervals | null = null;
@@ -267,10 +277,16 @@ export class RelayWanSend extends NextHopResolver {
   private dumpEveryMs = RESOLVE_INTERVAL_MS;
   /** DUMP_SHARE times what the last dump took: no dump for a change sooner after it. */
   private dumpGapMs = 0;
-  /** What status shows of the last dump: routes read (null: over the cap), milliseconds. */
-  private dumped: { count: number | null; ms: number } | null = null;
+  /** What status shows of the last dump: routes read (null: over the cap), kept, milliseconds. */
+  private dumped: { count: number | null; kept: number; ms: number } | null = null;
+  /** A dump in flight; another asked for meanwhile; dumps completed; who waits for the next. */
+  private dumping = false;
+  private dumpAgain = false;
+  private dumpsDone = 0;
+  private waiting: ((s: WanSendSnapshot) => void)[] = [];
+  private stopped = false;
 
-  /** The customer ranges, whose routes' changes matter (the event filter). */
+  /** The customer ranges, whose routes matter (the dump's and the event filter's ranges). */
   private readonly customers: Uint32Array;
 
   constructor(private readonly d: RelayWanSendDeps) {
@@ -288,10 +304,20 @@ export class RelayWanSend extends NextHopResolver {
     this.resolve((mask & (ROUTE_EVENT_ROUTE | ROUTE_EVENT_LOST)) !== 0);
   }
 
-  /** A dump waits until the last one is DUMP_SHARE times its duration ago. */
+  /**
+   * A dump waits until the last one is DUMP_SHARE times its duration ago; meanwhile the raw
+   * socket carries everything, since the intervals may no longer be right.
+   */
   protected override eventHold(mask: number): number {
     if ((mask & (ROUTE_EVENT_ROUTE | ROUTE_EVENT_LOST)) === 0) return 0;
-    return Math.max(0, this.dumpedAt + this.dumpGapMs - this.d.clock.now());
+    const hold = Math.max(0, this.dumpedAt + this.dumpGapMs - this.d.clock.now());
+    if (hold > 0 && this.path.active) {
+      this.toRaw(
+        `customer routes changed; the table is read again in ${Math.ceil(hold / 100) / 10} s`,
+        false,
+      );
+    }
+    return hold;
   }
 
   /** The periodic resolve: with the last dump's outcome while that is recent enough. */
@@ -302,31 +328,112 @@ export class RelayWanSend extends NextHopResolver {
 
   /** Watches the kernel's changes and resolves now, then every RESOLVE_INTERVAL_MS. */
   override start(): void {
+    this.stopped = false;
     super.start();
-    const w = this.resolve();
-    if (w.active === "raw") this.log.info(`wan_send: raw socket for now: ${w.reason}`);
+    this.resolve();
   }
 
-  /** Resolves now (`dump` false: with the last dump's intervals); the status after it. */
+  override stop(): void {
+    this.stopped = true;
+    super.stop();
+  }
+
+  /**
+   * Resolves now: with the last dump's intervals at once, and (`dump`, or none yet) with a new
+   * dump of the table when it comes back (the routes are read in a thread of libuv's pool).
+   * Returns the status after the part done now.
+   */
   resolve(dump = true): WanSendSnapshot {
     this.resolves++;
+    if (dump || this.lastFound === null) {
+      const done = this.dumpsDone;
+      this.startDump();
+      if (this.dumpsDone !== done) return this.status(); // came back at once, applied
+    }
+    if (this.lastFound !== null) this.apply(this.lastFound);
+    else if (!this.path.active) this.reason = "reading the routing table";
+    return this.status();
+  }
+
+  /** Resolves with a new dump; the status once it has been applied (the `resolve` command). */
+  resolveNow(): Promise<WanSendSnapshot> {
+    const done = this.dumpsDone;
+    const s = this.resolve(true);
+    if (this.dumpsDone !== done) return Promise.resolve(s);
+    return new Promise((r) => this.waiting.push(r));
+  }
+
+  /** Reads the table (one dump in flight; asked again meanwhile, once more after it). */
+  private startDump(): void {
+    if (this.dumping) {
+      this.dumpAgain = true;
+      return;
+    }
+    this.dumping = true;
+    const mono = this.d.monotonic ?? monotonicMs;
+    const t0 = mono();
+    try {
+      this.d.dump(MAX_ROUTES, this.customers, (err, routes, read) =>
+        this.dumpDone(err, routes, read, Math.max(0, mono() - t0)),
+      );
+    } catch (e) {
+      this.dumpDone(e as Error, null, 0, 0);
+    }
+  }
+
+  /**
+   * A dump came back: cut its routes (unchanged ones are not cut again), set when the next may
+   * come from what it took, and apply the outcome.
+   */
+  private dumpDone(err: Error | null, routes: Uint32Array | null, read: number, took: number) {
+    this.dumping = false;
+    this.dumpsDone++;
+    let found: PacketIntervals;
+    if (err !== null) {
+      found = { none: `route dump failed: ${err.message}` };
+      this.lastDump = null;
+    } else if (routes === null) {
+      found = {
+        none:
+          read >= MAX_ROUTES
+            ? `routing table over ${MAX_ROUTES} routes`
+            : `over ${MAX_KEPT} routes meet the customer ranges`,
+      };
+      this.lastDump = null;
+    } else if (this.lastFound !== null && sameRoutes(this.lastDump, routes)) {
+      found = this.lastFound;
+    } else {
+      found = packetIntervals(lpmIntervals(mainRoutes(routes)), this.d.ranges);
+      this.lastDump = routes;
+    }
+    this.lastFound = err !== null ? null : found;
+    this.dumpedAt = this.d.clock.now();
+    this.dumped = {
+      count: err !== null || (routes === null && read >= MAX_ROUTES) ? null : read,
+      kept: routes === null ? 0 : routes.length / ROUTE_FIELDS,
+      ms: Math.round(took * 10) / 10,
+    };
+    this.dumpGapMs = Math.min(MAX_DUMP_INTERVAL_MS, DUMP_SHARE * took);
+    this.dumpEveryMs = this.watching
+      ? MAX_DUMP_INTERVAL_MS
+      : Math.max(RESOLVE_INTERVAL_MS, this.dumpGapMs);
+    if (!this.stopped) this.apply(found);
+    const s = this.status();
+    for (const w of this.waiting.splice(0)) w(s);
+    if (this.stopped) return;
+    if (this.dumpAgain) {
+      this.dumpAgain = false;
+      this.startDump();
+    }
+  }
+
+  /** Sends over AF_PACKET to what `found` names, when the kernel agrees and the gateway is known. */
+  private apply(found: PacketIntervals): void {
     const d = this.d;
     this.intervals = 0;
-    let found: PacketIntervals;
-    if (dump || this.lastFound === null) {
-      try {
-        found = this.dumpAndCut();
-      } catch (e) {
-        this.lastFound = null;
-        this.toRaw(`route dump failed: ${(e as Error).message}`);
-        return this.status();
-      }
-    } else {
-      found = this.lastFound;
-    }
     if ("none" in found) {
       this.toRaw(found.none);
-      return this.status();
+      return;
     }
     const first = found.intervals[0]!;
     let h: NextHopLookup | null;
@@ -334,62 +441,28 @@ export class RelayWanSend extends NextHopResolver {
       h = d.lookup(first, 0);
     } catch (e) {
       this.toRaw(`route lookup failed: ${(e as Error).message}`);
-      return this.status();
+      return;
     }
     if (h === null) {
       this.toRaw(`no route to ${formatIpv4(first)}`);
-      return this.status();
+      return;
     }
     if (h.oif !== found.oif || h.gateway !== found.gateway || h.type !== RTN_UNICAST) {
       this.toRaw(
         `the kernel routes ${formatIpv4(first)} otherwise than the main table (policy routing)`,
       );
-      return this.status();
+      return;
     }
     const problem = this.neighbourProblem(h, found.gateway, d.neighUse);
     if (problem !== null) {
       this.toRaw(problem);
-      return this.status();
+      return;
     }
     const n = found.intervals.length / 2;
     d.path.setIntervals(found.intervals, h.oif, h.lladdr);
     this.intervals = n;
     const what = `${n} customer interval(s)`;
     this.adopt(h, found.gateway, what, `${what} via ${formatIpv4(found.gateway)}; `);
-    return this.status();
-  }
-
-  /**
-   * Dumps the table and cuts it (an unchanged one is not cut again); sets when the periodic
-   * resolve dumps next from what this dump took.
-   */
-  private dumpAndCut(): PacketIntervals {
-    const d = this.d;
-    const mono = d.monotonic ?? monotonicMs;
-    const t0 = mono();
-    const table = d.dump(MAX_ROUTES);
-    let found: PacketIntervals;
-    if (table === null) {
-      found = { none: `routing table over ${MAX_ROUTES} routes` };
-      this.lastDump = null;
-    } else if (this.lastFound !== null && sameRoutes(this.lastDump, table)) {
-      found = this.lastFound;
-    } else {
-      found = packetIntervals(lpmIntervals(mainRoutes(table)), d.ranges);
-      this.lastDump = table;
-    }
-    this.lastFound = found;
-    this.dumpedAt = d.clock.now();
-    const took = Math.max(0, mono() - t0);
-    this.dumped = {
-      count: table === null ? null : table.length / ROUTE_FIELDS,
-      ms: Math.round(took * 10) / 10,
-    };
-    this.dumpGapMs = Math.min(MAX_DUMP_INTERVAL_MS, DUMP_SHARE * took);
-    this.dumpEveryMs = this.watching
-      ? MAX_DUMP_INTERVAL_MS
-      : Math.max(RESOLVE_INTERVAL_MS, this.dumpGapMs);
-    return found;
   }
 
   override status(): WanSendSnapshot {

@@ -865,9 +865,18 @@ export function openIpv4RawFds(options: Ipv4RawOptions = {}, split?: RawSplit): 
   };
 }
 
-/** Every IPv4 route (native/packet.c routeDump4); null: more than `max`. */
-export function dumpRoutes4(max: number, binding?: NativeBinding): Uint32Array | null {
-  return (binding ?? loadNative()).routeDump4(max);
+/**
+ * The IPv4 routes that meet `ranges` ([first, last] pairs), read in a thread of libuv's pool
+ * (native/packet.c routeDump4Async): `done(null, routes, read)`, routes null when the table has
+ * more than `max`; `done(err)` when the dump failed.
+ */
+export function dumpRoutes4(
+  max: number,
+  ranges: Uint32Array,
+  done: (err: Error | null, routes: Uint32Array | null, read: number) => void,
+  binding?: NativeBinding,
+): void {
+  (binding ?? loadNative()).routeDump4Async(max, ranges, done);
 }
 
 /** Route and next-hop neighbour for `dst` (native/packet.c nextHop4); null: no route. */

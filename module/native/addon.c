@@ -129,6 +129,7 @@ static napi_value init(napi_env env, napi_value exports) {
       F("openPacket4", open_packet4),
       F("nextHop4", next_hop4),
       F("routeDump4", route_dump4),
+      F("routeDump4Async", route_dump4_async),
       F("neighUse4", neigh_use4),
       F("openRouteEvents", open_route_events),
       F("routeEvents", route_events),

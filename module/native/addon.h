@@ -47,6 +47,7 @@ napi_value get_socket_error(napi_env env, napi_callback_info info);
 napi_value open_packet4(napi_env env, napi_callback_info info);
 napi_value next_hop4(napi_env env, napi_callback_info info);
 napi_value route_dump4(napi_env env, napi_callback_info info);
+napi_value route_dump4_async(napi_env env, napi_callback_info info);
 napi_value neigh_use4(napi_env env, napi_callback_info info);
 napi_value open_route_events(napi_env env, napi_callback_info info);
 napi_value route_events(napi_env env, napi_callback_info info);

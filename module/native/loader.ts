@@ -319,11 +319,18 @@ export interface NativeBinding {
    */
   nextHop4(dst: number, oif: number): NativeNextHop | null;
   /**
-   * Every IPv4 route of every table, 7 numbers each (destination, prefix length, table,
-   * rtm_type | 0x100 for multipath, output ifindex, gateway, metric); null when there are more
-   * than `max`.
+   * The IPv4 routes of every table whose prefix meets one of `ranges`' [first, last] pairs (null:
+   * every route), 7 numbers each (destination, prefix length, table, rtm_type | 0x100 for
+   * multipath, output ifindex, gateway, metric); null when the table has more than `max` routes
+   * (1..2^24). `read[0]`, when given: the routes read.
    */
-  routeDump4(max: number): Uint32Array | null;
+  routeDump4(max: number, ranges: Uint32Array | null, read: Uint32Array | null): Uint32Array | null;
+  /** `routeDump4` in a thread of libuv's pool; then `done(err, routes, read)`. */
+  routeDump4Async(
+    max: number,
+    ranges: Uint32Array | null,
+    done: (err: Error | null, routes: Uint32Array | null, read: number) => void,
+  ): void;
   /** RTM_NEWNEIGH NTF_USE: a STALE neighbour entry is probed again (CAP_NET_ADMIN). */
   neighUse4(ifindex: number, addr: number): void;
   /**

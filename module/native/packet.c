@@ -345,14 +345,29 @@ napi_value next_hop4(napi_env env, napi_callback_info info) {
   return o;
 }
 
-/* routeDump4's collection: ROUTE_FIELDS uint32 per route, at most `max` routes. */
+/* routeDump4's collection: ROUTE_FIELDS uint32 per kept route; at most `max` routes read. */
 #define ROUTE_FIELDS 7
 #define ROUTE_MULTIPATH 0x1u
+/* routeDump4's `max` at most: a full Internet table is about a million routes. */
+#define ROUTE_DUMP_MAX (1u << 24)
+/* Routes kept at most (those that meet the ranges): more gives null, as a table over `max`. */
+#define ROUTE_KEEP_MAX (1u << 16)
 typedef struct {
   uint32_t *out;
-  uint32_t max, n, cap;
+  uint32_t max, n, cap, read;
   int over, nomem;
+  const uint32_t *ranges; /* [first, last] pairs in host order; NULL: keep every route */
+  size_t nranges;
 } route_dump_t;
+
+/* Whether the prefix `dst`/`len` (network order address) shares an address with a range. */
+static bool prefix_meets(uint32_t dst, uint32_t len, const uint32_t *ranges, size_t n) {
+  uint32_t host = len >= 32 ? 0 : 0xffffffffu >> len;
+  uint32_t first = ntohl(dst) & ~host, last = first | host;
+  for (size_t i = 0; i < n; i++)
+    if (first <= ranges[2 * i + 1] && ranges[2 * i] <= last) return true;
+  return false;
+}
 
 static int route_dump_cb(struct nlmsghdr *h, void *arg) {
   route_dump_t *d = arg;
@@ -360,9 +375,25 @@ static int route_dump_cb(struct nlmsghdr *h, void *arg) {
   struct rtmsg *rtm = NLMSG_DATA(h);
   if (rtm->rtm_family != AF_INET) return 0;
   if (d->over || d->nomem) return 1;
-  if (d->n >= d->max) {
+  if (d->read >= d->max) {
     d->over = 1;
-    return 1; /* a full Internet table is not read to its end */
+    return 1; /* a table larger than asked for is not read to its end */
+  }
+  d->read++;
+  uint32_t dst = 0, oif = 0, gw = 0, table = rtm->rtm_table, flags = 0, prio = 0;
+  int len = (int)RTM_PAYLOAD(h);
+  for (struct rtattr *a = RTM_RTA(rtm); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) == 4) memcpy(&dst, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) == 4) memcpy(&oif, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_GATEWAY && RTA_PAYLOAD(a) == 4) memcpy(&gw, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) == 4) memcpy(&table, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_MULTIPATH) flags |= ROUTE_MULTIPATH;
+    if (a->rta_type == RTA_PRIORITY && RTA_PAYLOAD(a) == 4) memcpy(&prio, RTA_DATA(a), 4);
+  }
+  if (d->ranges != NULL && !prefix_meets(dst, rtm->rtm_dst_len, d->ranges, d->nranges)) return 0;
+  if (d->n >= ROUTE_KEEP_MAX) {
+    d->over = 1;
+    return 1;
   }
   if (d->n == d->cap) {
     uint32_t cap = d->cap == 0 ? 64 : d->cap * 2;
@@ -373,16 +404,6 @@ static int route_dump_cb(struct nlmsghdr *h, void *arg) {
     }
     d->out = o;
     d->cap = cap;
-  }
-  uint32_t dst = 0, oif = 0, gw = 0, table = rtm->rtm_table, flags = 0, prio = 0;
-  int len = (int)RTM_PAYLOAD(h);
-  for (struct rtattr *a = RTM_RTA(rtm); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-    if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) == 4) memcpy(&dst, RTA_DATA(a), 4);
-    if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) == 4) memcpy(&oif, RTA_DATA(a), 4);
-    if (a->rta_type == RTA_GATEWAY && RTA_PAYLOAD(a) == 4) memcpy(&gw, RTA_DATA(a), 4);
-    if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) == 4) memcpy(&table, RTA_DATA(a), 4);
-    if (a->rta_type == RTA_MULTIPATH) flags |= ROUTE_MULTIPATH;
-    if (a->rta_type == RTA_PRIORITY && RTA_PAYLOAD(a) == 4) memcpy(&prio, RTA_DATA(a), 4);
   }
   uint32_t *o = d->out + (size_t)d->n * ROUTE_FIELDS;
   o[0] = ntohl(dst);
@@ -396,18 +417,8 @@ static int route_dump_cb(struct nlmsghdr *h, void *arg) {
   return 0;
 }
 
-/*
- * routeDump4(max: number): Uint32Array | null. Every IPv4 route of every table (RTM_GETROUTE
- * dump), ROUTE_FIELDS numbers each: destination (host order), prefix length, table, rtm_type
- * (bits 0-7; bit 8: a multipath route, whose next hops are not listed), output ifindex,
- * gateway (host order, 0: on link), metric (RTA_PRIORITY). null when there are more than `max`
- * routes.
- */
-napi_value route_dump4(napi_env env, napi_callback_info info) {
-  CHECK_ARGC(1);
-  uint32_t max;
-  if (!get_u32(env, argv[0], &max) || max == 0 || max > (1u << 20))
-    return throw_type(env, "routeDump4(max: number 1..1048576)");
+/* Runs the dump into `d` (which owns its copy of the ranges); 0 or -errno. */
+static int route_dump_run(route_dump_t *d) {
   struct {
     struct nlmsghdr h;
     struct rtmsg r;
@@ -417,27 +428,162 @@ napi_value route_dump4(napi_env env, napi_callback_info info) {
   req.h.nlmsg_type = RTM_GETROUTE;
   req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   req.r.rtm_family = AF_INET;
-  route_dump_t d = {NULL, max, 0, 0, 0, 0};
-  int rc = nl_request(&req.h, route_dump_cb, &d);
-  if (rc < 0 || d.nomem) {
-    free(d.out);
-    return throw_errno(env, rc < 0 ? -rc : ENOMEM, "routeDump4", "RTM_GETROUTE");
+  int rc = nl_request(&req.h, route_dump_cb, d);
+  if (rc == 0 && d->nomem) rc = -ENOMEM;
+  return rc;
+}
+
+/* The kept routes as a Uint32Array (or null when over `max`); frees d->out. */
+static napi_value route_dump_result(napi_env env, route_dump_t *d) {
+  napi_value arr;
+  if (d->over) {
+    free(d->out);
+    d->out = NULL;
+    napi_get_null(env, &arr);
+    return arr;
   }
-  if (d.over) {
-    free(d.out);
-    napi_value nul;
-    napi_get_null(env, &nul);
-    return nul;
-  }
-  napi_value ab, arr;
+  napi_value ab;
   void *data = NULL;
-  size_t bytes = (size_t)d.n * ROUTE_FIELDS * 4;
+  size_t bytes = (size_t)d->n * ROUTE_FIELDS * 4;
   napi_status st = napi_create_arraybuffer(env, bytes, &data, &ab);
-  if (st == napi_ok && bytes > 0) memcpy(data, d.out, bytes);
-  free(d.out);
-  if (st != napi_ok) return throw_type(env, "routeDump4: no memory");
-  napi_create_typedarray(env, napi_uint32_array, (size_t)d.n * ROUTE_FIELDS, ab, 0, &arr);
+  if (st == napi_ok && bytes > 0) memcpy(data, d->out, bytes);
+  free(d->out);
+  d->out = NULL;
+  if (st != napi_ok) return NULL;
+  napi_create_typedarray(env, napi_uint32_array, (size_t)d->n * ROUTE_FIELDS, ab, 0, &arr);
   return arr;
+}
+
+/* routeDump4's arguments: max, ranges (copied into d->ranges, freed by the caller). */
+static bool route_dump_args(napi_env env, napi_value vmax, napi_value vranges, route_dump_t *d) {
+  memset(d, 0, sizeof *d);
+  uint32_t *ranges = NULL;
+  size_t nwords = 0;
+  if (!get_u32(env, vmax, &d->max) || d->max == 0 || d->max > ROUTE_DUMP_MAX) return false;
+  if (is_nullish(env, vranges)) return true;
+  if (!get_typed(env, vranges, napi_uint32_array, (void **)&ranges, &nwords) || nwords % 2 != 0)
+    return false;
+  uint32_t *copy = malloc(nwords > 0 ? nwords * 4 : 4);
+  if (copy == NULL) return false;
+  if (nwords > 0) memcpy(copy, ranges, nwords * 4);
+  d->ranges = copy;
+  d->nranges = nwords / 2;
+  return true;
+}
+
+#define ROUTE_DUMP_USAGE                                                                          \
+  "(max: number 1..16777216, ranges: Uint32Array of [first, last] pairs | null"
+
+/*
+ * routeDump4(max, ranges, read): Uint32Array | null. The IPv4 routes of every table (RTM_GETROUTE
+ * dump) whose prefix shares an address with one of `ranges` ([first, last] pairs in host order;
+ * null: every route), ROUTE_FIELDS numbers each: destination (host order), prefix length, table,
+ * rtm_type (bits 0-7; bit 8: a multipath route, whose next hops are not listed), output
+ * ifindex, gateway (host order, 0: on link), metric (RTA_PRIORITY). null when the table has
+ * more than `max` routes (it is not read further) or more than ROUTE_KEEP_MAX meet the ranges.
+ * `read[0]` (a Uint32Array, or null): the routes read.
+ */
+napi_value route_dump4(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(3);
+  route_dump_t d;
+  uint32_t *read = NULL;
+  size_t nread = 0;
+  if (!route_dump_args(env, argv[0], argv[1], &d) ||
+      (!is_nullish(env, argv[2]) &&
+       (!get_typed(env, argv[2], napi_uint32_array, (void **)&read, &nread) || nread < 1))) {
+    free((void *)d.ranges);
+    return throw_type(env, "routeDump4" ROUTE_DUMP_USAGE ", read: Uint32Array(1) | null)");
+  }
+  int rc = route_dump_run(&d);
+  free((void *)d.ranges);
+  if (rc < 0) {
+    free(d.out);
+    return throw_errno(env, -rc, "routeDump4", "RTM_GETROUTE");
+  }
+  if (read != NULL) read[0] = d.read;
+  napi_value arr = route_dump_result(env, &d);
+  if (arr == NULL) return throw_type(env, "routeDump4: no memory");
+  return arr;
+}
+
+/* routeDump4Async's work: the dump runs in a thread of libuv's pool. */
+typedef struct {
+  route_dump_t d;
+  int rc;
+  napi_async_work work;
+  napi_ref cb;
+} route_dump_work_t;
+
+static void route_dump_execute(napi_env env, void *data) {
+  (void)env;
+  route_dump_work_t *w = data;
+  w->rc = route_dump_run(&w->d);
+}
+
+static void route_dump_complete(napi_env env, napi_status status, void *data) {
+  route_dump_work_t *w = data;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, recv, argv[3], result;
+  napi_get_reference_value(env, w->cb, &cb);
+  napi_get_undefined(env, &recv);
+  napi_get_null(env, &argv[0]);
+  napi_get_null(env, &argv[1]);
+  argv[2] = num(env, w->d.read);
+  if (status != napi_ok) {
+    argv[0] = make_errno_error(env, ECANCELED, "routeDump4Async", "RTM_GETROUTE");
+  } else if (w->rc < 0) {
+    argv[0] = make_errno_error(env, -w->rc, "routeDump4Async", "RTM_GETROUTE");
+  } else {
+    napi_value arr = route_dump_result(env, &w->d);
+    if (arr == NULL) argv[0] = make_errno_error(env, ENOMEM, "routeDump4Async", "result");
+    else argv[1] = arr;
+  }
+  free(w->d.out);
+  free((void *)w->d.ranges);
+  napi_ref cb_ref = w->cb;
+  napi_delete_async_work(env, w->work);
+  free(w);
+  if (cb != NULL) napi_call_function(env, recv, cb, 3, argv, &result);
+  napi_delete_reference(env, cb_ref);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/*
+ * routeDump4Async(max, ranges, done): void. routeDump4 in a thread of libuv's pool, so a large
+ * table does not hold the event loop; then done(err, routes | null, read) in it.
+ */
+napi_value route_dump4_async(napi_env env, napi_callback_info info) {
+  CHECK_ARGC(3);
+  napi_valuetype t;
+  route_dump_work_t *w = calloc(1, sizeof *w);
+  if (w == NULL) return throw_errno(env, ENOMEM, "routeDump4Async", "calloc");
+  if (!route_dump_args(env, argv[0], argv[1], &w->d) || napi_typeof(env, argv[2], &t) != napi_ok ||
+      t != napi_function) {
+    free((void *)w->d.ranges);
+    free(w);
+    return throw_type(env, "routeDump4Async" ROUTE_DUMP_USAGE ", done: function)");
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "pmtRouteDump", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[2], 1, &w->cb) != napi_ok ||
+      napi_create_async_work(env, NULL, name, route_dump_execute, route_dump_complete, w,
+                             &w->work) != napi_ok ||
+      napi_queue_async_work(env, w->work) != napi_ok) {
+    if (w->work != NULL) napi_delete_async_work(env, w->work);
+    if (w->cb != NULL) napi_delete_reference(env, w->cb);
+    free((void *)w->d.ranges);
+    free(w);
+    return throw_errno(env, ENOMEM, "routeDump4Async", "napi_queue_async_work");
+  }
+  return undefined(env);
 }
 
 /* neighUse4(ifindex, addr): void. RTM_NEWNEIGH with NTF_USE for an existing entry
@@ -526,11 +672,7 @@ static bool route_in_ranges(const struct nlmsghdr *h, const uint32_t *ranges, si
   int len = (int)RTM_PAYLOAD(h);
   for (struct rtattr *a = RTM_RTA(r); RTA_OK(a, len); a = RTA_NEXT(a, len))
     if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) == 4) memcpy(&dst, RTA_DATA(a), 4);
-  uint32_t host = r->rtm_dst_len == 32 ? 0 : 0xffffffffu >> r->rtm_dst_len;
-  uint32_t first = ntohl(dst) & ~host, last = first | host;
-  for (size_t i = 0; i < n; i++)
-    if (first <= ranges[2 * i + 1] && ranges[2 * i] <= last) return true;
-  return false;
+  return prefix_meets(dst, r->rtm_dst_len, ranges, n);
 }
 
 static int route_event_bit(const struct nlmsghdr *h, int ifindex, const uint32_t *ranges,

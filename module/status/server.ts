@@ -15,7 +15,10 @@ import type { StatusSnapshot } from "./snapshot.js";
 export interface StatusServerHandlers {
   /** The CPE's or the relay's snapshot. */
   snapshot(): StatusSnapshot | RelayStatusSnapshot;
-  /** Optional extra commands (e.g. `reload`): return a JSON-able answer. */
+  /**
+   * Optional extra commands (e.g. `reload`): return a JSON-able answer, or a Promise of one
+   * (the answer is written when it settles).
+   */
   command?(cmd: string): unknown;
 }
 
@@ -75,7 +78,15 @@ export async function startStatusServer(
       }
       const nl = buf.indexOf("\n");
       if (nl < 0) return;
-      sock.end(JSON.stringify(answer(buf.slice(0, nl).trim(), handlers)) + "\n");
+      const a = answer(buf.slice(0, nl).trim(), handlers);
+      if (a instanceof Promise) {
+        a.then(
+          (v) => sock.end(JSON.stringify(v) + "\n"),
+          (e: Error) => sock.end(JSON.stringify({ error: e.message }) + "\n"),
+        );
+      } else {
+        sock.end(JSON.stringify(a) + "\n");
+      }
     });
   });
   // The default lives in /var/run/6to4-pmt/, which a fresh boot (tmpfs /var/run) lacks.

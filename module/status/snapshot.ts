@@ -122,10 +122,16 @@ export interface WanSendSnapshot {
    */
   readonly routeEvents?: number;
   /**
-   * The relay: its last routing-table dump (routes read, null above the cap; milliseconds the
-   * dump and cut took) and how often the periodic resolve dumps (control/relay-wan-send.ts).
+   * The relay: its last routing-table dump (routes read, null above the cap; of those, the ones
+   * that meet a customer range; milliseconds the dump and cut took) and how often the periodic
+   * resolve dumps (control/relay-wan-send.ts).
    */
-  readonly routes?: { readonly count: number | null; readonly ms: number; readonly everyS: number };
+  readonly routes?: {
+    readonly count: number | null;
+    readonly kept?: number;
+    readonly ms: number;
+    readonly everyS: number;
+  };
 }
 
 export interface StatusSnapshot {

@@ -19,7 +19,9 @@
  * command, well before the periodic dump (every 60 s while the events are watched) could.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { LAB_ANYCAST, labRelaySocket } from "../../module/lab/topology.js";
 import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
@@ -213,6 +215,39 @@ for (const workers of [2, 1])
         const back = await until((x) => intervals(x) === 1 && x.active === "packet");
         assert.equal(intervals(back), 1, JSON.stringify(back));
         assert.ok(Date.now() - t0 < 60_000, "before any periodic dump");
+      });
+
+      test("a table larger than the old 65 536-route cap: read off the event loop, only customer routes kept, AF_PACKET stays", async () => {
+        // 102 400 routes outside the customer range: the 1 024 host addresses of four
+        // documentation /24s, 100 metrics each (as a partial Internet table is to the relay).
+        const dir = mkdtempSync(join(tmpdir(), "pmt-relay-routes-"));
+        const file = join(dir, "routes");
+        const lines: string[] = [];
+        for (const net of ["192.0.2", "198.51.100", "203.0.113", "192.88.99"])
+          for (let h = 0; h < 256; h++)
+            for (let m = 1; m <= 100; m++)
+              lines.push(
+                `route add ${net}.${h}/32 via ${lab.t.relays[0]!.ispSide} metric ${m} proto 99`,
+              );
+        writeFileSync(file, lines.join("\n") + "\n");
+        try {
+          reg.must(["ip", "-n", relayNs(), "-batch", file], 120_000);
+          const w = await resolve();
+          assert.equal(w.active, "packet", JSON.stringify(w));
+          assert.equal(intervals(w), 1, JSON.stringify(w));
+          assert.ok(w.routes!.count! > 102_400, JSON.stringify(w.routes));
+          assert.ok(w.routes!.kept! < 20, JSON.stringify(w.routes));
+          const out = await ping(reg, lab.t.inet, lab.t.cpes[0]!.hostAddress, [
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+          ]);
+          assert.equal(out.code, 0, out.stdout);
+        } finally {
+          reg.run(["ip", "-n", relayNs(), "route", "flush", "proto", "99"], 60_000);
+          rmSync(dir, { recursive: true, force: true });
+        }
       });
 
       test("a flushed neighbour entry: raw socket fallback, no ping lost, then AF_PACKET again", async () => {

@@ -10,6 +10,7 @@ import { formatIpv4, parseIpv4, parseIpv4Prefix } from "../../../module/addr/ipv
 import {
   DUMP_SHARE,
   MAX_DUMP_INTERVAL_MS,
+  MAX_KEPT,
   MAX_ROUTES,
   RelayWanSend,
   lpmIntervals,
@@ -231,14 +232,29 @@ function setup(table: Uint32Array | null, answer: NextHopLookup | null, events?:
     mono: 0,
     dumpMs: 0,
     dumps: 0,
+    /** The ranges each dump was asked for. */
+    ranges: [] as string[][],
+    /** Deferred: dumps come back only when `finish()` is called (in order). */
+    defer: false,
+    pending: [] as (() => void)[],
+    finish(): void {
+      deps.pending.shift()!();
+    },
   };
   const r = new RelayWanSend({
     path,
-    dump: (max) => {
+    dump: (max, ranges, done) => {
       assert.equal(max, MAX_ROUTES);
       deps.dumps++;
-      deps.mono += deps.dumpMs;
-      return deps.table;
+      deps.ranges.push(show(ranges));
+      const table = deps.table;
+      const back = (): void => {
+        deps.mono += deps.dumpMs;
+        if (table === null) done(null, null, MAX_ROUTES);
+        else done(null, table, table.length / 7);
+      };
+      if (deps.defer) deps.pending.push(back);
+      else back();
     },
     monotonic: () => deps.mono,
     lookup: (dst) => {
@@ -373,7 +389,7 @@ test("RelayWanSend: a slow dump is repeated less often; the neighbour is still c
   }
   // 2 s and 4 s: no dump, but the kernel's lookup and the neighbour (FAILED at 4 s: raw);
   // 6 s: a dump again.
-  assert.deepEqual(s.r.status().routes, { count: 2, ms: 50, everyS: 5 });
+  assert.deepEqual(s.r.status().routes, { count: 2, kept: 2, ms: 50, everyS: 5 });
   assert.deepEqual(seen, [
     [1, 2, true],
     [1, 3, false],
@@ -395,7 +411,7 @@ test("RelayWanSend: a table over the cap stays raw between dumps, with the reaso
   assert.equal(s.deps.dumps, 1, "4 s between dumps");
   assert.equal(s.path.active, false);
   assert.equal(s.r.status().reason, `routing table over ${MAX_ROUTES} routes`);
-  assert.deepEqual(s.r.status().routes, { count: null, ms: 40, everyS: 4 });
+  assert.deepEqual(s.r.status().routes, { count: null, kept: 0, ms: 40, everyS: 4 });
   assert.deepEqual(s.lookups, [], "nothing to look up");
   s.deps.table = TABLE;
   s.clock.advance(RESOLVE_INTERVAL_MS);
@@ -416,7 +432,12 @@ test("RelayWanSend: a route change dumps at once, a neighbour change looks up; p
     ["100.64.0.0-100.127.255.255"],
     "route changes that meet a customer range",
   );
-  assert.deepEqual(s.r.status().routes, { count: 2, ms: 5, everyS: MAX_DUMP_INTERVAL_MS / 1000 });
+  assert.deepEqual(s.r.status().routes, {
+    count: 2,
+    kept: 2,
+    ms: 5,
+    everyS: MAX_DUMP_INTERVAL_MS / 1000,
+  });
   // A customer /16 now on link: one dump for the burst, EVENT_DELAY_MS after it began.
   s.clock.advance(RESOLVE_INTERVAL_MS);
   assert.equal(s.deps.dumps, 1, "the periodic resolve only looks up");
@@ -488,8 +509,94 @@ test("RelayWanSend: without the change events the periodic dump keeps its share 
   const s = setup(TABLE, hop(NUD_REACHABLE), ev);
   s.r.start();
   assert.equal(s.r.status().routeEvents, undefined);
-  assert.deepEqual(s.r.status().routes, { count: 2, ms: 0, everyS: RESOLVE_INTERVAL_MS / 1000 });
+  assert.deepEqual(s.r.status().routes, {
+    count: 2,
+    kept: 2,
+    ms: 0,
+    everyS: RESOLVE_INTERVAL_MS / 1000,
+  });
   s.clock.advance(RESOLVE_INTERVAL_MS);
   assert.equal(s.deps.dumps, 2);
+  s.r.stop();
+});
+
+test("RelayWanSend: the table is read off the event loop: one dump in flight, one more if asked meanwhile; `resolve` answers once applied", async () => {
+  const s = setup(TABLE, hop(NUD_REACHABLE));
+  s.deps.defer = true;
+  s.r.start();
+  assert.equal(s.deps.dumps, 1);
+  assert.deepEqual(s.deps.ranges, [["100.64.0.0-100.127.255.255"]], "only customer routes kept");
+  assert.equal(s.path.active, false);
+  assert.equal(s.r.status().reason, "reading the routing table");
+  s.r.resolve();
+  const answer = s.r.resolveNow();
+  assert.equal(s.deps.dumps, 1, "asked twice while in flight: none started");
+  s.deps.finish();
+  assert.equal(s.path.active, true);
+  assert.equal(s.deps.dumps, 2, "one more for what was asked meanwhile");
+  const w = await answer;
+  assert.equal(w.active, "packet");
+  assert.match(w.reason, /^1 customer interval\(s\) via 192\.0\.2\.1/);
+  // A resolve with a dump in flight applies the last intervals at once (the neighbour now).
+  s.deps.answer = hop(NUD_FAILED);
+  assert.equal(s.r.resolve().active, "raw");
+  s.deps.answer = hop(NUD_REACHABLE);
+  s.deps.finish();
+  assert.equal(s.path.active, true);
+  assert.equal(s.deps.dumps, 3, "and one more for that resolve");
+  s.deps.finish();
+  assert.equal(s.deps.pending.length, 0);
+  s.r.stop();
+});
+
+test("RelayWanSend: a dump that comes back after stop changes nothing; a waiting `resolve` gets its answer", async () => {
+  const s = setup(TABLE, hop(NUD_REACHABLE));
+  s.deps.defer = true;
+  s.r.start();
+  const answer = s.r.resolveNow();
+  s.r.stop();
+  s.deps.finish();
+  assert.equal(s.path.active, false);
+  assert.equal((await answer).active, "raw");
+  assert.equal(s.deps.dumps, 1, "nothing more after stop");
+});
+
+test("RelayWanSend: too many customer routes, or a failed dump: raw socket with the reason", () => {
+  const path = new RecordingPath();
+  let answer: [Error | null, Uint32Array | null, number] = [null, null, 70_000];
+  const r = new RelayWanSend({
+    path,
+    dump: (_max, _ranges, done) => done(...answer),
+    lookup: () => hop(NUD_REACHABLE),
+    neighUse: () => undefined,
+    ranges: [pfx("100.64.0.0/10")],
+    clock: new FakeClock(0),
+    log: createLogger("error"),
+  });
+  assert.equal(r.resolve().reason, `over ${MAX_KEPT} routes meet the customer ranges`);
+  assert.deepEqual(r.status().routes, { count: 70_000, kept: 0, ms: 0, everyS: 2 });
+  answer = [new Error("recv rtnetlink: EPERM"), null, 0];
+  assert.equal(r.resolve().reason, "route dump failed: recv rtnetlink: EPERM");
+  answer = [null, TABLE, 2];
+  assert.equal(r.resolve().active, "packet");
+  r.stop();
+});
+
+test("RelayWanSend: a customer route change while the last dump is recent: raw socket until the table is read again", () => {
+  const ev = new FakeRouteEvents();
+  const s = setup(TABLE, hop(NUD_REACHABLE), ev);
+  s.deps.dumpMs = 40; // the next dump no sooner than 4 s after the last
+  s.r.start();
+  assert.equal(s.path.active, true);
+  s.clock.advance(100);
+  ev.fire(ROUTE_EVENT_ROUTE);
+  s.clock.advance(EVENT_DELAY_MS);
+  assert.equal(s.path.active, false, "the intervals may be wrong now");
+  assert.equal(s.r.status().reason, "customer routes changed; the table is read again in 3.9 s");
+  assert.equal(s.deps.dumps, 1);
+  s.clock.advance(4000 - 150);
+  assert.equal(s.deps.dumps, 2);
+  assert.equal(s.path.active, true);
+  assert.equal(s.r.status().unresolved, 0, "not a failed resolve");
   s.r.stop();
 });

@@ -139,6 +139,14 @@ class FakeBinding implements NativeBinding {
   routeDump4() {
     return null;
   }
+  routeDump4Async(
+    max: number,
+    ranges: Uint32Array | null,
+    done: (err: Error | null, routes: Uint32Array | null, read: number) => void,
+  ) {
+    this.calls.push(`routeDump4Async ${max} ${ranges === null ? "null" : ranges.join(",")}`);
+    done(null, new Uint32Array(0), 0);
+  }
   /** routeEvents answers these masks in turn (0 when empty); the watcher's callback. */
   routeMasks: number[] = [];
   onReadable: (() => void) | null = null;

@@ -79,22 +79,60 @@ test("errors carry code, errno and syscall", { skip }, () => {
   assert.throws(() => b().setMtu("nosuchdev0", 1400), { code: "ENODEV" });
 });
 
-test("routeDump4: seven numbers per IPv4 route, the main table's among them", { skip }, () => {
-  const d = b().routeDump4(1 << 16);
-  assert.ok(d instanceof Uint32Array);
-  assert.equal(d.length % 7, 0);
-  const tables = new Set<number>();
-  for (let i = 0; i < d.length; i += 7) {
-    assert.ok(d[i + 1]! <= 32, "prefix length");
-    tables.add(d[i + 2]!);
-  }
-  // Every host with an IPv4 address has local routes (table 255) for it.
-  assert.ok(tables.has(255), [...tables].join(","));
-  // More routes than `max`: null, the dump left unread; the next dump is whole again.
-  const n = d.length / 7;
-  assert.ok(n >= 2, `${n} routes`);
-  assert.equal(b().routeDump4(n - 1), null);
-  assert.equal(b().routeDump4(1 << 16)?.length, d.length);
+test(
+  "routeDump4: seven numbers per IPv4 route, the main table's among them; only those that meet the ranges",
+  { skip },
+  () => {
+    const read = new Uint32Array(1);
+    const d = b().routeDump4(1 << 16, null, read);
+    assert.ok(d instanceof Uint32Array);
+    assert.equal(d.length % 7, 0);
+    const n = d.length / 7;
+    assert.equal(read[0], n, "every route read is kept without ranges");
+    const tables = new Set<number>();
+    for (let i = 0; i < d.length; i += 7) {
+      assert.ok(d[i + 1]! <= 32, "prefix length");
+      tables.add(d[i + 2]!);
+    }
+    // Every host with an IPv4 address has local routes (table 255) for it.
+    assert.ok(tables.has(255), [...tables].join(","));
+    // More routes than `max`: null, the dump left unread; the next dump is whole again.
+    assert.ok(n >= 2, `${n} routes`);
+    assert.equal(b().routeDump4(n - 1, null, null), null);
+    assert.equal(b().routeDump4(1 << 16, null, null)?.length, d.length);
+    // Ranges: the routes whose prefix meets one of them, all routes read.
+    const first = d[0]!;
+    const len = d[1]!;
+    const last = len === 0 ? 0xffffffff : (first + 2 ** (32 - len) - 1) >>> 0;
+    const meets = (lo: number, hi: number): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i < d.length; i += 7) {
+        const f = d[i]!;
+        const l = d[i + 1]! === 0 ? 0xffffffff : (f + 2 ** (32 - d[i + 1]!) - 1) >>> 0;
+        if (f <= hi && lo <= l) out.push(...d.subarray(i, i + 7));
+      }
+      return out;
+    };
+    const some = b().routeDump4(1 << 16, Uint32Array.of(first, last), read);
+    assert.deepEqual([...some!], meets(first, last));
+    assert.equal(read[0], n);
+    assert.deepEqual([...b().routeDump4(1 << 16, new Uint32Array(0), read)!], []);
+  },
+);
+
+test("routeDump4Async: the same routes, read off the event loop", { skip }, async () => {
+  const sync = b().routeDump4(1 << 16, null, null)!;
+  const got = await new Promise<{ routes: Uint32Array | null; read: number }>((resolve, reject) =>
+    b().routeDump4Async(1 << 16, null, (err, routes, read) =>
+      err !== null ? reject(err) : resolve({ routes, read }),
+    ),
+  );
+  assert.deepEqual([...got.routes!], [...sync]);
+  assert.equal(got.read, sync.length / 7);
+  const over = await new Promise<Uint32Array | null>((resolve) =>
+    b().routeDump4Async(1, null, (_e, routes) => resolve(routes)),
+  );
+  assert.equal(over, null, "over max");
 });
 
 test("bad arguments throw TypeError, never crash", { skip }, () => {
@@ -130,7 +168,10 @@ test("bad arguments throw TypeError, never crash", { skip }, () => {
       `next hop of ${nh.length} bytes`,
     );
   }
-  assert.throws(() => b().routeDump4(0), TypeError);
+  assert.throws(() => b().routeDump4(0, null, null), TypeError);
+  assert.throws(() => b().routeDump4(1, Uint32Array.of(1), null), TypeError);
+  assert.throws(() => b().routeDump4(1, null, new Uint32Array(0)), TypeError);
+  assert.throws(() => b().routeDump4Async(1, null, null as unknown as () => void), TypeError);
   // routeEvents: ranges are whole [first, last] pairs of a Uint32Array, or null.
   for (const ranges of [new Uint32Array(3), new Int32Array(2), [1, 2]]) {
     assert.throws(

@@ -25,10 +25,20 @@ test("server answers status as JSON, mode 0600, close removes the socket", async
   const path = join(dir, "s.sock");
   const server = await startStatusServer(path, {
     snapshot: sampleStatus,
-    command: (c) => (c === "reload" ? { ok: true } : undefined),
+    command: (c) =>
+      c === "reload"
+        ? { ok: true }
+        : c === "later"
+          ? new Promise((r) => setTimeout(() => r({ later: true }), 20))
+          : c === "fails"
+            ? Promise.reject(new Error("dump failed"))
+            : undefined,
   });
   try {
     assert.equal(statSync(path).mode & 0o777, 0o600);
+    // A command whose answer comes later (the relay's `resolve` waits for its table dump).
+    assert.deepEqual(await queryStatusSocket(path, "later"), { later: true });
+    assert.deepEqual(await queryStatusSocket(path, "fails"), { error: "dump failed" });
     assert.deepEqual(await queryStatusSocket(path), sampleStatus());
     assert.deepEqual(await queryStatusSocket(path, '{"cmd":"status"}'), sampleStatus());
     assert.deepEqual(await queryStatusSocket(path, "reload"), { ok: true });
