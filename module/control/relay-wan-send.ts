@@ -5,8 +5,9 @@
  * packet. A relay sends to many destinations, so the control plane resolves, now and then and
  * never per packet, which destinations the kernel would send through one gateway:
  *
- *  1. The IPv4 routing table (RTM_GETROUTE dump) is cut into the intervals each of which has one
- *     longest match in the main table (`lpmIntervals`), within the customer ranges
+ *  1. The IPv4 routing table (RTM_GETROUTE dump, read in a thread of libuv's pool; the addon
+ *     keeps only the routes that meet a customer range) is cut into the intervals each of which
+ *     has one longest match in the main table (`lpmIntervals`), within the customer ranges
  *     (pmt_customer_ipv4 and customer_ipv4; the relay sends to other 6to4 sites through the raw
  *     socket).
  *  2. An interval qualifies when its route is a plain unicast route through a gateway (not on
@@ -21,18 +22,18 @@
  * gateway qualifies, through the raw socket. Routes of tables other than main (policy routing
  * by source or mark) are not followed: a relay that routes customers so keeps `wan_send raw`.
  *
- * Resolved at start, when the kernel reports a change (rtnetlink events: a link, IPv4 address,
- * route or rule: dump; the gateway's neighbour entry: lookup only), every RESOLVE_INTERVAL_MS,
- * when a send over AF_PACKET fails, and on the status socket's `resolve` command. A table of more
- * than MAX_ROUTES routes (a full Internet table) is not cut, nor read past that many routes: raw
- * socket, and the reason says so.
- * The dump runs in the main thread, which is also worker 1, so it takes at most 1 / DUMP_SHARE of
- * its time: a change is dumped no sooner than DUMP_SHARE times as long as the last dump took
- * after it (10 000 routes: 7 ms, so 0.7 s; 60 000: 34 ms, 3.4 s); while the events are watched
- * the periodic resolve dumps only every MAX_DUMP_INTERVAL_MS (in case one was missed) and in
- * between checks the kernel's lookup and the neighbour entry; unwatched, it dumps as often as
- * that share allows (at least every RESOLVE_INTERVAL_MS). A failed send and the `resolve`
- * command always dump.
+ * Resolved at start, when the kernel reports a change (rtnetlink events: a link, IPv4 address or
+ * rule, a route that meets a customer range: dump; the gateway's neighbour entry: lookup only),
+ * every RESOLVE_INTERVAL_MS, when a send over AF_PACKET fails, and on the status socket's
+ * `resolve` command. A resolve applies the last dump's intervals at once and a new dump's when
+ * it comes back (one in flight at a time). A table of more than MAX_ROUTES routes, or more than
+ * MAX_KEPT of them in the customer ranges, is not cut: raw socket, and the reason says so.
+ * A dump takes at most 1 / DUMP_SHARE of a core: a change is dumped no sooner than DUMP_SHARE
+ * times as long as the last dump took after it (10 000 routes: 7 ms, so 0.7 s; 1 M: 0.47 s,
+ * 47 s), the raw socket carrying everything meanwhile; while the events are watched the periodic
+ * resolve dumps only every MAX_DUMP_INTERVAL_MS (in case one was missed) and in between checks
+ * the kernel's lookup and the neighbour entry; unwatched, it dumps as often as that share allows
+ * (at least every RESOLVE_INTERVAL_MS). A failed send and the `resolve` command always dump.
  */
 import { formatIpv4 } from "../addr/ipv4.js";
 import type { Ipv4Prefix } from "../addr/ipv4.js";
