@@ -94,6 +94,20 @@ int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *length) {
 
 int name_ok(const char *name) { return name[0] != 0 && strlen(name) < IFNAMSIZ; }
 
+void call_js_fatal(napi_env env, napi_async_context ctx, napi_value fn, size_t argc,
+                   napi_value *argv) {
+  napi_value recv, result;
+  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+  napi_make_callback(env, ctx, recv, fn, argc, argv, &result);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
 napi_value undefined(napi_env env) {
   napi_value u;
   napi_get_undefined(env, &u);

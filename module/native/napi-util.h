@@ -34,6 +34,11 @@ int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *length);
 /* An interface name that fits IFNAMSIZ. */
 int name_ok(const char *name);
 napi_value undefined(napi_env env);
+/* Calls fn(argv...) as a libuv-originated callback (napi_make_callback with `ctx`, which may be
+ * NULL, and the global object as receiver: microtasks and nextTicks run afterwards) and turns a
+ * thrown exception into an uncaught exception instead of leaving it pending. */
+void call_js_fatal(napi_env env, napi_async_context ctx, napi_value fn, size_t argc,
+                   napi_value *argv);
 napi_value num(napi_env env, double d);
 void set_num(napi_env env, napi_value o, const char *key, double v);
 

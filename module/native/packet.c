@@ -524,9 +524,8 @@ static void route_dump_complete(napi_env env, napi_status status, void *data) {
   route_dump_work_t *w = data;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value cb, recv, argv[3], result;
+  napi_value cb, argv[3];
   napi_get_reference_value(env, w->cb, &cb);
-  napi_get_undefined(env, &recv);
   napi_get_null(env, &argv[0]);
   napi_get_null(env, &argv[1]);
   argv[2] = num(env, w->d.read);
@@ -544,15 +543,8 @@ static void route_dump_complete(napi_env env, napi_status status, void *data) {
   napi_ref cb_ref = w->cb;
   napi_delete_async_work(env, w->work);
   free(w);
-  if (cb != NULL) napi_call_function(env, recv, cb, 3, argv, &result);
+  if (cb != NULL) call_js_fatal(env, NULL, cb, 3, argv);
   napi_delete_reference(env, cb_ref);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  }
   napi_close_handle_scope(env, scope);
 }
 

@@ -125,18 +125,9 @@ static void on_external_gc(napi_env env, void *data, void *hint) {
 /* Calls fn(argv...) as a libuv-originated callback: runs microtasks/nextTicks afterwards and
  * turns a thrown exception into an uncaught exception instead of leaving it pending. */
 static void call_js(poller_t *p, napi_ref fn_ref, size_t argc, napi_value *argv) {
-  napi_env env = p->env;
-  napi_value fn, recv, result;
-  if (napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
-  napi_make_callback(env, p->async_ctx, recv, fn, argc, argv, &result);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  }
+  napi_value fn;
+  if (napi_get_reference_value(p->env, fn_ref, &fn) != napi_ok || fn == NULL) return;
+  call_js_fatal(p->env, p->async_ctx, fn, argc, argv);
 }
 
 static void report_error(poller_t *p, int err, const char *syscall) {
@@ -585,18 +576,9 @@ static void wwatch_call(wwatch_t *w) {
   napi_env env = w->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, recv, result;
-  if (napi_get_reference_value(env, w->cb_ref, &fn) == napi_ok && fn != NULL) {
-    napi_get_global(env, &recv);
-    napi_make_callback(env, w->async_ctx, recv, fn, 0, NULL, &result);
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc);
-    }
-  }
+  napi_value fn;
+  if (napi_get_reference_value(env, w->cb_ref, &fn) == napi_ok && fn != NULL)
+    call_js_fatal(env, w->async_ctx, fn, 0, NULL);
   napi_close_handle_scope(env, scope);
 }
 

@@ -25,7 +25,12 @@ import { LAB_SERVER, labCpeFiles } from "../../module/lab/topology.js";
 import { BATCH_SIZE_PACKETS } from "../../module/dataplane/tunables.js";
 import { statusCommand } from "../support/daemon-assert.js";
 import type { StatusSnapshot, WanSendSnapshot } from "../../module/status/snapshot.js";
-import { NetnsRegistry, netnsSkipReason, type NsProcess } from "../support/netns.js";
+import {
+  NetnsRegistry,
+  netnsSkipReason,
+  replaceNeighbour,
+  type NsProcess,
+} from "../support/netns.js";
 import { sleep } from "../support/native-fixtures.js";
 import {
   readCounters,
@@ -169,20 +174,7 @@ for (const wanSend of ["raw", "packet"] as const) {
         const mac = reg
           .exec(lab.t.isp, ["cat", `/sys/class/net/${c.ispDevice}/address`])
           .stdout.trim();
-        reg.must([
-          "ip",
-          "-n",
-          c.ns,
-          "neigh",
-          "replace",
-          c.wanGateway,
-          "lladdr",
-          mac,
-          "dev",
-          "wan0",
-          "nud",
-          "permanent",
-        ]);
+        replaceNeighbour(reg, c.ns, c.wanGateway, mac, "wan0", "permanent");
         if (wanSend === "packet") {
           const w = (await statusCommand(labCpeFiles(c.ns)[1], "resolve")) as WanSendSnapshot;
           assert.equal(w.active, "packet", JSON.stringify(w));

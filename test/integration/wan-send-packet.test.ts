@@ -19,7 +19,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { LAB_ANYCAST, LAB_SERVER, labCpeFiles } from "../../module/lab/topology.js";
-import { NetnsRegistry, netnsSkipReason, toolSkipReason } from "../support/netns.js";
+import {
+  NetnsRegistry,
+  netnsSkipReason,
+  replaceNeighbour,
+  toolSkipReason,
+} from "../support/netns.js";
 import {
   ping,
   readCounters,
@@ -200,20 +205,7 @@ describe(
       };
       // What a gratuitous ARP from a replaced gateway does to the CPE's neighbour table.
       const setMac = (mac: string): void =>
-        void reg.must([
-          "ip",
-          "-n",
-          c.ns,
-          "neigh",
-          "replace",
-          c.wanGateway,
-          "lladdr",
-          mac,
-          "dev",
-          "wan0",
-          "nud",
-          "reachable",
-        ]);
+        replaceNeighbour(reg, c.ns, c.wanGateway, mac, "wan0", "reachable");
       try {
         setMac(otherMac);
         const w = await until((x) => x.nextHop?.lladdr === otherMac);
