@@ -163,7 +163,7 @@ async function runCpeDaemon(cfg: CpeConfig, log: Logger): Promise<number> {
           lookup: (dst, oif) => resolveNextHop4(dst, oif),
           neighUse: (ifindex, addr) => neighbourUse4(ifindex, addr),
           boundIfindex: () => (wanDevice !== null ? ifIndexOf(wanDevice) : 0),
-          watch: (onChange, neighIfindex) => watchRouteEvents(onChange, neighIfindex),
+          watch: (onChange, filter, onError) => watchRouteEvents(onChange, filter, onError),
           clock: systemClock,
           log,
         });

@@ -80,7 +80,7 @@ export function relayWanSend(
     dump: (max, ranges, done) => dumpRoutes4(max, ranges, done),
     lookup: (dst, oif) => resolveNextHop4(dst, oif),
     neighUse: (ifindex, addr) => neighbourUse4(ifindex, addr),
-    watch: (onChange, neighIfindex) => watchRouteEvents(onChange, neighIfindex),
+    watch: (onChange, filter, onError) => watchRouteEvents(onChange, filter, onError),
     ranges,
     clock: systemClock,
     log,

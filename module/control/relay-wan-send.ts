@@ -286,6 +286,13 @@ export class RelayWanSend extends NextHopResolver {
   private dumpsDone = 0;
   private waiting: ((s: WanSendSnapshot) => void)[] = [];
   private stopped = false;
+  /**
+   * Route changes seen, and their count when the dump in flight started: while `stale`, the last
+   * dump's intervals are not used (a dump that started after the last change clears it).
+   */
+  private routeChanges = 0;
+  private dumpFrom = 0;
+  private stale = false;
 
   /** The customer ranges, whose routes matter (the dump's and the event filter's ranges). */
   private readonly customers: Uint32Array;
@@ -306,17 +313,18 @@ export class RelayWanSend extends NextHopResolver {
   }
 
   /**
-   * A dump waits until the last one is DUMP_SHARE times its duration ago; meanwhile the raw
-   * socket carries everything, since the intervals may no longer be right.
+   * A changed route: the intervals may be wrong now, so the raw socket carries everything until a
+   * dump that started after the change has come back; that dump waits until the last one is
+   * DUMP_SHARE times its duration ago.
    */
   protected override eventHold(mask: number): number {
     if ((mask & (ROUTE_EVENT_ROUTE | ROUTE_EVENT_LOST)) === 0) return 0;
     const hold = Math.max(0, this.dumpedAt + this.dumpGapMs - this.d.clock.now());
-    if (hold > 0 && this.path.active) {
-      this.toRaw(
-        `customer routes changed; the table is read again in ${Math.ceil(hold / 100) / 10} s`,
-        false,
-      );
+    this.routeChanges++;
+    this.stale = true;
+    if (this.path.active) {
+      const when = hold > 0 ? `in ${Math.ceil(hold / 100) / 10} s` : "now";
+      this.toRaw(`customer routes changed; the table is read again ${when}`, false);
     }
     return hold;
   }
@@ -351,8 +359,9 @@ export class RelayWanSend extends NextHopResolver {
       this.startDump();
       if (this.dumpsDone !== done) return this.status(); // came back at once, applied
     }
-    if (this.lastFound !== null) this.apply(this.lastFound);
-    else if (!this.path.active) this.reason = "reading the routing table";
+    if (this.lastFound !== null && !this.stale) this.apply(this.lastFound);
+    else if (this.lastFound === null && !this.path.active)
+      this.reason = "reading the routing table";
     return this.status();
   }
 
@@ -371,6 +380,7 @@ export class RelayWanSend extends NextHopResolver {
       return;
     }
     this.dumping = true;
+    this.dumpFrom = this.routeChanges;
     const mono = this.d.monotonic ?? monotonicMs;
     const t0 = mono();
     try {
@@ -418,7 +428,8 @@ export class RelayWanSend extends NextHopResolver {
     this.dumpEveryMs = this.watching
       ? MAX_DUMP_INTERVAL_MS
       : Math.max(RESOLVE_INTERVAL_MS, this.dumpGapMs);
-    if (!this.stopped) this.apply(found);
+    if (this.dumpFrom === this.routeChanges) this.stale = false;
+    if (!this.stopped && !this.stale) this.apply(found);
     const s = this.status();
     for (const w of this.waiting.splice(0)) w(s);
     if (this.stopped) return;

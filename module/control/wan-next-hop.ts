@@ -23,7 +23,12 @@
  * `wan_send_unresolved` (resolves that found no usable next hop), `wan_send_next_hop_changes`.
  */
 import { formatIpv4 } from "../addr/ipv4.js";
-import type { PacketSendPath, RouteEventWatch, WatchRouteEvents } from "../io/ports.js";
+import {
+  ROUTE_EVENT_LOST,
+  type PacketSendPath,
+  type RouteEventWatch,
+  type WatchRouteEvents,
+} from "../io/ports.js";
 import type { Logger } from "../log/logger.js";
 import type { WanSendSnapshot } from "../status/snapshot.js";
 import type { Clock, TimerHandle } from "./clock.js";
@@ -210,10 +215,21 @@ export abstract class NextHopResolver {
     }
     if (this.watch !== undefined && this.events === null) {
       try {
-        this.events = this.watch((m) => this.changed(m), {
-          neighIfindex: () => this.neighIfindex,
-          routeRanges: () => this.routeRanges(),
-        });
+        this.events = this.watch(
+          (m) => this.changed(m),
+          {
+            neighIfindex: () => this.neighIfindex,
+            routeRanges: () => this.routeRanges(),
+          },
+          (e) => {
+            this.events = null;
+            this.log.warn(
+              `wan_send: route changes no longer watched (${e.message}); ` +
+                `resolving every ${RESOLVE_INTERVAL_MS / 1000} s`,
+            );
+            this.changed(ROUTE_EVENT_LOST);
+          },
+        );
       } catch (e) {
         this.log.warn(
           `wan_send: route changes not watched (${(e as Error).message}); ` +

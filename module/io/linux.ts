@@ -896,30 +896,38 @@ export function neighbourUse4(ifindex: number, addr: number, binding?: NativeBin
 export function watchRouteEvents(
   onChange: (mask: number) => void,
   filter: RouteEventFilter,
+  onError: (e: Error) => void,
   binding?: NativeBinding,
 ): RouteEventWatch {
   const b = binding ?? loadNative();
   const fd = b.openRouteEvents();
   let closed = false;
-  let w: WritableHandle;
+  let w: WritableHandle | undefined;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    if (w !== undefined) b.writableClose(w);
+    b.close(fd);
+  };
   try {
     w = b.readableStart(fd, () => {
       if (closed) return;
-      const mask = b.routeEvents(fd, filter.neighIfindex(), filter.routeRanges());
+      let mask: number;
+      try {
+        mask = b.routeEvents(fd, filter.neighIfindex(), filter.routeRanges());
+      } catch (e) {
+        // Unreadable: stop, or the level-triggered watch would call again at once.
+        close();
+        onError(e as Error);
+        return;
+      }
       if (mask !== 0) onChange(mask);
     });
   } catch (e) {
-    b.close(fd);
+    close();
     throw e;
   }
-  return {
-    close: () => {
-      if (closed) return;
-      closed = true;
-      b.writableClose(w);
-      b.close(fd);
-    },
-  };
+  return { close };
 }
 
 /** if_nametoindex; throws ENODEV when absent. */

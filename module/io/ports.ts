@@ -311,11 +311,13 @@ export interface RouteEventFilter {
 
 /**
  * Starts a watch (io/linux.ts watchRouteEvents): `onChange(mask)` runs from the event loop after
- * each wake-up that saw a change that `filter` lets through.
+ * each wake-up that saw a change that `filter` lets through; `onError(e)` once if reading fails,
+ * and the watch has then closed itself.
  */
 export type WatchRouteEvents = (
   onChange: (mask: number) => void,
   filter: RouteEventFilter,
+  onError: (e: Error) => void,
 ) => RouteEventWatch;
 
 /**

@@ -49,10 +49,11 @@ test(
     let ranges: Uint32Array | null = Uint32Array.of(0xc6336400, 0xc63364ff);
     const seen = (bit: number): boolean => masks.some((m) => (m & bit) !== 0);
     const w: RouteEventWatch = inNetns(nsPath(a), () =>
-      watchRouteEvents((m) => masks.push(m), {
-        neighIfindex: () => device,
-        routeRanges: () => ranges,
-      }),
+      watchRouteEvents(
+        (m) => masks.push(m),
+        { neighIfindex: () => device, routeRanges: () => ranges },
+        (e) => assert.fail(e),
+      ),
     );
     const ip = (...args: string[]): void => void reg.must(["ip", "-n", a, ...args]);
     const neigh = (addr: string, dev: string): void =>

@@ -11,11 +11,14 @@ export class FakeRouteEvents {
   closed = 0;
   fail = false;
 
-  readonly watch: WatchRouteEvents = (onChange, filter): RouteEventWatch => {
+  onError: ((e: Error) => void) | null = null;
+
+  readonly watch: WatchRouteEvents = (onChange, filter, onError): RouteEventWatch => {
     if (this.fail) throw new Error("socket AF_NETLINK: EPERM");
     this.opened++;
     this.onChange = onChange;
     this.filter = filter;
+    this.onError = onError;
     return {
       close: () => {
         this.closed++;
@@ -28,4 +31,10 @@ export class FakeRouteEvents {
     if (this.onChange === null) throw new Error("no watch running");
     this.onChange(mask);
   }
+}
+
+/** Reading the watch failed: it closed itself, then reports the error. */
+export function failWatch(ev: FakeRouteEvents, message: string): void {
+  ev.onChange = null;
+  ev.onError!(new Error(message));
 }

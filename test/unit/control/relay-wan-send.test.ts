@@ -594,9 +594,36 @@ test("RelayWanSend: a customer route change while the last dump is recent: raw s
   assert.equal(s.path.active, false, "the intervals may be wrong now");
   assert.equal(s.r.status().reason, "customer routes changed; the table is read again in 3.9 s");
   assert.equal(s.deps.dumps, 1);
-  s.clock.advance(4000 - 150);
+  s.clock.advance(RESOLVE_INTERVAL_MS);
+  assert.equal(s.path.active, false, "the periodic resolve does not bring back the old intervals");
+  s.clock.advance(4000 - 150 - RESOLVE_INTERVAL_MS);
   assert.equal(s.deps.dumps, 2);
   assert.equal(s.path.active, true);
   assert.equal(s.r.status().unresolved, 0, "not a failed resolve");
+  s.r.stop();
+});
+
+test("RelayWanSend: a route change during a dump keeps the raw socket until a dump that started after it", () => {
+  const ev = new FakeRouteEvents();
+  const s = setup(TABLE, hop(NUD_REACHABLE), ev);
+  s.deps.defer = true;
+  s.r.start();
+  s.deps.finish();
+  assert.equal(s.path.active, true);
+  ev.fire(ROUTE_EVENT_ROUTE);
+  s.clock.advance(EVENT_DELAY_MS);
+  assert.equal(s.path.active, false);
+  assert.equal(s.r.status().reason, "customer routes changed; the table is read again now");
+  assert.equal(s.deps.dumps, 2);
+  // Another change while that dump is out: its answer may predate the change.
+  ev.fire(ROUTE_EVENT_ROUTE);
+  s.clock.advance(EVENT_DELAY_MS);
+  s.deps.finish();
+  assert.equal(s.path.active, false, "the dump began before the last change");
+  assert.equal(s.deps.dumps, 3);
+  s.r.resolve(false);
+  assert.equal(s.path.active, false, "nor does a resolve without a dump use it");
+  s.deps.finish();
+  assert.equal(s.path.active, true);
   s.r.stop();
 });

@@ -25,7 +25,7 @@ import {
 } from "../../../module/io/ports.js";
 import { createLogger } from "../../../module/log/logger.js";
 import { FakeClock } from "../../support/fake-clock.js";
-import { FakeRouteEvents } from "../../support/fake-route-events.js";
+import { FakeRouteEvents, failWatch } from "../../support/fake-route-events.js";
 
 const RELAY = parseIpv4("192.88.99.1")!;
 const GW = parseIpv4("100.64.0.1")!;
@@ -249,6 +249,20 @@ test("change events: a burst resolves once, EVENT_DELAY_MS after its first; neig
   const m = t.lookups.length;
   t.clock.advance(RESOLVE_INTERVAL_MS);
   assert.equal(t.lookups.length, m);
+});
+
+test("change events that can no longer be read: resolved as lost events, then the periodic resolve alone", () => {
+  const ev = new FakeRouteEvents();
+  const t = setup(hop(NUD_REACHABLE), ev);
+  t.r.start();
+  t.r.setTarget(RELAY);
+  const n = t.lookups.length;
+  failWatch(ev, "recv rtnetlink events: ENOMEM");
+  t.clock.advance(EVENT_DELAY_MS);
+  assert.equal(t.lookups.length, n + 1, "resolved as after lost events");
+  assert.equal(t.r.status().routeEvents, undefined, "no longer watched");
+  t.r.stop();
+  assert.equal(ev.closed, 0, "the watch closed itself");
 });
 
 test("change events that cannot be watched: a warning, the periodic resolve goes on", () => {

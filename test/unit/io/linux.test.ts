@@ -155,8 +155,10 @@ class FakeBinding implements NativeBinding {
     this.calls.push("openRouteEvents");
     return this.nextFd++;
   }
+  failRouteEvents = false;
   routeEvents(fd: number, ifindex: number, ranges: Uint32Array | null) {
     this.calls.push(`routeEvents ${fd} ${ifindex} ${ranges === null ? "null" : ranges.join(",")}`);
+    if (this.failRouteEvents) throw nativeError("ENOMEM", 12);
     return this.routeMasks.shift() ?? 0;
   }
   readableStart(fd: number, onReadable: () => void): WritableHandle {
@@ -694,6 +696,7 @@ test("watchRouteEvents: each wake-up reads the socket with the filter of the mom
   const w = watchRouteEvents(
     (m) => seen.push(m),
     { neighIfindex: () => ifindex, routeRanges: () => ranges },
+    (e) => assert.fail(e),
     b,
   );
   const fd = b.nextFd - 1;
@@ -719,10 +722,33 @@ test("watchRouteEvents: a watcher that cannot start closes the socket and throws
   const b = new FakeBinding();
   b.failReadable = true;
   assert.throws(
-    () => watchRouteEvents(() => undefined, { neighIfindex: () => 0, routeRanges: () => null }, b),
+    () =>
+      watchRouteEvents(
+        () => undefined,
+        { neighIfindex: () => 0, routeRanges: () => null },
+        () => undefined,
+        b,
+      ),
     (e: Error & { code?: string }) => e.code === "EBADF",
   );
   assert.deepEqual(b.calls, ["openRouteEvents", `close ${b.nextFd - 1}`]);
+});
+
+test("watchRouteEvents: a socket that cannot be read closes the watch and reports it once", () => {
+  const b = new FakeBinding();
+  const errors: string[] = [];
+  watchRouteEvents(
+    () => assert.fail("no change"),
+    { neighIfindex: () => 0, routeRanges: () => null },
+    (e) => errors.push((e as Error & { code?: string }).code ?? ""),
+    b,
+  );
+  const fd = b.nextFd - 1;
+  b.failRouteEvents = true;
+  b.onReadable!();
+  b.onReadable!();
+  assert.deepEqual(errors, ["ENOMEM"]);
+  assert.deepEqual(b.calls.slice(2), [`routeEvents ${fd} 0 null`, "watchClose", `close ${fd}`]);
 });
 
 test("openIpv4Raw: onIcmpErrors registers the error ring on the socket's poller; stats carry the kinds", () => {
