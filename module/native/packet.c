@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <linux/if_link.h>
 #include <linux/if_packet.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
@@ -667,12 +668,24 @@ static bool route_in_ranges(const struct nlmsghdr *h, const uint32_t *ranges, si
   return prefix_meets(dst, r->rtm_dst_len, ranges, n);
 }
 
+/* Whether a link message tells of a device's change, not of a bridge port's state (AF_BRIDGE)
+ * nor a wireless driver's event (IFLA_WIRELESS), which busy access points send often. */
+static bool link_changed(const struct nlmsghdr *h) {
+  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg))) return false;
+  const struct ifinfomsg *i = NLMSG_DATA(h);
+  if (i->ifi_family == AF_BRIDGE) return false;
+  int len = (int)IFLA_PAYLOAD(h);
+  for (struct rtattr *a = IFLA_RTA(i); RTA_OK(a, len); a = RTA_NEXT(a, len))
+    if (a->rta_type == IFLA_WIRELESS) return false;
+  return true;
+}
+
 static int route_event_bit(const struct nlmsghdr *h, int ifindex, const uint32_t *ranges,
                            size_t n) {
   switch (h->nlmsg_type) {
   case RTM_NEWLINK:
   case RTM_DELLINK:
-    return ROUTE_EVENT_ROUTE;
+    return link_changed(h) ? ROUTE_EVENT_ROUTE : 0;
   case RTM_NEWROUTE:
   case RTM_DELROUTE:
     return route_in_ranges(h, ranges, n) ? ROUTE_EVENT_ROUTE : 0;

@@ -2,7 +2,8 @@
  * The kernel's change events that `wan_send packet` resolves on (native/packet.c
  * openRouteEvents and routeEvents through io/linux.ts watchRouteEvents), in namespaces named per
  * run: an IPv4 route change reports ROUTE when its prefix meets the ranges that matter (or when
- * no ranges are given), an IPv6 one never, an IPv4 address always; an IPv4 neighbour change
+ * no ranges are given), an IPv6 one never, an IPv4 address and a new device always, a bridge
+ * port's state never; an IPv4 neighbour change
  * reports NEIGH on the watched device only (0: any); a burst larger than the socket's buffer,
  * read by nobody meanwhile, reports LOST and the watch goes on; closing releases the socket.
  *
@@ -91,6 +92,19 @@ test(
       assert.ok(
         routeSeen(await thenMarker(() => ip("addr", "add", "192.0.2.77/24", "dev", "va"))),
         "an IPv4 address counts whatever the ranges",
+      );
+      assert.ok(
+        routeSeen(await thenMarker(() => ip("link", "add", "br0", "type", "bridge"))),
+        "a new device counts",
+      );
+      await thenMarker(() => ip("link", "set", "vc", "master", "br0"));
+      assert.ok(
+        !routeSeen(
+          await thenMarker(() =>
+            reg.must(["bridge", "-n", a, "link", "set", "dev", "vc", "cost", "7"]),
+          ),
+        ),
+        "a bridge port's state (AF_BRIDGE) does not",
       );
 
       masks = [];
