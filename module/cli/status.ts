@@ -26,7 +26,7 @@ import {
 const STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt/status.sock";
 const RELAY_STATUS_SOCKET_DEFAULT = "/var/run/6to4-pmt/relay.sock";
 
-const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--relay] [--status-socket PATH | --config FILE.json]
+const STATUS_USAGE = `usage: 6to4-pmt status [--json] [--relay] [--resolve] [--status-socket PATH | --config FILE.json]
 Shows whether IPv6 works through the CPE (first line), then its state: WAN address and class,
 prefixes, relays and where each value came from, tunnel health, Router Advertisements, counters.
 With --relay (or when only the relay's socket exists): the relay's state, addresses, provider
@@ -35,11 +35,14 @@ Exit: 0 IPv6 works (relay: running), 6 degraded, 7 down (relay: stopping), 5 no 
 1 error, 2 usage. --json prints one JSON object in every case (errors: {"error", "exitCode"}).
 The socket is --status-socket, else status_socket from --config, else /var/run/6to4-pmt/status.sock
 (--relay: /var/run/6to4-pmt/relay.sock; never from UCI, which LuCI users may write: the OpenWrt
-package uses the default).`;
+package uses the default).
+--resolve (wan_send packet): the daemon resolves its AF_PACKET next hop now (the relay reads its
+routing table again) and the "wan send" line shows the outcome; exit 0, 1 when it has none.`;
 
 const STATUS_FLAGS: FlagSpecs = {
   json: { kind: "boolean" },
   relay: { kind: "boolean" },
+  resolve: { kind: "boolean" },
   "status-socket": { kind: "string", expects: "a path" },
   /** Older spelling of --status-socket. */
   socket: { kind: "string", expects: "a path" },
@@ -130,16 +133,18 @@ async function queryAndPrint(
     lastValue(parsed, "socket") ??
     (configPath !== undefined ? socketFromJson(configPath, relay ? "relay" : "cpe") : undefined);
   let path = given ?? (relay ? RELAY_STATUS_SOCKET_DEFAULT : STATUS_SOCKET_DEFAULT);
+  const resolve = flagOn(parsed, "resolve");
+  const cmd = resolve ? "resolve" : "status";
   let answer: unknown;
   try {
     try {
-      answer = await queryStatusSocket(path);
+      answer = await queryStatusSocket(path, cmd);
     } catch (e) {
       // No CPE socket where none was named: a relay host has only the relay's. When that is
       // missing too, the error names the CPE's path, as before.
       if (given !== undefined || relay || (e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       try {
-        answer = await queryStatusSocket(RELAY_STATUS_SOCKET_DEFAULT);
+        answer = await queryStatusSocket(RELAY_STATUS_SOCKET_DEFAULT, cmd);
         path = RELAY_STATUS_SOCKET_DEFAULT;
       } catch (relayError) {
         if ((relayError as NodeJS.ErrnoException).code === "ENOENT") throw e;
@@ -161,7 +166,20 @@ async function queryAndPrint(
     return fail(`daemon answered: ${JSON.stringify(answer)}`, EXIT_RUNTIME);
   }
   if ("error" in answer) {
-    return fail(`daemon answered: ${String((answer as { error: unknown }).error)}`, EXIT_RUNTIME);
+    const error = String((answer as { error: unknown }).error);
+    if (resolve && error.startsWith("unknown command")) {
+      return fail("nothing to resolve: the daemon does not run wan_send packet", EXIT_RUNTIME);
+    }
+    return fail(`daemon answered: ${error}`, EXIT_RUNTIME);
+  }
+  if (resolve) {
+    const w = answer as WanSendSnapshot;
+    io.out(
+      json
+        ? JSON.stringify({ ...w, exitCode: EXIT_OK }, null, 2) + "\n"
+        : `wan send: ${wanSendText(w)}\n`,
+    );
+    return EXIT_OK;
   }
   if (isRelaySnapshot(answer)) {
     const code = answer.state === "running" ? EXIT_OK : EXIT_IPV6_DOWN;

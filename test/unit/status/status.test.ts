@@ -73,6 +73,54 @@ test("a stale socket file is replaced", async () => {
   }
 });
 
+test("6to4-pmt status --resolve: the wan send line after the daemon's resolve; exit 1 without wan_send packet", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pmt-status-"));
+  const path = join(dir, "s.sock");
+  const resolved = {
+    configured: "packet" as const,
+    active: "packet" as const,
+    reason: "1 customer interval(s) via 198.51.100.1; neighbour 198.51.100.1 on wan0: REACHABLE",
+    nextHop: { device: "wan0", gateway: "198.51.100.1", lladdr: "02:00:5e:00:00:01" },
+    packets: 7,
+    fallbacks: 0,
+    unresolved: 0,
+    nextHopChanges: 0,
+    resolves: 3,
+    routeEvents: 2,
+    routes: { count: 1000007, kept: 5, ms: 466, everyS: 60 },
+  };
+  let server = await startStatusServer(path, {
+    snapshot: sampleStatus,
+    // The relay answers once its new table read is applied.
+    command: (c) => (c === "resolve" ? Promise.resolve(resolved) : undefined),
+  });
+  try {
+    let c = capture();
+    assert.equal(await runStatus(["--resolve", "--status-socket", path], c.io), 0);
+    assert.equal(
+      c.out(),
+      "wan send: packet: AF_PACKET via 198.51.100.1 02:00:5e:00:00:01 on wan0 (1 customer " +
+        "interval(s) via 198.51.100.1; neighbour 198.51.100.1 on wan0: REACHABLE); 7 packets, " +
+        "0 fallbacks, 0 unresolved, 2 route events; routes: 1000007 read (5 for customers) in " +
+        "466 ms, on change and every 60 s\n",
+    );
+    c = capture();
+    assert.equal(await runStatus(["--resolve", "--json", "--status-socket", path], c.io), 0);
+    assert.deepEqual(JSON.parse(c.out()), { ...resolved, exitCode: 0 });
+    await server.close();
+    server = await startStatusServer(path, { snapshot: sampleStatus });
+    c = capture();
+    assert.equal(await runStatus(["--resolve", "--status-socket", path], c.io), 1);
+    assert.equal(
+      c.err(),
+      "6to4-pmt: nothing to resolve: the daemon does not run wan_send packet\n",
+    );
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("6to4-pmt status: human and --json output; exit 5 without daemon; exit 2 on bad usage", async () => {
   const dir = mkdtempSync(join(tmpdir(), "pmt-status-"));
   const path = join(dir, "s.sock");
