@@ -105,6 +105,20 @@ for (const workers of [2, 1])
           sock,
         ]).stdout;
         assert.match(text, /wan send:\s+packet: AF_PACKET via /);
+        // `status --resolve`: the relay reads its table again; the line after it.
+        const r = reg.run([
+          process.execPath,
+          require.resolve("../support/daemon-runner.js"),
+          "status",
+          "--resolve",
+          "--status-socket",
+          sock,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(
+          r.stdout,
+          /^wan send: packet: AF_PACKET via .*\(1 customer interval\(s\) .*route events; routes: \d+ read \(\d+ for customers\) in [\d.]+ ms, on change and every 60 s\n$/,
+        );
       });
 
       test("the relay keeps CAP_NET_ADMIN alone (NTF_USE on a STALE gateway), a worker thread nothing", async () => {
